@@ -1,0 +1,45 @@
+# Two entry points: `make run` (the main job) and `make test` (the whole suite).
+# Both create .venv and install into it; nothing outside the repository is touched.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# On a machine without an NVIDIA GPU, install PyTorch's CPU build: a plain `torch`
+# would pull a multi-GB CUDA wheel. Override TORCH to choose another build.
+ifeq ($(shell command -v nvidia-smi 2>/dev/null),)
+TORCH ?= torch==2.13.0+cpu
+else
+TORCH ?= torch==2.13.0
+endif
+
+.PHONY: run test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet -e ".[calibration]"
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-run
+	$(BIN)/pip install --quiet -e ".[calibration,test]"
+	touch $@
+
+run: $(VENV)/.installed-run
+	$(BIN)/v3sim report
+
+test: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/bench_workloads.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build *.egg-info

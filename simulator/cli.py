@@ -1,0 +1,251 @@
+"""The `v3sim` command: one table of sub-commands, each a thin adapter over simulator/workloads.
+
+Every sub-command takes `--json`. Bad input ends in one line on stderr and exit
+status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from simulator import format as fmt
+from simulator.summary import comm_summary, kv_comparison, memory_summary, model_summary
+from workloads.activations import RECOMPUTE_MODES
+from workloads.dtypes import DTYPE_BYTES
+from workloads.flops import FLOP_CONVENTIONS
+from workloads.layout import ParallelLayout
+from workloads.precision import TRAINING_PRECISIONS
+from workloads.registry import load_model
+
+# DeepSeek-V3's published pre-training set-up (V3 report, section 3): the default of `v3sim report`.
+V3_LAYOUT = ParallelLayout(tp=1, pp=16, dp=128, ep=64, zero_stage=1, gpus_per_node=8)
+V3_TRAINING = {
+    "micro_batch": 1,
+    "recompute": "selective",
+    "precision": "deepseek-v3",
+    "inflight_microbatches": V3_LAYOUT.pp + 1,
+    "param_copies": 2,
+}  # DualPipe: PP+1, 2x params
+V3_NODE_LIMIT = 4
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+    return value
+
+
+def cmd_model(args: argparse.Namespace) -> dict[str, Any]:
+    return model_summary(load_model(args.model), args.seq_len, args.convention)
+
+
+def print_model(out: dict[str, Any]) -> None:
+    print(f"{out['model']}  ({out['source']})")
+    print(
+        f"  parameters  total {fmt.si(out['params_total'])}, activated {fmt.si(out['params_active'])} per token"
+        f"  (with MTP: {fmt.si(out['params_total_with_mtp'])} / {fmt.si(out['params_active_with_mtp'])})"
+    )
+    print(
+        f"  training    {fmt.si(out['train_flops_per_token'], 'FLOP')} per token at {out['seq_len']} tokens"
+        f" ({out['convention']} convention); forward {fmt.si(out['forward_flops_per_token'], 'FLOP')}"
+    )
+    print(f"  KV cache    {out['kv_bytes_per_token']:,} B per token (bf16), {out['kv_bytes_per_token_fp8']:,} B (fp8)")
+    b = out["breakdown"]
+    rows = [
+        {
+            "component": c,
+            "params": fmt.si(b["params_total"].get(c, 0)),
+            "active": fmt.si(b["params_active"].get(c, 0)),
+            "train FLOP/token": fmt.si(b["train_flops_per_token"].get(c, 0)),
+        }
+        for c in dict.fromkeys([*b["train_flops_per_token"], *b["params_total"]])
+    ]
+    print(fmt.table(rows, ["component", "params", "active", "train FLOP/token"]))
+
+
+def cmd_kv(args: argparse.Namespace) -> list[dict[str, Any]]:
+    return kv_comparison([load_model(m) for m in args.models], args.context, args.batch, args.dtype)
+
+
+def print_kv(rows: list[dict[str, Any]]) -> None:
+    print(f"KV cache, {rows[0]['dtype']}, {rows[0]['batch']} x {rows[0]['context']} tokens")
+    print(
+        fmt.table(
+            [
+                {
+                    "model": r["model"],
+                    "attention": r["attention"],
+                    "bytes/token": f"{r['kv_bytes_per_token']:,}",
+                    "total": fmt.gib(r["kv_bytes_total"]),
+                }
+                for r in rows
+            ],
+            ["model", "attention", "bytes/token", "total"],
+        )
+    )
+
+
+def _layout(args: argparse.Namespace) -> ParallelLayout:
+    return ParallelLayout(
+        tp=args.tp, pp=args.pp, dp=args.dp, ep=args.ep, zero_stage=args.zero, gpus_per_node=args.gpus_per_node
+    )
+
+
+def cmd_memory(args: argparse.Namespace) -> dict[str, Any]:
+    training = {
+        "micro_batch": args.micro_batch,
+        "recompute": args.recompute,
+        "precision": args.precision,
+        "inflight_microbatches": args.inflight,
+        "param_copies": args.param_copies,
+    }
+    inference = {
+        "batch": args.batch,
+        "context": args.context,
+        "weight_dtype": args.weight_dtype,
+        "kv_dtype": args.kv_dtype,
+    }
+    return memory_summary(load_model(args.model), _layout(args), args.seq_len, training, inference)
+
+
+def print_memory(out: dict[str, Any]) -> None:
+    lay = out["layout"]
+    print(
+        f"{out['model']} on {out['gpus']} GPUs: TP{lay['tp']} PP{lay['pp']} DP{lay['dp']} EP{lay['ep']}"
+        f" ZeRO-{lay['zero_stage']}"
+    )
+    t = out["training"]
+    print(
+        f"  training, per GPU (stage {t['stage']}, the largest): "
+        + ", ".join(
+            f"{k} {fmt.gib(t[k])}" for k in ("weights", "gradients", "optimizer_states", "activations", "total")
+        )
+    )
+    if "inference" in out:
+        i = out["inference"]
+        print(
+            f"  inference, per GPU: weights {fmt.gib(i['weights'])}, KV cache {fmt.gib(i['kv_cache'])},"
+            f" total {fmt.gib(i['total'])}"
+        )
+
+
+def cmd_comm(args: argparse.Namespace) -> dict[str, Any]:
+    return comm_summary(load_model(args.model), _layout(args), args.node_limit, args.dispatch_dtype, args.combine_dtype)
+
+
+def print_comm(out: dict[str, Any]) -> None:
+    print(f"{out['model']}: communication volumes")
+    ep = out["ep_bytes_per_token_per_moe_layer"]
+    if ep:
+        print(
+            f"  EP per token and MoE layer ({out['ep_nodes_per_token']:.2f} nodes per token): "
+            + ", ".join(f"{k} {fmt.si(v, 'B')}" for k, v in ep.items())
+        )
+    pp = out["pp_bytes_per_token_per_boundary"]
+    print(
+        f"  PP per token and stage boundary: forward {fmt.si(pp['forward'], 'B')},"
+        f" backward {fmt.si(pp['backward'], 'B')}"
+    )
+    dp = out["dp_bytes_per_gpu_per_step"]
+    print(f"  DP per GPU and step: gradients {fmt.gib(dp['payload'])}, sent {fmt.gib(dp['sent'])}")
+
+
+def cmd_report(args: argparse.Namespace) -> dict[str, Any]:
+    """DeepSeek-V3 on its published 2,048 x H800 layout: the default the dashboard will open on."""
+    spec = load_model("deepseek-v3")
+    return {
+        "model": model_summary(spec, 4096, "exact"),
+        "memory": memory_summary(spec, V3_LAYOUT, 4096, V3_TRAINING),
+        "comm": comm_summary(spec, V3_LAYOUT, V3_NODE_LIMIT),
+    }
+
+
+def print_report(out: dict[str, Any]) -> None:
+    print("DeepSeek-V3 on 2,048 H800 GPUs (PP16, EP64 over 8 nodes, ZeRO-1 DP, DualPipe, 4K sequences)\n")
+    print_model(out["model"])
+    print()
+    print_memory(out["memory"])
+    print()
+    print_comm(out["comm"])
+
+
+def _add_layout(p: argparse.ArgumentParser) -> None:
+    for name, default in (("tp", 1), ("pp", 1), ("dp", 1), ("ep", 1), ("gpus-per-node", 8)):
+        p.add_argument(f"--{name}", type=_positive, default=default)
+    p.add_argument("--zero", type=int, default=1, help="ZeRO stage 0-3 (default 1)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    parser = argparse.ArgumentParser(prog="v3sim", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("model", parents=[common], help="parameters, FLOPs per token and KV bytes of a model")
+    p.add_argument("model", help="preset slug (deepseek-v3, llama-3.1-405b, ...) or a config.json path")
+    p.add_argument("--seq-len", type=_positive, default=4096)
+    p.add_argument("--convention", choices=list(FLOP_CONVENTIONS), default="exact")
+
+    p = sub.add_parser("kv", parents=[common], help="compare KV-cache memory across models")
+    p.add_argument("models", nargs="+")
+    p.add_argument("--context", type=_positive, default=4096)
+    p.add_argument("--batch", type=_positive, default=1)
+    p.add_argument("--dtype", choices=list(DTYPE_BYTES), default="bf16")
+
+    p = sub.add_parser("memory", parents=[common], help="training and inference memory per GPU for a layout")
+    p.add_argument("model")
+    _add_layout(p)
+    p.add_argument("--seq-len", type=_positive, default=4096)
+    p.add_argument("--micro-batch", type=_positive, default=1)
+    p.add_argument("--recompute", choices=RECOMPUTE_MODES, default="none")
+    p.add_argument("--precision", choices=list(TRAINING_PRECISIONS), default="bf16-mixed")
+    p.add_argument("--inflight", type=_positive, default=None, help="micro-batches in flight (default: pp)")
+    p.add_argument("--param-copies", type=_positive, default=1, help="2 for DualPipe")
+    p.add_argument("--batch", type=_positive, default=1, help="sequences served (inference)")
+    p.add_argument("--context", type=_positive, default=4096, help="tokens per sequence (inference)")
+    p.add_argument("--weight-dtype", choices=list(DTYPE_BYTES), default="bf16")
+    p.add_argument("--kv-dtype", choices=list(DTYPE_BYTES), default="bf16")
+
+    p = sub.add_parser("comm", parents=[common], help="EP, PP and DP communication volumes for a layout")
+    p.add_argument("model")
+    _add_layout(p)
+    p.add_argument("--node-limit", type=_positive, default=None, help="max nodes per token (V3: 4)")
+    p.add_argument("--dispatch-dtype", choices=list(DTYPE_BYTES), default="fp8")
+    p.add_argument("--combine-dtype", choices=list(DTYPE_BYTES), default="bf16")
+
+    sub.add_parser("report", parents=[common], help="the DeepSeek-V3 / 2,048 x H800 default, in the terminal")
+    return parser
+
+
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], Any], Callable[[Any], None]]] = {
+    "model": (cmd_model, print_model),
+    "kv": (cmd_kv, print_kv),
+    "memory": (cmd_memory, print_memory),
+    "comm": (cmd_comm, print_comm),
+    "report": (cmd_report, print_report),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    run, show = COMMANDS[args.command]
+    try:
+        out = run(args)
+    except ValueError as err:  # every bad input is a ValueError with a message that names the fix
+        print(f"v3sim {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        json.dump(out, sys.stdout, indent=2)
+        print()
+    else:
+        show(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

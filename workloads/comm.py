@@ -1,0 +1,102 @@
+"""Communication volumes in bytes: expert-parallel all-to-all, pipeline, data-parallel.
+
+Expert parallelism (per token and MoE layer). A token goes to its
+`num_experts_per_tok` experts, spread uniformly over the `ep` GPUs of its
+group, which span `ep_nodes` nodes of `gpus_per_node`. With node-limited
+routing (V3: at most M = 4 nodes) and DeepEP-style forwarding, a token
+crosses InfiniBand once per distinct remote node, to the GPU with its own
+in-node index, and is forwarded over NVLink from there (V3 report, section
+3.2.2). Without a node limit, the expected number of distinct nodes among k
+experts drawn without replacement from E experts on N nodes is
+N * (1 - C(E - E/N, k) / C(E, k)); a limit M caps it. The token's own node is
+one of those with probability 1/N, and needs no InfiniBand hop.
+"""
+
+from __future__ import annotations
+
+from math import comb
+
+from workloads.dtypes import dtype_bytes
+from workloads.layout import ParallelLayout
+from workloads.spec import ModelSpec
+
+FP8_SCALE_GROUP = 128  # V3 dispatches fp8 with one fp32 scale per 128 activations (1x128 tiles)
+
+
+def activation_bytes_per_token(spec: ModelSpec, dtype: str) -> float:
+    """Bytes of one token's hidden vector in `dtype`; fp8 carries V3's 1x128 fp32 scales."""
+    n = spec.hidden_size * dtype_bytes(dtype)
+    if dtype == "fp8":
+        n += 4 * -(-spec.hidden_size // FP8_SCALE_GROUP)
+    return n
+
+
+def expected_nodes_per_token(spec: ModelSpec, layout: ParallelLayout, node_limit: int | None = None) -> float:
+    """Expected distinct nodes a token's routed experts sit on (uniform routing, capped by `node_limit`)."""
+    nodes = layout.ep_nodes
+    experts, k = spec.n_routed_experts, spec.num_experts_per_tok
+    free = nodes * (1 - comb(experts - experts // nodes, k) / comb(experts, k)) if nodes > 1 else 1.0
+    return min(free, node_limit) if node_limit else free
+
+
+def ep_bytes_per_token_per_layer(
+    spec: ModelSpec,
+    layout: ParallelLayout,
+    node_limit: int | None = None,
+    dispatch_dtype: str = "fp8",
+    combine_dtype: str = "bf16",
+) -> dict[str, float]:
+    """Bytes one token sends in one MoE layer's dispatch and combine, by link kind.
+
+    `dispatch` / `combine`: every copy to an expert on another GPU (what a plain
+    all-to-all moves); `*_ib`: InfiniBand bytes with one copy per remote node;
+    `*_nvlink`: copies delivered inside a node (forwarded or local-node experts).
+    Combine sends the same copies back, in `combine_dtype`.
+    """
+    if not spec.is_moe:
+        raise ValueError(f"{spec.name} is dense: it has no expert-parallel traffic")
+    if node_limit is not None and node_limit <= 0:
+        raise ValueError(f"node_limit={node_limit} must be a positive integer")
+    k, nodes, g = spec.num_experts_per_tok, layout.ep_nodes, min(layout.ep, layout.gpus_per_node)
+    off_gpu = k * (1 - 1 / layout.ep)  # copies bound for another GPU
+    remote_nodes = expected_nodes_per_token(spec, layout, node_limit) * (1 - 1 / nodes)
+    # Every copy lands on the node's GPU with the sender's in-node index (over IB, or
+    # already there when local) and needs an NVLink hop unless its expert is on that GPU.
+    nvlink_copies = k * (1 - 1 / g)
+    out = {}
+    for phase, dtype in (("dispatch", dispatch_dtype), ("combine", combine_dtype)):
+        size = activation_bytes_per_token(spec, dtype)
+        out[phase] = off_gpu * size
+        out[f"{phase}_ib"] = remote_nodes * size
+        out[f"{phase}_nvlink"] = nvlink_copies * size
+    return out
+
+
+def pp_bytes_per_token(spec: ModelSpec, dtype: str = "bf16") -> dict[str, float]:
+    """Bytes per token crossing one pipeline-stage boundary: activations forward, gradients back."""
+    size = activation_bytes_per_token(spec, dtype)
+    return {"forward": size, "backward": size}
+
+
+def dp_gradient_bytes_per_gpu(
+    dense_params: float, expert_params: float, layout: ParallelLayout, grad_dtype: str = "fp32"
+) -> dict[str, float]:
+    """Gradient bytes one GPU reduces per step, and what it sends on the wire.
+
+    `dense_params` / `expert_params` are the GPU's own (after TP / EP split).
+    ZeRO 0 all-reduces (ring: 2(n-1)/n of the payload sent), ZeRO >= 1
+    reduce-scatters ((n-1)/n) and all-gathers the updated bf16 weights after
+    the step ((n-1)/n of the bf16 weights). Experts reduce over the
+    expert-data-parallel group.
+    """
+    grad = dtype_bytes(grad_dtype)
+    out = {"payload": grad * (dense_params + expert_params), "sent": 0.0}
+    for params, n in ((dense_params, layout.dp), (expert_params, layout.expert_dp)):
+        if n == 1:
+            continue
+        ring = (n - 1) / n
+        if layout.zero_stage == 0:
+            out["sent"] += 2 * ring * grad * params
+        else:
+            out["sent"] += ring * (grad + dtype_bytes("bf16")) * params
+    return out

@@ -1,0 +1,109 @@
+"""FLOPs per token (counts, not rates), forward and training, by component.
+
+A matrix multiply by a weight of m x n costs 2*m*n FLOPs per token. The
+attention core of one layer, for a query that attends `ctx` keys, costs
+2*heads*qk_head_dim*ctx (scores) + 2*heads*v_dim*ctx (weighted values). A
+causal sequence of length S attends (S + 1) / 2 keys per query on average
+(sum_{i=1..S} i / S); a non-causal one attends S. Training = forward +
+backward, and backward costs twice the forward (input and weight gradients),
+so training = 3 x forward. Element-wise work (norms, softmax, SwiGLU gating)
+is memory-bound and not counted here, as in the published figures.
+
+Conventions, by name (`FLOP_CONVENTIONS`):
+- `"exact"` (default): causal attention, MTP module included when the model has one;
+- `"isca-2025"`: causal attention, MTP left out: reproduces the training cost
+  table of "Insights into DeepSeek-V3" (ISCA 2025) for V2, V3 and Llama-3.1-405B;
+- `"non-causal"`: every query attends the whole sequence, MTP left out (the
+  6N + 12*L*h*S style of Kaplan et al. 2020 and Narayanan et al. 2021).
+"""
+
+from __future__ import annotations
+
+from workloads.params import COMPONENTS, attention_proj_params, swiglu_params
+from workloads.spec import ModelSpec
+
+FLOP_COMPONENTS = tuple(c if c != "norms" else "attn_core" for c in COMPONENTS)
+FLOP_CONVENTIONS: dict[str, dict[str, bool]] = {
+    "exact": {"causal": True, "include_mtp": True},
+    "isca-2025": {"causal": True, "include_mtp": False},
+    "non-causal": {"causal": False, "include_mtp": False},
+}
+TRAIN_TO_FORWARD = 3  # forward + backward (2x forward: dX and dW)
+
+
+def attended_keys(seq_len: int, causal: bool = True) -> float:
+    """Average number of keys a query attends in a sequence of `seq_len` tokens."""
+    if seq_len <= 0:
+        raise ValueError(f"seq_len={seq_len} must be a positive integer")
+    return (seq_len + 1) / 2 if causal else float(seq_len)
+
+
+def attention_core_flops(spec: ModelSpec, ctx: float) -> float:
+    """Forward FLOPs of one layer's QK^T and AV for one query attending `ctx` keys."""
+    return 2 * spec.num_attention_heads * (spec.qk_head_dim + spec.v_dim) * ctx
+
+
+def layer_forward_flops(spec: ModelSpec, moe: bool, ctx: float) -> dict[str, float]:
+    """Forward FLOPs per token of one decoder layer, by component."""
+    h = spec.hidden_size
+    out = dict.fromkeys(FLOP_COMPONENTS, 0.0)
+    # Biases add one FLOP per output element, not two: count weights only.
+    weights = sum(attention_proj_params(spec).values())
+    if spec.attention_bias:
+        weights -= spec.num_attention_heads * spec.qk_head_dim + spec.kv_heads * (spec.qk_head_dim + spec.v_dim)
+    out["attn_proj"] = 2.0 * weights
+    out["attn_core"] = attention_core_flops(spec, ctx)
+    if not moe:
+        out["dense_ffn"] = 2.0 * swiglu_params(h, spec.intermediate_size)
+        return out
+    out["routed_experts"] = 2.0 * spec.num_experts_per_tok * swiglu_params(h, spec.moe_intermediate_size)
+    out["shared_experts"] = 2.0 * swiglu_params(h, spec.shared_intermediate_size)
+    out["router"] = 2.0 * spec.n_routed_experts * h
+    return out
+
+
+def forward_flops_breakdown(
+    spec: ModelSpec, seq_len: int, causal: bool = True, include_mtp: bool = True
+) -> dict[str, float]:
+    """Forward FLOPs per token by component, for sequences of `seq_len` tokens."""
+    ctx = attended_keys(seq_len, causal)
+    out = dict.fromkeys(FLOP_COMPONENTS, 0.0)
+    for moe, count in ((False, spec.num_dense_layers), (True, spec.num_moe_layers)):
+        for key, n in layer_forward_flops(spec, moe, ctx).items():
+            out[key] += count * n
+    out["output_head"] = 2.0 * spec.vocab_size * spec.hidden_size
+    if include_mtp:
+        out["mtp"] = spec.num_nextn_predict_layers * mtp_forward_flops(spec, ctx)
+    return out
+
+
+def mtp_forward_flops(spec: ModelSpec, ctx: float) -> float:
+    """One MTP depth: eh_proj (2h -> h), one block, and the shared output head."""
+    h = spec.hidden_size
+    block = sum(layer_forward_flops(spec, spec.is_moe, ctx).values())
+    return 2.0 * 2 * h * h + block + 2.0 * spec.vocab_size * h
+
+
+def train_flops_breakdown(
+    spec: ModelSpec, seq_len: int, causal: bool = True, include_mtp: bool = True
+) -> dict[str, float]:
+    """Training (forward + backward) FLOPs per token by component."""
+    fwd = forward_flops_breakdown(spec, seq_len, causal, include_mtp)
+    return {k: TRAIN_TO_FORWARD * v for k, v in fwd.items()}
+
+
+def train_flops_per_token(spec: ModelSpec, seq_len: int, convention: str = "exact") -> float:
+    """Training FLOPs per token under a named convention (see FLOP_CONVENTIONS)."""
+    return sum(train_flops_breakdown(spec, seq_len, **convention_flags(convention)).values())
+
+
+def forward_flops_per_token(spec: ModelSpec, seq_len: int, convention: str = "exact") -> float:
+    """Forward-only FLOPs per token under a named convention."""
+    return sum(forward_flops_breakdown(spec, seq_len, **convention_flags(convention)).values())
+
+
+def convention_flags(convention: str) -> dict[str, bool]:
+    """The (causal, include_mtp) flags of a named FLOP convention."""
+    if convention not in FLOP_CONVENTIONS:
+        raise ValueError(f"unknown FLOP convention {convention!r}; use one of {', '.join(FLOP_CONVENTIONS)}")
+    return FLOP_CONVENTIONS[convention]

@@ -1,0 +1,169 @@
+"""Build a ModelSpec from a Hugging Face `config.json` (a path or a dict).
+
+One adapter per architecture maps the config's keys to ModelSpec fields. A key
+the architecture needs and the config lacks is an error that names it; so is
+an architecture not in the table.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from workloads.spec import ModelSpec
+
+
+class ConfigError(ValueError):
+    """A config.json that cannot be turned into a ModelSpec."""
+
+
+class _Keys:
+    """Reads keys of one config, naming the config and key on a miss."""
+
+    def __init__(self, config: Mapping[str, Any], where: str) -> None:
+        self.config, self.where = config, where
+
+    def need(self, key: str) -> Any:
+        if self.config.get(key) is None:
+            raise ConfigError(f"{self.where} is missing {key!r}")
+        return self.config[key]
+
+    def get(self, key: str, default: Any) -> Any:
+        value = self.config.get(key)
+        return default if value is None else value
+
+
+def _common(c: _Keys) -> dict[str, Any]:
+    return dict(
+        num_hidden_layers=c.need("num_hidden_layers"),
+        hidden_size=c.need("hidden_size"),
+        num_attention_heads=c.need("num_attention_heads"),
+        vocab_size=c.need("vocab_size"),
+        tie_word_embeddings=bool(c.get("tie_word_embeddings", False)),
+    )
+
+
+def _gqa(c: _Keys) -> dict[str, Any]:
+    heads = c.need("num_attention_heads")
+    kv_heads = c.get("num_key_value_heads", heads)
+    return dict(
+        attention="mha" if kv_heads == heads else "gqa",
+        num_key_value_heads=kv_heads,
+        head_dim=c.get("head_dim", 0),
+    )
+
+
+def _llama(c: _Keys) -> dict[str, Any]:
+    return {
+        **_common(c),
+        **_gqa(c),
+        "intermediate_size": c.need("intermediate_size"),
+        "attention_bias": bool(c.get("attention_bias", False)),
+    }
+
+
+def _qwen2(c: _Keys) -> dict[str, Any]:
+    # Qwen2 always has a bias on q, k and v (not on o): modeling_qwen2.py.
+    return {**_common(c), **_gqa(c), "intermediate_size": c.need("intermediate_size"), "attention_bias": True}
+
+
+def _qwen3_moe(c: _Keys) -> dict[str, Any]:
+    if c.get("decoder_sparse_step", 1) != 1 or c.get("mlp_only_layers", []):
+        raise ConfigError(f"{c.where}: decoder_sparse_step != 1 or mlp_only_layers is not supported")
+    return {
+        **_common(c),
+        **_gqa(c),
+        "intermediate_size": c.get("intermediate_size", 0),
+        "qk_norm": True,
+        "attention_bias": bool(c.get("attention_bias", False)),
+        "n_routed_experts": c.need("num_experts"),
+        "num_experts_per_tok": c.need("num_experts_per_tok"),
+        "moe_intermediate_size": c.need("moe_intermediate_size"),
+    }
+
+
+def _mixtral(c: _Keys) -> dict[str, Any]:
+    # Mixtral's intermediate_size is the width of each expert; every layer is MoE.
+    return {
+        **_common(c),
+        **_gqa(c),
+        "intermediate_size": 0,
+        "n_routed_experts": c.need("num_local_experts"),
+        "num_experts_per_tok": c.need("num_experts_per_tok"),
+        "moe_intermediate_size": c.need("intermediate_size"),
+    }
+
+
+def _deepseek(c: _Keys) -> dict[str, Any]:
+    heads = c.need("num_attention_heads")
+    return {
+        **_common(c),
+        "attention": "mla",
+        "num_key_value_heads": heads,
+        "intermediate_size": c.need("intermediate_size"),
+        "q_lora_rank": c.get("q_lora_rank", 0),
+        "kv_lora_rank": c.need("kv_lora_rank"),
+        "qk_nope_head_dim": c.need("qk_nope_head_dim"),
+        "qk_rope_head_dim": c.need("qk_rope_head_dim"),
+        "v_head_dim": c.need("v_head_dim"),
+        "n_routed_experts": c.need("n_routed_experts"),
+        "n_shared_experts": c.get("n_shared_experts", 0),
+        "num_experts_per_tok": c.need("num_experts_per_tok"),
+        "moe_intermediate_size": c.need("moe_intermediate_size"),
+        "n_group": c.get("n_group", 1),
+        "topk_group": c.get("topk_group", 1),
+        "first_k_dense_replace": c.get("first_k_dense_replace", 0),
+        "moe_layer_freq": c.get("moe_layer_freq", 1),
+        "scoring_func": c.get("scoring_func", "softmax"),
+        "num_nextn_predict_layers": c.get("num_nextn_predict_layers", 0),
+    }
+
+
+def _deepseek_v3(c: _Keys) -> dict[str, Any]:
+    # V3 adds the bias of auxiliary-loss-free balancing (e_score_correction_bias) to its gate.
+    return {**_deepseek(c), "router_bias": True}
+
+
+ADAPTERS: dict[str, Callable[[_Keys], dict[str, Any]]] = {
+    "DeepseekV3ForCausalLM": _deepseek_v3,
+    "DeepseekV2ForCausalLM": _deepseek,
+    "LlamaForCausalLM": _llama,
+    "MistralForCausalLM": _llama,
+    "Qwen2ForCausalLM": _qwen2,
+    "Qwen3MoeForCausalLM": _qwen3_moe,
+    "MixtralForCausalLM": _mixtral,
+}
+
+
+def spec_from_hf_config(config: Mapping[str, Any] | str | Path, name: str | None = None) -> ModelSpec:
+    """Return the ModelSpec of a HF config (a dict, or the path of a config.json)."""
+    where = "config.json"
+    if not isinstance(config, Mapping):
+        where = str(config)
+        config = _read_json(Path(config))
+    archs = config.get("architectures") or []
+    if not archs:
+        raise ConfigError(f"{where} has no 'architectures' entry; supported: {', '.join(ADAPTERS)}")
+    arch = archs[0]
+    if arch not in ADAPTERS:
+        raise ConfigError(f"{where}: unknown architecture {arch!r}; supported: {', '.join(ADAPTERS)}")
+    keys = _Keys(config, f"{where} ({arch})")
+    fields = ADAPTERS[arch](keys)
+    label = name or config.get("_name_or_path") or Path(where).parent.name or arch
+    return ModelSpec(name=str(label), source=str(config.get("_source", where)), **fields)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"cannot read {path}: {err.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path} is not valid JSON: {err.msg} (line {err.lineno})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a JSON object")
+    return data

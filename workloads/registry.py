@@ -1,0 +1,31 @@
+"""Model presets: one HF config.json per model in data/models/, loaded by slug or path.
+
+Nothing is read at import; `load_model` reads and caches on first use.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from workloads.hf import ConfigError, spec_from_hf_config
+from workloads.spec import ModelSpec
+
+MODELS_DIR = Path(__file__).parent / "data" / "models"
+
+
+def model_slugs() -> list[str]:
+    """The preset slugs, sorted."""
+    return sorted(p.stem for p in MODELS_DIR.glob("*.json"))
+
+
+@cache
+def load_model(slug_or_path: str) -> ModelSpec:
+    """Return the ModelSpec of a preset slug (`deepseek-v3`) or of a config.json path."""
+    preset = MODELS_DIR / f"{slug_or_path}.json"
+    if preset.is_file():
+        return spec_from_hf_config(preset, name=slug_or_path)
+    path = Path(slug_or_path)
+    if path.suffix == ".json" or path.exists():
+        return spec_from_hf_config(path)
+    raise ConfigError(f"unknown model {slug_or_path!r}; use a config.json path or one of: {', '.join(model_slugs())}")
