@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from simulator import format as fmt
 from simulator.summary import comm_summary, kv_comparison, memory_summary, model_summary
@@ -31,6 +31,13 @@ V3_TRAINING = {
     "param_copies": 2,
 }  # DualPipe: PP+1, 2x params
 V3_NODE_LIMIT = 4
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the usage is one `-h` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def _positive(text: str) -> int:
@@ -181,9 +188,9 @@ def _add_layout(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    parser = argparse.ArgumentParser(prog="v3sim", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="v3sim", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("model", parents=[common], help="parameters, FLOPs per token and KV bytes of a model")

@@ -10,6 +10,8 @@ Recomputation modes:
 - `none`: everything is kept;
 - `selective`: V3's set (report section 3.3): RMSNorm outputs, the MLA
   up-projections (q, k, v) and the SwiGLU output are recomputed in backward;
+  and (our assumption, not stated there) routed experts' outputs are not kept,
+  the combine weight being applied before the down projection;
 - `full`: only each layer's input is kept, and one layer's full set is rebuilt
   at a time (`recompute_working_elems`).
 """
@@ -57,8 +59,10 @@ def ffn_activation_elems(spec: ModelSpec, moe: bool, recompute: str = "none") ->
     k = spec.num_experts_per_tok
     # A dispatched copy of the token per routed expert, and each expert's SwiGLU.
     cached += k * (h + swiglu(spec.moe_intermediate_size)) + swiglu(spec.shared_intermediate_size)
-    # fp32 gate affinities; each expert's output, read by the combine weights' gradient.
-    other += 2 * spec.n_routed_experts + k * h
+    # fp32 gate affinities. The combine weight g's gradient is <dy, expert output>; kept
+    # outputs serve it, unless (selective) g scales the SwiGLU output before down_proj,
+    # when it is <dL/d(act), act> from tensors the backward has anyway.
+    other += 2 * spec.n_routed_experts + (0 if selective else k * h)
     return {"fp8_cacheable": cached, "other": other}
 
 

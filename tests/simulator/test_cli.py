@@ -117,6 +117,7 @@ def test_config_missing_a_field_through_the_console_script(tmp_path):
         text=True,
     )
     assert negative.returncode == 2 and "not a positive integer" in negative.stderr
+    assert len(negative.stderr.strip().splitlines()) == 1
 
 
 def test_preset_loads_are_cached():
