@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from simulator import format as fmt
-from simulator.summary import comm_summary, kv_comparison, memory_summary, model_summary
+from simulator.summary import comm_summary, hardware_summary, kv_comparison, memory_summary, model_summary
 from workloads.activations import RECOMPUTE_MODES
 from workloads.dtypes import DTYPE_BYTES
 from workloads.flops import FLOP_CONVENTIONS
@@ -162,6 +162,42 @@ def print_comm(out: dict[str, Any]) -> None:
     print(f"  DP per GPU and step: gradients {fmt.gib(dp['payload'])}, sent {fmt.gib(dp['sent'])}")
 
 
+def cmd_hardware(args: argparse.Namespace) -> list[dict[str, Any]]:
+    return hardware_summary(args.kind, args.names)
+
+
+def print_hardware(rows: list[dict[str, Any]]) -> None:
+    if "peak_bf16_flop_per_s" in rows[0]:
+        columns = ["name", "bf16 TFLOPS", "fp8 TFLOPS", "HBM", "HBM TB/s", "scale-up GB/s (bidir)", "SMs", "$/h"]
+        table = [
+            {
+                "name": r["name"],
+                "bf16 TFLOPS": f"{r['peak_bf16_flop_per_s'] / 1e12:g}",
+                "fp8 TFLOPS": f"{r['peak_fp8_flop_per_s'] / 1e12:g}",
+                "HBM": fmt.si(r["hbm_bytes"], "B"),
+                "HBM TB/s": f"{r['hbm_bw_bytes_per_s'] / 1e12:g}",
+                "scale-up GB/s (bidir)": f"{r['scaleup_bw_bytes_per_s_bidir'] / 1e9:g}",
+                "SMs": r["sm_count"],
+                "$/h": r["price_usd_per_gpu_hour"],
+            }
+            for r in rows
+        ]
+    elif "line_rate_bits_per_s" in rows[0]:
+        columns = ["name", "Gb/s", "effective GB/s"]
+        table = [
+            {
+                "name": r["name"],
+                "Gb/s": f"{r['line_rate_bits_per_s'] / 1e9:g}",
+                "effective GB/s": f"{r['effective_bw_bytes_per_s'] / 1e9:g}",
+            }
+            for r in rows
+        ]
+    else:
+        columns = ["name", "gpu", "gpus_per_node", "scaleup_domain_gpus", "nic", "nics_per_node"]
+        table = rows
+    print(fmt.table(table, columns))
+
+
 def cmd_report(args: argparse.Namespace) -> dict[str, Any]:
     """DeepSeek-V3 on its published 2,048 x H800 layout: the default the dashboard will open on."""
     spec = load_model("deepseek-v3")
@@ -225,6 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dispatch-dtype", choices=list(DTYPE_BYTES), default="fp8")
     p.add_argument("--combine-dtype", choices=list(DTYPE_BYTES), default="bf16")
 
+    p = sub.add_parser("hardware", parents=[common], help="the GPU, NIC and node catalog")
+    p.add_argument("kind", nargs="?", choices=["gpus", "nics", "nodes"], default="gpus")
+    p.add_argument("names", nargs="*", help="catalog names or TOML files (default: the whole catalog)")
+
     sub.add_parser("report", parents=[common], help="the DeepSeek-V3 / 2,048 x H800 default, in the terminal")
     return parser
 
@@ -234,6 +274,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], Any], Callable[[Any], N
     "kv": (cmd_kv, print_kv),
     "memory": (cmd_memory, print_memory),
     "comm": (cmd_comm, print_comm),
+    "hardware": (cmd_hardware, print_hardware),
     "report": (cmd_report, print_report),
 }
 

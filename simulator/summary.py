@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from hwmodels.registry import catalog, load_gpu, load_nic, load_node
 from workloads import comm, flops, memory, params
 from workloads.layout import ParallelLayout, check_layout
 from workloads.spec import ModelSpec
@@ -119,3 +120,23 @@ def comm_summary(
             (stage["linear"] + stage["other"]) / layout.tp, stage["expert"] / layout.ep, layout
         ),
     }
+
+
+def hardware_summary(kind: str, names: list[str] | None = None) -> list[dict[str, Any]]:
+    """Catalog entries of one kind (`gpus`, `nics`, `nodes`) as dicts in SI units; all of them by default."""
+    loaders = {"gpus": load_gpu, "nics": load_nic, "nodes": load_node}
+    if kind not in loaders:
+        raise ValueError(f"unknown hardware kind {kind!r}; use one of {', '.join(loaders)}")
+    rows = []
+    for name in names or catalog(kind):
+        spec = loaders[kind](name)
+        row = asdict(spec)
+        if kind == "gpus":
+            row["scaleup_bw_bytes_per_s"] = spec.scaleup_bw_bytes_per_s
+        elif kind == "nics":
+            row["bw_bytes_per_s"] = spec.bw_bytes_per_s
+        else:
+            row["gpu"], row["nic"] = spec.gpu.name, spec.nic.name
+            row["scaleout_bw_bytes_per_s_per_gpu"] = spec.scaleout_bw_bytes_per_s_per_gpu
+        rows.append(row)
+    return rows

@@ -122,3 +122,13 @@ def test_config_missing_a_field_through_the_console_script(tmp_path):
 
 def test_preset_loads_are_cached():
     assert load_model("deepseek-v3") is load_model("deepseek-v3")
+
+
+def test_hardware_catalog_json(capsys):
+    code, out, _ = run(capsys, "hardware", "gpus", "h800", "--json")
+    (row,) = json.loads(out)
+    assert code == 0 and row["name"] == "h800" and row["scaleup_bw_bytes_per_s"] == 200e9
+    code, out, _ = run(capsys, "hardware", "nodes", "--json")
+    assert code == 0 and {"h800-ib", "gb200-nvl72"} <= {r["name"] for r in json.loads(out)}
+    code, _, err = run(capsys, "hardware", "gpus", "h900")
+    assert code == 2 and "unknown GPU 'h900'" in err

@@ -1,0 +1,194 @@
+"""Hardware specs: GPUs, NICs and nodes, as frozen dataclasses in SI units.
+
+Data files quote vendor units (TFLOPS, GB, TB/s, Gb/s; decimal); the `*_from_dict`
+constructors convert them once. A key a file lacks, or one it has that is not
+known, is an error naming the file and the key (as Calculon loads its configs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+DTYPES = ("fp32", "tf32", "bf16", "fp8", "fp4")
+SCALEUP_KINDS = ("nvlink", "infinity-fabric")
+
+
+@dataclass(frozen=True, slots=True)
+class GPUSpec:
+    """One accelerator: dense peak FLOP/s per dtype, HBM, scale-up bandwidth, SMs, power, price."""
+
+    name: str
+    vendor: str
+    peak_fp32_flop_per_s: float
+    peak_tf32_flop_per_s: float
+    peak_bf16_flop_per_s: float
+    peak_fp8_flop_per_s: float  # 0 where the tensor cores have no fp8 (A100)
+    peak_fp4_flop_per_s: float  # 0 before Blackwell
+    hbm_bytes: float
+    hbm_bw_bytes_per_s: float
+    scaleup: str
+    scaleup_bw_bytes_per_s_bidir: float  # NVLink / Infinity Fabric, both directions together
+    sm_count: int
+    board_power_w: float
+    price_usd_per_gpu_hour: float
+    source: str
+
+    def __post_init__(self) -> None:
+        for field in (
+            "peak_fp32_flop_per_s",
+            "peak_bf16_flop_per_s",
+            "hbm_bytes",
+            "hbm_bw_bytes_per_s",
+            "scaleup_bw_bytes_per_s_bidir",
+            "sm_count",
+            "board_power_w",
+            "price_usd_per_gpu_hour",
+        ):
+            _check_positive(self.name, field, getattr(self, field))
+        for field in ("peak_tf32_flop_per_s", "peak_fp8_flop_per_s", "peak_fp4_flop_per_s"):
+            if getattr(self, field) < 0:
+                raise ValueError(f"{self.name}: {field} must be >= 0")
+        if self.scaleup not in SCALEUP_KINDS:
+            raise ValueError(f"{self.name}: scaleup={self.scaleup!r}; use one of {', '.join(SCALEUP_KINDS)}")
+
+    @property
+    def scaleup_bw_bytes_per_s(self) -> float:
+        """Scale-up bandwidth per direction (half the bidirectional figure vendors quote)."""
+        return self.scaleup_bw_bytes_per_s_bidir / 2
+
+    def peak_flop_per_s(self, dtype: str) -> float:
+        """Dense peak FLOP/s for `dtype`; an error if the GPU has no tensor-core support for it."""
+        if dtype not in DTYPES:
+            raise ValueError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
+        peak = getattr(self, f"peak_{dtype}_flop_per_s")
+        if not peak:
+            raise ValueError(f"{self.name} has no {dtype} tensor cores; use bf16")
+        return peak
+
+
+@dataclass(frozen=True, slots=True)
+class NICSpec:
+    """A scale-out network adapter: line rate and the bandwidth one can actually reach."""
+
+    name: str
+    line_rate_bits_per_s: float
+    effective_bw_bytes_per_s: float  # per direction, as achieved (ISCA: 40 GB/s of CX7's 50)
+    source: str
+
+    def __post_init__(self) -> None:
+        _check_positive(self.name, "line_rate_bits_per_s", self.line_rate_bits_per_s)
+        _check_positive(self.name, "effective_bw_bytes_per_s", self.effective_bw_bytes_per_s)
+        if self.effective_bw_bytes_per_s > self.bw_bytes_per_s:
+            raise ValueError(f"{self.name}: effective bandwidth exceeds the line rate")
+
+    @property
+    def bw_bytes_per_s(self) -> float:
+        """Line rate per direction in bytes/s (400 Gb/s -> 50e9 B/s)."""
+        return self.line_rate_bits_per_s / 8
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    """A server (or a rack-scale NVLink domain): its GPUs, scale-up domain, NICs and PCIe."""
+
+    name: str
+    gpu: GPUSpec
+    gpus_per_node: int
+    scaleup_domain_gpus: int
+    nic: NICSpec
+    nics_per_node: int
+    pcie_bw_bytes_per_s: float  # per GPU, per direction
+    source: str
+
+    def __post_init__(self) -> None:
+        for field in ("gpus_per_node", "scaleup_domain_gpus", "nics_per_node", "pcie_bw_bytes_per_s"):
+            _check_positive(self.name, field, getattr(self, field))
+        if self.scaleup_domain_gpus % self.gpus_per_node and self.gpus_per_node % self.scaleup_domain_gpus:
+            raise ValueError(f"{self.name}: scaleup_domain_gpus must divide or be a multiple of gpus_per_node")
+
+    @property
+    def scaleout_bw_bytes_per_s_per_gpu(self) -> float:
+        """Line-rate scale-out bandwidth per GPU and direction."""
+        return self.nics_per_node * self.nic.bw_bytes_per_s / self.gpus_per_node
+
+
+GPU_KEYS = {
+    "source": str,
+    "vendor": str,
+    "fp32_tflops": float,
+    "tf32_dense_tflops": float,
+    "bf16_dense_tflops": float,
+    "fp8_dense_tflops": float,
+    "fp4_dense_tflops": float,
+    "hbm_gb": float,
+    "hbm_tb_per_s": float,
+    "scaleup": str,
+    "scaleup_gb_per_s_bidirectional": float,
+    "sms": int,
+    "board_power_w": float,
+    "price_usd_per_gpu_hour": float,
+}
+NIC_KEYS = {"source": str, "line_rate_gbit_per_s": float, "effective_gb_per_s": float}
+NODE_KEYS = {
+    "source": str,
+    "gpu": str,
+    "gpus_per_node": int,
+    "scaleup_domain_gpus": int,
+    "nic": str,
+    "nics_per_node": int,
+    "pcie_gb_per_s": float,
+}
+
+
+def check_keys(data: Mapping[str, Any], keys: Mapping[str, type], where: str) -> None:
+    """Raise ValueError naming `where` for a missing key, an unknown key or a value of the wrong type."""
+    missing = sorted(set(keys) - set(data))
+    unknown = sorted(set(data) - set(keys))
+    if missing:
+        raise ValueError(f"{where}: missing key {missing[0]!r}")
+    if unknown:
+        raise ValueError(f"{where}: unknown key {unknown[0]!r}; known: {', '.join(keys)}")
+    for key, kind in keys.items():
+        value = data[key]
+        ok = (
+            isinstance(value, (int, float)) and not isinstance(value, bool)
+            if kind is float
+            else (isinstance(value, kind) and not isinstance(value, bool))
+        )
+        if not ok:
+            raise ValueError(f"{where}: {key}={value!r} must be a {kind.__name__}")
+
+
+def gpu_from_dict(name: str, d: Mapping[str, Any], where: str = "") -> GPUSpec:
+    """GPUSpec from vendor units (TFLOPS, GB, TB/s, GB/s)."""
+    check_keys(d, GPU_KEYS, where or name)
+    return GPUSpec(
+        name=name,
+        vendor=d["vendor"],
+        peak_fp32_flop_per_s=d["fp32_tflops"] * 1e12,
+        peak_tf32_flop_per_s=d["tf32_dense_tflops"] * 1e12,
+        peak_bf16_flop_per_s=d["bf16_dense_tflops"] * 1e12,
+        peak_fp8_flop_per_s=d["fp8_dense_tflops"] * 1e12,
+        peak_fp4_flop_per_s=d["fp4_dense_tflops"] * 1e12,
+        hbm_bytes=d["hbm_gb"] * 1e9,
+        hbm_bw_bytes_per_s=d["hbm_tb_per_s"] * 1e12,
+        scaleup=d["scaleup"],
+        scaleup_bw_bytes_per_s_bidir=d["scaleup_gb_per_s_bidirectional"] * 1e9,
+        sm_count=d["sms"],
+        board_power_w=d["board_power_w"],
+        price_usd_per_gpu_hour=d["price_usd_per_gpu_hour"],
+        source=d["source"],
+    )
+
+
+def nic_from_dict(name: str, d: Mapping[str, Any], where: str = "") -> NICSpec:
+    """NICSpec from Gb/s (line rate) and GB/s (effective)."""
+    check_keys(d, NIC_KEYS, where or name)
+    return NICSpec(name, d["line_rate_gbit_per_s"] * 1e9, d["effective_gb_per_s"] * 1e9, d["source"])
+
+
+def _check_positive(name: str, field: str, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{name}: {field}={value!r} must be positive")

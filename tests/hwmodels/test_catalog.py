@@ -1,0 +1,107 @@
+"""The hardware catalog: published H800 figures, the renamed-GPU trap, user files and their errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from hwmodels.registry import DATA_DIR, catalog, load_gpu, load_nic, load_node
+
+REQUIRED_GPUS = {"h800", "h100", "h200", "h20", "a100", "b200", "gb200", "mi300x"}
+
+
+@pytest.mark.golden
+def test_h800_matches_the_published_figures(figures):
+    # figures.toml [hardware.h800_sxm]: NVIDIA datasheet (same compute as H100 SXM), ISCA for NVLink and IB.
+    pub, gpu = figures["hardware"]["h800_sxm"], load_gpu("h800")
+    assert gpu.peak_bf16_flop_per_s == pytest.approx(pub["bf16_dense_tflops"] * 1e12, rel=1e-3)
+    assert gpu.peak_fp8_flop_per_s == pytest.approx(pub["fp8_dense_tflops"] * 1e12, rel=1e-3)
+    assert gpu.hbm_bytes == pub["hbm_gb"] * 1e9
+    assert gpu.hbm_bw_bytes_per_s == pub["hbm_tb_per_s"] * 1e12
+    assert gpu.sm_count == pub["sms"]
+    assert gpu.scaleup_bw_bytes_per_s_bidir == pub["nvlink_gb_per_s_bidirectional"] * 1e9
+    assert gpu.scaleup_bw_bytes_per_s == pub["nvlink_gb_per_s_unidirectional"] * 1e9
+    # ISCA MFU basis: 385 TFLOPS is 38.94% of the bf16 peak.
+    assert 385e12 / gpu.peak_bf16_flop_per_s == pytest.approx(0.3894, abs=5e-4)
+    # V3 report: $2 per H800 GPU-hour.
+    assert gpu.price_usd_per_gpu_hour == figures["deepseek_v3"]["training"]["usd_per_gpu_hour"]
+
+
+@pytest.mark.golden
+def test_v3_node_has_one_400g_nic_per_gpu():
+    # V3 report / ISCA: 8 GPUs per node, one CX7 400 Gb/s IB NIC each; ISCA uses 40 GB/s effective.
+    node = load_node("h800-ib")
+    assert node.gpus_per_node == node.nics_per_node == 8
+    assert node.nic.bw_bytes_per_s == 50e9
+    assert node.nic.effective_bw_bytes_per_s == 40e9
+    assert node.scaleout_bw_bytes_per_s_per_gpu == 50e9
+
+
+def test_h800_is_not_a_renamed_h100():
+    h800, h100 = load_gpu("h800"), load_gpu("h100")
+    assert h800.peak_bf16_flop_per_s == h100.peak_bf16_flop_per_s
+    assert h800.scaleup_bw_bytes_per_s_bidir == 400e9 and h100.scaleup_bw_bytes_per_s_bidir == 900e9
+
+
+def test_catalog_is_complete_and_sourced():
+    assert set(catalog("gpus")) >= REQUIRED_GPUS
+    for name in catalog("gpus"):
+        assert load_gpu(name).source
+    for name in catalog("nodes"):
+        node = load_node(name)
+        assert node.source and node.gpu.name in catalog("gpus")
+    assert load_node("gb200-nvl72").scaleup_domain_gpus == 72
+
+
+def test_fp8_and_fp4_support():
+    assert load_gpu("b200").peak_flop_per_s("fp4") == 2 * load_gpu("b200").peak_flop_per_s("fp8")
+    with pytest.raises(ValueError, match="a100 has no fp8 tensor cores"):
+        load_gpu("a100").peak_flop_per_s("fp8")
+    with pytest.raises(ValueError, match="unknown dtype 'int8'"):
+        load_gpu("h800").peak_flop_per_s("int8")
+
+
+def test_unknown_gpu_is_an_error_not_the_nearest_sku():
+    with pytest.raises(ValueError, match=r"unknown GPU 'h800-pcie'; use a TOML file or one of: a100"):
+        load_gpu("h800-pcie")
+
+
+def _user_gpu(tmp_path, text: str):
+    path = tmp_path / "my-gpu.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_user_gpu_file(tmp_path):
+    text = (DATA_DIR / "gpus" / "h800.toml").read_text().replace("hbm_gb = 80", "hbm_gb = 96")
+    gpu = load_gpu(_user_gpu(tmp_path, text))
+    assert gpu.name == "my-gpu" and gpu.hbm_bytes == 96e9
+    node_text = (
+        (DATA_DIR / "nodes" / "h800-ib.toml").read_text().replace('gpu = "h800"', f'gpu = "{tmp_path}/my-gpu.toml"')
+    )
+    node_path = tmp_path / "my-node.toml"
+    node_path.write_text(node_text)
+    assert load_node(str(node_path)).gpu.hbm_bytes == 96e9
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace("sms = 132\n", ""), "missing key 'sms'"),
+        (lambda t: t + "nvlink_gbps = 5\n", "unknown key 'nvlink_gbps'"),
+        (lambda t: t.replace("hbm_gb = 80", 'hbm_gb = "80"'), "hbm_gb='80' must be a float"),
+        (lambda t: t.replace("hbm_gb = 80", "hbm_gb = -80"), "hbm_bytes=-80000000000.0 must be positive"),
+        (lambda t: t.replace('scaleup = "nvlink"', 'scaleup = "pcie"'), "scaleup='pcie'"),
+        (lambda t: t + "[oops", "not valid TOML"),
+    ],
+)
+def test_bad_user_files_name_the_key(tmp_path, edit, message):
+    text = edit((DATA_DIR / "gpus" / "h800.toml").read_text())
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_gpu(_user_gpu(tmp_path, text))
+
+
+def test_nic_effective_rate_cannot_exceed_line_rate(tmp_path):
+    path = tmp_path / "nic.toml"
+    path.write_text('source = "x"\nline_rate_gbit_per_s = 400\neffective_gb_per_s = 60\n')
+    with pytest.raises(ValueError, match="exceeds the line rate"):
+        load_nic(str(path))
