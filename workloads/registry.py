@@ -21,11 +21,13 @@ def model_slugs() -> list[str]:
 
 @cache
 def load_model(slug_or_path: str) -> ModelSpec:
-    """Return the ModelSpec of a preset slug (`deepseek-v3`) or of a config.json path."""
+    """Return the ModelSpec of a preset slug (`deepseek-v3`), a config.json path, or a folder holding one."""
     preset = MODELS_DIR / f"{slug_or_path}.json"
     if preset.is_file():
         return spec_from_hf_config(preset, name=slug_or_path)
     path = Path(slug_or_path)
+    if path.is_dir():
+        path = path / "config.json"
     if path.suffix == ".json" or path.exists():
         return spec_from_hf_config(path)
     raise ConfigError(f"unknown model {slug_or_path!r}; use a config.json path or one of: {', '.join(model_slugs())}")

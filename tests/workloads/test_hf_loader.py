@@ -42,6 +42,7 @@ def test_loads_from_a_path_and_a_dict_alike(tmp_path):
     from_dict = spec_from_hf_config(config, name="x")
     assert from_path == from_dict
     assert load_model(str(path)).num_hidden_layers == 32
+    assert load_model(str(tmp_path)) == load_model(str(path))  # a checkpoint folder holding config.json
 
 
 def test_architecture_specific_fields():
