@@ -19,21 +19,11 @@ Conventions, by name (`FLOP_CONVENTIONS`):
 
 from __future__ import annotations
 
-from workloads.params import attention_proj_params, swiglu_params
+from workloads.params import WEIGHT_COMPONENTS, attention_proj_params, swiglu_params
 from workloads.spec import ModelSpec
 
-# The parameter components, with the attention core (no weights) where the norms (no FLOPs) were.
-FLOP_COMPONENTS = (
-    "embedding",
-    "attn_proj",
-    "attn_core",
-    "dense_ffn",
-    "shared_experts",
-    "routed_experts",
-    "router",
-    "output_head",
-    "mtp",
-)
+# The weight components, plus the attention core (FLOPs without weights); norms have no FLOPs.
+FLOP_COMPONENTS = ("attn_core", *WEIGHT_COMPONENTS)
 FLOP_CONVENTIONS: dict[str, dict[str, bool]] = {
     "exact": {"causal": True, "include_mtp": True},
     "isca-2025": {"causal": True, "include_mtp": False},

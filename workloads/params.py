@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from workloads.spec import ModelSpec
 
-COMPONENTS = (
+# Components that hold weights a token multiplies by (the FLOP breakdown shares them).
+WEIGHT_COMPONENTS = (
     "embedding",
     "attn_proj",
-    "norms",
     "dense_ffn",
     "shared_experts",
     "routed_experts",
@@ -30,6 +30,7 @@ COMPONENTS = (
     "output_head",
     "mtp",
 )
+COMPONENTS = (*WEIGHT_COMPONENTS, "norms")
 MTP_EMBEDDING = ("shared", "copied")
 ACTIVE_EMBEDDING = ("row", "table")
 
