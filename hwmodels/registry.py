@@ -1,4 +1,4 @@
-"""The hardware catalog: one TOML file per GPU, NIC or node under data/, loaded by name or path.
+"""The hardware catalog: one TOML file per GPU, NIC, node or switch under data/, loaded by name or path.
 
 A user adds hardware by pointing at their own file (`load_gpu("my-gpu.toml")`);
 it goes through the same key and value checks as the built-in entries. An
@@ -12,13 +12,23 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from hwmodels.specs import NODE_KEYS, GPUSpec, NICSpec, NodeSpec, check_keys, gpu_from_dict, nic_from_dict
+from hwmodels.specs import (
+    NODE_KEYS,
+    GPUSpec,
+    NICSpec,
+    NodeSpec,
+    SwitchSpec,
+    check_keys,
+    gpu_from_dict,
+    nic_from_dict,
+    switch_from_dict,
+)
 
 DATA_DIR = Path(__file__).parent / "data"
 
 
 def catalog(kind: str) -> list[str]:
-    """Names of the built-in entries of one kind (`gpus`, `nics`, `nodes`)."""
+    """Names of the built-in entries of one kind (`gpus`, `nics`, `nodes`, `switches`)."""
     return sorted(p.stem for p in (DATA_DIR / kind).glob("*.toml"))
 
 
@@ -27,7 +37,7 @@ def _read(kind: str, name_or_path: str) -> tuple[str, dict[str, Any], str]:
     builtin = DATA_DIR / kind / f"{name_or_path}.toml"
     path = builtin if builtin.is_file() else Path(name_or_path)
     if not path.is_file():
-        singular = {"gpus": "GPU", "nics": "NIC", "nodes": "node"}[kind]
+        singular = {"gpus": "GPU", "nics": "NIC", "nodes": "node", "switches": "switch"}[kind]
         raise ValueError(f"unknown {singular} {name_or_path!r}; use a TOML file or one of: {', '.join(catalog(kind))}")
     try:
         data = tomllib.loads(path.read_text())
@@ -61,5 +71,13 @@ def load_node(name_or_path: str) -> NodeSpec:
         nic=load_nic(d["nic"]),
         nics_per_node=d["nics_per_node"],
         pcie_bw_bytes_per_s=d["pcie_gb_per_s"] * 1e9,
+        scaleup_efficiency=d["scaleup_efficiency"],
+        scaleup_latency_s=d["scaleup_latency_us"] * 1e-6,
         source=d["source"],
     )
+
+
+@cache
+def load_switch(name_or_path: str) -> SwitchSpec:
+    """The SwitchSpec of a catalog name (`ib-ndr-64`) or of a TOML file."""
+    return switch_from_dict(*_read("switches", name_or_path))

@@ -75,6 +75,7 @@ class NICSpec:
     name: str
     line_rate_bits_per_s: float
     effective_bw_bytes_per_s: float  # per direction, as achieved (ISCA: 40 GB/s of CX7's 50)
+    latency_s: float  # one message across one switch, less that switch's own latency (endpoint overhead)
     source: str
 
     def __post_init__(self) -> None:
@@ -100,11 +101,17 @@ class NodeSpec:
     nic: NICSpec
     nics_per_node: int
     pcie_bw_bytes_per_s: float  # per GPU, per direction
+    scaleup_efficiency: float  # achieved / peak scale-up bandwidth per direction (ISCA, H800: 160 of 200 GB/s)
+    scaleup_latency_s: float  # one message over NVLink / Infinity Fabric
     source: str
 
     def __post_init__(self) -> None:
         for field in ("gpus_per_node", "scaleup_domain_gpus", "nics_per_node", "pcie_bw_bytes_per_s"):
             _check_positive(self.name, field, getattr(self, field))
+        if not 0 < self.scaleup_efficiency <= 1:
+            raise ValueError(f"{self.name}: scaleup_efficiency={self.scaleup_efficiency} must be in (0, 1]")
+        if self.scaleup_latency_s < 0:
+            raise ValueError(f"{self.name}: scaleup_latency_s must be >= 0")
         if self.scaleup_domain_gpus % self.gpus_per_node and self.gpus_per_node % self.scaleup_domain_gpus:
             raise ValueError(f"{self.name}: scaleup_domain_gpus must divide or be a multiple of gpus_per_node")
 
@@ -112,6 +119,39 @@ class NodeSpec:
     def scaleout_bw_bytes_per_s_per_gpu(self) -> float:
         """Line-rate scale-out bandwidth per GPU and direction."""
         return self.nics_per_node * self.nic.bw_bytes_per_s / self.gpus_per_node
+
+    @property
+    def scaleout_achieved_bw_bytes_per_s_per_gpu(self) -> float:
+        """Achieved scale-out bandwidth per GPU and direction (the NICs' effective rate)."""
+        return self.nics_per_node * self.nic.effective_bw_bytes_per_s / self.gpus_per_node
+
+    @property
+    def scaleup_achieved_bw_bytes_per_s(self) -> float:
+        """Achieved scale-up bandwidth per GPU and direction."""
+        return self.gpu.scaleup_bw_bytes_per_s * self.scaleup_efficiency
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchSpec:
+    """A network switch and the price of what the cost model counts per switch and per inter-switch link."""
+
+    name: str
+    ports: int
+    port_rate_bits_per_s: float
+    latency_s: float  # port to port
+    price_usd: float  # the switch with optics in every port
+    isl_price_usd: float  # one switch-to-switch link beyond its two ports (the fiber)
+    source: str
+    price_source: str
+
+    def __post_init__(self) -> None:
+        for field in ("ports", "port_rate_bits_per_s", "latency_s", "price_usd", "isl_price_usd"):
+            _check_positive(self.name, field, getattr(self, field))
+
+    @property
+    def port_bw_bytes_per_s(self) -> float:
+        """Port line rate per direction in bytes/s."""
+        return self.port_rate_bits_per_s / 8
 
 
 GPU_KEYS = {
@@ -130,7 +170,7 @@ GPU_KEYS = {
     "board_power_w": float,
     "price_usd_per_gpu_hour": float,
 }
-NIC_KEYS = {"source": str, "line_rate_gbit_per_s": float, "effective_gb_per_s": float}
+NIC_KEYS = {"source": str, "line_rate_gbit_per_s": float, "effective_gb_per_s": float, "latency_us": float}
 NODE_KEYS = {
     "source": str,
     "gpu": str,
@@ -139,6 +179,18 @@ NODE_KEYS = {
     "nic": str,
     "nics_per_node": int,
     "pcie_gb_per_s": float,
+    "scaleup_efficiency": float,
+    "scaleup_latency_us": float,
+}
+
+SWITCH_KEYS = {
+    "source": str,
+    "ports": int,
+    "port_gbit_per_s": float,
+    "latency_ns": float,
+    "price_usd": float,
+    "isl_price_usd": float,
+    "price_source": str,
 }
 
 
@@ -186,7 +238,23 @@ def gpu_from_dict(name: str, d: Mapping[str, Any], where: str = "") -> GPUSpec:
 def nic_from_dict(name: str, d: Mapping[str, Any], where: str = "") -> NICSpec:
     """NICSpec from Gb/s (line rate) and GB/s (effective)."""
     check_keys(d, NIC_KEYS, where or name)
-    return NICSpec(name, d["line_rate_gbit_per_s"] * 1e9, d["effective_gb_per_s"] * 1e9, d["source"])
+    rate, eff = d["line_rate_gbit_per_s"] * 1e9, d["effective_gb_per_s"] * 1e9
+    return NICSpec(name, rate, eff, d["latency_us"] * 1e-6, d["source"])
+
+
+def switch_from_dict(name: str, d: Mapping[str, Any], where: str = "") -> SwitchSpec:
+    """SwitchSpec from Gb/s and ns."""
+    check_keys(d, SWITCH_KEYS, where or name)
+    return SwitchSpec(
+        name=name,
+        ports=d["ports"],
+        port_rate_bits_per_s=d["port_gbit_per_s"] * 1e9,
+        latency_s=d["latency_ns"] * 1e-9,
+        price_usd=d["price_usd"],
+        isl_price_usd=d["isl_price_usd"],
+        source=d["source"],
+        price_source=d["price_source"],
+    )
 
 
 def _check_positive(name: str, field: str, value: float) -> None:

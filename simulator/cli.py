@@ -12,7 +12,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from hwmodels.routing import ECMP_MODES
+from hwmodels.topology import KINDS
 from simulator import format as fmt
+from simulator.netsummary import COLLECTIVE_NAMES, collective_summary, topology_summary
 from simulator.summary import comm_summary, hardware_summary, kv_comparison, memory_summary, model_summary
 from workloads.activations import RECOMPUTE_MODES
 from workloads.dtypes import DTYPE_BYTES
@@ -192,10 +195,72 @@ def print_hardware(rows: list[dict[str, Any]]) -> None:
             }
             for r in rows
         ]
+    elif "ports" in rows[0]:
+        columns = ["name", "ports", "Gb/s", "latency ns", "price $", "link $"]
+        table = [
+            {
+                "name": r["name"],
+                "ports": r["ports"],
+                "Gb/s": f"{r['port_rate_bits_per_s'] / 1e9:g}",
+                "latency ns": f"{r['latency_s'] * 1e9:g}",
+                "price $": f"{r['price_usd']:,.0f}",
+                "link $": f"{r['isl_price_usd']:,.0f}",
+            }
+            for r in rows
+        ]
     else:
         columns = ["name", "gpu", "gpus_per_node", "scaleup_domain_gpus", "nic", "nics_per_node"]
         table = rows
     print(fmt.table(table, columns))
+
+
+def cmd_topology(args: argparse.Namespace) -> dict[str, Any]:
+    return topology_summary(args.kind, args.radix, args.endpoints, args.planes, args.oversubscription, args.switch)
+
+
+def print_topology(out: dict[str, Any]) -> None:
+    tiers = ", ".join(f"{n:,} {t}" for t, n in out["switches_by_tier"].items())
+    print(
+        f"{out['kind']}  radix {out['radix']}, {out['planes']} plane(s), oversubscription {out['oversubscription']:g}"
+    )
+    print(f"  endpoints     {out['endpoints']:,}")
+    print(f"  switches      {out['switches']:,} ({tiers})")
+    print(f"  links         {out['links']:,} switch-to-switch")
+    print(f"  cost          ${out['cost_usd'] / 1e6:,.1f}M, ${out['cost_per_endpoint_usd']:,.0f} per endpoint")
+    print(f"  bisection     {fmt.si(out['bisection_bytes_per_s'], 'B/s')} one way")
+    print(f"  diameter      {out['diameter_hops']} switch hops, {out['ecmp_paths']} equal-cost paths at that distance")
+
+
+def cmd_collective(args: argparse.Namespace) -> dict[str, Any]:
+    return collective_summary(
+        args.collective,
+        args.topology,
+        args.gpus,
+        args.bytes_per_gpu,
+        radix=args.radix,
+        planes=args.planes,
+        oversubscription=args.oversubscription,
+        node=args.node,
+        switch=args.switch,
+        ecmp=args.ecmp,
+        seed=args.seed,
+        forwarding=not args.no_forwarding,
+    )
+
+
+def print_collective(out: dict[str, Any]) -> None:
+    ab = out["alpha_beta"]
+    print(
+        f"{out['collective']} of {fmt.si(out['bytes_per_gpu'], 'B')} per GPU on {out['gpus']} GPUs ({out['topology']})"
+    )
+    print(
+        f"  flow-level   {out['time_s'] * 1e3:.3f} ms   algbw {fmt.si(out['algo_bytes_per_s'], 'B/s')}"
+        f"   busbw {fmt.si(out['bus_bytes_per_s'], 'B/s')}   ({out['flows']:,} flows)"
+    )
+    print(
+        f"  alpha-beta   {ab['time_s'] * 1e3:.3f} ms   algbw {fmt.si(ab['algo_bytes_per_s'], 'B/s')}"
+        f"   busbw {fmt.si(ab['bus_bytes_per_s'], 'B/s')}"
+    )
 
 
 def cmd_report(args: argparse.Namespace) -> dict[str, Any]:
@@ -221,6 +286,13 @@ def _add_layout(p: argparse.ArgumentParser) -> None:
     for name, default in (("tp", 1), ("pp", 1), ("dp", 1), ("ep", 1), ("gpus-per-node", 8)):
         p.add_argument(f"--{name}", type=_positive, default=default)
     p.add_argument("--zero", type=int, default=1, help="ZeRO stage 0-3 (default 1)")
+
+
+def _add_topology(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--radix", type=_positive, default=64, help="switch ports (default 64)")
+    p.add_argument("--planes", type=_positive, default=None, help="planes (multi-plane) or rails (multi-rail); 8")
+    p.add_argument("--oversubscription", type=float, default=1.0, help="leaf down:up ports (default 1)")
+    p.add_argument("--switch", default="ib-ndr-64", help="switch catalog name or TOML file")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -262,8 +334,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--combine-dtype", choices=list(DTYPE_BYTES), default="bf16")
 
     p = sub.add_parser("hardware", parents=[common], help="the GPU, NIC and node catalog")
-    p.add_argument("kind", nargs="?", choices=["gpus", "nics", "nodes"], default="gpus")
+    p.add_argument("kind", nargs="?", choices=["gpus", "nics", "nodes", "switches"], default="gpus")
     p.add_argument("names", nargs="*", help="catalog names or TOML files (default: the whole catalog)")
+
+    p = sub.add_parser("topology", parents=[common], help="size, cost, bisection and hops of a cluster network")
+    p.add_argument("kind", choices=KINDS)
+    _add_topology(p)
+    p.add_argument("--endpoints", type=_positive, default=None, help="NIC ports (default: the largest instance)")
+
+    p = sub.add_parser("collective", parents=[common], help="a collective's time on a topology (flow-level)")
+    p.add_argument("collective", choices=COLLECTIVE_NAMES)
+    p.add_argument("--topology", choices=KINDS, default="multi-plane")
+    _add_topology(p)
+    p.add_argument("--gpus", type=_positive, default=256)
+    p.add_argument("--bytes-per-gpu", type=float, default=256e6)
+    p.add_argument("--node", default="h800-ib", help="node catalog name or TOML file")
+    p.add_argument("--ecmp", choices=ECMP_MODES, default="hash")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-forwarding", action="store_true", help="cross nodes directly, not via NVLink (DeepEP)")
 
     sub.add_parser("report", parents=[common], help="the DeepSeek-V3 / 2,048 x H800 default, in the terminal")
     return parser
@@ -275,6 +363,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], Any], Callable[[Any], N
     "memory": (cmd_memory, print_memory),
     "comm": (cmd_comm, print_comm),
     "hardware": (cmd_hardware, print_hardware),
+    "topology": (cmd_topology, print_topology),
+    "collective": (cmd_collective, print_collective),
     "report": (cmd_report, print_report),
 }
 

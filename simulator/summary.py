@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from hwmodels.registry import catalog, load_gpu, load_nic, load_node
+from hwmodels.registry import catalog, load_gpu, load_nic, load_node, load_switch
 from workloads import comm, flops, memory, params
 from workloads.layout import ParallelLayout, check_layout
 from workloads.spec import ModelSpec
@@ -124,7 +124,7 @@ def comm_summary(
 
 def hardware_summary(kind: str, names: list[str] | None = None) -> list[dict[str, Any]]:
     """Catalog entries of one kind (`gpus`, `nics`, `nodes`) as dicts in SI units; all of them by default."""
-    loaders = {"gpus": load_gpu, "nics": load_nic, "nodes": load_node}
+    loaders = {"gpus": load_gpu, "nics": load_nic, "nodes": load_node, "switches": load_switch}
     if kind not in loaders:
         raise ValueError(f"unknown hardware kind {kind!r}; use one of {', '.join(loaders)}")
     rows = []
@@ -135,6 +135,8 @@ def hardware_summary(kind: str, names: list[str] | None = None) -> list[dict[str
             row["scaleup_bw_bytes_per_s"] = spec.scaleup_bw_bytes_per_s
         elif kind == "nics":
             row["bw_bytes_per_s"] = spec.bw_bytes_per_s
+        elif kind == "switches":
+            row["port_bw_bytes_per_s"] = spec.port_bw_bytes_per_s
         else:
             row["gpu"], row["nic"] = spec.gpu.name, spec.nic.name
             row["scaleout_bw_bytes_per_s_per_gpu"] = spec.scaleout_bw_bytes_per_s_per_gpu

@@ -102,6 +102,6 @@ def test_bad_user_files_name_the_key(tmp_path, edit, message):
 
 def test_nic_effective_rate_cannot_exceed_line_rate(tmp_path):
     path = tmp_path / "nic.toml"
-    path.write_text('source = "x"\nline_rate_gbit_per_s = 400\neffective_gb_per_s = 60\n')
+    path.write_text('source = "x"\nline_rate_gbit_per_s = 400\neffective_gb_per_s = 60\nlatency_us = 2\n')
     with pytest.raises(ValueError, match="exceeds the line rate"):
         load_nic(str(path))

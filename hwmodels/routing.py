@@ -1,0 +1,205 @@
+"""Routing on a topology graph with its GPUs: directed links, ECMP, planes and NVLink forwarding.
+
+`build_fabric` joins a switch graph (hwmodels/topology.py) with the nodes that
+hang off it: every GPU reaches its NIC's switch over its NIC link and the
+other GPUs of its node through the node's NVSwitch. Links are directed (a
+400G port carries 50 GB/s each way), each with a capacity and a latency.
+
+`route` turns (source GPU, destination GPU) pairs into the links each flow
+uses, vectorized over all flows: between switches it walks shortest paths hop
+by hop, choosing among equal-cost next hops by a hash of the flow (as switch
+ECMP does), by a seeded random draw, or spraying evenly over all of them
+(per-packet spraying / adaptive routing at its ideal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import shortest_path
+
+from hwmodels.specs import NodeSpec, SwitchSpec
+from hwmodels.topology import TopologySpec, build_switch_graph, leaf_ports
+
+ECMP_MODES = ("hash", "random", "spray")
+
+
+@dataclass(frozen=True, eq=False)
+class Fabric:
+    """A topology with GPUs attached: directed link arrays and the maps routing needs."""
+
+    spec: TopologySpec
+    node: NodeSpec
+    gpus: int
+    switch_latency_s: float
+    switch_names: list  # switch graph node of each switch index
+    gpu_switch: np.ndarray  # (gpus,) switch index of each GPU's NIC
+    link_src: np.ndarray  # (links,) tail of each directed link: switch index, or n_sw + gpu, or n_sw + gpus + node
+    link_dst: np.ndarray
+    capacity_bytes_per_s: np.ndarray
+    latency_s: np.ndarray
+    neighbors: np.ndarray  # (n_sw, max_degree) switch neighbours, -1 padded
+    switch_link_key: np.ndarray  # sorted u * n_sw + v over switch-to-switch links
+    switch_link_id: np.ndarray  # link index of each key
+
+    @property
+    def n_switches(self) -> int:
+        return len(self.switch_names)
+
+    def nic_up(self, gpu: np.ndarray) -> np.ndarray:
+        """Link index GPU -> its NIC's switch (links are: switch pairs both ways, NIC up, NIC down, NVLink up, down)."""
+        return len(self.switch_link_key) + gpu
+
+    def nic_down(self, gpu: np.ndarray) -> np.ndarray:
+        return len(self.switch_link_key) + self.gpus + gpu
+
+    def nvlink_up(self, gpu: np.ndarray) -> np.ndarray:
+        """Link index GPU -> its node's NVSwitch."""
+        return len(self.switch_link_key) + 2 * self.gpus + gpu
+
+    def nvlink_down(self, gpu: np.ndarray) -> np.ndarray:
+        return len(self.switch_link_key) + 3 * self.gpus + gpu
+
+
+def endpoint_of_gpu(spec: TopologySpec, gpus_per_node: int, gpu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(plane, endpoint index within the plane) of each GPU's NIC.
+
+    multi-plane: local GPU r of a node is in plane r % planes. multi-rail: rail r
+    of every node on the rail's own leaves. Otherwise GPUs fill leaves in order.
+    """
+    node, local = np.divmod(gpu, gpus_per_node)
+    if spec.kind == "multi-plane":
+        per_node = gpus_per_node // spec.planes
+        return local % spec.planes, node * per_node + local // spec.planes
+    return np.zeros_like(gpu), gpu
+
+
+def _gpu_switch(spec: TopologySpec, graph: nx.Graph, names: list, gpus_per_node: int, gpus: int) -> np.ndarray:
+    index = {v: i for i, v in enumerate(names)}
+    gpu = np.arange(gpus)
+    plane, ep = endpoint_of_gpu(spec, gpus_per_node, gpu)
+    if spec.kind == "multi-rail":
+        down, _ = leaf_ports(spec.radix, spec.oversubscription)
+        leaves = sum(1 for v in names if v[0] == "leaf")
+        per_rail = max(1, leaves // spec.planes)
+        node, rail = np.divmod(gpu, gpus_per_node)
+        leaf = (rail % spec.planes) * per_rail + (node // down) % per_rail
+        return np.array([index[("leaf", 0, int(i))] for i in leaf])
+    attach = [v for v in names if graph.nodes[v].get("endpoints", 0) > 0]
+    starts = {}  # plane -> (cumulative endpoints, switch ids)
+    for p in set(plane.tolist()):
+        sws = [v for v in attach if graph.nodes[v]["plane"] == p]
+        starts[p] = (np.cumsum([graph.nodes[v]["endpoints"] for v in sws]), np.array([index[v] for v in sws]))
+    out = np.empty(gpus, dtype=np.int64)
+    for p, (cum, ids) in starts.items():
+        mask = plane == p
+        out[mask] = ids[np.searchsorted(cum, ep[mask], side="right")]
+    return out
+
+
+def build_fabric(spec: TopologySpec, node: NodeSpec, switch: SwitchSpec, gpus: int | None = None) -> Fabric:
+    """The fabric of `spec` with `gpus` GPUs (default: one per endpoint) in nodes of `node`.
+
+    Capacities per direction: NIC links at the NIC's effective rate, NVLink at the
+    node's achieved scale-up rate, switch links at the port rate times the same
+    efficiency as the NIC (parallel links add up).
+    """
+    gpus = spec.endpoints if gpus is None else gpus
+    g = node.gpus_per_node
+    if gpus > spec.endpoints or gpus % g:
+        raise ValueError(f"gpus={gpus} must be a multiple of {g} GPUs per node and at most {spec.endpoints} endpoints")
+    if spec.kind == "multi-plane" and g % spec.planes:
+        raise ValueError(f"planes={spec.planes} must divide the {g} NICs of a {node.name} node")
+    graph = build_switch_graph(spec)
+    names = sorted(graph.nodes)
+    n_sw = len(names)
+    index = {v: i for i, v in enumerate(names)}
+    gpu_sw = _gpu_switch(spec, graph, names, g, gpus)
+    eff = node.nic.effective_bw_bytes_per_s / node.nic.bw_bytes_per_s
+    u = np.array([index[a] for a, b in graph.edges], dtype=np.int64)
+    v = np.array([index[b] for a, b in graph.edges], dtype=np.int64)
+    mult = np.array([d["links"] for *_, d in graph.edges(data=True)], dtype=float)
+    gpu_ids = np.arange(gpus)
+    gv, nv = n_sw + gpu_ids, n_sw + gpus + gpu_ids // g
+    src = np.concatenate([u, v, gv, gpu_sw, gv, nv])
+    dst = np.concatenate([v, u, gpu_sw, gv, nv, gv])
+    sw_bw = mult * switch.port_bw_bytes_per_s * eff
+    nic_bw = np.full(gpus, node.scaleout_achieved_bw_bytes_per_s_per_gpu)
+    nvl_bw = np.full(gpus, node.scaleup_achieved_bw_bytes_per_s)
+    cap = np.concatenate([sw_bw, sw_bw, nic_bw, nic_bw, nvl_bw, nvl_bw])
+    lat = np.concatenate([np.full(2 * len(u), switch.latency_s), np.full(2 * gpus, 0.0), np.full(2 * gpus, 0.0)])
+    keys = np.concatenate([u * n_sw + v, v * n_sw + u])
+    order = np.argsort(keys)
+    degree = np.bincount(np.concatenate([u, v]), minlength=n_sw)
+    neighbors = np.full((n_sw, max(int(degree.max(initial=0)), 1)), -1, dtype=np.int64)
+    for i, name in enumerate(names):
+        nbrs = [index[w] for w in graph.neighbors(name)]
+        neighbors[i, : len(nbrs)] = nbrs
+    return Fabric(spec, node, gpus, switch.latency_s, names, gpu_sw, src, dst, cap, lat, neighbors, keys[order], order)
+
+
+def _mix(*parts: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of integer arrays (splitmix64 finalizer), the stand-in for a switch's ECMP hash."""
+    h = np.zeros(np.broadcast(*parts).shape, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for p in parts:
+            h = (h ^ np.asarray(p, dtype=np.uint64)) * np.uint64(0x9E3779B97F4A7C15)
+            h ^= h >> np.uint64(31)
+            h *= np.uint64(0xBF58476D1CE4E5B9)
+            h ^= h >> np.uint64(29)
+    return h
+
+
+def _next_hops(fabric: Fabric, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each (target, switch): the neighbours one hop closer to the target, first in the row, and their count."""
+    nbrs = fabric.neighbors
+    closer = (nbrs >= 0)[None] & (dist[:, np.maximum(nbrs, 0)] == (dist - 1)[:, :, None])
+    order = np.argsort(~closer, axis=2, kind="stable")
+    cand = np.take_along_axis(np.broadcast_to(nbrs, closer.shape), order, axis=2)
+    return cand, closer.sum(axis=2)
+
+
+def switch_paths(
+    fabric: Fabric, src_sw: np.ndarray, dst_sw: np.ndarray, mode: str = "hash", seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(flow, link, weight) triples of shortest switch paths from src_sw[f] to dst_sw[f]."""
+    if mode not in ECMP_MODES:
+        raise ValueError(f"unknown ECMP mode {mode!r}; use one of: {', '.join(ECMP_MODES)}")
+    targets, dst_pos = np.unique(dst_sw, return_inverse=True)
+    rows = np.repeat(np.arange(fabric.n_switches), fabric.neighbors.shape[1])
+    cols = fabric.neighbors.ravel()
+    keep = cols >= 0
+    shape = (fabric.n_switches, fabric.n_switches)
+    adjacency = csr_matrix((np.ones(keep.sum()), (rows[keep], cols[keep])), shape=shape)
+    dist = shortest_path(adjacency, unweighted=True, indices=targets)  # (targets, n_sw)
+    if np.isinf(dist[dst_pos, src_sw]).any():
+        raise ValueError("some flows have no switch path (different planes need NVLink forwarding)")
+    cand, count = _next_hops(fabric, dist)
+    rng = np.random.default_rng(seed)
+    flow = np.arange(len(src_sw))
+    cur, weight = src_sw.astype(np.int64), np.ones(len(src_sw))
+    out_f, out_l, out_w = [], [], []
+    hop = 0
+    while True:
+        moving = cur != dst_sw[flow]
+        flow, cur, weight = flow[moving], cur[moving], weight[moving]
+        if not len(flow):
+            break
+        n_next = count[dst_pos[flow], cur]
+        if mode == "spray":
+            r = np.repeat(np.arange(len(flow)), n_next)
+            c = np.arange(len(r)) - np.repeat(np.cumsum(n_next) - n_next, n_next)
+            flow, cur, weight = flow[r], cur[r], weight[r] / n_next[r]
+            nxt = cand[dst_pos[flow], cur, c]
+        else:
+            draw = _mix(flow, hop, seed) if mode == "hash" else rng.integers(0, 2**62, len(flow)).astype(np.uint64)
+            nxt = cand[dst_pos[flow], cur, (draw % n_next.astype(np.uint64)).astype(np.int64)]
+        link = fabric.switch_link_id[np.searchsorted(fabric.switch_link_key, cur * fabric.n_switches + nxt)]
+        out_f.append(flow), out_l.append(link), out_w.append(weight)
+        cur, hop = nxt, hop + 1
+    if not out_f:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    return np.concatenate(out_f), np.concatenate(out_l), np.concatenate(out_w)

@@ -1,0 +1,96 @@
+"""The network sub-commands' answers: topology metrics and collective times, as plain dicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from hwmodels import collectives as ab
+from hwmodels.cost import topology_metrics
+from hwmodels.registry import load_node, load_switch
+from hwmodels.routing import build_fabric
+from hwmodels.topology import design_topology
+from simulator import network
+
+COLLECTIVE_NAMES = ("all-to-all", "all-reduce", "reduce-scatter", "all-gather", "send-recv")
+
+
+def topology_summary(
+    kind: str,
+    radix: int = 64,
+    endpoints: int | None = None,
+    planes: int | None = None,
+    oversubscription: float = 1.0,
+    switch: str = "ib-ndr-64",
+) -> dict[str, Any]:
+    """`topology_metrics` of the designed topology (closed form: milliseconds at any size)."""
+    return topology_metrics(design_topology(kind, radix, endpoints, planes, oversubscription), load_switch(switch))
+
+
+def _two_level(node_name: str, oversubscription: float) -> ab.TwoLevelNet:
+    node = load_node(node_name)
+    return ab.TwoLevelNet(
+        gpus_per_node=node.gpus_per_node,
+        scaleup_bw_bytes_per_s=node.scaleup_achieved_bw_bytes_per_s,
+        scaleout_bw_bytes_per_s=node.scaleout_achieved_bw_bytes_per_s_per_gpu,
+        scaleup_latency_s=node.scaleup_latency_s,
+        scaleout_latency_s=node.nic.latency_s,
+        oversubscription=oversubscription,
+    )
+
+
+def collective_summary(
+    collective: str,
+    topology: str,
+    gpus: int,
+    bytes_per_gpu: float,
+    radix: int = 64,
+    planes: int | None = None,
+    oversubscription: float = 1.0,
+    node: str = "h800-ib",
+    switch: str = "ib-ndr-64",
+    ecmp: str = "hash",
+    seed: int = 0,
+    forwarding: bool = True,
+) -> dict[str, Any]:
+    """A collective on `gpus` GPUs of a topology sized to them: the flow-level result and the alpha-beta one."""
+    if bytes_per_gpu <= 0:
+        raise ValueError(f"--bytes-per-gpu={bytes_per_gpu:g} must be positive")
+    if gpus < 2:
+        raise ValueError("a collective needs at least 2 GPUs")
+    spec = design_topology(topology, radix, gpus, planes, oversubscription)
+    fabric = build_fabric(spec, load_node(node), load_switch(switch), gpus)
+    if collective == "all-to-all":
+        flow = network.all_to_all(fabric, gpus, bytes_per_gpu, forwarding, ecmp, seed)
+    elif collective == "send-recv":  # every GPU to its peer in the next node, as pipeline stages do
+        g = fabric.node.gpus_per_node
+        src = np.arange(gpus)
+        flow = network.send_recv(fabric, src, (src + g) % gpus, bytes_per_gpu)
+    else:
+        flow = network.ring_collective(fabric, collective, gpus, bytes_per_gpu, ecmp, seed)
+    net = _two_level(node, oversubscription)
+    if collective == "send-recv":
+        t = ab.send_recv(bytes_per_gpu, net, same_node=gpus <= net.gpus_per_node)
+        closed = {"time_s": t, "algo_bytes_per_s": bytes_per_gpu / t, "bus_bytes_per_s": bytes_per_gpu / t}
+    else:
+        res = ab.COLLECTIVES[collective](gpus, bytes_per_gpu, net)
+        closed = {
+            "time_s": res.time_s,
+            "algo_bytes_per_s": res.algo_bytes_per_s,
+            "bus_bytes_per_s": res.bus_bytes_per_s,
+        }
+    return {
+        "collective": collective,
+        "topology": topology,
+        "gpus": gpus,
+        "bytes_per_gpu": bytes_per_gpu,
+        "time_s": flow.time_s,
+        "algo_bytes_per_s": flow.algo_bytes_per_s,
+        "bus_bytes_per_s": flow.bus_bytes_per_s,
+        "flows": flow.flows,
+        "max_link_utilization": flow.max_link_utilization,
+        "ecmp": ecmp,
+        "forwarding": forwarding,
+        "alpha_beta": closed,
+    }

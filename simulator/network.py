@@ -1,0 +1,201 @@
+"""Collectives on a real fabric: their flows, routed on the topology, shared max-min fairly.
+
+Each builder turns a collective into point-to-point transfers between GPUs,
+`route_transfers` gives each transfer its links (NVLink inside a node, NIC +
+switch path + NIC across nodes), and `simulator/flows.py` runs them. With
+`forwarding` (DeepEP's dispatch/combine, and the only way across planes of a
+multi-plane fat tree) a transfer to another node first crosses the network
+to the GPU of the sender's in-node index on the destination node, then
+NVLink; the legs of many transfers that share a hop are merged into one
+flow, as the kernels batch them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import csr_matrix
+
+from hwmodels.routing import Fabric, switch_paths
+from simulator.flows import FlowSet, simulate_flows
+
+
+@dataclass(frozen=True, slots=True)
+class CollectiveResult:
+    """Completion time of a collective and what each link carried."""
+
+    name: str
+    gpus: int
+    bytes_per_gpu: float
+    time_s: float
+    algo_bytes_per_s: float  # bytes_per_gpu / time_s (nccl-tests algbw)
+    bus_bytes_per_s: float  # algbw x the collective's bus factor (nccl-tests busbw)
+    flows: int
+    max_link_utilization: float  # busiest link's bytes / (capacity x time)
+
+
+def _merge(src: np.ndarray, dst: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sum the bytes of transfers with the same (src, dst)."""
+    n = int(max(src.max(initial=0), dst.max(initial=0))) + 1
+    key = src * n + dst
+    if n * n <= 50_000_000:  # dense bincount beats sorting
+        total = np.bincount(key, weights=size, minlength=n * n)
+        used = np.flatnonzero(np.bincount(key, minlength=n * n))
+        return used // n, used % n, total[used]
+    keys, inverse = np.unique(key, return_inverse=True)
+    return keys // n, keys % n, np.bincount(inverse, weights=size, minlength=len(keys))
+
+
+def forward_legs(
+    fabric: Fabric, src: np.ndarray, dst: np.ndarray, size: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split transfers to other nodes into a network leg (to the sender's in-node index on the destination
+    node) and an NVLink leg (from there to the destination); merge legs that share endpoints."""
+    g = fabric.node.gpus_per_node
+    relay = (dst // g) * g + src % g
+    cross = src // g != dst // g
+    leg_src = np.concatenate([src[cross], relay[cross], src[~cross]])
+    leg_dst = np.concatenate([relay[cross], dst[cross], dst[~cross]])
+    leg_size = np.concatenate([size[cross], size[cross], size[~cross]])
+    keep = leg_src != leg_dst
+    return _merge(leg_src[keep], leg_dst[keep], leg_size[keep])
+
+
+def route_transfers(
+    fabric: Fabric, src: np.ndarray, dst: np.ndarray, size: np.ndarray, ecmp: str = "hash", seed: int = 0
+) -> FlowSet:
+    """A FlowSet of GPU-to-GPU transfers: NVLink (up, down) inside a node; NIC up, the switch path and NIC down
+    across nodes. Latency: the scale-up latency, or the NIC's plus each switch's."""
+    src, dst, size = np.asarray(src, np.int64), np.asarray(dst, np.int64), np.asarray(size, float)
+    g, n = fabric.node.gpus_per_node, len(src)
+    local = src // g == dst // g
+    idx = np.arange(n)
+    f_parts = [idx[local], idx[local], idx[~local], idx[~local]]
+    l_parts = [fabric.nvlink_up(src[local]), fabric.nvlink_down(dst[local])]
+    l_parts += [fabric.nic_up(src[~local]), fabric.nic_down(dst[~local])]
+    w_parts = [np.ones(len(p)) for p in f_parts]
+    remote = idx[~local]
+    pf, pl, pw = switch_paths(fabric, fabric.gpu_switch[src[remote]], fabric.gpu_switch[dst[remote]], ecmp, seed)
+    f_parts.append(remote[pf]), l_parts.append(pl), w_parts.append(pw)
+    flows, links, weights = np.concatenate(f_parts), np.concatenate(l_parts), np.concatenate(w_parts)
+    n_links = len(fabric.capacity_bytes_per_s)
+    incidence = csr_matrix((weights, (links, flows)), shape=(n_links, n))
+    hops = np.bincount(remote[pf], weights=pw, minlength=n)  # switch-to-switch links crossed
+    hop_latency = fabric.node.nic.latency_s + (hops + 1) * fabric.switch_latency_s
+    latency = np.where(local, fabric.node.scaleup_latency_s, hop_latency)
+    return FlowSet(incidence, fabric.capacity_bytes_per_s, size, np.zeros(n), latency)
+
+
+def run_transfers(
+    fabric: Fabric,
+    name: str,
+    src: np.ndarray,
+    dst: np.ndarray,
+    size: np.ndarray,
+    bytes_per_gpu: float,
+    bus_factor: float,
+    ecmp: str = "hash",
+    seed: int = 0,
+    steps: int = 1,
+) -> CollectiveResult:
+    """Route and run one round of transfers; `steps` identical rounds run back to back (ring algorithms)."""
+    flowset = route_transfers(fabric, src, dst, size, ecmp, seed)
+    result = simulate_flows(flowset)
+    time_s = result.makespan_s * steps
+    gpus = len(np.unique(np.concatenate([src, dst])))
+    busy = result.link_bytes / (fabric.capacity_bytes_per_s * result.makespan_s) if result.makespan_s else [0.0]
+    algo = bytes_per_gpu / time_s if time_s else float("inf")
+    return CollectiveResult(name, gpus, bytes_per_gpu, time_s, algo, algo * bus_factor, len(size), float(max(busy)))
+
+
+def all_to_all(
+    fabric: Fabric, gpus: int, bytes_per_gpu: float, forwarding: bool = True, ecmp: str = "hash", seed: int = 0
+) -> CollectiveResult:
+    """Uniform all-to-all of the first `gpus` GPUs: each sends bytes_per_gpu / gpus to every other GPU
+    (nccl-tests' convention: the 1/n a GPU keeps counts in bytes_per_gpu)."""
+    src = np.repeat(np.arange(gpus), gpus)
+    dst = np.tile(np.arange(gpus), gpus)
+    keep = src != dst
+    src, dst = src[keep], dst[keep]
+    size = np.full(len(src), bytes_per_gpu / gpus)
+    if forwarding:
+        src, dst, size = forward_legs(fabric, src, dst, size)
+    return run_transfers(fabric, "all-to-all", src, dst, size, bytes_per_gpu, (gpus - 1) / gpus, ecmp, seed)
+
+
+def ring_transfers(fabric: Fabric, gpus: int, bytes_per_step: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One step of ring collectives over g channels (g = GPUs per node): channel c visits each node's GPUs
+    from local index c around to c - 1 and crosses to the next node from there, over the NIC of that GPU
+    and NVLink on arrival, so every NIC carries one channel (NCCL's rail-aligned rings)."""
+    g = min(fabric.node.gpus_per_node, gpus)
+    nodes = gpus // g
+    srcs, dsts = [], []
+    for c in range(g):
+        order = (np.arange(nodes)[:, None] * g + (c + np.arange(g))[None, :] % g).ravel()
+        srcs.append(order)
+        dsts.append(np.roll(order, -1))
+    src, dst = np.concatenate(srcs), np.concatenate(dsts)
+    return forward_legs(fabric, src, dst, np.full(len(src), bytes_per_step / g))
+
+
+RING_STEPS = {"all-reduce": lambda n: 2 * (n - 1), "reduce-scatter": lambda n: n - 1, "all-gather": lambda n: n - 1}
+BUS_FACTOR = {"all-reduce": lambda n: 2 * (n - 1) / n, "reduce-scatter": lambda n: (n - 1) / n}
+BUS_FACTOR["all-gather"] = BUS_FACTOR["reduce-scatter"]
+
+
+def ring_collective(
+    fabric: Fabric, name: str, gpus: int, bytes_per_gpu: float, ecmp: str = "hash", seed: int = 0
+) -> CollectiveResult:
+    """Ring all-reduce, reduce-scatter or all-gather: steps of bytes_per_gpu / gpus per GPU, one after another."""
+    if name not in RING_STEPS:
+        raise ValueError(f"unknown ring collective {name!r}; use one of: {', '.join(RING_STEPS)}")
+    if gpus < 2:
+        raise ValueError("a collective needs at least 2 GPUs")
+    src, dst, size = ring_transfers(fabric, gpus, bytes_per_gpu / gpus)
+    factor = BUS_FACTOR[name](gpus)
+    return run_transfers(fabric, name, src, dst, size, bytes_per_gpu, factor, ecmp, seed, RING_STEPS[name](gpus))
+
+
+def send_recv(fabric: Fabric, src: np.ndarray, dst: np.ndarray, size_bytes: float) -> CollectiveResult:
+    """Pipeline-parallel sends: every src[i] sends size_bytes to dst[i] at once."""
+    size = np.full(len(src), float(size_bytes))
+    return run_transfers(fabric, "send-recv", np.asarray(src), np.asarray(dst), size, size_bytes, 1.0)
+
+
+def moe_all_to_all(
+    fabric: Fabric,
+    ep: int,
+    tokens_per_gpu: int,
+    per_token: dict[str, float],
+    phase: str = "dispatch",
+    ecmp: str = "hash",
+    seed: int = 0,
+) -> CollectiveResult:
+    """MoE dispatch (or combine, the same flows reversed) of every EP group of `ep` consecutive GPUs.
+
+    `per_token` is `workloads.comm.ep_bytes_per_token_per_layer`: a token's network bytes go evenly to the
+    other nodes of its group (to the sender's in-node index there), its NVLink copies evenly over the
+    group's nodes and, inside a node, from that GPU to the other GPUs.
+    """
+    g = fabric.node.gpus_per_node
+    if ep % g or fabric.gpus % ep:
+        raise ValueError(f"ep={ep} must be a multiple of {g} GPUs per node and divide {fabric.gpus} GPUs")
+    nodes = ep // g
+    s = np.arange(fabric.gpus)
+    group_node0 = (s // ep) * nodes
+    ib_src = np.repeat(s, nodes)
+    ib_node = np.repeat(group_node0, nodes) + np.tile(np.arange(nodes), fabric.gpus)
+    ib_dst = ib_node * g + ib_src % g
+    ib_size = np.full(len(ib_src), tokens_per_gpu * per_token[f"{phase}_ib"] / max(nodes - 1, 1))
+    nv_relay = np.repeat(ib_dst, g)
+    nv_dst = np.repeat(ib_node, g) * g + np.tile(np.arange(g), len(ib_dst))
+    nv_size = np.full(len(nv_relay), tokens_per_gpu * per_token[f"{phase}_nvlink"] / nodes / max(g - 1, 1))
+    src = np.concatenate([ib_src, nv_relay])
+    dst = np.concatenate([ib_dst, nv_dst])
+    size = np.concatenate([ib_size, nv_size])
+    src, dst, size = _merge(*(a[src != dst] for a in (src, dst, size)))
+    if phase == "combine":
+        src, dst = dst, src
+    bytes_per_gpu = tokens_per_gpu * per_token[phase]
+    return run_transfers(fabric, f"moe-{phase}", src, dst, size, bytes_per_gpu, 1.0, ecmp, seed)
