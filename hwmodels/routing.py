@@ -84,9 +84,12 @@ def _gpu_switch(spec: TopologySpec, graph: nx.Graph, names: list, gpus_per_node:
     if spec.kind == "multi-rail":
         down, _ = leaf_ports(spec.radix, spec.oversubscription)
         leaves = sum(1 for v in names if v[0] == "leaf")
-        per_rail = max(1, leaves // spec.planes)
         node, rail = np.divmod(gpu, gpus_per_node)
-        leaf = (rail % spec.planes) * per_rail + (node // down) % per_rail
+        per_rail = leaves // spec.planes
+        if per_rail == 0:  # fewer leaves than rails: rails share leaves
+            leaf = (rail % spec.planes) * leaves // spec.planes
+        else:
+            leaf = (rail % spec.planes) * per_rail + (node // down) % per_rail
         return np.array([index[("leaf", 0, int(i))] for i in leaf])
     attach = [v for v in names if graph.nodes[v].get("endpoints", 0) > 0]
     starts = {}  # plane -> (cumulative endpoints, switch ids)

@@ -16,7 +16,8 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 SATURATED = 1e-9  # relative residual capacity at which a link counts as full
-SAME_TIME = 1e-9  # relative remaining bytes at which flows finish at the same event
+SHARE_TOLERANCE = 1e-3  # links whose fair share is within this of the smallest saturate in the same round
+BATCH = 1e-2  # flows due within this fraction of the next finish end in one event, each at its own time
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,18 +69,22 @@ def max_min_rates(
     while free.any():
         load = incidence @ free.astype(float)
         used = load > 0
-        delta = np.min(residual[used] / load[used])
+        share = np.full(len(load), np.inf)
+        share[used] = residual[used] / load[used]
+        delta = share.min()
         rate[free] += delta
         residual -= delta * load
-        full = used & (residual <= SATURATED * capacity_bytes_per_s)
+        # links within SHARE_TOLERANCE of full freeze now: their flows give up at most that fraction of a share
+        full = used & ((residual <= SATURATED * capacity_bytes_per_s) | (share <= delta * (1 + SHARE_TOLERANCE)))
         on_full = np.asarray(transpose @ full.astype(float)).ravel() > 0
         free &= ~on_full
     return rate
 
 
 def simulate_flows(flows: FlowSet) -> FlowResult:
-    """Completion time of every flow: rates re-shared at each start and finish (flows within SAME_TIME of
-    done finish together)."""
+    """Completion time of every flow: rates re-shared at each start and finish. Flows due within BATCH of the
+    next finish end in the same event, each at its own time at its current rate (the bytes they free are
+    re-shared at the end of the batch)."""
     size = np.asarray(flows.size_bytes, float)
     start = np.asarray(flows.start_s, float)
     remaining = size.copy()
@@ -96,12 +101,16 @@ def simulate_flows(flows: FlowSet) -> FlowResult:
         rate = max_min_rates(flows.incidence, flows.capacity_bytes_per_s, active)
         reshares += 1
         to_finish = np.where(active, remaining / np.where(active, rate, 1.0), np.inf)
+        first = to_finish.min()
         later = start[pending & (start > now)]
-        step = min(to_finish.min(), later.min() - now if len(later) else np.inf)
+        next_start = later.min() - now if len(later) else np.inf
+        finished = active & (to_finish <= min(first * (1 + BATCH), next_start))
+        step = min(to_finish[finished].max(initial=first), next_start)
+        if next_start < first:
+            finished[:] = False
+        done_s[finished] = now + to_finish[finished]
         remaining[active] -= rate[active] * step
-        now += step
-        finished = active & (remaining <= SAME_TIME * np.maximum(size, 1.0))
         remaining[finished] = 0.0
-        done_s[finished] = now
+        now += step
     link_bytes = flows.incidence @ size
     return FlowResult(done_s + flows.latency_s, np.asarray(link_bytes).ravel(), reshares)
