@@ -59,8 +59,11 @@ def collective_summary(
         raise ValueError(f"--bytes-per-gpu={bytes_per_gpu:g} must be positive")
     if gpus < 2:
         raise ValueError("a collective needs at least 2 GPUs")
+    node_spec = load_node(node)
+    if gpus % node_spec.gpus_per_node:
+        raise ValueError(f"gpus={gpus} must be a multiple of {node_spec.gpus_per_node} GPUs per {node_spec.name} node")
     spec = design_topology(topology, radix, gpus, planes, oversubscription)
-    fabric = build_fabric(spec, load_node(node), load_switch(switch), gpus)
+    fabric = build_fabric(spec, node_spec, load_switch(switch), gpus)
     if collective == "all-to-all":
         flow = network.all_to_all(fabric, gpus, bytes_per_gpu, forwarding, ecmp, seed)
     elif collective == "send-recv":  # every GPU to its peer in the next node, as pipeline stages do

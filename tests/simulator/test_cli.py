@@ -132,3 +132,47 @@ def test_hardware_catalog_json(capsys):
     assert code == 0 and {"h800-ib", "gb200-nvl72"} <= {r["name"] for r in json.loads(out)}
     code, _, err = run(capsys, "hardware", "gpus", "h900")
     assert code == 2 and "unknown GPU 'h900'" in err
+
+
+TOPOLOGY_KEYS = {"endpoints", "switches", "links", "cost_usd", "cost_per_endpoint_usd", "bisection_bytes_per_s"}
+
+
+def test_topology_json_defaults_to_the_largest_instance(capsys):
+    code, out, _ = run(capsys, "topology", "multi-plane", "--json")
+    data = json.loads(out)
+    assert code == 0 and TOPOLOGY_KEYS | {"diameter_hops"} <= set(data)
+    assert (data["endpoints"], data["switches"], data["links"], data["planes"]) == (16384, 768, 16384, 8)
+    assert data["bisection_bytes_per_s"] == 8192 * 50e9
+
+
+def test_topology_text(capsys):
+    code, out, _ = run(capsys, "topology", "fat-tree-3", "--radix", "16", "--endpoints", "512")
+    assert code == 0 and "endpoints     512" in out and "4 switch hops" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["topology", "fat-tree-2", "--radix", "63"], "radix=63 must be an even number"),
+        (["topology", "fat-tree-2", "--endpoints", "4096"], "holds at most 2048 endpoints, not 4096"),
+        (["topology", "dragonfly", "--switch", "nope"], "unknown switch 'nope'"),
+        (["collective", "all-to-all", "--node", "b300"], "unknown node 'b300'"),
+        (["collective", "all-to-all", "--gpus", "12"], "gpus=12 must be a multiple of 8"),
+        (["collective", "all-to-all", "--bytes-per-gpu", "-1"], "must be positive"),
+        (["collective", "all-to-all", "--gpus", "64", "--no-forwarding"], "no switch path"),
+    ],
+)
+def test_network_errors_are_one_line(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("collective", ["all-to-all", "all-reduce", "reduce-scatter", "all-gather", "send-recv"])
+def test_collective_json(capsys, collective):
+    code, out, _ = run(capsys, "collective", collective, "--gpus", "64", "--bytes-per-gpu", "1e8", "--json")
+    data = json.loads(out)
+    assert code == 0
+    for key in ("time_s", "bus_bytes_per_s", "algo_bytes_per_s"):
+        assert data[key] > 0 and data["alpha_beta"][key] > 0
+    assert data["algo_bytes_per_s"] == pytest.approx(1e8 / data["time_s"])
