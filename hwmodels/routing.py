@@ -37,10 +37,7 @@ class Fabric:
     switch_latency_s: float
     switch_names: list  # switch graph node of each switch index
     gpu_switch: np.ndarray  # (gpus,) switch index of each GPU's NIC
-    link_src: np.ndarray  # (links,) tail of each directed link: switch index, or n_sw + gpu, or n_sw + gpus + node
-    link_dst: np.ndarray
-    capacity_bytes_per_s: np.ndarray
-    latency_s: np.ndarray
+    capacity_bytes_per_s: np.ndarray  # (links,) switch pairs both ways, then NIC up, NIC down, NVLink up, down
     neighbors: np.ndarray  # (n_sw, max_degree) switch neighbours, -1 padded
     switch_link_key: np.ndarray  # sorted u * n_sw + v over switch-to-switch links
     switch_link_id: np.ndarray  # link index of each key
@@ -125,15 +122,10 @@ def build_fabric(spec: TopologySpec, node: NodeSpec, switch: SwitchSpec, gpus: i
     u = np.array([index[a] for a, b in graph.edges], dtype=np.int64)
     v = np.array([index[b] for a, b in graph.edges], dtype=np.int64)
     mult = np.array([d["links"] for *_, d in graph.edges(data=True)], dtype=float)
-    gpu_ids = np.arange(gpus)
-    gv, nv = n_sw + gpu_ids, n_sw + gpus + gpu_ids // g
-    src = np.concatenate([u, v, gv, gpu_sw, gv, nv])
-    dst = np.concatenate([v, u, gpu_sw, gv, nv, gv])
     sw_bw = mult * switch.port_bw_bytes_per_s * eff
     nic_bw = np.full(gpus, node.scaleout_achieved_bw_bytes_per_s_per_gpu)
     nvl_bw = np.full(gpus, node.scaleup_achieved_bw_bytes_per_s)
     cap = np.concatenate([sw_bw, sw_bw, nic_bw, nic_bw, nvl_bw, nvl_bw])
-    lat = np.concatenate([np.full(2 * len(u), switch.latency_s), np.full(2 * gpus, 0.0), np.full(2 * gpus, 0.0)])
     keys = np.concatenate([u * n_sw + v, v * n_sw + u])
     order = np.argsort(keys)
     degree = np.bincount(np.concatenate([u, v]), minlength=n_sw)
@@ -141,7 +133,7 @@ def build_fabric(spec: TopologySpec, node: NodeSpec, switch: SwitchSpec, gpus: i
     for i, name in enumerate(names):
         nbrs = [index[w] for w in graph.neighbors(name)]
         neighbors[i, : len(nbrs)] = nbrs
-    return Fabric(spec, node, gpus, switch.latency_s, names, gpu_sw, src, dst, cap, lat, neighbors, keys[order], order)
+    return Fabric(spec, node, gpus, switch.latency_s, names, gpu_sw, cap, neighbors, keys[order], order)
 
 
 def _mix(*parts: np.ndarray) -> np.ndarray:
