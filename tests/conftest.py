@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from workloads.registry import load_model
+
+# CI must be reproducible: the same examples every run. HYPOTHESIS_PROFILE=explore searches afresh.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("explore", deadline=None, max_examples=2000, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 FIGURES_PATH = Path(__file__).parent / "golden" / "figures.toml"
 

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.sparse import csr_matrix
 
-from simulator.flows import FlowSet, max_min_rates, simulate_flows
+from simulator.flows import SHARE_TOLERANCE, FlowSet, max_min_rates, simulate_flows
 
 
 def flowset(paths, caps, sizes, starts=None, latency=None):
@@ -88,24 +88,25 @@ def networks(draw):
     return flowset(paths, caps, sizes, starts)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(deadline=None)
 @given(networks())
 def test_max_min_invariants(fs):
     rate = max_min_rates(fs.incidence, fs.capacity_bytes_per_s)
     load = fs.incidence @ rate
     assert (load <= fs.capacity_bytes_per_s * (1 + 1e-9)).all()  # feasible
     dense = fs.incidence.toarray() > 0
-    saturated = load >= fs.capacity_bytes_per_s * (1 - 1e-9)
+    # links within SHARE_TOLERANCE of their share freeze together, so "saturated" and "no one gets more" hold to it
+    saturated = load >= fs.capacity_bytes_per_s * (1 - SHARE_TOLERANCE)
     for f in range(dense.shape[1]):  # every flow has a saturated link where no one gets more
         bottlenecks = [
             link
             for link in np.flatnonzero(dense[:, f])
-            if saturated[link] and rate[f] >= rate[dense[link]].max() - 1e-9
+            if saturated[link] and rate[f] >= rate[dense[link]].max() * (1 - SHARE_TOLERANCE)
         ]
         assert bottlenecks
 
 
-@settings(max_examples=80, deadline=None)
+@settings(deadline=None)
 @given(networks())
 def test_simulation_conserves_bytes_and_time(fs):
     res = simulate_flows(fs)
