@@ -9,7 +9,8 @@ other GPUs of its node through the node's NVSwitch. Links are directed (a
 uses, vectorized over all flows: between switches it walks shortest paths hop
 by hop, choosing among equal-cost next hops by a hash of the flow (as switch
 ECMP does), by a seeded random draw, or spraying evenly over all of them
-(per-packet spraying / adaptive routing at its ideal).
+(per-packet spraying / adaptive routing at its ideal). `fabric_graph` gives
+the same links as a typed networkx graph, NVLink included.
 """
 
 from __future__ import annotations
@@ -134,6 +135,42 @@ def build_fabric(spec: TopologySpec, node: NodeSpec, switch: SwitchSpec, gpus: i
         nbrs = [index[w] for w in graph.neighbors(name)]
         neighbors[i, : len(nbrs)] = nbrs
     return Fabric(spec, node, gpus, switch.latency_s, names, gpu_sw, cap, neighbors, keys[order], order)
+
+
+def fabric_graph(fabric: Fabric) -> nx.DiGraph:
+    """The fabric as a typed networkx DiGraph, one edge per directed link, for graph analyses (paths, cuts).
+
+    Nodes: ("gpu", i) of type "gpu" with its `node` and `local_rank`; ("nvswitch", n) of type "nvswitch"; each
+    switch under its switch-graph name, of type "switch" with `tier` and `plane`. Edges: `kind` ("nic",
+    "nvlink" or "switch"), the fabric's `link` index and its `bw_bytes_per_s`, and `latency_s` split so that a
+    path sums to what `simulator.network.route_transfers` charges: half the NIC's (or NVLink's) latency at each
+    end, plus one switch latency on every link into a switch.
+    """
+    g, gpus, n_sw, names = fabric.node.gpus_per_node, fabric.gpus, fabric.n_switches, fabric.switch_names
+    graph = nx.DiGraph()
+    graph.add_nodes_from((("gpu", i), {"type": "gpu", "node": i // g, "local_rank": i % g}) for i in range(gpus))
+    graph.add_nodes_from((("nvswitch", n), {"type": "nvswitch", "node": n}) for n in range(gpus // g))
+    switches = build_switch_graph(fabric.spec).nodes
+    graph.add_nodes_from(
+        (v, {"type": "switch", "tier": switches[v]["tier"], "plane": switches[v]["plane"]}) for v in names
+    )
+    gpu = np.arange(gpus)
+    gpu_names, nvswitch = [("gpu", i) for i in range(gpus)], [("nvswitch", i // g) for i in range(gpus)]
+    nic_sw = [names[s] for s in fabric.gpu_switch]
+    nic_s, nvl_s, sw_s = fabric.node.nic.latency_s / 2, fabric.node.scaleup_latency_s / 2, fabric.switch_latency_s
+    key = fabric.switch_link_key
+    links = [
+        ([names[u] for u in key // n_sw], [names[v] for v in key % n_sw], "switch", fabric.switch_link_id, sw_s),
+        (gpu_names, nic_sw, "nic", fabric.nic_up(gpu), nic_s + sw_s),
+        (nic_sw, gpu_names, "nic", fabric.nic_down(gpu), nic_s),
+        (gpu_names, nvswitch, "nvlink", fabric.nvlink_up(gpu), nvl_s),
+        (nvswitch, gpu_names, "nvlink", fabric.nvlink_down(gpu), nvl_s),
+    ]
+    cap = fabric.capacity_bytes_per_s
+    for us, vs, kind, ids, latency_s in links:
+        attrs = ({"kind": kind, "link": int(i), "bw_bytes_per_s": float(cap[i]), "latency_s": latency_s} for i in ids)
+        graph.add_edges_from(zip(us, vs, attrs, strict=True))
+    return graph
 
 
 def _mix(*parts: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from hwmodels.routing import build_fabric
 from hwmodels.topology import design_topology
 from simulator import network
 
-COLLECTIVE_NAMES = ("all-to-all", "all-reduce", "reduce-scatter", "all-gather", "send-recv")
+COLLECTIVE_NAMES = ("all-to-all", "all-reduce", "all-reduce-tree", "reduce-scatter", "all-gather", "send-recv")
 
 
 def topology_summary(
@@ -70,6 +70,8 @@ def collective_summary(
         g = fabric.node.gpus_per_node
         src = np.arange(gpus)
         flow = network.send_recv(fabric, src, (src + g) % gpus, bytes_per_gpu)
+    elif collective == "all-reduce-tree":
+        flow = network.tree_all_reduce(fabric, gpus, bytes_per_gpu, ecmp, seed)
     else:
         flow = network.ring_collective(fabric, collective, gpus, bytes_per_gpu, ecmp, seed)
     net = _two_level(node, oversubscription)

@@ -7,7 +7,8 @@ switch path + NIC across nodes), and `simulator/flows.py` runs them. With
 multi-plane fat tree) a transfer to another node first crosses the network
 to the GPU of the sender's in-node index on the destination node, then
 NVLink; the legs of many transfers that share a hop are merged into one
-flow, as the kernels batch them.
+flow, as the kernels batch them. A pipelined algorithm (the tree all-reduce)
+is one flow per pipeline over all its edges, plus the pipeline's fill latency.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 from hwmodels.routing import Fabric, switch_paths
-from simulator.flows import FlowSet, simulate_flows
+from simulator.flows import FlowResult, FlowSet, simulate_flows
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,13 +101,20 @@ def run_transfers(
     steps: int = 1,
 ) -> CollectiveResult:
     """Route and run one round of transfers; `steps` identical rounds run back to back (ring algorithms)."""
-    flowset = route_transfers(fabric, src, dst, size, ecmp, seed)
-    result = simulate_flows(flowset)
-    time_s = result.makespan_s * steps
+    result = simulate_flows(route_transfers(fabric, src, dst, size, ecmp, seed))
     gpus = len(np.unique(np.concatenate([src, dst])))
-    busy = result.link_bytes / (fabric.capacity_bytes_per_s * result.makespan_s) if result.makespan_s else [0.0]
+    return _collective_result(fabric, name, gpus, bytes_per_gpu, bus_factor, result, result.makespan_s * steps)
+
+
+def _collective_result(
+    fabric: Fabric, name: str, gpus: int, bytes_per_gpu: float, bus_factor: float, result: FlowResult, time_s: float
+) -> CollectiveResult:
+    """A CollectiveResult for a collective of time_s whose round of flows is `result` (its link loads)."""
+    makespan_s = result.makespan_s
+    busy = result.link_bytes / (fabric.capacity_bytes_per_s * makespan_s) if makespan_s else [0.0]
     algo = bytes_per_gpu / time_s if time_s else float("inf")
-    return CollectiveResult(name, gpus, bytes_per_gpu, time_s, algo, algo * bus_factor, len(size), float(max(busy)))
+    flows = len(result.finish_s)
+    return CollectiveResult(name, gpus, bytes_per_gpu, time_s, algo, algo * bus_factor, flows, float(max(busy)))
 
 
 def all_to_all(
@@ -155,6 +163,101 @@ def ring_collective(
     src, dst, size = ring_transfers(fabric, gpus, bytes_per_gpu / gpus)
     factor = BUS_FACTOR[name](gpus)
     return run_transfers(fabric, name, src, dst, size, bytes_per_gpu, factor, ecmp, seed, RING_STEPS[name](gpus))
+
+
+def _btree_parent(rank: np.ndarray, nodes: int) -> np.ndarray:
+    """Parent of each rank in NCCL's binary tree on `nodes` ranks (ncclGetBtree, src/graph/trees.cc): clear the
+    lowest set bit and set the next one up (or just clear it past the last rank); rank 0 is the root (-1)."""
+    bit = rank & -rank
+    up = (rank ^ bit) | (bit << 1)
+    return np.where(rank == 0, -1, np.where(up >= nodes, rank ^ bit, up))
+
+
+def double_binary_tree(nodes: int) -> np.ndarray:
+    """(2, nodes) parent node of every node in NCCL's double binary tree (-1 at a root; ncclGetDtree): the
+    binary tree and its mirror image (nodes even) or its shift by one (odd), so that the nodes interior to one
+    tree are leaves of the other (Sanders, Speck & Träff 2009)."""
+    rank = np.arange(nodes)
+    if nodes % 2:
+        up = _btree_parent((rank - 1) % nodes, nodes)
+        second = np.where(up < 0, -1, (up + 1) % nodes)
+    else:
+        up = _btree_parent(nodes - 1 - rank, nodes)
+        second = np.where(up < 0, -1, nodes - 1 - up)
+    return np.stack([_btree_parent(rank, nodes), second])
+
+
+def tree_parents(gpus: int, gpus_per_node: int) -> np.ndarray:
+    """(2g, gpus) parent GPU of every GPU in each pipeline (c, t) of the tree all-reduce (-1 at its root), g =
+    gpus_per_node: channel c chains each node's GPUs over NVLink from local index c - 1 down to its head c,
+    and tree t of `double_binary_tree` joins the heads, over local GPU c's NIC (rail c, as the rings do)."""
+    g, nodes = gpus_per_node, gpus // gpus_per_node
+    c = np.arange(g)[:, None, None, None]
+    t = np.arange(2)[None, :, None, None]
+    node = np.arange(nodes)[None, None, :, None]
+    k = np.arange(g)[None, None, None, :]  # position in the chain; 0 is the head
+    up_node = double_binary_tree(nodes)[t, node]
+    head_parent = np.where(up_node < 0, -1, up_node * g + c)
+    parents = np.empty((g, 2, gpus), dtype=np.int64)
+    parents[c, t, node * g + (c + k) % g] = np.where(k > 0, node * g + (c + k - 1) % g, head_parent)
+    return parents.reshape(2 * g, gpus)
+
+
+def tree_edges(parents: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(src, dst, pipeline) of every edge of every pipeline: child to parent (reduce), then parent to child
+    (broadcast), each carrying its pipeline's bytes."""
+    pipe, child = np.nonzero(parents >= 0)
+    parent = parents[pipe, child]
+    return np.concatenate([child, parent]), np.concatenate([parent, child]), np.tile(pipe, 2)
+
+
+def _path_latency_s(parents: np.ndarray, edge_latency_s: np.ndarray) -> np.ndarray:
+    """(pipelines, gpus) summed latency of the edges from each GPU to its pipeline's root, given the latency
+    of each GPU's edge to its parent (one vectorized step per level of the trees)."""
+    rows = np.arange(len(parents))[:, None]
+    total, ancestor = edge_latency_s.copy(), parents
+    while (ancestor >= 0).any():
+        up = np.maximum(ancestor, 0)
+        total += np.where(ancestor >= 0, edge_latency_s[rows, up], 0.0)
+        ancestor = np.where(ancestor >= 0, parents[rows, up], -1)
+    return total
+
+
+def tree_all_reduce(
+    fabric: Fabric, gpus: int, bytes_per_gpu: float, ecmp: str = "hash", seed: int = 0
+) -> CollectiveResult:
+    """NCCL's tree all-reduce on the first `gpus` GPUs, the algorithm of `hwmodels.collectives.tree_all_reduce`:
+    2g pipelines (g channels x the two trees of a double binary tree across nodes), each reducing
+    bytes_per_gpu / 2g up a chain inside every node and the tree across nodes, then broadcasting it back down.
+
+    Pipelined in small chunks, a pipeline moves its bytes over all its edges at once and at one pace, so each
+    is one flow loading every link as often as its edges cross it. Its latency is the pipeline's fill: its
+    longest reduce path plus its longest broadcast path, hops as routed (the closed form's
+    2 ceil(log2 nodes) alpha_out + 2 (g-1) alpha_up).
+    """
+    g = fabric.node.gpus_per_node
+    if gpus < 2 or gpus % g or gpus > fabric.gpus:
+        raise ValueError(f"gpus={gpus} must be a multiple of {g} GPUs per node, from 2 to the fabric's {fabric.gpus}")
+    if not 0 < bytes_per_gpu < np.inf:
+        raise ValueError(f"bytes_per_gpu={bytes_per_gpu:g} must be positive and finite")
+    parents = tree_parents(gpus, g)
+    src, dst, pipe = tree_edges(parents)
+    edges = route_transfers(fabric, src, dst, np.zeros(len(src)), ecmp, seed)
+    n, half = len(parents), len(src) // 2
+    lanes = csr_matrix((np.ones(len(src)), (np.arange(len(src)), pipe)), shape=(len(src), n))
+    hop_s = np.zeros((2, *parents.shape))
+    hop_s[:, pipe[:half], src[:half]] = edges.latency_s.reshape(2, half)  # each child's edge: up, then down
+    fill_s = sum(_path_latency_s(parents, h).max(axis=1) for h in hop_s)
+    flows = FlowSet(
+        (edges.incidence @ lanes).tocsr(),
+        edges.capacity_bytes_per_s,
+        np.full(n, bytes_per_gpu / n),
+        np.zeros(n),
+        fill_s,
+    )
+    result = simulate_flows(flows)
+    factor = BUS_FACTOR["all-reduce"](gpus)
+    return _collective_result(fabric, "all-reduce-tree", gpus, bytes_per_gpu, factor, result, result.makespan_s)
 
 
 def send_recv(fabric: Fabric, src: np.ndarray, dst: np.ndarray, size_bytes: float) -> CollectiveResult:
