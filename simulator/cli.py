@@ -17,6 +17,8 @@ from hwmodels.topology import KINDS
 from simulator import format as fmt
 from simulator.netsummary import COLLECTIVE_NAMES, collective_summary, topology_summary
 from simulator.summary import comm_summary, hardware_summary, kv_comparison, memory_summary, model_summary
+from simulator.traincli import add_parsers as add_train_parsers
+from simulator.traincli import cmd_train, cmd_validate, print_train, print_validate
 from workloads.activations import RECOMPUTE_MODES
 from workloads.dtypes import DTYPE_BYTES
 from workloads.flops import FLOP_CONVENTIONS
@@ -354,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-forwarding", action="store_true", help="cross nodes directly, not via NVLink (DeepEP)")
 
     sub.add_parser("report", parents=[common], help="the DeepSeek-V3 / 2,048 x H800 default, in the terminal")
+    add_train_parsers(sub, common, _positive)
     return parser
 
 
@@ -366,6 +369,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], Any], Callable[[Any], N
     "topology": (cmd_topology, print_topology),
     "collective": (cmd_collective, print_collective),
     "report": (cmd_report, print_report),
+    "train": (cmd_train, print_train),
+    "validate": (cmd_validate, print_validate),
 }
 
 

@@ -16,7 +16,7 @@ settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True
 settings.register_profile("explore", deadline=None, max_examples=2000, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-FIGURES_PATH = Path(__file__).parent / "golden" / "figures.toml"
+FIGURES_PATH = Path(__file__).parents[1] / "simulator" / "data" / "figures.toml"
 
 
 @pytest.fixture(scope="session")

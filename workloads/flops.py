@@ -19,6 +19,7 @@ Conventions, by name (`FLOP_CONVENTIONS`):
 
 from __future__ import annotations
 
+from workloads.layout import ParallelLayout, stage_blocks
 from workloads.params import WEIGHT_COMPONENTS, attention_proj_params, swiglu_params
 from workloads.spec import ModelSpec
 
@@ -108,3 +109,23 @@ def convention_flags(convention: str) -> dict[str, bool]:
     if convention not in FLOP_CONVENTIONS:
         raise ValueError(f"unknown FLOP convention {convention!r}; use one of {', '.join(FLOP_CONVENTIONS)}")
     return FLOP_CONVENTIONS[convention]
+
+
+def stage_forward_flops(
+    spec: ModelSpec, layout: ParallelLayout, stage: int, seq_len: int, causal: bool = True, include_mtp: bool = True
+) -> dict[str, float]:
+    """Forward FLOPs per token of one pipeline stage (whole, before TP/EP split), by component.
+
+    The MTP block's layer is counted in the layer components and its shared
+    head in `output_head`; `mtp` keeps only its eh_proj (2h -> h).
+    """
+    ctx = attended_keys(seq_len, causal)
+    out = dict.fromkeys(FLOP_COMPONENTS, 0.0)
+    for moe in stage_blocks(spec, layout, stage, include_mtp):
+        for key, n in layer_forward_flops(spec, moe, ctx).items():
+            out[key] += n
+    if stage == layout.pp - 1:
+        depths = spec.num_nextn_predict_layers if include_mtp else 0
+        out["output_head"] = (1 + depths) * 2.0 * spec.vocab_size * spec.hidden_size
+        out["mtp"] = depths * 2.0 * 2 * spec.hidden_size * spec.hidden_size
+    return out

@@ -25,6 +25,7 @@ class ParallelLayout:
     ep: int = 1
     zero_stage: int = 1
     gpus_per_node: int = 8
+    stage_layers: tuple[int, ...] | None = None  # decoder layers per stage; None: as even as possible
 
     def __post_init__(self) -> None:
         for name in ("tp", "pp", "dp", "ep", "gpus_per_node"):
@@ -33,6 +34,10 @@ class ParallelLayout:
                 raise ValueError(f"{name}={value!r} must be a positive integer")
         if self.zero_stage not in ZERO_STAGES:
             raise ValueError(f"zero_stage={self.zero_stage!r}; use one of 0, 1, 2, 3")
+        if self.stage_layers is not None and (
+            len(self.stage_layers) != self.pp or any(n < 0 for n in self.stage_layers)
+        ):
+            raise ValueError(f"stage_layers={list(self.stage_layers)} must give pp={self.pp} counts >= 0")
         if (self.tp * self.dp) % self.ep:
             raise ValueError(
                 f"ep={self.ep} must divide tp*dp={self.tp * self.dp} (experts are spread over data-parallel ranks)"
@@ -41,6 +46,16 @@ class ParallelLayout:
     @property
     def gpus(self) -> int:
         return self.tp * self.pp * self.dp
+
+    def layer_counts(self, num_layers: int) -> list[int]:
+        """Decoder layers on each pipeline stage: the stated split, or as even as possible."""
+        if self.stage_layers is None:
+            return stage_layer_counts(num_layers, self.pp)
+        if sum(self.stage_layers) != num_layers:
+            raise ValueError(
+                f"stage_layers={list(self.stage_layers)} sum to {sum(self.stage_layers)}, not {num_layers}"
+            )
+        return list(self.stage_layers)
 
     @property
     def expert_dp(self) -> int:
@@ -65,6 +80,7 @@ def check_layout(spec: ModelSpec, layout: ParallelLayout) -> None:
         raise ValueError(f"ep={layout.ep} but {spec.name} is dense; use ep=1")
     if layout.pp > spec.num_hidden_layers:
         raise ValueError(f"pp={layout.pp} exceeds the {spec.num_hidden_layers} layers of {spec.name}")
+    layout.layer_counts(spec.num_hidden_layers)  # a stated split must cover every layer
     if spec.num_attention_heads % layout.tp:
         raise ValueError(
             f"tp={layout.tp} does not divide the {spec.num_attention_heads} attention heads of {spec.name}"
@@ -84,4 +100,64 @@ def stage_layer_counts(num_layers: int, pp: int) -> list[int]:
     order = sorted(range(pp), key=lambda s: (s in (0, pp - 1), abs(s - (pp - 1) / 2)))
     for stage in order[:extra]:
         counts[stage] += 1
+    return counts
+
+
+def is_moe_layer(spec: ModelSpec, layer: int) -> bool:
+    """Whether decoder layer `layer` (0-based) has a MoE FFN rather than a dense one."""
+    return spec.is_moe and layer >= spec.first_k_dense_replace and layer % spec.moe_layer_freq == 0
+
+
+def stage_blocks(spec: ModelSpec, layout: ParallelLayout, stage: int, include_mtp: bool = False) -> list[bool]:
+    """MoE flag of each block a pipeline stage runs; the last stage also runs the MTP blocks."""
+    counts = layout.layer_counts(spec.num_hidden_layers)
+    start = sum(counts[:stage])
+    kinds = [is_moe_layer(spec, k) for k in range(start, start + counts[stage])]
+    if include_mtp and stage == layout.pp - 1:
+        kinds += [spec.is_moe] * spec.num_nextn_predict_layers
+    return kinds
+
+
+def balanced_layer_counts(
+    num_layers: int, pp: int, extra_first: float = 0.0, extra_last: float = 0.0, paired: bool = False
+) -> list[int]:
+    """Layers per stage that minimize the busiest rank's load, in layer units.
+
+    The first stage carries `extra_first` and the last `extra_last` layers' worth
+    of extra work (embedding; output head and MTP). `paired`: rank r runs stages
+    r and PP-1-r (DualPipe), so the load of a pair is what must balance.
+    """
+    if pp <= 0 or pp > num_layers:
+        raise ValueError(f"pp={pp} must be between 1 and the {num_layers} layers")
+    if paired and pp % 2:
+        raise ValueError(f"a paired (DualPipe) split needs an even pp; got {pp}")
+    extra = [0.0] * pp
+    extra[0] += extra_first
+    extra[-1] += extra_last
+    groups = [(r, pp - 1 - r) for r in range(pp // 2)] if paired else [(s,) for s in range(pp)]
+    group_extra = [sum(extra[s] for s in g) for g in groups]
+
+    def capacity(limit: float) -> list[int]:
+        return [max(0, int(limit - e + 1e-9)) for e in group_extra]
+
+    candidates = sorted({e + k for e in group_extra for k in range(num_layers + 1)})
+    lo, hi = 0, len(candidates) - 1
+    while lo < hi:  # the smallest load limit whose capacities hold every layer
+        mid = (lo + hi) // 2
+        if sum(capacity(candidates[mid])) >= num_layers:
+            hi = mid
+        else:
+            lo = mid + 1
+    take = capacity(candidates[lo])
+    while sum(take) > num_layers:  # give back surplus from the most loaded groups
+        g = max((i for i in range(len(groups)) if take[i] > 0), key=lambda i: take[i] + group_extra[i])
+        take[g] -= 1
+    counts = [0] * pp
+    for g, n in zip(groups, take, strict=True):
+        if len(g) == 1:
+            counts[g[0]] = n
+            continue
+        a, b = g  # split the pair's layers so its two stages carry similar loads
+        n_a = min(n, max(0, round((n + extra[b] - extra[a]) / 2)))
+        counts[a], counts[b] = n_a, n - n_a
     return counts

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from workloads.activations import logits_bytes_per_token, recompute_working_elems, stage_activation_elems
 from workloads.dtypes import dtype_bytes
-from workloads.layout import ParallelLayout, check_layout, stage_layer_counts
+from workloads.layout import ParallelLayout, check_layout, is_moe_layer, stage_blocks
 from workloads.params import attention_proj_params, layer_params
 from workloads.precision import TrainingPrecision, training_precision
 from workloads.spec import ModelSpec
@@ -61,7 +61,7 @@ def layer_fp8_scale_elems(spec: ModelSpec, moe: bool, block: int = FP8_BLOCK) ->
 
 def fp8_block_scale_elems(spec: ModelSpec, include_mtp: bool = False) -> int:
     """fp32 block scales of the whole model in V3's fp8 checkpoint format."""
-    kinds = [_is_moe_layer(spec, k) for k in range(spec.num_hidden_layers)]
+    kinds = [is_moe_layer(spec, k) for k in range(spec.num_hidden_layers)]
     kinds += [spec.is_moe] * (spec.num_nextn_predict_layers if include_mtp else 0)
     return sum(sum(layer_fp8_scale_elems(spec, moe).values()) for moe in kinds)
 
@@ -84,20 +84,6 @@ def _attention_weight_shapes(spec: ModelSpec) -> list[tuple[int, int]]:
     return [(h * heads * qk, h), (h * kv * qk, h), (h * kv * v, h), (heads * v * h, heads * v)]
 
 
-def _is_moe_layer(spec: ModelSpec, layer: int) -> bool:
-    return spec.is_moe and layer >= spec.first_k_dense_replace and layer % spec.moe_layer_freq == 0
-
-
-def _stage_layers(spec: ModelSpec, layout: ParallelLayout, stage: int, include_mtp: bool) -> list[bool]:
-    """MoE flag of each block a stage holds; the last stage also runs the MTP blocks."""
-    counts = stage_layer_counts(spec.num_hidden_layers, layout.pp)
-    start = sum(counts[:stage])
-    kinds = [_is_moe_layer(spec, k) for k in range(start, start + counts[stage])]
-    if include_mtp and stage == layout.pp - 1:
-        kinds += [spec.is_moe] * spec.num_nextn_predict_layers
-    return kinds
-
-
 def stage_params(spec: ModelSpec, layout: ParallelLayout, stage: int, include_mtp: bool = False) -> dict[str, int]:
     """Parameters of one pipeline stage, before TP/EP sharding, in three groups.
 
@@ -108,13 +94,13 @@ def stage_params(spec: ModelSpec, layout: ParallelLayout, stage: int, include_mt
     """
     h, vocab = spec.hidden_size, spec.vocab_size
     out = {"linear": 0, "other": 0, "expert": 0}
-    blocks = _stage_layers(spec, layout, stage, include_mtp)
+    blocks = stage_blocks(spec, layout, stage, include_mtp)
     for moe in blocks:
         parts = layer_params(spec, moe=moe, active=False)
         out["linear"] += parts["attn_proj"] + parts["dense_ffn"] + parts["shared_experts"]
         out["other"] += parts["norms"] + parts["router"]
         out["expert"] += parts["routed_experts"]
-    mtp_blocks = len(blocks) - stage_layer_counts(spec.num_hidden_layers, layout.pp)[stage]
+    mtp_blocks = len(blocks) - layout.layer_counts(spec.num_hidden_layers)[stage]
     out["other"] += mtp_blocks * (3 * h + 2 * h * h)  # enorm, hnorm, final norm; eh_proj
     if stage == 0:
         out["other"] += vocab * h
@@ -155,7 +141,7 @@ def training_memory_by_stage(
         dense = param_copies * (params["linear"] + params["other"]) / layout.tp
         expert = param_copies * params["expert"] / layout.ep
 
-        blocks = _stage_layers(spec, layout, stage, include_mtp)
+        blocks = stage_blocks(spec, layout, stage, include_mtp)
         kept = stage_activation_elems(spec, blocks, recompute)
         working = recompute_working_elems(spec, blocks, recompute)
         act = tokens * sum((inflight * kept[key] + working[key]) * prec.activation_bytes_of(key) for key in kept)
@@ -208,7 +194,7 @@ def inference_memory_per_gpu(
     rows = []
     for stage in range(layout.pp):
         params = stage_params(spec, layout, stage)
-        blocks = _stage_layers(spec, layout, stage, include_mtp=False)
+        blocks = stage_blocks(spec, layout, stage, include_mtp=False)
         quantized = params["linear"] / layout.tp + params["expert"] / layout.ep
         weights = quantized * dtype_bytes(weight_dtype) + params["other"] / layout.tp * dtype_bytes(
             "bf16" if weight_dtype == "fp8" else weight_dtype

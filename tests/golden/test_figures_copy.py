@@ -11,4 +11,4 @@ SHARED = Path(__file__).resolve().parents[3] / "shared" / "reference" / "figures
 
 @pytest.mark.skipif(not SHARED.is_file(), reason="no ../shared checkout beside this repository")
 def test_copy_matches_shared_reference():
-    assert FIGURES_PATH.read_text() == SHARED.read_text(), "refresh tests/golden/figures.toml from ../shared/reference"
+    assert FIGURES_PATH.read_text() == SHARED.read_text(), "refresh simulator/data/figures.toml from ../shared"

@@ -1,6 +1,6 @@
 """Workload counts against published figures. Each test names its source and tolerance.
 
-Figures from tests/golden/figures.toml (a copy of ../shared/reference/figures.toml)
+Figures from simulator/data/figures.toml (a copy of ../shared/reference/figures.toml)
 are read from there; the few others are quoted here with their source.
 """
 

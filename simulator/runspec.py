@@ -1,0 +1,138 @@
+"""RunSpec: one training run (model, cluster, parallel layout, batch, precision, schedule, budget).
+
+`v3_pretraining()` is DeepSeek-V3's published pre-training set-up (V3 report,
+sections 3.1-3.3 and 4.2): 2,048 H800 in nodes of 8, a multi-plane fat tree,
+PP16 with DualPipe, EP64 over 8 nodes, ZeRO-1 data parallelism, no TP, fp8
+GEMMs, 4K sequences, a 15,360-sequence batch, 14.8T tokens, $2 per GPU-hour,
+20 SMs for communication, at most 4 nodes per token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from hwmodels.registry import load_node
+from hwmodels.specs import NodeSpec
+from hwmodels.topology import KINDS, TopologySpec, design_topology
+from simulator.schedules import BIDIRECTIONAL, check_schedule
+from workloads.activations import RECOMPUTE_MODES
+from workloads.layout import ParallelLayout, check_layout
+from workloads.registry import load_model
+from workloads.spec import ModelSpec
+
+PRECISIONS = ("fp8", "bf16")
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """Everything that sets a training run's step time and cost."""
+
+    model: ModelSpec
+    node: NodeSpec
+    gpus: int = 2048
+    topology: str = "multi-plane"
+    radix: int = 64
+    oversubscription: float = 1.0
+    tp: int = 1
+    pp: int = 16
+    ep: int = 64
+    zero_stage: int = 1
+    virtual_stages: int = 1
+    stage_layers: tuple[int, ...] | None = None  # None: balanced by FLOPs (see training.balanced_layout)
+    micro_batch: int = 1  # sequences
+    global_batch_tokens: int = 15360 * 4096
+    seq_len: int = 4096
+    precision: str = "fp8"
+    schedule: str = "dualpipe"
+    recompute: str = "selective"
+    node_limit: int | None = 4
+    comm_sms: int = 20  # SMs kept for all-to-all when the schedule overlaps it (V3: 20 of 132)
+    expert_imbalance: float = 1.0  # busiest GPU's routed tokens / the mean
+    tokens: float = 14.8e12
+    price_per_gpu_hour: float | None = None  # None: the GPU's catalog price
+    defaults: tuple[str, ...] = field(default=(), compare=False)  # options the caller left to their default
+
+    def __post_init__(self) -> None:
+        for name in ("gpus", "tp", "pp", "ep", "virtual_stages", "micro_batch", "global_batch_tokens", "seq_len"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name}={value!r} must be a positive integer")
+        if self.topology not in KINDS:
+            raise ValueError(f"unknown topology {self.topology!r}; use one of {', '.join(KINDS)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision={self.precision!r}; use fp8 or bf16")
+        if self.precision == "fp8" and self.node.gpu.peak_fp8_flop_per_s <= 0:
+            raise ValueError(f"{self.node.gpu.name} has no fp8 tensor cores; use --precision bf16")
+        if self.recompute not in RECOMPUTE_MODES:
+            raise ValueError(f"recompute={self.recompute!r}; use one of {', '.join(RECOMPUTE_MODES)}")
+        if self.gpus % self.node.gpus_per_node:
+            raise ValueError(f"gpus={self.gpus} is not a multiple of {self.node.gpus_per_node} GPUs per node")
+        if self.gpus % (self.tp * self.pp):
+            raise ValueError(f"tp*pp={self.tp * self.pp} must divide gpus={self.gpus} (dp = gpus / (tp*pp))")
+        if not 0 <= self.comm_sms < self.node.gpu.sm_count:
+            raise ValueError(f"comm_sms={self.comm_sms} must be in [0, {self.node.gpu.sm_count}) SMs")
+        if not self.expert_imbalance >= 1:
+            raise ValueError(f"expert_imbalance={self.expert_imbalance} must be >= 1 (busiest GPU / mean)")
+        if self.node_limit is not None and self.node_limit <= 0:
+            raise ValueError(f"node_limit={self.node_limit} must be a positive integer (or None: no limit)")
+        if not self.tokens > 0:
+            raise ValueError(f"tokens={self.tokens} must be positive")
+        if self.price_per_gpu_hour is not None and self.price_per_gpu_hour < 0:
+            raise ValueError(f"price_per_gpu_hour={self.price_per_gpu_hour} must be >= 0")
+        check_schedule(self.schedule, self.pp, self.virtual_stages)
+        check_layout(self.model, self.layout)
+        seqs, rem = divmod(self.global_batch_tokens, self.seq_len)
+        if rem:
+            raise ValueError(
+                f"global_batch_tokens={self.global_batch_tokens} is not whole {self.seq_len}-token sequences"
+            )
+        if seqs % (self.dp * self.micro_batch):
+            raise ValueError(
+                f"the batch of {seqs} sequences does not split into dp={self.dp} x micro_batch={self.micro_batch}; "
+                f"use a multiple of {self.dp * self.micro_batch} sequences"
+            )
+        n, need = self.microbatches, (2 * self.pp if self.schedule in BIDIRECTIONAL else self.pp)
+        if n < need:
+            raise ValueError(f"{n} micro-batches per step; {self.schedule} with pp={self.pp} needs >= {need}")
+        if self.schedule in BIDIRECTIONAL and n % 2:
+            raise ValueError(f"{self.schedule} splits micro-batches into two directions: {n} is odd")
+        self.topology_spec  # noqa: B018  (raises if the topology cannot hold the GPUs)
+
+    @property
+    def dp(self) -> int:
+        return self.gpus // (self.tp * self.pp)
+
+    @property
+    def layout(self) -> ParallelLayout:
+        return ParallelLayout(
+            tp=self.tp,
+            pp=self.pp,
+            dp=self.dp,
+            ep=self.ep,
+            zero_stage=self.zero_stage,
+            gpus_per_node=self.node.gpus_per_node,
+            stage_layers=self.stage_layers,
+        )
+
+    @property
+    def microbatches(self) -> int:
+        """Micro-batches each pipeline runs per step."""
+        return self.global_batch_tokens // self.seq_len // (self.dp * self.micro_batch)
+
+    @property
+    def topology_spec(self) -> TopologySpec:
+        planes = self.node.nics_per_node if self.topology in ("multi-plane", "multi-rail") else None
+        return design_topology(self.topology, self.radix, self.gpus, planes, self.oversubscription)
+
+    @property
+    def usd_per_gpu_hour(self) -> float:
+        return self.node.gpu.price_usd_per_gpu_hour if self.price_per_gpu_hour is None else self.price_per_gpu_hour
+
+    def with_(self, **changes) -> RunSpec:
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+
+def v3_pretraining(**changes) -> RunSpec:
+    """DeepSeek-V3's pre-training run as published, with `changes` applied."""
+    return RunSpec(**{"model": load_model("deepseek-v3"), "node": load_node("h800-ib"), **changes})

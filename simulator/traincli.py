@@ -1,0 +1,182 @@
+"""`v3sim train` and `v3sim validate`: the training estimate and the published-figure check, for the CLI."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from hwmodels.registry import load_node
+from hwmodels.topology import KINDS
+from simulator import format as fmt
+from simulator.profile import DEFAULT_PROFILE, load_profile
+from simulator.runspec import PRECISIONS, RunSpec
+from simulator.schedules import SCHEDULES
+from simulator.sensitivity import sensitivity
+from simulator.training import estimate
+from simulator.validate import validation_rows
+from workloads.activations import RECOMPUTE_MODES
+from workloads.registry import load_model
+
+SUFFIXES = {"k": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
+# option -> RunSpec field; None (the argparse default) means "take the published / RunSpec default"
+TRAIN_OPTIONS = {
+    "gpus": "gpus",
+    "topology": "topology",
+    "oversubscription": "oversubscription",
+    "tp": "tp",
+    "pp": "pp",
+    "ep": "ep",
+    "zero": "zero_stage",
+    "virtual_stages": "virtual_stages",
+    "seq_len": "seq_len",
+    "global_batch_tokens": "global_batch_tokens",
+    "micro_batch": "micro_batch",
+    "schedule": "schedule",
+    "precision": "precision",
+    "recompute": "recompute",
+    "node_limit": "node_limit",
+    "comm_sms": "comm_sms",
+    "expert_imbalance": "expert_imbalance",
+    "tokens": "tokens",
+    "price_per_gpu_hour": "price_per_gpu_hour",
+}
+
+
+def count(text: str) -> float:
+    """A count with an optional suffix: 14.8T, 469B, 63M."""
+    scale = SUFFIXES.get(text[-1:], 1.0)
+    try:
+        value = float(text[:-1] if text[-1:] in SUFFIXES else text) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (suffixes k, M, B/G, T)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be positive")
+    return value
+
+
+def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, positive) -> None:
+    p = sub.add_parser("train", parents=[common], help="step time, GPU-hours and cost of a training run")
+    p.add_argument("--model", default="deepseek-v3", help="preset slug or config.json (default deepseek-v3)")
+    p.add_argument("--gpu", default=None, help="GPU name: uses the '<gpu>-ib' node (default h800)")
+    p.add_argument("--node", default=None, help="node catalog name or TOML file (default h800-ib)")
+    p.add_argument("--gpus", type=positive)
+    p.add_argument("--topology", choices=KINDS)
+    p.add_argument("--oversubscription", type=float)
+    for name in ("tp", "pp", "ep", "virtual-stages", "seq-len", "micro-batch", "node-limit", "comm-sms"):
+        p.add_argument(f"--{name}", type=int)
+    p.add_argument("--zero", type=int, help="ZeRO stage 0-3 (default 1)")
+    p.add_argument("--global-batch-tokens", type=lambda t: int(count(t)))
+    p.add_argument("--schedule", choices=SCHEDULES)
+    p.add_argument("--precision", choices=PRECISIONS)
+    p.add_argument("--recompute", choices=RECOMPUTE_MODES)
+    p.add_argument("--expert-imbalance", type=float, help="busiest GPU's routed tokens / mean (default 1)")
+    p.add_argument("--tokens", type=count, help="tokens to train, e.g. 14.8T")
+    p.add_argument("--price-per-gpu-hour", type=float)
+    p.add_argument("--profile", default=DEFAULT_PROFILE, help="efficiency profile name or TOML file")
+    p.add_argument("--explain", action="store_true", help="show each headline figure's formula and inputs")
+    p.add_argument("--sensitivity", action="store_true", help="GPU-hours with each key input moved +-20%%")
+
+    sub.add_parser("validate", parents=[common], help="predicted vs published figures, with errors")
+
+
+def run_from_args(args: argparse.Namespace) -> RunSpec:
+    """The RunSpec the options ask for; what they leave out keeps V3's published set-up."""
+    if args.node and args.gpu:
+        raise ValueError("give --gpu or --node, not both")
+    node = load_node(args.node or (f"{args.gpu.lower()}-ib" if args.gpu else "h800-ib"))
+    given = {field: getattr(args, opt) for opt, field in TRAIN_OPTIONS.items() if getattr(args, opt) is not None}
+    if "ep" not in given and not load_model(args.model).is_moe:
+        given["ep"] = 1  # a dense model has no experts to spread
+    defaults = tuple(field for field in TRAIN_OPTIONS.values() if field not in given)
+    return RunSpec(model=load_model(args.model), node=node, defaults=defaults, **given)
+
+
+def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
+    run = run_from_args(args)
+    profile = load_profile(args.profile)
+    report = estimate(run, profile)
+    out = report.to_dict()
+    if not args.explain:
+        out.pop("explain")
+    if args.sensitivity:
+        out["sensitivity"] = sensitivity(run, profile)
+    return out
+
+
+def print_train(out: dict[str, Any]) -> None:
+    run = out["run"]
+    print(
+        f"{run['model']} on {run['gpus']} x {run['gpu']} ({run['topology']}), tp{run['tp']} pp{run['pp']} "
+        f"ep{run['ep']} dp{run['dp']} ZeRO-{run['zero_stage']}, {run['schedule']}, {run['precision']}, "
+        f"profile {run['profile']}"
+    )
+    rows = [
+        {"": "step time", "value": f"{out['step_time_s']:.2f} s ({out['microbatches']} micro-batches)"},
+        {"": "tokens/s per GPU", "value": f"{out['tokens_per_s_per_gpu']:,.0f}"},
+        {"": "MFU (bf16 / fp8 peak)", "value": " / ".join(f"{v:.1%}" for v in out["mfu"].values())},
+        {"": "GPU-hours", "value": f"{out['gpu_hours'] / 1e3:,.0f} K for {fmt.si(run['tokens'])} tokens"},
+        {"": "cost", "value": f"${out['cost_usd'] / 1e6:,.2f} M at ${run['usd_per_gpu_hour']:.2f}/GPU-hour"},
+        {"": "wall clock", "value": f"{out['days']:.1f} days"},
+        {"": "memory per GPU", "value": f"{out['memory_per_gpu_bytes']['total'] / 1e9:.1f} GB"},
+    ]
+    print(fmt.table(rows, ["", "value"]))
+    step = out["step_time_s"]
+    print()
+    print(
+        fmt.table(
+            [{"part": k, "s per step": f"{v:.3f}", "share": f"{v / step:.1%}"} for k, v in out["breakdown"].items()],
+            ["part", "s per step", "share"],
+        )
+    )
+    if out.get("explain"):
+        for item in out["explain"]:
+            print(f"\n{item['figure']} = {_short(item['value'])}\n  = {item['formula']}")
+            for name, (value, source) in item["inputs"].items():
+                print(f"    {name}: {_short(value)}  [{source}]")
+    if out.get("sensitivity"):
+        print("\nGPU-hours (cost for price) with one input moved -20% / +20%:")
+        rows = [
+            {
+                "input": r["input"],
+                "low": r["low_value"],
+                "change": f"{r['low_change']:+.1%}",
+                "high": r["high_value"],
+                "change ": f"{r['high_change']:+.1%}",
+            }
+            for r in out["sensitivity"]
+        ]
+        print(fmt.table(rows, ["input", "low", "change", "high", "change "]))
+    if out["defaults"]:
+        print(f"\ndefaults used (V3 published set-up): {', '.join(out['defaults'])}")
+
+
+def _short(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_short(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_short(v) for v in value) + ")"
+    return str(value)
+
+
+def cmd_validate(args: argparse.Namespace) -> list[dict[str, Any]]:
+    return validation_rows()
+
+
+def print_validate(rows: list[dict[str, Any]]) -> None:
+    table = [
+        {
+            "figure": r["figure"],
+            "published": f"{r['published']:.6g}",
+            "predicted": f"{r['predicted']:.6g}",
+            "error": f"{r['rel_error']:+.2%}",
+            "tolerance": f"{r['tolerance']:.1%}",
+            "ok": "ok" if r["ok"] else "MISS",
+            "note": r["note"],
+        }
+        for r in rows
+    ]
+    print(fmt.table(table, ["figure", "published", "predicted", "error", "tolerance", "ok", "note"]))
+    misses = sum(not r["ok"] for r in rows)
+    print(f"\n{len(rows) - misses} of {len(rows)} within tolerance")

@@ -1,0 +1,518 @@
+"""The analytic training model: step time and its breakdown, GPU-hours, cost, memory per GPU.
+
+Per micro-batch and pipeline stage (per GPU, after TP/EP split):
+- compute: GEMM FLOPs at the profile's fp8 / bf16 efficiency (MoE experts at
+  the grouped-GEMM rate), attention core at the attention rate, element-wise
+  ops at the profile's HBM bandwidth, selective recomputation in backward;
+  forward F, backward for inputs, backward for weights W (B = both);
+- expert-parallel dispatch / combine: bytes per token from `workloads.comm`
+  (node-limited routing, one InfiniBand copy per remote node, NVLink
+  forwarding), over the NIC and NVLink at their achieved rates, slowed where
+  EP traffic must leave a leaf switch of an oversubscribed fabric;
+- pipeline send / recv of the activations, and once per step the ZeRO
+  gradient reduce-scatter and weight all-gather (alpha-beta, rail-aligned
+  rings) and the optimizer (HBM-bound).
+
+How much communication is hidden depends on the schedule: DualPipe overlaps a
+forward and a backward chunk of two micro-batches, so the pair costs
+max(compute, communication) with compute running on the SMs not kept for
+communication; the other schedules run them in turn. The pipeline bubble
+follows each schedule's formula (`simulator.schedules`), with communication
+exposed in the chunks that have no partner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+from hwmodels import collectives as ab
+from hwmodels.topology import leaf_ports
+from simulator.profile import EfficiencyProfile, load_profile
+from simulator.runspec import RunSpec
+from simulator.schedules import BIDIRECTIONAL, ChunkTimes, bubble_s, inflight_microbatches
+from workloads.comm import ep_bytes_per_token_per_layer
+from workloads.dtypes import dtype_bytes
+from workloads.elementwise import BACKWARD_TO_FORWARD, layer_elementwise_bytes, loss_bytes_per_token
+from workloads.flops import stage_forward_flops, train_flops_per_token
+from workloads.layout import balanced_layer_counts, stage_blocks, stage_layer_counts
+from workloads.memory import stage_params, training_memory_by_stage
+from workloads.params import attention_proj_params
+from workloads.precision import training_precision
+
+SECONDS_PER_HOUR = 3600.0
+FP8_GEMMS = ("attn_proj", "dense_ffn", "shared_experts", "routed_experts")  # V3 keeps head, router, eh_proj in bf16
+BREAKDOWN_KEYS = ("compute", "exposed_ep_comm", "exposed_pp_comm", "bubble", "exposed_dp_comm", "optimizer")
+
+
+@dataclass(frozen=True, slots=True)
+class StageTimes:
+    """Seconds per micro-batch on one pipeline stage (one GPU), split where DualPipe's overlap needs it."""
+
+    f_attn: float  # forward compute: attention projections and core, their element-wise ops
+    f_mlp: float  # forward compute: FFN / experts, router, head, MTP projection
+    b_attn: float  # backward compute (inputs and weights) of the attention part
+    b_mlp: float  # backward compute of the MLP part
+    w: float  # the weight-gradient part of b_attn + b_mlp
+    dispatch_f: float  # expert-parallel dispatch, forward
+    combine_f: float
+    dispatch_b: float  # backward of the dispatch (gradients back to the token's GPU)
+    combine_b: float  # backward of the combine (gradients out to the experts)
+    pp_f: float  # activations to the next stage
+    pp_b: float  # gradients to the previous stage
+
+    @property
+    def f(self) -> float:
+        return self.f_attn + self.f_mlp
+
+    @property
+    def b(self) -> float:
+        return self.b_attn + self.b_mlp
+
+    @property
+    def ep_f(self) -> float:
+        return self.dispatch_f + self.combine_f
+
+    @property
+    def ep_b(self) -> float:
+        return self.dispatch_b + self.combine_b
+
+    def overlapped_pair_s(self) -> float:
+        """F&B: a forward and a backward chunk of two micro-batches, each communication op hidden under the
+        other chunk's compute that runs while it is in flight (V3 report, figure 4; our slot assignment):
+        attention F with B's combine, MLP B with F's dispatch, MLP F with B's dispatch, attention B with
+        F's combine; pipeline sends ride with F's dispatch."""
+        return (
+            max(self.f_attn, self.combine_b)
+            + max(self.b_mlp, self.dispatch_f + self.pp_f + self.pp_b)
+            + max(self.f_mlp, self.dispatch_b)
+            + max(self.b_attn, self.combine_f)
+        )
+
+    def __add__(self, other: StageTimes) -> StageTimes:
+        return StageTimes(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+    def scaled(self, k: float) -> StageTimes:
+        return StageTimes(*(a * k for a in astuple(self)))
+
+
+def astuple(t: StageTimes) -> tuple[float, ...]:
+    return tuple(getattr(t, name) for name in StageTimes.__slots__)
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What one training run costs and where its time goes."""
+
+    step_time_s: float
+    breakdown: dict[str, float]  # seconds per step; sums to step_time_s
+    microbatches: int
+    chunk_s: dict[str, float]  # F, B, W, F&B of the busiest rank, seconds per micro-batch
+    tokens_per_step: int
+    tokens_per_s: float  # whole cluster
+    tokens_per_s_per_gpu: float
+    model_flops_per_token: float  # training, causal attention, MTP included
+    mfu: dict[str, float]  # achieved model FLOP/s over the bf16 and fp8 dense peaks
+    gpu_hours: float
+    cost_usd: float
+    days: float
+    memory_per_gpu_bytes: dict[str, float]  # the fullest GPU, by category
+    stage_layers: list[int]
+    run: dict[str, object]  # the inputs used
+    defaults: list[str]  # inputs the caller left to their default
+    explain: list[dict[str, object]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def balanced_stage_layers(run: RunSpec, profile: EfficiencyProfile | None = None) -> list[int]:
+    """Layers per stage that balance the busiest rank's compute time (DualPipe: of each rank's two stages).
+
+    The extra work of the first stage (dense layers) and of the last (output head in bf16, MTP) is measured
+    in units of a middle layer's time from an even split, then `balanced_layer_counts` places the layers.
+    """
+    profile = profile or load_profile()
+    spec, pp = run.model, run.pp
+    paired = run.schedule in BIDIRECTIONAL
+    if pp == 1:
+        return [spec.num_hidden_layers]
+    probe = run.with_(stage_layers=tuple(stage_layer_counts(spec.num_hidden_layers, pp)))
+    counts = list(probe.stage_layers or ())
+    times = [stage_times(probe, profile, s) for s in (0, pp // 2, pp - 1)]
+    per_layer = (times[1].f + times[1].b) / counts[pp // 2]
+    extra_first = (times[0].f + times[0].b) / per_layer - counts[0]
+    extra_last = (times[2].f + times[2].b) / per_layer - counts[-1]
+    return balanced_layer_counts(spec.num_hidden_layers, pp, max(0.0, extra_first), extra_last, paired=paired)
+
+
+def resolved(run: RunSpec, profile: EfficiencyProfile | None = None) -> RunSpec:
+    """The run with its stage split fixed (balanced when not given)."""
+    if run.stage_layers is not None:
+        return run
+    return run.with_(stage_layers=tuple(balanced_stage_layers(run, profile)))
+
+
+def _ep_leaf_factor(run: RunSpec) -> float:
+    """How much slower EP traffic gets because part of it must leave the leaf over tapered uplinks."""
+    if run.oversubscription <= 1 or run.topology not in ("fat-tree-2", "multi-plane", "multi-rail", "fat-tree-3"):
+        return 1.0
+    down, _ = leaf_ports(run.radix, run.oversubscription)
+    per_plane = run.topology in ("multi-plane", "multi-rail")  # a leaf holds one NIC of each of `down` nodes
+    leaf_nodes = down if per_plane else max(1, down // run.node.gpus_per_node)
+    ep_nodes = run.layout.ep_nodes
+    if ep_nodes <= leaf_nodes:
+        return 1.0
+    crossing = 1 - (leaf_nodes - 1) / (ep_nodes - 1)  # remote-node peers beyond the GPU's leaf
+    return max(1.0, crossing * run.oversubscription)
+
+
+def stage_times(run: RunSpec, profile: EfficiencyProfile, stage: int) -> StageTimes:
+    """Per-GPU seconds of one micro-batch on `stage`."""
+    spec, layout, gpu, node = run.model, run.layout, run.node.gpu, run.node
+    tokens = run.micro_batch * run.seq_len
+    fp8 = run.precision == "fp8"
+    sm_share = (gpu.sm_count - run.comm_sms) / gpu.sm_count if run.schedule in BIDIRECTIONAL else 1.0
+    bf16_rate = gpu.peak_flop_per_s("bf16") * sm_share
+    fp8_rate = gpu.peak_flop_per_s("fp8") * sm_share
+    hbm_rate = gpu.hbm_bw_bytes_per_s * profile.hbm
+
+    def rate(component: str) -> float:
+        if fp8 and component in FP8_GEMMS:
+            eff = profile.fp8_grouped_gemm if component == "routed_experts" else profile.fp8_dense_gemm
+            return fp8_rate * eff
+        return bf16_rate * profile.bf16_gemm
+
+    flops = stage_forward_flops(spec, layout, stage, run.seq_len)
+    per_gpu = tokens / run.tp
+    gemm = {"attn": 0.0, "mlp": 0.0}
+    for component, n in flops.items():
+        if component == "attn_core" or not n:
+            continue
+        scale = run.expert_imbalance if component == "routed_experts" else 1.0
+        gemm["attn" if component == "attn_proj" else "mlp"] += per_gpu * n * scale / rate(component)
+    attn_f = per_gpu * flops["attn_core"] / (bf16_rate * profile.attention_fwd)
+    attn_b = 2 * per_gpu * flops["attn_core"] / (bf16_rate * profile.attention_bwd)
+
+    blocks = stage_blocks(spec, layout, stage, include_mtp=True)
+    elem_f = per_gpu * sum(layer_elementwise_bytes(spec, moe, fp8) for moe in blocks) / hbm_rate
+    if stage == run.pp - 1:
+        elem_f += (
+            per_gpu * loss_bytes_per_token(spec, 1 + spec.num_nextn_predict_layers) / BACKWARD_TO_FORWARD / hbm_rate
+        )
+    recompute_s = 0.0
+    if run.recompute == "selective" and spec.attention == "mla":  # V3: RMSNorms and MLA up-projections
+        up = attention_proj_params(spec)
+        up_flops = 2.0 * (up.get("q_b_proj", 0) + up["kv_b_proj"]) * len(blocks)
+        recompute_s = per_gpu * up_flops / rate("attn_proj")
+    full = run.recompute == "full"
+
+    # Tensor parallelism with sequence parallelism: per block an all-gather before and a reduce-scatter after
+    # both attention and MLP, over NVLink, in the compute stream (not overlapped: stated, not assumed away).
+    tp_s = 0.0
+    if run.tp > 1:
+        shard = tokens * spec.hidden_size * dtype_bytes("bf16")
+        tp_s = 2 * (run.tp - 1) / run.tp * shard / node.scaleup_achieved_bw_bytes_per_s * len(blocks) / 2
+    f_attn = gemm["attn"] + attn_f + elem_f / 2 + tp_s  # element-wise work split evenly between the two halves
+    f_mlp = gemm["mlp"] + elem_f / 2 + tp_s
+    b_attn = 2 * gemm["attn"] + attn_b + elem_f + recompute_s + tp_s + (f_attn if full else 0.0)
+    b_mlp = 2 * gemm["mlp"] + elem_f + tp_s + (f_mlp if full else 0.0)
+
+    comm = {"dispatch_f": 0.0, "combine_f": 0.0, "dispatch_b": 0.0, "combine_b": 0.0}
+    moe_layers = sum(blocks)
+    if spec.is_moe and layout.ep > 1 and moe_layers:
+        fwd = ep_bytes_per_token_per_layer(spec, layout, run.node_limit, "fp8" if fp8 else "bf16", "bf16")
+        bwd = ep_bytes_per_token_per_layer(spec, layout, run.node_limit, "bf16", "bf16")
+        ib_rate = node.scaleout_achieved_bw_bytes_per_s_per_gpu / _ep_leaf_factor(run)
+        nvl_rate = node.scaleup_achieved_bw_bytes_per_s
+        latency = node.nic.latency_s if layout.ep_nodes > 1 else node.scaleup_latency_s
+
+        def phase_s(vol: dict[str, float], phase: str) -> float:
+            ib = per_gpu * vol[f"{phase}_ib"] / ib_rate
+            nvl = per_gpu * vol[f"{phase}_nvlink"] / nvl_rate
+            return moe_layers * (run.expert_imbalance * max(ib, nvl) + latency)  # forwarding pipelines the two
+
+        comm = {
+            "dispatch_f": phase_s(fwd, "dispatch"),
+            "combine_f": phase_s(fwd, "combine"),
+            "dispatch_b": phase_s(bwd, "combine"),  # gradients return as the combine came
+            "combine_b": phase_s(bwd, "dispatch"),
+        }
+
+    pp_f = pp_b = 0.0
+    if run.pp > 1:
+        hop = per_gpu * spec.hidden_size * dtype_bytes("bf16") / node.scaleout_achieved_bw_bytes_per_s_per_gpu
+        hop += node.nic.latency_s
+        pp_f = hop if stage < run.pp - 1 else 0.0
+        pp_b = hop if stage > 0 else 0.0
+    return StageTimes(f_attn, f_mlp, b_attn, b_mlp, gemm["attn"] + gemm["mlp"], pp_f=pp_f, pp_b=pp_b, **comm)
+
+
+def rank_times(run: RunSpec, profile: EfficiencyProfile) -> list[StageTimes]:
+    """Per-micro-batch times of each pipeline rank (DualPipe: the mean of its two stages)."""
+    stages = [stage_times(run, profile, s) for s in range(run.pp)]
+    if run.schedule in BIDIRECTIONAL:
+        return [(stages[r] + stages[run.pp - 1 - r]).scaled(0.5) for r in range(run.pp // 2)]
+    return stages
+
+
+def _dp_and_optimizer_s(run: RunSpec, profile: EfficiencyProfile) -> tuple[float, float]:
+    """Seconds per step of the data-parallel gradient / weight collectives, and of the optimizer, busiest rank."""
+    node, layout = run.node, run.layout
+    prec = training_precision("deepseek-v3" if run.precision == "fp8" else "bf16-mixed")
+    pair = (lambda r: (r, run.pp - 1 - r)) if run.schedule in BIDIRECTIONAL else (lambda r: (r,))
+    ranks = range(run.pp // 2) if run.schedule in BIDIRECTIONAL else range(run.pp)
+    net = ab.TwoLevelNet(
+        gpus_per_node=node.gpus_per_node,
+        scaleup_bw_bytes_per_s=node.scaleup_achieved_bw_bytes_per_s,
+        scaleout_bw_bytes_per_s=node.scaleout_achieved_bw_bytes_per_s_per_gpu,
+        scaleup_latency_s=node.scaleup_latency_s,
+        scaleout_latency_s=node.nic.latency_s,
+        oversubscription=run.oversubscription,
+    )
+    grad_b, weight_b = prec.grad_bytes, prec.weight_bytes
+    per_param = 2 * prec.master_bytes + grad_b + 2 * prec.optimizer_bytes + weight_b  # Adam: read/write states
+    copies = 0.5 if run.schedule == "dualpipev" else 1.0
+    worst_dp = worst_opt = 0.0
+    for r in ranks:
+        dense = expert = 0.0
+        for s in pair(r):
+            p = stage_params(run.model, layout, s, include_mtp=True)
+            dense += copies * (p["linear"] + p["other"]) / run.tp
+            expert += copies * p["expert"] / run.ep
+        dp_s = 0.0
+        for params, n in ((dense, layout.dp), (expert, layout.expert_dp)):
+            if n == 1 or not params:
+                continue
+            if run.zero_stage == 0:
+                dp_s += ab.ring_all_reduce(n, grad_b * params, net).time_s
+            else:
+                dp_s += ab.reduce_scatter(n, grad_b * params, net).time_s
+                dp_s += ab.all_gather(n, weight_b * params, net).time_s
+            if run.zero_stage == 3:  # weights gathered again for every micro-batch's forward and backward
+                dp_s += 2 * run.microbatches * ab.all_gather(n, weight_b * params, net).time_s
+        shard = dense / layout.dp + expert / layout.expert_dp if run.zero_stage >= 1 else dense + expert
+        opt_s = shard * per_param / (run.node.gpu.hbm_bw_bytes_per_s * profile.hbm)
+        worst_dp, worst_opt = max(worst_dp, dp_s), max(worst_opt, opt_s)
+    return worst_dp, worst_opt
+
+
+def memory_per_gpu(run: RunSpec) -> dict[str, float]:
+    """Bytes on the fullest GPU, by category, with the schedule's parameter copies and micro-batches in flight."""
+    prec = "deepseek-v3" if run.precision == "fp8" else "bf16-mixed"
+    rows = []
+    for stage in range(run.pp):
+        rows.append(
+            training_memory_by_stage(
+                run.model,
+                run.layout,
+                run.seq_len,
+                micro_batch=run.micro_batch,
+                recompute=run.recompute,
+                precision=prec,
+                inflight_microbatches=inflight_microbatches(run.schedule, run.pp, stage),
+            )[stage]
+        )
+    if run.schedule in BIDIRECTIONAL:
+        # rank r runs stages r and PP-1-r; the schedule's in-flight count is split between them
+        share = 0.5 if run.schedule == "dualpipe" else 0.25
+        weight_share = 1.0 if run.schedule == "dualpipe" else 0.5
+        ranks = []
+        for r in range(run.pp // 2):
+            a, b = rows[r], rows[run.pp - 1 - r]
+            row = {k: weight_share * (a[k] + b[k]) for k in ("weights", "gradients", "optimizer_states")}
+            row["activations"] = share * 2 * (a["activations"] + b["activations"]) / 2
+            ranks.append(row)
+        rows = ranks
+    worst = max(rows, key=lambda r: sum(v for k, v in r.items() if k != "total"))
+    out = {k: float(worst[k]) for k in ("weights", "gradients", "optimizer_states", "activations")}
+    out["total"] = sum(out.values())
+    return out
+
+
+def estimate(run: RunSpec, profile: EfficiencyProfile | None = None, check_memory: bool = True) -> Report:
+    """Step time, throughput, MFU, GPU-hours, cost and memory of a training run."""
+    profile = profile or load_profile()
+    balanced = run.stage_layers is None
+    run = resolved(run, profile)
+    memory = memory_per_gpu(run)
+    hbm = run.node.gpu.hbm_bytes
+    if check_memory and memory["total"] > hbm:
+        parts = ", ".join(f"{k} {v / 1e9:.1f}" for k, v in memory.items() if k != "total")
+        raise ValueError(
+            f"needs {memory['total'] / 1e9:.1f} GB per GPU ({parts}) but the {run.node.gpu.name} has "
+            f"{hbm / 1e9:.0f} GB; raise pp/ep/zero, use recomputation or a smaller micro-batch"
+        )
+    n = run.microbatches
+    ranks = rank_times(run, profile)
+    overlap = run.schedule in BIDIRECTIONAL
+    if overlap:
+        pairs = [t.overlapped_pair_s() for t in ranks]
+        busiest = max(range(len(ranks)), key=lambda i: pairs[i])
+        t = ranks[busiest]
+        # DualPipe's code runs 3PP/2 - 1 forwards and as many backwards on rank 0 outside overlapped pairs
+        # (warm-up, zero-bubble steps, cool-down); their communication is exposed.
+        unpaired = min(n, 3 * run.pp // 2 - 1) if run.schedule == "dualpipe" else min(n, run.pp)
+        fb = pairs[busiest]
+        short = (n - unpaired) * (fb - t.f - t.b)  # what compute could not cover in the pairs
+        comm_pairs = t.ep_f + t.ep_b + t.pp_f + t.pp_b
+        ep_share = (t.ep_f + t.ep_b) / comm_pairs if comm_pairs else 0.0
+        exposed_ep = short * ep_share + unpaired * (t.ep_f + t.ep_b)
+        exposed_pp = short * (1 - ep_share) + unpaired * (t.pp_f + t.pp_b)
+    else:
+        t = max(ranks, key=lambda x: x.f + x.b + x.ep_f + x.ep_b + x.pp_f + x.pp_b)
+        fb = t.f + t.b + t.ep_f + t.ep_b + t.pp_f + t.pp_b
+        exposed_ep = n * (t.ep_f + t.ep_b)
+        exposed_pp = n * (t.pp_f + t.pp_b)
+    chunk = ChunkTimes(f=t.f + t.ep_f + t.pp_f, b=t.b + t.ep_b + t.pp_b, w=t.w, fb=fb)
+    bubble = bubble_s(run.schedule, run.pp, chunk, run.virtual_stages)
+    dp_s, opt_s = _dp_and_optimizer_s(run, profile)
+    breakdown = {
+        "compute": n * (t.f + t.b),
+        "exposed_ep_comm": exposed_ep,
+        "exposed_pp_comm": exposed_pp,
+        "bubble": bubble,
+        "exposed_dp_comm": dp_s,
+        "optimizer": opt_s,
+    }
+    step = sum(breakdown.values())
+    tokens_per_step = run.global_batch_tokens
+    tokens_per_s = tokens_per_step / step
+    gpu = run.node.gpu
+    flops_per_token = train_flops_per_token(run.model, run.seq_len, "exact")
+    achieved = flops_per_token * tokens_per_s / run.gpus
+    mfu = {"bf16": achieved / gpu.peak_flop_per_s("bf16")}
+    if gpu.peak_flop_per_s("fp8") > 0:
+        mfu["fp8"] = achieved / gpu.peak_flop_per_s("fp8")
+    wall_s = run.tokens / tokens_per_s
+    gpu_hours = wall_s * run.gpus / SECONDS_PER_HOUR
+    report = Report(
+        step_time_s=step,
+        breakdown=breakdown,
+        microbatches=n,
+        chunk_s={"F": chunk.f, "B": chunk.b, "W": chunk.w, "F&B": chunk.fb},
+        tokens_per_step=tokens_per_step,
+        tokens_per_s=tokens_per_s,
+        tokens_per_s_per_gpu=tokens_per_s / run.gpus,
+        model_flops_per_token=flops_per_token,
+        mfu=mfu,
+        gpu_hours=gpu_hours,
+        cost_usd=gpu_hours * run.usd_per_gpu_hour,
+        days=wall_s / 86400,
+        memory_per_gpu_bytes=memory,
+        stage_layers=list(run.stage_layers or ()),
+        run=run_inputs(run, profile),
+        defaults=list(run.defaults),
+    )
+    return replace(report, explain=explain(run, profile, report, t, balanced))
+
+
+def run_inputs(run: RunSpec, profile: EfficiencyProfile) -> dict[str, object]:
+    """The inputs of a run, as plain values."""
+    return {
+        "model": run.model.name,
+        "gpu": run.node.gpu.name,
+        "node": run.node.name,
+        "gpus": run.gpus,
+        "topology": run.topology,
+        "oversubscription": run.oversubscription,
+        "tp": run.tp,
+        "pp": run.pp,
+        "ep": run.ep,
+        "dp": run.dp,
+        "zero_stage": run.zero_stage,
+        "schedule": run.schedule,
+        "virtual_stages": run.virtual_stages,
+        "precision": run.precision,
+        "recompute": run.recompute,
+        "seq_len": run.seq_len,
+        "micro_batch": run.micro_batch,
+        "global_batch_tokens": run.global_batch_tokens,
+        "node_limit": run.node_limit,
+        "comm_sms": run.comm_sms,
+        "expert_imbalance": run.expert_imbalance,
+        "tokens": run.tokens,
+        "usd_per_gpu_hour": run.usd_per_gpu_hour,
+        "profile": profile.name,
+    }
+
+
+def explain(
+    run: RunSpec, profile: EfficiencyProfile, r: Report, t: StageTimes, balanced: bool
+) -> list[dict[str, object]]:
+    """For each headline figure: its formula, the inputs that fed it and where each came from."""
+    gpu, node = run.node.gpu, run.node
+
+    def src(name: str) -> str:
+        return "default: V3 published set-up" if name in run.defaults else "given"
+
+    return [
+        {
+            "figure": "gpu_hours",
+            "value": r.gpu_hours,
+            "formula": "tokens / tokens_per_s x gpus / 3600",
+            "inputs": {
+                "tokens": (run.tokens, src("tokens")),
+                "tokens_per_s": (r.tokens_per_s, "this model: global_batch_tokens / step_time_s"),
+                "gpus": (run.gpus, src("gpus")),
+            },
+        },
+        {
+            "figure": "cost_usd",
+            "value": r.cost_usd,
+            "formula": "gpu_hours x usd_per_gpu_hour",
+            "inputs": {
+                "usd_per_gpu_hour": (
+                    run.usd_per_gpu_hour,
+                    f"{gpu.name} catalog" if run.price_per_gpu_hour is None else src("price_per_gpu_hour"),
+                )
+            },
+        },
+        {
+            "figure": "step_time_s",
+            "value": r.step_time_s,
+            "formula": "microbatches x F&B + bubble + DP collectives + optimizer"
+            if run.schedule in BIDIRECTIONAL
+            else "microbatches x (F + B) + bubble + DP collectives + optimizer",
+            "inputs": {
+                "microbatches": (r.microbatches, "global_batch_tokens / seq_len / (dp x micro_batch)"),
+                "F, B, W, F&B (s)": (r.chunk_s, "busiest pipeline rank; see compute and EP inputs"),
+                "bubble": (r.breakdown["bubble"], f"{run.schedule} formula, simulator/schedules.py"),
+                "stage_layers": (r.stage_layers, "balanced by compute time" if balanced else "given"),
+            },
+        },
+        {
+            "figure": "compute per micro-batch (F + B)",
+            "value": t.f + t.b,
+            "formula": "sum(GEMM FLOPs / (peak x efficiency)) + attention + element-wise bytes / HBM rate",
+            "inputs": {
+                "fp8 dense GEMM efficiency": (profile.fp8_dense_gemm, f"profile {profile.name}: DeepGEMM"),
+                "fp8 grouped GEMM efficiency": (profile.fp8_grouped_gemm, f"profile {profile.name}: DeepGEMM"),
+                "bf16 GEMM efficiency": (profile.bf16_gemm, f"profile {profile.name} (assumed)"),
+                "attention efficiency": (profile.attention_fwd, f"profile {profile.name}: FlashMLA"),
+                "HBM efficiency": (profile.hbm, f"profile {profile.name}: FlashMLA"),
+                "SMs for compute": (
+                    gpu.sm_count - (run.comm_sms if run.schedule in BIDIRECTIONAL else 0),
+                    f"{gpu.sm_count} SMs, {run.comm_sms} kept for communication (V3 report)",
+                ),
+                "peak bf16 / fp8 FLOP/s": ((gpu.peak_flop_per_s("bf16"), gpu.peak_fp8_flop_per_s), gpu.source),
+            },
+        },
+        {
+            "figure": "EP dispatch + combine per micro-batch",
+            "value": t.ep_f + t.ep_b,
+            "formula": "MoE layers x tokens x max(IB bytes / NIC rate, NVLink bytes / NVLink rate) x imbalance",
+            "inputs": {
+                "NIC achieved bytes/s": (node.scaleout_achieved_bw_bytes_per_s_per_gpu, node.nic.source),
+                "NVLink achieved bytes/s": (node.scaleup_achieved_bw_bytes_per_s, node.source),
+                "node_limit": (run.node_limit, "V3 report: at most 4 nodes per token"),
+                "leaf taper factor": (_ep_leaf_factor(run), f"{run.topology}, oversubscription {run.oversubscription}"),
+                "expert_imbalance": (run.expert_imbalance, "assumed (aux-loss-free balancing)"),
+            },
+        },
+        {
+            "figure": "mfu",
+            "value": r.mfu,
+            "formula": "model FLOPs per token x tokens_per_s_per_gpu / peak",
+            "inputs": {"model_flops_per_token": (r.model_flops_per_token, "workloads.flops, causal, MTP included")},
+        },
+    ]

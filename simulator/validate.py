@@ -1,0 +1,108 @@
+"""Every published figure the project can predict: predicted vs published, signed error, tolerance.
+
+Figures come from simulator/data/figures.toml (a copy of the team's
+shared/reference table, kept in sync by a test). Each row's tolerance is the
+one its golden test states; `ok` says whether the prediction is within it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from hwmodels.cost import topology_metrics
+from hwmodels.registry import load_switch
+from hwmodels.topology import design_topology
+from simulator.runspec import v3_pretraining
+from simulator.training import estimate
+from workloads.flops import train_flops_per_token
+from workloads.memory import kv_bytes_per_token
+from workloads.params import params_active, params_total
+from workloads.registry import load_model
+
+FIGURES_PATH = Path(__file__).parent / "data" / "figures.toml"
+# ISCA topology rows -> (kind, endpoints; None = the largest instance at radix 64)
+ISCA_TOPOLOGIES = {
+    "fat_tree_2": ("fat-tree-2", None),
+    "multi_plane_fat_tree": ("multi-plane", None),
+    "fat_tree_3": ("fat-tree-3", None),
+    "slim_fly": ("slim-fly", None),
+    "dragonfly": ("dragonfly", 261632),
+}
+GPU_HOURS_TOLERANCE = 0.15  # the issue's bar for the V3 pre-training GPU-hours
+
+
+def load_figures() -> dict:
+    return tomllib.loads(FIGURES_PATH.read_text())
+
+
+def _row(figure: str, published: float, predicted: float, tolerance: float, note: str = "") -> dict[str, object]:
+    rel = predicted / published - 1 if published else float("inf")
+    return {
+        "figure": figure,
+        "published": published,
+        "predicted": predicted,
+        "rel_error": rel,
+        "tolerance": tolerance,
+        "ok": abs(rel) <= tolerance + 1e-12,
+        "note": note,
+    }
+
+
+def validation_rows() -> list[dict[str, object]]:
+    """One row per predicted published figure."""
+    fig = load_figures()
+    v3 = load_model("deepseek-v3")
+    rows = [
+        _row("V3 total parameters", fig["deepseek_v3"]["parameters"]["total"], params_total(v3), 0.01),
+        _row("V3 activated parameters", fig["deepseek_v3"]["parameters"]["active"], params_active(v3), 0.02),
+    ]
+    kv = {"deepseek_v3_mla": "deepseek-v3", "qwen2_5_72b_gqa": "qwen2.5-72b", "llama3_1_405b_gqa": "llama-3.1-405b"}
+    for key, slug in kv.items():
+        rows.append(
+            _row(
+                f"KV bytes/token {slug}",
+                fig["kv_cache_bytes_per_token"][key],
+                kv_bytes_per_token(load_model(slug)),
+                0.0,
+            )
+        )
+    gflops = {
+        "deepseek_v3_moe_671b": ("deepseek-v3", 0.01, ""),
+        "deepseek_v2_moe_236b": ("deepseek-v2", 0.01, ""),
+        "llama_405b_dense": ("llama-3.1-405b", 0.015, ""),
+        "qwen_72b_dense": ("qwen2.5-72b", 0.02, "known miss: ISCA's figure fits no Qwen config we can identify"),
+    }
+    for key, (slug, tol, note) in gflops.items():
+        ours = train_flops_per_token(load_model(slug), 4096, "isca-2025")
+        rows.append(_row(f"training GFLOPs/token {slug}", fig["training_gflops_per_token"][key] * 1e9, ours, tol, note))
+    switch = load_switch("ib-ndr-64")
+    for key, (kind, endpoints) in ISCA_TOPOLOGIES.items():
+        pub = fig["topology_comparison"][key]
+        m = topology_metrics(design_topology(kind, 64, endpoints), switch)
+        note = "price solved from this row" if key in ("fat_tree_2", "fat_tree_3") else ""
+        rows.append(_row(f"{kind} endpoints", pub[0], m["endpoints"], 0.0))
+        rows.append(_row(f"{kind} switches", pub[1], m["switches"], 0.0))
+        rows.append(_row(f"{kind} links", pub[2], m["links"], 0.0))
+        rows.append(_row(f"{kind} cost (M$)", pub[3], m["cost_usd"] / 1e6, 0.05, note))
+    train = fig["deepseek_v3"]["training"]
+    report = estimate(v3_pretraining())
+    rows.append(
+        _row(
+            "V3 pre-training H800 GPU-hours",
+            train["h800_gpu_hours_pretraining"],
+            report.gpu_hours,
+            GPU_HOURS_TOLERANCE,
+            "analytic model, published kernel profile; no factor fitted to this figure",
+        )
+    )
+    per_t = report.gpu_hours / (train["tokens"] / 1e12)
+    rows.append(
+        _row(
+            "V3 H800 GPU-hours per trillion tokens",
+            train["h800_gpu_hours_per_trillion_tokens"],
+            per_t,
+            GPU_HOURS_TOLERANCE,
+        )
+    )
+    return rows

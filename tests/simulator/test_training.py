@@ -1,0 +1,255 @@
+"""The analytic training model: schedules, validation, sensitivities, the V3 figure, the CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hwmodels.registry import load_node
+from simulator.cli import main
+from simulator.runspec import v3_pretraining
+from simulator.schedules import ChunkTimes, bubble_s, inflight_microbatches, param_copies
+from simulator.sensitivity import sensitivity
+from simulator.training import BREAKDOWN_KEYS, estimate
+from simulator.validate import validation_rows
+from workloads.layout import balanced_layer_counts, stage_layer_counts
+
+
+@pytest.fixture(scope="module")
+def v3_report():
+    return estimate(v3_pretraining())
+
+
+# --- schedules: the DualPipe README / V3 report table -------------------------------------------
+
+
+@pytest.mark.golden
+@pytest.mark.parametrize(("name", "schedule"), [("1F1B", "1f1b"), ("ZB1P", "zb1p"), ("DualPipe", "dualpipe")])
+@pytest.mark.parametrize("pp", [2, 4, 8, 16])
+def test_bubble_matches_the_published_formula(figures, name, schedule, pp):
+    formula = figures["pipeline_bubbles"][name].replace("F&B", "FB").replace(")(", ")*(")
+    formula = re.sub(r"(\d)([A-Z])", r"\1*\2", formula)  # 2W -> 2*W
+    t = ChunkTimes(f=1.3, b=2.9, w=0.7, fb=3.6)
+    published = eval(formula, {}, {"PP": pp, "F": t.f, "B": t.b, "W": t.w, "FB": t.fb})
+    assert bubble_s(schedule, pp, t) == pytest.approx(published)
+
+
+@pytest.mark.golden
+def test_memory_multipliers_match_the_published_table(figures):
+    table = figures["pipeline_bubbles"]
+    for name, schedule in (("1F1B", "1f1b"), ("ZB1P", "zb1p"), ("DualPipe", "dualpipe")):
+        assert f"{param_copies(schedule)}x" == table["parameter_memory"][name]
+        expected = {"PP": 16, "PP+1": 17}[table["activation_memory"][name]]
+        assert inflight_microbatches(schedule, 16, stage=0) == expected
+
+
+def test_dualpipe_bubble_is_below_1f1b_for_the_same_layout():
+    one = estimate(v3_pretraining(schedule="1f1b"))
+    dual = estimate(v3_pretraining(schedule="dualpipe"))
+    assert dual.breakdown["bubble"] < one.breakdown["bubble"]
+    assert dual.step_time_s < one.step_time_s  # and the overlap hides EP traffic 1F1B leaves exposed
+    assert dual.breakdown["exposed_ep_comm"] < one.breakdown["exposed_ep_comm"]
+
+
+# --- the model's sensitivities -----------------------------------------------------------------
+
+
+def test_fp8_is_faster_than_bf16():
+    fp8 = estimate(v3_pretraining(precision="fp8"), check_memory=False)
+    bf16 = estimate(v3_pretraining(precision="bf16"), check_memory=False)
+    assert fp8.breakdown["compute"] < bf16.breakdown["compute"]
+    assert fp8.gpu_hours < bf16.gpu_hours
+
+
+@pytest.mark.parametrize("schedule", ["1f1b", "dualpipe"])
+def test_halving_nic_bandwidth_raises_exposed_ep_time(schedule):
+    run = v3_pretraining(schedule=schedule)
+    nic = replace(run.node.nic, effective_bw_bytes_per_s=run.node.nic.effective_bw_bytes_per_s / 2)
+    slow = run.with_(node=replace(run.node, nic=nic))
+    assert estimate(slow).breakdown["exposed_ep_comm"] > estimate(run).breakdown["exposed_ep_comm"]
+
+
+@given(st.floats(1.0, 8.0), st.sampled_from(["1f1b", "dualpipe"]), st.sampled_from([16, 32, 64, 128]))
+def test_an_oversubscribed_fat_tree_is_never_faster(oversubscription, schedule, ep):
+    full = v3_pretraining(topology="fat-tree-2", schedule=schedule, ep=ep)
+    tapered = full.with_(oversubscription=oversubscription)
+    assert estimate(tapered, check_memory=False).step_time_s >= estimate(full, check_memory=False).step_time_s
+
+
+def test_oversubscription_slows_ep_only_when_the_group_leaves_the_leaf():
+    # fat-tree-2, radix 64, 3:1: a leaf has 48 GPU ports (6 nodes) and 16 uplinks. EP128 spans 16 nodes:
+    # two thirds of its remote traffic leaves the leaf, twice what the uplinks carry at NIC rate.
+    full, tapered = (v3_pretraining(topology="fat-tree-2", ep=128, oversubscription=r) for r in (1.0, 3.0))
+    assert estimate(tapered).breakdown["exposed_ep_comm"] > estimate(full).breakdown["exposed_ep_comm"]
+    small = [v3_pretraining(topology="fat-tree-2", ep=32, oversubscription=r) for r in (1.0, 3.0)]  # 4 nodes
+    times = [estimate(r, check_memory=False).breakdown["exposed_ep_comm"] for r in small]
+    assert times[1] == pytest.approx(times[0], rel=1e-9)
+
+
+def test_expert_imbalance_and_node_limit_move_the_answer():
+    base = estimate(v3_pretraining())
+    assert estimate(v3_pretraining(expert_imbalance=1.3)).step_time_s > base.step_time_s
+    assert estimate(v3_pretraining(node_limit=None)).breakdown["exposed_ep_comm"] > base.breakdown["exposed_ep_comm"]
+
+
+# --- bookkeeping ----------------------------------------------------------------------------------
+
+
+def test_report_adds_up(v3_report):
+    r = v3_report
+    assert set(r.breakdown) == set(BREAKDOWN_KEYS)
+    assert sum(r.breakdown.values()) == pytest.approx(r.step_time_s)
+    assert r.tokens_per_s == pytest.approx(r.tokens_per_step / r.step_time_s)
+    assert r.gpu_hours == pytest.approx(14.8e12 / r.tokens_per_s * 2048 / 3600)
+    assert r.cost_usd == pytest.approx(2.0 * r.gpu_hours)
+    assert r.days == pytest.approx(14.8e12 / r.tokens_per_s / 86400)
+    assert r.mfu["fp8"] == pytest.approx(r.mfu["bf16"] / 2, rel=1e-3)  # H800: fp8 peak is twice bf16
+    assert sum(r.stage_layers) == 61
+    assert r.memory_per_gpu_bytes["total"] <= 80e9
+    assert set(r.to_dict()) >= {"step_time_s", "tokens_per_s", "mfu", "gpu_hours", "cost_usd", "days"}
+
+
+def test_default_split_balances_the_head_and_mtp(v3_report):
+    # the last stage carries the output head and MTP: the balancer gives it fewer layers than the middle
+    assert v3_report.stage_layers[-1] < v3_report.stage_layers[len(v3_report.stage_layers) // 2]
+    even = estimate(v3_pretraining(stage_layers=tuple(stage_layer_counts(61, 16))))
+    assert v3_report.step_time_s < even.step_time_s
+
+
+@given(st.integers(1, 80), st.integers(1, 16), st.floats(0, 6), st.floats(0, 6), st.booleans())
+def test_balanced_counts_cover_the_layers_and_beat_the_even_split(layers, pp, first, last, paired):
+    pp = min(pp, layers)
+    if paired and pp % 2:
+        pp = max(2, pp - 1) if layers >= 2 else 1
+        paired = pp % 2 == 0
+    counts = balanced_layer_counts(layers, pp, first, last, paired)
+    assert sum(counts) == layers and min(counts) >= 0 and len(counts) == pp
+
+    def worst(c):
+        load = [n + (first if s == 0 else 0) + (last if s == pp - 1 else 0) for s, n in enumerate(c)]
+        if paired:
+            return max(load[r] + load[pp - 1 - r] for r in range(pp // 2))
+        return max(load)
+
+    assert worst(counts) <= worst(stage_layer_counts(layers, pp)) + 1e-9
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"gpus": 2044}, "multiple of 8"),
+        ({"ep": 48}, "ep=48"),
+        ({"pp": 15, "gpus": 1920}, "even pp"),
+        ({"global_batch_tokens": 4096 * 100}, "does not split"),
+        ({"micro_batch": 8}, "needs >= 32"),
+        ({"stage_layers": (4,) * 16}, "sum to 64"),
+        ({"node": load_node("a100-ib")}, "no fp8"),
+        ({"topology": "fat-tree-2", "radix": 8}, "endpoints"),
+    ],
+)
+def test_bad_runs_are_one_line_errors(changes, message):
+    with pytest.raises(ValueError, match=message) as err:
+        estimate(v3_pretraining(**changes))
+    assert "\n" not in str(err.value)
+
+
+def test_a_run_that_does_not_fit_names_the_numbers():
+    with pytest.raises(ValueError, match=r"needs \d+\.\d GB per GPU .* has 80 GB"):
+        estimate(v3_pretraining(precision="bf16"))
+
+
+# --- the published figure --------------------------------------------------------------------------
+
+
+@pytest.mark.golden
+def test_v3_pretraining_gpu_hours_within_what_we_measured(figures, v3_report):
+    # V3 report: 2,664K H800 GPU-hours for 14.8T tokens. The analytic model, with kernel-level efficiencies
+    # from DeepGEMM / FlashMLA and nothing fitted to this figure, predicts 2,153K (-19%): see README.
+    published = figures["deepseek_v3"]["training"]["h800_gpu_hours_pretraining"]
+    assert v3_report.gpu_hours == pytest.approx(published, rel=0.25)
+    assert v3_report.gpu_hours < published  # the miss is on the optimistic side: known, unexplained time
+
+
+@pytest.mark.golden
+@pytest.mark.xfail(strict=True, reason="issue 4's 15% bar is not met yet: the model predicts -19% (README)")
+def test_v3_pretraining_gpu_hours_within_15_percent(figures, v3_report):
+    published = figures["deepseek_v3"]["training"]["h800_gpu_hours_pretraining"]
+    assert v3_report.gpu_hours == pytest.approx(published, rel=0.15)
+
+
+def test_validate_rows_are_checked_and_honest():
+    rows = validation_rows()
+    assert {"figure", "published", "predicted", "rel_error", "tolerance", "ok"} <= set(rows[0])
+    for r in rows:
+        assert r["ok"] == (abs(r["rel_error"]) <= r["tolerance"] + 1e-12)
+    misses = {r["figure"] for r in rows if not r["ok"]}
+    assert misses == {
+        "training GFLOPs/token qwen2.5-72b",
+        "V3 pre-training H800 GPU-hours",
+        "V3 H800 GPU-hours per trillion tokens",
+    }
+
+
+def test_sensitivity_ranks_inputs_and_moves_the_right_way():
+    rows = sensitivity(v3_pretraining())
+    swings = [r["swing"] for r in rows]
+    assert swings == sorted(swings, reverse=True)
+    by = {r["input"]: r for r in rows}
+    assert by["compute efficiency"]["low_change"] > 0 > by["compute efficiency"]["high_change"]
+    assert by["NIC bandwidth"]["low_change"] > 0 > by["NIC bandwidth"]["high_change"]
+    assert by["price per GPU-hour"]["high_change"] == pytest.approx(0.2)
+
+
+# --- CLI -------------------------------------------------------------------------------------------
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_train_default_json(capsys, v3_report):
+    code, out, _ = run(capsys, "train", "--json")
+    assert code == 0
+    data = json.loads(out)
+    for key in ("step_time_s", "tokens_per_s", "mfu", "gpu_hours", "cost_usd", "days", "memory_per_gpu_bytes"):
+        assert key in data
+    assert data["gpu_hours"] == pytest.approx(v3_report.gpu_hours)
+    assert set(data["breakdown"]) == set(BREAKDOWN_KEYS)
+    assert "schedule" in data["defaults"] and data["run"]["schedule"] == "dualpipe"
+
+
+def test_train_options_explain_and_sensitivity(capsys):
+    code, out, _ = run(capsys, "train", "--schedule", "1f1b", "--tokens", "1T", "--explain", "--sensitivity")
+    assert code == 0
+    assert "1f1b" in out and "gpu_hours =" in out and "NIC bandwidth" in out and "DeepGEMM" in out
+    code, out, _ = run(capsys, "train", "--tokens", "1T", "--json")
+    assert json.loads(out)["gpu_hours"] == pytest.approx(estimate(v3_pretraining(tokens=1e12)).gpu_hours)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--ep", "48"], "ep=48"),
+        (["--gpus", "1004"], "multiple of 8"),
+        (["--precision", "bf16"], "GB per GPU"),
+        (["--gpu", "nope"], "nope"),
+    ],
+)
+def test_train_errors_are_one_line(capsys, argv, message):
+    code, out, err = run(capsys, "train", *argv)
+    assert code == 2 and out == ""
+    assert message in err and err.count("\n") == 1
+
+
+def test_validate_json(capsys):
+    code, out, _ = run(capsys, "validate", "--json")
+    assert code == 0
+    rows = json.loads(out)
+    assert any(r["figure"] == "V3 pre-training H800 GPU-hours" for r in rows)
