@@ -26,6 +26,8 @@ import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hwmodels.specs import NodeSpec
+
 
 def _is_count(value: object) -> bool:
     """True for an integer (Python or NumPy, not bool) >= 1."""
@@ -62,6 +64,18 @@ class TwoLevelNet:
                 raise ValueError(f"{name}={value} must be >= 0 and finite (seconds; 0 for a pure-bandwidth model)")
         if not 1 <= self.oversubscription < math.inf:
             raise ValueError(f"oversubscription={self.oversubscription} must be >= 1 (1 = full bisection)")
+
+    @classmethod
+    def of_node(cls, node: NodeSpec, oversubscription: float = 1.0) -> TwoLevelNet:
+        """The achieved NVLink / NIC rates and latencies of a catalog node."""
+        return cls(
+            gpus_per_node=node.gpus_per_node,
+            scaleup_bw_bytes_per_s=node.scaleup_achieved_bw_bytes_per_s,
+            scaleout_bw_bytes_per_s=node.scaleout_achieved_bw_bytes_per_s_per_gpu,
+            scaleup_latency_s=node.scaleup_latency_s,
+            scaleout_latency_s=node.nic.latency_s,
+            oversubscription=oversubscription,
+        )
 
     @property
     def fabric_bw_bytes_per_s(self) -> float:

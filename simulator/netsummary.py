@@ -29,15 +29,7 @@ def topology_summary(
 
 
 def _two_level(node_name: str, oversubscription: float) -> ab.TwoLevelNet:
-    node = load_node(node_name)
-    return ab.TwoLevelNet(
-        gpus_per_node=node.gpus_per_node,
-        scaleup_bw_bytes_per_s=node.scaleup_achieved_bw_bytes_per_s,
-        scaleout_bw_bytes_per_s=node.scaleout_achieved_bw_bytes_per_s_per_gpu,
-        scaleup_latency_s=node.scaleup_latency_s,
-        scaleout_latency_s=node.nic.latency_s,
-        oversubscription=oversubscription,
-    )
+    return ab.TwoLevelNet.of_node(load_node(node_name), oversubscription)
 
 
 def collective_summary(

@@ -261,14 +261,7 @@ def _dp_and_optimizer_s(run: RunSpec, profile: EfficiencyProfile) -> tuple[float
     prec = training_precision("deepseek-v3" if run.precision == "fp8" else "bf16-mixed")
     pair = (lambda r: (r, run.pp - 1 - r)) if run.schedule in BIDIRECTIONAL else (lambda r: (r,))
     ranks = range(run.pp // 2) if run.schedule in BIDIRECTIONAL else range(run.pp)
-    net = ab.TwoLevelNet(
-        gpus_per_node=node.gpus_per_node,
-        scaleup_bw_bytes_per_s=node.scaleup_achieved_bw_bytes_per_s,
-        scaleout_bw_bytes_per_s=node.scaleout_achieved_bw_bytes_per_s_per_gpu,
-        scaleup_latency_s=node.scaleup_latency_s,
-        scaleout_latency_s=node.nic.latency_s,
-        oversubscription=run.oversubscription,
-    )
+    net = ab.TwoLevelNet.of_node(node, run.oversubscription)
     grad_b, weight_b = prec.grad_bytes, prec.weight_bytes
     per_param = 2 * prec.master_bytes + grad_b + 2 * prec.optimizer_bytes + weight_b  # Adam: read/write states
     copies = 0.5 if run.schedule == "dualpipev" else 1.0
@@ -320,7 +313,7 @@ def memory_per_gpu(run: RunSpec) -> dict[str, float]:
         for r in range(run.pp // 2):
             a, b = rows[r], rows[run.pp - 1 - r]
             row = {k: weight_share * (a[k] + b[k]) for k in ("weights", "gradients", "optimizer_states")}
-            row["activations"] = share * 2 * (a["activations"] + b["activations"]) / 2
+            row["activations"] = share * (a["activations"] + b["activations"])
             ranks.append(row)
         rows = ranks
     worst = max(rows, key=lambda r: sum(v for k, v in r.items() if k != "total"))
