@@ -12,7 +12,7 @@ import itertools
 import statistics
 import time
 
-from simulator.profile import load_profile
+from simulator.profile import rates_for
 from simulator.runspec import v3_pretraining
 from simulator.training import estimate
 
@@ -36,7 +36,7 @@ def grid():
 
 
 def main() -> None:
-    profile = load_profile()
+    profile = rates_for("published", v3_pretraining().node.gpu)
     run = v3_pretraining()
     samples = []
     for _ in range(REPEATS):

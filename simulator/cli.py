@@ -15,6 +15,8 @@ from typing import Any, NoReturn
 from hwmodels.routing import ECMP_MODES
 from hwmodels.topology import KINDS
 from simulator import format as fmt
+from simulator.calibratecli import add_parsers as add_calibrate_parsers
+from simulator.calibratecli import cmd_calibrate, print_calibrate
 from simulator.netsummary import COLLECTIVE_NAMES, collective_summary, topology_summary
 from simulator.summary import comm_summary, hardware_summary, kv_comparison, memory_summary, model_summary
 from simulator.traincli import add_parsers as add_train_parsers
@@ -357,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("report", parents=[common], help="the DeepSeek-V3 / 2,048 x H800 default, in the terminal")
     add_train_parsers(sub, common, _positive)
+    add_calibrate_parsers(sub, common, _positive)
     return parser
 
 
@@ -371,6 +374,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], Any], Callable[[Any], N
     "report": (cmd_report, print_report),
     "train": (cmd_train, print_train),
     "validate": (cmd_validate, print_validate),
+    "calibrate": (cmd_calibrate, print_calibrate),
 }
 
 

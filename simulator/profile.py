@@ -1,83 +1,158 @@
-"""Efficiency profiles: achieved kernel throughput on one device, read as plain data.
+"""Kernel rates for one GPU: a calibration profile applied to the GPU a run uses.
 
-A profile says how fast the kernels a training step is made of run on the
-device it was measured on (fp8 / bf16 GEMMs, attention, HBM-bound ops). Its
-figures are stored as achieved rates and used as fractions of that device's
-peaks, so a profile from one GPU can be applied to another of the same
-generation (stated in the report when it is).
+`--profile` takes `sol` (peaks only), `published` (kernel benchmarks from
+public sources, shipped), `measured` (the newest profile `v3sim calibrate
+run` wrote, else the one measured on the CI machine's CPU), a shipped
+profile's name, or a JSON file. A profile measured on another catalog GPU is
+applied as fractions of that GPU's peaks; one measured on a device outside
+the catalog (a CPU) is applied at its own absolute speed, and says so.
 """
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass
+import math
+import os
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from calibration.profile import PROFILE_DIR, KernelFit, Profile, read_profile
 from hwmodels.registry import load_gpu
 from hwmodels.specs import GPUSpec
 
-PROFILE_DIR = Path(__file__).parent / "data" / "profiles"
-DEFAULT_PROFILE = "h800-published"
-TERA = 1e12
+SHIPPED_DIR = PROFILE_DIR
+PROFILE_CHOICES = ("sol", "published", "measured")
+DEFAULT_PROFILE = "published"
+FALLBACK_PUBLISHED = "h800-published"
+SHIPPED_MEASURED = "cpu-measured"
+
+
+def user_profile_dir() -> Path:
+    """Where `v3sim calibrate run` writes measured profiles: $V3SIM_PROFILE_DIR or ~/.v3sim/profiles."""
+    return Path(os.environ.get("V3SIM_PROFILE_DIR") or Path.home() / ".v3sim" / "profiles")
 
 
 @dataclass(frozen=True, slots=True)
-class EfficiencyProfile:
-    """Fractions of the device's peaks that each kernel class reaches."""
+class KernelRates:
+    """A profile's fits as they apply to one GPU: seconds for a kernel of given FLOPs and bytes."""
 
     name: str
+    kind: str
     device: str
-    fp8_dense_gemm: float  # of the fp8 peak
-    fp8_grouped_gemm: float  # of the fp8 peak (MoE grouped GEMMs)
-    bf16_gemm: float  # of the bf16 peak
-    attention_fwd: float  # of the bf16 peak
-    attention_bwd: float  # of the bf16 peak
-    hbm: float  # of the HBM bandwidth
-    source: str
+    gpu: str
+    fits: dict[str, KernelFit]
+    notes: tuple[str, ...] = ()
+    sources: dict[str, str] = field(default_factory=dict)  # kernel class -> where its samples came from
 
-    def __post_init__(self) -> None:
-        for field in ("fp8_dense_gemm", "fp8_grouped_gemm", "bf16_gemm", "attention_fwd", "attention_bwd", "hbm"):
-            value = getattr(self, field)
-            if not 0 < value <= 1:
-                raise ValueError(f"profile {self.name}: {field}={value:.3f} must be a fraction of peak in (0, 1]")
+    def fit(self, cls: str) -> KernelFit:
+        if cls not in self.fits:
+            have = ", ".join(sorted(self.fits))
+            hint = "; use --precision bf16" if cls.endswith("fp8") else ""
+            raise ValueError(f"profile {self.name} has no {cls} fit (it has {have}){hint}")
+        return self.fits[cls]
+
+    def time_s(self, cls: str, flops: float, bytes_moved: float = 0.0, sm_share: float = 1.0) -> float:
+        """Seconds for one kernel of class `cls`, its compute on `sm_share` of the SMs."""
+        f = self.fit(cls)
+        return flops / (f.flop_per_s * sm_share) + bytes_moved / f.bytes_per_s + f.overhead_s
+
+    def scaled(self, k: float) -> KernelRates:
+        """Every rate times `k` (a sensitivity probe)."""
+        return replace(self, name=f"{self.name} x{k:g}", fits={c: f.scaled(k, k) for c, f in self.fits.items()})
 
 
-def profile_from_dict(name: str, data: dict, gpu: GPUSpec) -> EfficiencyProfile:
-    """A profile from its TOML tables of achieved TFLOPS and GB/s, as fractions of `gpu`'s peaks."""
-    try:
-        gemm, attn, mem = data["gemm"], data["attention"], data["memory"]
-        fp8, bf16 = gpu.peak_flop_per_s("fp8"), gpu.peak_flop_per_s("bf16")
-        return EfficiencyProfile(
-            name=data.get("name", name),
-            device=data["device"],
-            fp8_dense_gemm=gemm["fp8_dense_tflops"] * TERA / fp8,
-            fp8_grouped_gemm=gemm["fp8_grouped_tflops"] * TERA / fp8,
-            bf16_gemm=gemm["bf16_tflops"] * TERA / bf16,
-            attention_fwd=attn["bf16_fwd_tflops"] * TERA / bf16,
-            attention_bwd=attn["bf16_bwd_tflops"] * TERA / bf16,
-            hbm=mem["hbm_gb_per_s"] * 1e9 / gpu.hbm_bw_bytes_per_s,
-            source=data.get("source", ""),
+def sol_rates(gpu: GPUSpec) -> KernelRates:
+    """Speed of light: every kernel at the GPU's dense peak FLOP/s and HBM bandwidth, no overhead."""
+    fits = {"memory": KernelFit(bytes_per_s=gpu.hbm_bw_bytes_per_s)}
+    for dtype in ("bf16", "fp8"):
+        if getattr(gpu, f"peak_{dtype}_flop_per_s"):
+            peak = gpu.peak_flop_per_s(dtype)
+            for kernel in ("gemm", "grouped_gemm", "attention_fwd", "attention_bwd"):
+                fits[f"{kernel}_{dtype}"] = KernelFit(peak, gpu.hbm_bw_bytes_per_s)
+    return KernelRates("sol", "sol", gpu.name, gpu.name, fits, (f"peaks of the {gpu.name} datasheet",))
+
+
+def sample_sources(profile: Profile) -> dict[str, str]:
+    """Per kernel class, the distinct sources of its samples (the part before the first comma)."""
+    out: dict[str, list[str]] = {}
+    for s in profile.samples:
+        short = s.source.split(",")[0]
+        if short not in out.setdefault(s.kernel_class, []):
+            out[s.kernel_class].append(short)
+    return {cls: "; ".join(v) for cls, v in out.items()}
+
+
+def apply_profile(profile: Profile, gpu: GPUSpec) -> KernelRates:
+    """`profile`'s fits for `gpu`: as measured on the same GPU, scaled by peaks from another catalog GPU."""
+    head = (profile.name, profile.kind, profile.device, gpu.name)
+    sources = sample_sources(profile)
+    if profile.catalog_gpu == gpu.name:
+        return KernelRates(*head, dict(profile.fits), profile.notes, sources)
+    if not profile.catalog_gpu:
+        note = f"measured on {profile.device} (not in the GPU catalog): applied at its absolute speed to {gpu.name}"
+        return KernelRates(*head, dict(profile.fits), (*profile.notes, note), sources)
+    src = load_gpu(profile.catalog_gpu)
+    fits = {}
+    for cls, f in profile.fits.items():
+        dtype = cls.rsplit("_", 1)[-1]
+        if cls != "memory" and not getattr(gpu, f"peak_{dtype}_flop_per_s", 0):
+            continue  # the target has no tensor cores for this dtype
+        flop_ratio = 1.0 if cls == "memory" else gpu.peak_flop_per_s(dtype) / src.peak_flop_per_s(dtype)
+        fits[cls] = f.scaled(flop_ratio, gpu.hbm_bw_bytes_per_s / src.hbm_bw_bytes_per_s)
+    note = f"measured on {profile.catalog_gpu}: applied to {gpu.name} as the same fractions of its peaks"
+    return KernelRates(*head, fits, (*profile.notes, note), sources)
+
+
+def shipped_profiles() -> list[str]:
+    return sorted(p.stem for p in SHIPPED_DIR.glob("*.json"))
+
+
+def newest_measured() -> Path | None:
+    """The newest profile file in the user's profile folder, if any."""
+    folder = user_profile_dir()
+    files = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
+    return files[-1] if files else None
+
+
+def load_profile(spec: str = DEFAULT_PROFILE) -> Profile:
+    """The profile `spec` names (published/measured/shipped name/JSON path); `sol` has none, see sol_rates."""
+    if spec == "measured":
+        path = newest_measured() or SHIPPED_DIR / f"{SHIPPED_MEASURED}.json"
+        return read_profile(path)
+    if spec in shipped_profiles():
+        return read_profile(SHIPPED_DIR / f"{spec}.json")
+    if spec.endswith(".json") or os.sep in spec:
+        return read_profile(spec)
+    choices = ", ".join((*PROFILE_CHOICES, *shipped_profiles()))
+    raise ValueError(f"unknown profile {spec!r}; use one of {choices} or a .json file")
+
+
+def rates_for(spec: str | KernelRates | None, gpu: GPUSpec) -> KernelRates:
+    """Kernel rates on `gpu` for a profile choice (default: published)."""
+    if isinstance(spec, KernelRates):
+        return spec
+    spec = spec or DEFAULT_PROFILE
+    if spec == "sol":
+        return sol_rates(gpu)
+    if spec == "published":
+        name = f"{gpu.name}-published"
+        return apply_profile(load_profile(name if name in shipped_profiles() else FALLBACK_PUBLISHED), gpu)
+    return apply_profile(load_profile(spec), gpu)
+
+
+def describe(fits: dict[str, KernelFit], sources: dict[str, str]) -> list[dict[str, object]]:
+    """One row per kernel class: its rates and where they came from (for --explain and `calibrate show`)."""
+    rows = []
+    for cls, f in sorted(fits.items()):
+        rows.append(
+            {
+                "class": cls,
+                "tflops": None if math.isinf(f.flop_per_s) else f.flop_per_s / 1e12,
+                "gb_per_s": None if math.isinf(f.bytes_per_s) else f.bytes_per_s / 1e9,
+                "overhead_us": f.overhead_s * 1e6,
+                "samples": f.samples,
+                "rel_rmse": f.rel_rmse,
+                "derived_from": f.derived_from,
+                "source": sources.get(cls, ""),
+            }
         )
-    except KeyError as exc:
-        raise ValueError(f"profile {name}: missing {exc.args[0]!r}") from None
-    except ZeroDivisionError:
-        raise ValueError(f"profile {name}: device {data.get('device')} has no fp8 peak") from None
-
-
-def load_profile(name_or_path: str = DEFAULT_PROFILE) -> EfficiencyProfile:
-    """A profile by name (simulator/data/profiles) or from a TOML file path."""
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = PROFILE_DIR / f"{name_or_path}.toml"
-    if not path.is_file():
-        names = ", ".join(sorted(p.stem for p in PROFILE_DIR.glob("*.toml")))
-        raise ValueError(f"unknown profile {name_or_path!r}; use one of {names} or a .toml path")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"profile {path}: {exc}") from None
-    try:
-        gpu = load_gpu(str(data.get("device", "")).lower())
-    except ValueError:
-        raise ValueError(f"profile {path}: unknown device {data.get('device')!r}") from None
-    return profile_from_dict(path.stem, data, gpu)
+    return rows

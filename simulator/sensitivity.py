@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from simulator.profile import EfficiencyProfile, load_profile
+from simulator.profile import KernelRates, rates_for
 from simulator.runspec import RunSpec
-from simulator.training import estimate
+from simulator.training import estimate, resolved
 
 STEP = 0.2
-
-
-def _scaled_profile(p: EfficiencyProfile, k: float) -> EfficiencyProfile:
-    fields = ("fp8_dense_gemm", "fp8_grouped_gemm", "bf16_gemm", "attention_fwd", "attention_bwd", "hbm")
-    return replace(p, **{f: min(1.0, getattr(p, f) * k) for f in fields})
 
 
 def _nic(run: RunSpec, k: float) -> RunSpec:
@@ -39,13 +34,14 @@ def _ep(run: RunSpec, k: float) -> RunSpec:
     return run.with_(ep=pick)
 
 
-def sensitivity(run: RunSpec, profile: EfficiencyProfile | None = None) -> list[dict[str, object]]:
+def sensitivity(run: RunSpec, profile: KernelRates | str | None = None) -> list[dict[str, object]]:
     """Rows of input, low / high value, GPU-hours at each and the change from the base, largest swing first."""
-    profile = profile or load_profile()
+    profile = rates_for(profile, run.node.gpu)
+    run = resolved(run, profile)  # the stage split stays put: each row moves one input only
     base = estimate(run, profile, check_memory=False).gpu_hours
     cases = {
         "compute efficiency": (
-            lambda k: (run, _scaled_profile(profile, k)),
+            lambda k: (run, profile.scaled(k)),
             lambda k: f"x{k:.2f}",
         ),
         "NIC bandwidth": (

@@ -8,7 +8,7 @@ from typing import Any
 from hwmodels.registry import load_node
 from hwmodels.topology import KINDS
 from simulator import format as fmt
-from simulator.profile import DEFAULT_PROFILE, load_profile
+from simulator.profile import DEFAULT_PROFILE, rates_for
 from simulator.runspec import PRECISIONS, RunSpec
 from simulator.schedules import SCHEDULES
 from simulator.sensitivity import sensitivity
@@ -72,7 +72,11 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     p.add_argument("--expert-imbalance", type=float, help="busiest GPU's routed tokens / mean (default 1)")
     p.add_argument("--tokens", type=count, help="tokens to train, e.g. 14.8T")
     p.add_argument("--price-per-gpu-hour", type=float)
-    p.add_argument("--profile", default=DEFAULT_PROFILE, help="efficiency profile name or TOML file")
+    p.add_argument(
+        "--profile",
+        default=DEFAULT_PROFILE,
+        help="kernel profile: sol, published, measured, a shipped name or a .json file (default: published)",
+    )
     p.add_argument("--explain", action="store_true", help="show each headline figure's formula and inputs")
     p.add_argument("--sensitivity", action="store_true", help="GPU-hours with each key input moved +-20%%")
 
@@ -93,7 +97,7 @@ def run_from_args(args: argparse.Namespace) -> RunSpec:
 
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     run = run_from_args(args)
-    profile = load_profile(args.profile)
+    profile = rates_for(args.profile, run.node.gpu)
     report = estimate(run, profile)
     out = report.to_dict()
     if not args.explain:

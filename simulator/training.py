@@ -27,16 +27,16 @@ from dataclasses import asdict, dataclass, field, replace
 
 from hwmodels import collectives as ab
 from hwmodels.topology import leaf_ports
-from simulator.profile import EfficiencyProfile, load_profile
+from simulator.profile import KernelRates, describe, rates_for
 from simulator.runspec import RunSpec
 from simulator.schedules import BIDIRECTIONAL, ChunkTimes, bubble_s, inflight_microbatches
 from workloads.comm import ep_bytes_per_token_per_layer
 from workloads.dtypes import dtype_bytes
 from workloads.elementwise import BACKWARD_TO_FORWARD, layer_elementwise_bytes, loss_bytes_per_token
-from workloads.flops import stage_forward_flops, train_flops_per_token
+from workloads.flops import attended_keys, attention_core_flops, train_flops_per_token
+from workloads.gemms import Gemm, attention_gemms, ffn_gemms, head_gemms
 from workloads.layout import balanced_layer_counts, stage_blocks, stage_layer_counts
 from workloads.memory import stage_params, training_memory_by_stage
-from workloads.params import attention_proj_params
 from workloads.precision import training_precision
 
 SECONDS_PER_HOUR = 3600.0
@@ -125,27 +125,36 @@ class Report:
         return asdict(self)
 
 
-def balanced_stage_layers(run: RunSpec, profile: EfficiencyProfile | None = None) -> list[int]:
+def balanced_stage_layers(run: RunSpec, profile: KernelRates | str | None = None) -> list[int]:
     """Layers per stage that balance the busiest rank's compute time (DualPipe: of each rank's two stages).
 
     The extra work of the first stage (dense layers) and of the last (output head in bf16, MTP) is measured
     in units of a middle layer's time from an even split, then `balanced_layer_counts` places the layers.
     """
-    profile = profile or load_profile()
+    profile = rates_for(profile, run.node.gpu)
     spec, pp = run.model, run.pp
     paired = run.schedule in BIDIRECTIONAL
     if pp == 1:
         return [spec.num_hidden_layers]
     probe = run.with_(stage_layers=tuple(stage_layer_counts(spec.num_hidden_layers, pp)))
     counts = list(probe.stage_layers or ())
-    times = [stage_times(probe, profile, s) for s in (0, pp // 2, pp - 1)]
-    per_layer = (times[1].f + times[1].b) / counts[pp // 2]
-    extra_first = (times[0].f + times[0].b) / per_layer - counts[0]
-    extra_last = (times[2].f + times[2].b) / per_layer - counts[-1]
-    return balanced_layer_counts(spec.num_hidden_layers, pp, max(0.0, extra_first), extra_last, paired=paired)
+    # The load is what a stage adds to the step: its overlapped F&B pair under DualPipe, else F + B.
+    load = (lambda t: t.overlapped_pair_s()) if paired else (lambda t: t.f + t.b)
+    times = [load(stage_times(probe, profile, s)) for s in (0, pp // 2, pp - 1)]
+    per_layer = times[1] / counts[pp // 2]
+    extra_first = times[0] / per_layer - counts[0]
+    extra_last = times[2] / per_layer - counts[-1]
+    split = balanced_layer_counts(spec.num_hidden_layers, pp, max(0.0, extra_first), extra_last, paired=paired)
+
+    def step_s(counts: list[int]) -> float:
+        return sum(step_breakdown(run.with_(stage_layers=tuple(counts)), profile)[0].values())
+
+    # Layer units are an approximation (a pair's load is not linear in its layers): keep the even split
+    # when its step is as short.
+    return min((split, list(counts)), key=step_s)
 
 
-def resolved(run: RunSpec, profile: EfficiencyProfile | None = None) -> RunSpec:
+def resolved(run: RunSpec, profile: KernelRates | str | None = None) -> RunSpec:
     """The run with its stage split fixed (balanced when not given)."""
     if run.stage_layers is not None:
         return run
@@ -166,44 +175,63 @@ def _ep_leaf_factor(run: RunSpec) -> float:
     return max(1.0, crossing * run.oversubscription)
 
 
-def stage_times(run: RunSpec, profile: EfficiencyProfile, stage: int) -> StageTimes:
+def _gemm_class(run: RunSpec, g: Gemm) -> tuple[str, float]:
+    """The profile class of a GEMM in this run, and its operand bytes per element."""
+    fp8 = run.precision == "fp8" and g.component in FP8_GEMMS
+    kind = "grouped_gemm" if g.component == "routed_experts" else "gemm"
+    return f"{kind}_{'fp8' if fp8 else 'bf16'}", dtype_bytes("fp8" if fp8 else "bf16")
+
+
+def _gemms_s(run: RunSpec, rates: KernelRates, gemms: list[Gemm], sm_share: float) -> tuple[float, float, float]:
+    """Seconds of forward, input-gradient and weight-gradient GEMMs (expert GEMMs slowed by the imbalance)."""
+    out = [0.0, 0.0, 0.0]
+    for g in gemms:
+        cls, elem = _gemm_class(run, g)
+        scale = run.expert_imbalance if g.component == "routed_experts" else 1.0
+        for i, shape in enumerate((g, g.dgrad(), g.wgrad())):
+            out[i] += scale * rates.time_s(cls, shape.flops, shape.bytes(elem, 2), sm_share)
+    return out[0], out[1], out[2]
+
+
+def _attention_core_s(run: RunSpec, rates: KernelRates, tokens: float, sm_share: float) -> tuple[float, float]:
+    """Forward and backward seconds of one layer's attention core (FlashAttention: backward = 2.5x FLOPs)."""
+    spec = run.model
+    flops = tokens * attention_core_flops(spec, attended_keys(run.seq_len))
+    heads = spec.num_attention_heads
+    nbytes = tokens * heads * 2 * (spec.qk_head_dim + spec.v_dim) * dtype_bytes("bf16")  # Q, K, V, O
+    fwd = rates.time_s("attention_fwd_bf16", flops, nbytes, sm_share)
+    bwd = rates.time_s("attention_bwd_bf16", 2.5 * flops, 2 * nbytes, sm_share)
+    return fwd, bwd
+
+
+def stage_times(run: RunSpec, rates: KernelRates, stage: int) -> StageTimes:
     """Per-GPU seconds of one micro-batch on `stage`."""
     spec, layout, gpu, node = run.model, run.layout, run.node.gpu, run.node
     tokens = run.micro_batch * run.seq_len
     fp8 = run.precision == "fp8"
     sm_share = (gpu.sm_count - run.comm_sms) / gpu.sm_count if run.schedule in BIDIRECTIONAL else 1.0
-    bf16_rate = gpu.peak_flop_per_s("bf16") * sm_share
-    fp8_rate = gpu.peak_flop_per_s("fp8") * sm_share
-    hbm_rate = gpu.hbm_bw_bytes_per_s * profile.hbm
-
-    def rate(component: str) -> float:
-        if fp8 and component in FP8_GEMMS:
-            eff = profile.fp8_grouped_gemm if component == "routed_experts" else profile.fp8_dense_gemm
-            return fp8_rate * eff
-        return bf16_rate * profile.bf16_gemm
-
-    flops = stage_forward_flops(spec, layout, stage, run.seq_len)
     per_gpu = tokens / run.tp
-    gemm = {"attn": 0.0, "mlp": 0.0}
-    for component, n in flops.items():
-        if component == "attn_core" or not n:
-            continue
-        scale = run.expert_imbalance if component == "routed_experts" else 1.0
-        gemm["attn" if component == "attn_proj" else "mlp"] += per_gpu * n * scale / rate(component)
-    attn_f = per_gpu * flops["attn_core"] / (bf16_rate * profile.attention_fwd)
-    attn_b = 2 * per_gpu * flops["attn_core"] / (bf16_rate * profile.attention_bwd)
 
     blocks = stage_blocks(spec, layout, stage, include_mtp=True)
-    elem_f = per_gpu * sum(layer_elementwise_bytes(spec, moe, fp8) for moe in blocks) / hbm_rate
+    attn = _gemms_s(run, rates, attention_gemms(spec, per_gpu), sm_share)
+    ffn = {moe: _gemms_s(run, rates, ffn_gemms(spec, moe, per_gpu, layout.ep), sm_share) for moe in set(blocks)}
+    core_f, core_b = _attention_core_s(run, rates, per_gpu, sm_share)
+    n = len(blocks)
+    gemm_attn = [n * t for t in attn]
+    gemm_mlp = [sum(ffn[moe][i] for moe in blocks) for i in range(3)]
     if stage == run.pp - 1:
-        elem_f += (
-            per_gpu * loss_bytes_per_token(spec, 1 + spec.num_nextn_predict_layers) / BACKWARD_TO_FORWARD / hbm_rate
-        )
+        head = _gemms_s(run, rates, head_gemms(spec, per_gpu, spec.num_nextn_predict_layers), sm_share)
+        gemm_mlp = [a + b for a, b in zip(gemm_mlp, head, strict=True)]
+    attn_f, attn_b = n * core_f, n * core_b
+
+    elem_bytes = per_gpu * sum(layer_elementwise_bytes(spec, moe, fp8) for moe in blocks)
+    if stage == run.pp - 1:
+        elem_bytes += per_gpu * loss_bytes_per_token(spec, 1 + spec.num_nextn_predict_layers) / BACKWARD_TO_FORWARD
+    elem_f = rates.time_s("memory", 0.0, elem_bytes)
     recompute_s = 0.0
     if run.recompute == "selective" and spec.attention == "mla":  # V3: RMSNorms and MLA up-projections
-        up = attention_proj_params(spec)
-        up_flops = 2.0 * (up.get("q_b_proj", 0) + up["kv_b_proj"]) * len(blocks)
-        recompute_s = per_gpu * up_flops / rate("attn_proj")
+        ups = [g for g in attention_gemms(spec, per_gpu) if g.name in ("q_b_proj", "kv_b_proj")]
+        recompute_s = n * _gemms_s(run, rates, ups, sm_share)[0]
     full = run.recompute == "full"
 
     # Tensor parallelism with sequence parallelism: per block an all-gather before and a reduce-scatter after
@@ -212,10 +240,10 @@ def stage_times(run: RunSpec, profile: EfficiencyProfile, stage: int) -> StageTi
     if run.tp > 1:
         shard = tokens * spec.hidden_size * dtype_bytes("bf16")
         tp_s = 2 * (run.tp - 1) / run.tp * shard / node.scaleup_achieved_bw_bytes_per_s * len(blocks) / 2
-    f_attn = gemm["attn"] + attn_f + elem_f / 2 + tp_s  # element-wise work split evenly between the two halves
-    f_mlp = gemm["mlp"] + elem_f / 2 + tp_s
-    b_attn = 2 * gemm["attn"] + attn_b + elem_f + recompute_s + tp_s + (f_attn if full else 0.0)
-    b_mlp = 2 * gemm["mlp"] + elem_f + tp_s + (f_mlp if full else 0.0)
+    f_attn = gemm_attn[0] + attn_f + elem_f / 2 + tp_s  # element-wise work split evenly between the two halves
+    f_mlp = gemm_mlp[0] + elem_f / 2 + tp_s
+    b_attn = gemm_attn[1] + gemm_attn[2] + attn_b + elem_f + recompute_s + tp_s + (f_attn if full else 0.0)
+    b_mlp = gemm_mlp[1] + gemm_mlp[2] + elem_f + tp_s + (f_mlp if full else 0.0)
 
     comm = {"dispatch_f": 0.0, "combine_f": 0.0, "dispatch_b": 0.0, "combine_b": 0.0}
     moe_layers = sum(blocks)
@@ -244,10 +272,11 @@ def stage_times(run: RunSpec, profile: EfficiencyProfile, stage: int) -> StageTi
         hop += node.nic.latency_s
         pp_f = hop if stage < run.pp - 1 else 0.0
         pp_b = hop if stage > 0 else 0.0
-    return StageTimes(f_attn, f_mlp, b_attn, b_mlp, gemm["attn"] + gemm["mlp"], pp_f=pp_f, pp_b=pp_b, **comm)
+    w = gemm_attn[2] + gemm_mlp[2]
+    return StageTimes(f_attn, f_mlp, b_attn, b_mlp, w, pp_f=pp_f, pp_b=pp_b, **comm)
 
 
-def rank_times(run: RunSpec, profile: EfficiencyProfile) -> list[StageTimes]:
+def rank_times(run: RunSpec, profile: KernelRates) -> list[StageTimes]:
     """Per-micro-batch times of each pipeline rank (DualPipe: the mean of its two stages)."""
     stages = [stage_times(run, profile, s) for s in range(run.pp)]
     if run.schedule in BIDIRECTIONAL:
@@ -255,7 +284,7 @@ def rank_times(run: RunSpec, profile: EfficiencyProfile) -> list[StageTimes]:
     return stages
 
 
-def _dp_and_optimizer_s(run: RunSpec, profile: EfficiencyProfile) -> tuple[float, float]:
+def _dp_and_optimizer_s(run: RunSpec, profile: KernelRates) -> tuple[float, float]:
     """Seconds per step of the data-parallel gradient / weight collectives, and of the optimizer, busiest rank."""
     node, layout = run.node, run.layout
     prec = training_precision("deepseek-v3" if run.precision == "fp8" else "bf16-mixed")
@@ -284,7 +313,7 @@ def _dp_and_optimizer_s(run: RunSpec, profile: EfficiencyProfile) -> tuple[float
             if run.zero_stage == 3:  # weights gathered again for every micro-batch's forward and backward
                 dp_s += 2 * run.microbatches * ab.all_gather(n, weight_b * params, net).time_s
         shard = dense / layout.dp + expert / layout.expert_dp if run.zero_stage >= 1 else dense + expert
-        opt_s = shard * per_param / (run.node.gpu.hbm_bw_bytes_per_s * profile.hbm)
+        opt_s = profile.time_s("memory", 0.0, shard * per_param)
         worst_dp, worst_opt = max(worst_dp, dp_s), max(worst_opt, opt_s)
     return worst_dp, worst_opt
 
@@ -322,19 +351,8 @@ def memory_per_gpu(run: RunSpec) -> dict[str, float]:
     return out
 
 
-def estimate(run: RunSpec, profile: EfficiencyProfile | None = None, check_memory: bool = True) -> Report:
-    """Step time, throughput, MFU, GPU-hours, cost and memory of a training run."""
-    profile = profile or load_profile()
-    balanced = run.stage_layers is None
-    run = resolved(run, profile)
-    memory = memory_per_gpu(run)
-    hbm = run.node.gpu.hbm_bytes
-    if check_memory and memory["total"] > hbm:
-        parts = ", ".join(f"{k} {v / 1e9:.1f}" for k, v in memory.items() if k != "total")
-        raise ValueError(
-            f"needs {memory['total'] / 1e9:.1f} GB per GPU ({parts}) but the {run.node.gpu.name} has "
-            f"{hbm / 1e9:.0f} GB; raise pp/ep/zero, use recomputation or a smaller micro-batch"
-        )
+def step_breakdown(run: RunSpec, profile: KernelRates) -> tuple[dict[str, float], StageTimes, ChunkTimes]:
+    """Seconds per step by part (BREAKDOWN_KEYS), the busiest rank's times and its chunk times."""
     n = run.microbatches
     ranks = rank_times(run, profile)
     overlap = run.schedule in BIDIRECTIONAL
@@ -367,6 +385,24 @@ def estimate(run: RunSpec, profile: EfficiencyProfile | None = None, check_memor
         "exposed_dp_comm": dp_s,
         "optimizer": opt_s,
     }
+    return breakdown, t, chunk
+
+
+def estimate(run: RunSpec, profile: KernelRates | str | None = None, check_memory: bool = True) -> Report:
+    """Step time, throughput, MFU, GPU-hours, cost and memory of a training run."""
+    profile = rates_for(profile, run.node.gpu)
+    balanced = run.stage_layers is None
+    run = resolved(run, profile)
+    memory = memory_per_gpu(run)
+    hbm = run.node.gpu.hbm_bytes
+    if check_memory and memory["total"] > hbm:
+        parts = ", ".join(f"{k} {v / 1e9:.1f}" for k, v in memory.items() if k != "total")
+        raise ValueError(
+            f"needs {memory['total'] / 1e9:.1f} GB per GPU ({parts}) but the {run.node.gpu.name} has "
+            f"{hbm / 1e9:.0f} GB; raise pp/ep/zero, use recomputation or a smaller micro-batch"
+        )
+    breakdown, t, chunk = step_breakdown(run, profile)
+    n = run.microbatches
     step = sum(breakdown.values())
     tokens_per_step = run.global_batch_tokens
     tokens_per_s = tokens_per_step / step
@@ -374,7 +410,7 @@ def estimate(run: RunSpec, profile: EfficiencyProfile | None = None, check_memor
     flops_per_token = train_flops_per_token(run.model, run.seq_len, "exact")
     achieved = flops_per_token * tokens_per_s / run.gpus
     mfu = {"bf16": achieved / gpu.peak_flop_per_s("bf16")}
-    if gpu.peak_flop_per_s("fp8") > 0:
+    if gpu.peak_fp8_flop_per_s > 0:
         mfu["fp8"] = achieved / gpu.peak_flop_per_s("fp8")
     wall_s = run.tokens / tokens_per_s
     gpu_hours = wall_s * run.gpus / SECONDS_PER_HOUR
@@ -399,7 +435,7 @@ def estimate(run: RunSpec, profile: EfficiencyProfile | None = None, check_memor
     return replace(report, explain=explain(run, profile, report, t, balanced))
 
 
-def run_inputs(run: RunSpec, profile: EfficiencyProfile) -> dict[str, object]:
+def run_inputs(run: RunSpec, profile: KernelRates) -> dict[str, object]:
     """The inputs of a run, as plain values."""
     return {
         "model": run.model.name,
@@ -429,9 +465,22 @@ def run_inputs(run: RunSpec, profile: EfficiencyProfile) -> dict[str, object]:
     }
 
 
-def explain(
-    run: RunSpec, profile: EfficiencyProfile, r: Report, t: StageTimes, balanced: bool
-) -> list[dict[str, object]]:
+def _classes_used(run: RunSpec) -> set[str]:
+    gemm = "fp8" if run.precision == "fp8" else "bf16"
+    used = {"gemm_bf16", "attention_fwd_bf16", "attention_bwd_bf16", "memory", f"gemm_{gemm}"}
+    return used | ({f"grouped_gemm_{gemm}"} if run.model.is_moe else set())
+
+
+def _fit_text(row: dict[str, object]) -> str:
+    parts = [
+        f"{row['tflops']:.0f} TFLOPS" if row["tflops"] else "",
+        f"{row['gb_per_s']:.0f} GB/s" if row["gb_per_s"] else "",
+    ]
+    parts.append(f"{row['overhead_us']:.1f} us")
+    return ", ".join(p for p in parts if p)
+
+
+def explain(run: RunSpec, profile: KernelRates, r: Report, t: StageTimes, balanced: bool) -> list[dict[str, object]]:
     """For each headline figure: its formula, the inputs that fed it and where each came from."""
     gpu, node = run.node.gpu, run.node
 
@@ -476,13 +525,17 @@ def explain(
         {
             "figure": "compute per micro-batch (F + B)",
             "value": t.f + t.b,
-            "formula": "sum(GEMM FLOPs / (peak x efficiency)) + attention + element-wise bytes / HBM rate",
+            "formula": "per GEMM / attention / element-wise kernel: FLOPs / F + bytes / B + overhead (profile fits)",
             "inputs": {
-                "fp8 dense GEMM efficiency": (profile.fp8_dense_gemm, f"profile {profile.name}: DeepGEMM"),
-                "fp8 grouped GEMM efficiency": (profile.fp8_grouped_gemm, f"profile {profile.name}: DeepGEMM"),
-                "bf16 GEMM efficiency": (profile.bf16_gemm, f"profile {profile.name} (assumed)"),
-                "attention efficiency": (profile.attention_fwd, f"profile {profile.name}: FlashMLA"),
-                "HBM efficiency": (profile.hbm, f"profile {profile.name}: FlashMLA"),
+                **{
+                    f"{row['class']} fit": (
+                        _fit_text(row),
+                        row["derived_from"] or f"{row['samples']} samples: {row['source'] or profile.name}",
+                    )
+                    for row in describe(profile.fits, profile.sources)
+                    if row["class"] in _classes_used(run)
+                },
+                "profile notes": ("; ".join(profile.notes) or "-", f"profile {profile.name}"),
                 "SMs for compute": (
                     gpu.sm_count - (run.comm_sms if run.schedule in BIDIRECTIONAL else 0),
                     f"{gpu.sm_count} SMs, {run.comm_sms} kept for communication (V3 report)",

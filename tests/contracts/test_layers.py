@@ -13,7 +13,7 @@ FORBIDDEN = {
     "workloads": {"simulator", "dashboard", "calibration", "streamlit", "plotly", "torch"},
     "hwmodels": {"simulator", "dashboard", "calibration", "streamlit", "plotly", "torch"},
     "simulator": {"dashboard", "streamlit", "plotly", "torch"},
-    "calibration": {"dashboard", "streamlit", "plotly"},
+    "calibration": {"simulator", "dashboard", "streamlit", "plotly"},
 }
 
 

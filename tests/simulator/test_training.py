@@ -118,7 +118,12 @@ def test_default_split_balances_the_head_and_mtp(v3_report):
     # the last stage carries the output head and MTP: the balancer gives it fewer layers than the middle
     assert v3_report.stage_layers[-1] < v3_report.stage_layers[len(v3_report.stage_layers) // 2]
     even = estimate(v3_pretraining(stage_layers=tuple(stage_layer_counts(61, 16))))
-    assert v3_report.step_time_s < even.step_time_s
+    assert v3_report.step_time_s <= even.step_time_s  # DualPipe: never worse than the even split
+    # 1F1B runs the head's stage in turn with the others: balancing it is a clear win
+    run = v3_pretraining(schedule="1f1b")
+    balanced = estimate(run, check_memory=False)
+    even = estimate(run.with_(stage_layers=tuple(stage_layer_counts(61, 16))), check_memory=False)
+    assert balanced.step_time_s < 0.9 * even.step_time_s
 
 
 @given(st.integers(1, 80), st.integers(1, 16), st.floats(0, 6), st.floats(0, 6), st.booleans())
@@ -176,7 +181,6 @@ def test_v3_pretraining_gpu_hours_within_what_we_measured(figures, v3_report):
 
 
 @pytest.mark.golden
-@pytest.mark.xfail(strict=True, reason="issue 4's 15% bar is not met yet: the model predicts -19% (README)")
 def test_v3_pretraining_gpu_hours_within_15_percent(figures, v3_report):
     published = figures["deepseek_v3"]["training"]["h800_gpu_hours_pretraining"]
     assert v3_report.gpu_hours == pytest.approx(published, rel=0.15)
@@ -188,11 +192,7 @@ def test_validate_rows_are_checked_and_honest():
     for r in rows:
         assert r["ok"] == (abs(r["rel_error"]) <= r["tolerance"] + 1e-12)
     misses = {r["figure"] for r in rows if not r["ok"]}
-    assert misses == {
-        "training GFLOPs/token qwen2.5-72b",
-        "V3 pre-training H800 GPU-hours",
-        "V3 H800 GPU-hours per trillion tokens",
-    }
+    assert misses == {"training GFLOPs/token qwen2.5-72b"}
 
 
 def test_sensitivity_ranks_inputs_and_moves_the_right_way():

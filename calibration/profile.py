@@ -1,0 +1,216 @@
+"""Calibration profiles: kernel timings on one device and the fits made from them, as plain JSON data.
+
+A profile holds every raw sample (a kernel, its shape, FLOPs, bytes moved,
+seconds, and where the figure came from) and, per kernel class, the fit
+
+    time_s = flops / flop_per_s + bytes / bytes_per_s + overhead_s
+
+a smooth roofline: compute-bound shapes are limited by `flop_per_s`,
+memory-bound ones by `bytes_per_s`, tiny ones by the launch overhead. The
+simulator reads profiles through this module only; it never imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+PROFILE_DIR = Path(__file__).parent / "data" / "profiles"  # the shipped profiles
+SCHEMA = "v3sim-calibration-profile"
+VERSION = 1
+KINDS = ("measured", "published", "sol")
+KERNELS = ("gemm", "grouped_gemm", "attention_fwd", "attention_bwd", "memory")
+DTYPES = ("bf16", "fp8", "fp32")
+# Kernel classes a profile may fit: "<kernel>_<dtype>" for compute, "memory" for HBM-bound work.
+CLASSES = (*(f"{k}_{d}" for k in KERNELS[:-1] for d in DTYPES), "memory")
+
+
+def kernel_class(kernel: str, dtype: str) -> str:
+    """The fit a sample belongs to: `gemm_fp8`, `attention_bwd_bf16`, ... or `memory`."""
+    return "memory" if kernel == "memory" else f"{kernel}_{dtype}"
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One timed kernel. GEMMs are (m x k) @ (k x n), `groups` times (MoE grouped GEMMs)."""
+
+    kernel: str
+    dtype: str
+    flops: float
+    bytes: float
+    time_s: float
+    m: int = 0
+    n: int = 0
+    k: int = 0
+    groups: int = 1
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kernel not in KERNELS:
+            raise ValueError(f"sample kernel {self.kernel!r}: use one of {', '.join(KERNELS)}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"sample dtype {self.dtype!r}: use one of {', '.join(DTYPES)}")
+        for name in ("flops", "bytes", "time_s"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"sample {name}={value!r} must be a finite number >= 0")
+        if self.time_s <= 0:
+            raise ValueError(f"sample time_s={self.time_s!r} must be > 0")
+
+    @property
+    def kernel_class(self) -> str:
+        return kernel_class(self.kernel, self.dtype)
+
+    @property
+    def flop_per_s(self) -> float:
+        return self.flops / self.time_s
+
+
+@dataclass(frozen=True, slots=True)
+class KernelFit:
+    """time_s = flops / flop_per_s + bytes / bytes_per_s + overhead_s (an infinite rate drops its term)."""
+
+    flop_per_s: float = math.inf
+    bytes_per_s: float = math.inf
+    overhead_s: float = 0.0
+    samples: int = 0
+    rel_rmse: float = 0.0  # root-mean-square relative error of the fit over its samples
+    derived_from: str = ""  # set when the class had no samples and was derived from another
+
+    def __post_init__(self) -> None:
+        if not (self.flop_per_s > 0 and self.bytes_per_s > 0 and self.overhead_s >= 0):
+            raise ValueError(f"fit rates must be > 0 and overhead >= 0, got {self}")
+        if math.isinf(self.flop_per_s) and math.isinf(self.bytes_per_s) and self.overhead_s == 0:
+            raise ValueError("a fit needs at least one finite term")
+
+    def time_s(self, flops: float, bytes_moved: float = 0.0) -> float:
+        """Seconds for a kernel doing `flops` and moving `bytes_moved`."""
+        return flops / self.flop_per_s + bytes_moved / self.bytes_per_s + self.overhead_s
+
+    def scaled(self, flop_ratio: float, bytes_ratio: float, note: str = "") -> KernelFit:
+        """The same kernel on a device `flop_ratio` / `bytes_ratio` times as fast."""
+        return KernelFit(
+            self.flop_per_s * flop_ratio,
+            self.bytes_per_s * bytes_ratio,
+            self.overhead_s,
+            self.samples,
+            self.rel_rmse,
+            note or self.derived_from,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A device's kernel samples and fits. `catalog_gpu` names the hwmodels GPU it was measured on, if any."""
+
+    name: str
+    kind: str
+    device: str
+    catalog_gpu: str | None
+    fits: dict[str, KernelFit]
+    samples: tuple[Sample, ...] = ()
+    source: str = ""
+    created: str = ""
+    torch_version: str = ""
+    cuda_version: str = ""
+    notes: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"profile {self.name}: kind {self.kind!r}, use one of {', '.join(KINDS)}")
+        unknown = sorted(set(self.fits) - set(CLASSES))
+        if unknown:
+            raise ValueError(f"profile {self.name}: unknown kernel classes {', '.join(unknown)}")
+        if not self.fits:
+            raise ValueError(f"profile {self.name}: no fits")
+
+    def fit(self, cls: str) -> KernelFit | None:
+        return self.fits.get(cls)
+
+    def to_dict(self) -> dict:
+        def fit_dict(f: KernelFit) -> dict:
+            out = asdict(f)
+            for key in ("flop_per_s", "bytes_per_s"):
+                out[key] = None if math.isinf(out[key]) else out[key]
+            return out
+
+        return {
+            "schema": SCHEMA,
+            "version": VERSION,
+            "name": self.name,
+            "kind": self.kind,
+            "device": self.device,
+            "catalog_gpu": self.catalog_gpu,
+            "created": self.created,
+            "torch_version": self.torch_version,
+            "cuda_version": self.cuda_version,
+            "source": self.source,
+            "notes": list(self.notes),
+            "fits": {k: fit_dict(v) for k, v in sorted(self.fits.items())},
+            "samples": [asdict(s) for s in self.samples],
+        }
+
+
+def profile_from_dict(data: object, origin: str = "profile") -> Profile:
+    """A Profile from parsed JSON, schema-checked; any defect is a one-line ValueError naming `origin`."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{origin}: a profile is a JSON object, got {type(data).__name__}")
+    if data.get("schema") != SCHEMA:
+        raise ValueError(f"{origin}: not a v3sim calibration profile (schema {data.get('schema')!r})")
+    if data.get("version") != VERSION:
+        raise ValueError(f"{origin}: profile version {data.get('version')!r}, this v3sim reads version {VERSION}")
+    try:
+        fits = {}
+        for cls, f in dict(data["fits"]).items():
+            rates = {k: math.inf if f.get(k) is None else float(f[k]) for k in ("flop_per_s", "bytes_per_s")}
+            fits[cls] = KernelFit(
+                **rates,
+                overhead_s=float(f.get("overhead_s", 0.0)),
+                samples=int(f.get("samples", 0)),
+                rel_rmse=float(f.get("rel_rmse", 0.0)),
+                derived_from=str(f.get("derived_from", "")),
+            )
+        samples = tuple(Sample(**s) for s in data.get("samples", []))
+        return Profile(
+            name=str(data["name"]),
+            kind=str(data["kind"]),
+            device=str(data["device"]),
+            catalog_gpu=data.get("catalog_gpu") or None,
+            fits=fits,
+            samples=samples,
+            source=str(data.get("source", "")),
+            created=str(data.get("created", "")),
+            torch_version=str(data.get("torch_version", "")),
+            cuda_version=str(data.get("cuda_version", "")),
+            notes=tuple(str(n) for n in data.get("notes", [])),
+        )
+    except KeyError as exc:
+        raise ValueError(f"{origin}: missing field {exc.args[0]!r}") from None
+    except (TypeError, AttributeError) as exc:
+        raise ValueError(f"{origin}: malformed profile ({exc})") from None
+    except ValueError as exc:
+        if str(exc).startswith(origin):
+            raise
+        raise ValueError(f"{origin}: {exc}") from None
+
+
+def read_profile(path: str | Path) -> Profile:
+    """A profile from a JSON file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"profile file {path} does not exist")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    return profile_from_dict(data, str(path))
+
+
+def write_profile(profile: Profile, path: str | Path) -> Path:
+    """Write `profile` as indented JSON (creating the folder), returning the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(profile.to_dict(), indent=1) + "\n")
+    return path

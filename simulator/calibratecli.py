@@ -1,0 +1,151 @@
+"""`v3sim calibrate flops|run|show|publish`: the FLOP oracle, kernel timing, and profiles, for the CLI.
+
+torch is imported only by the sub-commands that run layers or kernels, so
+the rest of the CLI starts without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from calibration.fit import PUBLISHED_DIR, build_profile, published_profile
+from calibration.profile import PROFILE_DIR, Profile, write_profile
+from simulator import format as fmt
+from simulator.profile import PROFILE_CHOICES, describe, load_profile, sample_sources, user_profile_dir
+from workloads.registry import load_model
+
+
+def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, positive) -> None:
+    p = sub.add_parser("calibrate", parents=[common], help="FLOP oracle, kernel timing and calibration profiles")
+    cal = p.add_subparsers(dest="calibrate_command", required=True)
+    q = cal.add_parser("flops", parents=[common], help="FLOPs counted on the real PyTorch layers vs the analytic")
+    q.add_argument("model", help="preset slug or config.json")
+    q.add_argument("--seq-len", type=positive, default=4096)
+    q = cal.add_parser("run", parents=[common], help="time the workload's kernels here and write a profile")
+    q.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda if present, else cpu")
+    q.add_argument("--quick", action="store_true", help="a small case set (under a minute on a CPU)")
+    q.add_argument("--model", default="deepseek-v3", help="whose GEMM shapes to time (default deepseek-v3)")
+    q.add_argument("--out", default=None, help="profile file (default: $V3SIM_PROFILE_DIR or ~/.v3sim/profiles)")
+    q = cal.add_parser("show", parents=[common], help="summarize a profile: fits, residuals, sources")
+    q.add_argument("profile", help=f"{', '.join(PROFILE_CHOICES[1:])}, a shipped profile's name, or a .json file")
+    q = cal.add_parser("publish", parents=[common], help="rebuild the shipped published profiles from their tables")
+    q.add_argument("--out-dir", default=str(PROFILE_DIR), help="where to write them (default: the shipped folder)")
+
+
+def cmd_calibrate(args: argparse.Namespace) -> dict[str, Any]:
+    return {"flops": _flops, "run": _run, "show": _show, "publish": _publish}[args.calibrate_command](args)
+
+
+def _flops(args: argparse.Namespace) -> dict[str, Any]:
+    from calibration.oracle import flop_comparison  # torch
+
+    spec = load_model(args.model)
+    return {
+        "command": "flops",
+        "model": spec.name,
+        "seq_len": args.seq_len,
+        "rows": flop_comparison(spec, args.seq_len),
+    }
+
+
+def _progress(done: int, total: int, label: str) -> None:
+    width = 30
+    bar = "#" * (width * done // total) + "." * (width - width * done // total)
+    print(f"\r[{bar}] {done}/{total} {label[:50]:<50}", end="" if done < total else "\n", file=sys.stderr)
+
+
+def _run(args: argparse.Namespace) -> dict[str, Any]:
+    from calibration.bench import default_device, device_info, run_benchmarks  # torch
+
+    device = args.device or default_device()
+    info = device_info(device)
+    samples = run_benchmarks(device, quick=args.quick, model=args.model, progress=_progress)
+    slug = (info["catalog_gpu"] or device).lower()
+    profile = build_profile(
+        samples,
+        name=f"measured-{slug}",
+        kind="measured",
+        device=info["name"],
+        catalog_gpu=info["catalog_gpu"],
+        source=f"v3sim calibrate run --device {device}{' --quick' if args.quick else ''} --model {args.model}",
+        torch_version=info["torch_version"],
+        cuda_version=info["cuda_version"],
+    )
+    out = Path(args.out) if args.out else user_profile_dir() / f"{profile.name}.json"
+    write_profile(profile, out)
+    return {"command": "run", "path": str(out), **_summary(profile)}
+
+
+def _show(args: argparse.Namespace) -> dict[str, Any]:
+    if args.profile == "sol":
+        raise ValueError("sol is computed from a GPU's peaks, not stored; show a published or measured profile")
+    profile = load_profile("h800-published" if args.profile == "published" else args.profile)
+    return {"command": "show", **_summary(profile)}
+
+
+def _publish(args: argparse.Namespace) -> dict[str, Any]:
+    written = []
+    for table in sorted(PUBLISHED_DIR.glob("*.toml")):
+        profile = published_profile(table)
+        written.append(str(write_profile(profile, Path(args.out_dir) / f"{profile.name}.json")))
+    return {"command": "publish", "written": written}
+
+
+def _summary(profile: Profile) -> dict[str, Any]:
+    """What a profile is, and its fits, as plain values."""
+    return {
+        "name": profile.name,
+        "kind": profile.kind,
+        "device": profile.device,
+        "catalog_gpu": profile.catalog_gpu,
+        "created": profile.created,
+        "torch_version": profile.torch_version,
+        "cuda_version": profile.cuda_version,
+        "source": profile.source,
+        "samples": len(profile.samples),
+        "fits": describe(profile.fits, sample_sources(profile)),
+        "notes": list(profile.notes),
+    }
+
+
+def print_calibrate(out: dict[str, Any]) -> None:
+    if out["command"] == "flops":
+        print(f"{out['model']}: FLOPs per token, real PyTorch layers (FlopCounterMode) vs workloads.flops")
+        rows = [
+            {
+                "component": r["component"],
+                "analytic": f"{r['analytic_flops']:.6g}",
+                "measured": f"{r['measured_flops']:.6g}",
+                "rel error": f"{r['rel_error']:+.3%}",
+            }
+            for r in out["rows"]
+        ]
+        print(fmt.table(rows, ["component", "analytic", "measured", "rel error"]))
+        print(f"note: {out['note']}")
+        return
+    if out["command"] == "publish":
+        print("\n".join(f"wrote {p}" for p in out["written"]))
+        return
+    if out["command"] == "run":
+        print(f"wrote {out['path']}")
+    print(f"{out['name']} ({out['kind']}): {out['device']}, {out['samples']} samples, created {out['created']}")
+    if out["torch_version"]:
+        print(f"torch {out['torch_version']}" + (f", CUDA {out['cuda_version']}" if out["cuda_version"] else ""))
+    rows = [
+        {
+            "class": r["class"],
+            "TFLOPS": "-" if r["tflops"] is None else f"{r['tflops']:.4g}",
+            "GB/s": "-" if r["gb_per_s"] is None else f"{r['gb_per_s']:.4g}",
+            "overhead us": f"{r['overhead_us']:.2f}",
+            "samples": r["samples"],
+            "fit rms err": f"{r['rel_rmse']:.1%}",
+            "from": r["derived_from"] or r["source"],
+        }
+        for r in out["fits"]
+    ]
+    print(fmt.table(rows, ["class", "TFLOPS", "GB/s", "overhead us", "samples", "fit rms err", "from"]))
+    for note in out["notes"]:
+        print(f"note: {note}")

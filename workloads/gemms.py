@@ -1,0 +1,115 @@
+"""The GEMM shapes a layer runs: what the calibration benchmarks time and the simulator prices.
+
+A GEMM multiplies an (m x k) activation by a (k x n) weight, `groups` times
+for MoE grouped GEMMs (one group per local expert, m tokens each). Summed
+over a layer, 2*m*n*k*groups per token equals the weight FLOPs of
+`workloads.flops` (tested). Backward runs two GEMMs of the same FLOPs per
+forward one: the input gradient (m x n) @ (n x k) and the weight gradient
+(n x m) @ (m x k).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from workloads.spec import ModelSpec
+
+
+@dataclass(frozen=True, slots=True)
+class Gemm:
+    """(m x k) @ (k x n), `groups` times; `component` is the workloads.flops component it belongs to."""
+
+    name: str
+    component: str
+    m: float  # tokens: fractional when routed tokens spread over experts on average
+    n: float
+    k: float
+    groups: int = 1
+
+    @property
+    def flops(self) -> float:
+        return 2.0 * self.m * self.n * self.k * self.groups
+
+    def bytes(self, in_bytes: float, out_bytes: float) -> float:
+        """Bytes read and written once: both operands in `in_bytes`, the output in `out_bytes` per element."""
+        return gemm_bytes(self.m, self.n, self.k, self.groups, in_bytes, out_bytes)
+
+    def dgrad(self) -> Gemm:
+        """The input-gradient GEMM of the backward pass."""
+        return Gemm(f"{self.name}.dgrad", self.component, self.m, self.k, self.n, self.groups)
+
+    def wgrad(self) -> Gemm:
+        """The weight-gradient GEMM of the backward pass (its reduction runs over the tokens)."""
+        return Gemm(f"{self.name}.wgrad", self.component, self.n, self.k, self.m, self.groups)
+
+
+def gemm_bytes(m: float, n: float, k: float, groups: int, in_bytes: float, out_bytes: float) -> float:
+    """Bytes a GEMM must move at least: A and B read once, C written once."""
+    return groups * ((m * k + k * n) * in_bytes + m * n * out_bytes)
+
+
+def attention_gemms(spec: ModelSpec, tokens: float) -> list[Gemm]:
+    """The attention projections of one layer for `tokens` tokens (biases left out, as in workloads.flops)."""
+    h, heads = spec.hidden_size, spec.num_attention_heads
+    if spec.attention == "mla":
+        rope, rank = spec.qk_rope_head_dim, spec.kv_lora_rank
+        out = []
+        if spec.q_lora_rank:
+            out += [
+                Gemm("q_a_proj", "attn_proj", tokens, spec.q_lora_rank, h),
+                Gemm("q_b_proj", "attn_proj", tokens, heads * spec.qk_head_dim, spec.q_lora_rank),
+            ]
+        else:
+            out.append(Gemm("q_proj", "attn_proj", tokens, heads * spec.qk_head_dim, h))
+        return [
+            *out,
+            Gemm("kv_a_proj_with_mqa", "attn_proj", tokens, rank + rope, h),
+            Gemm("kv_b_proj", "attn_proj", tokens, heads * (spec.qk_nope_head_dim + spec.v_dim), rank),
+            Gemm("o_proj", "attn_proj", tokens, h, heads * spec.v_dim),
+        ]
+    kv = spec.kv_heads
+    return [
+        Gemm("q_proj", "attn_proj", tokens, heads * spec.qk_head_dim, h),
+        Gemm("k_proj", "attn_proj", tokens, kv * spec.qk_head_dim, h),
+        Gemm("v_proj", "attn_proj", tokens, kv * spec.v_dim, h),
+        Gemm("o_proj", "attn_proj", tokens, h, heads * spec.v_dim),
+    ]
+
+
+def swiglu_gemms(name: str, component: str, tokens: float, hidden: int, inter: int, groups: int = 1) -> list[Gemm]:
+    """A SwiGLU MLP: gate and up fused into one GEMM, then down."""
+    return [
+        Gemm(f"{name}.gate_up", component, tokens, 2 * inter, hidden, groups),
+        Gemm(f"{name}.down", component, tokens, hidden, inter, groups),
+    ]
+
+
+def ffn_gemms(spec: ModelSpec, moe: bool, tokens: float, ep: int = 1) -> list[Gemm]:
+    """The FFN GEMMs of one layer on one GPU holding 1/ep of the routed experts.
+
+    With balanced routing each GPU computes as many token-expert pairs as it
+    sends out (tokens x top-k), spread over its local experts.
+    """
+    h = spec.hidden_size
+    if not moe:
+        return swiglu_gemms("mlp", "dense_ffn", tokens, h, spec.intermediate_size)
+    local = spec.n_routed_experts // ep
+    per_expert = tokens * spec.num_experts_per_tok / local
+    out = [Gemm("gate", "router", tokens, spec.n_routed_experts, h)]
+    if spec.shared_intermediate_size:
+        out += swiglu_gemms("shared_experts", "shared_experts", tokens, h, spec.shared_intermediate_size)
+    return out + swiglu_gemms("experts", "routed_experts", per_expert, h, spec.moe_intermediate_size, local)
+
+
+def layer_gemms(spec: ModelSpec, moe: bool, tokens: float, ep: int = 1) -> list[Gemm]:
+    """All GEMMs of one decoder layer for `tokens` tokens on one GPU."""
+    return attention_gemms(spec, tokens) + ffn_gemms(spec, moe, tokens, ep)
+
+
+def head_gemms(spec: ModelSpec, tokens: float, mtp_depths: int = 0) -> list[Gemm]:
+    """The output head (once per prediction depth) and each MTP depth's eh_proj (2h -> h)."""
+    h = spec.hidden_size
+    out = [Gemm("output_head", "output_head", tokens * (1 + mtp_depths), spec.vocab_size, h)]
+    if mtp_depths:
+        out.append(Gemm("mtp.eh_proj", "mtp", tokens, h, 2 * h, mtp_depths))
+    return out
