@@ -321,19 +321,15 @@ def _dp_and_optimizer_s(run: RunSpec, profile: KernelRates) -> tuple[float, floa
 def memory_per_gpu(run: RunSpec) -> dict[str, float]:
     """Bytes on the fullest GPU, by category, with the schedule's parameter copies and micro-batches in flight."""
     prec = "deepseek-v3" if run.precision == "fp8" else "bf16-mixed"
-    rows = []
-    for stage in range(run.pp):
-        rows.append(
-            training_memory_by_stage(
-                run.model,
-                run.layout,
-                run.seq_len,
-                micro_batch=run.micro_batch,
-                recompute=run.recompute,
-                precision=prec,
-                inflight_microbatches=inflight_microbatches(run.schedule, run.pp, stage),
-            )[stage]
-        )
+    rows = training_memory_by_stage(
+        run.model,
+        run.layout,
+        run.seq_len,
+        micro_batch=run.micro_batch,
+        recompute=run.recompute,
+        precision=prec,
+        inflight_microbatches=[inflight_microbatches(run.schedule, run.pp, s) for s in range(run.pp)],
+    )
     if run.schedule in BIDIRECTIONAL:
         # rank r runs stages r and PP-1-r; the schedule's in-flight count is split between them
         share = 0.5 if run.schedule == "dualpipe" else 0.25

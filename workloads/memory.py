@@ -8,6 +8,8 @@ KV head, 2 * num_key_value_heads * head_dim.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from workloads.activations import logits_bytes_per_token, recompute_working_elems, stage_activation_elems
 from workloads.dtypes import dtype_bytes
 from workloads.layout import ParallelLayout, check_layout, is_moe_layer, stage_blocks
@@ -116,7 +118,7 @@ def training_memory_by_stage(
     micro_batch: int = 1,
     recompute: str = "none",
     precision: str | TrainingPrecision = "bf16-mixed",
-    inflight_microbatches: int | None = None,
+    inflight_microbatches: int | Sequence[int] | None = None,
     param_copies: int = 1,
     include_mtp: bool = True,
 ) -> list[dict[str, float]]:
@@ -126,14 +128,18 @@ def training_memory_by_stage(
     shards optimizer states / + gradients / + weights over the data-parallel
     group (the expert-data-parallel group for experts). Activations:
     `inflight_microbatches` micro-batches (default pp, the first stage of
-    1F1B) of `micro_batch * seq_len` tokens, split by TP (sequence parallel).
+    1F1B; or one count per stage) of `micro_batch * seq_len` tokens, split by TP (sequence parallel).
     `param_copies` is 2 for DualPipe, which holds both directions' stages.
     """
     check_layout(spec, layout)
     if seq_len <= 0 or micro_batch <= 0:
         raise ValueError(f"seq_len={seq_len} and micro_batch={micro_batch} must be positive")
     prec = precision if isinstance(precision, TrainingPrecision) else training_precision(precision)
-    inflight = layout.pp if inflight_microbatches is None else inflight_microbatches
+    inflight_by_stage = inflight_microbatches if inflight_microbatches is not None else layout.pp
+    if isinstance(inflight_by_stage, int):
+        inflight_by_stage = [inflight_by_stage] * layout.pp
+    if len(inflight_by_stage) != layout.pp:
+        raise ValueError(f"{len(inflight_by_stage)} in-flight counts for {layout.pp} pipeline stages")
     tokens = micro_batch * seq_len
     stages = []
     for stage in range(layout.pp):
@@ -144,6 +150,7 @@ def training_memory_by_stage(
         blocks = stage_blocks(spec, layout, stage, include_mtp)
         kept = stage_activation_elems(spec, blocks, recompute)
         working = recompute_working_elems(spec, blocks, recompute)
+        inflight = inflight_by_stage[stage]
         act = tokens * sum((inflight * kept[key] + working[key]) * prec.activation_bytes_of(key) for key in kept)
         if stage == layout.pp - 1:
             act += tokens * logits_bytes_per_token(spec, include_mtp)
