@@ -18,9 +18,12 @@ from simulator import format as fmt
 from simulator.calibratecli import add_parsers as add_calibrate_parsers
 from simulator.calibratecli import cmd_calibrate, print_calibrate
 from simulator.netsummary import COLLECTIVE_NAMES, collective_summary, topology_summary
+from simulator.profile import rates_for
+from simulator.runspec import v3_pretraining
 from simulator.summary import comm_summary, hardware_summary, kv_comparison, memory_summary, model_summary
 from simulator.traincli import add_parsers as add_train_parsers
 from simulator.traincli import cmd_train, cmd_validate, print_train, print_validate
+from simulator.training import estimate
 from workloads.activations import RECOMPUTE_MODES
 from workloads.dtypes import DTYPE_BYTES
 from workloads.flops import FLOP_CONVENTIONS
@@ -30,13 +33,6 @@ from workloads.registry import load_model
 
 # DeepSeek-V3's published pre-training set-up (V3 report, section 3): the default of `v3sim report`.
 V3_LAYOUT = ParallelLayout(tp=1, pp=16, dp=128, ep=64, zero_stage=1, gpus_per_node=8)
-V3_TRAINING = {
-    "micro_batch": 1,
-    "recompute": "selective",
-    "precision": "deepseek-v3",
-    "inflight_microbatches": V3_LAYOUT.pp + 1,
-    "param_copies": 2,
-}  # DualPipe: PP+1, 2x params
 V3_NODE_LIMIT = 4
 
 
@@ -270,10 +266,13 @@ def print_collective(out: dict[str, Any]) -> None:
 def cmd_report(args: argparse.Namespace) -> dict[str, Any]:
     """DeepSeek-V3 on its published 2,048 x H800 layout: the default the dashboard will open on."""
     spec = load_model("deepseek-v3")
+    run = v3_pretraining()
+    training = estimate(run, rates_for(args.profile, run.node.gpu)).to_dict()
+    training.pop("explain")
     return {
         "model": model_summary(spec, 4096, "exact"),
-        "memory": memory_summary(spec, V3_LAYOUT, 4096, V3_TRAINING),
         "comm": comm_summary(spec, V3_LAYOUT, V3_NODE_LIMIT),
+        "training": training,
     }
 
 
@@ -281,9 +280,11 @@ def print_report(out: dict[str, Any]) -> None:
     print("DeepSeek-V3 on 2,048 H800 GPUs (PP16, EP64 over 8 nodes, ZeRO-1 DP, DualPipe, 4K sequences)\n")
     print_model(out["model"])
     print()
-    print_memory(out["memory"])
-    print()
     print_comm(out["comm"])
+    print("\nTraining estimate (v3sim train for options, --explain for sources):")
+    print_train(out["training"])
+    mem = out["training"]["memory_per_gpu_bytes"]
+    print("memory on the fullest GPU: " + ", ".join(f"{k} {v / 2**30:.2f} GiB" for k, v in mem.items()))
 
 
 def _add_layout(p: argparse.ArgumentParser) -> None:
@@ -357,7 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-forwarding", action="store_true", help="cross nodes directly, not via NVLink (DeepEP)")
 
-    sub.add_parser("report", parents=[common], help="the DeepSeek-V3 / 2,048 x H800 default, in the terminal")
+    p = sub.add_parser("report", parents=[common], help="the DeepSeek-V3 / 2,048 x H800 default, in the terminal")
+    p.add_argument("--profile", default="published", help="kernel profile: sol, published, measured or a .json file")
     add_train_parsers(sub, common, _positive)
     add_calibrate_parsers(sub, common, _positive)
     return parser

@@ -176,3 +176,11 @@ def test_collective_json(capsys, collective):
     for key in ("time_s", "bus_bytes_per_s", "algo_bytes_per_s"):
         assert data[key] > 0 and data["alpha_beta"][key] > 0
     assert data["algo_bytes_per_s"] == pytest.approx(1e8 / data["time_s"])
+
+
+def test_report_leads_with_the_training_estimate(capsys):
+    code, out, _ = run(capsys, "report", "--json")
+    training = json.loads(out)["training"]
+    assert code == 0 and training["run"]["schedule"] == "dualpipe" and training["gpu_hours"] > 0
+    code, sol, _ = run(capsys, "report", "--json", "--profile", "sol")
+    assert json.loads(sol)["training"]["gpu_hours"] < training["gpu_hours"]
