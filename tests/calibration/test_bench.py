@@ -115,7 +115,7 @@ def test_cuda_kernels_accept_their_inputs_on_meta():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_cuda_without_a_gpu_is_a_clear_error():
-    with pytest.raises(ValueError, match="sees no CUDA GPU; use device='cpu'"):
+    with pytest.raises(ValueError, match="sees no CUDA GPU; use the cpu device"):
         run_benchmarks("cuda", quick=True)
     with pytest.raises(ValueError, match="sees no CUDA GPU"):
         device_info("cuda")
