@@ -152,7 +152,8 @@ def open_device(device: str) -> torch.device:
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(
-                f"device {device!r}: torch {torch.__version__} sees no CUDA GPU; use the cpu device or a CUDA build of torch"
+                f"device {device!r}: torch {torch.__version__} sees no CUDA GPU; "
+                "use the cpu device or a CUDA build of torch"
             )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ValueError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s); use cuda:0")
