@@ -22,7 +22,7 @@ from simulator.profile import rates_for
 from simulator.runspec import v3_pretraining
 from simulator.summary import comm_summary, hardware_summary, kv_comparison, memory_summary, model_summary
 from simulator.traincli import add_parsers as add_train_parsers
-from simulator.traincli import cmd_train, cmd_validate, print_train, print_validate
+from simulator.traincli import cmd_simulate, cmd_train, cmd_validate, print_simulate, print_train, print_validate
 from simulator.training import estimate
 from workloads.activations import RECOMPUTE_MODES
 from workloads.dtypes import DTYPE_BYTES
@@ -376,6 +376,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], Any], Callable[[Any], N
     "report": (cmd_report, print_report),
     "train": (cmd_train, print_train),
     "validate": (cmd_validate, print_validate),
+    "simulate": (cmd_simulate, print_simulate),
     "calibrate": (cmd_calibrate, print_calibrate),
 }
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 from typing import Any
 
 from hwmodels.registry import load_node
 from hwmodels.topology import KINDS
 from simulator import format as fmt
+from simulator.events import to_chrome_trace
 from simulator.profile import DEFAULT_PROFILE, rates_for
 from simulator.runspec import PRECISIONS, RunSpec
 from simulator.schedules import SCHEDULES
 from simulator.sensitivity import sensitivity
+from simulator.simulate import simulate
 from simulator.training import estimate
 from simulator.validate import validation_rows
 from workloads.activations import RECOMPUTE_MODES
@@ -56,6 +60,19 @@ def count(text: str) -> float:
 
 def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, positive) -> None:
     p = sub.add_parser("train", parents=[common], help="step time, GPU-hours and cost of a training run")
+    _add_run_options(p, positive)
+    p.add_argument("--explain", action="store_true", help="show each headline figure's formula and inputs")
+    p.add_argument("--sensitivity", action="store_true", help="GPU-hours with each key input moved +-20%%")
+
+    p = sub.add_parser("simulate", parents=[common], help="one training step in the discrete-event model")
+    _add_run_options(p, positive)
+    p.add_argument("--trace", default=None, help="write the step as Chrome trace-event JSON (Perfetto) here")
+
+    sub.add_parser("validate", parents=[common], help="predicted vs published figures, with errors")
+
+
+def _add_run_options(p: argparse.ArgumentParser, positive) -> None:
+    """The RunSpec options `train` and `simulate` share; None means the V3 published default."""
     p.add_argument("--model", default="deepseek-v3", help="preset slug or config.json (default deepseek-v3)")
     p.add_argument("--gpu", default=None, help="GPU name: uses the '<gpu>-ib' node (default h800)")
     p.add_argument("--node", default=None, help="node catalog name or TOML file (default h800-ib)")
@@ -77,10 +94,6 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
         default=DEFAULT_PROFILE,
         help="kernel profile: sol, published, measured, a shipped name or a .json file (default: published)",
     )
-    p.add_argument("--explain", action="store_true", help="show each headline figure's formula and inputs")
-    p.add_argument("--sensitivity", action="store_true", help="GPU-hours with each key input moved +-20%%")
-
-    sub.add_parser("validate", parents=[common], help="predicted vs published figures, with errors")
 
 
 def run_from_args(args: argparse.Namespace) -> RunSpec:
@@ -162,6 +175,29 @@ def _short(value: object) -> str:
     if isinstance(value, tuple):
         return "(" + ", ".join(_short(v) for v in value) + ")"
     return str(value)
+
+
+def cmd_simulate(args: argparse.Namespace) -> dict[str, Any]:
+    run = run_from_args(args)
+    sim = simulate(run, rates_for(args.profile, run.node.gpu))
+    out = sim.to_dict()
+    if args.trace:
+        try:
+            Path(args.trace).write_text(json.dumps(to_chrome_trace(sim.timeline)))
+        except OSError as exc:
+            raise ValueError(f"cannot write the trace to {args.trace}: {exc.strerror}") from None
+        out["trace"] = args.trace
+    return out
+
+
+def print_simulate(out: dict[str, Any]) -> None:
+    print(f"event model: {out['step_time_s']:.3f} s per step ({out['ops']} pipeline ops simulated)")
+    print(f"analytic:    {out['analytic_step_time_s']:.3f} s per step  (event model {out['difference']:+.1%})")
+    print(f"pipeline {out['pipeline_s']:.3f} s + DP collectives and optimizer {out['dp_and_optimizer_s']:.3f} s")
+    idle = out["idle_s"]
+    print(f"idle per rank: min {min(idle):.3f} s, max {max(idle):.3f} s; stage split {out['stage_layers']}")
+    if out.get("trace"):
+        print(f"trace: {out['trace']} (open in https://ui.perfetto.dev or chrome://tracing)")
 
 
 def cmd_validate(args: argparse.Namespace) -> list[dict[str, Any]]:

@@ -284,7 +284,7 @@ def rank_times(run: RunSpec, profile: KernelRates) -> list[StageTimes]:
     return stages
 
 
-def _dp_and_optimizer_s(run: RunSpec, profile: KernelRates) -> tuple[float, float]:
+def dp_and_optimizer_s(run: RunSpec, profile: KernelRates) -> tuple[float, float]:
     """Seconds per step of the data-parallel gradient / weight collectives, and of the optimizer, busiest rank."""
     node, layout = run.node, run.layout
     prec = training_precision("deepseek-v3" if run.precision == "fp8" else "bf16-mixed")
@@ -372,7 +372,7 @@ def step_breakdown(run: RunSpec, profile: KernelRates) -> tuple[dict[str, float]
         exposed_pp = n * (t.pp_f + t.pp_b)
     chunk = ChunkTimes(f=t.f + t.ep_f + t.pp_f, b=t.b + t.ep_b + t.pp_b, w=t.w, fb=fb)
     bubble = bubble_s(run.schedule, run.pp, chunk, run.virtual_stages)
-    dp_s, opt_s = _dp_and_optimizer_s(run, profile)
+    dp_s, opt_s = dp_and_optimizer_s(run, profile)
     breakdown = {
         "compute": n * (t.f + t.b),
         "exposed_ep_comm": exposed_ep,
