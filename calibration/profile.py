@@ -126,9 +126,6 @@ class Profile:
         if not self.fits:
             raise ValueError(f"profile {self.name}: no fits")
 
-    def fit(self, cls: str) -> KernelFit | None:
-        return self.fits.get(cls)
-
     def to_dict(self) -> dict:
         def fit_dict(f: KernelFit) -> dict:
             out = asdict(f)
