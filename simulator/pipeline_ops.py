@@ -84,15 +84,15 @@ def dependencies(op: Op, n_stages: int) -> list[Key]:
 
 def one_f_one_b(pp: int, n: int) -> list[list[Op]]:
     """PipeDream-Flush: pp-1-r warm-up forwards on rank r, then one forward one backward, then cool-down."""
-    ranks = []
-    for r in range(pp):
-        warmup = min(pp - 1 - r, n)
-        ops = [Op("F", m, r) for m in range(warmup)]
-        for i in range(n - warmup):
-            ops += [Op("F", warmup + i, r), Op("B", i, r)]
-        ops += [Op("B", m, r) for m in range(n - warmup, n)]
-        ranks.append(ops)
-    return ranks
+    return [_warmup_steady_cooldown(n, min(pp - 1 - r, n), lambda kind, m, r=r: Op(kind, m, r)) for r in range(pp)]
+
+
+def _warmup_steady_cooldown(total: int, warmup: int, unit) -> list[Op]:
+    """`warmup` forwards, then one forward one backward, then the remaining backwards (units 0..total-1)."""
+    ops = [unit("F", k) for k in range(warmup)]
+    for i in range(total - warmup):
+        ops += [unit("F", warmup + i), unit("B", i)]
+    return ops + [unit("B", k) for k in range(total - warmup, total)]
 
 
 def interleaved(pp: int, n: int, v: int) -> list[list[Op]]:
@@ -114,11 +114,7 @@ def interleaved(pp: int, n: int, v: int) -> list[list[Op]]:
     ranks = []
     for r in range(pp):
         warmup = total if n == pp else min(2 * (pp - 1 - r) + (v - 1) * pp, total)
-        ops = [unit("F", k, r) for k in range(warmup)]
-        for i in range(total - warmup):
-            ops += [unit("F", warmup + i, r), unit("B", i, r)]
-        ops += [unit("B", k, r) for k in range(total - warmup, total)]
-        ranks.append(ops)
+        ranks.append(_warmup_steady_cooldown(total, warmup, lambda kind, k, r=r: unit(kind, k, r)))
     return ranks
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 
 from calibration.profile import PROFILE_DIR, KernelFit, Profile, read_profile
@@ -113,15 +114,28 @@ def newest_measured() -> Path | None:
     return files[-1] if files else None
 
 
+@lru_cache(maxsize=32)
+def _read_cached(path: str, mtime_ns: int) -> Profile:
+    return read_profile(path)
+
+
+def _read(path: str | Path) -> Profile:
+    """A profile file, parsed once per version of the file (estimates in a sweep reuse it)."""
+    path = Path(path)
+    if not path.is_file():
+        return read_profile(path)  # its one-line error
+    return _read_cached(str(path.resolve()), path.stat().st_mtime_ns)
+
+
 def load_profile(spec: str = DEFAULT_PROFILE) -> Profile:
     """The profile `spec` names (published/measured/shipped name/JSON path); `sol` has none, see sol_rates."""
     if spec == "measured":
         path = newest_measured() or SHIPPED_DIR / f"{SHIPPED_MEASURED}.json"
-        return read_profile(path)
+        return _read(path)
     if spec in shipped_profiles():
-        return read_profile(SHIPPED_DIR / f"{spec}.json")
+        return _read(SHIPPED_DIR / f"{spec}.json")
     if spec.endswith(".json") or os.sep in spec:
-        return read_profile(spec)
+        return _read(spec)
     choices = ", ".join((*PROFILE_CHOICES, *shipped_profiles()))
     raise ValueError(f"unknown profile {spec!r}; use one of {choices} or a .json file")
 
