@@ -16,7 +16,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 SATURATED = 1e-9  # relative residual capacity at which a link counts as full
-SHARE_TOLERANCE = 1e-3  # links whose fair share is within this of the smallest saturate in the same round
+SHARE_TOLERANCE = 1e-2  # a link saturating within this fraction of the rate reached freezes in the same round
 BATCH = 1e-2  # flows due within this fraction of the next finish end in one event, each at its own time
 
 
@@ -56,9 +56,14 @@ class FlowResult:
 
 
 def max_min_rates(
-    incidence: csr_matrix, capacity_bytes_per_s: np.ndarray, active: np.ndarray | None = None
+    incidence: csr_matrix,
+    capacity_bytes_per_s: np.ndarray,
+    active: np.ndarray | None = None,
+    tolerance: float = SHARE_TOLERANCE,
 ) -> np.ndarray:
-    """Max-min fair rate in bytes/s of every flow (0 when inactive; inf when it crosses no link)."""
+    """Max-min fair rate in bytes/s of every flow (0 when inactive; inf when it crosses no link). Links that
+    would saturate within `tolerance` (a fraction of the rate reached) of the first saturate in the same
+    filling round."""
     n_flows = incidence.shape[1]
     active = np.ones(n_flows, bool) if active is None else np.asarray(active, bool)
     crosses = np.asarray((incidence != 0).sum(axis=0)).ravel() > 0
@@ -66,25 +71,28 @@ def max_min_rates(
     free = active & crosses
     residual = np.asarray(capacity_bytes_per_s, float).copy()
     transpose = incidence.T.tocsr()
+    level = 0.0  # the common rate of the flows not yet frozen
     while free.any():
         load = incidence @ free.astype(float)
         used = load > 0
         share = np.full(len(load), np.inf)
         share[used] = residual[used] / load[used]
         delta = share.min()
+        level += delta
         rate[free] += delta
         residual -= delta * load
-        # links within SHARE_TOLERANCE of full freeze now: their flows give up at most that fraction of a share
-        full = used & ((residual <= SATURATED * capacity_bytes_per_s) | (share <= delta * (1 + SHARE_TOLERANCE)))
+        # links within `tolerance` of full freeze now: their flows give up at most that fraction of their rate
+        full = used & ((residual <= SATURATED * capacity_bytes_per_s) | (share - delta <= tolerance * level))
         on_full = np.asarray(transpose @ full.astype(float)).ravel() > 0
         free &= ~on_full
     return rate
 
 
-def simulate_flows(flows: FlowSet) -> FlowResult:
-    """Completion time of every flow: rates re-shared at each start and finish. Flows due within BATCH of the
-    next finish end in the same event, each at its own time at its current rate (the bytes they free are
-    re-shared at the end of the batch)."""
+def simulate_flows(flows: FlowSet, batch: float = BATCH, tolerance: float = SHARE_TOLERANCE) -> FlowResult:
+    """Completion time of every flow: rates re-shared at each start and finish. Flows due within `batch` of
+    the next finish end in the same event, each at its own time at its current rate (the bytes they free are
+    re-shared at the end of the batch). Larger `batch` and `tolerance` trade accuracy for fewer events and
+    filling rounds."""
     size = np.asarray(flows.size_bytes, float)
     start = np.asarray(flows.start_s, float)
     remaining = size.copy()
@@ -98,13 +106,13 @@ def simulate_flows(flows: FlowSet) -> FlowResult:
         if not active.any():
             now = start[pending].min()
             continue
-        rate = max_min_rates(flows.incidence, flows.capacity_bytes_per_s, active)
+        rate = max_min_rates(flows.incidence, flows.capacity_bytes_per_s, active, tolerance)
         reshares += 1
         to_finish = np.where(active, remaining / np.where(active, rate, 1.0), np.inf)
         first = to_finish.min()
         later = start[pending & (start > now)]
         next_start = later.min() - now if len(later) else np.inf
-        finished = active & (to_finish <= min(first * (1 + BATCH), next_start))
+        finished = active & (to_finish <= min(first * (1 + batch), next_start))
         step = min(to_finish[finished].max(initial=first), next_start)
         if next_start < first:
             finished[:] = False
