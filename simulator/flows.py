@@ -17,7 +17,7 @@ from scipy.sparse import csr_matrix
 
 SATURATED = 1e-9  # relative residual capacity at which a link counts as full
 SHARE_TOLERANCE = 1e-2  # a link saturating within this fraction of the rate reached freezes in the same round
-BATCH = 1e-2  # flows due within this fraction of the next finish end in one event, each at its own time
+BATCH = 1e-2  # flows due within this fraction of the elapsed time end in one event, each at its own time
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +89,9 @@ def max_min_rates(
 
 
 def simulate_flows(flows: FlowSet, batch: float = BATCH, tolerance: float = SHARE_TOLERANCE) -> FlowResult:
-    """Completion time of every flow: rates re-shared at each start and finish. Flows due within `batch` of
-    the next finish end in the same event, each at its own time at its current rate (the bytes they free are
-    re-shared at the end of the batch). Larger `batch` and `tolerance` trade accuracy for fewer events and
-    filling rounds."""
+    """Completion time of every flow: rates re-shared at each start and finish. Flows due within `batch` x the
+    time elapsed at the next finish end in the same event, each at its own time at its current rate (the bytes
+    they free are re-shared at the end of the batch), so many small flows cost a bounded number of events."""
     size = np.asarray(flows.size_bytes, float)
     start = np.asarray(flows.start_s, float)
     remaining = size.copy()
@@ -112,7 +111,7 @@ def simulate_flows(flows: FlowSet, batch: float = BATCH, tolerance: float = SHAR
         first = to_finish.min()
         later = start[pending & (start > now)]
         next_start = later.min() - now if len(later) else np.inf
-        finished = active & (to_finish <= min(first * (1 + batch), next_start))
+        finished = active & (to_finish <= min(first + batch * (now + first), next_start))
         step = min(to_finish[finished].max(initial=first), next_start)
         if next_start < first:
             finished[:] = False

@@ -266,6 +266,56 @@ def send_recv(fabric: Fabric, src: np.ndarray, dst: np.ndarray, size_bytes: floa
     return run_transfers(fabric, "send-recv", np.asarray(src), np.asarray(dst), size, size_bytes, 1.0)
 
 
+def moe_transfers(
+    fabric: Fabric,
+    ep: int,
+    tokens_per_gpu: float | np.ndarray,
+    per_token: dict[str, float],
+    phase: str = "dispatch",
+    gpu_load: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(src, dst, bytes) of the MoE dispatch (or combine: the same flows reversed) of every EP group of `ep`
+    consecutive GPUs, with forwarding.
+
+    `per_token` is `workloads.comm.ep_bytes_per_token_per_layer`. `tokens_per_gpu` is one number or one per
+    GPU (0: the GPU takes no part). `gpu_load` is each GPU's routed tokens relative to its group's mean
+    (default: all 1, uniform routing): a token's network bytes go to the other nodes of its group in
+    proportion to their load (to the sender's in-node index there), its NVLink copies to the group's nodes in
+    proportion to their load and, inside a node, from that GPU to the others in proportion to theirs.
+    """
+    g = fabric.node.gpus_per_node
+    if ep % g or fabric.gpus % ep:
+        raise ValueError(f"ep={ep} must be a multiple of {g} GPUs per node and divide {fabric.gpus} GPUs")
+    n_gpus, nodes = fabric.gpus, ep // g
+    tokens = np.broadcast_to(np.asarray(tokens_per_gpu, float), (n_gpus,))
+    load = np.ones(n_gpus) if gpu_load is None else np.asarray(gpu_load, float)
+    if load.shape != (n_gpus,) or (load < 0).any():
+        raise ValueError(f"gpu_load must be {n_gpus} non-negative numbers")
+    node_load = load.reshape(-1, g).sum(axis=1)
+    group_load = node_load.reshape(-1, nodes).sum(axis=1)
+    s = np.arange(n_gpus)
+    ib_src = np.repeat(s, nodes)
+    ib_node = np.repeat((s // ep) * nodes, nodes) + np.tile(np.arange(nodes), n_gpus)
+    ib_dst = ib_node * g + ib_src % g
+    remote = group_load[ib_src // ep] - node_load[ib_src // g]
+    ib_share = np.divide(node_load[ib_node], remote, out=np.zeros(len(ib_src)), where=remote > 0)
+    ib_size = np.where(ib_node == ib_src // g, 0.0, tokens[ib_src] * per_token[f"{phase}_ib"] * ib_share)
+    node_share = np.divide(
+        node_load[ib_node], group_load[ib_src // ep], out=np.zeros(len(ib_src)), where=group_load[ib_src // ep] > 0
+    )
+    nv_relay = np.repeat(ib_dst, g)
+    nv_dst = np.repeat(ib_node, g) * g + np.tile(np.arange(g), len(ib_dst))
+    others = node_load[nv_dst // g] - load[nv_relay]
+    in_node = np.divide(load[nv_dst], others, out=np.zeros(len(nv_dst)), where=others > 0)
+    nv_size = np.repeat(tokens[ib_src] * per_token[f"{phase}_nvlink"] * node_share, g) * in_node
+    src = np.concatenate([ib_src, nv_relay])
+    dst = np.concatenate([ib_dst, nv_dst])
+    size = np.concatenate([ib_size, nv_size])
+    keep = (src != dst) & (size > 0)
+    src, dst, size = _merge(src[keep], dst[keep], size[keep])
+    return (dst, src, size) if phase == "combine" else (src, dst, size)
+
+
 def moe_all_to_all(
     fabric: Fabric,
     ep: int,
@@ -275,30 +325,7 @@ def moe_all_to_all(
     ecmp: str = "hash",
     seed: int = 0,
 ) -> CollectiveResult:
-    """MoE dispatch (or combine, the same flows reversed) of every EP group of `ep` consecutive GPUs.
-
-    `per_token` is `workloads.comm.ep_bytes_per_token_per_layer`: a token's network bytes go evenly to the
-    other nodes of its group (to the sender's in-node index there), its NVLink copies evenly over the
-    group's nodes and, inside a node, from that GPU to the other GPUs.
-    """
-    g = fabric.node.gpus_per_node
-    if ep % g or fabric.gpus % ep:
-        raise ValueError(f"ep={ep} must be a multiple of {g} GPUs per node and divide {fabric.gpus} GPUs")
-    nodes = ep // g
-    s = np.arange(fabric.gpus)
-    group_node0 = (s // ep) * nodes
-    ib_src = np.repeat(s, nodes)
-    ib_node = np.repeat(group_node0, nodes) + np.tile(np.arange(nodes), fabric.gpus)
-    ib_dst = ib_node * g + ib_src % g
-    ib_size = np.full(len(ib_src), tokens_per_gpu * per_token[f"{phase}_ib"] / max(nodes - 1, 1))
-    nv_relay = np.repeat(ib_dst, g)
-    nv_dst = np.repeat(ib_node, g) * g + np.tile(np.arange(g), len(ib_dst))
-    nv_size = np.full(len(nv_relay), tokens_per_gpu * per_token[f"{phase}_nvlink"] / nodes / max(g - 1, 1))
-    src = np.concatenate([ib_src, nv_relay])
-    dst = np.concatenate([ib_dst, nv_dst])
-    size = np.concatenate([ib_size, nv_size])
-    src, dst, size = _merge(*(a[src != dst] for a in (src, dst, size)))
-    if phase == "combine":
-        src, dst = dst, src
+    """MoE dispatch (or combine) of every EP group at once, uniform routing (`moe_transfers`)."""
+    src, dst, size = moe_transfers(fabric, ep, tokens_per_gpu, per_token, phase)
     bytes_per_gpu = tokens_per_gpu * per_token[phase]
     return run_transfers(fabric, f"moe-{phase}", src, dst, size, bytes_per_gpu, 1.0, ecmp, seed)
