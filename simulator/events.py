@@ -3,11 +3,12 @@
 A rank is one SimPy process that runs its ops (`simulator.pipeline_ops`) in
 order; an op starts once the rank is free and every unit it depends on has
 finished, plus the pipeline send (pp_f / pp_b of the sending stage) when that
-unit ran on another rank. Durations come from one `StageTimes` per model stage
-and, in this first milestone, keep the analytic model's assumptions: expert-
-parallel traffic is part of each chunk (F = f + ep_f, B = b + ep_b, W = w, a
-split B = b - w + ep_b) except in DualPipe's overlapped pair, which costs
-`StageTimes.overlapped_pair_s()`; nothing contends for links.
+unit ran on another rank. Durations come from one `StageTimes` per model stage,
+or per chunk of work (micro-batch, stage, direction) where draws make chunks
+differ. Expert-parallel traffic is exposed in F, B (F = f + ep_f, B = b + ep_b,
+W = w, a split B = b - w + ep_b) and hidden under the other chunk's compute in
+DualPipe's overlapped pair (`StageTimes.overlapped_pair_s()`); the events
+record it on each rank's communication stream next to its compute.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ import simpy
 from simulator.pipeline_ops import Key, Op, dependencies, num_stages, rank_of, schedule_ops
 from simulator.training import StageTimes
 
-EVENT_COLUMNS = ("rank", "op", "microbatch", "stage", "direction", "label", "start_s", "end_s")
+EVENT_COLUMNS = ("rank", "stream", "op", "microbatch", "stage", "direction", "label", "start_s", "end_s")
+STREAMS = ("compute", "comm")  # comm rows: op is the phase (dispatch_f, combine_f, dispatch_b, combine_b)
+Chunks = dict[tuple[int, int, int], StageTimes]  # (microbatch, stage, direction) -> its times
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -28,9 +31,10 @@ class Timeline:
     """One simulated step: its length, each rank's busy and idle seconds, and every op's span."""
 
     step_time_s: float
-    busy_s: tuple[float, ...]  # per rank
+    busy_s: tuple[float, ...]  # per rank: seconds its compute stream runs ops (exposed communication included)
     idle_s: tuple[float, ...]  # per rank: step_time_s - busy_s
-    events: pd.DataFrame = field(repr=False)  # one row per op, EVENT_COLUMNS
+    comm_s: tuple[float, ...]  # per rank: seconds of expert-parallel communication in flight
+    events: pd.DataFrame = field(repr=False)  # one row per op and per communication phase, EVENT_COLUMNS
 
 
 def pair_s(fwd: StageTimes, bwd: StageTimes) -> float:
@@ -47,9 +51,16 @@ def pair_s(fwd: StageTimes, bwd: StageTimes) -> float:
     return mixed.overlapped_pair_s()
 
 
-def op_s(op: Op, times: list[StageTimes]) -> float:
+def times_of(unit: Op, times: list[StageTimes], chunks: Chunks | None = None) -> StageTimes:
+    """The times of one unit of work: its chunk's, else its stage's."""
+    if chunks:
+        return chunks.get((unit.microbatch, unit.stage, unit.direction), times[unit.stage])
+    return times[unit.stage]
+
+
+def op_s(op: Op, times: list[StageTimes], chunks: Chunks | None = None) -> float:
     """Seconds one op keeps its rank busy (EP communication exposed, as in the analytic model)."""
-    t = times[op.stage]
+    t = times_of(op, times, chunks)
     if op.kind == "F":
         return t.f + t.ep_f
     if op.kind == "B":
@@ -57,7 +68,34 @@ def op_s(op: Op, times: list[StageTimes]) -> float:
     if op.kind == "W":
         return t.w
     assert op.backward is not None
-    return pair_s(t, times[op.backward.stage])
+    return pair_s(t, times_of(op.backward, times, chunks))
+
+
+def comm_spans(op: Op, times: list[StageTimes], chunks: Chunks | None = None) -> list[tuple[str, float, float]]:
+    """(phase, start, end) of each EP communication phase of `op`, in seconds from its start, aggregated
+    over the chunk's layers: F runs attention, dispatch, MLP, combine; B the gradient's combine, MLP,
+    dispatch, attention; an FB pair each phase at the start of its slot of `overlapped_pair_s`."""
+    t = times_of(op, times, chunks)
+    if op.kind == "F":
+        spans = [("dispatch_f", t.f_attn, t.dispatch_f), ("combine_f", t.f + t.dispatch_f, t.combine_f)]
+    elif op.kind == "B":
+        kept = 1 - (t.w / t.b if op.split_w and t.b else 0.0)  # the weight gradient's share left to W
+        spans = [("combine_b", 0.0, t.combine_b), ("dispatch_b", t.combine_b + kept * t.b_mlp, t.dispatch_b)]
+    elif op.kind == "FB":
+        assert op.backward is not None
+        u = times_of(op.backward, times, chunks)
+        slot1 = max(t.f_attn, u.combine_b)
+        slot2 = max(u.b_mlp, t.dispatch_f + t.pp_f + u.pp_b)
+        slot3 = max(t.f_mlp, u.dispatch_b)
+        spans = [
+            ("combine_b", 0.0, u.combine_b),
+            ("dispatch_f", slot1, t.dispatch_f),
+            ("dispatch_b", slot1 + slot2, u.dispatch_b),
+            ("combine_f", slot1 + slot2 + slot3, t.combine_f),
+        ]
+    else:
+        spans = []
+    return [(phase, start, start + length) for phase, start, length in spans if length > 0]
 
 
 def label(op: Op) -> str:
@@ -76,6 +114,7 @@ class _Step:
     pp: int
     n_stages: int
     times: list[StageTimes]
+    chunks: Chunks | None
     done: dict[Key, simpy.Event]
     end_s: dict[Key, float] = field(default_factory=dict)
     rows: list[tuple] = field(default_factory=list)
@@ -103,18 +142,37 @@ def _rank(step: _Step, rank: int, ops: list[Op]):
             if ready_s > env.now:
                 yield env.timeout(ready_s - env.now)
         start_s = env.now
-        yield env.timeout(op_s(op, step.times))
-        step.rows.append((rank, op.kind, op.microbatch, op.stage, op.direction, label(op), start_s, env.now))
+        yield env.timeout(op_s(op, step.times, step.chunks))
+        name = label(op)
+        step.rows.append((rank, "compute", op.kind, op.microbatch, op.stage, op.direction, name, start_s, env.now))
+        for phase, a, b in comm_spans(op, step.times, step.chunks):
+            step.rows.append(
+                (
+                    rank,
+                    "comm",
+                    phase,
+                    op.microbatch,
+                    op.stage,
+                    op.direction,
+                    f"{phase} {name}",
+                    start_s + a,
+                    start_s + b,
+                )
+            )
         for unit in parts:
             step.end_s[unit.key] = env.now
             step.done[unit.key].succeed()
 
 
+def _check_times(t: StageTimes) -> None:
+    if min(t.f_attn, t.f_mlp, t.b_attn, t.b_mlp, t.w, t.ep_f, t.ep_b, t.pp_f, t.pp_b) < 0 or t.w > t.b * (1 + 1e-12):
+        raise ValueError(f"times must be >= 0 and w <= b_attn + b_mlp; got {t}")
+
+
 def _check_inputs(ranks: list[list[Op]], stage_times: list[StageTimes]) -> None:
     """Raise ValueError for negative times, a unit run twice, or a dependency that no rank runs."""
-    for i, t in enumerate(stage_times):
-        if min(t.f_attn, t.f_mlp, t.b_attn, t.b_mlp, t.w, t.ep_f, t.ep_b, t.pp_f, t.pp_b) < 0 or t.w > t.b:
-            raise ValueError(f"stage {i}: times must be >= 0 and w <= b_attn + b_mlp; got {t}")
+    for t in stage_times:
+        _check_times(t)
     units = [unit for ops in ranks for op in ops for unit in op.parts()]
     keys = {unit.key for unit in units}
     if len(keys) != len(units):
@@ -125,44 +183,59 @@ def _check_inputs(ranks: list[list[Op]], stage_times: list[StageTimes]) -> None:
             raise ValueError(f"{unit.key} depends on {missing[0]}, which no rank runs")
 
 
-def simulate_ops(schedule: str, pp: int, ranks: list[list[Op]], stage_times: list[StageTimes]) -> Timeline:
-    """Run given per-rank op lists (one StageTimes per model stage) and return the step's timeline."""
+def simulate_ops(
+    schedule: str, pp: int, ranks: list[list[Op]], stage_times: list[StageTimes], chunks: Chunks | None = None
+) -> Timeline:
+    """Run given per-rank op lists (one StageTimes per model stage; `chunks` overrides them per micro-batch,
+    stage and direction) and return the step's timeline."""
     _check_inputs(ranks, stage_times)
+    for t in (chunks or {}).values():
+        _check_times(t)
     env = simpy.Environment()
     done = {unit.key: env.event() for ops in ranks for op in ops for unit in op.parts()}
-    step = _Step(env, schedule, pp, len(stage_times), stage_times, done)
+    step = _Step(env, schedule, pp, len(stage_times), stage_times, chunks, done)
     for rank, ops in enumerate(ranks):
         env.process(_rank(step, rank, ops))
     env.run()
-    if len(step.rows) != sum(len(ops) for ops in ranks):
-        raise ValueError(f"schedule deadlocked: {len(step.rows)} of {sum(map(len, ranks))} ops ran")
     events = pd.DataFrame(step.rows, columns=list(EVENT_COLUMNS)).sort_values(["rank", "start_s"], kind="stable")
-    step_time_s = float(events["end_s"].max())
-    busy = (events["end_s"] - events["start_s"]).groupby(events["rank"]).sum()
-    busy_s = tuple(float(busy.get(r, 0.0)) for r in range(len(ranks)))
+    compute = events[events["stream"] == "compute"]
+    if len(compute) != sum(len(ops) for ops in ranks):
+        raise ValueError(f"schedule deadlocked: {len(compute)} of {sum(map(len, ranks))} ops ran")
+    step_time_s = float(compute["end_s"].max())
+    span = (events["end_s"] - events["start_s"]).groupby([events["stream"], events["rank"]]).sum()
+    busy_s = tuple(float(span.get(("compute", r), 0.0)) for r in range(len(ranks)))
+    comm_s = tuple(float(span.get(("comm", r), 0.0)) for r in range(len(ranks)))
     idle_s = tuple(step_time_s - b for b in busy_s)
-    return Timeline(step_time_s, busy_s, idle_s, events.reset_index(drop=True))
+    return Timeline(step_time_s, busy_s, idle_s, comm_s, events.reset_index(drop=True))
 
 
 def simulate_pipeline(
-    schedule: str, pp: int, n_microbatches: int, stage_times: list[StageTimes], virtual_stages: int = 1
+    schedule: str,
+    pp: int,
+    n_microbatches: int,
+    stage_times: list[StageTimes],
+    virtual_stages: int = 1,
+    chunks: Chunks | None = None,
 ) -> Timeline:
     """Simulate one step of `schedule` (deterministic): `stage_times` has one entry per model stage
-    (pp, or pp * virtual_stages chunks for the interleaved schedule), the seconds of one micro-batch."""
+    (pp, or pp * virtual_stages chunks for the interleaved schedule), the seconds of one micro-batch;
+    `chunks` gives some (micro-batch, stage, direction) their own."""
     expected = num_stages(schedule, pp, virtual_stages)
     if len(stage_times) != expected:
         raise ValueError(f"{schedule} with pp={pp} needs {expected} stage times; got {len(stage_times)}")
     ranks = schedule_ops(schedule, pp, n_microbatches, virtual_stages)
-    return simulate_ops(schedule, pp, ranks, list(stage_times))
+    return simulate_ops(schedule, pp, ranks, list(stage_times), chunks)
 
 
 def to_chrome_trace(timeline: Timeline) -> dict[str, object]:
-    """The timeline as Chrome trace-event JSON (Perfetto opens it): one complete ("X") event per op,
-    times in microseconds, one process per rank with its compute stream as thread 0."""
+    """The timeline as Chrome trace-event JSON (Perfetto opens it): one complete ("X") event per op and per
+    communication phase, times in microseconds, one process per rank with its compute stream as thread 0 and
+    its expert-parallel communication as thread 1."""
     trace: list[dict[str, object]] = []
     for rank in sorted(set(timeline.events["rank"])):
         trace.append({"name": "process_name", "ph": "M", "pid": int(rank), "tid": 0, "args": {"name": f"rank {rank}"}})
-        trace.append({"name": "thread_name", "ph": "M", "pid": int(rank), "tid": 0, "args": {"name": "compute"}})
+        for tid, stream in enumerate(STREAMS):
+            trace.append({"name": "thread_name", "ph": "M", "pid": int(rank), "tid": tid, "args": {"name": stream}})
     for row in timeline.events.itertuples(index=False):
         trace.append(
             {
@@ -172,7 +245,7 @@ def to_chrome_trace(timeline: Timeline) -> dict[str, object]:
                 "ts": row.start_s * 1e6,
                 "dur": (row.end_s - row.start_s) * 1e6,
                 "pid": int(row.rank),
-                "tid": 0,
+                "tid": STREAMS.index(row.stream),
                 "args": {"microbatch": int(row.microbatch), "stage": int(row.stage), "direction": int(row.direction)},
             }
         )

@@ -88,8 +88,8 @@ def max_min_rates(
     return rate
 
 
-def simulate_flows(flows: FlowSet, batch: float = BATCH, tolerance: float = SHARE_TOLERANCE) -> FlowResult:
-    """Completion time of every flow: rates re-shared at each start and finish. Flows due within `batch` x the
+def simulate_flows(flows: FlowSet) -> FlowResult:
+    """Completion time of every flow: rates re-shared at each start and finish. Flows due within BATCH x the
     time elapsed at the next finish end in the same event, each at its own time at its current rate (the bytes
     they free are re-shared at the end of the batch), so many small flows cost a bounded number of events."""
     size = np.asarray(flows.size_bytes, float)
@@ -105,13 +105,13 @@ def simulate_flows(flows: FlowSet, batch: float = BATCH, tolerance: float = SHAR
         if not active.any():
             now = start[pending].min()
             continue
-        rate = max_min_rates(flows.incidence, flows.capacity_bytes_per_s, active, tolerance)
+        rate = max_min_rates(flows.incidence, flows.capacity_bytes_per_s, active)
         reshares += 1
         to_finish = np.where(active, remaining / np.where(active, rate, 1.0), np.inf)
         first = to_finish.min()
         later = start[pending & (start > now)]
         next_start = later.min() - now if len(later) else np.inf
-        finished = active & (to_finish <= min(first + batch * (now + first), next_start))
+        finished = active & (to_finish <= min(first + BATCH * (now + first), next_start))
         step = min(to_finish[finished].max(initial=first), next_start)
         if next_start < first:
             finished[:] = False

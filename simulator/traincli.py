@@ -8,14 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from hwmodels.registry import load_node
+from hwmodels.routing import ECMP_MODES
 from hwmodels.topology import KINDS
 from simulator import format as fmt
+from simulator.ep_comm import Routing
 from simulator.events import to_chrome_trace
 from simulator.profile import DEFAULT_PROFILE, rates_for
 from simulator.runspec import PRECISIONS, RunSpec
 from simulator.schedules import SCHEDULES
 from simulator.sensitivity import sensitivity
-from simulator.simulate import simulate
+from simulator.simulate import NETWORKS, Stragglers, simulate
 from simulator.training import estimate
 from simulator.validate import validation_rows
 from workloads.activations import RECOMPUTE_MODES
@@ -67,6 +69,24 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     p = sub.add_parser("simulate", parents=[common], help="one training step in the discrete-event model")
     _add_run_options(p, positive)
     p.add_argument("--trace", default=None, help="write the step as Chrome trace-event JSON (Perfetto) here")
+    p.add_argument("--seed", type=int, default=0, help="seed of the expert-load, ECMP and straggler draws (default 0)")
+    p.add_argument(
+        "--network",
+        choices=NETWORKS,
+        default="flow",
+        help="flow: each MoE layer's all-to-all from drawn loads on the fabric (default); analytic: closed form",
+    )
+    p.add_argument(
+        "--expert-cv",
+        type=_expert_cv,
+        default=0.0,
+        help="coefficient of variation of expert popularity (default 0: a balanced router; 'uniform': no draw)",
+    )
+    p.add_argument("--samples", type=int, default=8, help="drawn routing patterns per step (default 8)")
+    p.add_argument("--ecmp", choices=ECMP_MODES, default="hash", help="equal-cost path choice (default hash)")
+    p.add_argument("--straggler-rate", type=float, default=0.0, help="share of GPUs slow this step (default 0)")
+    p.add_argument("--straggler-slowdown", type=float, default=1.0, help="their compute time multiplier")
+    p.add_argument("--links", default=None, help="write each link's EP bytes and utilization as CSV here")
 
     sub.add_parser("validate", parents=[common], help="predicted vs published figures, with errors")
 
@@ -177,17 +197,40 @@ def _short(value: object) -> str:
     return str(value)
 
 
+def _expert_cv(text: str) -> float | None:
+    if text == "uniform":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number or 'uniform'") from None
+
+
 def cmd_simulate(args: argparse.Namespace) -> dict[str, Any]:
     run = run_from_args(args)
-    sim = simulate(run, rates_for(args.profile, run.node.gpu))
+    routing = Routing(args.expert_cv, args.samples, args.seed, args.ecmp)
+    stragglers = Stragglers(args.straggler_rate, args.straggler_slowdown)
+    sim = simulate(run, rates_for(args.profile, run.node.gpu), args.network, routing, stragglers)
     out = sim.to_dict()
-    if args.trace:
+    for option, write in (
+        ("trace", lambda p: p.write_text(json.dumps(to_chrome_trace(sim.timeline)))),
+        ("links", lambda p: _links_csv(sim, p)),
+    ):
+        path = getattr(args, option)
+        if not path:
+            continue
         try:
-            Path(args.trace).write_text(json.dumps(to_chrome_trace(sim.timeline)))
+            write(Path(path))
         except OSError as exc:
-            raise ValueError(f"cannot write the trace to {args.trace}: {exc.strerror}") from None
-        out["trace"] = args.trace
+            raise ValueError(f"cannot write the {option} to {path}: {exc.strerror}") from None
+        out[option] = path
     return out
+
+
+def _links_csv(sim, path: Path) -> None:
+    if sim.links is None:
+        raise ValueError("--links needs the flow network and expert parallelism (--network flow, ep > 1)")
+    sim.links.to_csv(path, index=False)
 
 
 def print_simulate(out: dict[str, Any]) -> None:
@@ -196,8 +239,15 @@ def print_simulate(out: dict[str, Any]) -> None:
     print(f"pipeline {out['pipeline_s']:.3f} s + DP collectives and optimizer {out['dp_and_optimizer_s']:.3f} s")
     idle = out["idle_s"]
     print(f"idle per rank: min {min(idle):.3f} s, max {max(idle):.3f} s; stage split {out['stage_layers']}")
-    if out.get("trace"):
-        print(f"trace: {out['trace']} (open in https://ui.perfetto.dev or chrome://tracing)")
+    cv = "uniform" if out["expert_cv"] is None else f"cv {out['expert_cv']:g}"
+    print(f"network: {out['network']}; expert loads {cv}, {out['samples']} samples, seed {out['seed']}")
+    if out["slow_ranks"]:
+        print(f"stragglers on ranks {out['slow_ranks']} (x{out['straggler_slowdown']:g} compute)")
+    for kind, u in out["link_utilization"].items():
+        print(f"{kind:>11} links: EP traffic {u['mean']:.0%} of the step on average, busiest {u['max']:.0%}")
+    for option, what in (("trace", "trace (open in https://ui.perfetto.dev or chrome://tracing)"), ("links", "links")):
+        if out.get(option):
+            print(f"{what}: {out[option]}")
 
 
 def cmd_validate(args: argparse.Namespace) -> list[dict[str, Any]]:

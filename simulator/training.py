@@ -204,12 +204,26 @@ def _attention_core_s(run: RunSpec, rates: KernelRates, tokens: float, sm_share:
     return fwd, bwd
 
 
+def _sm_share(run: RunSpec) -> float:
+    """Share of the SMs left to compute: DualPipe keeps `comm_sms` for the all-to-all it overlaps."""
+    gpu = run.node.gpu
+    return (gpu.sm_count - run.comm_sms) / gpu.sm_count if run.schedule in BIDIRECTIONAL else 1.0
+
+
+def routed_expert_s(run: RunSpec, rates: KernelRates) -> tuple[float, float, float]:
+    """Forward, input-gradient and weight-gradient seconds of one MoE layer's routed-expert GEMMs per
+    micro-batch on one GPU at the mean load (the event model scales them by each draw's busiest GPU)."""
+    per_gpu = run.micro_batch * run.seq_len / run.tp
+    routed = [g for g in ffn_gemms(run.model, True, per_gpu, run.layout.ep) if g.component == "routed_experts"]
+    return _gemms_s(run.with_(expert_imbalance=1.0), rates, routed, _sm_share(run))
+
+
 def stage_times(run: RunSpec, rates: KernelRates, stage: int) -> StageTimes:
     """Per-GPU seconds of one micro-batch on `stage`."""
-    spec, layout, gpu, node = run.model, run.layout, run.node.gpu, run.node
+    spec, layout, node = run.model, run.layout, run.node
     tokens = run.micro_batch * run.seq_len
     fp8 = run.precision == "fp8"
-    sm_share = (gpu.sm_count - run.comm_sms) / gpu.sm_count if run.schedule in BIDIRECTIONAL else 1.0
+    sm_share = _sm_share(run)
     per_gpu = tokens / run.tp
 
     blocks = stage_blocks(spec, layout, stage, include_mtp=True)
