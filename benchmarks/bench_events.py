@@ -1,6 +1,8 @@
-"""Speed of the event model: one full V3 training step (2,048 GPUs, PP16, the published batch) per schedule.
+"""Speed of the event model: one full V3 training step (2,048 GPUs, PP16, the published batch).
 
-Prints a Markdown table: wall seconds per simulated step (median of 5) and simulated ops per second.
+Prints a Markdown table: wall seconds per simulated step (median of 3) and simulated events (ops and
+communication phases) per second, for DualPipe on the closed-form network and on the flow network with
+drawn expert loads (balanced router, and cv 0.3), and for 1F1B / ZB1P.
 Run: `make bench`.
 """
 
@@ -9,28 +11,38 @@ from __future__ import annotations
 import statistics
 import time
 
+from simulator.ep_comm import Routing
 from simulator.profile import rates_for
 from simulator.runspec import v3_pretraining
 from simulator.simulate import simulate
 from simulator.training import resolved
 
-REPEATS = 5
+REPEATS = 3
+CASES = (
+    ("dualpipe", "analytic", None),
+    ("dualpipe", "flow", 0.0),
+    ("dualpipe", "flow", 0.3),
+    ("1f1b", "flow", 0.0),
+    ("zb1p", "flow", 0.0),
+)
 
 
 def main() -> None:
-    print("| schedule | ops | s per step (median of 5) | ops per second |")
-    print("| --- | ---: | ---: | ---: |")
-    for schedule in ("dualpipe", "1f1b", "zb1p"):
+    print("| schedule | network | expert cv | events | step (simulated s) | wall s per step | events per second |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for schedule, network, cv in CASES:
         run = v3_pretraining(schedule=schedule)
         rates = rates_for("published", run.node.gpu)
         run = resolved(run, rates)  # the stage split is the analytic model's work, not the simulation's
-        samples, ops = [], 0
+        walls, events, step_s = [], 0, 0.0
         for _ in range(REPEATS):
             start = time.perf_counter()
-            ops = len(simulate(run, rates).timeline.events)
-            samples.append(time.perf_counter() - start)
-        wall = statistics.median(samples)
-        print(f"| {schedule} | {ops:,} | {wall:.3f} | {ops / wall:,.0f} |")
+            sim = simulate(run, rates, network, Routing(expert_cv=cv))
+            walls.append(time.perf_counter() - start)
+            events, step_s = len(sim.timeline.events), sim.step_time_s
+        wall = statistics.median(walls)
+        cv_text = "-" if network == "analytic" else f"{cv:g}"
+        print(f"| {schedule} | {network} | {cv_text} | {events:,} | {step_s:.2f} | {wall:.2f} | {events / wall:,.0f} |")
 
 
 if __name__ == "__main__":
