@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simulator.cli import main
 from simulator.ep_comm import Routing
@@ -148,3 +151,18 @@ def test_cli_writes_link_loads(capsys, tmp_path):
     assert (out["seed"], out["expert_cv"], out["network"]) == (5, 0.3, "flow")
     header = links.read_text().splitlines()[0]
     assert header == "link,kind,bytes,utilization"
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.integers(0, 2**16), st.floats(0.0, 1.0))
+def test_drawn_loads_never_beat_uniform_and_links_stay_within_capacity(seed, cv):
+    run = v3_pretraining(**SMALL)
+    sim = simulate(run, routing=Routing(cv, 2, seed))
+    assert sim.step_time_s >= _uniform_small().step_time_s - 1e-9
+    assert sim.links["utilization"].max() <= 1 + 1e-9
+    assert max(sim.timeline.busy_s) <= sim.pipeline_s + 1e-9
+
+
+@functools.cache
+def _uniform_small():
+    return simulate(v3_pretraining(**SMALL), routing=Routing(None, 1))
