@@ -20,6 +20,8 @@ from simulator.calibratecli import cmd_calibrate, print_calibrate
 from simulator.netsummary import COLLECTIVE_NAMES, collective_summary, topology_summary
 from simulator.profile import rates_for
 from simulator.runspec import v3_pretraining
+from simulator.servecli import add_parsers as add_serve_parsers
+from simulator.servecli import cmd_serve, print_serve
 from simulator.summary import comm_summary, hardware_summary, kv_comparison, memory_summary, model_summary
 from simulator.traincli import add_parsers as add_train_parsers
 from simulator.traincli import cmd_simulate, cmd_train, cmd_validate, print_simulate, print_train, print_validate
@@ -362,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="published", help="kernel profile: sol, published, measured or a .json file")
     add_train_parsers(sub, common, _positive)
     add_calibrate_parsers(sub, common, _positive)
+    add_serve_parsers(sub, common, _positive)
     return parser
 
 
@@ -378,6 +381,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], Any], Callable[[Any], N
     "validate": (cmd_validate, print_validate),
     "simulate": (cmd_simulate, print_simulate),
     "calibrate": (cmd_calibrate, print_calibrate),
+    "serve": (cmd_serve, print_serve),
 }
 
 

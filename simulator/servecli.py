@@ -1,0 +1,119 @@
+"""`v3sim serve`: the serving model's options, defaults per model and GPU, and its printout."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from hwmodels.registry import catalog, load_node
+from hwmodels.specs import NodeSpec
+from simulator.serving import PHASES, ServeSpec, serve
+from workloads.dtypes import DTYPE_BYTES
+from workloads.registry import load_model
+from workloads.spec import ModelSpec
+
+
+def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, positive) -> None:
+    p = sub.add_parser("serve", parents=[common], help="serving throughput, latency, KV capacity and cost per token")
+    p.add_argument("--model", default="deepseek-v3", help="preset slug or config.json (default deepseek-v3)")
+    p.add_argument("--gpu", default=None, help="GPU name: its '<gpu>-ib' node, or gb200's NVL72 rack (default h800)")
+    p.add_argument("--node", default=None, help="node catalog name or TOML file")
+    p.add_argument("--phase", choices=PHASES, default="both", help="prefill, decode, or both (disaggregated pools)")
+    p.add_argument("--ep", type=positive, default=None, help="decode expert parallelism (V3 on H800: 320)")
+    p.add_argument("--redundant", type=int, default=None, help="extra expert slots in the decode pool (V3: 64)")
+    p.add_argument("--prefill-ep", type=positive, default=None, help="prefill expert parallelism (V3 on H800: 32)")
+    p.add_argument("--prefill-redundant", type=int, default=None, help="extra expert slots in prefill (V3: 32)")
+    p.add_argument("--tp", type=positive, default=None, help="attention tensor parallelism (default: MLA 1, GQA 8)")
+    p.add_argument("--batch", type=positive, default=None, help="decode sequences per GPU (default: all that fit)")
+    p.add_argument("--context", type=positive, default=4096, help="tokens per sequence (default 4096)")
+    p.add_argument("--mtp-acceptance", type=float, default=None, help="MTP draft acceptance rate (V3: 0.85-0.9)")
+    p.add_argument("--cache-hit", type=float, default=0.0, help="share of prompt tokens from the prompt cache")
+    p.add_argument("--weight-dtype", choices=list(DTYPE_BYTES), default=None, help="default fp8 where supported")
+    p.add_argument("--kv-dtype", choices=list(DTYPE_BYTES), default="bf16")
+    p.add_argument("--no-overlap", action="store_true", help="no two-micro-batch overlap of compute and comm")
+    p.add_argument("--price-per-gpu-hour", type=float, default=None, help="USD (default: the GPU's catalog price)")
+    p.add_argument("--profile", default=None, help="kernel profile: sol, published, measured or a .json file")
+
+
+def node_for(gpu: str | None, node: str | None) -> NodeSpec:
+    """The node of `--node`, else the GPU's '<gpu>-ib' node, else the one catalog node with that GPU."""
+    if gpu and node:
+        raise ValueError("give --gpu or --node, not both")
+    if node:
+        return load_node(node)
+    name = (gpu or "h800").lower()
+    candidates = [n for n in catalog("nodes") if n == f"{name}-ib"] or [
+        n for n in catalog("nodes") if n.startswith(f"{name}-")
+    ]
+    if not candidates:
+        raise ValueError(f"no catalog node has a {name} GPU; use --node (one of {', '.join(catalog('nodes'))})")
+    return load_node(candidates[0])
+
+
+def defaults_for(spec: ModelSpec, node: NodeSpec) -> dict[str, int]:
+    """V3's published deployment where it applies (V3 report 3.4); otherwise a node-sized one."""
+    g = node.gpus_per_node
+    tp = (
+        1
+        if spec.attention == "mla"
+        else next(t for t in (8, 4, 2, 1) if g % t == 0 and spec.num_attention_heads % t == 0)
+    )
+    if not spec.is_moe:
+        return {"tp": tp, "ep": 1, "redundant": 0, "prefill_ep": 1, "prefill_redundant": 0}
+    if spec.n_routed_experts == 256 and g == 8:  # V3 on 8-GPU nodes: decode EP320, prefill EP32
+        return {"tp": tp, "ep": 320, "redundant": 64, "prefill_ep": 32, "prefill_redundant": 32}
+    if spec.n_routed_experts == 256 and g == 72:  # one NVL72 rack: 256 + 32 slots, 4 per GPU
+        return {"tp": tp, "ep": 72, "redundant": 32, "prefill_ep": 72, "prefill_redundant": 32}
+    ep = g if spec.n_routed_experts % g == 0 else 1
+    return {"tp": tp, "ep": ep, "redundant": 0, "prefill_ep": ep, "prefill_redundant": 0}
+
+
+def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
+    node = node_for(args.gpu, args.node)
+    spec = load_model(args.model)
+    given = defaults_for(spec, node)
+    for name in given:
+        if getattr(args, name) is not None:
+            given[name] = getattr(args, name)
+    weight_dtype = args.weight_dtype or ("fp8" if node.gpu.peak_fp8_flop_per_s > 0 else "bf16")
+    s = ServeSpec(
+        model=spec,
+        node=node,
+        batch=args.batch,
+        context=args.context,
+        mtp_acceptance=args.mtp_acceptance,
+        overlap=not args.no_overlap,
+        weight_dtype=weight_dtype,
+        kv_dtype=args.kv_dtype,
+        cache_hit=args.cache_hit,
+        price_per_gpu_hour=args.price_per_gpu_hour,
+        **given,
+    )
+    return serve(s, args.profile, args.phase)
+
+
+def print_serve(out: dict[str, Any]) -> None:
+    print(f"{out['model']} on {out['node']} ({out['gpu']}), context {out['context']:,} tokens, phase {out['phase']}")
+    print(f"  layout        attention tp{out['tp']}, decode ep{out['ep']}, prefill ep{out['prefill_ep']}")
+    weights, kv = out["weights_gb_per_gpu"], out["kv_gb_per_sequence"]
+    print(f"  memory/GPU    {weights:.1f} GB weights; {kv:.3f} GB KV per sequence")
+    print(f"  KV capacity   {out['max_concurrent_sequences_per_gpu']:,} concurrent sequences per GPU")
+    if "tpot_s" in out:
+        per_gpu, per_node = out["output_tokens_per_s_per_gpu"], out["output_tokens_per_s_per_node"]
+        print(
+            f"  decode        batch {out['batch_per_gpu']} per GPU: TPOT {out['tpot_s'] * 1e3:.1f} ms, "
+            f"{per_gpu:,.0f} tok/s per GPU, {per_node:,.0f} per node of {out['gpus_per_node']}"
+        )
+        if "mtp_throughput_gain" in out:
+            step, gain = out["mtp_tokens_per_step"], out["mtp_throughput_gain"]
+            print(f"  MTP           {step:.2f} tokens per step, throughput x{gain:.2f}")
+        print(f"  output cost   ${out['usd_per_million_output_tokens']:.3f} per million tokens")
+    if "input_tokens_per_s_per_gpu" in out:
+        print(
+            f"  prefill       {out['input_tokens_per_s_per_gpu']:,.0f} tok/s per GPU, "
+            f"{out['input_tokens_per_s_per_node']:,.0f} per node; cache hit {out['cache_hit']:.0%}"
+        )
+        print(f"  input cost    ${out['usd_per_million_input_tokens']:.3f} per million tokens")
+    if out["network_bound_tpot_s"] is not None:
+        bound = out["network_bound_tpot_s"] * 1e3
+        print(f"  network bound TPOT {bound:.2f} ms (ISCA 2025 method: EP traffic of 32 tokens per GPU)")

@@ -1,0 +1,367 @@
+"""Serving: prefill and decode throughput, time per output token, KV capacity and cost per token.
+
+A deployment serves one model on pools of GPUs. Attention runs tensor-parallel
+over `tp` GPUs (1: data-parallel attention, DeepSeek's way for MLA; dense models
+use their node) and every GPU of a pool holds `batch` sequences on average; a
+MoE model's experts are spread over `ep` GPUs, `redundant` extra expert slots
+included (V3: decode EP320 with 64 slots for redundant and shared experts,
+prefill EP32 with 32; V3 report section 3.4).
+
+Per decode step and layer (`decode_layer_s`): the attention GEMMs and the
+attention core reading every sequence's KV cache (MLA latent vs GQA heads),
+the expert GEMMs at the tokens each local expert sees, weight and KV reads
+from HBM, all priced by the GPU's kernel profile (`simulator.profile`), and
+the expert-parallel dispatch and combine over NVLink / the NIC. Two micro-
+batches overlap one's compute with the other's communication (each reads the
+weights again). Prefill prices the same parts at its token count, compute-
+bound, with node-limited dispatch forwarded over NVLink (DeepEP normal mode).
+
+Multi-token prediction as speculative decoding: each step verifies one draft
+token per sequence (twice the tokens through the model, plus the MTP module's
+forward) and emits 1 + acceptance tokens on average.
+
+`network_bound_tpot_s` is the bound that the network alone puts on time per
+output token, by the method of "Insights into DeepSeek-V3" (ISCA 2025, section
+on inference speed): per layer two all-to-alls (two micro-batches) of 32 tokens
+x 9 experts x hidden x (1 byte dispatch + 2 bytes combine) at the link's
+bandwidth, times the layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from hwmodels.specs import NodeSpec
+from simulator.profile import KernelRates, rates_for
+from workloads.dtypes import dtype_bytes
+from workloads.flops import attended_keys, attention_core_flops
+from workloads.gemms import Gemm, attention_gemms, ffn_gemms, head_gemms, swiglu_gemms
+from workloads.memory import kv_bytes_per_token_per_layer
+from workloads.params import layer_params, param_breakdown
+from workloads.spec import ModelSpec
+
+PHASES = ("prefill", "decode", "both")
+HBM_RESERVE = 0.10  # share of HBM kept for activations, workspaces and fragmentation (assumed)
+PREFILL_TOKENS_PER_GPU = 16384  # tokens one GPU runs per prefill forward (packed prompts; assumed)
+ISCA_TOKENS = 32  # ISCA's decode example: tokens per device per step
+ISCA_EXPERTS = 9  # 8 routed + 1 shared, each a copy over the network
+
+
+@dataclass(frozen=True, slots=True)
+class ServeSpec:
+    """One serving deployment: model, GPUs, parallelism, load and prices."""
+
+    model: ModelSpec
+    node: NodeSpec
+    batch: int | None = None  # decode sequences per GPU; None: as many as the KV cache holds
+    context: int = 4096  # tokens per sequence (prompt + output) whose KV the decode step reads
+    tp: int = 1  # attention tensor parallelism (dense models: the whole layer)
+    ep: int = 1  # decode pool's expert parallelism (MoE)
+    redundant: int = 0  # extra expert slots in the decode pool
+    prefill_ep: int = 1
+    prefill_redundant: int = 0
+    mtp_acceptance: float | None = None  # None: no speculative decoding
+    overlap: bool = True  # two micro-batches hide communication under compute
+    weight_dtype: str = "fp8"
+    kv_dtype: str = "bf16"
+    cache_hit: float = 0.0  # share of prompt tokens served from the prompt cache (no prefill compute)
+    price_per_gpu_hour: float | None = None
+    defaults: tuple[str, ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        spec, g = self.model, self.node.gpus_per_node
+        for name in ("context", "tp", "ep", "prefill_ep"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name}={value!r} must be a positive integer")
+        if self.batch is not None and (not isinstance(self.batch, int) or self.batch <= 0):
+            raise ValueError(f"batch={self.batch!r} must be a positive integer")
+        if self.tp > g or g % self.tp:
+            raise ValueError(f"tp={self.tp} must divide the {g} GPUs of a {self.node.name} node")
+        if spec.num_attention_heads % self.tp:
+            raise ValueError(f"tp={self.tp} must divide {spec.num_attention_heads} attention heads")
+        for ep, extra, pool in (
+            (self.ep, self.redundant, "--ep"),
+            (self.prefill_ep, self.prefill_redundant, "prefill"),
+        ):
+            if not spec.is_moe:
+                if ep != 1:
+                    raise ValueError(f"{spec.name} is dense: use ep=1 (got {pool} {ep})")
+                continue
+            slots = spec.n_routed_experts + extra
+            if extra < 0 or slots % ep:
+                raise ValueError(
+                    f"{pool} ep={ep} must divide the {spec.n_routed_experts} experts + {extra} redundant slots "
+                    f"({slots}); try a divisor of {slots}"
+                )
+        if self.mtp_acceptance is not None:
+            if not 0 <= self.mtp_acceptance <= 1:
+                raise ValueError(f"mtp_acceptance={self.mtp_acceptance} must be in [0, 1]")
+            if not spec.num_nextn_predict_layers:
+                raise ValueError(f"{spec.name} has no multi-token prediction module; drop --mtp-acceptance")
+        if not 0 <= self.cache_hit < 1:
+            raise ValueError(f"cache_hit={self.cache_hit} must be in [0, 1)")
+        if self.weight_dtype == "fp8" and self.node.gpu.peak_fp8_flop_per_s <= 0:
+            raise ValueError(f"{self.node.gpu.name} has no fp8 tensor cores; use --weight-dtype bf16")
+        if self.price_per_gpu_hour is not None and self.price_per_gpu_hour < 0:
+            raise ValueError(f"price_per_gpu_hour={self.price_per_gpu_hour} must be >= 0")
+
+    def for_prefill(self) -> ServeSpec:
+        """The prefill pool: its own expert parallelism and redundant slots."""
+        return replace(self, ep=self.prefill_ep, redundant=self.prefill_redundant)
+
+    @property
+    def usd_per_gpu_hour(self) -> float:
+        gpu = self.node.gpu
+        return gpu.price_usd_per_gpu_hour if self.price_per_gpu_hour is None else self.price_per_gpu_hour
+
+
+def weight_bytes_per_gpu(s: ServeSpec, ep: int, redundant: int) -> float:
+    """Weights one GPU holds: non-expert weights split over tp, (experts + redundant slots) / ep experts."""
+    spec = s.model
+    p = param_breakdown(spec, include_mtp=s.mtp_acceptance is not None)
+    experts = p.pop("routed_experts")
+    per_expert = experts / spec.n_routed_experts if spec.is_moe else 0.0
+    if spec.is_moe and p.get("mtp"):  # the MTP block's experts live with the others; count them as slots too
+        per_expert_mtp = layer_params(spec, True, False)["routed_experts"] / spec.n_routed_experts
+        p["mtp"] -= per_expert_mtp * spec.n_routed_experts
+        per_expert += per_expert_mtp
+    small = p.pop("norms") + p.pop("router") + p.pop("embedding") + p.pop("output_head")
+    quantized = sum(p.values()) / s.tp
+    local_experts = (spec.n_routed_experts + redundant) / ep if spec.is_moe else 0.0
+    wb = dtype_bytes(s.weight_dtype)
+    return (quantized + local_experts * per_expert) * wb + small / s.tp * dtype_bytes("bf16")
+
+
+def kv_bytes_per_sequence_per_gpu(s: ServeSpec) -> float:
+    """KV bytes one sequence of `context` tokens costs each GPU of its attention group (GQA splits over tp up
+    to the KV heads; MLA's latent is needed whole on every tp rank)."""
+    spec = s.model
+    split = 1 if spec.attention == "mla" else min(s.tp, spec.kv_heads)
+    layers = spec.num_hidden_layers + (spec.num_nextn_predict_layers if s.mtp_acceptance is not None else 0)
+    return s.context * layers * kv_bytes_per_token_per_layer(spec, s.kv_dtype) * s.tp / split
+
+
+def max_sequences_per_gpu(s: ServeSpec) -> int:
+    """Concurrent sequences per GPU the KV cache holds after weights and the reserve. A tp group serves tp x
+    that many; each of its GPUs keeps its KV share of all of them (`kv_bytes_per_sequence_per_gpu`)."""
+    free = s.node.gpu.hbm_bytes * (1 - HBM_RESERVE) - weight_bytes_per_gpu(s, s.ep, s.redundant)
+    return max(0, int(free / kv_bytes_per_sequence_per_gpu(s)))
+
+
+def moe_gemms(spec: ModelSpec, tokens: float, ep: int, redundant: int) -> list[Gemm]:
+    """One MoE layer's GEMMs on a GPU of an EP group with (experts + redundant) / ep expert slots, routing
+    balanced over the slots: router and shared experts on the GPU's own tokens, then the local experts."""
+    slots = (spec.n_routed_experts + redundant) // ep
+    routed = swiglu_gemms(
+        "experts",
+        "routed_experts",
+        tokens * spec.num_experts_per_tok / slots,
+        spec.hidden_size,
+        spec.moe_intermediate_size,
+        slots,
+    )
+    return [g for g in ffn_gemms(spec, True, tokens, 1) if g.component != "routed_experts"] + routed
+
+
+def _gemms_s(rates: KernelRates, gemms: list[Gemm], weight_dtype: str, split: int) -> float:
+    """Seconds of GEMMs whose weights are split over `split` GPUs (each runs 1/split of every GEMM)."""
+    out = 0.0
+    for g in gemms:
+        fp8 = weight_dtype == "fp8" and g.component not in ("router", "output_head", "mtp")
+        kind = "grouped_gemm" if g.component == "routed_experts" else "gemm"
+        elem = dtype_bytes("fp8" if fp8 else "bf16")
+        out += rates.time_s(f"{kind}_{'fp8' if fp8 else 'bf16'}", g.flops / split, g.bytes(elem, 2) / split)
+    return out
+
+
+def decode_attention_flops(spec: ModelSpec, ctx: float) -> float:
+    """FLOPs of one query token's attention over `ctx` cached tokens in one layer: MLA decodes in the absorbed
+    form (scores and values over the kv_lora_rank latent plus the rope key, per head); GQA as in training."""
+    if spec.attention == "mla":
+        return 2 * spec.num_attention_heads * ctx * (2 * spec.kv_lora_rank + spec.qk_rope_head_dim)
+    return attention_core_flops(spec, ctx)
+
+
+def _comm_s(s: ServeSpec, tokens: float, ep: int, forwarded: bool, node_limit: int | None = 4) -> float:
+    """Seconds of one MoE layer's dispatch + combine of `tokens` per GPU: each copy to a GPU outside the node
+    over the NIC (DeepEP low-latency: one copy per expert; normal mode (`forwarded`): one per node, then
+    NVLink), inside the scale-up domain over NVLink; dispatch fp8, combine bf16."""
+    spec, node = s.model, s.node
+    if not spec.is_moe or ep == 1:
+        return 0.0
+    k, h = spec.num_experts_per_tok, spec.hidden_size
+    per_copy = h * (dtype_bytes("fp8") + dtype_bytes("bf16"))
+    domain = min(ep, node.scaleup_domain_gpus)
+    off_gpu = k * (1 - 1 / ep)
+    cross = k * (1 - domain / ep)  # copies bound for another scale-up domain
+    if forwarded and cross > 0:
+        nodes = ep // domain
+        cross = min(nodes * (1 - (1 - domain / ep) ** k), node_limit or nodes) * (1 - 1 / nodes)
+    net = tokens * cross * per_copy / node.scaleout_achieved_bw_bytes_per_s_per_gpu
+    nvl = (
+        tokens * (off_gpu if not forwarded else k * (1 - 1 / domain)) * per_copy / node.scaleup_achieved_bw_bytes_per_s
+    )
+    latency = node.nic.latency_s if ep > domain else node.scaleup_latency_s
+    return max(net, nvl) + 2 * latency
+
+
+def layer_compute_s(s: ServeSpec, rates: KernelRates, moe: bool, tokens: float, queries: float, ctx: float) -> float:
+    """One layer's compute seconds on one GPU for `tokens` tokens through the weights, of which `queries`
+    attend over `ctx` cached tokens each (decode: tokens = queries; prefill: the prompt)."""
+    spec, tp = s.model, s.tp
+    group = tokens * tp  # attention runs on the tp group's tokens, 1/tp of it per GPU
+    t = _gemms_s(rates, attention_gemms(spec, group), s.weight_dtype, tp)
+    kv_split = 1 if spec.attention == "mla" else min(tp, spec.kv_heads)
+    kv_read = queries * tp * ctx * kv_bytes_per_token_per_layer(spec, s.kv_dtype) / kv_split
+    t += rates.time_s("attention_fwd_bf16", queries * tp * decode_attention_flops(spec, ctx) / tp, kv_read)
+    if tp > 1:  # all-gather in, reduce-scatter out of attention (and of a dense MLP), over NVLink
+        shard = group * spec.hidden_size * dtype_bytes("bf16")
+        t += (2 if moe else 4) * (tp - 1) / tp * shard / s.node.scaleup_achieved_bw_bytes_per_s
+    if moe:  # experts see each GPU's own tokens (sequence-parallel after attention)
+        t += _gemms_s(rates, moe_gemms(spec, tokens, s.ep, s.redundant), s.weight_dtype, 1)
+    else:
+        t += _gemms_s(rates, ffn_gemms(spec, False, group), s.weight_dtype, tp)
+    return t
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """One phase's step on one GPU: seconds, tokens it produces (decode) or takes in (prefill), breakdown."""
+
+    step_s: float
+    tokens: float
+    breakdown: dict[str, float]
+
+
+def _pass_s(s: ServeSpec, rates: KernelRates, tokens: float, queries: float, ctx: float, ep: int, fwd: bool):
+    """(seconds, breakdown) of one forward pass of `tokens` per GPU through every layer, the head included."""
+    spec = s.model
+    parts = {"dense_layers": 0.0, "moe_layers": 0.0, "exposed_comm": 0.0, "head": 0.0}
+    micro = 2 if s.overlap and spec.is_moe and ep > 1 else 1
+    for moe, count in ((False, spec.num_dense_layers), (True, spec.num_moe_layers)):
+        if not count:
+            continue
+        compute = micro * layer_compute_s(s, rates, moe, tokens / micro, queries / micro, ctx)
+        comm = micro * _comm_s(s, tokens / micro, ep, fwd) if moe else 0.0
+        layer = max(compute, comm) if micro == 2 else compute + comm
+        parts["moe_layers" if moe else "dense_layers"] += count * compute
+        parts["exposed_comm"] += count * (layer - compute)
+    parts["head"] = _gemms_s(rates, head_gemms(spec, queries * s.tp), "bf16", s.tp)
+    return sum(parts.values()), parts
+
+
+def decode(s: ServeSpec, rates: KernelRates, batch: int) -> Phase:
+    """One decode step of `batch` sequences per GPU (with MTP: one draft token each verified too)."""
+    spec = s.model
+    spec_tokens = 2 if s.mtp_acceptance is not None else 1
+    tokens = batch * spec_tokens
+    step, parts = _pass_s(s, rates, tokens, tokens, s.context, s.ep, False)
+    if s.mtp_acceptance is not None:  # the MTP module drafts the next step's token: one MoE block + projection
+        mtp = layer_compute_s(s, rates, spec.is_moe, batch, batch, s.context) + _comm_s(s, batch, s.ep, False)
+        mtp += _gemms_s(rates, head_gemms(spec, batch * s.tp), "bf16", s.tp)
+        parts["mtp"] = mtp
+        step += mtp
+    emitted = batch * (1 + (s.mtp_acceptance or 0.0))
+    return Phase(step, emitted, parts)
+
+
+def prefill(s: ServeSpec, rates: KernelRates) -> Phase:
+    """One prefill forward of PREFILL_TOKENS_PER_GPU prompt tokens per GPU, prompts of `context` tokens."""
+    tokens = PREFILL_TOKENS_PER_GPU
+    ctx = attended_keys(s.context)
+    step, parts = _pass_s(s.for_prefill(), rates, tokens, tokens, ctx, s.prefill_ep, True)
+    return Phase(step, tokens, parts)
+
+
+def network_bound_tpot_s(
+    layers: int, bytes_per_s: float, hidden: int, tokens: int = ISCA_TOKENS, experts: int = ISCA_EXPERTS
+) -> float:
+    """ISCA 2025's bound on time per output token from the network alone: per layer two all-to-alls (two
+    micro-batches, computation assumed no longer than communication) of tokens x experts x hidden x (1 byte
+    fp8 dispatch + 2 bytes bf16 combine) at `bytes_per_s`."""
+    per_all_to_all_s = (1 + 2) * tokens * experts * hidden / bytes_per_s
+    return layers * 2 * per_all_to_all_s
+
+
+def serve(s: ServeSpec, profile: KernelRates | str | None = None, phase: str = "both") -> dict[str, object]:
+    """The deployment's throughput, latency, capacity and cost (JSON-ready)."""
+    if phase not in PHASES:
+        raise ValueError(f"phase={phase!r}; use one of {', '.join(PHASES)}")
+    rates = rates_for(profile, s.node.gpu)
+    spec, node = s.model, s.node
+    capacity = max_sequences_per_gpu(s)
+    if capacity < 1:
+        need = weight_bytes_per_gpu(s, s.ep, s.redundant) / 1e9
+        raise ValueError(
+            f"{spec.name} does not fit: {need:.1f} GB of weights per GPU leave no room for one {s.context}-token "
+            f"sequence in {node.gpu.hbm_bytes / 1e9:.0f} GB; raise --tp or --ep, or use fp8 weights"
+        )
+    batch = capacity if s.batch is None else s.batch
+    if batch > capacity:
+        raise ValueError(f"batch={batch} sequences of {s.context} tokens do not fit; at most {capacity} per GPU")
+    price_per_s = s.usd_per_gpu_hour / 3600
+    g = node.gpus_per_node
+    out: dict[str, object] = {
+        "model": spec.name,
+        "gpu": node.gpu.name,
+        "node": node.name,
+        "gpus_per_node": g,
+        "phase": phase,
+        "context": s.context,
+        "tp": s.tp,
+        "ep": s.ep,
+        "prefill_ep": s.prefill_ep,
+        "max_concurrent_sequences_per_gpu": capacity,
+        "weights_gb_per_gpu": weight_bytes_per_gpu(s, s.ep, s.redundant) / 1e9,
+        "kv_gb_per_sequence": kv_bytes_per_sequence_per_gpu(s) / 1e9,
+        "network_bound_tpot_s": _network_bound(s),
+        "usd_per_gpu_hour": s.usd_per_gpu_hour,
+    }
+    breakdown: dict[str, object] = {}
+    if phase in ("decode", "both"):
+        d = decode(s, rates, batch)
+        per_gpu = d.tokens / d.step_s
+        out |= {
+            "batch_per_gpu": batch,
+            "tpot_s": d.step_s / (1 + (s.mtp_acceptance or 0.0)),
+            "decode_step_s": d.step_s,
+            "output_tokens_per_s_per_gpu": per_gpu,
+            "output_tokens_per_s_per_node": per_gpu * g,
+            "output_tokens_per_s_per_sequence": per_gpu / batch,
+            "usd_per_million_output_tokens": price_per_s / per_gpu * 1e6,
+        }
+        breakdown["decode"] = d.breakdown
+        if s.mtp_acceptance is not None:
+            plain = decode(ServeSpec(**{**_fields(s), "mtp_acceptance": None}), rates, batch)
+            out["mtp_tokens_per_step"] = 1 + s.mtp_acceptance
+            out["mtp_throughput_gain"] = per_gpu / (plain.tokens / plain.step_s)
+    if phase in ("prefill", "both"):
+        p = prefill(s, rates)
+        per_gpu = p.tokens / p.step_s
+        out |= {
+            "input_tokens_per_s_per_gpu": per_gpu,
+            "input_tokens_per_s_per_node": per_gpu * g,
+            "prefill_step_s": p.step_s,
+            "cache_hit": s.cache_hit,
+            "usd_per_million_input_tokens": price_per_s / per_gpu * 1e6 * (1 - s.cache_hit),
+        }
+        breakdown["prefill"] = p.breakdown
+    out["breakdown"] = breakdown
+    return out
+
+
+def _network_bound(s: ServeSpec) -> float | None:
+    """ISCA's bound for this deployment: EP within the scale-up domain at its per-direction NVLink rate, else
+    over the NIC at its line rate; every routed and shared expert a network copy. None for dense models."""
+    spec, node = s.model, s.node
+    if not spec.is_moe or s.ep == 1:
+        return None
+    inside = s.ep <= node.scaleup_domain_gpus
+    bw = node.gpu.scaleup_bw_bytes_per_s if inside else node.nic.bw_bytes_per_s
+    experts = spec.num_experts_per_tok + spec.n_shared_experts
+    return network_bound_tpot_s(spec.num_hidden_layers, bw, spec.hidden_size, ISCA_TOKENS, experts)
+
+
+def _fields(s: ServeSpec) -> dict[str, object]:
+    return {name: getattr(s, name) for name in ServeSpec.__slots__}
