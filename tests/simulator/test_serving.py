@@ -20,7 +20,7 @@ from simulator.serving import (
     serve,
     weight_bytes_per_gpu,
 )
-from workloads.registry import load_model
+from workloads.registry import load_model, model_slugs
 
 H800 = load_node("h800-ib")
 REQUIRED = {
@@ -170,3 +170,27 @@ def test_cli_json_has_what_the_issue_asks(capsys):
     assert set(out) >= REQUIRED and out["ep"] == 320 and out["prefill_ep"] == 32
     assert main(["serve", "--gpu", "gb200", "--phase", "decode"]) == 0
     assert "per node of 72" in capsys.readouterr().out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from(model_slugs()),
+    st.sampled_from(["h800-ib", "h100-ib", "gb200-nvl72", "a100-ib"]),
+    st.integers(128, 131072),
+    st.one_of(st.none(), st.integers(1, 512)),
+    st.one_of(st.none(), st.floats(0, 1)),
+    st.sampled_from([None, 1, 2, 4, 8]),
+)
+def test_any_deployment_answers_or_says_what_to_change(model, node, context, batch, mtp, tp):
+    m, n = load_model(model), load_node(node)
+    try:
+        given_ = {**defaults_for(m, n), **({"tp": tp} if tp else {})}
+        s = ServeSpec(model=m, node=n, context=context, batch=batch, mtp_acceptance=mtp, **given_)
+        out = serve(s)
+    except ValueError as err:
+        assert str(err) and "\n" not in str(err)
+        return
+    numbers = [out[k] for k in REQUIRED - {"breakdown", "network_bound_tpot_s"}]
+    assert all(0 < x < float("inf") for x in numbers)
+    assert out["batch_per_gpu"] <= out["max_concurrent_sequences_per_gpu"]
+    assert out["output_tokens_per_s_per_gpu"] == pytest.approx(out["batch_per_gpu"] / out["tpot_s"])
