@@ -29,7 +29,7 @@ bandwidth, times the layers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from hwmodels.specs import NodeSpec
 from simulator.profile import KernelRates, rates_for
@@ -66,7 +66,6 @@ class ServeSpec:
     kv_dtype: str = "bf16"
     cache_hit: float = 0.0  # share of prompt tokens served from the prompt cache (no prefill compute)
     price_per_gpu_hour: float | None = None
-    defaults: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         spec, g = self.model, self.node.gpus_per_node

@@ -240,7 +240,12 @@ def print_simulate(out: dict[str, Any]) -> None:
     idle = out["idle_s"]
     print(f"idle per rank: min {min(idle):.3f} s, max {max(idle):.3f} s; stage split {out['stage_layers']}")
     cv = "uniform" if out["expert_cv"] is None else f"cv {out['expert_cv']:g}"
-    print(f"network: {out['network']}; expert loads {cv}, {out['samples']} samples, seed {out['seed']}")
+    if out["network"] == "analytic":
+        print(f"network: closed form (no draws); seed {out['seed']} (stragglers only)")
+    elif out["link_utilization"]:
+        print(f"network: {out['network']}; expert loads {cv}, {out['samples']} samples, seed {out['seed']}")
+    else:
+        print(f"network: {out['network']}; no expert-parallel all-to-all to draw; seed {out['seed']}")
     if out["slow_ranks"]:
         print(f"stragglers on ranks {out['slow_ranks']} (x{out['straggler_slowdown']:g} compute)")
     for kind, u in out["link_utilization"].items():
