@@ -24,7 +24,7 @@ import pandas as pd
 
 from simulator.ep_comm import PHASES, EPTraffic, Routing, ep_traffic, link_kinds
 from simulator.events import Chunks, Timeline, simulate_ops
-from simulator.pipeline_ops import num_stages, rank_of, schedule_ops
+from simulator.pipeline_ops import rank_of, schedule_ops
 from simulator.profile import KernelRates, rates_for
 from simulator.runspec import RunSpec
 from simulator.training import StageTimes, dp_and_optimizer_s, estimate, resolved, routed_expert_s, stage_times
@@ -204,7 +204,6 @@ def simulate(
         for key in keys:
             if rank_of(run.schedule, run.pp, key[1], key[2]) in slow:
                 chunks[key] = _slowed(chunks[key], stragglers.slowdown)
-    assert len(base) == num_stages(run.schedule, run.pp, run.virtual_stages)
     timeline = simulate_ops(run.schedule, run.pp, ranks, base, chunks)
     dp_s, opt_s = dp_and_optimizer_s(run, rates)
     analytic = estimate(run, rates, check_memory=False).step_time_s
