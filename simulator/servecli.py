@@ -28,6 +28,9 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     p.add_argument("--context", type=positive, default=4096, help="tokens per sequence (default 4096)")
     p.add_argument("--mtp-acceptance", type=float, default=None, help="MTP draft acceptance rate (V3: 0.85-0.9)")
     p.add_argument("--cache-hit", type=float, default=0.0, help="share of prompt tokens from the prompt cache")
+    p.add_argument(
+        "--output-tokens", type=positive, default=None, help="output tokens per request: sizes prefill vs decode pools"
+    )
     p.add_argument("--weight-dtype", choices=list(DTYPE_BYTES), default=None, help="default fp8 where supported")
     p.add_argument("--kv-dtype", choices=list(DTYPE_BYTES), default="bf16")
     p.add_argument("--no-overlap", action="store_true", help="no two-micro-batch overlap of compute and comm")
@@ -86,6 +89,7 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         weight_dtype=weight_dtype,
         kv_dtype=args.kv_dtype,
         cache_hit=args.cache_hit,
+        output_tokens=args.output_tokens,
         price_per_gpu_hour=args.price_per_gpu_hour,
         **given,
     )
@@ -114,6 +118,9 @@ def print_serve(out: dict[str, Any]) -> None:
             f"{out['input_tokens_per_s_per_node']:,.0f} per node; cache hit {out['cache_hit']:.0%}"
         )
         print(f"  input cost    ${out['usd_per_million_input_tokens']:.3f} per million tokens")
+    if "usd_per_request" in out:
+        ratio, usd = out["prefill_gpus_per_decode_gpu"], out["usd_per_request"]
+        print(f"  disaggregated {ratio:.2f} prefill GPUs per decode GPU; ${usd:.5f} per request")
     if out["network_bound_tpot_s"] is not None:
         bound = out["network_bound_tpot_s"] * 1e3
         print(f"  network bound TPOT {bound:.2f} ms (ISCA 2025 method: EP traffic of 32 tokens per GPU)")

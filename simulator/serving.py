@@ -65,6 +65,7 @@ class ServeSpec:
     weight_dtype: str = "fp8"
     kv_dtype: str = "bf16"
     cache_hit: float = 0.0  # share of prompt tokens served from the prompt cache (no prefill compute)
+    output_tokens: int | None = None  # per request (the rest of `context` is its prompt): sizes the two pools
     price_per_gpu_hour: float | None = None
 
     def __post_init__(self) -> None:
@@ -98,6 +99,8 @@ class ServeSpec:
                 raise ValueError(f"mtp_acceptance={self.mtp_acceptance} must be in [0, 1]")
             if not spec.num_nextn_predict_layers:
                 raise ValueError(f"{spec.name} has no multi-token prediction module; drop --mtp-acceptance")
+        if self.output_tokens is not None and not 0 < self.output_tokens < self.context:
+            raise ValueError(f"output_tokens={self.output_tokens} must be between 1 and context-1={self.context - 1}")
         if not 0 <= self.cache_hit < 1:
             raise ValueError(f"cache_hit={self.cache_hit} must be in [0, 1)")
         if self.weight_dtype == "fp8" and self.node.gpu.peak_fp8_flop_per_s <= 0:
@@ -266,9 +269,10 @@ def decode(s: ServeSpec, rates: KernelRates, batch: int) -> Phase:
 
 
 def prefill(s: ServeSpec, rates: KernelRates) -> Phase:
-    """One prefill forward of PREFILL_TOKENS_PER_GPU prompt tokens per GPU, prompts of `context` tokens."""
+    """One prefill forward of PREFILL_TOKENS_PER_GPU prompt tokens per GPU, prompts of `context` tokens less
+    the request's output tokens when given."""
     tokens = PREFILL_TOKENS_PER_GPU
-    ctx = attended_keys(s.context)
+    ctx = attended_keys(s.context - (s.output_tokens or 0))
     step, parts = _pass_s(s.for_prefill(), rates, tokens, tokens, ctx, s.prefill_ep, True)
     return Phase(step, tokens, parts)
 
@@ -346,6 +350,12 @@ def serve(s: ServeSpec, profile: KernelRates | str | None = None, phase: str = "
             "usd_per_million_input_tokens": price_per_s / per_gpu * 1e6 * (1 - s.cache_hit),
         }
         breakdown["prefill"] = p.breakdown
+    if phase == "both" and s.output_tokens is not None:  # one request through both pools
+        prompt = s.context - s.output_tokens
+        prefill_gpu_s = prompt * (1 - s.cache_hit) / out["input_tokens_per_s_per_gpu"]
+        decode_gpu_s = s.output_tokens / out["output_tokens_per_s_per_gpu"]
+        out["prefill_gpus_per_decode_gpu"] = prefill_gpu_s / decode_gpu_s
+        out["usd_per_request"] = price_per_s * (prefill_gpu_s + decode_gpu_s)
     out["breakdown"] = breakdown
     return out
 

@@ -194,3 +194,15 @@ def test_any_deployment_answers_or_says_what_to_change(model, node, context, bat
     assert all(0 < x < float("inf") for x in numbers)
     assert out["batch_per_gpu"] <= out["max_concurrent_sequences_per_gpu"]
     assert out["output_tokens_per_s_per_gpu"] == pytest.approx(out["batch_per_gpu"] / out["tpot_s"])
+
+
+def test_a_request_mix_sizes_the_disaggregated_pools():
+    out = serve(spec_for("deepseek-v3", output_tokens=1024, cache_hit=0.5))
+    prefill_gpu_s = 3072 * 0.5 / out["input_tokens_per_s_per_gpu"]
+    decode_gpu_s = 1024 / out["output_tokens_per_s_per_gpu"]
+    assert out["prefill_gpus_per_decode_gpu"] == pytest.approx(prefill_gpu_s / decode_gpu_s)
+    assert out["usd_per_request"] == pytest.approx(2.0 / 3600 * (prefill_gpu_s + decode_gpu_s))
+    cold = serve(spec_for("deepseek-v3", output_tokens=1024))
+    assert cold["prefill_gpus_per_decode_gpu"] > out["prefill_gpus_per_decode_gpu"]
+    with pytest.raises(ValueError, match="output_tokens=4096 must be between 1 and context-1"):
+        spec_for("deepseek-v3", output_tokens=4096)
