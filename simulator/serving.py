@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 
 from hwmodels.specs import NodeSpec
 from simulator.profile import KernelRates, rates_for
+from workloads.comm import expected_nodes
 from workloads.dtypes import dtype_bytes
 from workloads.flops import attended_keys, attention_core_flops
 from workloads.gemms import Gemm, attention_gemms, ffn_gemms, head_gemms, swiglu_gemms
@@ -199,7 +200,7 @@ def _comm_s(s: ServeSpec, tokens: float, ep: int, forwarded: bool, node_limit: i
     cross = k * (1 - domain / ep)  # copies bound for another scale-up domain
     if forwarded and cross > 0:
         nodes = ep // domain
-        cross = min(nodes * (1 - (1 - domain / ep) ** k), node_limit or nodes) * (1 - 1 / nodes)
+        cross = expected_nodes(spec.n_routed_experts, k, nodes, node_limit) * (1 - 1 / nodes)
     net = tokens * cross * per_copy / node.scaleout_achieved_bw_bytes_per_s_per_gpu
     nvl = (
         tokens * (off_gpu if not forwarded else k * (1 - 1 / domain)) * per_copy / node.scaleup_achieved_bw_bytes_per_s

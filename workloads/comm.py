@@ -31,12 +31,16 @@ def activation_bytes_per_token(spec: ModelSpec, dtype: str) -> float:
     return n
 
 
-def expected_nodes_per_token(spec: ModelSpec, layout: ParallelLayout, node_limit: int | None = None) -> float:
-    """Expected distinct nodes a token's routed experts sit on (uniform routing, capped by `node_limit`)."""
-    nodes = layout.ep_nodes
-    experts, k = spec.n_routed_experts, spec.num_experts_per_tok
+def expected_nodes(experts: int, k: int, nodes: int, node_limit: int | None = None) -> float:
+    """Expected distinct nodes, of `nodes` holding `experts` evenly, that k uniformly routed experts sit on
+    (capped by `node_limit`)."""
     free = nodes * (1 - comb(experts - experts // nodes, k) / comb(experts, k)) if nodes > 1 else 1.0
     return min(free, node_limit) if node_limit else free
+
+
+def expected_nodes_per_token(spec: ModelSpec, layout: ParallelLayout, node_limit: int | None = None) -> float:
+    """Expected distinct nodes a token's routed experts sit on (uniform routing, capped by `node_limit`)."""
+    return expected_nodes(spec.n_routed_experts, spec.num_experts_per_tok, layout.ep_nodes, node_limit)
 
 
 def ep_bytes_per_token_per_layer(
