@@ -24,7 +24,7 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-run
-	$(BIN)/pip install --quiet -e ".[calibration,test]"
+	$(BIN)/pip install --quiet -e ".[calibration,cluster,test]"
 	touch $@
 
 run: $(VENV)/.installed-run

@@ -23,6 +23,8 @@ from simulator.runspec import v3_pretraining
 from simulator.servecli import add_parsers as add_serve_parsers
 from simulator.servecli import cmd_serve, print_serve
 from simulator.summary import comm_summary, hardware_summary, kv_comparison, memory_summary, model_summary
+from simulator.sweepcli import add_parsers as add_sweep_parsers
+from simulator.sweepcli import cmd_best_layout, cmd_sweep, print_best_layout, print_sweep
 from simulator.traincli import add_parsers as add_train_parsers
 from simulator.traincli import cmd_simulate, cmd_train, cmd_validate, print_simulate, print_train, print_validate
 from simulator.training import estimate
@@ -365,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parsers(sub, common, _positive)
     add_calibrate_parsers(sub, common, _positive)
     add_serve_parsers(sub, common, _positive)
+    add_sweep_parsers(sub, common, _positive)
     return parser
 
 
@@ -382,6 +385,8 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], Any], Callable[[Any], N
     "simulate": (cmd_simulate, print_simulate),
     "calibrate": (cmd_calibrate, print_calibrate),
     "serve": (cmd_serve, print_serve),
+    "sweep": (cmd_sweep, print_sweep),
+    "best-layout": (cmd_best_layout, print_best_layout),
 }
 
 

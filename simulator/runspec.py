@@ -9,7 +9,8 @@ GEMMs, 4K sequences, a 15,360-sequence batch, 14.8T tokens, $2 per GPU-hour,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 
 from hwmodels.registry import load_node
 from hwmodels.specs import NodeSpec
@@ -136,3 +137,31 @@ class RunSpec:
 def v3_pretraining(**changes) -> RunSpec:
     """DeepSeek-V3's pre-training run as published, with `changes` applied."""
     return RunSpec(**{"model": load_model("deepseek-v3"), "node": load_node("h800-ib"), **changes})
+
+
+# The RunSpec fields a caller sets by value (the model and node are named, see `build_run`).
+RUN_FIELDS = tuple(f.name for f in fields(RunSpec) if f.name not in ("model", "node", "defaults"))
+
+
+def build_run(options: Mapping[str, object]) -> RunSpec:
+    """A RunSpec from plain options: `model` (slug or config.json), `gpu` (its '<gpu>-ib' node) or `node`,
+    and any RUN_FIELDS; what they leave out keeps V3's published set-up (a dense model: ep=1)."""
+    opts = dict(options)
+    model = load_model(str(opts.pop("model", "deepseek-v3")))
+    node_spec = named_node(opts.pop("gpu", None), opts.pop("node", None))
+    unknown = sorted(set(opts) - set(RUN_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown run option(s) {', '.join(unknown)}; use model, gpu, node, {', '.join(RUN_FIELDS)}")
+    if opts.get("stage_layers") is not None:
+        opts["stage_layers"] = tuple(opts["stage_layers"])
+    if "ep" not in opts and not model.is_moe:
+        opts["ep"] = 1  # a dense model has no experts to spread
+    defaults = tuple(name for name in RUN_FIELDS if name not in opts)
+    return RunSpec(model=model, node=node_spec, defaults=defaults, **opts)
+
+
+def named_node(gpu: object = None, node: object = None) -> NodeSpec:
+    """The node a run names: `node` (catalog name or TOML), else the '<gpu>-ib' node, else V3's h800-ib."""
+    if gpu and node:
+        raise ValueError("give a gpu or a node, not both")
+    return load_node(str(node or (f"{str(gpu).lower()}-ib" if gpu else "h800-ib")))

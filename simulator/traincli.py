@@ -7,21 +7,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hwmodels.registry import load_node
 from hwmodels.routing import ECMP_MODES
 from hwmodels.topology import KINDS
 from simulator import format as fmt
 from simulator.ep_comm import Routing
 from simulator.events import to_chrome_trace
 from simulator.profile import DEFAULT_PROFILE, rates_for
-from simulator.runspec import PRECISIONS, RunSpec
+from simulator.runspec import PRECISIONS, RunSpec, build_run
 from simulator.schedules import SCHEDULES
 from simulator.sensitivity import sensitivity
 from simulator.simulate import NETWORKS, Stragglers, simulate
 from simulator.training import estimate
 from simulator.validate import validation_rows
 from workloads.activations import RECOMPUTE_MODES
-from workloads.registry import load_model
 
 SUFFIXES = {"k": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
 # option -> RunSpec field; None (the argparse default) means "take the published / RunSpec default"
@@ -62,12 +60,12 @@ def count(text: str) -> float:
 
 def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, positive) -> None:
     p = sub.add_parser("train", parents=[common], help="step time, GPU-hours and cost of a training run")
-    _add_run_options(p, positive)
+    add_run_options(p, positive)
     p.add_argument("--explain", action="store_true", help="show each headline figure's formula and inputs")
     p.add_argument("--sensitivity", action="store_true", help="GPU-hours with each key input moved +-20%%")
 
     p = sub.add_parser("simulate", parents=[common], help="one training step in the discrete-event model")
-    _add_run_options(p, positive)
+    add_run_options(p, positive)
     p.add_argument("--trace", default=None, help="write the step as Chrome trace-event JSON (Perfetto) here")
     p.add_argument("--seed", type=int, default=0, help="seed of the expert-load, ECMP and straggler draws (default 0)")
     p.add_argument(
@@ -91,7 +89,7 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     sub.add_parser("validate", parents=[common], help="predicted vs published figures, with errors")
 
 
-def _add_run_options(p: argparse.ArgumentParser, positive) -> None:
+def add_run_options(p: argparse.ArgumentParser, positive) -> None:
     """The RunSpec options `train` and `simulate` share; None means the V3 published default."""
     p.add_argument("--model", default="deepseek-v3", help="preset slug or config.json (default deepseek-v3)")
     p.add_argument("--gpu", default=None, help="GPU name: uses the '<gpu>-ib' node (default h800)")
@@ -116,16 +114,18 @@ def _add_run_options(p: argparse.ArgumentParser, positive) -> None:
     )
 
 
+def run_options(args: argparse.Namespace) -> dict[str, object]:
+    """The run options given on the command line (model, gpu / node, RunSpec fields), for `build_run`."""
+    given = {field: getattr(args, opt) for opt, field in TRAIN_OPTIONS.items() if getattr(args, opt) is not None}
+    named = {"model": args.model, "gpu": args.gpu, "node": args.node}
+    return {**{k: v for k, v in named.items() if v is not None}, **given}
+
+
 def run_from_args(args: argparse.Namespace) -> RunSpec:
     """The RunSpec the options ask for; what they leave out keeps V3's published set-up."""
     if args.node and args.gpu:
         raise ValueError("give --gpu or --node, not both")
-    node = load_node(args.node or (f"{args.gpu.lower()}-ib" if args.gpu else "h800-ib"))
-    given = {field: getattr(args, opt) for opt, field in TRAIN_OPTIONS.items() if getattr(args, opt) is not None}
-    if "ep" not in given and not load_model(args.model).is_moe:
-        given["ep"] = 1  # a dense model has no experts to spread
-    defaults = tuple(field for field in TRAIN_OPTIONS.values() if field not in given)
-    return RunSpec(model=load_model(args.model), node=node, defaults=defaults, **given)
+    return build_run(run_options(args))
 
 
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:

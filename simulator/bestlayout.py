@@ -1,0 +1,57 @@
+"""The best parallel layouts for a cluster: every TP x PP x EP x schedule the model and the GPUs allow,
+through the analytic model, ranked by predicted step time (the same GPUs: the same order as GPU-hours).
+
+Candidates: TP a power of two within a node and dividing the attention heads; PP dividing the GPUs, at most
+one stage per layer; EP dividing the routed experts (1 for a dense model); every schedule (interleaved
+with 2 virtual stages). A layout field the caller gives (`tp`, `pp`, `ep`, `schedule`) is held at that value,
+not searched. Everything else (micro-batch, ZeRO, precision, batch, topology) stays as given.
+Layouts the model rejects (memory, micro-batches, divisibility) are kept, invalid, with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simulator.runspec import named_node
+from simulator.schedules import SCHEDULES
+from simulator.sweep import evaluate
+from simulator.sweepspec import complete
+from workloads.registry import load_model
+
+LAYOUT_COLUMNS = ("tp", "pp", "ep", "dp", "schedule", "virtual_stages")
+
+
+def candidates(base: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every layout to try for the run `base` describes (build_run options), as completed sweep points."""
+    point = complete(base)
+    spec, per_node = load_model(point["model"]), named_node(point["gpu"], point["node"]).gpus_per_node
+    tps = [t for t in (1, 2, 4, 8, 16, 32, 64, 128) if per_node % t == 0 and spec.num_attention_heads % t == 0]
+    pps = [p for p in range(1, spec.num_hidden_layers + 1) if point["gpus"] % p == 0]
+    experts = spec.n_routed_experts if spec.is_moe else 1
+    eps = [e for e in range(1, experts + 1) if experts % e == 0]
+    tps, pps, eps = ([base[k]] if k in base else v for k, v in (("tp", tps), ("pp", pps), ("ep", eps)))
+    schedules = [base["schedule"]] if "schedule" in base else SCHEDULES
+    rows = []
+    for tp in tps:
+        for pp in pps:
+            for ep in eps:
+                for schedule in schedules:
+                    vs = base.get("virtual_stages", 2) if schedule == "interleaved" else 1
+                    layout = {"tp": tp, "pp": pp, "ep": ep, "schedule": schedule, "virtual_stages": vs}
+                    rows.append(complete({**base, **layout, "stage_layers": None}))
+    return rows
+
+
+def best_layouts(base: Mapping[str, Any], processes: int | None = None, progress: bool = False) -> pd.DataFrame:
+    """All candidate layouts, the valid ones first by step time (`rank` 1, 2, ...; invalid: rank NaN), with
+    `is_given` marking the layout `base` itself asks for (V3's published PP16 EP64 DualPipe by default)."""
+    given = complete(base)
+    frame = evaluate(candidates(base), "analytic", processes=processes, progress=progress)
+    frame["is_given"] = np.logical_and.reduce([frame[k] == given[k] for k in ("tp", "pp", "ep", "schedule")])
+    frame = frame.sort_values(["valid", "step_time_s"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    frame["rank"] = pd.Series(range(1, len(frame) + 1), dtype=float).where(frame["valid"])
+    return frame
