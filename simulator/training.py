@@ -35,7 +35,7 @@ from workloads.dtypes import dtype_bytes
 from workloads.elementwise import BACKWARD_TO_FORWARD, layer_elementwise_bytes, loss_bytes_per_token
 from workloads.flops import attended_keys, attention_core_flops, train_flops_per_token
 from workloads.gemms import Gemm, attention_gemms, ffn_gemms, head_gemms
-from workloads.layout import balanced_layer_counts, stage_blocks, stage_layer_counts
+from workloads.layout import balanced_layer_counts, is_moe_layer, stage_blocks, stage_layer_counts
 from workloads.memory import stage_params, training_memory_by_stage
 from workloads.precision import training_precision
 
@@ -126,32 +126,91 @@ class Report:
 
 
 def balanced_stage_layers(run: RunSpec, profile: KernelRates | str | None = None) -> list[int]:
-    """Layers per stage that balance the busiest rank's compute time (DualPipe: of each rank's two stages).
+    """Layers per stage that balance the pipeline ranks' time per micro-batch (DualPipe: each rank's F&B pair
+    of its two stages; else a stage's F + B with its communication).
 
-    The extra work of the first stage (dense layers) and of the last (output head in bf16, MTP) is measured
-    in units of a middle layer's time from an even split, then `balanced_layer_counts` places the layers.
+    Starts from the better of the even split and `balanced_layer_counts` (the first and last stages' extra
+    work in units of a middle layer), then moves one layer at a time off the busiest rank while that makes
+    the ranks' loads, busiest first, smaller; keeps the even split when its whole step is as short
+    (`estimate` also takes the even split when this one does not fit memory and the even one does).
     """
     profile = rates_for(profile, run.node.gpu)
     spec, pp = run.model, run.pp
     paired = run.schedule in BIDIRECTIONAL
+    layers = spec.num_hidden_layers
     if pp == 1:
-        return [spec.num_hidden_layers]
-    probe = run.with_(stage_layers=tuple(stage_layer_counts(spec.num_hidden_layers, pp)))
-    counts = list(probe.stage_layers or ())
-    # The load is what a stage adds to the step: its overlapped F&B pair under DualPipe, else F + B.
-    load = (lambda t: t.overlapped_pair_s()) if paired else (lambda t: t.f + t.b)
-    times = [load(stage_times(probe, profile, s)) for s in (0, pp // 2, pp - 1)]
-    per_layer = times[1] / counts[pp // 2]
-    extra_first = times[0] / per_layer - counts[0]
-    extra_last = times[2] / per_layer - counts[-1]
-    split = balanced_layer_counts(spec.num_hidden_layers, pp, max(0.0, extra_first), extra_last, paired=paired)
+        return [layers]
+    moe = [is_moe_layer(spec, k) for k in range(layers)]
+    mtp = (spec.is_moe,) * spec.num_nextn_predict_layers
+    stage_cache: dict[tuple[tuple[bool, ...], bool, bool], StageTimes] = {}
+    rank_cache: dict[tuple[object, ...], float] = {}
 
-    def step_s(counts: list[int]) -> float:
-        return sum(step_breakdown(run.with_(stage_layers=tuple(counts)), profile)[0].values())
+    def stage_keys(counts: list[int]) -> list[tuple[tuple[bool, ...], bool, bool]]:
+        keys, start = [], 0
+        for stage, n in enumerate(counts):
+            last = stage == pp - 1
+            keys.append((tuple(moe[start : start + n]) + (mtp if last else ()), stage == 0, last))
+            start += n
+        return keys
 
-    # Layer units are an approximation (a pair's load is not linear in its layers): keep the even split
-    # when its step is as short.
-    return min((split, list(counts)), key=step_s)
+    load = (lambda t: t.overlapped_pair_s()) if paired else _stage_load
+
+    def loads(counts: list[int]) -> list[float]:
+        keys = stage_keys(counts)
+        for key in keys:
+            if key not in stage_cache:
+                stage_cache[key] = block_times(run, profile, *key)
+        groups = [(keys[r], keys[pp - 1 - r]) for r in range(pp // 2)] if paired else [(k,) for k in keys]
+        out = []
+        for group in groups:
+            if group not in rank_cache:
+                times = [stage_cache[k] for k in group]
+                rank_cache[group] = load(times[0] if len(times) == 1 else (times[0] + times[1]).scaled(0.5))
+            out.append(rank_cache[group])
+        return out
+
+    even = stage_layer_counts(layers, pp)
+    loads(even)  # fills the stage cache
+    per_layer = _stage_load(stage_cache[stage_keys(even)[pp // 2]]) / even[pp // 2]
+    first, last = (_stage_load(stage_cache[stage_keys(even)[s]]) / per_layer - even[s] for s in (0, pp - 1))
+    estimate_split = balanced_layer_counts(layers, pp, max(0.0, first), last, paired=paired)
+    counts = min((estimate_split, even), key=lambda c: sorted(loads(c), reverse=True))
+    counts = _descend(counts, loads, paired)
+
+    def step_s(split: list[int]) -> float:
+        return sum(step_breakdown(run.with_(stage_layers=tuple(split)), profile)[0].values())
+
+    return min((counts, even), key=step_s)
+
+
+def _stage_load(t: StageTimes) -> float:
+    return t.f + t.b + t.ep_f + t.ep_b + t.pp_f + t.pp_b
+
+
+def _descend(counts: list[int], loads, paired: bool) -> list[int]:
+    """Move one layer at a time from a stage of the busiest rank to one of the lightest ranks' stages while
+    the loads, sorted busiest first, get lexicographically smaller (a strict descent: it ends)."""
+    pp = len(counts)
+    current = sorted(loads(counts), reverse=True)
+    for _ in range(4 * pp):
+        per_rank = loads(counts)
+        ranks = sorted(range(len(per_rank)), key=per_rank.__getitem__)
+        members = (lambda r: (r, pp - 1 - r)) if paired else (lambda r: (r,))
+        sources = [s for s in members(ranks[-1]) if counts[s] > 0]
+        targets = [t for r in ranks[:3] for t in members(r) if t not in sources]
+        best = None
+        for s in sources:
+            for t in targets:
+                trial = counts.copy()
+                trial[s] -= 1
+                trial[t] += 1
+                value = sorted(loads(trial), reverse=True)
+                if value < (best[0] if best else current):
+                    best = (value, trial)
+        if best is None:
+            break
+        current, counts = best
+    return counts
 
 
 def resolved(run: RunSpec, profile: KernelRates | str | None = None) -> RunSpec:
@@ -220,26 +279,32 @@ def routed_expert_s(run: RunSpec, rates: KernelRates) -> tuple[float, float, flo
 
 def stage_times(run: RunSpec, rates: KernelRates, stage: int) -> StageTimes:
     """Per-GPU seconds of one micro-batch on `stage`."""
+    blocks = tuple(stage_blocks(run.model, run.layout, stage, include_mtp=True))
+    return block_times(run, rates, blocks, first=stage == 0, last=stage == run.pp - 1)
+
+
+def block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], first: bool, last: bool) -> StageTimes:
+    """Per-GPU seconds of one micro-batch on a stage that runs `blocks` (each a MoE flag; the last stage's
+    include its MTP blocks), the first stage of the pipeline and / or the last."""
     spec, layout, node = run.model, run.layout, run.node
     tokens = run.micro_batch * run.seq_len
     fp8 = run.precision == "fp8"
     sm_share = _sm_share(run)
     per_gpu = tokens / run.tp
 
-    blocks = stage_blocks(spec, layout, stage, include_mtp=True)
     attn = _gemms_s(run, rates, attention_gemms(spec, per_gpu), sm_share)
     ffn = {moe: _gemms_s(run, rates, ffn_gemms(spec, moe, per_gpu, layout.ep), sm_share) for moe in set(blocks)}
     core_f, core_b = _attention_core_s(run, rates, per_gpu, sm_share)
     n = len(blocks)
     gemm_attn = [n * t for t in attn]
     gemm_mlp = [sum(ffn[moe][i] for moe in blocks) for i in range(3)]
-    if stage == run.pp - 1:
+    if last:
         head = _gemms_s(run, rates, head_gemms(spec, per_gpu, spec.num_nextn_predict_layers), sm_share)
         gemm_mlp = [a + b for a, b in zip(gemm_mlp, head, strict=True)]
     attn_f, attn_b = n * core_f, n * core_b
 
     elem_bytes = per_gpu * sum(layer_elementwise_bytes(spec, moe, fp8) for moe in blocks)
-    if stage == run.pp - 1:
+    if last:
         elem_bytes += per_gpu * loss_bytes_per_token(spec, 1 + spec.num_nextn_predict_layers) / BACKWARD_TO_FORWARD
     elem_f = rates.time_s("memory", 0.0, elem_bytes)
     recompute_s = 0.0
@@ -284,8 +349,8 @@ def stage_times(run: RunSpec, rates: KernelRates, stage: int) -> StageTimes:
     if run.pp > 1:
         hop = per_gpu * spec.hidden_size * dtype_bytes("bf16") / node.scaleout_achieved_bw_bytes_per_s_per_gpu
         hop += node.nic.latency_s
-        pp_f = hop if stage < run.pp - 1 else 0.0
-        pp_b = hop if stage > 0 else 0.0
+        pp_f = 0.0 if last else hop
+        pp_b = 0.0 if first else hop
     w = gemm_attn[2] + gemm_mlp[2]
     return StageTimes(f_attn, f_mlp, b_attn, b_mlp, w, pp_f=pp_f, pp_b=pp_b, **comm)
 
@@ -405,6 +470,10 @@ def estimate(run: RunSpec, profile: KernelRates | str | None = None, check_memor
     run = resolved(run, profile)
     memory = memory_per_gpu(run)
     hbm = run.node.gpu.hbm_bytes
+    if balanced and memory["total"] > hbm:  # the fastest split may not fit where the even one does
+        even = run.with_(stage_layers=tuple(stage_layer_counts(run.model.num_hidden_layers, run.pp)))
+        if memory_per_gpu(even)["total"] <= hbm:
+            run, memory = even, memory_per_gpu(even)
     if check_memory and memory["total"] > hbm:
         parts = ", ".join(f"{k} {v / 1e9:.1f}" for k, v in memory.items() if k != "total")
         raise ValueError(
