@@ -97,6 +97,11 @@ OUTPUTS = {  # each engine's output columns, before GPU-hours, usd_per_gpu_hour,
     ),
     "event": ("step_time_s", *_COMMON, "analytic_step_time_s", "pipeline_s", "dp_and_optimizer_s", "max_idle_s"),
 }
+DERIVED = ("usd_per_gpu_hour", "gpu_hours", "cost_usd", "days")  # from the outputs, on arrays
+TEXT_COLUMNS = frozenset(
+    {"model", "gpu", "node", "profile", "topology", "stage_layers", "precision", "schedule", "recompute"}
+    | {"network", "ecmp", "stage_split", "catalog_usd_per_gpu_hour"}
+)
 ENGINE_FUNCTIONS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {"analytic": _analytic, "event": _event}
 
 
@@ -246,6 +251,10 @@ def run_sweep(
     progress: bool = False,
 ) -> pd.DataFrame:
     """Every point of `spec`, evaluated (see `evaluate`)."""
+    numeric = [c for c in (*inputs(spec.engine), *OUTPUTS[spec.engine], *DERIVED) if c not in TEXT_COLUMNS]
+    unknown = [name for name in spec.objectives if name not in numeric]
+    if unknown or not spec.objectives:
+        raise ValueError(f"objective(s) {', '.join(unknown) or '(none)'} unknown; use {', '.join(numeric)}")
     return evaluate(points(spec), spec.engine, spec.constraints, processes, workers, scheduler, progress)
 
 

@@ -176,11 +176,18 @@ def sweep_from_dict(data: Mapping[str, Any]) -> SweepSpec:
     unknown = sorted(set(data) - known)
     if unknown:
         raise ValueError(f"unknown sweep key(s) {', '.join(unknown)}; use {', '.join(sorted(known))}")
-    axes = tuple(parse_axis(name, raw) for name, raw in dict(data.get("axes", {})).items())
+    for key in ("base", "axes", "objectives"):
+        if not isinstance(data.get(key, {}), Mapping):
+            raise ValueError(f"{key} must be a table ([{key}] in TOML), not {data[key]!r}")
+    axes = tuple(parse_axis(name, raw) for name, raw in data.get("axes", {}).items())
     options = {k: data[k] for k in ("engine", "method", "samples", "seed") if k in data}
+    if not isinstance(options.get("seed", 0), int):
+        raise ValueError(f"seed={options['seed']!r} must be an integer")
     constraints = data.get("constraints", ())
     if isinstance(constraints, str):
         constraints = (constraints,)
+    if not isinstance(constraints, list | tuple) or not all(isinstance(c, str) for c in constraints):
+        raise ValueError(f"constraints must be a list of expressions (strings), not {constraints!r}")
     objectives = data.get("objectives", {"cost_usd": "min", "days": "min"})
     return SweepSpec(
         base=dict(data.get("base", {})),

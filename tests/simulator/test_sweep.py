@@ -179,6 +179,27 @@ def test_ranges_defaults_and_spec_errors():
         run_sweep(sweep_from_dict({"constraints": ["pp *** 2"]}))
     with pytest.raises(ValueError, match="not numeric outputs"):
         pareto_front(run_sweep(sweep_from_dict({})), {"model": "min"})
+    with pytest.raises(ValueError, match=r"objective\(s\) warp unknown"):  # before any point is run
+        run_sweep(sweep_from_dict({"objectives": {"warp": "min"}}))
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["base", "axes", "engine", "method", "samples", "seed", "constraints", "objectives", "x"]),
+        st.recursive(
+            st.none() | st.booleans() | st.integers(-3, 5) | st.floats(-2, 5) | st.text(max_size=4),
+            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["pp", "low", "start"]), inner),
+            max_leaves=6,
+        ),
+        max_size=4,
+    )
+)
+@settings(max_examples=200)
+def test_any_sweep_description_loads_or_raises_one_line(data):
+    try:
+        sweep_from_dict(data)
+    except ValueError as exc:
+        assert "\n" not in str(exc)
 
 
 def test_unknown_model_is_an_invalid_point_not_a_crash():
