@@ -12,7 +12,7 @@ else
 TORCH ?= torch==2.13.0
 endif
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean browser screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,12 +27,31 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-run
 	$(BIN)/pip install --quiet -e ".[calibration,cluster,test]"
 	touch $@
 
+PORT ?= 8501
+
 run: $(VENV)/.installed-run
 	$(BIN)/v3sim report
+	@echo ""
+	@echo "v3sim dashboard: http://127.0.0.1:$(PORT)   (Ctrl-C stops it)"
+	$(BIN)/streamlit run dashboard/app.py --server.address 127.0.0.1 --server.port $(PORT) \
+		--server.headless true --browser.gatherUsageStats false
 
-test: $(VENV)/.installed-test
+# The browser test drives Debian's chromium: installed here when missing and run as root (as in CI);
+# elsewhere the test is skipped and says how to enable it.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for the browser test"; \
+		apt-get install -y -qq chromium >/dev/null 2>&1 || \
+		{ apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; } || \
+		echo "could not install chromium: the browser test will be skipped"; \
+	fi
+
+test: $(VENV)/.installed-test browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+screenshots: $(VENV)/.installed-test browser
+	V3SIM_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/dashboard/test_browser.py
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -213,3 +213,41 @@ def inference_memory_per_gpu(
         kv = batch * context * len(blocks) * kv_bytes_per_token_per_layer(spec, kv_dtype) / kv_split
         rows.append({"weights": weights, "kv_cache": kv, "total": weights + kv, "stage": stage})
     return max(rows, key=lambda r: r["total"])
+
+
+def kv_tokens_that_fit(
+    spec: ModelSpec, layout: ParallelLayout, hbm_bytes: float, weight_dtype: str = "bf16", kv_dtype: str = "bf16"
+) -> int:
+    """Cached tokens (sequences x context) one attention replica holds with its weights and KV cache within
+    `hbm_bytes` per GPU, nothing reserved for activations; 0 when the weights alone fill the GPU. KV grows
+    linearly in tokens, so it is the free bytes over one token's KV (`inference_memory_per_gpu`)."""
+    one = inference_memory_per_gpu(spec, layout, 1, 1, weight_dtype, kv_dtype)
+    return max(0, int((hbm_bytes - one["weights"]) // one["kv_cache"]))
+
+
+def longest_context_that_fits(
+    spec: ModelSpec,
+    layout: ParallelLayout,
+    batch: int,
+    hbm_bytes: float,
+    weight_dtype: str = "bf16",
+    kv_dtype: str = "bf16",
+) -> int:
+    """Longest context (tokens) of which `batch` sequences fit (`kv_tokens_that_fit`); 0 if none does."""
+    if batch <= 0:
+        raise ValueError(f"batch={batch} must be positive")
+    return kv_tokens_that_fit(spec, layout, hbm_bytes, weight_dtype, kv_dtype) // batch
+
+
+def largest_batch_that_fits(
+    spec: ModelSpec,
+    layout: ParallelLayout,
+    context: int,
+    hbm_bytes: float,
+    weight_dtype: str = "bf16",
+    kv_dtype: str = "bf16",
+) -> int:
+    """Most sequences of `context` tokens that fit (`kv_tokens_that_fit`); 0 if not one does."""
+    if context <= 0:
+        raise ValueError(f"context={context} must be positive")
+    return kv_tokens_that_fit(spec, layout, hbm_bytes, weight_dtype, kv_dtype) // context

@@ -1,0 +1,195 @@
+"""Serving: time per output token, throughput, KV capacity and cost per token of one deployment.
+
+The numbers are `v3sim serve`'s: the page fills the CLI's own options (its defaults for everything it does not
+ask) and calls the CLI's `cmd_serve`, so the page and the command line agree; it only formats and plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from dashboard import state
+from hwmodels.registry import catalog
+from simulator.cli import build_parser
+from simulator.servecli import cmd_serve
+from simulator.serving import PHASES
+from workloads.registry import load_model, model_slugs
+
+SWEEP_POINTS = 8  # batch sizes in the sweep, doubling from 1, plus the KV capacity
+
+
+def serve_args(**given: Any) -> argparse.Namespace:
+    """`v3sim serve`'s options: the CLI's defaults, with `given` (option names as attributes) on top."""
+    args = build_parser().parse_args(["serve"])
+    for name, value in given.items():
+        if not hasattr(args, name):
+            raise AttributeError(f"v3sim serve has no option {name}")
+        setattr(args, name, value)
+    return args
+
+
+@st.cache_data(show_spinner=False)
+def serve_numbers(
+    model: str,
+    gpu: str,
+    phase: str,
+    batch: int | None,
+    context: int,
+    mtp_acceptance: float | None,
+    cache_hit: float,
+    output_tokens: int | None,
+) -> dict[str, Any]:
+    """`v3sim serve --json` for these options (a ValueError names a bad combination)."""
+    return cmd_serve(
+        serve_args(
+            model=model,
+            gpu=gpu,
+            phase=phase,
+            batch=batch,
+            context=context,
+            mtp_acceptance=mtp_acceptance,
+            cache_hit=cache_hit,
+            output_tokens=output_tokens,
+        )
+    )
+
+
+def sweep_batches(capacity: int) -> list[int]:
+    """1, 2, 4, ... below the KV capacity, then the capacity itself."""
+    doubling = [2**k for k in range(SWEEP_POINTS) if 2**k < capacity]
+    return [*doubling, capacity]
+
+
+@st.cache_data(show_spinner=False)
+def batch_sweep(model: str, gpu: str, context: int, mtp_acceptance: float | None, capacity: int) -> pd.DataFrame:
+    """Decode TPOT and output tokens/s per GPU at each batch of `sweep_batches(capacity)`."""
+    rows = []
+    for b in sweep_batches(capacity):
+        out = serve_numbers(model, gpu, "decode", b, context, mtp_acceptance, 0.0, None)
+        rows.append(
+            {
+                "batch_per_gpu": b,
+                "tpot_s": out["tpot_s"],
+                "output_tokens_per_s_per_gpu": out["output_tokens_per_s_per_gpu"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def metrics(out: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) of the key numbers `serve` returned for the phase shown."""
+    shown = []
+    if "tpot_s" in out:
+        shown += [
+            ("TPOT", f"{out['tpot_s'] * 1e3:.1f} ms"),
+            ("Output tokens/s per GPU", f"{out['output_tokens_per_s_per_gpu']:,.0f}"),
+            ("Output tokens/s per node", f"{out['output_tokens_per_s_per_node']:,.0f}"),
+            ("$ per M output tokens", f"${out['usd_per_million_output_tokens']:.3f}"),
+        ]
+    if "input_tokens_per_s_per_gpu" in out:
+        shown += [
+            ("Input tokens/s per GPU", f"{out['input_tokens_per_s_per_gpu']:,.0f}"),
+            ("$ per M input tokens", f"${out['usd_per_million_input_tokens']:.3f}"),
+        ]
+    if "batch_per_gpu" in out:
+        shown.append(("Sequences per GPU", f"{out['batch_per_gpu']:,}"))
+    shown.append(("KV capacity (sequences per GPU)", f"{out['max_concurrent_sequences_per_gpu']:,}"))
+    return shown
+
+
+def numbers_table(out: dict[str, Any]) -> pd.DataFrame:
+    """serve()'s numbers, one per row (the breakdown flattened to `breakdown/<phase>/<part>_s`)."""
+    rows = [{"quantity": k, "value": v} for k, v in out.items() if k != "breakdown"]
+    for phase, parts in out["breakdown"].items():
+        rows += [{"quantity": f"breakdown/{phase}/{part}_s", "value": s} for part, s in parts.items()]
+    return pd.DataFrame({"quantity": [r["quantity"] for r in rows], "value": [str(r["value"]) for r in rows]})
+
+
+def breakdown_chart(out: dict[str, Any]) -> go.Figure:
+    """Milliseconds of each part of a step, per phase (decode: one token step; prefill: one forward)."""
+    frame = pd.DataFrame(
+        [
+            {"phase": phase, "part": part, "ms": s * 1e3}
+            for phase, parts in out["breakdown"].items()
+            for part, s in parts.items()
+        ]
+    )
+    fig = px.bar(frame, x="ms", y="part", color="phase", facet_col="phase", orientation="h", title="Step breakdown")
+    fig.update_xaxes(matches=None, title="ms")
+    return fig
+
+
+def sweep_chart(frame: pd.DataFrame) -> go.Figure:
+    """Output tokens/s per GPU (bars) and TPOT (line) against decode batch per GPU."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    x = frame["batch_per_gpu"].astype(str)
+    fig.add_bar(x=x, y=frame["output_tokens_per_s_per_gpu"], name="output tokens/s per GPU")
+    fig.add_scatter(x=x, y=frame["tpot_s"] * 1e3, name="TPOT (ms)", mode="lines+markers", secondary_y=True)
+    fig.update_layout(
+        title="Decode: throughput and TPOT against batch", xaxis={"title": "batch per GPU", "type": "category"}
+    )
+    fig.update_yaxes(title_text="output tokens/s per GPU", secondary_y=False)
+    fig.update_yaxes(title_text="TPOT (ms)", secondary_y=True)
+    return fig
+
+
+st.title("Serving")
+st.caption("Numbers from `v3sim serve` with its defaults for parallelism, dtypes and prices (DeepSeek-V3 report 3.4).")
+left, mid, right = st.columns(3)
+with left:
+    model = state.selectbox("Model", model_slugs(), key="model", default="deepseek-v3")
+    gpu = state.selectbox("GPU", catalog("gpus"), key="gpu", default="h800")
+    phase = state.selectbox("Phase", PHASES, key="phase", default="both")
+with mid:
+    batch = state.number("Batch per GPU (0 = KV capacity)", key="batch", default=0, min_value=0, step=1)
+    context = state.number("Context (tokens)", key="context", default=4096, min_value=1, step=1024)
+    output = state.number("Output tokens per request (0 = not set)", key="output", default=0, min_value=0, step=128)
+with right:
+    has_mtp = bool(load_model(model).num_nextn_predict_layers)
+    mtp = state.number(
+        "MTP acceptance (0 = off)",
+        key="mtp",
+        default=0.0,
+        min_value=0.0,
+        max_value=1.0,
+        step=0.05,
+        disabled=not has_mtp,
+        help="Only models with a multi-token-prediction module (DeepSeek-V3: 0.85-0.9)",
+    )
+    cache_hit = state.number("Prefix-cache hit", key="cache_hit", default=0.0, min_value=0.0, max_value=0.99, step=0.05)
+
+mtp_acceptance = float(mtp) if has_mtp and mtp > 0 else None
+try:
+    out = serve_numbers(
+        model, gpu, phase, int(batch) or None, int(context), mtp_acceptance, float(cache_hit), int(output) or None
+    )
+    sweep = None
+    if "tpot_s" in out:
+        capacity = out["max_concurrent_sequences_per_gpu"]
+        sweep = batch_sweep(model, gpu, int(context), mtp_acceptance, capacity)
+except ValueError as exc:
+    state.fail(exc)
+
+shown = metrics(out)
+for row in range(0, len(shown), 4):
+    for col, (label, value) in zip(st.columns(4), shown[row : row + 4], strict=False):
+        col.metric(label, value)
+st.caption(
+    f"{out['model']} on {out['node']}: attention tp{out['tp']}, decode ep{out['ep']}, prefill ep{out['prefill_ep']}; "
+    f"{out['weights_gb_per_gpu']:.1f} GB weights and {out['kv_gb_per_sequence']:.3f} GB KV per sequence per GPU."
+)
+st.plotly_chart(breakdown_chart(out), width="stretch")
+if sweep is not None:
+    st.plotly_chart(sweep_chart(sweep), width="stretch")
+st.dataframe(numbers_table(out), hide_index=True, width="stretch")
+state.csv_download(numbers_table(out), "serving")
+if sweep is not None:
+    st.dataframe(sweep, hide_index=True, width="stretch")
+    state.csv_download(sweep, "serving-batch-sweep", label="Download batch sweep CSV")

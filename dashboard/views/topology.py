@@ -1,0 +1,290 @@
+"""Topology explorer: a sweep over topology kind, switch radix, oversubscription and GPU count, each
+combination's network size, cost, bisection and hops (`v3sim topology`), its closed-form all-to-all time, and
+DeepSeek-V3's training step on it (`v3sim train`); plus a drawing of a small instance of one kind.
+
+The page only formats and plots what `simulator` and `hwmodels` return; a combination a model rejects is a
+row marked invalid with the model's own message."""
+
+from __future__ import annotations
+
+from itertools import product
+from typing import Any
+
+import networkx as nx
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard import state
+from hwmodels import collectives as ab
+from hwmodels.registry import catalog, load_node
+from hwmodels.topology import KINDS, build_switch_graph, design_topology
+from simulator.netsummary import topology_summary
+from simulator.runspec import build_run
+from simulator.sweep import pareto_front
+from simulator.training import estimate
+
+NODE = "h800-ib"  # DeepSeek-V3's node: 8 H800, one 400G NIC per GPU
+PLANED = ("multi-plane", "multi-rail")  # the kinds whose `planes` (planes or rails) the user sets
+RADIXES = ("16", "32", "64", "128")
+OVERSUBSCRIPTIONS = ("1", "2", "3", "4")
+GPU_COUNTS = ("512", "1024", "2048", "4096", "8192")
+DRAW_RADIXES = (4, 6, 8, 10, 12)
+TIER_LEVEL = {"endpoint": 0, "leaf": 1, "edge": 1, "spine": 2, "aggregation": 2, "core": 3, "router": 1}
+NET_COLUMNS = ("switches", "links", "cost_usd", "cost_per_endpoint_usd", "bisection_bytes_per_s", "diameter_hops")
+CHARTS = (  # (column shown, axis title)
+    ("cost_per_endpoint_usd", "network cost per endpoint ($)"),
+    ("bisection_tbytes_per_s", "bisection bandwidth (TB/s, one direction)"),
+    ("all_to_all_ms", "all-to-all time (ms)"),
+    ("step_time_s", "DeepSeek-V3 step time (s)"),
+)
+COLUMN_FORMATS = {
+    "cost_per_endpoint_usd": st.column_config.NumberColumn("cost per endpoint ($)", format="$%,.0f"),
+    "cost_musd": st.column_config.NumberColumn("network cost ($M)", format="%.2f"),
+    "bisection_tbytes_per_s": st.column_config.NumberColumn("bisection (TB/s)", format="%.1f"),
+    "all_to_all_ms": st.column_config.NumberColumn("all-to-all (ms)", format="%.3f"),
+    "step_time_s": st.column_config.NumberColumn("V3 step (s)", format="%.3f"),
+    "gpu_hours": st.column_config.NumberColumn("V3 GPU-hours", format="%,.0f"),
+}
+
+
+def _reason(exc: Exception) -> str:
+    """A model's one-line message; an unexpected error keeps its type so it is not mistaken for advice."""
+    return str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}"
+
+
+@st.cache_data(max_entries=4096, show_spinner=False)
+def evaluate(
+    kind: str, radix: int, planes: int, oversubscription: float, gpus: int, a2a_bytes_per_gpu: float, switch: str
+) -> dict[str, Any]:
+    """One sweep row: `topology_summary`, the alpha-beta all-to-all and V3's `estimate` (cached, plain args)."""
+    row: dict[str, Any] = {"kind": kind, "radix": radix, "planes": planes if kind in PLANED else 1}
+    row |= {"oversubscription": oversubscription, "gpus": gpus}
+    reasons = []
+    try:
+        net = topology_summary(kind, radix, gpus, planes if kind in PLANED else None, oversubscription, switch)
+        row |= {name: net[name] for name in NET_COLUMNS}
+    except Exception as exc:  # any rejection becomes the row's reason, never a traceback
+        reasons.append(f"network: {_reason(exc)}")
+    try:
+        net_ab = ab.TwoLevelNet.of_node(load_node(NODE), oversubscription)
+        row["all_to_all_s"] = ab.all_to_all(gpus, a2a_bytes_per_gpu, net_ab).time_s
+    except Exception as exc:
+        reasons.append(f"all-to-all: {_reason(exc)}")
+    try:
+        options = {"gpus": gpus, "topology": kind, "radix": radix, "oversubscription": oversubscription}
+        report = estimate(build_run(options), "published")
+        row |= {"step_time_s": report.step_time_s, "gpu_hours": report.gpu_hours}
+    except Exception as exc:
+        reasons.append(f"V3 run: {_reason(exc)}")
+    return row | {"valid": not reasons, "reason": "; ".join(reasons)}
+
+
+def sweep_frame(kinds, radixes, planes, oversubscriptions, gpu_counts, a2a_bytes_per_gpu, switch) -> pd.DataFrame:
+    """Every combination's row, in SI units (the CSV), with the Pareto front of cost per endpoint and step time."""
+    rows = [
+        evaluate(kind, int(r), int(planes), float(o), int(n), float(a2a_bytes_per_gpu), switch)
+        for kind, r, o, n in product(kinds, radixes, oversubscriptions, gpu_counts)
+    ]
+    frame = pd.DataFrame(rows)
+    for name in (*NET_COLUMNS, "all_to_all_s", "step_time_s", "gpu_hours"):
+        frame[name] = pd.to_numeric(frame[name], errors="coerce") if name in frame else float("nan")
+    frame["pareto"] = pareto_front(frame, {"cost_per_endpoint_usd": "min", "step_time_s": "min"})
+    return frame
+
+
+def shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table as shown: display units (TB/s, ms, $M) converted here, at the edge."""
+    out = frame[["kind", "radix", "planes", "oversubscription", "gpus", "valid", "reason"]].copy()
+    out["cost_per_endpoint_usd"] = frame["cost_per_endpoint_usd"]
+    out["cost_musd"] = frame["cost_usd"] / 1e6
+    out["switches"] = frame["switches"].astype("Int64")
+    out["links"] = frame["links"].astype("Int64")
+    out["bisection_tbytes_per_s"] = frame["bisection_bytes_per_s"] / 1e12
+    out["diameter_hops"] = frame["diameter_hops"].astype("Int64")
+    out["all_to_all_ms"] = frame["all_to_all_s"] * 1e3
+    out["step_time_s"] = frame["step_time_s"]
+    out["gpu_hours"] = frame["gpu_hours"]
+    out["pareto"] = frame["pareto"]
+    out["config"] = [
+        f"r{r} {o:g}:1 {n} GPUs" for r, o, n in zip(out.radix, out.oversubscription, out.gpus, strict=True)
+    ]
+    return out
+
+
+def bar_chart(table: pd.DataFrame, column: str, title: str) -> go.Figure:
+    fig = px.bar(table, x="config", y=column, color="kind", barmode="group", labels={column: title, "config": ""})
+    return fig.update_layout(height=320, margin={"t": 30, "b": 10}, title=title, legend_title_text="")
+
+
+def pareto_chart(table: pd.DataFrame) -> go.Figure:
+    valid = table[table["valid"]]
+    fig = px.scatter(
+        valid,
+        x="cost_per_endpoint_usd",
+        y="step_time_s",
+        color="kind",
+        hover_data=["radix", "planes", "oversubscription", "gpus"],
+        labels={"cost_per_endpoint_usd": "network cost per endpoint ($)", "step_time_s": "V3 step time (s)"},
+    )
+    front = valid[valid["pareto"]].sort_values("cost_per_endpoint_usd")
+    fig.add_scatter(
+        x=front["cost_per_endpoint_usd"],
+        y=front["step_time_s"],
+        mode="lines+markers",
+        name="Pareto front",
+        marker={"size": 14, "symbol": "circle-open", "color": "black"},
+        line={"dash": "dot", "color": "black"},
+    )
+    return fig.update_layout(height=420, margin={"t": 30}, legend_title_text="")
+
+
+def _with_endpoints(graph: nx.Graph) -> nx.Graph:
+    """A copy of the switch graph with one node per attached endpoint (NIC port), linked to its switch."""
+    out = graph.copy()
+    for switch, data in graph.nodes(data=True):
+        for i in range(data.get("endpoints", 0)):
+            out.add_node(("endpoint", switch, i), tier="endpoint", plane=data.get("plane", 0))
+            out.add_edge(("endpoint", switch, i), switch, links=1)
+    return out
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def drawing(kind: str, radix: int, planes: int, endpoints: bool) -> tuple[go.Figure, dict[str, int]]:
+    """A plotly drawing of the largest `kind` instance at `radix` (trees by tier, the others by a seeded
+    spring layout), and its switches by tier."""
+    spec = design_topology(kind, radix, None, planes if kind in PLANED else None)
+    switches = build_switch_graph(spec)
+    graph = _with_endpoints(switches) if endpoints else switches
+    if kind in ("slim-fly", "dragonfly"):
+        pos = nx.spring_layout(graph, seed=0)
+    else:
+        nx.set_node_attributes(graph, {v: TIER_LEVEL[d["tier"]] for v, d in graph.nodes(data=True)}, "level")
+        pos = nx.multipartite_layout(graph, subset_key="level", align="horizontal")
+    fig = go.Figure()
+    xs, ys = [], []
+    for u, v in graph.edges:
+        xs += [pos[u][0], pos[v][0], None]
+        ys += [pos[u][1], pos[v][1], None]
+    fig.add_scatter(x=xs, y=ys, mode="lines", line={"width": 0.6, "color": "#bbb"}, hoverinfo="skip", name="links")
+    tiers = sorted({d["tier"] for _, d in graph.nodes(data=True)}, key=lambda t: TIER_LEVEL[t])
+    for tier, colour in zip(tiers, px.colors.qualitative.Set1, strict=False):
+        nodes = [v for v, d in graph.nodes(data=True) if d["tier"] == tier]
+        size = 5 if tier == "endpoint" else 11
+        text = [f"{tier} {v[2]} (plane {graph.nodes[v].get('plane', 0)})" for v in nodes]
+        fig.add_scatter(
+            x=[pos[v][0] for v in nodes],
+            y=[pos[v][1] for v in nodes],
+            mode="markers",
+            marker={"size": size, "color": colour},
+            name=f"{tier} ({len(nodes)})",
+            text=text,
+            hoverinfo="text",
+        )
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(height=480, margin={"t": 10, "b": 10, "l": 10, "r": 10}, plot_bgcolor="white")
+    return fig, _tier_counts(switches)
+
+
+def _tier_counts(graph: nx.Graph) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for _, tier in graph.nodes(data="tier"):
+        counts[tier] = counts.get(tier, 0) + 1
+    return counts
+
+
+def show_metrics(frame: pd.DataFrame) -> None:
+    valid = frame[frame["valid"]]
+    cheap = valid.loc[valid["cost_per_endpoint_usd"].idxmin()]
+    fast = valid.loc[valid["step_time_s"].idxmin()]
+    cols = st.columns(3)
+    cols[0].metric("Cheapest network ($ per endpoint)", f"${cheap['cost_per_endpoint_usd']:,.0f}")
+    cols[0].caption(f"{cheap['kind']}, radix {cheap['radix']}, {cheap['oversubscription']:g}:1, {cheap['gpus']} GPUs")
+    cols[1].metric("Fastest V3 step time", f"{fast['step_time_s']:.3f} s")
+    cols[1].caption(f"{fast['kind']}, radix {fast['radix']}, {fast['oversubscription']:g}:1, {fast['gpus']} GPUs")
+    cols[2].metric("Valid configurations", f"{len(valid)} of {len(frame)}")
+
+
+def show_sweep(frame: pd.DataFrame) -> None:
+    valid = frame[frame["valid"]]
+    if valid.empty:
+        st.error(
+            f"None of the {len(frame)} combinations is valid; the first says: {frame['reason'].iloc[0]}. "
+            "Pick a larger radix, fewer GPUs, oversubscription 1 for slim-fly/dragonfly, or planes dividing the GPUs."
+        )
+    else:
+        show_metrics(frame)
+    table = shown(frame)
+    st.dataframe(table.drop(columns="config"), column_config=COLUMN_FORMATS, hide_index=True, key="sweep")
+    state.csv_download(frame, "topology-sweep")
+    if valid.empty:
+        return
+    plotted = table[table["valid"]]
+    for left, right in (CHARTS[:2], CHARTS[2:]):
+        cols = st.columns(2)
+        cols[0].plotly_chart(bar_chart(plotted, *left), key=f"chart-{left[0]}")
+        cols[1].plotly_chart(bar_chart(plotted, *right), key=f"chart-{right[0]}")
+    st.subheader("Cost per endpoint against V3 step time")
+    st.plotly_chart(pareto_chart(table), key="pareto")
+
+
+def show_drawing(planes: int) -> None:
+    st.subheader("A small instance")
+    cols = st.columns(3)
+    with cols[0]:
+        kind = state.selectbox("Kind to draw", KINDS, key="draw", default="multi-plane")
+    with cols[1]:
+        radix = state.selectbox("Drawing radix", DRAW_RADIXES, key="draw_radix", default=8)
+    with cols[2]:
+        endpoints = state.checkbox("Draw endpoints", key="draw_ends", default=False)
+    try:
+        fig, tiers = drawing(kind, radix, planes, endpoints)
+    except ValueError as exc:
+        st.warning(f"Cannot draw {kind} at radix {radix}: {exc}. Pick a larger drawing radix.")
+        return
+    size = {"multi-plane": f", {planes} planes", "multi-rail": f", {planes} rails"}.get(kind, "")
+    taper = "" if kind in ("slim-fly", "dragonfly") else ", no oversubscription"
+    parts = ", ".join(f"{n} {tier}" for tier, n in tiers.items())
+    st.caption(
+        f"The largest {kind} of radix-{radix} switches{size}{taper}: {parts} (`build_switch_graph`, networkx layout)."
+    )
+    st.plotly_chart(fig, key="drawing")
+
+
+st.title("Topology explorer")
+st.caption(
+    f"Network size and cost from `topology_summary` (`v3sim topology`) on the chosen switch; all-to-all from the "
+    f"alpha-beta closed form (`hwmodels.collectives.all_to_all`) on {NODE} nodes, which sees the oversubscription "
+    "but not the topology's shape (the flow model, `v3sim collective`, takes seconds to minutes per point); "
+    "V3 step time and GPU-hours from the analytic model (`v3sim train`, published kernel rates) with only GPUs, "
+    "topology, radix and oversubscription changed."
+)
+
+with st.sidebar:
+    st.subheader("Sweep")
+    kinds = state.multiselect("Topologies", KINDS, key="kinds", default=["fat-tree-2", "multi-plane", "fat-tree-3"])
+    radixes = state.multiselect("Switch radix (ports)", RADIXES, key="radix", default=["64"])
+    planes = state.number(
+        "Planes / rails (multi-plane, multi-rail)", key="planes", default=8, min_value=1, max_value=16
+    )
+    oversubs = state.multiselect("Oversubscription (down:up)", OVERSUBSCRIPTIONS, key="over", default=["1", "3"])
+    gpu_counts = state.multiselect("GPUs", GPU_COUNTS, key="gpus", default=["2048"])
+    a2a_mb = state.number("All-to-all volume per GPU (MB)", key="a2a_mb", default=256, min_value=1, max_value=100_000)
+    switch = state.selectbox("Switch", catalog("switches"), key="switch", default="ib-ndr-64")
+
+missing = [
+    name for name, v in (("a topology", kinds), ("a radix", radixes), ("an oversubscription", oversubs)) if not v
+]
+missing += ["a GPU count"] if not gpu_counts else []
+if missing:
+    st.warning(f"Nothing to sweep: pick {', '.join(missing)} in the sidebar.")
+else:
+    show_sweep(sweep_frame(kinds, radixes, planes, oversubs, gpu_counts, a2a_mb * 1e6, switch))
+    if planes != load_node(NODE).nics_per_node and set(kinds) & set(PLANED):
+        st.caption(
+            f"V3 step times use the node's {load_node(NODE).nics_per_node} NICs as planes/rails (a training run "
+            f"has no planes option); the network columns use {planes}."
+        )
+show_drawing(int(planes))

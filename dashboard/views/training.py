@@ -1,0 +1,147 @@
+"""Training cost: GPU-hours, dollars, days and MFU of a training run, where its step time goes, and its
+memory per GPU against the GPU's capacity. The defaults are DeepSeek-V3's published pre-training run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard import state
+from dashboard.files import uploaded_config
+from hwmodels.registry import catalog, load_node
+from hwmodels.topology import KINDS
+from simulator.runspec import PRECISIONS, build_run
+from simulator.schedules import SCHEDULES
+from simulator.training import BREAKDOWN_KEYS, estimate
+from workloads.registry import load_model, model_slugs
+
+PUBLISHED_GPU_HOURS = 2_664_000  # V3 report, pre-training on H800 (figures.toml: h800_gpu_hours_pretraining)
+PROFILES = ("published", "sol", "measured")
+PARTS = {
+    "compute": "compute",
+    "exposed_ep_comm": "exposed EP all-to-all",
+    "exposed_pp_comm": "exposed PP send/recv",
+    "bubble": "pipeline bubble",
+    "exposed_dp_comm": "DP collectives",
+    "optimizer": "optimizer",
+}
+MEMORY = ("weights", "gradients", "optimizer_states", "activations")
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def report(options: tuple[tuple[str, Any], ...], profile: str) -> dict[str, Any]:
+    """The analytic model's report for a run given as plain options (cached: a rerun costs nothing)."""
+    return estimate(build_run(dict(options)), profile).to_dict()
+
+
+def gpu_hours(value: float) -> str:
+    return f"{value / 1e3:,.0f}K"
+
+
+def usd(value: float) -> str:
+    return f"${value / 1e6:,.2f}M"
+
+
+st.title("Training cost")
+st.caption(
+    "The analytic model (`v3sim train`). The defaults are DeepSeek-V3's published pre-training: 2,048 H800, "
+    "PP16 DualPipe, EP64, fp8, 14.8T tokens at $2 per GPU-hour (the V3 report: 2,664K GPU-hours)."
+)
+
+with st.sidebar:
+    st.subheader("Run")
+    upload = st.file_uploader("Model config.json (Hugging Face)", type="json", key="upload")
+    model = state.selectbox("Model", model_slugs(), key="model", default="deepseek-v3", disabled=upload is not None)
+    node = state.selectbox("Node (GPU)", catalog("nodes"), key="node", default="h800-ib")
+    gpus = state.number("GPUs", key="gpus", default=2048, min_value=1, step=8)
+    topology = state.selectbox("Topology", KINDS, key="topology", default="multi-plane")
+    oversubscription = state.number("Oversubscription", key="over", default=1.0, min_value=1.0, step=0.5)
+    st.subheader("Parallel layout")
+    moe = True
+    try:
+        moe = load_model(uploaded_config(upload.getvalue()) if upload else model).is_moe
+    except ValueError as exc:
+        state.fail(exc)
+    tp = state.number("TP", key="tp", default=1, min_value=1)
+    pp = state.number("PP", key="pp", default=16, min_value=1)
+    ep = state.number("EP", key="ep", default=64 if moe else 1, min_value=1)
+    schedule = state.selectbox("Schedule", SCHEDULES, key="schedule", default="dualpipe")
+    virtual = state.number("Virtual stages (interleaved)", key="vs", default=2, min_value=1)
+    micro_batch = state.number("Micro-batch (sequences)", key="mb", default=1, min_value=1)
+    precision = state.selectbox("Precision", PRECISIONS, key="precision", default="fp8")
+    st.subheader("Budget")
+    tokens_t = state.number("Tokens (trillions)", key="tokens", default=14.8, min_value=0.001, step=0.1)
+    price = state.number("Price per GPU-hour ($, 0: catalog)", key="price", default=0.0, min_value=0.0, step=0.1)
+    profile = state.selectbox("Kernel profile", PROFILES, key="profile", default="published")
+
+options = {
+    "model": uploaded_config(upload.getvalue()) if upload else model,
+    "node": node,
+    "gpus": int(gpus),
+    "topology": topology,
+    "oversubscription": float(oversubscription),
+    "tp": int(tp),
+    "pp": int(pp),
+    "ep": int(ep),
+    "schedule": schedule,
+    "virtual_stages": int(virtual) if schedule == "interleaved" else 1,
+    "micro_batch": int(micro_batch),
+    "precision": precision,
+    "tokens": float(tokens_t) * 1e12,
+    **({"price_per_gpu_hour": float(price)} if price > 0 else {}),
+}
+try:
+    r = report(tuple(sorted(options.items())), profile)
+except ValueError as exc:
+    state.fail(exc)
+
+run = r["run"]
+cols = st.columns(5)
+cols[0].metric("GPU-hours", gpu_hours(r["gpu_hours"]))
+cols[1].metric("Cost", usd(r["cost_usd"]), help=f"at ${run['usd_per_gpu_hour']:.2f} per GPU-hour")
+cols[2].metric("Days", f"{r['days']:.1f}")
+cols[3].metric("MFU (bf16 peak)", f"{r['mfu']['bf16']:.1%}")
+cols[4].metric("Step time", f"{r['step_time_s']:.2f} s", help=f"{r['microbatches']} micro-batches per step")
+if run["model"] == "deepseek-v3" and run["gpu"] == "h800":
+    st.caption(
+        f"Published for V3's run: {gpu_hours(PUBLISHED_GPU_HOURS)} GPU-hours; this model, nothing fitted to it: "
+        f"{r['gpu_hours'] / PUBLISHED_GPU_HOURS - 1:+.1%} (README: The V3 figure, honestly)."
+    )
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Where the step time goes")
+    parts = pd.DataFrame(
+        {
+            "part": [PARTS[k] for k in BREAKDOWN_KEYS],
+            "seconds per step": [r["breakdown"][k] for k in BREAKDOWN_KEYS],
+        }
+    )
+    parts["share"] = parts["seconds per step"] / r["step_time_s"]
+    fig = go.Figure(
+        [
+            go.Bar(name=name, y=["step"], x=[seconds], orientation="h", hovertemplate="%{x:.3f} s")
+            for name, seconds in zip(parts["part"], parts["seconds per step"], strict=True)
+        ]
+    )
+    fig.update_layout(barmode="stack", height=260, xaxis_title="seconds per step", margin={"t": 10, "b": 10})
+    st.plotly_chart(fig, width="stretch")
+    st.dataframe(parts, hide_index=True, column_config={"share": st.column_config.NumberColumn(format="percent")})
+    state.csv_download(parts, "step-breakdown")
+with right:
+    st.subheader("Memory per GPU")
+    hbm_gb = load_node(node).gpu.hbm_bytes / 1e9
+    mem = r["memory_per_gpu_bytes"]
+    fig = go.Figure([go.Bar(name=k.replace("_", " "), x=["fullest GPU"], y=[mem[k] / 1e9]) for k in MEMORY])
+    fig.add_hline(y=hbm_gb, line_dash="dash", annotation_text=f"{run['gpu']} HBM {hbm_gb:.0f} GB")
+    fig.update_layout(barmode="stack", height=320, yaxis_title="GB", margin={"t": 10, "b": 10})
+    st.plotly_chart(fig, width="stretch")
+    st.metric("Memory per GPU", f"{mem['total'] / 1e9:.1f} GB of {hbm_gb:.0f} GB")
+
+st.subheader("Inputs")
+inputs = pd.DataFrame([{"input": k, "value": str(v)} for k, v in {**run, "stage_layers": r["stage_layers"]}.items()])
+st.dataframe(inputs, hide_index=True)
+state.csv_download(inputs, "run-inputs")

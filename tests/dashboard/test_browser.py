@@ -1,0 +1,105 @@
+"""The dashboard in a real browser: served on loopback, headless Chromium (Debian's `chromium`, driven by
+Playwright) loads every page, finds its key numbers, records no console errors, and saves a screenshot.
+
+Needs /usr/bin/chromium and the playwright package: `make test` installs Debian's chromium when run as root
+(as CI does); elsewhere `apt-get install chromium`. `V3SIM_SCREENSHOTS=1` also copies the screenshots to
+docs/screenshots/ (what the README shows).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from dashboard import PAGES
+
+ROOT = Path(__file__).parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+# What each page must show once it has run, at its defaults (DeepSeek-V3 on H800; the model's predictions).
+KEY_TEXT = {
+    "training": ["GPU-hours", "2,060K", "15.39 s", "Where the step time goes", "Memory per GPU"],
+    "memory": ["KV per token, deepseek-v3", "70,272 B", "MLA saving"],
+    "topology": ["Cheapest network ($ per endpoint)", "$2,350", "Fastest V3 step time", "15.392 s"],
+    "timeline": ["Event step (s)", "Analytic step (s)", "Download Chrome trace"],
+    "serving": ["TPOT", "50.8 ms", "Output tokens/s per GPU"],
+    "calibration": ["fp8 GEMM achieved (TFLOPS)", "69.7%", "Fits per kernel class"],
+}
+
+playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the test extra)")
+if not CHROMIUM.exists():
+    pytest.skip(
+        "no /usr/bin/chromium: run `make test` as root (it installs Debian's chromium) or `apt-get install chromium`",
+        allow_module_level=True,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.headless=true"]
+    cmd += [f"--server.port={port}", "--server.address=127.0.0.1", "--browser.gatherUsageStats=false"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail(f"streamlit did not start: {proc.stderr.read()[-2000:]}")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.mark.parametrize(("title", "path"), [(t, p) for _, t, p in PAGES])
+def test_every_page_loads_with_its_numbers_and_no_console_errors(server, browser, title, path, tmp_path):
+    page = browser.new_page(viewport={"width": 1500, "height": 1000})
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server)  # the default page; the others as a person reaches them, from the navigation
+    page.get_by_role("heading", name="Training cost").first.wait_for(timeout=60_000)
+    if path != "training":
+        page.get_by_role("link", name=title).first.click()
+        page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
+    for text in KEY_TEXT[path]:
+        page.wait_for_function("t => document.body.innerText.includes(t)", arg=text, timeout=120_000)
+    assert urllib.parse.urlparse(page.url).path.strip("/") in (path, "")  # the page's own address (default: /)
+    assert urllib.parse.urlparse(page.url).query  # the view is in the address: a shareable link
+    assert not page.query_selector_all('[data-testid="stException"]')
+    assert "Traceback" not in page.inner_text("body")
+    shot = tmp_path / f"{path}.png"
+    page.wait_for_timeout(1500)  # let plotly finish drawing before the picture
+    page.screenshot(path=str(shot), full_page=True)
+    if os.environ.get("V3SIM_SCREENSHOTS"):
+        target = ROOT / "docs" / "screenshots"
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, target / shot.name)
+    page.close()
+    assert not errors, f"{title}: console errors {errors}"

@@ -1,0 +1,104 @@
+"""The serving page: renders, shows `v3sim serve`'s numbers exactly, reads its state from the URL, never crashes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from streamlit.testing.v1 import AppTest
+
+from simulator.cli import build_parser
+from simulator.servecli import cmd_serve
+from workloads.registry import model_slugs
+
+PAGE = str(Path(__file__).parents[2] / "dashboard" / "views" / "serving.py")
+
+
+def page(**query: str) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def cli(*options: str) -> dict:
+    """What `v3sim serve <options>` computes."""
+    return cmd_serve(build_parser().parse_args(["serve", *options]))
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_renders_the_cli_defaults():
+    at = page()
+    assert not at.exception
+    out = cli()
+    assert metric(at, "TPOT") == f"{out['tpot_s'] * 1e3:.1f} ms"
+    assert metric(at, "Output tokens/s per GPU") == f"{out['output_tokens_per_s_per_gpu']:,.0f}"
+    assert metric(at, "Output tokens/s per node") == f"{out['output_tokens_per_s_per_node']:,.0f}"
+    assert metric(at, "$ per M output tokens") == f"${out['usd_per_million_output_tokens']:.3f}"
+    assert metric(at, "$ per M input tokens") == f"${out['usd_per_million_input_tokens']:.3f}"
+    assert metric(at, "KV capacity (sequences per GPU)") == f"{out['max_concurrent_sequences_per_gpu']:,}"
+    assert len(at.get("plotly_chart")) == 2  # breakdown, batch sweep
+
+
+def test_widgets_change_the_numbers_as_the_cli_computes_them():
+    at = page()
+    at.selectbox(key="model").set_value("qwen2.5-72b")
+    at.selectbox(key="gpu").set_value("h200")
+    at.number_input(key="context").set_value(8192)
+    at.number_input(key="batch").set_value(16).run()
+    assert not at.exception
+    out = cli("--model", "qwen2.5-72b", "--gpu", "h200", "--context", "8192", "--batch", "16")
+    assert metric(at, "TPOT") == f"{out['tpot_s'] * 1e3:.1f} ms"
+    assert metric(at, "Sequences per GPU") == "16"
+    assert at.number_input(key="mtp").disabled  # qwen has no multi-token prediction
+    assert at.query_params["model"] == "qwen2.5-72b" and at.query_params["batch"] == "16"
+
+
+def test_mtp_and_cache_hit_reach_the_model():
+    at = page()
+    at.number_input(key="mtp").set_value(0.85)
+    at.number_input(key="cache_hit").set_value(0.5).run()
+    out = cli("--mtp-acceptance", "0.85", "--cache-hit", "0.5")
+    assert metric(at, "TPOT") == f"{out['tpot_s'] * 1e3:.1f} ms"
+    assert metric(at, "$ per M input tokens") == f"${out['usd_per_million_input_tokens']:.3f}"
+
+
+def test_a_batch_that_does_not_fit_is_an_error_not_a_traceback():
+    at = page()
+    at.number_input(key="batch").set_value(100000).run()
+    assert not at.exception
+    assert "do not fit" in at.error[0].value
+    assert not at.metric
+
+
+def test_state_is_read_from_the_url():
+    at = page(model="qwen2.5-72b", phase="decode", context="2048", output="512")
+    assert not at.exception
+    assert at.selectbox(key="model").value == "qwen2.5-72b"
+    assert at.selectbox(key="phase").value == "decode"
+    out = cli("--model", "qwen2.5-72b", "--phase", "decode", "--context", "2048", "--output-tokens", "512")
+    assert metric(at, "TPOT") == f"{out['tpot_s'] * 1e3:.1f} ms"
+    assert not [m for m in at.metric if "input" in m.label]  # decode only
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    model=st.sampled_from([*model_slugs(), "gpt-5"]),
+    gpu=st.sampled_from(["h800", "h100", "a100", "gb200", "mi300x", "h20", "tpu"]),
+    phase=st.sampled_from(["both", "decode", "prefill", "sideways"]),
+    batch=st.integers(-1, 5000).map(str),
+    context=st.one_of(st.integers(-1, 300_000).map(str), st.just("long")),
+    output=st.integers(0, 300_000).map(str),
+    mtp=st.floats(-0.5, 1.5).map(str),
+    cache_hit=st.floats(0, 1).map(str),
+)
+def test_any_url_renders_numbers_or_an_error(model, gpu, phase, batch, context, output, mtp, cache_hit):
+    at = page(
+        model=model, gpu=gpu, phase=phase, batch=batch, context=context, output=output, mtp=mtp, cache_hit=cache_hit
+    )
+    assert not at.exception
+    assert len(at.metric) >= 2 or len(at.error) == 1

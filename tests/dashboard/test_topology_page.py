@@ -1,0 +1,150 @@
+"""The Topology explorer page (`dashboard/views/topology.py`), driven by Streamlit's AppTest: its numbers are
+`topology_summary`'s, the alpha-beta all-to-all's and the analytic V3 model's; its state is the URL's; a
+combination a model rejects is an invalid row with the model's reason, never an exception."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from streamlit.testing.v1 import AppTest
+
+from hwmodels import collectives as ab
+from hwmodels.registry import load_node
+from hwmodels.topology import KINDS
+from simulator.netsummary import topology_summary
+from simulator.runspec import build_run
+from simulator.training import estimate
+
+ROOT = Path(__file__).parents[2]
+PAGE = str(ROOT / "dashboard" / "views" / "topology.py")
+CHEAPEST = "Cheapest network ($ per endpoint)"
+FASTEST = "Fastest V3 step time"
+VALID = "Valid configurations"
+
+
+def page(**query: str) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def table(at: AppTest):
+    return at.dataframe[0].value
+
+
+def expected(combos: list[tuple[str, int, float, int]], planes: int = 8) -> dict[str, str]:
+    """The page's three metrics, computed here with the library over (kind, radix, oversubscription, gpus)."""
+    costs, steps = [], []
+    for kind, radix, over, gpus in combos:
+        try:
+            planed = planes if kind in ("multi-plane", "multi-rail") else None
+            cost = topology_summary(kind, radix, gpus, planed, over)["cost_per_endpoint_usd"]
+            run = {"gpus": gpus, "topology": kind, "radix": radix, "oversubscription": over}
+            step = estimate(build_run(run), "published").step_time_s
+        except ValueError:
+            continue
+        costs.append(cost)
+        steps.append(step)
+    return {CHEAPEST: f"${min(costs):,.0f}", FASTEST: f"{min(steps):.3f} s", VALID: f"{len(costs)} of {len(combos)}"}
+
+
+def test_renders_the_defaults():
+    at = page()
+    assert not at.exception
+    defaults = [(k, 64, o, 2048) for k in ("fat-tree-2", "multi-plane", "fat-tree-3") for o in (1.0, 3.0)]
+    assert metrics(at) == expected(defaults)
+    frame = table(at)
+    assert len(frame) == 6 and frame["valid"].all()
+    assert at.query_params["kinds"] == "fat-tree-2,multi-plane,fat-tree-3" and at.query_params["over"] == "1,3"
+    assert len(at.get("plotly_chart")) == 6  # four sweep charts, the Pareto scatter, the drawing
+    assert len(at.get("download_button")) == 1
+
+
+def test_widgets_change_the_numbers_as_the_library_computes_them():
+    at = page()
+    at.multiselect(key="kinds").set_value(["dragonfly", "slim-fly"])
+    at.multiselect(key="radix").set_value(["32", "64"])
+    at.multiselect(key="over").set_value(["1"])
+    at.multiselect(key="gpus").set_value(["4096"])
+    at.number_input(key="a2a_mb").set_value(100)
+    at.run()
+    assert not at.exception
+    combos = [(k, r, 1.0, 4096) for k in ("dragonfly", "slim-fly") for r in (32, 64)]
+    assert metrics(at) == expected(combos)
+    frame = table(at)
+    a2a = ab.all_to_all(4096, 100e6, ab.TwoLevelNet.of_node(load_node("h800-ib"), 1.0)).time_s
+    assert frame["all_to_all_ms"].tolist() == [a2a * 1e3] * 4
+    row = frame[(frame["kind"] == "dragonfly") & (frame["radix"] == 64)].iloc[0]
+    net = topology_summary("dragonfly", 64, 4096)
+    assert row["cost_per_endpoint_usd"] == net["cost_per_endpoint_usd"] and row["switches"] == net["switches"]
+    assert row["bisection_tbytes_per_s"] == net["bisection_bytes_per_s"] / 1e12
+    assert at.query_params["kinds"] == "dragonfly,slim-fly" and at.query_params["gpus"] == "4096"
+
+
+def test_state_is_read_from_the_url():
+    at = page(kinds="multi-plane", radix="32", over="2", gpus="1024", planes="4", draw="dragonfly")
+    assert not at.exception
+    frame = table(at)
+    assert frame[["kind", "radix", "planes", "oversubscription", "gpus"]].values.tolist() == [
+        ["multi-plane", 32, 4, 2.0, 1024]
+    ]
+    net = topology_summary("multi-plane", 32, 1024, 4, 2.0)
+    assert frame["cost_per_endpoint_usd"].iloc[0] == net["cost_per_endpoint_usd"]
+    assert metrics(at)[CHEAPEST] == f"${net['cost_per_endpoint_usd']:,.0f}"
+    assert at.selectbox(key="draw").value == "dragonfly"
+
+
+def test_rejected_combinations_are_invalid_rows_with_the_reason():
+    at = page(kinds="slim-fly,dragonfly", over="3")
+    assert not at.exception
+    frame = table(at)
+    assert not frame["valid"].any()
+    assert frame["reason"].str.contains("takes no --oversubscription").all()
+    assert len(at.error) == 1 and "None of the 2 combinations is valid" in at.error[0].value
+    at = page(kinds="multi-plane", gpus="8192", over="1")  # 8192 GPUs: dp=512, 30 micro-batches < 2 x pp
+    frame = table(at)
+    assert not frame["valid"].iloc[0] and frame["reason"].iloc[0].startswith("V3 run:")
+    assert math.isnan(frame["step_time_s"].iloc[0]) and frame["cost_per_endpoint_usd"].notna().iloc[0]
+
+
+def test_an_empty_selection_says_what_to_pick():
+    at = page()
+    at.multiselect(key="kinds").set_value([])
+    at.run()
+    assert not at.exception
+    assert "pick a topology" in at.warning[0].value and not at.metric
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    kinds=st.lists(st.sampled_from(KINDS), min_size=1, max_size=3, unique=True),
+    radixes=st.lists(st.sampled_from(["16", "32", "64", "128"]), min_size=1, max_size=2, unique=True),
+    overs=st.lists(st.sampled_from(["1", "2", "3", "4"]), min_size=1, max_size=2, unique=True),
+    gpus=st.lists(st.sampled_from(["512", "1024", "2048", "4096", "8192"]), min_size=1, max_size=2, unique=True),
+    planes=st.integers(1, 16),
+    draw=st.sampled_from(KINDS),
+    draw_radix=st.sampled_from(["4", "6", "8", "10", "12"]),
+    ends=st.booleans(),
+)
+def test_any_widget_values_render_without_an_exception(kinds, radixes, overs, gpus, planes, draw, draw_radix, ends):
+    at = page(
+        kinds=",".join(kinds),
+        radix=",".join(radixes),
+        over=",".join(overs),
+        gpus=",".join(gpus),
+        planes=str(planes),
+        draw=draw,
+        draw_radix=draw_radix,
+        draw_ends=str(ends).lower(),
+    )
+    assert not at.exception
+    assert at.metric or at.error or at.warning
+    assert len(table(at)) == len(kinds) * len(radixes) * len(overs) * len(gpus)
