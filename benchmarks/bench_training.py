@@ -13,8 +13,8 @@ import statistics
 import time
 
 from simulator.profile import rates_for
+from simulator.report import estimate
 from simulator.runspec import v3_pretraining
-from simulator.training import estimate
 
 REPEATS = 20
 BATCH = 10_000

@@ -19,6 +19,7 @@ from simulator.calibratecli import add_parsers as add_calibrate_parsers
 from simulator.calibratecli import cmd_calibrate, print_calibrate
 from simulator.netsummary import COLLECTIVE_NAMES, collective_summary, topology_summary
 from simulator.profile import rates_for
+from simulator.report import estimate
 from simulator.runspec import v3_pretraining
 from simulator.servecli import add_parsers as add_serve_parsers
 from simulator.servecli import cmd_serve, print_serve
@@ -27,7 +28,6 @@ from simulator.sweepcli import add_parsers as add_sweep_parsers
 from simulator.sweepcli import cmd_best_layout, cmd_sweep, print_best_layout, print_sweep
 from simulator.traincli import add_parsers as add_train_parsers
 from simulator.traincli import cmd_simulate, cmd_train, cmd_validate, print_simulate, print_train, print_validate
-from simulator.training import estimate
 from workloads.activations import RECOMPUTE_MODES
 from workloads.dtypes import DTYPE_BYTES
 from workloads.flops import FLOP_CONVENTIONS

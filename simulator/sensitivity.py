@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from simulator.profile import KernelRates, rates_for
+from simulator.report import estimate
 from simulator.runspec import RunSpec
-from simulator.training import estimate, resolved
+from simulator.training import resolved
 
 STEP = 0.2
 

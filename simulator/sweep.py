@@ -2,7 +2,7 @@
 
 The fast path: the token budget and the price only set GPU-hours, dollars and days, so the points that
 differ in nothing else share one model evaluation (step time, throughput, memory), and those three follow
-on whole numpy arrays. A sweep of layouts x budgets x prices costs one `training.estimate` per layout; a
+on whole numpy arrays. A sweep of layouts x budgets x prices costs one `report.estimate` per layout; a
 sweep whose every point is a different run costs one per point (about 5 ms each, analytic).
 
 Evaluation is deterministic (the event model's draws are seeded by the point's `seed`), so a point gives
@@ -25,10 +25,11 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from simulator.report import estimate
 from simulator.runspec import RUN_FIELDS, RunSpec, build_run
 from simulator.simulate import simulate
 from simulator.sweepspec import EVENT_DEFAULTS, NAMED, SweepSpec, constraint_failures, event_options, points
-from simulator.training import BREAKDOWN_KEYS, SECONDS_PER_HOUR, estimate
+from simulator.training import BREAKDOWN_KEYS, SECONDS_PER_HOUR
 
 RUN_LENGTH = ("tokens", "price_per_gpu_hour")  # set only GPU-hours, $ and days: evaluated on arrays
 MALLOC_TRIM_BYTES = 2**30  # for the Dask workers started here (see _dask_client)
@@ -233,7 +234,7 @@ def evaluate(
     out = pd.concat([frame, outputs], axis=1)
     for name in ("dp", "microbatches"):
         out[name] = out[name].astype("Int64")
-    # the run-length outputs, on arrays (training.estimate's formulas, operation for operation)
+    # the run-length outputs, on arrays (report.estimate's formulas, operation for operation)
     wall_s = out["tokens"].to_numpy(float) / out["tokens_per_s"].to_numpy(float)
     price = out["price_per_gpu_hour"].to_numpy(float)
     out["usd_per_gpu_hour"] = np.where(np.isnan(price), out["catalog_usd_per_gpu_hour"].to_numpy(float), price)

@@ -13,11 +13,11 @@ from simulator import format as fmt
 from simulator.ep_comm import Routing
 from simulator.events import to_chrome_trace
 from simulator.profile import DEFAULT_PROFILE, rates_for
+from simulator.report import estimate
 from simulator.runspec import PRECISIONS, RunSpec, build_run
 from simulator.schedules import SCHEDULES
 from simulator.sensitivity import sensitivity
 from simulator.simulate import NETWORKS, Stragglers, simulate
-from simulator.training import estimate
 from simulator.validate import validation_rows
 from workloads.activations import RECOMPUTE_MODES
 

@@ -1,4 +1,5 @@
-"""The analytic training model: step time and its breakdown, GPU-hours, cost, memory per GPU.
+"""The analytic training model: per-stage times, the step and its breakdown, memory per GPU (the run's report,
+GPU-hours and cost: `simulator.report`).
 
 Per micro-batch and pipeline stage (per GPU, after TP/EP split):
 - compute: GEMM FLOPs at the profile's fp8 / bf16 efficiency (MoE experts at
@@ -23,17 +24,17 @@ exposed in the chunks that have no partner.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass
 
 from hwmodels import collectives as ab
 from hwmodels.topology import leaf_ports
-from simulator.profile import KernelRates, describe, rates_for
+from simulator.profile import KernelRates, rates_for
 from simulator.runspec import RunSpec
 from simulator.schedules import BIDIRECTIONAL, ChunkTimes, bubble_s, inflight_microbatches
 from workloads.comm import ep_bytes_per_token_per_layer
 from workloads.dtypes import dtype_bytes
 from workloads.elementwise import BACKWARD_TO_FORWARD, layer_elementwise_bytes, loss_bytes_per_token
-from workloads.flops import attended_keys, attention_core_flops, train_flops_per_token
+from workloads.flops import attended_keys, attention_core_flops
 from workloads.gemms import Gemm, attention_gemms, ffn_gemms, head_gemms
 from workloads.layout import balanced_layer_counts, is_moe_layer, stage_blocks, stage_layer_counts
 from workloads.memory import stage_params, training_memory_by_stage
@@ -97,32 +98,6 @@ class StageTimes:
 
 def astuple(t: StageTimes) -> tuple[float, ...]:
     return tuple(getattr(t, name) for name in StageTimes.__slots__)
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    """What one training run costs and where its time goes."""
-
-    step_time_s: float
-    breakdown: dict[str, float]  # seconds per step; sums to step_time_s
-    microbatches: int
-    chunk_s: dict[str, float]  # F, B, W, F&B of the busiest rank, seconds per micro-batch
-    tokens_per_step: int
-    tokens_per_s: float  # whole cluster
-    tokens_per_s_per_gpu: float
-    model_flops_per_token: float  # training, causal attention, MTP included
-    mfu: dict[str, float]  # achieved model FLOP/s over the bf16 and fp8 dense peaks
-    gpu_hours: float
-    cost_usd: float
-    days: float
-    memory_per_gpu_bytes: dict[str, float]  # the fullest GPU, by category
-    stage_layers: list[int]
-    run: dict[str, object]  # the inputs used
-    defaults: list[str]  # inputs the caller left to their default
-    explain: list[dict[str, object]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def balanced_stage_layers(run: RunSpec, profile: KernelRates | str | None = None) -> list[int]:
@@ -220,7 +195,7 @@ def resolved(run: RunSpec, profile: KernelRates | str | None = None) -> RunSpec:
     return run.with_(stage_layers=tuple(balanced_stage_layers(run, profile)))
 
 
-def _ep_leaf_factor(run: RunSpec) -> float:
+def ep_leaf_factor(run: RunSpec) -> float:
     """How much slower EP traffic gets because part of it must leave the leaf over tapered uplinks."""
     if run.oversubscription <= 1 or run.topology not in ("fat-tree-2", "multi-plane", "multi-rail", "fat-tree-3"):
         return 1.0
@@ -329,7 +304,7 @@ def block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], firs
     if spec.is_moe and layout.ep > 1 and moe_layers:
         fwd = ep_bytes_per_token_per_layer(spec, layout, run.node_limit, "fp8" if fp8 else "bf16", "bf16")
         bwd = ep_bytes_per_token_per_layer(spec, layout, run.node_limit, "bf16", "bf16")
-        ib_rate = node.scaleout_achieved_bw_bytes_per_s_per_gpu / _ep_leaf_factor(run)
+        ib_rate = node.scaleout_achieved_bw_bytes_per_s_per_gpu / ep_leaf_factor(run)
         nvl_rate = node.scaleup_achieved_bw_bytes_per_s
         latency = node.nic.latency_s if layout.ep_nodes > 1 else node.scaleup_latency_s
 
@@ -461,183 +436,3 @@ def step_breakdown(run: RunSpec, profile: KernelRates) -> tuple[dict[str, float]
         "optimizer": opt_s,
     }
     return breakdown, t, chunk
-
-
-def estimate(run: RunSpec, profile: KernelRates | str | None = None, check_memory: bool = True) -> Report:
-    """Step time, throughput, MFU, GPU-hours, cost and memory of a training run."""
-    profile = rates_for(profile, run.node.gpu)
-    balanced = run.stage_layers is None
-    run = resolved(run, profile)
-    memory = memory_per_gpu(run)
-    hbm = run.node.gpu.hbm_bytes
-    if balanced and memory["total"] > hbm:  # the fastest split may not fit where the even one does
-        even = run.with_(stage_layers=tuple(stage_layer_counts(run.model.num_hidden_layers, run.pp)))
-        if memory_per_gpu(even)["total"] <= hbm:
-            run, memory = even, memory_per_gpu(even)
-    if check_memory and memory["total"] > hbm:
-        parts = ", ".join(f"{k} {v / 1e9:.1f}" for k, v in memory.items() if k != "total")
-        raise ValueError(
-            f"needs {memory['total'] / 1e9:.1f} GB per GPU ({parts}) but the {run.node.gpu.name} has "
-            f"{hbm / 1e9:.0f} GB; raise pp/ep/zero, use recomputation or a smaller micro-batch"
-        )
-    breakdown, t, chunk = step_breakdown(run, profile)
-    n = run.microbatches
-    step = sum(breakdown.values())
-    tokens_per_step = run.global_batch_tokens
-    tokens_per_s = tokens_per_step / step
-    gpu = run.node.gpu
-    flops_per_token = train_flops_per_token(run.model, run.seq_len, "exact")
-    achieved = flops_per_token * tokens_per_s / run.gpus
-    mfu = {"bf16": achieved / gpu.peak_flop_per_s("bf16")}
-    if gpu.peak_fp8_flop_per_s > 0:
-        mfu["fp8"] = achieved / gpu.peak_flop_per_s("fp8")
-    wall_s = run.tokens / tokens_per_s
-    gpu_hours = wall_s * run.gpus / SECONDS_PER_HOUR
-    report = Report(
-        step_time_s=step,
-        breakdown=breakdown,
-        microbatches=n,
-        chunk_s={"F": chunk.f, "B": chunk.b, "W": chunk.w, "F&B": chunk.fb},
-        tokens_per_step=tokens_per_step,
-        tokens_per_s=tokens_per_s,
-        tokens_per_s_per_gpu=tokens_per_s / run.gpus,
-        model_flops_per_token=flops_per_token,
-        mfu=mfu,
-        gpu_hours=gpu_hours,
-        cost_usd=gpu_hours * run.usd_per_gpu_hour,
-        days=wall_s / 86400,
-        memory_per_gpu_bytes=memory,
-        stage_layers=list(run.stage_layers or ()),
-        run=run_inputs(run, profile),
-        defaults=list(run.defaults),
-    )
-    return replace(report, explain=explain(run, profile, report, t, balanced))
-
-
-def run_inputs(run: RunSpec, profile: KernelRates) -> dict[str, object]:
-    """The inputs of a run, as plain values."""
-    return {
-        "model": run.model.name,
-        "gpu": run.node.gpu.name,
-        "node": run.node.name,
-        "gpus": run.gpus,
-        "topology": run.topology,
-        "oversubscription": run.oversubscription,
-        "tp": run.tp,
-        "pp": run.pp,
-        "ep": run.ep,
-        "dp": run.dp,
-        "zero_stage": run.zero_stage,
-        "schedule": run.schedule,
-        "virtual_stages": run.virtual_stages,
-        "precision": run.precision,
-        "recompute": run.recompute,
-        "seq_len": run.seq_len,
-        "micro_batch": run.micro_batch,
-        "global_batch_tokens": run.global_batch_tokens,
-        "node_limit": run.node_limit,
-        "comm_sms": run.comm_sms,
-        "expert_imbalance": run.expert_imbalance,
-        "tokens": run.tokens,
-        "usd_per_gpu_hour": run.usd_per_gpu_hour,
-        "profile": profile.name,
-    }
-
-
-def _classes_used(run: RunSpec) -> set[str]:
-    gemm = "fp8" if run.precision == "fp8" else "bf16"
-    used = {"gemm_bf16", "attention_fwd_bf16", "attention_bwd_bf16", "memory", f"gemm_{gemm}"}
-    return used | ({f"grouped_gemm_{gemm}"} if run.model.is_moe else set())
-
-
-def _fit_text(row: dict[str, object]) -> str:
-    parts = [
-        f"{row['tflops']:.0f} TFLOPS" if row["tflops"] else "",
-        f"{row['gb_per_s']:.0f} GB/s" if row["gb_per_s"] else "",
-    ]
-    parts.append(f"{row['overhead_us']:.1f} us")
-    return ", ".join(p for p in parts if p)
-
-
-def explain(run: RunSpec, profile: KernelRates, r: Report, t: StageTimes, balanced: bool) -> list[dict[str, object]]:
-    """For each headline figure: its formula, the inputs that fed it and where each came from."""
-    gpu, node = run.node.gpu, run.node
-
-    def src(name: str) -> str:
-        return "default: V3 published set-up" if name in run.defaults else "given"
-
-    return [
-        {
-            "figure": "gpu_hours",
-            "value": r.gpu_hours,
-            "formula": "tokens / tokens_per_s x gpus / 3600",
-            "inputs": {
-                "tokens": (run.tokens, src("tokens")),
-                "tokens_per_s": (r.tokens_per_s, "this model: global_batch_tokens / step_time_s"),
-                "gpus": (run.gpus, src("gpus")),
-            },
-        },
-        {
-            "figure": "cost_usd",
-            "value": r.cost_usd,
-            "formula": "gpu_hours x usd_per_gpu_hour",
-            "inputs": {
-                "usd_per_gpu_hour": (
-                    run.usd_per_gpu_hour,
-                    f"{gpu.name} catalog" if run.price_per_gpu_hour is None else src("price_per_gpu_hour"),
-                )
-            },
-        },
-        {
-            "figure": "step_time_s",
-            "value": r.step_time_s,
-            "formula": "microbatches x F&B + bubble + DP collectives + optimizer"
-            if run.schedule in BIDIRECTIONAL
-            else "microbatches x (F + B) + bubble + DP collectives + optimizer",
-            "inputs": {
-                "microbatches": (r.microbatches, "global_batch_tokens / seq_len / (dp x micro_batch)"),
-                "F, B, W, F&B (s)": (r.chunk_s, "busiest pipeline rank; see compute and EP inputs"),
-                "bubble": (r.breakdown["bubble"], f"{run.schedule} formula, simulator/schedules.py"),
-                "stage_layers": (r.stage_layers, "balanced by compute time" if balanced else "given"),
-            },
-        },
-        {
-            "figure": "compute per micro-batch (F + B)",
-            "value": t.f + t.b,
-            "formula": "per GEMM / attention / element-wise kernel: FLOPs / F + bytes / B + overhead (profile fits)",
-            "inputs": {
-                **{
-                    f"{row['class']} fit": (
-                        _fit_text(row),
-                        row["derived_from"] or f"{row['samples']} samples: {row['source'] or profile.name}",
-                    )
-                    for row in describe(profile.fits, profile.sources)
-                    if row["class"] in _classes_used(run)
-                },
-                "profile notes": ("; ".join(profile.notes) or "-", f"profile {profile.name}"),
-                "SMs for compute": (
-                    gpu.sm_count - (run.comm_sms if run.schedule in BIDIRECTIONAL else 0),
-                    f"{gpu.sm_count} SMs, {run.comm_sms} kept for communication (V3 report)",
-                ),
-                "peak bf16 / fp8 FLOP/s": ((gpu.peak_flop_per_s("bf16"), gpu.peak_fp8_flop_per_s), gpu.source),
-            },
-        },
-        {
-            "figure": "EP dispatch + combine per micro-batch",
-            "value": t.ep_f + t.ep_b,
-            "formula": "MoE layers x tokens x max(IB bytes / NIC rate, NVLink bytes / NVLink rate) x imbalance",
-            "inputs": {
-                "NIC achieved bytes/s": (node.scaleout_achieved_bw_bytes_per_s_per_gpu, node.nic.source),
-                "NVLink achieved bytes/s": (node.scaleup_achieved_bw_bytes_per_s, node.source),
-                "node_limit": (run.node_limit, "V3 report: at most 4 nodes per token"),
-                "leaf taper factor": (_ep_leaf_factor(run), f"{run.topology}, oversubscription {run.oversubscription}"),
-                "expert_imbalance": (run.expert_imbalance, "assumed (aux-loss-free balancing)"),
-            },
-        },
-        {
-            "figure": "mfu",
-            "value": r.mfu,
-            "formula": "model FLOPs per token x tokens_per_s_per_gpu / peak",
-            "inputs": {"model_flops_per_token": (r.model_flops_per_token, "workloads.flops, causal, MTP included")},
-        },
-    ]

@@ -13,8 +13,8 @@ from pathlib import Path
 from hwmodels.cost import topology_metrics
 from hwmodels.registry import load_switch
 from hwmodels.topology import design_topology
+from simulator.report import estimate
 from simulator.runspec import v3_pretraining
-from simulator.training import estimate
 from workloads.flops import train_flops_per_token
 from workloads.memory import kv_bytes_per_token
 from workloads.params import params_active, params_total

@@ -21,9 +21,9 @@ from hwmodels import collectives as ab
 from hwmodels.registry import catalog, load_node
 from hwmodels.topology import KINDS, build_switch_graph, design_topology
 from simulator.netsummary import topology_summary
+from simulator.report import estimate
 from simulator.runspec import build_run
 from simulator.sweep import pareto_front
-from simulator.training import estimate
 
 NODE = "h800-ib"  # DeepSeek-V3's node: 8 H800, one 400G NIC per GPU
 PLANED = ("multi-plane", "multi-rail")  # the kinds whose `planes` (planes or rails) the user sets

@@ -13,9 +13,10 @@ from dashboard import state
 from dashboard.files import uploaded_config
 from hwmodels.registry import catalog, load_node
 from hwmodels.topology import KINDS
+from simulator.report import estimate
 from simulator.runspec import PRECISIONS, build_run
 from simulator.schedules import SCHEDULES
-from simulator.training import BREAKDOWN_KEYS, estimate
+from simulator.training import BREAKDOWN_KEYS
 from workloads.registry import load_model, model_slugs
 
 PUBLISHED_GPU_HOURS = 2_664_000  # V3 report, pre-training on H800 (figures.toml: h800_gpu_hours_pretraining)

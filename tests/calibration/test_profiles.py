@@ -14,8 +14,9 @@ from calibration.profile import PROFILE_DIR, KernelFit, Sample, profile_from_dic
 from hwmodels.registry import load_gpu, load_node
 from simulator.cli import main
 from simulator.profile import apply_profile, load_profile, rates_for, sol_rates
+from simulator.report import estimate
 from simulator.runspec import v3_pretraining
-from simulator.training import estimate, stage_times
+from simulator.training import stage_times
 from workloads.gemms import gemm_bytes
 
 H800 = load_gpu("h800")

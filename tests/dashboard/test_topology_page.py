@@ -15,8 +15,8 @@ from hwmodels import collectives as ab
 from hwmodels.registry import load_node
 from hwmodels.topology import KINDS
 from simulator.netsummary import topology_summary
+from simulator.report import estimate
 from simulator.runspec import build_run
-from simulator.training import estimate
 
 ROOT = Path(__file__).parents[2]
 PAGE = str(ROOT / "dashboard" / "views" / "topology.py")

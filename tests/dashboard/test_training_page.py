@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
 from dashboard.files import uploaded_config
+from simulator.report import estimate
 from simulator.runspec import build_run
-from simulator.training import estimate
 from workloads.registry import load_model
 
 ROOT = Path(__file__).parents[2]

@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 
 from simulator.bestlayout import best_layouts, candidates
 from simulator.cli import main
+from simulator.report import estimate
 from simulator.runspec import build_run
 from simulator.simulate import simulate
 from simulator.sweep import evaluate, pareto_front, run_sweep, write_results
 from simulator.sweepspec import complete, event_options, parse_axis, points, sweep_from_dict
-from simulator.training import estimate
 
 # A small, quick grid around V3: valid points, a layout out of memory, an EP that does not divide, a constraint.
 GRID = {

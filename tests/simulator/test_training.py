@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 
 from hwmodels.registry import load_node
 from simulator.cli import main
+from simulator.report import estimate
 from simulator.runspec import v3_pretraining
 from simulator.schedules import ChunkTimes, bubble_s, inflight_microbatches, param_copies
 from simulator.sensitivity import sensitivity
-from simulator.training import BREAKDOWN_KEYS, estimate, memory_per_gpu, resolved
+from simulator.training import BREAKDOWN_KEYS, memory_per_gpu, resolved
 from simulator.validate import validation_rows
 from workloads.layout import balanced_layer_counts, stage_layer_counts
 
