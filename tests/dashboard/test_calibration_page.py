@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
 from hwmodels.registry import catalog, load_gpu
 from simulator.profile import describe, load_profile, rates_for, shipped_profiles
+from tests.dashboard.apptest import metrics, open_view
 
-PAGE = str(Path(__file__).parents[2] / "dashboard" / "views" / "kernel_profiles.py")
 PROFILES = ["published", "measured", *shipped_profiles(), "sol"]
 
 
 def page(**query: object) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    for key, value in query.items():
-        at.query_params[key] = str(value)
-    return at.run()
-
-
-def metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
+    return open_view("kernel_profiles.py", **query)
 
 
 def expected(profile: str, gpu_name: str) -> dict[str, str]:

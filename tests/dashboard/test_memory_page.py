@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
 from hwmodels.registry import catalog, load_node
+from tests.dashboard.apptest import open_view
 from workloads.layout import ParallelLayout
 from workloads.memory import kv_bytes_per_token, largest_batch_that_fits, longest_context_that_fits
 from workloads.registry import load_model, model_slugs
 
-PAGE = str(Path(__file__).parents[2] / "dashboard" / "views" / "memory.py")
 
-
-def page(**query: str) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at.run()
+def page(**query: object) -> AppTest:
+    return open_view("memory.py", **query)
 
 
 def metric(at: AppTest, label: str) -> str:

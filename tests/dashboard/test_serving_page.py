@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
 from simulator.cli import build_parser
 from simulator.servecli import cmd_serve
+from tests.dashboard.apptest import open_view
 from workloads.registry import model_slugs
 
-PAGE = str(Path(__file__).parents[2] / "dashboard" / "views" / "serving.py")
 
-
-def page(**query: str) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at.run()
+def page(**query: object) -> AppTest:
+    return open_view("serving.py", **query)
 
 
 def cli(*options: str) -> dict:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
@@ -11,20 +9,13 @@ from streamlit.testing.v1 import AppTest
 from simulator.ep_comm import Routing
 from simulator.runspec import build_run
 from simulator.simulate import simulate
+from tests.dashboard.apptest import metrics, open_view
 
-PAGE = str(Path(__file__).parents[2] / "dashboard" / "views" / "timeline.py")
 LABELS = ("Event step (s)", "Analytic step (s)", "Difference", "Busiest rank idle (s)")
 
 
 def page(**query: object) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    for key, value in query.items():
-        at.query_params[key] = str(value)
-    return at.run()
-
-
-def metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
+    return open_view("timeline.py", **query)
 
 
 def expected(schedule: str, pp: int, microbatches: int, network: str = "analytic", cv: float = 0.0, seed: int = 0):

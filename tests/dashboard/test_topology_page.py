@@ -5,7 +5,6 @@ combination a model rejects is an invalid row with the model's reason, never an 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,23 +16,15 @@ from hwmodels.topology import KINDS
 from simulator.netsummary import topology_summary
 from simulator.report import estimate
 from simulator.runspec import build_run
+from tests.dashboard.apptest import metrics, open_view
 
-ROOT = Path(__file__).parents[2]
-PAGE = str(ROOT / "dashboard" / "views" / "topology.py")
 CHEAPEST = "Cheapest network ($ per endpoint)"
 FASTEST = "Fastest V3 step time"
 VALID = "Valid configurations"
 
 
-def page(**query: str) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at.run()
-
-
-def metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
+def page(**query: object) -> AppTest:
+    return open_view("topology.py", **query)
 
 
 def table(at: AppTest):

@@ -13,21 +13,14 @@ from streamlit.testing.v1 import AppTest
 from dashboard.files import uploaded_config
 from simulator.report import estimate
 from simulator.runspec import build_run
+from tests.dashboard.apptest import metrics, open_view
 from workloads.registry import load_model
 
 ROOT = Path(__file__).parents[2]
-PAGE = str(ROOT / "dashboard" / "views" / "training.py")
 
 
-def page(**query: str) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at.run()
-
-
-def metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
+def page(**query: object) -> AppTest:
+    return open_view("training.py", **query)
 
 
 def expected(**options) -> dict[str, str]:
