@@ -38,6 +38,9 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     p.add_argument("--profile", default=None, help="kernel profile: sol, published, measured or a .json file")
 
 
+LAYOUT_OPTIONS = ("tp", "ep", "redundant", "prefill_ep", "prefill_redundant")  # defaults_for's keys
+
+
 def node_for(gpu: str | None, node: str | None) -> NodeSpec:
     """The node of `--node`, else the GPU's '<gpu>-ib' node, else the one catalog node with that GPU."""
     if gpu and node:
@@ -71,27 +74,40 @@ def defaults_for(spec: ModelSpec, node: NodeSpec) -> dict[str, int]:
     return {"tp": tp, "ep": ep, "redundant": 0, "prefill_ep": ep, "prefill_redundant": 0}
 
 
+def deployment(
+    model: str = "deepseek-v3",
+    gpu: str | None = None,
+    node: str | None = None,
+    weight_dtype: str | None = None,
+    overlap: bool = True,
+    **options: Any,
+) -> ServeSpec:
+    """The ServeSpec `v3sim serve` runs: the model on its node, `defaults_for` the parallel layout unless an
+    option (tp, ep, redundant, prefill_ep, prefill_redundant) is given, fp8 weights where the GPU has fp8, and
+    any other ServeSpec field in `options` (None: the field's default)."""
+    node_spec = node_for(gpu, node)
+    spec = load_model(model)
+    given = {k: v for k, v in options.items() if v is not None}
+    layout = {**defaults_for(spec, node_spec), **{k: given.pop(k) for k in list(given) if k in LAYOUT_OPTIONS}}
+    weight_dtype = weight_dtype or ("fp8" if node_spec.gpu.peak_fp8_flop_per_s > 0 else "bf16")
+    return ServeSpec(model=spec, node=node_spec, weight_dtype=weight_dtype, overlap=overlap, **layout, **given)
+
+
 def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
-    node = node_for(args.gpu, args.node)
-    spec = load_model(args.model)
-    given = defaults_for(spec, node)
-    for name in given:
-        if getattr(args, name) is not None:
-            given[name] = getattr(args, name)
-    weight_dtype = args.weight_dtype or ("fp8" if node.gpu.peak_fp8_flop_per_s > 0 else "bf16")
-    s = ServeSpec(
-        model=spec,
-        node=node,
+    s = deployment(
+        args.model,
+        args.gpu,
+        args.node,
+        args.weight_dtype,
+        overlap=not args.no_overlap,
         batch=args.batch,
         context=args.context,
         mtp_acceptance=args.mtp_acceptance,
-        overlap=not args.no_overlap,
-        weight_dtype=weight_dtype,
         kv_dtype=args.kv_dtype,
         cache_hit=args.cache_hit,
         output_tokens=args.output_tokens,
         price_per_gpu_hour=args.price_per_gpu_hour,
-        **given,
+        **{name: getattr(args, name) for name in LAYOUT_OPTIONS},
     )
     return serve(s, args.profile, args.phase)
 

@@ -1,12 +1,11 @@
 """Serving: time per output token, throughput, KV capacity and cost per token of one deployment.
 
-The numbers are `v3sim serve`'s: the page fills the CLI's own options (its defaults for everything it does not
-ask) and calls the CLI's `cmd_serve`, so the page and the command line agree; it only formats and plots.
+The numbers are `v3sim serve`'s: the page builds the same ServeSpec (`servecli.deployment`, with the CLI's
+defaults for everything it does not ask), so the page and the command line agree; it only formats and plots.
 """
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 import pandas as pd
@@ -17,22 +16,11 @@ from plotly.subplots import make_subplots
 
 from dashboard import state
 from hwmodels.registry import catalog
-from simulator.cli import build_parser
-from simulator.servecli import cmd_serve
-from simulator.serving import PHASES
+from simulator.servecli import deployment
+from simulator.serving import PHASES, serve
 from workloads.registry import load_model, model_slugs
 
 SWEEP_POINTS = 8  # batch sizes in the sweep, doubling from 1, plus the KV capacity
-
-
-def serve_args(**given: Any) -> argparse.Namespace:
-    """`v3sim serve`'s options: the CLI's defaults, with `given` (option names as attributes) on top."""
-    args = build_parser().parse_args(["serve"])
-    for name, value in given.items():
-        if not hasattr(args, name):
-            raise AttributeError(f"v3sim serve has no option {name}")
-        setattr(args, name, value)
-    return args
 
 
 @st.cache_data(show_spinner=False)
@@ -47,18 +35,16 @@ def serve_numbers(
     output_tokens: int | None,
 ) -> dict[str, Any]:
     """`v3sim serve --json` for these options (a ValueError names a bad combination)."""
-    return cmd_serve(
-        serve_args(
-            model=model,
-            gpu=gpu,
-            phase=phase,
-            batch=batch,
-            context=context,
-            mtp_acceptance=mtp_acceptance,
-            cache_hit=cache_hit,
-            output_tokens=output_tokens,
-        )
+    spec = deployment(
+        model,
+        gpu,
+        batch=batch,
+        context=context,
+        mtp_acceptance=mtp_acceptance,
+        cache_hit=cache_hit,
+        output_tokens=output_tokens,
     )
+    return serve(spec, None, phase)
 
 
 def sweep_batches(capacity: int) -> list[int]:
