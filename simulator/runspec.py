@@ -144,10 +144,12 @@ RUN_FIELDS = tuple(f.name for f in fields(RunSpec) if f.name not in ("model", "n
 
 
 def build_run(options: Mapping[str, object]) -> RunSpec:
-    """A RunSpec from plain options: `model` (slug or config.json), `gpu` (its '<gpu>-ib' node) or `node`,
+    """A RunSpec from plain options: `model` (slug, config.json or a ModelSpec), `gpu` (its '<gpu>-ib' node) or `node`,
     and any RUN_FIELDS; what they leave out keeps V3's published set-up (a dense model: ep=1)."""
     opts = dict(options)
-    model = load_model(str(opts.pop("model", "deepseek-v3")))
+    model = opts.pop("model", "deepseek-v3")
+    if not isinstance(model, ModelSpec):
+        model = load_model(str(model))
     node_spec = named_node(opts.pop("gpu", None), opts.pop("node", None))
     unknown = sorted(set(opts) - set(RUN_FIELDS))
     if unknown:
