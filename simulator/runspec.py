@@ -9,6 +9,7 @@ GEMMs, 4K sequences, a 15,360-sequence batch, 14.8T tokens, $2 per GPU-hour,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 
@@ -22,6 +23,18 @@ from workloads.registry import load_model
 from workloads.spec import ModelSpec
 
 PRECISIONS = ("fp8", "bf16")
+# Upper bounds far beyond any published run, so that a typo cannot make the models loop for hours.
+MAX_RUN_INTS = {
+    "gpus": 1 << 20,
+    "tp": 1024,
+    "pp": 1024,
+    "ep": 1 << 16,
+    "virtual_stages": 1024,
+    "micro_batch": 1 << 16,
+    "global_batch_tokens": 1 << 40,
+    "seq_len": 1 << 24,
+}
+MAX_TOKENS = 1e18  # a quintillion tokens: 60,000 times V3's 14.8T
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +71,21 @@ class RunSpec:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name}={value!r} must be a positive integer")
+            if value > MAX_RUN_INTS[name]:
+                raise ValueError(f"{name}={value:,} is beyond the model's limit of {MAX_RUN_INTS[name]:,}")
+        for name in ("zero_stage", "radix", "comm_sms", "node_limit"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                raise ValueError(f"{name}={value!r} must be an integer")
+        for name in ("oversubscription", "expert_imbalance"):
+            _check_number(name, getattr(self, name))
+        check_run_length(self.tokens, self.price_per_gpu_hour)
+        chunks = self.pp * self.virtual_stages
+        if self.virtual_stages > 1 and chunks > self.model.num_hidden_layers:
+            raise ValueError(
+                f"pp={self.pp} x virtual_stages={self.virtual_stages} = {chunks} pipeline chunks for "
+                f"{self.model.num_hidden_layers} layers; use virtual_stages <= {self.model.num_hidden_layers // self.pp}"
+            )
         if self.topology not in KINDS:
             raise ValueError(f"unknown topology {self.topology!r}; use one of {', '.join(KINDS)}")
         if self.precision not in PRECISIONS:
@@ -76,10 +104,6 @@ class RunSpec:
             raise ValueError(f"expert_imbalance={self.expert_imbalance} must be >= 1 (busiest GPU / mean)")
         if self.node_limit is not None and self.node_limit <= 0:
             raise ValueError(f"node_limit={self.node_limit} must be a positive integer (or None: no limit)")
-        if not self.tokens > 0:
-            raise ValueError(f"tokens={self.tokens} must be positive")
-        if self.price_per_gpu_hour is not None and self.price_per_gpu_hour < 0:
-            raise ValueError(f"price_per_gpu_hour={self.price_per_gpu_hour} must be >= 0")
         check_schedule(self.schedule, self.pp, self.virtual_stages)
         check_layout(self.model, self.layout)
         seqs, rem = divmod(self.global_batch_tokens, self.seq_len)
@@ -132,6 +156,27 @@ class RunSpec:
     def with_(self, **changes) -> RunSpec:
         """A copy with some fields changed (validated again)."""
         return replace(self, **changes)
+
+
+def _check_number(name: str, value: object) -> None:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ValueError(f"{name}={value!r} must be a number")
+    if not math.isfinite(value):
+        raise ValueError(f"{name}={value} must be a finite number")
+
+
+def check_run_length(tokens: object, price_per_gpu_hour: object) -> None:
+    """Raise ValueError unless `tokens` is a finite positive number and the price (None: the catalog's)
+    a finite number >= 0: the two inputs that only scale GPU-hours, dollars and days."""
+    _check_number("tokens", tokens)
+    if not tokens > 0:  # type: ignore[operator]
+        raise ValueError(f"tokens={tokens} must be positive")
+    if tokens > MAX_TOKENS:  # type: ignore[operator]
+        raise ValueError(f"tokens={tokens:.3g} is beyond the model's limit of {MAX_TOKENS:.0e}")
+    if price_per_gpu_hour is not None:
+        _check_number("price_per_gpu_hour", price_per_gpu_hour)
+        if price_per_gpu_hour < 0:  # type: ignore[operator]
+            raise ValueError(f"price_per_gpu_hour={price_per_gpu_hour} must be >= 0")
 
 
 def v3_pretraining(**changes) -> RunSpec:
