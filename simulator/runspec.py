@@ -80,11 +80,11 @@ class RunSpec:
         for name in ("oversubscription", "expert_imbalance"):
             _check_number(name, getattr(self, name))
         check_run_length(self.tokens, self.price_per_gpu_hour)
-        chunks = self.pp * self.virtual_stages
-        if self.virtual_stages > 1 and chunks > self.model.num_hidden_layers:
+        chunks, layers = self.pp * self.virtual_stages, self.model.num_hidden_layers
+        if self.virtual_stages > 1 and chunks > layers:
             raise ValueError(
-                f"pp={self.pp} x virtual_stages={self.virtual_stages} = {chunks} pipeline chunks for "
-                f"{self.model.num_hidden_layers} layers; use virtual_stages <= {self.model.num_hidden_layers // self.pp}"
+                f"pp={self.pp} x virtual_stages={self.virtual_stages} = {chunks} pipeline chunks for {layers} "
+                f"layers; use virtual_stages <= {max(1, layers // self.pp)}"
             )
         if self.topology not in KINDS:
             raise ValueError(f"unknown topology {self.topology!r}; use one of {', '.join(KINDS)}")
