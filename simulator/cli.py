@@ -7,14 +7,16 @@ status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from hwmodels.files import clean_text, dumps_json
 from hwmodels.routing import ECMP_MODES
 from hwmodels.topology import KINDS
 from simulator import format as fmt
+from simulator.argtypes import integer, name, positive, positive_number
 from simulator.calibratecli import add_parsers as add_calibrate_parsers
 from simulator.calibratecli import cmd_calibrate, print_calibrate
 from simulator.netsummary import COLLECTIVE_NAMES, collective_summary, topology_summary
@@ -38,6 +40,7 @@ from workloads.registry import load_model
 # DeepSeek-V3's published pre-training set-up (V3 report, section 3): the default of `v3sim report`.
 V3_LAYOUT = ParallelLayout(tp=1, pp=16, dp=128, ep=64, zero_stage=1, gpus_per_node=8)
 V3_NODE_LIMIT = 4
+MAX_MESSAGE_CHARS = 2000  # an error line longer than this is cut: it is for a person to read
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,13 +48,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
-    return value
 
 
 def cmd_model(args: argparse.Namespace) -> dict[str, Any]:
@@ -292,82 +288,85 @@ def print_report(out: dict[str, Any]) -> None:
 
 
 def _add_layout(p: argparse.ArgumentParser) -> None:
-    for name, default in (("tp", 1), ("pp", 1), ("dp", 1), ("ep", 1), ("gpus-per-node", 8)):
-        p.add_argument(f"--{name}", type=_positive, default=default)
-    p.add_argument("--zero", type=int, default=1, help="ZeRO stage 0-3 (default 1)")
+    for option, default in (("tp", 1), ("pp", 1), ("dp", 1), ("ep", 1), ("gpus-per-node", 8)):
+        p.add_argument(f"--{option}", type=positive, default=default)
+    p.add_argument("--zero", type=integer, default=1, help="ZeRO stage 0-3 (default 1)")
 
 
 def _add_topology(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--radix", type=_positive, default=64, help="switch ports (default 64)")
-    p.add_argument("--planes", type=_positive, default=None, help="planes (multi-plane) or rails (multi-rail); 8")
-    p.add_argument("--oversubscription", type=float, default=1.0, help="leaf down:up ports (default 1)")
-    p.add_argument("--switch", default="ib-ndr-64", help="switch catalog name or TOML file")
+    p.add_argument("--radix", type=positive, default=64, help="switch ports (default 64)")
+    p.add_argument("--planes", type=positive, default=None, help="planes (multi-plane) or rails (multi-rail); 8")
+    p.add_argument("--oversubscription", type=positive_number, default=1.0, help="leaf down:up ports (default 1)")
+    p.add_argument("--switch", type=name, default="ib-ndr-64", help="switch catalog name or TOML file")
 
 
 def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    common.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     parser = _Parser(prog="v3sim", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("model", parents=[common], help="parameters, FLOPs per token and KV bytes of a model")
-    p.add_argument("model", help="preset slug (deepseek-v3, llama-3.1-405b, ...) or a config.json path")
-    p.add_argument("--seq-len", type=_positive, default=4096)
+    p.add_argument("model", type=name, help="preset slug (deepseek-v3, llama-3.1-405b, ...) or a config.json path")
+    p.add_argument("--seq-len", type=positive, default=4096)
     p.add_argument("--convention", choices=list(FLOP_CONVENTIONS), default="exact")
 
     p = sub.add_parser("kv", parents=[common], help="compare KV-cache memory across models")
-    p.add_argument("models", nargs="+")
-    p.add_argument("--context", type=_positive, default=4096)
-    p.add_argument("--batch", type=_positive, default=1)
+    p.add_argument("models", type=name, nargs="+")
+    p.add_argument("--context", type=positive, default=4096)
+    p.add_argument("--batch", type=positive, default=1)
     p.add_argument("--dtype", choices=list(DTYPE_BYTES), default="bf16")
 
     p = sub.add_parser("memory", parents=[common], help="training and inference memory per GPU for a layout")
-    p.add_argument("model")
+    p.add_argument("model", type=name)
     _add_layout(p)
-    p.add_argument("--seq-len", type=_positive, default=4096)
-    p.add_argument("--micro-batch", type=_positive, default=1)
+    p.add_argument("--seq-len", type=positive, default=4096)
+    p.add_argument("--micro-batch", type=positive, default=1)
     p.add_argument("--recompute", choices=RECOMPUTE_MODES, default="none")
     p.add_argument("--precision", choices=list(TRAINING_PRECISIONS), default="bf16-mixed")
-    p.add_argument("--inflight", type=_positive, default=None, help="micro-batches in flight (default: pp)")
-    p.add_argument("--param-copies", type=_positive, default=1, help="2 for DualPipe")
-    p.add_argument("--batch", type=_positive, default=1, help="sequences served (inference)")
-    p.add_argument("--context", type=_positive, default=4096, help="tokens per sequence (inference)")
+    p.add_argument("--inflight", type=positive, default=None, help="micro-batches in flight (default: pp)")
+    p.add_argument("--param-copies", type=positive, default=1, help="2 for DualPipe")
+    p.add_argument("--batch", type=positive, default=1, help="sequences served (inference)")
+    p.add_argument("--context", type=positive, default=4096, help="tokens per sequence (inference)")
     p.add_argument("--weight-dtype", choices=list(DTYPE_BYTES), default="bf16")
     p.add_argument("--kv-dtype", choices=list(DTYPE_BYTES), default="bf16")
 
     p = sub.add_parser("comm", parents=[common], help="EP, PP and DP communication volumes for a layout")
-    p.add_argument("model")
+    p.add_argument("model", type=name)
     _add_layout(p)
-    p.add_argument("--node-limit", type=_positive, default=None, help="max nodes per token (V3: 4)")
+    p.add_argument("--node-limit", type=positive, default=None, help="max nodes per token (V3: 4)")
     p.add_argument("--dispatch-dtype", choices=list(DTYPE_BYTES), default="fp8")
     p.add_argument("--combine-dtype", choices=list(DTYPE_BYTES), default="bf16")
 
     p = sub.add_parser("hardware", parents=[common], help="the GPU, NIC and node catalog")
     p.add_argument("kind", nargs="?", choices=["gpus", "nics", "nodes", "switches"], default="gpus")
-    p.add_argument("names", nargs="*", help="catalog names or TOML files (default: the whole catalog)")
+    p.add_argument("names", type=name, nargs="*", help="catalog names or TOML files (default: the whole catalog)")
 
     p = sub.add_parser("topology", parents=[common], help="size, cost, bisection and hops of a cluster network")
     p.add_argument("kind", choices=KINDS)
     _add_topology(p)
-    p.add_argument("--endpoints", type=_positive, default=None, help="NIC ports (default: the largest instance)")
+    p.add_argument("--endpoints", type=positive, default=None, help="NIC ports (default: the largest instance)")
 
     p = sub.add_parser("collective", parents=[common], help="a collective's time on a topology (flow-level)")
     p.add_argument("collective", choices=COLLECTIVE_NAMES)
     p.add_argument("--topology", choices=KINDS, default="multi-plane")
     _add_topology(p)
-    p.add_argument("--gpus", type=_positive, default=256)
-    p.add_argument("--bytes-per-gpu", type=float, default=256e6)
-    p.add_argument("--node", default="h800-ib", help="node catalog name or TOML file")
+    p.add_argument("--gpus", type=positive, default=256)
+    p.add_argument("--bytes-per-gpu", type=positive_number, default=256e6)
+    p.add_argument("--node", type=name, default="h800-ib", help="node catalog name or TOML file")
     p.add_argument("--ecmp", choices=ECMP_MODES, default="hash")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=integer, default=0)
     p.add_argument("--no-forwarding", action="store_true", help="cross nodes directly, not via NVLink (DeepEP)")
 
     p = sub.add_parser("report", parents=[common], help="the DeepSeek-V3 / 2,048 x H800 default, in the terminal")
-    p.add_argument("--profile", default="published", help="kernel profile: sol, published, measured or a .json file")
-    add_train_parsers(sub, common, _positive)
-    add_calibrate_parsers(sub, common, _positive)
-    add_serve_parsers(sub, common, _positive)
-    add_sweep_parsers(sub, common, _positive)
+    p.add_argument(
+        "--profile", type=name, default="published", help="kernel profile: sol, published, measured or a .json file"
+    )
+    add_train_parsers(sub, common, positive)
+    add_calibrate_parsers(sub, common, positive)
+    add_serve_parsers(sub, common, positive)
+    add_sweep_parsers(sub, common, positive)
     return parser
 
 
@@ -390,19 +389,61 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], Any], Callable[[Any], N
 }
 
 
+def _say(command: str, what: str, err: BaseException) -> None:
+    """One line on stderr: the command, what happened, and the error's text without control characters."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    print(f"v3sim {command}: {what}{clean_text(text, MAX_MESSAGE_CHARS)}", file=sys.stderr)
+
+
+def _output(args: argparse.Namespace, out: Any) -> str | None:
+    """The strict JSON text of `out` for --json (None: print the human form)."""
+    if not args.json:
+        return None
+    try:
+        return dumps_json(out, indent=2)
+    except ValueError as err:  # a NaN or an infinity: a bug in the model, never printed as `NaN`
+        raise NonFiniteOutput(f"the result holds a number JSON cannot carry ({err})") from None
+
+
+class NonFiniteOutput(RuntimeError):
+    """A result with NaN or infinity in it: a failure of v3sim, not of the input."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one sub-command. Exit status: 0 done, 2 bad input (one line naming the fix), 1 a failure of v3sim
+    (one line; --debug shows the traceback), 130 interrupted; quiet when the reader of stdout goes away."""
     args = build_parser().parse_args(argv)
     run, show = COMMANDS[args.command]
     try:
         out = run(args)
+        text = _output(args, out)
+        if text is None:
+            show(out)
+        else:
+            print(text)
+        sys.stdout.flush()
+    except KeyboardInterrupt:
+        print(f"v3sim {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # the reader (`| head`) has gone: say nothing, and keep Python from complaining at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except ValueError as err:  # every bad input is a ValueError with a message that names the fix
-        print(f"v3sim {args.command}: error: {err}", file=sys.stderr)
+        if args.debug:
+            raise
+        _say(args.command, "error: ", err)
         return 2
-    if args.json:
-        json.dump(out, sys.stdout, indent=2)
-        print()
-    else:
-        show(out)
+    except MemoryError:
+        if args.debug:
+            raise
+        print(f"v3sim {args.command}: failed: out of memory; try a smaller case", file=sys.stderr)
+        return 1
+    except Exception as err:  # a failure of v3sim itself: one line, the traceback with --debug
+        if args.debug:
+            raise
+        _say(args.command, f"failed ({type(err).__name__}, please report; --debug shows where): ", err)
+        return 1
     return 0
 
 

@@ -37,11 +37,12 @@ class FlowSet:
                 raise ValueError(f"{name} has shape {np.shape(getattr(self, name))}; the incidence needs ({n},)")
         if np.shape(self.latency_s) != (flows,):
             raise ValueError(f"latency_s has shape {np.shape(self.latency_s)}; the incidence needs ({flows},)")
-        if (np.asarray(self.capacity_bytes_per_s) <= 0).any():
+        if not (np.asarray(self.capacity_bytes_per_s) > 0).all():  # NaN fails too
             raise ValueError("capacity_bytes_per_s must be positive")
         for name in ("size_bytes", "start_s", "latency_s"):
-            if (np.asarray(getattr(self, name)) < 0).any():
-                raise ValueError(f"{name} must be >= 0")
+            value = np.asarray(getattr(self, name))
+            if not np.isfinite(value).all() or (value < 0).any():  # a NaN size would never finish
+                raise ValueError(f"{name} must be finite and >= 0")
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 from typing import Any
 
+from hwmodels.files import check_distinct_outputs, check_output, dumps_json, write_atomic
 from hwmodels.routing import ECMP_MODES
 from hwmodels.topology import KINDS
 from simulator import format as fmt
+from simulator.argtypes import (
+    count,
+    fraction,
+    integer,
+    name,
+    nonnegative,
+    number,
+    positive_number,
+    whole_count,
+)
 from simulator.ep_comm import Routing
 from simulator.events import to_chrome_trace
 from simulator.profile import DEFAULT_PROFILE, rates_for
@@ -21,7 +30,6 @@ from simulator.simulate import NETWORKS, Stragglers, simulate
 from simulator.validate import validation_rows
 from workloads.activations import RECOMPUTE_MODES
 
-SUFFIXES = {"k": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
 # option -> RunSpec field; None (the argparse default) means "take the published / RunSpec default"
 TRAIN_OPTIONS = {
     "gpus": "gpus",
@@ -46,18 +54,6 @@ TRAIN_OPTIONS = {
 }
 
 
-def count(text: str) -> float:
-    """A count with an optional suffix: 14.8T, 469B, 63M."""
-    scale = SUFFIXES.get(text[-1:], 1.0)
-    try:
-        value = float(text[:-1] if text[-1:] in SUFFIXES else text) * scale
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number (suffixes k, M, B/G, T)") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be positive")
-    return value
-
-
 def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, positive) -> None:
     p = sub.add_parser("train", parents=[common], help="step time, GPU-hours and cost of a training run")
     add_run_options(p, positive)
@@ -67,7 +63,9 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     p = sub.add_parser("simulate", parents=[common], help="one training step in the discrete-event model")
     add_run_options(p, positive)
     p.add_argument("--trace", default=None, help="write the step as Chrome trace-event JSON (Perfetto) here")
-    p.add_argument("--seed", type=int, default=0, help="seed of the expert-load, ECMP and straggler draws (default 0)")
+    p.add_argument(
+        "--seed", type=integer, default=0, help="seed of the expert-load, ECMP and straggler draws (default 0)"
+    )
     p.add_argument(
         "--network",
         choices=NETWORKS,
@@ -80,10 +78,10 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
         default=0.0,
         help="coefficient of variation of expert popularity (default 0: a balanced router; 'uniform': no draw)",
     )
-    p.add_argument("--samples", type=int, default=8, help="drawn routing patterns per step (default 8)")
+    p.add_argument("--samples", type=positive, default=8, help="drawn routing patterns per step (default 8)")
     p.add_argument("--ecmp", choices=ECMP_MODES, default="hash", help="equal-cost path choice (default hash)")
-    p.add_argument("--straggler-rate", type=float, default=0.0, help="share of GPUs slow this step (default 0)")
-    p.add_argument("--straggler-slowdown", type=float, default=1.0, help="their compute time multiplier")
+    p.add_argument("--straggler-rate", type=fraction, default=0.0, help="share of GPUs slow this step (default 0)")
+    p.add_argument("--straggler-slowdown", type=positive_number, default=1.0, help="their compute time multiplier")
     p.add_argument("--links", default=None, help="write each link's EP bytes and utilization as CSV here")
 
     sub.add_parser("validate", parents=[common], help="predicted vs published figures, with errors")
@@ -91,24 +89,25 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 
 def add_run_options(p: argparse.ArgumentParser, positive) -> None:
     """The RunSpec options `train` and `simulate` share; None means the V3 published default."""
-    p.add_argument("--model", default="deepseek-v3", help="preset slug or config.json (default deepseek-v3)")
-    p.add_argument("--gpu", default=None, help="GPU name: uses the '<gpu>-ib' node (default h800)")
-    p.add_argument("--node", default=None, help="node catalog name or TOML file (default h800-ib)")
+    p.add_argument("--model", type=name, default="deepseek-v3", help="preset slug or config.json (default deepseek-v3)")
+    p.add_argument("--gpu", type=name, default=None, help="GPU name: uses the '<gpu>-ib' node (default h800)")
+    p.add_argument("--node", type=name, default=None, help="node catalog name or TOML file (default h800-ib)")
     p.add_argument("--gpus", type=positive)
     p.add_argument("--topology", choices=KINDS)
-    p.add_argument("--oversubscription", type=float)
-    for name in ("tp", "pp", "ep", "virtual-stages", "seq-len", "micro-batch", "node-limit", "comm-sms"):
-        p.add_argument(f"--{name}", type=int)
-    p.add_argument("--zero", type=int, help="ZeRO stage 0-3 (default 1)")
-    p.add_argument("--global-batch-tokens", type=lambda t: int(count(t)))
+    p.add_argument("--oversubscription", type=positive_number)
+    for option in ("tp", "pp", "ep", "virtual-stages", "seq-len", "micro-batch", "node-limit", "comm-sms"):
+        p.add_argument(f"--{option}", type=integer)
+    p.add_argument("--zero", type=integer, help="ZeRO stage 0-3 (default 1)")
+    p.add_argument("--global-batch-tokens", type=whole_count)
     p.add_argument("--schedule", choices=SCHEDULES)
     p.add_argument("--precision", choices=PRECISIONS)
     p.add_argument("--recompute", choices=RECOMPUTE_MODES)
-    p.add_argument("--expert-imbalance", type=float, help="busiest GPU's routed tokens / mean (default 1)")
+    p.add_argument("--expert-imbalance", type=number, help="busiest GPU's routed tokens / mean (default 1)")
     p.add_argument("--tokens", type=count, help="tokens to train, e.g. 14.8T")
-    p.add_argument("--price-per-gpu-hour", type=float)
+    p.add_argument("--price-per-gpu-hour", type=nonnegative)
     p.add_argument(
         "--profile",
+        type=name,
         default=DEFAULT_PROFILE,
         help="kernel profile: sol, published, measured, a shipped name or a .json file (default: published)",
     )
@@ -198,39 +197,44 @@ def _short(value: object) -> str:
 
 
 def _expert_cv(text: str) -> float | None:
-    if text == "uniform":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number or 'uniform'") from None
+    return None if text == "uniform" else nonnegative(text)
+
+
+OUTPUTS = {"trace": ".json", "links": ".csv"}  # simulate's files: option -> suffix
 
 
 def cmd_simulate(args: argparse.Namespace) -> dict[str, Any]:
+    paths = {option: getattr(args, option) for option in OUTPUTS}
+    check_distinct_outputs({f"--{option}": path for option, path in paths.items()})
+    for option, path in paths.items():
+        if path:
+            check_output(path, (OUTPUTS[option],), f"--{option}")
     run = run_from_args(args)
+    if args.links and (args.network != "flow" or run.ep == 1 or not run.model.is_moe):
+        raise ValueError("--links needs the flow network and expert parallelism (--network flow, ep > 1)")
     routing = Routing(args.expert_cv, args.samples, args.seed, args.ecmp)
     stragglers = Stragglers(args.straggler_rate, args.straggler_slowdown)
     sim = simulate(run, rates_for(args.profile, run.node.gpu), args.network, routing, stragglers)
     out = sim.to_dict()
-    for option, write in (
-        ("trace", lambda p: p.write_text(json.dumps(to_chrome_trace(sim.timeline)))),
-        ("links", lambda p: _links_csv(sim, p)),
-    ):
-        path = getattr(args, option)
+    writers = {
+        "trace": lambda p: p.write_text(dumps_json(to_chrome_trace(sim.timeline))),
+        "links": lambda p: _links(sim).to_csv(p, index=False),
+    }
+    for option, path in paths.items():
         if not path:
             continue
         try:
-            write(Path(path))
+            write_atomic(path, writers[option])
         except OSError as exc:
             raise ValueError(f"cannot write the {option} to {path}: {exc.strerror}") from None
         out[option] = path
     return out
 
 
-def _links_csv(sim, path: Path) -> None:
+def _links(sim):
     if sim.links is None:
         raise ValueError("--links needs the flow network and expert parallelism (--network flow, ep > 1)")
-    sim.links.to_csv(path, index=False)
+    return sim.links
 
 
 def print_simulate(out: dict[str, Any]) -> None:
