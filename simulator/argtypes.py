@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from simulator import limits
+
 SUFFIXES = {"k": 1e3, "M": 1e6, "B": 1e9, "G": 1e9, "T": 1e12}
 MAX_NAME_CHARS = 4096  # a catalog name, a preset slug or a file path
 
@@ -59,6 +61,19 @@ def positive(text: str) -> int:
     return value
 
 
+def positive_up_to(limit: int, what: str = ""):
+    """A positive integer of at most `limit` (`what`, if given, says why the limit is there)."""
+
+    def parse(text: str) -> int:
+        value = positive(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"{value:,} is over the limit of {limit:,}{what}")
+        return value
+
+    parse.__name__ = f"positive integer <= {limit}"
+    return parse
+
+
 def integer(text: str) -> int:
     """An integer (no more than 18 digits: larger is never a size or a seed anyone means)."""
     try:
@@ -97,3 +112,12 @@ def name(text: str) -> str:
     if len(text) > MAX_NAME_CHARS or "\0" in text:
         raise argparse.ArgumentTypeError(f"not a name or a path ({len(text):,} characters)")
     return text
+
+
+gpu_count = positive_up_to(limits.MAX_GPUS, " GPUs")
+degree = positive_up_to(limits.MAX_DEGREE, " (a parallel degree)")
+seq_tokens = positive_up_to(limits.MAX_SEQ_TOKENS, " tokens per sequence")
+sequences = positive_up_to(limits.MAX_SEQUENCES, " sequences")
+radix = positive_up_to(limits.MAX_RADIX, " switch ports")
+planes = positive_up_to(limits.MAX_PLANES, " planes")
+endpoints = positive_up_to(limits.MAX_ENDPOINTS, " endpoints")

@@ -13,7 +13,9 @@ from typing import Any
 
 from calibration.fit import PUBLISHED_DIR, build_profile, published_profile
 from calibration.profile import PROFILE_DIR, Profile, write_profile
+from hwmodels.files import check_output
 from simulator import format as fmt
+from simulator.argtypes import name, seq_tokens
 from simulator.profile import PROFILE_CHOICES, describe, load_profile, sample_sources, user_profile_dir
 from workloads.registry import load_model
 
@@ -22,17 +24,23 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     p = sub.add_parser("calibrate", parents=[common], help="FLOP oracle, kernel timing and calibration profiles")
     cal = p.add_subparsers(dest="calibrate_command", required=True)
     q = cal.add_parser("flops", parents=[common], help="FLOPs counted on the real PyTorch layers vs the analytic")
-    q.add_argument("model", help="preset slug or config.json")
-    q.add_argument("--seq-len", type=positive, default=4096)
+    q.add_argument("model", type=name, help="preset slug or config.json")
+    q.add_argument("--seq-len", type=seq_tokens, default=4096)
     q = cal.add_parser("run", parents=[common], help="time the workload's kernels here and write a profile")
     q.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda if present, else cpu")
     q.add_argument("--quick", action="store_true", help="a small case set (under a minute on a CPU)")
-    q.add_argument("--model", default="deepseek-v3", help="whose GEMM shapes to time (default deepseek-v3)")
-    q.add_argument("--out", default=None, help="profile file (default: $V3SIM_PROFILE_DIR or ~/.v3sim/profiles)")
+    q.add_argument("--model", type=name, default="deepseek-v3", help="whose GEMM shapes to time")
+    q.add_argument(
+        "--out", type=name, default=None, help="profile file (default: in $V3SIM_PROFILE_DIR or ~/.v3sim/profiles)"
+    )
     q = cal.add_parser("show", parents=[common], help="summarize a profile: fits, residuals, sources")
-    q.add_argument("profile", help=f"{', '.join(PROFILE_CHOICES[1:])}, a shipped profile's name, or a .json file")
+    q.add_argument(
+        "profile", type=name, help=f"{', '.join(PROFILE_CHOICES[1:])}, a shipped profile's name, or a .json file"
+    )
     q = cal.add_parser("publish", parents=[common], help="rebuild the shipped published profiles from their tables")
-    q.add_argument("--out-dir", default=str(PROFILE_DIR), help="where to write them (default: the shipped folder)")
+    q.add_argument(
+        "--out-dir", type=name, default=str(PROFILE_DIR), help="where to write them (default: the shipped folder)"
+    )
 
 
 def cmd_calibrate(args: argparse.Namespace) -> dict[str, Any]:
@@ -60,6 +68,8 @@ def _progress(done: int, total: int, label: str) -> None:
 def _run(args: argparse.Namespace) -> dict[str, Any]:
     from calibration.bench import default_device, device_info, run_benchmarks  # torch
 
+    if args.out:
+        check_output(args.out, (".json",), "--out")
     device = args.device or default_device()
     info = device_info(device)
     samples = run_benchmarks(device, quick=args.quick, model=args.model, progress=_progress)
@@ -87,6 +97,8 @@ def _show(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _publish(args: argparse.Namespace) -> dict[str, Any]:
+    if not Path(args.out_dir).is_dir():
+        raise ValueError(f"--out-dir {args.out_dir} is not a folder; create it first")
     written = []
     for table in sorted(PUBLISHED_DIR.glob("*.toml")):
         profile = published_profile(table)

@@ -16,7 +16,19 @@ from hwmodels.files import clean_text, dumps_json
 from hwmodels.routing import ECMP_MODES
 from hwmodels.topology import KINDS
 from simulator import format as fmt
-from simulator.argtypes import integer, name, positive, positive_number
+from simulator.argtypes import (
+    degree,
+    endpoints,
+    gpu_count,
+    integer,
+    name,
+    planes,
+    positive,
+    positive_number,
+    radix,
+    seq_tokens,
+    sequences,
+)
 from simulator.calibratecli import add_parsers as add_calibrate_parsers
 from simulator.calibratecli import cmd_calibrate, print_calibrate
 from simulator.netsummary import COLLECTIVE_NAMES, collective_summary, topology_summary
@@ -289,13 +301,13 @@ def print_report(out: dict[str, Any]) -> None:
 
 def _add_layout(p: argparse.ArgumentParser) -> None:
     for option, default in (("tp", 1), ("pp", 1), ("dp", 1), ("ep", 1), ("gpus-per-node", 8)):
-        p.add_argument(f"--{option}", type=positive, default=default)
+        p.add_argument(f"--{option}", type=degree, default=default)
     p.add_argument("--zero", type=integer, default=1, help="ZeRO stage 0-3 (default 1)")
 
 
 def _add_topology(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--radix", type=positive, default=64, help="switch ports (default 64)")
-    p.add_argument("--planes", type=positive, default=None, help="planes (multi-plane) or rails (multi-rail); 8")
+    p.add_argument("--radix", type=radix, default=64, help="switch ports (default 64)")
+    p.add_argument("--planes", type=planes, default=None, help="planes (multi-plane) or rails (multi-rail); 8")
     p.add_argument("--oversubscription", type=positive_number, default=1.0, help="leaf down:up ports (default 1)")
     p.add_argument("--switch", type=name, default="ib-ndr-64", help="switch catalog name or TOML file")
 
@@ -309,33 +321,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("model", parents=[common], help="parameters, FLOPs per token and KV bytes of a model")
     p.add_argument("model", type=name, help="preset slug (deepseek-v3, llama-3.1-405b, ...) or a config.json path")
-    p.add_argument("--seq-len", type=positive, default=4096)
+    p.add_argument("--seq-len", type=seq_tokens, default=4096)
     p.add_argument("--convention", choices=list(FLOP_CONVENTIONS), default="exact")
 
     p = sub.add_parser("kv", parents=[common], help="compare KV-cache memory across models")
     p.add_argument("models", type=name, nargs="+")
-    p.add_argument("--context", type=positive, default=4096)
-    p.add_argument("--batch", type=positive, default=1)
+    p.add_argument("--context", type=seq_tokens, default=4096)
+    p.add_argument("--batch", type=sequences, default=1)
     p.add_argument("--dtype", choices=list(DTYPE_BYTES), default="bf16")
 
     p = sub.add_parser("memory", parents=[common], help="training and inference memory per GPU for a layout")
     p.add_argument("model", type=name)
     _add_layout(p)
-    p.add_argument("--seq-len", type=positive, default=4096)
-    p.add_argument("--micro-batch", type=positive, default=1)
+    p.add_argument("--seq-len", type=seq_tokens, default=4096)
+    p.add_argument("--micro-batch", type=sequences, default=1)
     p.add_argument("--recompute", choices=RECOMPUTE_MODES, default="none")
     p.add_argument("--precision", choices=list(TRAINING_PRECISIONS), default="bf16-mixed")
-    p.add_argument("--inflight", type=positive, default=None, help="micro-batches in flight (default: pp)")
-    p.add_argument("--param-copies", type=positive, default=1, help="2 for DualPipe")
-    p.add_argument("--batch", type=positive, default=1, help="sequences served (inference)")
-    p.add_argument("--context", type=positive, default=4096, help="tokens per sequence (inference)")
+    p.add_argument("--inflight", type=degree, default=None, help="micro-batches in flight (default: pp)")
+    p.add_argument("--param-copies", type=degree, default=1, help="2 for DualPipe")
+    p.add_argument("--batch", type=sequences, default=1, help="sequences served (inference)")
+    p.add_argument("--context", type=seq_tokens, default=4096, help="tokens per sequence (inference)")
     p.add_argument("--weight-dtype", choices=list(DTYPE_BYTES), default="bf16")
     p.add_argument("--kv-dtype", choices=list(DTYPE_BYTES), default="bf16")
 
     p = sub.add_parser("comm", parents=[common], help="EP, PP and DP communication volumes for a layout")
     p.add_argument("model", type=name)
     _add_layout(p)
-    p.add_argument("--node-limit", type=positive, default=None, help="max nodes per token (V3: 4)")
+    p.add_argument("--node-limit", type=degree, default=None, help="max nodes per token (V3: 4)")
     p.add_argument("--dispatch-dtype", choices=list(DTYPE_BYTES), default="fp8")
     p.add_argument("--combine-dtype", choices=list(DTYPE_BYTES), default="bf16")
 
@@ -346,13 +358,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("topology", parents=[common], help="size, cost, bisection and hops of a cluster network")
     p.add_argument("kind", choices=KINDS)
     _add_topology(p)
-    p.add_argument("--endpoints", type=positive, default=None, help="NIC ports (default: the largest instance)")
+    p.add_argument("--endpoints", type=endpoints, default=None, help="NIC ports (default: the largest instance)")
 
     p = sub.add_parser("collective", parents=[common], help="a collective's time on a topology (flow-level)")
     p.add_argument("collective", choices=COLLECTIVE_NAMES)
     p.add_argument("--topology", choices=KINDS, default="multi-plane")
     _add_topology(p)
-    p.add_argument("--gpus", type=positive, default=256)
+    p.add_argument("--gpus", type=gpu_count, default=256)
     p.add_argument("--bytes-per-gpu", type=positive_number, default=256e6)
     p.add_argument("--node", type=name, default="h800-ib", help="node catalog name or TOML file")
     p.add_argument("--ecmp", choices=ECMP_MODES, default="hash")
@@ -412,7 +424,10 @@ class NonFiniteOutput(RuntimeError):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one sub-command. Exit status: 0 done, 2 bad input (one line naming the fix), 1 a failure of v3sim
     (one line; --debug shows the traceback), 130 interrupted; quiet when the reader of stdout goes away."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as done:  # --help (0) or a usage error, already printed in one line (2)
+        return done.code if isinstance(done.code, int) else 2
     run, show = COMMANDS[args.command]
     try:
         out = run(args)

@@ -21,9 +21,10 @@ from scipy.sparse import csr_matrix
 from hwmodels.routing import Fabric, switch_paths
 from simulator.flows import FlowResult, FlowSet, simulate_flows
 
-# Memory of the flow model per GPU-to-GPU transfer before merging (arrays, routes, incidence), measured:
-# a 2,048-GPU all-to-all (4.2M transfers) peaks at 0.9 GB. Larger sets are refused before they are built.
-BYTES_PER_TRANSFER = 220
+# Memory of the flow model per GPU-to-GPU transfer (arrays, routes, incidence), measured: a 2,048-GPU
+# all-to-all (4.2M transfers) peaks at 0.9 GB with forwarding, 1.9 GB without. Larger sets are refused
+# before they are built.
+BYTES_PER_TRANSFER = 450
 MAX_FLOW_MODEL_BYTES = 4e9
 
 

@@ -144,6 +144,8 @@ def rates_for(spec: str | KernelRates | None, gpu: GPUSpec) -> KernelRates:
     """Kernel rates on `gpu` for a profile choice (default: published)."""
     if isinstance(spec, KernelRates):
         return spec
+    if spec is not None and not spec.strip():
+        raise ValueError("the profile name is empty; name one (sol, published, measured, a .json file) or leave it out")
     spec = spec or DEFAULT_PROFILE
     if spec == "sol":
         return sol_rates(gpu)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields, replace
 from hwmodels.registry import load_node
 from hwmodels.specs import NodeSpec
 from hwmodels.topology import KINDS, TopologySpec, design_topology
+from simulator import limits
 from simulator.schedules import BIDIRECTIONAL, check_schedule
 from workloads.activations import RECOMPUTE_MODES
 from workloads.layout import ParallelLayout, check_layout
@@ -23,18 +24,16 @@ from workloads.registry import load_model
 from workloads.spec import ModelSpec
 
 PRECISIONS = ("fp8", "bf16")
-# Upper bounds far beyond any published run, so that a typo cannot make the models loop for hours.
-MAX_RUN_INTS = {
-    "gpus": 1 << 20,
-    "tp": 1024,
-    "pp": 1024,
-    "ep": 1 << 16,
-    "virtual_stages": 1024,
-    "micro_batch": 1 << 16,
-    "global_batch_tokens": 1 << 40,
-    "seq_len": 1 << 24,
+MAX_RUN_INTS = {  # see simulator/limits.py
+    "gpus": limits.MAX_GPUS,
+    "tp": limits.MAX_DEGREE,
+    "pp": limits.MAX_DEGREE,
+    "ep": limits.MAX_DEGREE,
+    "virtual_stages": limits.MAX_VIRTUAL_STAGES,
+    "micro_batch": limits.MAX_SEQUENCES,
+    "global_batch_tokens": limits.MAX_BATCH_TOKENS,
+    "seq_len": limits.MAX_SEQ_TOKENS,
 }
-MAX_TOKENS = 1e18  # a quintillion tokens: 60,000 times V3's 14.8T
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +170,8 @@ def check_run_length(tokens: object, price_per_gpu_hour: object) -> None:
     _check_number("tokens", tokens)
     if not tokens > 0:  # type: ignore[operator]
         raise ValueError(f"tokens={tokens} must be positive")
-    if tokens > MAX_TOKENS:  # type: ignore[operator]
-        raise ValueError(f"tokens={tokens:.3g} is beyond the model's limit of {MAX_TOKENS:.0e}")
+    if tokens > limits.MAX_TRAIN_TOKENS:  # type: ignore[operator]
+        raise ValueError(f"tokens={tokens:.3g} is beyond the model's limit of {limits.MAX_TRAIN_TOKENS:.0e}")
     if price_per_gpu_hour is not None:
         _check_number("price_per_gpu_hour", price_per_gpu_hour)
         if price_per_gpu_hour < 0:  # type: ignore[operator]
@@ -209,6 +208,9 @@ def build_run(options: Mapping[str, object]) -> RunSpec:
 
 def named_node(gpu: object = None, node: object = None) -> NodeSpec:
     """The node a run names: `node` (catalog name or TOML), else the '<gpu>-ib' node, else V3's h800-ib."""
-    if gpu and node:
+    for what, value in (("gpu", gpu), ("node", node)):
+        if value is not None and not str(value).strip():
+            raise ValueError(f"{what} is empty; name one, or leave it out for V3's h800-ib")
+    if gpu is not None and node is not None:
         raise ValueError("give a gpu or a node, not both")
-    return load_node(str(node or (f"{str(gpu).lower()}-ib" if gpu else "h800-ib")))
+    return load_node(str(node if node is not None else (f"{str(gpu).lower()}-ib" if gpu is not None else "h800-ib")))

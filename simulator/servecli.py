@@ -7,6 +7,7 @@ from typing import Any
 
 from hwmodels.registry import catalog, load_node
 from hwmodels.specs import NodeSpec
+from simulator.argtypes import degree, fraction, integer, name, nonnegative, seq_tokens, sequences
 from simulator.serving import PHASES, ServeSpec, serve
 from workloads.dtypes import DTYPE_BYTES
 from workloads.registry import load_model
@@ -15,27 +16,29 @@ from workloads.spec import ModelSpec
 
 def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, positive) -> None:
     p = sub.add_parser("serve", parents=[common], help="serving throughput, latency, KV capacity and cost per token")
-    p.add_argument("--model", default="deepseek-v3", help="preset slug or config.json (default deepseek-v3)")
-    p.add_argument("--gpu", default=None, help="GPU name: its '<gpu>-ib' node, or gb200's NVL72 rack (default h800)")
-    p.add_argument("--node", default=None, help="node catalog name or TOML file")
+    p.add_argument("--model", type=name, default="deepseek-v3", help="preset slug or config.json (default deepseek-v3)")
+    p.add_argument(
+        "--gpu", type=name, default=None, help="GPU: its '<gpu>-ib' node, or gb200's NVL72 rack (default h800)"
+    )
+    p.add_argument("--node", type=name, default=None, help="node catalog name or TOML file")
     p.add_argument("--phase", choices=PHASES, default="both", help="prefill, decode, or both (disaggregated pools)")
-    p.add_argument("--ep", type=positive, default=None, help="decode expert parallelism (V3 on H800: 320)")
-    p.add_argument("--redundant", type=int, default=None, help="extra expert slots in the decode pool (V3: 64)")
-    p.add_argument("--prefill-ep", type=positive, default=None, help="prefill expert parallelism (V3 on H800: 32)")
-    p.add_argument("--prefill-redundant", type=int, default=None, help="extra expert slots in prefill (V3: 32)")
-    p.add_argument("--tp", type=positive, default=None, help="attention tensor parallelism (default: MLA 1, GQA 8)")
-    p.add_argument("--batch", type=positive, default=None, help="decode sequences per GPU (default: all that fit)")
-    p.add_argument("--context", type=positive, default=4096, help="tokens per sequence (default 4096)")
-    p.add_argument("--mtp-acceptance", type=float, default=None, help="MTP draft acceptance rate (V3: 0.85-0.9)")
-    p.add_argument("--cache-hit", type=float, default=0.0, help="share of prompt tokens from the prompt cache")
+    p.add_argument("--ep", type=degree, default=None, help="decode expert parallelism (V3 on H800: 320)")
+    p.add_argument("--redundant", type=integer, default=None, help="extra expert slots in the decode pool (V3: 64)")
+    p.add_argument("--prefill-ep", type=degree, default=None, help="prefill expert parallelism (V3 on H800: 32)")
+    p.add_argument("--prefill-redundant", type=integer, default=None, help="extra expert slots in prefill (V3: 32)")
+    p.add_argument("--tp", type=degree, default=None, help="attention tensor parallelism (default: MLA 1, GQA 8)")
+    p.add_argument("--batch", type=sequences, default=None, help="decode sequences per GPU (default: all that fit)")
+    p.add_argument("--context", type=seq_tokens, default=4096, help="tokens per sequence (default 4096)")
+    p.add_argument("--mtp-acceptance", type=fraction, default=None, help="MTP draft acceptance rate (V3: 0.85-0.9)")
+    p.add_argument("--cache-hit", type=fraction, default=0.0, help="share of prompt tokens from the prompt cache")
     p.add_argument(
         "--output-tokens", type=positive, default=None, help="output tokens per request: sizes prefill vs decode pools"
     )
     p.add_argument("--weight-dtype", choices=list(DTYPE_BYTES), default=None, help="default fp8 where supported")
     p.add_argument("--kv-dtype", choices=list(DTYPE_BYTES), default="bf16")
     p.add_argument("--no-overlap", action="store_true", help="no two-micro-batch overlap of compute and comm")
-    p.add_argument("--price-per-gpu-hour", type=float, default=None, help="USD (default: the GPU's catalog price)")
-    p.add_argument("--profile", default=None, help="kernel profile: sol, published, measured or a .json file")
+    p.add_argument("--price-per-gpu-hour", type=nonnegative, default=None, help="USD (default: the catalog price)")
+    p.add_argument("--profile", type=name, default=None, help="kernel profile: sol, published, measured, a .json file")
 
 
 LAYOUT_OPTIONS = ("tp", "ep", "redundant", "prefill_ep", "prefill_redundant")  # defaults_for's keys
@@ -43,9 +46,12 @@ LAYOUT_OPTIONS = ("tp", "ep", "redundant", "prefill_ep", "prefill_redundant")  #
 
 def node_for(gpu: str | None, node: str | None) -> NodeSpec:
     """The node of `--node`, else the GPU's '<gpu>-ib' node, else the one catalog node with that GPU."""
-    if gpu and node:
+    for what, value in (("gpu", gpu), ("node", node)):
+        if value is not None and not value.strip():
+            raise ValueError(f"--{what} is empty; name one, or leave it out for the default")
+    if gpu is not None and node is not None:
         raise ValueError("give --gpu or --node, not both")
-    if node:
+    if node is not None:
         return load_node(node)
     name = (gpu or "h800").lower()
     candidates = [n for n in catalog("nodes") if n == f"{name}-ib"] or [

@@ -197,7 +197,12 @@ def _short(value: object) -> str:
 
 
 def _expert_cv(text: str) -> float | None:
-    return None if text == "uniform" else nonnegative(text)
+    if text == "uniform":
+        return None
+    try:
+        return nonnegative(text)
+    except argparse.ArgumentTypeError as err:
+        raise argparse.ArgumentTypeError(f"{err} (give a number >= 0 or 'uniform')") from None
 
 
 OUTPUTS = {"trace": ".json", "links": ".csv"}  # simulate's files: option -> suffix

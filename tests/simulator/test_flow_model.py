@@ -70,8 +70,18 @@ def test_bad_shapes_are_errors():
     inc = csr_matrix(np.ones((1, 2)))
     with pytest.raises(ValueError, match="size_bytes"):
         FlowSet(inc, np.ones(1), np.ones(3), np.zeros(2), np.zeros(2))
-    with pytest.raises(ValueError, match="size_bytes must be >= 0"):
+    with pytest.raises(ValueError, match="size_bytes must be finite and >= 0"):
         FlowSet(inc, np.ones(1), -np.ones(2), np.zeros(2), np.zeros(2))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_sizes_are_refused_not_looped_on(bad):
+    """A NaN size never finishes: simulate_flows used to loop forever on one."""
+    inc = csr_matrix(np.ones((1, 2)))
+    with pytest.raises(ValueError, match="size_bytes must be finite"):
+        FlowSet(inc, np.ones(1), np.array([1.0, bad]), np.zeros(2), np.zeros(2))
+    with pytest.raises(ValueError, match="capacity_bytes_per_s must be positive"):
+        FlowSet(inc, np.array([np.nan]), np.ones(2), np.zeros(2), np.zeros(2))
 
 
 @st.composite

@@ -153,7 +153,7 @@ def test_the_breakdown_adds_up_to_the_step():
         (["--model", "llama-3.1-405b", "--weight-dtype", "bf16"], "does not fit"),
         (["--model", "qwen2.5-72b", "--mtp-acceptance", "0.8"], "no multi-token prediction module"),
         (["--batch", "100000"], "at most"),
-        (["--mtp-acceptance", "1.5"], "must be in [0, 1]"),
+        (["--mtp-acceptance", "1.5"], "must be between 0 and 1"),
         (["--gpu", "tpu"], "no catalog node has a tpu GPU"),
         (["--model", "qwen2.5-72b", "--tp", "3"], "tp=3 must divide"),
     ],

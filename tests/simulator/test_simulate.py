@@ -57,7 +57,7 @@ def test_cli_writes_a_perfetto_trace(capsys, tmp_path):
     [
         (["--schedule", "dualpipev"], "does not run dualpipev yet"),
         (["--schedule", "interleaved", "--virtual-stages", "2"], "divisible by pp=16"),
-        (["--trace", "/nonexistent/dir/x.json"], "cannot write the trace"),
+        (["--trace", "/nonexistent/dir/x.json"], "the folder /nonexistent/dir does not exist"),
         (["--network", "analytic", "--links", "x.csv"], "--links needs the flow network"),
         (["--straggler-slowdown", "0.5"], "slowdown=0.5 must be in [1, 100]"),
     ],
@@ -137,10 +137,9 @@ def test_communication_spans_lie_inside_their_ops(v3_sim):
 
 
 def test_a_bad_expert_cv_is_a_usage_error(capsys):
-    with pytest.raises(SystemExit) as exit_:
-        main(["simulate", "--expert-cv", "lots"])
+    assert main(["simulate", "--expert-cv", "lots"]) == 2
     err = capsys.readouterr().err
-    assert exit_.value.code == 2 and "not a number or 'uniform'" in err and err.count("\n") == 1
+    assert "or 'uniform'" in err and err.count("\n") == 1
 
 
 def test_cli_writes_link_loads(capsys, tmp_path):
