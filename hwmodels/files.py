@@ -79,10 +79,12 @@ def check_finite(value: Any, name: str) -> None:
         raise ValueError(f"{name}={value} must be a finite number")
 
 
-def clean_text(text: object, max_chars: int = 200) -> str:
-    """`text` without control and format characters (terminal escapes, bidi overrides), at most `max_chars`."""
-    kept = "".join(c for c in str(text) if unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co", "Cn"))
-    return kept if len(kept) <= max_chars else kept[: max_chars - 1] + "…"
+def clean_text(text: object, max_chars: int | None = 200, keep: str = "") -> str:
+    """`text` without control and format characters (terminal escapes, bidi overrides) other than those in
+    `keep` (e.g. "\n"), cut to `max_chars` (None: any length)."""
+    bad = ("Cc", "Cf", "Cs", "Co", "Cn")
+    kept = "".join(c for c in str(text) if c in keep or unicodedata.category(c) not in bad)
+    return kept if max_chars is None or len(kept) <= max_chars else kept[: max_chars - 1] + "…"
 
 
 def check_output(path: str | Path, suffixes: Iterable[str], what: str) -> Path:

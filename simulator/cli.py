@@ -7,9 +7,11 @@ status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import redirect_stdout
 from typing import Any, NoReturn
 
 from hwmodels.files import clean_text, dumps_json
@@ -432,10 +434,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         out = run(args)
         text = _output(args, out)
-        if text is None:
-            show(out)
-        else:
-            print(text)
+        if text is None:  # the human form, without any control character a name from a file may carry
+            with redirect_stdout(io.StringIO()) as shown:
+                show(out)
+            text = clean_text(shown.getvalue(), None, keep="\n").rstrip("\n")
+        print(text)
         sys.stdout.flush()
     except KeyboardInterrupt:
         print(f"v3sim {args.command}: interrupted", file=sys.stderr)

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -330,3 +331,14 @@ def test_special_files_are_refused_not_read_forever(capsys, tmp_path, path):
         with no_hang(20):
             code, _, err = run(capsys, *argv)
         assert code == 2 and err.count("\n") == 1, (argv, err)
+
+
+def test_names_from_files_print_without_control_characters(capsys, tmp_path):
+    """A config.json whose name carries terminal escapes (clear screen, a fake prompt) prints as plain text."""
+    config = json.loads(Path("workloads/data/models/llama-3.1-8b.json").read_text())
+    config["_name_or_path"] = "evil\x1b[2J\x1b]0;owned\x07\u202ename"
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    code, out, _ = run(capsys, "model", str(path))
+    assert code == 0 and "evil" in out
+    assert not any(ord(c) < 32 and c != "\n" for c in out) and "\u202e" not in out
