@@ -342,3 +342,17 @@ def test_names_from_files_print_without_control_characters(capsys, tmp_path):
     code, out, _ = run(capsys, "model", str(path))
     assert code == 0 and "evil" in out
     assert not any(ord(c) < 32 and c != "\n" for c in out) and "\u202e" not in out
+
+
+def test_a_local_dask_cluster_listens_on_loopback_only():
+    """What the README promises: `--workers N` starts a scheduler and workers reachable from this machine only."""
+    pytest.importorskip("dask.distributed")
+    from simulator.sweep import _dask_client
+
+    client, cluster = _dask_client(1, None)
+    try:
+        addresses = [cluster.scheduler_address, *client.scheduler_info()["workers"]]
+        assert all(a.startswith("tcp://127.0.0.1:") for a in addresses), addresses
+    finally:
+        client.close()
+        cluster.close()
