@@ -121,7 +121,9 @@ def show_peaks(rates, gpu) -> None:
     if gemm is None or not fp8_peak:
         achieved[0].metric("fp8 GEMM achieved (TFLOPS)", "n/a")
         achieved[1].metric("fp8 GEMM share of peak", "n/a")
-        st.caption(f"{rates.name} has no fp8 GEMM fit on {gpu.name} (no fp8 tensor cores, or no fp8 samples).")
+        st.caption(
+            f"{state.plain(rates.name)} has no fp8 GEMM fit on {gpu.name} (no fp8 tensor cores, or no fp8 samples)."
+        )
     else:
         achieved[0].metric("fp8 GEMM achieved (TFLOPS)", f"{gemm.flop_per_s / 1e12:.4g}")
         achieved[1].metric("fp8 GEMM share of peak", f"{100 * gemm.flop_per_s / fp8_peak:.3g}%")
@@ -130,7 +132,7 @@ def show_peaks(rates, gpu) -> None:
 def show_fits(rates, gpu) -> None:
     """Per kernel class: the fit as `describe` gives it, then its rates as shares of the GPU's peaks."""
     st.subheader("Fits per kernel class")
-    fits = pd.DataFrame(profiles.describe(rates.fits, rates.sources)).rename(columns=CLASS_COLUMNS)
+    fits = state.clean_frame(pd.DataFrame(profiles.describe(rates.fits, rates.sources)).rename(columns=CLASS_COLUMNS))
     number = st.column_config.NumberColumn
     formats = {"TFLOPS": "%.1f", "GB/s": "%.0f", "overhead (µs)": "%.2f", "fit rel. RMSE": "percent"}
     st.dataframe(fits, hide_index=True, column_config={c: number(format=f) for c, f in formats.items()})
@@ -145,13 +147,13 @@ def show_fits(rates, gpu) -> None:
 def show_samples(profile) -> None:
     """The profile's samples: achieved TFLOPS against FLOPs with each class's fit, and the table."""
     st.subheader("Samples")
-    samples = samples_frame(profile)
+    samples = state.clean_frame(samples_frame(profile))  # classes and sources are a profile file's text
     if samples.empty:
-        st.info(f"{profile.name} has no samples.")
+        st.info(f"{state.plain(profile.name)} has no samples.")
         return
     st.caption(
-        f"{len(samples)} samples of {profile.name}, measured on {profile.device}; dotted: each class's fit there, "
-        "at each sample's FLOPs and bytes."
+        f"{len(samples)} samples of {state.plain(profile.name)}, measured on {state.plain(profile.device)}; dotted: "
+        "each class's fit there, at each sample's FLOPs and bytes."
     )
     st.plotly_chart(samples_chart(samples))
     table = samples[["class", "flops", "bytes", "time_s", "source"]]
@@ -177,9 +179,10 @@ def render() -> None:
         profile = None if choice == "sol" else profiles.load_profile(rates.name if choice == "published" else choice)
     except ValueError as exc:
         state.fail(exc)
-    st.markdown(f"**{rates.name}** ({rates.kind}, measured on {rates.device}) applied to **{gpu.name}**")
+    name, device = state.plain(rates.name), state.plain(rates.device)  # a measured profile's text is a file's
+    st.markdown(f"**{name}** ({state.plain(rates.kind)}, measured on {device}) applied to **{gpu.name}**")
     for note in rates.notes:
-        st.caption(note)
+        st.caption(state.plain(note))
     show_peaks(rates, gpu)
     show_fits(rates, gpu)
     if profile is None:

@@ -13,6 +13,7 @@ import streamlit as st
 
 from dashboard import state
 from hwmodels.registry import catalog, load_node
+from simulator import limits
 from workloads.layout import ParallelLayout
 from workloads.memory import (
     inference_memory_per_gpu,
@@ -134,8 +135,12 @@ with left:
     node_name = state.selectbox("GPU node", catalog("nodes"), key="node", default="h800-ib")
     weight_dtype = state.selectbox("Weight dtype", DTYPES, key="wdtype", default="fp8")
 with right:
-    context = state.number("Context (tokens)", key="context", default=32768, min_value=1, step=1024)
-    batch = state.number("Batch (sequences)", key="batch", default=1, min_value=1, step=1)
+    context = state.number(
+        "Context (tokens)", key="context", default=32768, min_value=1, max_value=limits.MAX_SEQ_TOKENS, step=1024
+    )
+    batch = state.number(
+        "Batch (sequences)", key="batch", default=1, min_value=1, max_value=limits.MAX_SEQUENCES, step=1
+    )
     kv_dtype = state.selectbox("KV dtype", DTYPES, key="kvdtype", default="bf16")
 if not slugs:
     st.info("Choose at least one model.")

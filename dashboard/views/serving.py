@@ -16,6 +16,7 @@ from plotly.subplots import make_subplots
 
 from dashboard import state
 from hwmodels.registry import catalog
+from simulator import limits
 from simulator.servecli import deployment
 from simulator.serving import PHASES, serve
 from workloads.registry import load_model, model_slugs
@@ -134,9 +135,20 @@ with left:
     gpu = state.selectbox("GPU", catalog("gpus"), key="gpu", default="h800")
     phase = state.selectbox("Phase", PHASES, key="phase", default="both")
 with mid:
-    batch = state.number("Batch per GPU (0 = KV capacity)", key="batch", default=0, min_value=0, step=1)
-    context = state.number("Context (tokens)", key="context", default=4096, min_value=1, step=1024)
-    output = state.number("Output tokens per request (0 = not set)", key="output", default=0, min_value=0, step=128)
+    batch = state.number(
+        "Batch per GPU (0 = KV capacity)", key="batch", default=0, min_value=0, max_value=limits.MAX_SEQUENCES, step=1
+    )
+    context = state.number(
+        "Context (tokens)", key="context", default=4096, min_value=1, max_value=limits.MAX_SEQ_TOKENS, step=1024
+    )
+    output = state.number(
+        "Output tokens per request (0 = not set)",
+        key="output",
+        default=0,
+        min_value=0,
+        max_value=limits.MAX_SEQ_TOKENS,
+        step=128,
+    )
 with right:
     has_mtp = bool(load_model(model).num_nextn_predict_layers)
     mtp = state.number(

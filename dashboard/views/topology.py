@@ -211,7 +211,7 @@ def show_sweep(frame: pd.DataFrame) -> None:
     valid = frame[frame["valid"]]
     if valid.empty:
         st.error(
-            f"None of the {len(frame)} combinations is valid; the first says: {frame['reason'].iloc[0]}. "
+            f"None of the {len(frame)} combinations is valid; the first says: {state.plain(frame['reason'].iloc[0])}. "
             "Pick a larger radix, fewer GPUs, oversubscription 1 for slim-fly/dragonfly, or planes dividing the GPUs."
         )
     else:

@@ -10,14 +10,16 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import state
-from dashboard.files import uploaded_config
+from dashboard.files import MAX_UPLOAD_MB, model_from_upload, upload_name
 from hwmodels.registry import catalog, load_node
 from hwmodels.topology import KINDS
+from simulator import limits
 from simulator.report import estimate
-from simulator.runspec import PRECISIONS, build_run
+from simulator.runspec import MAX_RUN_INTS, PRECISIONS, build_run
 from simulator.schedules import SCHEDULES
 from simulator.training import BREAKDOWN_KEYS
 from workloads.registry import load_model, model_slugs
+from workloads.spec import ModelSpec
 
 PUBLISHED_GPU_HOURS = 2_664_000  # V3 report, pre-training on H800 (figures.toml: h800_gpu_hours_pretraining)
 PROFILES = ("published", "sol", "measured")
@@ -30,11 +32,20 @@ PARTS = {
     "optimizer": "optimizer",
 }
 MEMORY = ("weights", "gradients", "optimizer_states", "activations")
+MAX_OVERSUBSCRIPTION = 64.0  # down:up; past any built network (3:1 is a heavy taper)
+MAX_PRICE = 10_000.0  # $ per GPU-hour: an input bound for the widget, not a price
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def uploaded_model(data: bytes, filename: str) -> ModelSpec:
+    """The model of an uploaded config.json, parsed in memory (cached on its bytes: a rerun costs nothing)."""
+    return model_from_upload(data, filename)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
 def report(options: tuple[tuple[str, Any], ...], profile: str) -> dict[str, Any]:
-    """The analytic model's report for a run given as plain options (cached: a rerun costs nothing)."""
+    """The analytic model's report for a run given as plain options, the model a slug or a ModelSpec
+    (cached: a rerun costs nothing)."""
     return estimate(build_run(dict(options)), profile).to_dict()
 
 
@@ -54,32 +65,57 @@ st.caption(
 
 with st.sidebar:
     st.subheader("Run")
-    upload = st.file_uploader("Model config.json (Hugging Face)", type="json", key="upload")
+    upload = st.file_uploader(
+        "Model config.json (Hugging Face)",
+        type="json",
+        key="upload",
+        max_upload_size=MAX_UPLOAD_MB,
+        help=f"Read in memory, never saved; at most {MAX_UPLOAD_MB} MiB (a config.json is a few KiB).",
+    )
     model = state.selectbox("Model", model_slugs(), key="model", default="deepseek-v3", disabled=upload is not None)
+    if upload is not None:
+        st.caption(f"Model: {state.plain(upload_name(upload.name))} (uploaded)")
     node = state.selectbox("Node (GPU)", catalog("nodes"), key="node", default="h800-ib")
-    gpus = state.number("GPUs", key="gpus", default=2048, min_value=1, step=8)
+    gpus = state.number("GPUs", key="gpus", default=2048, min_value=1, max_value=MAX_RUN_INTS["gpus"], step=8)
     topology = state.selectbox("Topology", KINDS, key="topology", default="multi-plane")
-    oversubscription = state.number("Oversubscription", key="over", default=1.0, min_value=1.0, step=0.5)
+    oversubscription = state.number(
+        "Oversubscription", key="over", default=1.0, min_value=1.0, max_value=MAX_OVERSUBSCRIPTION, step=0.5
+    )
+
+try:
+    spec = uploaded_model(upload.getvalue(), upload.name) if upload is not None else load_model(model)
+except ValueError as exc:
+    state.fail(exc)
+
+with st.sidebar:
     st.subheader("Parallel layout")
-    moe = True
-    try:
-        moe = load_model(uploaded_config(upload.getvalue()) if upload else model).is_moe
-    except ValueError as exc:
-        state.fail(exc)
-    tp = state.number("TP", key="tp", default=1, min_value=1)
-    pp = state.number("PP", key="pp", default=16, min_value=1)
-    ep = state.number("EP", key="ep", default=64 if moe else 1, min_value=1)
+    tp = state.number("TP", key="tp", default=1, min_value=1, max_value=MAX_RUN_INTS["tp"])
+    pp = state.number("PP", key="pp", default=16, min_value=1, max_value=MAX_RUN_INTS["pp"])
+    ep = state.number("EP", key="ep", default=64 if spec.is_moe else 1, min_value=1, max_value=MAX_RUN_INTS["ep"])
     schedule = state.selectbox("Schedule", SCHEDULES, key="schedule", default="dualpipe")
-    virtual = state.number("Virtual stages (interleaved)", key="vs", default=2, min_value=1)
-    micro_batch = state.number("Micro-batch (sequences)", key="mb", default=1, min_value=1)
+    virtual = state.number(
+        "Virtual stages (interleaved)", key="vs", default=2, min_value=1, max_value=MAX_RUN_INTS["virtual_stages"]
+    )
+    micro_batch = state.number(
+        "Micro-batch (sequences)", key="mb", default=1, min_value=1, max_value=MAX_RUN_INTS["micro_batch"]
+    )
     precision = state.selectbox("Precision", PRECISIONS, key="precision", default="fp8")
     st.subheader("Budget")
-    tokens_t = state.number("Tokens (trillions)", key="tokens", default=14.8, min_value=0.001, step=0.1)
-    price = state.number("Price per GPU-hour ($, 0: catalog)", key="price", default=0.0, min_value=0.0, step=0.1)
+    tokens_t = state.number(
+        "Tokens (trillions)",
+        key="tokens",
+        default=14.8,
+        min_value=0.001,
+        max_value=limits.MAX_TRAIN_TOKENS / 1e12,
+        step=0.1,
+    )
+    price = state.number(
+        "Price per GPU-hour ($, 0: catalog)", key="price", default=0.0, min_value=0.0, max_value=MAX_PRICE, step=0.1
+    )
     profile = state.selectbox("Kernel profile", PROFILES, key="profile", default="published")
 
 options = {
-    "model": uploaded_config(upload.getvalue()) if upload else model,
+    "model": spec if upload is not None else model,
     "node": node,
     "gpus": int(gpus),
     "topology": topology,
@@ -144,5 +180,6 @@ with right:
 
 st.subheader("Inputs")
 inputs = pd.DataFrame([{"input": k, "value": str(v)} for k, v in {**run, "stage_layers": r["stage_layers"]}.items()])
+inputs = state.clean_frame(inputs)  # an uploaded model's name is a file's
 st.dataframe(inputs, hide_index=True)
 state.csv_download(inputs, "run-inputs")

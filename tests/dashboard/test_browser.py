@@ -103,3 +103,31 @@ def test_every_page_loads_with_its_numbers_and_no_console_errors(server, browser
         shutil.copy(shot, target / shot.name)
     page.close()
     assert not errors, f"{title}: console errors {errors}"
+
+
+def test_a_hostile_url_is_text_with_a_note_and_the_defaults(server, browser):
+    """URL values that are links, images or junk: each a visible note, none a link or an image, the default numbers."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    query = {
+        "model": "[x](http://evil.example)",
+        "gpu": "![p](https://evil.example/p.png)",
+        "context": "www.evil.example",
+        "batch": "nan",
+        "mtp": "me@evil.example",
+    }
+    page.goto(f"{server}/serving?{urllib.parse.urlencode(query)}")
+    for text in [
+        "Ignored ?model=",
+        "Ignored ?gpu=",
+        "Ignored ?context=",
+        "Ignored ?batch=nan",
+        "Ignored ?mtp=",
+        "50.8 ms",
+    ]:
+        page.wait_for_function("t => document.body.innerText.includes(t)", arg=text, timeout=120_000)
+    assert not page.query_selector_all('a[href*="evil"]') and not page.query_selector_all('img[src*="evil"]')
+    assert not page.query_selector_all('[data-testid="stException"]')
+    page.close()
+    assert not errors

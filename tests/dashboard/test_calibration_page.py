@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
@@ -10,6 +14,7 @@ from hwmodels.registry import catalog, load_gpu
 from simulator.profile import describe, load_profile, rates_for, shipped_profiles
 from tests.dashboard.apptest import metrics, open_view
 
+SHIPPED = Path(__file__).parents[2] / "calibration" / "data" / "profiles"
 PROFILES = ["published", "measured", *shipped_profiles(), "sol"]
 
 
@@ -92,3 +97,25 @@ def test_any_widget_values_show_metrics_or_an_error(profile, gpu):
         assert not at.metric
     else:
         assert metrics(at) == expected(profile, gpu)
+
+
+def test_a_measured_profiles_text_is_shown_as_text(tmp_path, monkeypatch):
+    """A profile `v3sim calibrate run` wrote is a user's file: its names cannot become links, images or escapes."""
+    profile = json.loads((SHIPPED / "cpu-measured.json").read_text())
+    profile["name"] = "mine\x1b[2J"
+    profile["device"] = "![pixel](http://evil.example/p.png) <b>cpu</b>"
+    profile["notes"] = ["see [this](https://evil.example) \u202eevil"]
+    for sample in profile["samples"]:
+        sample["source"] = "bench\x1b[31m, www.evil.example"
+    (tmp_path / "mine.json").write_text(json.dumps(profile))
+    monkeypatch.setenv("V3SIM_PROFILE_DIR", str(tmp_path))
+    at = page(profile="measured", gpu="h800")
+    assert not at.exception and not at.error
+    shown = [t for t in [m.value for m in at.markdown] + [c.value for c in at.caption] if "evil" in t or "mine" in t]
+    assert len(shown) >= 3  # the heading, the profile's note, the samples' caption
+    for text in shown:
+        assert not re.search(r"(?<!\\)[\[\]<>$`]", text), text  # every markdown character escaped
+        assert "://" not in text and "www.evil" not in text and "\x1b" not in text and "\u202e" not in text
+    for frame in at.dataframe:
+        for column in frame.value.columns:
+            assert not frame.value[column].astype(str).str.contains("\x1b|\u202e").any()

@@ -3,20 +3,14 @@ analytic model's, its state is the URL's, and bad input is an st.error, never an
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
-from dashboard.files import uploaded_config
 from simulator.report import estimate
 from simulator.runspec import build_run
 from tests.dashboard.apptest import metrics, open_view
-from workloads.registry import load_model
-
-ROOT = Path(__file__).parents[2]
 
 
 def page(**query: object) -> AppTest:
@@ -81,14 +75,6 @@ def test_bad_combinations_are_an_error_that_says_what_to_change(changes, message
         at.number_input(key=key).set_value(value).run()
     assert not at.exception
     assert len(at.error) == 1 and message in at.error[0].value
-
-
-def test_an_uploaded_config_is_a_model():
-    # AppTest cannot drive st.file_uploader; the page's helper is what it calls with the file's bytes
-    data = (ROOT / "workloads" / "data" / "models" / "qwen2.5-72b.json").read_bytes()
-    path = uploaded_config(data)
-    assert Path(path).read_bytes() == data and path == uploaded_config(data)
-    assert load_model(path).num_hidden_layers == 80
 
 
 @given(
