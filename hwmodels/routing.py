@@ -23,9 +23,12 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import shortest_path
 
 from hwmodels.specs import NodeSpec, SwitchSpec
-from hwmodels.topology import TopologySpec, build_switch_graph, leaf_ports
+from hwmodels.topology import TopologySpec, build_switch_graph, leaf_ports, topology_counts
 
 ECMP_MODES = ("hash", "random", "spray")
+
+# A networkx switch graph costs about 1 KB per switch and link: 500,000 of them is about 0.5 GB.
+MAX_GRAPH_ELEMENTS = 500_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,6 +117,12 @@ def build_fabric(spec: TopologySpec, node: NodeSpec, switch: SwitchSpec, gpus: i
         raise ValueError(f"gpus={gpus} must be a multiple of {g} GPUs per node and at most {spec.endpoints} endpoints")
     if spec.kind == "multi-plane" and g % spec.planes:
         raise ValueError(f"planes={spec.planes} must divide the {g} NICs of a {node.name} node")
+    counts = topology_counts(spec)
+    if counts.switches + counts.links > MAX_GRAPH_ELEMENTS:
+        raise ValueError(
+            f"a {spec.kind} of {counts.switches:,} switches and {counts.links:,} links is beyond the flow model's "
+            f"limit of {MAX_GRAPH_ELEMENTS:,} switches and links together; use fewer GPUs or a larger radix"
+        )
     graph = build_switch_graph(spec)
     names = sorted(graph.nodes)
     n_sw = len(names)

@@ -356,3 +356,17 @@ def test_a_local_dask_cluster_listens_on_loopback_only():
     finally:
         client.close()
         cluster.close()
+
+
+def test_a_switch_graph_too_large_for_memory_is_refused(tmp_path):
+    """A custom 1,024-port switch lets a fat tree hold a million GPUs; its networkx graph is refused, with
+    the figure, before it is built."""
+    from hwmodels.registry import load_node
+    from hwmodels.routing import build_fabric
+    from hwmodels.specs import SwitchSpec
+    from hwmodels.topology import design_topology
+
+    big = SwitchSpec("big", 1024, 400e9, 1e-7, 1e4, 100, "test", "test")
+    spec = design_topology("fat-tree-3", 1024, 1 << 20)
+    with no_hang(), pytest.raises(ValueError, match="beyond the flow model's limit of 500,000"):
+        build_fabric(spec, load_node("h800-ib"), big, 1 << 20)
