@@ -25,12 +25,23 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from hwmodels.files import check_output, write_atomic
 from simulator.report import estimate
-from simulator.runspec import RUN_FIELDS, RunSpec, build_run
+from simulator.runspec import RUN_FIELDS, RunSpec, build_run, check_run_length
 from simulator.simulate import simulate
-from simulator.sweepspec import EVENT_DEFAULTS, NAMED, SweepSpec, constraint_failures, event_options, points
+from simulator.sweepspec import (
+    EVENT_DEFAULTS,
+    NAMED,
+    RUN_DEFAULTS,
+    SweepSpec,
+    constraint_failures,
+    event_options,
+    point_error,
+    points,
+)
 from simulator.training import BREAKDOWN_KEYS, SECONDS_PER_HOUR
 
+RESULT_SUFFIXES = (".parquet", ".csv")
 RUN_LENGTH = ("tokens", "price_per_gpu_hour")  # set only GPU-hours, $ and days: evaluated on arrays
 MALLOC_TRIM_BYTES = 2**30  # for the Dask workers started here (see _dask_client)
 # Fewer units than this run in this process: starting workers would cost more than they save.
@@ -112,8 +123,8 @@ def evaluate_units(units: Sequence[Mapping[str, Any]], engine: str) -> list[dict
     for point in units:
         try:
             out.append(ENGINE_FUNCTIONS[engine](point))
-        except ValueError as exc:
-            out.append({"reason": str(exc)})
+        except (ValueError, TypeError) as exc:  # TypeError: a value of a type point_error does not foresee
+            out.append({"reason": " ".join(str(exc).split())})
     return out
 
 
@@ -197,7 +208,22 @@ def run_units(
 
 
 def _key(point: Mapping[str, Any], columns: Sequence[str]) -> tuple[Any, ...]:
-    return tuple(point[c] for c in columns if c not in RUN_LENGTH)
+    return tuple(repr(point[c]) for c in columns if c not in RUN_LENGTH)  # repr: 1 and 1.0 and True differ
+
+
+def _run_length_error(point: Mapping[str, Any]) -> str:
+    """Why a point's own token budget or price is not valid ('' when they are)."""
+    try:
+        check_run_length(point["tokens"], point["price_per_gpu_hour"])
+    except ValueError as exc:
+        return str(exc)
+    return ""
+
+
+def _shared(point: Mapping[str, Any]) -> dict[str, Any]:
+    """The run a group of points that differ only in tokens and price evaluates once: theirs, with the
+    default budget and price (which cannot fail and change nothing but GPU-hours, $ and days)."""
+    return {**point, "tokens": RUN_DEFAULTS["tokens"], "price_per_gpu_hour": None}
 
 
 def evaluate(
@@ -215,11 +241,14 @@ def evaluate(
     frame = pd.DataFrame([{c: p[c] for c in columns} for p in pts], columns=list(columns))
     frame["stage_layers"] = [",".join(map(str, s)) if s else "" for s in frame["stage_layers"]]
     reason = constraint_failures(frame, constraints) if len(frame) else pd.Series([], dtype=object)
+    for i, point in enumerate(pts):  # each point's own values: types, then its budget and price
+        if not reason.iloc[i]:
+            reason.iloc[i] = point_error(point) or _run_length_error(point)
     keys = [_key(p, columns) for p in pts]
     units: dict[tuple[Any, ...], Mapping[str, Any]] = {}
     for point, key, why in zip(pts, keys, reason, strict=True):
         if not why:
-            units.setdefault(key, point)
+            units.setdefault(key, _shared(point))
     done = dict(
         zip(units, run_units(list(units.values()), engine, processes, workers, scheduler, progress), strict=True)
     )
@@ -285,14 +314,13 @@ def pareto_front(frame: pd.DataFrame, objectives: Mapping[str, str]) -> pd.Serie
 
 
 def write_results(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write the results as Parquet (.parquet) or CSV (.csv)."""
-    path = Path(path)
+    """Write the results as Parquet (.parquet) or CSV (.csv), whole or not at all (a temporary file beside
+    `path`, renamed over it)."""
+    path = check_output(path, RESULT_SUFFIXES, "sweep results")
     try:
         if path.suffix == ".parquet":
-            frame.to_parquet(path, index=False)
-        elif path.suffix == ".csv":
-            frame.to_csv(path, index=False)
+            write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
         else:
-            raise ValueError(f"cannot write {path.name}: use a .parquet or .csv file")
+            write_atomic(path, lambda tmp: frame.to_csv(tmp, index=False))
     except OSError as exc:
         raise ValueError(f"cannot write {path}: {exc.strerror}") from None

@@ -9,9 +9,11 @@ from typing import Any
 
 import pandas as pd
 
+from hwmodels.files import check_output
 from simulator import format as fmt
+from simulator.argtypes import name
 from simulator.bestlayout import LAYOUT_COLUMNS, best_layouts
-from simulator.sweep import pareto_front, run_sweep, write_results
+from simulator.sweep import RESULT_SUFFIXES, pareto_front, run_sweep, write_results
 from simulator.sweepspec import ENGINES, load_sweep
 from simulator.traincli import add_run_options, run_options
 
@@ -20,8 +22,10 @@ SHOWN = 10  # rows printed (the file has them all)
 
 def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, positive) -> None:
     p = sub.add_parser("sweep", parents=[common], help="evaluate a design-space sweep (TOML) and its Pareto front")
-    p.add_argument("sweep", help="the sweep description, a TOML file (see README: Sweeps)")
-    p.add_argument("--out", default=None, help="write every point's inputs and outputs here (.parquet or .csv)")
+    p.add_argument("sweep", type=name, help="the sweep description, a TOML file (see README: Sweeps)")
+    p.add_argument(
+        "--out", type=name, default=None, help="write every point's inputs and outputs here (.parquet or .csv)"
+    )
     p.add_argument("--engine", choices=ENGINES, default=None, help="override the file's engine")
     _add_execution(p, positive)
     p.add_argument("--top", type=positive, default=SHOWN, help=f"Pareto points to show (default {SHOWN})")
@@ -36,7 +40,9 @@ def _add_execution(p: argparse.ArgumentParser, positive) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--processes", type=positive, default=None, help="local processes (default: all cores)")
     where.add_argument("--workers", type=positive, default=None, help="start a local Dask cluster of N workers")
-    where.add_argument("--scheduler", default=None, help="send the points to a Dask scheduler, tcp://HOST:8786")
+    where.add_argument(
+        "--scheduler", type=name, default=None, help="send the points to a Dask scheduler, tcp://HOST:8786"
+    )
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -44,6 +50,8 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def cmd_sweep(args: argparse.Namespace) -> dict[str, Any]:
+    if args.out:
+        check_output(args.out, RESULT_SUFFIXES, "--out")  # before the work, not after it
     spec = load_sweep(args.sweep)
     if args.engine:
         spec = replace(spec, engine=args.engine)

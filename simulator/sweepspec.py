@@ -6,8 +6,8 @@ A sweep is a TOML file (or the same as a dict):
     method = "grid"                # grid: every combination; random or lhs (Latin hypercube): `samples` draws
     samples = 1000
     seed = 0
-    constraints = ["pp * ep <= gpus"]           # pandas expressions over the inputs; failing points are kept,
-    objectives = { cost_usd = "min", days = "min" }  # marked invalid with the constraint as the reason
+    constraints = ["pp * ep <= gpus"]           # expressions over the inputs (simulator/expr.py; never run as
+    objectives = { cost_usd = "min", days = "min" }  # Python); failing points are kept, marked invalid
 
     [base]                         # what every point starts from; left out: V3's published run
     model = "deepseek-v3"
@@ -21,12 +21,15 @@ A sweep is a TOML file (or the same as a dict):
 Distributions: uniform (low, high), loguniform (low, high), normal (mean, std). Random and Latin-hypercube
 sweeps draw one number in [0, 1) per axis and point and map it onto the axis (a list or range: one of its
 values, evenly); integer fields are rounded. Every point carries every input: the base, the axes, and the
-defaults of the fields left out.
+defaults of the fields left out. Sizes are bounded when the file is read (MAX_POINTS points, MAX_AXIS_VALUES
+values per axis), and each point's values are type-checked on their own (`point_error`): one bad value
+makes its point invalid, not the sweep.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -38,7 +41,9 @@ import pandas as pd
 from scipy import stats
 from scipy.stats import qmc
 
+from hwmodels.files import check_finite, read_text
 from hwmodels.routing import ECMP_MODES
+from simulator import expr
 from simulator.ep_comm import Routing
 from simulator.profile import DEFAULT_PROFILE
 from simulator.runspec import RUN_FIELDS, RunSpec
@@ -61,11 +66,18 @@ EVENT_DEFAULTS: dict[str, Any] = {
     "straggler_slowdown": 1.0,
 }
 NAMED = ("model", "gpu", "node", "profile")  # chosen by name
-_RUN_DEFAULTS = {f.name: f.default for f in fields(RunSpec) if f.name in RUN_FIELDS}
+RUN_DEFAULTS = {f.name: f.default for f in fields(RunSpec) if f.name in RUN_FIELDS}
 INT_FIELDS = frozenset(
-    [name for name, v in _RUN_DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)] + ["samples", "seed"]
+    [name for name, v in RUN_DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)] + ["samples", "seed"]
 )
 INPUTS = (*NAMED, *RUN_FIELDS, *EVENT_DEFAULTS)
+FLOAT_FIELDS = frozenset(
+    [name for name, v in {**RUN_DEFAULTS, **EVENT_DEFAULTS}.items() if isinstance(v, float)]
+    + ["price_per_gpu_hour", "expert_cv"]
+)
+OPTIONAL = frozenset(["gpu", "node", "node_limit", "price_per_gpu_hour", "stage_layers", "expert_cv"])  # may be None
+MAX_POINTS = 2_000_000  # about 2 KB each as dicts and rows: a few GB at most
+MAX_AXIS_VALUES = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +122,10 @@ class SweepSpec:
             raise ValueError(f"engine={self.engine!r}; use one of {', '.join(ENGINES)}")
         if self.method not in METHODS:
             raise ValueError(f"method={self.method!r}; use one of {', '.join(METHODS)}")
-        if not isinstance(self.samples, int) or self.samples <= 0:
+        if not isinstance(self.samples, int) or isinstance(self.samples, bool) or self.samples <= 0:
             raise ValueError(f"samples={self.samples!r} must be a positive integer")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed={self.seed!r} must be an integer from 0 to 2**63 - 1")
         for name in [*self.base, *(a.name for a in self.axes)]:
             if name not in INPUTS:
                 raise ValueError(f"unknown sweep field {name!r}; use one of {', '.join(INPUTS)}")
@@ -127,11 +141,26 @@ class SweepSpec:
         for name, sense in self.objectives.items():
             if sense not in SENSES:
                 raise ValueError(f"objective {name} = {sense!r}; use 'min' or 'max'")
+        if self.size > MAX_POINTS:
+            raise ValueError(
+                f"the sweep has {self.size:,} points; the limit is {MAX_POINTS:,} (split it, or sample it)"
+            )
+        for text in self.constraints:
+            expr.parse(text, INPUTS)  # refused here, before any work
 
     @property
     def size(self) -> int:
         """How many points the sweep has."""
-        return int(np.prod([len(a.values) for a in self.axes])) if self.method == "grid" else self.samples
+        return math.prod(len(a.values) for a in self.axes) if self.method == "grid" else self.samples
+
+
+def _finite(what: str, value: Any) -> float | int:
+    """`value` if it is a finite number (not a bool, not a string), else a one-line ValueError."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ValueError(f"{what} = {value!r} must be a number")
+    if not math.isfinite(value):
+        raise ValueError(f"{what} = {value} must be a finite number")
+    return value
 
 
 def parse_axis(name: str, raw: Any) -> Axis:
@@ -139,6 +168,11 @@ def parse_axis(name: str, raw: Any) -> Axis:
     if isinstance(raw, list | tuple):
         if not raw:
             raise ValueError(f"axis {name} is an empty list")
+        if len(raw) > MAX_AXIS_VALUES:
+            raise ValueError(f"axis {name} has {len(raw):,} values; the limit is {MAX_AXIS_VALUES:,}")
+        for v in raw:
+            if not isinstance(v, str | int | float | bool) and not (name == "stage_layers" and isinstance(v, list)):
+                raise ValueError(f"axis {name}: {v!r} is not a number, a string or true/false")
         return Axis(name, tuple(raw))
     if not isinstance(raw, Mapping):
         raise ValueError(f"axis {name} = {raw!r}; give a list, a range {{start, stop, step}} or a distribution")
@@ -150,7 +184,7 @@ def parse_axis(name: str, raw: Any) -> Axis:
             raise ValueError(
                 f"axis {name}: distribution is one of {', '.join(DISTRIBUTIONS)} with {' and '.join(keys)}"
             )
-        a, b = (float(raw[k]) for k in keys)
+        a, b = (_finite(f"axis {name}: {k}", raw[k]) for k in keys)
         bad = (b <= 0) if kind == "normal" else (b <= a or (kind == "loguniform" and a <= 0))
         if bad:
             what = "std > 0" if kind == "normal" else ("0 < low < high" if kind == "loguniform" else "low < high")
@@ -158,10 +192,12 @@ def parse_axis(name: str, raw: Any) -> Axis:
         return Axis(name, distribution=kind, params=(a, b))
     if set(raw) not in ({"start", "stop", "step"}, {"start", "stop"}):
         raise ValueError(f"axis {name}: a range is {{start, stop, step}} (step default 1)")
-    start, stop, step = raw["start"], raw["stop"], raw.get("step", 1)
+    start, stop, step = (_finite(f"axis {name}: {k}", raw.get(k, 1)) for k in ("start", "stop", "step"))
     if step <= 0 or stop < start:
         raise ValueError(f"axis {name}: a range needs step > 0 and stop >= start")
-    count = int(np.floor((stop - start) / step + 1e-9)) + 1
+    count = math.floor((stop - start) / step + 1e-9) + 1
+    if count > MAX_AXIS_VALUES:
+        raise ValueError(f"axis {name}: the range has {count:,} values; the limit is {MAX_AXIS_VALUES:,}")
     values = [start + i * step for i in range(count)]
     if name in INT_FIELDS or all(isinstance(v, int) for v in (start, stop, step)):
         values = [round(float(v)) for v in values]
@@ -181,14 +217,15 @@ def sweep_from_dict(data: Mapping[str, Any]) -> SweepSpec:
             raise ValueError(f"{key} must be a table ([{key}] in TOML), not {data[key]!r}")
     axes = tuple(parse_axis(name, raw) for name, raw in data.get("axes", {}).items())
     options = {k: data[k] for k in ("engine", "method", "samples", "seed") if k in data}
-    if not isinstance(options.get("seed", 0), int):
-        raise ValueError(f"seed={options['seed']!r} must be an integer")
     constraints = data.get("constraints", ())
     if isinstance(constraints, str):
         constraints = (constraints,)
     if not isinstance(constraints, list | tuple) or not all(isinstance(c, str) for c in constraints):
         raise ValueError(f"constraints must be a list of expressions (strings), not {constraints!r}")
     objectives = data.get("objectives", {"cost_usd": "min", "days": "min"})
+    for key, value in dict(data.get("base", {})).items():
+        if isinstance(value, float):
+            check_finite(value, f"base {key}")
     return SweepSpec(
         base=dict(data.get("base", {})),
         axes=axes,
@@ -200,12 +237,13 @@ def sweep_from_dict(data: Mapping[str, Any]) -> SweepSpec:
 
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read a sweep TOML file."""
+    text = read_text(path, "sweep")
     try:
-        data = tomllib.loads(Path(path).read_text())
-    except OSError as exc:
-        raise ValueError(f"cannot read the sweep {path}: {exc.strerror}") from None
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ValueError(f"{path} is nested too deeply") from None
     return sweep_from_dict(data)
 
 
@@ -219,7 +257,7 @@ def _quantiles(spec: SweepSpec) -> np.ndarray:
 def complete(options: Mapping[str, Any]) -> dict[str, Any]:
     """Every input of a point: the options given, then the defaults (V3's published run, the event model's)."""
     point = {"model": "deepseek-v3", "gpu": None, "node": None, "profile": DEFAULT_PROFILE}
-    point |= _RUN_DEFAULTS | EVENT_DEFAULTS
+    point |= RUN_DEFAULTS | EVENT_DEFAULTS
     point |= dict(options)
     if "ep" not in options:
         try:
@@ -229,7 +267,7 @@ def complete(options: Mapping[str, Any]) -> dict[str, Any]:
             pass  # an unknown model: the point is reported invalid when it is built
     if point["gpu"] is None and point["node"] is None:
         point["node"] = "h800-ib"
-    if point["stage_layers"] is not None:
+    if isinstance(point["stage_layers"], list | tuple):
         point["stage_layers"] = tuple(point["stage_layers"])
     return point
 
@@ -249,17 +287,37 @@ def points(spec: SweepSpec) -> list[dict[str, Any]]:
 
 
 def constraint_failures(frame: pd.DataFrame, constraints: tuple[str, ...]) -> pd.Series:
-    """Per point, the first constraint it fails ('' when none)."""
+    """Per point, the first constraint it fails ('' when none); see simulator/expr.py for the language."""
     reason = pd.Series("", index=frame.index, dtype=object)
-    for expr in constraints:
-        try:
-            ok = frame.eval(expr)
-        except Exception as exc:  # pandas raises many kinds for a bad expression
-            raise ValueError(f"constraint {expr!r} is not an expression over the inputs: {exc}") from None
-        if not isinstance(ok, pd.Series) or ok.dtype != bool:
-            raise ValueError(f"constraint {expr!r} must be a comparison (true or false per point)")
-        reason[(~ok) & (reason == "")] = f"constraint: {expr}"
+    columns = expr.columns_of(frame)
+    for text in constraints:
+        ok = expr.evaluate(expr.parse(text, frame.columns), columns, len(frame), text)
+        reason[(~ok) & (reason == "").to_numpy()] = f"constraint: {text}"
     return reason
+
+
+def point_error(point: Mapping[str, Any]) -> str:
+    """Why a point's values cannot be a run ('' when their types are right): each field's type checked on
+    its own, so one wrongly typed value makes its point invalid, not the sweep."""
+    for name in INPUTS:
+        value = point.get(name)
+        if value is None and name in OPTIONAL:
+            continue
+        if name in INT_FIELDS or name in ("node_limit", "comm_sms"):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+            kind = "an integer"
+        elif name in FLOAT_FIELDS:
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            kind = "a finite number"
+        elif name == "stage_layers":
+            ok = isinstance(value, tuple) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            kind = "a list of integers"
+        else:
+            ok = isinstance(value, str) and bool(value.strip())
+            kind = "a name"
+        if not ok:
+            return f"{name}={value!r} must be {kind}"
+    return ""
 
 
 def event_options(point: Mapping[str, Any]) -> tuple[str, Routing, Stragglers]:
