@@ -20,6 +20,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from calibration.profile import KernelFit, Profile, Sample
+from hwmodels.files import read_text
 from hwmodels.registry import load_gpu
 from workloads.dtypes import dtype_bytes
 from workloads.gemms import gemm_bytes
@@ -168,7 +169,7 @@ def published_profile(path: str | Path) -> Profile:
     """Build a published profile from a TOML file of kernel-benchmark tables (calibration/data/published)."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(read_text(path, "published table"))
         samples = [s for series in data["series"] for s in samples_from_series(series)]
         return build_profile(
             samples,

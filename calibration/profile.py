@@ -12,10 +12,11 @@ simulator reads profiles through this module only; it never imports torch.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from hwmodels.files import MAX_PROFILE_BYTES, clean_text, dumps_json, loads_json, read_text, write_atomic
 
 PROFILE_DIR = Path(__file__).parent / "data" / "profiles"  # the shipped profiles
 SCHEMA = "v3sim-calibration-profile"
@@ -150,43 +151,123 @@ class Profile:
         }
 
 
-def profile_from_dict(data: object, origin: str = "profile") -> Profile:
-    """A Profile from parsed JSON, schema-checked; any defect is a one-line ValueError naming `origin`."""
+# Each key of a profile file, a fit and a sample, with its type: "number" (finite; not a bool or a string),
+# "rate" (a number, or null: infinite), "int", "str", "str?" (a string or null), "list", "dict".
+PROFILE_KEYS = {
+    "schema": "str",
+    "version": "int",
+    "name": "str",
+    "kind": "str",
+    "device": "str",
+    "catalog_gpu": "str?",
+    "created": "str",
+    "torch_version": "str",
+    "cuda_version": "str",
+    "source": "str",
+    "notes": "list",
+    "fits": "dict",
+    "samples": "list",
+}
+PROFILE_REQUIRED = ("schema", "version", "name", "kind", "device", "fits")
+FIT_KEYS = {
+    "flop_per_s": "rate",
+    "bytes_per_s": "rate",
+    "overhead_s": "number",
+    "samples": "int",
+    "rel_rmse": "number",
+    "derived_from": "str",
+}
+SAMPLE_KEYS = {
+    "kernel": "str",
+    "dtype": "str",
+    "flops": "number",
+    "bytes": "number",
+    "time_s": "number",
+    "m": "int",
+    "n": "int",
+    "k": "int",
+    "groups": "int",
+    "source": "str",
+}
+_KIND_WORDS = {
+    "number": "a finite number",
+    "rate": "a number or null",
+    "int": "an integer",
+    "str": "a string",
+    "str?": "a string or null",
+    "list": "a list",
+    "dict": "an object",
+}
+
+
+def _is(value: object, kind: str) -> bool:
+    if kind in ("number", "rate"):
+        if value is None:
+            return kind == "rate"
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "str?":
+        return value is None or isinstance(value, str)
+    return isinstance(value, {"str": str, "list": list, "dict": dict}[kind])
+
+
+def _typed(data: object, keys: dict[str, str], where: str, required: tuple[str, ...] = ()) -> dict:
+    """`data` checked against `keys`: an object, no unknown key, the required ones present, each of its type."""
     if not isinstance(data, dict):
-        raise ValueError(f"{origin}: a profile is a JSON object, got {type(data).__name__}")
-    if data.get("schema") != SCHEMA:
-        raise ValueError(f"{origin}: not a v3sim calibration profile (schema {data.get('schema')!r})")
-    if data.get("version") != VERSION:
-        raise ValueError(f"{origin}: profile version {data.get('version')!r}, this v3sim reads version {VERSION}")
+        raise ValueError(f"{where} must be a JSON object")
+    unknown = sorted(set(data) - set(keys))
+    if unknown:
+        raise ValueError(f"{where}: unknown field {clean_text(unknown[0], 60)!r}; known: {', '.join(keys)}")
+    for key in required:
+        if key not in data:
+            raise ValueError(f"{where}: missing field {key!r}")
+    for key, value in data.items():
+        if not _is(value, keys[key]):
+            raise ValueError(f"{where}: {key}={clean_text(repr(value), 60)} must be {_KIND_WORDS[keys[key]]}")
+    return data
+
+
+def profile_from_dict(data: object, origin: str = "profile") -> Profile:
+    """A Profile from parsed JSON, checked field by field with its type (a `true` is not version 1, a string
+    is not a rate, unknown fields are refused); any defect is a one-line ValueError naming `origin`."""
+    d = _typed(data, PROFILE_KEYS, origin, PROFILE_REQUIRED)
+    if d["schema"] != SCHEMA:
+        raise ValueError(f"{origin}: not a v3sim calibration profile (schema {clean_text(d['schema'], 60)!r})")
+    if d["version"] != VERSION:
+        raise ValueError(f"{origin}: profile version {d['version']!r}, this v3sim reads version {VERSION}")
     try:
         fits = {}
-        for cls, f in dict(data["fits"]).items():
+        for cls, raw in d["fits"].items():
+            f = _typed(raw, FIT_KEYS, f"{origin}: fit {clean_text(cls, 60)}")
             rates = {k: math.inf if f.get(k) is None else float(f[k]) for k in ("flop_per_s", "bytes_per_s")}
             fits[cls] = KernelFit(
                 **rates,
                 overhead_s=float(f.get("overhead_s", 0.0)),
-                samples=int(f.get("samples", 0)),
+                samples=f.get("samples", 0),
                 rel_rmse=float(f.get("rel_rmse", 0.0)),
-                derived_from=str(f.get("derived_from", "")),
+                derived_from=f.get("derived_from", ""),
             )
-        samples = tuple(Sample(**s) for s in data.get("samples", []))
+        samples = tuple(
+            Sample(**_typed(raw, SAMPLE_KEYS, f"{origin}: sample {i}", tuple(SAMPLE_KEYS)[:5]))
+            for i, raw in enumerate(d.get("samples", []))
+        )
+        notes = d.get("notes", [])
+        if not all(isinstance(n, str) for n in notes):
+            raise ValueError("notes must be a list of strings")
         return Profile(
-            name=str(data["name"]),
-            kind=str(data["kind"]),
-            device=str(data["device"]),
-            catalog_gpu=data.get("catalog_gpu") or None,
+            name=clean_text(d["name"], 120),
+            kind=d["kind"],
+            device=clean_text(d["device"], 120),
+            catalog_gpu=d.get("catalog_gpu") or None,
             fits=fits,
             samples=samples,
-            source=str(data.get("source", "")),
-            created=str(data.get("created", "")),
-            torch_version=str(data.get("torch_version", "")),
-            cuda_version=str(data.get("cuda_version", "")),
-            notes=tuple(str(n) for n in data.get("notes", [])),
+            source=clean_text(d.get("source", ""), 1000),
+            created=clean_text(d.get("created", ""), 60),
+            torch_version=clean_text(d.get("torch_version", ""), 60),
+            cuda_version=clean_text(d.get("cuda_version", ""), 60),
+            notes=tuple(clean_text(n, 1000) for n in notes),
         )
-    except KeyError as exc:
-        raise ValueError(f"{origin}: missing field {exc.args[0]!r}") from None
-    except (TypeError, AttributeError) as exc:
-        raise ValueError(f"{origin}: malformed profile ({exc})") from None
     except ValueError as exc:
         if str(exc).startswith(origin):
             raise
@@ -194,20 +275,17 @@ def profile_from_dict(data: object, origin: str = "profile") -> Profile:
 
 
 def read_profile(path: str | Path) -> Profile:
-    """A profile from a JSON file."""
+    """A profile from a JSON file (a regular file of at most MAX_PROFILE_BYTES, strict JSON)."""
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"profile file {path} does not exist")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    return profile_from_dict(data, str(path))
+    if not path.exists():
+        raise ValueError(f"profile file {clean_text(path)} does not exist")
+    data = loads_json(read_text(path, "profile file", MAX_PROFILE_BYTES), clean_text(path))
+    return profile_from_dict(data, clean_text(path))
 
 
 def write_profile(profile: Profile, path: str | Path) -> Path:
-    """Write `profile` as indented JSON (creating the folder), returning the path."""
+    """Write `profile` as indented JSON (creating the folder), whole or not at all; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(profile.to_dict(), indent=1) + "\n")
-    return path
+    text = dumps_json(profile.to_dict(), indent=1) + "\n"
+    return write_atomic(path, lambda tmp: tmp.write_text(text))

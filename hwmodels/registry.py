@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from hwmodels.files import clean_text, read_text
 from hwmodels.specs import (
     NODE_KEYS,
     GPUSpec,
@@ -34,16 +35,24 @@ def catalog(kind: str) -> list[str]:
 
 def _read(kind: str, name_or_path: str) -> tuple[str, dict[str, Any], str]:
     """(name, data, where) for a built-in name or a user's TOML file."""
+    singular = {"gpus": "GPU", "nics": "NIC", "nodes": "node", "switches": "switch"}[kind]
+    if not isinstance(name_or_path, str) or not name_or_path.strip():
+        raise ValueError(
+            f"no {singular} named ({name_or_path!r}); use one of {', '.join(catalog(kind))} or a TOML file"
+        )
     builtin = DATA_DIR / kind / f"{name_or_path}.toml"
     path = builtin if builtin.is_file() else Path(name_or_path)
-    if not path.is_file():
-        singular = {"gpus": "GPU", "nics": "NIC", "nodes": "node", "switches": "switch"}[kind]
-        raise ValueError(f"unknown {singular} {name_or_path!r}; use a TOML file or one of: {', '.join(catalog(kind))}")
+    if not path.exists():
+        shown = clean_text(name_or_path, 80)
+        raise ValueError(f"unknown {singular} {shown!r}; use a TOML file or one of: {', '.join(catalog(kind))}")
+    text = read_text(path, f"{singular} file")
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"{path} is not valid TOML: {err}") from None
-    return path.stem, data, str(path)
+        raise ValueError(f"{clean_text(path)} is not valid TOML: {err}") from None
+    except RecursionError:
+        raise ValueError(f"{clean_text(path)} is nested too deeply") from None
+    return clean_text(path.stem, 80), data, clean_text(path)
 
 
 @cache

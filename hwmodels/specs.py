@@ -7,9 +7,12 @@ known, is an error naming the file and the key (as Calculon loads its configs).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from hwmodels.files import clean_text
 
 DTYPES = ("fp32", "tf32", "bf16", "fp8", "fp4")
 SCALEUP_KINDS = ("nvlink", "infinity-fabric")
@@ -194,14 +197,25 @@ SWITCH_KEYS = {
 }
 
 
+# Counts in a hardware file, bounded so that a typo cannot build a graph or a loop the size of the machine.
+MAX_COUNTS = {
+    "gpus_per_node": 1024,
+    "scaleup_domain_gpus": 65536,
+    "nics_per_node": 1024,
+    "sms": 100_000,
+    "ports": 1024,
+}
+
+
 def check_keys(data: Mapping[str, Any], keys: Mapping[str, type], where: str) -> None:
-    """Raise ValueError naming `where` for a missing key, an unknown key or a value of the wrong type."""
+    """Raise ValueError naming `where` for a missing key, an unknown key, a value of the wrong type, a number
+    that is not finite (TOML has `nan` and `inf`) or a count beyond MAX_COUNTS."""
     missing = sorted(set(keys) - set(data))
     unknown = sorted(set(data) - set(keys))
     if missing:
         raise ValueError(f"{where}: missing key {missing[0]!r}")
     if unknown:
-        raise ValueError(f"{where}: unknown key {unknown[0]!r}; known: {', '.join(keys)}")
+        raise ValueError(f"{where}: unknown key {clean_text(unknown[0], 80)!r}; known: {', '.join(keys)}")
     for key, kind in keys.items():
         value = data[key]
         ok = (
@@ -210,7 +224,11 @@ def check_keys(data: Mapping[str, Any], keys: Mapping[str, type], where: str) ->
             else (isinstance(value, kind) and not isinstance(value, bool))
         )
         if not ok:
-            raise ValueError(f"{where}: {key}={value!r} must be a {kind.__name__}")
+            raise ValueError(f"{where}: {key}={clean_text(repr(value), 80)} must be a {kind.__name__}")
+        if kind is float and not math.isfinite(value):
+            raise ValueError(f"{where}: {key}={value} must be a finite number")
+        if key in MAX_COUNTS and not 0 < value <= MAX_COUNTS[key]:
+            raise ValueError(f"{where}: {key}={value:,} must be from 1 to {MAX_COUNTS[key]:,}")
 
 
 def gpu_from_dict(name: str, d: Mapping[str, Any], where: str = "") -> GPUSpec:

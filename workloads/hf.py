@@ -7,11 +7,11 @@ an architecture not in the table.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from hwmodels.files import clean_text, loads_json, read_text
 from workloads.spec import ModelSpec
 
 
@@ -19,20 +19,30 @@ class ConfigError(ValueError):
     """A config.json that cannot be turned into a ModelSpec."""
 
 
+KINDS = {int: "an integer", bool: "true or false", str: "a string", list: "a list"}
+
+
 class _Keys:
-    """Reads keys of one config, naming the config and key on a miss."""
+    """Reads keys of one config with their types, naming the config and key on a miss or a wrong type
+    (JSON `"false"` is not false; `4096.0` is not an integer)."""
 
     def __init__(self, config: Mapping[str, Any], where: str) -> None:
         self.config, self.where = config, where
 
-    def need(self, key: str) -> Any:
+    def need(self, key: str, kind: type = int) -> Any:
         if self.config.get(key) is None:
             raise ConfigError(f"{self.where} is missing {key!r}")
-        return self.config[key]
+        return self._typed(key, self.config[key], kind)
 
     def get(self, key: str, default: Any) -> Any:
         value = self.config.get(key)
-        return default if value is None else value
+        return default if value is None else self._typed(key, value, type(default))
+
+    def _typed(self, key: str, value: Any, kind: type) -> Any:
+        ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+        if not ok:
+            raise ConfigError(f"{self.where}: {key}={value!r} must be {KINDS.get(kind, kind.__name__)}")
+        return value
 
 
 def _common(c: _Keys) -> dict[str, Any]:
@@ -41,7 +51,7 @@ def _common(c: _Keys) -> dict[str, Any]:
         hidden_size=c.need("hidden_size"),
         num_attention_heads=c.need("num_attention_heads"),
         vocab_size=c.need("vocab_size"),
-        tie_word_embeddings=bool(c.get("tie_word_embeddings", False)),
+        tie_word_embeddings=c.get("tie_word_embeddings", False),
     )
 
 
@@ -60,7 +70,7 @@ def _llama(c: _Keys) -> dict[str, Any]:
         **_common(c),
         **_gqa(c),
         "intermediate_size": c.need("intermediate_size"),
-        "attention_bias": bool(c.get("attention_bias", False)),
+        "attention_bias": c.get("attention_bias", False),
     }
 
 
@@ -77,7 +87,7 @@ def _qwen3_moe(c: _Keys) -> dict[str, Any]:
         **_gqa(c),
         "intermediate_size": c.get("intermediate_size", 0),
         "qk_norm": True,
-        "attention_bias": bool(c.get("attention_bias", False)),
+        "attention_bias": c.get("attention_bias", False),
         "n_routed_experts": c.need("num_experts"),
         "num_experts_per_tok": c.need("num_experts_per_tok"),
         "moe_intermediate_size": c.need("moe_intermediate_size"),
@@ -141,29 +151,30 @@ def spec_from_hf_config(config: Mapping[str, Any] | str | Path, name: str | None
     """Return the ModelSpec of a HF config (a dict, or the path of a config.json)."""
     where = "config.json"
     if not isinstance(config, Mapping):
-        where = str(config)
+        where = clean_text(config)
         config = _read_json(Path(config))
     archs = config.get("architectures") or []
+    if not isinstance(archs, list) or not all(isinstance(a, str) for a in archs):
+        raise ConfigError(f"{where}: architectures={clean_text(repr(archs), 80)} must be a list of names")
     if not archs:
         raise ConfigError(f"{where} has no 'architectures' entry; supported: {', '.join(ADAPTERS)}")
     arch = archs[0]
     if arch not in ADAPTERS:
-        raise ConfigError(f"{where}: unknown architecture {arch!r}; supported: {', '.join(ADAPTERS)}")
+        raise ConfigError(f"{where}: unknown architecture {clean_text(arch, 80)!r}; supported: {', '.join(ADAPTERS)}")
     keys = _Keys(config, f"{where} ({arch})")
     fields = ADAPTERS[arch](keys)
-    label = name or config.get("_name_or_path") or Path(where).parent.name or arch
-    return ModelSpec(name=str(label), source=str(config.get("_source", where)), **fields)
+    label = name or keys.get("_name_or_path", "") or Path(where).parent.name or arch
+    try:
+        return ModelSpec(name=label, source=keys.get("_source", where), **fields)
+    except ValueError as err:
+        raise ConfigError(f"{where}: {err}") from None
 
 
 def _read_json(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text()
-    except OSError as err:
-        raise ConfigError(f"cannot read {path}: {err.strerror}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"{path} is not valid JSON: {err.msg} (line {err.lineno})") from None
+        data = loads_json(read_text(path, "config"), str(path))
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a JSON object")
     return data

@@ -8,6 +8,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+from hwmodels.files import clean_text
 from workloads.hf import ConfigError, spec_from_hf_config
 from workloads.spec import ModelSpec
 
@@ -22,6 +23,8 @@ def model_slugs() -> list[str]:
 @cache
 def load_model(slug_or_path: str) -> ModelSpec:
     """Return the ModelSpec of a preset slug (`deepseek-v3`), a config.json path, or a folder holding one."""
+    if not isinstance(slug_or_path, str) or not slug_or_path.strip():
+        raise ConfigError(f"no model named ({slug_or_path!r}); use a preset ({', '.join(model_slugs())}) or a path")
     preset = MODELS_DIR / f"{slug_or_path}.json"
     if preset.is_file():
         return spec_from_hf_config(preset, name=slug_or_path)
@@ -30,4 +33,6 @@ def load_model(slug_or_path: str) -> ModelSpec:
         path = path / "config.json"
     if path.suffix == ".json" or path.exists():
         return spec_from_hf_config(path)
-    raise ConfigError(f"unknown model {slug_or_path!r}; use a config.json path or one of: {', '.join(model_slugs())}")
+    raise ConfigError(
+        f"unknown model {clean_text(slug_or_path, 80)!r}; use a config.json path or one of: {', '.join(model_slugs())}"
+    )

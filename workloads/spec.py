@@ -10,7 +10,37 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hwmodels.files import clean_text
+
 ATTENTION_KINDS = ("mha", "gqa", "mla")
+SCORING_FUNCS = ("softmax", "sigmoid")  # the router's score: V2 softmax, V3 sigmoid
+BOOL_FIELDS = ("tie_word_embeddings", "attention_bias", "qk_norm", "router_bias")
+# Upper bounds far beyond any published model (V3: 61 layers, hidden 7,168, 256 experts, vocab 129,280), low
+# enough that a typo (10**9 layers) cannot make the layer-by-layer models loop for hours.
+MAX_SIZES = {
+    "num_hidden_layers": 1024,
+    "hidden_size": 1 << 18,
+    "num_attention_heads": 1 << 14,
+    "vocab_size": 1 << 27,
+    "intermediate_size": 1 << 22,
+    "num_key_value_heads": 1 << 14,
+    "head_dim": 1 << 16,
+    "q_lora_rank": 1 << 18,
+    "kv_lora_rank": 1 << 18,
+    "qk_nope_head_dim": 1 << 16,
+    "qk_rope_head_dim": 1 << 16,
+    "v_head_dim": 1 << 16,
+    "n_routed_experts": 1 << 16,
+    "n_shared_experts": 1024,
+    "num_experts_per_tok": 1 << 16,
+    "moe_intermediate_size": 1 << 22,
+    "shared_expert_intermediate_size": 1 << 22,
+    "n_group": 1 << 16,
+    "topk_group": 1 << 16,
+    "first_k_dense_replace": 1024,
+    "moe_layer_freq": 1024,
+    "num_nextn_predict_layers": 64,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +90,12 @@ class ModelSpec:
     num_nextn_predict_layers: int = 0
 
     def __post_init__(self) -> None:
+        for field in ("name", "source"):
+            if not isinstance(getattr(self, field), str):
+                raise ValueError(f"{field}={getattr(self, field)!r} must be a string")
+        # a name or source from a file is shown as plain text: no terminal escapes, bounded length
+        object.__setattr__(self, "name", clean_text(self.name, 200))
+        object.__setattr__(self, "source", clean_text(self.source, 1000))
         _check_positive(self, "num_hidden_layers", "hidden_size", "num_attention_heads", "vocab_size")
         _check_non_negative(
             self,
@@ -80,6 +116,14 @@ class ModelSpec:
             "num_nextn_predict_layers",
         )
         _check_positive(self, "n_group", "topk_group", "moe_layer_freq")
+        for field, limit in MAX_SIZES.items():
+            if getattr(self, field) > limit:
+                raise ValueError(f"{self.name}: {field}={getattr(self, field):,} is beyond the limit of {limit:,}")
+        for field in BOOL_FIELDS:
+            if not isinstance(getattr(self, field), bool):
+                raise ValueError(f"{self.name}: {field}={getattr(self, field)!r} must be true or false")
+        if self.scoring_func not in SCORING_FUNCS:
+            raise ValueError(f"{self.name}: scoring_func={self.scoring_func!r}; use one of {', '.join(SCORING_FUNCS)}")
         if self.attention not in ATTENTION_KINDS:
             raise ValueError(f"{self.name}: attention={self.attention!r}; use one of {', '.join(ATTENTION_KINDS)}")
         if self.attention == "mla":

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # package -> top-level modules it must never import
 FORBIDDEN = {
     "workloads": {"simulator", "dashboard", "calibration", "streamlit", "plotly", "torch"},
-    "hwmodels": {"simulator", "dashboard", "calibration", "streamlit", "plotly", "torch"},
+    "hwmodels": {"workloads", "simulator", "dashboard", "calibration", "streamlit", "plotly", "torch"},
     "simulator": {"dashboard", "streamlit", "plotly", "torch"},
     "calibration": {"simulator", "dashboard", "streamlit", "plotly"},
 }
@@ -44,3 +44,31 @@ def test_no_print_in_libraries():
                 if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "print"
             ]
             assert not calls, path
+
+
+PACKAGES = ("workloads", "hwmodels", "simulator", "calibration", "dashboard")
+
+
+def test_no_text_is_ever_evaluated():
+    """Configuration is data: no eval/exec/compile, no DataFrame.eval/query, no pickle or yaml loading, in any
+    package (README: Security). Sweep constraints go through simulator/expr.py's checked syntax tree."""
+    found = []
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            tree = ast.parse(path.read_text())
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Call):
+                    name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                    owner = getattr(getattr(node.func, "value", None), "id", "")
+                    builtin = isinstance(node.func, ast.Name)
+                    if (
+                        (builtin and name in ("eval", "exec", "compile", "__import__"))
+                        or name in ("eval", "query")
+                        or (name in ("load", "loads") and owner in ("pickle", "yaml", "marshal", "dill"))
+                    ):
+                        found.append(f"{path.relative_to(ROOT)}:{node.lineno} {ast.unparse(node)[:60]}")
+                if isinstance(node, ast.Import | ast.ImportFrom):
+                    names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+                    if any(n.split(".")[0] in ("pickle", "yaml", "marshal", "dill") for n in names):
+                        found.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {names}")
+    assert not found, found
