@@ -84,6 +84,8 @@ class NICSpec:
     def __post_init__(self) -> None:
         _check_positive(self.name, "line_rate_bits_per_s", self.line_rate_bits_per_s)
         _check_positive(self.name, "effective_bw_bytes_per_s", self.effective_bw_bytes_per_s)
+        if not self.latency_s >= 0:
+            raise ValueError(f"{self.name}: latency_s={self.latency_s!r} must be >= 0")
         if self.effective_bw_bytes_per_s > self.bw_bytes_per_s:
             raise ValueError(f"{self.name}: effective bandwidth exceeds the line rate")
 
