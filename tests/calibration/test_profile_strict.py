@@ -8,31 +8,16 @@ import copy
 import json
 import math
 import os
-import signal
-from contextlib import contextmanager
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from calibration.profile import PROFILE_DIR, profile_from_dict, read_profile, write_profile
+from tests.hang import no_hang
 
 SHIPPED = {p.stem: json.loads(p.read_text()) for p in sorted(PROFILE_DIR.glob("*.json"))}
 BASE = SHIPPED["h800-published"]
-
-
-@contextmanager
-def no_hang(seconds: int = 10):
-    def fail(*_):
-        raise AssertionError(f"no answer within {seconds} s: a hang")
-
-    old = signal.signal(signal.SIGALRM, fail)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def changed(path: tuple, value) -> dict:

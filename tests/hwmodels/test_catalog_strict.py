@@ -6,9 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import tomllib
-from contextlib import contextmanager
 
 import pytest
 from hypothesis import given, settings
@@ -16,26 +14,13 @@ from hypothesis import strategies as st
 
 from hwmodels.registry import DATA_DIR, catalog, load_gpu, load_nic, load_node, load_switch
 from hwmodels.specs import gpu_from_dict, nic_from_dict, switch_from_dict
+from tests.hang import no_hang
 
 SHIPPED = {
     kind: {n: tomllib.loads((DATA_DIR / kind / f"{n}.toml").read_text()) for n in catalog(kind)}
     for kind in ("gpus", "nics", "nodes", "switches")
 }
 LOADERS = {"gpus": load_gpu, "nics": load_nic, "nodes": load_node, "switches": load_switch}
-
-
-@contextmanager
-def no_hang(seconds: int = 10):
-    def fail(*_):
-        raise AssertionError(f"no answer within {seconds} s: a hang")
-
-    old = signal.signal(signal.SIGALRM, fail)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def toml_file(tmp_path, name: str, data: dict) -> str:

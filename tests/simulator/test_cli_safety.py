@@ -7,10 +7,8 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,22 +18,9 @@ from hypothesis import strategies as st
 from simulator import cli
 from simulator.cli import main
 from simulator.runspec import build_run
+from tests.hang import no_hang
 
 HANG_S = 60  # a hang detector, not a speed check: the slowest case here takes a few seconds
-
-
-@contextmanager
-def no_hang(seconds: int = HANG_S):
-    def fail(*_):
-        raise AssertionError(f"no answer within {seconds} s: a hang")
-
-    old = signal.signal(signal.SIGALRM, fail)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

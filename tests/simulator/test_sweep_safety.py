@@ -4,8 +4,6 @@ sizes bounded when the file is read, results never half-written; and a hypothesi
 from __future__ import annotations
 
 import math
-import signal
-from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -16,22 +14,9 @@ from hypothesis import strategies as st
 from simulator.cli import main
 from simulator.sweep import run_sweep, write_results
 from simulator.sweepspec import MAX_AXIS_VALUES, MAX_POINTS, load_sweep, sweep_from_dict
+from tests.hang import no_hang
 
 V3_TOKENS = 14.8e12
-
-
-@contextmanager
-def no_hang(seconds: int = 60):
-    def fail(*_):
-        raise AssertionError(f"no answer within {seconds} s: a hang")
-
-    old = signal.signal(signal.SIGALRM, fail)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 @pytest.mark.parametrize("order", [(V3_TOKENS, -1e12), (-1e12, V3_TOKENS)])

@@ -6,32 +6,17 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.hang import no_hang
 from workloads.hf import spec_from_hf_config
 from workloads.registry import MODELS_DIR, load_model, model_slugs
 
 PRESETS = {slug: json.loads((MODELS_DIR / f"{slug}.json").read_text()) for slug in model_slugs()}
-
-
-@contextmanager
-def no_hang(seconds: int = 10):
-    def fail(*_):
-        raise AssertionError(f"no answer within {seconds} s: a hang")
-
-    old = signal.signal(signal.SIGALRM, fail)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def config(slug: str, **changes) -> dict:
