@@ -18,13 +18,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# `make run` needs the CLI and the dashboard only: no torch (calibration runs layers; the report and the
+# dashboard read shipped profiles).
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet "$(TORCH)"
-	$(BIN)/pip install --quiet -e ".[calibration]"
+	$(BIN)/pip install --quiet -e ".[ui]"
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-run
-	$(BIN)/pip install --quiet -e ".[calibration,cluster,test]"
+	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet -e ".[calibration,cluster,ui,test]"
 	touch $@
 
 PORT ?= 8501

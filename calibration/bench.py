@@ -6,7 +6,7 @@ router, shared expert, and the routed experts as grouped GEMMs over a range of
 tokens per expert), their weight-gradient GEMMs (whose reduction runs over
 the tokens, so k is small), causal attention forward and backward through
 `scaled_dot_product_attention`, and a memory-bandwidth probe (a tensor copy).
-`run_benchmarks` times them and returns `calibration.profile.Sample`s, from
+`run_benchmarks` times them and returns `hwmodels.profile.Sample`s, from
 which `calibration.fit` fits time_s = flops / F + bytes / B + t0 per kernel
 class. The case set spans memory/overhead-bound shapes (few tokens) and
 compute-bound ones (many tokens) so that fit is well-conditioned.
@@ -36,7 +36,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from calibration.profile import KERNELS, Sample
+from hwmodels.profile import KERNELS, Sample
 from hwmodels.registry import catalog
 from workloads.gemms import Gemm, gemm_bytes, layer_gemms
 from workloads.registry import load_model

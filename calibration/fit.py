@@ -1,4 +1,4 @@
-"""Fit kernel samples to the smooth roofline of calibration.profile, and build profiles.
+"""Fit kernel samples to the smooth roofline of hwmodels.profile, and build profiles.
 
 Per kernel class the fit is a non-negative least-squares solve (scipy's
 `nnls`) of time_s = flops * a + bytes * b + c over the samples, each row
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import nnls
 
-from calibration.profile import KernelFit, Profile, Sample
 from hwmodels.files import read_text
+from hwmodels.profile import KernelFit, Profile, Sample
 from hwmodels.registry import load_gpu
 from workloads.dtypes import dtype_bytes
 from workloads.gemms import gemm_bytes

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulator.runspec import named_node
+from simulator.presets import node_for
 from simulator.schedules import SCHEDULES
 from simulator.sweep import evaluate
 from simulator.sweepspec import complete
@@ -28,7 +28,7 @@ LAYOUT_COLUMNS = ("tp", "pp", "ep", "dp", "schedule", "virtual_stages")
 def candidates(base: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every layout to try for the run `base` describes (build_run options), as completed sweep points."""
     point = complete(base)
-    spec, per_node = load_model(point["model"]), named_node(point["gpu"], point["node"]).gpus_per_node
+    spec, per_node = load_model(point["model"]), node_for(point["gpu"], point["node"]).gpus_per_node
     tps = [t for t in (1, 2, 4, 8, 16, 32, 64, 128) if per_node % t == 0 and spec.num_attention_heads % t == 0]
     pps = [p for p in range(1, spec.num_hidden_layers + 1) if point["gpus"] % p == 0]
     experts = spec.n_routed_experts if spec.is_moe else 1

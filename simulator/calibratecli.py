@@ -1,7 +1,8 @@
 """`v3sim calibrate flops|run|show|publish`: the FLOP oracle, kernel timing, and profiles, for the CLI.
 
-torch is imported only by the sub-commands that run layers or kernels, so
-the rest of the CLI starts without it.
+`calibration` (and torch with it) is imported only by the sub-commands that run layers, kernels or fits,
+so the rest of the CLI starts without it; the engine itself never imports it (profiles are read through
+hwmodels.profile).
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from calibration.fit import PUBLISHED_DIR, build_profile, published_profile
-from calibration.profile import PROFILE_DIR, Profile, write_profile
 from hwmodels.files import check_output
+from hwmodels.profile import PROFILE_DIR, Profile, write_profile
 from simulator import format as fmt
 from simulator.argtypes import name, seq_tokens
 from simulator.profile import PROFILE_CHOICES, describe, load_profile, sample_sources, user_profile_dir
@@ -67,6 +67,7 @@ def _progress(done: int, total: int, label: str) -> None:
 
 def _run(args: argparse.Namespace) -> dict[str, Any]:
     from calibration.bench import default_device, device_info, run_benchmarks  # torch
+    from calibration.fit import build_profile
 
     if args.out:
         check_output(args.out, (".json",), "--out")
@@ -99,6 +100,8 @@ def _show(args: argparse.Namespace) -> dict[str, Any]:
 def _publish(args: argparse.Namespace) -> dict[str, Any]:
     if not Path(args.out_dir).is_dir():
         raise ValueError(f"--out-dir {args.out_dir} is not a folder; create it first")
+    from calibration.fit import PUBLISHED_DIR, published_profile
+
     written = []
     for table in sorted(PUBLISHED_DIR.glob("*.toml")):
         profile = published_profile(table)

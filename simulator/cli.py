@@ -34,6 +34,7 @@ from simulator.argtypes import (
 from simulator.calibratecli import add_parsers as add_calibrate_parsers
 from simulator.calibratecli import cmd_calibrate, print_calibrate
 from simulator.netsummary import COLLECTIVE_NAMES, collective_summary, topology_summary
+from simulator.presets import V3_LAYOUT, V3_NODE_LIMIT
 from simulator.profile import rates_for
 from simulator.report import estimate
 from simulator.runspec import v3_pretraining
@@ -51,9 +52,6 @@ from workloads.layout import ParallelLayout
 from workloads.precision import TRAINING_PRECISIONS
 from workloads.registry import load_model
 
-# DeepSeek-V3's published pre-training set-up (V3 report, section 3): the default of `v3sim report`.
-V3_LAYOUT = ParallelLayout(tp=1, pp=16, dp=128, ep=64, zero_stage=1, gpus_per_node=8)
-V3_NODE_LIMIT = 4
 MAX_MESSAGE_CHARS = 2000  # an error line longer than this is cut: it is for a person to read
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
-from calibration.profile import PROFILE_DIR, KernelFit, Profile, read_profile
+from hwmodels.profile import PROFILE_DIR, KernelFit, Profile, read_profile
 from hwmodels.registry import load_gpu
 from hwmodels.specs import GPUSpec
 

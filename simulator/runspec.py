@@ -17,6 +17,7 @@ from hwmodels.registry import load_node
 from hwmodels.specs import NodeSpec
 from hwmodels.topology import KINDS, TopologySpec, design_topology
 from simulator import limits
+from simulator.presets import V3_BATCH_SEQUENCES, V3_LAYOUT, node_for, training_batch_sequences, training_ep
 from simulator.schedules import BIDIRECTIONAL, check_schedule
 from workloads.activations import RECOMPUTE_MODES
 from workloads.layout import ParallelLayout, check_layout
@@ -24,6 +25,7 @@ from workloads.registry import load_model
 from workloads.spec import ModelSpec
 
 PRECISIONS = ("fp8", "bf16")
+V3_EP = V3_LAYOUT.ep
 MAX_RUN_INTS = {  # see simulator/limits.py
     "gpus": limits.MAX_GPUS,
     "tp": limits.MAX_DEGREE,
@@ -66,7 +68,7 @@ class RunSpec:
     defaults: tuple[str, ...] = field(default=(), compare=False)  # options the caller left to their default
 
     def __post_init__(self) -> None:
-        for name in ("gpus", "tp", "pp", "ep", "virtual_stages", "micro_batch", "global_batch_tokens", "seq_len"):
+        for name in ("gpus", "tp", "pp", "ep", "virtual_stages", "micro_batch", "seq_len", "global_batch_tokens"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name}={value!r} must be a positive integer")
@@ -183,34 +185,47 @@ def v3_pretraining(**changes) -> RunSpec:
     return RunSpec(**{"model": load_model("deepseek-v3"), "node": load_node("h800-ib"), **changes})
 
 
+def default_ep(model: ModelSpec, options: Mapping[str, object]) -> int:
+    """The EP a run gets when `options` give none (presets.training_ep over their tp x dp)."""
+    given = {f.name: options.get(f.name, f.default) for f in fields(RunSpec) if f.name in ("gpus", "tp", "pp")}
+    try:
+        tp_dp = int(given["gpus"]) // int(given["pp"])  # type: ignore[call-overload]
+    except (TypeError, ValueError, ZeroDivisionError):
+        return V3_EP  # a bad gpus or pp: RunSpec names it
+    return training_ep(model, max(tp_dp, 1))
+
+
+def default_batch_tokens(options: Mapping[str, object]) -> int:
+    """The global batch a run gets when `options` give none (presets.training_batch_sequences)."""
+    given = {f.name: options.get(f.name, f.default) for f in fields(RunSpec)}
+    try:
+        dp = int(given["gpus"]) // (int(given["tp"]) * int(given["pp"]))  # type: ignore[call-overload]
+        seqs = training_batch_sequences(max(dp, 1), int(given["micro_batch"]), given["schedule"] in BIDIRECTIONAL)  # type: ignore[call-overload]
+        return seqs * int(given["seq_len"])  # type: ignore[call-overload]
+    except (TypeError, ValueError, ZeroDivisionError):
+        return V3_BATCH_SEQUENCES * 4096  # a bad input: RunSpec names it
+
+
 # The RunSpec fields a caller sets by value (the model and node are named, see `build_run`).
 RUN_FIELDS = tuple(f.name for f in fields(RunSpec) if f.name not in ("model", "node", "defaults"))
 
 
 def build_run(options: Mapping[str, object]) -> RunSpec:
-    """A RunSpec from plain options: `model` (slug, config.json or a ModelSpec), `gpu` (its '<gpu>-ib' node) or `node`,
-    and any RUN_FIELDS; what they leave out keeps V3's published set-up (a dense model: ep=1)."""
+    """A RunSpec from plain options: `model` (slug, config.json or a ModelSpec), `gpu` or `node` (resolved by
+    presets.node_for) and any RUN_FIELDS; what they leave out keeps V3's published set-up (dense: ep=1)."""
     opts = dict(options)
     model = opts.pop("model", "deepseek-v3")
     if not isinstance(model, ModelSpec):
         model = load_model(str(model))
-    node_spec = named_node(opts.pop("gpu", None), opts.pop("node", None))
+    node_spec = node_for(opts.pop("gpu", None), opts.pop("node", None))
     unknown = sorted(set(opts) - set(RUN_FIELDS))
     if unknown:
         raise ValueError(f"unknown run option(s) {', '.join(unknown)}; use model, gpu, node, {', '.join(RUN_FIELDS)}")
     if opts.get("stage_layers") is not None:
         opts["stage_layers"] = tuple(opts["stage_layers"])
-    if "ep" not in opts and not model.is_moe:
-        opts["ep"] = 1  # a dense model has no experts to spread
+    if "ep" not in opts:
+        opts["ep"] = default_ep(model, opts)
+    if "global_batch_tokens" not in opts:
+        opts["global_batch_tokens"] = default_batch_tokens(opts)
     defaults = tuple(name for name in RUN_FIELDS if name not in opts)
     return RunSpec(model=model, node=node_spec, defaults=defaults, **opts)
-
-
-def named_node(gpu: object = None, node: object = None) -> NodeSpec:
-    """The node a run names: `node` (catalog name or TOML), else the '<gpu>-ib' node, else V3's h800-ib."""
-    for what, value in (("gpu", gpu), ("node", node)):
-        if value is not None and not str(value).strip():
-            raise ValueError(f"{what} is empty; name one, or leave it out for V3's h800-ib")
-    if gpu is not None and node is not None:
-        raise ValueError("give a gpu or a node, not both")
-    return load_node(str(node if node is not None else (f"{str(gpu).lower()}-ib" if gpu is not None else "h800-ib")))

@@ -5,13 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hwmodels.registry import catalog, load_node
-from hwmodels.specs import NodeSpec
 from simulator.argtypes import degree, fraction, integer, name, nonnegative, seq_tokens, sequences
-from simulator.serving import PHASES, ServeSpec, serve
+from simulator.presets import SERVING_LAYOUT_OPTIONS, deployment
+from simulator.serving import PHASES, serve
 from workloads.dtypes import DTYPE_BYTES
-from workloads.registry import load_model
-from workloads.spec import ModelSpec
 
 
 def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, positive) -> None:
@@ -41,64 +38,6 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     p.add_argument("--profile", type=name, default=None, help="kernel profile: sol, published, measured, a .json file")
 
 
-LAYOUT_OPTIONS = ("tp", "ep", "redundant", "prefill_ep", "prefill_redundant")  # defaults_for's keys
-
-
-def node_for(gpu: str | None, node: str | None) -> NodeSpec:
-    """The node of `--node`, else the GPU's '<gpu>-ib' node, else the one catalog node with that GPU."""
-    for what, value in (("gpu", gpu), ("node", node)):
-        if value is not None and not value.strip():
-            raise ValueError(f"--{what} is empty; name one, or leave it out for the default")
-    if gpu is not None and node is not None:
-        raise ValueError("give --gpu or --node, not both")
-    if node is not None:
-        return load_node(node)
-    name = (gpu or "h800").lower()
-    candidates = [n for n in catalog("nodes") if n == f"{name}-ib"] or [
-        n for n in catalog("nodes") if n.startswith(f"{name}-")
-    ]
-    if not candidates:
-        raise ValueError(f"no catalog node has a {name} GPU; use --node (one of {', '.join(catalog('nodes'))})")
-    return load_node(candidates[0])
-
-
-def defaults_for(spec: ModelSpec, node: NodeSpec) -> dict[str, int]:
-    """V3's published deployment where it applies (V3 report 3.4); otherwise a node-sized one."""
-    g = node.gpus_per_node
-    tp = (
-        1
-        if spec.attention == "mla"
-        else next(t for t in (8, 4, 2, 1) if g % t == 0 and spec.num_attention_heads % t == 0)
-    )
-    if not spec.is_moe:
-        return {"tp": tp, "ep": 1, "redundant": 0, "prefill_ep": 1, "prefill_redundant": 0}
-    if spec.n_routed_experts == 256 and g == 8:  # V3 on 8-GPU nodes: decode EP320, prefill EP32
-        return {"tp": tp, "ep": 320, "redundant": 64, "prefill_ep": 32, "prefill_redundant": 32}
-    if spec.n_routed_experts == 256 and g == 72:  # one NVL72 rack: 256 + 32 slots, 4 per GPU
-        return {"tp": tp, "ep": 72, "redundant": 32, "prefill_ep": 72, "prefill_redundant": 32}
-    ep = g if spec.n_routed_experts % g == 0 else 1
-    return {"tp": tp, "ep": ep, "redundant": 0, "prefill_ep": ep, "prefill_redundant": 0}
-
-
-def deployment(
-    model: str = "deepseek-v3",
-    gpu: str | None = None,
-    node: str | None = None,
-    weight_dtype: str | None = None,
-    overlap: bool = True,
-    **options: Any,
-) -> ServeSpec:
-    """The ServeSpec `v3sim serve` runs: the model on its node, `defaults_for` the parallel layout unless an
-    option (tp, ep, redundant, prefill_ep, prefill_redundant) is given, fp8 weights where the GPU has fp8, and
-    any other ServeSpec field in `options` (None: the field's default)."""
-    node_spec = node_for(gpu, node)
-    spec = load_model(model)
-    given = {k: v for k, v in options.items() if v is not None}
-    layout = {**defaults_for(spec, node_spec), **{k: given.pop(k) for k in list(given) if k in LAYOUT_OPTIONS}}
-    weight_dtype = weight_dtype or ("fp8" if node_spec.gpu.peak_fp8_flop_per_s > 0 else "bf16")
-    return ServeSpec(model=spec, node=node_spec, weight_dtype=weight_dtype, overlap=overlap, **layout, **given)
-
-
 def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
     s = deployment(
         args.model,
@@ -113,7 +52,7 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         cache_hit=args.cache_hit,
         output_tokens=args.output_tokens,
         price_per_gpu_hour=args.price_per_gpu_hour,
-        **{name: getattr(args, name) for name in LAYOUT_OPTIONS},
+        **{name: getattr(args, name) for name in SERVING_LAYOUT_OPTIONS},
     )
     return serve(s, args.profile, args.phase)
 

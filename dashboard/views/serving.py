@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 from dashboard import state
 from hwmodels.registry import catalog
 from simulator import limits
-from simulator.servecli import deployment
+from simulator.presets import deployment
 from simulator.serving import PHASES, serve
 from workloads.registry import load_model, model_slugs
 

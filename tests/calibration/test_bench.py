@@ -16,7 +16,7 @@ from calibration.bench import (
     run_benchmarks,
     supported_dtypes,
 )
-from calibration.profile import Sample
+from hwmodels.profile import Sample
 
 
 def total_flops(cases: list[Case]) -> float:

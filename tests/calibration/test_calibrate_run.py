@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from calibration.profile import PROFILE_DIR, read_profile
+from hwmodels.profile import PROFILE_DIR, read_profile
 from hwmodels.registry import load_gpu
 from simulator.cli import main
 from simulator.profile import rates_for

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calibration.profile import PROFILE_DIR, profile_from_dict, read_profile, write_profile
+from hwmodels.profile import PROFILE_DIR, profile_from_dict, read_profile, write_profile
 from tests.hang import no_hang
 
 SHIPPED = {p.stem: json.loads(p.read_text()) for p in sorted(PROFILE_DIR.glob("*.json"))}

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from calibration.fit import PUBLISHED_DIR, fit_kernel, published_profile
-from calibration.profile import PROFILE_DIR, KernelFit, Sample, profile_from_dict, read_profile, write_profile
+from hwmodels.profile import PROFILE_DIR, KernelFit, Sample, profile_from_dict, read_profile, write_profile
 from hwmodels.registry import load_gpu, load_node
 from simulator.cli import main
 from simulator.profile import apply_profile, load_profile, rates_for, sol_rates

@@ -72,3 +72,54 @@ def test_no_text_is_ever_evaluated():
                     if any(n.split(".")[0] in ("pickle", "yaml", "marshal", "dill") for n in names):
                         found.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {names}")
     assert not found, found
+
+
+CLI_MODULES = {"cli.py", "traincli.py", "servecli.py", "sweepcli.py", "calibratecli.py", "argtypes.py"}
+
+
+def _module_imports(path: Path) -> set[str]:
+    """Every module a file imports, in full (`a.b.c`), at any depth (lazy imports inside functions too)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_the_engine_never_imports_calibration_or_the_cli():
+    """The engine reads profiles through hwmodels.profile; only the command line may run calibration."""
+    cli = {f"simulator.{p.removesuffix('.py')}" for p in CLI_MODULES}
+    bad = {}
+    for path in (ROOT / "simulator").rglob("*.py"):
+        if path.name in CLI_MODULES:
+            continue
+        used = {m for m in _module_imports(path) if m.split(".")[0] == "calibration" or m in cli}
+        if used:
+            bad[str(path.relative_to(ROOT))] = used
+    assert not bad
+
+
+def test_the_dashboard_never_imports_the_command_line():
+    cli = {f"simulator.{p.removesuffix('.py')}" for p in CLI_MODULES}
+    bad = {str(p.relative_to(ROOT)): _module_imports(p) & cli for p in (ROOT / "dashboard").rglob("*.py")}
+    assert not {k: v for k, v in bad.items() if v}
+
+
+def test_help_loads_no_heavy_library():
+    """`v3sim --help` and a sub-command's help import none of torch, streamlit, plotly, dask (nor
+    calibration): what the command line needs at start is what it loads."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from simulator.cli import main\n"
+        "for argv in (['--help'], ['train', '--help'], ['calibrate', 'run', '--help'], ['sweep', '--help']):\n"
+        "    main(argv)\n"
+        "heavy = {'torch', 'streamlit', 'plotly', 'dask', 'distributed', 'calibration'}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout[-500:]

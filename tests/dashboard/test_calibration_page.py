@@ -14,7 +14,7 @@ from hwmodels.registry import catalog, load_gpu
 from simulator.profile import describe, load_profile, rates_for, shipped_profiles
 from tests.dashboard.apptest import metrics, open_view
 
-SHIPPED = Path(__file__).parents[2] / "calibration" / "data" / "profiles"
+SHIPPED = Path(__file__).parents[2] / "hwmodels" / "data" / "profiles"
 PROFILES = ["published", "measured", *shipped_profiles(), "sol"]
 
 

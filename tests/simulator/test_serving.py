@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from hwmodels.registry import load_node
 from simulator.cli import main
-from simulator.servecli import defaults_for
+from simulator.presets import serving_layout
 from simulator.serving import (
     HBM_RESERVE,
     ServeSpec,
@@ -38,7 +38,7 @@ REQUIRED = {
 
 def spec_for(model: str, node=H800, **changes) -> ServeSpec:
     m = load_model(model)
-    return ServeSpec(model=m, node=node, **{**defaults_for(m, node), **changes})
+    return ServeSpec(model=m, node=node, **{**serving_layout(m, node), **changes})
 
 
 # --- "Insights into DeepSeek-V3" (ISCA 2025), the network-only bound on time per output token ------------------
@@ -184,7 +184,7 @@ def test_cli_json_has_what_the_issue_asks(capsys):
 def test_any_deployment_answers_or_says_what_to_change(model, node, context, batch, mtp, tp):
     m, n = load_model(model), load_node(node)
     try:
-        given_ = {**defaults_for(m, n), **({"tp": tp} if tp else {})}
+        given_ = {**serving_layout(m, n), **({"tp": tp} if tp else {})}
         s = ServeSpec(model=m, node=n, context=context, batch=batch, mtp_acceptance=mtp, **given_)
         out = serve(s)
     except ValueError as err:

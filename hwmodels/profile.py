@@ -6,8 +6,10 @@ seconds, and where the figure came from) and, per kernel class, the fit
     time_s = flops / flop_per_s + bytes / bytes_per_s + overhead_s
 
 a smooth roofline: compute-bound shapes are limited by `flop_per_s`,
-memory-bound ones by `bytes_per_s`, tiny ones by the launch overhead. The
-simulator reads profiles through this module only; it never imports torch.
+memory-bound ones by `bytes_per_s`, tiny ones by the launch overhead.
+
+The schema lives here, below both sides and free of torch: `calibration` writes profiles through it, the
+simulator reads them through it, and the simulator never imports `calibration`.
 """
 
 from __future__ import annotations
