@@ -223,9 +223,9 @@ def build_run(options: Mapping[str, object]) -> RunSpec:
         raise ValueError(f"unknown run option(s) {', '.join(unknown)}; use model, gpu, node, {', '.join(RUN_FIELDS)}")
     if opts.get("stage_layers") is not None:
         opts["stage_layers"] = tuple(opts["stage_layers"])
+    defaults = tuple(name for name in RUN_FIELDS if name not in opts)
     if "ep" not in opts:
         opts["ep"] = default_ep(model, opts)
     if "global_batch_tokens" not in opts:
         opts["global_batch_tokens"] = default_batch_tokens(opts)
-    defaults = tuple(name for name in RUN_FIELDS if name not in opts)
     return RunSpec(model=model, node=node_spec, defaults=defaults, **opts)
