@@ -228,4 +228,6 @@ def build_run(options: Mapping[str, object]) -> RunSpec:
         opts["ep"] = default_ep(model, opts)
     if "global_batch_tokens" not in opts:
         opts["global_batch_tokens"] = default_batch_tokens(opts)
+    if "precision" not in opts and node_spec.gpu.peak_fp8_flop_per_s <= 0:
+        opts["precision"] = "bf16"  # V3's fp8 where the GPU has it (presets: as serving's weights)
     return RunSpec(model=model, node=node_spec, defaults=defaults, **opts)
