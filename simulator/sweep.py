@@ -26,18 +26,19 @@ import pandas as pd
 from tqdm import tqdm
 
 from hwmodels.files import check_output, write_atomic
+from simulator import expr
 from simulator.report import estimate
 from simulator.runspec import RUN_FIELDS, RunSpec, build_run, check_run_length
 from simulator.simulate import simulate
 from simulator.sweepspec import (
-    EVENT_DEFAULTS,
-    NAMED,
     RUN_DEFAULTS,
     SweepSpec,
     constraint_failures,
     event_options,
+    inputs,
     point_error,
     points,
+    shown,
 )
 from simulator.training import BREAKDOWN_KEYS, SECONDS_PER_HOUR
 
@@ -46,11 +47,6 @@ RUN_LENGTH = ("tokens", "price_per_gpu_hour")  # set only GPU-hours, $ and days:
 MALLOC_TRIM_BYTES = 2**30  # for the Dask workers started here (see _dask_client)
 # Fewer units than this run in this process: starting workers would cost more than they save.
 SERIAL_BELOW = {"analytic": 32, "event": 2}
-
-
-def inputs(engine: str) -> tuple[str, ...]:
-    """The input columns of a sweep on `engine` (the event model's options only where they matter)."""
-    return (*NAMED, *RUN_FIELDS, *(EVENT_DEFAULTS if engine == "event" else ()))
 
 
 def run_of(point: Mapping[str, Any]) -> RunSpec:
@@ -118,14 +114,26 @@ ENGINE_FUNCTIONS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {"a
 
 
 def evaluate_units(units: Sequence[Mapping[str, Any]], engine: str) -> list[dict[str, Any]]:
-    """Each unit's outputs, or {'reason': why it is invalid} (a run the model rejects: the ValueError's text)."""
+    """Each unit's outputs, or {'reason': why it is invalid} (a run the model rejects: the ValueError's text;
+    any other error of the model on one point's values makes that point invalid too, never the sweep)."""
     out = []
     for point in units:
         try:
             out.append(ENGINE_FUNCTIONS[engine](point))
-        except (ValueError, TypeError) as exc:  # TypeError: a value of a type point_error does not foresee
-            out.append({"reason": " ".join(str(exc).split())})
+        except ValueError as exc:
+            out.append({"reason": _reason(str(exc))})
+        except (TypeError, ArithmeticError, OSError) as exc:  # a value the checks do not foresee
+            out.append({"reason": _reason(f"the model failed on these inputs: {type(exc).__name__}: {exc}")})
     return out
+
+
+MAX_REASON_CHARS = 300
+
+
+def _reason(text: str) -> str:
+    """An error as a point's reason: one line, at most MAX_REASON_CHARS."""
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 3] + "..."
 
 
 def _chunks(units: list[Any], parts: int) -> list[list[Any]]:
@@ -208,7 +216,30 @@ def run_units(
 
 
 def _key(point: Mapping[str, Any], columns: Sequence[str]) -> tuple[Any, ...]:
-    return tuple(repr(point[c]) for c in columns if c not in RUN_LENGTH)  # repr: 1 and 1.0 and True differ
+    """What a point's model run depends on (all but tokens and price)."""
+    return tuple(_part(point[c]) for c in columns if c not in RUN_LENGTH)
+
+
+def _part(value: Any) -> Any:
+    """A value as a key holds it: 1, 1.0 and True differ (repr; an integer by type and value, as repr cannot
+    show one beyond 4,300 digits)."""
+    return (type(value), value) if isinstance(value, int) else repr(value)
+
+
+def _units(pts: list[dict[str, Any]], columns: Sequence[str], reasons: list[str]) -> tuple[list[int], list[Any]]:
+    """The model runs to do (one per group of valid points that differ only in tokens and price) and each
+    point's index into them (-1: invalid, not run)."""
+    index: dict[tuple[Any, ...], int] = {}
+    units, unit_of = [], []
+    for point, why in zip(pts, reasons, strict=True):
+        if why:
+            unit_of.append(-1)
+            continue
+        i = index.setdefault(_key(point, columns), len(units))
+        if i == len(units):
+            units.append(_shared(point))
+        unit_of.append(i)
+    return unit_of, units
 
 
 def _run_length_error(point: Mapping[str, Any]) -> str:
@@ -238,39 +269,55 @@ def evaluate(
     """One row per point: every input, `valid`, `reason` (why not valid: a constraint or the model's error)
     and the outputs (NaN where invalid)."""
     columns = inputs(engine)
-    frame = pd.DataFrame([{c: p[c] for c in columns} for p in pts], columns=list(columns))
-    frame["stage_layers"] = [",".join(map(str, s)) if s else "" for s in frame["stage_layers"]]
-    reason = constraint_failures(frame, constraints) if len(frame) else pd.Series([], dtype=object)
-    for i, point in enumerate(pts):  # each point's own values: types, then its budget and price
-        if not reason.iloc[i]:
-            reason.iloc[i] = point_error(point) or _run_length_error(point)
-    keys = [_key(p, columns) for p in pts]
-    units: dict[tuple[Any, ...], Mapping[str, Any]] = {}
-    for point, key, why in zip(pts, keys, reason, strict=True):
-        if not why:
-            units.setdefault(key, _shared(point))
-    done = dict(
-        zip(units, run_units(list(units.values()), engine, processes, workers, scheduler, progress), strict=True)
-    )
+    frame = pd.DataFrame({c: [p[c] for p in pts] for c in columns}, columns=list(columns))
+    frame["stage_layers"] = [_stage_text(s) for s in frame["stage_layers"]]
+    reasons = [point_error(p) for p in pts]  # each point's own values: types, constraints, budget and price
+    if constraints and pts:
+        reasons = [r or c for r, c in zip(reasons, constraint_failures(frame, constraints), strict=True)]
+    reasons = [r or _run_length_error(p) for r, p in zip(reasons, pts, strict=True)]
+    unit_of, units = _units(pts, columns, reasons)
+    done = run_units(units, engine, processes, workers, scheduler, progress)
     outputs = pd.DataFrame(
-        [done.get(k, {}) if not why else {} for k, why in zip(keys, reason, strict=True)],
-        columns=[*OUTPUTS[engine], "reason"],
-        index=frame.index,
+        [done[i] if i >= 0 else {} for i in unit_of], columns=[*OUTPUTS[engine], "reason"], index=frame.index
     )
-    model_reason = np.array([r if isinstance(r, str) else "" for r in outputs.pop("reason")], dtype=object)
-    frame["valid"] = (reason == "") & (model_reason == "")
-    frame["reason"] = np.where(reason != "", reason, model_reason)
+    model_reason = [r if isinstance(r, str) else "" for r in outputs.pop("reason")]
+    frame["reason"] = [r or m for r, m in zip(reasons, model_reason, strict=True)]
+    frame["valid"] = frame["reason"] == ""
+    frame = frame[[*columns, "valid", "reason"]]
     out = pd.concat([frame, outputs], axis=1)
     for name in ("dp", "microbatches"):
         out[name] = out[name].astype("Int64")
-    # the run-length outputs, on arrays (report.estimate's formulas, operation for operation)
-    wall_s = out["tokens"].to_numpy(float) / out["tokens_per_s"].to_numpy(float)
-    price = out["price_per_gpu_hour"].to_numpy(float)
+    # the run-length outputs, on arrays (report.estimate's formulas, operation for operation); a value that
+    # is not a number (an invalid point's) is NaN
+    tokens, price, gpus = (expr.floats(out[c].to_numpy()) for c in ("tokens", "price_per_gpu_hour", "gpus"))
+    wall_s = tokens / out["tokens_per_s"].to_numpy(float)
     out["usd_per_gpu_hour"] = np.where(np.isnan(price), out["catalog_usd_per_gpu_hour"].to_numpy(float), price)
-    out["gpu_hours"] = wall_s * out["gpus"].to_numpy(float) / SECONDS_PER_HOUR
+    out["gpu_hours"] = wall_s * gpus / SECONDS_PER_HOUR
     out["cost_usd"] = out["gpu_hours"] * out["usd_per_gpu_hour"]
     out["days"] = wall_s / 86400
+    _invalidate_non_finite(out)
     return out.drop(columns="catalog_usd_per_gpu_hour")
+
+
+def _stage_text(stage_layers: Any) -> str:
+    """stage_layers as its column shows it: "4,4,...", "" for None (a wrong type: as given; invalid)."""
+    if isinstance(stage_layers, tuple | list):
+        return ",".join(map(str, stage_layers))
+    return "" if stage_layers is None else str(stage_layers)
+
+
+CHECKED = ("step_time_s", *DERIVED)  # never NaN or infinite in a valid row
+
+
+def _invalidate_non_finite(out: pd.DataFrame) -> None:
+    """Mark invalid the valid rows with an output that is not finite (a price of 1e308 makes the cost inf):
+    a valid row's numbers are always usable."""
+    values = out[list(CHECKED)].to_numpy(float)
+    broken = np.flatnonzero(out["valid"].to_numpy(bool) & ~np.isfinite(values).all(axis=1))
+    for i in broken:
+        j = int(np.argmin(np.isfinite(values[i])))  # the first output that is not finite
+        out.loc[out.index[i], "reason"] = f"{CHECKED[j]}={values[i][j]}: an input is beyond the model's range"
+    out.loc[out.index[broken], "valid"] = False
 
 
 def run_sweep(
@@ -317,6 +364,7 @@ def write_results(frame: pd.DataFrame, path: str | Path) -> None:
     """Write the results as Parquet (.parquet) or CSV (.csv), whole or not at all (a temporary file beside
     `path`, renamed over it)."""
     path = check_output(path, RESULT_SUFFIXES, "sweep results")
+    frame = _writable(frame)
     try:
         if path.suffix == ".parquet":
             write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
@@ -324,3 +372,23 @@ def write_results(frame: pd.DataFrame, path: str | Path) -> None:
             write_atomic(path, lambda tmp: frame.to_csv(tmp, index=False))
     except OSError as exc:
         raise ValueError(f"cannot write {path}: {exc.strerror}") from None
+    except (ValueError, TypeError) as exc:  # a column the format cannot hold (pyarrow's errors)
+        raise ValueError(f"cannot write {path}: {' '.join(str(exc).split())[:300]}") from None
+
+
+def _writable(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` as Parquet and CSV can hold it: a column mixing types (an invalid point's wrongly typed input:
+    pp = [8, "abc"]) or holding an integer beyond int64 is written as text; its row's reason says why."""
+    mixed = {}
+    for name in [c for c in frame.columns if pd.api.types.is_object_dtype(frame[c])]:
+        types = {type(v) for v in frame[name] if v is not None}
+        if len(types) > 1 or any(isinstance(v, int) and not -(2**63) <= v < 2**63 for v in frame[name]):
+            mixed[name] = [None if v is None else _text(v) for v in frame[name]]
+    return frame.assign(**mixed) if mixed else frame
+
+
+def _text(value: Any) -> str:
+    try:
+        return str(value)
+    except ValueError:  # an integer beyond Python's 4,300 digits: its size
+        return shown(value)

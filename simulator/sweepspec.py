@@ -22,12 +22,13 @@ Distributions: uniform (low, high), loguniform (low, high), normal (mean, std). 
 sweeps draw one number in [0, 1) per axis and point and map it onto the axis (a list or range: one of its
 values, evenly); integer fields are rounded. Every point carries every input: the base, the axes, and the
 defaults of the fields left out. Sizes are bounded when the file is read (MAX_POINTS points, MAX_AXIS_VALUES
-values per axis), and each point's values are type-checked on their own (`point_error`): one bad value
-makes its point invalid, not the sweep.
+values per axis, MAX_CONSTRAINTS constraints), and each point's values are type-checked on their own
+(`point_error`): one bad value makes its point invalid, not the sweep.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import tomllib
@@ -45,8 +46,9 @@ from hwmodels.files import check_finite, read_text
 from hwmodels.routing import ECMP_MODES
 from simulator import expr
 from simulator.ep_comm import Routing
+from simulator.presets import EVENT_DEFAULTS
 from simulator.profile import DEFAULT_PROFILE
-from simulator.runspec import RUN_FIELDS, RunSpec
+from simulator.runspec import RUN_FIELDS, RunSpec, default_ep
 from simulator.simulate import NETWORKS, Stragglers
 from workloads.registry import load_model
 
@@ -55,16 +57,6 @@ METHODS = ("grid", "random", "lhs")
 DISTRIBUTIONS = ("uniform", "loguniform", "normal")
 SENSES = ("min", "max")
 
-# Options of the event engine (simulator.simulate), with their defaults; the analytic engine ignores them.
-EVENT_DEFAULTS: dict[str, Any] = {
-    "network": "flow",
-    "expert_cv": 0.0,
-    "samples": 8,
-    "ecmp": "hash",
-    "seed": 0,
-    "straggler_rate": 0.0,
-    "straggler_slowdown": 1.0,
-}
 NAMED = ("model", "gpu", "node", "profile")  # chosen by name
 RUN_DEFAULTS = {f.name: f.default for f in fields(RunSpec) if f.name in RUN_FIELDS}
 INT_FIELDS = frozenset(
@@ -76,8 +68,24 @@ FLOAT_FIELDS = frozenset(
     + ["price_per_gpu_hour", "expert_cv"]
 )
 OPTIONAL = frozenset(["gpu", "node", "node_limit", "price_per_gpu_hour", "stage_layers", "expert_cv"])  # may be None
-MAX_POINTS = 2_000_000  # about 2 KB each as dicts and rows: a few GB at most
+# Text inputs: names, modes, and stage_layers (a constraint sees it as "4,4,..."); the rest are numbers.
+TEXT_FIELDS = frozenset(INPUTS) - INT_FIELDS - FLOAT_FIELDS
+MAX_POINTS = 1_000_000  # measured: 1.8 GB at the peak for a 1,036,800-point grid (a dict and a row each)
 MAX_AXIS_VALUES = 100_000
+MAX_CONSTRAINTS = 100  # each at most expr.MAX_CHARS characters
+
+
+def inputs(engine: str) -> tuple[str, ...]:
+    """The inputs of a sweep on `engine` (the event model's options only where they matter): its columns,
+    and the names its constraints may use."""
+    return (*NAMED, *RUN_FIELDS, *(EVENT_DEFAULTS if engine == "event" else ()))
+
+
+def check_fields(names: Any) -> None:
+    """Refuse a field that is not an input (before an axis of it is built)."""
+    for name in names:
+        if name not in INPUTS:
+            raise ValueError(f"unknown sweep field {name!r}; use one of {', '.join(INPUTS)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +109,9 @@ class Axis:
             x = np.exp(np.log(a) + u * (np.log(b) - np.log(a)))
         else:
             x = stats.norm.ppf(u, loc=a, scale=b)
-        return [round(float(v)) for v in x] if self.name in INT_FIELDS else [float(v) for v in x]
+        if self.name in INT_FIELDS:  # rounded; inf or NaN (a far tail) left as is: that point is invalid
+            return [round(v) if math.isfinite(v) else v for v in map(float, x)]
+        return [float(v) for v in x]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +136,7 @@ class SweepSpec:
             raise ValueError(f"samples={self.samples!r} must be a positive integer")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:
             raise ValueError(f"seed={self.seed!r} must be an integer from 0 to 2**63 - 1")
-        for name in [*self.base, *(a.name for a in self.axes)]:
-            if name not in INPUTS:
-                raise ValueError(f"unknown sweep field {name!r}; use one of {', '.join(INPUTS)}")
+        check_fields([*self.base, *(a.name for a in self.axes)])
         names = [a.name for a in self.axes]
         if len(set(names)) < len(names):
             raise ValueError(f"an axis is given twice: {', '.join(names)}")
@@ -139,14 +147,20 @@ class SweepSpec:
                         f"axis {a.name} is a distribution; a grid needs lists or ranges (use method = random or lhs)"
                     )
         for name, sense in self.objectives.items():
+            if not isinstance(name, str):
+                raise ValueError(f"objective {name!r} must be the name of an output, e.g. cost_usd")
             if sense not in SENSES:
                 raise ValueError(f"objective {name} = {sense!r}; use 'min' or 'max'")
         if self.size > MAX_POINTS:
             raise ValueError(
                 f"the sweep has {self.size:,} points; the limit is {MAX_POINTS:,} (split it, or sample it)"
             )
+        if len(self.constraints) > MAX_CONSTRAINTS:
+            raise ValueError(
+                f"{len(self.constraints)} constraints; the limit is {MAX_CONSTRAINTS} (join them with and)"
+            )
         for text in self.constraints:
-            expr.parse(text, INPUTS)  # refused here, before any work
+            expr.parse(text, inputs(self.engine), TEXT_FIELDS)  # refused here, before any work
 
     @property
     def size(self) -> int:
@@ -155,9 +169,12 @@ class SweepSpec:
 
 
 def _finite(what: str, value: Any) -> float | int:
-    """`value` if it is a finite number (not a bool, not a string), else a one-line ValueError."""
+    """`value` if it is a finite number a float can hold (not a bool, not a string), else a one-line
+    ValueError."""
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise ValueError(f"{what} = {value!r} must be a number")
+    if isinstance(value, int) and value.bit_length() > 1000:  # beyond float64 (and its decimal digits)
+        raise ValueError(f"{what} is an integer of {value.bit_length():,} bits; use a finite number below 1e308")
     if not math.isfinite(value):
         raise ValueError(f"{what} = {value} must be a finite number")
     return value
@@ -171,8 +188,9 @@ def parse_axis(name: str, raw: Any) -> Axis:
         if len(raw) > MAX_AXIS_VALUES:
             raise ValueError(f"axis {name} has {len(raw):,} values; the limit is {MAX_AXIS_VALUES:,}")
         for v in raw:
-            if not isinstance(v, str | int | float | bool) and not (name == "stage_layers" and isinstance(v, list)):
-                raise ValueError(f"axis {name}: {v!r} is not a number, a string or true/false")
+            if not _scalar(v) and not (name == "stage_layers" and isinstance(v, list | tuple) and all(map(_scalar, v))):
+                what = "a list of numbers" if name == "stage_layers" else "a number, a string or true/false"
+                raise ValueError(f"axis {name}: {str(v)[:60]} is not {what}")
         return Axis(name, tuple(raw))
     if not isinstance(raw, Mapping):
         raise ValueError(f"axis {name} = {raw!r}; give a list, a range {{start, stop, step}} or a distribution")
@@ -195,15 +213,20 @@ def parse_axis(name: str, raw: Any) -> Axis:
     start, stop, step = (_finite(f"axis {name}: {k}", raw.get(k, 1)) for k in ("start", "stop", "step"))
     if step <= 0 or stop < start:
         raise ValueError(f"axis {name}: a range needs step > 0 and stop >= start")
-    count = math.floor((stop - start) / step + 1e-9) + 1
-    if count > MAX_AXIS_VALUES:
-        raise ValueError(f"axis {name}: the range has {count:,} values; the limit is {MAX_AXIS_VALUES:,}")
+    steps = (float(stop) - float(start)) / float(step)  # counted before a value is built (inf: too many)
+    if not steps < MAX_AXIS_VALUES:
+        raise ValueError(f"axis {name}: the range has {steps + 1:,.0f} values; the limit is {MAX_AXIS_VALUES:,}")
+    count = math.floor(steps + 1e-9) + 1
     values = [start + i * step for i in range(count)]
     if name in INT_FIELDS or all(isinstance(v, int) for v in (start, stop, step)):
         values = [round(float(v)) for v in values]
     else:
         values = [round(float(v), 12) for v in values]
     return Axis(name, tuple(values))
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool)
 
 
 def sweep_from_dict(data: Mapping[str, Any]) -> SweepSpec:
@@ -214,7 +237,8 @@ def sweep_from_dict(data: Mapping[str, Any]) -> SweepSpec:
         raise ValueError(f"unknown sweep key(s) {', '.join(unknown)}; use {', '.join(sorted(known))}")
     for key in ("base", "axes", "objectives"):
         if not isinstance(data.get(key, {}), Mapping):
-            raise ValueError(f"{key} must be a table ([{key}] in TOML), not {data[key]!r}")
+            raise ValueError(f"{key} must be a table ([{key}] in TOML), not {str(data[key])[:60]}")
+    check_fields([*data.get("base", {}), *data.get("axes", {})])  # before any axis is built
     axes = tuple(parse_axis(name, raw) for name, raw in data.get("axes", {}).items())
     options = {k: data[k] for k in ("engine", "method", "samples", "seed") if k in data}
     constraints = data.get("constraints", ())
@@ -260,11 +284,9 @@ def complete(options: Mapping[str, Any]) -> dict[str, Any]:
     point |= RUN_DEFAULTS | EVENT_DEFAULTS
     point |= dict(options)
     if "ep" not in options:
-        try:
-            if not load_model(str(point["model"])).is_moe:
-                point["ep"] = 1  # as build_run: a dense model has no experts to spread
-        except ValueError:
-            pass  # an unknown model: the point is reported invalid when it is built
+        # an unknown or unreadable model, or gpus / pp of a wrong type (inf): the point is reported invalid later
+        with contextlib.suppress(ValueError, TypeError, ArithmeticError, OSError):
+            point["ep"] = default_ep(load_model(str(point["model"])), point)  # as build_run
     if point["gpu"] is None and point["node"] is None:
         point["node"] = "h800-ib"
     if isinstance(point["stage_layers"], list | tuple):
@@ -273,25 +295,26 @@ def complete(options: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def points(spec: SweepSpec) -> list[dict[str, Any]]:
-    """The sweep's points, each with every input (see `complete`)."""
+    """The sweep's points, each with every input (see `complete`); each built from its axis values as it is
+    drawn (no second list of rows held beside them)."""
+    names = [a.name for a in spec.axes]
     if not spec.axes:
-        rows: list[dict[str, Any]] = [{}]
+        combos: Any = [()]
     elif spec.method == "grid":
-        names = [a.name for a in spec.axes]
-        rows = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*(a.values for a in spec.axes))]
+        combos = itertools.product(*(a.values for a in spec.axes))
     else:
         u = _quantiles(spec)
-        columns = {a.name: a.at(u[:, i]) for i, a in enumerate(spec.axes)}
-        rows = [{name: values[i] for name, values in columns.items()} for i in range(spec.samples)]
-    return [complete({**spec.base, **row}) for row in rows]
+        combos = zip(*(a.at(u[:, i]) for i, a in enumerate(spec.axes)), strict=True)
+    return [complete({**spec.base, **dict(zip(names, combo, strict=True))}) for combo in combos]
 
 
 def constraint_failures(frame: pd.DataFrame, constraints: tuple[str, ...]) -> pd.Series:
     """Per point, the first constraint it fails ('' when none); see simulator/expr.py for the language."""
     reason = pd.Series("", index=frame.index, dtype=object)
-    columns = expr.columns_of(frame)
-    for text in constraints:
-        ok = expr.evaluate(expr.parse(text, frame.columns), columns, len(frame), text)
+    trees = [expr.parse(text, frame.columns, TEXT_FIELDS) for text in constraints]
+    columns = expr.columns_of(frame[sorted(set().union(*map(expr.names, trees)))], TEXT_FIELDS)  # those used
+    for text, tree in zip(constraints, trees, strict=True):
+        ok = expr.evaluate(tree, columns, len(frame), text)
         reason[(~ok) & (reason == "").to_numpy()] = f"constraint: {text}"
     return reason
 
@@ -307,7 +330,7 @@ def point_error(point: Mapping[str, Any]) -> str:
             ok = isinstance(value, int) and not isinstance(value, bool)
             kind = "an integer"
         elif name in FLOAT_FIELDS:
-            ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            ok = _is_finite(value)
             kind = "a finite number"
         elif name == "stage_layers":
             ok = isinstance(value, tuple) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
@@ -316,8 +339,26 @@ def point_error(point: Mapping[str, Any]) -> str:
             ok = isinstance(value, str) and bool(value.strip())
             kind = "a name"
         if not ok:
-            return f"{name}={value!r} must be {kind}"
+            return f"{name}={shown(value)} must be {kind}"
     return ""
+
+
+def _is_finite(value: Any) -> bool:
+    """A number (not true/false) that float64 holds as a finite value."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond float64
+        return False
+
+
+def shown(value: Any) -> str:
+    """A value as a reason quotes it: short (an integer beyond 64 bits by its size, long text cut)."""
+    if isinstance(value, int) and value.bit_length() > 64:
+        return f"<an integer of {value.bit_length():,} bits>"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def event_options(point: Mapping[str, Any]) -> tuple[str, Routing, Stragglers]:

@@ -11,8 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator import expr
+from simulator.cli import main
 from simulator.sweep import run_sweep
 from simulator.sweepspec import sweep_from_dict
+from tests.hang import no_hang
 
 FRAME = pd.DataFrame(
     {
@@ -24,12 +26,13 @@ FRAME = pd.DataFrame(
         "gpu": [None, "h800", None, "h100"],
     }
 )
+TEXTS = frozenset({"schedule", "gpu"})
 PP, EP, GPUS, OVER = (FRAME[c].to_numpy(float) for c in ("pp", "ep", "gpus", "oversubscription"))
 SCHEDULE = FRAME["schedule"].to_numpy(object)
 
 
-def run(text: str) -> np.ndarray:
-    return expr.evaluate(expr.parse(text, FRAME.columns), expr.columns_of(FRAME), len(FRAME), text)
+def run(text: str, frame: pd.DataFrame = FRAME) -> np.ndarray:
+    return expr.evaluate(expr.parse(text, frame.columns, TEXTS), expr.columns_of(frame, TEXTS), len(frame), text)
 
 
 @pytest.mark.parametrize(
@@ -52,6 +55,12 @@ def run(text: str) -> np.ndarray:
         ("abs(pp - ep) // 8 >= 4", np.abs(PP - EP) // 8 >= 4),
         ("pp ** 2 > ep", PP**2 > EP),
         ('gpu == "h800"', np.array([False, True, False, False])),
+        ("gpu != schedule", np.ones(4, bool)),
+        ("(pp > 8) == True", PP > 8),
+        ("pp % 0 == 0", np.zeros(4, bool)),  # NaN: false, not a ZeroDivisionError
+        ("pp % 0 != 0", np.zeros(4, bool)),  # NaN: false, != too (numpy would say true)
+        ("(pp - pp) / 0 not in [1, 2]", np.zeros(4, bool)),
+        ("1 < pp % 0 or pp > 16", PP > 16),
         ("True", np.ones(4, bool)),
     ],
 )
@@ -99,8 +108,50 @@ def test_numbers_cannot_hang_or_overflow_into_errors():
 )
 def test_everything_else_is_refused(tmp_path, text, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("*", r"\*")) as err:
-        expr.parse(text, FRAME.columns)
+        expr.parse(text, FRAME.columns, TEXTS)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("schedule < 3", "text compared with a number"),
+        ("schedule < 'x'", "text ordered"),
+        ("schedule == 1", "text compared with a number"),
+        ("pp == 'x'", "text compared with a number"),
+        ("schedule * 2 == 1", "'schedule' is text"),
+        ("gpu + 'x' == 'h800x'", "'gpu' is text"),
+        ("not schedule", "'schedule' is text"),
+        ("min(schedule, 1) > 0", "'schedule' is text"),
+        ("schedule and pp > 1", "'schedule' is text"),
+        ("schedule in ['dualpipe', 1]", "the list mixes text and numbers"),
+        ("pp in ['8']", "the list mixes text and numbers"),
+        ("pp in [8] == True", "not chained"),
+        ("[1, 2] == pp", "a list outside `in`"),
+    ],
+)
+def test_text_and_numbers_are_told_apart_when_read(text, message):
+    """A constraint that compares text with numbers, orders text or computes on it is refused before any work
+    (pandas would have failed mid-sweep, or compared 'dualpipe' < 3 as False without a word)."""
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("(", r"\(")) as err:
+        expr.parse(text, FRAME.columns, TEXTS)
+    assert "\n" not in str(err.value)
+
+
+def test_columns_are_typed_a_wrong_value_is_nan_and_no_python_integer_is_raised_to_a_power():
+    """A mixed column (a sweep's wrongly typed axis value) holds no Python integers to compute with: 16 ** 16 ** 16
+    would take forever as a Python int; as float64 it is inf at once. Text columns hold text or None."""
+    frame = pd.DataFrame(
+        {"pp": [16, "abc", 2**70, True, None, 10**400], "schedule": ["dualpipe", 7, None, "x", "y", "z"]}
+    )
+    columns = expr.columns_of(frame, TEXTS)
+    assert columns["pp"].dtype == np.float64
+    assert columns["pp"][0] == 16.0 and columns["pp"][2] == float(2**70)
+    assert np.isnan(columns["pp"][[1, 3, 4]]).all() and columns["pp"][5] == np.inf
+    assert columns["schedule"].tolist() == ["dualpipe", None, None, "x", "y", "z"]
+    with no_hang(20):
+        assert run("pp ** pp ** pp > 0", frame).tolist() == [True, False, True, False, False, True]
+        assert run("schedule == 'dualpipe'", frame).tolist() == [True] + [False] * 5
 
 
 def test_the_attacks_run_nothing_in_a_sweep(tmp_path, monkeypatch):
@@ -120,27 +171,29 @@ def test_the_attacks_run_nothing_in_a_sweep(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("schedule < 3", "cannot be computed over the inputs"),
-        ("schedule * 2 == 1", "cannot be computed over the inputs"),
-    ],
+    "attack", ["pp > 0 and @pd.io.common.os.system('touch {target}') == 0", "pp.to_csv('{target}')"]
 )
-def test_a_constraint_that_is_not_a_verdict_is_an_error(text, message):
-    with pytest.raises(ValueError, match=message):
-        run(text)
+def test_the_attacks_from_a_sweep_file_exit_2_and_write_nothing(tmp_path, capsys, attack):
+    """The same through `v3sim sweep FILE`: exit status 2, one line naming what is not allowed, no file."""
+    target = tmp_path / "pwned"
+    sweep = tmp_path / "attack.toml"
+    sweep.write_text(f'constraints = ["{attack.format(target=target)}"]\n[axes]\npp = [8, 16]\n')
+    assert main(["sweep", str(sweep), "--processes", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is not allowed" in err or "is not an expression" in err
+    assert len(err.splitlines()) == 1 and not target.exists()
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet="pp ep gpus schedule()[]+-*/%<>=!&|~.,'\"@_:0123456789andornotin", max_size=60))
 def test_fuzz_any_text_is_a_verdict_or_one_line_error(text):
     try:
-        tree = expr.parse(text, FRAME.columns)
+        tree = expr.parse(text, FRAME.columns, TEXTS)
     except ValueError as err:
         assert "\n" not in str(err)
         return
     try:
-        value = expr.evaluate(tree, expr.columns_of(FRAME), len(FRAME), text)
+        value = expr.evaluate(tree, expr.columns_of(FRAME, TEXTS), len(FRAME), text)
     except ValueError as err:
         assert "\n" not in str(err)
         return

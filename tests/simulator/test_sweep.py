@@ -166,7 +166,7 @@ def test_ranges_defaults_and_spec_errors():
         ({"axes": {"warp_speed": [1]}}, "unknown sweep field 'warp_speed'"),
         ({"axes": {"pp": []}}, "empty list"),
         ({"axes": {"pp": {"start": 8, "stop": 4}}}, "stop >= start"),
-        ({"axes": {"x": {"distribution": "gamma", "low": 1, "high": 2}}}, "distribution is one of"),
+        ({"axes": {"tokens": {"distribution": "gamma", "low": 1, "high": 2}}}, "distribution is one of"),
         ({"method": "sobol"}, "method='sobol'"),
         ({"engine": "quantum"}, "engine='quantum'"),
         ({"objectives": {"cost_usd": "lowest"}}, "use 'min' or 'max'"),
