@@ -16,3 +16,5 @@ MAX_TRAIN_TOKENS = 1e18  # a run's token budget: 60,000 times V3's 14.8T
 MAX_RADIX = 1024  # switch ports
 MAX_PLANES = 64
 MAX_ENDPOINTS = 1 << 22
+MAX_OVERSUBSCRIPTION = 1024  # leaf down:up ports
+MAX_USD_PER_GPU_HOUR = 1e6

@@ -78,8 +78,19 @@ class RunSpec:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
                 raise ValueError(f"{name}={value!r} must be an integer")
+        for name, limit in (("radix", limits.MAX_RADIX), ("node_limit", limits.MAX_DEGREE)):
+            value = getattr(self, name)
+            if value is not None and value > limit:
+                raise ValueError(f"{name}={value:,} is beyond the model's limit of {limit:,}")
         for name in ("oversubscription", "expert_imbalance"):
             _check_number(name, getattr(self, name))
+        if self.oversubscription > limits.MAX_OVERSUBSCRIPTION:
+            raise ValueError(f"oversubscription={self.oversubscription:g} is beyond {limits.MAX_OVERSUBSCRIPTION}:1")
+        if self.expert_imbalance > max(self.ep, 1):
+            raise ValueError(
+                f"expert_imbalance={self.expert_imbalance:g} exceeds ep={self.ep}: the busiest GPU cannot take more "
+                "than every routed token"
+            )
         check_run_length(self.tokens, self.price_per_gpu_hour)
         chunks, layers = self.pp * self.virtual_stages, self.model.num_hidden_layers
         if self.virtual_stages > 1 and chunks > layers:
@@ -176,8 +187,10 @@ def check_run_length(tokens: object, price_per_gpu_hour: object) -> None:
         raise ValueError(f"tokens={tokens:.3g} is beyond the model's limit of {limits.MAX_TRAIN_TOKENS:.0e}")
     if price_per_gpu_hour is not None:
         _check_number("price_per_gpu_hour", price_per_gpu_hour)
-        if price_per_gpu_hour < 0:  # type: ignore[operator]
-            raise ValueError(f"price_per_gpu_hour={price_per_gpu_hour} must be >= 0")
+        if not 0 <= price_per_gpu_hour <= limits.MAX_USD_PER_GPU_HOUR:  # type: ignore[operator]
+            raise ValueError(
+                f"price_per_gpu_hour={price_per_gpu_hour} must be from 0 to {limits.MAX_USD_PER_GPU_HOUR:,.0f}"
+            )
 
 
 def v3_pretraining(**changes) -> RunSpec:
@@ -190,7 +203,7 @@ def default_ep(model: ModelSpec, options: Mapping[str, object]) -> int:
     given = {f.name: options.get(f.name, f.default) for f in fields(RunSpec) if f.name in ("gpus", "tp", "pp")}
     try:
         tp_dp = int(given["gpus"]) // int(given["pp"])  # type: ignore[call-overload]
-    except (TypeError, ValueError, ZeroDivisionError):
+    except (TypeError, ValueError, ArithmeticError):
         return V3_EP  # a bad gpus or pp: RunSpec names it
     return training_ep(model, max(tp_dp, 1))
 
@@ -202,7 +215,7 @@ def default_batch_tokens(options: Mapping[str, object]) -> int:
         dp = int(given["gpus"]) // (int(given["tp"]) * int(given["pp"]))  # type: ignore[call-overload]
         seqs = training_batch_sequences(max(dp, 1), int(given["micro_batch"]), given["schedule"] in BIDIRECTIONAL)  # type: ignore[call-overload]
         return seqs * int(given["seq_len"])  # type: ignore[call-overload]
-    except (TypeError, ValueError, ZeroDivisionError):
+    except (TypeError, ValueError, ArithmeticError):
         return V3_BATCH_SEQUENCES * 4096  # a bad input: RunSpec names it
 
 
