@@ -11,7 +11,6 @@ a profile has no samples for are derived from a sibling class and say so.
 from __future__ import annotations
 
 import math
-import tomllib
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
@@ -19,9 +18,10 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import nnls
 
-from hwmodels.files import read_text
-from hwmodels.profile import KernelFit, Profile, Sample
-from hwmodels.registry import load_gpu
+from hwmodels.files import clean_text
+from hwmodels.profile import DTYPES, KERNELS, KernelFit, Profile, Sample, check_fields
+from hwmodels.registry import load_gpu, loads_toml, read_text_clean
+from hwmodels.specs import is_finite
 from workloads.dtypes import dtype_bytes
 from workloads.gemms import gemm_bytes
 
@@ -165,21 +165,85 @@ def _attention_bytes(r: dict, dtype: str) -> float:
     return elems * dtype_bytes(dtype)
 
 
+# A published table's keys and each series' keys, with their types (as hwmodels.profile.check_fields reads them).
+TABLE_KEYS = {"name": "str", "device": "str", "catalog_gpu": "str", "created": "str", "source": "str"}
+TABLE_KEYS |= {"notes": "list", "series": "list"}
+SERIES_KEYS = {"kernel": "str", "dtype": "str", "source": "str", "columns": "list", "rows": "list"}
+# The columns of a series, by kernel: (required, optional). Rates are finite numbers > 0, `causal` is 0 or 1,
+# `bytes` a number > 0, and every other column a shape: an integer from 1 to MAX_SHAPE.
+GEMM_COLUMNS = ({"m", "n", "k", "tflops"}, {"groups"})
+ATTENTION_COLUMNS = ({"batch", "heads", "seq_q", "seq_k", "qk_dim", "v_dim", "tflops"}, {"kv_heads", "causal"})
+COLUMNS = {
+    "gemm": GEMM_COLUMNS,
+    "grouped_gemm": GEMM_COLUMNS,
+    "attention_fwd": ATTENTION_COLUMNS,
+    "attention_bwd": ATTENTION_COLUMNS,
+    "memory": ({"gb_per_s"}, {"bytes"}),
+}
+RATE_COLUMNS = ("tflops", "gb_per_s")
+MAX_SHAPE = 1 << 40  # far beyond any benchmarked shape; keeps FLOP counts (products of five) finite
+
+
 def published_profile(path: str | Path) -> Profile:
-    """Build a published profile from a TOML file of kernel-benchmark tables (calibration/data/published)."""
-    path = Path(path)
+    """Build a published profile from a TOML file of kernel-benchmark tables (calibration/data/published): a
+    regular file of at most MAX_CONFIG_BYTES, read as data by `published_from_dict`."""
+    where = clean_text(path)
+    return published_from_dict(loads_toml(read_text_clean(path, "published table"), where), where)
+
+
+def published_from_dict(data: object, where: str = "published table") -> Profile:
+    """The profile of a parsed published table, every key and column checked with its type (a rate is a
+    number > 0, a shape an integer); any defect is a one-line ValueError naming `where`, the series and
+    the field."""
+    d = check_fields(data, TABLE_KEYS, where, ("name", "device", "series"))
+    if not all(isinstance(n, str) for n in d.get("notes", [])):
+        raise ValueError(f"{where}: notes must be a list of strings")
+    for i, series in enumerate(d["series"]):
+        _check_series(series, f"{where}: series {i}")
     try:
-        data = tomllib.loads(read_text(path, "published table"))
-        samples = [s for series in data["series"] for s in samples_from_series(series)]
         return build_profile(
-            samples,
-            name=data["name"],
+            [s for series in d["series"] for s in samples_from_series(series)],
+            name=clean_text(d["name"], 120),
             kind="published",
-            device=data["device"],
-            catalog_gpu=data.get("catalog_gpu"),
-            source=data.get("source", ""),
-            notes=tuple(data.get("notes", [])),
-            created=data.get("created", ""),
+            device=clean_text(d["device"], 120),
+            catalog_gpu=d.get("catalog_gpu"),
+            source=clean_text(d.get("source", ""), 1000),
+            notes=tuple(clean_text(n, 1000) for n in d.get("notes", [])),
+            created=clean_text(d.get("created", ""), 60),
         )
-    except (KeyError, TypeError) as exc:
-        raise ValueError(f"{path}: malformed published table ({exc})") from None
+    except ValueError as err:  # a rate that makes a time of 0 or infinity, an unknown catalog GPU
+        raise ValueError(f"{where}: {err}") from None
+
+
+def _check_series(series: object, where: str) -> None:
+    """One [[series]]: a known kernel and dtype, the kernel's columns, rows of numbers of their types."""
+    s = check_fields(series, SERIES_KEYS, where, tuple(SERIES_KEYS))
+    if s["kernel"] not in KERNELS or s["dtype"] not in DTYPES:
+        shown = clean_text(f"{s['kernel']!r}/{s['dtype']!r}", 80)
+        raise ValueError(f"{where}: kernel/dtype {shown}; use one of {', '.join(KERNELS)} / {', '.join(DTYPES)}")
+    required, optional = COLUMNS[s["kernel"]]
+    cols = s["columns"]
+    if not all(isinstance(c, str) for c in cols) or len(set(cols)) != len(cols) or not required <= set(cols):
+        raise ValueError(f"{where}: columns must name each of {', '.join(sorted(required))} once")
+    if set(cols) - required - optional:
+        shown = clean_text(", ".join(sorted(set(cols) - required - optional)), 80)
+        raise ValueError(f"{where}: unknown columns {shown}; known: {', '.join(sorted(required | optional))}")
+    for j, row in enumerate(s["rows"]):
+        if not isinstance(row, list) or len(row) != len(cols):
+            raise ValueError(f"{where}: row {j} must be a list of {len(cols)} numbers ({', '.join(cols)})")
+        for col, value in zip(cols, row, strict=True):
+            _check_cell(col, value, f"{where}: row {j}")
+
+
+def _check_cell(col: str, value: object, where: str) -> None:
+    """One number of a row: a rate or `bytes` finite and > 0, `causal` 0 or 1, a shape from 1 to MAX_SHAPE."""
+    if col in (*RATE_COLUMNS, "bytes"):
+        ok, want = isinstance(value, int | float) and not isinstance(value, bool), "a finite number > 0"
+        ok = ok and is_finite(value) and value > 0
+    elif col == "causal":
+        ok, want = value in (0, 1) and not isinstance(value, bool | float), "0 or 1"
+    else:
+        ok, want = isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_SHAPE, "an integer"
+        want += f" from 1 to {MAX_SHAPE:,}"
+    if not ok:
+        raise ValueError(f"{where}: {col}={clean_text(repr(value), 60)} must be {want}")

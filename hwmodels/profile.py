@@ -18,7 +18,9 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from hwmodels.files import MAX_PROFILE_BYTES, clean_text, dumps_json, loads_json, read_text, write_atomic
+from hwmodels.files import MAX_PROFILE_BYTES, clean_text, dumps_json, loads_json, write_atomic
+from hwmodels.registry import read_text_clean
+from hwmodels.specs import is_finite
 
 PROFILE_DIR = Path(__file__).parent / "data" / "profiles"  # the shipped profiles
 SCHEMA = "v3sim-calibration-profile"
@@ -52,13 +54,17 @@ class Sample:
 
     def __post_init__(self) -> None:
         if self.kernel not in KERNELS:
-            raise ValueError(f"sample kernel {self.kernel!r}: use one of {', '.join(KERNELS)}")
+            raise ValueError(f"sample kernel {_shown(self.kernel)}: use one of {', '.join(KERNELS)}")
         if self.dtype not in DTYPES:
-            raise ValueError(f"sample dtype {self.dtype!r}: use one of {', '.join(DTYPES)}")
+            raise ValueError(f"sample dtype {_shown(self.dtype)}: use one of {', '.join(DTYPES)}")
+        for name, least in (("m", 0), ("n", 0), ("k", 0), ("groups", 1)):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and not isinstance(value, bool) and value >= least):
+                raise ValueError(f"sample {name}={_shown(value)} must be an integer >= {least}")
         for name in ("flops", "bytes", "time_s"):
             value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"sample {name}={value!r} must be a finite number >= 0")
+            if not (_is(value, "number") and value >= 0):
+                raise ValueError(f"sample {name}={_shown(value)} must be a finite number >= 0")
         if self.time_s <= 0:
             raise ValueError(f"sample time_s={self.time_s!r} must be > 0")
 
@@ -87,6 +93,8 @@ class KernelFit:
             raise ValueError(f"fit rates must be > 0 and overhead >= 0, got {self}")
         if math.isinf(self.flop_per_s) and math.isinf(self.bytes_per_s) and self.overhead_s == 0:
             raise ValueError("a fit needs at least one finite term")
+        if not (self.samples >= 0 and self.rel_rmse >= 0):
+            raise ValueError(f"fit samples={self.samples} and rel_rmse={self.rel_rmse} must be >= 0")
 
     def time_s(self, flops: float, bytes_moved: float = 0.0) -> float:
         """Seconds for a kernel doing `flops` and moving `bytes_moved`."""
@@ -122,10 +130,11 @@ class Profile:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"profile {self.name}: kind {self.kind!r}, use one of {', '.join(KINDS)}")
+            raise ValueError(f"profile {self.name}: kind {_shown(self.kind)}, use one of {', '.join(KINDS)}")
         unknown = sorted(set(self.fits) - set(CLASSES))
         if unknown:
-            raise ValueError(f"profile {self.name}: unknown kernel classes {', '.join(unknown)}")
+            shown = clean_text(", ".join(unknown), 120)
+            raise ValueError(f"profile {self.name}: unknown kernel classes {shown}; known: {', '.join(CLASSES)}")
         if not self.fits:
             raise ValueError(f"profile {self.name}: no fits")
 
@@ -203,10 +212,11 @@ _KIND_WORDS = {
 
 
 def _is(value: object, kind: str) -> bool:
+    """Whether `value` is of `kind` (a key of _KIND_WORDS); a bool is never a number."""
     if kind in ("number", "rate"):
         if value is None:
             return kind == "rate"
-        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        return isinstance(value, int | float) and not isinstance(value, bool) and is_finite(value)
     if kind == "int":
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == "str?":
@@ -214,10 +224,10 @@ def _is(value: object, kind: str) -> bool:
     return isinstance(value, {"str": str, "list": list, "dict": dict}[kind])
 
 
-def _typed(data: object, keys: dict[str, str], where: str, required: tuple[str, ...] = ()) -> dict:
+def check_fields(data: object, keys: dict[str, str], where: str, required: tuple[str, ...] = ()) -> dict:
     """`data` checked against `keys`: an object, no unknown key, the required ones present, each of its type."""
     if not isinstance(data, dict):
-        raise ValueError(f"{where} must be a JSON object")
+        raise ValueError(f"{where} must be an object of named fields, not {type(data).__name__}")
     unknown = sorted(set(data) - set(keys))
     if unknown:
         raise ValueError(f"{where}: unknown field {clean_text(unknown[0], 60)!r}; known: {', '.join(keys)}")
@@ -233,15 +243,18 @@ def _typed(data: object, keys: dict[str, str], where: str, required: tuple[str, 
 def profile_from_dict(data: object, origin: str = "profile") -> Profile:
     """A Profile from parsed JSON, checked field by field with its type (a `true` is not version 1, a string
     is not a rate, unknown fields are refused); any defect is a one-line ValueError naming `origin`."""
-    d = _typed(data, PROFILE_KEYS, origin, PROFILE_REQUIRED)
+    d = check_fields(data, PROFILE_KEYS, origin, PROFILE_REQUIRED)
     if d["schema"] != SCHEMA:
         raise ValueError(f"{origin}: not a v3sim calibration profile (schema {clean_text(d['schema'], 60)!r})")
     if d["version"] != VERSION:
-        raise ValueError(f"{origin}: profile version {d['version']!r}, this v3sim reads version {VERSION}")
+        raise ValueError(f"{origin}: profile version {_shown(d['version'])}, this v3sim reads version {VERSION}")
     try:
         fits = {}
         for cls, raw in d["fits"].items():
-            f = _typed(raw, FIT_KEYS, f"{origin}: fit {clean_text(cls, 60)}")
+            if cls not in CLASSES:
+                shown = clean_text(cls, 60)
+                raise ValueError(f"{origin}: unknown kernel class {shown!r}; known: {', '.join(CLASSES)}")
+            f = check_fields(raw, FIT_KEYS, f"{origin}: fit {cls}")
             rates = {k: math.inf if f.get(k) is None else float(f[k]) for k in ("flop_per_s", "bytes_per_s")}
             fits[cls] = KernelFit(
                 **rates,
@@ -251,7 +264,7 @@ def profile_from_dict(data: object, origin: str = "profile") -> Profile:
                 derived_from=f.get("derived_from", ""),
             )
         samples = tuple(
-            Sample(**_typed(raw, SAMPLE_KEYS, f"{origin}: sample {i}", tuple(SAMPLE_KEYS)[:5]))
+            Sample(**check_fields(raw, SAMPLE_KEYS, f"{origin}: sample {i}", tuple(SAMPLE_KEYS)[:5]))
             for i, raw in enumerate(d.get("samples", []))
         )
         notes = d.get("notes", [])
@@ -261,7 +274,7 @@ def profile_from_dict(data: object, origin: str = "profile") -> Profile:
             name=clean_text(d["name"], 120),
             kind=d["kind"],
             device=clean_text(d["device"], 120),
-            catalog_gpu=d.get("catalog_gpu") or None,
+            catalog_gpu=clean_text(d.get("catalog_gpu") or "", 120) or None,
             fits=fits,
             samples=samples,
             source=clean_text(d.get("source", ""), 1000),
@@ -278,11 +291,9 @@ def profile_from_dict(data: object, origin: str = "profile") -> Profile:
 
 def read_profile(path: str | Path) -> Profile:
     """A profile from a JSON file (a regular file of at most MAX_PROFILE_BYTES, strict JSON)."""
-    path = Path(path)
-    if not path.exists():
-        raise ValueError(f"profile file {clean_text(path)} does not exist")
-    data = loads_json(read_text(path, "profile file", MAX_PROFILE_BYTES), clean_text(path))
-    return profile_from_dict(data, clean_text(path))
+    where = clean_text(path)
+    text = read_text_clean(path, "profile file", MAX_PROFILE_BYTES)
+    return profile_from_dict(loads_json(text, where), where)
 
 
 def write_profile(profile: Profile, path: str | Path) -> Path:
@@ -291,3 +302,8 @@ def write_profile(profile: Profile, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     text = dumps_json(profile.to_dict(), indent=1) + "\n"
     return write_atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def _shown(value: object) -> str:
+    """`value` as an error shows it: its repr, without control characters, at most 60 characters."""
+    return clean_text(repr(value), 60)

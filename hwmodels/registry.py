@@ -8,20 +8,20 @@ unknown name is an error that lists the known ones, never the nearest SKU.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from hwmodels.files import clean_text, read_text
+from hwmodels.files import MAX_CONFIG_BYTES, clean_text, read_text
 from hwmodels.specs import (
-    NODE_KEYS,
     GPUSpec,
     NICSpec,
     NodeSpec,
     SwitchSpec,
-    check_keys,
     gpu_from_dict,
     nic_from_dict,
+    node_from_dict,
     switch_from_dict,
 )
 
@@ -34,25 +34,51 @@ def catalog(kind: str) -> list[str]:
 
 
 def _read(kind: str, name_or_path: str) -> tuple[str, dict[str, Any], str]:
-    """(name, data, where) for a built-in name or a user's TOML file."""
+    """(name, data, where) for a built-in name or a user's TOML file (a regular file of at most
+    MAX_CONFIG_BYTES). A built-in name is looked up in the catalog, never joined onto a folder."""
     singular = {"gpus": "GPU", "nics": "NIC", "nodes": "node", "switches": "switch"}[kind]
     if not isinstance(name_or_path, str) or not name_or_path.strip():
         raise ValueError(
             f"no {singular} named ({name_or_path!r}); use one of {', '.join(catalog(kind))} or a TOML file"
         )
-    builtin = DATA_DIR / kind / f"{name_or_path}.toml"
-    path = builtin if builtin.is_file() else Path(name_or_path)
-    if not path.exists():
+    path = DATA_DIR / kind / f"{name_or_path}.toml" if name_or_path in catalog(kind) else Path(name_or_path)
+    if path.suffix != ".toml" and not path_is(path, Path.exists):
         shown = clean_text(name_or_path, 80)
         raise ValueError(f"unknown {singular} {shown!r}; use a TOML file or one of: {', '.join(catalog(kind))}")
-    text = read_text(path, f"{singular} file")
+    where = clean_text(path)
+    return clean_text(path.stem, 80), loads_toml(read_text_clean(path, f"{singular} file"), where), where
+
+
+def read_text_clean(path: str | Path, what: str, max_bytes: int = MAX_CONFIG_BYTES) -> str:
+    """`read_text` of a user's path: an empty one is refused (Path("") is the current folder), and the error
+    shows the path without control characters and at most 80 characters long, so that the reason at the end
+    of the line survives a 5,000-character name."""
+    if not str(path).strip() or "\0" in str(path):
+        raise ValueError(f"{what} path {clean_text(repr(str(path)), 80)} is empty or holds a NUL; give a file")
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"{clean_text(path)} is not valid TOML: {err}") from None
+        return read_text(path, what, max_bytes)
+    except ValueError as err:
+        raise ValueError(clean_text(str(err).replace(str(path), clean_text(path, 80)), 400)) from None
+
+
+def loads_toml(text: str, where: str) -> dict[str, Any]:
+    """TOML text parsed as data; any defect (a date that does not exist, an integer of 5,000 digits, deep
+    nesting) is a one-line ValueError naming `where`."""
+    try:
+        return tomllib.loads(text)
+    except ValueError as err:  # TOMLDecodeError is one
+        raise ValueError(f"{where} is not valid TOML: {clean_text(err, 200)}") from None
     except RecursionError:
-        raise ValueError(f"{clean_text(path)} is nested too deeply") from None
-    return clean_text(path.stem, 80), data, clean_text(path)
+        raise ValueError(f"{where} is nested too deeply") from None
+
+
+def path_is(path: Path, test: Callable[[Path], bool]) -> bool:
+    """`test(path)` (Path.exists, Path.is_dir), False for a name no file can have (too long, a NUL in it)
+    where pathlib would raise."""
+    try:
+        return test(path)
+    except (OSError, ValueError):
+        return False
 
 
 @cache
@@ -70,20 +96,7 @@ def load_nic(name_or_path: str) -> NICSpec:
 @cache
 def load_node(name_or_path: str) -> NodeSpec:
     """The NodeSpec of a catalog name (`h800-ib`) or of a TOML file; its GPU and NIC by name or path."""
-    name, d, where = _read("nodes", name_or_path)
-    check_keys(d, NODE_KEYS, where)
-    return NodeSpec(
-        name=name,
-        gpu=load_gpu(d["gpu"]),
-        gpus_per_node=d["gpus_per_node"],
-        scaleup_domain_gpus=d["scaleup_domain_gpus"],
-        nic=load_nic(d["nic"]),
-        nics_per_node=d["nics_per_node"],
-        pcie_bw_bytes_per_s=d["pcie_gb_per_s"] * 1e9,
-        scaleup_efficiency=d["scaleup_efficiency"],
-        scaleup_latency_s=d["scaleup_latency_us"] * 1e-6,
-        source=d["source"],
-    )
+    return node_from_dict(*_read("nodes", name_or_path), gpu_of=load_gpu, nic_of=load_nic)
 
 
 @cache

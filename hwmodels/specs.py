@@ -8,7 +8,7 @@ known, is an error naming the file and the key (as Calculon loads its configs).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,7 @@ class GPUSpec:
     source: str
 
     def __post_init__(self) -> None:
+        _check_text_and_numbers(self)
         for field in (
             "peak_fp32_flop_per_s",
             "peak_bf16_flop_per_s",
@@ -54,7 +55,8 @@ class GPUSpec:
             if getattr(self, field) < 0:
                 raise ValueError(f"{self.name}: {field} must be >= 0")
         if self.scaleup not in SCALEUP_KINDS:
-            raise ValueError(f"{self.name}: scaleup={self.scaleup!r}; use one of {', '.join(SCALEUP_KINDS)}")
+            shown = clean_text(repr(self.scaleup), 80)
+            raise ValueError(f"{self.name}: scaleup={shown}; use one of {', '.join(SCALEUP_KINDS)}")
 
     @property
     def scaleup_bw_bytes_per_s(self) -> float:
@@ -82,6 +84,7 @@ class NICSpec:
     source: str
 
     def __post_init__(self) -> None:
+        _check_text_and_numbers(self)
         _check_positive(self.name, "line_rate_bits_per_s", self.line_rate_bits_per_s)
         _check_positive(self.name, "effective_bw_bytes_per_s", self.effective_bw_bytes_per_s)
         if not self.latency_s >= 0:
@@ -111,6 +114,7 @@ class NodeSpec:
     source: str
 
     def __post_init__(self) -> None:
+        _check_text_and_numbers(self)
         for field in ("gpus_per_node", "scaleup_domain_gpus", "nics_per_node", "pcie_bw_bytes_per_s"):
             _check_positive(self.name, field, getattr(self, field))
         if not 0 < self.scaleup_efficiency <= 1:
@@ -150,6 +154,7 @@ class SwitchSpec:
     price_source: str
 
     def __post_init__(self) -> None:
+        _check_text_and_numbers(self)
         for field in ("ports", "port_rate_bits_per_s", "latency_s", "price_usd", "isl_price_usd"):
             _check_positive(self.name, field, getattr(self, field))
 
@@ -209,6 +214,9 @@ MAX_COUNTS = {
 }
 
 
+KIND_WORDS = {float: "a number", int: "an integer", str: "a string"}
+
+
 def check_keys(data: Mapping[str, Any], keys: Mapping[str, type], where: str) -> None:
     """Raise ValueError naming `where` for a missing key, an unknown key, a value of the wrong type, a number
     that is not finite (TOML has `nan` and `inf`) or a count beyond MAX_COUNTS."""
@@ -219,18 +227,26 @@ def check_keys(data: Mapping[str, Any], keys: Mapping[str, type], where: str) ->
     if unknown:
         raise ValueError(f"{where}: unknown key {clean_text(unknown[0], 80)!r}; known: {', '.join(keys)}")
     for key, kind in keys.items():
-        value = data[key]
-        ok = (
-            isinstance(value, (int, float)) and not isinstance(value, bool)
-            if kind is float
-            else (isinstance(value, kind) and not isinstance(value, bool))
-        )
-        if not ok:
-            raise ValueError(f"{where}: {key}={clean_text(repr(value), 80)} must be a {kind.__name__}")
-        if kind is float and not math.isfinite(value):
-            raise ValueError(f"{where}: {key}={value} must be a finite number")
-        if key in MAX_COUNTS and not 0 < value <= MAX_COUNTS[key]:
-            raise ValueError(f"{where}: {key}={value:,} must be from 1 to {MAX_COUNTS[key]:,}")
+        _check_value(key, data[key], kind, where)
+
+
+def _check_value(key: str, value: Any, kind: type, where: str) -> None:
+    """One value of a hardware file: of type `kind` (a bool is not a number), finite, a count in bounds."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not (number if kind is float else isinstance(value, kind) and not isinstance(value, bool)):
+        raise ValueError(f"{where}: {key}={clean_text(repr(value), 80)} must be {KIND_WORDS[kind]}")
+    if key in MAX_COUNTS and not 0 < value <= MAX_COUNTS[key]:
+        raise ValueError(f"{where}: {key}={clean_text(f'{value:,}', 40)} must be from 1 to {MAX_COUNTS[key]:,}")
+    if number and not is_finite(value):
+        raise ValueError(f"{where}: {key}={clean_text(value, 40)} must be a finite number")
+
+
+def is_finite(value: int | float) -> bool:
+    """Whether a number is finite as a float: not NaN or an infinity, nor an integer beyond 1.8e308."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def gpu_from_dict(name: str, d: Mapping[str, Any], where: str = "") -> GPUSpec:
@@ -275,6 +291,41 @@ def switch_from_dict(name: str, d: Mapping[str, Any], where: str = "") -> Switch
         source=d["source"],
         price_source=d["price_source"],
     )
+
+
+def node_from_dict(
+    name: str,
+    d: Mapping[str, Any],
+    where: str,
+    gpu_of: Callable[[str], GPUSpec],
+    nic_of: Callable[[str], NICSpec],
+) -> NodeSpec:
+    """NodeSpec from GB/s and us; its GPU and NIC are names or files, resolved by `gpu_of` and `nic_of`
+    (the registry's loaders) once the node's own keys are checked."""
+    check_keys(d, NODE_KEYS, where or name)
+    return NodeSpec(
+        name=name,
+        gpu=gpu_of(d["gpu"]),
+        gpus_per_node=d["gpus_per_node"],
+        scaleup_domain_gpus=d["scaleup_domain_gpus"],
+        nic=nic_of(d["nic"]),
+        nics_per_node=d["nics_per_node"],
+        pcie_bw_bytes_per_s=d["pcie_gb_per_s"] * 1e9,
+        scaleup_efficiency=d["scaleup_efficiency"],
+        scaleup_latency_s=d["scaleup_latency_us"] * 1e-6,
+        source=d["source"],
+    )
+
+
+def _check_text_and_numbers(spec: object) -> None:
+    """Clean every text field of `spec` (names and sources are shown in terminals and pages) and refuse a
+    number that is not finite, including one that overflowed in a unit conversion (1e300 TFLOPS)."""
+    for field in spec.__slots__:  # type: ignore[attr-defined]
+        value = getattr(spec, field)
+        if isinstance(value, str):
+            object.__setattr__(spec, field, clean_text(value, 80 if field == "name" else 1000))
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{clean_text(getattr(spec, 'name', '?'), 80)}: {field}={value} must be a finite number")
 
 
 def _check_positive(name: str, field: str, value: float) -> None:

@@ -11,7 +11,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from hwmodels.files import clean_text, loads_json, read_text
+from hwmodels.files import clean_text, loads_json
+from hwmodels.registry import read_text_clean
 from workloads.spec import ModelSpec
 
 
@@ -23,8 +24,11 @@ KINDS = {int: "an integer", bool: "true or false", str: "a string", list: "a lis
 
 
 class _Keys:
-    """Reads keys of one config with their types, naming the config and key on a miss or a wrong type
-    (JSON `"false"` is not false; `4096.0` is not an integer)."""
+    """Reads keys of one config with their types, naming the config and key on a miss or a wrong type.
+
+    Types are JSON's: `"false"` is not false, `1` is not true, `true` is not 1, and `4096.0` is not an
+    integer (refused, never rounded: a size written as a float is a config written by hand, and a typo).
+    A key set to null reads as absent (HF writes `"q_lora_rank": null` for "not used")."""
 
     def __init__(self, config: Mapping[str, Any], where: str) -> None:
         self.config, self.where = config, where
@@ -41,7 +45,8 @@ class _Keys:
     def _typed(self, key: str, value: Any, kind: type) -> Any:
         ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
         if not ok:
-            raise ConfigError(f"{self.where}: {key}={value!r} must be {KINDS.get(kind, kind.__name__)}")
+            shown = clean_text(repr(value), 80)
+            raise ConfigError(f"{self.where}: {key}={shown} must be {KINDS.get(kind, kind.__name__)}")
         return value
 
 
@@ -152,15 +157,8 @@ def spec_from_hf_config(config: Mapping[str, Any] | str | Path, name: str | None
     where = "config.json"
     if not isinstance(config, Mapping):
         where = clean_text(config)
-        config = _read_json(Path(config))
-    archs = config.get("architectures") or []
-    if not isinstance(archs, list) or not all(isinstance(a, str) for a in archs):
-        raise ConfigError(f"{where}: architectures={clean_text(repr(archs), 80)} must be a list of names")
-    if not archs:
-        raise ConfigError(f"{where} has no 'architectures' entry; supported: {', '.join(ADAPTERS)}")
-    arch = archs[0]
-    if arch not in ADAPTERS:
-        raise ConfigError(f"{where}: unknown architecture {clean_text(arch, 80)!r}; supported: {', '.join(ADAPTERS)}")
+        config = _read_json(config, where)
+    arch = _architecture(config, where)
     keys = _Keys(config, f"{where} ({arch})")
     fields = ADAPTERS[arch](keys)
     label = name or keys.get("_name_or_path", "") or Path(where).parent.name or arch
@@ -170,11 +168,25 @@ def spec_from_hf_config(config: Mapping[str, Any] | str | Path, name: str | None
         raise ConfigError(f"{where}: {err}") from None
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _architecture(config: Mapping[str, Any], where: str) -> str:
+    """The first entry of `architectures` (a list of names), one the adapter table knows."""
+    archs = config.get("architectures")
+    if archs is None or archs == []:
+        raise ConfigError(f"{where} has no 'architectures' entry; supported: {', '.join(ADAPTERS)}")
+    if not isinstance(archs, list) or not all(isinstance(a, str) for a in archs):
+        raise ConfigError(f"{where}: architectures={clean_text(repr(archs), 80)} must be a list of names")
+    if archs[0] not in ADAPTERS:
+        shown = clean_text(archs[0], 80)
+        raise ConfigError(f"{where}: unknown architecture {shown!r}; supported: {', '.join(ADAPTERS)}")
+    return archs[0]
+
+
+def _read_json(path: str | Path, where: str) -> dict[str, Any]:
+    """The JSON object in `path`: a regular file of at most MAX_CONFIG_BYTES, strict JSON (no NaN)."""
     try:
-        data = loads_json(read_text(path, "config"), str(path))
+        data = loads_json(read_text_clean(path, "config"), where)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a JSON object")
+        raise ConfigError(f"{where} must hold a JSON object")
     return data

@@ -9,6 +9,7 @@ from functools import cache
 from pathlib import Path
 
 from hwmodels.files import clean_text
+from hwmodels.registry import path_is
 from workloads.hf import ConfigError, spec_from_hf_config
 from workloads.spec import ModelSpec
 
@@ -22,16 +23,18 @@ def model_slugs() -> list[str]:
 
 @cache
 def load_model(slug_or_path: str) -> ModelSpec:
-    """Return the ModelSpec of a preset slug (`deepseek-v3`), a config.json path, or a folder holding one."""
+    """Return the ModelSpec of a preset slug (`deepseek-v3`), a config.json path, or a folder holding one.
+
+    A slug is looked up in the list of presets, never joined onto a folder (`../x` is a path, not a preset);
+    an empty name is refused rather than read as the current folder."""
     if not isinstance(slug_or_path, str) or not slug_or_path.strip():
         raise ConfigError(f"no model named ({slug_or_path!r}); use a preset ({', '.join(model_slugs())}) or a path")
-    preset = MODELS_DIR / f"{slug_or_path}.json"
-    if preset.is_file():
-        return spec_from_hf_config(preset, name=slug_or_path)
+    if slug_or_path in model_slugs():
+        return spec_from_hf_config(MODELS_DIR / f"{slug_or_path}.json", name=slug_or_path)
     path = Path(slug_or_path)
-    if path.is_dir():
+    if path_is(path, Path.is_dir):
         path = path / "config.json"
-    if path.suffix == ".json" or path.exists():
+    if path.suffix == ".json" or path_is(path, Path.exists):
         return spec_from_hf_config(path)
     raise ConfigError(
         f"unknown model {clean_text(slug_or_path, 80)!r}; use a config.json path or one of: {', '.join(model_slugs())}"

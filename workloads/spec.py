@@ -92,7 +92,7 @@ class ModelSpec:
     def __post_init__(self) -> None:
         for field in ("name", "source"):
             if not isinstance(getattr(self, field), str):
-                raise ValueError(f"{field}={getattr(self, field)!r} must be a string")
+                raise ValueError(f"{field}={_shown(getattr(self, field))} must be a string")
         # a name or source from a file is shown as plain text: no terminal escapes, bounded length
         object.__setattr__(self, "name", clean_text(self.name, 200))
         object.__setattr__(self, "source", clean_text(self.source, 1000))
@@ -118,14 +118,17 @@ class ModelSpec:
         _check_positive(self, "n_group", "topk_group", "moe_layer_freq")
         for field, limit in MAX_SIZES.items():
             if getattr(self, field) > limit:
-                raise ValueError(f"{self.name}: {field}={getattr(self, field):,} is beyond the limit of {limit:,}")
+                shown = clean_text(f"{getattr(self, field):,}", 40)
+                raise ValueError(f"{self.name}: {field}={shown} is beyond the limit of {limit:,}")
         for field in BOOL_FIELDS:
             if not isinstance(getattr(self, field), bool):
-                raise ValueError(f"{self.name}: {field}={getattr(self, field)!r} must be true or false")
+                raise ValueError(f"{self.name}: {field}={_shown(getattr(self, field))} must be true or false")
         if self.scoring_func not in SCORING_FUNCS:
-            raise ValueError(f"{self.name}: scoring_func={self.scoring_func!r}; use one of {', '.join(SCORING_FUNCS)}")
+            shown = _shown(self.scoring_func)
+            raise ValueError(f"{self.name}: scoring_func={shown}; use one of {', '.join(SCORING_FUNCS)}")
         if self.attention not in ATTENTION_KINDS:
-            raise ValueError(f"{self.name}: attention={self.attention!r}; use one of {', '.join(ATTENTION_KINDS)}")
+            shown = _shown(self.attention)
+            raise ValueError(f"{self.name}: attention={shown}; use one of {', '.join(ATTENTION_KINDS)}")
         if self.attention == "mla":
             _check_positive(self, "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
         elif self.hidden_size % self.num_attention_heads and not self.head_dim:
@@ -211,11 +214,16 @@ def _check_positive(spec: ModelSpec, *fields: str) -> None:
     for field in fields:
         value = getattr(spec, field)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"{spec.name}: {field}={value!r} must be a positive integer")
+            raise ValueError(f"{spec.name}: {field}={_shown(value)} must be a positive integer")
 
 
 def _check_non_negative(spec: ModelSpec, *fields: str) -> None:
     for field in fields:
         value = getattr(spec, field)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"{spec.name}: {field}={value!r} must be a non-negative integer")
+            raise ValueError(f"{spec.name}: {field}={_shown(value)} must be a non-negative integer")
+
+
+def _shown(value: object) -> str:
+    """`value` as an error shows it: its repr, without control characters, at most 80 characters."""
+    return clean_text(repr(value), 80)

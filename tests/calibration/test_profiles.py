@@ -94,7 +94,7 @@ def test_profile_round_trips_through_json(tmp_path):
         (lambda d: d.update(schema="other"), "not a v3sim calibration profile"),
         (lambda d: d.update(version=99), "version 99"),
         (lambda d: d.pop("fits"), "missing field 'fits'"),
-        (lambda d: d["fits"].update(warp_speed_bf16={"flop_per_s": 1.0}), "unknown kernel classes"),
+        (lambda d: d["fits"].update(warp_speed_bf16={"flop_per_s": 1.0}), "unknown kernel class"),
         (lambda d: d["fits"]["gemm_fp8"].update(flop_per_s=-5), "must be > 0"),
         (lambda d: d["samples"][0].update(time_s=0), "time_s=0"),
         (lambda d: d["samples"][0].update(kernel="conv"), "sample kernel 'conv'"),

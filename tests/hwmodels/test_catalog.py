@@ -88,7 +88,7 @@ def test_user_gpu_file(tmp_path):
     [
         (lambda t: t.replace("sms = 132\n", ""), "missing key 'sms'"),
         (lambda t: t + "nvlink_gbps = 5\n", "unknown key 'nvlink_gbps'"),
-        (lambda t: t.replace("hbm_gb = 80", 'hbm_gb = "80"'), "hbm_gb='80' must be a float"),
+        (lambda t: t.replace("hbm_gb = 80", 'hbm_gb = "80"'), "hbm_gb='80' must be a number"),
         (lambda t: t.replace("hbm_gb = 80", "hbm_gb = -80"), "hbm_bytes=-80000000000.0 must be positive"),
         (lambda t: t.replace('scaleup = "nvlink"', 'scaleup = "pcie"'), "scaleup='pcie'"),
         (lambda t: t + "[oops", "not valid TOML"),

@@ -6,14 +6,16 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tomllib
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwmodels.registry import DATA_DIR, catalog, load_gpu, load_nic, load_node, load_switch
-from hwmodels.specs import gpu_from_dict, nic_from_dict, switch_from_dict
+from hwmodels.specs import gpu_from_dict, nic_from_dict, node_from_dict, switch_from_dict
 from tests.hang import no_hang
 
 SHIPPED = {
@@ -45,20 +47,26 @@ def toml_file(tmp_path, name: str, data: dict) -> str:
         ("gpus", "bf16_dense_tflops", math.nan, "bf16_dense_tflops=nan must be a finite number"),
         ("gpus", "hbm_gb", math.inf, "hbm_gb=inf must be a finite number"),
         ("gpus", "sms", 10**9, "sms=1,000,000,000 must be from 1 to 100,000"),
-        ("gpus", "sms", True, "sms=True must be a int"),
-        ("nics", "effective_gb_per_s", "40", "effective_gb_per_s='40' must be a float"),
+        ("gpus", "sms", True, "sms=True must be an integer"),
+        ("nics", "effective_gb_per_s", "40", "effective_gb_per_s='40' must be a number"),
         ("nodes", "gpus_per_node", 10**6, "gpus_per_node=1,000,000 must be from 1 to 1,024"),
         ("nodes", "scaleup_efficiency", -math.inf, "must be a finite number"),
         ("switches", "ports", 1 << 20, "ports=1,048,576 must be from 1 to 1,024"),
         ("switches", "price_usd", math.nan, "price_usd=nan must be a finite number"),
+        ("gpus", "fp32_tflops", 1e300, "peak_fp32_flop_per_s=inf must be a finite number"),  # overflows x 1e12
+        ("nodes", "pcie_gb_per_s", 1e305, "pcie_bw_bytes_per_s=inf must be a finite number"),
+        ("switches", "port_gbit_per_s", 1e300, "port_rate_bits_per_s=inf must be a finite number"),
+        ("nics", "latency_us", 10**400, "0… must be a finite number"),  # beyond a float: once an OverflowError
+        ("gpus", "sms", 10**400, "… must be from 1 to 100,000"),
+        ("gpus", "scaleup", "x" * 5000, "xx…; use one of nvlink, infinity-fabric"),
     ],
 )
 def test_bad_values_in_a_hardware_file_name_the_key(tmp_path, kind, key, value, message):
     name = sorted(SHIPPED[kind])[0]
     path = toml_file(tmp_path, f"my-{kind}", {**SHIPPED[kind][name], key: value})
-    with pytest.raises(ValueError, match=message) as err:
+    with pytest.raises(ValueError, match=re.escape(message)) as err:
         LOADERS[kind](path)
-    assert "\n" not in str(err.value)
+    assert "\n" not in str(err.value) and len(str(err.value)) < 500
 
 
 @pytest.mark.parametrize("kind", sorted(LOADERS))
@@ -70,6 +78,40 @@ def test_special_files_and_empty_names_are_refused(tmp_path, kind):
             LOADERS[kind](path)
 
 
+@pytest.mark.parametrize("kind", sorted(LOADERS))
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("a" * 5000, "unknown"),  # once an OSError (File name too long) from the catalog lookup
+        ("a" * 5000 + ".toml", "File name too long"),
+        ("x\0y", "unknown"),
+        ("../gpus/h800", "unknown"),  # a catalog name is looked up, never joined onto the data folder
+    ],
+)
+def test_impossible_names_are_one_line_errors(kind, name, message):
+    with pytest.raises(ValueError, match=message) as err:
+        LOADERS[kind](name)
+    assert "\n" not in str(err.value) and len(str(err.value)) < 500
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("source = 2026-02-30", "is not valid TOML: Invalid date"), ("x = " + "[" * 5000 + "]" * 5000, "nested")],
+)
+def test_toml_that_python_cannot_hold_is_refused(tmp_path, text, message):
+    path = tmp_path / "gpu.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message) as err:
+        load_gpu(str(path))
+    assert "\n" not in str(err.value)
+
+
+def test_texts_lose_control_characters(tmp_path):
+    data = {**SHIPPED["gpus"]["h800"], "vendor": "NV\x1b[31mIDIA", "source": "datasheet\u202e"}
+    gpu = load_gpu(toml_file(tmp_path, "my\x07gpu", data))
+    assert (gpu.name, gpu.vendor, gpu.source) == ("mygpu", "NV[31mIDIA", "datasheet")
+
+
 def test_a_node_naming_a_special_file_as_its_gpu_is_refused(tmp_path):
     data = {**SHIPPED["nodes"]["h800-ib"], "gpu": "/dev/zero"}
     with no_hang(), pytest.raises(ValueError, match="not a regular file"):
@@ -79,11 +121,17 @@ def test_a_node_naming_a_special_file_as_its_gpu_is_refused(tmp_path):
 SCALARS = st.one_of(
     st.booleans(),
     st.integers(-(2**70), 2**70),
+    st.sampled_from([0, 10**400, 1e300]),  # beyond a float; a figure that overflows in a unit conversion
     st.floats(),
     st.text(max_size=8),
     st.lists(st.integers(), max_size=2),
 )
-FROM_DICT = {"gpus": gpu_from_dict, "nics": nic_from_dict, "switches": switch_from_dict}
+FROM_DICT = {
+    "gpus": gpu_from_dict,
+    "nics": nic_from_dict,
+    "switches": switch_from_dict,
+    "nodes": lambda name, d: node_from_dict(name, d, "", load_gpu, load_nic),
+}
 
 
 @settings(max_examples=300, deadline=None)
@@ -108,3 +156,16 @@ def test_fuzz_mutated_catalog_entries(kind, data):
         value = getattr(spec, field)
         if isinstance(value, float | int) and not isinstance(value, bool):
             assert math.isfinite(value) and value >= 0, (field, value)
+
+
+@settings(max_examples=100, deadline=None)
+@given(kind=st.sampled_from(sorted(LOADERS)), raw=st.binary(max_size=200))
+def test_fuzz_random_bytes_as_a_hardware_file(tmp_path_factory, kind, raw):
+    path = Path(tmp_path_factory.mktemp("hw")) / "hw.toml"
+    path.write_bytes(raw)
+    LOADERS[kind].cache_clear()
+    with no_hang():
+        try:
+            LOADERS[kind](str(path))
+        except ValueError as err:
+            assert "\n" not in str(err)
