@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import nnls
 
-from hwmodels.files import clean_text
+from hwmodels.files import clean_text, loads_toml, read_text
 from hwmodels.profile import DTYPES, KERNELS, KernelFit, Profile, Sample, check_fields
-from hwmodels.registry import load_gpu, loads_toml, read_text_clean
+from hwmodels.registry import load_gpu
 from hwmodels.specs import is_finite
 from workloads.dtypes import dtype_bytes
 from workloads.gemms import gemm_bytes
@@ -188,7 +188,7 @@ def published_profile(path: str | Path) -> Profile:
     """Build a published profile from a TOML file of kernel-benchmark tables (calibration/data/published): a
     regular file of at most MAX_CONFIG_BYTES, read as data by `published_from_dict`."""
     where = clean_text(path)
-    return published_from_dict(loads_toml(read_text_clean(path, "published table"), where), where)
+    return published_from_dict(loads_toml(read_text(path, "published table"), where), where)
 
 
 def published_from_dict(data: object, where: str = "published table") -> Profile:

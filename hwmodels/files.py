@@ -17,6 +17,7 @@ import math
 import os
 import stat
 import tempfile
+import tomllib
 import unicodedata
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -27,8 +28,19 @@ MAX_PROFILE_BYTES = 64 << 20  # 64 MiB: a kernel profile carries its samples (th
 
 
 def read_text(path: str | Path, what: str, max_bytes: int = MAX_CONFIG_BYTES) -> str:
-    """The text of a regular file of at most `max_bytes`, or a ValueError naming `what` and the fix."""
-    path = Path(path)
+    """The text of a regular file of at most `max_bytes`, or a one-line ValueError naming `what` and the fix.
+
+    An empty path (Path("") is the current folder) or one holding a NUL is refused; the error shows the path
+    without control characters and cut to 80 characters, so the reason survives a 5,000-character name."""
+    if not str(path).strip() or "\0" in str(path):
+        raise ValueError(f"{what} path {clean_text(repr(str(path)), 80)} is empty or holds a NUL; give a file")
+    try:
+        return _read_text(Path(path), what, max_bytes)
+    except ValueError as err:
+        raise ValueError(clean_text(str(err).replace(str(path), clean_text(path, 80)), 400)) from None
+
+
+def _read_text(path: Path, what: str, max_bytes: int) -> str:
     try:
         info = path.stat()
     except OSError as exc:
@@ -50,6 +62,26 @@ def read_text(path: str | Path, what: str, max_bytes: int = MAX_CONFIG_BYTES) ->
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError(f"{what} {path} is not UTF-8 text (byte {exc.start})") from None
+
+
+def loads_toml(text: str, where: str) -> dict[str, Any]:
+    """TOML text parsed as data; any defect (a date that does not exist, an integer of 5,000 digits, deep
+    nesting) is a one-line ValueError naming `where`."""
+    try:
+        return tomllib.loads(text)
+    except ValueError as err:  # TOMLDecodeError is one
+        raise ValueError(f"{where} is not valid TOML: {clean_text(err, 200)}") from None
+    except RecursionError:
+        raise ValueError(f"{where} is nested too deeply") from None
+
+
+def path_is(path: Path, test: Callable[[Path], bool]) -> bool:
+    """`test(path)` (Path.exists, Path.is_dir), False for a name no file can have (too long, a NUL in it)
+    where pathlib would raise."""
+    try:
+        return test(path)
+    except (OSError, ValueError):
+        return False
 
 
 def _refuse_constant(name: str) -> float:

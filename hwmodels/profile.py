@@ -18,8 +18,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from hwmodels.files import MAX_PROFILE_BYTES, clean_text, dumps_json, loads_json, write_atomic
-from hwmodels.registry import read_text_clean
+from hwmodels.files import MAX_PROFILE_BYTES, clean_text, dumps_json, loads_json, read_text, write_atomic
 from hwmodels.specs import is_finite
 
 PROFILE_DIR = Path(__file__).parent / "data" / "profiles"  # the shipped profiles
@@ -292,7 +291,7 @@ def profile_from_dict(data: object, origin: str = "profile") -> Profile:
 def read_profile(path: str | Path) -> Profile:
     """A profile from a JSON file (a regular file of at most MAX_PROFILE_BYTES, strict JSON)."""
     where = clean_text(path)
-    text = read_text_clean(path, "profile file", MAX_PROFILE_BYTES)
+    text = read_text(path, "profile file", MAX_PROFILE_BYTES)
     return profile_from_dict(loads_json(text, where), where)
 
 

@@ -7,13 +7,11 @@ unknown name is an error that lists the known ones, never the nearest SKU.
 
 from __future__ import annotations
 
-import tomllib
-from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from hwmodels.files import MAX_CONFIG_BYTES, clean_text, read_text
+from hwmodels.files import clean_text, loads_toml, path_is, read_text
 from hwmodels.specs import (
     GPUSpec,
     NICSpec,
@@ -46,39 +44,7 @@ def _read(kind: str, name_or_path: str) -> tuple[str, dict[str, Any], str]:
         shown = clean_text(name_or_path, 80)
         raise ValueError(f"unknown {singular} {shown!r}; use a TOML file or one of: {', '.join(catalog(kind))}")
     where = clean_text(path)
-    return clean_text(path.stem, 80), loads_toml(read_text_clean(path, f"{singular} file"), where), where
-
-
-def read_text_clean(path: str | Path, what: str, max_bytes: int = MAX_CONFIG_BYTES) -> str:
-    """`read_text` of a user's path: an empty one is refused (Path("") is the current folder), and the error
-    shows the path without control characters and at most 80 characters long, so that the reason at the end
-    of the line survives a 5,000-character name."""
-    if not str(path).strip() or "\0" in str(path):
-        raise ValueError(f"{what} path {clean_text(repr(str(path)), 80)} is empty or holds a NUL; give a file")
-    try:
-        return read_text(path, what, max_bytes)
-    except ValueError as err:
-        raise ValueError(clean_text(str(err).replace(str(path), clean_text(path, 80)), 400)) from None
-
-
-def loads_toml(text: str, where: str) -> dict[str, Any]:
-    """TOML text parsed as data; any defect (a date that does not exist, an integer of 5,000 digits, deep
-    nesting) is a one-line ValueError naming `where`."""
-    try:
-        return tomllib.loads(text)
-    except ValueError as err:  # TOMLDecodeError is one
-        raise ValueError(f"{where} is not valid TOML: {clean_text(err, 200)}") from None
-    except RecursionError:
-        raise ValueError(f"{where} is nested too deeply") from None
-
-
-def path_is(path: Path, test: Callable[[Path], bool]) -> bool:
-    """`test(path)` (Path.exists, Path.is_dir), False for a name no file can have (too long, a NUL in it)
-    where pathlib would raise."""
-    try:
-        return test(path)
-    except (OSError, ValueError):
-        return False
+    return clean_text(path.stem, 80), loads_toml(read_text(path, f"{singular} file"), where), where
 
 
 @cache

@@ -11,8 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from hwmodels.files import clean_text, loads_json
-from hwmodels.registry import read_text_clean
+from hwmodels.files import clean_text, loads_json, read_text
 from workloads.spec import ModelSpec
 
 
@@ -184,7 +183,7 @@ def _architecture(config: Mapping[str, Any], where: str) -> str:
 def _read_json(path: str | Path, where: str) -> dict[str, Any]:
     """The JSON object in `path`: a regular file of at most MAX_CONFIG_BYTES, strict JSON (no NaN)."""
     try:
-        data = loads_json(read_text_clean(path, "config"), where)
+        data = loads_json(read_text(path, "config"), where)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     if not isinstance(data, dict):

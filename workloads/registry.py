@@ -8,8 +8,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from hwmodels.files import clean_text
-from hwmodels.registry import path_is
+from hwmodels.files import clean_text, path_is
 from workloads.hf import ConfigError, spec_from_hf_config
 from workloads.spec import ModelSpec
 
