@@ -72,7 +72,7 @@ def cmd_sweep(args: argparse.Namespace) -> dict[str, Any]:
         "reasons": {str(k): int(v) for k, v in invalid.value_counts().items()},
         "axes": axes,
         "objectives": dict(spec.objectives),
-        "pareto": _records(front[[*axes, *(o for o in spec.objectives if o not in axes), "step_time_s"]]),
+        "pareto": _records(front[list(dict.fromkeys([*axes, *spec.objectives, "step_time_s"]))]),
         "out": args.out,
         "top": args.top,
     }

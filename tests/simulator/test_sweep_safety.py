@@ -4,6 +4,7 @@ sizes bounded when the file is read, results never half-written; and a hypothesi
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import tempfile
 from pathlib import Path
@@ -423,3 +424,13 @@ def test_fuzz_small_sweeps_give_finite_valid_rows(data):
     is not finite (each bad value is its point's reason)."""
     with no_hang():
         _check_small_run(sweep_from_dict(data))
+
+
+def test_a_front_over_step_time_prints(capsys, tmp_path):
+    """The v3-event example's objective is step_time_s, which the front's table also shows: the columns were
+    doubled and pandas refused them (a failure reported as bad input)."""
+    sweep = tmp_path / "s.toml"
+    sweep.write_text('objectives = { step_time_s = "min" }\n[axes]\npp = [8, 16]\n')
+    assert main(["sweep", str(sweep), "--json", "--processes", "1"]) == 0
+    front = json.loads(capsys.readouterr().out)["pareto"]
+    assert front and set(front[0]) == {"pp", "step_time_s"}
