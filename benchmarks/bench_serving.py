@@ -11,7 +11,7 @@ import time
 
 from hwmodels.registry import load_node
 from simulator.profile import rates_for
-from simulator.servecli import defaults_for
+from simulator.presets import serving_layout
 from simulator.serving import ServeSpec, serve
 from workloads.registry import load_model
 
@@ -30,7 +30,7 @@ def main() -> None:
     print("| --- | --- | ---: | ---: | ---: |")
     for model, node_name, mtp in CASES:
         spec, node = load_model(model), load_node(node_name)
-        s = ServeSpec(model=spec, node=node, mtp_acceptance=mtp, **defaults_for(spec, node))
+        s = ServeSpec(model=spec, node=node, mtp_acceptance=mtp, **serving_layout(spec, node))
         rates = rates_for("published", node.gpu)
         walls = []
         for _ in range(REPEATS):

@@ -1,6 +1,6 @@
 """Serving: time per output token, throughput, KV capacity and cost per token of one deployment.
 
-The numbers are `v3sim serve`'s: the page builds the same ServeSpec (`servecli.deployment`, with the CLI's
+The numbers are `v3sim serve`'s: the page builds the same ServeSpec (`presets.deployment`, with the CLI's
 defaults for everything it does not ask), so the page and the command line agree; it only formats and plots.
 """
 
