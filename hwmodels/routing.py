@@ -22,10 +22,9 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import shortest_path
 
+from hwmodels.names import ECMP_MODES
 from hwmodels.specs import NodeSpec, SwitchSpec
 from hwmodels.topology import TopologySpec, build_switch_graph, leaf_ports, topology_counts
-
-ECMP_MODES = ("hash", "random", "spray")
 
 # A networkx switch graph costs about 1 KB per switch and link: 500,000 of them is about 0.5 GB.
 MAX_GRAPH_ELEMENTS = 500_000

@@ -13,8 +13,6 @@ from hwmodels.routing import build_fabric
 from hwmodels.topology import design_topology
 from simulator import network
 
-COLLECTIVE_NAMES = ("all-to-all", "all-reduce", "all-reduce-tree", "reduce-scatter", "all-gather", "send-recv")
-
 
 def topology_summary(
     kind: str,

@@ -17,6 +17,7 @@ from hwmodels.registry import load_node
 from hwmodels.specs import NodeSpec
 from hwmodels.topology import KINDS, TopologySpec, design_topology
 from simulator import limits
+from simulator.names import PRECISIONS
 from simulator.presets import V3_BATCH_SEQUENCES, V3_LAYOUT, node_for, training_batch_sequences, training_ep
 from simulator.schedules import BIDIRECTIONAL, check_schedule
 from workloads.activations import RECOMPUTE_MODES
@@ -24,7 +25,6 @@ from workloads.layout import ParallelLayout, check_layout
 from workloads.registry import load_model
 from workloads.spec import ModelSpec
 
-PRECISIONS = ("fp8", "bf16")
 V3_EP = V3_LAYOUT.ep
 MAX_RUN_INTS = {  # see simulator/limits.py
     "gpus": limits.MAX_GPUS,

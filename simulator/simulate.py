@@ -24,14 +24,13 @@ import pandas as pd
 
 from simulator.ep_comm import PHASES, EPTraffic, Routing, ep_traffic, link_kinds
 from simulator.events import Chunks, Timeline, simulate_ops
+from simulator.names import NETWORKS
 from simulator.pipeline_ops import rank_of, schedule_ops
 from simulator.profile import KernelRates, rates_for
 from simulator.report import estimate
 from simulator.runspec import RunSpec
 from simulator.training import StageTimes, dp_and_optimizer_s, resolved, routed_expert_s, stage_times
 from workloads.layout import stage_blocks
-
-NETWORKS = ("flow", "analytic")  # flow: drawn loads on the fabric; analytic: training.stage_times as is
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,14 +46,14 @@ from hwmodels.files import check_finite, read_text
 from hwmodels.routing import ECMP_MODES
 from simulator import expr
 from simulator.ep_comm import Routing
+from simulator.names import SWEEP_ENGINES, SWEEP_METHODS
 from simulator.presets import EVENT_DEFAULTS
 from simulator.profile import DEFAULT_PROFILE
 from simulator.runspec import RUN_FIELDS, RunSpec, default_ep
 from simulator.simulate import NETWORKS, Stragglers
 from workloads.registry import load_model
 
-ENGINES = ("analytic", "event")
-METHODS = ("grid", "random", "lhs")
+ENGINES, METHODS = SWEEP_ENGINES, SWEEP_METHODS
 DISTRIBUTIONS = ("uniform", "loguniform", "normal")
 SENSES = ("min", "max")
 

@@ -74,7 +74,46 @@ def test_no_text_is_ever_evaluated():
     assert not found, found
 
 
-CLI_MODULES = {"cli.py", "traincli.py", "servecli.py", "sweepcli.py", "calibratecli.py", "argtypes.py"}
+def _is_cli(module: str) -> bool:
+    return module == "simulator.cli" or module.startswith("simulator.cli.")
+
+
+def test_the_engine_never_imports_calibration_or_the_cli():
+    """The engine reads profiles through hwmodels.profile; only the command line (simulator/cli/) may run
+    calibration, and nothing imports the command line."""
+    bad = {}
+    for path in (ROOT / "simulator").rglob("*.py"):
+        if (ROOT / "simulator" / "cli") in path.parents:
+            continue
+        used = {m for m in _module_imports(path) if m.split(".")[0] == "calibration" or _is_cli(m)}
+        if used:
+            bad[str(path.relative_to(ROOT))] = used
+    assert not bad
+
+
+def test_the_dashboard_never_imports_the_command_line():
+    bad = {
+        str(p.relative_to(ROOT)): {m for m in _module_imports(p) if _is_cli(m)}
+        for p in (ROOT / "dashboard").rglob("*.py")
+    }
+    assert not {k: v for k, v in bad.items() if v}
+
+
+def test_only_the_command_line_prints():
+    """print() only in simulator/cli/ (ruff's T20 with per-file ignores says the same; this keeps the rule)."""
+    printing = []
+    for package in ("simulator", "workloads", "hwmodels", "calibration"):
+        for path in (ROOT / package).rglob("*.py"):
+            if (ROOT / "simulator" / "cli") in path.parents:
+                continue
+            calls = [
+                n
+                for n in ast.walk(ast.parse(path.read_text()))
+                if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "print"
+            ]
+            if calls:
+                printing.append(str(path.relative_to(ROOT)))
+    assert not printing
 
 
 def _module_imports(path: Path) -> set[str]:
@@ -88,37 +127,21 @@ def _module_imports(path: Path) -> set[str]:
     return names
 
 
-def test_the_engine_never_imports_calibration_or_the_cli():
-    """The engine reads profiles through hwmodels.profile; only the command line may run calibration."""
-    cli = {f"simulator.{p.removesuffix('.py')}" for p in CLI_MODULES}
-    bad = {}
-    for path in (ROOT / "simulator").rglob("*.py"):
-        if path.name in CLI_MODULES:
-            continue
-        used = {m for m in _module_imports(path) if m.split(".")[0] == "calibration" or m in cli}
-        if used:
-            bad[str(path.relative_to(ROOT))] = used
-    assert not bad
-
-
-def test_the_dashboard_never_imports_the_command_line():
-    cli = {f"simulator.{p.removesuffix('.py')}" for p in CLI_MODULES}
-    bad = {str(p.relative_to(ROOT)): _module_imports(p) & cli for p in (ROOT / "dashboard").rglob("*.py")}
-    assert not {k: v for k, v in bad.items() if v}
-
-
 def test_help_loads_no_heavy_library():
-    """`v3sim --help` and a sub-command's help import none of torch, streamlit, plotly, dask (nor
-    calibration): what the command line needs at start is what it loads."""
+    """`v3sim --help` and a sub-command's help import none of torch, streamlit, plotly, dask, calibration, nor
+    the engine's numpy/pandas/scipy/networkx/simpy: the parser is built from names alone (measured: 0.1 s,
+    was 1.6 s), and each handler imports what it needs."""
     import subprocess
     import sys
 
     code = (
         "import sys\n"
         "from simulator.cli import main\n"
-        "for argv in (['--help'], ['train', '--help'], ['calibrate', 'run', '--help'], ['sweep', '--help']):\n"
+        "helps = (['--help'], ['train', '--help'], ['calibrate', 'run', '--help'], ['sweep', '--help'])\n"
+        "for argv in (*helps, ['serve', '--help']):\n"
         "    main(argv)\n"
-        "heavy = {'torch', 'streamlit', 'plotly', 'dask', 'distributed', 'calibration'}\n"
+        "heavy = {'torch', 'streamlit', 'plotly', 'dask', 'distributed', 'calibration', 'numpy', 'pandas', 'scipy',"
+        " 'networkx', 'simpy', 'pyarrow'}\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
 from simulator.cli import build_parser
-from simulator.servecli import cmd_serve
+from simulator.cli.serve import cmd_serve
 from tests.dashboard.apptest import open_view
 from workloads.registry import model_slugs
 

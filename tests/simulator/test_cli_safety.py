@@ -197,7 +197,7 @@ def test_build_run_checks_every_field(options, message):
 
 
 def test_a_failed_trace_write_leaves_the_old_file(capsys, tmp_path, monkeypatch):
-    from simulator import traincli
+    import simulator.events
 
     trace = tmp_path / "step.json"
     trace.write_text("the previous trace")
@@ -205,7 +205,7 @@ def test_a_failed_trace_write_leaves_the_old_file(capsys, tmp_path, monkeypatch)
     def broken(timeline):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(traincli, "to_chrome_trace", broken)
+    monkeypatch.setattr(simulator.events, "to_chrome_trace", broken)
     code, _, err = run(capsys, "simulate", "--network", "analytic", "--trace", str(trace))
     assert code == 2 and "cannot write the trace" in err and "No space left" in err
     assert trace.read_text() == "the previous trace"

@@ -227,7 +227,7 @@ def test_out_is_checked_before_the_work(capsys, tmp_path, monkeypatch):
     sweep = tmp_path / "s.toml"
     sweep.write_text("[axes]\npp = [8, 16]\n")
     ran = []
-    monkeypatch.setattr("simulator.sweepcli.run_sweep", lambda *a, **k: ran.append(1))
+    monkeypatch.setattr("simulator.sweep.run_sweep", lambda *a, **k: ran.append(1))
     for out, message in ((tmp_path / "no" / "r.csv", "does not exist"), (tmp_path / "r.xlsx", "use a .parquet")):
         assert main(["sweep", str(sweep), "--out", str(out)]) == 2
         assert message in capsys.readouterr().err

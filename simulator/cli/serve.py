@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from simulator.argtypes import degree, fraction, integer, name, nonnegative, seq_tokens, sequences
+from simulator.cli.args import degree, fraction, integer, name, nonnegative, seq_tokens, sequences
 from simulator.presets import SERVING_LAYOUT_OPTIONS, deployment
 from simulator.serving import PHASES, serve
 from workloads.dtypes import DTYPE_BYTES

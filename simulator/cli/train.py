@@ -6,10 +6,10 @@ import argparse
 from typing import Any
 
 from hwmodels.files import check_distinct_outputs, check_output, dumps_json, write_atomic
-from hwmodels.routing import ECMP_MODES
-from hwmodels.topology import KINDS
-from simulator import format as fmt
-from simulator.argtypes import (
+from hwmodels.names import ECMP_MODES
+from hwmodels.names import TOPOLOGY_KINDS as KINDS
+from simulator.cli import format as fmt
+from simulator.cli.args import (
     count,
     fraction,
     integer,
@@ -19,15 +19,9 @@ from simulator.argtypes import (
     positive_number,
     whole_count,
 )
-from simulator.ep_comm import Routing
-from simulator.events import to_chrome_trace
-from simulator.profile import DEFAULT_PROFILE, rates_for
-from simulator.report import estimate
-from simulator.runspec import PRECISIONS, RunSpec, build_run
+from simulator.names import NETWORKS, PRECISIONS
+from simulator.profile import DEFAULT_PROFILE
 from simulator.schedules import SCHEDULES
-from simulator.sensitivity import sensitivity
-from simulator.simulate import NETWORKS, Stragglers, simulate
-from simulator.validate import validation_rows
 from workloads.activations import RECOMPUTE_MODES
 
 # option -> RunSpec field; None (the argparse default) means "take the published / RunSpec default"
@@ -120,14 +114,20 @@ def run_options(args: argparse.Namespace) -> dict[str, object]:
     return {**{k: v for k, v in named.items() if v is not None}, **given}
 
 
-def run_from_args(args: argparse.Namespace) -> RunSpec:
+def run_from_args(args: argparse.Namespace):
     """The RunSpec the options ask for; what they leave out keeps V3's published set-up."""
+    from simulator.runspec import build_run
+
     if args.node and args.gpu:
         raise ValueError("give --gpu or --node, not both")
     return build_run(run_options(args))
 
 
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
+    from simulator.profile import rates_for
+    from simulator.report import estimate
+    from simulator.sensitivity import sensitivity
+
     run = run_from_args(args)
     profile = rates_for(args.profile, run.node.gpu)
     report = estimate(run, profile)
@@ -209,6 +209,11 @@ OUTPUTS = {"trace": ".json", "links": ".csv"}  # simulate's files: option -> suf
 
 
 def cmd_simulate(args: argparse.Namespace) -> dict[str, Any]:
+    from simulator.ep_comm import Routing
+    from simulator.events import to_chrome_trace
+    from simulator.profile import rates_for
+    from simulator.simulate import Stragglers, simulate
+
     paths = {option: getattr(args, option) for option in OUTPUTS}
     check_distinct_outputs({f"--{option}": path for option, path in paths.items()})
     for option, path in paths.items():
@@ -265,6 +270,8 @@ def print_simulate(out: dict[str, Any]) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from simulator.validate import validation_rows
+
     return validation_rows()
 
 

@@ -5,17 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import replace
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from hwmodels.files import check_output
-from simulator import format as fmt
-from simulator.argtypes import name
-from simulator.bestlayout import LAYOUT_COLUMNS, best_layouts
-from simulator.sweep import RESULT_SUFFIXES, pareto_front, run_sweep, write_results
-from simulator.sweepspec import ENGINES, load_sweep
-from simulator.traincli import add_run_options, run_options
+from simulator.cli import format as fmt
+from simulator.cli.args import name
+from simulator.cli.train import add_run_options, run_options
+from simulator.names import SWEEP_ENGINES as ENGINES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SHOWN = 10  # rows printed (the file has them all)
 
@@ -50,6 +49,9 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def cmd_sweep(args: argparse.Namespace) -> dict[str, Any]:
+    from simulator.sweep import RESULT_SUFFIXES, pareto_front, run_sweep, write_results
+    from simulator.sweepspec import load_sweep
+
     if args.out:
         check_output(args.out, RESULT_SUFFIXES, "--out")  # before the work, not after it
     spec = load_sweep(args.sweep)
@@ -109,6 +111,10 @@ class Ranked(list):
 
 
 def cmd_best_layout(args: argparse.Namespace) -> Ranked:
+    import pandas as pd
+
+    from simulator.bestlayout import LAYOUT_COLUMNS, best_layouts
+
     base = run_options(args)
     frame = best_layouts(base, args.processes, progress=not args.json)
     valid = frame[frame["valid"]]

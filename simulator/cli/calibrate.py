@@ -14,8 +14,8 @@ from typing import Any
 
 from hwmodels.files import check_output
 from hwmodels.profile import PROFILE_DIR, Profile, write_profile
-from simulator import format as fmt
-from simulator.argtypes import name, seq_tokens
+from simulator.cli import format as fmt
+from simulator.cli.args import name, seq_tokens
 from simulator.profile import PROFILE_CHOICES, describe, load_profile, sample_sources, user_profile_dir
 from workloads.registry import load_model
 

@@ -1,0 +1,14 @@
+"""The front door: the `v3sim` command, the only part of the simulator that parses arguments or prints.
+
+`main.py` builds the parser from names alone (no engine import) and runs a sub-command's handler, which
+imports what it needs; `inspect.py` (model, kv, memory, comm, hardware, topology, collective, report),
+`train.py` (train, simulate, validate), `serve.py`, `sweep.py` (sweep, best-layout) and `calibrate.py` hold
+the handlers and their printouts; `args.py` the typed, bounded option types; `format.py` the text helpers.
+Nothing else imports this package.
+"""
+
+from __future__ import annotations
+
+from simulator.cli.main import COMMANDS, build_parser, main
+
+__all__ = ["COMMANDS", "build_parser", "main"]

@@ -1,0 +1,10 @@
+"""Names the simulator accepts, in a module that imports nothing: the command line's parser offers them as
+choices without loading the engine (numpy, pandas, scipy, simpy). Each engine module reads its names here."""
+
+from __future__ import annotations
+
+PRECISIONS = ("fp8", "bf16")  # training GEMM precision (simulator.runspec)
+NETWORKS = ("flow", "analytic")  # the event model's network: drawn loads on the fabric, or the closed form
+SWEEP_ENGINES = ("analytic", "event")
+SWEEP_METHODS = ("grid", "random", "lhs")
+COLLECTIVE_NAMES = ("all-to-all", "all-reduce", "all-reduce-tree", "reduce-scatter", "all-gather", "send-recv")
