@@ -10,8 +10,8 @@ import statistics
 import time
 
 from hwmodels.registry import load_node
-from simulator.profile import rates_for
 from simulator.presets import serving_layout
+from simulator.profile import rates_for
 from simulator.serving import ServeSpec, serve
 from workloads.registry import load_model
 
