@@ -18,10 +18,9 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import nnls
 
-from hwmodels.files import clean_text, loads_toml, read_text
+from hwmodels.files import clean_text, is_finite_number, loads_toml, read_text
 from hwmodels.profile import DTYPES, KERNELS, KernelFit, Profile, Sample, check_fields
 from hwmodels.registry import load_gpu
-from hwmodels.specs import is_finite
 from workloads.dtypes import dtype_bytes
 from workloads.gemms import gemm_bytes
 
@@ -238,8 +237,7 @@ def _check_series(series: object, where: str) -> None:
 def _check_cell(col: str, value: object, where: str) -> None:
     """One number of a row: a rate or `bytes` finite and > 0, `causal` 0 or 1, a shape from 1 to MAX_SHAPE."""
     if col in (*RATE_COLUMNS, "bytes"):
-        ok, want = isinstance(value, int | float) and not isinstance(value, bool), "a finite number > 0"
-        ok = ok and is_finite(value) and value > 0
+        ok, want = is_finite_number(value) and value > 0, "a finite number > 0"
     elif col == "causal":
         ok, want = value in (0, 1) and not isinstance(value, bool | float), "0 or 1"
     else:

@@ -105,9 +105,20 @@ def dumps_json(data: Any, indent: int | None = None) -> str:
     return json.dumps(data, indent=indent, allow_nan=False)
 
 
+def is_finite_number(value: object) -> bool:
+    """Whether `value` is a number (an int or a float, never a bool) that float64 holds as a finite value:
+    not NaN, not an infinity, not an integer beyond 1.8e308 (where math.isfinite raises)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def check_finite(value: Any, name: str) -> None:
     """Raise ValueError if `value` is a float that is NaN or infinite."""
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, float) and not is_finite_number(value):
         raise ValueError(f"{name}={value} must be a finite number")
 
 

@@ -18,8 +18,15 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from hwmodels.files import MAX_PROFILE_BYTES, clean_text, dumps_json, loads_json, read_text, write_atomic
-from hwmodels.specs import is_finite
+from hwmodels.files import (
+    MAX_PROFILE_BYTES,
+    clean_text,
+    dumps_json,
+    is_finite_number,
+    loads_json,
+    read_text,
+    write_atomic,
+)
 
 PROFILE_DIR = Path(__file__).parent / "data" / "profiles"  # the shipped profiles
 SCHEMA = "v3sim-calibration-profile"
@@ -215,7 +222,7 @@ def _is(value: object, kind: str) -> bool:
     if kind in ("number", "rate"):
         if value is None:
             return kind == "rate"
-        return isinstance(value, int | float) and not isinstance(value, bool) and is_finite(value)
+        return is_finite_number(value)
     if kind == "int":
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == "str?":

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hwmodels.files import clean_text
+from hwmodels.files import clean_text, is_finite_number
 
 DTYPES = ("fp32", "tf32", "bf16", "fp8", "fp4")
 SCALEUP_KINDS = ("nvlink", "infinity-fabric")
@@ -237,16 +237,8 @@ def _check_value(key: str, value: Any, kind: type, where: str) -> None:
         raise ValueError(f"{where}: {key}={clean_text(repr(value), 80)} must be {KIND_WORDS[kind]}")
     if key in MAX_COUNTS and not 0 < value <= MAX_COUNTS[key]:
         raise ValueError(f"{where}: {key}={clean_text(f'{value:,}', 40)} must be from 1 to {MAX_COUNTS[key]:,}")
-    if number and not is_finite(value):
+    if number and not is_finite_number(value):
         raise ValueError(f"{where}: {key}={clean_text(value, 40)} must be a finite number")
-
-
-def is_finite(value: int | float) -> bool:
-    """Whether a number is finite as a float: not NaN or an infinity, nor an integer beyond 1.8e308."""
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
 
 
 def gpu_from_dict(name: str, d: Mapping[str, Any], where: str = "") -> GPUSpec:

@@ -9,10 +9,10 @@ GEMMs, 4K sequences, a 15,360-sequence batch, 14.8T tokens, $2 per GPU-hour,
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 
+from hwmodels.files import is_finite_number
 from hwmodels.registry import load_node
 from hwmodels.specs import NodeSpec
 from hwmodels.topology import KINDS, TopologySpec, design_topology
@@ -173,8 +173,8 @@ class RunSpec:
 def _check_number(name: str, value: object) -> None:
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise ValueError(f"{name}={value!r} must be a number")
-    if not math.isfinite(value):
-        raise ValueError(f"{name}={value} must be a finite number")
+    if not is_finite_number(value):
+        raise ValueError(f"{name}={value:.3g} must be a finite number")
 
 
 def check_run_length(tokens: object, price_per_gpu_hour: object) -> None:

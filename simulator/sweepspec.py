@@ -42,7 +42,7 @@ import pandas as pd
 from scipy import stats
 from scipy.stats import qmc
 
-from hwmodels.files import check_finite, read_text
+from hwmodels.files import check_finite, is_finite_number, read_text
 from hwmodels.routing import ECMP_MODES
 from simulator import expr
 from simulator.ep_comm import Routing
@@ -175,7 +175,7 @@ def _finite(what: str, value: Any) -> float | int:
         raise ValueError(f"{what} = {value!r} must be a number")
     if isinstance(value, int) and value.bit_length() > 1000:  # beyond float64 (and its decimal digits)
         raise ValueError(f"{what} is an integer of {value.bit_length():,} bits; use a finite number below 1e308")
-    if not math.isfinite(value):
+    if not is_finite_number(value):
         raise ValueError(f"{what} = {value} must be a finite number")
     return value
 
@@ -330,7 +330,7 @@ def point_error(point: Mapping[str, Any]) -> str:
             ok = isinstance(value, int) and not isinstance(value, bool)
             kind = "an integer"
         elif name in FLOAT_FIELDS:
-            ok = _is_finite(value)
+            ok = is_finite_number(value)
             kind = "a finite number"
         elif name == "stage_layers":
             ok = isinstance(value, tuple) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
@@ -341,16 +341,6 @@ def point_error(point: Mapping[str, Any]) -> str:
         if not ok:
             return f"{name}={shown(value)} must be {kind}"
     return ""
-
-
-def _is_finite(value: Any) -> bool:
-    """A number (not true/false) that float64 holds as a finite value."""
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an integer beyond float64
-        return False
 
 
 def shown(value: Any) -> str:
