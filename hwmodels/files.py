@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
 import stat
-import tempfile
 import tomllib
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -165,23 +165,16 @@ def write_atomic(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Call `write(tmp)` on a fresh temporary file beside `path`, then rename it over `path`.
 
     The rename is atomic on one file system: readers see the old file or the whole new one, and a failed
-    or interrupted write leaves the target as it was (the temporary file is removed)."""
+    or interrupted write leaves the target as it was (the temporary file is removed). The temporary file is
+    created exclusively with mode 0o666 less the umask, as the target would have been."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=folder)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = folder / f".{path.name}.{secrets.token_hex(8)}.tmp{path.suffix}"
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -22,10 +22,9 @@ import networkx as nx
 import numpy as np
 from scipy.sparse.csgraph import shortest_path
 
-from hwmodels.names import TOPOLOGY_KINDS
+from hwmodels.names import TOPOLOGY_KINDS as KINDS
 from hwmodels.slimfly import mms_edges, slim_fly_q_params
 
-KINDS = TOPOLOGY_KINDS
 FAT_TREE_2_KINDS = ("fat-tree-2", "multi-plane", "multi-rail")
 
 

@@ -25,7 +25,6 @@ from workloads.layout import ParallelLayout, check_layout
 from workloads.registry import load_model
 from workloads.spec import ModelSpec
 
-V3_EP = V3_LAYOUT.ep
 MAX_RUN_INTS = {  # see simulator/limits.py
     "gpus": limits.MAX_GPUS,
     "tp": limits.MAX_DEGREE,
@@ -55,7 +54,7 @@ class RunSpec:
     virtual_stages: int = 1
     stage_layers: tuple[int, ...] | None = None  # None: balanced by FLOPs (see training.balanced_layout)
     micro_batch: int = 1  # sequences
-    global_batch_tokens: int = 15360 * 4096
+    global_batch_tokens: int = V3_BATCH_SEQUENCES * 4096
     seq_len: int = 4096
     precision: str = "fp8"
     schedule: str = "dualpipe"
@@ -198,29 +197,31 @@ def v3_pretraining(**changes) -> RunSpec:
     return RunSpec(**{"model": load_model("deepseek-v3"), "node": load_node("h800-ib"), **changes})
 
 
+# The RunSpec fields a caller sets by value (the model and node are named, see `build_run`), and their defaults.
+RUN_FIELDS = tuple(f.name for f in fields(RunSpec) if f.name not in ("model", "node", "defaults"))
+RUN_DEFAULTS = {f.name: f.default for f in fields(RunSpec) if f.name in RUN_FIELDS}
+
+
 def default_ep(model: ModelSpec, options: Mapping[str, object]) -> int:
-    """The EP a run gets when `options` give none (presets.training_ep over their tp x dp)."""
-    given = {f.name: options.get(f.name, f.default) for f in fields(RunSpec) if f.name in ("gpus", "tp", "pp")}
+    """The EP a run gets when `options` give none (presets.training_ep over their tp x dp = gpus / pp)."""
+    given = {**RUN_DEFAULTS, **options}
     try:
         tp_dp = int(given["gpus"]) // int(given["pp"])  # type: ignore[call-overload]
     except (TypeError, ValueError, ArithmeticError):
-        return V3_EP  # a bad gpus or pp: RunSpec names it
+        return V3_LAYOUT.ep  # a bad gpus or pp: RunSpec names it
     return training_ep(model, max(tp_dp, 1))
 
 
 def default_batch_tokens(options: Mapping[str, object]) -> int:
     """The global batch a run gets when `options` give none (presets.training_batch_sequences)."""
-    given = {f.name: options.get(f.name, f.default) for f in fields(RunSpec)}
+    given = {**RUN_DEFAULTS, **options}
     try:
         dp = int(given["gpus"]) // (int(given["tp"]) * int(given["pp"]))  # type: ignore[call-overload]
-        seqs = training_batch_sequences(max(dp, 1), int(given["micro_batch"]), given["schedule"] in BIDIRECTIONAL)  # type: ignore[call-overload]
+        bidirectional = given["schedule"] in BIDIRECTIONAL
+        seqs = training_batch_sequences(max(dp, 1), int(given["micro_batch"]), bidirectional)  # type: ignore[call-overload]
         return seqs * int(given["seq_len"])  # type: ignore[call-overload]
     except (TypeError, ValueError, ArithmeticError):
-        return V3_BATCH_SEQUENCES * 4096  # a bad input: RunSpec names it
-
-
-# The RunSpec fields a caller sets by value (the model and node are named, see `build_run`).
-RUN_FIELDS = tuple(f.name for f in fields(RunSpec) if f.name not in ("model", "node", "defaults"))
+        return RUN_DEFAULTS["global_batch_tokens"]  # a bad input: RunSpec names it
 
 
 def build_run(options: Mapping[str, object]) -> RunSpec:

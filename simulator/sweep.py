@@ -28,10 +28,9 @@ from tqdm import tqdm
 from hwmodels.files import check_output, write_atomic
 from simulator import expr
 from simulator.report import estimate
-from simulator.runspec import RUN_FIELDS, RunSpec, build_run, check_run_length
+from simulator.runspec import RUN_DEFAULTS, RUN_FIELDS, RunSpec, build_run, check_run_length
 from simulator.simulate import simulate
 from simulator.sweepspec import (
-    RUN_DEFAULTS,
     SweepSpec,
     constraint_failures,
     event_options,

@@ -33,7 +33,7 @@ import itertools
 import math
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,19 +46,18 @@ from hwmodels.files import check_finite, is_finite_number, read_text
 from hwmodels.routing import ECMP_MODES
 from simulator import expr
 from simulator.ep_comm import Routing
-from simulator.names import SWEEP_ENGINES, SWEEP_METHODS
+from simulator.names import SWEEP_ENGINES as ENGINES
+from simulator.names import SWEEP_METHODS as METHODS
 from simulator.presets import EVENT_DEFAULTS
 from simulator.profile import DEFAULT_PROFILE
-from simulator.runspec import RUN_FIELDS, RunSpec, default_ep
+from simulator.runspec import RUN_DEFAULTS, RUN_FIELDS, default_ep
 from simulator.simulate import NETWORKS, Stragglers
 from workloads.registry import load_model
 
-ENGINES, METHODS = SWEEP_ENGINES, SWEEP_METHODS
 DISTRIBUTIONS = ("uniform", "loguniform", "normal")
 SENSES = ("min", "max")
 
 NAMED = ("model", "gpu", "node", "profile")  # chosen by name
-RUN_DEFAULTS = {f.name: f.default for f in fields(RunSpec) if f.name in RUN_FIELDS}
 INT_FIELDS = frozenset(
     [name for name, v in RUN_DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)] + ["samples", "seed"]
 )
