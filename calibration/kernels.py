@@ -14,15 +14,13 @@ kernel-level sources"):
 
 Each row carries the bytes and FLOPs counted for it, so a rate can be carried to another die of the same
 architecture as a fraction of its datasheet figure. Run on a CUDA GPU:
-`python -m calibration.kernels --out kernels.json` (on CPU, `--small` is a smoke test of the code only).
+`v3sim calibrate kernels --out kernels.json` (on CPU, `--small` is a smoke test of the code only). What a
+build of torch cannot run (a scaling cuBLAS refuses, a kernel the compiler fails on) is skipped with a note.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -133,7 +131,7 @@ V3_GEMMS = {
 }
 
 
-def gemm_rows(dev: torch.device, flush, small: bool) -> list[Row]:
+def gemm_rows(dev: torch.device, flush, small: bool, skipped: list[str]) -> list[Row]:
     rows = []
     gen = torch.Generator(device="cpu").manual_seed(0)
     tokens = (256,) if small else (1024, 4096, 8192)
@@ -153,13 +151,13 @@ def gemm_rows(dev: torch.device, flush, small: bool) -> list[Row]:
                 try:
                     variants = _scaled_mm_variants(a, w)
                 except (RuntimeError, TypeError, ValueError) as err:
-                    print(f"  skip fp8 {name} {mm}x{nn}x{kk}: {str(err).splitlines()[0][:120]}")
+                    skipped.append(f"fp8 {name} {mm}x{nn}x{kk}: {_first_line(err)}")
                     variants = {}
                 for how, fn in variants.items():
                     try:
                         t = _time_s(fn, dev, flush)
                     except (RuntimeError, TypeError, ValueError) as err:  # a scaling this build lacks
-                        print(f"  skip fp8 {how} {name} {mm}x{nn}x{kk}: {str(err).splitlines()[0][:120]}")
+                        skipped.append(f"fp8 {how} {name} {mm}x{nn}x{kk}: {_first_line(err)}")
                         continue
                     nbytes = 1.0 * (mm * kk + nn * kk) + 2.0 * mm * nn
                     rows.append(_row(f"gemm_fp8_{phase}", name, f"{mm}x{nn}x{kk}", how, t, flops, nbytes))
@@ -211,7 +209,7 @@ def _combine(y, weights):
     return (y.float() * weights[..., None]).sum(1).to(torch.bfloat16)
 
 
-def elementwise_rows(dev: torch.device, flush, small: bool) -> list[Row]:
+def elementwise_rows(dev: torch.device, flush, small: bool, skipped: list[str]) -> list[Row]:
     t, h, inter, topk = (512, 1024, 256, 8) if small else (8192, 7168, 2048, 8)
     routed = t * topk  # token copies after dispatch on one rank, at V3's top-8 if every copy stays local
     x = torch.randn(t, h, device=dev, dtype=torch.bfloat16)
@@ -239,8 +237,8 @@ def elementwise_rows(dev: torch.device, flush, small: bool) -> list[Row]:
         for how, f in (("eager", fn), ("torch.compile", torch.compile(fn, dynamic=False))):
             try:
                 sec = _time_s(lambda f=f, args=args: f(*args), dev, flush)
-            except Exception as err:  # noqa: BLE001 - a compiler failure must not lose the other rows
-                print(f"  skip {name} {how}: {type(err).__name__}: {str(err).splitlines()[0][:120]}")
+            except Exception as err:  # a compiler failure must not lose the other rows
+                skipped.append(f"{name} {how}: {type(err).__name__}: {_first_line(err)}")
                 continue
             rows.append(_row(klass, name, shape, how, sec, 0.0, float(nbytes)))
     return rows
@@ -256,11 +254,12 @@ def copy_rows(dev: torch.device, small: bool) -> list[Row]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", required=True, help="JSON file to write")
-    p.add_argument("--small", action="store_true", help="tiny shapes: a smoke test of the code, not a measurement")
-    args = p.parse_args(argv)
+def _first_line(err: BaseException) -> str:
+    return (str(err).splitlines() or [""])[0][:160]
+
+
+def measure(small: bool = False, progress=None) -> dict:
+    """Every row on this machine's CUDA GPU (else the CPU): {"info": ..., "rows": [...], "skipped": [...]}."""
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     flush = torch.empty(256 * MIB, dtype=torch.uint8, device=dev) if dev.type == "cuda" else None
     info = {
@@ -269,22 +268,20 @@ def main(argv: list[str] | None = None) -> int:
         "cuda": torch.version.cuda,
         "date": time.strftime("%Y-%m-%d"),
         "timer": "CUDA events, 256 MiB L2 flush before each call, median of 20 after 3 warm-ups",
+        "small": small,
     }
     if dev.type == "cuda":
         props = torch.cuda.get_device_properties(dev)
         info |= {"sms": props.multi_processor_count, "memory_bytes": props.total_memory}
     rows: list[Row] = []
-    for part in (lambda: copy_rows(dev, args.small), lambda: elementwise_rows(dev, flush, args.small),
-                 lambda: gemm_rows(dev, flush, args.small)):  # fmt: skip
+    skipped: list[str] = []
+    parts = (
+        ("copies", lambda: copy_rows(dev, small)),
+        ("element-wise", lambda: elementwise_rows(dev, flush, small, skipped)),
+        ("GEMMs", lambda: gemm_rows(dev, flush, small, skipped)),
+    )
+    for done, (label, part) in enumerate(parts, 1):
         rows += part()
-        print(f"{len(rows)} rows", file=sys.stderr)
-    with open(args.out, "w", encoding="utf-8") as f:
-        json.dump({"info": info, "rows": [asdict(r) for r in rows]}, f, indent=1)
-    for r in rows:
-        print(f"{r.kernel_class:18} {r.name[:28]:28} {r.shape:18} {r.how[:26]:26} "
-              f"{r.time_s * 1e6:9.1f} us {r.tflops:7.1f} TF/s {r.gbytes_per_s:8.1f} GB/s")  # fmt: skip
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+        if progress is not None:
+            progress(done, len(parts), label)
+    return {"info": info, "rows": [asdict(r) for r in rows], "skipped": skipped}

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hwmodels.files import check_output
+from hwmodels.files import check_output, dumps_json, write_atomic
 from hwmodels.profile import PROFILE_DIR, Profile, write_profile
 from simulator.cli import format as fmt
 from simulator.cli.args import name, seq_tokens
@@ -33,6 +33,11 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     q.add_argument(
         "--out", type=name, default=None, help="profile file (default: in $V3SIM_PROFILE_DIR or ~/.v3sim/profiles)"
     )
+    q = cal.add_parser(
+        "kernels", parents=[common], help="time the FP8 recipe's GEMM scalings and element-wise kernels here"
+    )
+    q.add_argument("--out", type=name, required=True, help="JSON file for the rows (written atomically)")
+    q.add_argument("--small", action="store_true", help="tiny shapes: checks the code runs, measures nothing")
     q = cal.add_parser("show", parents=[common], help="summarize a profile: fits, residuals, sources")
     q.add_argument(
         "profile", type=name, help=f"{', '.join(PROFILE_CHOICES[1:])}, a shipped profile's name, or a .json file"
@@ -44,7 +49,8 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 
 
 def cmd_calibrate(args: argparse.Namespace) -> dict[str, Any]:
-    return {"flops": _flops, "run": _run, "show": _show, "publish": _publish}[args.calibrate_command](args)
+    handlers = {"flops": _flops, "run": _run, "kernels": _kernels, "show": _show, "publish": _publish}
+    return handlers[args.calibrate_command](args)
 
 
 def _flops(args: argparse.Namespace) -> dict[str, Any]:
@@ -88,6 +94,16 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out) if args.out else user_profile_dir() / f"{profile.name}.json"
     write_profile(profile, out)
     return {"command": "run", "path": str(out), **_summary(profile)}
+
+
+def _kernels(args: argparse.Namespace) -> dict[str, Any]:
+    check_output(args.out, (".json",), "--out")
+    from calibration.kernels import measure  # torch
+
+    result = measure(small=args.small, progress=_progress)
+    text = dumps_json(result, indent=1) + "\n"
+    write_atomic(args.out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return {"command": "kernels", "path": args.out, **result}
 
 
 def _show(args: argparse.Namespace) -> dict[str, Any]:
@@ -140,6 +156,24 @@ def print_calibrate(out: dict[str, Any]) -> None:
         ]
         print(fmt.table(rows, ["component", "analytic", "measured", "rel error"]))
         print(f"note: {out['note']}")
+        return
+    if out["command"] == "kernels":
+        print(f"wrote {out['path']}: {len(out['rows'])} kernels on {out['info']['device']}")
+        rows = [
+            {
+                "class": r["kernel_class"],
+                "kernel": r["name"],
+                "shape": r["shape"],
+                "how": r["how"],
+                "us": f"{r['time_s'] * 1e6:.1f}",
+                "TFLOPS": f"{r['tflops']:.4g}" if r["flops"] else "-",
+                "GB/s": f"{r['gbytes_per_s']:.4g}",
+            }
+            for r in out["rows"]
+        ]
+        print(fmt.table(rows, ["class", "kernel", "shape", "how", "us", "TFLOPS", "GB/s"]))
+        for note in out["skipped"]:
+            print(f"skipped: {note}")
         return
     if out["command"] == "publish":
         print("\n".join(f"wrote {p}" for p in out["written"]))
