@@ -8,3 +8,4 @@ NETWORKS = ("flow", "analytic")  # the event model's network: drawn loads on the
 SWEEP_ENGINES = ("analytic", "event")
 SWEEP_METHODS = ("grid", "random", "lhs")
 COLLECTIVE_NAMES = ("all-to-all", "all-reduce", "all-reduce-tree", "reduce-scatter", "all-gather", "send-recv")
+OPS_PHASES = ("forward", "backward", "prefill", "decode")  # `v3sim ops --phase` (workloads.ops.CLI_PHASES)

@@ -32,12 +32,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from hwmodels.specs import NodeSpec
+from simulator.pricing import compute_s, op_s
 from simulator.profile import KernelRates, rates_for
-from workloads.comm import expected_nodes
 from workloads.dtypes import dtype_bytes
-from workloads.flops import attended_keys, attention_core_flops
-from workloads.gemms import Gemm, attention_gemms, ffn_gemms, head_gemms, swiglu_gemms
+from workloads.flops import attended_keys
 from workloads.memory import kv_bytes_per_token_per_layer
+from workloads.ops import serving_ep_ops, serving_head_ops, serving_layer_ops
 from workloads.params import layer_params, param_breakdown
 from workloads.spec import ModelSpec
 
@@ -152,80 +152,35 @@ def max_sequences_per_gpu(s: ServeSpec) -> int:
     return max(0, int(free / kv_bytes_per_sequence_per_gpu(s)))
 
 
-def moe_gemms(spec: ModelSpec, tokens: float, ep: int, redundant: int) -> list[Gemm]:
-    """One MoE layer's GEMMs on a GPU of an EP group with (experts + redundant) / ep expert slots, routing
-    balanced over the slots: router and shared experts on the GPU's own tokens, then the local experts."""
-    slots = (spec.n_routed_experts + redundant) // ep
-    routed = swiglu_gemms(
-        "experts",
-        "routed_experts",
-        tokens * spec.num_experts_per_tok / slots,
-        spec.hidden_size,
-        spec.moe_intermediate_size,
-        slots,
-    )
-    return [g for g in ffn_gemms(spec, True, tokens, 1) if g.component != "routed_experts"] + routed
-
-
-def _gemms_s(rates: KernelRates, gemms: list[Gemm], weight_dtype: str, split: int) -> float:
-    """Seconds of GEMMs whose weights are split over `split` GPUs (each runs 1/split of every GEMM)."""
-    out = 0.0
-    for g in gemms:
-        fp8 = weight_dtype == "fp8" and g.component not in ("router", "output_head", "mtp")
-        kind = "grouped_gemm" if g.component == "routed_experts" else "gemm"
-        elem = dtype_bytes("fp8" if fp8 else "bf16")
-        out += rates.time_s(f"{kind}_{'fp8' if fp8 else 'bf16'}", g.flops / split, g.bytes(elem, 2) / split)
-    return out
-
-
-def decode_attention_flops(spec: ModelSpec, ctx: float) -> float:
-    """FLOPs of one query token's attention over `ctx` cached tokens in one layer: MLA decodes in the absorbed
-    form (scores and values over the kv_lora_rank latent plus the rope key, per head); GQA as in training."""
-    if spec.attention == "mla":
-        return 2 * spec.num_attention_heads * ctx * (2 * spec.kv_lora_rank + spec.qk_rope_head_dim)
-    return attention_core_flops(spec, ctx)
-
-
 def _comm_s(s: ServeSpec, tokens: float, ep: int, forwarded: bool, node_limit: int | None = 4) -> float:
-    """Seconds of one MoE layer's dispatch + combine of `tokens` per GPU: each copy to a GPU outside the node
-    over the NIC (DeepEP low-latency: one copy per expert; normal mode (`forwarded`): one per node, then
-    NVLink), inside the scale-up domain over NVLink; dispatch fp8, combine bf16."""
-    spec, node = s.model, s.node
-    if not spec.is_moe or ep == 1:
+    """Seconds of one MoE layer's dispatch + combine of `tokens` per GPU (`workloads.ops.serving_ep_ops`):
+    the NIC and NVLink shares run at once, each way pays the link's latency."""
+    node = s.node
+    ops = serving_ep_ops(s.model, tokens, ep, node.scaleup_domain_gpus, forwarded, "decode", node_limit)
+    if not ops:
         return 0.0
-    k, h = spec.num_experts_per_tok, spec.hidden_size
-    per_copy = h * (dtype_bytes("fp8") + dtype_bytes("bf16"))
-    domain = min(ep, node.scaleup_domain_gpus)
-    off_gpu = k * (1 - 1 / ep)
-    cross = k * (1 - domain / ep)  # copies bound for another scale-up domain
-    if forwarded and cross > 0:
-        nodes = ep // domain
-        cross = expected_nodes(spec.n_routed_experts, k, nodes, node_limit) * (1 - 1 / nodes)
-    net = tokens * cross * per_copy / node.scaleout_achieved_bw_bytes_per_s_per_gpu
-    nvl = (
-        tokens * (off_gpu if not forwarded else k * (1 - 1 / domain)) * per_copy / node.scaleup_achieved_bw_bytes_per_s
-    )
-    latency = node.nic.latency_s if ep > domain else node.scaleup_latency_s
+    net = sum(op.ib_bytes for op in ops) / node.scaleout_achieved_bw_bytes_per_s_per_gpu
+    nvl = sum(op.nvlink_bytes for op in ops) / node.scaleup_achieved_bw_bytes_per_s
+    latency = node.nic.latency_s if ep > min(ep, node.scaleup_domain_gpus) else node.scaleup_latency_s
     return max(net, nvl) + 2 * latency
 
 
-def layer_compute_s(s: ServeSpec, rates: KernelRates, moe: bool, tokens: float, queries: float, ctx: float) -> float:
+def layer_compute_s(
+    s: ServeSpec, rates: KernelRates, moe: bool, tokens: float, queries: float, ctx: float, phase: str = "decode"
+) -> float:
     """One layer's compute seconds on one GPU for `tokens` tokens through the weights, of which `queries`
-    attend over `ctx` cached tokens each (decode: tokens = queries; prefill: the prompt)."""
-    spec, tp = s.model, s.tp
-    group = tokens * tp  # attention runs on the tp group's tokens, 1/tp of it per GPU
-    t = _gemms_s(rates, attention_gemms(spec, group), s.weight_dtype, tp)
-    kv_split = 1 if spec.attention == "mla" else min(tp, spec.kv_heads)
-    kv_read = queries * tp * ctx * kv_bytes_per_token_per_layer(spec, s.kv_dtype) / kv_split
-    t += rates.time_s("attention_fwd_bf16", queries * tp * decode_attention_flops(spec, ctx) / tp, kv_read)
-    if tp > 1:  # all-gather in, reduce-scatter out of attention (and of a dense MLP), over NVLink
-        shard = group * spec.hidden_size * dtype_bytes("bf16")
-        t += (2 if moe else 4) * (tp - 1) / tp * shard / s.node.scaleup_achieved_bw_bytes_per_s
-    if moe:  # experts see each GPU's own tokens (sequence-parallel after attention)
-        t += _gemms_s(rates, moe_gemms(spec, tokens, s.ep, s.redundant), s.weight_dtype, 1)
-    else:
-        t += _gemms_s(rates, ffn_gemms(spec, False, group), s.weight_dtype, tp)
-    return t
+    attend over `ctx` cached tokens each (decode: tokens = queries; prefill: the prompt): its operation list
+    (`workloads.ops.serving_layer_ops`) priced op by op, TP collectives at the NVLink rate."""
+    ops = serving_layer_ops(
+        s.model, moe, tokens, queries, ctx, phase, s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype
+    )
+    nvlink = s.node.scaleup_achieved_bw_bytes_per_s
+    return sum(op.nvlink_bytes / nvlink if op.kind == "collective" else op_s(op, rates) for op in ops)
+
+
+def head_s(s: ServeSpec, rates: KernelRates, queries: float, phase: str = "decode") -> float:
+    """Seconds of the output head for `queries` tokens per GPU."""
+    return compute_s(serving_head_ops(s.model, queries, phase, s.tp), rates)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,16 +196,17 @@ def _pass_s(s: ServeSpec, rates: KernelRates, tokens: float, queries: float, ctx
     """(seconds, breakdown) of one forward pass of `tokens` per GPU through every layer, the head included."""
     spec = s.model
     parts = {"dense_layers": 0.0, "moe_layers": 0.0, "exposed_comm": 0.0, "head": 0.0}
+    phase = "prefill" if fwd else "decode"
     micro = 2 if s.overlap and spec.is_moe and ep > 1 else 1
     for moe, count in ((False, spec.num_dense_layers), (True, spec.num_moe_layers)):
         if not count:
             continue
-        compute = micro * layer_compute_s(s, rates, moe, tokens / micro, queries / micro, ctx)
+        compute = micro * layer_compute_s(s, rates, moe, tokens / micro, queries / micro, ctx, phase)
         comm = micro * _comm_s(s, tokens / micro, ep, fwd) if moe else 0.0
         layer = max(compute, comm) if micro == 2 else compute + comm
         parts["moe_layers" if moe else "dense_layers"] += count * compute
         parts["exposed_comm"] += count * (layer - compute)
-    parts["head"] = _gemms_s(rates, head_gemms(spec, queries * s.tp), "bf16", s.tp)
+    parts["head"] = head_s(s, rates, queries, phase)
     return sum(parts.values()), parts
 
 
@@ -262,7 +218,7 @@ def decode(s: ServeSpec, rates: KernelRates, batch: int) -> Phase:
     step, parts = _pass_s(s, rates, tokens, tokens, s.context, s.ep, False)
     if s.mtp_acceptance is not None:  # the MTP module drafts the next step's token: one MoE block + projection
         mtp = layer_compute_s(s, rates, spec.is_moe, batch, batch, s.context) + _comm_s(s, batch, s.ep, False)
-        mtp += _gemms_s(rates, head_gemms(spec, batch * s.tp), "bf16", s.tp)
+        mtp += head_s(s, rates, batch)
         parts["mtp"] = mtp
         step += mtp
     emitted = batch * (1 + (s.mtp_acceptance or 0.0))

@@ -28,20 +28,17 @@ from dataclasses import dataclass
 
 from hwmodels import collectives as ab
 from hwmodels.topology import leaf_ports
+from simulator.pricing import compute_s, priced_by_part
 from simulator.profile import KernelRates, rates_for
 from simulator.runspec import RunSpec
 from simulator.schedules import BIDIRECTIONAL, ChunkTimes, bubble_s, inflight_microbatches
-from workloads.comm import ep_bytes_per_token_per_layer
-from workloads.dtypes import dtype_bytes
-from workloads.elementwise import BACKWARD_TO_FORWARD, layer_elementwise_bytes, loss_bytes_per_token
-from workloads.flops import attended_keys, attention_core_flops
-from workloads.gemms import Gemm, attention_gemms, ffn_gemms, head_gemms
+from workloads.flops import attended_keys
 from workloads.layout import balanced_layer_counts, is_moe_layer, stage_blocks, stage_layer_counts
 from workloads.memory import stage_params, training_memory_by_stage
+from workloads.ops import TRAINING_PHASES, Op, ep_ops, head_ops, layer_ops, pp_ops, total, tp_ops
 from workloads.precision import training_precision
 
 SECONDS_PER_HOUR = 3600.0
-FP8_GEMMS = ("attn_proj", "dense_ffn", "shared_experts", "routed_experts")  # V3 keeps head, router, eh_proj in bf16
 BREAKDOWN_KEYS = ("compute", "exposed_ep_comm", "exposed_pp_comm", "bubble", "exposed_dp_comm", "optimizer")
 
 
@@ -149,13 +146,19 @@ def balanced_stage_layers(run: RunSpec, profile: KernelRates | str | None = None
     per_layer = _stage_load(stage_cache[stage_keys(even)[pp // 2]]) / even[pp // 2]
     first, last = (_stage_load(stage_cache[stage_keys(even)[s]]) / per_layer - even[s] for s in (0, pp - 1))
     estimate_split = balanced_layer_counts(layers, pp, max(0.0, first), last, paired=paired)
-    counts = min((estimate_split, even), key=lambda c: sorted(loads(c), reverse=True))
+    counts = min((estimate_split, even), key=lambda c: _settled(loads(c)))
     counts = _descend(counts, loads, paired)
 
     def step_s(split: list[int]) -> float:
         return sum(step_breakdown(run.with_(stage_layers=tuple(split)), profile)[0].values())
 
-    return min((counts, even), key=step_s)
+    return min((counts, even), key=lambda c: round(step_s(c), 9))
+
+
+def _settled(loads: list[float]) -> tuple[float, ...]:
+    """Loads busiest first, to the picosecond: splits whose loads differ only by rounding (a layer moved
+    within one DualPipe rank's pair of stages) compare equal, so the first found is kept on any machine."""
+    return tuple(round(x, 12) for x in sorted(loads, reverse=True))
 
 
 def _stage_load(t: StageTimes) -> float:
@@ -166,7 +169,7 @@ def _descend(counts: list[int], loads, paired: bool) -> list[int]:
     """Move one layer at a time from a stage of the busiest rank to one of the lightest ranks' stages while
     the loads, sorted busiest first, get lexicographically smaller (a strict descent: it ends)."""
     pp = len(counts)
-    current = sorted(loads(counts), reverse=True)
+    current = _settled(loads(counts))
     for _ in range(4 * pp):
         per_rank = loads(counts)
         ranks = sorted(range(len(per_rank)), key=per_rank.__getitem__)
@@ -179,7 +182,7 @@ def _descend(counts: list[int], loads, paired: bool) -> list[int]:
                 trial = counts.copy()
                 trial[s] -= 1
                 trial[t] += 1
-                value = sorted(loads(trial), reverse=True)
+                value = _settled(loads(trial))
                 if value < (best[0] if best else current):
                     best = (value, trial)
         if best is None:
@@ -209,47 +212,30 @@ def ep_leaf_factor(run: RunSpec) -> float:
     return max(1.0, crossing * run.oversubscription)
 
 
-def _gemm_class(run: RunSpec, g: Gemm) -> tuple[str, float]:
-    """The profile class of a GEMM in this run, and its operand bytes per element."""
-    fp8 = run.precision == "fp8" and g.component in FP8_GEMMS
-    kind = "grouped_gemm" if g.component == "routed_experts" else "gemm"
-    return f"{kind}_{'fp8' if fp8 else 'bf16'}", dtype_bytes("fp8" if fp8 else "bf16")
-
-
-def _gemms_s(run: RunSpec, rates: KernelRates, gemms: list[Gemm], sm_share: float) -> tuple[float, float, float]:
-    """Seconds of forward, input-gradient and weight-gradient GEMMs (expert GEMMs slowed by the imbalance)."""
-    out = [0.0, 0.0, 0.0]
-    for g in gemms:
-        cls, elem = _gemm_class(run, g)
-        scale = run.expert_imbalance if g.component == "routed_experts" else 1.0
-        for i, shape in enumerate((g, g.dgrad(), g.wgrad())):
-            out[i] += scale * rates.time_s(cls, shape.flops, shape.bytes(elem, 2), sm_share)
-    return out[0], out[1], out[2]
-
-
-def _attention_core_s(run: RunSpec, rates: KernelRates, tokens: float, sm_share: float) -> tuple[float, float]:
-    """Forward and backward seconds of one layer's attention core (FlashAttention: backward = 2.5x FLOPs)."""
-    spec = run.model
-    flops = tokens * attention_core_flops(spec, attended_keys(run.seq_len))
-    heads = spec.num_attention_heads
-    nbytes = tokens * heads * 2 * (spec.qk_head_dim + spec.v_dim) * dtype_bytes("bf16")  # Q, K, V, O
-    fwd = rates.time_s("attention_fwd_bf16", flops, nbytes, sm_share)
-    bwd = rates.time_s("attention_bwd_bf16", 2.5 * flops, 2 * nbytes, sm_share)
-    return fwd, bwd
-
-
 def _sm_share(run: RunSpec) -> float:
     """Share of the SMs left to compute: DualPipe keeps `comm_sms` for the all-to-all it overlaps."""
     gpu = run.node.gpu
     return (gpu.sm_count - run.comm_sms) / gpu.sm_count if run.schedule in BIDIRECTIONAL else 1.0
 
 
+def _tokens_per_gpu(run: RunSpec) -> float:
+    return run.micro_batch * run.seq_len / run.tp
+
+
+def block_ops(run: RunSpec, moe: bool) -> list[Op]:
+    """The compute ops of one decoder layer of this run on one GPU, per micro-batch, every training phase."""
+    return layer_ops(
+        run.model, moe, _tokens_per_gpu(run), attended_keys(run.seq_len), TRAINING_PHASES, run.layout.ep,
+        run.precision,
+    )  # fmt: skip
+
+
 def routed_expert_s(run: RunSpec, rates: KernelRates) -> tuple[float, float, float]:
     """Forward, input-gradient and weight-gradient seconds of one MoE layer's routed-expert GEMMs per
     micro-batch on one GPU at the mean load (the event model scales them by each draw's busiest GPU)."""
-    per_gpu = run.micro_batch * run.seq_len / run.tp
-    routed = [g for g in ffn_gemms(run.model, True, per_gpu, run.layout.ep) if g.component == "routed_experts"]
-    return _gemms_s(run.with_(expert_imbalance=1.0), rates, routed, _sm_share(run))
+    routed = [op for op in block_ops(run, True) if op.component == "routed_experts"]
+    by_phase = priced_by_part(routed, rates, _sm_share(run))
+    return tuple(by_phase[("mlp", phase)] for phase in TRAINING_PHASES)  # type: ignore[return-value]
 
 
 def stage_times(run: RunSpec, rates: KernelRates, stage: int) -> StageTimes:
@@ -260,73 +246,63 @@ def stage_times(run: RunSpec, rates: KernelRates, stage: int) -> StageTimes:
 
 def block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], first: bool, last: bool) -> StageTimes:
     """Per-GPU seconds of one micro-batch on a stage that runs `blocks` (each a MoE flag; the last stage's
-    include its MTP blocks), the first stage of the pipeline and / or the last."""
+    include its MTP blocks), the first stage of the pipeline and / or the last: the stage's operation list
+    (`workloads.ops`) priced op by op, then grouped into the halves DualPipe overlaps."""
     spec, layout, node = run.model, run.layout, run.node
-    tokens = run.micro_batch * run.seq_len
-    fp8 = run.precision == "fp8"
     sm_share = _sm_share(run)
-    per_gpu = tokens / run.tp
+    per_gpu = _tokens_per_gpu(run)
+    F, B, W = TRAINING_PHASES
 
-    attn = _gemms_s(run, rates, attention_gemms(spec, per_gpu), sm_share)
-    ffn = {moe: _gemms_s(run, rates, ffn_gemms(spec, moe, per_gpu, layout.ep), sm_share) for moe in set(blocks)}
-    core_f, core_b = _attention_core_s(run, rates, per_gpu, sm_share)
+    ops = {moe: block_ops(run, moe) for moe in set(blocks)}
+    layer = {moe: priced_by_part([o for o in ops[moe] if o.kind != "elementwise"], rates, sm_share,
+                                 run.expert_imbalance) for moe in ops}  # fmt: skip
+    t = {key: sum(layer[moe][key] for moe in blocks) for key in layer[blocks[0]]} if blocks else {}
+    elementwise = [o for moe in blocks for o in ops[moe] if o.kind == "elementwise" and o.phase == F]
+    if last:
+        head = head_ops(spec, per_gpu, spec.num_nextn_predict_layers)
+        for key, s in priced_by_part([o for o in head if o.kind != "elementwise"], rates, sm_share).items():
+            t[key] = t.get(key, 0.0) + s
+        elementwise += [o for o in head if o.kind == "elementwise" and o.phase == F]
+    part = lambda p, ph: t.get((p, ph), 0.0)  # noqa: E731
+    # Element-wise kernels are priced as one memory-bound pass per stage and split evenly between the two
+    # halves; backward moves twice the forward bytes (issue 20 prices each kernel where it runs).
+    elem_f = rates.time_s("memory", 0.0, total(elementwise, "hbm_bytes"))
     n = len(blocks)
-    gemm_attn = [n * t for t in attn]
-    gemm_mlp = [sum(ffn[moe][i] for moe in blocks) for i in range(3)]
-    if last:
-        head = _gemms_s(run, rates, head_gemms(spec, per_gpu, spec.num_nextn_predict_layers), sm_share)
-        gemm_mlp = [a + b for a, b in zip(gemm_mlp, head, strict=True)]
-    attn_f, attn_b = n * core_f, n * core_b
-
-    elem_bytes = per_gpu * sum(layer_elementwise_bytes(spec, moe, fp8) for moe in blocks)
-    if last:
-        elem_bytes += per_gpu * loss_bytes_per_token(spec, 1 + spec.num_nextn_predict_layers) / BACKWARD_TO_FORWARD
-    elem_f = rates.time_s("memory", 0.0, elem_bytes)
     recompute_s = 0.0
-    if run.recompute == "selective" and spec.attention == "mla":  # V3: RMSNorms and MLA up-projections
-        ups = [g for g in attention_gemms(spec, per_gpu) if g.name in ("q_b_proj", "kv_b_proj")]
-        recompute_s = n * _gemms_s(run, rates, ups, sm_share)[0]
+    if run.recompute == "selective" and spec.attention == "mla" and blocks:  # V3: RMSNorms, MLA up-projections
+        ups = [o for o in ops[blocks[0]] if o.phase == F and o.name in ("q_b_proj", "kv_b_proj")]
+        recompute_s = n * compute_s(ups, rates, sm_share)
     full = run.recompute == "full"
 
-    # Tensor parallelism with sequence parallelism: per block an all-gather before and a reduce-scatter after
-    # both attention and MLP, over NVLink, in the compute stream (not overlapped: stated, not assumed away).
+    # Tensor parallelism with sequence parallelism (`workloads.ops.tp_ops`): over NVLink, in the compute
+    # stream, not overlapped. Priced at half its ops' bytes (the known undercount issue 20 fixes).
     tp_s = 0.0
     if run.tp > 1:
-        shard = tokens * spec.hidden_size * dtype_bytes("bf16")
-        tp_s = 2 * (run.tp - 1) / run.tp * shard / node.scaleup_achieved_bw_bytes_per_s * len(blocks) / 2
-    f_attn = gemm_attn[0] + attn_f + elem_f / 2 + tp_s  # element-wise work split evenly between the two halves
-    f_mlp = gemm_mlp[0] + elem_f / 2 + tp_s
-    b_attn = gemm_attn[1] + gemm_attn[2] + attn_b + elem_f + recompute_s + tp_s + (f_attn if full else 0.0)
-    b_mlp = gemm_mlp[1] + gemm_mlp[2] + elem_f + tp_s + (f_mlp if full else 0.0)
+        tp_bytes = total(tp_ops(spec, run.micro_batch * run.seq_len, run.tp, F), "nvlink_bytes")
+        tp_s = tp_bytes / 4 * n / node.scaleup_achieved_bw_bytes_per_s
+    f_attn = part("attn", F) + elem_f / 2 + tp_s
+    f_mlp = part("mlp", F) + part("head", F) + elem_f / 2 + tp_s
+    b_attn = part("attn", B) + part("attn", W) + elem_f + recompute_s + tp_s + (f_attn if full else 0.0)
+    b_mlp = part("mlp", B) + part("mlp", W) + part("head", B) + part("head", W) + elem_f + tp_s
+    b_mlp += f_mlp if full else 0.0
 
     comm = {"dispatch_f": 0.0, "combine_f": 0.0, "dispatch_b": 0.0, "combine_b": 0.0}
     moe_layers = sum(blocks)
-    if spec.is_moe and layout.ep > 1 and moe_layers:
-        fwd = ep_bytes_per_token_per_layer(spec, layout, run.node_limit, "fp8" if fp8 else "bf16", "bf16")
-        bwd = ep_bytes_per_token_per_layer(spec, layout, run.node_limit, "bf16", "bf16")
+    if moe_layers:
         ib_rate = node.scaleout_achieved_bw_bytes_per_s_per_gpu / ep_leaf_factor(run)
         nvl_rate = node.scaleup_achieved_bw_bytes_per_s
         latency = node.nic.latency_s if layout.ep_nodes > 1 else node.scaleup_latency_s
-
-        def phase_s(vol: dict[str, float], phase: str) -> float:
-            ib = per_gpu * vol[f"{phase}_ib"] / ib_rate
-            nvl = per_gpu * vol[f"{phase}_nvlink"] / nvl_rate
-            return moe_layers * (run.expert_imbalance * max(ib, nvl) + latency)  # forwarding pipelines the two
-
-        comm = {
-            "dispatch_f": phase_s(fwd, "dispatch"),
-            "combine_f": phase_s(fwd, "combine"),
-            "dispatch_b": phase_s(bwd, "combine"),  # gradients return as the combine came
-            "combine_b": phase_s(bwd, "dispatch"),
-        }
+        names = {("dispatch", F): "dispatch_f", ("combine", F): "combine_f", ("dispatch", B): "dispatch_b",
+                 ("combine", B): "combine_b"}  # fmt: skip
+        for op in ep_ops(spec, layout, per_gpu, (F, B), run.node_limit, run.precision):
+            link_s = max(op.ib_bytes / ib_rate, op.nvlink_bytes / nvl_rate)  # forwarding pipelines the two
+            comm[names[(op.kind, op.phase)]] = moe_layers * (run.expert_imbalance * link_s + latency)
 
     pp_f = pp_b = 0.0
-    if run.pp > 1:
-        hop = per_gpu * spec.hidden_size * dtype_bytes("bf16") / node.scaleout_achieved_bw_bytes_per_s_per_gpu
-        hop += node.nic.latency_s
-        pp_f = 0.0 if last else hop
-        pp_b = 0.0 if first else hop
-    w = gemm_attn[2] + gemm_mlp[2]
+    for op in pp_ops(spec, per_gpu, first, last) if run.pp > 1 else ():
+        hop = op.ib_bytes / node.scaleout_achieved_bw_bytes_per_s_per_gpu + node.nic.latency_s
+        pp_f, pp_b = (hop, pp_b) if op.phase == F else (pp_f, hop)
+    w = part("attn", W) + part("mlp", W) + part("head", W)
     return StageTimes(f_attn, f_mlp, b_attn, b_mlp, w, pp_f=pp_f, pp_b=pp_b, **comm)
 
 

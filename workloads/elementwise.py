@@ -17,33 +17,50 @@ FP8_QUANT = BF16 + 1  # read bf16, write fp8 (scales are 1/128 of that: left out
 BACKWARD_TO_FORWARD = 2
 
 
-def layer_elementwise_bytes(spec: ModelSpec, moe: bool, fp8: bool) -> float:
-    """Forward HBM bytes per token of one decoder layer's memory-bound ops."""
+def layer_elementwise_kernels(spec: ModelSpec, moe: bool, fp8: bool) -> list[tuple[str, str, float]]:
+    """(name, part, forward HBM bytes per token) of one layer's memory-bound kernels, one row per kernel.
+
+    Elements read + written at bf16 unless said, one kernel per norm, SwiGLU, RoPE and cast; the FP8 casts
+    read bf16 and write fp8 (scales, 1/128 of that, left out).
+    """
     h, heads = spec.hidden_size, spec.num_attention_heads
-    quant = FP8_QUANT if fp8 else 0.0
-    total = 2 * 2 * h * BF16  # two RMSNorms: read h, write h
-    total += 2 * 3 * h * BF16  # two residual adds: read 2h, write h
-    gemm_inputs = [h, heads * spec.v_dim]  # q/kv down (or q/k/v) projections; o_proj
+    rows = [
+        ("input_norm", "attn", 2 * h * BF16),
+        ("residual_add.attn", "attn", 3 * h * BF16),
+        ("post_attention_norm", "mlp", 2 * h * BF16),
+        ("residual_add.mlp", "mlp", 3 * h * BF16),
+    ]
+    casts = [("cast.attn_input", "attn", h), ("cast.o_proj_input", "attn", heads * spec.v_dim)]
     if spec.attention == "mla":
         latents = spec.q_lora_rank + spec.kv_lora_rank
-        total += 2 * latents * BF16  # latent RMSNorms
-        total += 2 * (heads + 1) * spec.qk_rope_head_dim * BF16  # RoPE on q_pe and the shared k_pe
-        gemm_inputs += [spec.q_lora_rank, spec.kv_lora_rank]
+        rows += [
+            ("latent_norms", "attn", 2 * latents * BF16),
+            ("rope", "attn", 2 * (heads + 1) * spec.qk_rope_head_dim * BF16),  # q_pe and the shared k_pe
+        ]
+        casts += [("cast.q_latent", "attn", spec.q_lora_rank), ("cast.kv_latent", "attn", spec.kv_lora_rank)]
     else:
-        total += 2 * (heads + spec.kv_heads) * spec.qk_head_dim * BF16  # RoPE on q and k
+        rows.append(("rope", "attn", 2 * (heads + spec.kv_heads) * spec.qk_head_dim * BF16))
     if not moe:
         inter = spec.intermediate_size
-        total += 3 * inter * BF16  # SwiGLU: read gate and up, write act
-        gemm_inputs += [h, inter]
+        rows.append(("swiglu", "mlp", 3 * inter * BF16))
+        casts += [("cast.mlp_input", "mlp", h), ("cast.down_input", "mlp", inter)]
     else:
         k, copies = spec.num_experts_per_tok, spec.num_experts_per_tok + spec.n_shared_experts
         inter = spec.moe_intermediate_size
-        total += copies * 3 * inter * BF16  # SwiGLU of every routed and shared expert
-        total += (k + 1) * h * BF16  # combine: read k expert outputs, write the weighted sum
-        total += 2 * spec.n_routed_experts * 4  # router softmax/sigmoid and top-k over fp32 scores
-        gemm_inputs += [h, copies * inter]  # expert inputs (quantized once, before dispatch); down-proj inputs
-    total += quant * sum(gemm_inputs)
-    return float(total)
+        rows += [
+            ("swiglu", "mlp", copies * 3 * inter * BF16),  # every routed and shared expert's
+            ("combine_reduce", "mlp", (k + 1) * h * BF16),  # read k expert outputs, write the weighted sum
+            ("router_topk", "mlp", 2 * spec.n_routed_experts * 4),  # sigmoid and top-k over fp32 scores
+        ]
+        casts += [("cast.expert_input", "mlp", h), ("cast.down_input", "mlp", copies * inter)]
+    if fp8:
+        rows += [(name, part, FP8_QUANT * elems) for name, part, elems in casts]
+    return rows
+
+
+def layer_elementwise_bytes(spec: ModelSpec, moe: bool, fp8: bool) -> float:
+    """Forward HBM bytes per token of one decoder layer's memory-bound ops (the sum over its kernels)."""
+    return float(sum(nbytes for _, _, nbytes in layer_elementwise_kernels(spec, moe, fp8)))
 
 
 def loss_bytes_per_token(spec: ModelSpec, heads: int = 1) -> float:

@@ -45,6 +45,14 @@ def attention_core_flops(spec: ModelSpec, ctx: float) -> float:
     return 2 * spec.num_attention_heads * (spec.qk_head_dim + spec.v_dim) * ctx
 
 
+def decode_attention_flops(spec: ModelSpec, ctx: float) -> float:
+    """FLOPs of one query token's attention over `ctx` cached tokens in one layer: MLA decodes in the absorbed
+    form (scores and values over the kv_lora_rank latent plus the rope key, per head); GQA as in training."""
+    if spec.attention == "mla":
+        return 2 * spec.num_attention_heads * ctx * (2 * spec.kv_lora_rank + spec.qk_rope_head_dim)
+    return attention_core_flops(spec, ctx)
+
+
 def layer_forward_flops(spec: ModelSpec, moe: bool, ctx: float) -> dict[str, float]:
     """Forward FLOPs per token of one decoder layer, by component."""
     h = spec.hidden_size

@@ -113,3 +113,18 @@ def head_gemms(spec: ModelSpec, tokens: float, mtp_depths: int = 0) -> list[Gemm
     if mtp_depths:
         out.append(Gemm("mtp.eh_proj", "mtp", tokens, h, 2 * h, mtp_depths))
     return out
+
+
+def serving_moe_gemms(spec: ModelSpec, tokens: float, ep: int, redundant: int) -> list[Gemm]:
+    """One MoE layer's GEMMs on a GPU of an EP group with (experts + redundant) / ep expert slots, routing
+    balanced over the slots: router and shared experts on the GPU's own tokens, then the local experts."""
+    slots = (spec.n_routed_experts + redundant) // ep
+    routed = swiglu_gemms(
+        "experts",
+        "routed_experts",
+        tokens * spec.num_experts_per_tok / slots,
+        spec.hidden_size,
+        spec.moe_intermediate_size,
+        slots,
+    )
+    return [g for g in ffn_gemms(spec, True, tokens, 1) if g.component != "routed_experts"] + routed

@@ -32,6 +32,7 @@ from simulator.cli.args import (
     sequences,
 )
 from simulator.cli.calibrate import add_parsers as add_calibrate_parsers
+from simulator.cli.ops import add_parsers as add_ops_parsers
 from simulator.cli.serve import add_parsers as add_serve_parsers
 from simulator.cli.sweep import add_parsers as add_sweep_parsers
 from simulator.cli.train import add_parsers as add_train_parsers
@@ -127,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--profile", type=name, default="published", help="kernel profile: sol, published, measured or a .json file"
     )
+    add_ops_parsers(sub, common, positive)
     add_train_parsers(sub, common, positive)
     add_calibrate_parsers(sub, common, positive)
     add_serve_parsers(sub, common, positive)
@@ -158,6 +160,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], Any], Callable[[Any], N
     "topology": _command("inspect", "topology"),
     "collective": _command("inspect", "collective"),
     "report": _command("inspect", "report"),
+    "ops": _command("ops", "ops"),
     "train": _command("train", "train"),
     "validate": _command("train", "validate"),
     "simulate": _command("train", "simulate"),

@@ -1,0 +1,358 @@
+"""The operation list: what one GPU runs for one layer (or the head) of one micro-batch, op by op.
+
+Every model prices this same list: the analytic training model (`simulator.training`), through it the
+event model, and serving (`simulator.serving`); `v3sim ops` prints it so a user can read what is priced
+and hold it against a profiler trace. An op carries its shape, FLOPs, HBM bytes, the bytes it puts on
+each link kind, its precision and its stream; it carries no time (pricing is the simulator's).
+
+Counts come from the modules that own them: GEMMs from `workloads.gemms` (backward: input and weight
+gradient, same FLOPs each), the attention core from `workloads.flops` (backward 2.5x forward FLOPs,
+FlashAttention's convention), element-wise kernels op by op (their forward bytes sum to
+`workloads.elementwise.layer_elementwise_bytes`, backward twice that), dispatch / combine bytes from
+`workloads.comm`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+from workloads.comm import ep_bytes_per_token_per_layer, expected_nodes
+from workloads.dtypes import dtype_bytes
+from workloads.elementwise import BACKWARD_TO_FORWARD, layer_elementwise_kernels, loss_bytes_per_token
+from workloads.flops import attended_keys, attention_core_flops, decode_attention_flops
+from workloads.gemms import Gemm, attention_gemms, ffn_gemms, head_gemms, serving_moe_gemms
+from workloads.layout import ParallelLayout
+from workloads.memory import kv_bytes_per_token_per_layer
+from workloads.spec import ModelSpec
+
+OP_KINDS = ("gemm", "grouped_gemm", "attention", "elementwise", "dispatch", "combine", "collective", "send_recv")
+TRAINING_PHASES = ("forward", "backward_input", "backward_weight")
+SERVING_PHASES = ("prefill", "decode")
+PARTS = ("attn", "mlp", "head")
+# GEMMs V3 runs in FP8 under its recipe; the output head, the router and MTP's eh_proj stay BF16 (V3 report,
+# section 3.3.1). Serving with FP8 weights keeps the same ones in BF16.
+FP8_COMPONENTS = ("attn_proj", "dense_ffn", "shared_experts", "routed_experts")
+ATTENTION_BWD_FLOP_RATIO = 2.5  # FlashAttention: backward = 2.5 x forward FLOPs
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One kernel or transfer on one GPU: counts for all the tokens it runs on (no time: pricing is apart).
+
+    `component` is the `workloads.flops` component for compute ops (FLOPs sum per component), else a plain
+    name of what the bytes are; `stream` is where it runs: `compute` on the SMs, `comm` on the links.
+    GEMMs are (m x k) @ (k x n), `groups` times; other ops leave the shape at 0.
+    """
+
+    name: str
+    kind: str
+    phase: str
+    part: str
+    component: str
+    precision: str
+    flops: float = 0.0
+    hbm_bytes: float = 0.0
+    ib_bytes: float = 0.0
+    nvlink_bytes: float = 0.0
+    m: float = 0.0
+    n: float = 0.0
+    k: float = 0.0
+    groups: int = 1
+    stream: str = "compute"
+
+    def __post_init__(self) -> None:
+        if self.kind not in OP_KINDS:
+            raise ValueError(f"op {self.name}: kind {self.kind!r} is not one of {', '.join(OP_KINDS)}")
+        if self.phase not in TRAINING_PHASES + SERVING_PHASES:
+            raise ValueError(f"op {self.name}: phase {self.phase!r} is unknown")
+
+    @property
+    def profile_class(self) -> str:
+        """The kernel-profile class that prices a compute op (`gemm_fp8`, `attention_bwd_bf16`, `memory`)."""
+        if self.kind in ("gemm", "grouped_gemm"):
+            return f"{self.kind}_{self.precision}"
+        if self.kind == "attention":
+            return f"attention_{'fwd' if self.phase not in ('backward_input', 'backward_weight') else 'bwd'}_bf16"
+        if self.kind == "elementwise":
+            return "memory"
+        raise ValueError(f"op {self.name} ({self.kind}) runs on the links, not against a kernel profile")
+
+    def scaled(self, k: float) -> Op:
+        """`k` of this op's work (a 1/tp share of a split GEMM; `k` copies of a per-layer op)."""
+        return replace(
+            self, flops=k * self.flops, hbm_bytes=k * self.hbm_bytes, ib_bytes=k * self.ib_bytes,
+            nvlink_bytes=k * self.nvlink_bytes,
+        )  # fmt: skip
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def gemm_precision(component: str, precision: str) -> str:
+    """The operand precision of a GEMM of `component` in a run whose GEMMs are `precision` (fp8 or bf16)."""
+    return "fp8" if precision == "fp8" and component in FP8_COMPONENTS else "bf16"
+
+
+def gemm_op(g: Gemm, phase: str, part: str, precision: str) -> Op:
+    """One GEMM as an op: operands in its precision, output in bf16, HBM bytes each read or written once."""
+    prec = gemm_precision(g.component, precision)
+    return Op(
+        g.name, "grouped_gemm" if g.component == "routed_experts" else "gemm", phase, part, g.component, prec,
+        flops=g.flops, hbm_bytes=g.bytes(dtype_bytes(prec), dtype_bytes("bf16")), m=g.m, n=g.n, k=g.k,
+        groups=g.groups,
+    )  # fmt: skip
+
+
+def gemm_ops(gemms: list[Gemm], phases: tuple[str, ...], part: str, precision: str) -> list[Op]:
+    """The GEMMs in each training phase: forward as given, backward_input their dgrad, backward_weight wgrad."""
+    shape = {"forward": lambda g: g, "backward_input": Gemm.dgrad, "backward_weight": Gemm.wgrad}
+    return [gemm_op(shape[p](g), p, part, precision) for p in phases for g in gemms]
+
+
+def attention_op(spec: ModelSpec, tokens: float, ctx: float, phase: str) -> Op:
+    """The attention core of one layer for `tokens` queries attending `ctx` keys each (FlashAttention I/O:
+    Q, K, V and O once forward, twice backward)."""
+    flops = tokens * attention_core_flops(spec, ctx)
+    nbytes = tokens * spec.num_attention_heads * 2 * (spec.qk_head_dim + spec.v_dim) * dtype_bytes("bf16")
+    if phase == "backward_input":
+        flops, nbytes = ATTENTION_BWD_FLOP_RATIO * flops, 2 * nbytes
+    return Op("attention", "attention", phase, "attn", "attn_core", "bf16", flops=flops, hbm_bytes=nbytes)
+
+
+def elementwise_ops(spec: ModelSpec, moe: bool, fp8: bool, tokens: float, phase: str) -> list[Op]:
+    """One layer's memory-bound kernels for `tokens` tokens; their backward moves twice the forward bytes."""
+    k = BACKWARD_TO_FORWARD if phase == "backward_input" else 1
+    return [
+        Op(name, "elementwise", phase, part, "elementwise", "bf16", hbm_bytes=k * tokens * per_token)
+        for name, part, per_token in layer_elementwise_kernels(spec, moe, fp8)
+    ]
+
+
+def layer_ops(
+    spec: ModelSpec,
+    moe: bool,
+    tokens: float,
+    ctx: float,
+    phases: tuple[str, ...] = TRAINING_PHASES,
+    ep: int = 1,
+    precision: str = "bf16",
+) -> list[Op]:
+    """Compute ops of one decoder layer for `tokens` tokens on one GPU (1/ep of the routed experts), queries
+    attending `ctx` keys each: attention GEMMs and core, element-wise kernels, FFN or expert GEMMs."""
+    fp8 = precision == "fp8"
+    out = []
+    for phase in phases:
+        out += gemm_ops(attention_gemms(spec, tokens), (phase,), "attn", precision)
+        if phase != "backward_weight":
+            out.append(attention_op(spec, tokens, ctx, phase))
+            out += elementwise_ops(spec, moe, fp8, tokens, phase)
+        out += gemm_ops(ffn_gemms(spec, moe, tokens, ep), (phase,), "mlp", precision)
+    return out
+
+
+def head_ops(
+    spec: ModelSpec, tokens: float, mtp_depths: int = 0, phases: tuple[str, ...] = TRAINING_PHASES
+) -> list[Op]:
+    """The output head (once per prediction depth), MTP's eh_proj, and the loss (forward: half its bytes)."""
+    out = []
+    for phase in phases:
+        out += gemm_ops(head_gemms(spec, tokens, mtp_depths), (phase,), "head", "bf16")
+        if phase != "backward_weight":
+            k = 1 if phase == "backward_input" else 1 / BACKWARD_TO_FORWARD
+            loss = k * tokens * loss_bytes_per_token(spec, 1 + mtp_depths)
+            out.append(Op("cross_entropy", "elementwise", phase, "head", "elementwise", "fp32", hbm_bytes=loss))
+    return out
+
+
+def ep_ops(
+    spec: ModelSpec,
+    layout: ParallelLayout,
+    tokens: float,
+    phases: tuple[str, ...] = ("forward", "backward_input"),
+    node_limit: int | None = None,
+    precision: str = "bf16",
+) -> list[Op]:
+    """One MoE layer's expert-parallel dispatch and combine for `tokens` tokens on one GPU: InfiniBand bytes
+    (one copy per remote node) and NVLink bytes (forwarded and in-node copies). Forward dispatch is fp8
+    under the FP8 recipe; gradients go back in bf16 (backward dispatch retraces the combine, and back)."""
+    if not spec.is_moe or layout.ep == 1:
+        return []
+    out = []
+    for phase in phases:
+        if phase == "forward":
+            vol = ep_bytes_per_token_per_layer(spec, layout, node_limit, precision, "bf16")
+            pairs = (("dispatch", "dispatch", precision), ("combine", "combine", "bf16"))
+        elif phase == "backward_input":
+            vol = ep_bytes_per_token_per_layer(spec, layout, node_limit, "bf16", "bf16")
+            pairs = (("dispatch", "combine", "bf16"), ("combine", "dispatch", "bf16"))
+        else:
+            continue
+        for kind, volume, prec in pairs:
+            ib, nvlink = tokens * vol[f"{volume}_ib"], tokens * vol[f"{volume}_nvlink"]
+            out.append(
+                Op(kind, kind, phase, "mlp", "ep_all_to_all", prec, ib_bytes=ib, nvlink_bytes=nvlink, stream="comm")
+            )
+    return out
+
+
+def tp_ops(spec: ModelSpec, tokens: float, tp: int, phase: str) -> list[Op]:
+    """Tensor parallelism with sequence parallelism: an all-gather before and a reduce-scatter after each of
+    attention and MLP, over NVLink, of the tp group's `tokens` x hidden activations (bf16)."""
+    if tp == 1:
+        return []
+    shard = (tp - 1) / tp * tokens * spec.hidden_size * dtype_bytes("bf16")
+    return [
+        Op(f"{coll}.{part}", "collective", phase, part, "tp", "bf16", nvlink_bytes=shard)
+        for part in ("attn", "mlp")
+        for coll in ("all_gather", "reduce_scatter")
+    ]
+
+
+def pp_ops(spec: ModelSpec, tokens: float, first: bool, last: bool) -> list[Op]:
+    """A stage's pipeline traffic per micro-batch: activations to the next stage, gradients to the previous."""
+    size = tokens * spec.hidden_size * dtype_bytes("bf16")
+    out = []
+    if not last:
+        out.append(Op("send.activations", "send_recv", "forward", "mlp", "pp", "bf16", ib_bytes=size, stream="comm"))
+    if not first:
+        out.append(Op("send.gradients", "send_recv", "backward_input", "attn", "pp", "bf16", ib_bytes=size,
+                      stream="comm"))  # fmt: skip
+    return out
+
+
+def serving_layer_ops(
+    spec: ModelSpec,
+    moe: bool,
+    tokens: float,
+    queries: float,
+    ctx: float,
+    phase: str,
+    tp: int = 1,
+    ep: int = 1,
+    redundant: int = 0,
+    weight_dtype: str = "fp8",
+    kv_dtype: str = "bf16",
+) -> list[Op]:
+    """One layer's ops on one serving GPU for `tokens` tokens through the weights, of which `queries` attend
+    over `ctx` cached tokens each (decode: tokens = queries; prefill: the prompt).
+
+    Attention runs on the tp group's tokens, each GPU doing 1/tp of every projection; MLA decodes in the
+    absorbed form and reads its whole latent cache, GQA reads its 1/tp share of the kv heads. TP adds an
+    all-gather and a reduce-scatter around attention (and around a dense MLP) over NVLink. Experts see each
+    GPU's own tokens over (experts + redundant) / ep slots; a dense MLP is split like attention.
+    """
+    group = tokens * tp
+    out = [gemm_op(g, phase, "attn", weight_dtype).scaled(1 / tp) for g in attention_gemms(spec, group)]
+    kv_split = 1 if spec.attention == "mla" else min(tp, spec.kv_heads)
+    kv_read = queries * tp * ctx * kv_bytes_per_token_per_layer(spec, kv_dtype) / kv_split
+    flops = queries * tp * decode_attention_flops(spec, ctx) / tp
+    out.append(Op("attention", "attention", phase, "attn", "attn_core", "bf16", flops=flops, hbm_bytes=kv_read))
+    out += (
+        tp_ops(spec, group, tp, phase)
+        if not moe
+        else [op for op in tp_ops(spec, group, tp, phase) if op.part == "attn"]
+    )
+    if moe:
+        out += [gemm_op(g, phase, "mlp", weight_dtype) for g in serving_moe_gemms(spec, tokens, ep, redundant)]
+    else:
+        out += [gemm_op(g, phase, "mlp", weight_dtype).scaled(1 / tp) for g in ffn_gemms(spec, False, group)]
+    return out
+
+
+def serving_ep_ops(
+    spec: ModelSpec, tokens: float, ep: int, domain: int, forwarded: bool, phase: str, node_limit: int | None = 4
+) -> list[Op]:
+    """One MoE layer's dispatch (fp8) and combine (bf16) of `tokens` per serving GPU in an EP group of `ep`
+    GPUs whose scale-up domain holds `domain` of them: copies bound for another domain go over the NIC
+    (DeepEP low-latency: one per expert; normal mode, `forwarded`: one per node, then NVLink), the rest
+    over NVLink."""
+    if not spec.is_moe or ep == 1:
+        return []
+    k = spec.num_experts_per_tok
+    domain = min(ep, domain)
+    cross = k * (1 - domain / ep)  # copies bound for another scale-up domain
+    if forwarded and cross > 0:
+        nodes = ep // domain
+        cross = expected_nodes(spec.n_routed_experts, k, nodes, node_limit) * (1 - 1 / nodes)
+    nvlink = k * (1 - 1 / domain) if forwarded else k * (1 - 1 / ep)
+    out = []
+    for kind, dtype in (("dispatch", "fp8"), ("combine", "bf16")):
+        size = tokens * spec.hidden_size * dtype_bytes(dtype)
+        out.append(Op(kind, kind, phase, "mlp", "ep_all_to_all", dtype, ib_bytes=cross * size,
+                      nvlink_bytes=nvlink * size, stream="comm"))  # fmt: skip
+    return out
+
+
+def serving_head_ops(spec: ModelSpec, queries: float, phase: str, tp: int = 1) -> list[Op]:
+    """The output head for `queries` tokens per GPU, split over the tp group (BF16)."""
+    return [gemm_op(g, phase, "head", "bf16").scaled(1 / tp) for g in head_gemms(spec, queries * tp)]
+
+
+def total(ops: list[Op], field: str = "flops") -> float:
+    """The sum of one field over a list of ops."""
+    return sum(getattr(op, field) for op in ops)
+
+
+@dataclass(frozen=True, slots=True)
+class OpGroup:
+    """Ops that run `count` times per micro-batch (or serving step) on a GPU holding the whole model."""
+
+    layer: str  # "dense", "moe" or "head"
+    count: int
+    ops: tuple[Op, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"layer": self.layer, "count": self.count, "ops": [op.to_dict() for op in self.ops]}
+
+
+CLI_PHASES = {
+    "forward": ("forward",),
+    "backward": ("backward_input", "backward_weight"),
+    "prefill": ("prefill",),
+    "decode": ("decode",),
+}
+
+
+def _layer_counts(spec: ModelSpec, with_mtp: bool) -> dict[bool, int]:
+    """Decoder layers by MoE flag, each MTP depth's block counted with the layers it is built like."""
+    depths = spec.num_nextn_predict_layers if with_mtp else 0
+    return {
+        False: spec.num_dense_layers + (0 if spec.is_moe else depths),
+        True: spec.num_moe_layers + (depths if spec.is_moe else 0),
+    }
+
+
+def training_model_ops(
+    spec: ModelSpec, phase: str, tokens: float, seq_len: int, layout: ParallelLayout, precision: str = "bf16",
+    node_limit: int | None = None,
+) -> list[OpGroup]:  # fmt: skip
+    """The whole model's training ops for `phase` (forward or backward) of `tokens` tokens per GPU, sequences
+    of `seq_len`: one group per layer kind (MTP blocks included) with its EP and TP traffic, and the head."""
+    phases = CLI_PHASES[phase]
+    ctx = attended_keys(seq_len)
+    groups = []
+    for moe, count in _layer_counts(spec, True).items():
+        if not count:
+            continue
+        ops = layer_ops(spec, moe, tokens, ctx, phases, layout.ep, precision)
+        ops += [op for p in phases for op in tp_ops(spec, tokens * layout.tp, layout.tp, p)]
+        ops += ep_ops(spec, layout, tokens, phases, node_limit, precision) if moe else []
+        groups.append(OpGroup("moe" if moe else "dense", count, tuple(ops)))
+    head = head_ops(spec, tokens, spec.num_nextn_predict_layers, phases)
+    return [*groups, OpGroup("head", 1, tuple(head))]
+
+
+def serving_model_ops(
+    spec: ModelSpec, phase: str, tokens: float, ctx: float, tp: int = 1, ep: int = 1, redundant: int = 0,
+    weight_dtype: str = "fp8", kv_dtype: str = "bf16", domain: int = 8,
+) -> list[OpGroup]:  # fmt: skip
+    """The whole model's ops for one serving pass (`prefill` or `decode`) of `tokens` tokens per GPU, each
+    attending `ctx` keys: one group per layer kind with its dispatch / combine, and the head."""
+    groups = []
+    for moe, count in _layer_counts(spec, False).items():
+        if not count:
+            continue
+        ops = serving_layer_ops(spec, moe, tokens, tokens, ctx, phase, tp, ep, redundant, weight_dtype, kv_dtype)
+        ops += serving_ep_ops(spec, tokens, ep, domain, phase == "prefill", phase) if moe else []
+        groups.append(OpGroup("moe" if moe else "dense", count, tuple(ops)))
+    return [*groups, OpGroup("head", 1, tuple(serving_head_ops(spec, tokens, phase, tp)))]
