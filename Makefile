@@ -12,7 +12,7 @@ else
 TORCH ?= torch==2.13.0
 endif
 
-.PHONY: run test lint bench clean browser screenshots
+.PHONY: run test lint bench clean browser screenshots docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,7 @@ browser:
 
 test: $(VENV)/.installed-test browser
 	$(BIN)/ruff check .
+	$(BIN)/mypy hwmodels workloads simulator calibration dashboard
 	$(BIN)/python -m pytest -q
 
 screenshots: $(VENV)/.installed-test browser
@@ -57,7 +58,12 @@ screenshots: $(VENV)/.installed-test browser
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
+	$(BIN)/mypy hwmodels workloads simulator calibration dashboard
 	$(BIN)/ruff format --check .
+
+# The validation tables of README.md and docs/validation.md, from `v3sim validate` (a test checks them).
+docs: $(VENV)/.installed-run
+	$(BIN)/python docs/refresh.py
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_workloads.py

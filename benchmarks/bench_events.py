@@ -11,11 +11,11 @@ from __future__ import annotations
 import statistics
 import time
 
-from simulator.ep_comm import Routing
-from simulator.profile import rates_for
+from simulator.analytic.profile import rates_for
+from simulator.analytic.training import resolved
+from simulator.events.ep_comm import Routing
+from simulator.events.simulate import simulate
 from simulator.runspec import v3_pretraining
-from simulator.simulate import simulate
-from simulator.training import resolved
 
 REPEATS = 3
 CASES = (

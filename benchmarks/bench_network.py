@@ -14,7 +14,7 @@ from hwmodels.cost import topology_metrics
 from hwmodels.registry import load_node, load_switch
 from hwmodels.routing import build_fabric
 from hwmodels.topology import KINDS, design_topology
-from simulator.network import all_to_all
+from simulator.network.collectives import all_to_all
 
 REPEATS = 3
 BYTES_PER_GPU = 256e6

@@ -10,9 +10,9 @@ import statistics
 import time
 
 from hwmodels.registry import load_node
+from simulator.analytic.profile import rates_for
+from simulator.analytic.serving import ServeSpec, serve
 from simulator.presets import serving_layout
-from simulator.profile import rates_for
-from simulator.serving import ServeSpec, serve
 from workloads.registry import load_model
 
 REPEATS = 50

@@ -2,7 +2,7 @@
 event model (here, and on a local Dask cluster of 1 and 2 workers).
 
 The analytic sweep is a ~100,000-point grid: 108 layouts and networks x 40 token budgets x 24 prices; its
-points share one model evaluation per layout (see simulator/sweep.py). One by one is `report.estimate`
+points share one model evaluation per layout (see simulator/explore/sweep.py). One by one is `report.estimate`
 on each point, as a loop over the CLI would do it; timed on a seeded sample and quoted per point.
 The event sweep runs 8 V3 steps (flow network, expert-load CV 0.3, 4 draws, 8 seeds), the same work per
 point wherever it runs. Run: `make bench`.
@@ -15,9 +15,9 @@ import os
 import random
 import time
 
-from simulator.report import estimate
-from simulator.sweep import run_of, run_sweep
-from simulator.sweepspec import points, sweep_from_dict
+from simulator.analytic.report import estimate
+from simulator.explore.sweep import run_of, run_sweep
+from simulator.explore.sweepspec import points, sweep_from_dict
 
 ANALYTIC = {
     "axes": {

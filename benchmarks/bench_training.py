@@ -12,8 +12,8 @@ import itertools
 import statistics
 import time
 
-from simulator.profile import rates_for
-from simulator.report import estimate
+from simulator.analytic.profile import rates_for
+from simulator.analytic.report import estimate
 from simulator.runspec import v3_pretraining
 
 REPEATS = 20

@@ -9,7 +9,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-from simulator.summary import model_summary
+from simulator.analytic.summary import model_summary
 from workloads.layout import ParallelLayout
 from workloads.memory import training_memory_by_stage
 from workloads.registry import load_model, model_slugs

@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -238,15 +239,16 @@ def layer_shapes(spec: ModelSpec) -> list[Gemm]:
     """One GEMM per distinct (n, k) of the model's non-expert layers (m=1): attention, dense MLP, router, shared."""
     dense = [g for g in layer_gemms(spec, False, 1) if g.component != "dense_ffn" or spec.num_dense_layers]
     moe = [g for g in layer_gemms(spec, True, 1) if g.component in ("router", "shared_experts")] if spec.is_moe else []
-    unique: dict[tuple[int, int], Gemm] = {}
+    unique: dict[tuple[float, float], Gemm] = {}
     for g in dense + moe:
         unique.setdefault((g.n, g.k), g)
     return list(unique.values())
 
 
 def _gemm_cases(shapes: Sequence[Gemm], dtype: str, tokens: Sequence[int], shrink: int = 1) -> list[Case]:
-    def dim(x: int) -> int:  # shrunk, kept a multiple of 16 (fp8 GEMMs need it)
-        return x if shrink == 1 else max(16, round(x / shrink / 16) * 16)
+    # Gemm types n and k as float (its m may be fractional); a weight's n and k are ints: hence the casts here.
+    def dim(x: float) -> int:  # shrunk, kept a multiple of 16 (fp8 GEMMs need it)
+        return cast(int, x) if shrink == 1 else max(16, round(x / shrink / 16) * 16)
 
     return [
         Case("gemm", dtype, m, dim(g.n), dim(g.k), name=g.name + (f" /{shrink}" if shrink > 1 else ""))
@@ -260,7 +262,7 @@ def _wgrad_cases(shapes: Sequence[Gemm], dtype: str, tokens: Sequence[int]) -> l
     for g in shapes:
         for t in tokens:
             w = Gemm(g.name, g.component, t, g.n, g.k).wgrad()
-            out.append(Case("gemm", dtype, round(w.m), w.n, w.k, name=w.name))
+            out.append(Case("gemm", dtype, round(w.m), cast(int, w.n), cast(int, w.k), name=w.name))
     return out
 
 
@@ -269,7 +271,11 @@ def _expert_cases(spec: ModelSpec, dtype: str, plan: _Plan) -> list[Case]:
         return []
     groups = min(plan.max_groups, spec.n_routed_experts)
     experts = [g for g in layer_gemms(spec, True, 1) if g.component == "routed_experts"]
-    return [Case("grouped_gemm", dtype, m, g.n, g.k, groups, g.name) for g in experts for m in plan.expert_tokens]
+    return [
+        Case("grouped_gemm", dtype, m, cast(int, g.n), cast(int, g.k), groups, g.name)
+        for g in experts
+        for m in plan.expert_tokens
+    ]
 
 
 def _attention_cases(spec: ModelSpec, plan: _Plan, cuda: bool) -> list[Case]:

@@ -237,7 +237,7 @@ def _check_series(series: object, where: str) -> None:
 def _check_cell(col: str, value: object, where: str) -> None:
     """One number of a row: a rate or `bytes` finite and > 0, `causal` 0 or 1, a shape from 1 to MAX_SHAPE."""
     if col in (*RATE_COLUMNS, "bytes"):
-        ok, want = is_finite_number(value) and value > 0, "a finite number > 0"
+        ok, want = is_finite_number(value) and value > 0, "a finite number > 0"  # a number: checked
     elif col == "causal":
         ok, want = value in (0, 1) and not isinstance(value, bool | float), "0 or 1"
     else:

@@ -24,6 +24,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 
@@ -100,7 +101,7 @@ def _scaled_mm_variants(a_bf16: torch.Tensor, w_bf16: torch.Tensor) -> dict[str,
     n, _ = w_bf16.shape
     a8, w8 = a_bf16.to(FP8), w_bf16.to(FP8)
     one = torch.ones((), device=a_bf16.device)
-    out = {
+    out: dict[str, Callable[[], object]] = {
         "tensorwise": lambda: torch._scaled_mm(a8, w8.t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16),
     }
     ra, rb = torch.ones(m, 1, device=a8.device), torch.ones(1, n, device=a8.device)
@@ -145,7 +146,8 @@ def gemm_rows(dev: torch.device, flush, small: bool, skipped: list[str]) -> list
                 w = torch.randn(nn, kk, generator=gen).to(dev, torch.bfloat16)
                 flops = 2.0 * mm * nn * kk
                 bf = torch.empty(mm, nn, dtype=torch.bfloat16, device=dev)
-                t = _time_s(lambda a=a, w=w, bf=bf: torch.mm(a, w.t(), out=bf), dev, flush)
+                # mypy cannot type a lambda with default arguments (python/mypy#15459): hence the ignore
+                t = _time_s(lambda a=a, w=w, bf=bf: torch.mm(a, w.t(), out=bf), dev, flush)  # type: ignore[misc]
                 nbytes = 2.0 * (mm * kk + nn * kk + mm * nn)
                 rows.append(_row(f"gemm_bf16_{phase}", name, f"{mm}x{nn}x{kk}", "torch.mm", t, flops, nbytes))
                 try:
@@ -220,6 +222,7 @@ def elementwise_rows(dev: torch.device, flush, small: bool, skipped: list[str]) 
     y = torch.randn(t, topk, h, device=dev, dtype=torch.bfloat16)
     gates = torch.rand(t, topk, device=dev)
     n = routed // 4
+    cases: list[tuple[str, str, Callable[..., Any], tuple[torch.Tensor, ...], float]]
     cases = [  # (class, name, fn, args, bytes read + written)
         ("cast", "act cast 1x128 (bf16->fp8)", _cast_1x128, (x,), 2 * t * h + t * h + 4 * t * h / BLOCK),
         ("cast_transpose", "wgrad cast 128x1 + transpose", _cast_transpose_128x1, (x,),
@@ -236,7 +239,7 @@ def elementwise_rows(dev: torch.device, flush, small: bool, skipped: list[str]) 
         shape = "x".join(str(d) for d in args[0].shape)
         for how, f in (("eager", fn), ("torch.compile", torch.compile(fn, dynamic=False))):
             try:
-                sec = _time_s(lambda f=f, args=args: f(*args), dev, flush)
+                sec = _time_s(lambda f=f, args=args: f(*args), dev, flush)  # type: ignore[misc]  # python/mypy#15459
             except Exception as err:  # a compiler failure must not lose the other rows
                 skipped.append(f"{name} {how}: {type(err).__name__}: {_first_line(err)}")
                 continue
@@ -249,7 +252,7 @@ def copy_rows(dev: torch.device, small: bool) -> list[Row]:
     for size in (16 * MIB,) if small else (256 * MIB, 2048 * MIB):
         src = torch.ones(size // 2, dtype=torch.bfloat16, device=dev)
         dst = torch.empty_like(src)
-        sec = _time_s(lambda src=src, dst=dst: dst.copy_(src), dev, None)
+        sec = _time_s(lambda src=src, dst=dst: dst.copy_(src), dev, None)  # type: ignore[misc]  # python/mypy#15459
         rows.append(_row("copy", "device copy", f"{size // MIB} MiB", "tensor copy", sec, 0.0, 2.0 * size))
     return rows
 
@@ -262,7 +265,7 @@ def measure(small: bool = False, progress=None) -> dict:
     """Every row on this machine's CUDA GPU (else the CPU): {"info": ..., "rows": [...], "skipped": [...]}."""
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     flush = torch.empty(256 * MIB, dtype=torch.uint8, device=dev) if dev.type == "cuda" else None
-    info = {
+    info: dict[str, object] = {
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
         "torch": torch.__version__,
         "cuda": torch.version.cuda,

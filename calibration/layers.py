@@ -17,6 +17,7 @@ same architecture kind for CPU tests and timing. The routed-expert dispatch in
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +45,7 @@ def reduced(
     if hidden_size % num_heads:
         raise ValueError(f"hidden_size={hidden_size} must be a multiple of num_heads={num_heads}")
     gqa = spec.attention == "gqa" and spec.kv_heads < spec.num_attention_heads
-    changes = dict(
+    changes: dict[str, Any] = dict(
         name=f"{spec.name}-reduced",
         num_hidden_layers=num_layers,
         hidden_size=hidden_size,
@@ -287,6 +288,8 @@ class Gate(nn.Module):
     (V3 report, eqs. 16-17). With sigmoid affinities the chosen weights are
     normalized to sum to one.
     """
+
+    e_score_correction_bias: Tensor | None  # a buffer (register_buffer in __init__)
 
     def __init__(self, spec: ModelSpec, device=None, dtype=None) -> None:
         super().__init__()

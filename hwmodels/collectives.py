@@ -15,8 +15,8 @@ Conventions shared by every function:
 * One GPU: time 0, algbw inf, busbw 0 (nothing moves; nccl-tests reports the same for a single rank).
 * Bad input (n_gpus < 1, negative or NaN bytes) raises ValueError naming the argument.
 
-`simulator/network.py` runs the same collectives flow by flow on a routed topology; `tests/simulator` compares
-the two, so the ring model here uses the same rail-aligned channel layout as the flow model.
+`simulator/network/collectives.py` runs the same collectives flow by flow on a routed topology;
+`tests/simulator` compares the two, so the ring model here uses the same rail-aligned channel layout as the flow model.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _is_count(value: object) -> bool:
     if isinstance(value, bool):
         return False
     try:
-        return operator.index(value) >= 1
+        return operator.index(value) >= 1  # type: ignore[arg-type]  # any object: a TypeError means no
     except TypeError:
         return False
 

@@ -21,7 +21,7 @@ import tomllib
 import unicodedata
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 MAX_CONFIG_BYTES = 1 << 20  # 1 MiB: a config.json, a hardware TOML or a sweep is a few KiB
 MAX_PROFILE_BYTES = 64 << 20  # 64 MiB: a kernel profile carries its samples (the shipped ones are < 1 MiB)
@@ -105,7 +105,7 @@ def dumps_json(data: Any, indent: int | None = None) -> str:
     return json.dumps(data, indent=indent, allow_nan=False)
 
 
-def is_finite_number(value: object) -> bool:
+def is_finite_number(value: object) -> TypeGuard[int | float]:
     """Whether `value` is a number (an int or a float, never a bool) that float64 holds as a finite value:
     not NaN, not an infinity, not an integer beyond 1.8e308 (where math.isfinite raises)."""
     if not isinstance(value, int | float) or isinstance(value, bool):

@@ -24,7 +24,7 @@ from scipy.sparse.csgraph import shortest_path
 
 from hwmodels.names import ECMP_MODES
 from hwmodels.specs import NodeSpec, SwitchSpec
-from hwmodels.topology import TopologySpec, build_switch_graph, leaf_ports, topology_counts
+from hwmodels.topology import TABLE, TopologySpec, build_switch_graph, leaf_ports, topology_counts
 
 # A networkx switch graph costs about 1 KB per switch and link: 500,000 of them is about 0.5 GB.
 MAX_GRAPH_ELEMENTS = 500_000
@@ -71,7 +71,7 @@ def endpoint_of_gpu(spec: TopologySpec, gpus_per_node: int, gpu: np.ndarray) -> 
     of every node on the rail's own leaves. Otherwise GPUs fill leaves in order.
     """
     node, local = np.divmod(gpu, gpus_per_node)
-    if spec.kind == "multi-plane":
+    if TABLE[spec.kind].planes == "split":
         per_node = gpus_per_node // spec.planes
         return local % spec.planes, node * per_node + local // spec.planes
     return np.zeros_like(gpu), gpu
@@ -81,7 +81,7 @@ def _gpu_switch(spec: TopologySpec, graph: nx.Graph, names: list, gpus_per_node:
     index = {v: i for i, v in enumerate(names)}
     gpu = np.arange(gpus)
     plane, ep = endpoint_of_gpu(spec, gpus_per_node, gpu)
-    if spec.kind == "multi-rail":
+    if TABLE[spec.kind].planes == "rails":
         down, _ = leaf_ports(spec.radix, spec.oversubscription)
         leaves = sum(1 for v in names if v[0] == "leaf")
         node, rail = np.divmod(gpu, gpus_per_node)
@@ -114,7 +114,7 @@ def build_fabric(spec: TopologySpec, node: NodeSpec, switch: SwitchSpec, gpus: i
     g = node.gpus_per_node
     if gpus > spec.endpoints or gpus % g:
         raise ValueError(f"gpus={gpus} must be a multiple of {g} GPUs per node and at most {spec.endpoints} endpoints")
-    if spec.kind == "multi-plane" and g % spec.planes:
+    if TABLE[spec.kind].planes == "split" and g % spec.planes:
         raise ValueError(f"planes={spec.planes} must divide the {g} NICs of a {node.name} node")
     counts = topology_counts(spec)
     if counts.switches + counts.links > MAX_GRAPH_ELEMENTS:
@@ -151,8 +151,8 @@ def fabric_graph(fabric: Fabric) -> nx.DiGraph:
     Nodes: ("gpu", i) of type "gpu" with its `node` and `local_rank`; ("nvswitch", n) of type "nvswitch"; each
     switch under its switch-graph name, of type "switch" with `tier` and `plane`. Edges: `kind` ("nic",
     "nvlink" or "switch"), the fabric's `link` index and its `bw_bytes_per_s`, and `latency_s` split so that a
-    path sums to what `simulator.network.route_transfers` charges: half the NIC's (or NVLink's) latency at each
-    end, plus one switch latency on every link into a switch.
+    path sums to what `simulator.network.collectives.route_transfers` charges: half the NIC's (or NVLink's)
+    latency at each end, plus one switch latency on every link into a switch.
     """
     g, gpus, n_sw, names = fabric.node.gpus_per_node, fabric.gpus, fabric.n_switches, fabric.switch_names
     graph = nx.DiGraph()
@@ -181,7 +181,7 @@ def fabric_graph(fabric: Fabric) -> nx.DiGraph:
     return graph
 
 
-def _mix(*parts: np.ndarray) -> np.ndarray:
+def _mix(*parts: np.ndarray | int) -> np.ndarray:
     """A 64-bit hash of integer arrays (splitmix64 finalizer), the stand-in for a switch's ECMP hash."""
     h = np.zeros(np.broadcast(*parts).shape, dtype=np.uint64)
     with np.errstate(over="ignore"):
@@ -238,7 +238,9 @@ def switch_paths(
             draw = _mix(flow, hop, seed) if mode == "hash" else rng.integers(0, 2**62, len(flow)).astype(np.uint64)
             nxt = cand[dst_pos[flow], cur, (draw % n_next.astype(np.uint64)).astype(np.int64)]
         link = fabric.switch_link_id[np.searchsorted(fabric.switch_link_key, cur * fabric.n_switches + nxt)]
-        out_f.append(flow), out_l.append(link), out_w.append(weight)
+        out_f.append(flow)
+        out_l.append(link)
+        out_w.append(weight)
         cur, hop = nxt, hop + 1
     if not out_f:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)

@@ -25,7 +25,51 @@ from scipy.sparse.csgraph import shortest_path
 from hwmodels.names import TOPOLOGY_KINDS as KINDS
 from hwmodels.slimfly import mms_edges, slim_fly_q_params
 
-FAT_TREE_2_KINDS = ("fat-tree-2", "multi-plane", "multi-rail")
+
+@dataclass(frozen=True, slots=True)
+class TopologyKind:
+    """What distinguishes one kind of network: its family (whose closed forms and graph builder it uses), how
+    planes work in it, whether leaves can be tapered, and where the design comes from. One row of `TABLE`."""
+
+    name: str
+    family: str  # "fat-tree-2", "fat-tree-3", "slim-fly" or "dragonfly"
+    planes: str = "none"  # "none"; "split": each plane a whole fabric for endpoints / planes; "rails": one fabric
+    oversubscription: bool = True  # leaves (edge switches) may have more down than up ports
+    tapered_leaf_per_plane: bool = False  # a leaf holds one NIC of each of its nodes (planes or rails)
+    source: str = ""
+
+    @property
+    def tree(self) -> bool:
+        """Switches in tiers (leaf, spine, ...), as opposed to a flat graph of routers."""
+        return self.family in ("fat-tree-2", "fat-tree-3")
+
+    @property
+    def default_planes(self) -> int:
+        return 8 if self.planes != "none" else 1  # V3's 8 NICs per node
+
+
+TABLE = {
+    k.name: k
+    for k in (
+        TopologyKind("fat-tree-2", "fat-tree-2", source="two-layer fat tree (V3 report, section 3.1)"),
+        TopologyKind("multi-plane", "fat-tree-2", "split", tapered_leaf_per_plane=True,
+                     source="multi-plane two-layer fat tree, NIC i of every node in plane i (ISCA 2025)"),
+        TopologyKind("multi-rail", "fat-tree-2", "rails", tapered_leaf_per_plane=True,
+                     source="rail-optimized two-layer fat tree sharing one set of spines"),
+        TopologyKind("fat-tree-3", "fat-tree-3", source="three-layer fat tree, k pods (Al-Fares et al. 2008)"),
+        TopologyKind("slim-fly", "slim-fly", oversubscription=False, source="MMS graph (Besta and Hoefler 2014)"),
+        TopologyKind("dragonfly", "dragonfly", oversubscription=False, source="balanced Dragonfly (Kim et al. 2008)"),
+    )
+}  # fmt: skip
+if tuple(TABLE) != KINDS:
+    raise RuntimeError("hwmodels/names.py must list the kinds TABLE holds, in its order")
+
+
+def topology_kind(name: str) -> TopologyKind:
+    """The kind called `name`; an unknown name is a ValueError listing the known ones."""
+    if name not in TABLE:
+        raise ValueError(f"unknown topology {name!r}; use one of: {', '.join(KINDS)}")
+    return TABLE[name]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +90,7 @@ class TopologySpec:
     oversubscription: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"unknown topology {self.kind!r}; use one of: {', '.join(KINDS)}")
+        kind = topology_kind(self.kind)
         if self.radix < 4 or self.radix % 2:
             raise ValueError(f"radix={self.radix} must be an even number of ports >= 4")
         if self.endpoints < 2:
@@ -56,9 +99,9 @@ class TopologySpec:
             raise ValueError(f"planes={self.planes} must be >= 1 and divide endpoints={self.endpoints}")
         if self.oversubscription < 1:
             raise ValueError(f"oversubscription={self.oversubscription} must be >= 1 (1 = full bisection)")
-        if self.oversubscription != 1 and self.kind in ("slim-fly", "dragonfly"):
+        if self.oversubscription != 1 and not kind.oversubscription:
             raise ValueError(f"{self.kind} takes no --oversubscription; its concentration follows the radix")
-        if self.planes != 1 and self.kind not in ("multi-plane", "multi-rail"):
+        if self.planes != 1 and kind.planes == "none":
             raise ValueError(f"{self.kind} has one plane; --planes is for multi-plane and multi-rail")
         capacity = max_endpoints(self.kind, self.radix, self.planes, self.oversubscription)
         if self.endpoints > capacity:
@@ -69,7 +112,12 @@ class TopologySpec:
 
     @property
     def endpoints_per_plane(self) -> int:
-        return self.endpoints // self.planes if self.kind == "multi-plane" else self.endpoints
+        return self.endpoints // self.planes if TABLE[self.kind].planes == "split" else self.endpoints
+
+    @property
+    def fabric_planes(self) -> int:
+        """Independent fabrics: the planes of a multi-plane network, else 1."""
+        return self.planes if TABLE[self.kind].planes == "split" else 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,15 +158,15 @@ def dragonfly_global_pairs(groups: int, ports_per_group: int) -> list[tuple[int,
 
 def max_endpoints(kind: str, radix: int, planes: int = 1, oversubscription: float = 1.0) -> int:
     """The most endpoints the kind can hold at this radix (planes and oversubscription included)."""
-    k = radix
-    if kind in FAT_TREE_2_KINDS:
+    k, record = radix, topology_kind(kind)
+    if record.family == "fat-tree-2":
         down, _ = leaf_ports(k, oversubscription)
         per_plane = down * k  # k leaves, each up port on a distinct spine port
-        return per_plane * (planes if kind == "multi-plane" else 1)
-    if kind == "fat-tree-3":
+        return per_plane * (planes if record.planes == "split" else 1)
+    if record.family == "fat-tree-3":
         down, _ = leaf_ports(k, oversubscription)
         return k * (k // 2) * down  # k pods of k/2 edge switches
-    if kind == "slim-fly":
+    if record.family == "slim-fly":
         q, _, _, p = slim_fly_q_params(k)
         return 2 * q * q * p
     p, a, h = dragonfly_params(k)
@@ -131,7 +179,7 @@ def design_topology(
     """A TopologySpec with the defaults filled in: with no `endpoints`, the largest instance the radix allows
     (for `multi-plane`, 8 planes; for `multi-rail`, 8 rails)."""
     if planes is None:
-        planes = 8 if kind in ("multi-plane", "multi-rail") else 1
+        planes = topology_kind(kind).default_planes
     if endpoints is None:
         TopologySpec(kind, radix, planes * 2, planes, oversubscription)  # validates kind, radix, planes
         endpoints = max_endpoints(kind, radix, planes, oversubscription)
@@ -150,15 +198,15 @@ def _fat_tree_2_plane(n: int, radix: int, oversubscription: float) -> tuple[int,
 
 def topology_counts(spec: TopologySpec) -> TopologyCounts:
     """Switches, links, diameter and bisection of `spec`, in closed form."""
-    k, n = spec.radix, spec.endpoints
-    if spec.kind in FAT_TREE_2_KINDS:
-        planes = spec.planes if spec.kind == "multi-plane" else 1
+    k, n, family = spec.radix, spec.endpoints, TABLE[spec.kind].family
+    if family == "fat-tree-2":
+        planes = spec.fabric_planes
         leaves, spines, links = _fat_tree_2_plane(spec.endpoints_per_plane, k, spec.oversubscription)
         tiers = {"leaf": leaves * planes, "spine": spines * planes}
         cut = n / 2 / spec.oversubscription if leaves > 1 else n / 2
         ecmp = min(leaf_ports(k, spec.oversubscription)[1], spines) if leaves > 1 else 1
         return TopologyCounts(n, sum(tiers.values()), links * planes, tiers, 2 if leaves > 1 else 0, cut, ecmp)
-    if spec.kind == "fat-tree-3":
+    if family == "fat-tree-3":
         down, up = leaf_ports(k, spec.oversubscription)
         edges = math.ceil(n / down)
         pods = math.ceil(edges / (k // 2))
@@ -168,7 +216,7 @@ def topology_counts(spec: TopologySpec) -> TopologyCounts:
         links = edges * up + aggs * (k // 2)
         ecmp = min(up, k // 2) * min(k // 2, cores)
         return TopologyCounts(n, edges + aggs + cores, links, tiers, 4, n / 2 / spec.oversubscription, ecmp)
-    if spec.kind == "slim-fly":
+    if family == "slim-fly":
         q, _, kp, _ = slim_fly_q_params(k, n)
         routers = 2 * q * q
         # cut between the MMS graph's two subgraphs: q^2 routers each with q cross edges (an upper bound on the
@@ -187,13 +235,8 @@ def topology_counts(spec: TopologySpec) -> TopologyCounts:
 def build_switch_graph(spec: TopologySpec) -> nx.Graph:
     """The switch graph: nodes are switches with `tier`, `plane` and `endpoints` (attached NIC ports);
     edges carry `links` (parallel switch-to-switch links)."""
-    if spec.kind in FAT_TREE_2_KINDS:
-        return _build_fat_tree_2(spec)
-    if spec.kind == "fat-tree-3":
-        return _build_fat_tree_3(spec)
-    if spec.kind == "slim-fly":
-        return _build_slim_fly(spec)
-    return _build_dragonfly(spec)
+    builders = {"fat-tree-2": _build_fat_tree_2, "fat-tree-3": _build_fat_tree_3, "slim-fly": _build_slim_fly}
+    return builders.get(TABLE[spec.kind].family, _build_dragonfly)(spec)
 
 
 def _attach(graph: nx.Graph, switches: list, n: int, per_switch: int) -> None:
@@ -211,7 +254,7 @@ def _add_link(graph: nx.Graph, u, v, links: int = 1) -> None:
 
 def _build_fat_tree_2(spec: TopologySpec) -> nx.Graph:
     graph = nx.Graph()
-    planes = spec.planes if spec.kind == "multi-plane" else 1
+    planes = spec.fabric_planes
     down, up = leaf_ports(spec.radix, spec.oversubscription)
     leaves, spines, _ = _fat_tree_2_plane(spec.endpoints_per_plane, spec.radix, spec.oversubscription)
     for plane in range(planes):

@@ -11,7 +11,7 @@ from typing import Any
 
 from hwmodels.registry import catalog, load_node
 from hwmodels.specs import NodeSpec
-from simulator.serving import ServeSpec
+from simulator.servespec import ServeSpec
 from workloads.layout import ParallelLayout
 from workloads.registry import load_model
 from workloads.spec import ModelSpec
@@ -20,7 +20,7 @@ DEFAULT_GPU = "h800"  # V3's (V3 report, section 3.1)
 # DeepSeek-V3's published pre-training layout (V3 report, section 3.2): PP16, EP64 over 8 nodes, ZeRO-1 DP128.
 V3_LAYOUT = ParallelLayout(tp=1, pp=16, dp=128, ep=64, zero_stage=1, gpus_per_node=8)
 V3_NODE_LIMIT = 4  # nodes a token's experts may span (V3 report, section 3.2.2)
-# Options of the event engine (simulator.simulate), with their defaults; the analytic engine ignores them.
+# Options of the event engine (simulator.events.simulate), with their defaults; the analytic engine ignores them.
 EVENT_DEFAULTS: dict[str, Any] = {
     "network": "flow",
     "expert_cv": 0.0,

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 from hwmodels.files import is_finite_number
 from hwmodels.registry import load_node
 from hwmodels.specs import NodeSpec
-from hwmodels.topology import KINDS, TopologySpec, design_topology
+from hwmodels.topology import KINDS, TopologySpec, design_topology, topology_kind
 from simulator import limits
 from simulator.names import PRECISIONS
 from simulator.presets import V3_BATCH_SEQUENCES, V3_LAYOUT, node_for, training_batch_sequences, training_ep
@@ -157,7 +158,7 @@ class RunSpec:
 
     @property
     def topology_spec(self) -> TopologySpec:
-        planes = self.node.nics_per_node if self.topology in ("multi-plane", "multi-rail") else None
+        planes = self.node.nics_per_node if topology_kind(self.topology).planes != "none" else None
         return design_topology(self.topology, self.radix, self.gpus, planes, self.oversubscription)
 
     @property
@@ -199,14 +200,14 @@ def v3_pretraining(**changes) -> RunSpec:
 
 # The RunSpec fields a caller sets by value (the model and node are named, see `build_run`), and their defaults.
 RUN_FIELDS = tuple(f.name for f in fields(RunSpec) if f.name not in ("model", "node", "defaults"))
-RUN_DEFAULTS = {f.name: f.default for f in fields(RunSpec) if f.name in RUN_FIELDS}
+RUN_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(RunSpec) if f.name in RUN_FIELDS}
 
 
 def default_ep(model: ModelSpec, options: Mapping[str, object]) -> int:
     """The EP a run gets when `options` give none (presets.training_ep over their tp x dp = gpus / pp)."""
-    given = {**RUN_DEFAULTS, **options}
+    given: dict[str, Any] = {**RUN_DEFAULTS, **options}
     try:
-        tp_dp = int(given["gpus"]) // int(given["pp"])  # type: ignore[call-overload]
+        tp_dp = int(given["gpus"]) // int(given["pp"])
     except (TypeError, ValueError, ArithmeticError):
         return V3_LAYOUT.ep  # a bad gpus or pp: RunSpec names it
     return training_ep(model, max(tp_dp, 1))
@@ -214,12 +215,12 @@ def default_ep(model: ModelSpec, options: Mapping[str, object]) -> int:
 
 def default_batch_tokens(options: Mapping[str, object]) -> int:
     """The global batch a run gets when `options` give none (presets.training_batch_sequences)."""
-    given = {**RUN_DEFAULTS, **options}
+    given: dict[str, Any] = {**RUN_DEFAULTS, **options}
     try:
-        dp = int(given["gpus"]) // (int(given["tp"]) * int(given["pp"]))  # type: ignore[call-overload]
+        dp = int(given["gpus"]) // (int(given["tp"]) * int(given["pp"]))
         bidirectional = given["schedule"] in BIDIRECTIONAL
-        seqs = training_batch_sequences(max(dp, 1), int(given["micro_batch"]), bidirectional)  # type: ignore[call-overload]
-        return seqs * int(given["seq_len"])  # type: ignore[call-overload]
+        seqs = training_batch_sequences(max(dp, 1), int(given["micro_batch"]), bidirectional)
+        return seqs * int(given["seq_len"])
     except (TypeError, ValueError, ArithmeticError):
         return RUN_DEFAULTS["global_batch_tokens"]  # a bad input: RunSpec names it
 
@@ -227,7 +228,7 @@ def default_batch_tokens(options: Mapping[str, object]) -> int:
 def build_run(options: Mapping[str, object]) -> RunSpec:
     """A RunSpec from plain options: `model` (slug, config.json or a ModelSpec), `gpu` or `node` (resolved by
     presets.node_for) and any RUN_FIELDS; what they leave out keeps V3's published set-up (dense: ep=1)."""
-    opts = dict(options)
+    opts: dict[str, Any] = dict(options)
     model = opts.pop("model", "deepseek-v3")
     if not isinstance(model, ModelSpec):
         model = load_model(str(model))

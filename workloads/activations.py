@@ -49,7 +49,7 @@ def ffn_activation_elems(spec: ModelSpec, moe: bool, recompute: str = "none") ->
 
     # Per SwiGLU: gate and up outputs (its inputs, read by its backward), and
     # act(gate)*up, the down projection's input, unless recomputed from them.
-    def swiglu(inter: int) -> float:
+    def swiglu(inter: int) -> int:
         return (2 if selective else 3) * inter
 
     cached = 0 if selective else h  # norm output (input of gate/up, router, shared expert)

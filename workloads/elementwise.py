@@ -24,7 +24,7 @@ def layer_elementwise_kernels(spec: ModelSpec, moe: bool, fp8: bool) -> list[tup
     read bf16 and write fp8 (scales, 1/128 of that, left out).
     """
     h, heads = spec.hidden_size, spec.num_attention_heads
-    rows = [
+    rows: list[tuple[str, str, float]] = [
         ("input_norm", "attn", 2 * h * BF16),
         ("residual_add.attn", "attn", 3 * h * BF16),
         ("post_attention_norm", "mlp", 2 * h * BF16),

@@ -134,7 +134,7 @@ def balanced_layer_counts(
     extra = [0.0] * pp
     extra[0] += extra_first
     extra[-1] += extra_last
-    groups = [(r, pp - 1 - r) for r in range(pp // 2)] if paired else [(s,) for s in range(pp)]
+    groups: list[tuple[int, ...]] = [(r, pp - 1 - r) for r in range(pp // 2)] if paired else [(s,) for s in range(pp)]
     group_extra = [sum(extra[s] for s in g) for g in groups]
 
     def capacity(limit: float) -> list[int]:
@@ -150,8 +150,8 @@ def balanced_layer_counts(
             lo = mid + 1
     take = capacity(candidates[lo])
     while sum(take) > num_layers:  # give back surplus from the most loaded groups
-        g = max((i for i in range(len(groups)) if take[i] > 0), key=lambda i: take[i] + group_extra[i])
-        take[g] -= 1
+        busiest = max((i for i in range(len(groups)) if take[i] > 0), key=lambda i: take[i] + group_extra[i])
+        take[busiest] -= 1
     counts = [0] * pp
     for g, n in zip(groups, take, strict=True):
         if len(g) == 1:

@@ -118,7 +118,7 @@ def training_memory_by_stage(
     micro_batch: int = 1,
     recompute: str = "none",
     precision: str | TrainingPrecision = "bf16-mixed",
-    inflight_microbatches: int | Sequence[int] | None = None,
+    inflight_microbatches: float | Sequence[float] | None = None,
     param_copies: int = 1,
     include_mtp: bool = True,
 ) -> list[dict[str, float]]:
@@ -136,7 +136,7 @@ def training_memory_by_stage(
         raise ValueError(f"seq_len={seq_len} and micro_batch={micro_batch} must be positive")
     prec = precision if isinstance(precision, TrainingPrecision) else training_precision(precision)
     inflight_by_stage = inflight_microbatches if inflight_microbatches is not None else layout.pp
-    if isinstance(inflight_by_stage, int):
+    if isinstance(inflight_by_stage, int | float):
         inflight_by_stage = [inflight_by_stage] * layout.pp
     if len(inflight_by_stage) != layout.pp:
         raise ValueError(f"{len(inflight_by_stage)} in-flight counts for {layout.pp} pipeline stages")

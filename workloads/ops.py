@@ -1,7 +1,7 @@
 """The operation list: what one GPU runs for one layer (or the head) of one micro-batch, op by op.
 
-Every model prices this same list: the analytic training model (`simulator.training`), through it the
-event model, and serving (`simulator.serving`); `v3sim ops` prints it so a user can read what is priced
+Every model prices this same list: the analytic training model (`simulator.analytic.training`), through it the
+event model, and serving (`simulator.analytic.serving`); `v3sim ops` prints it so a user can read what is priced
 and hold it against a profiler trace. An op carries its shape, FLOPs, HBM bytes, the bytes it puts on
 each link kind, its precision and its stream; it carries no time (pricing is the simulator's).
 

@@ -1,6 +1,6 @@
 """Calibration: a kernel profile's samples and fits, and its fitted rates against the GPU's peaks.
 
-The fits and peaks come from `simulator.profile` and `hwmodels`; this page only divides a rate by its peak to
+The fits and peaks come from `simulator.analytic.profile` and `hwmodels`; this page only divides a rate by its peak to
 show a share, converts to TFLOPS / GB/s, and plots.
 """
 
@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-import simulator.profile as profiles
+import simulator.analytic.profile as profiles
 from dashboard import state
 from hwmodels.registry import catalog, load_gpu
 

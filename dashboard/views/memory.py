@@ -13,6 +13,7 @@ import streamlit as st
 
 from dashboard import state
 from hwmodels.registry import catalog, load_node
+from hwmodels.units import GIB
 from simulator import limits
 from workloads.layout import ParallelLayout
 from workloads.memory import (
@@ -24,7 +25,6 @@ from workloads.memory import (
 from workloads.registry import load_model, model_slugs
 from workloads.spec import ModelSpec
 
-GIB = 2**30  # GPU memory is sold in GiB
 DEFAULT_MODELS = ("deepseek-v3", "qwen2.5-72b", "llama-3.1-405b")
 DTYPES = ("bf16", "fp8")
 CURVE_CONTEXTS = tuple(2**k for k in range(10, 18))  # 1K .. 128K tokens

@@ -17,8 +17,8 @@ from plotly.subplots import make_subplots
 from dashboard import state
 from hwmodels.registry import catalog
 from simulator import limits
+from simulator.analytic.serving import PHASES, serve
 from simulator.presets import deployment
-from simulator.serving import PHASES, serve
 from workloads.registry import load_model, model_slugs
 
 SWEEP_POINTS = 8  # batch sizes in the sweep, doubling from 1, plus the KV capacity

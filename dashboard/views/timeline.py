@@ -1,6 +1,6 @@
 """Pipeline timeline: the event simulator's step for a chosen schedule, as a Gantt chart per rank.
 
-Every number comes from `simulator.simulate.simulate`; this page only picks its inputs, formats and plots.
+Every number comes from `simulator.events.simulate.simulate`; this page only picks its inputs, formats and plots.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import state
-from simulator.ep_comm import Routing
-from simulator.events import to_chrome_trace
+from simulator.events.engine import to_chrome_trace
+from simulator.events.ep_comm import Routing
+from simulator.events.simulate import simulate
 from simulator.runspec import build_run
-from simulator.simulate import simulate
 
 SCHEDULES = ("1f1b", "interleaved", "zb1p", "dualpipe")  # the event model does not run dualpipev
 PP_CHOICES = (4, 8, 16)

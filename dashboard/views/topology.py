@@ -20,13 +20,14 @@ from dashboard import state
 from hwmodels import collectives as ab
 from hwmodels.registry import catalog, load_node
 from hwmodels.topology import KINDS, build_switch_graph, design_topology
-from simulator.netsummary import topology_summary
-from simulator.report import estimate
+from hwmodels.topology import TABLE as TOPOLOGY_TABLE
+from simulator.analytic.report import estimate
+from simulator.explore.sweep import pareto_front
+from simulator.network.summary import topology_summary
 from simulator.runspec import build_run
-from simulator.sweep import pareto_front
 
 NODE = "h800-ib"  # DeepSeek-V3's node: 8 H800, one 400G NIC per GPU
-PLANED = ("multi-plane", "multi-rail")  # the kinds whose `planes` (planes or rails) the user sets
+PLANED = tuple(k for k, v in TOPOLOGY_TABLE.items() if v.planes != "none")  # kinds whose planes (or rails) one sets
 RADIXES = ("16", "32", "64", "128")
 OVERSUBSCRIPTIONS = ("1", "2", "3", "4")
 GPU_COUNTS = ("512", "1024", "2048", "4096", "8192")
@@ -157,7 +158,7 @@ def drawing(kind: str, radix: int, planes: int, endpoints: bool) -> tuple[go.Fig
     spec = design_topology(kind, radix, None, planes if kind in PLANED else None)
     switches = build_switch_graph(spec)
     graph = _with_endpoints(switches) if endpoints else switches
-    if kind in ("slim-fly", "dragonfly"):
+    if not TOPOLOGY_TABLE[kind].tree:
         pos = nx.spring_layout(graph, seed=0)
     else:
         nx.set_node_attributes(graph, {v: TIER_LEVEL[d["tier"]] for v, d in graph.nodes(data=True)}, "level")
@@ -244,8 +245,8 @@ def show_drawing(planes: int) -> None:
     except ValueError as exc:
         st.warning(f"Cannot draw {kind} at radix {radix}: {exc}. Pick a larger drawing radix.")
         return
-    size = {"multi-plane": f", {planes} planes", "multi-rail": f", {planes} rails"}.get(kind, "")
-    taper = "" if kind in ("slim-fly", "dragonfly") else ", no oversubscription"
+    size = {"split": f", {planes} planes", "rails": f", {planes} rails"}.get(TOPOLOGY_TABLE[kind].planes, "")
+    taper = ", no oversubscription" if TOPOLOGY_TABLE[kind].tree else ""
     parts = ", ".join(f"{n} {tier}" for tier, n in tiers.items())
     st.caption(
         f"The largest {kind} of radix-{radix} switches{size}{taper}: {parts} (`build_switch_graph`, networkx layout)."

@@ -14,10 +14,10 @@ from dashboard.files import MAX_UPLOAD_MB, model_from_upload, upload_name
 from hwmodels.registry import catalog, load_node
 from hwmodels.topology import KINDS
 from simulator import limits
-from simulator.report import estimate
+from simulator.analytic.report import estimate
+from simulator.analytic.training import BREAKDOWN_KEYS
 from simulator.runspec import MAX_RUN_INTS, PRECISIONS, build_run
 from simulator.schedules import SCHEDULES
-from simulator.training import BREAKDOWN_KEYS
 from workloads.registry import load_model, model_slugs
 from workloads.spec import ModelSpec
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from hwmodels.files import check_output, dumps_json, write_atomic
 from hwmodels.profile import PROFILE_DIR, Profile, write_profile
+from simulator.analytic.profile import PROFILE_CHOICES, describe, load_profile, sample_sources, user_profile_dir
 from simulator.cli import format as fmt
 from simulator.cli.args import name, seq_tokens
-from simulator.profile import PROFILE_CHOICES, describe, load_profile, sample_sources, user_profile_dir
 from workloads.registry import load_model
 
 

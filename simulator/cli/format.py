@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from hwmodels.units import GIB
+
 _PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 
 
@@ -17,7 +19,7 @@ def si(value: float, unit: str = "", digits: int = 3) -> str:
 
 def gib(value_bytes: float) -> str:
     """Bytes as GiB, the unit GPU memory is sold in."""
-    return f"{value_bytes / 2**30:.2f} GiB"
+    return f"{value_bytes / GIB:.2f} GiB"
 
 
 def table(rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> str:

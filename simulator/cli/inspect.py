@@ -6,14 +6,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from hwmodels.units import GIB
+from simulator.analytic.profile import rates_for
+from simulator.analytic.report import estimate
+from simulator.analytic.summary import comm_summary, hardware_summary, kv_comparison, memory_summary, model_summary
 from simulator.cli import format as fmt
 from simulator.cli.train import print_train
-from simulator.netsummary import collective_summary, topology_summary
+from simulator.network.summary import collective_summary, topology_summary
 from simulator.presets import V3_LAYOUT, V3_NODE_LIMIT
-from simulator.profile import rates_for
-from simulator.report import estimate
 from simulator.runspec import v3_pretraining
-from simulator.summary import comm_summary, hardware_summary, kv_comparison, memory_summary, model_summary
 from workloads.layout import ParallelLayout
 from workloads.registry import load_model
 
@@ -252,4 +253,4 @@ def print_report(out: dict[str, Any]) -> None:
     print("\nTraining estimate (v3sim train for options, --explain for sources):")
     print_train(out["training"])
     mem = out["training"]["memory_per_gpu_bytes"]
-    print("memory on the fullest GPU: " + ", ".join(f"{k} {v / 2**30:.2f} GiB" for k, v in mem.items()))
+    print("memory on the fullest GPU: " + ", ".join(f"{k} {v / GIB:.2f} GiB" for k, v in mem.items()))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from simulator.analytic.serving import PHASES, serve
 from simulator.cli.args import degree, fraction, integer, name, nonnegative, seq_tokens, sequences
 from simulator.presets import SERVING_LAYOUT_OPTIONS, deployment
-from simulator.serving import PHASES, serve
 from workloads.dtypes import DTYPE_BYTES
 
 

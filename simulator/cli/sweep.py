@@ -21,7 +21,7 @@ SHOWN = 10  # rows printed (the file has them all)
 
 def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, positive) -> None:
     p = sub.add_parser("sweep", parents=[common], help="evaluate a design-space sweep (TOML) and its Pareto front")
-    p.add_argument("sweep", type=name, help="the sweep description, a TOML file (see README: Sweeps)")
+    p.add_argument("sweep", type=name, help="the sweep description, a TOML file (see docs/sweeps.md)")
     p.add_argument(
         "--out", type=name, default=None, help="write every point's inputs and outputs here (.parquet or .csv)"
     )
@@ -49,8 +49,8 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def cmd_sweep(args: argparse.Namespace) -> dict[str, Any]:
-    from simulator.sweep import RESULT_SUFFIXES, pareto_front, run_sweep, write_results
-    from simulator.sweepspec import load_sweep
+    from simulator.explore.sweep import RESULT_SUFFIXES, pareto_front, run_sweep, write_results
+    from simulator.explore.sweepspec import load_sweep
 
     if args.out:
         check_output(args.out, RESULT_SUFFIXES, "--out")  # before the work, not after it
@@ -113,7 +113,7 @@ class Ranked(list):
 def cmd_best_layout(args: argparse.Namespace) -> Ranked:
     import pandas as pd
 
-    from simulator.bestlayout import LAYOUT_COLUMNS, best_layouts
+    from simulator.explore.bestlayout import LAYOUT_COLUMNS, best_layouts
 
     base = run_options(args)
     frame = best_layouts(base, args.processes, progress=not args.json)

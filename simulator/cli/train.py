@@ -8,6 +8,7 @@ from typing import Any
 from hwmodels.files import check_distinct_outputs, check_output, dumps_json, write_atomic
 from hwmodels.names import ECMP_MODES
 from hwmodels.names import TOPOLOGY_KINDS as KINDS
+from simulator.analytic.profile import DEFAULT_PROFILE
 from simulator.cli import format as fmt
 from simulator.cli.args import (
     count,
@@ -20,7 +21,6 @@ from simulator.cli.args import (
     whole_count,
 )
 from simulator.names import NETWORKS, PRECISIONS
-from simulator.profile import DEFAULT_PROFILE
 from simulator.schedules import SCHEDULES
 from workloads.activations import RECOMPUTE_MODES
 
@@ -124,9 +124,9 @@ def run_from_args(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
-    from simulator.profile import rates_for
-    from simulator.report import estimate
-    from simulator.sensitivity import sensitivity
+    from simulator.analytic.profile import rates_for
+    from simulator.analytic.report import estimate
+    from simulator.explore.sensitivity import sensitivity
 
     run = run_from_args(args)
     profile = rates_for(args.profile, run.node.gpu)
@@ -209,10 +209,10 @@ OUTPUTS = {"trace": ".json", "links": ".csv"}  # simulate's files: option -> suf
 
 
 def cmd_simulate(args: argparse.Namespace) -> dict[str, Any]:
-    from simulator.ep_comm import Routing
-    from simulator.events import to_chrome_trace
-    from simulator.profile import rates_for
-    from simulator.simulate import Stragglers, simulate
+    from simulator.analytic.profile import rates_for
+    from simulator.events.engine import to_chrome_trace
+    from simulator.events.ep_comm import Routing
+    from simulator.events.simulate import Stragglers, simulate
 
     paths = {option: getattr(args, option) for option in OUTPUTS}
     check_distinct_outputs({f"--{option}": path for option, path in paths.items()})
@@ -270,7 +270,7 @@ def print_simulate(out: dict[str, Any]) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from simulator.validate import validation_rows
+    from simulator.explore.validate import validation_rows
 
     return validation_rows()
 

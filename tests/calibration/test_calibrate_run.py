@@ -9,8 +9,8 @@ import pytest
 
 from hwmodels.profile import PROFILE_DIR, read_profile
 from hwmodels.registry import load_gpu
+from simulator.analytic.profile import rates_for
 from simulator.cli import main
-from simulator.profile import rates_for
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 from calibration.fit import PUBLISHED_DIR, fit_kernel, published_profile
 from hwmodels.profile import PROFILE_DIR, KernelFit, Sample, profile_from_dict, read_profile, write_profile
 from hwmodels.registry import load_gpu, load_node
+from simulator.analytic.profile import apply_profile, load_profile, rates_for, sol_rates
+from simulator.analytic.report import estimate
+from simulator.analytic.training import stage_times
 from simulator.cli import main
-from simulator.profile import apply_profile, load_profile, rates_for, sol_rates
-from simulator.report import estimate
 from simulator.runspec import v3_pretraining
-from simulator.training import stage_times
 from workloads.gemms import gemm_bytes
 
 H800 = load_gpu("h800")

@@ -51,7 +51,7 @@ PACKAGES = ("workloads", "hwmodels", "simulator", "calibration", "dashboard")
 
 def test_no_text_is_ever_evaluated():
     """Configuration is data: no eval/exec/compile, no DataFrame.eval/query, no pickle or yaml loading, in any
-    package (README: Security). Sweep constraints go through simulator/expr.py's checked syntax tree."""
+    package (docs/security.md). Sweep constraints go through simulator/explore/expr.py's checked syntax tree."""
     found = []
     for package in PACKAGES:
         for path in (ROOT / package).rglob("*.py"):
@@ -155,3 +155,62 @@ def test_benchmarks_import(path):
 
     spec = importlib.util.spec_from_file_location(f"bench_{path.stem}", path)
     spec.loader.exec_module(importlib.util.module_from_spec(spec))
+
+
+# The engine's rooms, lowest first (README: Layout). A module imports only rooms below its own (or its own):
+# specs and defaults; the analytic models and the network; the event model; exploration; the command line.
+ENGINE_ROOMS = ("specs", "analytic|network", "events", "explore", "cli")
+
+
+def _room(module: str) -> int:
+    """The rank of a `simulator` module's room: its sub-package, or `specs` for a top-level module."""
+    parts = module.split(".")
+    name = parts[1] if len(parts) > 2 or (len(parts) == 2 and (ROOT / "simulator" / parts[1]).is_dir()) else "specs"
+    return next(i for i, room in enumerate(ENGINE_ROOMS) if name in room.split("|"))
+
+
+def _simulator_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.startswith("simulator.")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("simulator"):
+            out |= {f"{node.module}.{a.name}" if node.module == "simulator" else node.module for a in node.names}
+    return out
+
+
+def test_engine_rooms_depend_one_way():
+    bad = []
+    for path in (ROOT / "simulator").rglob("*.py"):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for target in _simulator_imports(path):
+            if _room(target) > _room(module):
+                bad.append(f"{module} -> {target}")
+    assert not bad, bad
+
+
+def test_analytic_and_network_do_not_import_each_other():
+    for room, other in (("analytic", "simulator.network"), ("network", "simulator.analytic")):
+        for path in (ROOT / "simulator" / room).rglob("*.py"):
+            assert not {m for m in _simulator_imports(path) if m.startswith(other)}, path
+
+
+def test_units_are_named_once():
+    """Seconds per hour or day and bytes per GiB come from hwmodels/units.py, never a bare 3600 / 86400 / 2**30."""
+    found = []
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            if path.name == "units.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Constant) and node.value in (3600, 86400) and type(node.value) is not bool:
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+                if (
+                    isinstance(node, ast.BinOp)
+                    and isinstance(node.op, ast.Pow)
+                    and getattr(node.left, "value", None) == 2
+                    and getattr(node.right, "value", None) == 30
+                ):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not found, found

@@ -1,4 +1,4 @@
-"""The Calibration page renders, reads its view from the URL, and shows the fits simulator.profile returns."""
+"""The Calibration page renders, reads its view from the URL, and shows the fits simulator.analytic.profile returns."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
 from hwmodels.registry import catalog, load_gpu
-from simulator.profile import describe, load_profile, rates_for, shipped_profiles
+from simulator.analytic.profile import describe, load_profile, rates_for, shipped_profiles
 from tests.dashboard.apptest import metrics, open_view
 
 SHIPPED = Path(__file__).parents[2] / "hwmodels" / "data" / "profiles"
@@ -23,7 +23,7 @@ def page(**query: object) -> AppTest:
 
 
 def expected(profile: str, gpu_name: str) -> dict[str, str]:
-    """The metric strings for the same choice, from the GPU catalog and simulator.profile."""
+    """The metric strings for the same choice, from the GPU catalog and simulator.analytic.profile."""
     gpu = load_gpu(gpu_name)
     fit = rates_for(profile, gpu).fits.get("gemm_fp8")
     peak = gpu.peak_fp8_flop_per_s

@@ -6,9 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
-from simulator.ep_comm import Routing
+from simulator.events.ep_comm import Routing
+from simulator.events.simulate import simulate
 from simulator.runspec import build_run
-from simulator.simulate import simulate
 from tests.dashboard.apptest import metrics, open_view
 
 LABELS = ("Event step (s)", "Analytic step (s)", "Difference", "Busiest rank idle (s)")

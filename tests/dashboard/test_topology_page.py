@@ -13,8 +13,8 @@ from streamlit.testing.v1 import AppTest
 from hwmodels import collectives as ab
 from hwmodels.registry import load_node
 from hwmodels.topology import KINDS
-from simulator.netsummary import topology_summary
-from simulator.report import estimate
+from simulator.analytic.report import estimate
+from simulator.network.summary import topology_summary
 from simulator.runspec import build_run
 from tests.dashboard.apptest import metrics, open_view
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
 from dashboard.files import MAX_UPLOAD_BYTES, model_from_upload
-from simulator.report import estimate
+from simulator.analytic.report import estimate
 from simulator.runspec import build_run
 from tests.dashboard.apptest import metrics, open_view
 from workloads.hf import ADAPTERS, spec_from_hf_config

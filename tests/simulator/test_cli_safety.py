@@ -197,7 +197,7 @@ def test_build_run_checks_every_field(options, message):
 
 
 def test_a_failed_trace_write_leaves_the_old_file(capsys, tmp_path, monkeypatch):
-    import simulator.events
+    import simulator.events.engine
 
     trace = tmp_path / "step.json"
     trace.write_text("the previous trace")
@@ -205,7 +205,7 @@ def test_a_failed_trace_write_leaves_the_old_file(capsys, tmp_path, monkeypatch)
     def broken(timeline):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(simulator.events, "to_chrome_trace", broken)
+    monkeypatch.setattr(simulator.events.engine, "to_chrome_trace", broken)
     code, _, err = run(capsys, "simulate", "--network", "analytic", "--trace", str(trace))
     assert code == 2 and "cannot write the trace" in err and "No space left" in err
     assert trace.read_text() == "the previous trace"
@@ -332,7 +332,7 @@ def test_names_from_files_print_without_control_characters(capsys, tmp_path):
 def test_a_local_dask_cluster_listens_on_loopback_only():
     """What the README promises: `--workers N` starts a scheduler and workers reachable from this machine only."""
     pytest.importorskip("dask.distributed")
-    from simulator.sweep import _dask_client
+    from simulator.explore.sweep import _dask_client
 
     client, cluster = _dask_client(1, None)
     try:

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulator.events import op_s, simulate_ops, simulate_pipeline, to_chrome_trace
-from simulator.pipeline_ops import Op, dependencies, num_stages, rank_of, schedule_ops
+from simulator.analytic.training import StageTimes
+from simulator.events.engine import op_s, simulate_ops, simulate_pipeline, to_chrome_trace
+from simulator.events.pipeline_ops import Op, dependencies, num_stages, rank_of, schedule_ops
 from simulator.schedules import ChunkTimes, bubble_s
-from simulator.training import StageTimes
 
 CASES = [("1f1b", 1), ("interleaved", 2), ("interleaved", 3), ("zb1p", 1), ("dualpipe", 1)]
 

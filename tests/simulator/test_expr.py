@@ -1,4 +1,4 @@
-"""The sweep constraint language (simulator/expr.py): what it computes, checked against plain numpy, and what
+"""The sweep constraint language (simulator/explore/expr.py): what it computes, checked against plain numpy, and what
 it refuses — the code-execution and file-writing attempts that pandas' `DataFrame.eval` ran are regression
 tests here."""
 
@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator import expr
 from simulator.cli import main
-from simulator.sweep import run_sweep
-from simulator.sweepspec import sweep_from_dict
+from simulator.explore import expr
+from simulator.explore.sweep import run_sweep
+from simulator.explore.sweepspec import sweep_from_dict
 from tests.hang import no_hang
 
 FRAME = pd.DataFrame(

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.sparse import csr_matrix
 
-from simulator.flows import SHARE_TOLERANCE, FlowSet, max_min_rates, simulate_flows
+from simulator.network.flows import SHARE_TOLERANCE, FlowSet, max_min_rates, simulate_flows
 
 
 def flowset(paths, caps, sizes, starts=None, latency=None):

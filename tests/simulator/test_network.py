@@ -13,9 +13,9 @@ from hwmodels import collectives as ab
 from hwmodels.registry import load_node, load_switch
 from hwmodels.routing import build_fabric
 from hwmodels.topology import design_topology
-from simulator import network
 from simulator.cli import main
-from simulator.netsummary import _two_level
+from simulator.network import collectives as network
+from simulator.network.summary import _two_level
 from workloads.comm import ep_bytes_per_token_per_layer
 from workloads.layout import ParallelLayout
 from workloads.registry import load_model

@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwmodels.profile import KernelFit
+from simulator.analytic.profile import KernelRates
+from simulator.analytic.training import block_times
 from simulator.cli import main
-from simulator.profile import KernelRates
 from simulator.runspec import v3_pretraining
-from simulator.training import block_times
 from workloads.comm import ep_bytes_per_token_per_layer
 from workloads.elementwise import layer_elementwise_bytes
 from workloads.flops import attended_keys, forward_flops_per_token

@@ -1,4 +1,4 @@
-"""Serving (`simulator.serving`, `v3sim serve`): the network bound, MLA vs GQA capacity, MTP, costs, errors."""
+"""Serving (`simulator.analytic.serving`, `v3sim serve`): the network bound, MLA vs GQA capacity, MTP, costs, errors."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwmodels.registry import load_node
-from simulator.cli import main
-from simulator.presets import serving_layout
-from simulator.serving import (
+from simulator.analytic.serving import (
     HBM_RESERVE,
     ServeSpec,
     kv_bytes_per_sequence_per_gpu,
@@ -20,6 +18,8 @@ from simulator.serving import (
     serve,
     weight_bytes_per_gpu,
 )
+from simulator.cli import main
+from simulator.presets import serving_layout
 from workloads.registry import load_model, model_slugs
 
 H800 = load_node("h800-ib")

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.cli import main
-from simulator.ep_comm import Routing
+from simulator.events.ep_comm import Routing
+from simulator.events.simulate import Stragglers, simulate
 from simulator.runspec import v3_pretraining
-from simulator.simulate import Stragglers, simulate
 
 SMALL = {"gpus": 512, "pp": 4, "global_batch_tokens": 2048 * 4096}  # V3 at 512 GPUs, PP4 DualPipe, EP64
 
@@ -32,7 +32,7 @@ def test_v3_dualpipe_step_is_deterministic_and_adds_up(v3_sim):
 
 def test_real_stage_times_make_dualpipe_slower_than_the_rank_average(v3_sim):
     # The analytic model averages each DualPipe rank's two stages; the last stage (head + MTP) is heavier than the
-    # others, and the event model pairs its real chunks: slower, by a few percent (README, Event model).
+    # others, and the event model pairs its real chunks: slower, by a few percent (docs/events.md).
     assert 1.02 < v3_sim.step_time_s / v3_sim.analytic_step_time_s < 1.15
 
 
@@ -91,7 +91,7 @@ def test_expert_imbalance_makes_the_event_model_slower_than_the_analytic_one():
     steps = [simulate(run, routing=Routing(cv, 4)).step_time_s for cv in (None, 0.0, 0.5, 1.0)]
     analytic = simulate(run, network="analytic").analytic_step_time_s
     assert steps == sorted(steps)
-    assert steps[2] > 1.1 * analytic  # README: Event model, what the analytic model cannot see
+    assert steps[2] > 1.1 * analytic  # docs/events.md: what the analytic model cannot see
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Sweeps (`simulator.sweepspec`, `simulator.sweep`, `simulator.bestlayout`, `v3sim sweep | best-layout`):
+"""Sweeps (`simulator.explore.sweepspec`, `.sweep`, `.bestlayout`, `v3sim sweep | best-layout`):
 a sweep equals its points run one by one, here, in processes or on Dask; invalid points carry their reason."""
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.bestlayout import best_layouts, candidates
+from simulator.analytic.report import estimate
 from simulator.cli import main
-from simulator.report import estimate
+from simulator.events.simulate import simulate
+from simulator.explore.bestlayout import best_layouts, candidates
+from simulator.explore.sweep import evaluate, pareto_front, run_sweep, write_results
+from simulator.explore.sweepspec import complete, event_options, parse_axis, points, sweep_from_dict
 from simulator.runspec import build_run
-from simulator.simulate import simulate
-from simulator.sweep import evaluate, pareto_front, run_sweep, write_results
-from simulator.sweepspec import complete, event_options, parse_axis, points, sweep_from_dict
 
 # A small, quick grid around V3: valid points, a layout out of memory, an EP that does not divide, a constraint.
 GRID = {
@@ -254,7 +254,7 @@ def test_best_layout_for_v3_on_2048_h800():
     # within V3's own design choices (no TP, DualPipe) it is among the top 3, within 2% of the best
     own = valid[(valid["tp"] == 1) & (valid["schedule"] == "dualpipe")]
     assert published.index[0] in own.index[:3] and step <= 1.02 * own["step_time_s"].iloc[0]
-    # over every layout: in the best quarter, within 15% of the best (the README says what beats it, and why)
+    # over every layout: in the best quarter, within 15% of the best (docs/sweeps.md says what beats it, and why)
     assert rank <= len(valid) / 4 and step <= 1.15 * valid["step_time_s"].iloc[0]
     # a whole-run estimate of the published layout gives the same step
     assert published["step_time_s"].iloc[0] == estimate(build_run({}), "published").step_time_s

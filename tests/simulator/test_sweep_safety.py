@@ -15,10 +15,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simulator import sweep as sweep_module
 from simulator.cli import main
-from simulator.sweep import MAX_REASON_CHARS, run_sweep, write_results
-from simulator.sweepspec import MAX_AXIS_VALUES, MAX_CONSTRAINTS, MAX_POINTS, SweepSpec, load_sweep, sweep_from_dict
+from simulator.explore import sweep as sweep_module
+from simulator.explore.sweep import MAX_REASON_CHARS, run_sweep, write_results
+from simulator.explore.sweepspec import (
+    MAX_AXIS_VALUES,
+    MAX_CONSTRAINTS,
+    MAX_POINTS,
+    SweepSpec,
+    load_sweep,
+    sweep_from_dict,
+)
 from tests.hang import answer_or_one_line_error, no_hang
 
 V3_TOKENS = 14.8e12
@@ -227,7 +234,7 @@ def test_out_is_checked_before_the_work(capsys, tmp_path, monkeypatch):
     sweep = tmp_path / "s.toml"
     sweep.write_text("[axes]\npp = [8, 16]\n")
     ran = []
-    monkeypatch.setattr("simulator.sweep.run_sweep", lambda *a, **k: ran.append(1))
+    monkeypatch.setattr("simulator.explore.sweep.run_sweep", lambda *a, **k: ran.append(1))
     for out, message in ((tmp_path / "no" / "r.csv", "does not exist"), (tmp_path / "r.xlsx", "use a .parquet")):
         assert main(["sweep", str(sweep), "--out", str(out)]) == 2
         assert message in capsys.readouterr().err

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from simulator.explore.sweep import evaluate
+from simulator.explore.sweepspec import complete
 from simulator.presets import node_for
 from simulator.schedules import SCHEDULES
-from simulator.sweep import evaluate
-from simulator.sweepspec import complete
 from workloads.registry import load_model
 
 LAYOUT_COLUMNS = ("tp", "pp", "ep", "dp", "schedule", "virtual_stages")

@@ -2,7 +2,7 @@
 
 Each builder turns a collective into point-to-point transfers between GPUs,
 `route_transfers` gives each transfer its links (NVLink inside a node, NIC +
-switch path + NIC across nodes), and `simulator/flows.py` runs them. With
+switch path + NIC across nodes), and `simulator/network/flows.py` runs them. With
 `forwarding` (DeepEP's dispatch/combine, and the only way across planes of a
 multi-plane fat tree) a transfer to another node first crosses the network
 to the GPU of the sender's in-node index on the destination node, then
@@ -19,7 +19,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 from hwmodels.routing import Fabric, switch_paths
-from simulator.flows import FlowResult, FlowSet, simulate_flows
+from simulator.network.flows import FlowResult, FlowSet, simulate_flows
 
 # Memory of the flow model per GPU-to-GPU transfer (arrays, routes, incidence), measured: a 2,048-GPU
 # all-to-all (4.2M transfers) peaks at 0.9 GB with forwarding, 1.9 GB without. Larger sets are refused
@@ -94,7 +94,9 @@ def route_transfers(
     w_parts = [np.ones(len(p)) for p in f_parts]
     remote = idx[~local]
     pf, pl, pw = switch_paths(fabric, fabric.gpu_switch[src[remote]], fabric.gpu_switch[dst[remote]], ecmp, seed)
-    f_parts.append(remote[pf]), l_parts.append(pl), w_parts.append(pw)
+    f_parts.append(remote[pf])
+    l_parts.append(pl)
+    w_parts.append(pw)
     flows, links, weights = np.concatenate(f_parts), np.concatenate(l_parts), np.concatenate(w_parts)
     n_links = len(fabric.capacity_bytes_per_s)
     incidence = csr_matrix((weights, (links, flows)), shape=(n_links, n))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
-from simulator.profile import KernelRates, rates_for
-from simulator.report import estimate
+from simulator.analytic.profile import KernelRates, rates_for
+from simulator.analytic.report import estimate
+from simulator.analytic.training import resolved
 from simulator.runspec import RunSpec
-from simulator.training import resolved
 
 STEP = 0.2
 
@@ -62,7 +63,7 @@ def sensitivity(run: RunSpec, profile: KernelRates | str | None = None) -> list[
     }
     rows = []
     for name, (make, label) in cases.items():
-        row: dict[str, object] = {"input": name}
+        row: dict[str, Any] = {"input": name}
         for side, k in (("low", 1 - STEP), ("high", 1 + STEP)):
             r, p = make(k)
             rep = estimate(r, p, check_memory=False)

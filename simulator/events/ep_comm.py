@@ -4,7 +4,7 @@ A sample is one seeded draw of every EP group's routed tokens per GPU for one
 MoE layer: expert popularity from a log-normal of the given coefficient of
 variation (0: a perfectly balanced router, leaving the multinomial noise of
 routing a finite batch; None: exactly uniform, no draw), tokens per expert
-multinomial. For each sample two flow-level runs (`simulator.network`) put
+multinomial. For each sample two flow-level runs (`simulator.network.collectives`) put
 the dispatch, then the combine, of every EP group of every stage with MoE
 layers on the fabric at once, as the stages of a pipeline in its steady
 state run the same phase side by side (an assumption: it is the most the
@@ -28,8 +28,8 @@ from scipy.sparse import csr_matrix
 
 from hwmodels.registry import load_switch
 from hwmodels.routing import Fabric, build_fabric
-from simulator.flows import simulate_flows
-from simulator.network import moe_transfers, route_transfers
+from simulator.network.collectives import moe_transfers, route_transfers
+from simulator.network.flows import simulate_flows
 from simulator.runspec import RunSpec
 from workloads.comm import ep_bytes_per_token_per_layer
 from workloads.layout import stage_blocks

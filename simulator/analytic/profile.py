@@ -157,7 +157,7 @@ def rates_for(spec: str | KernelRates | None, gpu: GPUSpec) -> KernelRates:
 
 def describe(fits: dict[str, KernelFit], sources: dict[str, str]) -> list[dict[str, object]]:
     """One row per kernel class: its rates and where they came from (for --explain and `calibrate show`)."""
-    rows = []
+    rows: list[dict[str, object]] = []
     for cls, f in sorted(fits.items()):
         rows.append(
             {

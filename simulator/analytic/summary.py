@@ -6,6 +6,7 @@ stable JSON keys (SI units: counts, FLOPs, bytes).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -124,7 +125,12 @@ def comm_summary(
 
 def hardware_summary(kind: str, names: list[str] | None = None) -> list[dict[str, Any]]:
     """Catalog entries of one kind (`gpus`, `nics`, `nodes`) as dicts in SI units; all of them by default."""
-    loaders = {"gpus": load_gpu, "nics": load_nic, "nodes": load_node, "switches": load_switch}
+    loaders: dict[str, Callable[[str], Any]] = {
+        "gpus": load_gpu,
+        "nics": load_nic,
+        "nodes": load_node,
+        "switches": load_switch,
+    }
     if kind not in loaders:
         raise ValueError(f"unknown hardware kind {kind!r}; use one of {', '.join(loaders)}")
     rows = []

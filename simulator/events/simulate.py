@@ -1,13 +1,13 @@
 """One training step in the event model, next to the analytic estimate of the same run.
 
-The pipeline runs in SimPy (`simulator.events`) on the analytic model's
+The pipeline runs in SimPy (`simulator.events.engine`) on the analytic model's
 per-stage times (`training.stage_times`: the same per-op cost functions);
 the data-parallel collectives and the optimizer follow the step as in the
 analytic model. What the event model sees that the analytic one averages
 away: each DualPipe pair's real two stages (not the rank's mean), the order
 of every op, the pipeline sends overlapping compute and, with the flow
 network (the default), every MoE layer's dispatch and combine drawn from
-seeded expert loads and run on the real fabric (`simulator.ep_comm`), the
+seeded expert loads and run on the real fabric (`simulator.events.ep_comm`), the
 busiest GPU's expert GEMMs, and seeded straggler GPUs.
 
 The simulated pipeline is the first EP group's (or, dense, the first data-
@@ -18,18 +18,19 @@ alike and run the same draws' statistics.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
-from simulator.ep_comm import PHASES, EPTraffic, Routing, ep_traffic, link_kinds
-from simulator.events import Chunks, Timeline, simulate_ops
+from simulator.analytic.profile import KernelRates, rates_for
+from simulator.analytic.report import estimate
+from simulator.analytic.training import StageTimes, dp_and_optimizer_s, resolved, routed_expert_s, stage_times
+from simulator.events.engine import Chunks, Timeline, simulate_ops
+from simulator.events.ep_comm import PHASES, EPTraffic, Routing, ep_traffic, link_kinds
+from simulator.events.pipeline_ops import rank_of, schedule_ops
 from simulator.names import NETWORKS
-from simulator.pipeline_ops import rank_of, schedule_ops
-from simulator.profile import KernelRates, rates_for
-from simulator.report import estimate
 from simulator.runspec import RunSpec
-from simulator.training import StageTimes, dp_and_optimizer_s, resolved, routed_expert_s, stage_times
 from workloads.layout import stage_blocks
 
 
@@ -220,7 +221,7 @@ def simulate(
         routing=routing,
         stragglers=stragglers,
         slow_ranks=slow,
-        links=None if traffic is None else _links(traffic, used, step_s),
+        links=None if traffic is None else _links(traffic, cast(np.ndarray, used), step_s),  # set with traffic
     )
 
 

@@ -1,6 +1,6 @@
 """The discrete-event pipeline model: each rank walks its op list in SimPy, waiting on dependencies.
 
-A rank is one SimPy process that runs its ops (`simulator.pipeline_ops`) in
+A rank is one SimPy process that runs its ops (`simulator.events.pipeline_ops`) in
 order; an op starts once the rank is free and every unit it depends on has
 finished, plus the pipeline send (pp_f / pp_b of the sending stage) when that
 unit ran on another rank. Durations come from one `StageTimes` per model stage,
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field, replace
 import pandas as pd
 import simpy
 
-from simulator.pipeline_ops import Key, Op, dependencies, num_stages, rank_of, schedule_ops
-from simulator.training import StageTimes
+from simulator.analytic.training import StageTimes
+from simulator.events.pipeline_ops import Key, Op, dependencies, num_stages, rank_of, schedule_ops
 
 EVENT_COLUMNS = ("rank", "stream", "op", "microbatch", "stage", "direction", "label", "start_s", "end_s")
 STREAMS = ("compute", "comm")  # comm rows: op is the phase (dispatch_f, combine_f, dispatch_b, combine_b)

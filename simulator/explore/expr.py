@@ -18,7 +18,7 @@ from __future__ import annotations
 import ast
 import operator
 from collections.abc import Callable, Collection, Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -159,7 +159,7 @@ def _operands(node: ast.AST) -> list[ast.AST]:
         return [node.operand]
     if isinstance(node, ast.BinOp):
         return [node.left, node.right]
-    return list(node.args)  # a call: checked in _check
+    return list(cast(ast.Call, node).args)  # a call: checked in _check
 
 
 def _check_comparison(node: ast.Compare, text: str, texts: Collection[str]) -> None:
@@ -218,7 +218,7 @@ def _eval(node: ast.AST, columns: Mapping[str, np.ndarray], text: str) -> Any:
     if isinstance(node, ast.Compare):
         return _compare(node, columns, text)
     if isinstance(node, ast.Call):
-        fn = FUNCTIONS[node.func.id][0]  # type: ignore[union-attr]
+        fn = FUNCTIONS[node.func.id][0]  # type: ignore[attr-defined]
         return fn(*(_eval(a, columns, text) for a in node.args))
     raise ValueError(f"{type(node).__name__} outside a comparison")  # a bare list: checked, never reached
 
@@ -229,8 +229,8 @@ def _compare(node: ast.Compare, columns: Mapping[str, np.ndarray], text: str) ->
     for op, right_node in zip(node.ops, node.comparators, strict=True):
         if isinstance(op, ast.In | ast.NotIn):
             found = np.zeros(np.shape(left), bool)
-            for option in right_node.elts:
-                found = found | np.asarray(left == _number(option.value), dtype=bool)  # type: ignore[attr-defined]
+            for option in right_node.elts:  # type: ignore[attr-defined]  # a list of constants: checked when parsed
+                found = found | np.asarray(left == _number(option.value), dtype=bool)
             result = result & (found if isinstance(op, ast.In) else ~found) & ~_nan(left)
             continue
         right = _eval(right_node, columns, text)

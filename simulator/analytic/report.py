@@ -1,23 +1,23 @@
 """The report of a training run: step time, throughput, MFU, GPU-hours, cost and memory per GPU
 (`estimate`), with each headline figure's formula and inputs (`explain`). The model itself, per-stage times
-and the step's breakdown, is `simulator.training`.
+and the step's breakdown, is `simulator.analytic.training`.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
-from simulator.profile import KernelRates, describe, rates_for
-from simulator.runspec import RunSpec
-from simulator.schedules import BIDIRECTIONAL
-from simulator.training import (
-    SECONDS_PER_HOUR,
+from hwmodels.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
+from simulator.analytic.profile import KernelRates, describe, rates_for
+from simulator.analytic.training import (
     StageTimes,
     ep_leaf_factor,
     memory_per_gpu,
     resolved,
     step_breakdown,
 )
+from simulator.runspec import RunSpec
+from simulator.schedules import BIDIRECTIONAL
 from workloads.flops import train_flops_per_token
 from workloads.layout import stage_layer_counts
 
@@ -90,7 +90,7 @@ def estimate(run: RunSpec, profile: KernelRates | str | None = None, check_memor
         mfu=mfu,
         gpu_hours=gpu_hours,
         cost_usd=gpu_hours * run.usd_per_gpu_hour,
-        days=wall_s / 86400,
+        days=wall_s / SECONDS_PER_DAY,
         memory_per_gpu_bytes=memory,
         stage_layers=list(run.stage_layers or ()),
         run=run_inputs(run, profile),

@@ -26,11 +26,12 @@ import pandas as pd
 from tqdm import tqdm
 
 from hwmodels.files import check_output, write_atomic
-from simulator import expr
-from simulator.report import estimate
-from simulator.runspec import RUN_DEFAULTS, RUN_FIELDS, RunSpec, build_run, check_run_length
-from simulator.simulate import simulate
-from simulator.sweepspec import (
+from hwmodels.units import GIB, SECONDS_PER_DAY, SECONDS_PER_HOUR
+from simulator.analytic.report import estimate
+from simulator.analytic.training import BREAKDOWN_KEYS
+from simulator.events.simulate import simulate
+from simulator.explore import expr
+from simulator.explore.sweepspec import (
     SweepSpec,
     constraint_failures,
     event_options,
@@ -39,11 +40,11 @@ from simulator.sweepspec import (
     points,
     shown,
 )
-from simulator.training import BREAKDOWN_KEYS, SECONDS_PER_HOUR
+from simulator.runspec import RUN_DEFAULTS, RUN_FIELDS, RunSpec, build_run, check_run_length
 
 RESULT_SUFFIXES = (".parquet", ".csv")
 RUN_LENGTH = ("tokens", "price_per_gpu_hour")  # set only GPU-hours, $ and days: evaluated on arrays
-MALLOC_TRIM_BYTES = 2**30  # for the Dask workers started here (see _dask_client)
+MALLOC_TRIM_BYTES = int(GIB)  # for the Dask workers started here (see _dask_client)
 # Fewer units than this run in this process: starting workers would cost more than they save.
 SERIAL_BELOW = {"analytic": 32, "event": 2}
 
@@ -229,7 +230,8 @@ def _units(pts: list[dict[str, Any]], columns: Sequence[str], reasons: list[str]
     """The model runs to do (one per group of valid points that differ only in tokens and price) and each
     point's index into them (-1: invalid, not run)."""
     index: dict[tuple[Any, ...], int] = {}
-    units, unit_of = [], []
+    units: list[Any] = []
+    unit_of: list[int] = []
     for point, why in zip(pts, reasons, strict=True):
         if why:
             unit_of.append(-1)
@@ -293,7 +295,7 @@ def evaluate(
     out["usd_per_gpu_hour"] = np.where(np.isnan(price), out["catalog_usd_per_gpu_hour"].to_numpy(float), price)
     out["gpu_hours"] = wall_s * gpus / SECONDS_PER_HOUR
     out["cost_usd"] = out["gpu_hours"] * out["usd_per_gpu_hour"]
-    out["days"] = wall_s / 86400
+    out["days"] = wall_s / SECONDS_PER_DAY
     _invalidate_non_finite(out)
     return out.drop(columns="catalog_usd_per_gpu_hour")
 

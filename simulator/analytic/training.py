@@ -1,5 +1,5 @@
 """The analytic training model: per-stage times, the step and its breakdown, memory per GPU (the run's report,
-GPU-hours and cost: `simulator.report`).
+GPU-hours and cost: `simulator.analytic.report`).
 
 Per micro-batch and pipeline stage (per GPU, after TP/EP split):
 - compute: GEMM FLOPs at the profile's fp8 / bf16 efficiency (MoE experts at
@@ -27,9 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hwmodels import collectives as ab
-from hwmodels.topology import leaf_ports
-from simulator.pricing import compute_s, priced_by_part
-from simulator.profile import KernelRates, rates_for
+from hwmodels.topology import leaf_ports, topology_kind
+from simulator.analytic.pricing import compute_s, priced_by_part
+from simulator.analytic.profile import KernelRates, rates_for
 from simulator.runspec import RunSpec
 from simulator.schedules import BIDIRECTIONAL, ChunkTimes, bubble_s, inflight_microbatches
 from workloads.flops import attended_keys
@@ -38,7 +38,6 @@ from workloads.memory import stage_params, training_memory_by_stage
 from workloads.ops import TRAINING_PHASES, Op, ep_ops, head_ops, layer_ops, pp_ops, total, tp_ops
 from workloads.precision import training_precision
 
-SECONDS_PER_HOUR = 3600.0
 BREAKDOWN_KEYS = ("compute", "exposed_ep_comm", "exposed_pp_comm", "bubble", "exposed_dp_comm", "optimizer")
 
 
@@ -200,10 +199,11 @@ def resolved(run: RunSpec, profile: KernelRates | str | None = None) -> RunSpec:
 
 def ep_leaf_factor(run: RunSpec) -> float:
     """How much slower EP traffic gets because part of it must leave the leaf over tapered uplinks."""
-    if run.oversubscription <= 1 or run.topology not in ("fat-tree-2", "multi-plane", "multi-rail", "fat-tree-3"):
+    kind = topology_kind(run.topology)
+    if run.oversubscription <= 1 or not kind.oversubscription:
         return 1.0
     down, _ = leaf_ports(run.radix, run.oversubscription)
-    per_plane = run.topology in ("multi-plane", "multi-rail")  # a leaf holds one NIC of each of `down` nodes
+    per_plane = kind.tapered_leaf_per_plane  # a leaf holds one NIC of each of `down` nodes
     leaf_nodes = down if per_plane else max(1, down // run.node.gpus_per_node)
     ep_nodes = run.layout.ep_nodes
     if ep_nodes <= leaf_nodes:
@@ -235,7 +235,8 @@ def routed_expert_s(run: RunSpec, rates: KernelRates) -> tuple[float, float, flo
     micro-batch on one GPU at the mean load (the event model scales them by each draw's busiest GPU)."""
     routed = [op for op in block_ops(run, True) if op.component == "routed_experts"]
     by_phase = priced_by_part(routed, rates, _sm_share(run))
-    return tuple(by_phase[("mlp", phase)] for phase in TRAINING_PHASES)  # type: ignore[return-value]
+    f, b, w = (by_phase[("mlp", phase)] for phase in TRAINING_PHASES)
+    return f, b, w
 
 
 def stage_times(run: RunSpec, rates: KernelRates, stage: int) -> StageTimes:
@@ -358,6 +359,7 @@ def memory_per_gpu(run: RunSpec) -> dict[str, float]:
         micro_batch=run.micro_batch,
         recompute=run.recompute,
         precision=prec,
+        # in-flight counts are fractional (full-stage units); workloads.memory types them as ints
         inflight_microbatches=[inflight_microbatches(run.schedule, run.pp, s) for s in range(run.pp)],
     )
     if run.schedule in BIDIRECTIONAL:

@@ -11,7 +11,7 @@ from hwmodels.cost import topology_metrics
 from hwmodels.registry import load_node, load_switch
 from hwmodels.routing import build_fabric
 from hwmodels.topology import design_topology
-from simulator import network
+from simulator.network import collectives as network
 
 
 def topology_summary(

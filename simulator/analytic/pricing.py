@@ -1,14 +1,14 @@
 """Pricing the operation list (`workloads.ops`): seconds of each compute op from a kernel profile.
 
 The one place an op becomes a time on the SMs; link ops (dispatch, combine, collectives, send/recv) are
-priced by the models that know the network (`simulator.training`, `simulator.serving`).
+priced by the models that know the network (`simulator.analytic.training`, `simulator.analytic.serving`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 
-from simulator.profile import KernelRates
+from simulator.analytic.profile import KernelRates
 from workloads.ops import Op
 
 

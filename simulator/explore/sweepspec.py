@@ -6,7 +6,7 @@ A sweep is a TOML file (or the same as a dict):
     method = "grid"                # grid: every combination; random or lhs (Latin hypercube): `samples` draws
     samples = 1000
     seed = 0
-    constraints = ["pp * ep <= gpus"]           # expressions over the inputs (simulator/expr.py; never run as
+    constraints = ["pp * ep <= gpus"]           # expressions over the inputs (simulator/explore/expr.py; never run as
     objectives = { cost_usd = "min", days = "min" }  # Python); failing points are kept, marked invalid
 
     [base]                         # what every point starts from; left out: V3's published run
@@ -44,14 +44,14 @@ from scipy.stats import qmc
 
 from hwmodels.files import check_finite, is_finite_number, read_text
 from hwmodels.routing import ECMP_MODES
-from simulator import expr
-from simulator.ep_comm import Routing
+from simulator.analytic.profile import DEFAULT_PROFILE
+from simulator.events.ep_comm import Routing
+from simulator.events.simulate import NETWORKS, Stragglers
+from simulator.explore import expr
 from simulator.names import SWEEP_ENGINES as ENGINES
 from simulator.names import SWEEP_METHODS as METHODS
 from simulator.presets import EVENT_DEFAULTS
-from simulator.profile import DEFAULT_PROFILE
 from simulator.runspec import RUN_DEFAULTS, RUN_FIELDS, default_ep
-from simulator.simulate import NETWORKS, Stragglers
 from workloads.registry import load_model
 
 DISTRIBUTIONS = ("uniform", "loguniform", "normal")
@@ -279,7 +279,7 @@ def _quantiles(spec: SweepSpec) -> np.ndarray:
 
 def complete(options: Mapping[str, Any]) -> dict[str, Any]:
     """Every input of a point: the options given, then the defaults (V3's published run, the event model's)."""
-    point = {"model": "deepseek-v3", "gpu": None, "node": None, "profile": DEFAULT_PROFILE}
+    point: dict[str, Any] = {"model": "deepseek-v3", "gpu": None, "node": None, "profile": DEFAULT_PROFILE}
     point |= RUN_DEFAULTS | EVENT_DEFAULTS
     point |= dict(options)
     if "ep" not in options:
@@ -308,7 +308,7 @@ def points(spec: SweepSpec) -> list[dict[str, Any]]:
 
 
 def constraint_failures(frame: pd.DataFrame, constraints: tuple[str, ...]) -> pd.Series:
-    """Per point, the first constraint it fails ('' when none); see simulator/expr.py for the language."""
+    """Per point, the first constraint it fails ('' when none); see simulator/explore/expr.py for the language."""
     reason = pd.Series("", index=frame.index, dtype=object)
     trees = [expr.parse(text, frame.columns, TEXT_FIELDS) for text in constraints]
     columns = expr.columns_of(frame[sorted(set().union(*map(expr.names, trees)))], TEXT_FIELDS)  # those used

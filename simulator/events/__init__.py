@@ -1,0 +1,1 @@
+"""The discrete-event model (SimPy): schedule op lists, the engine, drawn expert loads on the fabric."""

@@ -1,0 +1,1 @@
+"""The network: max-min flow sharing, collectives as routed flows, topology summaries."""
