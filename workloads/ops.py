@@ -14,7 +14,7 @@ FlashAttention's convention), element-wise kernels op by op (their forward bytes
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 from workloads.comm import ep_bytes_per_token_per_layer, expected_nodes
 from workloads.dtypes import dtype_bytes
@@ -79,9 +79,10 @@ class Op:
 
     def scaled(self, k: float) -> Op:
         """`k` of this op's work (a 1/tp share of a split GEMM; `k` copies of a per-layer op)."""
-        return replace(
-            self, flops=k * self.flops, hbm_bytes=k * self.hbm_bytes, ib_bytes=k * self.ib_bytes,
-            nvlink_bytes=k * self.nvlink_bytes,
+        return Op(
+            self.name, self.kind, self.phase, self.part, self.component, self.precision, k * self.flops,
+            k * self.hbm_bytes, k * self.ib_bytes, k * self.nvlink_bytes, self.m, self.n, self.k, self.groups,
+            self.stream,
         )  # fmt: skip
 
     def to_dict(self) -> dict[str, object]:

@@ -30,6 +30,7 @@ bandwidth, times the layers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, cast
 
 from hwmodels.units import SECONDS_PER_HOUR
@@ -39,7 +40,7 @@ from simulator.servespec import ServeSpec
 from workloads.dtypes import dtype_bytes
 from workloads.flops import attended_keys
 from workloads.memory import kv_bytes_per_token_per_layer
-from workloads.ops import serving_ep_ops, serving_head_ops, serving_layer_ops
+from workloads.ops import Op, serving_ep_ops, serving_head_ops, serving_layer_ops
 from workloads.params import layer_params, param_breakdown
 
 PHASES = ("prefill", "decode", "both")
@@ -102,11 +103,15 @@ def layer_compute_s(
     """One layer's compute seconds on one GPU for `tokens` tokens through the weights, of which `queries`
     attend over `ctx` cached tokens each (decode: tokens = queries; prefill: the prompt): its operation list
     (`workloads.ops.serving_layer_ops`) priced op by op, TP collectives at the NVLink rate."""
-    ops = serving_layer_ops(
-        s.model, moe, tokens, queries, ctx, phase, s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype
-    )
+    ops = _layer_ops(s.model, moe, tokens, queries, ctx, phase, s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype)
     nvlink = s.node.scaleup_achieved_bw_bytes_per_s
     return sum(op.nvlink_bytes / nvlink if op.kind == "collective" else op_s(op, rates) for op in ops)
+
+
+@lru_cache(maxsize=4096)
+def _layer_ops(*args: Any) -> tuple[Op, ...]:
+    """`workloads.ops.serving_layer_ops`, built once per distinct layer and load (a batch sweep re-asks)."""
+    return tuple(serving_layer_ops(*args))
 
 
 def head_s(s: ServeSpec, rates: KernelRates, queries: float, phase: str = "decode") -> float:

@@ -25,6 +25,7 @@ exposed in the chunks that have no partner.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from hwmodels import collectives as ab
 from hwmodels.topology import leaf_ports, topology_kind
@@ -37,6 +38,7 @@ from workloads.layout import balanced_layer_counts, is_moe_layer, stage_blocks, 
 from workloads.memory import stage_params, training_memory_by_stage
 from workloads.ops import TRAINING_PHASES, Op, ep_ops, head_ops, layer_ops, pp_ops, total, tp_ops
 from workloads.precision import training_precision
+from workloads.spec import ModelSpec
 
 BREAKDOWN_KEYS = ("compute", "exposed_ep_comm", "exposed_pp_comm", "bubble", "exposed_dp_comm", "optimizer")
 
@@ -222,12 +224,15 @@ def _tokens_per_gpu(run: RunSpec) -> float:
     return run.micro_batch * run.seq_len / run.tp
 
 
-def block_ops(run: RunSpec, moe: bool) -> list[Op]:
+def block_ops(run: RunSpec, moe: bool) -> tuple[Op, ...]:
     """The compute ops of one decoder layer of this run on one GPU, per micro-batch, every training phase."""
-    return layer_ops(
-        run.model, moe, _tokens_per_gpu(run), attended_keys(run.seq_len), TRAINING_PHASES, run.layout.ep,
-        run.precision,
-    )  # fmt: skip
+    return _layer_ops(run.model, moe, _tokens_per_gpu(run), run.seq_len, run.layout.ep, run.precision)
+
+
+@lru_cache(maxsize=1024)
+def _layer_ops(spec: ModelSpec, moe: bool, tokens: float, seq_len: int, ep: int, precision: str) -> tuple[Op, ...]:
+    """`workloads.ops.layer_ops`, built once per distinct layer: the stage balancer prices each many times."""
+    return tuple(layer_ops(spec, moe, tokens, attended_keys(seq_len), TRAINING_PHASES, ep, precision))
 
 
 def routed_expert_s(run: RunSpec, rates: KernelRates) -> tuple[float, float, float]:
