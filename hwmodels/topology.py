@@ -16,6 +16,7 @@ two endpoints (the Slim Fly paper's router diameter).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import networkx as nx
@@ -32,7 +33,7 @@ class TopologyKind:
     planes work in it, whether leaves can be tapered, and where the design comes from. One row of `TABLE`."""
 
     name: str
-    family: str  # "fat-tree-2", "fat-tree-3", "slim-fly" or "dragonfly"
+    family: str  # a key of FAMILIES: "fat-tree-2", "fat-tree-3", "slim-fly" or "dragonfly"
     planes: str = "none"  # "none"; "split": each plane a whole fabric for endpoints / planes; "rails": one fabric
     oversubscription: bool = True  # leaves (edge switches) may have more down than up ports
     tapered_leaf_per_plane: bool = False  # a leaf holds one NIC of each of its nodes (planes or rails)
@@ -158,17 +159,27 @@ def dragonfly_global_pairs(groups: int, ports_per_group: int) -> list[tuple[int,
 
 def max_endpoints(kind: str, radix: int, planes: int = 1, oversubscription: float = 1.0) -> int:
     """The most endpoints the kind can hold at this radix (planes and oversubscription included)."""
-    k, record = radix, topology_kind(kind)
-    if record.family == "fat-tree-2":
-        down, _ = leaf_ports(k, oversubscription)
-        per_plane = down * k  # k leaves, each up port on a distinct spine port
-        return per_plane * (planes if record.planes == "split" else 1)
-    if record.family == "fat-tree-3":
-        down, _ = leaf_ports(k, oversubscription)
-        return k * (k // 2) * down  # k pods of k/2 edge switches
-    if record.family == "slim-fly":
-        q, _, _, p = slim_fly_q_params(k)
-        return 2 * q * q * p
+    record = topology_kind(kind)
+    per_fabric = FAMILIES[record.family].capacity(radix, oversubscription)
+    return per_fabric * (planes if record.planes == "split" else 1)
+
+
+def _fat_tree_2_capacity(k: int, oversubscription: float) -> int:
+    down, _ = leaf_ports(k, oversubscription)
+    return down * k  # k leaves, each up port on a distinct spine port
+
+
+def _fat_tree_3_capacity(k: int, oversubscription: float) -> int:
+    down, _ = leaf_ports(k, oversubscription)
+    return k * (k // 2) * down  # k pods of k/2 edge switches
+
+
+def _slim_fly_capacity(k: int, oversubscription: float) -> int:
+    q, _, _, p = slim_fly_q_params(k)
+    return 2 * q * q * p
+
+
+def _dragonfly_capacity(k: int, oversubscription: float) -> int:
     p, a, h = dragonfly_params(k)
     return (a * h + 1) * a * p
 
@@ -198,31 +209,43 @@ def _fat_tree_2_plane(n: int, radix: int, oversubscription: float) -> tuple[int,
 
 def topology_counts(spec: TopologySpec) -> TopologyCounts:
     """Switches, links, diameter and bisection of `spec`, in closed form."""
-    k, n, family = spec.radix, spec.endpoints, TABLE[spec.kind].family
-    if family == "fat-tree-2":
-        planes = spec.fabric_planes
-        leaves, spines, links = _fat_tree_2_plane(spec.endpoints_per_plane, k, spec.oversubscription)
-        tiers = {"leaf": leaves * planes, "spine": spines * planes}
-        cut = n / 2 / spec.oversubscription if leaves > 1 else n / 2
-        ecmp = min(leaf_ports(k, spec.oversubscription)[1], spines) if leaves > 1 else 1
-        return TopologyCounts(n, sum(tiers.values()), links * planes, tiers, 2 if leaves > 1 else 0, cut, ecmp)
-    if family == "fat-tree-3":
-        down, up = leaf_ports(k, spec.oversubscription)
-        edges = math.ceil(n / down)
-        pods = math.ceil(edges / (k // 2))
-        aggs = pods * (k // 2)
-        cores = math.ceil(aggs * (k // 2) / k)
-        tiers = {"edge": edges, "aggregation": aggs, "core": cores}
-        links = edges * up + aggs * (k // 2)
-        ecmp = min(up, k // 2) * min(k // 2, cores)
-        return TopologyCounts(n, edges + aggs + cores, links, tiers, 4, n / 2 / spec.oversubscription, ecmp)
-    if family == "slim-fly":
-        q, _, kp, _ = slim_fly_q_params(k, n)
-        routers = 2 * q * q
-        # cut between the MMS graph's two subgraphs: q^2 routers each with q cross edges (an upper bound on the
-        # worst even cut, which the Slim Fly paper estimates close to it)
-        return TopologyCounts(n, routers, routers * kp // 2, {"router": routers}, 2, float(q**3), 1)
-    p, a, h = dragonfly_params(k)
+    return FAMILIES[TABLE[spec.kind].family].counts(spec)
+
+
+def _fat_tree_2_counts(spec: TopologySpec) -> TopologyCounts:
+    k, n, planes = spec.radix, spec.endpoints, spec.fabric_planes
+    leaves, spines, links = _fat_tree_2_plane(spec.endpoints_per_plane, k, spec.oversubscription)
+    tiers = {"leaf": leaves * planes, "spine": spines * planes}
+    cut = n / 2 / spec.oversubscription if leaves > 1 else n / 2
+    ecmp = min(leaf_ports(k, spec.oversubscription)[1], spines) if leaves > 1 else 1
+    return TopologyCounts(n, sum(tiers.values()), links * planes, tiers, 2 if leaves > 1 else 0, cut, ecmp)
+
+
+def _fat_tree_3_counts(spec: TopologySpec) -> TopologyCounts:
+    k, n = spec.radix, spec.endpoints
+    down, up = leaf_ports(k, spec.oversubscription)
+    edges = math.ceil(n / down)
+    pods = math.ceil(edges / (k // 2))
+    aggs = pods * (k // 2)
+    cores = math.ceil(aggs * (k // 2) / k)
+    tiers = {"edge": edges, "aggregation": aggs, "core": cores}
+    links = edges * up + aggs * (k // 2)
+    ecmp = min(up, k // 2) * min(k // 2, cores)
+    return TopologyCounts(n, edges + aggs + cores, links, tiers, 4, n / 2 / spec.oversubscription, ecmp)
+
+
+def _slim_fly_counts(spec: TopologySpec) -> TopologyCounts:
+    n = spec.endpoints
+    q, _, kp, _ = slim_fly_q_params(spec.radix, n)
+    routers = 2 * q * q
+    # cut between the MMS graph's two subgraphs: q^2 routers each with q cross edges (an upper bound on the
+    # worst even cut, which the Slim Fly paper estimates close to it)
+    return TopologyCounts(n, routers, routers * kp // 2, {"router": routers}, 2, float(q**3), 1)
+
+
+def _dragonfly_counts(spec: TopologySpec) -> TopologyCounts:
+    n = spec.endpoints
+    p, a, h = dragonfly_params(spec.radix)
     g = math.ceil(n / (a * p))
     per_pair, extra = divmod(a * h, g - 1) if g > 1 else (0, 0)
     global_links = per_pair * g * (g - 1) // 2 + g * (extra // 2)
@@ -235,8 +258,7 @@ def topology_counts(spec: TopologySpec) -> TopologyCounts:
 def build_switch_graph(spec: TopologySpec) -> nx.Graph:
     """The switch graph: nodes are switches with `tier`, `plane` and `endpoints` (attached NIC ports);
     edges carry `links` (parallel switch-to-switch links)."""
-    builders = {"fat-tree-2": _build_fat_tree_2, "fat-tree-3": _build_fat_tree_3, "slim-fly": _build_slim_fly}
-    return builders.get(TABLE[spec.kind].family, _build_dragonfly)(spec)
+    return FAMILIES[TABLE[spec.kind].family].build(spec)
 
 
 def _attach(graph: nx.Graph, switches: list, n: int, per_switch: int) -> None:
@@ -334,3 +356,22 @@ def graph_hop_stats(graph: nx.Graph) -> tuple[int, float]:
     hops = np.where(reachable, dist, 0.0)
     diameter = int(hops[weights > 0].max()) if (weights > 0).any() else 0
     return diameter, float((hops * weights).sum() / weights.sum())
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """How one family of networks is sized, counted and built (one row of `FAMILIES`, named by kinds)."""
+
+    capacity: Callable[[int, float], int]  # (radix, oversubscription) -> endpoints of one fabric
+    counts: Callable[[TopologySpec], TopologyCounts]
+    build: Callable[[TopologySpec], nx.Graph]
+
+
+FAMILIES = {
+    "fat-tree-2": Family(_fat_tree_2_capacity, _fat_tree_2_counts, _build_fat_tree_2),
+    "fat-tree-3": Family(_fat_tree_3_capacity, _fat_tree_3_counts, _build_fat_tree_3),
+    "slim-fly": Family(_slim_fly_capacity, _slim_fly_counts, _build_slim_fly),
+    "dragonfly": Family(_dragonfly_capacity, _dragonfly_counts, _build_dragonfly),
+}
+if {k.family for k in TABLE.values()} - FAMILIES.keys():
+    raise RuntimeError("every topology kind's family must be a row of FAMILIES")
