@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -19,8 +20,8 @@ import numpy as np
 from scipy.optimize import nnls
 
 from hwmodels.files import clean_text, is_finite_number, loads_toml, read_text
-from hwmodels.profile import DTYPES, KERNELS, KernelFit, Profile, Sample, check_fields
-from hwmodels.registry import load_gpu
+from hwmodels.profile import DTYPES, KERNELS, KernelFit, Profile, Sample, check_fields, kernel_class
+from hwmodels.registry import catalog, load_gpu
 from workloads.dtypes import dtype_bytes
 from workloads.gemms import gemm_bytes
 
@@ -168,6 +169,9 @@ def _attention_bytes(r: dict, dtype: str) -> float:
 TABLE_KEYS = {"name": "str", "device": "str", "catalog_gpu": "str", "created": "str", "source": "str"}
 TABLE_KEYS |= {"notes": "list", "series": "list"}
 SERIES_KEYS = {"kernel": "str", "dtype": "str", "source": "str", "columns": "list", "rows": "list"}
+# A series timed on another catalog GPU of the same die (an H200 for the H100): its class is fitted as measured
+# and its bytes rate scaled by the two GPUs' HBM datasheets, as `simulator.analytic.profile.apply_profile` does.
+SERIES_OPTIONAL = {"measured_on": "str"}
 # The columns of a series, by kernel: (required, optional). Rates are finite numbers > 0, `causal` is 0 or 1,
 # `bytes` a number > 0, and every other column a shape: an integer from 1 to MAX_SHAPE.
 GEMM_COLUMNS = ({"m", "n", "k", "tflops"}, {"groups"})
@@ -200,7 +204,7 @@ def published_from_dict(data: object, where: str = "published table") -> Profile
     for i, series in enumerate(d["series"]):
         _check_series(series, f"{where}: series {i}")
     try:
-        return build_profile(
+        profile = build_profile(
             [s for series in d["series"] for s in samples_from_series(series)],
             name=clean_text(d["name"], 120),
             kind="published",
@@ -210,13 +214,34 @@ def published_from_dict(data: object, where: str = "published table") -> Profile
             notes=tuple(clean_text(n, 1000) for n in d.get("notes", [])),
             created=clean_text(d.get("created", ""), 60),
         )
+        return _rescaled_to_target(profile, d["series"])
     except ValueError as err:  # a rate that makes a time of 0 or infinity, an unknown catalog GPU
         raise ValueError(f"{where}: {err}") from None
 
 
+def _rescaled_to_target(profile: Profile, series: list) -> Profile:
+    """The classes whose series were timed on another GPU (`measured_on`), with their bytes rate scaled by the
+    HBM datasheets (and the classes derived from them, derived again)."""
+    moved = {kernel_class(s["kernel"], s["dtype"]): s["measured_on"] for s in series if "measured_on" in s}
+    if not moved or not profile.catalog_gpu:
+        return profile
+    target = load_gpu(profile.catalog_gpu)
+    fits, notes = dict(profile.fits), list(profile.notes)
+    for cls, gpu in moved.items():
+        ratio = target.hbm_bw_bytes_per_s / load_gpu(gpu).hbm_bw_bytes_per_s
+        fits[cls] = fits[cls].scaled(1.0, ratio, note=f"timed on {gpu}: bytes rate x {ratio:.2f} (HBM datasheets)")
+        notes.append(f"{cls}: timed on the {gpu}; its bytes rate scaled by the HBM datasheets ({ratio:.2f})")
+    for cls, (src, _) in DERIVATIONS.items():
+        if src in moved and cls not in {s.kernel_class for s in profile.samples}:
+            fits[cls] = fits[src].scaled(1.0, 1.0, note=f"{src} fit")
+    return replace(profile, fits=fits, notes=tuple(notes))
+
+
 def _check_series(series: object, where: str) -> None:
     """One [[series]]: a known kernel and dtype, the kernel's columns, rows of numbers of their types."""
-    s = check_fields(series, SERIES_KEYS, where, tuple(SERIES_KEYS))
+    s = check_fields(series, SERIES_KEYS | SERIES_OPTIONAL, where, tuple(SERIES_KEYS))
+    if "measured_on" in s and s["measured_on"] not in catalog("gpus"):
+        raise ValueError(f"{where}: measured_on {clean_text(repr(s['measured_on']), 40)} is not a catalog GPU")
     if s["kernel"] not in KERNELS or s["dtype"] not in DTYPES:
         shown = clean_text(f"{s['kernel']!r}/{s['dtype']!r}", 80)
         raise ValueError(f"{where}: kernel/dtype {shown}; use one of {', '.join(KERNELS)} / {', '.join(DTYPES)}")

@@ -9,3 +9,4 @@ SWEEP_ENGINES = ("analytic", "event")
 SWEEP_METHODS = ("grid", "random", "lhs")
 COLLECTIVE_NAMES = ("all-to-all", "all-reduce", "all-reduce-tree", "reduce-scatter", "all-gather", "send-recv")
 OPS_PHASES = ("forward", "backward", "prefill", "decode")  # `v3sim ops --phase` (workloads.ops.CLI_PHASES)
+TP_COMM_MODES = ("exposed", "overlapped")  # TP+SP collectives: in turn with compute, or hidden under its GEMMs

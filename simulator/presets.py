@@ -60,6 +60,12 @@ def training_ep(model: ModelSpec, tp_dp: int) -> int:
     return max(e for e in range(1, V3_LAYOUT.ep + 1) if model.n_routed_experts % e == 0 and tp_dp % e == 0)
 
 
+def interleaved_virtual_stages(layers: int, pp: int) -> int:
+    """The virtual stages an interleaved pipeline gets when none are given: the most with a layer in each
+    (pp x v <= layers), so the bubble is as small as the model allows (Narayanan et al. 2021: bubble / v)."""
+    return max(1, layers // max(pp, 1))
+
+
 V3_BATCH_SEQUENCES = 15360  # sequences per step (V3 report, section 4.2)
 
 

@@ -18,8 +18,15 @@ from hwmodels.registry import load_node
 from hwmodels.specs import NodeSpec
 from hwmodels.topology import KINDS, TopologySpec, design_topology, topology_kind
 from simulator import limits
-from simulator.names import PRECISIONS
-from simulator.presets import V3_BATCH_SEQUENCES, V3_LAYOUT, node_for, training_batch_sequences, training_ep
+from simulator.names import PRECISIONS, TP_COMM_MODES
+from simulator.presets import (
+    V3_BATCH_SEQUENCES,
+    V3_LAYOUT,
+    interleaved_virtual_stages,
+    node_for,
+    training_batch_sequences,
+    training_ep,
+)
 from simulator.schedules import BIDIRECTIONAL, check_schedule
 from workloads.activations import RECOMPUTE_MODES
 from workloads.layout import ParallelLayout, check_layout
@@ -62,6 +69,7 @@ class RunSpec:
     recompute: str = "selective"
     node_limit: int | None = 4
     comm_sms: int = 20  # SMs kept for all-to-all when the schedule overlaps it (V3: 20 of 132)
+    tp_comm: str = "exposed"  # TP+SP collectives in turn with compute, or "overlapped" under its GEMMs
     expert_imbalance: float = 1.0  # busiest GPU's routed tokens / the mean
     tokens: float = 14.8e12
     price_per_gpu_hour: float | None = None  # None: the GPU's catalog price
@@ -93,6 +101,10 @@ class RunSpec:
             )
         check_run_length(self.tokens, self.price_per_gpu_hour)
         chunks, layers = self.pp * self.virtual_stages, self.model.num_hidden_layers
+        if self.schedule == "interleaved" and self.virtual_stages == 1:
+            most = layers // self.pp
+            fix = f"give virtual_stages between 2 and {most}" if most >= 2 else f"pp={self.pp} leaves under 2 layers"
+            raise ValueError(f"interleaved with virtual_stages=1 is 1F1B: {fix}, or use the 1f1b schedule")
         if self.virtual_stages > 1 and chunks > layers:
             raise ValueError(
                 f"pp={self.pp} x virtual_stages={self.virtual_stages} = {chunks} pipeline chunks for {layers} "
@@ -100,6 +112,8 @@ class RunSpec:
             )
         if self.topology not in KINDS:
             raise ValueError(f"unknown topology {self.topology!r}; use one of {', '.join(KINDS)}")
+        if self.tp_comm not in TP_COMM_MODES:
+            raise ValueError(f"tp_comm={self.tp_comm!r}; use one of {', '.join(TP_COMM_MODES)}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision={self.precision!r}; use fp8 or bf16")
         if self.precision == "fp8" and self.node.gpu.peak_fp8_flop_per_s <= 0:
@@ -112,6 +126,11 @@ class RunSpec:
             raise ValueError(f"tp*pp={self.tp * self.pp} must divide gpus={self.gpus} (dp = gpus / (tp*pp))")
         if not 0 <= self.comm_sms < self.node.gpu.sm_count:
             raise ValueError(f"comm_sms={self.comm_sms} must be in [0, {self.node.gpu.sm_count}) SMs")
+        if self.comm_sms == 0 and self.schedule in BIDIRECTIONAL and self.model.is_moe and self.ep > 1:
+            raise ValueError(
+                f"{self.schedule} runs the expert all-to-all on comm_sms SMs beside compute: give comm_sms >= 1 "
+                "(V3: 20), or a schedule that runs it in turn (1f1b)"
+            )
         if not self.expert_imbalance >= 1:
             raise ValueError(f"expert_imbalance={self.expert_imbalance} must be >= 1 (busiest GPU / mean)")
         if self.node_limit is not None and self.node_limit <= 0:
@@ -213,6 +232,18 @@ def default_ep(model: ModelSpec, options: Mapping[str, object]) -> int:
     return training_ep(model, max(tp_dp, 1))
 
 
+def default_virtual_stages(model: ModelSpec, options: Mapping[str, object]) -> int:
+    """The virtual stages a run gets when `options` give none: interleaved, the most the layers allow
+    (presets.interleaved_virtual_stages); any other schedule, 1."""
+    given: dict[str, Any] = {**RUN_DEFAULTS, **options}
+    if given["schedule"] != "interleaved":
+        return 1
+    try:
+        return interleaved_virtual_stages(model.num_hidden_layers, int(given["pp"]))
+    except (TypeError, ValueError, ArithmeticError):
+        return 1  # a bad pp: RunSpec names it
+
+
 def default_batch_tokens(options: Mapping[str, object]) -> int:
     """The global batch a run gets when `options` give none (presets.training_batch_sequences)."""
     given: dict[str, Any] = {**RUN_DEFAULTS, **options}
@@ -243,6 +274,8 @@ def build_run(options: Mapping[str, object]) -> RunSpec:
         opts["ep"] = default_ep(model, opts)
     if "global_batch_tokens" not in opts:
         opts["global_batch_tokens"] = default_batch_tokens(opts)
+    if "virtual_stages" not in opts:
+        opts["virtual_stages"] = default_virtual_stages(model, opts)
     if "precision" not in opts and node_spec.gpu.peak_fp8_flop_per_s <= 0:
         opts["precision"] = "bf16"  # V3's fp8 where the GPU has it (presets: as serving's weights)
     return RunSpec(model=model, node=node_spec, defaults=defaults, **opts)

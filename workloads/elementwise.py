@@ -1,66 +1,103 @@
-"""HBM bytes per token of the memory-bound (element-wise) ops in one layer's forward pass.
+"""HBM bytes per token of the memory-bound (element-wise) kernels of one layer, forward and backward.
 
 Counted op by op as elements read + written, at 2 bytes (bf16) unless said,
 assuming no fusion beyond what every modern stack has (norm, SwiGLU, RoPE and
 quantization each one kernel). The backward of an element-wise op reads its
 saved input and the incoming gradient and writes one gradient: about twice the
-forward's bytes (`BACKWARD_TO_FORWARD`). Attention and GEMM operand traffic is
+forward's bytes (`BACKWARD_TO_FORWARD`); the FP8 recipe adds its backward casts.
+Attention and GEMM operand traffic is
 not here: those kernels are compute-bound and timed by their FLOPs.
 """
 
 from __future__ import annotations
 
+from workloads.gemms import attention_gemms, ffn_gemms
 from workloads.spec import ModelSpec
 
 BF16 = 2
 FP8_QUANT = BF16 + 1  # read bf16, write fp8 (scales are 1/128 of that: left out)
 BACKWARD_TO_FORWARD = 2
+# GEMMs V3 runs in FP8 under its recipe; the output head, the router and MTP's eh_proj stay BF16 (V3 report,
+# section 3.3.1). Serving with FP8 weights keeps the same ones in BF16.
+FP8_COMPONENTS = ("attn_proj", "dense_ffn", "shared_experts", "routed_experts")
 
 
-def layer_elementwise_kernels(spec: ModelSpec, moe: bool, fp8: bool) -> list[tuple[str, str, float]]:
-    """(name, part, forward HBM bytes per token) of one layer's memory-bound kernels, one row per kernel.
+Kernel = tuple[str, str, float, str]  # (name, part, HBM bytes per token, kernel class)
 
-    Elements read + written at bf16 unless said, one kernel per norm, SwiGLU, RoPE and cast; the FP8 casts
-    read bf16 and write fp8 (scales, 1/128 of that, left out).
+
+def layer_elementwise_kernels(spec: ModelSpec, moe: bool, fp8: bool) -> list[Kernel]:
+    """(name, part, forward HBM bytes per token, class) of one layer's memory-bound kernels, one per kernel.
+
+    Elements read + written at bf16 unless said, one kernel per norm, SwiGLU, RoPE, permute and cast; the
+    FP8 casts read bf16 and write fp8 (scales, 1/128 of that, left out). The class names a row of
+    hwmodels/data/kernels/elementwise.toml (the rate such a kernel reaches).
     """
     h, heads = spec.hidden_size, spec.num_attention_heads
-    rows: list[tuple[str, str, float]] = [
-        ("input_norm", "attn", 2 * h * BF16),
-        ("residual_add.attn", "attn", 3 * h * BF16),
-        ("post_attention_norm", "mlp", 2 * h * BF16),
-        ("residual_add.mlp", "mlp", 3 * h * BF16),
+    rows: list[Kernel] = [
+        ("input_norm", "attn", 2 * h * BF16, "norm"),
+        ("residual_add.attn", "attn", 3 * h * BF16, "copy"),
+        ("post_attention_norm", "mlp", 2 * h * BF16, "norm"),
+        ("residual_add.mlp", "mlp", 3 * h * BF16, "copy"),
     ]
     casts = [("cast.attn_input", "attn", h), ("cast.o_proj_input", "attn", heads * spec.v_dim)]
     if spec.attention == "mla":
         latents = spec.q_lora_rank + spec.kv_lora_rank
         rows += [
-            ("latent_norms", "attn", 2 * latents * BF16),
-            ("rope", "attn", 2 * (heads + 1) * spec.qk_rope_head_dim * BF16),  # q_pe and the shared k_pe
+            ("latent_norms", "attn", 2 * latents * BF16, "norm"),
+            ("rope", "attn", 2 * (heads + 1) * spec.qk_rope_head_dim * BF16, "copy"),  # q_pe, the shared k_pe
         ]
         casts += [("cast.q_latent", "attn", spec.q_lora_rank), ("cast.kv_latent", "attn", spec.kv_lora_rank)]
     else:
-        rows.append(("rope", "attn", 2 * (heads + spec.kv_heads) * spec.qk_head_dim * BF16))
+        rows.append(("rope", "attn", 2 * (heads + spec.kv_heads) * spec.qk_head_dim * BF16, "copy"))
     if not moe:
         inter = spec.intermediate_size
-        rows.append(("swiglu", "mlp", 3 * inter * BF16))
+        rows.append(("swiglu", "mlp", 3 * inter * BF16, "swiglu"))
         casts += [("cast.mlp_input", "mlp", h), ("cast.down_input", "mlp", inter)]
     else:
         k, copies = spec.num_experts_per_tok, spec.num_experts_per_tok + spec.n_shared_experts
         inter = spec.moe_intermediate_size
+        token = h * (1 if fp8 else BF16)  # what dispatch delivers: fp8 under the FP8 recipe
         rows += [
-            ("swiglu", "mlp", copies * 3 * inter * BF16),  # every routed and shared expert's
-            ("combine_reduce", "mlp", (k + 1) * h * BF16),  # read k expert outputs, write the weighted sum
-            ("router_topk", "mlp", 2 * spec.n_routed_experts * 4),  # sigmoid and top-k over fp32 scores
+            ("permute", "mlp", 2 * k * token, "permute"),  # received copies into expert order, read + write
+            ("swiglu", "mlp", copies * 3 * inter * BF16, "swiglu"),  # every routed and shared expert's
+            ("combine_reduce", "mlp", (k + 1) * h * BF16, "combine"),  # read k expert outputs, write the sum
+            ("router_topk", "mlp", 2 * spec.n_routed_experts * 4, "copy"),  # sigmoid and top-k, fp32 scores
         ]
         casts += [("cast.expert_input", "mlp", h), ("cast.down_input", "mlp", copies * inter)]
     if fp8:
-        rows += [(name, part, FP8_QUANT * elems) for name, part, elems in casts]
+        rows += [(name, part, FP8_QUANT * elems, "cast") for name, part, elems in casts]
+    return rows
+
+
+def layer_backward_elementwise_kernels(spec: ModelSpec, moe: bool, fp8: bool) -> list[Kernel]:
+    """(name, part, backward HBM bytes per token, class) of one layer's memory-bound kernels.
+
+    Each forward kernel but the casts has a backward of about twice its bytes (it reads its saved input and
+    the incoming gradient, and writes a gradient). Under the FP8 recipe (V3 report, section 3.3) every FP8
+    GEMM's output gradient is cast 1x128 for the input-gradient GEMM and cast-and-transposed 128x1 for the
+    weight-gradient GEMM (read bf16, write fp8), and its input, kept in fp8 as 1x128 tiles, is re-laid as
+    128x1 tiles for the weight-gradient GEMM (read fp8, write fp8).
+    """
+    rows = [
+        (f"{name}.backward", part, BACKWARD_TO_FORWARD * nbytes, cls)
+        for name, part, nbytes, cls in layer_elementwise_kernels(spec, moe, False)
+    ]
+    if fp8:
+        for part, gemms in (("attn", attention_gemms(spec, 1.0)), ("mlp", ffn_gemms(spec, moe, 1.0))):
+            fp8_gemms = [g for g in gemms if g.component in FP8_COMPONENTS]
+            outputs = sum(g.m * g.n * g.groups for g in fp8_gemms)  # output elements per token
+            inputs = sum(g.m * g.k * g.groups for g in fp8_gemms)
+            rows += [
+                (f"cast.grad_outputs.{part}", part, FP8_QUANT * outputs, "cast"),
+                (f"cast_transpose.grad_outputs.{part}", part, FP8_QUANT * outputs, "cast_transpose"),
+                (f"cast_transpose.inputs.{part}", part, 2 * inputs, "cast_transpose"),
+            ]
     return rows
 
 
 def layer_elementwise_bytes(spec: ModelSpec, moe: bool, fp8: bool) -> float:
     """Forward HBM bytes per token of one decoder layer's memory-bound ops (the sum over its kernels)."""
-    return float(sum(nbytes for _, _, nbytes in layer_elementwise_kernels(spec, moe, fp8)))
+    return float(sum(row[2] for row in layer_elementwise_kernels(spec, moe, fp8)))
 
 
 def loss_bytes_per_token(spec: ModelSpec, heads: int = 1) -> float:

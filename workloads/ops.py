@@ -18,7 +18,13 @@ from dataclasses import asdict, dataclass
 
 from workloads.comm import ep_bytes_per_token_per_layer, expected_nodes
 from workloads.dtypes import dtype_bytes
-from workloads.elementwise import BACKWARD_TO_FORWARD, layer_elementwise_kernels, loss_bytes_per_token
+from workloads.elementwise import (
+    BACKWARD_TO_FORWARD,
+    FP8_COMPONENTS,
+    layer_backward_elementwise_kernels,
+    layer_elementwise_kernels,
+    loss_bytes_per_token,
+)
 from workloads.flops import attended_keys, attention_core_flops, decode_attention_flops
 from workloads.gemms import Gemm, attention_gemms, ffn_gemms, head_gemms, serving_moe_gemms
 from workloads.layout import ParallelLayout
@@ -29,9 +35,6 @@ OP_KINDS = ("gemm", "grouped_gemm", "attention", "elementwise", "dispatch", "com
 TRAINING_PHASES = ("forward", "backward_input", "backward_weight")
 SERVING_PHASES = ("prefill", "decode")
 PARTS = ("attn", "mlp", "head")
-# GEMMs V3 runs in FP8 under its recipe; the output head, the router and MTP's eh_proj stay BF16 (V3 report,
-# section 3.3.1). Serving with FP8 weights keeps the same ones in BF16.
-FP8_COMPONENTS = ("attn_proj", "dense_ffn", "shared_experts", "routed_experts")
 ATTENTION_BWD_FLOP_RATIO = 2.5  # FlashAttention: backward = 2.5 x forward FLOPs
 
 
@@ -121,11 +124,11 @@ def attention_op(spec: ModelSpec, tokens: float, ctx: float, phase: str) -> Op:
 
 
 def elementwise_ops(spec: ModelSpec, moe: bool, fp8: bool, tokens: float, phase: str) -> list[Op]:
-    """One layer's memory-bound kernels for `tokens` tokens; their backward moves twice the forward bytes."""
-    k = BACKWARD_TO_FORWARD if phase == "backward_input" else 1
+    """One layer's memory-bound kernels for `tokens` tokens; `component` names the kernel class."""
+    kernels = layer_backward_elementwise_kernels if phase == "backward_input" else layer_elementwise_kernels
     return [
-        Op(name, "elementwise", phase, part, "elementwise", "bf16", hbm_bytes=k * tokens * per_token)
-        for name, part, per_token in layer_elementwise_kernels(spec, moe, fp8)
+        Op(name, "elementwise", phase, part, cls, "bf16", hbm_bytes=tokens * per_token)
+        for name, part, per_token, cls in kernels(spec, moe, fp8)
     ]
 
 
@@ -161,7 +164,7 @@ def head_ops(
         if phase != "backward_weight":
             k = 1 if phase == "backward_input" else 1 / BACKWARD_TO_FORWARD
             loss = k * tokens * loss_bytes_per_token(spec, 1 + mtp_depths)
-            out.append(Op("cross_entropy", "elementwise", phase, "head", "elementwise", "fp32", hbm_bytes=loss))
+            out.append(Op("cross_entropy", "elementwise", phase, "head", "loss", "fp32", hbm_bytes=loss))
     return out
 
 

@@ -220,6 +220,21 @@ def _sm_share(run: RunSpec) -> float:
     return (gpu.sm_count - run.comm_sms) / gpu.sm_count if run.schedule in BIDIRECTIONAL else 1.0
 
 
+# DeepEP's normal kernels reach their published bandwidth (43-58 GB/s RDMA, 153 GB/s NVLink on H800, what the
+# nodes' achieved rates carry) on 20 SMs (figures.toml, calibration_sources.deepep_h800_normal). ASSUMED: each
+# SM drives a fixed share of the channels, so fewer SMs give proportionally less, more give no more (the NIC
+# and NVLink are then the limit).
+EP_SATURATION_SMS = 20
+
+
+def ep_rate_share(run: RunSpec) -> float:
+    """Share of the links' achieved rate the all-to-all gets: DualPipe runs it on `comm_sms` SMs beside compute
+    (V3: 20); the other schedules run it between compute, on every SM."""
+    if run.schedule not in BIDIRECTIONAL:
+        return 1.0
+    return min(1.0, run.comm_sms / EP_SATURATION_SMS)
+
+
 def _tokens_per_gpu(run: RunSpec) -> float:
     return run.micro_batch * run.seq_len / run.tp
 
@@ -260,19 +275,14 @@ def block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], firs
     F, B, W = TRAINING_PHASES
 
     ops = {moe: block_ops(run, moe) for moe in set(blocks)}
-    layer = {moe: priced_by_part([o for o in ops[moe] if o.kind != "elementwise"], rates, sm_share,
-                                 run.expert_imbalance) for moe in ops}  # fmt: skip
-    t = {key: sum(layer[moe][key] for moe in blocks) for key in layer[blocks[0]]} if blocks else {}
-    elementwise = [o for moe in blocks for o in ops[moe] if o.kind == "elementwise" and o.phase == F]
+    hbm = node.gpu.hbm_bw_bytes_per_s
+    layer = {moe: priced_by_part(ops[moe], rates, sm_share, run.expert_imbalance, hbm) for moe in ops}
+    t = {key: sum(layer[moe].get(key, 0.0) for moe in blocks) for key in set().union(*layer.values())}
     if last:
         head = head_ops(spec, per_gpu, spec.num_nextn_predict_layers)
-        for key, s in priced_by_part([o for o in head if o.kind != "elementwise"], rates, sm_share).items():
+        for key, s in priced_by_part(head, rates, sm_share, hbm_bytes_per_s=hbm).items():
             t[key] = t.get(key, 0.0) + s
-        elementwise += [o for o in head if o.kind == "elementwise" and o.phase == F]
     part = lambda p, ph: t.get((p, ph), 0.0)  # noqa: E731
-    # Element-wise kernels are priced as one memory-bound pass per stage and split evenly between the two
-    # halves; backward moves twice the forward bytes (issue 20 prices each kernel where it runs).
-    elem_f = rates.time_s("memory", 0.0, total(elementwise, "hbm_bytes"))
     n = len(blocks)
     recompute_s = 0.0
     if run.recompute == "selective" and spec.attention == "mla" and blocks:  # V3: RMSNorms, MLA up-projections
@@ -280,23 +290,32 @@ def block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], firs
         recompute_s = n * compute_s(ups, rates, sm_share)
     full = run.recompute == "full"
 
-    # Tensor parallelism with sequence parallelism (`workloads.ops.tp_ops`): over NVLink, in the compute
-    # stream, not overlapped. Priced at half its ops' bytes (the known undercount issue 20 fixes).
-    tp_s = 0.0
+    # Tensor parallelism with sequence parallelism (`workloads.ops.tp_ops`): an all-gather before and a
+    # reduce-scatter after each half (attention, MLP), forward and backward, over NVLink; in turn with compute,
+    # or (tp_comm="overlapped") hidden under the half's GEMMs as far as they last.
+    tp_half = 0.0
     if run.tp > 1:
         tp_bytes = total(tp_ops(spec, run.micro_batch * run.seq_len, run.tp, F), "nvlink_bytes")
-        tp_s = tp_bytes / 4 * n / node.scaleup_achieved_bw_bytes_per_s
-    f_attn = part("attn", F) + elem_f / 2 + tp_s
-    f_mlp = part("mlp", F) + part("head", F) + elem_f / 2 + tp_s
-    b_attn = part("attn", B) + part("attn", W) + elem_f + recompute_s + tp_s + (f_attn if full else 0.0)
-    b_mlp = part("mlp", B) + part("mlp", W) + part("head", B) + part("head", W) + elem_f + tp_s
-    b_mlp += f_mlp if full else 0.0
+        tp_half = tp_bytes / 2 * n / node.scaleup_achieved_bw_bytes_per_s
+
+    def tp_s(compute_s: float) -> float:
+        return max(0.0, tp_half - compute_s) if run.tp_comm == "overlapped" else tp_half
+
+    f_attn = part("attn", F)
+    f_attn += tp_s(f_attn)
+    f_mlp = part("mlp", F) + part("head", F)
+    f_mlp += tp_s(f_mlp)
+    b_attn = part("attn", B) + part("attn", W) + recompute_s + (f_attn if full else 0.0)
+    b_attn += tp_s(b_attn)
+    b_mlp = part("mlp", B) + part("mlp", W) + part("head", B) + part("head", W) + (f_mlp if full else 0.0)
+    b_mlp += tp_s(b_mlp)
 
     comm = {"dispatch_f": 0.0, "combine_f": 0.0, "dispatch_b": 0.0, "combine_b": 0.0}
     moe_layers = sum(blocks)
     if moe_layers:
-        ib_rate = node.scaleout_achieved_bw_bytes_per_s_per_gpu / ep_leaf_factor(run)
-        nvl_rate = node.scaleup_achieved_bw_bytes_per_s
+        share = ep_rate_share(run)
+        ib_rate = share * node.scaleout_achieved_bw_bytes_per_s_per_gpu / ep_leaf_factor(run)
+        nvl_rate = share * node.scaleup_achieved_bw_bytes_per_s
         latency = node.nic.latency_s if layout.ep_nodes > 1 else node.scaleup_latency_s
         names = {("dispatch", F): "dispatch_f", ("combine", F): "combine_f", ("dispatch", B): "dispatch_b",
                  ("combine", B): "combine_b"}  # fmt: skip
@@ -305,8 +324,10 @@ def block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], firs
             comm[names[(op.kind, op.phase)]] = moe_layers * (run.expert_imbalance * link_s + latency)
 
     pp_f = pp_b = 0.0
+    # an interleaved rank runs v model chunks, each ending in a send: v hops per micro-batch each way
+    hops = run.virtual_stages if run.schedule == "interleaved" else 1
     for op in pp_ops(spec, per_gpu, first, last) if run.pp > 1 else ():
-        hop = op.ib_bytes / node.scaleout_achieved_bw_bytes_per_s_per_gpu + node.nic.latency_s
+        hop = hops * (op.ib_bytes / node.scaleout_achieved_bw_bytes_per_s_per_gpu + node.nic.latency_s)
         pp_f, pp_b = (hop, pp_b) if op.phase == F else (pp_f, hop)
     w = part("attn", W) + part("mlp", W) + part("head", W)
     return StageTimes(f_attn, f_mlp, b_attn, b_mlp, w, pp_f=pp_f, pp_b=pp_b, **comm)

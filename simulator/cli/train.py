@@ -20,7 +20,7 @@ from simulator.cli.args import (
     positive_number,
     whole_count,
 )
-from simulator.names import NETWORKS, PRECISIONS
+from simulator.names import NETWORKS, PRECISIONS, TP_COMM_MODES
 from simulator.schedules import SCHEDULES
 from workloads.activations import RECOMPUTE_MODES
 
@@ -42,6 +42,7 @@ TRAIN_OPTIONS = {
     "recompute": "recompute",
     "node_limit": "node_limit",
     "comm_sms": "comm_sms",
+    "tp_comm": "tp_comm",
     "expert_imbalance": "expert_imbalance",
     "tokens": "tokens",
     "price_per_gpu_hour": "price_per_gpu_hour",
@@ -95,6 +96,7 @@ def add_run_options(p: argparse.ArgumentParser, positive) -> None:
     p.add_argument("--global-batch-tokens", type=whole_count)
     p.add_argument("--schedule", choices=SCHEDULES)
     p.add_argument("--precision", choices=PRECISIONS)
+    p.add_argument("--tp-comm", choices=TP_COMM_MODES, help="TP+SP collectives: exposed (default) or overlapped")
     p.add_argument("--recompute", choices=RECOMPUTE_MODES)
     p.add_argument("--expert-imbalance", type=number, help="busiest GPU's routed tokens / mean (default 1)")
     p.add_argument("--tokens", type=count, help="tokens to train, e.g. 14.8T")
@@ -141,9 +143,10 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
 
 def print_train(out: dict[str, Any]) -> None:
     run = out["run"]
+    schedule = run["schedule"] + (f" v{run['virtual_stages']}" if run["schedule"] == "interleaved" else "")
     print(
         f"{run['model']} on {run['gpus']} x {run['gpu']} ({run['topology']}), tp{run['tp']} pp{run['pp']} "
-        f"ep{run['ep']} dp{run['dp']} ZeRO-{run['zero_stage']}, {run['schedule']}, {run['precision']}, "
+        f"ep{run['ep']} dp{run['dp']} ZeRO-{run['zero_stage']}, {schedule}, {run['precision']}, "
         f"profile {run['profile']}"
     )
     rows = [

@@ -51,7 +51,7 @@ from simulator.explore import expr
 from simulator.names import SWEEP_ENGINES as ENGINES
 from simulator.names import SWEEP_METHODS as METHODS
 from simulator.presets import EVENT_DEFAULTS
-from simulator.runspec import RUN_DEFAULTS, RUN_FIELDS, default_ep
+from simulator.runspec import RUN_DEFAULTS, RUN_FIELDS, default_ep, default_virtual_stages
 from workloads.registry import load_model
 
 DISTRIBUTIONS = ("uniform", "loguniform", "normal")
@@ -286,6 +286,9 @@ def complete(options: Mapping[str, Any]) -> dict[str, Any]:
         # an unknown or unreadable model, or gpus / pp of a wrong type (inf): the point is reported invalid later
         with contextlib.suppress(ValueError, TypeError, ArithmeticError, OSError):
             point["ep"] = default_ep(load_model(str(point["model"])), point)  # as build_run
+    if "virtual_stages" not in options:
+        with contextlib.suppress(ValueError, TypeError, ArithmeticError, OSError):
+            point["virtual_stages"] = default_virtual_stages(load_model(str(point["model"])), point)
     if point["gpu"] is None and point["node"] is None:
         point["node"] = "h800-ib"
     if isinstance(point["stage_layers"], list | tuple):

@@ -14,7 +14,7 @@ from hwmodels.cost import topology_metrics
 from hwmodels.registry import load_switch
 from hwmodels.topology import design_topology
 from simulator.analytic.report import estimate
-from simulator.runspec import v3_pretraining
+from simulator.runspec import build_run
 from workloads.flops import train_flops_per_token
 from workloads.memory import kv_bytes_per_token
 from workloads.params import params_active, params_total
@@ -47,7 +47,15 @@ def load_figures() -> dict:
     return tomllib.loads(FIGURES_PATH.read_text())
 
 
-def _row(figure: str, published: float, predicted: float, tolerance: float, note: str = "") -> dict[str, object]:
+def _row(
+    figure: str,
+    published: float,
+    predicted: float,
+    tolerance: float,
+    note: str = "",
+    in_sample: bool = False,
+    source: str = "",
+) -> dict[str, object]:
     rel = predicted / published - 1 if published else float("inf")
     return {
         "figure": figure,
@@ -57,7 +65,39 @@ def _row(figure: str, published: float, predicted: float, tolerance: float, note
         "tolerance": tolerance,
         "ok": abs(rel) <= tolerance + 1e-12,
         "note": note,
+        "in_sample": in_sample,
+        "source": source,
     }
+
+
+RUNS_PATH = Path(__file__).parents[1] / "data" / "published_runs.toml"
+METRICS = {
+    "gpu_hours": lambda r: r.gpu_hours,
+    "mfu_bf16": lambda r: r.mfu["bf16"],
+    "tokens_per_s_per_gpu": lambda r: r.tokens_per_s_per_gpu,
+}
+
+
+def published_runs() -> list[dict]:
+    """The published training runs (simulator/data/published_runs.toml), each checked to name a metric."""
+    runs = tomllib.loads(RUNS_PATH.read_text(encoding="utf-8"))["run"]
+    for run in runs:
+        if run["metric"] not in METRICS or not run["source"] or not isinstance(run["in_sample"], bool):
+            raise ValueError(f"{RUNS_PATH.name}: run {run.get('id')!r} needs a known metric, a source, in_sample")
+    return runs
+
+
+def training_run_rows() -> list[dict[str, object]]:
+    """One row per published training run: v3sim's analytic estimate of it against the figure, unfitted."""
+    out = []
+    for run in published_runs():
+        report = estimate(build_run(run["options"]))
+        note = "; ".join(x for x in (run["assumed"], "in sample" if run["in_sample"] else "out of sample") if x)
+        out.append(
+            _row(run["figure"], run["published"], METRICS[run["metric"]](report), tolerance("training_run"), note,
+                 run["in_sample"], run["source"])
+        )  # fmt: skip
+    return out
 
 
 def validation_rows() -> list[dict[str, object]]:
@@ -109,23 +149,18 @@ def validation_rows() -> list[dict[str, object]]:
         rows.append(_row(f"{kind} links", pub[2], m["links"], exact))
         rows.append(_row(f"{kind} cost (M$)", pub[3], m["cost_usd"] / 1e6, tolerance("topology_cost"), note))
     train = fig["deepseek_v3"]["training"]
-    report = estimate(v3_pretraining())
-    rows.append(
-        _row(
-            "V3 pre-training H800 GPU-hours",
-            train["h800_gpu_hours_pretraining"],
-            report.gpu_hours,
-            GPU_HOURS_TOLERANCE,
-            "analytic model, published kernel profile; no factor fitted to this figure",
-        )
-    )
-    per_t = report.gpu_hours / (train["tokens"] / 1e12)
+    runs = training_run_rows()
+    v3_run = next(r for r in runs if r["figure"] == "V3 pre-training H800 GPU-hours")
+    rows += runs
     rows.append(
         _row(
             "V3 H800 GPU-hours per trillion tokens",
             train["h800_gpu_hours_per_trillion_tokens"],
-            per_t,
+            float(str(v3_run["predicted"])) / (train["tokens"] / 1e12),
             GPU_HOURS_TOLERANCE,
+            str(v3_run["note"]),
+            bool(v3_run["in_sample"]),
+            str(v3_run["source"]),
         )
     )
     return rows

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from hwmodels.registry import load_node
 from simulator.analytic.report import estimate
-from simulator.analytic.training import BREAKDOWN_KEYS, memory_per_gpu, resolved
+from simulator.analytic.training import BREAKDOWN_KEYS, memory_per_gpu
 from simulator.cli import main
 from simulator.explore.sensitivity import sensitivity
 from simulator.explore.validate import GPU_HOURS_TOLERANCE, validation_rows
@@ -60,11 +60,27 @@ def test_dualpipe_bubble_is_below_1f1b_for_the_same_layout():
 # --- the model's sensitivities -----------------------------------------------------------------
 
 
-def test_fp8_is_faster_than_bf16():
+def test_fp8_gemms_dispatch_and_memory_beat_bf16():
+    """What the FP8 recipe buys in this model: faster forward and input-gradient GEMMs, half the dispatch
+    bytes (less exposed all-to-all) and less memory. Its weight-gradient GEMMs (the trace's 584 TFLOPS) and
+    casts cost it back: per MoE layer FP8 and BF16 compute come out within a few percent (docs/training.md)."""
+    from simulator.analytic.pricing import op_s
+    from simulator.analytic.profile import rates_for
+    from simulator.analytic.training import block_ops
+
+    gemms, layer = {}, {}
+    for precision in ("fp8", "bf16"):
+        run = v3_pretraining(precision=precision)
+        rates, hbm = rates_for(None, run.node.gpu), run.node.gpu.hbm_bw_bytes_per_s
+        ops = block_ops(run, True)
+        gemms[precision] = sum(op_s(o, rates) for o in ops if o.kind.endswith("gemm") and o.phase != "backward_weight")
+        layer[precision] = sum(op_s(o, rates, 1.0, 1.0, hbm) for o in ops)
+    assert gemms["fp8"] < 0.8 * gemms["bf16"]
+    assert layer["fp8"] == pytest.approx(layer["bf16"], rel=0.05)
     fp8 = estimate(v3_pretraining(precision="fp8"), check_memory=False)
     bf16 = estimate(v3_pretraining(precision="bf16"), check_memory=False)
-    assert fp8.breakdown["compute"] < bf16.breakdown["compute"]
-    assert fp8.gpu_hours < bf16.gpu_hours
+    assert fp8.breakdown["exposed_ep_comm"] < 0.5 * bf16.breakdown["exposed_ep_comm"]
+    assert fp8.memory_per_gpu_bytes["total"] < bf16.memory_per_gpu_bytes["total"]
 
 
 @pytest.mark.parametrize("schedule", ["1f1b", "dualpipe"])
@@ -151,13 +167,17 @@ def test_v3_split_beats_the_even_and_layer_unit_splits(v3_report):
     assert sum(v3_report.stage_layers) == 61 and min(v3_report.stage_layers) >= 0
 
 
-def test_a_searched_split_that_does_not_fit_falls_back_to_the_even_one():
-    run = v3_pretraining(ep=32)  # the searched split puts 5 layers on stage 1: 83.5 GB; the even split fits
-    fastest = resolved(run)
-    assert memory_per_gpu(fastest)["total"] > 80e9
+def test_a_searched_split_that_does_not_fit_falls_back_to_the_even_one(monkeypatch):
+    """A searched split that needs more HBM than the GPU has (here, 9 layers forced onto stage 1: 87 GB) gives way
+    to the even split when that one fits."""
+    import simulator.analytic.report as report_module
+
+    run = v3_pretraining()
+    crowded = (1, 9, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 2, 1)
+    assert memory_per_gpu(run.with_(stage_layers=crowded))["total"] > 80e9
+    monkeypatch.setattr(report_module, "resolved", lambda r, p=None: r.with_(stage_layers=crowded))
     report = estimate(run)
     assert report.stage_layers == stage_layer_counts(61, 16) and report.memory_per_gpu_bytes["total"] <= 80e9
-    assert report.step_time_s >= estimate(fastest, check_memory=False).step_time_s
 
 
 @given(st.integers(1, 80), st.integers(1, 16), st.floats(0, 6), st.floats(0, 6), st.booleans())
@@ -206,23 +226,14 @@ def test_a_run_that_does_not_fit_names_the_numbers():
 
 
 @pytest.mark.golden
-def test_v3_pretraining_gpu_hours_within_what_we_measured(figures, v3_report):
-    # V3 report: 2,664K H800 GPU-hours for 14.8T tokens. The analytic model, with kernel-level efficiencies
-    # from DeepGEMM / FlashMLA and nothing fitted to this figure, predicts 2,060K (-22.7%): see docs/training.md.
-    published = figures["deepseek_v3"]["training"]["h800_gpu_hours_pretraining"]
-    assert v3_report.gpu_hours == pytest.approx(published, rel=0.25)
-    assert v3_report.gpu_hours < published  # the miss is on the optimistic side: known, unexplained time
-
-
-@pytest.mark.golden
-@pytest.mark.xfail(
-    strict=True,
-    reason="the model is optimistic: -22.7% with the searched stage split (was -14.1% with a balancer that "
-    "missed it); nothing is fitted to this figure (docs/training.md: The V3 figure, honestly)",
-)
 def test_v3_pretraining_gpu_hours_within_15_percent(figures, v3_report):
+    # V3 report: 2,664K H800 GPU-hours for 14.8T tokens. The analytic model, with kernel-level sources
+    # (DeepGEMM / FlashMLA / FlashAttention-3 tables, H200 kernel timings, and the FP8 wgrad rate read off
+    # V3's own training trace: in sample) and nothing fitted to this figure, predicts 2,494K (-6.4%); without
+    # the trace's class, -13.6%. See docs/training.md.
     published = figures["deepseek_v3"]["training"]["h800_gpu_hours_pretraining"]
     assert v3_report.gpu_hours == pytest.approx(published, rel=GPU_HOURS_TOLERANCE)
+    assert v3_report.gpu_hours < published  # the miss is on the optimistic side: known, unexplained time
 
 
 def test_validate_rows_are_checked_and_honest():
@@ -231,11 +242,12 @@ def test_validate_rows_are_checked_and_honest():
     for r in rows:
         assert r["ok"] == (abs(r["rel_error"]) <= r["tolerance"] + 1e-12)
     misses = {r["figure"] for r in rows if not r["ok"]}
-    assert misses == {
-        "training GFLOPs/token qwen2.5-72b",
-        "V3 pre-training H800 GPU-hours",  # -22.7%: see test_v3_pretraining_gpu_hours_within_15_percent
-        "V3 H800 GPU-hours per trillion tokens",
-    }
+    assert "training GFLOPs/token qwen2.5-72b" in misses  # ISCA's figure: see test_workload_figures
+    assert not {m for m in misses if "GPU-hours" in m and m.startswith("V3")}  # -13.6%, inside 15%
+    runs = [r for r in rows if r.get("source")]
+    assert len(runs) >= 8  # V3's own row is in sample (its FP8 wgrad class comes from V3's trace), no other
+    in_sample = [r["figure"] for r in rows if r["in_sample"]]
+    assert in_sample == ["V3 pre-training H800 GPU-hours", "V3 H800 GPU-hours per trillion tokens"]
 
 
 def test_sensitivity_ranks_inputs_and_moves_the_right_way():

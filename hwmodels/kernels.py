@@ -1,0 +1,64 @@
+"""Kernel classes beyond the fitted profile: element-wise kernels at a measured share of the HBM datasheet.
+
+Read from hwmodels/data/kernels/elementwise.toml (its sources are in the file). A share carries across dies of
+one family (H100, H800, H200) as a share; the fixed cost is per kernel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from hwmodels.files import loads_toml, read_text
+
+ELEMENTWISE_PATH = Path(__file__).parent / "data" / "kernels" / "elementwise.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class ElementwiseRates:
+    """Each element-wise class's share of the HBM datasheet, and the fixed seconds every kernel pays."""
+
+    share: dict[str, float]
+    overhead_s: float
+    source: str
+
+    def time_s(self, kernel_class: str, nbytes: float, hbm_bytes_per_s: float) -> float:
+        """Seconds of one kernel of `kernel_class` moving `nbytes` on a GPU of `hbm_bytes_per_s` (datasheet)."""
+        if kernel_class not in self.share:
+            raise ValueError(f"no element-wise class {kernel_class!r}; known: {', '.join(self.share)}")
+        return nbytes / (self.share[kernel_class] * hbm_bytes_per_s) + self.overhead_s
+
+
+@cache
+def elementwise_rates() -> ElementwiseRates:
+    """The shipped element-wise table."""
+    data = loads_toml(read_text(ELEMENTWISE_PATH, "element-wise kernel table"), str(ELEMENTWISE_PATH))
+    share = {str(k): float(v) for k, v in data["share"].items()}
+    if not all(0 < v <= 1 for v in share.values()):
+        raise ValueError(f"{ELEMENTWISE_PATH.name}: every share must be in (0, 1]: no rate above the datasheet")
+    return ElementwiseRates(share, float(data["overhead_s"]), str(data["source"]))
+
+
+TRACES_PATH = Path(__file__).parent / "data" / "kernels" / "traces.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class TraceClass:
+    """A kernel class read off a profiler trace: its rate on the whole GPU it was measured on."""
+
+    name: str
+    catalog_gpu: str
+    flop_per_s: float
+    source: str
+
+
+@cache
+def trace_classes() -> dict[str, TraceClass]:
+    """The shipped trace-derived classes, by name (hwmodels/data/kernels/traces.toml)."""
+    data = loads_toml(read_text(TRACES_PATH, "trace kernel table"), str(TRACES_PATH))
+    out = {}
+    for name, row in data.items():
+        if isinstance(row, dict):
+            out[name] = TraceClass(name, str(row["catalog_gpu"]), float(row["flop_per_s"]), str(data["source"]))
+    return out

@@ -1,0 +1,125 @@
+"""Hold a profiler trace against the operation list, op class by op class (`v3sim compare-trace`).
+
+A PyTorch-profiler / Chrome trace (DeepSeek publishes V3's: deepseek-ai/profile-data) lists every GPU kernel
+with its duration. Each kernel's name is mapped to an op class by the first matching pattern of `CLASSES`;
+the trace's seconds per class are set beside what v3sim prices for the same work: `layers` MoE layers, one
+micro-batch forward and one backward (the trace's DualPipe chunk pair), every op of the list priced as the
+training model prices it (on the SMs left beside the all-to-all), dispatch and combine at the links' rates.
+Kernels that match no class are reported as `other`, never dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from hwmodels.files import MAX_PROFILE_BYTES, loads_json, read_text
+from simulator.analytic.pricing import op_s
+from simulator.analytic.profile import KernelRates
+from simulator.analytic.training import _sm_share, block_ops, ep_leaf_factor, ep_rate_share
+from simulator.runspec import RunSpec
+from workloads.ops import Op, ep_ops
+
+# (class, pattern on the kernel name), first match wins. Classes name v3sim's op classes.
+CLASSES: tuple[tuple[str, str], ...] = (
+    ("gemm_wgrad_fp8", r"dptp128c_acc|wgrad"),
+    ("grouped_gemm_fp8", r"m_grouped_fp8"),
+    ("gemm_fp8", r"fp8_ptp128c|fp8.*gemm|gemm.*fp8"),
+    ("gemm_bf16", r"xmma_gemm_bf16|gemm.*bf16|bf16.*gemm|cutlass.*Gemm"),
+    ("attention_fwd", r"compute_attn|FlashAttnFwd|flash_fwd"),
+    ("attention_bwd", r"FlashAttnBwd|flash_bwd"),
+    ("ep_notify", r"notify|get_dispatch_layout|clean_and_count"),
+    ("ep_dispatch", r"ep::.*dispatch"),
+    ("ep_combine", r"ep::.*combine"),
+    ("cast_transpose", r"cast_and_transpose|batched_transpose|utils::transpose"),
+    ("cast", r"cast_to_fp8|cast_back|expand_to_fused|cast"),
+    ("norm", r"layer_norm|rms_?norm|ln_(fwd|bwd)"),
+    ("swiglu", r"swiglu"),
+    ("combine", r"reduce_fused|topk_sum"),
+    ("copy", r"elementwise|copy|rotary|reduce_kernel|gather|scatter|topk|memset|fill"),
+)
+_PATTERNS = [(cls, re.compile(pattern, re.I)) for cls, pattern in CLASSES]
+COMM = ("ep_dispatch", "ep_combine", "ep_notify")
+
+
+def classify(name: str) -> str:
+    """The op class of a kernel name (`other` when no pattern matches)."""
+    return next((cls for cls, pattern in _PATTERNS if pattern.search(name)), "other")
+
+
+def trace_kernels(path: str | Path) -> list[tuple[str, float]]:
+    """(name, seconds) of every GPU kernel in a Chrome-trace JSON file (events of category `kernel`)."""
+    data = loads_json(read_text(path, "trace", MAX_PROFILE_BYTES), str(path))
+    events = data.get("traceEvents") if isinstance(data, dict) else data
+    if not isinstance(events, list):
+        raise ValueError(f"{path}: no traceEvents list; give a PyTorch profiler or Chrome trace JSON file")
+    out = []
+    for e in events:
+        if isinstance(e, dict) and e.get("cat") == "kernel" and isinstance(e.get("name"), str):
+            dur = e.get("dur")
+            if isinstance(dur, int | float) and not isinstance(dur, bool) and 0 <= dur < 1e12:
+                out.append((e["name"], dur / 1e6))  # microseconds
+    if not out:
+        raise ValueError(f"{path}: no GPU kernel events (cat 'kernel'); profile with CUDA activities on")
+    return out
+
+
+def trace_table(kernels: list[tuple[str, float]]) -> dict[str, tuple[float, int]]:
+    """Seconds and kernel count per class."""
+    table: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+    for name, seconds in kernels:
+        row = table[classify(name)]
+        row[0] += seconds
+        row[1] += 1
+    return {cls: (row[0], int(row[1])) for cls, row in table.items()}
+
+
+def _op_class(op: Op) -> str:
+    if op.kind in ("gemm", "grouped_gemm"):
+        if op.phase == "backward_weight" and op.precision == "fp8":
+            return "gemm_wgrad_fp8"
+        return f"{op.kind}_{op.precision}"
+    if op.kind == "attention":
+        return "attention_bwd" if op.phase == "backward_input" else "attention_fwd"
+    return op.component  # element-wise kernels: their class
+
+
+def model_table(run: RunSpec, rates: KernelRates, layers: int = 4) -> dict[str, float]:
+    """v3sim's seconds per class for `layers` MoE layers, one micro-batch forward and one backward."""
+    table: dict[str, float] = defaultdict(float)
+    hbm, share = run.node.gpu.hbm_bw_bytes_per_s, _sm_share(run)
+    for op in block_ops(run, True):
+        table[_op_class(op)] += layers * op_s(op, rates, share, 1.0, hbm)
+    node = run.node
+    ib = ep_rate_share(run) * node.scaleout_achieved_bw_bytes_per_s_per_gpu / ep_leaf_factor(run)
+    nvl = ep_rate_share(run) * node.scaleup_achieved_bw_bytes_per_s
+    tokens = run.micro_batch * run.seq_len / run.tp
+    for op in ep_ops(run.model, run.layout, tokens, ("forward", "backward_input"), run.node_limit, run.precision):
+        table[f"ep_{op.kind}"] += layers * max(op.ib_bytes / ib, op.nvlink_bytes / nvl)
+    return dict(table)
+
+
+def compare_trace(path: str | Path, run: RunSpec, rates: KernelRates, layers: int = 4) -> dict[str, Any]:
+    """The trace and v3sim side by side, class by class, with signed errors (v3sim / trace - 1)."""
+    kernels = trace_kernels(path)
+    traced, modelled = trace_table(kernels), model_table(run, rates, layers)
+    rows = []
+    for cls in [c for c, _ in CLASSES] + ["other"]:
+        trace_s, calls = traced.get(cls, (0.0, 0))
+        model_s = modelled.get(cls, 0.0)
+        if not trace_s and not model_s:
+            continue
+        error = model_s / trace_s - 1 if trace_s else None
+        rows.append({"class": cls, "trace_s": trace_s, "kernels": calls, "v3sim_s": model_s, "rel_error": error,
+                     "stream": "comm" if cls in COMM else "compute"})  # fmt: skip
+    compute = [r for r in rows if r["stream"] == "compute"]
+    return {
+        "trace": str(path),
+        "layers": layers,
+        "kernels": len(kernels),
+        "rows": rows,
+        "compute_trace_s": sum(r["trace_s"] for r in compute),
+        "compute_v3sim_s": sum(r["v3sim_s"] for r in compute),
+    }

@@ -1,0 +1,122 @@
+"""Issue 20's defects, each pinned: interleaved never silently v=1; the all-to-all's SMs cost compute and
+set its rate; TP+SP runs four collectives per block; element-wise kernels are priced one by one at their
+measured class's share of the HBM datasheet; published runs carry their source and in-sample flag."""
+
+from __future__ import annotations
+
+import pytest
+
+from hwmodels.kernels import elementwise_rates
+from simulator.analytic.report import estimate
+from simulator.analytic.training import EP_SATURATION_SMS, block_times, ep_rate_share
+from simulator.cli import main
+from simulator.explore.sweepspec import complete
+from simulator.explore.validate import published_runs, training_run_rows
+from simulator.runspec import build_run, v3_pretraining
+from workloads.elementwise import layer_backward_elementwise_kernels, layer_elementwise_kernels
+from workloads.registry import load_model
+
+
+def test_interleaved_defaults_to_the_most_virtual_stages_and_says_so():
+    run = build_run({"schedule": "interleaved"})
+    assert run.virtual_stages == 61 // 16 == 3 and "virtual_stages" in run.defaults
+    llama = build_run({"model": "llama-3.1-405b", "gpu": "h100", "gpus": 16384, "tp": 8, "schedule": "interleaved",
+                       "precision": "bf16"})  # fmt: skip
+    assert llama.virtual_stages == 126 // 16
+    assert complete({"schedule": "interleaved"})["virtual_stages"] == 3  # sweeps get the same default
+    assert build_run({"schedule": "1f1b"}).virtual_stages == 1
+
+
+def test_interleaved_with_one_virtual_stage_is_refused(capsys):
+    with pytest.raises(ValueError, match="interleaved with virtual_stages=1 is 1F1B"):
+        v3_pretraining(schedule="interleaved", virtual_stages=1)
+    assert main(["train", "--schedule", "interleaved", "--virtual-stages", "1"]) == 2
+    assert "between 2 and 3" in capsys.readouterr().err
+
+
+def test_interleaved_sends_once_per_virtual_stage():
+    two, four = (estimate(build_run({"schedule": "interleaved", "virtual_stages": v})) for v in (2, 3))
+    assert four.breakdown["bubble"] < two.breakdown["bubble"]  # the bubble shrinks with v
+    assert four.breakdown["exposed_pp_comm"] > two.breakdown["exposed_pp_comm"]  # the sends grow with v
+
+
+def test_comm_sms_set_the_all_to_all_rate_and_zero_is_refused():
+    assert ep_rate_share(v3_pretraining()) == 1.0 and EP_SATURATION_SMS == 20
+    assert ep_rate_share(v3_pretraining(comm_sms=10)) == 0.5
+    assert ep_rate_share(v3_pretraining(schedule="1f1b", comm_sms=0)) == 1.0  # runs in turn, on every SM
+    with pytest.raises(ValueError, match="give comm_sms >= 1"):
+        v3_pretraining(comm_sms=0)
+    steps = {sms: estimate(v3_pretraining(comm_sms=sms)).step_time_s for sms in (5, 10, 20, 40)}
+    assert steps[5] > steps[10] > steps[20] < steps[40]  # too few starve the all-to-all, too many the GEMMs
+
+
+def test_tp_runs_four_collectives_per_block_and_overlap_hides_them():
+    base = {"model": "llama-3.1-70b", "gpu": "h100", "gpus": 512, "pp": 4, "schedule": "1f1b", "precision": "bf16"}
+    exposed = estimate(build_run({**base, "tp": 8}))
+    hidden = estimate(build_run({**base, "tp": 8, "tp_comm": "overlapped"}))
+    assert hidden.step_time_s < exposed.step_time_s
+    run = build_run({**base, "tp": 8})
+    from simulator.analytic.profile import rates_for
+
+    rates = rates_for(None, run.node.gpu)
+    t = block_times(run, rates, (False,), first=False, last=False)
+    per_half = 2 * (8 - 1) / 8 * run.micro_batch * run.seq_len * 8192 * 2 / run.node.scaleup_achieved_bw_bytes_per_s
+    no_tp = block_times(build_run({**base, "tp": 8, "tp_comm": "overlapped"}), rates, (False,), False, False)
+    assert t.f_attn - no_tp.f_attn == pytest.approx(per_half, rel=1e-9)  # AG + RS, whole bytes, exposed
+    with pytest.raises(ValueError, match="tp_comm"):
+        build_run({**base, "tp_comm": "sometimes"})
+
+
+def test_elementwise_classes_are_sourced_and_below_the_datasheet():
+    rates = elementwise_rates()
+    assert all(0 < s <= 1 for s in rates.share.values()) and "H200" in rates.source
+    spec = load_model("deepseek-v3")
+    kernels = layer_elementwise_kernels(spec, True, True) + layer_backward_elementwise_kernels(spec, True, True)
+    assert {cls for *_, cls in kernels} <= set(rates.share)
+    names = {name for name, *_ in layer_backward_elementwise_kernels(spec, True, True)}
+    assert {"cast.grad_outputs.mlp", "cast_transpose.grad_outputs.mlp", "cast_transpose.inputs.attn"} <= names
+    assert not any(name.startswith("cast") for name, *_ in layer_backward_elementwise_kernels(spec, True, False))
+
+
+def test_fp8_recipe_elementwise_work_costs_what_its_kernels_cost():
+    """V3's element-wise work is priced kernel by kernel: slower than one pass at the profile's memory rate."""
+    run = v3_pretraining()
+    from simulator.analytic.profile import rates_for
+
+    rates = rates_for(None, run.node.gpu)
+    kernels = layer_elementwise_kernels(run.model, True, True)
+    tokens = run.micro_batch * run.seq_len
+    one_pass = rates.time_s("memory", 0.0, tokens * sum(k[2] for k in kernels))
+    hbm = run.node.gpu.hbm_bw_bytes_per_s
+    per_kernel = sum(elementwise_rates().time_s(cls, tokens * b, hbm) for _, _, b, cls in kernels)
+    assert per_kernel > one_pass
+
+
+def test_published_runs_are_many_sourced_and_flagged():
+    runs = published_runs()
+    assert len(runs) >= 8
+    assert len({r["options"].get("model", "deepseek-v3") for r in runs}) >= 5
+    assert {r["options"].get("gpu", "h800") for r in runs} >= {"h800", "h100", "b200"}
+    assert all(r["source"] and r["quote"] and isinstance(r["in_sample"], bool) for r in runs)
+    rows = training_run_rows()
+    assert len(rows) == len(runs) and all(isinstance(r["in_sample"], bool) and r["source"] for r in rows)
+    v3 = next(r for r in rows if r["figure"] == "V3 pre-training H800 GPU-hours")
+    assert v3["ok"] and v3["in_sample"]  # -6.4%, with the FP8 wgrad class read off V3's own trace
+    assert not any(r["in_sample"] for r in rows if r is not v3)
+
+
+def test_fp8_wgrad_is_priced_at_the_traces_rate_and_sol_is_not():
+    """DeepSeek's trace: FP8 weight-gradient GEMMs at 584 TFLOPS on 112 SMs, 1.8x slower than its forward."""
+    from simulator.analytic.pricing import op_s, wgrad_fp8_flop_per_s
+    from simulator.analytic.profile import rates_for
+    from simulator.analytic.training import block_ops
+
+    assert wgrad_fp8_flop_per_s("h800") == pytest.approx(688e12)
+    assert wgrad_fp8_flop_per_s("b200") > wgrad_fp8_flop_per_s("h800")  # the same fraction of a larger peak
+    run = v3_pretraining()
+    ops = [o for o in block_ops(run, True) if o.phase == "backward_weight" and o.precision == "fp8"]
+    published = rates_for(None, run.node.gpu)
+    seconds = sum(op_s(o, published, 112 / 132) for o in ops)
+    assert sum(o.flops for o in ops) / seconds == pytest.approx(584e12, rel=0.01)
+    sol = rates_for("sol", run.node.gpu)
+    assert sum(op_s(o, sol) for o in ops) < seconds / 2  # the speed of light keeps its peak
