@@ -54,6 +54,9 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     add_run_options(p, positive)
     p.add_argument("--explain", action="store_true", help="show each headline figure's formula and inputs")
     p.add_argument("--sensitivity", action="store_true", help="GPU-hours with each key input moved +-20%%")
+    p.add_argument(
+        "--uncertainty", action="store_true", help="P10-P90 of GPU-hours, step and cost from the kernel sources' spread"
+    )
 
     p = sub.add_parser("simulate", parents=[common], help="one training step in the discrete-event model")
     add_run_options(p, positive)
@@ -138,6 +141,10 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         out.pop("explain")
     if args.sensitivity:
         out["sensitivity"] = sensitivity(run, profile)
+    if args.uncertainty:
+        from simulator.explore.uncertainty import uncertainty
+
+        out["uncertainty"] = uncertainty(run, profile)
     return out
 
 
@@ -185,6 +192,16 @@ def print_train(out: dict[str, Any]) -> None:
             for r in out["sensitivity"]
         ]
         print(fmt.table(rows, ["input", "low", "change", "high", "change "]))
+    if out.get("uncertainty"):
+        u = out["uncertainty"]
+        print(f"\nP10 / P50 / P90 over {u['draws']} draws of the kernel rates ({u['note']}):")
+        for name, scale, unit in (
+            ("gpu_hours", 1e3, " K GPU-hours"),
+            ("step_time_s", 1, " s"),
+            ("cost_usd", 1e6, " M$"),
+        ):
+            band = u[name]
+            print(f"  {band['p10'] / scale:,.2f} / {band['p50'] / scale:,.2f} / {band['p90'] / scale:,.2f}{unit}")
     if out["defaults"]:
         print(f"\ndefaults used (V3 published set-up): {', '.join(out['defaults'])}")
 

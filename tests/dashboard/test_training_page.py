@@ -34,7 +34,13 @@ def test_defaults_are_v3_as_the_model_computes_it():
     shown = metrics(at)
     assert {k: shown[k] for k in expected()} == expected()
     assert shown["GPU-hours"] == "2,494K"  # docs/training.md: the V3 figure
-    assert any("2,664K" in c.value for c in at.caption)  # the published figure beside it
+    assert any("2,664K" in c.value and "in sample" in c.value for c in at.caption)  # the published figure
+    from simulator.explore.uncertainty import uncertainty
+    from simulator.runspec import build_run
+
+    band = uncertainty(build_run({}))["gpu_hours"]
+    shown_band = f"{band['p10'] / 1e3:,.0f}K-{band['p90'] / 1e3:,.0f}K GPU-hours"
+    assert any(shown_band in c.value for c in at.caption)  # the P10-P90 band, as the model computes it
 
 
 def test_widgets_change_the_numbers_exactly_as_the_simulator_does():

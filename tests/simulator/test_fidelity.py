@@ -120,3 +120,33 @@ def test_fp8_wgrad_is_priced_at_the_traces_rate_and_sol_is_not():
     assert sum(o.flops for o in ops) / seconds == pytest.approx(584e12, rel=0.01)
     sol = rates_for("sol", run.node.gpu)
     assert sum(op_s(o, sol) for o in ops) < seconds / 2  # the speed of light keeps its peak
+
+
+def test_uncertainty_band_from_the_kernel_sources_spread():
+    from dataclasses import replace
+
+    from simulator.analytic.profile import rates_for
+    from simulator.explore.uncertainty import uncertainty
+
+    run = v3_pretraining()
+    band = uncertainty(run, draws=32)
+    for name in ("gpu_hours", "step_time_s", "cost_usd"):
+        assert band[name]["p10"] < band[name]["p50"] < band[name]["p90"]
+    central = estimate(run).gpu_hours
+    assert band["gpu_hours"]["p10"] < central < band["gpu_hours"]["p90"]
+    assert band == uncertainty(run, draws=32)  # seeded: the same band every time
+    assert {"gemm_fp8", "grouped_gemm_fp8"} <= set(band["spread_by_class"])
+    rates = rates_for(None, run.node.gpu)
+    exact = replace(rates, fits={c: replace(f, rel_rmse=0.0) for c, f in rates.fits.items()})
+    flat = uncertainty(run, exact, draws=4)
+    assert flat["gpu_hours"]["p10"] == pytest.approx(flat["gpu_hours"]["p90"])  # no spread, no band
+
+
+def test_cli_train_uncertainty(capsys):
+    import json
+
+    assert main(["train", "--uncertainty", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["uncertainty"]["gpu_hours"]["p10"] < out["gpu_hours"] < out["uncertainty"]["gpu_hours"]["p90"]
+    assert main(["train", "--uncertainty"]) == 0
+    assert "P10 / P50 / P90" in capsys.readouterr().out
