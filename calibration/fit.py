@@ -31,6 +31,7 @@ DERIVATIONS = {
     "gemm_bf16": ("gemm_fp8", ("bf16", "fp8")),
     "grouped_gemm_fp8": ("gemm_fp8", None),
     "grouped_gemm_bf16": ("gemm_bf16", None),
+    "gemm_wgrad_fp8": ("gemm_fp8", None),
     "attention_bwd_bf16": ("attention_fwd_bf16", None),
 }
 TERA, GIGA = 1e12, 1e9
@@ -179,6 +180,7 @@ ATTENTION_COLUMNS = ({"batch", "heads", "seq_q", "seq_k", "qk_dim", "v_dim", "tf
 COLUMNS = {
     "gemm": GEMM_COLUMNS,
     "grouped_gemm": GEMM_COLUMNS,
+    "gemm_wgrad": GEMM_COLUMNS,
     "attention_fwd": ATTENTION_COLUMNS,
     "attention_bwd": ATTENTION_COLUMNS,
     "memory": ({"gb_per_s"}, {"bytes"}),

@@ -38,27 +38,3 @@ def elementwise_rates() -> ElementwiseRates:
     if not all(0 < v <= 1 for v in share.values()):
         raise ValueError(f"{ELEMENTWISE_PATH.name}: every share must be in (0, 1]: no rate above the datasheet")
     return ElementwiseRates(share, float(data["overhead_s"]), str(data["source"]))
-
-
-TRACES_PATH = Path(__file__).parent / "data" / "kernels" / "traces.toml"
-
-
-@dataclass(frozen=True, slots=True)
-class TraceClass:
-    """A kernel class read off a profiler trace: its rate on the whole GPU it was measured on."""
-
-    name: str
-    catalog_gpu: str
-    flop_per_s: float
-    source: str
-
-
-@cache
-def trace_classes() -> dict[str, TraceClass]:
-    """The shipped trace-derived classes, by name (hwmodels/data/kernels/traces.toml)."""
-    data = loads_toml(read_text(TRACES_PATH, "trace kernel table"), str(TRACES_PATH))
-    out = {}
-    for name, row in data.items():
-        if isinstance(row, dict):
-            out[name] = TraceClass(name, str(row["catalog_gpu"]), float(row["flop_per_s"]), str(data["source"]))
-    return out

@@ -32,7 +32,9 @@ PROFILE_DIR = Path(__file__).parent / "data" / "profiles"  # the shipped profile
 SCHEMA = "v3sim-calibration-profile"
 VERSION = 1
 KINDS = ("measured", "published", "sol")
-KERNELS = ("gemm", "grouped_gemm", "attention_fwd", "attention_bwd", "memory")
+# gemm_wgrad: weight-gradient GEMMs, whose reduction runs over the tokens (the FP8 recipe's are a kernel of
+# their own: 1x128 x 1x128 scaling, fp32 accumulation into the main gradients).
+KERNELS = ("gemm", "grouped_gemm", "gemm_wgrad", "attention_fwd", "attention_bwd", "memory")
 DTYPES = ("bf16", "fp8", "fp32")
 # Kernel classes a profile may fit: "<kernel>_<dtype>" for compute, "memory" for HBM-bound work.
 CLASSES = (*(f"{k}_{d}" for k in KERNELS[:-1] for d in DTYPES), "memory")

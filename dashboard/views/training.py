@@ -153,14 +153,14 @@ spread = band(tuple(sorted(options.items())), profile)
 st.caption(
     f"P10-P90 from the kernel sources' spread: {gpu_hours(spread['gpu_hours']['p10'])}-"
     f"{gpu_hours(spread['gpu_hours']['p90'])} GPU-hours, {spread['step_time_s']['p10']:.2f}-"
-    f"{spread['step_time_s']['p90']:.2f} s per step ({spread['draws']} draws; element-wise, trace and network "
-    "rates held)."
+    f"{spread['step_time_s']['p90']:.2f} s per step ({spread['draws']} draws; element-wise and network rates "
+    "held)."
 )
 if run["model"] == "deepseek-v3" and run["gpu"] == "h800":
     st.caption(
-        f"Published for V3's run: {gpu_hours(PUBLISHED_GPU_HOURS)} GPU-hours; this model: "
-        f"{r['gpu_hours'] / PUBLISHED_GPU_HOURS - 1:+.1%}, in sample (its FP8 weight-gradient rate is read off "
-        "V3's own trace; docs/training.md: The V3 figure, honestly)."
+        f"Published for V3's run: {gpu_hours(PUBLISHED_GPU_HOURS)} GPU-hours; this model, out of sample (kernel-level "
+        f"sources only, nothing fitted to it): {r['gpu_hours'] / PUBLISHED_GPU_HOURS - 1:+.1%} (docs/training.md: "
+        "The V3 figure, honestly)."
     )
 
 left, right = st.columns(2)

@@ -1,19 +1,17 @@
 """Pricing the operation list (`workloads.ops`): seconds of each compute op from a kernel profile.
 
-The one place an op becomes a time on the SMs (GEMMs and attention from the fitted profile, element-wise
-kernels from their class's measured share of the HBM datasheet, FP8 weight-gradient GEMMs at the rate DeepSeek's
-training trace shows); link ops (dispatch, combine, collectives,
-send/recv) are priced by the models that know the network (`simulator.analytic.training`, `simulator.analytic.serving`).
+The one place an op becomes a time on the SMs: GEMMs and attention from the fitted profile (FP8
+weight-gradient GEMMs as their own class where the profile has one), element-wise kernels from their
+class's measured share of the HBM datasheet. Link ops (dispatch, combine, collectives, send/recv) are
+priced by the models that know the network (`simulator.analytic.training`, `simulator.analytic.serving`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from functools import cache
 
-from hwmodels.kernels import elementwise_rates, trace_classes
-from hwmodels.registry import load_gpu
+from hwmodels.kernels import elementwise_rates
 from simulator.analytic.profile import KernelRates
 from workloads.ops import Op
 
@@ -31,18 +29,10 @@ def op_s(
         table = elementwise_rates().time_s(op.component, op.hbm_bytes, hbm_bytes_per_s)
         return max(table, rates.time_s("memory", 0.0, op.hbm_bytes))
     scale = expert_imbalance if op.component == "routed_experts" else 1.0
-    if op.phase == "backward_weight" and op.precision == "fp8" and rates.kind != "sol":
-        return scale * op.flops / (wgrad_fp8_flop_per_s(rates.gpu) * sm_share)
-    return scale * rates.time_s(op.profile_class, op.flops, op.hbm_bytes, sm_share)
-
-
-@cache
-def wgrad_fp8_flop_per_s(gpu: str) -> float:
-    """FP8 weight-gradient GEMMs' rate on `gpu`: no benchmark publishes the class, so it is read off DeepSeek's
-    training trace on the H800 (hwmodels/data/kernels/traces.toml) and carried to another GPU as the same
-    fraction of its fp8 peak. It runs 1.8x slower than the forward GEMMs of the same trace."""
-    row = trace_classes()["gemm_wgrad_fp8"]
-    return row.flop_per_s * load_gpu(gpu).peak_flop_per_s("fp8") / load_gpu(row.catalog_gpu).peak_flop_per_s("fp8")
+    cls = op.profile_class
+    if op.phase == "backward_weight" and op.precision == "fp8" and "gemm_wgrad_fp8" in rates.fits:
+        cls = "gemm_wgrad_fp8"  # the FP8 recipe's weight-gradient kernels, where the profile has them
+    return scale * rates.time_s(cls, op.flops, op.hbm_bytes, sm_share)
 
 
 def priced_by_part(

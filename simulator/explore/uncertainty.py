@@ -4,7 +4,7 @@ Each fitted kernel class of the profile carries its fit's relative RMS error: ho
 kernels (DeepGEMM's shapes, FlashAttention-3's lengths, our H200 timings) scatter around the one rate v3sim
 prices them at. A draw scales every class's rates by exp(N(0, rms)), independently by class; the run is
 estimated at each draw with its stage split held (the split is a choice, not a source). Classes with one
-source figure (the element-wise shares, the trace's FP8 weight-gradient rate, the memory class) and the
+source figure (the element-wise shares, the memory class) and the
 network rates carry no spread here, so the band is a floor on the uncertainty, and says so.
 """
 
@@ -49,6 +49,6 @@ def uncertainty(run: RunSpec, profile: KernelRates | str | None = None, draws: i
         "draws": draws,
         "seed": seed,
         "spread_by_class": spread,
-        "note": "kernel-source spread only (fit residuals per class); element-wise, trace and network rates fixed",
+        "note": "kernel-source spread only (fit residuals per class); element-wise and network rates fixed",
     }
     return out

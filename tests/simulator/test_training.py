@@ -61,9 +61,8 @@ def test_dualpipe_bubble_is_below_1f1b_for_the_same_layout():
 
 
 def test_fp8_gemms_dispatch_and_memory_beat_bf16():
-    """What the FP8 recipe buys in this model: faster forward and input-gradient GEMMs, half the dispatch
-    bytes (less exposed all-to-all) and less memory. Its weight-gradient GEMMs (the trace's 584 TFLOPS) and
-    casts cost it back: per MoE layer FP8 and BF16 compute come out within a few percent (docs/training.md)."""
+    """What the FP8 recipe buys in this model: faster GEMMs, half the dispatch bytes (less exposed
+    all-to-all), less memory, and a shorter step; its casts take part of the GEMM gain back (docs/training.md)."""
     from simulator.analytic.pricing import op_s
     from simulator.analytic.profile import rates_for
     from simulator.analytic.training import block_ops
@@ -76,11 +75,12 @@ def test_fp8_gemms_dispatch_and_memory_beat_bf16():
         gemms[precision] = sum(op_s(o, rates) for o in ops if o.kind.endswith("gemm") and o.phase != "backward_weight")
         layer[precision] = sum(op_s(o, rates, 1.0, 1.0, hbm) for o in ops)
     assert gemms["fp8"] < 0.8 * gemms["bf16"]
-    assert layer["fp8"] == pytest.approx(layer["bf16"], rel=0.05)
+    assert gemms["bf16"] - gemms["fp8"] > layer["bf16"] - layer["fp8"] > 0  # casts give part of it back
     fp8 = estimate(v3_pretraining(precision="fp8"), check_memory=False)
     bf16 = estimate(v3_pretraining(precision="bf16"), check_memory=False)
     assert fp8.breakdown["exposed_ep_comm"] < 0.5 * bf16.breakdown["exposed_ep_comm"]
     assert fp8.memory_per_gpu_bytes["total"] < bf16.memory_per_gpu_bytes["total"]
+    assert fp8.step_time_s < bf16.step_time_s
 
 
 @pytest.mark.parametrize("schedule", ["1f1b", "dualpipe"])
@@ -227,10 +227,9 @@ def test_a_run_that_does_not_fit_names_the_numbers():
 
 @pytest.mark.golden
 def test_v3_pretraining_gpu_hours_within_15_percent(figures, v3_report):
-    # V3 report: 2,664K H800 GPU-hours for 14.8T tokens. The analytic model, with kernel-level sources
-    # (DeepGEMM / FlashMLA / FlashAttention-3 tables, H200 kernel timings, and the FP8 wgrad rate read off
-    # V3's own training trace: in sample) and nothing fitted to this figure, predicts 2,494K (-6.4%); without
-    # the trace's class, -13.6%. See docs/training.md.
+    # V3 report: 2,664K H800 GPU-hours for 14.8T tokens. The analytic model, with kernel-level sources only
+    # (DeepGEMM's forward and weight-gradient tables, FlashMLA / FlashAttention-3, H200 kernel timings) and
+    # nothing fitted to this figure, predicts 2,344K (-12.0%). See docs/training.md.
     published = figures["deepseek_v3"]["training"]["h800_gpu_hours_pretraining"]
     assert v3_report.gpu_hours == pytest.approx(published, rel=GPU_HOURS_TOLERANCE)
     assert v3_report.gpu_hours < published  # the miss is on the optimistic side: known, unexplained time
@@ -245,9 +244,7 @@ def test_validate_rows_are_checked_and_honest():
     assert "training GFLOPs/token qwen2.5-72b" in misses  # ISCA's figure: see test_workload_figures
     assert not {m for m in misses if "GPU-hours" in m and m.startswith("V3")}  # -13.6%, inside 15%
     runs = [r for r in rows if r.get("source")]
-    assert len(runs) >= 8  # V3's own row is in sample (its FP8 wgrad class comes from V3's trace), no other
-    in_sample = [r["figure"] for r in rows if r["in_sample"]]
-    assert in_sample == ["V3 pre-training H800 GPU-hours", "V3 H800 GPU-hours per trillion tokens"]
+    assert len(runs) >= 8 and not any(r["in_sample"] for r in rows)  # every input is kernel-level
 
 
 def test_sensitivity_ranks_inputs_and_moves_the_right_way():
