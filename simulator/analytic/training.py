@@ -214,7 +214,7 @@ def ep_leaf_factor(run: RunSpec) -> float:
     return max(1.0, crossing * run.oversubscription)
 
 
-def _sm_share(run: RunSpec) -> float:
+def compute_sm_share(run: RunSpec) -> float:
     """Share of the SMs left to compute: DualPipe keeps `comm_sms` for the all-to-all it overlaps."""
     gpu = run.node.gpu
     return (gpu.sm_count - run.comm_sms) / gpu.sm_count if run.schedule in BIDIRECTIONAL else 1.0
@@ -254,7 +254,7 @@ def routed_expert_s(run: RunSpec, rates: KernelRates) -> tuple[float, float, flo
     """Forward, input-gradient and weight-gradient seconds of one MoE layer's routed-expert GEMMs per
     micro-batch on one GPU at the mean load (the event model scales them by each draw's busiest GPU)."""
     routed = [op for op in block_ops(run, True) if op.component == "routed_experts"]
-    by_phase = priced_by_part(routed, rates, _sm_share(run))
+    by_phase = priced_by_part(routed, rates, compute_sm_share(run))
     f, b, w = (by_phase[("mlp", phase)] for phase in TRAINING_PHASES)
     return f, b, w
 
@@ -270,7 +270,7 @@ def block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], firs
     include its MTP blocks), the first stage of the pipeline and / or the last: the stage's operation list
     (`workloads.ops`) priced op by op, then grouped into the halves DualPipe overlaps."""
     spec, layout, node = run.model, run.layout, run.node
-    sm_share = _sm_share(run)
+    sm_share = compute_sm_share(run)
     per_gpu = _tokens_per_gpu(run)
     F, B, W = TRAINING_PHASES
 

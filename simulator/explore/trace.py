@@ -18,7 +18,7 @@ from typing import Any
 from hwmodels.files import MAX_PROFILE_BYTES, loads_json, read_text
 from simulator.analytic.pricing import op_s
 from simulator.analytic.profile import KernelRates
-from simulator.analytic.training import _sm_share, block_ops, ep_leaf_factor, ep_rate_share
+from simulator.analytic.training import block_ops, compute_sm_share, ep_leaf_factor, ep_rate_share
 from simulator.runspec import RunSpec
 from workloads.ops import Op, ep_ops
 
@@ -89,7 +89,7 @@ def _op_class(op: Op) -> str:
 def model_table(run: RunSpec, rates: KernelRates, layers: int = 4) -> dict[str, float]:
     """v3sim's seconds per class for `layers` MoE layers, one micro-batch forward and one backward."""
     table: dict[str, float] = defaultdict(float)
-    hbm, share = run.node.gpu.hbm_bw_bytes_per_s, _sm_share(run)
+    hbm, share = run.node.gpu.hbm_bw_bytes_per_s, compute_sm_share(run)
     for op in block_ops(run, True):
         table[_op_class(op)] += layers * op_s(op, rates, share, 1.0, hbm)
     node = run.node
