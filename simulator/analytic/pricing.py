@@ -30,8 +30,8 @@ def op_s(
         return max(table, rates.time_s("memory", 0.0, op.hbm_bytes))
     scale = expert_imbalance if op.component == "routed_experts" else 1.0
     cls = op.profile_class
-    if op.phase == "backward_weight" and op.precision == "fp8" and "gemm_wgrad_fp8" in rates.fits:
-        cls = "gemm_wgrad_fp8"  # the FP8 recipe's weight-gradient kernels, where the profile has them
+    if cls not in rates.fits and cls == "gemm_wgrad_fp8":
+        cls = f"{op.kind}_fp8"  # a profile with no weight-gradient class (speed of light, older files)
     return scale * rates.time_s(cls, op.flops, op.hbm_bytes, sm_share)
 
 

@@ -235,13 +235,23 @@ def ep_rate_share(run: RunSpec) -> float:
     return min(1.0, run.comm_sms / EP_SATURATION_SMS)
 
 
-def _tokens_per_gpu(run: RunSpec) -> float:
+def tokens_per_gpu(run: RunSpec) -> float:
+    """Tokens one GPU runs per micro-batch (sequence parallelism splits them over the TP group)."""
     return run.micro_batch * run.seq_len / run.tp
+
+
+def ep_link_s(run: RunSpec, op: Op) -> float:
+    """Seconds of one dispatch or combine op on its links: the InfiniBand and NVLink shares move at once
+    (forwarding pipelines the two), each at the achieved rate the all-to-all's SMs reach, InfiniBand slowed
+    where it leaves a tapered leaf."""
+    node, share = run.node, ep_rate_share(run)
+    ib = share * node.scaleout_achieved_bw_bytes_per_s_per_gpu / ep_leaf_factor(run)
+    return max(op.ib_bytes / ib, op.nvlink_bytes / (share * node.scaleup_achieved_bw_bytes_per_s))
 
 
 def block_ops(run: RunSpec, moe: bool) -> tuple[Op, ...]:
     """The compute ops of one decoder layer of this run on one GPU, per micro-batch, every training phase."""
-    return _layer_ops(run.model, moe, _tokens_per_gpu(run), run.seq_len, run.layout.ep, run.precision)
+    return _layer_ops(run.model, moe, tokens_per_gpu(run), run.seq_len, run.layout.ep, run.precision)
 
 
 @lru_cache(maxsize=1024)
@@ -271,7 +281,7 @@ def block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], firs
     (`workloads.ops`) priced op by op, then grouped into the halves DualPipe overlaps."""
     spec, layout, node = run.model, run.layout, run.node
     sm_share = compute_sm_share(run)
-    per_gpu = _tokens_per_gpu(run)
+    per_gpu = tokens_per_gpu(run)
     F, B, W = TRAINING_PHASES
 
     ops = {moe: block_ops(run, moe) for moe in set(blocks)}
@@ -313,15 +323,11 @@ def block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], firs
     comm = {"dispatch_f": 0.0, "combine_f": 0.0, "dispatch_b": 0.0, "combine_b": 0.0}
     moe_layers = sum(blocks)
     if moe_layers:
-        share = ep_rate_share(run)
-        ib_rate = share * node.scaleout_achieved_bw_bytes_per_s_per_gpu / ep_leaf_factor(run)
-        nvl_rate = share * node.scaleup_achieved_bw_bytes_per_s
         latency = node.nic.latency_s if layout.ep_nodes > 1 else node.scaleup_latency_s
         names = {("dispatch", F): "dispatch_f", ("combine", F): "combine_f", ("dispatch", B): "dispatch_b",
                  ("combine", B): "combine_b"}  # fmt: skip
         for op in ep_ops(spec, layout, per_gpu, (F, B), run.node_limit, run.precision):
-            link_s = max(op.ib_bytes / ib_rate, op.nvlink_bytes / nvl_rate)  # forwarding pipelines the two
-            comm[names[(op.kind, op.phase)]] = moe_layers * (run.expert_imbalance * link_s + latency)
+            comm[names[(op.kind, op.phase)]] = moe_layers * (run.expert_imbalance * ep_link_s(run, op) + latency)
 
     pp_f = pp_b = 0.0
     # an interleaved rank runs v model chunks, each ending in a send: v hops per micro-batch each way

@@ -18,18 +18,19 @@ from typing import Any
 from hwmodels.files import MAX_PROFILE_BYTES, loads_json, read_text
 from simulator.analytic.pricing import op_s
 from simulator.analytic.profile import KernelRates
-from simulator.analytic.training import block_ops, compute_sm_share, ep_leaf_factor, ep_rate_share
+from simulator.analytic.training import block_ops, compute_sm_share, ep_link_s, tokens_per_gpu
 from simulator.runspec import RunSpec
 from workloads.ops import Op, ep_ops
 
-# (class, pattern on the kernel name), first match wins. Classes name v3sim's op classes.
+# (class, pattern on the kernel name), first match wins. Classes are v3sim's: a compute op's profile class
+# (`workloads.ops.Op.profile_class`), an element-wise kernel's own class, the EP ops.
 CLASSES: tuple[tuple[str, str], ...] = (
     ("gemm_wgrad_fp8", r"dptp128c_acc|wgrad"),
     ("grouped_gemm_fp8", r"m_grouped_fp8"),
     ("gemm_fp8", r"fp8_ptp128c|fp8.*gemm|gemm.*fp8"),
     ("gemm_bf16", r"xmma_gemm_bf16|gemm.*bf16|bf16.*gemm|cutlass.*Gemm"),
-    ("attention_fwd", r"compute_attn|FlashAttnFwd|flash_fwd"),
-    ("attention_bwd", r"FlashAttnBwd|flash_bwd"),
+    ("attention_fwd_bf16", r"compute_attn|FlashAttnFwd|flash_fwd"),
+    ("attention_bwd_bf16", r"FlashAttnBwd|flash_bwd"),
     ("ep_notify", r"notify|get_dispatch_layout|clean_and_count"),
     ("ep_dispatch", r"ep::.*dispatch"),
     ("ep_combine", r"ep::.*combine"),
@@ -77,27 +78,20 @@ def trace_table(kernels: list[tuple[str, float]]) -> dict[str, tuple[float, int]
 
 
 def _op_class(op: Op) -> str:
-    if op.kind in ("gemm", "grouped_gemm"):
-        if op.phase == "backward_weight" and op.precision == "fp8":
-            return "gemm_wgrad_fp8"
-        return f"{op.kind}_{op.precision}"
-    if op.kind == "attention":
-        return "attention_bwd" if op.phase == "backward_input" else "attention_fwd"
-    return op.component  # element-wise kernels: their class
+    """The class a priced op is compared in: its profile class, an element-wise kernel's own class."""
+    return op.component if op.kind == "elementwise" else op.profile_class
 
 
 def model_table(run: RunSpec, rates: KernelRates, layers: int = 4) -> dict[str, float]:
-    """v3sim's seconds per class for `layers` MoE layers, one micro-batch forward and one backward."""
+    """v3sim's seconds per class for `layers` MoE layers, one micro-batch forward and one backward, priced as
+    the training model prices them."""
     table: dict[str, float] = defaultdict(float)
     hbm, share = run.node.gpu.hbm_bw_bytes_per_s, compute_sm_share(run)
     for op in block_ops(run, True):
         table[_op_class(op)] += layers * op_s(op, rates, share, 1.0, hbm)
-    node = run.node
-    ib = ep_rate_share(run) * node.scaleout_achieved_bw_bytes_per_s_per_gpu / ep_leaf_factor(run)
-    nvl = ep_rate_share(run) * node.scaleup_achieved_bw_bytes_per_s
-    tokens = run.micro_batch * run.seq_len / run.tp
-    for op in ep_ops(run.model, run.layout, tokens, ("forward", "backward_input"), run.node_limit, run.precision):
-        table[f"ep_{op.kind}"] += layers * max(op.ib_bytes / ib, op.nvlink_bytes / nvl)
+    phases = ("forward", "backward_input")
+    for op in ep_ops(run.model, run.layout, tokens_per_gpu(run), phases, run.node_limit, run.precision):
+        table[f"ep_{op.kind}"] += layers * ep_link_s(run, op)
     return dict(table)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import cast
 
 from hwmodels.cost import topology_metrics
 from hwmodels.registry import load_switch
@@ -156,7 +157,7 @@ def validation_rows() -> list[dict[str, object]]:
         _row(
             "V3 H800 GPU-hours per trillion tokens",
             train["h800_gpu_hours_per_trillion_tokens"],
-            float(str(v3_run["predicted"])) / (train["tokens"] / 1e12),
+            cast(float, v3_run["predicted"]) / (train["tokens"] / 1e12),
             GPU_HOURS_TOLERANCE,
             str(v3_run["note"]),
             bool(v3_run["in_sample"]),
