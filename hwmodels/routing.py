@@ -181,6 +181,37 @@ def fabric_graph(fabric: Fabric) -> nx.DiGraph:
     return graph
 
 
+def transfer_links(
+    fabric: Fabric, src: np.ndarray, dst: np.ndarray, ecmp: str = "hash", seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(flow, link, weight) of every link each GPU-to-GPU transfer crosses (NVLink up and down inside a node;
+    NIC up, the switch path and NIC down across nodes), and each transfer's switch-to-switch hops."""
+    src, dst = np.asarray(src, np.int64), np.asarray(dst, np.int64)
+    g, n = fabric.node.gpus_per_node, len(src)
+    local = src // g == dst // g
+    idx = np.arange(n)
+    f_parts = [idx[local], idx[local], idx[~local], idx[~local]]
+    l_parts = [fabric.nvlink_up(src[local]), fabric.nvlink_down(dst[local])]
+    l_parts += [fabric.nic_up(src[~local]), fabric.nic_down(dst[~local])]
+    w_parts = [np.ones(len(p)) for p in f_parts]
+    remote = idx[~local]
+    pf, pl, pw = switch_paths(fabric, fabric.gpu_switch[src[remote]], fabric.gpu_switch[dst[remote]], ecmp, seed)
+    f_parts.append(remote[pf])
+    l_parts.append(pl)
+    w_parts.append(pw)
+    hops = np.bincount(remote[pf], weights=pw, minlength=n)
+    return np.concatenate(f_parts), np.concatenate(l_parts), np.concatenate(w_parts), hops
+
+
+def link_loads(
+    fabric: Fabric, flow: np.ndarray, link: np.ndarray, weight: np.ndarray, size_bytes: np.ndarray
+) -> np.ndarray:
+    """(links,) bytes every link carries when each transfer takes its routed links (`transfer_links`' output;
+    sprayed paths in shares). Over the capacities, its maximum is the fast network model's time."""
+    size = np.asarray(size_bytes, float)
+    return np.bincount(link, weights=weight * size[flow], minlength=len(fabric.capacity_bytes_per_s))
+
+
 def _mix(*parts: np.ndarray | int) -> np.ndarray:
     """A 64-bit hash of integer arrays (splitmix64 finalizer), the stand-in for a switch's ECMP hash."""
     h = np.zeros(np.broadcast(*parts).shape, dtype=np.uint64)

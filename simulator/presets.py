@@ -25,7 +25,6 @@ EVENT_DEFAULTS: dict[str, Any] = {
     "network": "flow",
     "expert_cv": 0.0,
     "samples": 8,
-    "ecmp": "hash",
     "seed": 0,
     "straggler_rate": 0.0,
     "straggler_slowdown": 1.0,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from hwmodels.files import is_finite_number
+from hwmodels.names import ECMP_MODES
 from hwmodels.registry import load_node
 from hwmodels.specs import NodeSpec
 from hwmodels.topology import KINDS, TopologySpec, design_topology, topology_kind
@@ -55,6 +56,7 @@ class RunSpec:
     topology: str = "multi-plane"
     radix: int = 64
     oversubscription: float = 1.0
+    ecmp: str = "hash"  # how switches pick among equal-cost paths: hash (static ECMP), random or spray (adaptive)
     tp: int = 1
     pp: int = 16
     ep: int = 64
@@ -112,6 +114,8 @@ class RunSpec:
             )
         if self.topology not in KINDS:
             raise ValueError(f"unknown topology {self.topology!r}; use one of {', '.join(KINDS)}")
+        if self.ecmp not in ECMP_MODES:
+            raise ValueError(f"ecmp={self.ecmp!r}; use one of {', '.join(ECMP_MODES)}")
         if self.tp_comm not in TP_COMM_MODES:
             raise ValueError(f"tp_comm={self.tp_comm!r}; use one of {', '.join(TP_COMM_MODES)}")
         if self.precision not in PRECISIONS:

@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 
 from hwmodels.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
+from simulator.analytic.fabric import fabric_factors
 from simulator.analytic.profile import KernelRates, describe, rates_for
 from simulator.analytic.training import (
     StageTimes,
-    ep_leaf_factor,
     memory_per_gpu,
     resolved,
     step_breakdown,
@@ -108,6 +108,7 @@ def run_inputs(run: RunSpec, profile: KernelRates) -> dict[str, object]:
         "gpus": run.gpus,
         "topology": run.topology,
         "oversubscription": run.oversubscription,
+        "ecmp": run.ecmp,
         "tp": run.tp,
         "pp": run.pp,
         "ep": run.ep,
@@ -147,6 +148,7 @@ def _fit_text(row: dict[str, object]) -> str:
 def explain(run: RunSpec, profile: KernelRates, r: Report, t: StageTimes, balanced: bool) -> list[dict[str, object]]:
     """For each headline figure: its formula, the inputs that fed it and where each came from."""
     gpu, node = run.node.gpu, run.node
+    fabric = fabric_factors(run)
 
     def src(name: str) -> str:
         return "default: V3 published set-up" if name in run.defaults else "given"
@@ -210,12 +212,17 @@ def explain(run: RunSpec, profile: KernelRates, r: Report, t: StageTimes, balanc
         {
             "figure": "EP dispatch + combine per micro-batch",
             "value": t.ep_f + t.ep_b,
-            "formula": "MoE layers x tokens x max(IB bytes / NIC rate, NVLink bytes / NVLink rate) x imbalance",
+            "formula": "MoE layers x tokens x max(IB bytes / NIC rate x max(1, fabric factor), NVLink bytes / "
+            "NVLink rate) x imbalance",
             "inputs": {
                 "NIC achieved bytes/s": (node.scaleout_achieved_bw_bytes_per_s_per_gpu, node.nic.source),
                 "NVLink achieved bytes/s": (node.scaleup_achieved_bw_bytes_per_s, node.source),
                 "node_limit": (run.node_limit, "V3 report: at most 4 nodes per token"),
-                "leaf taper factor": (ep_leaf_factor(run), f"{run.topology}, oversubscription {run.oversubscription}"),
+                "fabric factor (dispatch, combine)": (
+                    (fabric.dispatch, fabric.combine),
+                    f"busiest switch link / NIC time of every EP group's all-to-all routed on the {run.topology} "
+                    f"(oversubscription {run.oversubscription:g}, {run.ecmp} ECMP)",
+                ),
                 "expert_imbalance": (run.expert_imbalance, "assumed (aux-loss-free balancing)"),
             },
         },

@@ -8,8 +8,8 @@ Per micro-batch and pipeline stage (per GPU, after TP/EP split):
   forward F, backward for inputs, backward for weights W (B = both);
 - expert-parallel dispatch / combine: bytes per token from `workloads.comm`
   (node-limited routing, one InfiniBand copy per remote node, NVLink
-  forwarding), over the NIC and NVLink at their achieved rates, slowed where
-  EP traffic must leave a leaf switch of an oversubscribed fabric;
+  forwarding), over the NIC and NVLink at their achieved rates, no faster than
+  the busiest switch link of the run's topology allows (`simulator.analytic.fabric`);
 - pipeline send / recv of the activations, and once per step the ZeRO
   gradient reduce-scatter and weight all-gather (alpha-beta, rail-aligned
   rings) and the optimizer (HBM-bound).
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from hwmodels import collectives as ab
-from hwmodels.topology import leaf_ports, topology_kind
+from simulator.analytic.fabric import fabric_factors
 from simulator.analytic.pricing import compute_s, priced_by_part
 from simulator.analytic.profile import KernelRates, rates_for
 from simulator.runspec import RunSpec
@@ -199,21 +199,6 @@ def resolved(run: RunSpec, profile: KernelRates | str | None = None) -> RunSpec:
     return run.with_(stage_layers=tuple(balanced_stage_layers(run, profile)))
 
 
-def ep_leaf_factor(run: RunSpec) -> float:
-    """How much slower EP traffic gets because part of it must leave the leaf over tapered uplinks."""
-    kind = topology_kind(run.topology)
-    if run.oversubscription <= 1 or not kind.oversubscription:
-        return 1.0
-    down, _ = leaf_ports(run.radix, run.oversubscription)
-    per_plane = kind.tapered_leaf_per_plane  # a leaf holds one NIC of each of `down` nodes
-    leaf_nodes = down if per_plane else max(1, down // run.node.gpus_per_node)
-    ep_nodes = run.layout.ep_nodes
-    if ep_nodes <= leaf_nodes:
-        return 1.0
-    crossing = 1 - (leaf_nodes - 1) / (ep_nodes - 1)  # remote-node peers beyond the GPU's leaf
-    return max(1.0, crossing * run.oversubscription)
-
-
 def compute_sm_share(run: RunSpec) -> float:
     """Share of the SMs left to compute: DualPipe keeps `comm_sms` for the all-to-all it overlaps."""
     gpu = run.node.gpu
@@ -242,11 +227,14 @@ def tokens_per_gpu(run: RunSpec) -> float:
 
 def ep_link_s(run: RunSpec, op: Op) -> float:
     """Seconds of one dispatch or combine op on its links: the InfiniBand and NVLink shares move at once
-    (forwarding pipelines the two), each at the achieved rate the all-to-all's SMs reach, InfiniBand slowed
-    where it leaves a tapered leaf."""
+    (forwarding pipelines the two), each at the achieved rate the all-to-all's SMs reach; InfiniBand no faster
+    than the busiest switch link of every EP group's all-to-all on the run's topology allows
+    (`simulator.analytic.fabric`: taper, planes, rails and ECMP collisions)."""
     node, share = run.node, ep_rate_share(run)
-    ib = share * node.scaleout_achieved_bw_bytes_per_s_per_gpu / ep_leaf_factor(run)
-    return max(op.ib_bytes / ib, op.nvlink_bytes / (share * node.scaleup_achieved_bw_bytes_per_s))
+    factors = fabric_factors(run)
+    fabric = factors.dispatch if op.kind == "dispatch" else factors.combine
+    ib_s = op.ib_bytes / node.scaleout_achieved_bw_bytes_per_s_per_gpu * max(1 / share, fabric)
+    return max(ib_s, op.nvlink_bytes / (share * node.scaleup_achieved_bw_bytes_per_s))
 
 
 def block_ops(run: RunSpec, moe: bool) -> tuple[Op, ...]:
@@ -332,8 +320,10 @@ def block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], firs
     pp_f = pp_b = 0.0
     # an interleaved rank runs v model chunks, each ending in a send: v hops per micro-batch each way
     hops = run.virtual_stages if run.schedule == "interleaved" else 1
+    pp_slowdown = max(1.0, fabric_factors(run).pp) if run.pp > 1 else 1.0
     for op in pp_ops(spec, per_gpu, first, last) if run.pp > 1 else ():
-        hop = hops * (op.ib_bytes / node.scaleout_achieved_bw_bytes_per_s_per_gpu + node.nic.latency_s)
+        rate = node.scaleout_achieved_bw_bytes_per_s_per_gpu / pp_slowdown
+        hop = hops * (op.ib_bytes / rate + node.nic.latency_s)
         pp_f, pp_b = (hop, pp_b) if op.phase == F else (pp_f, hop)
     w = part("attn", W) + part("mlp", W) + part("head", W)
     return StageTimes(f_attn, f_mlp, b_attn, b_mlp, w, pp_f=pp_f, pp_b=pp_b, **comm)
@@ -353,7 +343,7 @@ def dp_and_optimizer_s(run: RunSpec, profile: KernelRates) -> tuple[float, float
     prec = training_precision("deepseek-v3" if run.precision == "fp8" else "bf16-mixed")
     pair = (lambda r: (r, run.pp - 1 - r)) if run.schedule in BIDIRECTIONAL else (lambda r: (r,))
     ranks = range(run.pp // 2) if run.schedule in BIDIRECTIONAL else range(run.pp)
-    net = ab.TwoLevelNet.of_node(node, run.oversubscription)
+    net = ab.TwoLevelNet.of_node(node, max(1.0, fabric_factors(run).dp))  # the rings' taper on this topology
     grad_b, weight_b = prec.grad_bytes, prec.weight_bytes
     per_param = 2 * prec.master_bytes + grad_b + 2 * prec.optimizer_bytes + weight_b  # Adam: read/write states
     copies = 0.5 if run.schedule == "dualpipev" else 1.0

@@ -226,6 +226,8 @@ def print_collective(out: dict[str, Any]) -> None:
         f"  flow-level   {out['time_s'] * 1e3:.3f} ms   algbw {fmt.si(out['algo_bytes_per_s'], 'B/s')}"
         f"   busbw {fmt.si(out['bus_bytes_per_s'], 'B/s')}   ({out['flows']:,} flows)"
     )
+    if out["fast_time_s"] is not None:
+        print(f"  fast model   {out['fast_time_s'] * 1e3:.3f} ms   (busiest link of the same routed transfers)")
     print(
         f"  alpha-beta   {ab['time_s'] * 1e3:.3f} ms   algbw {fmt.si(ab['algo_bytes_per_s'], 'B/s')}"
         f"   busbw {fmt.si(ab['bus_bytes_per_s'], 'B/s')}"

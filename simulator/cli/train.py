@@ -29,6 +29,7 @@ TRAIN_OPTIONS = {
     "gpus": "gpus",
     "topology": "topology",
     "oversubscription": "oversubscription",
+    "ecmp": "ecmp",
     "tp": "tp",
     "pp": "pp",
     "ep": "ep",
@@ -77,7 +78,6 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
         help="coefficient of variation of expert popularity (default 0: a balanced router; 'uniform': no draw)",
     )
     p.add_argument("--samples", type=positive, default=8, help="drawn routing patterns per step (default 8)")
-    p.add_argument("--ecmp", choices=ECMP_MODES, default="hash", help="equal-cost path choice (default hash)")
     p.add_argument("--straggler-rate", type=fraction, default=0.0, help="share of GPUs slow this step (default 0)")
     p.add_argument("--straggler-slowdown", type=positive_number, default=1.0, help="their compute time multiplier")
     p.add_argument("--links", default=None, help="write each link's EP bytes and utilization as CSV here")
@@ -93,6 +93,9 @@ def add_run_options(p: argparse.ArgumentParser, positive) -> None:
     p.add_argument("--gpus", type=positive)
     p.add_argument("--topology", choices=KINDS)
     p.add_argument("--oversubscription", type=positive_number)
+    p.add_argument(
+        "--ecmp", choices=ECMP_MODES, help="equal-cost path choice: hash (static ECMP, default), random, spray"
+    )
     for option in ("tp", "pp", "ep", "virtual-stages", "seq-len", "micro-batch", "node-limit", "comm-sms"):
         p.add_argument(f"--{option}", type=integer)
     p.add_argument("--zero", type=integer, help="ZeRO stage 0-3 (default 1)")
@@ -242,7 +245,7 @@ def cmd_simulate(args: argparse.Namespace) -> dict[str, Any]:
     run = run_from_args(args)
     if args.links and (args.network != "flow" or run.ep == 1 or not run.model.is_moe):
         raise ValueError("--links needs the flow network and expert parallelism (--network flow, ep > 1)")
-    routing = Routing(args.expert_cv, args.samples, args.seed, args.ecmp)
+    routing = Routing(args.expert_cv, args.samples, args.seed, run.ecmp)
     stragglers = Stragglers(args.straggler_rate, args.straggler_slowdown)
     sim = simulate(run, rates_for(args.profile, run.node.gpu), args.network, routing, stragglers)
     out = sim.to_dict()

@@ -26,15 +26,15 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from hwmodels.registry import load_switch
-from hwmodels.routing import Fabric, build_fabric
-from simulator.network.collectives import moe_transfers, route_transfers
+from hwmodels.routing import Fabric
+from hwmodels.traffic import moe_transfers
+from simulator.analytic.fabric import run_fabric
+from simulator.network.collectives import check_moe_transfers, route_transfers
 from simulator.network.flows import simulate_flows
 from simulator.runspec import RunSpec
 from workloads.comm import ep_bytes_per_token_per_layer
 from workloads.layout import stage_blocks
 
-SWITCH = "ib-ndr-64"
 PHASES = ("dispatch_f", "combine_f", "dispatch_b", "combine_b")
 
 
@@ -45,7 +45,7 @@ class Routing:
     expert_cv: float | None = 0.0  # expert popularity's coefficient of variation; None: exactly uniform
     samples: int = 8  # drawn routing patterns, chosen per layer and micro-batch
     seed: int = 0
-    ecmp: str = "hash"
+    ecmp: str | None = None  # None: the run's (RunSpec.ecmp)
 
     def __post_init__(self) -> None:
         if self.expert_cv is not None and not 0 <= self.expert_cv < 10:
@@ -83,11 +83,6 @@ def draw_gpu_loads(
     return per_gpu / per_gpu.mean(axis=1, keepdims=True)
 
 
-def run_fabric(run: RunSpec) -> Fabric:
-    """The run's topology with its GPUs attached."""
-    return build_fabric(run.topology_spec, run.node, load_switch(SWITCH), run.gpus)
-
-
 def ep_traffic(
     run: RunSpec, routing: Routing, has_moe: np.ndarray | None = None, fabric: Fabric | None = None
 ) -> EPTraffic:
@@ -100,6 +95,9 @@ def ep_traffic(
     if layout.ep % run.node.gpus_per_node:
         raise ValueError(f"ep={layout.ep} must be a multiple of {run.node.gpus_per_node} GPUs per node here")
     fabric = run_fabric(run) if fabric is None else fabric
+    for phase in ("dispatch", "combine"):
+        check_moe_transfers(fabric.gpus, layout.ep, run.node.gpus_per_node, phase)
+    ecmp = run.ecmp if routing.ecmp is None else routing.ecmp
     fp8 = run.precision == "fp8"
     fwd = ep_bytes_per_token_per_layer(spec, layout, run.node_limit, "fp8" if fp8 else "bf16", "bf16")
     bwd = ep_bytes_per_token_per_layer(spec, layout, run.node_limit, "bf16", "bf16")
@@ -122,7 +120,7 @@ def ep_traffic(
         max_load[j] = np.where(has_moe, load[stage].max(axis=1), 1.0)
         for pattern in ("dispatch", "combine"):
             src, dst, size = moe_transfers(fabric, layout.ep, tokens_per_gpu, fwd, pattern, load.ravel())
-            flows = route_transfers(fabric, src, dst, size, routing.ecmp, routing.seed + j)
+            flows = route_transfers(fabric, src, dst, size, ecmp, routing.seed + j)
             result = simulate_flows(flows)
             transfer_s = result.finish_s - flows.latency_s
             owner = np.minimum(src, dst) // per_stage  # both ends are in one stage's group

@@ -184,6 +184,8 @@ def simulate(
     if network not in NETWORKS:
         raise ValueError(f"network={network!r}; use one of {', '.join(NETWORKS)}")
     routing = Routing() if routing is None else routing
+    if routing.ecmp is None:
+        routing = replace(routing, ecmp=run.ecmp)
     stragglers = Stragglers() if stragglers is None else stragglers
     rates = rates_for(profile, run.node.gpu)
     run = resolved(run, rates)

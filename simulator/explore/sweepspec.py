@@ -357,7 +357,7 @@ def event_options(point: Mapping[str, Any]) -> tuple[str, Routing, Stragglers]:
     """The event engine's network, routing and stragglers of a point."""
     if point["network"] not in NETWORKS:
         raise ValueError(f"network={point['network']!r}; use one of {', '.join(NETWORKS)}")
-    if point["ecmp"] not in ECMP_MODES:
+    if point["ecmp"] not in ECMP_MODES:  # a run field: checked here too, before the RunSpec is built
         raise ValueError(f"ecmp={point['ecmp']!r}; use one of {', '.join(ECMP_MODES)}")
     routing = Routing(float(point["expert_cv"]), int(point["samples"]), int(point["seed"]), str(point["ecmp"]))
     return point["network"], routing, Stragglers(float(point["straggler_rate"]), float(point["straggler_slowdown"]))

@@ -1,7 +1,7 @@
 """Collectives on a real fabric: their flows, routed on the topology, shared max-min fairly.
 
-Each builder turns a collective into point-to-point transfers between GPUs,
-`route_transfers` gives each transfer its links (NVLink inside a node, NIC +
+Each collective's point-to-point transfers between GPUs come from
+`hwmodels.traffic`, `route_transfers` gives each transfer its links (NVLink inside a node, NIC +
 switch path + NIC across nodes), and `simulator/network/flows.py` runs them. With
 `forwarding` (DeepEP's dispatch/combine, and the only way across planes of a
 multi-plane fat tree) a transfer to another node first crosses the network
@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse import csr_matrix
 
-from hwmodels.routing import Fabric, switch_paths
+from hwmodels.routing import Fabric, link_loads, transfer_links
+from hwmodels.traffic import all_to_all_legs, forward_legs, moe_transfers, ring_transfers
 from simulator.network.flows import FlowResult, FlowSet, simulate_flows
 
 # Memory of the flow model per GPU-to-GPU transfer (arrays, routes, incidence), measured: a 2,048-GPU
@@ -38,6 +39,16 @@ def check_transfers(count: int, what: str, fix: str = "use fewer GPUs") -> None:
         )
 
 
+def check_moe_transfers(gpus: int, ep: int, gpus_per_node: int, phase: str) -> None:
+    """Refuse a MoE dispatch or combine too large for the flow model (its legs: per GPU, one per node of its
+    group and g per such node)."""
+    check_transfers(
+        gpus * (ep // gpus_per_node) * (gpus_per_node + 1),
+        f"the MoE {phase} of {gpus:,} GPUs at ep={ep}",
+        "use fewer GPUs or the closed-form network (v3sim simulate --network analytic)",
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class CollectiveResult:
     """Completion time of a collective and what each link carried."""
@@ -52,58 +63,26 @@ class CollectiveResult:
     max_link_utilization: float  # busiest link's bytes / (capacity x time)
 
 
-def _merge(src: np.ndarray, dst: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sum the bytes of transfers with the same (src, dst)."""
-    n = int(max(src.max(initial=0), dst.max(initial=0))) + 1
-    key = src * n + dst
-    if n * n <= 50_000_000:  # dense bincount beats sorting
-        total = np.bincount(key, weights=size, minlength=n * n)
-        used = np.flatnonzero(np.bincount(key, minlength=n * n))
-        return used // n, used % n, total[used]
-    keys, inverse = np.unique(key, return_inverse=True)
-    return keys // n, keys % n, np.bincount(inverse, weights=size, minlength=len(keys))
-
-
-def forward_legs(
-    fabric: Fabric, src: np.ndarray, dst: np.ndarray, size: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Split transfers to other nodes into a network leg (to the sender's in-node index on the destination
-    node) and an NVLink leg (from there to the destination); merge legs that share endpoints."""
-    g = fabric.node.gpus_per_node
-    relay = (dst // g) * g + src % g
-    cross = src // g != dst // g
-    leg_src = np.concatenate([src[cross], relay[cross], src[~cross]])
-    leg_dst = np.concatenate([relay[cross], dst[cross], dst[~cross]])
-    leg_size = np.concatenate([size[cross], size[cross], size[~cross]])
-    keep = leg_src != leg_dst
-    return _merge(leg_src[keep], leg_dst[keep], leg_size[keep])
-
-
 def route_transfers(
     fabric: Fabric, src: np.ndarray, dst: np.ndarray, size: np.ndarray, ecmp: str = "hash", seed: int = 0
 ) -> FlowSet:
     """A FlowSet of GPU-to-GPU transfers: NVLink (up, down) inside a node; NIC up, the switch path and NIC down
     across nodes. Latency: the scale-up latency, or the NIC's plus each switch's."""
     src, dst, size = np.asarray(src, np.int64), np.asarray(dst, np.int64), np.asarray(size, float)
-    g, n = fabric.node.gpus_per_node, len(src)
-    local = src // g == dst // g
-    idx = np.arange(n)
-    f_parts = [idx[local], idx[local], idx[~local], idx[~local]]
-    l_parts = [fabric.nvlink_up(src[local]), fabric.nvlink_down(dst[local])]
-    l_parts += [fabric.nic_up(src[~local]), fabric.nic_down(dst[~local])]
-    w_parts = [np.ones(len(p)) for p in f_parts]
-    remote = idx[~local]
-    pf, pl, pw = switch_paths(fabric, fabric.gpu_switch[src[remote]], fabric.gpu_switch[dst[remote]], ecmp, seed)
-    f_parts.append(remote[pf])
-    l_parts.append(pl)
-    w_parts.append(pw)
-    flows, links, weights = np.concatenate(f_parts), np.concatenate(l_parts), np.concatenate(w_parts)
+    n = len(src)
+    flows, links, weights, hops = transfer_links(fabric, src, dst, ecmp, seed)  # hops: switch-to-switch links
     n_links = len(fabric.capacity_bytes_per_s)
     incidence = csr_matrix((weights, (links, flows)), shape=(n_links, n))
-    hops = np.bincount(remote[pf], weights=pw, minlength=n)  # switch-to-switch links crossed
-    hop_latency = fabric.node.nic.latency_s + (hops + 1) * fabric.switch_latency_s
-    latency = np.where(local, fabric.node.scaleup_latency_s, hop_latency)
+    latency = transfer_latency_s(fabric, src, dst, hops)
     return FlowSet(incidence, fabric.capacity_bytes_per_s, size, np.zeros(n), latency)
+
+
+def transfer_latency_s(fabric: Fabric, src: np.ndarray, dst: np.ndarray, hops: np.ndarray) -> np.ndarray:
+    """Each transfer's latency: the scale-up latency inside a node, else the NIC's plus each switch's."""
+    g = fabric.node.gpus_per_node
+    local = np.asarray(src) // g == np.asarray(dst) // g
+    hop_latency = fabric.node.nic.latency_s + (hops + 1) * fabric.switch_latency_s
+    return np.where(local, fabric.node.scaleup_latency_s, hop_latency)
 
 
 def run_transfers(
@@ -135,35 +114,46 @@ def _collective_result(
     return CollectiveResult(name, gpus, bytes_per_gpu, time_s, algo, algo * bus_factor, flows, float(max(busy)))
 
 
-def all_to_all(
-    fabric: Fabric, gpus: int, bytes_per_gpu: float, forwarding: bool = True, ecmp: str = "hash", seed: int = 0
-) -> CollectiveResult:
-    """Uniform all-to-all of the first `gpus` GPUs: each sends bytes_per_gpu / gpus to every other GPU
-    (nccl-tests' convention: the 1/n a GPU keeps counts in bytes_per_gpu)."""
+def all_to_all_transfers(
+    fabric: Fabric, gpus: int, bytes_per_gpu: float, forwarding: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(src, dst, bytes) of a uniform all-to-all of the first `gpus` GPUs (see `all_to_all`)."""
+    g = fabric.node.gpus_per_node
+    if forwarding and gpus % g == 0:
+        check_transfers(gpus * (gpus // g + g - 2), f"an all-to-all of {gpus:,} GPUs")
+        return all_to_all_legs(g, gpus, bytes_per_gpu)
     check_transfers(gpus * (gpus - 1), f"an all-to-all of {gpus:,} GPUs")
     src = np.repeat(np.arange(gpus), gpus)
     dst = np.tile(np.arange(gpus), gpus)
     keep = src != dst
     src, dst = src[keep], dst[keep]
     size = np.full(len(src), bytes_per_gpu / gpus)
-    if forwarding:
-        src, dst, size = forward_legs(fabric, src, dst, size)
+    return forward_legs(fabric, src, dst, size) if forwarding else (src, dst, size)
+
+
+def fast_s(
+    fabric: Fabric, src: np.ndarray, dst: np.ndarray, size: np.ndarray, ecmp: str = "hash", seed: int = 0
+) -> float:
+    """The fast model's time for transfers that all start at once: each ends when the busiest link it crosses
+    has carried all its bytes (bytes over capacity), plus its latency; the last of them sets the time. No rates
+    and no events (tests/simulator/test_fabric.py holds it to the flow model's makespan)."""
+    flows, links, weights, hops = transfer_links(fabric, src, dst, ecmp, seed)
+    drain_s = link_loads(fabric, flows, links, weights, size) / fabric.capacity_bytes_per_s
+    finish_s = np.zeros(len(src))
+    np.maximum.at(finish_s, flows, drain_s[links])
+    finish_s += transfer_latency_s(fabric, src, dst, hops)
+    return float(finish_s.max(initial=0.0))
+
+
+def all_to_all(
+    fabric: Fabric, gpus: int, bytes_per_gpu: float, forwarding: bool = True, ecmp: str = "hash", seed: int = 0
+) -> CollectiveResult:
+    """Uniform all-to-all of the first `gpus` GPUs: each sends bytes_per_gpu / gpus to every other GPU
+    (nccl-tests' convention: the 1/n a GPU keeps counts in bytes_per_gpu). With forwarding over whole nodes
+    the legs come in closed form (`hwmodels.traffic.all_to_all_legs`), one per (GPU, other node) and per pair
+    of GPUs in a node, never the gpus^2 transfers."""
+    src, dst, size = all_to_all_transfers(fabric, gpus, bytes_per_gpu, forwarding)
     return run_transfers(fabric, "all-to-all", src, dst, size, bytes_per_gpu, (gpus - 1) / gpus, ecmp, seed)
-
-
-def ring_transfers(fabric: Fabric, gpus: int, bytes_per_step: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One step of ring collectives over g channels (g = GPUs per node): channel c visits each node's GPUs
-    from local index c around to c - 1 and crosses to the next node from there, over the NIC of that GPU
-    and NVLink on arrival, so every NIC carries one channel (NCCL's rail-aligned rings)."""
-    g = min(fabric.node.gpus_per_node, gpus)
-    nodes = gpus // g
-    srcs, dsts = [], []
-    for c in range(g):
-        order = (np.arange(nodes)[:, None] * g + (c + np.arange(g))[None, :] % g).ravel()
-        srcs.append(order)
-        dsts.append(np.roll(order, -1))
-    src, dst = np.concatenate(srcs), np.concatenate(dsts)
-    return forward_legs(fabric, src, dst, np.full(len(src), bytes_per_step / g))
 
 
 RING_STEPS = {"all-reduce": lambda n: 2 * (n - 1), "reduce-scatter": lambda n: n - 1, "all-gather": lambda n: n - 1}
@@ -279,65 +269,12 @@ def tree_all_reduce(
     return _collective_result(fabric, "all-reduce-tree", gpus, bytes_per_gpu, factor, result, result.makespan_s)
 
 
-def send_recv(fabric: Fabric, src: np.ndarray, dst: np.ndarray, size_bytes: float) -> CollectiveResult:
+def send_recv(
+    fabric: Fabric, src: np.ndarray, dst: np.ndarray, size_bytes: float, ecmp: str = "hash", seed: int = 0
+) -> CollectiveResult:
     """Pipeline-parallel sends: every src[i] sends size_bytes to dst[i] at once."""
     size = np.full(len(src), float(size_bytes))
-    return run_transfers(fabric, "send-recv", np.asarray(src), np.asarray(dst), size, size_bytes, 1.0)
-
-
-def moe_transfers(
-    fabric: Fabric,
-    ep: int,
-    tokens_per_gpu: float | np.ndarray,
-    per_token: dict[str, float],
-    phase: str = "dispatch",
-    gpu_load: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(src, dst, bytes) of the MoE dispatch (or combine: the same flows reversed) of every EP group of `ep`
-    consecutive GPUs, with forwarding.
-
-    `per_token` is `workloads.comm.ep_bytes_per_token_per_layer`. `tokens_per_gpu` is one number or one per
-    GPU (0: the GPU takes no part). `gpu_load` is each GPU's routed tokens relative to its group's mean
-    (default: all 1, uniform routing): a token's network bytes go to the other nodes of its group in
-    proportion to their load (to the sender's in-node index there), its NVLink copies to the group's nodes in
-    proportion to their load and, inside a node, from that GPU to the others in proportion to theirs.
-    """
-    g = fabric.node.gpus_per_node
-    if ep % g or fabric.gpus % ep:
-        raise ValueError(f"ep={ep} must be a multiple of {g} GPUs per node and divide {fabric.gpus} GPUs")
-    n_gpus, nodes = fabric.gpus, ep // g
-    check_transfers(
-        n_gpus * nodes * (g + 1),
-        f"the MoE {phase} of {n_gpus:,} GPUs at ep={ep}",
-        "use fewer GPUs or the closed-form network (v3sim simulate --network analytic)",
-    )
-    tokens = np.broadcast_to(np.asarray(tokens_per_gpu, float), (n_gpus,))
-    load = np.ones(n_gpus) if gpu_load is None else np.asarray(gpu_load, float)
-    if load.shape != (n_gpus,) or (load < 0).any():
-        raise ValueError(f"gpu_load must be {n_gpus} non-negative numbers")
-    node_load = load.reshape(-1, g).sum(axis=1)
-    group_load = node_load.reshape(-1, nodes).sum(axis=1)
-    s = np.arange(n_gpus)
-    ib_src = np.repeat(s, nodes)
-    ib_node = np.repeat((s // ep) * nodes, nodes) + np.tile(np.arange(nodes), n_gpus)
-    ib_dst = ib_node * g + ib_src % g
-    remote = group_load[ib_src // ep] - node_load[ib_src // g]
-    ib_share = np.divide(node_load[ib_node], remote, out=np.zeros(len(ib_src)), where=remote > 0)
-    ib_size = np.where(ib_node == ib_src // g, 0.0, tokens[ib_src] * per_token[f"{phase}_ib"] * ib_share)
-    node_share = np.divide(
-        node_load[ib_node], group_load[ib_src // ep], out=np.zeros(len(ib_src)), where=group_load[ib_src // ep] > 0
-    )
-    nv_relay = np.repeat(ib_dst, g)
-    nv_dst = np.repeat(ib_node, g) * g + np.tile(np.arange(g), len(ib_dst))
-    others = node_load[nv_dst // g] - load[nv_relay]
-    in_node = np.divide(load[nv_dst], others, out=np.zeros(len(nv_dst)), where=others > 0)
-    nv_size = np.repeat(tokens[ib_src] * per_token[f"{phase}_nvlink"] * node_share, g) * in_node
-    src = np.concatenate([ib_src, nv_relay])
-    dst = np.concatenate([ib_dst, nv_dst])
-    size = np.concatenate([ib_size, nv_size])
-    keep = (src != dst) & (size > 0)
-    src, dst, size = _merge(src[keep], dst[keep], size[keep])
-    return (dst, src, size) if phase == "combine" else (src, dst, size)
+    return run_transfers(fabric, "send-recv", np.asarray(src), np.asarray(dst), size, size_bytes, 1.0, ecmp, seed)
 
 
 def moe_all_to_all(
@@ -349,7 +286,8 @@ def moe_all_to_all(
     ecmp: str = "hash",
     seed: int = 0,
 ) -> CollectiveResult:
-    """MoE dispatch (or combine) of every EP group at once, uniform routing (`moe_transfers`)."""
+    """MoE dispatch (or combine) of every EP group at once, uniform routing (`hwmodels.traffic.moe_transfers`)."""
+    check_moe_transfers(fabric.gpus, ep, fabric.node.gpus_per_node, phase)
     src, dst, size = moe_transfers(fabric, ep, tokens_per_gpu, per_token, phase)
     bytes_per_gpu = tokens_per_gpu * per_token[phase]
     return run_transfers(fabric, f"moe-{phase}", src, dst, size, bytes_per_gpu, 1.0, ecmp, seed)

@@ -16,6 +16,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 SATURATED = 1e-9  # relative residual capacity at which a link counts as full
+NEAR_LINKS = 512  # links a filling round looks at: the ones closest to full, refreshed when they are used up
 SHARE_TOLERANCE = 1e-2  # a link saturating within this fraction of the rate reached freezes in the same round
 BATCH = 1e-2  # flows due within this fraction of the elapsed time end in one event, each at its own time
 
@@ -56,36 +57,84 @@ class FlowResult:
         return float(self.finish_s.max()) if len(self.finish_s) else 0.0
 
 
+@dataclass(frozen=True, eq=False)
+class Routes:
+    """A FlowSet's incidence in the two layouts progressive filling reads: by link (the flows on a link that
+    saturates) and by flow (the links whose load a frozen flow leaves). Built once per FlowSet."""
+
+    by_link: csr_matrix  # (links, flows)
+    by_flow: csr_matrix  # (flows, links)
+    crosses: np.ndarray  # (flows,) the flow crosses at least one link
+
+    @classmethod
+    def of(cls, incidence: csr_matrix) -> Routes:
+        by_link = csr_matrix(incidence)
+        by_flow = by_link.T.tocsr()
+        return cls(by_link, by_flow, np.diff(by_flow.indptr) > 0)
+
+
+def _rows(matrix: csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(column index, value) of every stored entry of the given rows of a CSR matrix, without slicing it."""
+    starts, ends = matrix.indptr[rows], matrix.indptr[rows + 1]
+    lengths = ends - starts
+    at = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+    return matrix.indices[at], matrix.data[at]
+
+
 def max_min_rates(
-    incidence: csr_matrix,
+    incidence: csr_matrix | Routes,
     capacity_bytes_per_s: np.ndarray,
     active: np.ndarray | None = None,
     tolerance: float = SHARE_TOLERANCE,
 ) -> np.ndarray:
     """Max-min fair rate in bytes/s of every flow (0 when inactive; inf when it crosses no link). Links that
     would saturate within `tolerance` (a fraction of the rate reached) of the first saturate in the same
-    filling round."""
-    n_flows = incidence.shape[1]
+    filling round.
+
+    Each round costs the links still in play plus the entries of what it freezes: the load of a link is
+    lowered by the flows frozen in that round only (their rows of `by_flow`), never recomputed, so a filling
+    of many levels costs about one pass over the incidence, not one per level."""
+    routes = incidence if isinstance(incidence, Routes) else Routes.of(incidence)
+    n_flows = routes.by_link.shape[1]
     active = np.ones(n_flows, bool) if active is None else np.asarray(active, bool)
-    crosses = np.asarray((incidence != 0).sum(axis=0)).ravel() > 0
-    rate = np.where(active & ~crosses, np.inf, 0.0)
-    free = active & crosses
-    residual = np.asarray(capacity_bytes_per_s, float).copy()
-    transpose = incidence.T.tocsr()
-    level = 0.0  # the common rate of the flows not yet frozen
-    while free.any():
-        load = incidence @ free.astype(float)
-        used = load > 0
-        share = np.full(len(load), np.inf)
-        share[used] = residual[used] / load[used]
-        delta = share.min()
-        level += delta
-        rate[free] += delta
-        residual -= delta * load
+    rate = np.where(active & ~routes.crosses, np.inf, 0.0)
+    free = active & routes.crosses
+    capacity = np.asarray(capacity_bytes_per_s, float)
+    n_links = len(capacity)
+    load = routes.by_link @ free.astype(float)  # free flows' shares on each link
+    flows_on = np.bincount(routes.by_flow.indices[np.repeat(free, np.diff(routes.by_flow.indptr))], minlength=n_links)
+    spare = capacity.copy()  # capacity less the frozen flows' rates
+    live = flows_on > 0  # links that still carry a free flow
+    fill = np.full(n_links, np.inf)  # the common rate of the free flows at which each link is full
+    fill[live] = spare[live] / load[live]
+    near = np.zeros(0, np.int64)  # the live links that fill first: every other live link fills above `bound`
+    bound = -np.inf
+    while True:
+        fills = fill[near]
+        level = fills.min(initial=np.inf)  # the common rate of the flows frozen now
+        if not len(near) or not level * (1 + tolerance) <= bound:  # a link beyond `near` may fill first: widen
+            ahead = np.flatnonzero(live)
+            if not len(ahead):
+                break
+            fills = fill[ahead]
+            k = min(len(ahead), NEAR_LINKS) - 1
+            bound = np.inf if k == len(ahead) - 1 else max(np.partition(fills, k)[k], fills.min() * (1 + tolerance))
+            near = ahead[fills <= bound]
+            continue
         # links within `tolerance` of full freeze now: their flows give up at most that fraction of their rate
-        full = used & ((residual <= SATURATED * capacity_bytes_per_s) | (share - delta <= tolerance * level))
-        on_full = np.asarray(transpose @ full.astype(float)).ravel() > 0
-        free &= ~on_full
+        full = (fills - level <= tolerance * level) | (load[near] * (fills - level) <= SATURATED * capacity[near])
+        candidates, _ = _rows(routes.by_link, near[full])
+        frozen = np.unique(candidates[free[candidates]])
+        rate[frozen] = level
+        free[frozen] = False
+        links, weights = _rows(routes.by_flow, frozen)
+        left = np.bincount(links, weights=weights, minlength=n_links)
+        load -= left
+        spare -= level * left
+        flows_on -= np.bincount(links, minlength=n_links)
+        live[links] = flows_on[links] > 0
+        fill[links] = np.where(live[links], spare[links] / np.where(live[links], load[links], 1.0), np.inf)
+        near = near[live[near]]  # fills only rise as flows leave a link, so `bound` still holds for the rest
     return rate
 
 
@@ -100,13 +149,14 @@ def simulate_flows(flows: FlowSet) -> FlowResult:
     instant = (size == 0) | (np.asarray((flows.incidence != 0).sum(axis=0)).ravel() == 0)
     done_s[instant] = start[instant]
     now, reshares = 0.0, 0
+    routes = Routes.of(flows.incidence)
     while np.isnan(done_s).any():
         pending = np.isnan(done_s)
         active = pending & (start <= now)
         if not active.any():
             now = start[pending].min()
             continue
-        rate = max_min_rates(flows.incidence, flows.capacity_bytes_per_s, active)
+        rate = max_min_rates(routes, flows.capacity_bytes_per_s, active)
         reshares += 1
         to_finish = np.where(active, remaining / np.where(active, rate, 1.0), np.inf)
         first = to_finish.min()

@@ -11,6 +11,7 @@ from hwmodels.cost import topology_metrics
 from hwmodels.registry import load_node, load_switch
 from hwmodels.routing import build_fabric
 from hwmodels.topology import design_topology
+from hwmodels.traffic import ring_transfers
 from simulator.network import collectives as network
 
 
@@ -54,16 +55,22 @@ def collective_summary(
         raise ValueError(f"gpus={gpus} must be a multiple of {node_spec.gpus_per_node} GPUs per {node_spec.name} node")
     spec = design_topology(topology, radix, gpus, planes, oversubscription)
     fabric = build_fabric(spec, node_spec, load_switch(switch), gpus)
+    fast = None  # the fast model's time (busiest link), where the collective is one round of transfers
     if collective == "all-to-all":
         flow = network.all_to_all(fabric, gpus, bytes_per_gpu, forwarding, ecmp, seed)
+        transfers = network.all_to_all_transfers(fabric, gpus, bytes_per_gpu, forwarding)
+        fast = network.fast_s(fabric, *transfers, ecmp, seed)
     elif collective == "send-recv":  # every GPU to its peer in the next node, as pipeline stages do
         g = fabric.node.gpus_per_node
         src = np.arange(gpus)
-        flow = network.send_recv(fabric, src, (src + g) % gpus, bytes_per_gpu)
+        flow = network.send_recv(fabric, src, (src + g) % gpus, bytes_per_gpu, ecmp, seed)
+        fast = network.fast_s(fabric, src, (src + g) % gpus, np.full(gpus, bytes_per_gpu), ecmp, seed)
     elif collective == "all-reduce-tree":
         flow = network.tree_all_reduce(fabric, gpus, bytes_per_gpu, ecmp, seed)
     else:
         flow = network.ring_collective(fabric, collective, gpus, bytes_per_gpu, ecmp, seed)
+        transfers = ring_transfers(fabric, gpus, bytes_per_gpu / gpus)
+        fast = network.RING_STEPS[collective](gpus) * network.fast_s(fabric, *transfers, ecmp, seed)
     net = _two_level(node, oversubscription)
     if collective == "send-recv":
         t = ab.send_recv(bytes_per_gpu, net, same_node=gpus <= net.gpus_per_node)
@@ -87,5 +94,6 @@ def collective_summary(
         "max_link_utilization": flow.max_link_utilization,
         "ecmp": ecmp,
         "forwarding": forwarding,
+        "fast_time_s": fast,
         "alpha_beta": closed,
     }

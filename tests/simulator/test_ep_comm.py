@@ -1,4 +1,4 @@
-"""Drawn expert loads and their all-to-alls on the fabric (`simulator.events.ep_comm`, `network.moe_transfers`)."""
+"""Drawn expert loads and their all-to-alls on the fabric (`simulator.events.ep_comm`, `hwmodels.traffic`)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hwmodels.traffic import moe_transfers
+from simulator.analytic.fabric import run_fabric
 from simulator.analytic.profile import rates_for
 from simulator.analytic.training import resolved, stage_times
-from simulator.events.ep_comm import PHASES, Routing, draw_gpu_loads, ep_traffic, run_fabric
-from simulator.network.collectives import moe_transfers
+from simulator.events.ep_comm import PHASES, Routing, draw_gpu_loads, ep_traffic
 from simulator.runspec import v3_pretraining
 from workloads.comm import ep_bytes_per_token_per_layer
 from workloads.layout import stage_blocks

@@ -99,10 +99,14 @@ def tapered():
     return simulate(v3_pretraining(**SMALL, topology="fat-tree-2", oversubscription=3.0), routing=Routing(None, 1))
 
 
-def test_an_oversubscribed_fat_tree_slows_the_all_to_all_beyond_the_analytic_leaf_factor(tapered):
+def test_an_oversubscribed_fat_tree_slows_both_models_alike(tapered):
+    """The event model runs the all-to-alls flow by flow on the 3:1 tree; the analytic model prices them by
+    the busiest link of the same routed pattern (`simulator.analytic.fabric`): both see the taper, and agree
+    within 10% (before the fast model, the analytic step was 30% short of the event one here)."""
     full = simulate(v3_pretraining(**SMALL, topology="fat-tree-2"), routing=Routing(None, 1))
-    assert tapered.step_time_s > 1.3 * tapered.analytic_step_time_s
     assert tapered.step_time_s > 1.3 * full.step_time_s
+    assert tapered.analytic_step_time_s > 1.3 * full.analytic_step_time_s
+    assert tapered.step_time_s == pytest.approx(tapered.analytic_step_time_s, rel=0.10)
 
 
 def test_link_loads_respect_capacity_and_topology(v3_sim, tapered):

@@ -100,12 +100,17 @@ def test_an_oversubscribed_fat_tree_is_never_faster(oversubscription, schedule, 
 
 def test_oversubscription_slows_ep_only_when_the_group_leaves_the_leaf():
     # fat-tree-2, radix 64, 3:1: a leaf has 48 GPU ports (6 nodes) and 16 uplinks. EP128 spans 16 nodes:
-    # two thirds of its remote traffic leaves the leaf, twice what the uplinks carry at NIC rate.
+    # most of its remote traffic leaves the leaf, more than the uplinks carry at NIC rate.
     full, tapered = (v3_pretraining(topology="fat-tree-2", ep=128, oversubscription=r) for r in (1.0, 3.0))
     assert estimate(tapered).breakdown["exposed_ep_comm"] > estimate(full).breakdown["exposed_ep_comm"]
-    small = [v3_pretraining(topology="fat-tree-2", ep=32, oversubscription=r) for r in (1.0, 3.0)]  # 4 nodes
+    # EP16 (2 nodes) groups tile the 6-node leaves of 3:1 and the 4-node leaves of 1:1: no group leaves its
+    # leaf, so the taper costs the all-to-all nothing. EP32 (4 nodes) groups straddle 6-node leaves: it does.
+    small = [v3_pretraining(topology="fat-tree-2", ep=16, oversubscription=r) for r in (1.0, 3.0)]
     times = [estimate(r, check_memory=False).breakdown["exposed_ep_comm"] for r in small]
     assert times[1] == pytest.approx(times[0], rel=1e-9)
+    straddling = [v3_pretraining(topology="fat-tree-2", ep=32, oversubscription=r) for r in (1.0, 3.0)]
+    times = [estimate(r, check_memory=False).breakdown["exposed_ep_comm"] for r in straddling]
+    assert times[1] > times[0]
 
 
 def test_expert_imbalance_and_node_limit_move_the_answer():

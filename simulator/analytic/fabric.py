@@ -1,0 +1,103 @@
+"""What the topology does to a run's communication: the fast network model on the run's own fabric.
+
+Each pattern the analytic model prices across nodes (the expert all-to-all's network legs, the pipeline's
+sends, the data-parallel rings) is routed on the run's real topology, ECMP, taper, planes and rails included,
+and timed by its busiest link (`hwmodels.routing.link_loads` over the capacities: the flow model's makespan for
+these patterns, tests/simulator/test_fabric.py). A pattern's factor is its busiest switch link's time over its NICs'
+own time: 1 or less where the NICs are the limit (a full fat tree with ideal routing, V3's multi-plane tree),
+above 1 where taper or ECMP collisions make the switches the limit. Patterns scale with their bytes, so each
+factor is computed once per (fabric, layout, routing) from unit bytes and cached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from hwmodels.registry import load_switch
+from hwmodels.routing import Fabric, build_fabric, link_loads, transfer_links
+from hwmodels.specs import NodeSpec
+from hwmodels.topology import TopologySpec
+from hwmodels.traffic import moe_transfers, ring_transfers, stage_sends
+from simulator.runspec import RunSpec
+
+SWITCH = "ib-ndr-64"  # V3's 64-port 400G InfiniBand switch (hwmodels/data/switches)
+UNIT = {"dispatch_ib": 1.0, "dispatch_nvlink": 0.0, "combine_ib": 1.0, "combine_nvlink": 0.0}
+
+
+@dataclass(frozen=True, slots=True)
+class FabricFactors:
+    """Busiest switch link's seconds over the NICs' seconds, per pattern (0: the pattern never reaches a
+    switch link)."""
+
+    dispatch: float  # the expert dispatch's network legs
+    combine: float
+    pp: float  # every stage's sends to the next stage at once
+    dp: float  # every stage's data-parallel rings at once
+
+
+def run_fabric(run: RunSpec) -> Fabric:
+    """The run's topology with its GPUs attached (built once per topology, node and GPU count)."""
+    return _fabric(run.topology_spec, run.node, run.gpus)
+
+
+@lru_cache(maxsize=64)
+def _fabric(spec: TopologySpec, node: NodeSpec, gpus: int) -> Fabric:
+    return build_fabric(spec, node, load_switch(SWITCH), gpus)
+
+
+_FACTORS: dict[tuple, FabricFactors] = {}  # by what sets them: the estimate asks for them many times
+_MAX_FACTORS = 4096
+
+
+def fabric_factors(run: RunSpec) -> FabricFactors:
+    """The run's factors: its EP groups' all-to-all, its pipeline sends and its DP rings on its fabric."""
+    key = (run.topology, run.radix, run.oversubscription, run.node, run.gpus, run.ep, run.pp, run.ecmp)
+    found = _FACTORS.get(key)
+    if found is None:
+        if len(_FACTORS) >= _MAX_FACTORS:
+            _FACTORS.clear()
+        fabric = run_fabric(run)
+        dispatch, combine = _ep_factors(fabric, run.ep, run.ecmp)
+        found = _FACTORS[key] = FabricFactors(dispatch, combine, *_stage_factors(fabric, run.pp, run.ecmp))
+    return found
+
+
+def _switch_factor(fabric: Fabric, src: np.ndarray, dst: np.ndarray, size: np.ndarray, ecmp: str) -> float:
+    """Busiest switch link's time over the busiest NIC link's time of the transfers (0 if none cross a NIC)."""
+    if not len(src):
+        return 0.0
+    time_s = link_loads(fabric, *transfer_links(fabric, src, dst, ecmp)[:3], size) / fabric.capacity_bytes_per_s
+    switch_links, g = len(fabric.switch_link_key), fabric.gpus
+    nic_s = time_s[switch_links : switch_links + 2 * g].max(initial=0.0)
+    return float(time_s[:switch_links].max(initial=0.0) / nic_s) if nic_s > 0 else 0.0
+
+
+@lru_cache(maxsize=256)
+def _ep_factors(fabric: Fabric, ep: int, ecmp: str) -> tuple[float, float]:
+    """(dispatch, combine) factors of every EP group's uniform all-to-all at once (1 byte per GPU per leg)."""
+    g = fabric.node.gpus_per_node
+    if ep <= g or ep % g:  # inside a node: NVLink only
+        return 0.0, 0.0
+    out = []
+    for phase in ("dispatch", "combine"):
+        src, dst, size = moe_transfers(fabric, ep, 1.0, UNIT, phase)
+        out.append(_switch_factor(fabric, src, dst, size, ecmp))
+    return out[0], out[1]
+
+
+@lru_cache(maxsize=256)
+def _stage_factors(fabric: Fabric, pp: int, ecmp: str) -> tuple[float, float]:
+    """(pp, dp) factors: stage s's GPUs send to stage s + 1's; each stage's GPUs run their rings (NCCL's
+    rail-aligned rings over the stage's nodes, `hwmodels.traffic.ring_transfers`)."""
+    src, dst = stage_sends(fabric.gpus, pp)
+    pp_factor = _switch_factor(fabric, src, dst, np.ones(len(src)), ecmp) if pp > 1 else 0.0
+    per_stage = fabric.gpus // pp
+    ring_src, ring_dst, ring_size = ring_transfers(fabric, per_stage, 1.0)
+    offset = np.repeat(np.arange(pp) * per_stage, len(ring_src))
+    dp_factor = _switch_factor(
+        fabric, np.tile(ring_src, pp) + offset, np.tile(ring_dst, pp) + offset, np.tile(ring_size, pp), ecmp
+    )
+    return pp_factor, dp_factor
