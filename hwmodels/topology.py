@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
-from scipy.sparse.csgraph import shortest_path
 
 from hwmodels.names import TOPOLOGY_KINDS as KINDS
 from hwmodels.slimfly import mms_edges, slim_fly_q_params
@@ -345,6 +344,8 @@ def _build_dragonfly(spec: TopologySpec) -> nx.Graph:
 def graph_hop_stats(graph: nx.Graph) -> tuple[int, float]:
     """(diameter, average) switch-to-switch hops between endpoints of the graph, over ordered pairs of distinct
     endpoints in one connected plane (scipy's breadth-first search from every switch with endpoints)."""
+    from scipy.sparse.csgraph import shortest_path  # scipy only for this analysis, not for building or routing
+
     nodes = list(graph.nodes)
     ends = np.array([graph.nodes[v].get("endpoints", 0) for v in nodes], dtype=float)
     adjacency = nx.to_scipy_sparse_array(graph, nodelist=nodes, weight=None, format="csr")

@@ -9,4 +9,5 @@ SWEEP_ENGINES = ("analytic", "event")
 SWEEP_METHODS = ("grid", "random", "lhs")
 COLLECTIVE_NAMES = ("all-to-all", "all-reduce", "all-reduce-tree", "reduce-scatter", "all-gather", "send-recv")
 OPS_PHASES = ("forward", "backward", "prefill", "decode")  # `v3sim ops --phase` (workloads.ops.CLI_PHASES)
+SERVE_PHASES = ("prefill", "decode", "both")  # `v3sim serve --phase` (simulator.analytic.serving)
 TP_COMM_MODES = ("exposed", "overlapped")  # TP+SP collectives: in turn with compute, or hidden under its GEMMs

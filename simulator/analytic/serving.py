@@ -36,6 +36,7 @@ from typing import Any, cast
 from hwmodels.units import SECONDS_PER_HOUR
 from simulator.analytic.pricing import compute_s, op_s
 from simulator.analytic.profile import KernelRates, rates_for
+from simulator.names import SERVE_PHASES
 from simulator.servespec import ServeSpec
 from workloads.dtypes import dtype_bytes
 from workloads.flops import attended_keys
@@ -43,7 +44,7 @@ from workloads.memory import kv_bytes_per_token_per_layer
 from workloads.ops import Op, serving_ep_ops, serving_head_ops, serving_layer_ops
 from workloads.params import layer_params, param_breakdown
 
-PHASES = ("prefill", "decode", "both")
+PHASES = SERVE_PHASES
 HBM_RESERVE = 0.10  # share of HBM kept for activations, workspaces and fragmentation (assumed)
 PREFILL_TOKENS_PER_GPU = 16384  # tokens one GPU runs per prefill forward (packed prompts; assumed)
 ISCA_TOKENS = 32  # ISCA's decode example: tokens per device per step

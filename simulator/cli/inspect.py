@@ -7,14 +7,9 @@ import argparse
 from typing import Any
 
 from hwmodels.units import GIB
-from simulator.analytic.profile import rates_for
-from simulator.analytic.report import estimate
 from simulator.analytic.summary import comm_summary, hardware_summary, kv_comparison, memory_summary, model_summary
 from simulator.cli import format as fmt
-from simulator.cli.train import print_train
-from simulator.network.summary import collective_summary, topology_summary
 from simulator.presets import V3_LAYOUT, V3_NODE_LIMIT
-from simulator.runspec import v3_pretraining
 from workloads.layout import ParallelLayout
 from workloads.registry import load_model
 
@@ -184,6 +179,8 @@ def print_hardware(rows: list[dict[str, Any]]) -> None:
 
 
 def cmd_topology(args: argparse.Namespace) -> dict[str, Any]:
+    from simulator.network.summary import topology_summary  # networkx and scipy: only for this command
+
     return topology_summary(args.kind, args.radix, args.endpoints, args.planes, args.oversubscription, args.switch)
 
 
@@ -201,6 +198,8 @@ def print_topology(out: dict[str, Any]) -> None:
 
 
 def cmd_collective(args: argparse.Namespace) -> dict[str, Any]:
+    from simulator.network.summary import collective_summary
+
     return collective_summary(
         args.collective,
         args.topology,
@@ -237,6 +236,10 @@ def print_collective(out: dict[str, Any]) -> None:
 def cmd_report(args: argparse.Namespace) -> dict[str, Any]:
     """DeepSeek-V3 on its published 2,048 x H800 layout: the default the dashboard will open on."""
     spec = load_model("deepseek-v3")
+    from simulator.analytic.profile import rates_for
+    from simulator.analytic.report import estimate
+    from simulator.runspec import v3_pretraining
+
     run = v3_pretraining()
     training = estimate(run, rates_for(args.profile, run.node.gpu)).to_dict()
     training.pop("explain")
@@ -253,6 +256,8 @@ def print_report(out: dict[str, Any]) -> None:
     print()
     print_comm(out["comm"])
     print("\nTraining estimate (v3sim train for options, --explain for sources):")
+    from simulator.cli.train import print_train
+
     print_train(out["training"])
     mem = out["training"]["memory_per_gpu_bytes"]
     print("memory on the fullest GPU: " + ", ".join(f"{k} {v / GIB:.2f} GiB" for k, v in mem.items()))

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from simulator.analytic.serving import PHASES, serve
 from simulator.cli.args import degree, fraction, integer, name, nonnegative, seq_tokens, sequences
-from simulator.presets import SERVING_LAYOUT_OPTIONS, deployment
+from simulator.names import SERVE_PHASES as PHASES
 from workloads.dtypes import DTYPE_BYTES
 
 
@@ -39,6 +38,9 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 
 
 def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
+    from simulator.analytic.serving import serve
+    from simulator.presets import SERVING_LAYOUT_OPTIONS, deployment
+
     s = deployment(
         args.model,
         args.gpu,

@@ -148,6 +148,25 @@ def test_help_loads_no_heavy_library():
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout[-500:]
 
 
+def test_workload_answers_load_no_network_library():
+    """`v3sim kv`, `model` and `serve` never build a fabric: they import neither networkx nor scipy (nor
+    pandas or simpy), so they start in about 0.2 s (issue 22: <= 0.3 s; docs/speed.md)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import io, sys, contextlib\n"
+        "from simulator.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    for argv in (['kv', 'deepseek-v3'], ['model', 'deepseek-v3'], ['serve']):\n"
+        "        assert main(argv) == 0\n"
+        "heavy = {'torch', 'streamlit', 'plotly', 'dask', 'scipy', 'networkx', 'simpy', 'pandas'}\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in heavy}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout[-500:]
+
+
 @pytest.mark.parametrize("path", sorted((ROOT / "benchmarks").glob("bench_*.py")), ids=lambda p: p.stem)
 def test_benchmarks_import(path):
     """Benchmarks are not run by the suite, but they must not rot: each imports (its main does not run)."""
