@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from functools import lru_cache
 from typing import Any
 
 from hwmodels.files import is_finite_number
@@ -164,15 +165,8 @@ class RunSpec:
 
     @property
     def layout(self) -> ParallelLayout:
-        return ParallelLayout(
-            tp=self.tp,
-            pp=self.pp,
-            dp=self.dp,
-            ep=self.ep,
-            zero_stage=self.zero_stage,
-            gpus_per_node=self.node.gpus_per_node,
-            stage_layers=self.stage_layers,
-        )
+        g = self.node.gpus_per_node
+        return _layout(self.tp, self.pp, self.dp, self.ep, self.zero_stage, g, self.stage_layers)
 
     @property
     def microbatches(self) -> int:
@@ -191,6 +185,14 @@ class RunSpec:
     def with_(self, **changes) -> RunSpec:
         """A copy with some fields changed (validated again)."""
         return replace(self, **changes)
+
+
+@lru_cache(maxsize=4096)
+def _layout(
+    tp: int, pp: int, dp: int, ep: int, zero_stage: int, gpus_per_node: int, stage_layers: tuple[int, ...] | None
+) -> ParallelLayout:
+    """A run's ParallelLayout, built and checked once per distinct layout (the models ask for it often)."""
+    return ParallelLayout(tp, pp, dp, ep, zero_stage, gpus_per_node, stage_layers)
 
 
 def _check_number(name: str, value: object) -> None:

@@ -9,6 +9,7 @@ same experts form the expert-data-parallel group that reduces their gradients.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from workloads.spec import ModelSpec
 
@@ -110,12 +111,17 @@ def is_moe_layer(spec: ModelSpec, layer: int) -> bool:
 
 def stage_blocks(spec: ModelSpec, layout: ParallelLayout, stage: int, include_mtp: bool = False) -> list[bool]:
     """MoE flag of each block a pipeline stage runs; the last stage also runs the MTP blocks."""
+    return list(_stage_blocks(spec, layout, stage, include_mtp))
+
+
+@lru_cache(maxsize=8192)
+def _stage_blocks(spec: ModelSpec, layout: ParallelLayout, stage: int, include_mtp: bool) -> tuple[bool, ...]:
     counts = layout.layer_counts(spec.num_hidden_layers)
     start = sum(counts[:stage])
     kinds = [is_moe_layer(spec, k) for k in range(start, start + counts[stage])]
     if include_mtp and stage == layout.pp - 1:
         kinds += [spec.is_moe] * spec.num_nextn_predict_layers
-    return kinds
+    return tuple(kinds)
 
 
 def balanced_layer_counts(

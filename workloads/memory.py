@@ -97,11 +97,13 @@ def stage_params(spec: ModelSpec, layout: ParallelLayout, stage: int, include_mt
     h, vocab = spec.hidden_size, spec.vocab_size
     out = {"linear": 0, "other": 0, "expert": 0}
     blocks = stage_blocks(spec, layout, stage, include_mtp)
-    for moe in blocks:
-        parts = layer_params(spec, moe=moe, active=False)
-        out["linear"] += parts["attn_proj"] + parts["dense_ffn"] + parts["shared_experts"]
-        out["other"] += parts["norms"] + parts["router"]
-        out["expert"] += parts["routed_experts"]
+    moe_blocks = sum(blocks)
+    for moe, n in ((True, moe_blocks), (False, len(blocks) - moe_blocks)):
+        if n:
+            parts = layer_params(spec, moe=moe, active=False)
+            out["linear"] += n * (parts["attn_proj"] + parts["dense_ffn"] + parts["shared_experts"])
+            out["other"] += n * (parts["norms"] + parts["router"])
+            out["expert"] += n * parts["routed_experts"]
     mtp_blocks = len(blocks) - layout.layer_counts(spec.num_hidden_layers)[stage]
     out["other"] += mtp_blocks * (3 * h + 2 * h * h)  # enorm, hnorm, final norm; eh_proj
     if stage == 0:

@@ -61,6 +61,7 @@ class KernelRates:
         return replace(self, name=f"{self.name} x{k:g}", fits={c: f.scaled(k, k) for c, f in self.fits.items()})
 
 
+@lru_cache(maxsize=64)
 def sol_rates(gpu: GPUSpec) -> KernelRates:
     """Speed of light: every kernel at the GPU's dense peak FLOP/s and HBM bandwidth, no overhead."""
     fits = {"memory": KernelFit(bytes_per_s=gpu.hbm_bw_bytes_per_s)}
@@ -151,8 +152,23 @@ def rates_for(spec: str | KernelRates | None, gpu: GPUSpec) -> KernelRates:
         return sol_rates(gpu)
     if spec == "published":
         name = f"{gpu.name}-published"
-        return apply_profile(load_profile(name if name in shipped_profiles() else FALLBACK_PUBLISHED), gpu)
-    return apply_profile(load_profile(spec), gpu)
+        return _applied(load_profile(name if name in shipped_profiles() else FALLBACK_PUBLISHED), gpu)
+    return _applied(load_profile(spec), gpu)
+
+
+_APPLIED: dict[tuple[int, GPUSpec], tuple[Profile, KernelRates]] = {}
+
+
+def _applied(profile: Profile, gpu: GPUSpec) -> KernelRates:
+    """`apply_profile`, once per profile object (a file re-read when it changes is a new object) and GPU: the
+    same rates object lets the training model reuse the stage times it priced with it."""
+    key = (id(profile), gpu)
+    found = _APPLIED.get(key)
+    if found is None or found[0] is not profile:
+        if len(_APPLIED) >= 256:
+            _APPLIED.clear()
+        found = _APPLIED[key] = (profile, apply_profile(profile, gpu))
+    return found[1]
 
 
 def describe(fits: dict[str, KernelFit], sources: dict[str, str]) -> list[dict[str, object]]:

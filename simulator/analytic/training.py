@@ -24,7 +24,7 @@ exposed in the chunks that have no partner.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 
 from hwmodels import collectives as ab
@@ -192,11 +192,27 @@ def _descend(counts: list[int], loads, paired: bool) -> list[int]:
     return counts
 
 
+_SPLITS: dict[tuple, tuple[KernelRates, tuple[int, ...]]] = {}
+
+
 def resolved(run: RunSpec, profile: KernelRates | str | None = None) -> RunSpec:
-    """The run with its stage split fixed (balanced when not given)."""
+    """The run with its stage split fixed (balanced when not given; each balance is remembered per run and
+    rates, as a sweep over tokens or prices asks for the same one again)."""
     if run.stage_layers is not None:
         return run
-    return run.with_(stage_layers=tuple(balanced_stage_layers(run, profile)))
+    rates = rates_for(profile, run.node.gpu)
+    key = (_stage_key(run), id(rates))
+    found = _SPLITS.get(key)
+    if found is None or found[0] is not rates:
+        if len(_SPLITS) >= _MAX_STAGE_TIMES:
+            _SPLITS.clear()
+        found = _SPLITS[key] = (rates, tuple(balanced_stage_layers(run, rates)))
+    return run.with_(stage_layers=found[1])
+
+
+def _stage_key(run: RunSpec) -> tuple:
+    """What a run's per-stage times and balanced split depend on (`_STAGE_FIELDS`)."""
+    return tuple(getattr(run, name) for name in _STAGE_FIELDS)
 
 
 def compute_sm_share(run: RunSpec) -> float:
@@ -263,10 +279,31 @@ def stage_times(run: RunSpec, rates: KernelRates, stage: int) -> StageTimes:
     return block_times(run, rates, blocks, first=stage == 0, last=stage == run.pp - 1)
 
 
+# What a stage's times and the balanced split depend on: every RunSpec field but the split itself, the run's
+# length and price, and the caller's defaults list.
+_NOT_STAGE = ("stage_layers", "defaults", "tokens", "price_per_gpu_hour")
+_STAGE_FIELDS = tuple(f.name for f in fields(RunSpec) if f.name not in _NOT_STAGE)
+_STAGE_TIMES: dict[tuple, tuple[KernelRates, StageTimes]] = {}
+_MAX_STAGE_TIMES = 8192
+
+
 def block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], first: bool, last: bool) -> StageTimes:
     """Per-GPU seconds of one micro-batch on a stage that runs `blocks` (each a MoE flag; the last stage's
     include its MTP blocks), the first stage of the pipeline and / or the last: the stage's operation list
-    (`workloads.ops`) priced op by op, then grouped into the halves DualPipe overlaps."""
+    (`workloads.ops`) priced op by op, then grouped into the halves DualPipe overlaps. Remembered per run
+    (less its split), rates and stage: an estimate asks for each distinct stage many times."""
+    key = (_stage_key(run), id(rates), blocks, first, last)
+    found = _STAGE_TIMES.get(key)
+    if found is not None and found[0] is rates:
+        return found[1]
+    if len(_STAGE_TIMES) >= _MAX_STAGE_TIMES:
+        _STAGE_TIMES.clear()
+    times = _block_times(run, rates, blocks, first, last)
+    _STAGE_TIMES[key] = (rates, times)
+    return times
+
+
+def _block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], first: bool, last: bool) -> StageTimes:
     spec, layout, node = run.model, run.layout, run.node
     sm_share = compute_sm_share(run)
     per_gpu = tokens_per_gpu(run)
