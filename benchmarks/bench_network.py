@@ -1,8 +1,9 @@
-"""Speed of the network model: the flow-level all-to-all of 256, 1,024 and 2,048 GPUs on the multi-plane fat tree.
+"""Speed of the network models: a uniform all-to-all of 256 to 8,192 GPUs on the multi-plane fat tree, flow
+by flow (max-min shared to completion) and by the fast model (the busiest link of the same routed legs).
 
-Each row builds the fabric once, then times the whole collective (flows built with DeepEP-style NVLink
-forwarding, routed with hash ECMP, max-min shared to completion). Prints a Markdown table of the median of a
-few repeats. Run: `make bench`.
+Each row builds the fabric once, then times the whole collective (legs in closed form with DeepEP-style
+NVLink forwarding, routed with hash ECMP). The flow model stops at 4,096 GPUs here (8,192 took 137 s, see
+docs/speed.md). Prints a Markdown table of the median of a few repeats. Run: `make bench`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from hwmodels.cost import topology_metrics
 from hwmodels.registry import load_node, load_switch
 from hwmodels.routing import build_fabric
 from hwmodels.topology import KINDS, design_topology
-from simulator.network.collectives import all_to_all
+from simulator.network.collectives import all_to_all, all_to_all_transfers, fast_s
 
 REPEATS = 3
 BYTES_PER_GPU = 256e6
@@ -22,20 +23,32 @@ BYTES_PER_GPU = 256e6
 
 def main() -> None:
     node, switch = load_node("h800-ib"), load_switch("ib-ndr-64")
-    print("| GPUs | flows | fabric build (s) | all-to-all (s per collective) | simulated time (ms) |")
-    print("| ---: | ---: | ---: | ---: | ---: |")
-    for gpus in (256, 1024, 2048):
+    print("| GPUs | legs | fabric build (s) | flow model (s) | fast model (s) | simulated time (ms) | goal |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for gpus in (256, 1024, 2048, 4096, 8192):
         start = time.perf_counter()
         fabric = build_fabric(design_topology("multi-plane", 64, gpus), node, switch)
         build_s = time.perf_counter() - start
+        repeats = REPEATS if gpus <= 2048 else 1
+        flow_s = None
+        if gpus <= 4096:
+            samples = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                all_to_all(fabric, gpus, BYTES_PER_GPU)
+                samples.append(time.perf_counter() - start)
+            flow_s = statistics.median(samples)
         samples = []
-        for _ in range(REPEATS):
+        for _ in range(repeats):
             start = time.perf_counter()
-            result = all_to_all(fabric, gpus, BYTES_PER_GPU)
+            legs = all_to_all_transfers(fabric, gpus, BYTES_PER_GPU)
+            fast = fast_s(fabric, *legs)
             samples.append(time.perf_counter() - start)
+        shown = f"{flow_s:.3f}" if flow_s is not None else "-"
+        goal = "<= 10 s, <= 2 GB" if gpus == 8192 else ""
         print(
-            f"| {gpus:,} | {result.flows:,} | {build_s:.3f} | {statistics.median(samples):.3f} |"
-            f" {result.time_s * 1e3:.3f} |"
+            f"| {gpus:,} | {len(legs[0]):,} | {build_s:.3f} | {shown} | {statistics.median(samples):.3f} |"
+            f" {fast * 1e3:.3f} | {goal} |"
         )
     start = time.perf_counter()
     for _ in range(100):

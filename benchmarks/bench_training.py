@@ -1,20 +1,27 @@
-"""Speed of the analytic training model: estimates per second, one call and a batch of 10,000 layouts.
+"""Speed of the analytic training model, each figure beside its goal (issue 22), and llm-analysis's `train()`
+on a dense case of the same shape in the same run when it is installed (`pip install -e .[bench]`).
 
-The single call is the V3 default (stage split balanced each time). The batch walks a grid of layouts
-(GPUs, PP, EP, schedule, micro-batch, precision, topology taper) around it, skipping the ones the RunSpec
-rejects; invalid and out-of-memory layouts count as evaluated (they are answered, with an error).
-Run: `make bench`.
+V3 repeated: the same run again (stage times and split remembered). A new configuration each call: the
+expert imbalance moves by 1e-9 per call (the dense run: SMs kept for communication, which 1F1B does not
+use), so nothing is remembered but the fabric and the op lists. The
+batch walks a grid of layouts (GPUs, PP, EP, schedule, micro-batch, precision, topology taper) around V3,
+skipping the ones the RunSpec rejects; invalid and out-of-memory layouts count as evaluated (they are
+answered, with an error). Run: `make bench`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import io
 import itertools
+import logging
 import statistics
 import time
 
 from simulator.analytic.profile import rates_for
 from simulator.analytic.report import estimate
-from simulator.runspec import v3_pretraining
+from simulator.runspec import build_run, v3_pretraining
 
 REPEATS = 20
 BATCH = 10_000
@@ -35,15 +42,54 @@ def grid():
     yield from itertools.islice(itertools.cycle(axes), BATCH)
 
 
+def median_s(call, repeats: int = REPEATS) -> float:
+    samples = []
+    for i in range(repeats):
+        start = time.perf_counter()
+        call(i)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+# A dense run both tools can pose: a 7-8B Llama on 64 H100, data parallel, 4K tokens, 4M-token batches, bf16.
+DENSE = {"model": "llama-3.1-8b", "gpu": "h100", "gpus": 64, "tp": 1, "pp": 1, "ep": 1, "schedule": "1f1b"}
+DENSE |= {"precision": "bf16", "seq_len": 4096, "global_batch_tokens": 1024 * 4096, "micro_batch": 1}
+
+
+def llm_analysis_s() -> float | None:
+    """Median seconds of llm-analysis's `train()` on the dense case (its Llama-2-7B config), None if absent."""
+    if importlib.util.find_spec("llm_analysis") is None:
+        return None
+    from llm_analysis.analysis import train
+
+    logging.disable(logging.WARNING)  # it logs its whole report
+    options = {"model_name": "NousResearch_Llama-2-7b-hf", "gpu_name": "h100-sxm-80gb", "tp_size": 1}
+    options |= {"dtype_name": "w16a16e16", "total_num_tokens": 1e12, "pp_size": 1, "dp_size": 64}
+    options |= {"seq_len": 4096, "global_batch_size": 1024, "batch_size_per_gpu": 1, "output_dir": None}
+    with contextlib.redirect_stdout(io.StringIO()):
+        return median_s(lambda _: train(**options))
+
+
 def main() -> None:
     profile = rates_for("published", v3_pretraining().node.gpu)
     run = v3_pretraining()
-    samples = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        estimate(run, profile)
-        samples.append(time.perf_counter() - start)
-    single_s = statistics.median(samples)
+    estimate(run, profile)
+    rows = [("V3 estimate, repeated", median_s(lambda _: estimate(run, profile)), "1 ms")]
+    fresh = median_s(lambda i: estimate(run.with_(expert_imbalance=1 + (i + 1) * 1e-9), profile))
+    rows.append(("V3 estimate, a new configuration each call", fresh, "1 ms"))
+    dense = build_run(DENSE)
+    h100 = rates_for("published", dense.node.gpu)
+    estimate(dense, h100)
+    dense_s = median_s(lambda i: estimate(dense.with_(comm_sms=i + 1), h100))  # unused by 1F1B: a new key
+    other = llm_analysis_s()
+    rows.append(("dense 8B on 64 H100, a new configuration each call", dense_s, "llm-analysis's time"))
+    print("| figure | ms | goal |")
+    print("| --- | ---: | --- |")
+    for name, seconds, goal in rows:
+        print(f"| {name} | {seconds * 1e3:.2f} | {goal} |")
+    shown = f"{other * 1e3:.2f}" if other is not None else "not installed (pip install -e .[bench])"
+    print(f"| llm-analysis 0.2.2 `train()`, Llama-2-7B on 64 H100, same run | {shown} | - |")
+    print()
 
     start = time.perf_counter()
     answered = errors = 0
@@ -66,12 +112,11 @@ def main() -> None:
             errors += 1
         answered += 1
     batch_s = time.perf_counter() - start
-    print("| case | calls | seconds | estimates per second |")
-    print("| --- | ---: | ---: | ---: |")
-    print(f"| V3 default, one call (median of {REPEATS}) | 1 | {single_s:.4f} | {1 / single_s:,.0f} |")
+    print("| case | calls | seconds | estimates per second | goal |")
+    print("| --- | ---: | ---: | ---: | ---: |")
     print(
         f"| batch of layouts ({answered - errors:,} estimated, {errors:,} rejected) | {answered:,} |"
-        f" {batch_s:.2f} | {answered / batch_s:,.0f} |"
+        f" {batch_s:.2f} | {answered / batch_s:,.0f} | 50,000 |"
     )
 
 
