@@ -68,11 +68,13 @@ def interleaved_virtual_stages(layers: int, pp: int) -> int:
 V3_BATCH_SEQUENCES = 15360  # sequences per step (V3 report, section 4.2)
 
 
-def training_batch_sequences(dp: int, micro_batch: int, bidirectional: bool) -> int:
+def training_batch_sequences(dp: int, micro_batch: int, bidirectional: bool, pp: int = 1) -> int:
     """V3's 15,360-sequence batch, or where it does not split into dp x micro_batch (x 2 for DualPipe's two
-    directions) whole micro-batches, the nearest batch that does."""
+    directions) whole micro-batches, the nearest batch that does; and at least the micro-batches the
+    schedule needs (pp, or 2 pp for DualPipe), so that a large cluster's default run is a valid one."""
     unit = dp * micro_batch * (2 if bidirectional else 1)
-    return max(unit, round(V3_BATCH_SEQUENCES / unit) * unit)
+    least = dp * micro_batch * (2 * pp if bidirectional else pp)
+    return max(unit, least, round(V3_BATCH_SEQUENCES / unit) * unit)
 
 
 def serving_layout(spec: ModelSpec, node: NodeSpec) -> dict[str, int]:

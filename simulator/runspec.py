@@ -256,7 +256,7 @@ def default_batch_tokens(options: Mapping[str, object]) -> int:
     try:
         dp = int(given["gpus"]) // (int(given["tp"]) * int(given["pp"]))
         bidirectional = given["schedule"] in BIDIRECTIONAL
-        seqs = training_batch_sequences(max(dp, 1), int(given["micro_batch"]), bidirectional)
+        seqs = training_batch_sequences(max(dp, 1), int(given["micro_batch"]), bidirectional, int(given["pp"]))
         return seqs * int(given["seq_len"])
     except (TypeError, ValueError, ArithmeticError):
         return RUN_DEFAULTS["global_batch_tokens"]  # a bad input: RunSpec names it

@@ -53,6 +53,9 @@ def test_default_ep_and_batch_fit_the_ranks():
     for dp in (72, 96, 100, 3):
         seqs = training_batch_sequences(dp, 2, True)
         assert seqs % (dp * 4) == 0 and abs(seqs - V3_BATCH_SEQUENCES) <= dp * 2
+    # 8,192 GPUs at PP16 (dp 512): V3's batch would leave 30 micro-batches, DualPipe needs 32
+    assert training_batch_sequences(512, 1, True, 16) == 512 * 32
+    assert build_run({"gpus": 8192}).microbatches == 32
 
 
 def test_an_empty_gpu_or_node_is_refused():
