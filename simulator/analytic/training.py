@@ -303,6 +303,23 @@ def block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], firs
     return times
 
 
+_PRICED: dict[tuple, tuple[KernelRates, tuple[Op, ...], dict[tuple[str, str], float]]] = {}
+
+
+def _priced_layer(
+    ops: tuple[Op, ...], rates: KernelRates, sm_share: float, imbalance: float, hbm_bytes_per_s: float
+) -> dict[tuple[str, str], float]:
+    """`priced_by_part` of one layer's op list (a cached tuple: the same object for the same layer), once per
+    rates object and pricing inputs; stages and candidate layouts share layers. Read-only."""
+    key = (id(ops), id(rates), sm_share, imbalance, hbm_bytes_per_s)
+    found = _PRICED.get(key)
+    if found is None or found[0] is not rates or found[1] is not ops:  # held: their ids cannot be reused
+        if len(_PRICED) >= _MAX_STAGE_TIMES:
+            _PRICED.clear()
+        found = _PRICED[key] = (rates, ops, priced_by_part(ops, rates, sm_share, imbalance, hbm_bytes_per_s))
+    return found[2]
+
+
 def _block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], first: bool, last: bool) -> StageTimes:
     spec, layout, node = run.model, run.layout, run.node
     sm_share = compute_sm_share(run)
@@ -311,7 +328,7 @@ def _block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], fir
 
     ops = {moe: block_ops(run, moe) for moe in set(blocks)}
     hbm = node.gpu.hbm_bw_bytes_per_s
-    layer = {moe: priced_by_part(ops[moe], rates, sm_share, run.expert_imbalance, hbm) for moe in ops}
+    layer = {moe: _priced_layer(ops[moe], rates, sm_share, run.expert_imbalance, hbm) for moe in ops}
     t = {key: sum(layer[moe].get(key, 0.0) for moe in blocks) for key in set().union(*layer.values())}
     if last:
         head = head_ops(spec, per_gpu, spec.num_nextn_predict_layers)
