@@ -109,6 +109,21 @@ def test_dask_equals_local(dask_cluster):
     pd.testing.assert_frame_equal(local, remote)
 
 
+def test_clusters_v3sim_starts_run_without_the_worker_profiler():
+    pytest.importorskip("dask.distributed", reason="pip install 'v3sim[cluster]'")
+    import dask
+
+    from simulator.explore.sweep import _dask_client
+
+    client, cluster = _dask_client(1, None)
+    try:
+        on = client.run(lambda: dask.config.get("distributed.worker.profile.enabled"))
+        assert list(on.values()) == [False]
+    finally:
+        client.close()
+        cluster.close()
+
+
 def test_dask_local_cluster_runs_the_event_model():
     pytest.importorskip("dask.distributed", reason="pip install 'v3sim[cluster]'")
     base = {"network": "analytic", "pp": 4, "global_batch_tokens": 512 * 4096, "gpus": 256, "ep": 32}
