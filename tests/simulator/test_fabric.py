@@ -116,3 +116,15 @@ def test_fast_model_factor_is_the_flow_model_ratio_on_the_run():
     flow_s = (simulate_flows(flows).finish_s - flows.latency_s).max()
     nic_s = 1e6 / NODE.scaleout_achieved_bw_bytes_per_s_per_gpu
     assert fabric_factors(run).dispatch == pytest.approx(flow_s / nic_s, rel=0.05)
+
+
+@pytest.mark.parametrize(("kind", "gpus", "over"), [("multi-plane", 16384, 1.0), ("fat-tree-3", 4096, 1.0)])
+def test_fast_model_matches_flow_model_at_scale(kind, gpus, over):
+    """V3's dispatch at the largest scales the flow model runs here in seconds: V3's full 16,384-GPU
+    multi-plane tree (229,376 legs) and a 4,096-GPU three-layer tree with hash collisions."""
+    fab = fabric(kind, gpus, over)
+    run = v3_pretraining()
+    per_token = ep_bytes_per_token_per_layer(run.model, run.layout, 4, "fp8", "bf16")
+    src, dst, size = moe_transfers(fab, 64, 4096.0, per_token, "dispatch")
+    flow_s, fast = flow_and_fast_s(fab, src, dst, size, "hash")
+    assert fast == pytest.approx(flow_s, rel=0.05)
