@@ -22,6 +22,8 @@ from hwmodels.routing import build_fabric
 from hwmodels.topology import KINDS, build_switch_graph, design_topology
 from hwmodels.topology import TABLE as TOPOLOGY_TABLE
 from simulator.analytic.report import estimate
+from simulator.events.ep_comm import Routing
+from simulator.events.simulate import simulate
 from simulator.explore.sweep import pareto_front
 from simulator.network import collectives as network
 from simulator.network.summary import topology_summary
@@ -235,6 +237,42 @@ def show_sweep(frame: pd.DataFrame) -> None:
     st.plotly_chart(pareto_chart(table), key="pareto")
 
 
+@st.cache_data(max_entries=64, show_spinner="Running the event model (every all-to-all flow by flow)…")
+def event_check(kind: str, radix: int, oversubscription: float, gpus: int) -> dict[str, float]:
+    """V3 on one configuration in the event model (`v3sim simulate`: two drawn routing samples on the flow
+    network), beside the analytic step the sweep shows."""
+    options = {"gpus": gpus, "topology": kind, "radix": radix, "oversubscription": oversubscription}
+    sim = simulate(build_run(options), "published", "flow", Routing(samples=2))
+    out = sim.to_dict()
+    busiest = out["link_utilization"].get("switch", {}).get("max", 0.0)
+    return {"event": sim.step_time_s, "analytic": sim.analytic_step_time_s, "switch": busiest}
+
+
+def show_event_check(frame: pd.DataFrame) -> None:
+    """The event model one click away for a configuration of the sweep."""
+    valid = frame[frame["valid"]]
+    if valid.empty:
+        return
+    st.subheader("The event model for one configuration")
+    labels = [
+        f"{k}, radix {r}, {o:g}:1, {n} GPUs"
+        for k, r, o, n in valid[["kind", "radix", "oversubscription", "gpus"]].values
+    ]
+    choice = st.selectbox("Configuration", labels, key="event_config")
+    row = valid.iloc[labels.index(choice)]
+    if st.button("Run the event model (tens of seconds)", key="event_run"):
+        result = event_check(str(row["kind"]), int(row["radix"]), float(row["oversubscription"]), int(row["gpus"]))
+        cols = st.columns(3)
+        cols[0].metric("Event-model V3 step", f"{result['event']:.2f} s")
+        cols[1].metric("Analytic step (the sweep's)", f"{result['analytic']:.2f} s")
+        cols[2].metric("Busiest switch link", f"{result['switch']:.0%} of the step")
+        st.caption(
+            "The event model draws expert loads and runs every dispatch and combine flow by flow on this fabric "
+            "(max-min fair rates, hash ECMP) in a SimPy pipeline; the analytic model prices the same legs by their "
+            "busiest link (docs/events.md compares the two)."
+        )
+
+
 def show_drawing(planes: int) -> None:
     st.subheader("A small instance")
     cols = st.columns(3)
@@ -287,7 +325,9 @@ missing += ["a GPU count"] if not gpu_counts else []
 if missing:
     st.warning(f"Nothing to sweep: pick {', '.join(missing)} in the sidebar.")
 else:
-    show_sweep(sweep_frame(kinds, radixes, planes, oversubs, gpu_counts, a2a_mb * 1e6, switch))
+    frame = sweep_frame(kinds, radixes, planes, oversubs, gpu_counts, a2a_mb * 1e6, switch)
+    show_sweep(frame)
+    show_event_check(frame)
     if planes != load_node(NODE).nics_per_node and set(kinds) & set(PLANED):
         st.caption(
             f"V3 step times use the node's {load_node(NODE).nics_per_node} NICs as planes/rails (a training run "

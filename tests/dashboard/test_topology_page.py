@@ -14,6 +14,8 @@ from hwmodels.registry import load_node, load_switch
 from hwmodels.routing import build_fabric
 from hwmodels.topology import KINDS, design_topology
 from simulator.analytic.report import estimate
+from simulator.events.ep_comm import Routing
+from simulator.events.simulate import simulate
 from simulator.network import collectives as network
 from simulator.network.summary import topology_summary
 from simulator.runspec import build_run
@@ -144,3 +146,21 @@ def test_any_widget_values_render_without_an_exception(kinds, radixes, overs, gp
     assert not at.exception
     assert at.metric or at.error or at.warning
     assert len(table(at)) == len(kinds) * len(radixes) * len(overs) * len(gpus)
+
+
+def test_the_event_model_is_one_click_away():
+    """Pick a configuration of the sweep, press the button: the event model's V3 step on that fabric, beside
+    the analytic one the sweep shows (both from the library, as `v3sim simulate` computes them)."""
+    at = page(kinds="multi-plane,fat-tree-2", gpus="1024", over="1")
+    assert not at.exception and not at.metric[3:]  # nothing run until asked
+    labels = at.selectbox(key="event_config").options
+    assert labels == ["multi-plane, radix 64, 1:1, 1024 GPUs", "fat-tree-2, radix 64, 1:1, 1024 GPUs"]
+    at.selectbox(key="event_config").set_value(labels[0])
+    at.button(key="event_run").click().run()
+    assert not at.exception
+    shown = metrics(at)
+    options = {"gpus": 1024, "topology": "multi-plane", "radix": 64, "oversubscription": 1.0}
+    sim = simulate(build_run(options), "published", "flow", Routing(samples=2))
+    assert shown["Event-model V3 step"] == f"{sim.step_time_s:.2f} s"
+    assert shown["Analytic step (the sweep's)"] == f"{sim.analytic_step_time_s:.2f} s"
+    assert shown["Analytic step (the sweep's)"] == f"{table(at)['step_time_s'].iloc[0]:.2f} s"
