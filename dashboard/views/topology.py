@@ -243,8 +243,7 @@ def event_check(kind: str, radix: int, oversubscription: float, gpus: int) -> di
     network), beside the analytic step the sweep shows."""
     options = {"gpus": gpus, "topology": kind, "radix": radix, "oversubscription": oversubscription}
     sim = simulate(build_run(options), "published", "flow", Routing(samples=2))
-    out = sim.to_dict()
-    busiest = out["link_utilization"].get("switch", {}).get("max", 0.0)
+    busiest = sim.link_summary().get("switch", {}).get("max", 0.0)
     return {"event": sim.step_time_s, "analytic": sim.analytic_step_time_s, "switch": busiest}
 
 
