@@ -67,8 +67,8 @@ docs: $(VENV)/.installed-run
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_workloads.py
-	$(BIN)/python benchmarks/bench_network.py
-	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python -m benchmarks.bench_network --write docs/speed.md
+	$(BIN)/python -m benchmarks.bench_training --write docs/speed.md
 	$(BIN)/python benchmarks/bench_calibration.py
 	$(BIN)/python benchmarks/bench_events.py
 	$(BIN)/python benchmarks/bench_serving.py

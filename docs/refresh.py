@@ -6,9 +6,9 @@ fails when a committed block differs from what this would write, so the tables c
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
+from hwmodels.files import with_block
 from simulator.explore.validate import validation_rows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,10 +47,7 @@ def validation_markdown(headline: bool) -> str:
 
 def refreshed(text: str, name: str, table: str) -> str:
     """`text` with the block `name` holding `table`."""
-    pattern = re.compile(rf"(<!-- {re.escape(name)}: begin[^>]*-->\n)(.*?)(<!-- {re.escape(name)}: end -->)", re.S)
-    if not pattern.search(text):
-        raise ValueError(f"no block {name!r}")
-    return pattern.sub(lambda m: m.group(1) + table + "\n" + m.group(3), text)
+    return with_block(text, name, table)
 
 
 def main() -> None:

@@ -178,3 +178,14 @@ def write_atomic(path: str | Path, write: Callable[[Path], object]) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def with_block(text: str, name: str, body: str) -> str:
+    """`text` with the generated block `name` (between `<!-- NAME: begin ... -->` and `<!-- NAME: end -->`)
+    holding `body`: how `make docs` and `make bench` keep the tables in the docs current."""
+    import re
+
+    pattern = re.compile(rf"(<!-- {re.escape(name)}: begin[^>]*-->\n)(.*?)(<!-- {re.escape(name)}: end -->)", re.S)
+    if not pattern.search(text):
+        raise ValueError(f"no block {name!r}")
+    return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(3), text)

@@ -176,6 +176,21 @@ def test_benchmarks_import(path):
     spec.loader.exec_module(importlib.util.module_from_spec(spec))
 
 
+def test_every_table_a_benchmark_publishes_has_its_block_in_the_speed_page():
+    """`make bench` writes each published table into docs/speed.md (`benchmarks/tables.py`): the blocks exist."""
+    import re
+
+    from hwmodels.files import with_block
+
+    speed = (ROOT / "docs" / "speed.md").read_text(encoding="utf-8")
+    names = set()
+    for path in (ROOT / "benchmarks").glob("bench_*.py"):
+        names |= set(re.findall(r'publish\(\s*"([^"]+)"', path.read_text(encoding="utf-8")))
+    assert names >= {"bench estimate", "bench layouts", "bench all-to-all"}
+    for name in names:
+        with_block(speed, name, "")  # raises if the block is missing
+
+
 # The engine's rooms, lowest first (README: Layout). A module imports only rooms below its own (or its own):
 # specs and defaults; the analytic models and the network; the event model; exploration; the command line.
 ENGINE_ROOMS = ("specs", "analytic|network", "events", "explore", "cli")

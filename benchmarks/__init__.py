@@ -1,0 +1,1 @@
+"""Speed measurements: printed, never asserted (`make bench`)."""
