@@ -21,6 +21,7 @@ from hwmodels.routing import Fabric, build_fabric, link_loads, transfer_links
 from hwmodels.specs import NodeSpec
 from hwmodels.topology import TopologySpec
 from hwmodels.traffic import moe_transfers, ring_transfers, stage_sends
+from simulator.analytic.memo import Memo
 from simulator.runspec import RunSpec
 
 SWITCH = "ib-ndr-64"  # V3's 64-port 400G InfiniBand switch (hwmodels/data/switches)
@@ -48,21 +49,17 @@ def _fabric(spec: TopologySpec, node: NodeSpec, gpus: int) -> Fabric:
     return build_fabric(spec, node, load_switch(SWITCH), gpus)
 
 
-_FACTORS: dict[tuple, FabricFactors] = {}  # by what sets them: the estimate asks for them many times
-_MAX_FACTORS = 4096
+_FACTORS: Memo[FabricFactors] = Memo(4096)  # by what sets them: the estimate asks for them many times
 
 
 def fabric_factors(run: RunSpec) -> FabricFactors:
     """The run's factors: its EP groups' all-to-all, its pipeline sends and its DP rings on its fabric."""
     key = (run.topology, run.radix, run.oversubscription, run.node, run.gpus, run.ep, run.pp, run.ecmp)
-    found = _FACTORS.get(key)
-    if found is None:
-        if len(_FACTORS) >= _MAX_FACTORS:
-            _FACTORS.clear()
-        fabric = run_fabric(run)
-        dispatch, combine = _ep_factors(fabric, run.ep, run.ecmp)
-        found = _FACTORS[key] = FabricFactors(dispatch, combine, *_stage_factors(fabric, run.pp, run.ecmp))
-    return found
+    return _FACTORS.get(key, (), lambda: _factors(run_fabric(run), run.ep, run.pp, run.ecmp))
+
+
+def _factors(fabric: Fabric, ep: int, pp: int, ecmp: str) -> FabricFactors:
+    return FabricFactors(*_ep_factors(fabric, ep, ecmp), *_stage_factors(fabric, pp, ecmp))
 
 
 def _switch_factor(fabric: Fabric, src: np.ndarray, dst: np.ndarray, size: np.ndarray, ecmp: str) -> float:

@@ -19,6 +19,7 @@ from pathlib import Path
 from hwmodels.profile import PROFILE_DIR, KernelFit, Profile, read_profile
 from hwmodels.registry import load_gpu
 from hwmodels.specs import GPUSpec
+from simulator.analytic.memo import Memo
 
 SHIPPED_DIR = PROFILE_DIR
 PROFILE_CHOICES = ("sol", "published", "measured")
@@ -156,19 +157,13 @@ def rates_for(spec: str | KernelRates | None, gpu: GPUSpec) -> KernelRates:
     return _applied(load_profile(spec), gpu)
 
 
-_APPLIED: dict[tuple[int, GPUSpec], tuple[Profile, KernelRates]] = {}
+_APPLIED: Memo[KernelRates] = Memo(256)
 
 
 def _applied(profile: Profile, gpu: GPUSpec) -> KernelRates:
     """`apply_profile`, once per profile object (a file re-read when it changes is a new object) and GPU: the
     same rates object lets the training model reuse the stage times it priced with it."""
-    key = (id(profile), gpu)
-    found = _APPLIED.get(key)
-    if found is None or found[0] is not profile:
-        if len(_APPLIED) >= 256:
-            _APPLIED.clear()
-        found = _APPLIED[key] = (profile, apply_profile(profile, gpu))
-    return found[1]
+    return _APPLIED.get(gpu, (profile,), lambda: apply_profile(profile, gpu))
 
 
 def describe(fits: dict[str, KernelFit], sources: dict[str, str]) -> list[dict[str, object]]:

@@ -29,6 +29,7 @@ from functools import lru_cache
 
 from hwmodels import collectives as ab
 from simulator.analytic.fabric import fabric_factors
+from simulator.analytic.memo import Memo
 from simulator.analytic.pricing import compute_s, priced_by_part
 from simulator.analytic.profile import KernelRates, rates_for
 from simulator.runspec import RunSpec
@@ -192,22 +193,14 @@ def _descend(counts: list[int], loads, paired: bool) -> list[int]:
     return counts
 
 
-_SPLITS: dict[tuple, tuple[KernelRates, tuple[int, ...]]] = {}
-
-
 def resolved(run: RunSpec, profile: KernelRates | str | None = None) -> RunSpec:
     """The run with its stage split fixed (balanced when not given; each balance is remembered per run and
     rates, as a sweep over tokens or prices asks for the same one again)."""
     if run.stage_layers is not None:
         return run
     rates = rates_for(profile, run.node.gpu)
-    key = (_stage_key(run), id(rates))
-    found = _SPLITS.get(key)
-    if found is None or found[0] is not rates:
-        if len(_SPLITS) >= _MAX_STAGE_TIMES:
-            _SPLITS.clear()
-        found = _SPLITS[key] = (rates, tuple(balanced_stage_layers(run, rates)))
-    return run.with_(stage_layers=found[1])
+    split = _SPLITS.get(_stage_key(run), (rates,), lambda: tuple(balanced_stage_layers(run, rates)))
+    return run.with_(stage_layers=split)
 
 
 def _stage_key(run: RunSpec) -> tuple:
@@ -283,8 +276,9 @@ def stage_times(run: RunSpec, rates: KernelRates, stage: int) -> StageTimes:
 # length and price, and the caller's defaults list.
 _NOT_STAGE = ("stage_layers", "defaults", "tokens", "price_per_gpu_hour")
 _STAGE_FIELDS = tuple(f.name for f in fields(RunSpec) if f.name not in _NOT_STAGE)
-_STAGE_TIMES: dict[tuple, tuple[KernelRates, StageTimes]] = {}
-_MAX_STAGE_TIMES = 8192
+_SPLITS: Memo[tuple[int, ...]] = Memo()
+_STAGE_TIMES: Memo[StageTimes] = Memo()
+_PRICED: Memo[dict[tuple[str, str], float]] = Memo()
 
 
 def block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], first: bool, last: bool) -> StageTimes:
@@ -292,18 +286,8 @@ def block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], firs
     include its MTP blocks), the first stage of the pipeline and / or the last: the stage's operation list
     (`workloads.ops`) priced op by op, then grouped into the halves DualPipe overlaps. Remembered per run
     (less its split), rates and stage: an estimate asks for each distinct stage many times."""
-    key = (_stage_key(run), id(rates), blocks, first, last)
-    found = _STAGE_TIMES.get(key)
-    if found is not None and found[0] is rates:
-        return found[1]
-    if len(_STAGE_TIMES) >= _MAX_STAGE_TIMES:
-        _STAGE_TIMES.clear()
-    times = _block_times(run, rates, blocks, first, last)
-    _STAGE_TIMES[key] = (rates, times)
-    return times
-
-
-_PRICED: dict[tuple, tuple[KernelRates, tuple[Op, ...], dict[tuple[str, str], float]]] = {}
+    key = (_stage_key(run), blocks, first, last)
+    return _STAGE_TIMES.get(key, (rates,), lambda: _block_times(run, rates, blocks, first, last))
 
 
 def _priced_layer(
@@ -311,13 +295,8 @@ def _priced_layer(
 ) -> dict[tuple[str, str], float]:
     """`priced_by_part` of one layer's op list (a cached tuple: the same object for the same layer), once per
     rates object and pricing inputs; stages and candidate layouts share layers. Read-only."""
-    key = (id(ops), id(rates), sm_share, imbalance, hbm_bytes_per_s)
-    found = _PRICED.get(key)
-    if found is None or found[0] is not rates or found[1] is not ops:  # held: their ids cannot be reused
-        if len(_PRICED) >= _MAX_STAGE_TIMES:
-            _PRICED.clear()
-        found = _PRICED[key] = (rates, ops, priced_by_part(ops, rates, sm_share, imbalance, hbm_bytes_per_s))
-    return found[2]
+    key = (sm_share, imbalance, hbm_bytes_per_s)
+    return _PRICED.get(key, (ops, rates), lambda: priced_by_part(ops, rates, sm_share, imbalance, hbm_bytes_per_s))
 
 
 def _block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], first: bool, last: bool) -> StageTimes:

@@ -146,10 +146,10 @@ def simulate_flows(flows: FlowSet) -> FlowResult:
     start = np.asarray(flows.start_s, float)
     remaining = size.copy()
     done_s = np.full(len(size), np.nan)
-    instant = (size == 0) | (np.asarray((flows.incidence != 0).sum(axis=0)).ravel() == 0)
+    routes = Routes.of(flows.incidence)
+    instant = (size == 0) | ~routes.crosses
     done_s[instant] = start[instant]
     now, reshares = 0.0, 0
-    routes = Routes.of(flows.incidence)
     while np.isnan(done_s).any():
         pending = np.isnan(done_s)
         active = pending & (start <= now)
