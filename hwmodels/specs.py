@@ -112,9 +112,12 @@ class NodeSpec:
     scaleup_efficiency: float  # achieved / peak scale-up bandwidth per direction (ISCA, H800: 160 of 200 GB/s)
     scaleup_latency_s: float  # one message over NVLink / Infinity Fabric
     source: str
+    storage_bw_bytes_per_s: float = 0.0  # per node: reads from a shared store (3FS) of cached KV; 0: none
 
     def __post_init__(self) -> None:
         _check_text_and_numbers(self)
+        if not self.storage_bw_bytes_per_s >= 0:
+            raise ValueError(f"{self.name}: storage_bw_bytes_per_s must be >= 0")
         for field in ("gpus_per_node", "scaleup_domain_gpus", "nics_per_node", "pcie_bw_bytes_per_s"):
             _check_positive(self.name, field, getattr(self, field))
         if not 0 < self.scaleup_efficiency <= 1:
@@ -191,6 +194,7 @@ NODE_KEYS = {
     "pcie_gb_per_s": float,
     "scaleup_efficiency": float,
     "scaleup_latency_us": float,
+    "storage_gb_per_s": float,  # optional (0: no shared KV store)
 }
 
 SWITCH_KEYS = {
@@ -294,6 +298,7 @@ def node_from_dict(
 ) -> NodeSpec:
     """NodeSpec from GB/s and us; its GPU and NIC are names or files, resolved by `gpu_of` and `nic_of`
     (the registry's loaders) once the node's own keys are checked."""
+    d = {"storage_gb_per_s": 0.0, **d}
     check_keys(d, NODE_KEYS, where or name)
     return NodeSpec(
         name=name,
@@ -306,6 +311,7 @@ def node_from_dict(
         scaleup_efficiency=d["scaleup_efficiency"],
         scaleup_latency_s=d["scaleup_latency_us"] * 1e-6,
         source=d["source"],
+        storage_bw_bytes_per_s=d["storage_gb_per_s"] * 1e9,
     )
 
 

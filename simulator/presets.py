@@ -11,7 +11,7 @@ from typing import Any
 
 from hwmodels.registry import catalog, load_node
 from hwmodels.specs import NodeSpec
-from simulator.servespec import ServeSpec
+from simulator.servespec import ServeSpec, fewest_redundant
 from workloads.layout import ParallelLayout
 from workloads.registry import load_model
 from workloads.spec import ModelSpec
@@ -111,5 +111,16 @@ def deployment(
     given = {k: v for k, v in options.items() if v is not None}
     chosen = {k: given.pop(k) for k in list(given) if k in SERVING_LAYOUT_OPTIONS}
     layout = {**serving_layout(spec, node_spec), **chosen}
+    notes = []
+    for ep, extra, flag in (("ep", "redundant", "--ep"), ("prefill_ep", "prefill_redundant", "--prefill-ep")):
+        if spec.is_moe and ep in chosen and extra not in chosen:  # an EP size alone: the fewest slots that divide
+            layout[extra] = fewest_redundant(spec.n_routed_experts, layout[ep])
+            slots = spec.n_routed_experts + layout[extra]
+            notes.append(
+                f"{flag} {layout[ep]}: {layout[extra]} redundant expert slots, the fewest that spread "
+                f"{spec.n_routed_experts} experts evenly ({slots} slots, {slots // layout[ep]} per GPU)"
+            )
     weight_dtype = weight_dtype or ("fp8" if node_spec.gpu.peak_fp8_flop_per_s > 0 else "bf16")
-    return ServeSpec(model=spec, node=node_spec, weight_dtype=weight_dtype, overlap=overlap, **layout, **given)
+    return ServeSpec(
+        model=spec, node=node_spec, weight_dtype=weight_dtype, overlap=overlap, notes=tuple(notes), **layout, **given
+    )

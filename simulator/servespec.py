@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from hwmodels.names import TOPOLOGY_KINDS as KINDS
 from hwmodels.specs import NodeSpec
+from simulator import limits
 from workloads.spec import ModelSpec
+
+CACHE_TIERS = ("auto", "host", "storage")  # where cached prompt KV is read from (auto: storage where the node has one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +36,38 @@ class ServeSpec:
     cache_hit: float = 0.0  # share of prompt tokens served from the prompt cache (no prefill compute)
     output_tokens: int | None = None  # per request (the rest of `context` is its prompt): sizes the two pools
     price_per_gpu_hour: float | None = None
+    tpot_ms: float | None = None  # decode SLO: the largest batch whose time per output token meets it
+    ttft_ms: float | None = None  # prefill SLO: the tokens per forward with the most throughput that meet it
+    prefill_tokens: int | None = None  # new prompt tokens per GPU per prefill forward; None: chosen
+    cache_tier: str = "auto"  # where cached prompt KV is read from: host memory (PCIe) or the node's storage
+    topology: str | None = None  # the fabric the prefill -> decode KV transfer crosses; None: at the NIC's rate
+    oversubscription: float = 1.0
+    notes: tuple[str, ...] = ()  # what the preset chose for the user (e.g. the redundant slots an --ep needs)
 
     def __post_init__(self) -> None:
         spec, g = self.model, self.node.gpus_per_node
+        for name in ("tpot_ms", "ttft_ms"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int | float) and 0 < value <= 1e7):
+                raise ValueError(f"{name}={value!r} must be a positive number of milliseconds")
+        if self.batch is not None and self.tpot_ms is not None:
+            raise ValueError("give a decode batch or a TPOT target (tpot_ms), not both: the target picks the batch")
+        if self.prefill_tokens is not None and self.ttft_ms is not None:
+            raise ValueError("give prefill_tokens or a TTFT target (ttft_ms), not both: the target picks the chunk")
+        if self.prefill_tokens is not None and not (
+            isinstance(self.prefill_tokens, int) and 0 < self.prefill_tokens <= limits.MAX_SEQ_TOKENS
+        ):
+            raise ValueError(f"prefill_tokens={self.prefill_tokens!r} must be from 1 to {limits.MAX_SEQ_TOKENS:,}")
+        if self.cache_tier not in CACHE_TIERS:
+            raise ValueError(f"cache_tier={self.cache_tier!r}; use one of {', '.join(CACHE_TIERS)}")
+        if self.cache_tier == "storage" and not self.node.storage_bw_bytes_per_s:
+            raise ValueError(f"{self.node.name} has no shared KV store (storage_gb_per_s); use cache_tier host")
+        if self.topology is not None and self.topology not in KINDS:
+            raise ValueError(f"unknown topology {self.topology!r}; use one of {', '.join(KINDS)}")
+        if not 1 <= self.oversubscription <= limits.MAX_OVERSUBSCRIPTION:
+            raise ValueError(
+                f"oversubscription={self.oversubscription!r} must be from 1 to {limits.MAX_OVERSUBSCRIPTION:,}"
+            )
         for name in ("context", "tp", "ep", "prefill_ep"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -55,9 +88,11 @@ class ServeSpec:
                 continue
             slots = spec.n_routed_experts + extra
             if extra < 0 or slots % ep:
+                flag = "--redundant" if pool == "--ep" else "--prefill-redundant"
                 raise ValueError(
-                    f"{pool} ep={ep} must divide the {spec.n_routed_experts} experts + {extra} redundant slots "
-                    f"({slots}); try a divisor of {slots}"
+                    f"{pool} ep={ep} does not divide the {spec.n_routed_experts} experts + {extra} redundant slots "
+                    f"({slots}); pass {flag} {fewest_redundant(spec.n_routed_experts, ep)} (the fewest that divide) "
+                    f"or leave it out"
                 )
         if self.mtp_acceptance is not None:
             if not 0 <= self.mtp_acceptance <= 1:
@@ -73,6 +108,13 @@ class ServeSpec:
         if self.price_per_gpu_hour is not None and self.price_per_gpu_hour < 0:
             raise ValueError(f"price_per_gpu_hour={self.price_per_gpu_hour} must be >= 0")
 
+    @property
+    def cache_bw_bytes_per_s_per_gpu(self) -> float:
+        """The rate one GPU reads cached prompt KV at: its share of the node's store, or its PCIe link."""
+        node = self.node
+        store = self.cache_tier == "storage" or (self.cache_tier == "auto" and node.storage_bw_bytes_per_s > 0)
+        return node.storage_bw_bytes_per_s / node.gpus_per_node if store else node.pcie_bw_bytes_per_s
+
     def for_prefill(self) -> ServeSpec:
         """The prefill pool: its own expert parallelism and redundant slots."""
         return replace(self, ep=self.prefill_ep, redundant=self.prefill_redundant)
@@ -81,3 +123,8 @@ class ServeSpec:
     def usd_per_gpu_hour(self) -> float:
         gpu = self.node.gpu
         return gpu.price_usd_per_gpu_hour if self.price_per_gpu_hour is None else self.price_per_gpu_hour
+
+
+def fewest_redundant(experts: int, ep: int) -> int:
+    """The fewest redundant expert slots that make experts + slots divide over `ep` GPUs (EP144: 32)."""
+    return -experts % ep

@@ -239,21 +239,30 @@ def serving_layer_ops(
     redundant: int = 0,
     weight_dtype: str = "fp8",
     kv_dtype: str = "bf16",
+    prefix: float = 0.0,
 ) -> list[Op]:
     """One layer's ops on one serving GPU for `tokens` tokens through the weights, of which `queries` attend
-    over `ctx` cached tokens each (decode: tokens = queries; prefill: the prompt).
+    over `ctx` keys each (decode: tokens = queries over the cache; prefill: the prompt's new tokens).
 
-    Attention runs on the tp group's tokens, each GPU doing 1/tp of every projection; MLA decodes in the
-    absorbed form and reads its whole latent cache, GQA reads its 1/tp share of the kv heads. TP adds an
-    all-gather and a reduce-scatter around attention (and around a dense MLP) over NVLink. Experts see each
-    GPU's own tokens over (experts + redundant) / ep slots; a dense MLP is split like attention.
+    Attention runs on the tp group's tokens, each GPU doing 1/tp of every projection. Decode: MLA in the
+    absorbed form reads its whole latent cache, GQA its 1/tp share of the kv heads. Prefill runs as it does
+    in DeepSeek's prefill (FlashAttention over per-head keys: MLA QK 192 / V 128, not absorbed): `prefix`
+    cached tokens per GPU (prompt-cache hits) have their latent up-projected to keys and values (MLA's
+    kv_b_proj) and are read by the attention; the element-wise kernels run too (fp8 weights: the 1x128
+    activation casts). TP adds an all-gather and a reduce-scatter around attention (and around a dense MLP)
+    over NVLink. Experts see each GPU's own tokens over (experts + redundant) / ep slots; a dense MLP is
+    split like attention.
     """
     group = tokens * tp
     out = [gemm_op(g, phase, "attn", weight_dtype).scaled(1 / tp) for g in attention_gemms(spec, group)]
-    kv_split = 1 if spec.attention == "mla" else min(tp, spec.kv_heads)
-    kv_read = queries * tp * ctx * kv_bytes_per_token_per_layer(spec, kv_dtype) / kv_split
-    flops = queries * tp * decode_attention_flops(spec, ctx) / tp
-    out.append(Op("attention", "attention", phase, "attn", "attn_core", "bf16", flops=flops, hbm_bytes=kv_read))
+    if phase == "prefill":
+        out += _prefill_attention_ops(spec, queries, ctx, prefix, tp, weight_dtype)
+        out += elementwise_ops(spec, moe, weight_dtype == "fp8", tokens, phase)
+    else:
+        kv_split = 1 if spec.attention == "mla" else min(tp, spec.kv_heads)
+        kv_read = queries * tp * ctx * kv_bytes_per_token_per_layer(spec, kv_dtype) / kv_split
+        flops = queries * tp * decode_attention_flops(spec, ctx) / tp
+        out.append(Op("attention", "attention", phase, "attn", "attn_core", "bf16", flops=flops, hbm_bytes=kv_read))
     out += (
         tp_ops(spec, group, tp, phase)
         if not moe
@@ -263,6 +272,24 @@ def serving_layer_ops(
         out += [gemm_op(g, phase, "mlp", weight_dtype) for g in serving_moe_gemms(spec, tokens, ep, redundant)]
     else:
         out += [gemm_op(g, phase, "mlp", weight_dtype).scaled(1 / tp) for g in ffn_gemms(spec, False, group)]
+    return out
+
+
+def _prefill_attention_ops(
+    spec: ModelSpec, queries: float, ctx: float, prefix: float, tp: int, weight_dtype: str
+) -> list[Op]:
+    """Prefill attention on one GPU of a tp group: the cached prefix's up-projection (MLA) and FlashAttention
+    over per-head keys, Q and O of the queries and K and V of every key read once (1/tp of the heads)."""
+    out = []
+    if prefix and spec.attention == "mla":
+        kv_b = [g for g in attention_gemms(spec, prefix * tp) if g.name == "kv_b_proj"]
+        out += [gemm_op(g, "prefill", "attn", weight_dtype).scaled(1 / tp) for g in kv_b]
+    kv_heads = spec.num_attention_heads if spec.attention == "mla" else spec.kv_heads
+    width = (spec.qk_head_dim + spec.v_dim) * dtype_bytes("bf16")
+    q_o = queries * spec.num_attention_heads * width
+    k_v = (queries + prefix) * tp * kv_heads / min(tp, kv_heads) * width
+    flops = queries * attention_core_flops(spec, ctx)
+    out.append(Op("attention", "attention", "prefill", "attn", "attn_core", "bf16", flops=flops, hbm_bytes=q_o + k_v))
     return out
 
 

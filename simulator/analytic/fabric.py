@@ -19,7 +19,7 @@ import numpy as np
 from hwmodels.registry import load_switch
 from hwmodels.routing import Fabric, build_fabric, link_loads, transfer_links
 from hwmodels.specs import NodeSpec
-from hwmodels.topology import TopologySpec
+from hwmodels.topology import TopologySpec, design_topology, topology_kind
 from hwmodels.traffic import moe_transfers, ring_transfers, stage_sends
 from simulator.analytic.memo import Memo
 from simulator.runspec import RunSpec
@@ -98,3 +98,20 @@ def _stage_factors(fabric: Fabric, pp: int, ecmp: str) -> tuple[float, float]:
         fabric, np.tile(ring_src, pp) + offset, np.tile(ring_dst, pp) + offset, np.tile(ring_size, pp), ecmp
     )
     return pp_factor, dp_factor
+
+
+@lru_cache(maxsize=256)
+def pool_transfer_factor(
+    kind: str, oversubscription: float, node: NodeSpec, senders: int, receivers: int, ecmp: str = "hash"
+) -> float:
+    """The busiest switch link's factor of a disaggregated deployment's KV transfer: the prefill pool's
+    `senders` GPUs each sending to a GPU of the decode pool's `receivers` (placed after them on the fabric),
+    all at once (0: no switch link is crossed)."""
+    g = node.gpus_per_node
+    gpus = -(-(senders + receivers) // g) * g
+    planes = node.nics_per_node if topology_kind(kind).planes != "none" else None
+    spec = design_topology(kind, 64, gpus, planes, oversubscription)
+    fabric = _fabric(spec, node, gpus)
+    src = np.arange(senders, dtype=np.int64)
+    dst = senders + src % receivers
+    return _switch_factor(fabric, src, dst, np.ones(senders), ecmp)

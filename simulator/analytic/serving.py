@@ -29,6 +29,7 @@ bandwidth, times the layers.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
@@ -39,14 +40,15 @@ from simulator.analytic.profile import KernelRates, rates_for
 from simulator.names import SERVE_PHASES
 from simulator.servespec import ServeSpec
 from workloads.dtypes import dtype_bytes
-from workloads.flops import attended_keys
 from workloads.memory import kv_bytes_per_token_per_layer
 from workloads.ops import Op, serving_ep_ops, serving_head_ops, serving_layer_ops
 from workloads.params import layer_params, param_breakdown
 
 PHASES = SERVE_PHASES
 HBM_RESERVE = 0.10  # share of HBM kept for activations, workspaces and fragmentation (assumed)
-PREFILL_TOKENS_PER_GPU = 16384  # tokens one GPU runs per prefill forward (packed prompts; assumed)
+PREFILL_TOKENS_PER_GPU = 16384  # new tokens per GPU per prefill forward (deepseek-ai/profile-data: 16K per GPU)
+PREFILL_TOKEN_CHOICES = tuple(1 << k for k in range(8, 17))  # chunks a TTFT target picks from: 256 ... 65,536
+PREFILL_COMM_SMS = 24  # SMs DeepEP's normal kernels hold in prefill (DeepEP README: Buffer.set_num_sms(24))
 ISCA_TOKENS = 32  # ISCA's decode example: tokens per device per step
 ISCA_EXPERTS = 9  # 8 routed + 1 shared, each a copy over the network
 
@@ -99,14 +101,30 @@ def _comm_s(s: ServeSpec, tokens: float, ep: int, forwarded: bool, node_limit: i
 
 
 def layer_compute_s(
-    s: ServeSpec, rates: KernelRates, moe: bool, tokens: float, queries: float, ctx: float, phase: str = "decode"
+    s: ServeSpec,
+    rates: KernelRates,
+    moe: bool,
+    tokens: float,
+    queries: float,
+    ctx: float,
+    phase: str = "decode",
+    prefix: float = 0.0,
+    sm_share: float = 1.0,
+    expert_imbalance: float = 1.0,
 ) -> float:
     """One layer's compute seconds on one GPU for `tokens` tokens through the weights, of which `queries`
-    attend over `ctx` cached tokens each (decode: tokens = queries; prefill: the prompt): its operation list
-    (`workloads.ops.serving_layer_ops`) priced op by op, TP collectives at the NVLink rate."""
-    ops = _layer_ops(s.model, moe, tokens, queries, ctx, phase, s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype)
-    nvlink = s.node.scaleup_achieved_bw_bytes_per_s
-    return sum(op.nvlink_bytes / nvlink if op.kind == "collective" else op_s(op, rates) for op in ops)
+    attend over `ctx` keys each (decode: tokens = queries; prefill: the prompt's new tokens, `prefix` cached
+    ones per GPU): its operation list (`workloads.ops.serving_layer_ops`) priced op by op on `sm_share` of the
+    SMs, routed experts at the busiest GPU's `expert_imbalance` x the mean load, element-wise kernels at their
+    class's share of the HBM datasheet, TP collectives at the NVLink rate."""
+    ops = _layer_ops(
+        s.model, moe, tokens, queries, ctx, phase, s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype, prefix
+    )
+    nvlink, hbm = s.node.scaleup_achieved_bw_bytes_per_s, s.node.gpu.hbm_bw_bytes_per_s
+    return sum(
+        op.nvlink_bytes / nvlink if op.kind == "collective" else op_s(op, rates, sm_share, expert_imbalance, hbm)
+        for op in ops
+    )
 
 
 @lru_cache(maxsize=4096)
@@ -122,23 +140,50 @@ def head_s(s: ServeSpec, rates: KernelRates, queries: float, phase: str = "decod
 
 @dataclass(frozen=True, slots=True)
 class Phase:
-    """One phase's step on one GPU: seconds, tokens it produces (decode) or takes in (prefill), breakdown."""
+    """One phase's step on one GPU: seconds, tokens it produces (decode) or takes in (prefill, cache hits
+    included), breakdown."""
 
     step_s: float
     tokens: float
     breakdown: dict[str, float]
 
 
-def _pass_s(s: ServeSpec, rates: KernelRates, tokens: float, queries: float, ctx: float, ep: int, fwd: bool):
-    """(seconds, breakdown) of one forward pass of `tokens` per GPU through every layer, the head included."""
+def _pass_s(
+    s: ServeSpec,
+    rates: KernelRates,
+    tokens: float,
+    queries: float,
+    ctx: float,
+    ep: int,
+    fwd: bool,
+    prefix: float = 0,
+    expert_imbalance: float = 1.0,
+) -> tuple[float, dict[str, float]]:
+    """(seconds, breakdown) of one forward pass of `tokens` per GPU through every layer, the head included.
+    Prefill's dispatch and combine run on DeepEP's normal kernels, which hold PREFILL_COMM_SMS of the SMs
+    while the other micro-batch computes; decode's low-latency kernels free every SM once the RDMA messages
+    are issued (deepseek-ai/profile-data README, "Decoding")."""
     spec = s.model
     parts = {"dense_layers": 0.0, "moe_layers": 0.0, "exposed_comm": 0.0, "head": 0.0}
     phase = "prefill" if fwd else "decode"
     micro = 2 if s.overlap and spec.is_moe and ep > 1 else 1
+    sms = s.node.gpu.sm_count
+    share = (sms - PREFILL_COMM_SMS) / sms if fwd and spec.is_moe and ep > 1 and sms > PREFILL_COMM_SMS else 1.0
     for moe, count in ((False, spec.num_dense_layers), (True, spec.num_moe_layers)):
         if not count:
             continue
-        compute = micro * layer_compute_s(s, rates, moe, tokens / micro, queries / micro, ctx, phase)
+        compute = micro * layer_compute_s(
+            s,
+            rates,
+            moe,
+            tokens / micro,
+            queries / micro,
+            ctx,
+            phase,
+            prefix / micro,
+            share if moe else 1.0,
+            expert_imbalance,
+        )
         comm = micro * _comm_s(s, tokens / micro, ep, fwd) if moe else 0.0
         layer = max(compute, comm) if micro == 2 else compute + comm
         parts["moe_layers" if moe else "dense_layers"] += count * compute
@@ -147,12 +192,14 @@ def _pass_s(s: ServeSpec, rates: KernelRates, tokens: float, queries: float, ctx
     return sum(parts.values()), parts
 
 
-def decode(s: ServeSpec, rates: KernelRates, batch: int) -> Phase:
-    """One decode step of `batch` sequences per GPU (with MTP: one draft token each verified too)."""
+def decode(s: ServeSpec, rates: KernelRates, batch: float, expert_imbalance: float = 1.0) -> Phase:
+    """One decode step of `batch` sequences per GPU (with MTP: one draft token each verified too), each
+    reading `s.context` cached tokens; the busiest GPU's routed experts see `expert_imbalance` x the mean
+    load (the serving event model draws it from the router simulation)."""
     spec = s.model
     spec_tokens = 2 if s.mtp_acceptance is not None else 1
     tokens = batch * spec_tokens
-    step, parts = _pass_s(s, rates, tokens, tokens, s.context, s.ep, False)
+    step, parts = _pass_s(s, rates, tokens, tokens, s.context, s.ep, False, 0.0, expert_imbalance)
     if s.mtp_acceptance is not None:  # the MTP module drafts the next step's token: one MoE block + projection
         mtp = layer_compute_s(s, rates, spec.is_moe, batch, batch, s.context) + _comm_s(s, batch, s.ep, False)
         mtp += head_s(s, rates, batch)
@@ -162,13 +209,112 @@ def decode(s: ServeSpec, rates: KernelRates, batch: int) -> Phase:
     return Phase(step, emitted, parts)
 
 
-def prefill(s: ServeSpec, rates: KernelRates) -> Phase:
-    """One prefill forward of PREFILL_TOKENS_PER_GPU prompt tokens per GPU, prompts of `context` tokens less
-    the request's output tokens when given."""
-    tokens = PREFILL_TOKENS_PER_GPU
-    ctx = attended_keys(s.context - (s.output_tokens or 0))
-    step, parts = _pass_s(s.for_prefill(), rates, tokens, tokens, ctx, s.prefill_ep, True)
-    return Phase(step, tokens, parts)
+def tpot_s(s: ServeSpec, rates: KernelRates, batch: int) -> float:
+    """Time per output token at `batch` sequences per GPU (MTP: a step emits 1 + acceptance tokens)."""
+    return decode(s, rates, batch).step_s / (1 + (s.mtp_acceptance or 0.0))
+
+
+@dataclass(frozen=True, slots=True)
+class DecodePoint:
+    """The decode operating point: the batch per GPU, its step, what set the batch (`kv`: the cache is full,
+    `tpot`: the target, `batch`: given) and what bounds the step (`compute` or `network`)."""
+
+    batch: int
+    phase: Phase
+    limit: str
+    bound: str
+
+
+def decode_point(s: ServeSpec, rates: KernelRates, capacity: int) -> DecodePoint:
+    """The largest batch the KV cache holds that meets `s.tpot_ms` (bisection: TPOT rises with the batch), or
+    the given batch, or (no target) the cache's capacity."""
+    if s.batch is not None:
+        batch, limit = s.batch, "batch"
+    elif s.tpot_ms is None or tpot_s(s, rates, capacity) * 1e3 <= s.tpot_ms:
+        batch, limit = capacity, "kv"
+    else:
+        target = s.tpot_ms / 1e3
+        if tpot_s(s, rates, 1) > target:
+            least = tpot_s(s, rates, 1) * 1e3
+            raise ValueError(
+                f"TPOT {s.tpot_ms:g} ms is out of reach: one sequence per GPU already takes {least:.1f} ms per token "
+                f"on this deployment; raise --tpot-ms, or shorten --context, or change --ep"
+            )
+        lo, hi = 1, capacity  # tpot(lo) meets the target, tpot(hi) does not
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if tpot_s(s, rates, mid) <= target else (lo, mid)
+        batch, limit = lo, "tpot"
+    d = decode(s, rates, batch)
+    network = d.breakdown["exposed_comm"] > 0.01 * d.step_s
+    return DecodePoint(batch, d, limit, "network" if network else "compute")
+
+
+def prompt_tokens(s: ServeSpec) -> int:
+    """Tokens of a request's prompt: `context` less the output tokens when given."""
+    return s.context - (s.output_tokens or 0)
+
+
+def kv_bytes_per_token(s: ServeSpec) -> float:
+    """KV bytes of one token over every layer the deployment caches (the MTP block's too when it drafts)."""
+    spec = s.model
+    layers = spec.num_hidden_layers + (spec.num_nextn_predict_layers if s.mtp_acceptance is not None else 0)
+    return layers * kv_bytes_per_token_per_layer(spec, s.kv_dtype)
+
+
+def prefill(s: ServeSpec, rates: KernelRates, tokens: int | None = None) -> Phase:
+    """One prefill forward of `tokens` new prompt tokens per GPU (default: `s.prefill_tokens`, else
+    PREFILL_TOKENS_PER_GPU). Prompt-cache hits (`s.cache_hit` of each prompt) are input tokens too: they cost
+    no pass through the weights, but their KV is read from the cache tier (overlapped with compute, as
+    prefetching does), MLA up-projects it, and the new tokens attend over the cached prefix."""
+    tokens = tokens or s.prefill_tokens or PREFILL_TOKENS_PER_GPU
+    hit, prompt = s.cache_hit, prompt_tokens(s)
+    new = prompt * (1 - hit)
+    ctx = prompt * hit + (new + 1) / 2  # a new token attends the cached prefix and the new ones before it
+    prefix = tokens * hit / (1 - hit)  # cached tokens per GPU that come with `tokens` new ones
+    step, parts = _pass_s(s.for_prefill(), rates, tokens, tokens, ctx, s.prefill_ep, True, prefix)
+    load = prefix * kv_bytes_per_token(s) / s.cache_bw_bytes_per_s_per_gpu
+    parts["exposed_cache_load"] = max(0.0, load - step)
+    return Phase(max(step, load), tokens / (1 - hit), parts)
+
+
+def ttft_s(s: ServeSpec, p: Phase, tokens: int) -> float:
+    """Time to first token of a request whose new prompt tokens run in forwards of `tokens` per GPU: one
+    forward when the prompt fits (packed with others), else one per chunk, one after another."""
+    new = prompt_tokens(s) * (1 - s.cache_hit)
+    return p.step_s * max(1, math.ceil(new / tokens - 1e-9))
+
+
+@dataclass(frozen=True, slots=True)
+class PrefillPoint:
+    """The prefill operating point: new tokens per GPU per forward, its step, the time to first token, and
+    what set the chunk (`ttft`: the target, `given`, `default`)."""
+
+    tokens: int
+    phase: Phase
+    ttft_s: float
+    limit: str
+
+
+def prefill_point(s: ServeSpec, rates: KernelRates) -> PrefillPoint:
+    """Given or default tokens per forward, or with `s.ttft_ms` the candidate chunk with the most input
+    tokens/s whose time to first token meets the target."""
+    if s.ttft_ms is None:
+        tokens = s.prefill_tokens or PREFILL_TOKENS_PER_GPU
+        p = prefill(s, rates, tokens)
+        return PrefillPoint(tokens, p, ttft_s(s, p, tokens), "given" if s.prefill_tokens else "default")
+    points = []
+    for tokens in PREFILL_TOKEN_CHOICES:
+        p = prefill(s, rates, tokens)
+        points.append(PrefillPoint(tokens, p, ttft_s(s, p, tokens), "ttft"))
+    met = [pt for pt in points if pt.ttft_s * 1e3 <= s.ttft_ms]
+    if not met:
+        best = min(points, key=lambda pt: pt.ttft_s)
+        raise ValueError(
+            f"TTFT {s.ttft_ms:g} ms is out of reach: the fastest first token is {best.ttft_s * 1e3:.0f} ms "
+            f"({best.tokens:,} tokens per GPU per forward); raise --ttft-ms or shorten the prompt"
+        )
+    return max(met, key=lambda pt: pt.phase.tokens / pt.phase.step_s)
 
 
 def network_bound_tpot_s(
@@ -181,8 +327,33 @@ def network_bound_tpot_s(
     return layers * 2 * per_all_to_all_s
 
 
+def kv_transfer(s: ServeSpec, input_tokens_per_s_per_gpu: float | None = None) -> dict[str, object]:
+    """A request's KV moving from its prefill GPU to its decode GPU over RDMA: bytes, seconds (at the NIC's
+    achieved rate, times the busiest switch link's factor when a topology is given) and, at the prefill
+    pool's rate, the share of a prefill GPU's NIC it takes."""
+    node = s.node
+    size = prompt_tokens(s) * kv_bytes_per_token(s)
+    rate = node.scaleout_achieved_bw_bytes_per_s_per_gpu
+    factor = 1.0
+    if s.topology is not None:
+        from simulator.analytic.fabric import pool_transfer_factor  # builds a fabric: only when one is asked for
+
+        factor = pool_transfer_factor(s.topology, s.oversubscription, node, s.prefill_ep, s.ep)
+    out: dict[str, object] = {
+        "gb_per_request": size / 1e9,
+        "s_per_request": size / rate * max(1.0, factor) + node.nic.latency_s,
+        "topology": s.topology or "NIC rate",
+        "switch_factor": factor,
+    }
+    if input_tokens_per_s_per_gpu is not None:
+        per_token = kv_bytes_per_token(s) * max(1.0, factor)
+        out["prefill_nic_share"] = input_tokens_per_s_per_gpu * per_token / rate
+    return out
+
+
 def serve(s: ServeSpec, profile: KernelRates | str | None = None, phase: str = "both") -> dict[str, object]:
-    """The deployment's throughput, latency, capacity and cost (JSON-ready)."""
+    """The deployment's throughput, latency, capacity and cost (JSON-ready), at its operating point: the
+    decode batch from the TPOT target or the KV cache, the prefill chunk from the TTFT target."""
     if phase not in PHASES:
         raise ValueError(f"phase={phase!r}; use one of {', '.join(PHASES)}")
     rates = rates_for(profile, s.node.gpu)
@@ -194,9 +365,8 @@ def serve(s: ServeSpec, profile: KernelRates | str | None = None, phase: str = "
             f"{spec.name} does not fit: {need:.1f} GB of weights per GPU leave no room for one {s.context}-token "
             f"sequence in {node.gpu.hbm_bytes / 1e9:.0f} GB; raise --tp or --ep, or use fp8 weights"
         )
-    batch = capacity if s.batch is None else s.batch
-    if batch > capacity:
-        raise ValueError(f"batch={batch} sequences of {s.context} tokens do not fit; at most {capacity} per GPU")
+    if s.batch is not None and s.batch > capacity:
+        raise ValueError(f"batch={s.batch} sequences of {s.context} tokens do not fit; at most {capacity} per GPU")
     price_per_s = s.usd_per_gpu_hour / SECONDS_PER_HOUR
     g = node.gpus_per_node
     out: dict[str, Any] = {
@@ -208,20 +378,27 @@ def serve(s: ServeSpec, profile: KernelRates | str | None = None, phase: str = "
         "context": s.context,
         "tp": s.tp,
         "ep": s.ep,
+        "redundant": s.redundant,
         "prefill_ep": s.prefill_ep,
+        "prefill_redundant": s.prefill_redundant,
         "max_concurrent_sequences_per_gpu": capacity,
         "weights_gb_per_gpu": weight_bytes_per_gpu(s, s.ep, s.redundant) / 1e9,
         "kv_gb_per_sequence": kv_bytes_per_sequence_per_gpu(s) / 1e9,
         "network_bound_tpot_s": _network_bound(s),
         "usd_per_gpu_hour": s.usd_per_gpu_hour,
+        "notes": list(s.notes),
     }
     breakdown: dict[str, object] = {}
     if phase in ("decode", "both"):
-        d = decode(s, rates, batch)
+        point = decode_point(s, rates, capacity)
+        d, batch = point.phase, point.batch
         per_gpu = d.tokens / d.step_s
         out |= {
             "batch_per_gpu": batch,
             "tpot_s": d.step_s / (1 + (s.mtp_acceptance or 0.0)),
+            "tpot_target_s": None if s.tpot_ms is None else s.tpot_ms / 1e3,
+            "decode_limit": point.limit,
+            "decode_bound": point.bound,
             "decode_step_s": d.step_s,
             "output_tokens_per_s_per_gpu": per_gpu,
             "output_tokens_per_s_per_node": per_gpu * g,
@@ -234,22 +411,29 @@ def serve(s: ServeSpec, profile: KernelRates | str | None = None, phase: str = "
             out["mtp_tokens_per_step"] = 1 + s.mtp_acceptance
             out["mtp_throughput_gain"] = per_gpu / (plain.tokens / plain.step_s)
     if phase in ("prefill", "both"):
-        p = prefill(s, rates)
+        pre = prefill_point(s, rates)
+        p = pre.phase
         per_gpu = p.tokens / p.step_s
         out |= {
             "input_tokens_per_s_per_gpu": per_gpu,
             "input_tokens_per_s_per_node": per_gpu * g,
+            "prefill_tokens_per_gpu": pre.tokens,
+            "prefill_limit": pre.limit,
             "prefill_step_s": p.step_s,
+            "ttft_s": pre.ttft_s,
+            "ttft_target_s": None if s.ttft_ms is None else s.ttft_ms / 1e3,
             "cache_hit": s.cache_hit,
-            "usd_per_million_input_tokens": price_per_s / per_gpu * 1e6 * (1 - s.cache_hit),
+            "cache_gb_per_s_per_gpu": s.cache_bw_bytes_per_s_per_gpu / 1e9,
+            "usd_per_million_input_tokens": price_per_s / per_gpu * 1e6,
         }
         breakdown["prefill"] = p.breakdown
-    if phase == "both" and s.output_tokens is not None:  # one request through both pools
-        prompt = s.context - s.output_tokens
-        prefill_gpu_s = prompt * (1 - s.cache_hit) / out["input_tokens_per_s_per_gpu"]
-        decode_gpu_s = s.output_tokens / out["output_tokens_per_s_per_gpu"]
-        out["prefill_gpus_per_decode_gpu"] = prefill_gpu_s / decode_gpu_s
-        out["usd_per_request"] = price_per_s * (prefill_gpu_s + decode_gpu_s)
+    if phase == "both":
+        out["kv_transfer"] = kv_transfer(s, out["input_tokens_per_s_per_gpu"])
+        if s.output_tokens is not None:  # one request through both pools
+            prefill_gpu_s = prompt_tokens(s) / out["input_tokens_per_s_per_gpu"]
+            decode_gpu_s = s.output_tokens / out["output_tokens_per_s_per_gpu"]
+            out["prefill_gpus_per_decode_gpu"] = prefill_gpu_s / decode_gpu_s
+            out["usd_per_request"] = price_per_s * (prefill_gpu_s + decode_gpu_s)
     out["breakdown"] = breakdown
     return out
 
