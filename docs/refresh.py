@@ -1,4 +1,5 @@
-"""Rewrite the generated blocks of README.md and docs/validation.md from `v3sim validate` (`make docs`).
+"""Rewrite the generated blocks of README.md, docs/validation.md (`v3sim validate`) and docs/serving.md
+(`v3sim serve`) (`make docs`).
 
 A block sits between `<!-- NAME: begin ... -->` and `<!-- NAME: end -->`; tests/golden/test_docs_tables.py
 fails when a committed block differs from what this would write, so the tables cannot drift from the model.
@@ -6,10 +7,14 @@ fails when a committed block differs from what this would write, so the tables c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from hwmodels.files import with_block
+from simulator.analytic.serving import serve
 from simulator.explore.validate import validation_rows
+from simulator.presets import deployment
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADLINE = (
@@ -20,10 +25,6 @@ HEADLINE = (
     "multi-plane cost (M$)",
     "V3 pre-training H800 GPU-hours",
 )
-BLOCKS = {  # file -> (block name, headline rows only)
-    "README.md": ("v3sim validate --headline", True),
-    "docs/validation.md": ("v3sim validate", False),
-}
 
 
 def _number(x: float) -> str:
@@ -45,17 +46,76 @@ def validation_markdown(headline: bool) -> str:
     return "\n".join(lines)
 
 
+def _ms(x: float) -> str:
+    return f"{x * 1e3:,.1f} ms"
+
+
+def serving_kv_markdown() -> str:
+    """MLA vs GQA on one H800: KV per sequence, sequences the cache holds, decode at that batch."""
+    lines = [
+        "| model | context | KV per sequence per GPU | sequences per GPU | decode tok/s per GPU | TPOT "
+        "| $ per M output |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for context in (4096, 32768):
+        for model in ("deepseek-v3", "qwen2.5-72b", "llama-3.1-405b"):
+            o = serve(deployment(model, context=context), phase="decode")
+            held, usd = o["max_concurrent_sequences_per_gpu"], o["usd_per_million_output_tokens"]
+            lines.append(
+                f"| {model} | {context:,} | {o['kv_gb_per_sequence']:.2f} GB | {held:,} "
+                f"| {o['output_tokens_per_s_per_gpu']:,.0f} | {_ms(o['tpot_s'])} | {usd:.2f} |"
+            )
+    return "\n".join(lines)
+
+
+V3_POINTS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("H800, EP320 +64 (V3 report), cache full", {}),
+    ("H800, EP144 +32, TPOT <= 50 ms", {"ep": 144, "tpot_ms": 50.0}),
+    ("H800, EP144 +32, TPOT <= 30 ms", {"ep": 144, "tpot_ms": 30.0}),
+    ("H800, EP144 +32, MTP 0.85, TPOT <= 30 ms", {"ep": 144, "tpot_ms": 30.0, "mtp_acceptance": 0.85}),
+    ("H800, EP144 +32, batch 32", {"ep": 144, "batch": 32}),
+    ("H800, 56.3% cache hits, TTFT <= 2 s", {"cache_hit": 0.563, "ttft_ms": 2000.0}),
+    ("GB200 NVL72, batch 32", {"gpu": "gb200", "batch": 32}),
+    ("GB200 NVL72, cache full", {"gpu": "gb200"}),
+)
+
+
+def serving_points_markdown() -> str:
+    """DeepSeek-V3 disaggregated at 4K context (3,072-token prompts, 1,024 output tokens) at operating points."""
+    lines = [
+        "| deployment | batch per GPU (limit) | TPOT | output tok/s per GPU | per node | input tok/s per node "
+        "| TTFT | $/M output | $/M input | KV transfer |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for label, options in V3_POINTS:
+        o = serve(deployment(output_tokens=1024, **options))
+        lines.append(
+            f"| {label} | {o['batch_per_gpu']} ({o['decode_limit']}) | {_ms(o['tpot_s'])} "
+            f"| {o['output_tokens_per_s_per_gpu']:,.0f} | {o['output_tokens_per_s_per_node']:,.0f} "
+            f"| {o['input_tokens_per_s_per_node']:,.0f} | {_ms(o['ttft_s'])} "
+            f"| {o['usd_per_million_output_tokens']:.3f} | {o['usd_per_million_input_tokens']:.3f} "
+            f"| {_ms(o['kv_transfer']['s_per_request'])} |"
+        )
+    return "\n".join(lines)
+
+
+BLOCKS: dict[tuple[str, str], Callable[[], str]] = {  # (file, block name) -> what writes the block
+    ("README.md", "v3sim validate --headline"): lambda: validation_markdown(True),
+    ("docs/validation.md", "v3sim validate"): lambda: validation_markdown(False),
+    ("docs/serving.md", "v3sim serve: MLA vs GQA"): serving_kv_markdown,
+    ("docs/serving.md", "v3sim serve: V3 operating points"): serving_points_markdown,
+}
+
+
 def refreshed(text: str, name: str, table: str) -> str:
     """`text` with the block `name` holding `table`."""
     return with_block(text, name, table)
 
 
 def main() -> None:
-    for rel, (name, headline) in BLOCKS.items():
+    for (rel, name), table in BLOCKS.items():
         path = ROOT / rel
-        path.write_text(
-            refreshed(path.read_text(encoding="utf-8"), name, validation_markdown(headline)), encoding="utf-8"
-        )
+        path.write_text(refreshed(path.read_text(encoding="utf-8"), name, table()), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""The validation tables in README.md and docs/validation.md are what `v3sim validate` says today
-(`make docs` rewrites them; this fails when a change to the model moves a number and the docs were not)."""
+"""The generated tables in README.md, docs/validation.md and docs/serving.md are what `v3sim validate` and
+`v3sim serve` say today (`make docs` rewrites them; this fails when a change to the model moves a number and
+the docs were not)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ refresh = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(refresh)
 
 
-@pytest.mark.parametrize("rel", sorted(refresh.BLOCKS))
-def test_generated_block_is_current(rel):
-    name, headline = refresh.BLOCKS[rel]
+@pytest.mark.parametrize(("rel", "name"), sorted(refresh.BLOCKS))
+def test_generated_block_is_current(rel, name):
     text = (ROOT / rel).read_text(encoding="utf-8")
-    assert refresh.refreshed(text, name, refresh.validation_markdown(headline)) == text, f"run `make docs` ({rel})"
+    table = refresh.BLOCKS[(rel, name)]()
+    assert refresh.refreshed(text, name, table) == text, f"run `make docs` ({rel}: {name})"
 
 
 def test_headline_rows_exist():

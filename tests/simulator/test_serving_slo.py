@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simulator.analytic.profile import rates_for
 from simulator.analytic.serving import (
@@ -163,3 +165,29 @@ def test_the_kv_transfer_is_costed_and_a_tapered_fabric_never_speeds_it():
     tapered = serve(deployment(output_tokens=1024, topology="fat-tree-2", oversubscription=3.0))["kv_transfer"]
     assert tapered["switch_factor"] >= 1 and tapered["s_per_request"] >= move["s_per_request"]
     assert 0 < move["prefill_nic_share"] < 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.sampled_from(["deepseek-v3", "qwen2.5-72b", "mixtral-8x7b"]),
+    st.sampled_from(["h800", "h100", "gb200"]),
+    st.floats(1.0, 500.0),
+    st.one_of(st.none(), st.floats(50.0, 20_000.0)),
+    st.floats(0.0, 0.95),
+    st.sampled_from([1024, 4096, 16384]),
+)
+def test_any_target_is_met_or_refused_in_one_line(model, gpu, tpot_ms, ttft_ms, hit, context):
+    try:
+        out = serve(
+            deployment(model, gpu, tpot_ms=tpot_ms, ttft_ms=ttft_ms, cache_hit=hit, context=context, output_tokens=256)
+        )
+    except ValueError as err:
+        assert str(err) and "\n" not in str(err)
+        return
+    assert out["tpot_s"] <= tpot_ms / 1e3 * (1 + 1e-9)
+    assert out["batch_per_gpu"] <= out["max_concurrent_sequences_per_gpu"]
+    if out["decode_limit"] == "tpot":
+        assert out["batch_per_gpu"] < out["max_concurrent_sequences_per_gpu"]
+    if ttft_ms is not None:
+        assert out["ttft_s"] <= ttft_ms / 1e3 * (1 + 1e-9)
+    assert out["input_tokens_per_s_per_gpu"] > 0 and out["kv_transfer"]["s_per_request"] > 0
