@@ -2,10 +2,12 @@
 
 The numbers are `v3sim serve`'s: the page builds the same ServeSpec (`presets.deployment`, with the CLI's
 defaults for everything it does not ask), so the page and the command line agree; it only formats and plots.
+The deployment search below is `v3sim serve-search`'s, for the same model, GPU and request mix.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -18,10 +20,12 @@ from dashboard import state
 from hwmodels.registry import catalog
 from simulator import limits
 from simulator.analytic.serving import PHASES, serve
+from simulator.explore.servesearch import search
 from simulator.presets import deployment
 from workloads.registry import load_model, model_slugs
 
 SWEEP_POINTS = 8  # batch sizes in the sweep, doubling from 1, plus the KV capacity
+SEARCH_SHOWN = 10  # deployments in the search's table (the chart shows them all)
 
 
 @st.cache_data(show_spinner=False)
@@ -127,6 +131,81 @@ def sweep_chart(frame: pd.DataFrame) -> go.Figure:
     return fig
 
 
+@st.cache_data(show_spinner=False)
+def search_numbers(
+    model: str, gpu: str, tpot_ms: float, context: int, cache_hit: float, output_tokens: int | None
+) -> dict[str, Any]:
+    """`v3sim serve-search --json` for these options, every candidate kept (a ValueError names the fix)."""
+    report = search(model, gpu, tpot_ms=tpot_ms, context=context, cache_hit=cache_hit, output_tokens=output_tokens)
+    return report.to_dict()
+
+
+SEARCH_COLUMNS = [
+    "rank",
+    "decode layout",
+    "batch per GPU",
+    "TPOT (ms)",
+    "output tokens/s per GPU",
+    "output tokens/s per node",
+    "tokens/s per user",
+    "$ per M output tokens",
+    "prefill layout",
+    "published",
+    "frontier",
+]
+
+
+def _layout(row: dict[str, Any]) -> str:
+    return f"EP{row['ep']}+{row['redundant']} / TP{row['tp']}" + (" / MTP" if row["mtp"] else "")
+
+
+def search_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """The search's candidates as a table: layout, batch, TPOT and throughput per GPU, node and user, cost."""
+    return pd.DataFrame(
+        [
+            {
+                "rank": r["rank"],
+                "decode layout": _layout(r),
+                "batch per GPU": r["batch_per_gpu"],
+                "TPOT (ms)": r["tpot_s"] * 1e3,
+                "output tokens/s per GPU": r["output_tokens_per_s_per_gpu"],
+                "output tokens/s per node": r["output_tokens_per_s_per_node"],
+                "tokens/s per user": r["output_tokens_per_s_per_user"],
+                "$ per M output tokens": r["usd_per_million_output_tokens"],
+                "prefill layout": f"EP{r['prefill_ep']}+{r['prefill_redundant']}",
+                "published": r["published"],
+                "frontier": r["frontier"],
+            }
+            for r in rows
+        ],
+        columns=SEARCH_COLUMNS,
+    )
+
+
+def search_chart(found: dict[str, Any]) -> go.Figure:
+    """Every candidate (tokens/s per user against output tokens/s per GPU), the Pareto frontier as a line,
+    the best and DeepSeek's published deployment marked."""
+    frame = search_frame(found["ranked"])
+    frame["family"] = [f"TP{r['tp']}" + (" + MTP" if r["mtp"] else "") for r in found["ranked"]]
+    x, y = "output tokens/s per GPU", "tokens/s per user"
+    fig = px.scatter(frame, x=x, y=y, color="family", hover_data=["rank", "decode layout", "$ per M output tokens"])
+    front = search_frame(found["frontier"])
+    fig.add_scatter(x=front[x], y=front[y], mode="lines", name="Pareto frontier", line={"color": "black"})
+    marks = [(found["ranked"][0], "best found", "circle-open")]
+    if found["published"] is not None:
+        marks.append((found["published"], "DeepSeek published (EP144+32)", "star"))
+    for row, label, symbol in marks:
+        fig.add_scatter(
+            x=[row["output_tokens_per_s_per_gpu"]],
+            y=[row["output_tokens_per_s_per_user"]],
+            mode="markers",
+            name=label,
+            marker={"symbol": symbol, "size": 16, "line": {"width": 2}},
+        )
+    fig.update_layout(title="Deployment search: every candidate at the TPOT target")
+    return fig
+
+
 st.title("Serving")
 st.caption("Numbers from `v3sim serve` with its defaults for parallelism, dtypes and prices (DeepSeek-V3 report 3.4).")
 left, mid, right = st.columns(3)
@@ -191,3 +270,29 @@ state.csv_download(numbers_table(out), "serving")
 if sweep is not None:
     st.dataframe(sweep, hide_index=True, width="stretch")
     state.csv_download(sweep, "serving-batch-sweep", label="Download batch sweep CSV")
+
+st.subheader("Deployment search")
+st.caption(
+    "`v3sim serve-search`: every decode layout (EP to 320 with its redundant slots, attention TP, MTP) at the "
+    "largest batch meeting the TPOT target, with the prefill layout of most input tokens per GPU; ranked by "
+    "$ per million output tokens."
+)
+tpot_target = state.number(
+    "TPOT target (ms)", key="search_tpot", default=50.0, min_value=1.0, max_value=10_000.0, step=5.0
+)
+try:
+    found = search_numbers(model, gpu, float(tpot_target), int(context), float(cache_hit), int(output) or None)
+except ValueError as exc:
+    st.error(state.plain(exc))
+else:
+    st.plotly_chart(search_chart(found), width="stretch")
+    ranked, published = found["ranked"], found["published"]
+    listed = [*ranked[:SEARCH_SHOWN], *([published] if published and published["rank"] > SEARCH_SHOWN else [])]
+    top = search_frame(listed)
+    tried = f"{found['tried']} decode layouts tried in {found['search_s'] * 1e3:.0f} ms; {len(ranked)} meet the target"
+    if published is not None:
+        gain = published["usd_per_million_output_tokens"] / ranked[0]["usd_per_million_output_tokens"]
+        tried += f"; the best is {gain:.2f}x cheaper per output token than DeepSeek's published deployment"
+    st.caption(tried)
+    st.dataframe(top, hide_index=True, width="stretch")
+    state.csv_download(search_frame(ranked), "serving-deployment-search", label="Download every candidate (CSV)")

@@ -34,6 +34,7 @@ from simulator.cli.args import (
 from simulator.cli.calibrate import add_parsers as add_calibrate_parsers
 from simulator.cli.ops import add_parsers as add_ops_parsers
 from simulator.cli.serve import add_parsers as add_serve_parsers
+from simulator.cli.servesearch import add_parsers as add_serve_search_parsers
 from simulator.cli.sweep import add_parsers as add_sweep_parsers
 from simulator.cli.trace import add_parsers as add_trace_parsers
 from simulator.cli.train import add_parsers as add_train_parsers
@@ -133,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parsers(sub, common, positive)
     add_calibrate_parsers(sub, common, positive)
     add_serve_parsers(sub, common, positive)
+    add_serve_search_parsers(sub, common, positive)
     add_sweep_parsers(sub, common, positive)
     add_trace_parsers(sub, common, positive)
     return parser
@@ -168,6 +170,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], Any], Callable[[Any], N
     "simulate": _command("train", "simulate"),
     "calibrate": _command("calibrate", "calibrate"),
     "serve": _command("serve", "serve"),
+    "serve-search": _command("servesearch", "serve_search"),
     "sweep": _command("sweep", "sweep"),
     "best-layout": _command("sweep", "best_layout"),
     "compare-trace": _command("trace", "compare_trace"),

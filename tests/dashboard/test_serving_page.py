@@ -35,7 +35,31 @@ def test_renders_the_cli_defaults():
     assert metric(at, "$ per M output tokens") == f"${out['usd_per_million_output_tokens']:.3f}"
     assert metric(at, "$ per M input tokens") == f"${out['usd_per_million_input_tokens']:.3f}"
     assert metric(at, "KV capacity (sequences per GPU)") == f"{out['max_concurrent_sequences_per_gpu']:,}"
-    assert len(at.get("plotly_chart")) == 2  # breakdown, batch sweep
+    assert len(at.get("plotly_chart")) == 3  # breakdown, batch sweep, deployment search
+
+
+def search_table(at: AppTest):
+    return next(d.value for d in at.dataframe if "decode layout" in d.value.columns)
+
+
+def test_deployment_search_shows_the_frontier_and_its_best_beats_the_published_one():
+    at = page()
+    assert not at.exception
+    chart = at.get("plotly_chart")[2].proto.spec
+    assert "Pareto frontier" in chart and "DeepSeek published (EP144+32)" in chart
+    table = search_table(at)
+    best, published = table.iloc[0], table[table["published"]].iloc[0]
+    assert best["rank"] == 1 and len(table) <= 11
+    assert best["output tokens/s per GPU"] >= published["output tokens/s per GPU"]
+    assert best["$ per M output tokens"] <= published["$ per M output tokens"]
+    assert published["decode layout"] == "EP144+32 / TP1"
+
+
+def test_the_tpot_target_reaches_the_search():
+    at = page()
+    at.number_input(key="search_tpot").set_value(30.0).run()
+    assert not at.exception
+    assert (search_table(at)["TPOT (ms)"] <= 30.0).all() and at.query_params["search_tpot"] == "30.0"
 
 
 def test_widgets_change_the_numbers_as_the_cli_computes_them():

@@ -1,0 +1,110 @@
+"""`v3sim serve-search`: every deployment of a model on a node at an SLO, ranked by $ per million output
+tokens, beside DeepSeek's published one."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from simulator.cli import format as fmt
+from simulator.cli.args import fraction, name, positive_number, seq_tokens
+
+SHOWN = 10  # rows printed by default
+
+
+def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, positive) -> None:
+    p = sub.add_parser(
+        "serve-search", parents=[common], help="rank serving deployments (EP, redundancy, TP, MTP) at an SLO"
+    )
+    p.add_argument("--model", type=name, default="deepseek-v3", help="preset slug or config.json (default deepseek-v3)")
+    p.add_argument(
+        "--gpu", type=name, default=None, help="GPU: its '<gpu>-ib' node, or gb200's NVL72 rack (default h800)"
+    )
+    p.add_argument("--node", type=name, default=None, help="node catalog name or TOML file")
+    p.add_argument("--tpot-ms", type=positive_number, required=True, help="decode target: time per output token")
+    p.add_argument("--ttft-ms", type=positive_number, default=None, help="prefill target: time to first token")
+    p.add_argument("--context", type=seq_tokens, default=4096, help="tokens per sequence (default 4096)")
+    p.add_argument(
+        "--output-tokens", type=positive, default=None, help="output tokens per request: sizes prefill vs decode pools"
+    )
+    p.add_argument("--cache-hit", type=fraction, default=0.0, help="share of prompt tokens from the prompt cache")
+    p.add_argument("--mtp-acceptance", type=fraction, default=None, help="MTP draft acceptance rate (default 0.85)")
+    p.add_argument("--top", type=positive, default=SHOWN, help=f"deployments to show (default {SHOWN})")
+    p.add_argument("--profile", type=name, default=None, help="kernel profile: sol, published, measured, a .json file")
+
+
+def cmd_serve_search(args: argparse.Namespace) -> dict[str, Any]:
+    from simulator.explore.servesearch import search
+
+    report = search(
+        args.model,
+        args.gpu,
+        args.node,
+        tpot_ms=args.tpot_ms,
+        ttft_ms=args.ttft_ms,
+        context=args.context,
+        output_tokens=args.output_tokens,
+        cache_hit=args.cache_hit,
+        mtp_acceptance=args.mtp_acceptance,
+        profile=args.profile,
+        top=args.top,
+    )
+    return {"tpot_target_s": args.tpot_ms / 1e3, **report.to_dict()}
+
+
+def _layout(row: dict[str, Any]) -> str:
+    """EP144+32 / TP1 / MTP: the decode layout in one cell."""
+    mtp = " / MTP" if row["mtp"] else ""
+    return f"EP{row['ep']}+{row['redundant']} / TP{row['tp']}{mtp}"
+
+
+def _summary(row: dict[str, Any]) -> str:
+    return (
+        f"{_layout(row)}, batch {row['batch_per_gpu']}, TPOT {row['tpot_s'] * 1e3:.1f} ms, "
+        f"{row['output_tokens_per_s_per_gpu']:,.0f} tok/s per GPU, ${row['usd_per_million_output_tokens']:.3f}/M output"
+    )
+
+
+def print_serve_search(out: dict[str, Any]) -> None:
+    ranked, skipped = out["ranked"], out["skipped"]
+    eps = out["eps_tried"]
+    sizes = f"EP{eps[0]}" if len(eps) == 1 else f"EP {eps[0]}-{eps[-1]}, {len(eps)} sizes"
+    print(
+        f"{out['tried']} decode layouts tried ({sizes}) in {out['search_s'] * 1e3:.0f} ms, "
+        f"TPOT <= {out['tpot_target_s'] * 1e3:g} ms; ranked by $ per million output tokens:"
+    )
+    for reason, n in skipped.items():
+        print(f"  {n:>5} skipped: {reason}")
+    rows = [
+        {
+            "rank": r["rank"],
+            "decode EP+redundant / TP / MTP": _layout(r),
+            "batch": r["batch_per_gpu"],
+            "TPOT ms": f"{r['tpot_s'] * 1e3:.1f}",
+            "tok/s/GPU": f"{r['output_tokens_per_s_per_gpu']:,.0f}",
+            "tok/s/node": f"{r['output_tokens_per_s_per_node']:,.0f}",
+            "tok/s/user": f"{r['output_tokens_per_s_per_user']:.1f}",
+            "$/M output": f"{r['usd_per_million_output_tokens']:.3f}",
+            "prefill EP": f"EP{r['prefill_ep']}+{r['prefill_redundant']}",
+            "": "<- frontier" if r["frontier"] else "",
+        }
+        for r in ranked
+    ]
+    print("\n".join(line.rstrip() for line in fmt.table(rows, list(rows[0])).splitlines()))
+    best, published = ranked[0], out["published"]
+    if "prefill_gpus_per_decode_gpu" in best:
+        print(
+            f"\nbest: {best['prefill_gpus_per_decode_gpu']:.2f} prefill GPUs per decode GPU, "
+            f"${best['usd_per_request']:.5f} per request"
+        )
+    if published is None:
+        print(
+            "\nDeepSeek's published deployment (EP144 +32, prefill EP32) is not a candidate here (another model or "
+            "node) or misses the targets"
+        )
+        return
+    gain = published["usd_per_million_output_tokens"] / best["usd_per_million_output_tokens"]
+    print(
+        f"\nDeepSeek's published deployment (EP144 +32, prefill EP32) as priced here: {_summary(published)} "
+        f"(rank {published['rank']}); best found: {_summary(best)} ({gain:.2f}x better)"
+    )
