@@ -38,6 +38,8 @@ def serve_numbers(
     mtp_acceptance: float | None,
     cache_hit: float,
     output_tokens: int | None,
+    tpot_ms: float | None = None,
+    ttft_ms: float | None = None,
 ) -> dict[str, Any]:
     """`v3sim serve --json` for these options (a ValueError names a bad combination)."""
     spec = deployment(
@@ -48,6 +50,8 @@ def serve_numbers(
         mtp_acceptance=mtp_acceptance,
         cache_hit=cache_hit,
         output_tokens=output_tokens,
+        tpot_ms=tpot_ms,
+        ttft_ms=ttft_ms,
     )
     return serve(spec, None, phase)
 
@@ -88,7 +92,10 @@ def metrics(out: dict[str, Any]) -> list[tuple[str, str]]:
         shown += [
             ("Input tokens/s per GPU", f"{out['input_tokens_per_s_per_gpu']:,.0f}"),
             ("$ per M input tokens", f"${out['usd_per_million_input_tokens']:.3f}"),
+            ("TTFT", f"{out['ttft_s'] * 1e3:,.0f} ms"),
         ]
+    if "kv_transfer" in out:
+        shown.append(("KV transfer per request", f"{out['kv_transfer']['s_per_request'] * 1e3:.1f} ms"))
     if "batch_per_gpu" in out:
         shown.append(("Sequences per GPU", f"{out['batch_per_gpu']:,}"))
     shown.append(("KV capacity (sequences per GPU)", f"{out['max_concurrent_sequences_per_gpu']:,}"))
@@ -241,11 +248,38 @@ with right:
         help="Only models with a multi-token-prediction module (DeepSeek-V3: 0.85-0.9)",
     )
     cache_hit = state.number("Prefix-cache hit", key="cache_hit", default=0.0, min_value=0.0, max_value=0.99, step=0.05)
+    tpot_ms = state.number(
+        "TPOT target (ms, 0 = none)",
+        key="tpot",
+        default=0.0,
+        min_value=0.0,
+        max_value=10_000.0,
+        step=5.0,
+        help="The largest decode batch that meets it (leave the batch at 0)",
+    )
+    ttft_ms = state.number(
+        "TTFT target (ms, 0 = none)",
+        key="ttft",
+        default=0.0,
+        min_value=0.0,
+        max_value=600_000.0,
+        step=100.0,
+        help="Picks the prefill tokens per forward with the most throughput that meets it",
+    )
 
 mtp_acceptance = float(mtp) if has_mtp and mtp > 0 else None
 try:
     out = serve_numbers(
-        model, gpu, phase, int(batch) or None, int(context), mtp_acceptance, float(cache_hit), int(output) or None
+        model,
+        gpu,
+        phase,
+        int(batch) or None,
+        int(context),
+        mtp_acceptance,
+        float(cache_hit),
+        int(output) or None,
+        float(tpot_ms) or None,
+        float(ttft_ms) or None,
     )
     sweep = None
     if "tpot_s" in out:
@@ -258,9 +292,14 @@ shown = metrics(out)
 for row in range(0, len(shown), 4):
     for col, (label, value) in zip(st.columns(4), shown[row : row + 4], strict=False):
         col.metric(label, value)
+LIMITS = {"kv": "the KV cache is full", "tpot": "the TPOT target binds", "batch": "the batch is given"}
+limit = ""
+if "tpot_s" in out:
+    limit = f" Decode batch: {LIMITS[out['decode_limit']]}; the step is {out['decode_bound']}-bound."
 st.caption(
-    f"{out['model']} on {out['node']}: attention tp{out['tp']}, decode ep{out['ep']}, prefill ep{out['prefill_ep']}; "
-    f"{out['weights_gb_per_gpu']:.1f} GB weights and {out['kv_gb_per_sequence']:.3f} GB KV per sequence per GPU."
+    f"{out['model']} on {out['node']}: attention tp{out['tp']}, decode ep{out['ep']}+{out['redundant']}, prefill "
+    f"ep{out['prefill_ep']}+{out['prefill_redundant']}; {out['weights_gb_per_gpu']:.1f} GB weights and "
+    f"{out['kv_gb_per_sequence']:.3f} GB KV per sequence per GPU.{limit}"
 )
 st.plotly_chart(breakdown_chart(out), width="stretch")
 if sweep is not None:

@@ -52,7 +52,7 @@ def test_deployment_search_shows_the_frontier_and_its_best_beats_the_published_o
     assert best["rank"] == 1 and len(table) <= 11
     assert best["output tokens/s per GPU"] >= published["output tokens/s per GPU"]
     assert best["$ per M output tokens"] <= published["$ per M output tokens"]
-    assert published["decode layout"] == "EP144+32 / TP1"
+    assert published["decode layout"] == "EP144+32 / TP1 / MTP"
 
 
 def test_the_tpot_target_reaches_the_search():
@@ -83,6 +83,21 @@ def test_mtp_and_cache_hit_reach_the_model():
     out = cli("--mtp-acceptance", "0.85", "--cache-hit", "0.5")
     assert metric(at, "TPOT") == f"{out['tpot_s'] * 1e3:.1f} ms"
     assert metric(at, "$ per M input tokens") == f"${out['usd_per_million_input_tokens']:.3f}"
+
+
+def test_slo_targets_set_the_operating_point_as_the_cli_does():
+    at = page()
+    at.number_input(key="tpot").set_value(30.0)
+    at.number_input(key="ttft").set_value(1000.0).run()
+    assert not at.exception
+    out = cli("--tpot-ms", "30", "--ttft-ms", "1000")
+    assert out["decode_limit"] == "tpot" and out["prefill_limit"] == "ttft"
+    assert metric(at, "TPOT") == f"{out['tpot_s'] * 1e3:.1f} ms"
+    assert metric(at, "Sequences per GPU") == f"{out['batch_per_gpu']:,}"
+    assert metric(at, "TTFT") == f"{out['ttft_s'] * 1e3:,.0f} ms"
+    assert any("the TPOT target binds" in c.value for c in at.caption)
+    at.number_input(key="batch").set_value(8).run()  # a batch and a target: one says what to change
+    assert not at.exception and "not both" in at.error[0].value
 
 
 def test_a_batch_that_does_not_fit_is_an_error_not_a_traceback():
