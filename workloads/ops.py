@@ -248,16 +248,16 @@ def serving_layer_ops(
     absorbed form reads its whole latent cache, GQA its 1/tp share of the kv heads. Prefill runs as it does
     in DeepSeek's prefill (FlashAttention over per-head keys: MLA QK 192 / V 128, not absorbed): `prefix`
     cached tokens per GPU (prompt-cache hits) have their latent up-projected to keys and values (MLA's
-    kv_b_proj) and are read by the attention; the element-wise kernels run too (fp8 weights: the 1x128
-    activation casts). TP adds an all-gather and a reduce-scatter around attention (and around a dense MLP)
-    over NVLink. Experts see each GPU's own tokens over (experts + redundant) / ep slots; a dense MLP is
-    split like attention.
+    kv_b_proj) and are read by the attention. Both phases run the layer's element-wise kernels (norms, RoPE,
+    residual adds, SwiGLU, router, combine; fp8 weights: the 1x128 activation casts). TP adds an all-gather
+    and a reduce-scatter around attention (and around a dense MLP) over NVLink. Experts see each GPU's own
+    tokens over (experts + redundant) / ep slots; a dense MLP is split like attention.
     """
     group = tokens * tp
     out = [gemm_op(g, phase, "attn", weight_dtype).scaled(1 / tp) for g in attention_gemms(spec, group)]
+    out += elementwise_ops(spec, moe, weight_dtype == "fp8", tokens, phase)
     if phase == "prefill":
         out += _prefill_attention_ops(spec, queries, ctx, prefix, tp, weight_dtype)
-        out += elementwise_ops(spec, moe, weight_dtype == "fp8", tokens, phase)
     else:
         kv_split = 1 if spec.attention == "mla" else min(tp, spec.kv_heads)
         kv_read = queries * tp * ctx * kv_bytes_per_token_per_layer(spec, kv_dtype) / kv_split

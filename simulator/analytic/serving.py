@@ -146,6 +146,7 @@ class Phase:
     step_s: float
     tokens: float
     breakdown: dict[str, float]
+    micro_batches: int = 1  # 2: two micro-batches overlap compute and communication
 
 
 def _pass_s(
@@ -158,17 +159,38 @@ def _pass_s(
     fwd: bool,
     prefix: float = 0,
     expert_imbalance: float = 1.0,
-) -> tuple[float, dict[str, float]]:
-    """(seconds, breakdown) of one forward pass of `tokens` per GPU through every layer, the head included.
-    Prefill's dispatch and combine run on DeepEP's normal kernels, which hold PREFILL_COMM_SMS of the SMs
-    while the other micro-batch computes; decode's low-latency kernels free every SM once the RDMA messages
-    are issued (deepseek-ai/profile-data README, "Decoding")."""
+) -> tuple[float, dict[str, float], int]:
+    """(seconds, breakdown, micro-batches) of one forward pass of `tokens` per GPU through every layer, the
+    head included: with overlap on, two micro-batches (one's compute hiding the other's dispatch and combine,
+    each reading the weights again) or one, whichever is faster (a small batch is not worth splitting)."""
+    overlap = s.overlap and s.model.is_moe and ep > 1
+    passes = [_micro_pass_s(s, rates, tokens, queries, ctx, ep, fwd, prefix, expert_imbalance, m) for m in (1, 2)]
+    step, parts, micro = min(passes[: 2 if overlap else 1], key=lambda p: p[0])
+    return step, parts, micro
+
+
+def _micro_pass_s(
+    s: ServeSpec,
+    rates: KernelRates,
+    tokens: float,
+    queries: float,
+    ctx: float,
+    ep: int,
+    fwd: bool,
+    prefix: float,
+    expert_imbalance: float,
+    micro: int,
+) -> tuple[float, dict[str, float], int]:
+    """`_pass_s` with `micro` micro-batches. Under overlap prefill's dispatch and combine run on DeepEP's
+    normal kernels, which hold PREFILL_COMM_SMS of the SMs while the other micro-batch computes; decode's
+    low-latency kernels free every SM once the RDMA messages are issued (deepseek-ai/profile-data README,
+    "Decoding")."""
     spec = s.model
     parts = {"dense_layers": 0.0, "moe_layers": 0.0, "exposed_comm": 0.0, "head": 0.0}
     phase = "prefill" if fwd else "decode"
-    micro = 2 if s.overlap and spec.is_moe and ep > 1 else 1
     sms = s.node.gpu.sm_count
-    share = (sms - PREFILL_COMM_SMS) / sms if fwd and spec.is_moe and ep > 1 and sms > PREFILL_COMM_SMS else 1.0
+    held = fwd and micro == 2 and sms > PREFILL_COMM_SMS
+    share = (sms - PREFILL_COMM_SMS) / sms if held else 1.0
     for moe, count in ((False, spec.num_dense_layers), (True, spec.num_moe_layers)):
         if not count:
             continue
@@ -189,7 +211,7 @@ def _pass_s(
         parts["moe_layers" if moe else "dense_layers"] += count * compute
         parts["exposed_comm"] += count * (layer - compute)
     parts["head"] = head_s(s, rates, queries, phase)
-    return sum(parts.values()), parts
+    return sum(parts.values()), parts, micro
 
 
 def decode(s: ServeSpec, rates: KernelRates, batch: float, expert_imbalance: float = 1.0) -> Phase:
@@ -199,14 +221,14 @@ def decode(s: ServeSpec, rates: KernelRates, batch: float, expert_imbalance: flo
     spec = s.model
     spec_tokens = 2 if s.mtp_acceptance is not None else 1
     tokens = batch * spec_tokens
-    step, parts = _pass_s(s, rates, tokens, tokens, s.context, s.ep, False, 0.0, expert_imbalance)
+    step, parts, micro = _pass_s(s, rates, tokens, tokens, s.context, s.ep, False, 0.0, expert_imbalance)
     if s.mtp_acceptance is not None:  # the MTP module drafts the next step's token: one MoE block + projection
         mtp = layer_compute_s(s, rates, spec.is_moe, batch, batch, s.context) + _comm_s(s, batch, s.ep, False)
         mtp += head_s(s, rates, batch)
         parts["mtp"] = mtp
         step += mtp
     emitted = batch * (1 + (s.mtp_acceptance or 0.0))
-    return Phase(step, emitted, parts)
+    return Phase(step, emitted, parts, micro)
 
 
 def tpot_s(s: ServeSpec, rates: KernelRates, batch: int) -> float:
@@ -246,7 +268,8 @@ def decode_point(s: ServeSpec, rates: KernelRates, capacity: int) -> DecodePoint
             lo, hi = (mid, hi) if tpot_s(s, rates, mid) <= target else (lo, mid)
         batch, limit = lo, "tpot"
     d = decode(s, rates, batch)
-    network = d.breakdown["exposed_comm"] > 0.01 * d.step_s
+    exposed, compute = d.breakdown["exposed_comm"], d.breakdown["moe_layers"] + d.breakdown["dense_layers"]
+    network = exposed > 0.01 * d.step_s if d.micro_batches == 2 else exposed > compute  # comm outlasts compute
     return DecodePoint(batch, d, limit, "network" if network else "compute")
 
 
@@ -272,10 +295,10 @@ def prefill(s: ServeSpec, rates: KernelRates, tokens: int | None = None) -> Phas
     new = prompt * (1 - hit)
     ctx = prompt * hit + (new + 1) / 2  # a new token attends the cached prefix and the new ones before it
     prefix = tokens * hit / (1 - hit)  # cached tokens per GPU that come with `tokens` new ones
-    step, parts = _pass_s(s.for_prefill(), rates, tokens, tokens, ctx, s.prefill_ep, True, prefix)
+    step, parts, micro = _pass_s(s.for_prefill(), rates, tokens, tokens, ctx, s.prefill_ep, True, prefix)
     load = prefix * kv_bytes_per_token(s) / s.cache_bw_bytes_per_s_per_gpu
     parts["exposed_cache_load"] = max(0.0, load - step)
-    return Phase(max(step, load), tokens / (1 - hit), parts)
+    return Phase(max(step, load), tokens / (1 - hit), parts, micro)
 
 
 def ttft_s(s: ServeSpec, p: Phase, tokens: int) -> float:
@@ -400,6 +423,7 @@ def serve(s: ServeSpec, profile: KernelRates | str | None = None, phase: str = "
             "decode_limit": point.limit,
             "decode_bound": point.bound,
             "decode_step_s": d.step_s,
+            "decode_micro_batches": d.micro_batches,
             "output_tokens_per_s_per_gpu": per_gpu,
             "output_tokens_per_s_per_node": per_gpu * g,
             "output_tokens_per_s_per_sequence": per_gpu / batch,
@@ -420,6 +444,7 @@ def serve(s: ServeSpec, profile: KernelRates | str | None = None, phase: str = "
             "prefill_tokens_per_gpu": pre.tokens,
             "prefill_limit": pre.limit,
             "prefill_step_s": p.step_s,
+            "prefill_micro_batches": p.micro_batches,
             "ttft_s": pre.ttft_s,
             "ttft_target_s": None if s.ttft_ms is None else s.ttft_ms / 1e3,
             "cache_hit": s.cache_hit,
