@@ -18,3 +18,4 @@ MAX_PLANES = 64
 MAX_ENDPOINTS = 1 << 22
 MAX_OVERSUBSCRIPTION = 1024  # leaf down:up ports
 MAX_USD_PER_GPU_HOUR = 1e6
+MAX_SERVE_REQUESTS = 200_000  # requests in one serving event simulation (`v3sim serve --requests`)

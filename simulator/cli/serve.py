@@ -6,10 +6,24 @@ import argparse
 from typing import Any
 
 from hwmodels.names import TOPOLOGY_KINDS
-from simulator.cli.args import degree, fraction, integer, name, nonnegative, positive_number, seq_tokens, sequences
+from simulator.cli.args import (
+    degree,
+    fraction,
+    integer,
+    name,
+    nonnegative,
+    positive_number,
+    positive_up_to,
+    seq_tokens,
+    sequences,
+)
+from simulator.limits import MAX_SERVE_REQUESTS
 from simulator.names import SERVE_PHASES as PHASES
 from simulator.servespec import CACHE_TIERS
 from workloads.dtypes import DTYPE_BYTES
+
+REQUESTS = positive_up_to(MAX_SERVE_REQUESTS, " requests (one simulation stays within seconds)")
+LOAD_OPTIONS = ("input_len", "output_len", "requests", "seed", "prefill_instances")  # the event model's, with --rate
 
 
 def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, positive) -> None:
@@ -51,12 +65,36 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     p.add_argument("--no-overlap", action="store_true", help="no two-micro-batch overlap of compute and comm")
     p.add_argument("--price-per-gpu-hour", type=nonnegative, default=None, help="USD (default: the catalog price)")
     p.add_argument("--profile", type=name, default=None, help="kernel profile: sol, published, measured, a .json file")
+    p.add_argument(
+        "--rate", type=positive_number, default=None, help="requests/s at one decode instance: simulate the load"
+    )
+    p.add_argument(
+        "--input-len",
+        type=name,
+        default=None,
+        help="prompt lengths: N, uniform:LO-HI, exp:MEAN, lognormal:MEDIAN,SIGMA or trace:FILE.csv "
+        "(default: the context less the mean output)",
+    )
+    p.add_argument(
+        "--output-len", type=name, default=None, help="output lengths, as --input-len (default: --output-tokens)"
+    )
+    p.add_argument("--requests", type=REQUESTS, default=None, help="requests simulated with --rate (default 2000)")
+    p.add_argument("--seed", type=integer, default=None, help="seed of the arrival, length and routing draws (0)")
+    p.add_argument(
+        "--prefill-instances", type=degree, default=None, help="prefill instances (default: the fewest that keep up)"
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
     from simulator.analytic.serving import serve
     from simulator.presets import SERVING_LAYOUT_OPTIONS, deployment
 
+    if args.rate is not None and args.phase != "both":
+        raise ValueError(f"--rate simulates the prefill and decode pools together; use --phase both, not {args.phase}")
+    if args.rate is None and (
+        given := [f"--{k.replace('_', '-')}" for k in LOAD_OPTIONS if getattr(args, k) is not None]
+    ):
+        raise ValueError(f"{', '.join(given)} describe the load: give --rate QPS too")
     s = deployment(
         args.model,
         args.gpu,
@@ -78,7 +116,19 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         oversubscription=args.oversubscription,
         **{name: getattr(args, name) for name in SERVING_LAYOUT_OPTIONS},
     )
-    return serve(s, args.profile, args.phase)
+    out = serve(s, args.profile, args.phase)
+    if args.rate is not None:
+        out["load"] = _load(s, args)
+    return out
+
+
+def _load(s: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """The serving event model at --rate (the options it was given; the others at its defaults)."""
+    from simulator.analytic.profile import rates_for
+    from simulator.events.serving import simulate_serving
+
+    given = {k: getattr(args, k) for k in LOAD_OPTIONS if getattr(args, k) is not None}
+    return simulate_serving(s, rates_for(args.profile, s.node.gpu), args.rate, **given)
 
 
 LIMIT_WORDS = {
@@ -133,3 +183,47 @@ def print_serve(out: dict[str, Any]) -> None:
     if out["network_bound_tpot_s"] is not None:
         bound = out["network_bound_tpot_s"] * 1e3
         print(f"  network bound TPOT {bound:.2f} ms (ISCA 2025 method: EP traffic of 32 tokens per GPU)")
+    if "load" in out:
+        _print_load(out["load"])
+
+
+def _ms(p: dict[str, float] | None, keys: tuple[str, ...] = ("p50", "p90", "p99")) -> str:
+    return "n/a" if p is None else ", ".join(f"{k.upper()} {p[k] * 1e3:,.1f} ms" for k in keys)
+
+
+def _print_load(load: dict[str, Any]) -> None:
+    """The event model's lines: the load, latencies, queueing, batch, throughput and goodput."""
+    share = load["offered_qps"] / load["analytic_capacity_qps"]
+    print(
+        f"  load          {load['offered_qps']:,g} requests/s offered ({share:.0%} of the analytic decode capacity "
+        f"{load['analytic_capacity_qps']:,.1f}), {load['completed_qps']:,.1f} completed"
+    )
+    print(
+        f"  pools         {load['decode_gpus']} decode GPUs, {load['prefill_instances']} prefill instances "
+        f"({load['prefill_gpus']} GPUs, offered {load['prefill_load']:.0%} of their analytic input rate)"
+    )
+    print(f"  lengths       input {load['input_len']}, output {load['output_len']} tokens")
+    print(f"  TTFT          {_ms(load['ttft_s'])}")
+    print(f"  TPOT          {_ms(load['tpot_s'])}")
+    print(f"  queueing      {_ms(load['queueing_s'], ('p50', 'p99'))}")
+    if load["mean_decode_batch_per_gpu"] is not None:
+        print(
+            f"  decode batch  {load['mean_decode_batch_per_gpu']:.1f} per GPU "
+            f"(busiest {load['mean_busiest_batch_per_gpu']:.1f}), "
+            f"drawn expert imbalance x{load['mean_expert_imbalance']:.2f}; analytic TPOT there "
+            f"{load['analytic_tpot_s'] * 1e3:.1f} ms"
+        )
+    print(
+        f"  throughput    {load['output_tokens_per_s_per_gpu']:,.0f} output tok/s per decode GPU, "
+        f"{load['input_tokens_per_s_per_gpu']:,.0f} input tok/s per prefill GPU"
+    )
+    if load["goodput"] is not None:
+        slo = " and ".join(f"{k[:4].upper()} {v * 1e3:,.0f} ms" for k, v in load["slo"].items() if v is not None)
+        print(
+            f"  goodput       {load['goodput']:.0%} of requests meet {slo}: "
+            f"{load['goodput_output_tokens_per_s_per_gpu']:,.0f} output tok/s per decode GPU"
+        )
+    print(
+        f"  simulated     {load['requests']:,} requests, seed {load['seed']}, {load['decode_steps']:,} decode steps; "
+        f"measured {load['measured_requests']:,} ({load['warmup']})"
+    )

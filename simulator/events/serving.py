@@ -1,0 +1,562 @@
+"""Serving under load: a discrete-event (SimPy) simulation of one decode instance and the prefill instances
+that feed it, priced by the analytic serving model (`simulator.analytic.serving`).
+
+The analytic model prices one operating point; this one lets the load set the batch and shows the queues.
+- Requests arrive Poisson at `rate_qps`; their prompt and output lengths are drawn from
+  `simulator.lengths` distributions. Every draw comes from one numpy Generator seeded by `seed`.
+- Prefill: `prefill_instances` instances of max(prefill_ep, tp) GPUs share one FIFO queue. An idle
+  instance packs queued prompts into one forward: each prompt's next chunk goes to the attention unit (a
+  data-parallel GPU, or a tp group) with the most room, up to the operating point's new tokens per GPU
+  (`prefill_point`); what does not fit runs in that instance's next forwards. A forward costs the analytic
+  `prefill` at the busiest unit's tokens and the forward's mean prompt length (cache hits at
+  `s.cache_hit`): every GPU waits for the busiest one at each MoE layer.
+- Decode admission: a prefilled request waits (FIFO) until some unit of the decode instance has KV room for
+  its whole sequence (prompt + output, reserved up front so that no sequence is ever evicted) and is under
+  the batch cap (the TPOT target's batch, or the given one); it goes to the least-loaded such unit, then its
+  KV crosses the network (`kv_transfer`'s rate per prompt token). Its first token counts (TTFT) when the KV
+  lands; it joins the next decode step.
+- Decode: continuous batching, the units in lock-step. A step costs the analytic `decode` at the busiest
+  unit's batch per GPU and the active sequences' mean KV length, with the busiest GPU's routed-expert load
+  drawn for the step's tokens from the router simulation (`ep_comm.draw_gpu_loads`, one draw standing for
+  every MoE layer of the step; its expert GEMMs priced at that load, `expert_factor`). A sequence emits
+  one token per step, plus one with probability `mtp_acceptance` (drawn per sequence and step).
+
+Pricing thousands of steps through `decode` would be slow: `simulator.events.serving_tables` tabulates the
+analytic functions on a fine grid, each point priced once when a run first needs it, and interpolates (a test
+holds the tables to the functions within 1% off the grid).
+
+Warm-up: the statistics are over the requests arriving after the first 20% of arrivals and after the first
+request's life twice over (the batch fills over about one life, its sequences turn over in the next), and
+before the last 10% (the system draining once arrivals stop); rates over the time between those arrivals.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from collections.abc import Generator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import simpy
+
+from simulator import limits
+from simulator.analytic.profile import KernelRates
+from simulator.analytic.serving import (
+    decode,
+    decode_point,
+    kv_transfer,
+    max_sequences_per_gpu,
+    prefill_point,
+    prompt_tokens,
+)
+from simulator.events.ep_comm import draw_gpu_loads
+from simulator.events.serving_tables import LazyGrid, decode_table, expert_factor, prefill_table
+from simulator.lengths import Lengths, parse_lengths
+from simulator.presets import EVENT_DEFAULTS
+from simulator.servespec import ServeSpec
+
+WARMUP_SHARE = 0.2  # of arrivals, left out of the statistics: the system filling
+WARMUP_LIVES = 2  # and the first request's lives: one to fill the batch, one for its sequences to turn over
+COOLDOWN_SHARE = 0.1  # of arrivals, left out at the end: the system draining
+MIN_REQUESTS = 20  # enough that a warm-up can be cut
+MIN_MEASURED = 10  # requests after the warm-up, or the run is refused
+RATE_QPS_RANGE = (1e-3, 1e6)  # below: a day between requests; above: a million requests/s at one instance
+DRAWS_PER_BIN = 32  # router draws pooled per bin of routed tokens per step (one call draws them all)
+LOG_BIN = math.log(1.05)  # bins 5% wide: a step's draw is for its token count to within 2.5%
+MAX_EVENTS = 300_000  # decode steps + prefill forwards in one run: about 10 s on a 2-core machine
+MAX_PREFILL_INSTANCES = 4096
+EPS_S = 1e-12  # events this close count as simultaneous
+
+
+@dataclass(frozen=True, eq=False)
+class Setup:
+    """What the simulation needs of the deployment, worked out once: the priced tables, the attention units
+    (data-parallel GPUs, or tp groups) of each instance, the KV and batch limits of a decode unit, the KV
+    transfer and the router draw."""
+
+    spec: ServeSpec
+    rates: KernelRates
+    prefill: LazyGrid
+    decode: LazyGrid
+    prefill_units: int
+    prefill_room: int  # new tokens per unit per forward
+    decode_units: int
+    kv_tokens_per_unit: int
+    batch_cap_per_unit: int | None  # None: the KV cache alone limits the batch
+    transfer_latency_s: float
+    transfer_s_per_token: float
+    experts: tuple[int, int, int] | None  # (ep, expert slots, experts per token) for the router draw
+    expert_cv: float | None
+
+
+def build_setup(
+    s: ServeSpec, rates: KernelRates, prompts: np.ndarray, outputs: np.ndarray, expert_cv: float | None
+) -> Setup:
+    """The Setup for requests of these prompt and output lengths."""
+    capacity = max_sequences_per_gpu(s)
+    if capacity < 1:
+        raise ValueError(f"{s.model.name}: no room for one {s.context}-token sequence's KV; raise --ep or --tp")
+    point = decode_point(s, rates, capacity)
+    tp = s.tp
+    kv_tokens = capacity * s.context * tp  # a tp group holds tp x the per-GPU sequences (max_sequences_per_gpu)
+    cap = None if point.limit == "kv" else point.batch * tp
+    need = prompts + outputs
+    if need.max() > kv_tokens:
+        raise ValueError(
+            f"a drawn request of {int(need.max()):,} tokens does not fit one decode GPU's KV cache "
+            f"({kv_tokens:,} tokens); shorten --input-len / --output-len or raise --context"
+        )
+    room = prefill_point(s, rates).tokens
+    move = kv_transfer(s)
+    latency = s.node.nic.latency_s
+    per_token = (float(move["s_per_request"]) - latency) / prompt_tokens(s)  # type: ignore[arg-type]
+    spec = s.model
+    draw = spec.is_moe and s.ep > 1
+    return Setup(
+        spec=s,
+        rates=rates,
+        prefill=prefill_table(s, rates),
+        decode=decode_table(s, rates),
+        prefill_units=max(s.prefill_ep, tp) // tp,
+        prefill_room=room * tp,
+        decode_units=max(s.ep, tp) // tp,
+        kv_tokens_per_unit=kv_tokens,
+        batch_cap_per_unit=cap,
+        transfer_latency_s=latency,
+        transfer_s_per_token=per_token,
+        experts=(s.ep, spec.n_routed_experts + s.redundant, spec.num_experts_per_tok) if draw else None,
+        expert_cv=expert_cv,
+    )
+
+
+class _Serving:
+    """The simulation's state: each request's times, the prefill queue, the decode units and active batch."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        setup: Setup,
+        rng: np.random.Generator,
+        arrival_s: np.ndarray,
+        prompts: np.ndarray,
+        outputs: np.ndarray,
+    ) -> None:
+        self.env, self.setup, self.rng = env, setup, rng
+        self.arrival_s, self.prompts, self.outputs = arrival_s, prompts, outputs
+        n = len(arrival_s)
+        self.left = np.maximum(1, np.rint(prompts * (1 - setup.spec.cache_hit))).astype(np.int64)  # new tokens
+        nan = np.full(n, np.nan)
+        self.prefill_start, self.prefill_end, self.admitted, self.ready, self.finish = (nan.copy() for _ in range(5))
+        self.next_arrival = 0
+        self.queue: deque[int] = deque()
+        self.waiting: deque[int] = deque()  # prefilled, waiting for decode KV room
+        self.pending: list[tuple[float, int]] = []  # (KV lands, request)
+        units = setup.decode_units
+        self.kv_free = np.full(units, setup.kv_tokens_per_unit, dtype=np.int64)
+        self.held = np.zeros(units, dtype=np.int64)  # admitted sequences per unit
+        self.active_per_unit = np.zeros(units, dtype=np.int64)
+        self.unit_of = np.zeros(n, dtype=np.int64)
+        self.ids = np.zeros(0, dtype=np.int64)  # the active batch: request, remaining tokens, KV length
+        self.remaining = np.zeros(0, dtype=np.int64)
+        self.kv = np.zeros(0, dtype=np.int64)
+        self.kv_total = 0  # the active sequences' KV tokens
+        self.pools: dict[int, np.ndarray] = {}  # routed-token bin -> drawn busiest-GPU loads
+        self.factors: dict[tuple[float, int, int], float] = {}  # (batch, bin, draw) -> `decode`'s factor
+        self.done = 0
+        self.wake: simpy.Event | None = None
+        self.steps: list[tuple[float, float, int, float, float, float, int]] = []
+        self.forwards: list[tuple[float, float, float]] = []  # (start, seconds, input tokens)
+
+    # --- prefill ---------------------------------------------------------------------------------------------
+
+    def prefill_instance(self) -> Generator[simpy.Event, Any, None]:
+        """One prefill instance: a forward of packed prompts whenever some wait, else idle to the next arrival."""
+        env, setup = self.env, self.setup
+        carry: list[int] = []  # this instance's prompts part-way through (a chunk's successor waits for it)
+        while True:
+            self._take_arrivals()
+            if not carry and not self.queue:
+                if self.next_arrival == len(self.arrival_s):
+                    return
+                yield env.timeout(self.arrival_s[self.next_arrival] - env.now)
+                continue
+            carry, finished, busiest, prompt, taken = self._pack(carry)
+            step = setup.prefill(busiest / setup.spec.tp, prompt)
+            self.forwards.append((env.now, step, taken / (1 - setup.spec.cache_hit)))
+            yield env.timeout(step)
+            self.prefill_end[finished] = env.now
+            self.waiting.extend(finished)
+            self._admit()
+
+    def _take_arrivals(self) -> None:
+        end = int(np.searchsorted(self.arrival_s, self.env.now + EPS_S, side="right"))
+        self.queue.extend(range(self.next_arrival, end))
+        self.next_arrival = max(self.next_arrival, end)
+
+    def _pack(self, carry: list[int]) -> tuple[list[int], list[int], float, float, int]:
+        """One forward's chunks: (prompts still part-way, prompts finished, the busiest unit's new tokens,
+        the token-weighted mean prompt length, new tokens in all)."""
+        room = [self.setup.prefill_room] * self.setup.prefill_units
+        kept: list[int] = []
+        finished: list[int] = []
+        weighted = taken = 0
+
+        def place(r: int) -> None:
+            nonlocal weighted, taken
+            u = room.index(max(room))
+            take = int(min(self.left[r], room[u]))
+            room[u] -= take
+            self.left[r] -= take
+            weighted, taken = weighted + take * int(self.prompts[r]), taken + take
+            (finished if self.left[r] == 0 else kept).append(r)
+
+        for r in carry:
+            if max(room) > 0:
+                place(r)
+            else:
+                kept.append(r)
+        while self.queue and max(room) > 0:
+            r = self.queue.popleft()
+            if math.isnan(self.prefill_start[r]):
+                self.prefill_start[r] = self.env.now
+            place(r)
+        busiest = self.setup.prefill_room - min(room)
+        return kept, finished, busiest, weighted / taken, taken
+
+    # --- decode ----------------------------------------------------------------------------------------------
+
+    def _admit(self) -> None:
+        """Admit waiting requests, first come first served, while some decode unit has room; start their KV."""
+        setup, now = self.setup, self.env.now
+        while self.waiting:
+            r = self.waiting[0]
+            fits = self.kv_free >= self.prompts[r] + self.outputs[r]
+            if setup.batch_cap_per_unit is not None:
+                fits &= self.held < setup.batch_cap_per_unit
+            if not fits.any():
+                return
+            u = int(np.argmin(np.where(fits, self.held, np.iinfo(np.int64).max)))
+            self.waiting.popleft()
+            self.kv_free[u] -= self.prompts[r] + self.outputs[r]
+            self.held[u] += 1
+            self.unit_of[r], self.admitted[r] = u, now
+            lands = now + setup.transfer_latency_s + self.prompts[r] * setup.transfer_s_per_token
+            heapq.heappush(self.pending, (lands, r))
+            if self.wake is not None and not self.wake.triggered:
+                self.wake.succeed()
+
+    def decode_instance(self) -> Generator[simpy.Event, Any, None]:
+        """The decode instance: a step of every active sequence while any, else idle until a KV lands."""
+        env = self.env
+        while self.done < len(self.arrival_s):
+            self._activate()
+            if not len(self.ids):
+                if self.pending:
+                    yield env.timeout(self.pending[0][0] - env.now)
+                else:
+                    self.wake = env.event()
+                    yield self.wake
+                    self.wake = None
+                continue
+            start, busiest, ctx = (
+                env.now,
+                self.active_per_unit.max() / self.setup.spec.tp,
+                self.kv_total / len(self.ids),
+            )
+            imbalance, factor = self._draw_imbalance(len(self.ids), busiest)
+            step = self.setup.decode(busiest, ctx, factor)
+            yield env.timeout(step)
+            emitted = self._emit()
+            self.steps.append((start, step, len(self.ids), busiest, ctx, imbalance, emitted))
+            self._retire()
+            self._admit()
+
+    def _activate(self) -> None:
+        """Sequences whose KV has landed join the batch (a one-token request is done at its first token)."""
+        joined = []
+        while self.pending and self.pending[0][0] <= self.env.now + EPS_S:
+            lands, r = heapq.heappop(self.pending)
+            self.ready[r] = lands
+            joined.append(r)
+        if not joined:
+            return
+        new = np.array(joined, dtype=np.int64)
+        self.ids = np.r_[self.ids, new]
+        self.remaining = np.r_[self.remaining, self.outputs[new] - 1]
+        self.kv = np.r_[self.kv, self.prompts[new] + 1]
+        self.kv_total += int(self.prompts[new].sum()) + len(new)
+        np.add.at(self.active_per_unit, self.unit_of[new], 1)
+        self._retire()
+
+    def _draw_imbalance(self, sequences: int, batch: float) -> tuple[float, float]:
+        """The busiest GPU's routed tokens over the mean for this step's tokens, and the factor that gives
+        `decode` at `batch` per GPU (1, 1 without a draw): one of the router simulation's draws for the step's
+        bin of routed tokens, drawn when the bin is first met."""
+        setup = self.setup
+        if setup.experts is None:
+            return 1.0, 1.0
+        ep, slots, per_token = setup.experts
+        per_seq = 2 if setup.spec.mtp_acceptance is not None else 1  # MTP: a draft token verified per sequence
+        b = round(math.log(sequences * per_seq * per_token) / LOG_BIN)
+        if b not in self.pools:
+            tokens = max(1, round(math.exp(b * LOG_BIN)))
+            self.pools[b] = draw_gpu_loads(self.rng, DRAWS_PER_BIN, ep, slots, tokens, setup.expert_cv).max(axis=1)
+        j = int(self.rng.integers(DRAWS_PER_BIN))
+        key = (batch, b, j)
+        if key not in self.factors:
+            self.factors[key] = expert_factor(setup.spec, setup.rates, batch * per_seq, float(self.pools[b][j]))
+        return float(self.pools[b][j]), self.factors[key]
+
+    def _emit(self) -> int:
+        """Each active sequence's tokens this step (MTP: a second one when its draft is accepted)."""
+        got = np.ones(len(self.ids), dtype=np.int64)
+        if self.setup.spec.mtp_acceptance is not None:
+            got += self.rng.random(len(self.ids)) < self.setup.spec.mtp_acceptance
+        got = np.minimum(got, self.remaining)
+        self.remaining -= got
+        self.kv += got
+        emitted = int(got.sum())
+        self.kv_total += emitted
+        return emitted
+
+    def _retire(self) -> None:
+        """Finished sequences leave the batch and free their unit's KV and slot."""
+        over = self.remaining <= 0
+        if not over.any():
+            return
+        ids, units = self.ids[over], self.unit_of[self.ids[over]]
+        self.finish[ids] = np.where(self.outputs[ids] == 1, self.ready[ids], self.env.now)
+        np.add.at(self.kv_free, units, self.prompts[ids] + self.outputs[ids])
+        np.subtract.at(self.held, units, 1)
+        np.subtract.at(self.active_per_unit, units, 1)
+        self.kv_total -= int(self.kv[over].sum())
+        keep = ~over
+        self.ids, self.remaining, self.kv = self.ids[keep], self.remaining[keep], self.kv[keep]
+        self.done += len(ids)
+
+
+def simulate_serving(
+    s: ServeSpec,
+    rates: KernelRates,
+    rate_qps: float,
+    input_len: Lengths | str | None = None,
+    output_len: Lengths | str | None = None,
+    requests: int = 2000,
+    seed: int = 0,
+    prefill_instances: int | None = None,
+    expert_cv: float | None = EVENT_DEFAULTS["expert_cv"],
+) -> dict[str, Any]:
+    """Simulate `requests` requests arriving Poisson at `rate_qps` at one decode instance of `s` (JSON-ready
+    result); lengths as `request_lengths`; `prefill_instances` None: the fewest whose analytic input
+    throughput covers the offered prompt tokens. The same seed gives the same dict."""
+    _check(rate_qps, requests, seed, prefill_instances)
+    inputs, outputs = request_lengths(s, input_len, output_len)
+    mean = inputs.mean_tokens + outputs.mean_tokens
+    if mean > s.context:
+        raise ValueError(
+            f"the mean request ({inputs.mean_tokens:,.0f} prompt + {outputs.mean_tokens:,.0f} output tokens) is "
+            f"longer than the deployment's context of {s.context:,} tokens; raise --context"
+        )
+    rng = np.random.default_rng(seed)
+    arrival_s = np.cumsum(rng.exponential(1 / rate_qps, requests))
+    prompts, outs = inputs.sample(rng, requests), outputs.sample(rng, requests)
+    setup = build_setup(s, rates, prompts, outs, expert_cv)
+    instances = prefill_instances or _prefill_instances(setup, rate_qps, prompts)
+    _check_events(setup, arrival_s, prompts, outs, instances)
+    env = simpy.Environment()
+    sim = _Serving(env, setup, rng, arrival_s, prompts, outs)
+    for _ in range(instances):
+        env.process(sim.prefill_instance())
+    env.process(sim.decode_instance())
+    env.run()
+    offered = rate_qps * float(prompts.mean()) / (instances * _prefill_instance_tokens_per_s(setup, prompts))
+    head = {"offered_qps": rate_qps, "input_len": inputs.text, "output_len": outputs.text, "seed": seed}
+    return head | {"prefill_load": offered} | _summary(s, rates, setup, sim, instances)
+
+
+def request_lengths(
+    s: ServeSpec, input_len: Lengths | str | None, output_len: Lengths | str | None
+) -> tuple[Lengths, Lengths]:
+    """The prompt and output length distributions: as given (text is parsed), else the output fixed at
+    `s.output_tokens` and the prompt at the context less the mean output."""
+    if output_len is None:
+        if s.output_tokens is None:
+            raise ValueError(
+                "the serving event model needs output lengths: give --output-len DIST or --output-tokens N"
+            )
+        output_len = str(s.output_tokens)
+    outputs = parse_lengths(output_len) if isinstance(output_len, str) else output_len
+    if input_len is None:
+        input_len = str(max(1, round(s.context - outputs.mean_tokens)))
+    inputs = parse_lengths(input_len) if isinstance(input_len, str) else input_len
+    return inputs, outputs
+
+
+def _check(rate_qps: float, requests: int, seed: int, prefill_instances: int | None) -> None:
+    low, high = RATE_QPS_RANGE
+    if not (isinstance(rate_qps, int | float) and low <= rate_qps <= high):
+        raise ValueError(f"rate={rate_qps!r} must be from {low:g} to {high:,.0f} requests per second")
+    if not (isinstance(requests, int) and MIN_REQUESTS <= requests <= limits.MAX_SERVE_REQUESTS):
+        raise ValueError(f"requests={requests!r} must be from {MIN_REQUESTS} to {limits.MAX_SERVE_REQUESTS:,}")
+    if not (isinstance(seed, int) and 0 <= seed < 2**63):
+        raise ValueError(f"seed={seed!r} must be a non-negative integer")
+    if prefill_instances is not None and not (
+        isinstance(prefill_instances, int) and 0 < prefill_instances <= MAX_PREFILL_INSTANCES
+    ):
+        raise ValueError(f"prefill_instances={prefill_instances!r} must be from 1 to {MAX_PREFILL_INSTANCES:,}")
+
+
+def _prefill_instances(setup: Setup, rate_qps: float, prompts: np.ndarray) -> int:
+    """The fewest prefill instances whose analytic input tokens/s cover the offered prompt tokens."""
+    need = max(1, math.ceil(rate_qps * float(prompts.mean()) / _prefill_instance_tokens_per_s(setup, prompts)))
+    if need > MAX_PREFILL_INSTANCES:
+        raise ValueError(
+            f"{rate_qps:,g} requests/s need {need:,} prefill instances to keep up (at most "
+            f"{MAX_PREFILL_INSTANCES:,}); lower --rate or give --prefill-instances"
+        )
+    return need
+
+
+def _prefill_instance_tokens_per_s(setup: Setup, prompts: np.ndarray) -> float:
+    """One prefill instance's analytic input tokens/s: full forwards at the mean prompt length, cache hits
+    included."""
+    full_s = setup.prefill(setup.prefill_room / setup.spec.tp, float(prompts.mean()))
+    return setup.prefill_units * setup.prefill_room / (1 - setup.spec.cache_hit) / full_s
+
+
+def _check_events(
+    setup: Setup, arrival_s: np.ndarray, prompts: np.ndarray, outputs: np.ndarray, instances: int
+) -> None:
+    """Refuse a run of more than MAX_EVENTS decode steps and prefill forwards (an estimate: a step emits at
+    least one token, and runs at least as long as a one-sequence step)."""
+    tokens = int((outputs - 1).sum())
+    concurrency = setup.decode_units * (
+        setup.batch_cap_per_unit or setup.kv_tokens_per_unit / (prompts + outputs).max()
+    )
+    shortest_s = setup.decode(1, float(prompts.min() + 1), 1.0)
+    steps = min(tokens, arrival_s[-1] / shortest_s + tokens / concurrency + outputs.max())
+    new = np.maximum(1, prompts * (1 - setup.spec.cache_hit))
+    forwards = float(np.ceil(new / setup.prefill_room).sum()) + instances
+    if steps + forwards > MAX_EVENTS:
+        raise ValueError(
+            f"this run would take about {steps + forwards:,.0f} decode steps and prefill forwards (at most "
+            f"{MAX_EVENTS:,}); give fewer --requests, a higher --rate or shorter lengths"
+        )
+
+
+def _percentiles(x: np.ndarray, qs: tuple[int, ...] = (50, 90, 99)) -> dict[str, float] | None:
+    x = x[np.isfinite(x)]
+    return {f"p{q}": float(np.percentile(x, q)) for q in qs} if len(x) else None
+
+
+def _summary(s: ServeSpec, rates: KernelRates, setup: Setup, sim: _Serving, instances: int) -> dict[str, Any]:
+    """The measured requests' latencies and the window's rates (module docstring: which are measured)."""
+    n = len(sim.arrival_s)
+    lo, hi = _measured(sim)
+    t0, t1 = float(sim.arrival_s[lo]), float(sim.arrival_s[hi - 1])
+    window = slice(lo, hi)
+    arrival, out = sim.arrival_s[window], sim.outputs[window]
+    ttft = sim.ready[window] - arrival
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tpot = np.where(out > 1, (sim.finish[window] - sim.ready[window]) / (out - 1), np.nan)
+    queued = (sim.prefill_start[window] - arrival) + (sim.admitted[window] - sim.prefill_end[window])
+    steps = np.array(sim.steps).reshape(-1, 7)
+    steps = steps[(steps[:, 0] >= t0) & (steps[:, 0] < t1)]
+    forwards = np.array(sim.forwards).reshape(-1, 3)
+    forwards = forwards[(forwards[:, 0] >= t0) & (forwards[:, 0] < t1)]
+    span = t1 - t0  # > 0: at least MIN_REQUESTS arrivals
+    decode_gpus, prefill_gpus = setup.decode_units * setup.spec.tp, instances * setup.prefill_units * setup.spec.tp
+    busy = steps[:, 1].sum()
+
+    def mean(col: int) -> float | None:  # over the window's steps, weighted by their seconds
+        return float((steps[:, col] * steps[:, 1]).sum() / busy) if busy else None
+
+    per_gpu = float(steps[:, 6].sum() / span / decode_gpus)
+    batch, busiest, ctx = mean(2), mean(3), mean(4)
+    out_mean = float(sim.outputs.mean())
+    result = {
+        "requests": n,
+        "measured_requests": hi - lo,
+        "warmup_s": t0,
+        "warmup": f"arrivals before {t0:,.1f} s (the first {WARMUP_SHARE:.0%}, and {WARMUP_LIVES} x the first "
+        f"request's life) and the last {COOLDOWN_SHARE:.0%} left out",
+        "completed_qps": float(((sim.finish >= t0) & (sim.finish < t1)).sum() / span),
+        "analytic_capacity_qps": decode_capacity_qps(s, rates, out_mean),
+        "prefill_instances": instances,
+        "prefill_gpus": prefill_gpus,
+        "decode_gpus": decode_gpus,
+        "mean_input_tokens": float(sim.prompts.mean()),
+        "mean_output_tokens": out_mean,
+        "ttft_s": _percentiles(ttft),
+        "tpot_s": _percentiles(tpot),
+        "queueing_s": _percentiles(queued, (50, 99)),
+        "mean_decode_batch_per_gpu": None if batch is None else batch / decode_gpus,
+        "mean_busiest_batch_per_gpu": busiest,
+        "mean_kv_tokens": ctx,
+        "mean_expert_imbalance": mean(5),
+        "analytic_tpot_s": None if busiest is None else _analytic_tpot(s, rates, busiest, ctx),
+        "output_tokens_per_s_per_gpu": per_gpu,
+        "input_tokens_per_s_per_gpu": float(forwards[:, 2].sum() / span / prefill_gpus),
+        "decode_steps": len(sim.steps),
+        "prefill_forwards": len(sim.forwards),
+        "simulated_s": float(np.nanmax(sim.finish)),
+    }
+    return result | _goodput(s, ttft, tpot, out, per_gpu)
+
+
+def decode_capacity_qps(s: ServeSpec, rates: KernelRates, mean_output_tokens: float) -> float:
+    """Requests/s one decode instance completes at the analytic operating point (the KV-capacity batch, or
+    the TPOT target's, or the given one): its output tokens/s over the tokens a request decodes (the
+    first comes from prefill)."""
+    step = decode_point(s, rates, max_sequences_per_gpu(s)).phase
+    gpus = max(s.ep, s.tp)
+    return step.tokens / step.step_s * gpus / max(1.0, mean_output_tokens - 1)
+
+
+def _measured(sim: _Serving) -> tuple[int, int]:
+    """The measured requests' index range: those arriving after the warm-up (the first WARMUP_SHARE of
+    arrivals, and at least WARMUP_LIVES x the first request's life: the batch fills over about one life and
+    its sequences turn over in the next) and before the last COOLDOWN_SHARE of arrivals (the system draining)."""
+    n = len(sim.arrival_s)
+    start_s = max(float(sim.arrival_s[int(n * WARMUP_SHARE)]), WARMUP_LIVES * float(sim.finish[0]))
+    lo, hi = int(np.searchsorted(sim.arrival_s, start_s)), n - int(n * COOLDOWN_SHARE)
+    if hi - lo < MIN_MEASURED:
+        rate_qps = n / float(sim.arrival_s[-1])
+        more = math.ceil(2 * rate_qps * start_s / (1 - COOLDOWN_SHARE))
+        raise ValueError(
+            f"{n:,} requests arrive in {sim.arrival_s[-1]:,.1f} s, within the warm-up ({start_s:,.1f} s: "
+            f"{WARMUP_LIVES} x the first request's life); give more --requests (about {max(more, 2 * n):,}) "
+            f"or a higher --rate"
+        )
+    return lo, hi
+
+
+def _analytic_tpot(s: ServeSpec, rates: KernelRates, batch: float, ctx: float | None) -> float:
+    """The analytic time per output token at this batch per GPU and mean KV length, a balanced router."""
+    at = replace(s, context=max(1, round(ctx or s.context)), output_tokens=None)
+    return decode(at, rates, batch).step_s / (1 + (s.mtp_acceptance or 0.0))
+
+
+def _goodput(s: ServeSpec, ttft: np.ndarray, tpot: np.ndarray, out: np.ndarray, per_gpu: float) -> dict:
+    """The share of measured requests meeting the given targets (TTFT and TPOT) and their output tokens/s per
+    decode GPU; None where no target is given."""
+    if s.ttft_ms is None and s.tpot_ms is None:
+        return {"slo": None, "goodput": None, "goodput_output_tokens_per_s_per_gpu": None}
+    met = np.ones(len(ttft), dtype=bool)
+    if s.ttft_ms is not None:
+        met &= ttft <= s.ttft_ms / 1e3
+    if s.tpot_ms is not None:
+        met &= ~(tpot > s.tpot_ms / 1e3)  # a one-token request has no TPOT to miss
+    share = float(out[met].sum() / out.sum())
+    slo = {
+        "ttft_s": None if s.ttft_ms is None else s.ttft_ms / 1e3,
+        "tpot_s": None if s.tpot_ms is None else s.tpot_ms / 1e3,
+    }
+    return {
+        "slo": slo,
+        "goodput": float(met.mean()),
+        "goodput_output_tokens_per_s_per_gpu": per_gpu * share,
+    }

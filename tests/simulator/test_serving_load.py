@@ -1,0 +1,225 @@
+"""The serving event model (`simulator.events.serving`, `v3sim serve --rate`): it agrees with the analytic
+operating point at low load, queues into a knee at capacity and saturates at the analytic throughput above
+it, repeats itself for a seed, prices steps by tables held to the analytic functions, and reads request
+lengths as data only."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulator.analytic.profile import rates_for
+from simulator.analytic.serving import decode, kv_transfer, max_sequences_per_gpu, prefill, prompt_tokens
+from simulator.cli import main
+from simulator.events.serving import decode_capacity_qps, simulate_serving
+from simulator.events.serving_tables import decode_table, prefill_table
+from simulator.lengths import FORMS, parse_lengths
+from simulator.limits import MAX_SEQ_TOKENS
+from simulator.presets import deployment
+
+LOAD_KEYS = {
+    "offered_qps",
+    "completed_qps",
+    "analytic_capacity_qps",
+    "ttft_s",
+    "tpot_s",
+    "queueing_s",
+    "mean_decode_batch_per_gpu",
+    "output_tokens_per_s_per_gpu",
+    "input_tokens_per_s_per_gpu",
+    "goodput",
+    "goodput_output_tokens_per_s_per_gpu",
+    "warmup",
+    "seed",
+}
+
+
+def v3(**options):
+    """DeepSeek-V3 on H800 with a 32-GPU decode instance (EP32) and 1,792 + 256-token requests."""
+    s = deployment("deepseek-v3", **{"ep": 32, "context": 2048, "output_tokens": 256, **options})
+    return s, rates_for(None, s.node.gpu)
+
+
+# --- (a) at low load the event model is the analytic operating point -------------------------------------------
+
+
+@pytest.mark.parametrize("mtp", [None, 0.85])
+def test_low_load_agrees_with_the_analytic_point(mtp):
+    s, rates = v3(mtp_acceptance=mtp)
+    # 5% of the decode instance's capacity, and prefill instances enough that each prompt runs alone
+    out = simulate_serving(s, rates, 0.05 * decode_capacity_qps(s, rates, 256), requests=1000, prefill_instances=20)
+    assert out["input_len"] == "1792" and out["output_len"] == "256"  # from the deployment's context and output
+    batch, kv = out["mean_busiest_batch_per_gpu"], out["mean_kv_tokens"]
+    assert batch < 0.05 * max_sequences_per_gpu(s)  # low load: the batch is a few sequences of the cache's 225
+    at = replace(s, context=round(kv), output_tokens=None)
+    analytic_tpot = decode(at, rates, batch).step_s / (1 + (mtp or 0.0))
+    # measured: +0.4% (no MTP), +0.6% (MTP: acceptance drawn per sequence and step); the draw of the busiest
+    # GPU's expert load (x1.3-1.4 of the mean) costs little at a batch this small
+    assert out["tpot_s"]["p50"] == pytest.approx(analytic_tpot, rel=0.05)
+    assert out["mean_expert_imbalance"] > 1.1
+    lone = prefill(s, rates, prompt_tokens(s)).step_s + kv_transfer(s)["s_per_request"]
+    assert out["ttft_s"]["p50"] == pytest.approx(lone, rel=0.05)  # measured: equal to 1e-14
+    assert out["completed_qps"] == pytest.approx(out["offered_qps"], rel=0.1)
+
+
+# --- (b) queueing toward capacity; saturation above it -------------------------------------------------------
+
+
+def test_ttft_p99_has_a_knee_at_capacity():
+    # 4 sequences per GPU (128 in the instance): few enough slots that the queue forms before capacity
+    s, rates = v3(batch=4)
+    capacity = decode_capacity_qps(s, rates, 256)
+    runs = {share: simulate_serving(s, rates, share * capacity, requests=3000) for share in (0.5, 0.95, 1.2)}
+    p99 = {share: out["ttft_s"]["p99"] for share, out in runs.items()}
+    # measured (seed 0): P99 0.40 s at 50%, 1.42 s at 95%, 21.7 s at 120% (and growing with the run)
+    assert p99[0.95] > 3 * p99[0.5]
+    assert p99[1.2] > 10 * p99[0.95]
+    assert runs[0.95]["ttft_s"]["p50"] < 1.5 * runs[0.5]["ttft_s"]["p50"]  # the median hardly moves
+    over = runs[1.2]
+    assert over["completed_qps"] == pytest.approx(capacity, rel=0.1)  # measured: 0.999 x
+    assert over["mean_decode_batch_per_gpu"] == pytest.approx(4, rel=0.02)
+
+
+def test_above_capacity_throughput_saturates_at_the_kv_capacity_batch():
+    # fixed 16,128 + 256-token requests fill exactly the 16,384-token slots the analytic KV capacity counts
+    s = deployment("deepseek-v3", ep=32, context=16384, output_tokens=256)
+    rates = rates_for(None, s.node.gpu)
+    capacity = max_sequences_per_gpu(s)
+    analytic = decode(s, rates, capacity)
+    out = simulate_serving(s, rates, 1.3 * decode_capacity_qps(s, rates, 256), requests=4000)
+    assert out["mean_decode_batch_per_gpu"] > 0.97 * capacity
+    # measured: 0.1% over the analytic tokens/s (the mean KV length is a little under the context), and the
+    # completed rate 0.95 x the analytic request rate (bursts: fixed lengths finish together)
+    assert out["output_tokens_per_s_per_gpu"] == pytest.approx(analytic.tokens / analytic.step_s, rel=0.02)
+    assert out["completed_qps"] == pytest.approx(out["analytic_capacity_qps"], rel=0.1)
+
+
+# --- (c) deterministic ----------------------------------------------------------------------------------------------
+
+
+def test_same_seed_same_result_another_seed_another():
+    s, rates = v3(mtp_acceptance=0.85, ttft_ms=1000, tpot_ms=20)
+    kwargs = {"input_len": "exp:1500", "output_len": "uniform:100-400", "requests": 400}
+    first = simulate_serving(s, rates, 30, **kwargs)
+    assert simulate_serving(s, rates, 30, **kwargs) == first
+    other = simulate_serving(s, rates, 30, seed=1, **kwargs)
+    assert other != first and other["ttft_s"] != first["ttft_s"]
+    assert 0 < first["goodput"] <= 1 and first["slo"] == {"ttft_s": 1.0, "tpot_s": 0.02}
+    assert json.loads(json.dumps(first, allow_nan=False)) == first
+
+
+# --- (d) the step tables ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "options"),
+    [("deepseek-v3", {"mtp_acceptance": 0.85}), ("deepseek-v3", {"ep": 32, "cache_hit": 0.5}), ("mixtral-8x7b", {})],
+)
+def test_tables_match_the_analytic_functions_off_the_grid(model, options):
+    s = deployment(model, **options)
+    rates = rates_for(None, s.node.gpu)
+    steps, forwards = decode_table(s, rates), prefill_table(s, rates)
+    rng = np.random.default_rng(7)
+    points = zip(rng.uniform(1, 300, 40), rng.integers(200, 30000, 40), rng.uniform(1, 3, 40), strict=True)
+    for batch, ctx, factor in points:
+        exact = decode(replace(s, context=int(ctx), output_tokens=None), rates, batch, factor).step_s
+        assert steps(batch, ctx, factor) == pytest.approx(exact, rel=0.01)
+    for tokens, prompt in zip(rng.integers(1, 16384, 40), rng.integers(100, 30000, 40), strict=True):
+        exact = prefill(replace(s, context=int(prompt) + 1, output_tokens=1), rates, int(tokens)).step_s
+        assert forwards(tokens, prompt) == pytest.approx(exact, rel=0.01)
+    on_grid = decode(replace(s, context=64, output_tokens=None), rates, 7).step_s
+    assert steps(7, 64, 1.0) == pytest.approx(on_grid, rel=1e-12)
+
+
+# --- (e) length distributions are data --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "mean"),
+    [("512", 512), ("uniform:100-300", 200), ("exp:800", 800), ("lognormal:1000,0.5", 1000 * np.exp(0.125))],
+)
+def test_length_forms_draw_their_means(text, mean):
+    lengths = parse_lengths(text)
+    assert lengths.mean_tokens == pytest.approx(mean)
+    drawn = lengths.sample(np.random.default_rng(0), 20000)
+    assert drawn.dtype == np.int64 and drawn.min() >= 1
+    assert drawn.mean() == pytest.approx(mean, rel=0.03)
+
+
+def test_a_trace_is_one_column_of_lengths(tmp_path):
+    path = tmp_path / "lengths.csv"
+    path.write_text("prompt_tokens\n100\n300\n\n200\n")
+    lengths = parse_lengths(f"trace:{path}")
+    assert lengths.mean_tokens == 200
+    assert set(lengths.sample(np.random.default_rng(0), 100)) == {100, 200, 300}
+    path.write_text("100,5\n")
+    with pytest.raises(ValueError, match="one column of lengths"):
+        parse_lengths(f"trace:{path}")
+
+
+def test_lengths_are_clipped_to_the_model_limit():
+    assert parse_lengths("exp:16000000").sample(np.random.default_rng(0), 1000).max() == MAX_SEQ_TOKENS
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["__import__('os')", "exp:", "exp:1e3", "-5", "0", "uniform:300-100", "lognormal:100,9", "１２", "trace:/no/such"],
+)
+def test_bad_lengths_are_one_line_errors(text):
+    with pytest.raises(ValueError) as err:
+        parse_lengths(text)
+    assert "\n" not in str(err.value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=40))
+def test_any_text_parses_or_is_refused_in_one_line(text):
+    try:
+        lengths = parse_lengths(text)
+    except ValueError as err:
+        assert "\n" not in str(err)
+        return
+    assert 1 <= lengths.mean_tokens <= MAX_SEQ_TOKENS
+
+
+def test_a_mean_request_longer_than_the_context_is_refused():
+    s, rates = v3()
+    with pytest.raises(ValueError, match="raise --context"):
+        simulate_serving(s, rates, 10, "2000", "256")
+
+
+# --- (f) the command line -----------------------------------------------------------------------------------------
+
+SMALL = ["serve", "--ep", "32", "--context", "2048", "--batch", "4", "--output-tokens", "256"]
+
+
+def test_cli_serve_rate_json_has_the_load(capsys):
+    assert main([*SMALL, "--rate", "10", "--requests", "300", "--seed", "3", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["load"]) >= LOAD_KEYS and out["load"]["seed"] == 3
+    assert set(out["load"]["ttft_s"]) == {"p50", "p90", "p99"}
+    assert main([*SMALL, "--rate", "10", "--requests", "300", "--input-len", "exp:1500"]) == 0
+    text = capsys.readouterr().out
+    assert "TTFT          P50" in text and "input exp:1500" in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--rate", "5", "--input-len", "__import__('os')"], FORMS),
+        (["--rate", "5", "--phase", "decode"], "use --phase both"),
+        (["--input-len", "100"], "give --rate"),
+        (["--rate", "5", "--requests", "5"], "requests=5 must be from 20"),
+        (["--rate", "1e-9"], "must be from 0.001"),
+        (["--rate", "5", "--requests", "3000000"], "over the limit"),
+    ],
+)
+def test_cli_bad_load_is_one_line_exit_2(capsys, argv, message):
+    assert main([*SMALL, *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
