@@ -7,7 +7,7 @@ tokens per expert), their weight-gradient GEMMs (whose reduction runs over
 the tokens, so k is small), causal attention forward and backward through
 `scaled_dot_product_attention`, and a memory-bandwidth probe (a tensor copy).
 `run_benchmarks` times them and returns `hwmodels.profile.Sample`s, from
-which `calibration.fit` fits time_s = flops / F + bytes / B + t0 per kernel
+which `calibration.fit` fits time_s = max(flops / F, bytes / B) + t0 per kernel
 class. The case set spans memory/overhead-bound shapes (few tokens) and
 compute-bound ones (many tokens) so that fit is well-conditioned.
 

@@ -1,26 +1,32 @@
-"""Fit kernel samples to the smooth roofline of hwmodels.profile, and build profiles.
+"""Fit kernel samples to the roofline of hwmodels.profile, and build profiles.
 
-Per kernel class the fit is a non-negative least-squares solve (scipy's
-`nnls`) of time_s = flops * a + bytes * b + c over the samples, each row
-divided by its measured time so that every sample weighs by its relative
-error (a 10 us kernel counts as much as a 10 ms one). Terms the samples
-cannot determine (too few samples) are left out rather than guessed. Classes
-a profile has no samples for are derived from a sibling class and say so.
+Per kernel class the fit is a bounded least-squares solve (scipy's
+`least_squares`) of time_s = max(flops / F, bytes / B) + overhead over the
+samples, each residual relative to its measured time so that every sample
+weighs by its relative error (a 10 us kernel counts as much as a 10 ms one).
+F and B are bounded by the datasheet of the GPU the samples were timed on
+(its dense peak for the dtype, its HBM bandwidth), so no fitted rate is one
+the hardware cannot reach; a device outside the catalog (a CPU) has no
+datasheet and is left unbounded. A rate that limits no sample is not
+determined by them: it sits at the datasheet, or is left out where there is
+none. Classes a profile has no samples for are derived from a sibling class
+and say so.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import nnls
+from scipy.optimize import least_squares, nnls
 
 from hwmodels.files import clean_text, is_finite_number, loads_toml, read_text
-from hwmodels.profile import DTYPES, KERNELS, KernelFit, Profile, Sample, check_fields, kernel_class
+from hwmodels.profile import DTYPES, KERNELS, KernelFit, Profile, RateCaps, Sample, check_fields, kernel_class
 from hwmodels.registry import catalog, load_gpu
 from workloads.dtypes import dtype_bytes
 from workloads.gemms import gemm_bytes
@@ -33,51 +39,107 @@ DERIVATIONS = {
     "grouped_gemm_bf16": ("gemm_bf16", None),
     "gemm_wgrad_fp8": ("gemm_fp8", None),
     "attention_bwd_bf16": ("attention_fwd_bf16", None),
+    "attention_decode_bf16": ("attention_fwd_bf16", None),
 }
+UNBOUNDED = RateCaps()  # a device outside the catalog: no datasheet to bound its fits by
+DERIVED_NOTE = ": no samples; derived from the "  # the note a derived class adds to its profile
 TERA, GIGA = 1e12, 1e9
 
 
-def fit_kernel(samples: list[Sample]) -> KernelFit:
-    """The smooth-roofline fit of one kernel class's samples."""
+def fit_kernel(samples: list[Sample], caps: RateCaps = UNBOUNDED) -> KernelFit:
+    """The roofline fit of one kernel class's samples, its rates within `caps`.
+
+    Each rate is solved as a multiple of the best rate a sample achieved (1: that rate, so every variable is
+    near 1), from three starts (the best achieved rates, the caps, the additive fit's), keeping the best.
+    """
     if not samples:
         raise ValueError("no samples to fit")
-    flops = np.array([s.flops for s in samples], dtype=float)
-    nbytes = np.array([s.bytes for s in samples], dtype=float)
     t = np.array([s.time_s for s in samples], dtype=float)
-    columns = {"flops": flops, "bytes": nbytes, "overhead": np.ones_like(t)}
-    if not flops.any():
-        del columns["flops"]
-    if not nbytes.any():
-        del columns["bytes"]
-    # A term needs samples that can tell it apart: fewer samples than terms keeps the leading one only.
-    if len(samples) < len(columns):
-        lead = "flops" if "flops" in columns else "bytes"
-        columns = {lead: columns[lead]}
-    names = list(columns)
-    a = np.column_stack([columns[n] for n in names]) / t[:, None]
-    coef, _ = nnls(a, np.ones_like(t))
-    values = dict(zip(names, coef, strict=True))
-    if not any(values.get(n, 0) > 0 for n in ("flops", "bytes")):
+    work = {"flops": np.array([s.flops for s in samples], float), "bytes": np.array([s.bytes for s in samples], float)}
+    cap = {"flops": caps.flop_per_s, "bytes": caps.bytes_per_s}
+    terms = [n for n in ("flops", "bytes") if work[n].any()]
+    best = {n: float(np.max(work[n] / t)) for n in terms}  # the fastest achieved rates
+    # Per sample, each term's time at the best rate and the overhead's at the shortest time, over the time.
+    cols = np.array([work[n] / best[n] / t for n in terms] + [t.min() / t])
+    lower = np.array([best[n] / cap[n] for n in terms] + [0.0])  # a multiple at its bound: the rate at its cap
+    # A term needs samples that can tell it apart. A rate whose work is the same in every sample is one more
+    # constant, not told from the overhead: it stays at its bound. As many samples as varying rates fits the
+    # rates with no overhead; fewer, or no work that varies, keeps the leading term only, the others at their
+    # bounds and no overhead.
+    varies = [bool(np.ptp(work[n]) > 1e-9 * work[n].max()) for n in terms]
+    free = np.array([*varies, len(samples) > sum(varies)])
+    if len(samples) < sum(varies) or not any(varies):
+        free = np.arange(len(cols)) == (varies.index(True) if any(varies) else 0)
+    starts = [np.maximum(lower, [1.0] * len(terms) + [0.0])]
+    if np.isfinite([cap[n] for n in terms]).any():
+        starts.append(np.where(lower > 0, lower, starts[0]))
+    coef, _ = nnls((cols * free[:, None]).T, np.ones_like(t))
+    starts.append(np.maximum(lower, coef))
+    solved = [_solve(cols, lower, free, np.where(free, x0, lower)) for x0 in starts]
+    x = min(solved, key=lambda x: float(np.sum(_residuals(cols, x) ** 2)))
+    x = np.where(x - lower < 1e-9, lower, x)  # the solver stays strictly inside its bounds: one a hair off is on it
+    # A rate that limits no sample is not determined by them: at its bound (the datasheet, or left out).
+    binding = np.argmax(x[:-1, None] * cols[:-1], axis=0)
+    x[:-1] = np.where(np.isin(np.arange(len(terms)), binding), x[:-1], lower[:-1])
+    rate = {n: min(best[n] / x[i], cap[n]) if x[i] > 0 else math.inf for i, n in enumerate(terms)}
+    overhead_s = float(x[-1] * t.min())
+    if all(math.isinf(r) for r in rate.values()):
         # Only the overhead fitted (flat timings): keep a rate term so the fit still scales with work.
-        lead = "flops" if "flops" in columns else "bytes"
-        values = {lead: float(np.median(t / columns[lead]))}
-    pred = sum(columns[n] * values.get(n, 0.0) for n in names)
-    rel = pred / t - 1
-    return KernelFit(
-        flop_per_s=1 / values["flops"] if values.get("flops", 0) > 0 else math.inf,
-        bytes_per_s=1 / values["bytes"] if values.get("bytes", 0) > 0 else math.inf,
-        overhead_s=float(values.get("overhead", 0.0)),
-        samples=len(samples),
-        rel_rmse=float(np.sqrt(np.mean(rel**2))),
+        rate, overhead_s = {terms[0]: float(np.median(work[terms[0]] / t))}, 0.0
+    fit = KernelFit(rate.get("flops", math.inf), rate.get("bytes", math.inf), overhead_s, len(samples))
+    rel = np.array([fit.time_s(s.flops, s.bytes) / s.time_s - 1 for s in samples])
+    return replace(fit, rel_rmse=float(np.sqrt(np.mean(rel**2))))
+
+
+def _residuals(cols: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Relative errors of the roofline with multiples `x`: the slowest rate term plus the overhead, less 1."""
+    return np.max(x[:-1, None] * cols[:-1], axis=0) + x[-1] * cols[-1] - 1
+
+
+def _solve(cols: np.ndarray, lower: np.ndarray, free: np.ndarray, x0: np.ndarray) -> np.ndarray:
+    """The multiples, from `x0`, that minimise the squared relative errors, the `free` ones varied within
+    [lower, inf), the others held (the jacobian of the max: each sample's binding term)."""
+    n = cols.shape[1]
+
+    def full(z: np.ndarray) -> np.ndarray:
+        x = x0.copy()
+        x[free] = z
+        return x
+
+    def jac(z: np.ndarray) -> np.ndarray:
+        x = full(z)
+        out = np.zeros((len(x), n))
+        bind = np.argmax(x[:-1, None] * cols[:-1], axis=0)
+        out[bind, np.arange(n)] = cols[bind, np.arange(n)]
+        out[-1] = cols[-1]
+        return out[free].T
+
+    res = least_squares(
+        lambda z: _residuals(cols, full(z)),
+        x0[free],
+        jac=jac,
+        bounds=(lower[free], np.inf),
+        method="trf",
+        ftol=1e-12,
+        xtol=1e-12,
+        gtol=1e-12,
     )
+    return full(res.x)
 
 
-def fit_classes(samples: list[Sample]) -> dict[str, KernelFit]:
-    """One fit per kernel class present in `samples`."""
+def fit_classes(
+    samples: list[Sample], catalog_gpu: str | None = None, measured_on: Mapping[str, str] | None = None
+) -> dict[str, KernelFit]:
+    """One fit per kernel class present in `samples`, bounded by the datasheet of the GPU it was timed on:
+    `measured_on` names it per class where that is not `catalog_gpu` (None: a device outside the catalog)."""
     by_class: dict[str, list[Sample]] = defaultdict(list)
     for s in samples:
         by_class[s.kernel_class].append(s)
-    return {cls: fit_kernel(group) for cls, group in sorted(by_class.items())}
+    fits = {}
+    for cls, group in sorted(by_class.items()):
+        gpu = (measured_on or {}).get(cls, catalog_gpu)
+        fits[cls] = fit_kernel(group, RateCaps.of(load_gpu(gpu) if gpu else None, cls))
+    return fits
 
 
 def derive_missing(fits: dict[str, KernelFit], catalog_gpu: str | None) -> tuple[dict[str, KernelFit], list[str]]:
@@ -94,7 +156,7 @@ def derive_missing(fits: dict[str, KernelFit], catalog_gpu: str | None) -> tuple
             ratio = gpu.peak_flop_per_s(peaks[0]) / gpu.peak_flop_per_s(peaks[1])
             how = f"{src} fit x {peaks[0]}/{peaks[1]} peak ratio {ratio:.2f} (ASSUMED: same fraction of peak)"
         out[cls] = out[src].scaled(ratio, 1.0, note=how)
-        notes.append(f"{cls}: no samples; derived from the {how}")
+        notes.append(f"{cls}{DERIVED_NOTE}{how}")
     return out, notes
 
 
@@ -106,10 +168,12 @@ def build_profile(
     catalog_gpu: str | None,
     source: str = "",
     notes: tuple[str, ...] = (),
+    measured_on: Mapping[str, str] | None = None,
     **meta: str,
 ) -> Profile:
-    """Fit every class of `samples`, derive the missing ones, and wrap it all as a Profile."""
-    fits, derived = derive_missing(fit_classes(samples), catalog_gpu)
+    """Fit every class of `samples` within its datasheet (see `fit_classes`), derive the missing ones, and wrap
+    it all as a Profile."""
+    fits, derived = derive_missing(fit_classes(samples, catalog_gpu, measured_on), catalog_gpu)
     return Profile(
         name=name,
         kind=kind,
@@ -121,6 +185,27 @@ def build_profile(
         created=meta.pop("created", date.today().isoformat()),
         notes=(*notes, *derived),
         **meta,
+    )
+
+
+def refit_profile(profile: Profile) -> Profile:
+    """A measured profile fitted again from its own samples (after the fit changed), everything else kept; a
+    published one is rebuilt from its table instead (`published_profile`: its series say where each was timed)."""
+    if profile.kind != "measured":
+        raise ValueError(f"profile {profile.name} is {profile.kind}: only a measured profile is refitted")
+    if not profile.samples:
+        raise ValueError(f"profile {profile.name} has no samples to fit")
+    return build_profile(
+        list(profile.samples),
+        name=profile.name,
+        kind=profile.kind,
+        device=profile.device,
+        catalog_gpu=profile.catalog_gpu,
+        source=profile.source,
+        notes=tuple(n for n in profile.notes if DERIVED_NOTE not in n),
+        created=profile.created,
+        torch_version=profile.torch_version,
+        cuda_version=profile.cuda_version,
     )
 
 
@@ -140,6 +225,12 @@ def samples_from_series(series: dict) -> list[Sample]:
         if kernel == "memory":
             nbytes = r.get("bytes", 1e9)
             out.append(Sample("memory", dtype, 0.0, nbytes, nbytes / (r["gb_per_s"] * GIGA), source=source))
+            continue
+        if kernel == "attention_decode":  # a bound's rate without a shape: one large sample at that bound
+            if "gb_per_s" in r:
+                out.append(Sample(kernel, dtype, 0.0, 1e9, 1e9 / (r["gb_per_s"] * GIGA), source=source))
+            if "tflops" in r:
+                out.append(Sample(kernel, dtype, 1e12, 0.0, 1e12 / (r["tflops"] * TERA), source=source))
             continue
         if kernel.startswith("attention"):
             flops, nbytes, shape = _attention_counts(kernel, r), _attention_bytes(r, dtype), {}
@@ -170,8 +261,9 @@ def _attention_bytes(r: dict, dtype: str) -> float:
 TABLE_KEYS = {"name": "str", "device": "str", "catalog_gpu": "str", "created": "str", "source": "str"}
 TABLE_KEYS |= {"notes": "list", "series": "list"}
 SERIES_KEYS = {"kernel": "str", "dtype": "str", "source": "str", "columns": "list", "rows": "list"}
-# A series timed on another catalog GPU of the same die (an H200 for the H100): its class is fitted as measured
-# and its bytes rate scaled by the two GPUs' HBM datasheets, as `simulator.analytic.profile.apply_profile` does.
+# A series timed on another catalog GPU of the same die (an H200 for the H100): its class is fitted as measured,
+# within that GPU's datasheet, and its bytes rate scaled by the two GPUs' HBM datasheets, as
+# `simulator.analytic.profile.apply_profile` does.
 SERIES_OPTIONAL = {"measured_on": "str"}
 # The columns of a series, by kernel: (required, optional). Rates are finite numbers > 0, `causal` is 0 or 1,
 # `bytes` a number > 0, and every other column a shape: an integer from 1 to MAX_SHAPE.
@@ -183,6 +275,7 @@ COLUMNS = {
     "gemm_wgrad": GEMM_COLUMNS,
     "attention_fwd": ATTENTION_COLUMNS,
     "attention_bwd": ATTENTION_COLUMNS,
+    "attention_decode": (set(), {"gb_per_s", "tflops"}),  # its memory-bound and compute-bound rates
     "memory": ({"gb_per_s"}, {"bytes"}),
 }
 RATE_COLUMNS = ("tflops", "gb_per_s")
@@ -205,6 +298,7 @@ def published_from_dict(data: object, where: str = "published table") -> Profile
         raise ValueError(f"{where}: notes must be a list of strings")
     for i, series in enumerate(d["series"]):
         _check_series(series, f"{where}: series {i}")
+    moved = {kernel_class(s["kernel"], s["dtype"]): s["measured_on"] for s in d["series"] if "measured_on" in s}
     try:
         profile = build_profile(
             [s for series in d["series"] for s in samples_from_series(series)],
@@ -215,16 +309,16 @@ def published_from_dict(data: object, where: str = "published table") -> Profile
             source=clean_text(d.get("source", ""), 1000),
             notes=tuple(clean_text(n, 1000) for n in d.get("notes", [])),
             created=clean_text(d.get("created", ""), 60),
+            measured_on=moved,
         )
-        return _rescaled_to_target(profile, d["series"])
+        return _rescaled_to_target(profile, moved)
     except ValueError as err:  # a rate that makes a time of 0 or infinity, an unknown catalog GPU
         raise ValueError(f"{where}: {err}") from None
 
 
-def _rescaled_to_target(profile: Profile, series: list) -> Profile:
-    """The classes whose series were timed on another GPU (`measured_on`), with their bytes rate scaled by the
-    HBM datasheets (and the classes derived from them, derived again)."""
-    moved = {kernel_class(s["kernel"], s["dtype"]): s["measured_on"] for s in series if "measured_on" in s}
+def _rescaled_to_target(profile: Profile, moved: dict[str, str]) -> Profile:
+    """The classes whose series were timed on another GPU (`moved`: class -> that GPU), with their bytes rate
+    scaled by the HBM datasheets (and the classes derived from them, derived again)."""
     if not moved or not profile.catalog_gpu:
         return profile
     target = load_gpu(profile.catalog_gpu)
@@ -254,6 +348,8 @@ def _check_series(series: object, where: str) -> None:
     if set(cols) - required - optional:
         shown = clean_text(", ".join(sorted(set(cols) - required - optional)), 80)
         raise ValueError(f"{where}: unknown columns {shown}; known: {', '.join(sorted(required | optional))}")
+    if not set(cols) & set(RATE_COLUMNS):
+        raise ValueError(f"{where}: columns must include a rate ({' or '.join(RATE_COLUMNS)})")
     for j, row in enumerate(s["rows"]):
         if not isinstance(row, list) or len(row) != len(cols):
             raise ValueError(f"{where}: row {j} must be a list of {len(cols)} numbers ({', '.join(cols)})")

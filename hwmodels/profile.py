@@ -3,10 +3,13 @@
 A profile holds every raw sample (a kernel, its shape, FLOPs, bytes moved,
 seconds, and where the figure came from) and, per kernel class, the fit
 
-    time_s = flops / flop_per_s + bytes / bytes_per_s + overhead_s
+    time_s = max(flops / flop_per_s, bytes / bytes_per_s) + overhead_s
 
-a smooth roofline: compute-bound shapes are limited by `flop_per_s`,
-memory-bound ones by `bytes_per_s`, tiny ones by the launch overhead.
+a roofline: compute-bound shapes are limited by `flop_per_s`, memory-bound
+ones by `bytes_per_s`, tiny ones by the launch overhead. The max (not a sum)
+keeps each rate a rate the hardware can reach: a sum lets a fit trade one term
+for the other and land a rate above the datasheet (calibration/fit.py bounds
+them by it).
 
 The schema lives here, below both sides and free of torch: `calibration` writes profiles through it, the
 simulator reads them through it, and the simulator never imports `calibration`.
@@ -15,7 +18,7 @@ simulator reads them through it, and the simulator never imports `calibration`.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from hwmodels.files import (
@@ -27,14 +30,16 @@ from hwmodels.files import (
     read_text,
     write_atomic,
 )
+from hwmodels.specs import GPUSpec
 
 PROFILE_DIR = Path(__file__).parent / "data" / "profiles"  # the shipped profiles
 SCHEMA = "v3sim-calibration-profile"
 VERSION = 1
 KINDS = ("measured", "published", "sol")
+# attention_decode: one query token per sequence over its KV cache (FlashMLA's absorbed MLA decode kernel).
 # gemm_wgrad: weight-gradient GEMMs, whose reduction runs over the tokens (the FP8 recipe's are a kernel of
 # their own: 1x128 x 1x128 scaling, fp32 accumulation into the main gradients).
-KERNELS = ("gemm", "grouped_gemm", "gemm_wgrad", "attention_fwd", "attention_bwd", "memory")
+KERNELS = ("gemm", "grouped_gemm", "gemm_wgrad", "attention_fwd", "attention_bwd", "attention_decode", "memory")
 DTYPES = ("bf16", "fp8", "fp32")
 # Kernel classes a profile may fit: "<kernel>_<dtype>" for compute, "memory" for HBM-bound work.
 CLASSES = (*(f"{k}_{d}" for k in KERNELS[:-1] for d in DTYPES), "memory")
@@ -86,8 +91,26 @@ class Sample:
 
 
 @dataclass(frozen=True, slots=True)
+class RateCaps:
+    """The fastest rates a kernel class may be modelled at: a datasheet's dense peak FLOP/s for the class's dtype
+    and its HBM bytes/s (infinite: no datasheet to bound by)."""
+
+    flop_per_s: float = math.inf
+    bytes_per_s: float = math.inf
+
+    @classmethod
+    def of(cls, gpu: GPUSpec | None, kernel_cls: str) -> RateCaps:
+        """`gpu`'s datasheet for `kernel_cls`: unbounded without a GPU, FLOPs unbounded without a peak for the
+        dtype (the memory class does none)."""
+        if gpu is None:
+            return cls()
+        peak = 0.0 if kernel_cls == "memory" else getattr(gpu, f"peak_{kernel_cls.rsplit('_', 1)[-1]}_flop_per_s")
+        return cls(peak or math.inf, gpu.hbm_bw_bytes_per_s)
+
+
+@dataclass(frozen=True, slots=True)
 class KernelFit:
-    """time_s = flops / flop_per_s + bytes / bytes_per_s + overhead_s (an infinite rate drops its term)."""
+    """time_s = max(flops / flop_per_s, bytes / bytes_per_s) + overhead_s (an infinite rate drops its term)."""
 
     flop_per_s: float = math.inf
     bytes_per_s: float = math.inf
@@ -105,8 +128,13 @@ class KernelFit:
             raise ValueError(f"fit samples={self.samples} and rel_rmse={self.rel_rmse} must be >= 0")
 
     def time_s(self, flops: float, bytes_moved: float = 0.0) -> float:
-        """Seconds for a kernel doing `flops` and moving `bytes_moved`."""
-        return flops / self.flop_per_s + bytes_moved / self.bytes_per_s + self.overhead_s
+        """Seconds for a kernel doing `flops` and moving `bytes_moved`: the slower of the two, plus overhead."""
+        return max(flops / self.flop_per_s, bytes_moved / self.bytes_per_s) + self.overhead_s
+
+    def within(self, caps: RateCaps) -> KernelFit:
+        """The same fit, no rate above `caps`."""
+        flop_per_s, bytes_per_s = min(self.flop_per_s, caps.flop_per_s), min(self.bytes_per_s, caps.bytes_per_s)
+        return replace(self, flop_per_s=flop_per_s, bytes_per_s=bytes_per_s)
 
     def scaled(self, flop_ratio: float, bytes_ratio: float, note: str = "") -> KernelFit:
         """The same kernel on a device `flop_ratio` / `bytes_ratio` times as fast."""

@@ -72,12 +72,14 @@ class Op:
     @property
     def profile_class(self) -> str:
         """The kernel-profile class that prices a compute op (`gemm_fp8`, `gemm_wgrad_fp8`, `attention_bwd_bf16`,
-        `memory`)."""
+        `attention_decode_bf16`, `memory`)."""
         if self.kind in ("gemm", "grouped_gemm"):
             if self.phase == "backward_weight" and self.precision == "fp8":
                 return "gemm_wgrad_fp8"  # the FP8 recipe's weight-gradient kernels: a class of their own
             return f"{self.kind}_{self.precision}"
         if self.kind == "attention":
+            if self.phase == "decode":
+                return "attention_decode_bf16"  # one query per sequence over its cache (FlashMLA)
             return f"attention_{'fwd' if self.phase not in ('backward_input', 'backward_weight') else 'bwd'}_bf16"
         if self.kind == "elementwise":
             return "memory"

@@ -32,6 +32,8 @@ def op_s(
     cls = op.profile_class
     if cls not in rates.fits and cls == "gemm_wgrad_fp8":
         cls = f"{op.kind}_fp8"  # a profile with no weight-gradient class (speed of light, older files)
+    if cls not in rates.fits and cls == "attention_decode_bf16":
+        cls = "attention_fwd_bf16"  # a profile with no decode-attention class (older files)
     return scale * rates.time_s(cls, op.flops, op.hbm_bytes, sm_share)
 
 

@@ -5,7 +5,8 @@ public sources, shipped), `measured` (the newest profile `v3sim calibrate
 run` wrote, else the one measured on the CI machine's CPU), a shipped
 profile's name, or a JSON file. A profile measured on another catalog GPU is
 applied as fractions of that GPU's peaks; one measured on a device outside
-the catalog (a CPU) is applied at its own absolute speed, and says so.
+the catalog (a CPU) is applied at its own absolute speed, never above the
+GPU's datasheet, and says so.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
-from hwmodels.profile import PROFILE_DIR, KernelFit, Profile, read_profile
+from hwmodels.profile import PROFILE_DIR, KernelFit, Profile, RateCaps, read_profile
 from hwmodels.registry import load_gpu
 from hwmodels.specs import GPUSpec
 from simulator.analytic.memo import Memo
@@ -53,9 +54,10 @@ class KernelRates:
         return self.fits[cls]
 
     def time_s(self, cls: str, flops: float, bytes_moved: float = 0.0, sm_share: float = 1.0) -> float:
-        """Seconds for one kernel of class `cls`, its compute on `sm_share` of the SMs."""
+        """Seconds for one kernel of class `cls`, its compute on `sm_share` of the SMs (HBM is shared by all of
+        them, so the share slows the FLOP term only): the roofline max of the two terms, plus overhead."""
         f = self.fit(cls)
-        return flops / (f.flop_per_s * sm_share) + bytes_moved / f.bytes_per_s + f.overhead_s
+        return max(flops / (f.flop_per_s * sm_share), bytes_moved / f.bytes_per_s) + f.overhead_s
 
     def scaled(self, k: float) -> KernelRates:
         """Every rate times `k` (a sensitivity probe)."""
@@ -69,7 +71,7 @@ def sol_rates(gpu: GPUSpec) -> KernelRates:
     for dtype in ("bf16", "fp8"):
         if getattr(gpu, f"peak_{dtype}_flop_per_s"):
             peak = gpu.peak_flop_per_s(dtype)
-            for kernel in ("gemm", "grouped_gemm", "attention_fwd", "attention_bwd"):
+            for kernel in ("gemm", "grouped_gemm", "attention_fwd", "attention_bwd", "attention_decode"):
                 fits[f"{kernel}_{dtype}"] = KernelFit(peak, gpu.hbm_bw_bytes_per_s)
     return KernelRates("sol", "sol", gpu.name, gpu.name, fits, (f"peaks of the {gpu.name} datasheet",))
 
@@ -85,24 +87,30 @@ def sample_sources(profile: Profile) -> dict[str, str]:
 
 
 def apply_profile(profile: Profile, gpu: GPUSpec) -> KernelRates:
-    """`profile`'s fits for `gpu`: as measured on the same GPU, scaled by peaks from another catalog GPU."""
+    """`profile`'s fits for `gpu`: as measured on the same GPU, scaled by peaks from another catalog GPU, at
+    their absolute speed (within `gpu`'s datasheet) from a device outside the catalog. Classes of a dtype `gpu`
+    has no tensor cores for are left out."""
     head = (profile.name, profile.kind, profile.device, gpu.name)
     sources = sample_sources(profile)
     if profile.catalog_gpu == gpu.name:
         return KernelRates(*head, dict(profile.fits), profile.notes, sources)
+    usable = {c: f for c, f in profile.fits.items() if c == "memory" or getattr(gpu, f"peak_{_dtype(c)}_flop_per_s")}
     if not profile.catalog_gpu:
         note = f"measured on {profile.device} (not in the GPU catalog): applied at its absolute speed to {gpu.name}"
-        return KernelRates(*head, dict(profile.fits), (*profile.notes, note), sources)
+        fits = {cls: f.within(RateCaps.of(gpu, cls)) for cls, f in usable.items()}
+        return KernelRates(*head, fits, (*profile.notes, f"{note}, no rate above its datasheet"), sources)
     src = load_gpu(profile.catalog_gpu)
     fits = {}
-    for cls, f in profile.fits.items():
-        dtype = cls.rsplit("_", 1)[-1]
-        if cls != "memory" and not getattr(gpu, f"peak_{dtype}_flop_per_s", 0):
-            continue  # the target has no tensor cores for this dtype
-        flop_ratio = 1.0 if cls == "memory" else gpu.peak_flop_per_s(dtype) / src.peak_flop_per_s(dtype)
+    for cls, f in usable.items():
+        flop_ratio = 1.0 if cls == "memory" else gpu.peak_flop_per_s(_dtype(cls)) / src.peak_flop_per_s(_dtype(cls))
         fits[cls] = f.scaled(flop_ratio, gpu.hbm_bw_bytes_per_s / src.hbm_bw_bytes_per_s)
     note = f"measured on {profile.catalog_gpu}: applied to {gpu.name} as the same fractions of its peaks"
     return KernelRates(*head, fits, (*profile.notes, note), sources)
+
+
+def _dtype(cls: str) -> str:
+    """The dtype of a compute class: `gemm_fp8` -> fp8."""
+    return cls.rsplit("_", 1)[-1]
 
 
 def shipped_profiles() -> list[str]:

@@ -1,4 +1,4 @@
-"""`v3sim calibrate flops|run|show|publish`: the FLOP oracle, kernel timing, and profiles, for the CLI.
+"""`v3sim calibrate flops|run|kernels|show|refit|publish`: the FLOP oracle, kernel timing, and profiles, for the CLI.
 
 `calibration` (and torch with it) is imported only by the sub-commands that run layers, kernels or fits,
 so the rest of the CLI starts without it; the engine itself never imports it (profiles are read through
@@ -42,6 +42,9 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     q.add_argument(
         "profile", type=name, help=f"{', '.join(PROFILE_CHOICES[1:])}, a shipped profile's name, or a .json file"
     )
+    q = cal.add_parser("refit", parents=[common], help="fit a measured profile again from its own samples")
+    q.add_argument("profile", type=name, help="a measured profile: a shipped profile's name or a .json file")
+    q.add_argument("--out", type=name, required=True, help="profile file to write (may be the one read)")
     q = cal.add_parser("publish", parents=[common], help="rebuild the shipped published profiles from their tables")
     q.add_argument(
         "--out-dir", type=name, default=str(PROFILE_DIR), help="where to write them (default: the shipped folder)"
@@ -49,7 +52,7 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 
 
 def cmd_calibrate(args: argparse.Namespace) -> dict[str, Any]:
-    handlers = {"flops": _flops, "run": _run, "kernels": _kernels, "show": _show, "publish": _publish}
+    handlers = {"flops": _flops, "run": _run, "kernels": _kernels, "show": _show, "refit": _refit, "publish": _publish}
     return handlers[args.calibrate_command](args)
 
 
@@ -111,6 +114,15 @@ def _show(args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError("sol is computed from a GPU's peaks, not stored; show a published or measured profile")
     profile = load_profile("h800-published" if args.profile == "published" else args.profile)
     return {"command": "show", **_summary(profile)}
+
+
+def _refit(args: argparse.Namespace) -> dict[str, Any]:
+    check_output(args.out, (".json",), "--out")
+    from calibration.fit import refit_profile
+
+    profile = refit_profile(load_profile(args.profile))
+    write_profile(profile, args.out)
+    return {"command": "refit", "path": args.out, **_summary(profile)}
 
 
 def _publish(args: argparse.Namespace) -> dict[str, Any]:
@@ -178,7 +190,7 @@ def print_calibrate(out: dict[str, Any]) -> None:
     if out["command"] == "publish":
         print("\n".join(f"wrote {p}" for p in out["written"]))
         return
-    if out["command"] == "run":
+    if out["command"] in ("run", "refit"):
         print(f"wrote {out['path']}")
     print(f"{out['name']} ({out['kind']}): {out['device']}, {out['samples']} samples, created {out['created']}")
     if out["torch_version"]:

@@ -9,7 +9,7 @@ import pytest
 
 from hwmodels.profile import PROFILE_DIR, read_profile
 from hwmodels.registry import load_gpu
-from simulator.analytic.profile import rates_for
+from simulator.analytic.profile import apply_profile, rates_for
 from simulator.cli import main
 
 
@@ -66,10 +66,10 @@ def test_measured_falls_back_to_the_shipped_cpu_profile(tmp_path, monkeypatch):
     monkeypatch.setenv("V3SIM_PROFILE_DIR", str(tmp_path))  # nothing measured here yet
     shipped = read_profile(PROFILE_DIR / "cpu-measured.json")
     assert shipped.kind == "measured" and shipped.device.startswith("cpu") and len(shipped.samples) > 50
-    assert rates_for("measured", load_gpu("h800")).fits == shipped.fits
+    assert rates_for("measured", load_gpu("h800")).fits == apply_profile(shipped, load_gpu("h800")).fits
 
 
 def test_measured_picks_the_newest_run(measured, tmp_path, monkeypatch):
     monkeypatch.setenv("V3SIM_PROFILE_DIR", str(tmp_path))
     (tmp_path / "measured-cpu.json").write_text(measured.read_text())
-    assert rates_for("measured", load_gpu("h800")).fits == read_profile(measured).fits
+    assert rates_for("measured", load_gpu("h800")).fits == apply_profile(read_profile(measured), load_gpu("h800")).fits

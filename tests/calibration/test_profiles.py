@@ -9,8 +9,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from calibration.fit import PUBLISHED_DIR, fit_kernel, published_profile
-from hwmodels.profile import PROFILE_DIR, KernelFit, Sample, profile_from_dict, read_profile, write_profile
+from calibration.fit import PUBLISHED_DIR, fit_classes, fit_kernel, published_profile
+from hwmodels.profile import (
+    PROFILE_DIR,
+    KernelFit,
+    RateCaps,
+    Sample,
+    profile_from_dict,
+    read_profile,
+    write_profile,
+)
 from hwmodels.registry import load_gpu, load_node
 from simulator.analytic.profile import apply_profile, load_profile, rates_for, sol_rates
 from simulator.analytic.report import estimate
@@ -20,13 +28,14 @@ from simulator.runspec import v3_pretraining
 from workloads.gemms import gemm_bytes
 
 H800 = load_gpu("h800")
+MEASURED_DIR = PUBLISHED_DIR.parent / "measured"
 
 
 def synthetic(flop_per_s: float, bytes_per_s: float, overhead_s: float, shapes) -> list[Sample]:
     out = []
     for m, n, k in shapes:
         flops, nbytes = 2.0 * m * n * k, gemm_bytes(m, n, k, 1, 2, 2)
-        t = flops / flop_per_s + nbytes / bytes_per_s + overhead_s
+        t = max(flops / flop_per_s, nbytes / bytes_per_s) + overhead_s
         out.append(Sample("gemm", "bf16", flops, nbytes, t, m, n, k))
     return out
 
@@ -57,6 +66,53 @@ def test_fit_gets_rates_right_where_the_samples_determine_them():
 def test_fit_keeps_one_term_when_samples_are_too_few():
     f = fit_kernel([Sample("memory", "bf16", 0.0, 3e9, 1e-3)])
     assert f.bytes_per_s == pytest.approx(3e12) and f.overhead_s == 0 and math.isinf(f.flop_per_s)
+    # with a datasheet, the term one sample cannot determine sits at it (not infinitely fast)
+    f = fit_kernel(synthetic(5e14, 1e12, 0.0, SHAPES[:1]), RateCaps(989.5e12, 3.35e12))
+    assert f.flop_per_s == pytest.approx(2 * 16 * 512 * 7168 / f.time_s(2 * 16 * 512 * 7168, 0.0))
+    assert f.bytes_per_s == 3.35e12 and f.overhead_s == 0
+
+
+def test_the_roofline_is_the_slower_term_plus_overhead():
+    f = KernelFit(1e15, 2e12, 1e-6)
+    assert f.time_s(1e12, 1e9) == pytest.approx(1e-3 + 1e-6)  # compute-bound: the bytes hide under it
+    assert f.time_s(1e9, 1e10) == pytest.approx(5e-3 + 1e-6)  # memory-bound
+    assert KernelFit(math.inf, 2e12).time_s(1e30, 1e10) == pytest.approx(5e-3)  # an infinite rate drops its term
+    # a share of the SMs slows the FLOP term only: HBM is not split with them
+    rates = sol_rates(H800)
+    assert rates.time_s("gemm_bf16", 0.0, 3.35e9, sm_share=0.5) == pytest.approx(1e-3)
+    assert rates.time_s("gemm_bf16", 989.5e9, 0.0, sm_share=0.5) == pytest.approx(2e-3)
+
+
+def test_fit_stays_within_the_datasheet():
+    # samples faster than a datasheet (L2-served bytes, a wrong peak) cannot pull the fit past it
+    caps = RateCaps(989.5e12, 3.35e12)
+    f = fit_kernel(synthetic(1.2e15, 5e12, 2e-6, SHAPES), caps)
+    assert f.flop_per_s == caps.flop_per_s and f.bytes_per_s == caps.bytes_per_s
+    # within the caps, exact data comes back exactly
+    f = fit_kernel(synthetic(8e14, 3e12, 2e-6, SHAPES), caps)
+    assert (f.flop_per_s, f.bytes_per_s, f.overhead_s) == pytest.approx((8e14, 3e12, 2e-6), rel=1e-6)
+
+
+def test_a_rate_the_samples_do_not_determine_sits_at_the_datasheet():
+    # compute-bound shapes only: the bytes term limits none of them, so it takes the HBM datasheet
+    big = [(m, n, k) for m, n, k in SHAPES if m == 4096]
+    f = fit_kernel(synthetic(8e14, 3e12, 2e-6, big), RateCaps(989.5e12, 3.35e12))
+    assert f.flop_per_s == pytest.approx(8e14, rel=1e-6) and f.bytes_per_s == 3.35e12
+    assert math.isinf(fit_kernel(synthetic(8e14, 3e12, 2e-6, big)).bytes_per_s)  # no datasheet: left out
+    # the same bytes in every sample (FlashAttention's benchmarks hold batch x seq fixed) is a constant, told
+    # from the overhead by nothing: the bytes rate stays at the datasheet, the constant goes to the overhead
+    p = published_profile(PUBLISHED_DIR / "h800.toml")
+    assert p.fits["attention_fwd_bf16"].bytes_per_s == H800.hbm_bw_bytes_per_s
+    assert p.fits["attention_fwd_bf16"].overhead_s > 0
+
+
+def test_a_series_timed_on_another_gpu_is_bounded_by_that_gpus_datasheet():
+    # the H800's bf16 GEMMs were timed on an H200 (4.8 TB/s): fitted within it, then scaled by the datasheets
+    p = published_profile(PUBLISHED_DIR / "h800.toml")
+    h200 = fit_classes([s for s in p.samples if s.kernel_class == "gemm_bf16"], "h200")["gemm_bf16"]
+    ratio = H800.hbm_bw_bytes_per_s / load_gpu("h200").hbm_bw_bytes_per_s
+    assert p.fits["gemm_bf16"].bytes_per_s == pytest.approx(h200.bytes_per_s * ratio)
+    assert h200.bytes_per_s > H800.hbm_bw_bytes_per_s  # an H200 rate, above the H800's datasheet before scaling
 
 
 @pytest.mark.parametrize("table", sorted(p.stem for p in PUBLISHED_DIR.glob("*.toml")))
@@ -67,6 +123,18 @@ def test_shipped_published_profiles_are_the_fit_of_their_tables(table):
     assert len(shipped.samples) == len(rebuilt.samples) and all(s.source for s in shipped.samples)
 
 
+@pytest.mark.parametrize("path", [PROFILE_DIR / "cpu-measured.json", MEASURED_DIR / "h200-profile-2026-12-04.json"])
+def test_shipped_measured_profiles_are_the_fit_of_their_samples(path, tmp_path):
+    out = tmp_path / "refit.json"
+    assert main(["calibrate", "refit", str(path), "--out", str(out), "--json"]) == 0
+    assert read_profile(out) == read_profile(path)  # `v3sim calibrate refit` was run after the fit changed
+
+
+def test_refit_takes_measured_profiles_only(capsys):
+    assert main(["calibrate", "refit", "h800-published", "--out", "x.json"]) == 2
+    assert "only a measured profile is refitted" in capsys.readouterr().err
+
+
 def test_published_samples_carry_the_published_rates():
     # deepseek-ai/DeepGEMM README (first release), H800: 4096 x 7168 x 16384 at 1358 TFLOPS, 343 GB/s
     p = read_profile(PROFILE_DIR / "h800-published.json")
@@ -75,9 +143,9 @@ def test_published_samples_carry_the_published_rates():
     assert s.bytes / s.time_s == pytest.approx(343e9, rel=0.01)  # our byte count is theirs
     # the fit follows the table: large-M GEMMs near their measured rate, M = 64 far below (memory-bound)
     fit = p.fits["gemm_fp8"]
-    assert fit.rel_rmse < 0.15
+    assert fit.rel_rmse < 0.2  # the roofline cannot follow the 590 TFLOPS row (K = 512), which pulls F down
     big = fit.time_s(s.flops, s.bytes)
-    assert s.flops / big == pytest.approx(1358e12, rel=0.1)
+    assert s.flops / big == pytest.approx(1358e12, rel=0.2)
     small = next(s for s in p.samples if (s.kernel, s.m, s.n, s.k) == ("gemm", 64, 7168, 16384))
     assert small.flops / fit.time_s(small.flops, small.bytes) == pytest.approx(336e12, rel=0.15)
 

@@ -192,3 +192,18 @@ def test_any_target_is_met_or_refused_in_one_line(model, gpu, tpot_ms, ttft_ms, 
     if ttft_ms is not None:
         assert out["ttft_s"] <= ttft_ms / 1e3 * (1 + 1e-9)
     assert out["input_tokens_per_s_per_gpu"] > 0 and out["kv_transfer"]["s_per_request"] > 0
+
+
+def test_decode_attention_reads_the_cache_at_flashmlas_rate_not_above():
+    """Decode attention is its own kernel class, sourced from FlashMLA's README (3000 GB/s memory-bound, 660
+    TFLOPS compute-bound on the H800): never faster than that, whatever the batch (issue 21: it was 5,385 GB/s)."""
+    s = deployment()
+    rates = rates_for(None, s.node.gpu)
+    ops = serving_layer_ops(V3, True, 64.0, 64.0, 4096.0, "decode", ep=320, redundant=64)
+    att = next(op for op in ops if op.kind == "attention")
+    assert att.profile_class == "attention_decode_bf16"
+    fit = rates.fits["attention_decode_bf16"]
+    assert fit.bytes_per_s == pytest.approx(3000e9) and fit.flop_per_s == pytest.approx(660e12)
+    from simulator.analytic.pricing import op_s
+
+    assert att.hbm_bytes / op_s(att, rates) <= 3000e9 * (1 + 1e-12)

@@ -30,10 +30,10 @@ def test_v3_dualpipe_step_is_deterministic_and_adds_up(v3_sim):
     assert len(v3_sim.timeline.events) == len(again.timeline.events) > 120
 
 
-def test_real_stage_times_make_dualpipe_slower_than_the_rank_average(v3_sim):
-    # The analytic model averages each DualPipe rank's two stages; the last stage (head + MTP) is heavier than the
-    # others, and the event model pairs its real chunks: slower, by a few percent (docs/events.md).
-    assert 1.02 < v3_sim.step_time_s / v3_sim.analytic_step_time_s < 1.15
+def test_dualpipe_event_model_stays_near_the_rank_average(v3_sim):
+    # The analytic model averages each DualPipe rank's two stages; the event model pairs their real chunks, so
+    # the two differ by how even the balancer's split is: a few percent either way (docs/events.md).
+    assert 0.95 < v3_sim.step_time_s / v3_sim.analytic_step_time_s < 1.12
 
 
 def test_1f1b_overlaps_sends_the_analytic_model_counts_exposed():

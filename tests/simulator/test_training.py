@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from hwmodels.registry import load_node
 from simulator.analytic.report import estimate
-from simulator.analytic.training import BREAKDOWN_KEYS, memory_per_gpu
+from simulator.analytic.training import BREAKDOWN_KEYS, memory_per_gpu, resolved
 from simulator.cli import main
 from simulator.explore.sensitivity import sensitivity
 from simulator.explore.validate import GPU_HOURS_TOLERANCE, validation_rows
@@ -61,24 +61,26 @@ def test_dualpipe_bubble_is_below_1f1b_for_the_same_layout():
 
 
 def test_fp8_gemms_dispatch_and_memory_beat_bf16():
-    """What the FP8 recipe buys in this model: faster GEMMs, half the dispatch bytes (less exposed
-    all-to-all), less memory, and a shorter step; its casts take part of the GEMM gain back (docs/training.md)."""
+    """What the FP8 recipe buys in this model: faster GEMMs, half the dispatch bytes, less memory, and a shorter
+    step; its casts take part of the GEMM gain back (docs/training.md). How much all-to-all stays exposed is not
+    among them: it depends on the compute it hides under and on the stage split each precision balances to."""
     from simulator.analytic.pricing import op_s
     from simulator.analytic.profile import rates_for
-    from simulator.analytic.training import block_ops
+    from simulator.analytic.training import block_ops, block_times
 
-    gemms, layer = {}, {}
+    gemms, layer, dispatch = {}, {}, {}
     for precision in ("fp8", "bf16"):
         run = v3_pretraining(precision=precision)
         rates, hbm = rates_for(None, run.node.gpu), run.node.gpu.hbm_bw_bytes_per_s
         ops = block_ops(run, True)
         gemms[precision] = sum(op_s(o, rates) for o in ops if o.kind.endswith("gemm") and o.phase != "backward_weight")
         layer[precision] = sum(op_s(o, rates, 1.0, 1.0, hbm) for o in ops)
+        dispatch[precision] = block_times(run, rates, (True,), False, False).dispatch_f
     assert gemms["fp8"] < 0.8 * gemms["bf16"]
     assert gemms["bf16"] - gemms["fp8"] > layer["bf16"] - layer["fp8"] > 0  # casts give part of it back
+    assert dispatch["fp8"] < 0.55 * dispatch["bf16"]  # 1 byte and a scale per 128 values, not 2 bytes
     fp8 = estimate(v3_pretraining(precision="fp8"), check_memory=False)
     bf16 = estimate(v3_pretraining(precision="bf16"), check_memory=False)
-    assert fp8.breakdown["exposed_ep_comm"] < 0.5 * bf16.breakdown["exposed_ep_comm"]
     assert fp8.memory_per_gpu_bytes["total"] < bf16.memory_per_gpu_bytes["total"]
     assert fp8.step_time_s < bf16.step_time_s
 
@@ -116,7 +118,12 @@ def test_oversubscription_slows_ep_only_when_the_group_leaves_the_leaf():
 def test_expert_imbalance_and_node_limit_move_the_answer():
     base = estimate(v3_pretraining())
     assert estimate(v3_pretraining(expert_imbalance=1.3)).step_time_s > base.step_time_s
-    assert estimate(v3_pretraining(node_limit=None)).breakdown["exposed_ep_comm"] > base.breakdown["exposed_ep_comm"]
+    # routing to any node sends more over the NICs: a longer step (the exposed share depends on the split each
+    # balances to; on the same split, more of the all-to-all is exposed)
+    assert estimate(v3_pretraining(node_limit=None)).step_time_s > base.step_time_s
+    split = {"stage_layers": resolved(v3_pretraining()).stage_layers}
+    free = estimate(v3_pretraining(node_limit=None, **split)).breakdown["exposed_ep_comm"]
+    assert free > base.breakdown["exposed_ep_comm"]
 
 
 # --- bookkeeping ----------------------------------------------------------------------------------
