@@ -56,7 +56,7 @@ def compared(trace_file):
 def test_v3_compute_kernels_within_25_percent_of_the_trace(trace_file):
     run = v3_pretraining()
     out = compare_trace(trace_file, run, rates_for(None, run.node.gpu))
-    assert out["compute_v3sim_s"] == pytest.approx(out["compute_trace_s"], rel=0.25)  # measured -19.0%
+    assert out["compute_v3sim_s"] == pytest.approx(out["compute_trace_s"], rel=0.25)  # measured -20.9%
     assert out["compute_v3sim_s"] < out["compute_trace_s"]  # optimistic, as the GPU-hours are
 
 
@@ -75,7 +75,7 @@ def test_gemm_and_attention_classes_within_25_percent(compared):
         "ep_dispatch",
         "ep_combine",
     ):
-        assert abs(compared[cls]["rel_error"]) <= 0.25, (cls, compared[cls]["rel_error"])  # worst: gemm_fp8 -20%
+        assert abs(compared[cls]["rel_error"]) <= 0.25, (cls, compared[cls]["rel_error"])  # worst: gemm_fp8 -15%
 
 
 @pytest.mark.xfail(
