@@ -48,6 +48,10 @@ PHASES = SERVE_PHASES
 HBM_RESERVE = 0.10  # share of HBM kept for activations, workspaces and fragmentation (assumed)
 PREFILL_TOKENS_PER_GPU = 16384  # new tokens per GPU per prefill forward (deepseek-ai/profile-data: 16K per GPU)
 PREFILL_TOKEN_CHOICES = tuple(1 << k for k in range(8, 17))  # chunks a TTFT target picks from: 256 ... 65,536
+# A prompt reaching a busy prefill instance waits for the forward in flight: half of one on average
+# (forwards of fixed length, arrivals at random: the residual of a deterministic service). The serving event
+# model showed a target met "for a prompt that never waits" missed under load (docs/serving.md, Load).
+PREFILL_WAIT_FORWARDS = 0.5
 PREFILL_COMM_SMS = 24  # SMs DeepEP's normal kernels hold in prefill (DeepEP README: Buffer.set_num_sms(24))
 ISCA_TOKENS = 32  # ISCA's decode example: tokens per device per step
 ISCA_EXPERTS = 9  # 8 routed + 1 shared, each a copy over the network
@@ -302,10 +306,12 @@ def prefill(s: ServeSpec, rates: KernelRates, tokens: int | None = None) -> Phas
 
 
 def ttft_s(s: ServeSpec, p: Phase, tokens: int) -> float:
-    """Time to first token of a request whose new prompt tokens run in forwards of `tokens` per GPU: one
-    forward when the prompt fits (packed with others), else one per chunk, one after another."""
+    """Time to first token of a request whose new prompt tokens run in forwards of `tokens` per GPU, on a
+    prefill pool busy at its operating point: the prompt first waits for the forward in flight (half a
+    forward on average, PREFILL_WAIT_FORWARDS), then runs in one forward when it fits (packed with others),
+    else one per chunk, one after another."""
     new = prompt_tokens(s) * (1 - s.cache_hit)
-    return p.step_s * max(1, math.ceil(new / tokens - 1e-9))
+    return p.step_s * (PREFILL_WAIT_FORWARDS + max(1, math.ceil(new / tokens - 1e-9)))
 
 
 @dataclass(frozen=True, slots=True)
