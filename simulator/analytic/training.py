@@ -435,37 +435,41 @@ def memory_per_gpu(run: RunSpec) -> dict[str, float]:
 
 
 def step_breakdown(run: RunSpec, profile: KernelRates) -> tuple[dict[str, float], StageTimes, ChunkTimes]:
-    """Seconds per step by part (BREAKDOWN_KEYS), the busiest rank's times and its chunk times."""
-    n = run.microbatches
+    """Seconds per step by part (BREAKDOWN_KEYS), the busiest rank's times and its chunk times. The busiest
+    rank is the one whose own step (compute, exposed communication and bubble) is longest: a rank with light
+    pairs can still be the slowest through the communication its unpaired chunks expose."""
     ranks = rank_times(run, profile)
-    overlap = run.schedule in BIDIRECTIONAL
-    if overlap:
-        pairs = [t.overlapped_pair_s() for t in ranks]
-        busiest = max(range(len(ranks)), key=lambda i: pairs[i])
-        t = ranks[busiest]
+    parts = [_rank_parts(run, t) for t in ranks]
+    busiest = max(range(len(ranks)), key=lambda i: sum(parts[i][0].values()))
+    rank_parts, chunk = parts[busiest]
+    t = ranks[busiest]
+    dp_s, opt_s = dp_and_optimizer_s(run, profile)
+    breakdown = {**rank_parts, "exposed_dp_comm": dp_s, "optimizer": opt_s}
+    return breakdown, t, chunk
+
+
+def _rank_parts(run: RunSpec, t: StageTimes) -> tuple[dict[str, float], ChunkTimes]:
+    """One rank's compute, exposed EP and PP communication and bubble per step, and its chunk times."""
+    n = run.microbatches
+    if run.schedule in BIDIRECTIONAL:
         # DualPipe's code runs 3PP/2 - 1 forwards and as many backwards on rank 0 outside overlapped pairs
         # (warm-up, zero-bubble steps, cool-down); their communication is exposed.
         unpaired = min(n, 3 * run.pp // 2 - 1) if run.schedule == "dualpipe" else min(n, run.pp)
-        fb = pairs[busiest]
+        fb = t.overlapped_pair_s()
         short = (n - unpaired) * (fb - t.f - t.b)  # what compute could not cover in the pairs
         comm_pairs = t.ep_f + t.ep_b + t.pp_f + t.pp_b
         ep_share = (t.ep_f + t.ep_b) / comm_pairs if comm_pairs else 0.0
         exposed_ep = short * ep_share + unpaired * (t.ep_f + t.ep_b)
         exposed_pp = short * (1 - ep_share) + unpaired * (t.pp_f + t.pp_b)
     else:
-        t = max(ranks, key=lambda x: x.f + x.b + x.ep_f + x.ep_b + x.pp_f + x.pp_b)
         fb = t.f + t.b + t.ep_f + t.ep_b + t.pp_f + t.pp_b
         exposed_ep = n * (t.ep_f + t.ep_b)
         exposed_pp = n * (t.pp_f + t.pp_b)
     chunk = ChunkTimes(f=t.f + t.ep_f + t.pp_f, b=t.b + t.ep_b + t.pp_b, w=t.w, fb=fb)
-    bubble = bubble_s(run.schedule, run.pp, chunk, run.virtual_stages)
-    dp_s, opt_s = dp_and_optimizer_s(run, profile)
-    breakdown = {
+    parts = {
         "compute": n * (t.f + t.b),
         "exposed_ep_comm": exposed_ep,
         "exposed_pp_comm": exposed_pp,
-        "bubble": bubble,
-        "exposed_dp_comm": dp_s,
-        "optimizer": opt_s,
+        "bubble": bubble_s(run.schedule, run.pp, chunk, run.virtual_stages),
     }
-    return breakdown, t, chunk
+    return parts, chunk

@@ -46,8 +46,9 @@ def test_comm_sms_set_the_all_to_all_rate_and_zero_is_refused():
     assert ep_rate_share(v3_pretraining(schedule="1f1b", comm_sms=0)) == 1.0  # runs in turn, on every SM
     with pytest.raises(ValueError, match="give comm_sms >= 1"):
         v3_pretraining(comm_sms=0)
-    steps = {sms: estimate(v3_pretraining(comm_sms=sms)).step_time_s for sms in (5, 10, 20, 40)}
-    assert steps[5] > steps[10] > steps[20] < steps[40]  # too few starve the all-to-all, too many the GEMMs
+    steps = {sms: estimate(v3_pretraining(comm_sms=sms)).step_time_s for sms in (5, 10, 16, 20, 22, 24, 32, 40)}
+    assert steps[5] > steps[10] > steps[16] > steps[20]  # too few starve the all-to-all
+    assert steps[20] < steps[22] < steps[24] < steps[32] < steps[40]  # past saturation more only starve the GEMMs
 
 
 def test_tp_runs_four_collectives_per_block_and_overlap_hides_them():

@@ -344,3 +344,19 @@ def test_schedules_are_one_table_of_records():
         schedule("gpipe")
     t = ChunkTimes(f=1.0, b=2.0, w=1.0, fb=2.5)
     assert bubble_s("dualpipe", 16, t) == pytest.approx((16 / 2 - 1) * (2.5 + 2.0 - 3.0))  # V3 report, table 2
+
+
+def test_the_step_is_the_slowest_ranks_own_step():
+    """Every DualPipe rank's own step (pairs, the communication its unpaired chunks expose, bubble): the
+    estimate takes the longest, not the rank with the longest overlapped pair (issue 20)."""
+    from simulator.analytic.profile import rates_for
+    from simulator.analytic.training import _rank_parts, rank_times, step_breakdown
+
+    for sms in (20, 24):
+        run = resolved(v3_pretraining(comm_sms=sms))
+        rates = rates_for(None, run.node.gpu)
+        own = [sum(_rank_parts(run, t)[0].values()) for t in rank_times(run, rates)]
+        parts = step_breakdown(run, rates)[0]
+        assert parts["compute"] + parts["exposed_ep_comm"] + parts["exposed_pp_comm"] + parts["bubble"] == (
+            pytest.approx(max(own))
+        )
