@@ -106,7 +106,7 @@ def deployment(
     gpu: str | None = None,
     node: str | None = None,
     weight_dtype: str | None = None,
-    overlap: bool = True,
+    overlap: str = "auto",
     **options: Any,
 ) -> ServeSpec:
     """The ServeSpec `v3sim serve` runs: the model on its node, `serving_layout` unless an option (tp, ep,

@@ -13,6 +13,10 @@ from hwmodels.specs import NodeSpec
 from simulator import limits
 from workloads.spec import ModelSpec
 
+# How dispatch and combine meet compute: the faster of one and two micro-batches (auto); two micro-batches, one's
+# compute hiding the other's communication (two-batch, DeepSeek's); one batch whose combine runs under its shared
+# expert (single-batch, SGLang's); or in turn (none).
+OVERLAP_MODES = ("auto", "two-batch", "single-batch", "none")
 CACHE_TIERS = ("auto", "host", "storage")  # where cached prompt KV is read from (auto: storage where the node has one)
 
 
@@ -29,8 +33,10 @@ class ServeSpec:
     redundant: int = 0  # extra expert slots in the decode pool
     prefill_ep: int = 1
     prefill_redundant: int = 0
-    mtp_acceptance: float | None = None  # None: no speculative decoding
-    overlap: bool = True  # two micro-batches hide communication under compute
+    mtp_acceptance: float | None = None  # None: no speculative decoding; else each draft's acceptance
+    mtp_tokens: int = 1  # draft tokens per step (the MTP module run again for each)
+    overlap: str = "auto"  # OVERLAP_MODES
+    expert_imbalance: float = 1.0  # the busiest GPU's routed-expert load over the mean
     weight_dtype: str = "fp8"
     kv_dtype: str = "bf16"
     cache_hit: float = 0.0  # share of prompt tokens served from the prompt cache (no prefill compute)
@@ -46,6 +52,12 @@ class ServeSpec:
 
     def __post_init__(self) -> None:
         spec, g = self.model, self.node.gpus_per_node
+        if self.overlap not in OVERLAP_MODES:
+            raise ValueError(f"overlap={self.overlap!r}; use one of {', '.join(OVERLAP_MODES)}")
+        if not (isinstance(self.mtp_tokens, int) and 1 <= self.mtp_tokens <= 8):
+            raise ValueError(f"mtp_tokens={self.mtp_tokens!r} must be an integer from 1 to 8")
+        if not 1 <= self.expert_imbalance <= 64:
+            raise ValueError(f"expert_imbalance={self.expert_imbalance!r} must be from 1 (balanced) to 64")
         for name in ("tpot_ms", "ttft_ms"):
             value = getattr(self, name)
             if value is not None and not (isinstance(value, int | float) and 0 < value <= 1e7):
@@ -107,6 +119,18 @@ class ServeSpec:
             raise ValueError(f"{self.node.gpu.name} has no fp8 tensor cores; use --weight-dtype bf16")
         if self.price_per_gpu_hour is not None and self.price_per_gpu_hour < 0:
             raise ValueError(f"price_per_gpu_hour={self.price_per_gpu_hour} must be >= 0")
+
+    @property
+    def verify_tokens(self) -> int:
+        """Tokens per sequence through the model each decode step: the next one and the drafts to verify."""
+        return 1 + self.mtp_tokens if self.mtp_acceptance is not None else 1
+
+    @property
+    def tokens_per_step(self) -> float:
+        """Tokens a sequence emits per decode step on average: 1 + a + a^2 + ... + a^N for N drafts, each
+        accepted with probability a once the ones before it were."""
+        a = self.mtp_acceptance
+        return 1.0 if a is None else sum(a**d for d in range(self.mtp_tokens + 1))
 
     @property
     def cache_bw_bytes_per_s_per_gpu(self) -> float:

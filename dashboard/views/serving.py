@@ -22,6 +22,7 @@ from simulator import limits
 from simulator.analytic.serving import PHASES, serve
 from simulator.explore.servesearch import search
 from simulator.presets import deployment
+from simulator.servespec import OVERLAP_MODES
 from workloads.registry import load_model, model_slugs
 
 SWEEP_POINTS = 8  # batch sizes in the sweep, doubling from 1, plus the KV capacity
@@ -40,6 +41,9 @@ def serve_numbers(
     output_tokens: int | None,
     tpot_ms: float | None = None,
     ttft_ms: float | None = None,
+    mtp_tokens: int = 1,
+    overlap: str = "auto",
+    expert_imbalance: float = 1.0,
 ) -> dict[str, Any]:
     """`v3sim serve --json` for these options (a ValueError names a bad combination)."""
     spec = deployment(
@@ -52,6 +56,9 @@ def serve_numbers(
         output_tokens=output_tokens,
         tpot_ms=tpot_ms,
         ttft_ms=ttft_ms,
+        mtp_tokens=mtp_tokens,
+        overlap=overlap,
+        expert_imbalance=expert_imbalance,
     )
     return serve(spec, None, phase)
 
@@ -220,6 +227,10 @@ with left:
     model = state.selectbox("Model", model_slugs(), key="model", default="deepseek-v3")
     gpu = state.selectbox("GPU", catalog("gpus"), key="gpu", default="h800")
     phase = state.selectbox("Phase", PHASES, key="phase", default="both")
+    overlap = state.selectbox("Compute/communication overlap", OVERLAP_MODES, key="overlap", default="auto")
+    expert_imbalance = state.number(
+        "Expert imbalance (busiest / mean)", key="imbalance", default=1.0, min_value=1.0, max_value=64.0, step=0.05
+    )
 with mid:
     batch = state.number(
         "Batch per GPU (0 = KV capacity)", key="batch", default=0, min_value=0, max_value=limits.MAX_SEQUENCES, step=1
@@ -246,6 +257,16 @@ with right:
         step=0.05,
         disabled=not has_mtp,
         help="Only models with a multi-token-prediction module (DeepSeek-V3: 0.85-0.9)",
+    )
+    mtp_tokens = state.number(
+        "MTP draft tokens per step",
+        key="mtp_tokens",
+        default=1,
+        min_value=1,
+        max_value=8,
+        step=1,
+        disabled=not has_mtp,
+        help="Each accepted only after the ones before it (with an MTP acceptance above 0)",
     )
     cache_hit = state.number("Prefix-cache hit", key="cache_hit", default=0.0, min_value=0.0, max_value=0.99, step=0.05)
     tpot_ms = state.number(
@@ -280,6 +301,9 @@ try:
         int(output) or None,
         float(tpot_ms) or None,
         float(ttft_ms) or None,
+        int(mtp_tokens),
+        str(overlap),
+        float(expert_imbalance),
     )
     sweep = None
     if "tpot_s" in out:

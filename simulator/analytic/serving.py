@@ -75,6 +75,13 @@ def weight_bytes_per_gpu(s: ServeSpec, ep: int, redundant: int) -> float:
     return (quantized + local_experts * per_expert) * wb + small / s.tp * dtype_bytes("bf16")
 
 
+def prefill_bytes_per_gpu(s: ServeSpec, tokens: int) -> float:
+    """HBM a prefill GPU needs: its weights (over the prefill pool's EP and slots) and the KV of the prompts in
+    one forward of `tokens` new tokens, cached prefixes included (activations are in the reserve)."""
+    prompts = tokens / (1 - s.cache_hit)
+    return weight_bytes_per_gpu(s, s.prefill_ep, s.prefill_redundant) + prompts * kv_bytes_per_token(s)
+
+
 def kv_bytes_per_sequence_per_gpu(s: ServeSpec) -> float:
     """KV bytes one sequence of `context` tokens costs each GPU of its attention group (GQA splits over tp up
     to the KV heads; MLA's latent is needed whole on every tp rank)."""
@@ -91,17 +98,30 @@ def max_sequences_per_gpu(s: ServeSpec) -> int:
     return max(0, int(free / kv_bytes_per_sequence_per_gpu(s)))
 
 
-def _comm_s(s: ServeSpec, tokens: float, ep: int, forwarded: bool, node_limit: int | None = 4) -> float:
-    """Seconds of one MoE layer's dispatch + combine of `tokens` per GPU (`workloads.ops.serving_ep_ops`):
-    the NIC and NVLink shares run at once, each way pays the link's latency."""
+def _comm_s(
+    s: ServeSpec, tokens: float, ep: int, forwarded: bool, node_limit: int | None = 4, part: str | None = None
+) -> float:
+    """Seconds of one MoE layer's dispatch + combine (or only `part` of them) of `tokens` per GPU
+    (`workloads.ops.serving_ep_ops`): the NIC and NVLink shares run at once, each way pays the link's
+    latency."""
     node = s.node
     ops = serving_ep_ops(s.model, tokens, ep, node.scaleup_domain_gpus, forwarded, "decode", node_limit)
+    ops = [op for op in ops if part is None or op.kind == part]
     if not ops:
         return 0.0
     net = sum(op.ib_bytes for op in ops) / node.scaleout_achieved_bw_bytes_per_s_per_gpu
     nvl = sum(op.nvlink_bytes for op in ops) / node.scaleup_achieved_bw_bytes_per_s
     latency = node.nic.latency_s if ep > min(ep, node.scaleup_domain_gpus) else node.scaleup_latency_s
-    return max(net, nvl) + 2 * latency
+    return max(net, nvl) + len(ops) * latency
+
+
+def _shared_expert_s(s: ServeSpec, rates: KernelRates, tokens: float, phase: str) -> float:
+    """Seconds of one MoE layer's shared-expert GEMMs for `tokens` per GPU (what single-batch overlap hides
+    the combine under)."""
+    ops = _layer_ops(
+        s.model, True, tokens, tokens, 1.0, phase, s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype, 0.0
+    )
+    return sum(op_s(op, rates) for op in ops if op.component == "shared_experts")
 
 
 def layer_compute_s(
@@ -165,12 +185,15 @@ def _pass_s(
     expert_imbalance: float = 1.0,
 ) -> tuple[float, dict[str, float], int]:
     """(seconds, breakdown, micro-batches) of one forward pass of `tokens` per GPU through every layer, the
-    head included: with overlap on, two micro-batches (one's compute hiding the other's dispatch and combine,
-    each reading the weights again) or one, whichever is faster (a small batch is not worth splitting)."""
-    overlap = s.overlap and s.model.is_moe and ep > 1
-    passes = [_micro_pass_s(s, rates, tokens, queries, ctx, ep, fwd, prefix, expert_imbalance, m) for m in (1, 2)]
-    step, parts, micro = min(passes[: 2 if overlap else 1], key=lambda p: p[0])
-    return step, parts, micro
+    head included, as `s.overlap` says: two micro-batches (one's compute hiding the other's dispatch and
+    combine, each reading the weights again), one batch (its combine under the shared expert for
+    single-batch, nothing hidden for none), or under auto whichever of one and two is faster (a small batch
+    is not worth splitting)."""
+    mode = s.overlap if s.model.is_moe and ep > 1 else "none"
+    micros = {"auto": (1, 2), "two-batch": (2,), "single-batch": (1,), "none": (1,)}[mode]
+    hide = mode == "single-batch"
+    passes = [_micro_pass_s(s, rates, tokens, queries, ctx, ep, fwd, prefix, expert_imbalance, m, hide) for m in micros]
+    return min(passes, key=lambda p: p[0])
 
 
 def _micro_pass_s(
@@ -184,11 +207,12 @@ def _micro_pass_s(
     prefix: float,
     expert_imbalance: float,
     micro: int,
+    combine_under_shared: bool = False,
 ) -> tuple[float, dict[str, float], int]:
     """`_pass_s` with `micro` micro-batches. Under overlap prefill's dispatch and combine run on DeepEP's
     normal kernels, which hold PREFILL_COMM_SMS of the SMs while the other micro-batch computes; decode's
     low-latency kernels free every SM once the RDMA messages are issued (deepseek-ai/profile-data README,
-    "Decoding")."""
+    "Decoding"). `combine_under_shared`: one batch whose combine runs while its shared expert computes."""
     spec = s.model
     parts = {"dense_layers": 0.0, "moe_layers": 0.0, "exposed_comm": 0.0, "head": 0.0}
     phase = "prefill" if fwd else "decode"
@@ -212,32 +236,34 @@ def _micro_pass_s(
         )
         comm = micro * _comm_s(s, tokens / micro, ep, fwd) if moe else 0.0
         layer = max(compute, comm) if micro == 2 else compute + comm
+        if moe and combine_under_shared:
+            combine = _comm_s(s, tokens, ep, fwd, part="combine")
+            layer -= min(combine, _shared_expert_s(s, rates, tokens, phase))
         parts["moe_layers" if moe else "dense_layers"] += count * compute
         parts["exposed_comm"] += count * (layer - compute)
     parts["head"] = head_s(s, rates, queries, phase)
     return sum(parts.values()), parts, micro
 
 
-def decode(s: ServeSpec, rates: KernelRates, batch: float, expert_imbalance: float = 1.0) -> Phase:
-    """One decode step of `batch` sequences per GPU (with MTP: one draft token each verified too), each
+def decode(s: ServeSpec, rates: KernelRates, batch: float, expert_imbalance: float | None = None) -> Phase:
+    """One decode step of `batch` sequences per GPU (with MTP: `s.mtp_tokens` drafts each verified too), each
     reading `s.context` cached tokens; the busiest GPU's routed experts see `expert_imbalance` x the mean
-    load (the serving event model draws it from the router simulation)."""
+    load (None: the spec's; the serving event model draws it from the router simulation)."""
     spec = s.model
-    spec_tokens = 2 if s.mtp_acceptance is not None else 1
-    tokens = batch * spec_tokens
-    step, parts, micro = _pass_s(s, rates, tokens, tokens, s.context, s.ep, False, 0.0, expert_imbalance)
-    if s.mtp_acceptance is not None:  # the MTP module drafts the next step's token: one MoE block + projection
+    imbalance = s.expert_imbalance if expert_imbalance is None else expert_imbalance
+    tokens = batch * s.verify_tokens
+    step, parts, micro = _pass_s(s, rates, tokens, tokens, s.context, s.ep, False, 0.0, imbalance)
+    if s.mtp_acceptance is not None:  # the MTP module drafts each token in turn: one MoE block + projection
         mtp = layer_compute_s(s, rates, spec.is_moe, batch, batch, s.context) + _comm_s(s, batch, s.ep, False)
         mtp += head_s(s, rates, batch)
-        parts["mtp"] = mtp
-        step += mtp
-    emitted = batch * (1 + (s.mtp_acceptance or 0.0))
-    return Phase(step, emitted, parts, micro)
+        parts["mtp"] = s.mtp_tokens * mtp
+        step += s.mtp_tokens * mtp
+    return Phase(step, batch * s.tokens_per_step, parts, micro)
 
 
 def tpot_s(s: ServeSpec, rates: KernelRates, batch: int) -> float:
-    """Time per output token at `batch` sequences per GPU (MTP: a step emits 1 + acceptance tokens)."""
-    return decode(s, rates, batch).step_s / (1 + (s.mtp_acceptance or 0.0))
+    """Time per output token at `batch` sequences per GPU (MTP: a step emits `s.tokens_per_step`)."""
+    return decode(s, rates, batch).step_s / s.tokens_per_step
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,7 +325,9 @@ def prefill(s: ServeSpec, rates: KernelRates, tokens: int | None = None) -> Phas
     new = prompt * (1 - hit)
     ctx = prompt * hit + (new + 1) / 2  # a new token attends the cached prefix and the new ones before it
     prefix = tokens * hit / (1 - hit)  # cached tokens per GPU that come with `tokens` new ones
-    step, parts, micro = _pass_s(s.for_prefill(), rates, tokens, tokens, ctx, s.prefill_ep, True, prefix)
+    step, parts, micro = _pass_s(
+        s.for_prefill(), rates, tokens, tokens, ctx, s.prefill_ep, True, prefix, s.expert_imbalance
+    )
     load = prefix * kv_bytes_per_token(s) / s.cache_bw_bytes_per_s_per_gpu
     parts["exposed_cache_load"] = max(0.0, load - step)
     return Phase(max(step, load), tokens / (1 - hit), parts, micro)
@@ -424,7 +452,7 @@ def serve(s: ServeSpec, profile: KernelRates | str | None = None, phase: str = "
         per_gpu = d.tokens / d.step_s
         out |= {
             "batch_per_gpu": batch,
-            "tpot_s": d.step_s / (1 + (s.mtp_acceptance or 0.0)),
+            "tpot_s": d.step_s / s.tokens_per_step,
             "tpot_target_s": None if s.tpot_ms is None else s.tpot_ms / 1e3,
             "decode_limit": point.limit,
             "decode_bound": point.bound,
@@ -438,11 +466,19 @@ def serve(s: ServeSpec, profile: KernelRates | str | None = None, phase: str = "
         breakdown["decode"] = d.breakdown
         if s.mtp_acceptance is not None:
             plain = decode(ServeSpec(**{**_fields(s), "mtp_acceptance": None}), rates, batch)
-            out["mtp_tokens_per_step"] = 1 + s.mtp_acceptance
+            out["mtp_tokens_per_step"] = s.tokens_per_step
             out["mtp_throughput_gain"] = per_gpu / (plain.tokens / plain.step_s)
     if phase in ("prefill", "both"):
         pre = prefill_point(s, rates)
         p = pre.phase
+        prefill_bytes = prefill_bytes_per_gpu(s, pre.tokens)
+        if prefill_bytes > node.gpu.hbm_bytes * (1 - HBM_RESERVE):
+            raise ValueError(
+                f"prefill does not fit: {prefill_bytes / 1e9:.1f} GB per GPU (weights over prefill EP"
+                f"{s.prefill_ep} and the KV of {pre.tokens:,} prompt tokens per forward) of "
+                f"{node.gpu.hbm_bytes / 1e9:.0f} GB; raise --prefill-ep or lower --prefill-tokens"
+            )
+        out["prefill_gb_per_gpu"] = prefill_bytes / 1e9
         per_gpu = p.tokens / p.step_s
         out |= {
             "input_tokens_per_s_per_gpu": per_gpu,

@@ -19,7 +19,7 @@ from simulator.cli.args import (
 )
 from simulator.limits import MAX_SERVE_REQUESTS
 from simulator.names import SERVE_PHASES as PHASES
-from simulator.servespec import CACHE_TIERS
+from simulator.servespec import CACHE_TIERS, OVERLAP_MODES
 from workloads.dtypes import DTYPE_BYTES
 
 REQUESTS = positive_up_to(MAX_SERVE_REQUESTS, " requests (one simulation stays within seconds)")
@@ -62,7 +62,17 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     )
     p.add_argument("--weight-dtype", choices=list(DTYPE_BYTES), default=None, help="default fp8 where supported")
     p.add_argument("--kv-dtype", choices=list(DTYPE_BYTES), default="bf16")
-    p.add_argument("--no-overlap", action="store_true", help="no two-micro-batch overlap of compute and comm")
+    p.add_argument(
+        "--overlap",
+        choices=OVERLAP_MODES,
+        default="auto",
+        help="dispatch/combine vs compute: auto (the faster of one "
+        "and two micro-batches), two-batch (DeepSeek's), single-batch (combine under the shared expert), none",
+    )
+    p.add_argument("--mtp-tokens", type=positive, default=1, help="MTP draft tokens per step (with --mtp-acceptance)")
+    p.add_argument(
+        "--expert-imbalance", type=positive_number, default=1.0, help="busiest GPU's routed-expert load / mean (1)"
+    )
     p.add_argument("--price-per-gpu-hour", type=nonnegative, default=None, help="USD (default: the catalog price)")
     p.add_argument("--profile", type=name, default=None, help="kernel profile: sol, published, measured, a .json file")
     p.add_argument(
@@ -100,7 +110,9 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         args.gpu,
         args.node,
         args.weight_dtype,
-        overlap=not args.no_overlap,
+        overlap=args.overlap,
+        mtp_tokens=args.mtp_tokens,
+        expert_imbalance=args.expert_imbalance,
         batch=args.batch,
         context=args.context,
         mtp_acceptance=args.mtp_acceptance,

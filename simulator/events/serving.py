@@ -19,7 +19,8 @@ The analytic model prices one operating point; this one lets the load set the ba
   unit's batch per GPU and the active sequences' mean KV length, with the busiest GPU's routed-expert load
   drawn for the step's tokens from the router simulation (`ep_comm.draw_gpu_loads`, one draw standing for
   every MoE layer of the step; its expert GEMMs priced at that load, `expert_factor`). A sequence emits
-  one token per step, plus one with probability `mtp_acceptance` (drawn per sequence and step).
+  one token per step, plus one per accepted MTP draft (each at `mtp_acceptance` once the ones before it
+  were; drawn per sequence and step).
 
 Pricing thousands of steps through `decode` would be slow: `simulator.events.serving_tables` tabulates the
 analytic functions on a fine grid, each point priced once when a run first needs it, and interpolates (a test
@@ -299,7 +300,7 @@ class _Serving:
         if setup.experts is None:
             return 1.0, 1.0
         ep, slots, per_token = setup.experts
-        per_seq = 2 if setup.spec.mtp_acceptance is not None else 1  # MTP: a draft token verified per sequence
+        per_seq = setup.spec.verify_tokens  # MTP: the drafts verified per sequence
         b = round(math.log(sequences * per_seq * per_token) / LOG_BIN)
         if b not in self.pools:
             tokens = max(1, round(math.exp(b * LOG_BIN)))
@@ -311,10 +312,13 @@ class _Serving:
         return float(self.pools[b][j]), self.factors[key]
 
     def _emit(self) -> int:
-        """Each active sequence's tokens this step (MTP: a second one when its draft is accepted)."""
+        """Each active sequence's tokens this step (MTP: one more per draft accepted, each draft only after the
+        ones before it were)."""
         got = np.ones(len(self.ids), dtype=np.int64)
-        if self.setup.spec.mtp_acceptance is not None:
-            got += self.rng.random(len(self.ids)) < self.setup.spec.mtp_acceptance
+        spec = self.setup.spec
+        if spec.mtp_acceptance is not None:
+            drafts = self.rng.random((len(self.ids), spec.mtp_tokens)) < spec.mtp_acceptance
+            got += np.cumprod(drafts, axis=1).sum(axis=1)
         got = np.minimum(got, self.remaining)
         self.remaining -= got
         self.kv += got
@@ -537,7 +541,7 @@ def _measured(sim: _Serving) -> tuple[int, int]:
 def _analytic_tpot(s: ServeSpec, rates: KernelRates, batch: float, ctx: float | None) -> float:
     """The analytic time per output token at this batch per GPU and mean KV length, a balanced router."""
     at = replace(s, context=max(1, round(ctx or s.context)), output_tokens=None)
-    return decode(at, rates, batch).step_s / (1 + (s.mtp_acceptance or 0.0))
+    return decode(at, rates, batch, 1.0).step_s / s.tokens_per_step
 
 
 def _goodput(s: ServeSpec, ttft: np.ndarray, tpot: np.ndarray, out: np.ndarray, per_gpu: float) -> dict:

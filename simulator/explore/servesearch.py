@@ -150,7 +150,7 @@ def _decode_row(s: ServeSpec, rates: KernelRates) -> dict[str, Any] | str:
         return SKIP_TPOT
     d, g = point.phase, s.node.gpus_per_node
     per_gpu = d.tokens / d.step_s
-    tpot = d.step_s / (1 + (s.mtp_acceptance or 0.0))
+    tpot = d.step_s / s.tokens_per_step
     gpus = math.lcm(s.ep, s.tp)  # one decode instance: the EP group, or the TP group when larger
     return {
         "tp": s.tp,
@@ -212,10 +212,14 @@ def search(
     mtp_acceptance: float | None = None,
     profile: KernelRates | str | None = None,
     top: int | None = None,
+    mtp_tokens: int = 1,
+    overlap: str = "auto",
+    expert_imbalance: float = 1.0,
 ) -> SearchReport:
     """Every deployment of `model` on the node, priced at the SLO, ranked by $ per million output tokens
     (then tokens/s per user, then fewer GPUs); `top` of them kept (None: all), the frontier whole. MTP drafts
-    are accepted at `mtp_acceptance` (None: MTP_ACCEPTANCE where the model has an MTP module)."""
+    are accepted at `mtp_acceptance` (None: MTP_ACCEPTANCE where the model has an MTP module), `mtp_tokens` per
+    step; every candidate runs with the given `overlap` mode and `expert_imbalance`."""
     start = time.perf_counter()
     base = deployment(
         model,
@@ -226,6 +230,9 @@ def search(
         context=context,
         output_tokens=output_tokens,
         cache_hit=cache_hit,
+        mtp_tokens=mtp_tokens,
+        overlap=overlap,
+        expert_imbalance=expert_imbalance,
     )
     if mtp_acceptance is not None and not base.model.num_nextn_predict_layers:
         raise ValueError(f"{base.model.name} has no multi-token prediction module; drop --mtp-acceptance")

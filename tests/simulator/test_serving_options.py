@@ -1,0 +1,83 @@
+"""Serving options of issue 27 that build on the operating points: MTP depth, overlap schemes, expert imbalance
+as an input, and memory checked per phase against the pool that runs it. Each moves the answer the way the
+physics says."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from simulator.analytic.profile import rates_for
+from simulator.analytic.serving import decode, serve
+from simulator.cli import main
+from simulator.presets import deployment
+from simulator.servespec import OVERLAP_MODES
+
+
+def test_mtp_depth_emits_the_accepted_chain_and_verifies_every_draft():
+    one, three = deployment(mtp_acceptance=0.8), deployment(mtp_acceptance=0.8, mtp_tokens=3)
+    assert one.tokens_per_step == pytest.approx(1.8) and three.tokens_per_step == pytest.approx(1 + 0.8 + 0.64 + 0.512)
+    assert (one.verify_tokens, three.verify_tokens, deployment().verify_tokens) == (2, 4, 1)
+    rates = rates_for(None, one.node.gpu)
+    small = [decode(s, rates, 8) for s in (one, three)]
+    assert small[1].step_s > small[0].step_s  # more tokens through the model and the draft module run thrice
+    assert small[1].breakdown["mtp"] == pytest.approx(3 * small[0].breakdown["mtp"])
+    # memory-bound at a small batch: deeper drafts pay; compute-bound at a full one: they cost
+    per_gpu = [p.tokens / p.step_s for p in small]
+    assert per_gpu[1] > per_gpu[0]
+    full = [decode(s, rates, 160) for s in (one, three)]
+    assert full[1].tokens / full[1].step_s < full[0].tokens / full[0].step_s
+
+
+def test_overlap_schemes_order_as_they_hide_communication():
+    rates = rates_for(None, deployment().node.gpu)
+    steps = {mode: decode(deployment(ep=144, overlap=mode), rates, 64) for mode in OVERLAP_MODES}
+    assert steps["none"].step_s > steps["single-batch"].step_s  # the combine hides under the shared expert
+    assert steps["auto"].step_s == min(steps["two-batch"].step_s, steps["none"].step_s)
+    assert steps["two-batch"].micro_batches == 2 and steps["none"].micro_batches == 1
+    assert steps["none"].breakdown["exposed_comm"] > steps["single-batch"].breakdown["exposed_comm"] > 0
+
+
+def test_expert_imbalance_slows_the_routed_experts_only():
+    rates = rates_for(None, deployment().node.gpu)
+    base, skewed = (decode(deployment(expert_imbalance=x), rates, 64) for x in (1.0, 1.3))
+    assert skewed.step_s > base.step_s
+    assert skewed.breakdown["head"] == base.breakdown["head"]
+    assert skewed.breakdown["dense_layers"] == base.breakdown["dense_layers"]
+    assert (
+        serve(deployment(expert_imbalance=1.3))["input_tokens_per_s_per_gpu"]
+        < serve(deployment())["input_tokens_per_s_per_gpu"]
+    )
+
+
+def test_prefill_memory_is_checked_against_the_prefill_pool(capsys):
+    out = serve(deployment(), phase="prefill")
+    assert 0 < out["prefill_gb_per_gpu"] < 80 * 0.9
+    assert main(["serve", "--prefill-ep", "8"]) == 2  # 32 experts per GPU: 671B / 8 of fp8 weights
+    err = capsys.readouterr().err
+    assert "prefill does not fit" in err and "--prefill-ep" in err and err.count("\n") == 1
+    assert main(["serve", "--prefill-ep", "8", "--phase", "decode"]) == 0  # decode alone never runs prefill
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--overlap", "three-batch"], "invalid choice"),
+        (["--mtp-tokens", "9", "--mtp-acceptance", "0.8"], "mtp_tokens=9 must be an integer from 1 to 8"),
+        (["--expert-imbalance", "0.5"], "expert_imbalance=0.5 must be from 1"),
+    ],
+)
+def test_bad_options_are_one_line_errors(capsys, argv, message):
+    assert main(["serve", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_the_load_model_draws_the_draft_chain_as_the_analytic_model_averages_it(capsys):
+    """Two drafts at 0.8: the event model accepts each only after the one before it; at low load its TPOT
+    matches the analytic one (which divides the step by 1 + 0.8 + 0.64) within 5%."""
+    argv = ["serve", "--ep", "32", "--context", "2048", "--output-tokens", "256", "--rate", "5", "--json"]
+    assert main([*argv, "--mtp-acceptance", "0.8", "--mtp-tokens", "2"]) == 0
+    load = json.loads(capsys.readouterr().out)["load"]
+    assert load["tpot_s"]["p50"] == pytest.approx(load["analytic_tpot_s"], rel=0.05)
