@@ -37,6 +37,7 @@ class ServeSpec:
     mtp_tokens: int = 1  # draft tokens per step (the MTP module run again for each)
     overlap: str = "auto"  # OVERLAP_MODES
     expert_imbalance: float = 1.0  # the busiest GPU's routed-expert load over the mean
+    offload_weights: bool = False  # prefill streams the weights that do not fit in HBM from host memory
     weight_dtype: str = "fp8"
     kv_dtype: str = "bf16"
     cache_hit: float = 0.0  # share of prompt tokens served from the prompt cache (no prefill compute)

@@ -44,6 +44,7 @@ def serve_numbers(
     mtp_tokens: int = 1,
     overlap: str = "auto",
     expert_imbalance: float = 1.0,
+    offload_weights: bool = False,
 ) -> dict[str, Any]:
     """`v3sim serve --json` for these options (a ValueError names a bad combination)."""
     spec = deployment(
@@ -59,6 +60,7 @@ def serve_numbers(
         mtp_tokens=mtp_tokens,
         overlap=overlap,
         expert_imbalance=expert_imbalance,
+        offload_weights=offload_weights,
     )
     return serve(spec, None, phase)
 
@@ -231,6 +233,12 @@ with left:
     expert_imbalance = state.number(
         "Expert imbalance (busiest / mean)", key="imbalance", default=1.0, min_value=1.0, max_value=64.0, step=0.05
     )
+    offload = state.checkbox(
+        "Offload prefill weights to host memory",
+        key="offload",
+        default=False,
+        help="Weights that do not fit beside a forward's KV stream over PCIe each forward",
+    )
 with mid:
     batch = state.number(
         "Batch per GPU (0 = KV capacity)", key="batch", default=0, min_value=0, max_value=limits.MAX_SEQUENCES, step=1
@@ -304,6 +312,7 @@ try:
         int(mtp_tokens),
         str(overlap),
         float(expert_imbalance),
+        bool(offload),
     )
     sweep = None
     if "tpot_s" in out:

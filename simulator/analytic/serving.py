@@ -330,7 +330,18 @@ def prefill(s: ServeSpec, rates: KernelRates, tokens: int | None = None) -> Phas
     )
     load = prefix * kv_bytes_per_token(s) / s.cache_bw_bytes_per_s_per_gpu
     parts["exposed_cache_load"] = max(0.0, load - step)
-    return Phase(max(step, load), tokens / (1 - hit), parts, micro)
+    stream = offloaded_bytes_per_gpu(s, tokens) / s.node.pcie_bw_bytes_per_s
+    parts["exposed_weight_offload"] = max(0.0, stream - max(step, load))
+    return Phase(max(step, load, stream), tokens / (1 - hit), parts, micro)
+
+
+def offloaded_bytes_per_gpu(s: ServeSpec, tokens: int) -> float:
+    """Weight bytes a prefill GPU streams from host memory each forward under `s.offload_weights`: what does
+    not fit beside the forward's KV (layer by layer, prefetched over PCIe while the layers before compute)."""
+    if not s.offload_weights:
+        return 0.0
+    room = s.node.gpu.hbm_bytes * (1 - HBM_RESERVE) - tokens / (1 - s.cache_hit) * kv_bytes_per_token(s)
+    return max(0.0, weight_bytes_per_gpu(s, s.prefill_ep, s.prefill_redundant) - max(0.0, room))
 
 
 def ttft_s(s: ServeSpec, p: Phase, tokens: int) -> float:
@@ -471,14 +482,16 @@ def serve(s: ServeSpec, profile: KernelRates | str | None = None, phase: str = "
     if phase in ("prefill", "both"):
         pre = prefill_point(s, rates)
         p = pre.phase
-        prefill_bytes = prefill_bytes_per_gpu(s, pre.tokens)
+        prefill_bytes = prefill_bytes_per_gpu(s, pre.tokens) - offloaded_bytes_per_gpu(s, pre.tokens)
         if prefill_bytes > node.gpu.hbm_bytes * (1 - HBM_RESERVE):
+            fix = "lower --prefill-tokens" if s.offload_weights else "lower --prefill-tokens, or --offload-weights"
             raise ValueError(
                 f"prefill does not fit: {prefill_bytes / 1e9:.1f} GB per GPU (weights over prefill EP"
                 f"{s.prefill_ep} and the KV of {pre.tokens:,} prompt tokens per forward) of "
-                f"{node.gpu.hbm_bytes / 1e9:.0f} GB; raise --prefill-ep or lower --prefill-tokens"
+                f"{node.gpu.hbm_bytes / 1e9:.0f} GB; raise --prefill-ep, {fix}"
             )
         out["prefill_gb_per_gpu"] = prefill_bytes / 1e9
+        out["offloaded_gb_per_gpu"] = offloaded_bytes_per_gpu(s, pre.tokens) / 1e9
         per_gpu = p.tokens / p.step_s
         out |= {
             "input_tokens_per_s_per_gpu": per_gpu,

@@ -69,6 +69,9 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
         help="dispatch/combine vs compute: auto (the faster of one "
         "and two micro-batches), two-batch (DeepSeek's), single-batch (combine under the shared expert), none",
     )
+    p.add_argument(
+        "--offload-weights", action="store_true", help="prefill streams the weights that do not fit from host memory"
+    )
     p.add_argument("--mtp-tokens", type=positive, default=1, help="MTP draft tokens per step (with --mtp-acceptance)")
     p.add_argument(
         "--expert-imbalance", type=positive_number, default=1.0, help="busiest GPU's routed-expert load / mean (1)"
@@ -113,6 +116,7 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         overlap=args.overlap,
         mtp_tokens=args.mtp_tokens,
         expert_imbalance=args.expert_imbalance,
+        offload_weights=args.offload_weights,
         batch=args.batch,
         context=args.context,
         mtp_acceptance=args.mtp_acceptance,

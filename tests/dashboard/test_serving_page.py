@@ -113,6 +113,15 @@ def test_overlap_mtp_depth_and_imbalance_reach_the_model():
     assert at.query_params["overlap"] == "single-batch" and at.query_params["mtp_tokens"] == "2"
 
 
+def test_the_offload_switch_reaches_the_model():
+    at = page()
+    at.checkbox(key="offload").check()
+    at.number_input(key="context").set_value(65536).run()
+    assert not at.exception and at.query_params["offload"] == "true"
+    out = cli("--offload-weights", "--context", "65536")
+    assert metric(at, "Input tokens/s per GPU") == f"{out['input_tokens_per_s_per_gpu']:,.0f}"
+
+
 def test_a_batch_that_does_not_fit_is_an_error_not_a_traceback():
     at = page()
     at.number_input(key="batch").set_value(100000).run()

@@ -81,3 +81,20 @@ def test_the_load_model_draws_the_draft_chain_as_the_analytic_model_averages_it(
     assert main([*argv, "--mtp-acceptance", "0.8", "--mtp-tokens", "2"]) == 0
     load = json.loads(capsys.readouterr().out)["load"]
     assert load["tpot_s"]["p50"] == pytest.approx(load["analytic_tpot_s"], rel=0.05)
+
+
+def test_offloaded_weights_stream_over_pcie_and_show_when_the_forward_is_short():
+    """Prefill on EP8 holds 84 GB of fp8 weights per GPU: refused in HBM, answered with --offload-weights, the
+    overflow streamed from host memory each forward over the node's PCIe (64 GB/s per GPU on h800-ib)."""
+    assert serve(deployment(), phase="prefill")["offloaded_gb_per_gpu"] == 0  # fits: nothing streamed
+    long = serve(deployment(prefill_ep=8, offload_weights=True), phase="prefill")
+    assert long["offloaded_gb_per_gpu"] > 0 and long["prefill_gb_per_gpu"] <= 80 * 0.9
+    assert long["breakdown"]["prefill"]["exposed_weight_offload"] == 0  # hidden under a 16K-token forward
+    short = deployment(prefill_ep=8, offload_weights=True, prefill_tokens=1024)
+    out = serve(short, phase="prefill")
+    stream_s = out["offloaded_gb_per_gpu"] * 1e9 / short.node.pcie_bw_bytes_per_s
+    assert out["breakdown"]["prefill"]["exposed_weight_offload"] > 0 and out["prefill_step_s"] == pytest.approx(
+        stream_s
+    )
+    resident = serve(deployment(prefill_tokens=1024), phase="prefill")
+    assert out["input_tokens_per_s_per_gpu"] < resident["input_tokens_per_s_per_gpu"]
