@@ -37,6 +37,7 @@ class ServeSpec:
     mtp_tokens: int = 1  # draft tokens per step (the MTP module run again for each)
     overlap: str = "auto"  # OVERLAP_MODES
     expert_imbalance: float = 1.0  # the busiest GPU's routed-expert load over the mean
+    expert_tp: int = 1  # GPUs each expert is split over (inside a node), in both pools
     offload_weights: bool = False  # prefill streams the weights that do not fit in HBM from host memory
     weight_dtype: str = "fp8"
     kv_dtype: str = "bf16"
@@ -59,6 +60,17 @@ class ServeSpec:
             raise ValueError(f"mtp_tokens={self.mtp_tokens!r} must be an integer from 1 to 8")
         if not 1 <= self.expert_imbalance <= 64:
             raise ValueError(f"expert_imbalance={self.expert_imbalance!r} must be from 1 (balanced) to 64")
+        if not isinstance(self.expert_tp, int) or self.expert_tp < 1:
+            raise ValueError(f"expert_tp={self.expert_tp!r} must be a positive integer")
+        if self.expert_tp > 1:
+            if not spec.is_moe:
+                raise ValueError(f"{spec.name} is dense: expert TP needs experts (drop --expert-tp)")
+            domain = self.node.scaleup_domain_gpus
+            for ep in (self.ep, self.prefill_ep):
+                if ep % self.expert_tp or domain % self.expert_tp:
+                    raise ValueError(
+                        f"expert_tp={self.expert_tp} must divide the EP size ({ep}) and the {domain}-GPU NVLink domain"
+                    )
         for name in ("tpot_ms", "ttft_ms"):
             value = getattr(self, name)
             if value is not None and not (isinstance(value, int | float) and 0 < value <= 1e7):

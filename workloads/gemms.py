@@ -76,7 +76,7 @@ def attention_gemms(spec: ModelSpec, tokens: float) -> list[Gemm]:
     ]
 
 
-def swiglu_gemms(name: str, component: str, tokens: float, hidden: int, inter: int, groups: int = 1) -> list[Gemm]:
+def swiglu_gemms(name: str, component: str, tokens: float, hidden: int, inter: float, groups: int = 1) -> list[Gemm]:
     """A SwiGLU MLP: gate and up fused into one GEMM, then down."""
     return [
         Gemm(f"{name}.gate_up", component, tokens, 2 * inter, hidden, groups),
@@ -115,16 +115,18 @@ def head_gemms(spec: ModelSpec, tokens: float, mtp_depths: int = 0) -> list[Gemm
     return out
 
 
-def serving_moe_gemms(spec: ModelSpec, tokens: float, ep: int, redundant: int) -> list[Gemm]:
+def serving_moe_gemms(spec: ModelSpec, tokens: float, ep: int, redundant: int, expert_tp: int = 1) -> list[Gemm]:
     """One MoE layer's GEMMs on a GPU of an EP group with (experts + redundant) / ep expert slots, routing
-    balanced over the slots: router and shared experts on the GPU's own tokens, then the local experts."""
+    balanced over the slots: router and shared experts on the GPU's own tokens, then the local experts. With
+    expert TP the experts are split over `expert_tp` GPUs (the intermediate dimension): each GPU runs
+    expert_tp times the experts, each on 1/expert_tp of its width, at the same tokens per expert."""
     slots = (spec.n_routed_experts + redundant) // ep
     routed = swiglu_gemms(
         "experts",
         "routed_experts",
         tokens * spec.num_experts_per_tok / slots,
         spec.hidden_size,
-        spec.moe_intermediate_size,
-        slots,
+        spec.moe_intermediate_size / expert_tp,
+        slots * expert_tp,
     )
     return [g for g in ffn_gemms(spec, True, tokens, 1) if g.component != "routed_experts"] + routed

@@ -242,6 +242,7 @@ def serving_layer_ops(
     weight_dtype: str = "fp8",
     kv_dtype: str = "bf16",
     prefix: float = 0.0,
+    expert_tp: int = 1,
 ) -> list[Op]:
     """One layer's ops on one serving GPU for `tokens` tokens through the weights, of which `queries` attend
     over `ctx` keys each (decode: tokens = queries over the cache; prefill: the prompt's new tokens).
@@ -253,7 +254,10 @@ def serving_layer_ops(
     kv_b_proj) and are read by the attention. Both phases run the layer's element-wise kernels (norms, RoPE,
     residual adds, SwiGLU, router, combine; fp8 weights: the 1x128 activation casts). TP adds an all-gather
     and a reduce-scatter around attention (and around a dense MLP) over NVLink. Experts see each GPU's own
-    tokens over (experts + redundant) / ep slots; a dense MLP is split like attention.
+    tokens over (experts + redundant) / ep slots; a dense MLP is split like attention. Expert TP splits each
+    expert over `expert_tp` GPUs of a node: every token's copy reaches all of them (an NVLink all-gather
+    after the dispatch, fp8) and their partial outputs are summed (a reduce-scatter before the combine,
+    bf16).
     """
     group = tokens * tp
     out = [gemm_op(g, phase, "attn", weight_dtype).scaled(1 / tp) for g in attention_gemms(spec, group)]
@@ -271,7 +275,15 @@ def serving_layer_ops(
         else [op for op in tp_ops(spec, group, tp, phase) if op.part == "attn"]
     )
     if moe:
-        out += [gemm_op(g, phase, "mlp", weight_dtype) for g in serving_moe_gemms(spec, tokens, ep, redundant)]
+        gemms = serving_moe_gemms(spec, tokens, ep, redundant, expert_tp)
+        out += [gemm_op(g, phase, "mlp", weight_dtype) for g in gemms]
+        if expert_tp > 1:
+            pairs = (expert_tp - 1) * tokens * spec.num_experts_per_tok * spec.hidden_size
+            out += [
+                Op("all_gather.experts", "collective", phase, "mlp", "expert_tp", "fp8", nvlink_bytes=pairs),
+                Op("reduce_scatter.experts", "collective", phase, "mlp", "expert_tp", "bf16",
+                   nvlink_bytes=pairs * dtype_bytes("bf16")),
+            ]  # fmt: skip
     else:
         out += [gemm_op(g, phase, "mlp", weight_dtype).scaled(1 / tp) for g in ffn_gemms(spec, False, group)]
     return out

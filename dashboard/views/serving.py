@@ -45,6 +45,7 @@ def serve_numbers(
     overlap: str = "auto",
     expert_imbalance: float = 1.0,
     offload_weights: bool = False,
+    expert_tp: int = 1,
 ) -> dict[str, Any]:
     """`v3sim serve --json` for these options (a ValueError names a bad combination)."""
     spec = deployment(
@@ -61,6 +62,7 @@ def serve_numbers(
         overlap=overlap,
         expert_imbalance=expert_imbalance,
         offload_weights=offload_weights,
+        expert_tp=expert_tp,
     )
     return serve(spec, None, phase)
 
@@ -233,6 +235,15 @@ with left:
     expert_imbalance = state.number(
         "Expert imbalance (busiest / mean)", key="imbalance", default=1.0, min_value=1.0, max_value=64.0, step=0.05
     )
+    expert_tp = state.number(
+        "Expert TP (GPUs per expert)",
+        key="expert_tp",
+        default=1,
+        min_value=1,
+        max_value=8,
+        step=1,
+        help="Each expert split over this many GPUs of a node (must divide the node and the EP size)",
+    )
     offload = state.checkbox(
         "Offload prefill weights to host memory",
         key="offload",
@@ -313,6 +324,7 @@ try:
         str(overlap),
         float(expert_imbalance),
         bool(offload),
+        int(expert_tp),
     )
     sweep = None
     if "tpot_s" in out:

@@ -142,8 +142,9 @@ def layer_compute_s(
     SMs, routed experts at the busiest GPU's `expert_imbalance` x the mean load, element-wise kernels at their
     class's share of the HBM datasheet, TP collectives at the NVLink rate."""
     ops = _layer_ops(
-        s.model, moe, tokens, queries, ctx, phase, s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype, prefix
-    )
+        s.model, moe, tokens, queries, ctx, phase, s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype, prefix,
+        s.expert_tp,
+    )  # fmt: skip
     nvlink, hbm = s.node.scaleup_achieved_bw_bytes_per_s, s.node.gpu.hbm_bw_bytes_per_s
     return sum(
         op.nvlink_bytes / nvlink if op.kind == "collective" else op_s(op, rates, sm_share, expert_imbalance, hbm)

@@ -69,6 +69,7 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
         help="dispatch/combine vs compute: auto (the faster of one "
         "and two micro-batches), two-batch (DeepSeek's), single-batch (combine under the shared expert), none",
     )
+    p.add_argument("--expert-tp", type=degree, default=1, help="GPUs each expert is split over, inside a node (1)")
     p.add_argument(
         "--offload-weights", action="store_true", help="prefill streams the weights that do not fit from host memory"
     )
@@ -117,6 +118,7 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         mtp_tokens=args.mtp_tokens,
         expert_imbalance=args.expert_imbalance,
         offload_weights=args.offload_weights,
+        expert_tp=args.expert_tp,
         batch=args.batch,
         context=args.context,
         mtp_acceptance=args.mtp_acceptance,

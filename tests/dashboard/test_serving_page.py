@@ -100,14 +100,16 @@ def test_slo_targets_set_the_operating_point_as_the_cli_does():
     assert not at.exception and "not both" in at.error[0].value
 
 
-def test_overlap_mtp_depth_and_imbalance_reach_the_model():
+def test_overlap_mtp_depth_imbalance_and_expert_tp_reach_the_model():
     at = page()
     at.selectbox(key="overlap").set_value("single-batch")
     at.number_input(key="mtp").set_value(0.8)
     at.number_input(key="mtp_tokens").set_value(2)
-    at.number_input(key="imbalance").set_value(1.2).run()
+    at.number_input(key="imbalance").set_value(1.2)
+    at.number_input(key="expert_tp").set_value(2).run()
     assert not at.exception
-    out = cli("--overlap", "single-batch", "--mtp-acceptance", "0.8", "--mtp-tokens", "2", "--expert-imbalance", "1.2")
+    options = ["--overlap", "single-batch", "--mtp-acceptance", "0.8", "--mtp-tokens", "2"]
+    out = cli(*options, "--expert-imbalance", "1.2", "--expert-tp", "2")
     assert metric(at, "TPOT") == f"{out['tpot_s'] * 1e3:.1f} ms"
     assert metric(at, "Input tokens/s per GPU") == f"{out['input_tokens_per_s_per_gpu']:,.0f}"
     assert at.query_params["overlap"] == "single-batch" and at.query_params["mtp_tokens"] == "2"

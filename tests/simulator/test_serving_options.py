@@ -98,3 +98,23 @@ def test_offloaded_weights_stream_over_pcie_and_show_when_the_forward_is_short()
     )
     resident = serve(deployment(prefill_tokens=1024), phase="prefill")
     assert out["input_tokens_per_s_per_gpu"] < resident["input_tokens_per_s_per_gpu"]
+
+
+def test_expert_tp_splits_the_expert_gemms_and_adds_its_collectives():
+    from workloads.ops import serving_layer_ops, total
+    from workloads.registry import load_model
+
+    v3 = load_model("deepseek-v3")
+    ops = {n: serving_layer_ops(v3, True, 64.0, 64.0, 4096.0, "decode", ep=32, expert_tp=n) for n in (1, 4)}
+    routed = {n: [op for op in o if op.component == "routed_experts"] for n, o in ops.items()}
+    assert total(routed[4]) == pytest.approx(total(routed[1]))  # the same work per GPU
+    assert routed[4][0].n == routed[1][0].n / 4 and routed[4][0].groups == 4 * routed[1][0].groups
+    coll = [op for op in ops[4] if op.component == "expert_tp"]
+    pairs = 3 * 64 * 8 * 7168
+    assert [op.nvlink_bytes for op in coll] == [pairs, 2 * pairs] and not any(
+        op.component == "expert_tp" for op in ops[1]
+    )
+    rates = rates_for(None, deployment().node.gpu)
+    steps = [decode(deployment(ep=32, expert_tp=n), rates, 64).step_s for n in (1, 2, 8)]
+    assert steps[0] < steps[1] < steps[2]  # balanced experts: the split only adds NVLink traffic
+    assert serve(deployment(ep=32, expert_tp=2))["weights_gb_per_gpu"] == serve(deployment(ep=32))["weights_gb_per_gpu"]
