@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import replace
 
 from hwmodels.kernels import elementwise_rates
 from simulator.analytic.profile import KernelRates
+from workloads.dtypes import dtype_bytes
+from workloads.gemms import gemm_bytes
 from workloads.ops import Op
 
 
@@ -20,7 +23,8 @@ def op_s(
     op: Op, rates: KernelRates, sm_share: float = 1.0, expert_imbalance: float = 1.0, hbm_bytes_per_s: float = 0.0
 ) -> float:
     """Seconds of one compute op at its profile class's rates on `sm_share` of the SMs; routed-expert GEMMs
-    wait for the busiest GPU (`expert_imbalance` x the mean load). An element-wise kernel runs at its class's
+    wait for the busiest GPU, which runs `expert_imbalance` x the mean tokens through the same weights (more
+    FLOPs and activations, not more weight reads: `loaded`). An element-wise kernel runs at its class's
     share of the GPU's HBM datasheet `hbm_bytes_per_s` plus a fixed cost (hwmodels/data/kernels), never faster
     than the profile's memory class; the speed-of-light profile takes the datasheet alone."""
     if op.kind == "elementwise" and hbm_bytes_per_s > 0:
@@ -28,13 +32,22 @@ def op_s(
             return op.hbm_bytes / hbm_bytes_per_s
         table = elementwise_rates().time_s(op.component, op.hbm_bytes, hbm_bytes_per_s)
         return max(table, rates.time_s("memory", 0.0, op.hbm_bytes))
-    scale = expert_imbalance if op.component == "routed_experts" else 1.0
+    if expert_imbalance != 1 and op.component == "routed_experts":
+        op = loaded(op, expert_imbalance)
     cls = op.profile_class
     if cls not in rates.fits and cls == "gemm_wgrad_fp8":
         cls = f"{op.kind}_fp8"  # a profile with no weight-gradient class (speed of light, older files)
     if cls not in rates.fits and cls == "attention_decode_bf16":
         cls = "attention_fwd_bf16"  # a profile with no decode-attention class (older files)
-    return scale * rates.time_s(cls, op.flops, op.hbm_bytes, sm_share)
+    return rates.time_s(cls, op.flops, op.hbm_bytes, sm_share)
+
+
+def loaded(op: Op, k: float) -> Op:
+    """A GEMM op run on `k` times its tokens (the token dimension: m, or k for a weight gradient), its weights
+    unchanged: FLOPs times k, bytes as the new shape moves them (`workloads.gemms.gemm_bytes`)."""
+    m, inner = (op.m, op.k * k) if op.phase == "backward_weight" else (op.m * k, op.k)
+    nbytes = gemm_bytes(m, op.n, inner, op.groups, dtype_bytes(op.precision), dtype_bytes("bf16"))
+    return replace(op, flops=op.flops * k, hbm_bytes=nbytes, m=m, k=inner)
 
 
 def priced_by_part(

@@ -30,7 +30,7 @@ bandwidth, times the layers.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, cast
 
@@ -78,8 +78,12 @@ def weight_bytes_per_gpu(s: ServeSpec, ep: int, redundant: int) -> float:
 def prefill_bytes_per_gpu(s: ServeSpec, tokens: int) -> float:
     """HBM a prefill GPU needs: its weights (over the prefill pool's EP and slots) and the KV of the prompts in
     one forward of `tokens` new tokens, cached prefixes included (activations are in the reserve)."""
-    prompts = tokens / (1 - s.cache_hit)
-    return weight_bytes_per_gpu(s, s.prefill_ep, s.prefill_redundant) + prompts * kv_bytes_per_token(s)
+    return weight_bytes_per_gpu(s, s.prefill_ep, s.prefill_redundant) + _forward_kv_bytes(s, tokens)
+
+
+def _forward_kv_bytes(s: ServeSpec, tokens: int) -> float:
+    """KV of the prompts one prefill forward of `tokens` new tokens per GPU holds, cached prefixes included."""
+    return tokens / (1 - s.cache_hit) * kv_bytes_per_token(s)
 
 
 def kv_bytes_per_sequence_per_gpu(s: ServeSpec) -> float:
@@ -87,8 +91,7 @@ def kv_bytes_per_sequence_per_gpu(s: ServeSpec) -> float:
     to the KV heads; MLA's latent is needed whole on every tp rank)."""
     spec = s.model
     split = 1 if spec.attention == "mla" else min(s.tp, spec.kv_heads)
-    layers = spec.num_hidden_layers + (spec.num_nextn_predict_layers if s.mtp_acceptance is not None else 0)
-    return s.context * layers * kv_bytes_per_token_per_layer(spec, s.kv_dtype) * s.tp / split
+    return s.context * kv_bytes_per_token(s) * s.tp / split
 
 
 def max_sequences_per_gpu(s: ServeSpec) -> int:
@@ -189,61 +192,34 @@ def _pass_s(
     head included, as `s.overlap` says: two micro-batches (one's compute hiding the other's dispatch and
     combine, each reading the weights again), one batch (its combine under the shared expert for
     single-batch, nothing hidden for none), or under auto whichever of one and two is faster (a small batch
-    is not worth splitting)."""
-    mode = s.overlap if s.model.is_moe and ep > 1 else "none"
-    micros = {"auto": (1, 2), "two-batch": (2,), "single-batch": (1,), "none": (1,)}[mode]
-    hide = mode == "single-batch"
-    passes = [_micro_pass_s(s, rates, tokens, queries, ctx, ep, fwd, prefix, expert_imbalance, m, hide) for m in micros]
-    return min(passes, key=lambda p: p[0])
-
-
-def _micro_pass_s(
-    s: ServeSpec,
-    rates: KernelRates,
-    tokens: float,
-    queries: float,
-    ctx: float,
-    ep: int,
-    fwd: bool,
-    prefix: float,
-    expert_imbalance: float,
-    micro: int,
-    combine_under_shared: bool = False,
-) -> tuple[float, dict[str, float], int]:
-    """`_pass_s` with `micro` micro-batches. Under overlap prefill's dispatch and combine run on DeepEP's
-    normal kernels, which hold PREFILL_COMM_SMS of the SMs while the other micro-batch computes; decode's
-    low-latency kernels free every SM once the RDMA messages are issued (deepseek-ai/profile-data README,
-    "Decoding"). `combine_under_shared`: one batch whose combine runs while its shared expert computes."""
-    spec = s.model
-    parts = {"dense_layers": 0.0, "moe_layers": 0.0, "exposed_comm": 0.0, "head": 0.0}
-    phase = "prefill" if fwd else "decode"
+    is not worth splitting). Under overlap prefill's dispatch and combine run on DeepEP's normal kernels,
+    which hold PREFILL_COMM_SMS of the SMs while the other micro-batch computes; decode's low-latency kernels
+    free every SM once the RDMA messages are issued (deepseek-ai/profile-data README, "Decoding")."""
+    spec, phase = s.model, "prefill" if fwd else "decode"
+    mode = s.overlap if spec.is_moe and ep > 1 else "none"
     sms = s.node.gpu.sm_count
-    held = fwd and micro == 2 and sms > PREFILL_COMM_SMS
-    share = (sms - PREFILL_COMM_SMS) / sms if held else 1.0
-    for moe, count in ((False, spec.num_dense_layers), (True, spec.num_moe_layers)):
-        if not count:
-            continue
-        compute = micro * layer_compute_s(
-            s,
-            rates,
-            moe,
-            tokens / micro,
-            queries / micro,
-            ctx,
-            phase,
-            prefix / micro,
-            share if moe else 1.0,
-            expert_imbalance,
-        )
-        comm = micro * _comm_s(s, tokens / micro, ep, fwd) if moe else 0.0
-        layer = max(compute, comm) if micro == 2 else compute + comm
-        if moe and combine_under_shared:
-            combine = _comm_s(s, tokens, ep, fwd, part="combine")
-            layer -= min(combine, _shared_expert_s(s, rates, tokens, phase))
-        parts["moe_layers" if moe else "dense_layers"] += count * compute
-        parts["exposed_comm"] += count * (layer - compute)
-    parts["head"] = head_s(s, rates, queries, phase)
-    return sum(parts.values()), parts, micro
+
+    def with_micro(micro: int) -> tuple[float, dict[str, float], int]:
+        parts = {"dense_layers": 0.0, "moe_layers": 0.0, "exposed_comm": 0.0, "head": 0.0}
+        share = (sms - PREFILL_COMM_SMS) / sms if fwd and micro == 2 and sms > PREFILL_COMM_SMS else 1.0
+        for moe, count in ((False, spec.num_dense_layers), (True, spec.num_moe_layers)):
+            if not count:
+                continue
+            compute = micro * layer_compute_s(
+                s, rates, moe, tokens / micro, queries / micro, ctx, phase, prefix / micro, share if moe else 1.0,
+                expert_imbalance,
+            )  # fmt: skip
+            comm = micro * _comm_s(s, tokens / micro, ep, fwd) if moe else 0.0
+            layer = max(compute, comm) if micro == 2 else compute + comm
+            if moe and mode == "single-batch":  # the combine runs while the shared expert computes
+                layer -= min(_comm_s(s, tokens, ep, fwd, part="combine"), _shared_expert_s(s, rates, tokens, phase))
+            parts["moe_layers" if moe else "dense_layers"] += count * compute
+            parts["exposed_comm"] += count * (layer - compute)
+        parts["head"] = head_s(s, rates, queries, phase)
+        return sum(parts.values()), parts, micro
+
+    micros = (1, 2) if mode == "auto" else (2,) if mode == "two-batch" else (1,)
+    return min((with_micro(m) for m in micros), key=lambda p: p[0])
 
 
 def decode(s: ServeSpec, rates: KernelRates, batch: float, expert_imbalance: float | None = None) -> Phase:
@@ -341,7 +317,7 @@ def offloaded_bytes_per_gpu(s: ServeSpec, tokens: int) -> float:
     not fit beside the forward's KV (layer by layer, prefetched over PCIe while the layers before compute)."""
     if not s.offload_weights:
         return 0.0
-    room = s.node.gpu.hbm_bytes * (1 - HBM_RESERVE) - tokens / (1 - s.cache_hit) * kv_bytes_per_token(s)
+    room = s.node.gpu.hbm_bytes * (1 - HBM_RESERVE) - _forward_kv_bytes(s, tokens)
     return max(0.0, weight_bytes_per_gpu(s, s.prefill_ep, s.prefill_redundant) - max(0.0, room))
 
 
@@ -477,13 +453,14 @@ def serve(s: ServeSpec, profile: KernelRates | str | None = None, phase: str = "
         }
         breakdown["decode"] = d.breakdown
         if s.mtp_acceptance is not None:
-            plain = decode(ServeSpec(**{**_fields(s), "mtp_acceptance": None}), rates, batch)
+            plain = decode(replace(s, mtp_acceptance=None), rates, batch)
             out["mtp_tokens_per_step"] = s.tokens_per_step
             out["mtp_throughput_gain"] = per_gpu / (plain.tokens / plain.step_s)
     if phase in ("prefill", "both"):
         pre = prefill_point(s, rates)
         p = pre.phase
-        prefill_bytes = prefill_bytes_per_gpu(s, pre.tokens) - offloaded_bytes_per_gpu(s, pre.tokens)
+        offloaded = offloaded_bytes_per_gpu(s, pre.tokens)
+        prefill_bytes = prefill_bytes_per_gpu(s, pre.tokens) - offloaded
         if prefill_bytes > node.gpu.hbm_bytes * (1 - HBM_RESERVE):
             fix = "lower --prefill-tokens" if s.offload_weights else "lower --prefill-tokens, or --offload-weights"
             raise ValueError(
@@ -492,7 +469,7 @@ def serve(s: ServeSpec, profile: KernelRates | str | None = None, phase: str = "
                 f"{node.gpu.hbm_bytes / 1e9:.0f} GB; raise --prefill-ep, {fix}"
             )
         out["prefill_gb_per_gpu"] = prefill_bytes / 1e9
-        out["offloaded_gb_per_gpu"] = offloaded_bytes_per_gpu(s, pre.tokens) / 1e9
+        out["offloaded_gb_per_gpu"] = offloaded / 1e9
         per_gpu = p.tokens / p.step_s
         out |= {
             "input_tokens_per_s_per_gpu": per_gpu,
@@ -529,7 +506,3 @@ def _network_bound(s: ServeSpec) -> float | None:
     bw = node.gpu.scaleup_bw_bytes_per_s if inside else node.nic.bw_bytes_per_s
     experts = spec.num_experts_per_tok + spec.n_shared_experts
     return network_bound_tpot_s(spec.num_hidden_layers, bw, spec.hidden_size, ISCA_TOKENS, experts)
-
-
-def _fields(s: ServeSpec) -> dict[str, Any]:
-    return {name: getattr(s, name) for name in ServeSpec.__slots__}

@@ -62,20 +62,10 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     )
     p.add_argument("--weight-dtype", choices=list(DTYPE_BYTES), default=None, help="default fp8 where supported")
     p.add_argument("--kv-dtype", choices=list(DTYPE_BYTES), default="bf16")
-    p.add_argument(
-        "--overlap",
-        choices=OVERLAP_MODES,
-        default="auto",
-        help="dispatch/combine vs compute: auto (the faster of one "
-        "and two micro-batches), two-batch (DeepSeek's), single-batch (combine under the shared expert), none",
-    )
+    add_step_options(p, positive)
     p.add_argument("--expert-tp", type=degree, default=1, help="GPUs each expert is split over, inside a node (1)")
     p.add_argument(
         "--offload-weights", action="store_true", help="prefill streams the weights that do not fit from host memory"
-    )
-    p.add_argument("--mtp-tokens", type=positive, default=1, help="MTP draft tokens per step (with --mtp-acceptance)")
-    p.add_argument(
-        "--expert-imbalance", type=positive_number, default=1.0, help="busiest GPU's routed-expert load / mean (1)"
     )
     p.add_argument("--price-per-gpu-hour", type=nonnegative, default=None, help="USD (default: the catalog price)")
     p.add_argument("--profile", type=name, default=None, help="kernel profile: sol, published, measured, a .json file")
@@ -96,6 +86,21 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     p.add_argument("--seed", type=integer, default=None, help="seed of the arrival, length and routing draws (0)")
     p.add_argument(
         "--prefill-instances", type=degree, default=None, help="prefill instances (default: the fewest that keep up)"
+    )
+
+
+def add_step_options(p: argparse.ArgumentParser, positive) -> None:
+    """How a serving step runs, shared by `serve` and `serve-search`: overlap, MTP depth, expert imbalance."""
+    p.add_argument(
+        "--overlap",
+        choices=OVERLAP_MODES,
+        default="auto",
+        help="dispatch/combine vs compute: auto (the faster of one "
+        "and two micro-batches), two-batch (DeepSeek's), single-batch (combine under the shared expert), none",
+    )
+    p.add_argument("--mtp-tokens", type=positive, default=1, help="MTP draft tokens per step (with --mtp-acceptance)")
+    p.add_argument(
+        "--expert-imbalance", type=positive_number, default=1.0, help="busiest GPU's routed-expert load / mean (1)"
     )
 
 

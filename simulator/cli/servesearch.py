@@ -8,7 +8,7 @@ from typing import Any
 
 from simulator.cli import format as fmt
 from simulator.cli.args import fraction, name, positive_number, seq_tokens
-from simulator.servespec import OVERLAP_MODES
+from simulator.cli.serve import add_step_options
 
 SHOWN = 10  # rows printed by default
 
@@ -30,11 +30,7 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     )
     p.add_argument("--cache-hit", type=fraction, default=0.0, help="share of prompt tokens from the prompt cache")
     p.add_argument("--mtp-acceptance", type=fraction, default=None, help="MTP draft acceptance rate (default 0.85)")
-    p.add_argument("--mtp-tokens", type=positive, default=1, help="MTP draft tokens per step (default 1)")
-    p.add_argument("--overlap", choices=OVERLAP_MODES, default="auto", help="dispatch/combine vs compute (as serve)")
-    p.add_argument(
-        "--expert-imbalance", type=positive_number, default=1.0, help="busiest GPU's routed-expert load / mean (1)"
-    )
+    add_step_options(p, positive)
     p.add_argument("--top", type=positive, default=SHOWN, help=f"deployments to show (default {SHOWN})")
     p.add_argument("--profile", type=name, default=None, help="kernel profile: sol, published, measured, a .json file")
 

@@ -18,7 +18,7 @@ The analytic model prices one operating point; this one lets the load set the ba
 - Decode: continuous batching, the units in lock-step. A step costs the analytic `decode` at the busiest
   unit's batch per GPU and the active sequences' mean KV length, with the busiest GPU's routed-expert load
   drawn for the step's tokens from the router simulation (`ep_comm.draw_gpu_loads`, one draw standing for
-  every MoE layer of the step; its expert GEMMs priced at that load, `expert_factor`). A sequence emits
+  every MoE layer of the step; its expert GEMMs priced at that load). A sequence emits
   one token per step, plus one per accepted MTP draft (each at `mtp_acceptance` once the ones before it
   were; drawn per sequence and step).
 
@@ -54,7 +54,7 @@ from simulator.analytic.serving import (
     prompt_tokens,
 )
 from simulator.events.ep_comm import draw_gpu_loads
-from simulator.events.serving_tables import LazyGrid, decode_table, expert_factor, prefill_table
+from simulator.events.serving_tables import LazyGrid, decode_table, prefill_table
 from simulator.lengths import Lengths, parse_lengths
 from simulator.presets import EVENT_DEFAULTS
 from simulator.servespec import ServeSpec
@@ -165,7 +165,6 @@ class _Serving:
         self.kv = np.zeros(0, dtype=np.int64)
         self.kv_total = 0  # the active sequences' KV tokens
         self.pools: dict[int, np.ndarray] = {}  # routed-token bin -> drawn busiest-GPU loads
-        self.factors: dict[tuple[float, int, int], float] = {}  # (batch, bin, draw) -> `decode`'s factor
         self.done = 0
         self.wake: simpy.Event | None = None
         self.steps: list[tuple[float, float, int, float, float, float, int]] = []
@@ -267,8 +266,8 @@ class _Serving:
                 self.active_per_unit.max() / self.setup.spec.tp,
                 self.kv_total / len(self.ids),
             )
-            imbalance, factor = self._draw_imbalance(len(self.ids), busiest)
-            step = self.setup.decode(busiest, ctx, factor)
+            imbalance = self._draw_imbalance(len(self.ids))
+            step = self.setup.decode(busiest, ctx, imbalance)
             yield env.timeout(step)
             emitted = self._emit()
             self.steps.append((start, step, len(self.ids), busiest, ctx, imbalance, emitted))
@@ -292,24 +291,19 @@ class _Serving:
         np.add.at(self.active_per_unit, self.unit_of[new], 1)
         self._retire()
 
-    def _draw_imbalance(self, sequences: int, batch: float) -> tuple[float, float]:
-        """The busiest GPU's routed tokens over the mean for this step's tokens, and the factor that gives
-        `decode` at `batch` per GPU (1, 1 without a draw): one of the router simulation's draws for the step's
-        bin of routed tokens, drawn when the bin is first met."""
+    def _draw_imbalance(self, sequences: int) -> float:
+        """The busiest GPU's routed tokens over the mean for this step's tokens (1 without a draw): one of the
+        router simulation's draws for the step's bin of routed tokens, drawn when the bin is first met."""
         setup = self.setup
         if setup.experts is None:
-            return 1.0, 1.0
+            return 1.0
         ep, slots, per_token = setup.experts
         per_seq = setup.spec.verify_tokens  # MTP: the drafts verified per sequence
         b = round(math.log(sequences * per_seq * per_token) / LOG_BIN)
         if b not in self.pools:
             tokens = max(1, round(math.exp(b * LOG_BIN)))
             self.pools[b] = draw_gpu_loads(self.rng, DRAWS_PER_BIN, ep, slots, tokens, setup.expert_cv).max(axis=1)
-        j = int(self.rng.integers(DRAWS_PER_BIN))
-        key = (batch, b, j)
-        if key not in self.factors:
-            self.factors[key] = expert_factor(setup.spec, setup.rates, batch * per_seq, float(self.pools[b][j]))
-        return float(self.pools[b][j]), self.factors[key]
+        return float(self.pools[b][int(self.rng.integers(DRAWS_PER_BIN))])
 
     def _emit(self) -> int:
         """Each active sequence's tokens this step (MTP: one more per draft accepted, each draft only after the

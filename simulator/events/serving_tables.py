@@ -1,10 +1,10 @@
 """Step-time tables for the serving event model (`simulator.events.serving`): the analytic `decode` and
 `prefill` on a fine grid, each point priced once when a run first needs it, interpolated multilinearly
-in between; and the factor that prices the busiest GPU's routed experts at its drawn load.
+in between.
 
 A decode step bends where two micro-batches start to pay and where compute overtakes the all-to-all
 (`simulator.analytic.serving._pass_s`), so the grid is fine (2% in batch and KV length, 0.05 in the expert
-factor); a test holds both tables to the functions within 1% off the grid.
+imbalance); a test holds both tables to the functions within 1% off the grid.
 """
 
 from __future__ import annotations
@@ -13,12 +13,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from simulator.analytic.pricing import op_s
 from simulator.analytic.profile import KernelRates
 from simulator.analytic.serving import decode, prefill
 from simulator.servespec import ServeSpec
-from workloads.gemms import serving_moe_gemms
-from workloads.ops import gemm_op
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,34 +70,17 @@ class LazyGrid:
         return self.values[at]
 
 
-def _routed_s(s: ServeSpec, rates: KernelRates, tokens: float) -> float:
-    """Seconds of one MoE layer's routed-expert GEMMs on a decode GPU of `tokens` tokens, balanced."""
-    gemms = serving_moe_gemms(s.model, tokens, s.ep, s.redundant)
-    return sum(
-        op_s(gemm_op(g, "decode", "mlp", s.weight_dtype), rates) for g in gemms if g.component == "routed_experts"
-    )
-
-
-def expert_factor(s: ServeSpec, rates: KernelRates, tokens: float, imbalance: float) -> float:
-    """The `expert_imbalance` to give `decode` for a busiest GPU with `imbalance` x the mean routed tokens
-    (`tokens` per GPU): its routed GEMMs' time at that load over the mean load's. `decode` scales the mean
-    load's time, which overstates a GEMM that reads more weights than it computes."""
-    if imbalance == 1 or not s.model.is_moe:
-        return 1.0
-    return _routed_s(s, rates, tokens * imbalance) / _routed_s(s, rates, tokens)
-
-
-DECODE_AXES = (Axis(64, 1.02), Axis(64, 1.02), Axis(step=0.05))  # batch per GPU, KV tokens, expert factor
+DECODE_AXES = (Axis(64, 1.02), Axis(64, 1.02), Axis(step=0.05))  # batch per GPU, KV tokens, expert imbalance
 PREFILL_AXES = (Axis(16, 1.1), Axis(16, 1.25))  # new tokens per GPU, prompt tokens
 
 
 def decode_table(s: ServeSpec, rates: KernelRates) -> LazyGrid:
     """`decode` step seconds over (batch per GPU, mean KV tokens per sequence, `decode`'s expert_imbalance):
     the step bends where two micro-batches start to pay and where compute overtakes the all-to-all, so the
-    grid is fine (2% in batch and KV length, 0.05 in the factor) and filled only where the run goes."""
+    grid is fine (2% in batch and KV length, 0.05 in the imbalance) and filled only where the run goes."""
 
-    def step_s(batch: float, ctx: float, factor: float) -> float:
-        return decode(replace(s, context=int(ctx), output_tokens=None), rates, batch, factor).step_s
+    def step_s(batch: float, ctx: float, imbalance: float) -> float:
+        return decode(replace(s, context=int(ctx), output_tokens=None), rates, batch, imbalance).step_s
 
     return LazyGrid(step_s, DECODE_AXES)
 
