@@ -182,9 +182,10 @@ def build_profile(
         fits=fits,
         samples=tuple(samples),
         source=source,
-        created=meta.pop("created", date.today().isoformat()),
+        created=meta.get("created", date.today().isoformat()),
+        torch_version=meta.get("torch_version", ""),
+        cuda_version=meta.get("cuda_version", ""),
         notes=(*notes, *derived),
-        **meta,
     )
 
 

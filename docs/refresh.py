@@ -13,7 +13,7 @@ from typing import Any
 
 from hwmodels.files import with_block
 from simulator.analytic.serving import serve
-from simulator.explore.validate import validation_rows
+from simulator.explore.validate import training_run_rows, validation_rows
 from simulator.presets import deployment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +42,20 @@ def validation_markdown(headline: bool) -> str:
         lines.append(
             f"| {r['figure']} | {_number(r['published'])} | {_number(r['predicted'])} | {r['rel_error']:+.2%} "
             f"| {r['tolerance']:.1%} | {'yes' if r['ok'] else '**no**'} | {r['note']} |"
+        )
+    return "\n".join(lines)
+
+
+def training_runs_markdown() -> str:
+    """The published training runs `validate` predicts: figure, error, in or out of sample, source."""
+    lines = [
+        "| published run | published | v3sim | error | within ±15% | sample | source |",
+        "| --- | ---: | ---: | ---: | --- | --- | --- |",
+    ]
+    for r in training_run_rows():
+        lines.append(
+            f"| {r['figure']} | {_number(r['published'])} | {_number(r['predicted'])} | {r['rel_error']:+.1%} "
+            f"| {'yes' if r['ok'] else '**no**'} | {'in' if r['in_sample'] else 'out'} | {r['source']} |"
         )
     return "\n".join(lines)
 
@@ -101,6 +115,7 @@ def serving_points_markdown() -> str:
 
 BLOCKS: dict[tuple[str, str], Callable[[], str]] = {  # (file, block name) -> what writes the block
     ("README.md", "v3sim validate --headline"): lambda: validation_markdown(True),
+    ("README.md", "v3sim validate: training runs"): training_runs_markdown,
     ("docs/validation.md", "v3sim validate"): lambda: validation_markdown(False),
     ("docs/serving.md", "v3sim serve: MLA vs GQA"): serving_kv_markdown,
     ("docs/serving.md", "v3sim serve: V3 operating points"): serving_points_markdown,

@@ -30,6 +30,7 @@ from hwmodels.files import (
     read_text,
     write_atomic,
 )
+from hwmodels.kernels import elementwise_rates
 from hwmodels.specs import GPUSpec
 
 PROFILE_DIR = Path(__file__).parent / "data" / "profiles"  # the shipped profiles
@@ -163,8 +164,14 @@ class Profile:
     torch_version: str = ""
     cuda_version: str = ""
     notes: tuple[str, ...] = field(default=())
+    # element-wise class -> its share of the HBM datasheet, where this profile measured one (a trace does);
+    # the others come from hwmodels/data/kernels/elementwise.toml
+    elementwise_share: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for cls, share in self.elementwise_share.items():
+            if not (is_finite_number(share) and 0 < share <= 1):
+                raise ValueError(f"profile {self.name}: element-wise share {cls}={_shown(share)} must be in (0, 1]")
         if self.kind not in KINDS:
             raise ValueError(f"profile {self.name}: kind {_shown(self.kind)}, use one of {', '.join(KINDS)}")
         unknown = sorted(set(self.fits) - set(CLASSES))
@@ -194,6 +201,7 @@ class Profile:
             "source": self.source,
             "notes": list(self.notes),
             "fits": {k: fit_dict(v) for k, v in sorted(self.fits.items())},
+            **({"elementwise_share": dict(sorted(self.elementwise_share.items()))} if self.elementwise_share else {}),
             "samples": [asdict(s) for s in self.samples],
         }
 
@@ -213,6 +221,7 @@ PROFILE_KEYS = {
     "source": "str",
     "notes": "list",
     "fits": "dict",
+    "elementwise_share": "dict",
     "samples": "list",
 }
 PROFILE_REQUIRED = ("schema", "version", "name", "kind", "device", "fits")
@@ -306,6 +315,13 @@ def profile_from_dict(data: object, origin: str = "profile") -> Profile:
         notes = d.get("notes", [])
         if not all(isinstance(n, str) for n in notes):
             raise ValueError("notes must be a list of strings")
+        shares = d.get("elementwise_share", {})
+        known = elementwise_rates().share
+        for cls, share in shares.items():
+            if cls not in known:
+                raise ValueError(f"unknown element-wise class {clean_text(cls, 60)!r}; known: {', '.join(known)}")
+            if not _is(share, "number"):
+                raise ValueError(f"element-wise share {cls}={clean_text(repr(share), 60)} must be a number")
         return Profile(
             name=clean_text(d["name"], 120),
             kind=d["kind"],
@@ -318,6 +334,7 @@ def profile_from_dict(data: object, origin: str = "profile") -> Profile:
             torch_version=clean_text(d.get("torch_version", ""), 60),
             cuda_version=clean_text(d.get("cuda_version", ""), 60),
             notes=tuple(clean_text(n, 1000) for n in notes),
+            elementwise_share={str(k): float(v) for k, v in shares.items()},
         )
     except ValueError as exc:
         if str(exc).startswith(origin):

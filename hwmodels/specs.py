@@ -37,6 +37,7 @@ class GPUSpec:
     board_power_w: float
     price_usd_per_gpu_hour: float
     source: str
+    die: str = ""  # the silicon (gh100 for the H100, H800, H200, H20): GPUs of one die share a kernel table
 
     def __post_init__(self) -> None:
         _check_text_and_numbers(self)
@@ -182,6 +183,7 @@ GPU_KEYS = {
     "sms": int,
     "board_power_w": float,
     "price_usd_per_gpu_hour": float,
+    "die": str,  # optional ("": a die of its own)
 }
 NIC_KEYS = {"source": str, "line_rate_gbit_per_s": float, "effective_gb_per_s": float, "latency_us": float}
 NODE_KEYS = {
@@ -247,6 +249,7 @@ def _check_value(key: str, value: Any, kind: type, where: str) -> None:
 
 def gpu_from_dict(name: str, d: Mapping[str, Any], where: str = "") -> GPUSpec:
     """GPUSpec from vendor units (TFLOPS, GB, TB/s, GB/s)."""
+    d = {"die": "", **d}
     check_keys(d, GPU_KEYS, where or name)
     return GPUSpec(
         name=name,
@@ -264,6 +267,7 @@ def gpu_from_dict(name: str, d: Mapping[str, Any], where: str = "") -> GPUSpec:
         board_power_w=d["board_power_w"],
         price_usd_per_gpu_hour=d["price_usd_per_gpu_hour"],
         source=d["source"],
+        die=d["die"],
     )
 
 

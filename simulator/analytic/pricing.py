@@ -2,8 +2,9 @@
 
 The one place an op becomes a time on the SMs: GEMMs and attention from the fitted profile (FP8
 weight-gradient GEMMs as their own class where the profile has one), element-wise kernels from their
-class's measured share of the HBM datasheet. Link ops (dispatch, combine, collectives, send/recv) are
-priced by the models that know the network (`simulator.analytic.training`, `simulator.analytic.serving`).
+class's measured share of the HBM datasheet (the profile's own share where it has one). Link ops (dispatch,
+combine, collectives, send/recv) are priced by the models that know the network (`simulator.analytic.training`,
+`simulator.analytic.serving`).
 """
 
 from __future__ import annotations
@@ -30,8 +31,13 @@ def op_s(
     if op.kind == "elementwise" and hbm_bytes_per_s > 0:
         if rates.kind == "sol":
             return op.hbm_bytes / hbm_bytes_per_s
-        table = elementwise_rates().time_s(op.component, op.hbm_bytes, hbm_bytes_per_s)
-        return max(table, rates.time_s("memory", 0.0, op.hbm_bytes))
+        table = elementwise_rates()
+        share = rates.elementwise_share.get(op.component)
+        if share is not None:  # the profile measured this class itself (a trace-derived profile does)
+            t = op.hbm_bytes / (share * hbm_bytes_per_s) + table.overhead_s
+        else:
+            t = table.time_s(op.component, op.hbm_bytes, hbm_bytes_per_s)
+        return max(t, rates.time_s("memory", 0.0, op.hbm_bytes))
     if expert_imbalance != 1 and op.component == "routed_experts":
         op = loaded(op, expert_imbalance)
     cls = op.profile_class

@@ -45,6 +45,7 @@ class KernelRates:
     fits: dict[str, KernelFit]
     notes: tuple[str, ...] = ()
     sources: dict[str, str] = field(default_factory=dict)  # kernel class -> where its samples came from
+    elementwise_share: dict[str, float] = field(default_factory=dict)  # a profile's own element-wise shares
 
     def fit(self, cls: str) -> KernelFit:
         if cls not in self.fits:
@@ -92,20 +93,22 @@ def apply_profile(profile: Profile, gpu: GPUSpec) -> KernelRates:
     has no tensor cores for are left out."""
     head = (profile.name, profile.kind, profile.device, gpu.name)
     sources = sample_sources(profile)
+    shares = profile.elementwise_share  # a share of the HBM datasheet carries to any GPU as a share
     if profile.catalog_gpu == gpu.name:
-        return KernelRates(*head, dict(profile.fits), profile.notes, sources)
+        return KernelRates(*head, dict(profile.fits), profile.notes, sources, shares)
     usable = {c: f for c, f in profile.fits.items() if c == "memory" or getattr(gpu, f"peak_{_dtype(c)}_flop_per_s")}
     if not profile.catalog_gpu:
         note = f"measured on {profile.device} (not in the GPU catalog): applied at its absolute speed to {gpu.name}"
         fits = {cls: f.within(RateCaps.of(gpu, cls)) for cls, f in usable.items()}
-        return KernelRates(*head, fits, (*profile.notes, f"{note}, no rate above its datasheet"), sources)
+        return KernelRates(*head, fits, (*profile.notes, f"{note}, no rate above its datasheet"), sources, shares)
     src = load_gpu(profile.catalog_gpu)
     fits = {}
     for cls, f in usable.items():
         flop_ratio = 1.0 if cls == "memory" else gpu.peak_flop_per_s(_dtype(cls)) / src.peak_flop_per_s(_dtype(cls))
         fits[cls] = f.scaled(flop_ratio, gpu.hbm_bw_bytes_per_s / src.hbm_bw_bytes_per_s)
-    note = f"measured on {profile.catalog_gpu}: applied to {gpu.name} as the same fractions of its peaks"
-    return KernelRates(*head, fits, (*profile.notes, note), sources)
+    kin = f"the same die, {gpu.die}" if gpu.die and gpu.die == src.die else "another die: no kernel source for this one"
+    note = f"measured on {profile.catalog_gpu} ({kin}): applied to {gpu.name} as the same fractions of its peaks"
+    return KernelRates(*head, fits, (*profile.notes, note), sources, shares)
 
 
 def _dtype(cls: str) -> str:
@@ -160,9 +163,30 @@ def rates_for(spec: str | KernelRates | None, gpu: GPUSpec) -> KernelRates:
     if spec == "sol":
         return sol_rates(gpu)
     if spec == "published":
-        name = f"{gpu.name}-published"
-        return _applied(load_profile(name if name in shipped_profiles() else FALLBACK_PUBLISHED), gpu)
+        return _applied(load_profile(published_for(gpu)), gpu)
     return _applied(load_profile(spec), gpu)
+
+
+def published_for(gpu: GPUSpec) -> str:
+    """The shipped published profile for `gpu`: its own, else one measured on a GPU of the same die (one
+    kernel table per die: the H100, H800, H200 and H20 share the GH100's), else the H800's (another die,
+    applied as fractions of the peaks, and the rates say so)."""
+    shipped = shipped_profiles()
+    if f"{gpu.name}-published" in shipped:
+        return f"{gpu.name}-published"
+    for name in shipped:
+        other = name.removesuffix("-published")
+        if name.endswith("-published") and gpu.die and _die(other) == gpu.die:
+            return name
+    return FALLBACK_PUBLISHED
+
+
+@lru_cache(maxsize=32)
+def _die(gpu_name: str) -> str:
+    try:
+        return load_gpu(gpu_name).die
+    except (ValueError, OSError):
+        return ""
 
 
 _APPLIED: Memo[KernelRates] = Memo(256)

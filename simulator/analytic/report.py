@@ -191,7 +191,7 @@ def explain(run: RunSpec, profile: KernelRates, r: Report, t: StageTimes, balanc
         {
             "figure": "compute per micro-batch (F + B)",
             "value": t.f + t.b,
-            "formula": "per GEMM / attention / element-wise kernel: FLOPs / F + bytes / B + overhead (profile fits)",
+            "formula": "per GEMM / attention / element-wise kernel: max(FLOPs / F, bytes / B) + overhead (profile)",
             "inputs": {
                 **{
                     f"{row['class']} fit": (

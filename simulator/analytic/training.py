@@ -371,7 +371,12 @@ def rank_times(run: RunSpec, profile: KernelRates) -> list[StageTimes]:
 
 
 def dp_and_optimizer_s(run: RunSpec, profile: KernelRates) -> tuple[float, float]:
-    """Seconds per step of the data-parallel gradient / weight collectives, and of the optimizer, busiest rank."""
+    """Exposed seconds per step of the data-parallel collectives, and of the optimizer, busiest rank.
+
+    They run as Megatron's overlap_grad_reduce / overlap_param_gather and FSDP's prefetch run them: gradients
+    are reduced bucket by bucket under the last micro-batch's backward, weights gathered under the first
+    micro-batch's forward, and ZeRO-3's per-micro-batch gathers under each micro-batch's own forward and
+    backward. What shows is what outlasts its window, and at least the last layer's bucket."""
     node, layout = run.node, run.layout
     prec = training_precision("deepseek-v3" if run.precision == "fp8" else "bf16-mixed")
     pair = (lambda r: (r, run.pp - 1 - r)) if run.schedule in BIDIRECTIONAL else (lambda r: (r,))
@@ -387,21 +392,37 @@ def dp_and_optimizer_s(run: RunSpec, profile: KernelRates) -> tuple[float, float
             p = stage_params(run.model, layout, s, include_mtp=True)
             dense += copies * (p["linear"] + p["other"]) / run.tp
             expert += copies * p["expert"] / run.ep
-        dp_s = 0.0
+        own = [stage_times(run, profile, s) for s in pair(r)]
+        fwd, bwd = sum(t.f for t in own), sum(t.b for t in own)
+        layers = sum(_stage_layer_count(run, s) for s in pair(r))
+        grads = gathers = per_mb = 0.0  # collective seconds: gradient reduction, weight gathers, per micro-batch
         for params, n in ((dense, layout.dp), (expert, layout.expert_dp)):
             if n == 1 or not params:
                 continue
             if run.zero_stage == 0:
-                dp_s += ab.ring_all_reduce(n, grad_b * params, net).time_s
+                grads += ab.ring_all_reduce(n, grad_b * params, net).time_s
             else:
-                dp_s += ab.reduce_scatter(n, grad_b * params, net).time_s
-                dp_s += ab.all_gather(n, weight_b * params, net).time_s
+                grads += ab.reduce_scatter(n, grad_b * params, net).time_s
+                gathers += ab.all_gather(n, weight_b * params, net).time_s
             if run.zero_stage == 3:  # weights gathered again for every micro-batch's forward and backward
-                dp_s += 2 * run.microbatches * ab.all_gather(n, weight_b * params, net).time_s
+                per_mb += ab.all_gather(n, weight_b * params, net).time_s
+        dp_s = _exposed(grads, bwd, layers) + _exposed(gathers, fwd, layers)
+        dp_s += run.microbatches * (_exposed(per_mb, fwd, layers) + _exposed(per_mb, bwd, layers))
         shard = dense / layout.dp + expert / layout.expert_dp if run.zero_stage >= 1 else dense + expert
         opt_s = profile.time_s("memory", 0.0, shard * per_param)
         worst_dp, worst_opt = max(worst_dp, dp_s), max(worst_opt, opt_s)
     return worst_dp, worst_opt
+
+
+def _exposed(comm_s: float, window_s: float, layers: int) -> float:
+    """A bucketed collective's seconds beyond the compute it overlaps; the last layer's bucket always shows."""
+    return max(comm_s / max(1, layers), comm_s - window_s) if comm_s > 0 else 0.0
+
+
+def _stage_layer_count(run: RunSpec, stage: int) -> int:
+    if run.stage_layers is not None:
+        return run.stage_layers[stage]
+    return max(1, run.model.num_hidden_layers // run.pp)
 
 
 def memory_per_gpu(run: RunSpec) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""`v3sim calibrate flops|run|kernels|show|refit|publish`: the FLOP oracle, kernel timing, and profiles, for the CLI.
+"""`v3sim calibrate flops|run|kernels|trace|show|refit|publish`: the FLOP oracle, kernel timing, profiles.
 
 `calibration` (and torch with it) is imported only by the sub-commands that run layers, kernels or fits,
 so the rest of the CLI starts without it; the engine itself never imports it (profiles are read through
@@ -16,7 +16,8 @@ from hwmodels.files import check_output, dumps_json, write_atomic
 from hwmodels.profile import PROFILE_DIR, Profile, write_profile
 from simulator.analytic.profile import PROFILE_CHOICES, describe, load_profile, sample_sources, user_profile_dir
 from simulator.cli import format as fmt
-from simulator.cli.args import name, seq_tokens
+from simulator.cli.args import degree, name, seq_tokens
+from simulator.cli.train import add_run_options
 from workloads.registry import load_model
 
 
@@ -38,6 +39,13 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     )
     q.add_argument("--out", type=name, required=True, help="JSON file for the rows (written atomically)")
     q.add_argument("--small", action="store_true", help="tiny shapes: checks the code runs, measures nothing")
+    q = cal.add_parser(
+        "trace", parents=[common], help="a profile from a profiler trace: each class at the rate the trace ran it"
+    )
+    q.add_argument("trace", type=name, help="Chrome-trace JSON (e.g. deepseek-ai/profile-data train.json)")
+    q.add_argument("--out", type=name, required=True, help="profile file to write (.json)")
+    q.add_argument("--layers", type=degree, default=4, help="MoE layers per chunk in the trace (default 4, V3's)")
+    add_run_options(q, positive)
     q = cal.add_parser("show", parents=[common], help="summarize a profile: fits, residuals, sources")
     q.add_argument(
         "profile", type=name, help=f"{', '.join(PROFILE_CHOICES[1:])}, a shipped profile's name, or a .json file"
@@ -52,8 +60,25 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 
 
 def cmd_calibrate(args: argparse.Namespace) -> dict[str, Any]:
-    handlers = {"flops": _flops, "run": _run, "kernels": _kernels, "show": _show, "refit": _refit, "publish": _publish}
+    handlers = {"flops": _flops, "run": _run, "kernels": _kernels, "trace": _trace, "show": _show, "refit": _refit,
+                "publish": _publish}  # fmt: skip
     return handlers[args.calibrate_command](args)
+
+
+def _trace(args: argparse.Namespace) -> dict[str, Any]:
+    """The trace's rate for every class it holds, the published profile's for the rest (explore.trace)."""
+    from simulator.analytic.profile import published_for
+    from simulator.cli.train import run_from_args
+    from simulator.explore.trace import trace_profile
+
+    check_output(args.out, (".json",), "--out")
+    run = run_from_args(args)
+    if not run.model.is_moe:
+        raise ValueError(f"{run.model.name} is dense: calibrate trace holds MoE layers (a DualPipe chunk pair)")
+    base = load_profile(published_for(run.node.gpu) if args.profile in (None, "published") else args.profile)
+    profile = trace_profile(args.trace, run, base, args.layers)
+    write_profile(profile, args.out)
+    return {"command": "trace", "path": args.out, **_summary(profile)}
 
 
 def _flops(args: argparse.Namespace) -> dict[str, Any]:
@@ -150,6 +175,7 @@ def _summary(profile: Profile) -> dict[str, Any]:
         "source": profile.source,
         "samples": len(profile.samples),
         "fits": describe(profile.fits, sample_sources(profile)),
+        "elementwise_share": dict(profile.elementwise_share),
         "notes": list(profile.notes),
     }
 
@@ -190,7 +216,7 @@ def print_calibrate(out: dict[str, Any]) -> None:
     if out["command"] == "publish":
         print("\n".join(f"wrote {p}" for p in out["written"]))
         return
-    if out["command"] in ("run", "refit"):
+    if out["command"] in ("run", "refit", "trace"):
         print(f"wrote {out['path']}")
     print(f"{out['name']} ({out['kind']}): {out['device']}, {out['samples']} samples, created {out['created']}")
     if out["torch_version"]:
@@ -208,5 +234,8 @@ def print_calibrate(out: dict[str, Any]) -> None:
         for r in out["fits"]
     ]
     print(fmt.table(rows, ["class", "TFLOPS", "GB/s", "overhead us", "samples", "fit rms err", "from"]))
+    if out["elementwise_share"]:
+        shares = ", ".join(f"{cls} {share:.1%}" for cls, share in out["elementwise_share"].items())
+        print(f"element-wise kernels, share of the HBM datasheet: {shares}")
     for note in out["notes"]:
         print(f"note: {note}")

@@ -10,14 +10,20 @@ Kernels that match no class are reported as `other`, never dropped.
 
 from __future__ import annotations
 
+import hashlib
+import math
 import re
 from collections import defaultdict
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from hwmodels.files import MAX_PROFILE_BYTES, loads_json, read_text
+from hwmodels.kernels import elementwise_rates
+from hwmodels.profile import Profile, RateCaps
 from simulator.analytic.pricing import op_s
-from simulator.analytic.profile import KernelRates
+from simulator.analytic.profile import KernelRates, apply_profile
 from simulator.analytic.training import block_ops, compute_sm_share, ep_link_s, tokens_per_gpu
 from simulator.runspec import RunSpec
 from workloads.ops import Op, ep_ops
@@ -35,7 +41,9 @@ CLASSES: tuple[tuple[str, str], ...] = (
     ("ep_dispatch", r"ep::.*dispatch"),
     ("ep_combine", r"ep::.*combine"),
     ("cast_transpose", r"cast_and_transpose|batched_transpose|utils::transpose"),
-    ("cast", r"cast_to_fp8|cast_back|expand_to_fused|cast"),
+    ("permute", r"expand_to_fused|fused_mapping|permute"),  # tokens into expert order, with their scales
+    ("dequant", r"cast_back"),  # fp8 -> bf16 after the dispatch
+    ("cast", r"cast_to_fp8|cast"),
     ("norm", r"layer_norm|rms_?norm|ln_(fwd|bwd)"),
     ("swiglu", r"swiglu"),
     ("combine", r"reduce_fused|topk_sum"),
@@ -100,7 +108,8 @@ def compare_trace(path: str | Path, run: RunSpec, rates: KernelRates, layers: in
     kernels = trace_kernels(path)
     traced, modelled = trace_table(kernels), model_table(run, rates, layers)
     rows = []
-    for cls in [c for c, _ in CLASSES] + ["other"]:
+    named = [c for c, _ in CLASSES] + ["other"]
+    for cls in named + sorted(set(modelled) - set(named)):  # a class v3sim prices that no pattern names too
         trace_s, calls = traced.get(cls, (0.0, 0))
         model_s = modelled.get(cls, 0.0)
         if not trace_s and not model_s:
@@ -117,3 +126,60 @@ def compare_trace(path: str | Path, run: RunSpec, rates: KernelRates, layers: in
         "compute_trace_s": sum(r["trace_s"] for r in compute),
         "compute_v3sim_s": sum(r["v3sim_s"] for r in compute),
     }
+
+
+def trace_profile(path: str | Path, run: RunSpec, base: Profile, layers: int = 4) -> Profile:
+    """A profile whose rates are the trace's (`v3sim calibrate trace`): each compute class of `base` sped up or
+    slowed down by v3sim's / the trace's seconds for that class on `run`'s operation list, each element-wise
+    class's share of the HBM datasheet likewise (held to the datasheet). Kernel-level: every class from its own
+    kernels' time, none from a step time; a run this trace came from is in sample under it. Classes the trace
+    does not hold keep `base`'s rates; its link kernels (dispatch, combine, notify) are reported, not taken."""
+    gpu = run.node.gpu
+    rates = apply_profile(base, gpu)
+    compared = compare_trace(path, run, rates, layers)
+    table = elementwise_rates().share
+    moved: dict[str, tuple[float, int]] = {}  # element-wise class -> v3sim's bytes and kernels in those layers
+    for op in block_ops(run, True):
+        if op.kind == "elementwise":
+            nbytes, count = moved.get(op.component, (0.0, 0))
+            moved[op.component] = (nbytes + layers * op.hbm_bytes, count + layers)
+    fits, shares, notes = dict(base.fits), {}, []
+    for row in compared["rows"]:
+        cls, trace_s, model_s = row["class"], row["trace_s"], row["v3sim_s"]
+        if not (trace_s and model_s) or row["stream"] != "compute":
+            if trace_s and cls != "other":
+                notes.append(f"{cls}: {trace_s * 1e3:.2f} ms in the trace, not priced from it")
+            continue
+        k = model_s / trace_s  # > 1: the trace ran this class faster than `base` prices it
+        if cls in fits:
+            f = fits[cls]
+            scaled = replace(f.scaled(k, k, f"trace: {k:.3f} x {base.name}"), overhead_s=f.overhead_s / k)
+            fits[cls] = scaled.within(RateCaps.of(gpu, cls))  # no rate above the datasheet
+        elif cls in table:  # the share that prices v3sim's bytes of this class, with its fixed costs, at trace_s
+            nbytes, count = moved.get(cls, (0.0, 0))
+            left_s = trace_s - count * elementwise_rates().overhead_s
+            share = nbytes / (gpu.hbm_bw_bytes_per_s * left_s) if left_s > 0 else math.inf
+            shares[cls] = min(1.0, share)
+            if share > 1:
+                notes.append(f"{cls}: the trace's rate is above the HBM datasheet; held at it")
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+    return Profile(
+        name=f"trace-{Path(path).stem}",
+        kind="measured",
+        device=base.device,
+        catalog_gpu=base.catalog_gpu,
+        fits=fits,
+        source=(
+            f"profiler trace {Path(path).name} (sha256 {digest}), {compared['kernels']} kernels, held against "
+            f"v3sim's operation list for {run.model.name} ep{run.ep} tp{run.tp} seq {run.seq_len}, {layers} "
+            f"layers forward + backward, priced by {base.name}"
+        ),
+        created=date.today().isoformat(),
+        notes=(
+            "Each class's rates are base x (v3sim's seconds / the trace's seconds) for the same operations: the "
+            "trace is the source of every class it holds; a run the trace came from is in sample under this "
+            "profile.",
+            *notes,
+        ),
+        elementwise_share=shares,
+    )

@@ -14,6 +14,7 @@ from typing import cast
 from hwmodels.cost import topology_metrics
 from hwmodels.registry import load_switch
 from hwmodels.topology import design_topology
+from simulator.analytic.profile import rates_for
 from simulator.analytic.report import estimate
 from simulator.runspec import build_run
 from workloads.flops import train_flops_per_token
@@ -92,7 +93,10 @@ def training_run_rows() -> list[dict[str, object]]:
     """One row per published training run: v3sim's analytic estimate of it against the figure, unfitted."""
     out = []
     for run in published_runs():
-        report = estimate(build_run(run["options"]))
+        options = dict(run["options"])
+        profile = options.pop("profile", None)  # a row priced from a profile of its own (a trace's)
+        spec = build_run(options)
+        report = estimate(spec, rates_for(profile, spec.node.gpu)) if profile else estimate(spec)
         note = "; ".join(x for x in (run["assumed"], "in sample" if run["in_sample"] else "out of sample") if x)
         out.append(
             _row(run["figure"], run["published"], METRICS[run["metric"]](report), tolerance("training_run"), note,

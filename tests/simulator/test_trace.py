@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from simulator.analytic.profile import rates_for
+from hwmodels.profile import PROFILE_DIR, read_profile
+from simulator.analytic.profile import apply_profile, load_profile, published_for, rates_for
 from simulator.cli import main
-from simulator.explore.trace import classify, compare_trace, trace_kernels, trace_table
+from simulator.explore.trace import classify, compare_trace, trace_kernels, trace_profile, trace_table
+from simulator.explore.validate import training_run_rows
 from simulator.runspec import v3_pretraining
 
 REDUCED = Path(__file__).parents[2] / "calibration" / "data" / "measured" / "deepseek-v3-train-trace.toml"
@@ -99,3 +101,68 @@ def test_cli_compare_trace(capsys, trace_file, tmp_path):
     assert main(["compare-trace", str(bad)]) == 2
     assert "no GPU kernel events" in capsys.readouterr().err
     assert main(["compare-trace", str(trace_file), "--model", "llama-3.1-8b", "--ep", "1"]) == 2
+
+
+SHIPPED_TRACE_PROFILE = PROFILE_DIR / "trace-deepseek-v3-train.json"
+
+
+@pytest.fixture(scope="module")
+def traced_profile(trace_file):
+    run = v3_pretraining()
+    return trace_profile(trace_file, run, load_profile(published_for(run.node.gpu)))
+
+
+def test_calibrate_trace_rebuilds_the_shipped_profile_from_the_reduction(traced_profile):
+    """The shipped profile was written by `v3sim calibrate trace` from DeepSeek's train.json; the committed
+    reduction (class sums) gives the same rates, so CI checks the shipped file without the trace."""
+    shipped = read_profile(SHIPPED_TRACE_PROFILE)
+    assert "sha256" in shipped.source and "train.json" in shipped.source
+    assert set(shipped.fits) == set(traced_profile.fits)
+    for cls, fit in shipped.fits.items():
+        assert fit.flop_per_s == pytest.approx(traced_profile.fits[cls].flop_per_s, rel=1e-4), cls
+        assert fit.bytes_per_s == pytest.approx(traced_profile.fits[cls].bytes_per_s, rel=1e-4), cls
+    assert shipped.elementwise_share == pytest.approx(traced_profile.elementwise_share, rel=1e-4)
+
+
+def test_the_trace_profile_prices_each_class_it_took_at_the_traces_time(trace_file, traced_profile):
+    """Every compute and element-wise class the trace holds comes out at the trace's seconds (held to the
+    datasheet where the trace ran faster than v3sim's bytes say: permute); the link classes are not taken. An
+    element-wise class keeps its fixed cost per kernel; its share is solved so that the class sums to the trace."""
+    run = v3_pretraining()
+    rows = {r["class"]: r for r in compare_trace(trace_file, run, apply_profile(traced_profile, run.node.gpu))["rows"]}
+    for cls in ("gemm_wgrad_fp8", "grouped_gemm_fp8", "gemm_fp8", "attention_bwd_bf16"):
+        assert rows[cls]["rel_error"] == pytest.approx(0, abs=1e-6), cls
+    for cls in ("cast", "norm", "copy", "cast_transpose", "swiglu", "combine"):
+        assert rows[cls]["rel_error"] == pytest.approx(0, abs=1e-6), cls
+    assert rows["permute"]["rel_error"] > 0  # v3sim moves more bytes than the trace's kernels took time for
+    assert rows["ep_notify"]["v3sim_s"] == 0 and rows["ep_combine"]["rel_error"] < -0.1
+    assert any("ep_notify" in n for n in traced_profile.notes)
+
+
+def test_v3_priced_from_its_own_trace_lands_in_sample_and_says_so():
+    rows = {r["figure"]: r for r in training_run_rows()}
+    traced = rows["V3 pre-training H800 GPU-hours, kernels at the rates of V3's own trace"]
+    assert traced["in_sample"] and abs(traced["rel_error"]) < 0.10  # measured +0.13%
+    assert not rows["V3 pre-training H800 GPU-hours"]["in_sample"]
+
+
+def test_profile_element_wise_shares_are_checked(tmp_path):
+    data = json.loads(SHIPPED_TRACE_PROFILE.read_text())
+    for bad, match in (({"cast": 1.5}, "must be in"), ({"warp": 0.5}, "unknown element-wise class"),
+                       ({"cast": "fast"}, "must be a number")):  # fmt: skip
+        path = tmp_path / "bad.json"
+        path.write_text(json.dumps({**data, "elementwise_share": bad}))
+        with pytest.raises(ValueError, match=match):
+            read_profile(path)
+
+
+def test_cli_calibrate_trace(capsys, trace_file, tmp_path):
+    out = tmp_path / "t.json"
+    assert main(["calibrate", "trace", str(trace_file), "--out", str(out), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["command"] == "trace" and shown["elementwise_share"]["norm"] < 0.5 and out.is_file()
+    assert main(["train", "--profile", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["run"]["profile"].startswith("trace-")
+    assert main(["calibrate", "trace", str(trace_file), "--out", str(tmp_path / "t.txt")]) == 2
+    assert main(["calibrate", "trace", str(trace_file), "--out", str(out), "--model", "llama-3.1-8b"]) == 2
+    assert "dense" in capsys.readouterr().err
