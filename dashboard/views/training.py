@@ -153,8 +153,9 @@ spread = band(tuple(sorted(options.items())), profile)
 st.caption(
     f"P10-P90 from the kernel sources' spread: {gpu_hours(spread['gpu_hours']['p10'])}-"
     f"{gpu_hours(spread['gpu_hours']['p90'])} GPU-hours, {spread['step_time_s']['p10']:.2f}-"
-    f"{spread['step_time_s']['p90']:.2f} s per step ({spread['draws']} draws; element-wise and network rates "
-    "held)."
+    f"{spread['step_time_s']['p90']:.2f} s per step ({spread['draws']} draws from "
+    f"{' to '.join(spread['sources'])}: the published kernels to the rates DeepSeek's V3 trace ran them at; "
+    "network rates held)."
 )
 if run["model"] == "deepseek-v3" and run["gpu"] == "h800":
     st.caption(
