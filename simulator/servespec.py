@@ -35,6 +35,8 @@ class ServeSpec:
     prefill_redundant: int = 0
     mtp_acceptance: float | None = None  # None: no speculative decoding; else each draft's acceptance
     mtp_tokens: int = 1  # draft tokens per step (the MTP module run again for each)
+    # each depth's acceptance given the drafts before it were accepted; (): every depth at `mtp_acceptance`
+    mtp_acceptance_by_depth: tuple[float, ...] = ()
     overlap: str = "auto"  # OVERLAP_MODES
     expert_imbalance: float = 1.0  # the busiest GPU's routed-expert load over the mean
     expert_tp: int = 1  # GPUs each expert is split over (inside a node), in both pools
@@ -119,6 +121,15 @@ class ServeSpec:
                     f"({slots}); pass {flag} {fewest_redundant(spec.n_routed_experts, ep)} (the fewest that divide) "
                     f"or leave it out"
                 )
+        if self.mtp_acceptance_by_depth:
+            depths = self.mtp_acceptance_by_depth
+            if not all(isinstance(a, float | int) and 0 <= a <= 1 for a in depths):
+                raise ValueError(f"each MTP depth's acceptance must be in [0, 1] (got {list(depths)})")
+            if self.mtp_tokens != len(depths) or self.mtp_acceptance != depths[0]:
+                raise ValueError(
+                    f"{len(depths)} per-depth acceptances mean {len(depths)} MTP draft tokens starting at "
+                    f"{depths[0]}: got mtp_tokens={self.mtp_tokens}, mtp_acceptance={self.mtp_acceptance}"
+                )
         if self.mtp_acceptance is not None:
             if not 0 <= self.mtp_acceptance <= 1:
                 raise ValueError(f"mtp_acceptance={self.mtp_acceptance} must be in [0, 1]")
@@ -139,11 +150,21 @@ class ServeSpec:
         return 1 + self.mtp_tokens if self.mtp_acceptance is not None else 1
 
     @property
+    def acceptances(self) -> tuple[float, ...]:
+        """Each draft depth's acceptance, given the drafts before it were accepted (() without MTP)."""
+        if self.mtp_acceptance is None:
+            return ()
+        return self.mtp_acceptance_by_depth or (self.mtp_acceptance,) * self.mtp_tokens
+
+    @property
     def tokens_per_step(self) -> float:
-        """Tokens a sequence emits per decode step on average: 1 + a + a^2 + ... + a^N for N drafts, each
-        accepted with probability a once the ones before it were."""
-        a = self.mtp_acceptance
-        return 1.0 if a is None else sum(a**d for d in range(self.mtp_tokens + 1))
+        """Tokens a sequence emits per decode step on average: 1 + a1 + a1 a2 + ... for the drafts' per-depth
+        acceptances (1 + a + a^2 + ... + a^N with one acceptance for every depth)."""
+        total, chain = 1.0, 1.0
+        for a in self.acceptances:
+            chain *= a
+            total += chain
+        return total
 
     @property
     def cache_bw_bytes_per_s_per_gpu(self) -> float:

@@ -76,7 +76,9 @@ def layer_backward_elementwise_kernels(spec: ModelSpec, moe: bool, fp8: bool) ->
     the incoming gradient, and writes a gradient). Under the FP8 recipe (V3 report, section 3.3) every FP8
     GEMM's output gradient is cast 1x128 for the input-gradient GEMM and cast-and-transposed 128x1 for the
     weight-gradient GEMM (read bf16, write fp8), and its input, kept in fp8 as 1x128 tiles, is re-laid as
-    128x1 tiles for the weight-gradient GEMM (read fp8, write fp8).
+    128x1 tiles for the weight-gradient GEMM (read fp8, write fp8). The activations the recipe caches in fp8
+    (V3 report, section 3.3.3: the input of the linear after attention, and the MoE SwiGLU's inputs, whose
+    output is recomputed) are cast back to bf16 for the backward that reads them (read fp8, write bf16).
     """
     rows = [
         (f"{name}.backward", part, BACKWARD_TO_FORWARD * nbytes, cls)
@@ -92,6 +94,10 @@ def layer_backward_elementwise_kernels(spec: ModelSpec, moe: bool, fp8: bool) ->
                 (f"cast_transpose.grad_outputs.{part}", part, FP8_QUANT * outputs, "cast_transpose"),
                 (f"cast_transpose.inputs.{part}", part, 2 * inputs, "cast_transpose"),
             ]
+        rows.append(("dequant.o_proj_input", "attn", FP8_QUANT * spec.num_attention_heads * spec.v_dim, "dequant"))
+        if moe:
+            copies = spec.num_experts_per_tok + spec.n_shared_experts
+            rows.append(("dequant.swiglu_input", "mlp", FP8_QUANT * copies * 2 * spec.moe_intermediate_size, "dequant"))
     return rows
 
 

@@ -160,7 +160,10 @@ def spec_from_hf_config(config: Mapping[str, Any] | str | Path, name: str | None
     arch = _architecture(config, where)
     keys = _Keys(config, f"{where} ({arch})")
     fields = ADAPTERS[arch](keys)
-    label = name or keys.get("_name_or_path", "") or Path(where).parent.name or arch
+    # its own name, else the file's (kimi-k2.json), else its folder's (a checkpoint's config.json), else the class
+    file = Path(where)
+    named_file = file.stem if file.name != "config.json" and file.suffix == ".json" else ""
+    label = name or keys.get("_name_or_path", "") or named_file or file.parent.name or arch
     try:
         return ModelSpec(name=label, source=keys.get("_source", where), **fields)
     except ValueError as err:

@@ -453,7 +453,7 @@ def serve(s: ServeSpec, profile: KernelRates | str | None = None, phase: str = "
         }
         breakdown["decode"] = d.breakdown
         if s.mtp_acceptance is not None:
-            plain = decode(replace(s, mtp_acceptance=None), rates, batch)
+            plain = decode(replace(s, mtp_acceptance=None, mtp_acceptance_by_depth=()), rates, batch)
             out["mtp_tokens_per_step"] = s.tokens_per_step
             out["mtp_throughput_gain"] = per_gpu / (plain.tokens / plain.step_s)
     if phase in ("prefill", "both"):

@@ -53,6 +53,14 @@ def fraction(text: str) -> float:
     return value
 
 
+def fractions(text: str) -> tuple[float, ...]:
+    """One share in [0, 1], or several separated by commas ("0.85,0.7")."""
+    values = tuple(fraction(part.strip()) for part in text.split(","))
+    if not values or len(values) > 16:
+        raise argparse.ArgumentTypeError(f"{text}: give 1 to 16 shares separated by commas")
+    return values
+
+
 def positive(text: str) -> int:
     """A positive integer."""
     value = integer(text)

@@ -9,6 +9,7 @@ from hwmodels.names import TOPOLOGY_KINDS
 from simulator.cli.args import (
     degree,
     fraction,
+    fractions,
     integer,
     name,
     nonnegative,
@@ -55,7 +56,12 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     p.add_argument("--topology", choices=TOPOLOGY_KINDS, default=None, help="fabric the prefill->decode KV crosses")
     p.add_argument("--oversubscription", type=positive_number, default=1.0, help="the fabric's taper (with --topology)")
     p.add_argument("--context", type=seq_tokens, default=4096, help="tokens per sequence (default 4096)")
-    p.add_argument("--mtp-acceptance", type=fraction, default=None, help="MTP draft acceptance rate (V3: 0.85-0.9)")
+    p.add_argument(
+        "--mtp-acceptance",
+        type=fractions,
+        default=None,
+        help="MTP draft acceptance (V3: 0.85-0.9), or one per draft depth, each given the ones before: 0.85,0.7",
+    )
     p.add_argument("--cache-hit", type=fraction, default=0.0, help="share of prompt tokens from the prompt cache")
     p.add_argument(
         "--output-tokens", type=positive, default=None, help="output tokens per request: sizes prefill vs decode pools"
@@ -63,10 +69,6 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     p.add_argument("--weight-dtype", choices=list(DTYPE_BYTES), default=None, help="default fp8 where supported")
     p.add_argument("--kv-dtype", choices=list(DTYPE_BYTES), default="bf16")
     add_step_options(p, positive)
-    p.add_argument("--expert-tp", type=degree, default=1, help="GPUs each expert is split over, inside a node (1)")
-    p.add_argument(
-        "--offload-weights", action="store_true", help="prefill streams the weights that do not fit from host memory"
-    )
     p.add_argument("--price-per-gpu-hour", type=nonnegative, default=None, help="USD (default: the catalog price)")
     p.add_argument("--profile", type=name, default=None, help="kernel profile: sol, published, measured, a .json file")
     p.add_argument(
@@ -90,7 +92,8 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 
 
 def add_step_options(p: argparse.ArgumentParser, positive) -> None:
-    """How a serving step runs, shared by `serve` and `serve-search`: overlap, MTP depth, expert imbalance."""
+    """How a serving step runs, shared by `serve` and `serve-search`: overlap, MTP depth, expert imbalance,
+    expert TP, weight offload."""
     p.add_argument(
         "--overlap",
         choices=OVERLAP_MODES,
@@ -98,9 +101,15 @@ def add_step_options(p: argparse.ArgumentParser, positive) -> None:
         help="dispatch/combine vs compute: auto (the faster of one "
         "and two micro-batches), two-batch (DeepSeek's), single-batch (combine under the shared expert), none",
     )
-    p.add_argument("--mtp-tokens", type=positive, default=1, help="MTP draft tokens per step (with --mtp-acceptance)")
+    p.add_argument(
+        "--mtp-tokens", type=positive, default=None, help="MTP draft tokens per step (default 1; with --mtp-acceptance)"
+    )
     p.add_argument(
         "--expert-imbalance", type=positive_number, default=1.0, help="busiest GPU's routed-expert load / mean (1)"
+    )
+    p.add_argument("--expert-tp", type=degree, default=1, help="GPUs each expert is split over, inside a node (1)")
+    p.add_argument(
+        "--offload-weights", action="store_true", help="prefill streams the weights that do not fit from host memory"
     )
 
 
@@ -114,19 +123,23 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         given := [f"--{k.replace('_', '-')}" for k in LOAD_OPTIONS if getattr(args, k) is not None]
     ):
         raise ValueError(f"{', '.join(given)} describe the load: give --rate QPS too")
+    depths = args.mtp_acceptance or ()
+    if len(depths) > 1 and args.mtp_tokens not in (None, len(depths)):
+        raise ValueError(f"--mtp-acceptance gives {len(depths)} depths but --mtp-tokens {args.mtp_tokens}; drop one")
     s = deployment(
         args.model,
         args.gpu,
         args.node,
         args.weight_dtype,
         overlap=args.overlap,
-        mtp_tokens=args.mtp_tokens,
+        mtp_tokens=len(depths) if len(depths) > 1 else args.mtp_tokens or 1,
+        mtp_acceptance_by_depth=depths if len(depths) > 1 else None,
         expert_imbalance=args.expert_imbalance,
         offload_weights=args.offload_weights,
         expert_tp=args.expert_tp,
         batch=args.batch,
         context=args.context,
-        mtp_acceptance=args.mtp_acceptance,
+        mtp_acceptance=depths[0] if depths else None,
         kv_dtype=args.kv_dtype,
         cache_hit=args.cache_hit,
         output_tokens=args.output_tokens,

@@ -50,9 +50,11 @@ def cmd_serve_search(args: argparse.Namespace) -> dict[str, Any]:
         mtp_acceptance=args.mtp_acceptance,
         profile=args.profile,
         top=args.top,
-        mtp_tokens=args.mtp_tokens,
+        mtp_tokens=args.mtp_tokens or 1,
         overlap=args.overlap,
         expert_imbalance=args.expert_imbalance,
+        expert_tp=args.expert_tp,
+        offload_weights=args.offload_weights,
     )
     return {"tpot_target_s": args.tpot_ms / 1e3, **report.to_dict()}
 

@@ -311,7 +311,7 @@ class _Serving:
         got = np.ones(len(self.ids), dtype=np.int64)
         spec = self.setup.spec
         if spec.mtp_acceptance is not None:
-            drafts = self.rng.random((len(self.ids), spec.mtp_tokens)) < spec.mtp_acceptance
+            drafts = self.rng.random((len(self.ids), spec.mtp_tokens)) < np.asarray(spec.acceptances)
             got += np.cumprod(drafts, axis=1).sum(axis=1)
         got = np.minimum(got, self.remaining)
         self.remaining -= got

@@ -43,6 +43,7 @@ PUBLISHED = {**V3_PUBLISHED_SERVING, "mtp": True}  # DeepSeek's production deplo
 SKIP_FIT = "weights leave no room for one sequence"
 SKIP_TPOT = "TPOT target out of reach"
 SKIP_PREFILL = "no prefill layout fits and meets the TTFT target"
+SKIP_EXPERT_TP = "--expert-tp does not split the layout's experts"
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +118,10 @@ def _prefill_rows(base: ServeSpec, rates: KernelRates, layouts: list[tuple[int, 
     target, at `base`'s attention tp and MTP, priced at its operating point; most input tokens/s first."""
     rows = []
     for ep, redundant in layouts:
-        s = replace(base, ep=ep, redundant=redundant, prefill_ep=ep, prefill_redundant=redundant)
+        try:
+            s = replace(base, ep=ep, redundant=redundant, prefill_ep=ep, prefill_redundant=redundant)
+        except ValueError:  # an expert TP that does not split this layout's experts
+            continue
         if max_sequences_per_gpu(s) < 1:
             continue
         try:
@@ -215,11 +219,14 @@ def search(
     mtp_tokens: int = 1,
     overlap: str = "auto",
     expert_imbalance: float = 1.0,
+    expert_tp: int = 1,
+    offload_weights: bool = False,
 ) -> SearchReport:
     """Every deployment of `model` on the node, priced at the SLO, ranked by $ per million output tokens
     (then tokens/s per user, then fewer GPUs); `top` of them kept (None: all), the frontier whole. MTP drafts
     are accepted at `mtp_acceptance` (None: MTP_ACCEPTANCE where the model has an MTP module), `mtp_tokens` per
-    step; every candidate runs with the given `overlap` mode and `expert_imbalance`."""
+    step; every candidate runs with the given `overlap` mode, `expert_imbalance`, `expert_tp` (a layout it
+    cannot split its experts over is skipped, and says why) and `offload_weights`."""
     start = time.perf_counter()
     base = deployment(
         model,
@@ -233,6 +240,7 @@ def search(
         mtp_tokens=mtp_tokens,
         overlap=overlap,
         expert_imbalance=expert_imbalance,
+        offload_weights=offload_weights,
     )
     if mtp_acceptance is not None and not base.model.num_nextn_predict_layers:
         raise ValueError(f"{base.model.name} has no multi-token prediction module; drop --mtp-acceptance")
@@ -243,7 +251,11 @@ def search(
     prefills: dict[tuple[int, float | None], list[dict[str, Any]]] = {}
     rows, skipped = [], Counter[str]()
     for layout in layouts:
-        s = replace(base, **layout)
+        try:
+            s = replace(base, **layout, expert_tp=expert_tp)
+        except ValueError:  # expert TP that does not split this layout's experts over its GPUs
+            skipped[SKIP_EXPERT_TP] += 1
+            continue
         row = _decode_row(s, rates)
         if isinstance(row, str):
             skipped[row] += 1

@@ -216,8 +216,9 @@ def test_a_profile_from_another_gpu_applies_as_fractions_of_peak():
 
 def test_published_is_one_kernel_table_per_die():
     """The H100 and H800 are one die (GH100): the same published table gives them the same rates, so an FP8 run
-    is not slower on the H100 than on the H800 for want of its own benchmark. Another die (the B200) is priced
-    as fractions of its peaks, and its rates say that no source covers it."""
+    is not slower on the H100 than on the H800 for want of its own benchmark. The B200 has its own table (XLA's
+    sm_100 GEMMs), which the GB200 shares; a die with none (the A100) is priced as fractions of its peaks, and
+    its rates say that no source covers it."""
     h100 = rates_for("published", load_gpu("h100"))
     assert h100.name == rates_for("published", H800).name == "h800-published"
     for cls, fit in rates_for("published", H800).fits.items():
@@ -225,8 +226,11 @@ def test_published_is_one_kernel_table_per_die():
         assert h100.fits[cls].bytes_per_s == pytest.approx(fit.bytes_per_s)
     assert any("the same die, gh100" in n for n in h100.notes)
     assert any("the same die, gh100" in n for n in rates_for("published", load_gpu("h200")).notes)
-    b200 = rates_for("published", load_gpu("b200"))
-    assert b200.name == "h800-published" and any("another die" in n for n in b200.notes)
+    assert rates_for("published", load_gpu("b200")).name == "b200-published"
+    gb200 = rates_for("published", load_gpu("gb200"))
+    assert gb200.name == "b200-published" and any("the same die, gb100" in n for n in gb200.notes)
+    a100 = rates_for("published", load_gpu("a100"))
+    assert a100.name == "h800-published" and any("another die" in n for n in a100.notes)
 
 
 def test_unknown_profile_is_a_clear_error(capsys):
@@ -248,7 +252,7 @@ def test_calibrate_show_and_publish(capsys, tmp_path):
     assert "gemm_fp8" in out and "DeepGEMM" in out and "timed on the h200" in out  # bf16 GEMMs: our H200 run
     assert main(["calibrate", "publish", "--json", "--out-dir", str(tmp_path)]) == 0
     written = json.loads(capsys.readouterr().out)["written"]
-    assert {p.rsplit("/", 1)[-1] for p in written} == {"h800-published.json"}
+    assert {p.rsplit("/", 1)[-1] for p in written} == {"b200-published.json", "h800-published.json"}
     assert main(["calibrate", "show", str(tmp_path / "nope.json")]) == 2
 
 

@@ -33,7 +33,7 @@ def test_defaults_are_v3_as_the_model_computes_it():
     assert not at.exception and not at.error
     shown = metrics(at)
     assert {k: shown[k] for k in expected()} == expected()
-    assert shown["GPU-hours"] == "2,287K"  # docs/training.md: the V3 figure
+    assert shown["GPU-hours"] == "2,306K"  # docs/training.md: the V3 figure
     assert any("2,664K" in c.value and "out of sample" in c.value for c in at.caption)  # the published figure
     from simulator.explore.uncertainty import uncertainty
     from simulator.runspec import build_run

@@ -118,3 +118,39 @@ def test_expert_tp_splits_the_expert_gemms_and_adds_its_collectives():
     steps = [decode(deployment(ep=32, expert_tp=n), rates, 64).step_s for n in (1, 2, 8)]
     assert steps[0] < steps[1] < steps[2]  # balanced experts: the split only adds NVLink traffic
     assert serve(deployment(ep=32, expert_tp=2))["weights_gb_per_gpu"] == serve(deployment(ep=32))["weights_gb_per_gpu"]
+
+
+def test_serve_search_takes_expert_tp_and_offload(capsys):
+    """serve-search passes --expert-tp and --offload-weights to every candidate; layouts expert TP cannot
+    split are skipped with their reason, never a traceback."""
+    from simulator.explore.servesearch import SKIP_EXPERT_TP, search
+
+    plain = search(tpot_ms=50, top=3)
+    split = search(tpot_ms=50, top=3, expert_tp=2)
+    assert split.skipped.get(SKIP_EXPERT_TP, 0) > 0 and split.ranked
+    assert all(r["ep"] % 2 == 0 for r in split.ranked)
+    assert split.ranked[0]["output_tokens_per_s_per_gpu"] != plain.ranked[0]["output_tokens_per_s_per_gpu"]
+    assert main(["serve-search", "--tpot-ms", "50", "--expert-tp", "2", "--offload-weights", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["ranked"] and SKIP_EXPERT_TP in out["skipped"]
+
+
+def test_mtp_acceptance_by_depth(capsys):
+    """`--mtp-acceptance 0.85,0.7`: the second draft accepted at 0.7 once the first was (deeper drafts are
+    accepted less often), 1 + 0.85 + 0.85 x 0.7 tokens per step; the same acceptance at every depth is the
+    single-rate chain; a depth list that disagrees with --mtp-tokens is a one-line error."""
+    by_depth = deployment(mtp_acceptance=0.85, mtp_tokens=2, mtp_acceptance_by_depth=(0.85, 0.7))
+    assert by_depth.tokens_per_step == pytest.approx(1 + 0.85 + 0.85 * 0.7) and by_depth.verify_tokens == 3
+    same = deployment(mtp_acceptance=0.8, mtp_tokens=3, mtp_acceptance_by_depth=(0.8, 0.8, 0.8))
+    assert same.tokens_per_step == pytest.approx(deployment(mtp_acceptance=0.8, mtp_tokens=3).tokens_per_step)
+    with pytest.raises(ValueError, match="per-depth acceptances"):
+        deployment(mtp_acceptance=0.85, mtp_tokens=3, mtp_acceptance_by_depth=(0.85, 0.7))
+    assert main(["serve", "--phase", "decode", "--mtp-acceptance", "0.85,0.7", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["mtp_tokens_per_step"] == pytest.approx(2.445)
+    assert main(["serve", "--mtp-acceptance", "0.85,0.7", "--mtp-tokens", "3"]) == 2
+    assert "2 depths" in capsys.readouterr().err
+    assert main(["serve", "--mtp-acceptance", "0.85,1.7"]) == 2
+    argv = ["serve", "--ep", "32", "--context", "2048", "--output-tokens", "256", "--rate", "5", "--json"]
+    assert main([*argv, "--mtp-acceptance", "0.9,0.5"]) == 0  # the load model draws each depth at its own rate
+    load = json.loads(capsys.readouterr().out)["load"]
+    assert load["tpot_s"]["p50"] == pytest.approx(load["analytic_tpot_s"], rel=0.05)

@@ -143,7 +143,7 @@ def test_the_trace_profile_prices_each_class_it_took_at_the_traces_time(trace_fi
 def test_v3_priced_from_its_own_trace_lands_in_sample_and_says_so():
     rows = {r["figure"]: r for r in training_run_rows()}
     traced = rows["V3 pre-training H800 GPU-hours, kernels at the rates of V3's own trace"]
-    assert traced["in_sample"] and abs(traced["rel_error"]) < 0.10  # measured +0.13%
+    assert traced["in_sample"] and abs(traced["rel_error"]) < 0.10  # measured +0.64%
     assert not rows["V3 pre-training H800 GPU-hours"]["in_sample"]
 
 

@@ -87,3 +87,18 @@ def test_bad_values_are_named():
         spec_from_hf_config({**config, "num_key_value_heads": 5})
     with pytest.raises(ValueError, match="num_experts_per_tok=9 exceeds"):
         spec_from_hf_config({**json.loads((MODELS_DIR / "mixtral-8x7b.json").read_text()), "num_experts_per_tok": 9})
+
+
+def test_a_config_file_is_named_by_its_own_name_then_its_file_then_its_folder(tmp_path):
+    """issue 27: a config saved as kimi-k2.json is `kimi-k2`, not the folder it sits in; a checkpoint's
+    config.json is its folder's name; `_name_or_path` wins over both."""
+    data = json.loads((MODELS_DIR / "llama-3.1-8b.json").read_text())
+    data.pop("_name_or_path", None)
+    (tmp_path / "my-llama.json").write_text(json.dumps(data))
+    assert spec_from_hf_config(tmp_path / "my-llama.json").name == "my-llama"
+    folder = tmp_path / "Llama-3.1-8B-Instruct"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(data))
+    assert spec_from_hf_config(folder / "config.json").name == "Llama-3.1-8B-Instruct"
+    (tmp_path / "named.json").write_text(json.dumps({**data, "_name_or_path": "meta-llama/Llama-3.1-8B"}))
+    assert spec_from_hf_config(tmp_path / "named.json").name == "meta-llama/Llama-3.1-8B"
