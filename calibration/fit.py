@@ -325,11 +325,13 @@ def _rescaled_to_target(profile: Profile, moved: dict[str, str]) -> Profile:
     target = load_gpu(profile.catalog_gpu)
     fits, notes = dict(profile.fits), list(profile.notes)
     for cls, gpu in moved.items():
+        if cls not in fits:  # a series with no rows left fits nothing
+            continue
         ratio = target.hbm_bw_bytes_per_s / load_gpu(gpu).hbm_bw_bytes_per_s
         fits[cls] = fits[cls].scaled(1.0, ratio, note=f"timed on {gpu}: bytes rate x {ratio:.2f} (HBM datasheets)")
         notes.append(f"{cls}: timed on the {gpu}; its bytes rate scaled by the HBM datasheets ({ratio:.2f})")
     for cls, (src, _) in DERIVATIONS.items():
-        if src in moved and cls not in {s.kernel_class for s in profile.samples}:
+        if src in moved and src in fits and cls not in {s.kernel_class for s in profile.samples}:
             fits[cls] = fits[src].scaled(1.0, 1.0, note=f"{src} fit")
     return replace(profile, fits=fits, notes=tuple(notes))
 

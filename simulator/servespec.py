@@ -17,6 +17,7 @@ from workloads.spec import ModelSpec
 # compute hiding the other's communication (two-batch, DeepSeek's); one batch whose combine runs under its shared
 # expert (single-batch, SGLang's); or in turn (none).
 OVERLAP_MODES = ("auto", "two-batch", "single-batch", "none")
+ATTENTION_DTYPES = ("bf16", "fp8")
 CACHE_TIERS = ("auto", "host", "storage")  # where cached prompt KV is read from (auto: storage where the node has one)
 
 
@@ -43,6 +44,7 @@ class ServeSpec:
     offload_weights: bool = False  # prefill streams the weights that do not fit in HBM from host memory
     weight_dtype: str = "fp8"
     kv_dtype: str = "bf16"
+    attention_dtype: str = "bf16"  # prefill attention's compute: bf16, or fp8 (FlashAttention-3's fp8 forward)
     cache_hit: float = 0.0  # share of prompt tokens served from the prompt cache (no prefill compute)
     output_tokens: int | None = None  # per request (the rest of `context` is its prompt): sizes the two pools
     price_per_gpu_hour: float | None = None
@@ -141,6 +143,10 @@ class ServeSpec:
             raise ValueError(f"cache_hit={self.cache_hit} must be in [0, 1)")
         if self.weight_dtype == "fp8" and self.node.gpu.peak_fp8_flop_per_s <= 0:
             raise ValueError(f"{self.node.gpu.name} has no fp8 tensor cores; use --weight-dtype bf16")
+        if self.attention_dtype not in ATTENTION_DTYPES:
+            raise ValueError(f"attention_dtype={self.attention_dtype!r}; use one of {', '.join(ATTENTION_DTYPES)}")
+        if self.attention_dtype == "fp8" and self.node.gpu.peak_fp8_flop_per_s <= 0:
+            raise ValueError(f"{self.node.gpu.name} has no fp8 tensor cores; use --attention-dtype bf16")
         if self.price_per_gpu_hour is not None and self.price_per_gpu_hour < 0:
             raise ValueError(f"price_per_gpu_hour={self.price_per_gpu_hour} must be >= 0")
 

@@ -80,7 +80,9 @@ class Op:
         if self.kind == "attention":
             if self.phase == "decode":
                 return "attention_decode_bf16"  # one query per sequence over its cache (FlashMLA)
-            return f"attention_{'fwd' if self.phase not in ('backward_input', 'backward_weight') else 'bwd'}_bf16"
+            if self.phase in ("backward_input", "backward_weight"):
+                return "attention_bwd_bf16"
+            return f"attention_fwd_{self.precision}"  # FlashAttention-3 forward: bf16, or fp8 serving prefill
         if self.kind == "elementwise":
             return "memory"
         raise ValueError(f"op {self.name} ({self.kind}) runs on the links, not against a kernel profile")
@@ -243,6 +245,7 @@ def serving_layer_ops(
     kv_dtype: str = "bf16",
     prefix: float = 0.0,
     expert_tp: int = 1,
+    attention_dtype: str = "bf16",
 ) -> list[Op]:
     """One layer's ops on one serving GPU for `tokens` tokens through the weights, of which `queries` attend
     over `ctx` keys each (decode: tokens = queries over the cache; prefill: the prompt's new tokens).
@@ -251,8 +254,10 @@ def serving_layer_ops(
     absorbed form reads its whole latent cache, GQA its 1/tp share of the kv heads. Prefill runs as it does
     in DeepSeek's prefill (FlashAttention over per-head keys: MLA QK 192 / V 128, not absorbed): `prefix`
     cached tokens per GPU (prompt-cache hits) have their latent up-projected to keys and values (MLA's
-    kv_b_proj) and are read by the attention. Both phases run the layer's element-wise kernels (norms, RoPE,
-    residual adds, SwiGLU, router, combine; fp8 weights: the 1x128 activation casts). TP adds an all-gather
+    kv_b_proj) and are read by the attention, in `attention_dtype` (FlashAttention-3's fp8 forward reads
+    fp8 Q, K, V). Decode attention's compute stays bf16 (FlashMLA); its KV is read at `kv_dtype`. Both
+    phases run the layer's element-wise kernels (norms, RoPE, residual adds, SwiGLU, router, combine; fp8
+    weights: the 1x128 activation casts). TP adds an all-gather
     and a reduce-scatter around attention (and around a dense MLP) over NVLink. Experts see each GPU's own
     tokens over (experts + redundant) / ep slots; a dense MLP is split like attention. Expert TP splits each
     expert over `expert_tp` GPUs of a node: every token's copy reaches all of them (an NVLink all-gather
@@ -263,7 +268,7 @@ def serving_layer_ops(
     out = [gemm_op(g, phase, "attn", weight_dtype).scaled(1 / tp) for g in attention_gemms(spec, group)]
     out += elementwise_ops(spec, moe, weight_dtype == "fp8", tokens, phase)
     if phase == "prefill":
-        out += _prefill_attention_ops(spec, queries, ctx, prefix, tp, weight_dtype)
+        out += _prefill_attention_ops(spec, queries, ctx, prefix, tp, weight_dtype, attention_dtype)
     else:
         kv_split = 1 if spec.attention == "mla" else min(tp, spec.kv_heads)
         kv_read = queries * tp * ctx * kv_bytes_per_token_per_layer(spec, kv_dtype) / kv_split
@@ -290,7 +295,7 @@ def serving_layer_ops(
 
 
 def _prefill_attention_ops(
-    spec: ModelSpec, queries: float, ctx: float, prefix: float, tp: int, weight_dtype: str
+    spec: ModelSpec, queries: float, ctx: float, prefix: float, tp: int, weight_dtype: str, attention_dtype: str
 ) -> list[Op]:
     """Prefill attention on one GPU of a tp group: the cached prefix's up-projection (MLA) and FlashAttention
     over per-head keys, Q and O of the queries and K and V of every key read once (1/tp of the heads)."""
@@ -299,11 +304,13 @@ def _prefill_attention_ops(
         kv_b = [g for g in attention_gemms(spec, prefix * tp) if g.name == "kv_b_proj"]
         out += [gemm_op(g, "prefill", "attn", weight_dtype).scaled(1 / tp) for g in kv_b]
     kv_heads = spec.num_attention_heads if spec.attention == "mla" else spec.kv_heads
-    width = (spec.qk_head_dim + spec.v_dim) * dtype_bytes("bf16")
+    width = (spec.qk_head_dim + spec.v_dim) * dtype_bytes(attention_dtype)
     q_o = queries * spec.num_attention_heads * width
     k_v = (queries + prefix) * tp * kv_heads / min(tp, kv_heads) * width
     flops = queries * attention_core_flops(spec, ctx)
-    out.append(Op("attention", "attention", "prefill", "attn", "attn_core", "bf16", flops=flops, hbm_bytes=q_o + k_v))
+    out.append(
+        Op("attention", "attention", "prefill", "attn", "attn_core", attention_dtype, flops=flops, hbm_bytes=q_o + k_v)
+    )
     return out
 
 

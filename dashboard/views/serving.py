@@ -22,7 +22,7 @@ from simulator import limits
 from simulator.analytic.serving import PHASES, serve
 from simulator.explore.servesearch import search
 from simulator.presets import deployment
-from simulator.servespec import OVERLAP_MODES
+from simulator.servespec import ATTENTION_DTYPES, OVERLAP_MODES
 from workloads.registry import load_model, model_slugs
 
 SWEEP_POINTS = 8  # batch sizes in the sweep, doubling from 1, plus the KV capacity
@@ -46,6 +46,7 @@ def serve_numbers(
     expert_imbalance: float = 1.0,
     offload_weights: bool = False,
     expert_tp: int = 1,
+    attention_dtype: str = "bf16",
 ) -> dict[str, Any]:
     """`v3sim serve --json` for these options (a ValueError names a bad combination)."""
     spec = deployment(
@@ -63,6 +64,7 @@ def serve_numbers(
         expert_imbalance=expert_imbalance,
         offload_weights=offload_weights,
         expert_tp=expert_tp,
+        attention_dtype=attention_dtype,
     )
     return serve(spec, None, phase)
 
@@ -244,6 +246,13 @@ with left:
         step=1,
         help="Each expert split over this many GPUs of a node (must divide the node and the EP size)",
     )
+    attention_dtype = state.selectbox(
+        "Prefill attention dtype",
+        ATTENTION_DTYPES,
+        key="attention_dtype",
+        default="bf16",
+        help="fp8: FlashAttention-3's fp8 forward (needs fp8 tensor cores)",
+    )
     offload = state.checkbox(
         "Offload prefill weights to host memory",
         key="offload",
@@ -325,6 +334,7 @@ try:
         float(expert_imbalance),
         bool(offload),
         int(expert_tp),
+        str(attention_dtype),
     )
     sweep = None
     if "tpot_s" in out:

@@ -146,7 +146,7 @@ def layer_compute_s(
     class's share of the HBM datasheet, TP collectives at the NVLink rate."""
     ops = _layer_ops(
         s.model, moe, tokens, queries, ctx, phase, s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype, prefix,
-        s.expert_tp,
+        s.expert_tp, s.attention_dtype,
     )  # fmt: skip
     nvlink, hbm = s.node.scaleup_achieved_bw_bytes_per_s, s.node.gpu.hbm_bw_bytes_per_s
     return sum(

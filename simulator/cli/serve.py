@@ -20,7 +20,7 @@ from simulator.cli.args import (
 )
 from simulator.limits import MAX_SERVE_REQUESTS
 from simulator.names import SERVE_PHASES as PHASES
-from simulator.servespec import CACHE_TIERS, OVERLAP_MODES
+from simulator.servespec import ATTENTION_DTYPES, CACHE_TIERS, OVERLAP_MODES
 from workloads.dtypes import DTYPE_BYTES
 
 REQUESTS = positive_up_to(MAX_SERVE_REQUESTS, " requests (one simulation stays within seconds)")
@@ -93,7 +93,7 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 
 def add_step_options(p: argparse.ArgumentParser, positive) -> None:
     """How a serving step runs, shared by `serve` and `serve-search`: overlap, MTP depth, expert imbalance,
-    expert TP, weight offload."""
+    expert TP, weight offload, attention dtype."""
     p.add_argument(
         "--overlap",
         choices=OVERLAP_MODES,
@@ -106,6 +106,12 @@ def add_step_options(p: argparse.ArgumentParser, positive) -> None:
     )
     p.add_argument(
         "--expert-imbalance", type=positive_number, default=1.0, help="busiest GPU's routed-expert load / mean (1)"
+    )
+    p.add_argument(
+        "--attention-dtype",
+        choices=ATTENTION_DTYPES,
+        default="bf16",
+        help="prefill attention compute: bf16, or fp8 (FlashAttention-3's fp8 forward)",
     )
     p.add_argument("--expert-tp", type=degree, default=1, help="GPUs each expert is split over, inside a node (1)")
     p.add_argument(
@@ -141,6 +147,7 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         context=args.context,
         mtp_acceptance=depths[0] if depths else None,
         kv_dtype=args.kv_dtype,
+        attention_dtype=args.attention_dtype,
         cache_hit=args.cache_hit,
         output_tokens=args.output_tokens,
         price_per_gpu_hour=args.price_per_gpu_hour,

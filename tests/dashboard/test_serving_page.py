@@ -124,6 +124,17 @@ def test_the_offload_switch_reaches_the_model():
     assert metric(at, "Input tokens/s per GPU") == f"{out['input_tokens_per_s_per_gpu']:,.0f}"
 
 
+def test_fp8_prefill_attention_reaches_the_model():
+    at = page()
+    at.selectbox(key="attention_dtype").set_value("fp8").run()
+    assert not at.exception and at.query_params["attention_dtype"] == "fp8"
+    out = cli("--attention-dtype", "fp8")
+    assert metric(at, "Input tokens/s per GPU") == f"{out['input_tokens_per_s_per_gpu']:,.0f}"
+    at = page(gpu="a100")
+    at.selectbox(key="attention_dtype").set_value("fp8").run()  # no fp8 tensor cores: what to change
+    assert not at.exception and "--attention-dtype bf16" in at.error[0].value
+
+
 def test_a_batch_that_does_not_fit_is_an_error_not_a_traceback():
     at = page()
     at.number_input(key="batch").set_value(100000).run()

@@ -154,3 +154,19 @@ def test_mtp_acceptance_by_depth(capsys):
     assert main([*argv, "--mtp-acceptance", "0.9,0.5"]) == 0  # the load model draws each depth at its own rate
     load = json.loads(capsys.readouterr().out)["load"]
     assert load["tpot_s"]["p50"] == pytest.approx(load["analytic_tpot_s"], rel=0.05)
+
+
+def test_fp8_attention_speeds_prefill_from_its_own_kernel_class(capsys):
+    """`--attention-dtype fp8`: prefill attention priced in its own class, FlashAttention-3's FP8 forward (the
+    paper's figure: 1,008 TFLOPS at 16k, head dim 128), reading fp8 Q, K, V; prefill gets faster, decode is
+    untouched (FlashMLA's bf16 compute, the KV at --kv-dtype); a GPU without fp8 says what to change."""
+    bf16, fp8 = deployment(), deployment(attention_dtype="fp8")
+    rates = rates_for(None, bf16.node.gpu)
+    assert rates.fits["attention_fwd_fp8"].flop_per_s > 1.5 * rates.fits["attention_fwd_bf16"].flop_per_s
+    assert "FlashAttention-3" in rates.sources["attention_fwd_fp8"]
+    pre = [serve(s, phase="prefill")["input_tokens_per_s_per_gpu"] for s in (bf16, fp8)]
+    assert pre[1] > 1.03 * pre[0]
+    dec = [decode(s, rates, 64).step_s for s in (bf16, fp8)]
+    assert dec[0] == pytest.approx(dec[1])
+    assert main(["serve", "--gpu", "a100", "--attention-dtype", "fp8"]) == 2
+    assert "--attention-dtype bf16" in capsys.readouterr().err
