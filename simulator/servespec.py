@@ -6,6 +6,7 @@ A spec, not a model: `simulator.presets` builds the deployments `v3sim serve` ru
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from hwmodels.names import TOPOLOGY_KINDS as KINDS
@@ -28,6 +29,8 @@ class ServeSpec:
     model: ModelSpec
     node: NodeSpec
     batch: int | None = None  # decode sequences per GPU; None: as many as the KV cache holds
+    # decode sequences per instance (the EP group, or the TP group when larger): a TP8 instance with one stream
+    batch_per_instance: int | None = None
     context: int = 4096  # tokens per sequence (prompt + output) whose KV the decode step reads
     tp: int = 1  # attention tensor parallelism (dense models: the whole layer)
     ep: int = 1  # decode pool's expert parallelism (MoE)
@@ -79,8 +82,12 @@ class ServeSpec:
             value = getattr(self, name)
             if value is not None and not (isinstance(value, int | float) and 0 < value <= 1e7):
                 raise ValueError(f"{name}={value!r} must be a positive number of milliseconds")
-        if self.batch is not None and self.tpot_ms is not None:
-            raise ValueError("give a decode batch or a TPOT target (tpot_ms), not both: the target picks the batch")
+        given = [f"--{n.replace('_', '-')}" for n in ("batch", "batch_per_instance", "tpot_ms") if getattr(self, n)]
+        if len(given) > 1:
+            raise ValueError(
+                f"give one of --batch, --batch-per-instance and --tpot-ms, not both {' and '.join(given)}: each "
+                "sets the decode batch (a TPOT target picks it)"
+            )
         if self.prefill_tokens is not None and self.ttft_ms is not None:
             raise ValueError("give prefill_tokens or a TTFT target (ttft_ms), not both: the target picks the chunk")
         if self.prefill_tokens is not None and not (
@@ -101,8 +108,10 @@ class ServeSpec:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name}={value!r} must be a positive integer")
-        if self.batch is not None and (not isinstance(self.batch, int) or self.batch <= 0):
-            raise ValueError(f"batch={self.batch!r} must be a positive integer")
+        for name in ("batch", "batch_per_instance"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+                raise ValueError(f"{name}={value!r} must be a positive integer")
         if self.tp > g or g % self.tp:
             raise ValueError(f"tp={self.tp} must divide the {g} GPUs of a {self.node.name} node")
         if spec.num_attention_heads % self.tp:
@@ -154,6 +163,18 @@ class ServeSpec:
     def verify_tokens(self) -> int:
         """Tokens per sequence through the model each decode step: the next one and the drafts to verify."""
         return 1 + self.mtp_tokens if self.mtp_acceptance is not None else 1
+
+    @property
+    def instance_gpus(self) -> int:
+        """GPUs of one decode instance: the EP group, or the attention TP group when larger."""
+        return math.lcm(self.ep, self.tp)
+
+    @property
+    def decode_batch(self) -> float | None:
+        """The given decode sequences per GPU (a fraction where an instance holds fewer than its GPUs)."""
+        if self.batch_per_instance is not None:
+            return self.batch_per_instance / self.instance_gpus
+        return self.batch
 
     @property
     def acceptances(self) -> tuple[float, ...]:

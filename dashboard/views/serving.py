@@ -47,6 +47,7 @@ def serve_numbers(
     offload_weights: bool = False,
     expert_tp: int = 1,
     attention_dtype: str = "bf16",
+    batch_per_instance: int | None = None,
 ) -> dict[str, Any]:
     """`v3sim serve --json` for these options (a ValueError names a bad combination)."""
     spec = deployment(
@@ -65,6 +66,7 @@ def serve_numbers(
         offload_weights=offload_weights,
         expert_tp=expert_tp,
         attention_dtype=attention_dtype,
+        batch_per_instance=batch_per_instance,
     )
     return serve(spec, None, phase)
 
@@ -263,6 +265,15 @@ with mid:
     batch = state.number(
         "Batch per GPU (0 = KV capacity)", key="batch", default=0, min_value=0, max_value=limits.MAX_SEQUENCES, step=1
     )
+    batch_per_instance = state.number(
+        "Batch per instance (0 = per GPU)",
+        key="batch_per_instance",
+        default=0,
+        min_value=0,
+        max_value=limits.MAX_SEQUENCES,
+        step=1,
+        help="Sequences on one instance (the EP group, or the TP group when larger): 1 with TP 8 is one stream",
+    )
     context = state.number(
         "Context (tokens)", key="context", default=4096, min_value=1, max_value=limits.MAX_SEQ_TOKENS, step=1024
     )
@@ -335,6 +346,7 @@ try:
         bool(offload),
         int(expert_tp),
         str(attention_dtype),
+        int(batch_per_instance) or None,
     )
     sweep = None
     if "tpot_s" in out:

@@ -248,7 +248,7 @@ class DecodePoint:
     """The decode operating point: the batch per GPU, its step, what set the batch (`kv`: the cache is full,
     `tpot`: the target, `batch`: given) and what bounds the step (`compute` or `network`)."""
 
-    batch: int
+    batch: float  # a fraction where an instance holds fewer sequences than its GPUs
     phase: Phase
     limit: str
     bound: str
@@ -257,8 +257,8 @@ class DecodePoint:
 def decode_point(s: ServeSpec, rates: KernelRates, capacity: int) -> DecodePoint:
     """The largest batch the KV cache holds that meets `s.tpot_ms` (bisection: TPOT rises with the batch), or
     the given batch, or (no target) the cache's capacity."""
-    if s.batch is not None:
-        batch, limit = s.batch, "batch"
+    if s.decode_batch is not None:
+        batch, limit = s.decode_batch, "batch"
     elif s.tpot_ms is None or tpot_s(s, rates, capacity) * 1e3 <= s.tpot_ms:
         batch, limit = capacity, "kv"
     else:
@@ -410,8 +410,9 @@ def serve(s: ServeSpec, profile: KernelRates | str | None = None, phase: str = "
             f"{spec.name} does not fit: {need:.1f} GB of weights per GPU leave no room for one {s.context}-token "
             f"sequence in {node.gpu.hbm_bytes / 1e9:.0f} GB; raise --tp or --ep, or use fp8 weights"
         )
-    if s.batch is not None and s.batch > capacity:
-        raise ValueError(f"batch={s.batch} sequences of {s.context} tokens do not fit; at most {capacity} per GPU")
+    if s.decode_batch is not None and s.decode_batch > capacity:
+        per = f"{s.batch_per_instance} per instance of {s.instance_gpus} GPUs" if s.batch is None else f"{s.batch}"
+        raise ValueError(f"batch={per} sequences of {s.context} tokens do not fit; at most {capacity} per GPU")
     price_per_s = s.usd_per_gpu_hour / SECONDS_PER_HOUR
     g = node.gpus_per_node
     out: dict[str, Any] = {
@@ -440,6 +441,8 @@ def serve(s: ServeSpec, profile: KernelRates | str | None = None, phase: str = "
         per_gpu = d.tokens / d.step_s
         out |= {
             "batch_per_gpu": batch,
+            "batch_per_instance": batch * s.instance_gpus,
+            "instance_gpus": s.instance_gpus,
             "tpot_s": d.step_s / s.tokens_per_step,
             "tpot_target_s": None if s.tpot_ms is None else s.tpot_ms / 1e3,
             "decode_limit": point.limit,

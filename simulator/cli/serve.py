@@ -41,6 +41,12 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     p.add_argument("--prefill-redundant", type=integer, default=None, help="extra expert slots in prefill (V3: 32)")
     p.add_argument("--tp", type=degree, default=None, help="attention tensor parallelism (default: MLA 1, GQA 8)")
     p.add_argument("--batch", type=sequences, default=None, help="decode sequences per GPU (default: cache and TPOT)")
+    p.add_argument(
+        "--batch-per-instance",
+        type=sequences,
+        default=None,
+        help="decode sequences per instance (the EP group, or the TP group when larger): e.g. 1 for one stream",
+    )
     p.add_argument("--tpot-ms", type=positive_number, default=None, help="decode target: picks the largest batch")
     p.add_argument("--ttft-ms", type=positive_number, default=None, help="prefill target: picks the tokens per forward")
     p.add_argument(
@@ -144,6 +150,7 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         offload_weights=args.offload_weights,
         expert_tp=args.expert_tp,
         batch=args.batch,
+        batch_per_instance=args.batch_per_instance,
         context=args.context,
         mtp_acceptance=depths[0] if depths else None,
         kv_dtype=args.kv_dtype,
@@ -198,7 +205,8 @@ def print_serve(out: dict[str, Any]) -> None:
     if "tpot_s" in out:
         per_gpu, per_node = out["output_tokens_per_s_per_gpu"], out["output_tokens_per_s_per_node"]
         print(
-            f"  decode        batch {out['batch_per_gpu']} per GPU ({LIMIT_WORDS[out['decode_limit']]}; step "
+            f"  decode        batch {out['batch_per_gpu']:g} per GPU, {out['batch_per_instance']:g} per instance of "
+            f"{out['instance_gpus']} ({LIMIT_WORDS[out['decode_limit']]}; step "
             f"{out['decode_bound']}-bound): TPOT {out['tpot_s'] * 1e3:.1f} ms, {per_gpu:,.0f} tok/s per GPU, "
             f"{per_node:,.0f} per node of {out['gpus_per_node']}"
         )

@@ -103,7 +103,9 @@ def build_setup(
     point = decode_point(s, rates, capacity)
     tp = s.tp
     kv_tokens = capacity * s.context * tp  # a tp group holds tp x the per-GPU sequences (max_sequences_per_gpu)
-    cap = None if point.limit == "kv" else point.batch * tp
+    # sequences one tp unit may hold: a fractional per-GPU batch (a batch per instance smaller than the instance's
+    # units) rounds up, so every unit can hold one
+    cap = None if point.limit == "kv" else max(1, math.ceil(point.batch * tp - 1e-9))
     need = prompts + outputs
     if need.max() > kv_tokens:
         raise ValueError(

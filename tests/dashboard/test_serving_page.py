@@ -124,6 +124,16 @@ def test_the_offload_switch_reaches_the_model():
     assert metric(at, "Input tokens/s per GPU") == f"{out['input_tokens_per_s_per_gpu']:,.0f}"
 
 
+def test_batch_per_instance_reaches_the_model():
+    at = page()
+    at.number_input(key="batch_per_instance").set_value(640).run()
+    assert not at.exception and at.query_params["batch_per_instance"] == "640"
+    out = cli("--batch-per-instance", "640")
+    assert metric(at, "TPOT") == f"{out['tpot_s'] * 1e3:.1f} ms"
+    at.number_input(key="batch").set_value(4).run()  # two batches given: what to change
+    assert not at.exception and "not both --batch and --batch-per-instance" in at.error[0].value
+
+
 def test_fp8_prefill_attention_reaches_the_model():
     at = page()
     at.selectbox(key="attention_dtype").set_value("fp8").run()

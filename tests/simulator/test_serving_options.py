@@ -170,3 +170,23 @@ def test_fp8_attention_speeds_prefill_from_its_own_kernel_class(capsys):
     assert dec[0] == pytest.approx(dec[1])
     assert main(["serve", "--gpu", "a100", "--attention-dtype", "fp8"]) == 2
     assert "--attention-dtype bf16" in capsys.readouterr().err
+
+
+def test_batch_per_instance_poses_a_single_stream_on_a_tp_group(capsys):
+    """`--batch-per-instance 1` on a TP8 instance: one sequence over 8 GPUs, 1/8 per GPU, a step no slower
+    than a per-GPU batch of 1 (which is 8 sequences) and an eighth of its tokens; on an EP group the
+    instance is the group. Giving two of batch, batch per instance and a TPOT target is a one-line error."""
+    one = deployment("llama-3.1-70b", "h100", tp=8, batch_per_instance=1)
+    assert one.instance_gpus == 8 and one.decode_batch == pytest.approx(1 / 8)
+    out = serve(one, phase="decode")
+    per_gpu = serve(deployment("llama-3.1-70b", "h100", tp=8, batch=1), phase="decode")
+    assert out["batch_per_instance"] == pytest.approx(1) and out["batch_per_gpu"] == pytest.approx(1 / 8)
+    assert out["tpot_s"] <= per_gpu["tpot_s"]
+    assert out["output_tokens_per_s_per_gpu"] < per_gpu["output_tokens_per_s_per_gpu"] / 7
+    ep = deployment(ep=32, batch_per_instance=64)
+    assert ep.instance_gpus == 32 and ep.decode_batch == 2
+    assert serve(ep, phase="decode")["output_tokens_per_s_per_gpu"] == pytest.approx(
+        serve(deployment(ep=32, batch=2), phase="decode")["output_tokens_per_s_per_gpu"]
+    )
+    assert main(["serve", "--batch-per-instance", "1", "--tpot-ms", "50"]) == 2
+    assert "not both --batch-per-instance and --tpot-ms" in capsys.readouterr().err
