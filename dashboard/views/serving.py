@@ -155,10 +155,20 @@ def sweep_chart(frame: pd.DataFrame) -> go.Figure:
 
 @st.cache_data(show_spinner=False)
 def search_numbers(
-    model: str, gpu: str, tpot_ms: float, context: int, cache_hit: float, output_tokens: int | None
+    model: str,
+    gpu: str,
+    tpot_ms: float,
+    context: int,
+    cache_hit: float,
+    output_tokens: int | None,
+    step: tuple[tuple[str, Any], ...] = (),
 ) -> dict[str, Any]:
-    """`v3sim serve-search --json` for these options, every candidate kept (a ValueError names the fix)."""
-    report = search(model, gpu, tpot_ms=tpot_ms, context=context, cache_hit=cache_hit, output_tokens=output_tokens)
+    """`v3sim serve-search --json` for these options and the page's step options (`step`: overlap, MTP
+    tokens, expert imbalance, expert TP, offload, attention dtype), every candidate kept (a ValueError names
+    the fix)."""
+    report = search(
+        model, gpu, tpot_ms=tpot_ms, context=context, cache_hit=cache_hit, output_tokens=output_tokens, **dict(step)
+    )
     return report.to_dict()
 
 
@@ -381,13 +391,24 @@ st.subheader("Deployment search")
 st.caption(
     "`v3sim serve-search`: every decode layout (EP to 320 with its redundant slots, attention TP, MTP) at the "
     "largest batch meeting the TPOT target, with the prefill layout of most input tokens per GPU; ranked by "
-    "$ per million output tokens."
+    "$ per million output tokens. The step options above (overlap, MTP tokens, imbalance, expert TP, offload, "
+    "attention dtype) apply to every candidate."
 )
 tpot_target = state.number(
     "TPOT target (ms)", key="search_tpot", default=50.0, min_value=1.0, max_value=10_000.0, step=5.0
 )
 try:
-    found = search_numbers(model, gpu, float(tpot_target), int(context), float(cache_hit), int(output) or None)
+    step_options = (
+        ("overlap", str(overlap)),
+        ("mtp_tokens", int(mtp_tokens)),
+        ("expert_imbalance", float(expert_imbalance)),
+        ("expert_tp", int(expert_tp)),
+        ("offload_weights", bool(offload)),
+        ("attention_dtype", str(attention_dtype)),
+    )
+    found = search_numbers(
+        model, gpu, float(tpot_target), int(context), float(cache_hit), int(output) or None, step_options
+    )
 except ValueError as exc:
     st.error(state.plain(exc))
 else:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
 from simulator.cli import build_parser
 from simulator.cli.serve import cmd_serve
+from simulator.explore.servesearch import search
 from tests.dashboard.apptest import open_view
 from workloads.registry import model_slugs
 
@@ -60,6 +62,18 @@ def test_the_tpot_target_reaches_the_search():
     at.number_input(key="search_tpot").set_value(30.0).run()
     assert not at.exception
     assert (search_table(at)["TPOT (ms)"] <= 30.0).all() and at.query_params["search_tpot"] == "30.0"
+
+
+def test_the_step_options_reach_the_search_as_serve_search_takes_them():
+    """The page's expert TP and overlap apply to every candidate of its search, as `v3sim serve-search
+    --expert-tp 2 --overlap none` computes it (layouts expert TP cannot split are left out)."""
+    at = page()
+    at.number_input(key="expert_tp").set_value(2)
+    at.selectbox(key="overlap").set_value("none").run()
+    assert not at.exception
+    found = search(tpot_ms=50, expert_tp=2, overlap="none")
+    top = search_table(at).iloc[0]
+    assert top["output tokens/s per GPU"] == pytest.approx(found.ranked[0]["output_tokens_per_s_per_gpu"], rel=1e-3)
 
 
 def test_widgets_change_the_numbers_as_the_cli_computes_them():
