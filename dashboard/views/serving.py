@@ -41,15 +41,11 @@ def serve_numbers(
     output_tokens: int | None,
     tpot_ms: float | None = None,
     ttft_ms: float | None = None,
-    mtp_tokens: int = 1,
-    overlap: str = "auto",
-    expert_imbalance: float = 1.0,
-    offload_weights: bool = False,
-    expert_tp: int = 1,
-    attention_dtype: str = "bf16",
+    step: tuple[tuple[str, Any], ...] = (),
     batch_per_instance: int | None = None,
 ) -> dict[str, Any]:
-    """`v3sim serve --json` for these options (a ValueError names a bad combination)."""
+    """`v3sim serve --json` for these options and the page's step options (`step`: ServeSpec fields as
+    (name, value) pairs, hashable for the cache); a ValueError names a bad combination."""
     spec = deployment(
         model,
         gpu,
@@ -60,13 +56,8 @@ def serve_numbers(
         output_tokens=output_tokens,
         tpot_ms=tpot_ms,
         ttft_ms=ttft_ms,
-        mtp_tokens=mtp_tokens,
-        overlap=overlap,
-        expert_imbalance=expert_imbalance,
-        offload_weights=offload_weights,
-        expert_tp=expert_tp,
-        attention_dtype=attention_dtype,
         batch_per_instance=batch_per_instance,
+        **dict(step),
     )
     return serve(spec, None, phase)
 
@@ -78,11 +69,19 @@ def sweep_batches(capacity: int) -> list[int]:
 
 
 @st.cache_data(show_spinner=False)
-def batch_sweep(model: str, gpu: str, context: int, mtp_acceptance: float | None, capacity: int) -> pd.DataFrame:
-    """Decode TPOT and output tokens/s per GPU at each batch of `sweep_batches(capacity)`."""
+def batch_sweep(
+    model: str,
+    gpu: str,
+    context: int,
+    mtp_acceptance: float | None,
+    capacity: int,
+    step: tuple[tuple[str, Any], ...] = (),
+) -> pd.DataFrame:
+    """Decode TPOT and output tokens/s per GPU at each batch of `sweep_batches(capacity)`, with the page's
+    step options."""
     rows = []
     for b in sweep_batches(capacity):
-        out = serve_numbers(model, gpu, "decode", b, context, mtp_acceptance, 0.0, None)
+        out = serve_numbers(model, gpu, "decode", b, context, mtp_acceptance, 0.0, None, step=step)
         rows.append(
             {
                 "batch_per_gpu": b,
@@ -338,6 +337,14 @@ with right:
     )
 
 mtp_acceptance = float(mtp) if has_mtp and mtp > 0 else None
+step = (  # how a step runs: the same for the numbers, the batch sweep and the search
+    ("overlap", str(overlap)),
+    ("mtp_tokens", int(mtp_tokens)),
+    ("expert_imbalance", float(expert_imbalance)),
+    ("expert_tp", int(expert_tp)),
+    ("offload_weights", bool(offload)),
+    ("attention_dtype", str(attention_dtype)),
+)
 try:
     out = serve_numbers(
         model,
@@ -350,18 +357,13 @@ try:
         int(output) or None,
         float(tpot_ms) or None,
         float(ttft_ms) or None,
-        int(mtp_tokens),
-        str(overlap),
-        float(expert_imbalance),
-        bool(offload),
-        int(expert_tp),
-        str(attention_dtype),
+        step,
         int(batch_per_instance) or None,
     )
     sweep = None
     if "tpot_s" in out:
         capacity = out["max_concurrent_sequences_per_gpu"]
-        sweep = batch_sweep(model, gpu, int(context), mtp_acceptance, capacity)
+        sweep = batch_sweep(model, gpu, int(context), mtp_acceptance, capacity, step)
 except ValueError as exc:
     state.fail(exc)
 
@@ -398,17 +400,7 @@ tpot_target = state.number(
     "TPOT target (ms)", key="search_tpot", default=50.0, min_value=1.0, max_value=10_000.0, step=5.0
 )
 try:
-    step_options = (
-        ("overlap", str(overlap)),
-        ("mtp_tokens", int(mtp_tokens)),
-        ("expert_imbalance", float(expert_imbalance)),
-        ("expert_tp", int(expert_tp)),
-        ("offload_weights", bool(offload)),
-        ("attention_dtype", str(attention_dtype)),
-    )
-    found = search_numbers(
-        model, gpu, float(tpot_target), int(context), float(cache_hit), int(output) or None, step_options
-    )
+    found = search_numbers(model, gpu, float(tpot_target), int(context), float(cache_hit), int(output) or None, step)
 except ValueError as exc:
     st.error(state.plain(exc))
 else:

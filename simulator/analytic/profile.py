@@ -167,26 +167,19 @@ def rates_for(spec: str | KernelRates | None, gpu: GPUSpec) -> KernelRates:
     return _applied(load_profile(spec), gpu)
 
 
+@lru_cache(maxsize=64)
 def published_for(gpu: GPUSpec) -> str:
     """The shipped published profile for `gpu`: its own, else one measured on a GPU of the same die (one
     kernel table per die: the H100, H800, H200 and H20 share the GH100's), else the H800's (another die,
-    applied as fractions of the peaks, and the rates say so)."""
-    shipped = shipped_profiles()
-    if f"{gpu.name}-published" in shipped:
+    applied as fractions of the peaks, and the rates say so). Once per GPU: the shipped folder is package data."""
+    published = [name for name in shipped_profiles() if name.endswith("-published")]
+    if f"{gpu.name}-published" in published:
         return f"{gpu.name}-published"
-    for name in shipped:
-        other = name.removesuffix("-published")
-        if name.endswith("-published") and gpu.die and _die(other) == gpu.die:
+    for name in published:
+        measured_on = load_profile(name).catalog_gpu
+        if gpu.die and measured_on and load_gpu(measured_on).die == gpu.die:
             return name
     return FALLBACK_PUBLISHED
-
-
-@lru_cache(maxsize=32)
-def _die(gpu_name: str) -> str:
-    try:
-        return load_gpu(gpu_name).die
-    except (ValueError, OSError):
-        return ""
 
 
 _APPLIED: Memo[KernelRates] = Memo(256)

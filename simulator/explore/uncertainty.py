@@ -72,12 +72,9 @@ def uncertainty(run: RunSpec, profile: KernelRates | str | None = None, draws: i
     for _ in range(draws):
         t = rng.normal(0.5, 0.5 / Z90) if other else 0.0
         fits = dict(rates.fits)
-        for cls, sigma in spread.items():
-            k = math.exp(rng.normal(0.0, sigma) + t * gaps.get(cls, 0.0))
+        for cls in [c for c in fits if c in spread or c in gaps]:  # the profile's order: the same draws every run
+            k = math.exp(t * gaps.get(cls, 0.0) + (rng.normal(0.0, spread[cls]) if cls in spread else 0.0))
             fits[cls] = fits[cls].scaled(k, k)
-        for cls, gap in gaps.items():
-            if cls not in spread:
-                fits[cls] = fits[cls].scaled(math.exp(t * gap), math.exp(t * gap))
         shares = {cls: min(1.0, base_shares[cls] * math.exp(t * gap)) for cls, gap in share_gaps.items()}
         drawn = replace(rates, fits=fits, elementwise_share={**rates.elementwise_share, **shares})
         report = estimate(fixed, drawn, check_memory=False)
