@@ -18,7 +18,7 @@ def merge(src: np.ndarray, dst: np.ndarray, size: np.ndarray) -> tuple[np.ndarra
     """Sum the bytes of transfers with the same (src, dst)."""
     n = int(max(src.max(initial=0), dst.max(initial=0))) + 1
     key = src * n + dst
-    if n * n <= 50_000_000:  # dense bincount beats sorting
+    if n * n <= max(1_000_000, 16 * len(key)):  # dense bincount beats sorting where the pairs are not sparse
         total = np.bincount(key, weights=size, minlength=n * n)
         used = np.flatnonzero(np.bincount(key, minlength=n * n))
         return used // n, used % n, total[used]

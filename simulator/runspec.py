@@ -142,22 +142,11 @@ class RunSpec:
             raise ValueError(f"node_limit={self.node_limit} must be a positive integer (or None: no limit)")
         check_schedule(self.schedule, self.pp, self.virtual_stages)
         check_layout(self.model, self.layout)
-        seqs, rem = divmod(self.global_batch_tokens, self.seq_len)
-        if rem:
-            raise ValueError(
-                f"global_batch_tokens={self.global_batch_tokens} is not whole {self.seq_len}-token sequences"
-            )
-        if seqs % (self.dp * self.micro_batch):
-            raise ValueError(
-                f"the batch of {seqs} sequences does not split into dp={self.dp} x micro_batch={self.micro_batch}; "
-                f"use a multiple of {self.dp * self.micro_batch} sequences"
-            )
-        n, need = self.microbatches, (2 * self.pp if self.schedule in BIDIRECTIONAL else self.pp)
-        if n < need:
-            raise ValueError(f"{n} micro-batches per step; {self.schedule} with pp={self.pp} needs >= {need}")
-        if self.schedule in BIDIRECTIONAL and n % 2:
-            raise ValueError(f"{self.schedule} splits micro-batches into two directions: {n} is odd")
         self.topology_spec  # noqa: B018  (raises if the topology cannot hold the GPUs)
+        # last: a sweep prices many batches of one run, checking each with `batch_error` alone
+        why = batch_error(self.global_batch_tokens, self.seq_len, self.dp, self.micro_batch, self.schedule, self.pp)
+        if why:
+            raise ValueError(why)
 
     @property
     def dp(self) -> int:
@@ -193,6 +182,30 @@ def _layout(
 ) -> ParallelLayout:
     """A run's ParallelLayout, built and checked once per distinct layout (the models ask for it often)."""
     return ParallelLayout(tp, pp, dp, ep, zero_stage, gpus_per_node, stage_layers)
+
+
+def batch_error(global_batch_tokens: int, seq_len: int, dp: int, micro_batch: int, schedule: str, pp: int) -> str:
+    """Why a global batch cannot run on a pipeline of this shape ('' when it can): whole sequences, split
+    evenly over dp x micro_batch, enough micro-batches for the schedule (an even count for the two
+    directions of a bidirectional one). The run's other fields are checked before."""
+    if global_batch_tokens <= 0:
+        return f"global_batch_tokens={global_batch_tokens!r} must be a positive integer"
+    if global_batch_tokens > limits.MAX_BATCH_TOKENS:
+        return f"global_batch_tokens={global_batch_tokens:,} is beyond the model's limit of {limits.MAX_BATCH_TOKENS:,}"
+    seqs, rem = divmod(global_batch_tokens, seq_len)
+    if rem:
+        return f"global_batch_tokens={global_batch_tokens} is not whole {seq_len}-token sequences"
+    if seqs % (dp * micro_batch):
+        return (
+            f"the batch of {seqs} sequences does not split into dp={dp} x micro_batch={micro_batch}; "
+            f"use a multiple of {dp * micro_batch} sequences"
+        )
+    n, need = seqs // (dp * micro_batch), (2 * pp if schedule in BIDIRECTIONAL else pp)
+    if n < need:
+        return f"{n} micro-batches per step; {schedule} with pp={pp} needs >= {need}"
+    if schedule in BIDIRECTIONAL and n % 2:
+        return f"{schedule} splits micro-batches into two directions: {n} is odd"
+    return ""
 
 
 def _check_number(name: str, value: object) -> None:

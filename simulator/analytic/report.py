@@ -5,7 +5,10 @@ and the step's breakdown, is `simulator.analytic.training`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
 
 from hwmodels.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from simulator.analytic.fabric import fabric_factors
@@ -14,7 +17,10 @@ from simulator.analytic.training import (
     StageTimes,
     memory_per_gpu,
     resolved,
+    split_candidates,
+    split_choice,
     step_breakdown,
+    step_parts,
 )
 from simulator.runspec import RunSpec
 from simulator.schedules import BIDIRECTIONAL
@@ -60,11 +66,7 @@ def estimate(run: RunSpec, profile: KernelRates | str | None = None, check_memor
         if memory_per_gpu(even)["total"] <= hbm:
             run, memory = even, memory_per_gpu(even)
     if check_memory and memory["total"] > hbm:
-        parts = ", ".join(f"{k} {v / 1e9:.1f}" for k, v in memory.items() if k != "total")
-        raise ValueError(
-            f"needs {memory['total'] / 1e9:.1f} GB per GPU ({parts}) but the {run.node.gpu.name} has "
-            f"{hbm / 1e9:.0f} GB; raise pp/ep/zero, use recomputation or a smaller micro-batch"
-        )
+        raise ValueError(_memory_error(run, memory))
     breakdown, t, chunk = step_breakdown(run, profile)
     n = run.microbatches
     step = sum(breakdown.values())
@@ -97,6 +99,56 @@ def estimate(run: RunSpec, profile: KernelRates | str | None = None, check_memor
         defaults=list(run.defaults),
     )
     return replace(report, explain=explain(run, profile, report, t, balanced))
+
+
+def _memory_error(run: RunSpec, memory: dict[str, float]) -> str:
+    parts = ", ".join(f"{k} {v / 1e9:.1f}" for k, v in memory.items() if k != "total")
+    return (
+        f"needs {memory['total'] / 1e9:.1f} GB per GPU ({parts}) but the {run.node.gpu.name} has "
+        f"{run.node.gpu.hbm_bytes / 1e9:.0f} GB; raise pp/ep/zero, use recomputation or a smaller micro-batch"
+    )
+
+
+def estimate_batches(
+    run: RunSpec, profile: KernelRates | str | None, batch_tokens: Sequence[int]
+) -> dict[str, np.ndarray]:
+    """`estimate`'s figures for `run` at each global batch of `batch_tokens` (each one the run accepts:
+    `runspec.batch_error`) in one pass, as arrays: a sweep's batch axis. The stage times and the candidate
+    splits do not depend on the batch; which candidate is faster, and so the whole step, does. `reason`
+    holds why a batch cannot run ('' when it can: only memory can refuse one here)."""
+    profile = rates_for(profile, run.node.gpu)
+    batch = np.asarray(batch_tokens, dtype=np.int64)
+    n = batch // run.seq_len // (run.dp * run.micro_batch)
+    balanced = run.stage_layers is None
+    candidates = split_candidates(run, profile) if balanced else (tuple(run.stage_layers or ()),)
+    if len(set(candidates)) == 1:
+        candidates = candidates[:1]
+    choice = split_choice(run, profile, candidates, n) if len(candidates) > 1 else np.zeros(len(n), dtype=int)
+    runs = [run.with_(stage_layers=c) for c in candidates]
+    memory = [memory_per_gpu(r) for r in runs]
+    fits = np.array([m["total"] <= run.node.gpu.hbm_bytes for m in memory])
+    even = len(candidates) - 1  # estimate's rule: a balanced split that does not fit gives way to an even one that does
+    if balanced and fits[even]:
+        choice = np.where(fits[choice], choice, even)
+    priced = [step_parts(r, profile, n)[0] for r in runs]
+    out: dict[str, np.ndarray] = {f"{k}_s": np.choose(choice, [p[k] for p in priced]) for k in priced[0]}
+    step = sum((out[f"{k}_s"] for k in priced[0]), np.zeros(len(n)))
+    tokens_per_s = batch / step
+    gpu = run.node.gpu
+    achieved = train_flops_per_token(run.model, run.seq_len, "exact") * tokens_per_s / run.gpus
+    fp8_peak = gpu.peak_flop_per_s("fp8") if gpu.peak_fp8_flop_per_s > 0 else np.nan
+    reasons = np.array(["" if ok else _memory_error(r, m) for r, m, ok in zip(runs, memory, fits, strict=True)])
+    return out | {
+        "step_time_s": step,
+        "microbatches": n,
+        "stage_split": np.array([",".join(map(str, c)) for c in candidates], dtype=object)[choice],
+        "tokens_per_s": tokens_per_s,
+        "tokens_per_s_per_gpu": tokens_per_s / run.gpus,
+        "mfu_bf16": achieved / gpu.peak_flop_per_s("bf16"),
+        "mfu_fp8": achieved / fp8_peak,
+        "memory_per_gpu_bytes": np.array([m["total"] for m in memory])[choice],
+        "reason": reasons[choice],
+    }
 
 
 def run_inputs(run: RunSpec, profile: KernelRates) -> dict[str, object]:

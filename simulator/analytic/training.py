@@ -27,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from functools import lru_cache
 
+import numpy as np
+
 from hwmodels import collectives as ab
 from simulator.analytic.fabric import fabric_factors
 from simulator.analytic.memo import Memo
@@ -101,19 +103,43 @@ def astuple(t: StageTimes) -> tuple[float, ...]:
 
 def balanced_stage_layers(run: RunSpec, profile: KernelRates | str | None = None) -> list[int]:
     """Layers per stage that balance the pipeline ranks' time per micro-batch (DualPipe: each rank's F&B pair
-    of its two stages; else a stage's F + B with its communication).
+    of its two stages; else a stage's F + B with its communication): of `split_candidates`, the one with the
+    shorter whole step (the balanced one on a tie)."""
+    rates = rates_for(profile, run.node.gpu)
+    candidates = split_candidates(run, rates)
+    if candidates[0] == candidates[1]:
+        return list(candidates[0])
+    return list(candidates[int(split_choice(run, rates, candidates, np.array([run.microbatches]))[0])])
 
-    Starts from the better of the even split and `balanced_layer_counts` (the first and last stages' extra
-    work in units of a middle layer), then moves one layer at a time off the busiest rank while that makes
-    the ranks' loads, busiest first, smaller; keeps the even split when its whole step is as short
-    (`estimate` also takes the even split when this one does not fit memory and the even one does).
+
+def split_candidates(run: RunSpec, rates: KernelRates) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The balanced split and the even one; neither depends on the batch (a sweep's batch axis shares them).
+
+    The balanced split starts from the better of the even split and `balanced_layer_counts` (the first and
+    last stages' extra work in units of a middle layer), then moves one layer at a time off the busiest rank
+    while that makes the ranks' loads, busiest first, smaller. Remembered per run (less its batch) and rates.
     """
-    profile = rates_for(profile, run.node.gpu)
+    key = _stage_key(run)
+    return _CANDIDATES.get(key, (rates,), lambda: _split_candidates(run, rates))
+
+
+def split_choice(
+    run: RunSpec, rates: KernelRates, candidates: tuple[tuple[int, ...], ...], microbatches: np.ndarray
+) -> np.ndarray:
+    """For each micro-batch count, the index of the candidate split whose whole step is shortest (to the
+    nanosecond; the first on a tie)."""
+    steps = [step_total_s(run.with_(stage_layers=c), rates, microbatches) for c in candidates]
+    rounded = [[round(float(x), 9) for x in step] for step in steps]  # Python's exact rounding, as the scalar path
+    return np.argmin(np.array(rounded), axis=0)
+
+
+def _split_candidates(run: RunSpec, rates: KernelRates) -> tuple[tuple[int, ...], tuple[int, ...]]:
     spec, pp = run.model, run.pp
     paired = run.schedule in BIDIRECTIONAL
     layers = spec.num_hidden_layers
+    even = stage_layer_counts(layers, pp)
     if pp == 1:
-        return [layers]
+        return tuple(even), tuple(even)
     moe = [is_moe_layer(spec, k) for k in range(layers)]
     mtp = (spec.is_moe,) * spec.num_nextn_predict_layers
     stage_cache: dict[tuple[tuple[bool, ...], bool, bool], StageTimes] = {}
@@ -133,7 +159,7 @@ def balanced_stage_layers(run: RunSpec, profile: KernelRates | str | None = None
         keys = stage_keys(counts)
         for key in keys:
             if key not in stage_cache:
-                stage_cache[key] = block_times(run, profile, *key)
+                stage_cache[key] = block_times(run, rates, *key)
         groups = [(keys[r], keys[pp - 1 - r]) for r in range(pp // 2)] if paired else [(k,) for k in keys]
         out = []
         for group in groups:
@@ -143,18 +169,12 @@ def balanced_stage_layers(run: RunSpec, profile: KernelRates | str | None = None
             out.append(rank_cache[group])
         return out
 
-    even = stage_layer_counts(layers, pp)
     loads(even)  # fills the stage cache
     per_layer = _stage_load(stage_cache[stage_keys(even)[pp // 2]]) / even[pp // 2]
     first, last = (_stage_load(stage_cache[stage_keys(even)[s]]) / per_layer - even[s] for s in (0, pp - 1))
     estimate_split = balanced_layer_counts(layers, pp, max(0.0, first), last, paired=paired)
     counts = min((estimate_split, even), key=lambda c: _settled(loads(c)))
-    counts = _descend(counts, loads, paired)
-
-    def step_s(split: list[int]) -> float:
-        return sum(step_breakdown(run.with_(stage_layers=tuple(split)), profile)[0].values())
-
-    return min((counts, even), key=lambda c: round(step_s(c), 9))
+    return tuple(_descend(counts, loads, paired)), tuple(even)
 
 
 def _settled(loads: list[float]) -> tuple[float, ...]:
@@ -199,12 +219,13 @@ def resolved(run: RunSpec, profile: KernelRates | str | None = None) -> RunSpec:
     if run.stage_layers is not None:
         return run
     rates = rates_for(profile, run.node.gpu)
-    split = _SPLITS.get(_stage_key(run), (rates,), lambda: tuple(balanced_stage_layers(run, rates)))
+    key = (_stage_key(run), run.global_batch_tokens)
+    split = _SPLITS.get(key, (rates,), lambda: tuple(balanced_stage_layers(run, rates)))
     return run.with_(stage_layers=split)
 
 
 def _stage_key(run: RunSpec) -> tuple:
-    """What a run's per-stage times and balanced split depend on (`_STAGE_FIELDS`)."""
+    """What a run's per-stage times and candidate splits depend on (`_STAGE_FIELDS`)."""
     return tuple(getattr(run, name) for name in _STAGE_FIELDS)
 
 
@@ -272,11 +293,12 @@ def stage_times(run: RunSpec, rates: KernelRates, stage: int) -> StageTimes:
     return block_times(run, rates, blocks, first=stage == 0, last=stage == run.pp - 1)
 
 
-# What a stage's times and the balanced split depend on: every RunSpec field but the split itself, the run's
-# length and price, and the caller's defaults list.
-_NOT_STAGE = ("stage_layers", "defaults", "tokens", "price_per_gpu_hour")
+# What a stage's times and the candidate splits depend on: every RunSpec field but the split itself, the batch
+# (the choice between the candidates depends on it), the run's length and price, and the caller's defaults.
+_NOT_STAGE = ("stage_layers", "defaults", "tokens", "price_per_gpu_hour", "global_batch_tokens")
 _STAGE_FIELDS = tuple(f.name for f in fields(RunSpec) if f.name not in _NOT_STAGE)
 _SPLITS: Memo[tuple[int, ...]] = Memo()
+_CANDIDATES: Memo[tuple[tuple[int, ...], tuple[int, ...]]] = Memo()
 _STAGE_TIMES: Memo[StageTimes] = Memo()
 _PRICED: Memo[dict[tuple[str, str], float]] = Memo()
 
@@ -371,7 +393,15 @@ def rank_times(run: RunSpec, profile: KernelRates) -> list[StageTimes]:
 
 
 def dp_and_optimizer_s(run: RunSpec, profile: KernelRates) -> tuple[float, float]:
-    """Exposed seconds per step of the data-parallel collectives, and of the optimizer, busiest rank.
+    """Exposed seconds per step of the data-parallel collectives, and of the optimizer, busiest rank
+    (`dp_and_optimizer_by_batch` at the run's own micro-batch count)."""
+    dp_s, opt_s = dp_and_optimizer_by_batch(run, profile, np.array([run.microbatches]))
+    return float(dp_s[0]), float(opt_s)
+
+
+def dp_and_optimizer_by_batch(run: RunSpec, profile: KernelRates, microbatches: np.ndarray) -> tuple[np.ndarray, float]:
+    """Exposed seconds per step of the data-parallel collectives at each micro-batch count, busiest rank, and
+    of the optimizer.
 
     They run as Megatron's overlap_grad_reduce / overlap_param_gather and FSDP's prefetch run them: gradients
     are reduced bucket by bucket under the last micro-batch's backward, weights gathered under the first
@@ -385,7 +415,7 @@ def dp_and_optimizer_s(run: RunSpec, profile: KernelRates) -> tuple[float, float
     grad_b, weight_b = prec.grad_bytes, prec.weight_bytes
     per_param = 2 * prec.master_bytes + grad_b + 2 * prec.optimizer_bytes + weight_b  # Adam: read/write states
     copies = 0.5 if run.schedule == "dualpipev" else 1.0
-    worst_dp = worst_opt = 0.0
+    worst_dp, worst_opt = np.zeros(len(microbatches)), 0.0
     for r in ranks:
         dense = expert = 0.0
         for s in pair(r):
@@ -406,11 +436,11 @@ def dp_and_optimizer_s(run: RunSpec, profile: KernelRates) -> tuple[float, float
                 gathers += ab.all_gather(n, weight_b * params, net).time_s
             if run.zero_stage == 3:  # weights gathered again for every micro-batch's forward and backward
                 per_mb += ab.all_gather(n, weight_b * params, net).time_s
-        dp_s = _exposed(grads, bwd, layers) + _exposed(gathers, fwd, layers)
-        dp_s += run.microbatches * (_exposed(per_mb, fwd, layers) + _exposed(per_mb, bwd, layers))
+        once = _exposed(grads, bwd, layers) + _exposed(gathers, fwd, layers)
+        dp_s = once + microbatches * (_exposed(per_mb, fwd, layers) + _exposed(per_mb, bwd, layers))
         shard = dense / layout.dp + expert / layout.expert_dp if run.zero_stage >= 1 else dense + expert
         opt_s = profile.time_s("memory", 0.0, shard * per_param)
-        worst_dp, worst_opt = max(worst_dp, dp_s), max(worst_opt, opt_s)
+        worst_dp, worst_opt = np.maximum(worst_dp, dp_s), max(worst_opt, opt_s)
     return worst_dp, worst_opt
 
 
@@ -456,26 +486,45 @@ def memory_per_gpu(run: RunSpec) -> dict[str, float]:
 
 
 def step_breakdown(run: RunSpec, profile: KernelRates) -> tuple[dict[str, float], StageTimes, ChunkTimes]:
-    """Seconds per step by part (BREAKDOWN_KEYS), the busiest rank's times and its chunk times. The busiest
+    """Seconds per step by part (BREAKDOWN_KEYS), the busiest rank's times and its chunk times
+    (`step_parts` at the run's own micro-batch count)."""
+    parts, busiest, ranks = step_parts(run, profile, np.array([run.microbatches]))
+    t = ranks[int(busiest[0])]
+    return {k: float(v[0]) for k, v in parts.items()}, t, _rank_parts(run, t, np.array([run.microbatches]))[1]
+
+
+def step_total_s(run: RunSpec, profile: KernelRates, microbatches: np.ndarray) -> np.ndarray:
+    """The step's seconds at each micro-batch count."""
+    parts = step_parts(run, profile, microbatches)[0]
+    return sum(parts.values(), np.zeros(len(microbatches)))
+
+
+def step_parts(
+    run: RunSpec, profile: KernelRates, microbatches: np.ndarray
+) -> tuple[dict[str, np.ndarray], np.ndarray, list[StageTimes]]:
+    """Seconds per step by part (BREAKDOWN_KEYS) at each micro-batch count (one array per part: a sweep's
+    batch axis is priced in one pass), the busiest rank's index at each, and every rank's times. The busiest
     rank is the one whose own step (compute, exposed communication and bubble) is longest: a rank with light
     pairs can still be the slowest through the communication its unpaired chunks expose."""
     ranks = rank_times(run, profile)
-    parts = [_rank_parts(run, t) for t in ranks]
-    busiest = max(range(len(ranks)), key=lambda i: sum(parts[i][0].values()))
-    rank_parts, chunk = parts[busiest]
-    t = ranks[busiest]
-    dp_s, opt_s = dp_and_optimizer_s(run, profile)
-    breakdown = {**rank_parts, "exposed_dp_comm": dp_s, "optimizer": opt_s}
-    return breakdown, t, chunk
+    parts = [_rank_parts(run, t, microbatches)[0] for t in ranks]
+    totals = np.vstack([sum(p.values(), np.zeros(len(microbatches))) for p in parts])
+    busiest = np.argmax(totals, axis=0)
+    columns = np.arange(len(microbatches))
+    breakdown = {k: np.vstack([p[k] for p in parts])[busiest, columns] for k in parts[0]}
+    dp_s, opt_s = dp_and_optimizer_by_batch(run, profile, microbatches)
+    breakdown |= {"exposed_dp_comm": dp_s, "optimizer": np.full(len(microbatches), opt_s)}
+    return breakdown, busiest, ranks
 
 
-def _rank_parts(run: RunSpec, t: StageTimes) -> tuple[dict[str, float], ChunkTimes]:
-    """One rank's compute, exposed EP and PP communication and bubble per step, and its chunk times."""
-    n = run.microbatches
+def _rank_parts(run: RunSpec, t: StageTimes, microbatches: np.ndarray) -> tuple[dict[str, np.ndarray], ChunkTimes]:
+    """One rank's compute, exposed EP and PP communication and bubble per step at each micro-batch count, and
+    its chunk times."""
+    n = np.asarray(microbatches, dtype=float)
     if run.schedule in BIDIRECTIONAL:
         # DualPipe's code runs 3PP/2 - 1 forwards and as many backwards on rank 0 outside overlapped pairs
         # (warm-up, zero-bubble steps, cool-down); their communication is exposed.
-        unpaired = min(n, 3 * run.pp // 2 - 1) if run.schedule == "dualpipe" else min(n, run.pp)
+        unpaired = np.minimum(n, 3 * run.pp // 2 - 1 if run.schedule == "dualpipe" else run.pp)
         fb = t.overlapped_pair_s()
         short = (n - unpaired) * (fb - t.f - t.b)  # what compute could not cover in the pairs
         comm_pairs = t.ep_f + t.ep_b + t.pp_f + t.pp_b
@@ -491,6 +540,6 @@ def _rank_parts(run: RunSpec, t: StageTimes) -> tuple[dict[str, float], ChunkTim
         "compute": n * (t.f + t.b),
         "exposed_ep_comm": exposed_ep,
         "exposed_pp_comm": exposed_pp,
-        "bubble": bubble_s(run.schedule, run.pp, chunk, run.virtual_stages),
+        "bubble": np.full(len(n), bubble_s(run.schedule, run.pp, chunk, run.virtual_stages)),
     }
     return parts, chunk

@@ -27,20 +27,22 @@ from tqdm import tqdm
 
 from hwmodels.files import check_output, write_atomic
 from hwmodels.units import GIB, SECONDS_PER_DAY, SECONDS_PER_HOUR
-from simulator.analytic.report import estimate
+from simulator.analytic.report import estimate_batches
 from simulator.analytic.training import BREAKDOWN_KEYS
 from simulator.events.simulate import simulate
 from simulator.explore import expr
+from simulator.explore.columns import Block, Columns, blocks, columns_of_points, columns_of_spec
 from simulator.explore.sweepspec import (
+    INPUTS,
     SweepSpec,
     constraint_failures,
     event_options,
+    field_error,
     inputs,
-    point_error,
-    points,
     shown,
 )
-from simulator.runspec import RUN_DEFAULTS, RUN_FIELDS, RunSpec, build_run, check_run_length
+from simulator.runspec import RUN_DEFAULTS, RUN_FIELDS, RunSpec, batch_error, build_run, check_run_length
+from simulator.schedules import BIDIRECTIONAL
 
 RESULT_SUFFIXES = (".parquet", ".csv")
 RUN_LENGTH = ("tokens", "price_per_gpu_hour")  # set only GPU-hours, $ and days: evaluated on arrays
@@ -55,42 +57,100 @@ def run_of(point: Mapping[str, Any]) -> RunSpec:
     return build_run({**named, **{k: point[k] for k in RUN_FIELDS}})
 
 
-def _common(run: RunSpec, tokens_per_s: float, stage_layers: Iterable[int]) -> dict[str, Any]:
-    return {
-        "dp": run.dp,
-        "microbatches": run.microbatches,
-        "stage_split": ",".join(map(str, stage_layers)),
-        "tokens_per_s": tokens_per_s,
-        "tokens_per_s_per_gpu": tokens_per_s / run.gpus,
-        "catalog_usd_per_gpu_hour": run.node.gpu.price_usd_per_gpu_hour,
-    }
+def _analytic(point: Mapping[str, Any], batches: Sequence[int]) -> dict[str, np.ndarray]:
+    """The analytic outputs of one run at each global batch of `batches` (its rows), in one pass
+    (`report.estimate_batches`); a row that cannot run has its reason."""
+    rows = _Rows(len(batches), OUTPUTS["analytic"])
+    try:
+        run = _unit_run(point, batches)
+    except _BatchesOnly:  # the run is fine but for its batches, each refused for its own reason
+        return rows.refuse(range(len(batches)), [_batch_error(point, b) for b in batches])
+    reasons = [batch_error(b, run.seq_len, run.dp, run.micro_batch, run.schedule, run.pp) for b in batches]
+    rows.refuse([i for i, r in enumerate(reasons) if r], [r for r in reasons if r])
+    ok = [i for i, r in enumerate(reasons) if not r]
+    if ok:
+        out = estimate_batches(run, point["profile"], [batches[i] for i in ok])
+        out |= {"dp": np.full(len(ok), run.dp), "catalog_usd_per_gpu_hour": np.full(len(ok), run.usd_per_gpu_hour)}
+        fits = out["reason"] == ""  # else memory refuses it
+        rows.fill([i for i, f in zip(ok, fits, strict=True) if f], {k: v[fits] for k, v in out.items()})
+        rows.refuse([i for i, f in zip(ok, fits, strict=True) if not f], list(out["reason"][~fits]))
+    return rows.arrays
 
 
-def _analytic(point: Mapping[str, Any]) -> dict[str, Any]:
-    run = run_of(point)
-    r = estimate(run, point["profile"])
-    return {
-        "step_time_s": r.step_time_s,
-        **_common(run, r.tokens_per_s, r.stage_layers),
-        **{f"{part}_s": v for part, v in r.breakdown.items()},
-        "mfu_bf16": r.mfu["bf16"],
-        "mfu_fp8": r.mfu.get("fp8", math.nan),
-        "memory_per_gpu_bytes": r.memory_per_gpu_bytes["total"],
-    }
-
-
-def _event(point: Mapping[str, Any]) -> dict[str, Any]:
+def _event(point: Mapping[str, Any], batches: Sequence[int]) -> dict[str, np.ndarray]:
+    """The event model's outputs of one point (its batch is part of what groups it: one row)."""
+    rows = _Rows(1, OUTPUTS["event"])
     run = run_of(point)
     network, routing, stragglers = event_options(point)
     sim = simulate(run, point["profile"], network, routing, stragglers)
-    return {
+    tokens_per_s = run.global_batch_tokens / sim.step_time_s
+    values = {
         "step_time_s": sim.step_time_s,
-        **_common(run, run.global_batch_tokens / sim.step_time_s, sim.stage_layers),
+        "dp": run.dp,
+        "microbatches": run.microbatches,
+        "stage_split": ",".join(map(str, sim.stage_layers)),
+        "tokens_per_s": tokens_per_s,
+        "tokens_per_s_per_gpu": tokens_per_s / run.gpus,
+        "catalog_usd_per_gpu_hour": run.node.gpu.price_usd_per_gpu_hour,
         "analytic_step_time_s": sim.analytic_step_time_s,
         "pipeline_s": sim.pipeline_s,
         "dp_and_optimizer_s": sim.dp_and_optimizer_s,
         "max_idle_s": max(sim.idle_s),
     }
+    rows.fill([0], {k: np.array([v], dtype=object if isinstance(v, str) else None) for k, v in values.items()})
+    return rows.arrays
+
+
+class _BatchesOnly(Exception):
+    """A unit's run is refused for its batch alone."""
+
+
+def _pipeline(point: Mapping[str, Any]) -> tuple[int, int, int, str, int]:
+    """seq_len, dp, micro_batch, schedule and pp of a point whose run is valid but for its batch."""
+    dp = point["gpus"] // (point["tp"] * point["pp"])
+    return point["seq_len"], dp, point["micro_batch"], point["schedule"], point["pp"]
+
+
+def _batch_error(point: Mapping[str, Any], batch: int) -> str:
+    return batch_error(batch, *_pipeline(point))
+
+
+def _unit_run(point: Mapping[str, Any], batches: Sequence[int]) -> RunSpec:
+    """The RunSpec of a unit of points that differ only in their batch (and budget and price): built at the
+    smallest batch its pipeline can run, so that what RunSpec refuses is the run itself (each batch is then
+    checked with `runspec.batch_error`, which RunSpec checks last). Raises _BatchesOnly when that batch is
+    already beyond the model's limits."""
+    try:
+        seq_len, dp, micro_batch, schedule, pp = _pipeline(point)
+        smallest = seq_len * dp * micro_batch * (2 * pp if schedule in BIDIRECTIONAL else pp)
+    except (TypeError, ArithmeticError):  # tp * pp = 0: RunSpec names the fault
+        smallest = batches[0]
+    try:
+        return run_of({**point, "global_batch_tokens": smallest})
+    except ValueError as exc:
+        if smallest > 0 and str(exc) == _batch_error(point, smallest):
+            raise _BatchesOnly from None
+        raise
+
+
+class _Rows:
+    """The outputs of a unit's rows: NaN (or None) and no reason until filled or refused."""
+
+    def __init__(self, n: int, columns: Sequence[str]) -> None:
+        self.arrays: dict[str, np.ndarray] = {
+            c: np.full(n, None, dtype=object) if c in TEXT_COLUMNS else np.full(n, np.nan) for c in columns
+        }
+        self.arrays["reason"] = np.full(n, "", dtype=object)
+
+    def fill(self, at: Sequence[int], values: Mapping[str, np.ndarray]) -> None:
+        for name, column in self.arrays.items():
+            if name in values:
+                column[list(at)] = values[name]
+
+    def refuse(self, at: Iterable[int], reasons: Sequence[str]) -> dict[str, np.ndarray]:
+        for i, why in zip(at, reasons, strict=True):
+            self.arrays["reason"][i] = _reason(why)
+        return self.arrays
 
 
 _COMMON = ("dp", "microbatches", "stage_split", "tokens_per_s", "tokens_per_s_per_gpu", "catalog_usd_per_gpu_hour")
@@ -110,20 +170,29 @@ TEXT_COLUMNS = frozenset(
     {"model", "gpu", "node", "profile", "topology", "stage_layers", "precision", "schedule", "recompute"}
     | {"network", "ecmp", "stage_split", "catalog_usd_per_gpu_hour"}
 )
-ENGINE_FUNCTIONS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {"analytic": _analytic, "event": _event}
+ENGINE_FUNCTIONS: dict[str, Callable[[Mapping[str, Any], Sequence[int]], dict[str, np.ndarray]]] = {
+    "analytic": _analytic,
+    "event": _event,
+}
+# Each engine's unit: the analytic model prices every batch of a run in one pass, the event model one point.
+BATCHED = {"analytic": True, "event": False}
 
 
-def evaluate_units(units: Sequence[Mapping[str, Any]], engine: str) -> list[dict[str, Any]]:
-    """Each unit's outputs, or {'reason': why it is invalid} (a run the model rejects: the ValueError's text;
-    any other error of the model on one point's values makes that point invalid too, never the sweep)."""
+def evaluate_units(
+    units: Sequence[tuple[Mapping[str, Any], Sequence[int]]], engine: str
+) -> list[dict[str, np.ndarray]]:
+    """Each unit's rows (a run and its batches): outputs, or the reason it is invalid (a run the model rejects:
+    the ValueError's text; any other error of the model on one unit's values makes its rows invalid too,
+    never the sweep)."""
     out = []
-    for point in units:
+    for point, batches in units:
         try:
-            out.append(ENGINE_FUNCTIONS[engine](point))
+            out.append(ENGINE_FUNCTIONS[engine](point, batches))
         except ValueError as exc:
-            out.append({"reason": _reason(str(exc))})
+            out.append(_Rows(len(batches), OUTPUTS[engine]).refuse(range(len(batches)), [str(exc)] * len(batches)))
         except (TypeError, ArithmeticError, OSError) as exc:  # a value the checks do not foresee
-            out.append({"reason": _reason(f"the model failed on these inputs: {type(exc).__name__}: {exc}")})
+            why = f"the model failed on these inputs: {type(exc).__name__}: {exc}"
+            out.append(_Rows(len(batches), OUTPUTS[engine]).refuse(range(len(batches)), [why] * len(batches)))
     return out
 
 
@@ -134,11 +203,6 @@ def _reason(text: str) -> str:
     """An error as a point's reason: one line, at most MAX_REASON_CHARS."""
     text = " ".join(text.split())
     return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 3] + "..."
-
-
-def _chunks(units: list[Any], parts: int) -> list[list[Any]]:
-    size = max(1, math.ceil(len(units) / parts))
-    return [units[i : i + size] for i in range(0, len(units), size)]
 
 
 def _dask_client(workers: int | None, scheduler: str | None):
@@ -167,22 +231,39 @@ def _dask_client(workers: int | None, scheduler: str | None):
     return Client(cluster), cluster
 
 
+def evaluate_block(block: Block, engine: str) -> list[dict[str, np.ndarray]]:
+    """`evaluate_units` of a block's runs, their points built here (in the worker) from the block."""
+    return evaluate_units(block.units(), engine)
+
+
 def run_units(
-    units: list[Mapping[str, Any]],
+    cols: Columns,
+    firsts: np.ndarray,
+    batches: Sequence[tuple[Any, ...]],
     engine: str,
     processes: int | None = None,
     workers: int | None = None,
     scheduler: str | None = None,
     progress: bool = False,
-) -> list[dict[str, Any]]:
-    """`evaluate_units` over all units, results in order: on a Dask cluster (`workers` started here, or the
-    `scheduler` at an address), else in `processes` local processes (default: one per core; few units: here)."""
+) -> list[dict[str, np.ndarray]]:
+    """`evaluate_units` of the runs whose points are `firsts` (each with its budget and price set to the
+    defaults, and its `batches`), results in order: on a Dask cluster (`workers` started here, or the
+    `scheduler` at an address), else in `processes` local processes (default: one per core; few runs: here).
+    Each process or worker receives blocks of runs (`columns.Block`), never a dict per point."""
     if workers is not None and workers <= 0:
         raise ValueError(f"workers={workers} must be a positive integer")
     if processes is not None and processes <= 0:
         raise ValueError(f"processes={processes} must be a positive integer")
-    bar = tqdm(total=len(units), unit="run", disable=None if progress else True, file=sys.stderr)
-    results: list[list[dict[str, Any]]] = []
+    n = len(firsts)
+    # a run's budget and price: the defaults (they cannot fail and change nothing but GPU-hours, $ and days,
+    # which follow on arrays for each point's own)
+    fixed = {"tokens": RUN_DEFAULTS["tokens"], "price_per_gpu_hour": None}
+
+    def split(parts: int) -> list[Block]:
+        return blocks(cols, firsts, batches, math.ceil(n / max(1, parts)), fixed)
+
+    bar = tqdm(total=n, unit="run", disable=None if progress else True, file=sys.stderr)
+    results: list[list[dict[str, np.ndarray]]] = []
     try:
         if workers or scheduler:
             from dask.distributed import as_completed
@@ -190,8 +271,8 @@ def run_units(
             client, cluster = _dask_client(workers, scheduler)
             try:
                 parallel = sum(client.nthreads().values()) or 1
-                chunks = _chunks(units, 4 * parallel)
-                futures = client.map(evaluate_units, chunks, engine=engine, pure=False)
+                chunks = split(4 * parallel)
+                futures = client.map(evaluate_block, chunks, engine=engine, pure=False)
                 order = {f.key: i for i, f in enumerate(futures)}
                 results = [[] for _ in chunks]
                 for future in as_completed(futures):
@@ -203,14 +284,14 @@ def run_units(
                     cluster.close()
         else:
             parallel = processes or os.cpu_count() or 1
-            if parallel == 1 or len(units) < SERIAL_BELOW[engine]:
-                for chunk in _chunks(units, max(1, len(units) // 50)):
-                    results.append(evaluate_units(chunk, engine))
-                    bar.update(len(chunk))
+            if parallel == 1 or n < SERIAL_BELOW[engine]:
+                for block in split(max(1, n // 50)):
+                    results.append(evaluate_block(block, engine))
+                    bar.update(len(block))
             else:
-                chunks = _chunks(units, 4 * parallel)
+                chunks = split(4 * parallel)
                 with ProcessPoolExecutor(max_workers=parallel) as pool:
-                    for part in pool.map(evaluate_units, chunks, [engine] * len(chunks)):
+                    for part in pool.map(evaluate_block, chunks, [engine] * len(chunks)):
                         results.append(part)
                         bar.update(len(part))
     finally:
@@ -218,47 +299,30 @@ def run_units(
     return [row for part in results for row in part]
 
 
-def _key(point: Mapping[str, Any], columns: Sequence[str]) -> tuple[Any, ...]:
-    """What a point's model run depends on (all but tokens and price)."""
-    return tuple(_part(point[c]) for c in columns if c not in RUN_LENGTH)
+def _value_reasons(cols: Columns, names: Sequence[str], error: Callable[[str, Any], str]) -> np.ndarray:
+    """Each point's first reason among `names` (`error` of each distinct value, once), '' when none."""
+    reasons = np.full(cols.size, "", dtype=object)
+    for name in names:
+        errors = np.array([error(name, v) for v in cols.values[name]], dtype=object)
+        if (errors != "").any():
+            mine = errors[cols.codes[name]]
+            reasons = np.where(reasons == "", mine, reasons)
+    return reasons
 
 
-def _part(value: Any) -> Any:
-    """A value as a key holds it: 1, 1.0 and True differ (repr; an integer by type and value, as repr cannot
-    show one beyond 4,300 digits)."""
-    return (type(value), value) if isinstance(value, int) else repr(value)
-
-
-def _units(pts: list[dict[str, Any]], columns: Sequence[str], reasons: list[str]) -> tuple[list[int], list[Any]]:
-    """The model runs to do (one per group of valid points that differ only in tokens and price) and each
-    point's index into them (-1: invalid, not run)."""
-    index: dict[tuple[Any, ...], int] = {}
-    units: list[Any] = []
-    unit_of: list[int] = []
-    for point, why in zip(pts, reasons, strict=True):
-        if why:
-            unit_of.append(-1)
-            continue
-        i = index.setdefault(_key(point, columns), len(units))
-        if i == len(units):
-            units.append(_shared(point))
-        unit_of.append(i)
-    return unit_of, units
-
-
-def _run_length_error(point: Mapping[str, Any]) -> str:
-    """Why a point's own token budget or price is not valid ('' when they are)."""
+def _run_length_error(name: str, value: Any) -> str:
+    """Why a point's own token budget or price is not valid ('' when they are, or when their type is not:
+    `field_error` says so first)."""
+    if field_error(name, value):
+        return ""
     try:
-        check_run_length(point["tokens"], point["price_per_gpu_hour"])
+        if name == "tokens":
+            check_run_length(value, None)
+        else:
+            check_run_length(RUN_DEFAULTS["tokens"], value)
     except ValueError as exc:
         return str(exc)
     return ""
-
-
-def _shared(point: Mapping[str, Any]) -> dict[str, Any]:
-    """The run a group of points that differ only in tokens and price evaluates once: theirs, with the
-    default budget and price (which cannot fail and change nothing but GPU-hours, $ and days)."""
-    return {**point, "tokens": RUN_DEFAULTS["tokens"], "price_per_gpu_hour": None}
 
 
 def evaluate(
@@ -270,27 +334,62 @@ def evaluate(
     scheduler: str | None = None,
     progress: bool = False,
 ) -> pd.DataFrame:
+    """One row per point (completed dicts): see `evaluate_columns`."""
+    return evaluate_columns(columns_of_points(pts), engine, constraints, processes, workers, scheduler, progress)
+
+
+def evaluate_columns(
+    cols: Columns,
+    engine: str = "analytic",
+    constraints: tuple[str, ...] = (),
+    processes: int | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = False,
+) -> pd.DataFrame:
     """One row per point: every input, `valid`, `reason` (why not valid: a constraint or the model's error)
-    and the outputs (NaN where invalid)."""
+    and the outputs (NaN where invalid).
+
+    Each distinct value is type-checked once (`point_error`'s rules); the points that differ only in their
+    budget and price (and, for the analytic model, their global batch) share one model run, which prices
+    all their batches in one pass; GPU-hours, dollars and days follow on arrays."""
     columns = inputs(engine)
-    frame = pd.DataFrame({c: [p[c] for p in pts] for c in columns}, columns=list(columns))
-    frame["stage_layers"] = [_stage_text(s) for s in frame["stage_layers"]]
-    reasons = [point_error(p) for p in pts]  # each point's own values: types, constraints, budget and price
-    if constraints and pts:
-        reasons = [r or c for r, c in zip(reasons, constraint_failures(frame, constraints), strict=True)]
-    reasons = [r or _run_length_error(p) for r, p in zip(reasons, pts, strict=True)]
-    unit_of, units = _units(pts, columns, reasons)
-    done = run_units(units, engine, processes, workers, scheduler, progress)
+    shown = {"stage_layers": _stage_text}
+    frame = pd.DataFrame({c: cols.column(c, shown.get(c)) for c in columns}, columns=list(columns))
+    reasons = _value_reasons(cols, INPUTS, field_error)  # each point's own values: types, constraints, budget, price
+    if constraints and cols.size:
+        failed = constraint_failures(frame, constraints).to_numpy(object)
+        reasons = np.where(reasons == "", failed, reasons)
+    reasons = np.where(reasons == "", _value_reasons(cols, RUN_LENGTH, _run_length_error), reasons)
+    valid = reasons == ""
+    batched = BATCHED[engine]
+    key = [c for c in columns if c not in RUN_LENGTH and not (batched and c == "global_batch_tokens")]
+    firsts, unit_of = cols.distinct(key, valid)
+    batch = cols.codes["global_batch_tokens"][valid] if batched else np.zeros(int(valid.sum()), dtype=np.int64)
+    width = len(cols.values["global_batch_tokens"])
+    rows, row_of = np.unique(unit_of * width + batch, return_inverse=True)
+    row_unit, row_batch = rows // width, rows % width
+    batch_values = cols.values["global_batch_tokens"]
+    if batched:
+        per_unit = np.split(row_batch, np.flatnonzero(np.diff(row_unit)) + 1) if len(rows) else []
+        batches = [tuple(batch_values[b] for b in codes) for codes in per_unit]
+    else:  # the event model's point carries its own batch
+        batches = [(batch_values[int(cols.codes["global_batch_tokens"][i])],) for i in firsts]
+    done = run_units(cols, firsts, batches, engine, processes, workers, scheduler, progress)
+    names = [*OUTPUTS[engine], "reason"]
+    merged = {n: np.concatenate([d[n] for d in done]) if done else np.empty(0, dtype=object) for n in names}
+    point_row = np.full(cols.size, -1, dtype=np.int64)
+    point_row[valid] = row_of.ravel()
     outputs = pd.DataFrame(
-        [done[i] if i >= 0 else {} for i in unit_of], columns=[*OUTPUTS[engine], "reason"], index=frame.index
+        {n: _taken(merged[n], point_row, n in TEXT_COLUMNS or n == "reason") for n in names}, index=frame.index
     )
-    model_reason = [r if isinstance(r, str) else "" for r in outputs.pop("reason")]
-    frame["reason"] = [r or m for r, m in zip(reasons, model_reason, strict=True)]
+    model_reason = outputs.pop("reason").to_numpy(object)
+    frame["reason"] = np.where(reasons == "", np.where(pd.isna(model_reason), "", model_reason), reasons)
     frame["valid"] = frame["reason"] == ""
     frame = frame[[*columns, "valid", "reason"]]
     out = pd.concat([frame, outputs], axis=1)
     for name in ("dp", "microbatches"):
-        out[name] = out[name].astype("Int64")
+        out[name] = out[name].astype("Float64").astype("Int64")
     # the run-length outputs, on arrays (report.estimate's formulas, operation for operation); a value that
     # is not a number (an invalid point's) is NaN
     tokens, price, gpus = (expr.floats(out[c].to_numpy()) for c in ("tokens", "price_per_gpu_hour", "gpus"))
@@ -301,6 +400,19 @@ def evaluate(
     out["days"] = wall_s / SECONDS_PER_DAY
     _invalidate_non_finite(out)
     return out.drop(columns="catalog_usd_per_gpu_hour")
+
+
+def _taken(values: np.ndarray, at: np.ndarray, text: bool) -> np.ndarray:
+    """values[at], with NaN (None for text) where `at` is -1."""
+    missing = None if text else np.nan
+    if not len(values):
+        return np.full(len(at), missing, dtype=object if text else float)
+    picked = values[np.maximum(at, 0)]
+    if text:
+        picked = picked.astype(object)
+        picked[at < 0] = missing
+        return picked
+    return np.where(at < 0, np.nan, picked.astype(float))
 
 
 def _stage_text(stage_layers: Any) -> str:
@@ -336,7 +448,9 @@ def run_sweep(
     unknown = [name for name in spec.objectives if name not in numeric]
     if unknown or not spec.objectives:
         raise ValueError(f"objective(s) {', '.join(unknown) or '(none)'} unknown; use {', '.join(numeric)}")
-    return evaluate(points(spec), spec.engine, spec.constraints, processes, workers, scheduler, progress)
+    return evaluate_columns(
+        columns_of_spec(spec), spec.engine, spec.constraints, processes, workers, scheduler, progress
+    )
 
 
 def pareto_front(frame: pd.DataFrame, objectives: Mapping[str, str]) -> pd.Series:
@@ -364,20 +478,36 @@ def pareto_front(frame: pd.DataFrame, objectives: Mapping[str, str]) -> pd.Serie
     return pd.Series(result, index=frame.index, name="pareto")
 
 
+ROW_GROUP_ROWS = 65_536  # rows per Parquet row group (and per CSV write): the copy made for writing is one group
+
+
 def write_results(frame: pd.DataFrame, path: str | Path) -> None:
     """Write the results as Parquet (.parquet) or CSV (.csv), whole or not at all (a temporary file beside
-    `path`, renamed over it)."""
+    `path`, renamed over it), ROW_GROUP_ROWS rows at a time: writing a million rows copies 65,536 of them at
+    once, never the whole frame."""
     path = check_output(path, RESULT_SUFFIXES, "sweep results")
     frame = _writable(frame)
     try:
-        if path.suffix == ".parquet":
-            write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
-        else:
-            write_atomic(path, lambda tmp: frame.to_csv(tmp, index=False))
+        write_atomic(path, lambda tmp: (_write_parquet if path.suffix == ".parquet" else _write_csv)(frame, tmp))
     except OSError as exc:
         raise ValueError(f"cannot write {path}: {exc.strerror}") from None
     except (ValueError, TypeError) as exc:  # a column the format cannot hold (pyarrow's errors)
         raise ValueError(f"cannot write {path}: {' '.join(str(exc).split())[:300]}") from None
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.Schema.from_pandas(frame, preserve_index=False)
+    with pq.ParquetWriter(path, schema) as writer:
+        for start in range(0, max(len(frame), 1), ROW_GROUP_ROWS):
+            part = frame.iloc[start : start + ROW_GROUP_ROWS]
+            writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_csv(path, index=False, chunksize=ROW_GROUP_ROWS)
 
 
 def _writable(frame: pd.DataFrame) -> pd.DataFrame:

@@ -96,11 +96,14 @@ class Axis:
     distribution: str | None = None
     params: tuple[float, float] = (0.0, 1.0)  # (low, high) or (mean, std)
 
+    def picks(self, u: np.ndarray) -> np.ndarray:
+        """A list axis's value indices at quantiles `u` in [0, 1) (each value an equal share)."""
+        return np.minimum((u * len(self.values)).astype(np.int64), len(self.values) - 1)
+
     def at(self, u: np.ndarray) -> list[Any]:
         """The axis's values at quantiles `u` in [0, 1)."""
         if self.distribution is None:
-            picks = np.minimum((u * len(self.values)).astype(int), len(self.values) - 1)
-            return [self.values[i] for i in picks]
+            return [self.values[i] for i in self.picks(u)]
         a, b = self.params
         if self.distribution == "uniform":
             x = a + u * (b - a)
@@ -270,7 +273,8 @@ def load_sweep(path: str | Path) -> SweepSpec:
     return sweep_from_dict(data)
 
 
-def _quantiles(spec: SweepSpec) -> np.ndarray:
+def quantiles(spec: SweepSpec) -> np.ndarray:
+    """One draw in [0, 1) per point and axis of a random or Latin-hypercube sweep (seeded)."""
     d = len(spec.axes)
     if spec.method == "lhs":
         return qmc.LatinHypercube(d=d, seed=spec.seed).random(spec.samples)
@@ -305,7 +309,7 @@ def points(spec: SweepSpec) -> list[dict[str, Any]]:
     elif spec.method == "grid":
         combos = itertools.product(*(a.values for a in spec.axes))
     else:
-        u = _quantiles(spec)
+        u = quantiles(spec)
         combos = zip(*(a.at(u[:, i]) for i, a in enumerate(spec.axes)), strict=True)
     return [complete({**spec.base, **dict(zip(names, combo, strict=True))}) for combo in combos]
 
@@ -325,24 +329,29 @@ def point_error(point: Mapping[str, Any]) -> str:
     """Why a point's values cannot be a run ('' when their types are right): each field's type checked on
     its own, so one wrongly typed value makes its point invalid, not the sweep."""
     for name in INPUTS:
-        value = point.get(name)
-        if value is None and name in OPTIONAL:
-            continue
-        if name in INT_FIELDS or name in ("node_limit", "comm_sms"):
-            ok = isinstance(value, int) and not isinstance(value, bool)
-            kind = "an integer"
-        elif name in FLOAT_FIELDS:
-            ok = is_finite_number(value)
-            kind = "a finite number"
-        elif name == "stage_layers":
-            ok = isinstance(value, tuple) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-            kind = "a list of integers"
-        else:
-            ok = isinstance(value, str) and bool(value.strip())
-            kind = "a name"
-        if not ok:
-            return f"{name}={shown(value)} must be {kind}"
+        why = field_error(name, point.get(name))
+        if why:
+            return why
     return ""
+
+
+def field_error(name: str, value: Any) -> str:
+    """Why `value` cannot be the input `name` ('' when its type is right)."""
+    if value is None and name in OPTIONAL:
+        return ""
+    if name in INT_FIELDS or name in ("node_limit", "comm_sms"):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        kind = "an integer"
+    elif name in FLOAT_FIELDS:
+        ok = is_finite_number(value)
+        kind = "a finite number"
+    elif name == "stage_layers":
+        ok = isinstance(value, tuple) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        kind = "a list of integers"
+    else:
+        ok = isinstance(value, str) and bool(value.strip())
+        kind = "a name"
+    return "" if ok else f"{name}={shown(value)} must be {kind}"
 
 
 def shown(value: Any) -> str:

@@ -3,7 +3,6 @@ sizes bounded when the file is read, results never half-written; and a hypothesi
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import tempfile
@@ -118,14 +117,14 @@ def test_a_valid_row_never_holds_a_number_that_is_not_finite(axes, reason):
 def test_any_error_of_the_model_on_one_point_is_that_points_reason(monkeypatch, error):
     """An error the checks do not foresee (an overflow deep in a model, a file that cannot be opened) makes its
     point invalid with the error's name, never the sweep."""
-    real = sweep_module.estimate
+    real = sweep_module.estimate_batches
 
-    def failing_at_pp8(run, profile):
+    def failing_at_pp8(run, profile, batches):
         if run.pp == 8:
             raise error
-        return real(run, profile)
+        return real(run, profile, batches)
 
-    monkeypatch.setattr(sweep_module, "estimate", failing_at_pp8)
+    monkeypatch.setattr(sweep_module, "estimate_batches", failing_at_pp8)
     frame = run_sweep(sweep_from_dict({"axes": {"pp": [8, 16]}}), processes=1)
     assert frame["valid"].tolist() == [False, True]
     assert frame["reason"].iloc[0].startswith(f"the model failed on these inputs: {type(error).__name__}")
@@ -134,13 +133,13 @@ def test_any_error_of_the_model_on_one_point_is_that_points_reason(monkeypatch, 
 def test_a_non_finite_output_makes_its_row_invalid(monkeypatch):
     """The last net: a model that returns inf for one point (no input check foresaw it) gives an invalid row
     with the reason, never a valid row holding inf."""
-    real = sweep_module.estimate
+    real = sweep_module.estimate_batches
 
-    def inf_at_pp32(run, profile):
-        report = real(run, profile)
-        return dataclasses.replace(report, step_time_s=math.inf) if run.pp == 32 else report
+    def inf_at_pp32(run, profile, batches):
+        out = real(run, profile, batches)
+        return out | {"step_time_s": np.full(len(batches), math.inf)} if run.pp == 32 else out
 
-    monkeypatch.setattr(sweep_module, "estimate", inf_at_pp32)
+    monkeypatch.setattr(sweep_module, "estimate_batches", inf_at_pp32)
     frame = run_sweep(sweep_from_dict({"axes": {"pp": [32, 16]}}), processes=1)
     assert frame["valid"].tolist() == [False, True]
     assert frame["reason"].iloc[0] == "step_time_s=inf: an input is beyond the model's range"

@@ -6,6 +6,7 @@ import json
 import re
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -356,7 +357,8 @@ def test_the_step_is_the_slowest_ranks_own_step():
     for sms in (20, 24):
         run = resolved(v3_pretraining(comm_sms=sms))
         rates = rates_for(None, run.node.gpu)
-        own = [sum(_rank_parts(run, t)[0].values()) for t in rank_times(run, rates)]
+        n = np.array([run.microbatches])
+        own = [float(sum(_rank_parts(run, t, n)[0].values())[0]) for t in rank_times(run, rates)]
         parts = step_breakdown(run, rates)[0]
         assert parts["compute"] + parts["exposed_ep_comm"] + parts["exposed_pp_comm"] + parts["bubble"] == (
             pytest.approx(max(own))
