@@ -2,7 +2,9 @@
 
 Prints a Markdown table: wall seconds per simulated step (median of 3) and simulated events (ops and
 communication phases) per second, for DualPipe on the closed-form network and on the flow network with
-drawn expert loads (balanced router, and cv 0.3), and for 1F1B / ZB1P.
+drawn expert loads (balanced router, and cv 0.3), and for 1F1B / ZB1P; on V3's multi-plane fabric, and
+DualPipe on the two slow fabrics of the flow model (many re-shares): a single-plane two-layer fat tree at
+3:1 and a Slim Fly.
 Run: `make bench`.
 """
 
@@ -18,20 +20,24 @@ from simulator.events.simulate import simulate
 from simulator.runspec import v3_pretraining
 
 REPEATS = 3
-CASES = (
-    ("dualpipe", "analytic", None),
-    ("dualpipe", "flow", 0.0),
-    ("dualpipe", "flow", 0.3),
-    ("1f1b", "flow", 0.0),
-    ("zb1p", "flow", 0.0),
+MULTI_PLANE = ("multi-plane", 1.0)
+CASES = (  # schedule, network, expert cv, (topology, oversubscription)
+    ("dualpipe", "analytic", None, MULTI_PLANE),
+    ("dualpipe", "flow", 0.0, MULTI_PLANE),
+    ("dualpipe", "flow", 0.3, MULTI_PLANE),
+    ("1f1b", "flow", 0.0, MULTI_PLANE),
+    ("zb1p", "flow", 0.0, MULTI_PLANE),
+    ("dualpipe", "flow", 0.0, ("fat-tree-2", 3.0)),
+    ("dualpipe", "flow", 0.0, ("slim-fly", 1.0)),
 )
 
 
 def main() -> None:
-    print("| schedule | network | expert cv | events | step (simulated s) | wall s per step | events per second |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
-    for schedule, network, cv in CASES:
-        run = v3_pretraining(schedule=schedule)
+    columns = ("fabric", "schedule", "network", "expert cv", "events", "step (simulated s)", "wall s per step")
+    print("| " + " | ".join(columns) + " | events per second |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for schedule, network, cv, (topology, oversubscription) in CASES:
+        run = v3_pretraining(schedule=schedule, topology=topology, oversubscription=oversubscription)
         rates = rates_for("published", run.node.gpu)
         run = resolved(run, rates)  # the stage split is the analytic model's work, not the simulation's
         walls, events, step_s = [], 0, 0.0
@@ -42,7 +48,9 @@ def main() -> None:
             events, step_s = len(sim.timeline.events), sim.step_time_s
         wall = statistics.median(walls)
         cv_text = "-" if network == "analytic" else f"{cv:g}"
-        print(f"| {schedule} | {network} | {cv_text} | {events:,} | {step_s:.2f} | {wall:.2f} | {events / wall:,.0f} |")
+        fabric = topology if oversubscription == 1 else f"{topology} {oversubscription:g}:1"
+        row = f"| {fabric} | {schedule} | {network} | {cv_text} | {events:,} | {step_s:.2f} | {wall:.2f} |"
+        print(f"{row} {events / wall:,.0f} |")
 
 
 if __name__ == "__main__":
