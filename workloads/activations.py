@@ -18,6 +18,8 @@ Recomputation modes:
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from workloads.spec import ModelSpec
 
 RECOMPUTE_MODES = ("none", "selective", "full")
@@ -68,10 +70,16 @@ def ffn_activation_elems(spec: ModelSpec, moe: bool, recompute: str = "none") ->
 
 def activation_elems_per_token(spec: ModelSpec, moe: bool, recompute: str = "none") -> dict[str, float]:
     """Elements per token one decoder layer keeps (`none` or `selective`), as fp8_cacheable / other."""
+    return dict(_activation_elems_per_token(spec, moe, recompute))
+
+
+@lru_cache(maxsize=1024)
+def _activation_elems_per_token(spec: ModelSpec, moe: bool, recompute: str) -> tuple[tuple[str, float], ...]:
+    """Once per model and layer kind: a training memory check asks for every layer of every stage."""
     if recompute not in RECOMPUTE_MODES[:2]:
         raise ValueError(f"recompute={recompute!r}; per-layer counts exist for 'none' and 'selective'")
     attn, ffn = attention_activation_elems(spec, recompute), ffn_activation_elems(spec, moe, recompute)
-    return {key: attn[key] + ffn[key] for key in attn}
+    return tuple((key, attn[key] + ffn[key]) for key in attn)
 
 
 def stage_activation_elems(spec: ModelSpec, blocks: list[bool], recompute: str = "none") -> dict[str, float]:
@@ -82,7 +90,7 @@ def stage_activation_elems(spec: ModelSpec, blocks: list[bool], recompute: str =
         return {"fp8_cacheable": 0.0, "other": float(len(blocks) * spec.hidden_size)}  # block inputs
     out = {"fp8_cacheable": 0.0, "other": 0.0}
     for moe in blocks:
-        for key, n in activation_elems_per_token(spec, moe, recompute).items():
+        for key, n in _activation_elems_per_token(spec, moe, recompute):
             out[key] += n
     return out
 

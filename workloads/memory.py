@@ -9,6 +9,7 @@ KV head, 2 * num_key_value_heads * head_dim.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from workloads.activations import logits_bytes_per_token, recompute_working_elems, stage_activation_elems
 from workloads.dtypes import dtype_bytes
@@ -94,6 +95,14 @@ def stage_params(spec: ModelSpec, layout: ParallelLayout, stage: int, include_mt
     head, norms, router and MTP's eh_proj (replicated, kept in bf16);
     `expert`: the routed experts (split by EP).
     """
+    return dict(_stage_params(spec, layout, stage, include_mtp))
+
+
+@lru_cache(maxsize=8192)
+def _stage_params(
+    spec: ModelSpec, layout: ParallelLayout, stage: int, include_mtp: bool
+) -> tuple[tuple[str, int], ...]:
+    """Once per stage of a layout: the training model and its memory check ask for each stage often."""
     h, vocab = spec.hidden_size, spec.vocab_size
     out = {"linear": 0, "other": 0, "expert": 0}
     blocks = stage_blocks(spec, layout, stage, include_mtp)
@@ -110,7 +119,7 @@ def stage_params(spec: ModelSpec, layout: ParallelLayout, stage: int, include_mt
         out["other"] += vocab * h
     if stage == layout.pp - 1:
         out["other"] += h + (0 if spec.tie_word_embeddings and layout.pp == 1 else vocab * h)
-    return out
+    return tuple(out.items())
 
 
 def training_memory_by_stage(

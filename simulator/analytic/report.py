@@ -123,14 +123,14 @@ def estimate_batches(
     candidates = split_candidates(run, profile) if balanced else (tuple(run.stage_layers or ()),)
     if len(set(candidates)) == 1:
         candidates = candidates[:1]
-    choice = split_choice(run, profile, candidates, n) if len(candidates) > 1 else np.zeros(len(n), dtype=int)
     runs = [run.with_(stage_layers=c) for c in candidates]
+    priced = [step_parts(r, profile, n)[0] for r in runs]
+    choice = split_choice(priced) if len(candidates) > 1 else np.zeros(len(n), dtype=int)
     memory = [memory_per_gpu(r) for r in runs]
     fits = np.array([m["total"] <= run.node.gpu.hbm_bytes for m in memory])
     even = len(candidates) - 1  # estimate's rule: a balanced split that does not fit gives way to an even one that does
     if balanced and fits[even]:
         choice = np.where(fits[choice], choice, even)
-    priced = [step_parts(r, profile, n)[0] for r in runs]
     out: dict[str, np.ndarray] = {f"{k}_s": np.choose(choice, [p[k] for p in priced]) for k in priced[0]}
     step = sum((out[f"{k}_s"] for k in priced[0]), np.zeros(len(n)))
     tokens_per_s = batch / step

@@ -109,7 +109,9 @@ def balanced_stage_layers(run: RunSpec, profile: KernelRates | str | None = None
     candidates = split_candidates(run, rates)
     if candidates[0] == candidates[1]:
         return list(candidates[0])
-    return list(candidates[int(split_choice(run, rates, candidates, np.array([run.microbatches]))[0])])
+    n = np.array([run.microbatches])
+    priced = [step_parts(run.with_(stage_layers=c), rates, n)[0] for c in candidates]
+    return list(candidates[int(split_choice(priced)[0])])
 
 
 def split_candidates(run: RunSpec, rates: KernelRates) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -123,13 +125,11 @@ def split_candidates(run: RunSpec, rates: KernelRates) -> tuple[tuple[int, ...],
     return _CANDIDATES.get(key, (rates,), lambda: _split_candidates(run, rates))
 
 
-def split_choice(
-    run: RunSpec, rates: KernelRates, candidates: tuple[tuple[int, ...], ...], microbatches: np.ndarray
-) -> np.ndarray:
+def split_choice(priced: list[dict[str, np.ndarray]]) -> np.ndarray:
     """For each micro-batch count, the index of the candidate split whose whole step is shortest (to the
-    nanosecond; the first on a tie)."""
-    steps = [step_total_s(run.with_(stage_layers=c), rates, microbatches) for c in candidates]
-    rounded = [[round(float(x), 9) for x in step] for step in steps]  # Python's exact rounding, as the scalar path
+    nanosecond; the first on a tie), from each candidate's `step_parts`."""
+    steps = [sum(parts.values(), np.zeros(len(parts["compute"]))) for parts in priced]
+    rounded = [[round(float(x), 9) for x in step] for step in steps]  # Python's exact rounding, on every machine
     return np.argmin(np.array(rounded), axis=0)
 
 
@@ -299,6 +299,7 @@ _NOT_STAGE = ("stage_layers", "defaults", "tokens", "price_per_gpu_hour", "globa
 _STAGE_FIELDS = tuple(f.name for f in fields(RunSpec) if f.name not in _NOT_STAGE)
 _SPLITS: Memo[tuple[int, ...]] = Memo()
 _CANDIDATES: Memo[tuple[tuple[int, ...], tuple[int, ...]]] = Memo()
+_ALL_STAGES: Memo[tuple[StageTimes, ...]] = Memo()
 _STAGE_TIMES: Memo[StageTimes] = Memo()
 _PRICED: Memo[dict[tuple[str, str], float]] = Memo()
 
@@ -321,26 +322,95 @@ def _priced_layer(
     return _PRICED.get(key, (ops, rates), lambda: priced_by_part(ops, rates, sm_share, imbalance, hbm_bytes_per_s))
 
 
+class _RunParts:
+    """What every stage of a run shares, priced once per run (less its split and batch) and rates: each layer
+    kind's priced op list, the head, the recomputed up-projections, TP's bytes, one MoE layer's dispatch and
+    combine, and the pipeline sends. A stage's times are then sums (`_block_times`)."""
+
+    def __init__(self, run: RunSpec, rates: KernelRates) -> None:
+        self.run, self.rates = run, rates
+        self.sm_share = compute_sm_share(run)
+        self.per_gpu = tokens_per_gpu(run)
+        self.hbm = run.node.gpu.hbm_bw_bytes_per_s
+        self._layers: dict[bool, dict[tuple[str, str], float]] = {}
+        self._ups: dict[bool, float] = {}
+        self._pp: dict[tuple[bool, bool], tuple[float, float]] = {}
+        self._head: dict[tuple[str, str], float] | None = None
+        self._ep: dict[str, float] | None = None
+        self.tp_bytes = 0.0  # one layer's TP+SP collectives, forward (`workloads.ops.tp_ops`)
+        if run.tp > 1:
+            F = TRAINING_PHASES[0]
+            self.tp_bytes = total(tp_ops(run.model, run.micro_batch * run.seq_len, run.tp, F), "nvlink_bytes")
+
+    def layer(self, moe: bool) -> dict[tuple[str, str], float]:
+        if moe not in self._layers:
+            ops = block_ops(self.run, moe)
+            self._layers[moe] = _priced_layer(ops, self.rates, self.sm_share, self.run.expert_imbalance, self.hbm)
+        return self._layers[moe]
+
+    def head(self) -> dict[tuple[str, str], float]:
+        if self._head is None:
+            spec = self.run.model
+            head = head_ops(spec, self.per_gpu, spec.num_nextn_predict_layers)
+            self._head = priced_by_part(head, self.rates, self.sm_share, hbm_bytes_per_s=self.hbm)
+        return self._head
+
+    def ups_s(self, moe: bool) -> float:
+        """Seconds of the MLA up-projections selective recomputation runs again in one layer's backward."""
+        if moe not in self._ups:
+            F = TRAINING_PHASES[0]
+            ups = [o for o in block_ops(self.run, moe) if o.phase == F and o.name in ("q_b_proj", "kv_b_proj")]
+            self._ups[moe] = compute_s(ups, self.rates, self.sm_share)
+        return self._ups[moe]
+
+    def ep_per_layer(self) -> dict[str, float]:
+        """Seconds of one MoE layer's dispatch and combine, forward and backward, with their latency."""
+        if self._ep is None:
+            run, node = self.run, self.run.node
+            F, B, _ = TRAINING_PHASES
+            latency = node.nic.latency_s if run.layout.ep_nodes > 1 else node.scaleup_latency_s
+            names = {("dispatch", F): "dispatch_f", ("combine", F): "combine_f", ("dispatch", B): "dispatch_b",
+                     ("combine", B): "combine_b"}  # fmt: skip
+            self._ep = {
+                names[(op.kind, op.phase)]: run.expert_imbalance * ep_link_s(run, op) + latency
+                for op in ep_ops(run.model, run.layout, self.per_gpu, (F, B), run.node_limit, run.precision)
+            }
+        return self._ep
+
+    def pp_s(self, first: bool, last: bool) -> tuple[float, float]:
+        """Seconds of a stage's activation send forward and gradient send backward."""
+        if (first, last) not in self._pp:
+            run, node = self.run, self.run.node
+            pp_f = pp_b = 0.0
+            # an interleaved rank runs v model chunks, each ending in a send: v hops per micro-batch each way
+            hops = run.virtual_stages if run.schedule == "interleaved" else 1
+            pp_slowdown = max(1.0, fabric_factors(run).pp) if run.pp > 1 else 1.0
+            for op in pp_ops(run.model, self.per_gpu, first, last) if run.pp > 1 else ():
+                rate = node.scaleout_achieved_bw_bytes_per_s_per_gpu / pp_slowdown
+                hop = hops * (op.ib_bytes / rate + node.nic.latency_s)
+                pp_f, pp_b = (hop, pp_b) if op.phase == TRAINING_PHASES[0] else (pp_f, hop)
+            self._pp[(first, last)] = (pp_f, pp_b)
+        return self._pp[(first, last)]
+
+
+_RUN_PARTS: Memo[_RunParts] = Memo(size=1024)
+
+
 def _block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], first: bool, last: bool) -> StageTimes:
-    spec, layout, node = run.model, run.layout, run.node
-    sm_share = compute_sm_share(run)
-    per_gpu = tokens_per_gpu(run)
+    spec, node = run.model, run.node
+    shared = _RUN_PARTS.get(_stage_key(run), (rates,), lambda: _RunParts(run, rates))
     F, B, W = TRAINING_PHASES
 
-    ops = {moe: block_ops(run, moe) for moe in set(blocks)}
-    hbm = node.gpu.hbm_bw_bytes_per_s
-    layer = {moe: _priced_layer(ops[moe], rates, sm_share, run.expert_imbalance, hbm) for moe in ops}
+    layer = {moe: shared.layer(moe) for moe in set(blocks)}
     t = {key: sum(layer[moe].get(key, 0.0) for moe in blocks) for key in set().union(*layer.values())}
     if last:
-        head = head_ops(spec, per_gpu, spec.num_nextn_predict_layers)
-        for key, s in priced_by_part(head, rates, sm_share, hbm_bytes_per_s=hbm).items():
+        for key, s in shared.head().items():
             t[key] = t.get(key, 0.0) + s
     part = lambda p, ph: t.get((p, ph), 0.0)  # noqa: E731
     n = len(blocks)
     recompute_s = 0.0
     if run.recompute == "selective" and spec.attention == "mla" and blocks:  # V3: RMSNorms, MLA up-projections
-        ups = [o for o in ops[blocks[0]] if o.phase == F and o.name in ("q_b_proj", "kv_b_proj")]
-        recompute_s = n * compute_s(ups, rates, sm_share)
+        recompute_s = n * shared.ups_s(blocks[0])
     full = run.recompute == "full"
 
     # Tensor parallelism with sequence parallelism (`workloads.ops.tp_ops`): an all-gather before and a
@@ -348,8 +418,7 @@ def _block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], fir
     # or (tp_comm="overlapped") hidden under the half's GEMMs as far as they last.
     tp_half = 0.0
     if run.tp > 1:
-        tp_bytes = total(tp_ops(spec, run.micro_batch * run.seq_len, run.tp, F), "nvlink_bytes")
-        tp_half = tp_bytes / 2 * n / node.scaleup_achieved_bw_bytes_per_s
+        tp_half = shared.tp_bytes / 2 * n / node.scaleup_achieved_bw_bytes_per_s
 
     def tp_s(compute_s: float) -> float:
         return max(0.0, tp_half - compute_s) if run.tp_comm == "overlapped" else tp_half
@@ -366,30 +435,25 @@ def _block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], fir
     comm = {"dispatch_f": 0.0, "combine_f": 0.0, "dispatch_b": 0.0, "combine_b": 0.0}
     moe_layers = sum(blocks)
     if moe_layers:
-        latency = node.nic.latency_s if layout.ep_nodes > 1 else node.scaleup_latency_s
-        names = {("dispatch", F): "dispatch_f", ("combine", F): "combine_f", ("dispatch", B): "dispatch_b",
-                 ("combine", B): "combine_b"}  # fmt: skip
-        for op in ep_ops(spec, layout, per_gpu, (F, B), run.node_limit, run.precision):
-            comm[names[(op.kind, op.phase)]] = moe_layers * (run.expert_imbalance * ep_link_s(run, op) + latency)
-
-    pp_f = pp_b = 0.0
-    # an interleaved rank runs v model chunks, each ending in a send: v hops per micro-batch each way
-    hops = run.virtual_stages if run.schedule == "interleaved" else 1
-    pp_slowdown = max(1.0, fabric_factors(run).pp) if run.pp > 1 else 1.0
-    for op in pp_ops(spec, per_gpu, first, last) if run.pp > 1 else ():
-        rate = node.scaleout_achieved_bw_bytes_per_s_per_gpu / pp_slowdown
-        hop = hops * (op.ib_bytes / rate + node.nic.latency_s)
-        pp_f, pp_b = (hop, pp_b) if op.phase == F else (pp_f, hop)
+        for name, one_layer_s in shared.ep_per_layer().items():
+            comm[name] = moe_layers * one_layer_s
+    pp_f, pp_b = shared.pp_s(first, last)
     w = part("attn", W) + part("mlp", W) + part("head", W)
     return StageTimes(f_attn, f_mlp, b_attn, b_mlp, w, pp_f=pp_f, pp_b=pp_b, **comm)
 
 
+def all_stage_times(run: RunSpec, rates: KernelRates) -> tuple[StageTimes, ...]:
+    """Per-GPU seconds of one micro-batch on each stage, remembered per run (less its batch) and split."""
+    key = (_stage_key(run), run.stage_layers)
+    return _ALL_STAGES.get(key, (rates,), lambda: tuple(stage_times(run, rates, s) for s in range(run.pp)))
+
+
 def rank_times(run: RunSpec, profile: KernelRates) -> list[StageTimes]:
     """Per-micro-batch times of each pipeline rank (DualPipe: the mean of its two stages)."""
-    stages = [stage_times(run, profile, s) for s in range(run.pp)]
+    stages = all_stage_times(run, profile)
     if run.schedule in BIDIRECTIONAL:
         return [(stages[r] + stages[run.pp - 1 - r]).scaled(0.5) for r in range(run.pp // 2)]
-    return stages
+    return list(stages)
 
 
 def dp_and_optimizer_s(run: RunSpec, profile: KernelRates) -> tuple[float, float]:
@@ -416,13 +480,14 @@ def dp_and_optimizer_by_batch(run: RunSpec, profile: KernelRates, microbatches: 
     per_param = 2 * prec.master_bytes + grad_b + 2 * prec.optimizer_bytes + weight_b  # Adam: read/write states
     copies = 0.5 if run.schedule == "dualpipev" else 1.0
     worst_dp, worst_opt = np.zeros(len(microbatches)), 0.0
+    stages = all_stage_times(run, profile)
     for r in ranks:
         dense = expert = 0.0
         for s in pair(r):
             p = stage_params(run.model, layout, s, include_mtp=True)
             dense += copies * (p["linear"] + p["other"]) / run.tp
             expert += copies * p["expert"] / run.ep
-        own = [stage_times(run, profile, s) for s in pair(r)]
+        own = [stages[s] for s in pair(r)]
         fwd, bwd = sum(t.f for t in own), sum(t.b for t in own)
         layers = sum(_stage_layer_count(run, s) for s in pair(r))
         grads = gathers = per_mb = 0.0  # collective seconds: gradient reduction, weight gathers, per micro-batch
@@ -491,12 +556,6 @@ def step_breakdown(run: RunSpec, profile: KernelRates) -> tuple[dict[str, float]
     parts, busiest, ranks = step_parts(run, profile, np.array([run.microbatches]))
     t = ranks[int(busiest[0])]
     return {k: float(v[0]) for k, v in parts.items()}, t, _rank_parts(run, t, np.array([run.microbatches]))[1]
-
-
-def step_total_s(run: RunSpec, profile: KernelRates, microbatches: np.ndarray) -> np.ndarray:
-    """The step's seconds at each micro-batch count."""
-    parts = step_parts(run, profile, microbatches)[0]
-    return sum(parts.values(), np.zeros(len(microbatches)))
 
 
 def step_parts(

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from hwmodels.files import check_output, write_atomic
 from hwmodels.units import GIB, SECONDS_PER_DAY, SECONDS_PER_HOUR
+from simulator.analytic.profile import rates_for
 from simulator.analytic.report import estimate_batches
 from simulator.analytic.training import BREAKDOWN_KEYS
 from simulator.events.simulate import simulate
@@ -57,9 +58,10 @@ def run_of(point: Mapping[str, Any]) -> RunSpec:
     return build_run({**named, **{k: point[k] for k in RUN_FIELDS}})
 
 
-def _analytic(point: Mapping[str, Any], batches: Sequence[int]) -> dict[str, np.ndarray]:
+def _analytic(point: Mapping[str, Any], batches: Sequence[int], rates: dict[Any, Any]) -> dict[str, np.ndarray]:
     """The analytic outputs of one run at each global batch of `batches` (its rows), in one pass
-    (`report.estimate_batches`); a row that cannot run has its reason."""
+    (`report.estimate_batches`); a row that cannot run has its reason. `rates` keeps each profile's kernel
+    rates per GPU for the runs of one block (a profile is read once, not once per run)."""
     rows = _Rows(len(batches), OUTPUTS["analytic"])
     try:
         run = _unit_run(point, batches)
@@ -69,7 +71,10 @@ def _analytic(point: Mapping[str, Any], batches: Sequence[int]) -> dict[str, np.
     rows.refuse([i for i, r in enumerate(reasons) if r], [r for r in reasons if r])
     ok = [i for i, r in enumerate(reasons) if not r]
     if ok:
-        out = estimate_batches(run, point["profile"], [batches[i] for i in ok])
+        key = (point["profile"], run.node.gpu)
+        if key not in rates:
+            rates[key] = rates_for(point["profile"], run.node.gpu)
+        out = estimate_batches(run, rates[key], [batches[i] for i in ok])
         out |= {"dp": np.full(len(ok), run.dp), "catalog_usd_per_gpu_hour": np.full(len(ok), run.usd_per_gpu_hour)}
         fits = out["reason"] == ""  # else memory refuses it
         rows.fill([i for i, f in zip(ok, fits, strict=True) if f], {k: v[fits] for k, v in out.items()})
@@ -77,7 +82,7 @@ def _analytic(point: Mapping[str, Any], batches: Sequence[int]) -> dict[str, np.
     return rows.arrays
 
 
-def _event(point: Mapping[str, Any], batches: Sequence[int]) -> dict[str, np.ndarray]:
+def _event(point: Mapping[str, Any], batches: Sequence[int], rates: dict[Any, Any]) -> dict[str, np.ndarray]:
     """The event model's outputs of one point (its batch is part of what groups it: one row)."""
     rows = _Rows(1, OUTPUTS["event"])
     run = run_of(point)
@@ -170,7 +175,7 @@ TEXT_COLUMNS = frozenset(
     {"model", "gpu", "node", "profile", "topology", "stage_layers", "precision", "schedule", "recompute"}
     | {"network", "ecmp", "stage_split", "catalog_usd_per_gpu_hour"}
 )
-ENGINE_FUNCTIONS: dict[str, Callable[[Mapping[str, Any], Sequence[int]], dict[str, np.ndarray]]] = {
+ENGINE_FUNCTIONS: dict[str, Callable[[Mapping[str, Any], Sequence[int], dict[Any, Any]], dict[str, np.ndarray]]] = {
     "analytic": _analytic,
     "event": _event,
 }
@@ -184,10 +189,11 @@ def evaluate_units(
     """Each unit's rows (a run and its batches): outputs, or the reason it is invalid (a run the model rejects:
     the ValueError's text; any other error of the model on one unit's values makes its rows invalid too,
     never the sweep)."""
-    out = []
+    out: list[dict[str, np.ndarray]] = []
+    rates: dict[Any, Any] = {}  # each profile's rates per GPU, read once for these units
     for point, batches in units:
         try:
-            out.append(ENGINE_FUNCTIONS[engine](point, batches))
+            out.append(ENGINE_FUNCTIONS[engine](point, batches, rates))
         except ValueError as exc:
             out.append(_Rows(len(batches), OUTPUTS[engine]).refuse(range(len(batches)), [str(exc)] * len(batches)))
         except (TypeError, ArithmeticError, OSError) as exc:  # a value the checks do not foresee
