@@ -224,13 +224,13 @@ def _mix(*parts: np.ndarray | int) -> np.ndarray:
     return h
 
 
-def _next_hops(fabric: Fabric, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each (target, switch): the neighbours one hop closer to the target, first in the row, and their count."""
-    nbrs = fabric.neighbors
-    closer = (nbrs >= 0)[None] & (dist[:, np.maximum(nbrs, 0)] == (dist - 1)[:, :, None])
-    order = np.argsort(~closer, axis=2, kind="stable")
-    cand = np.take_along_axis(np.broadcast_to(nbrs, closer.shape), order, axis=2)
-    return cand, closer.sum(axis=2)
+def _closer(fabric: Fabric, dist: np.ndarray, target: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each (target, switch) pair asked: its neighbours in row order, and which are one hop closer to the
+    target. Only the pairs flows stand on are built, never every target x switch (at 16,384 GPUs that table
+    is hundreds of millions of entries)."""
+    nbrs = fabric.neighbors[cur]
+    closer = (nbrs >= 0) & (dist[target[:, None], np.maximum(nbrs, 0)] == (dist[target, cur] - 1)[:, None])
+    return nbrs, closer
 
 
 def switch_paths(
@@ -248,7 +248,6 @@ def switch_paths(
     dist = shortest_path(adjacency, unweighted=True, indices=targets)  # (targets, n_sw)
     if np.isinf(dist[dst_pos, src_sw]).any():
         raise ValueError("some flows have no switch path (different planes need NVLink forwarding)")
-    cand, count = _next_hops(fabric, dist)
     rng = np.random.default_rng(seed)
     flow = np.arange(len(src_sw))
     cur, weight = src_sw.astype(np.int64), np.ones(len(src_sw))
@@ -259,15 +258,20 @@ def switch_paths(
         flow, cur, weight = flow[moving], cur[moving], weight[moving]
         if not len(flow):
             break
-        n_next = count[dst_pos[flow], cur]
-        if mode == "spray":
-            r = np.repeat(np.arange(len(flow)), n_next)
-            c = np.arange(len(r)) - np.repeat(np.cumsum(n_next) - n_next, n_next)
+        pairs, pair = np.unique(dst_pos[flow] * fabric.n_switches + cur, return_inverse=True)
+        nbrs, closer = _closer(fabric, dist, pairs // fabric.n_switches, pairs % fabric.n_switches)
+        pair = pair.ravel()
+        n_next = closer.sum(axis=1)[pair]
+        if mode == "spray":  # every closer neighbour, in row order, a share each
+            r, col = np.nonzero(closer[pair])
             flow, cur, weight = flow[r], cur[r], weight[r] / n_next[r]
-            nxt = cand[dst_pos[flow], cur, c]
-        else:
+            nxt = nbrs[pair[r], col]
+        else:  # the k-th closer neighbour in row order
             draw = _mix(flow, hop, seed) if mode == "hash" else rng.integers(0, 2**62, len(flow)).astype(np.uint64)
-            nxt = cand[dst_pos[flow], cur, (draw % n_next.astype(np.uint64)).astype(np.int64)]
+            k = (draw % n_next.astype(np.uint64)).astype(np.int64)
+            rank = np.cumsum(closer, axis=1) - 1
+            col = np.argmax(closer[pair] & (rank[pair] == k[:, None]), axis=1)
+            nxt = nbrs[pair, col]
         link = fabric.switch_link_id[np.searchsorted(fabric.switch_link_key, cur * fabric.n_switches + nxt)]
         out_f.append(flow)
         out_l.append(link)

@@ -25,7 +25,6 @@ from simulator.analytic.training import (
 from simulator.runspec import RunSpec
 from simulator.schedules import BIDIRECTIONAL
 from workloads.flops import train_flops_per_token
-from workloads.layout import stage_layer_counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +60,11 @@ def estimate(run: RunSpec, profile: KernelRates | str | None = None, check_memor
     run = resolved(run, profile)
     memory = memory_per_gpu(run)
     hbm = run.node.gpu.hbm_bytes
-    if balanced and memory["total"] > hbm:  # the fastest split may not fit where the even one does
-        even = run.with_(stage_layers=tuple(stage_layer_counts(run.model.num_hidden_layers, run.pp)))
-        if memory_per_gpu(even)["total"] <= hbm:
-            run, memory = even, memory_per_gpu(even)
+    if balanced and memory["total"] > hbm:  # the fastest candidate split may not fit where the other does
+        tried = [(r, memory_per_gpu(r)) for r in (run.with_(stage_layers=c) for c in split_candidates(run, profile))]
+        fitting = [(r, m) for r, m in tried if m["total"] <= hbm]
+        # else refused: with what the split needing least would need (whichever the batch made fastest)
+        run, memory = fitting[0] if fitting else (run, min((m for _, m in tried), key=lambda m: m["total"]))
     if check_memory and memory["total"] > hbm:
         raise ValueError(_memory_error(run, memory))
     breakdown, t, chunk = step_breakdown(run, profile)
@@ -115,7 +115,8 @@ def estimate_batches(
     """`estimate`'s figures for `run` at each global batch of `batch_tokens` (each one the run accepts:
     `runspec.batch_error`) in one pass, as arrays: a sweep's batch axis. The stage times and the candidate
     splits do not depend on the batch; which candidate is faster, and so the whole step, does. `reason`
-    holds why a batch cannot run ('' when it can: only memory can refuse one here)."""
+    holds why a batch cannot run ('' when it can: only memory can refuse one here; when every batch is
+    refused, `reason` and `microbatches` are all it holds)."""
     profile = rates_for(profile, run.node.gpu)
     batch = np.asarray(batch_tokens, dtype=np.int64)
     n = batch // run.seq_len // (run.dp * run.micro_batch)
@@ -124,20 +125,22 @@ def estimate_batches(
     if len(set(candidates)) == 1:
         candidates = candidates[:1]
     runs = [run.with_(stage_layers=c) for c in candidates]
-    priced = [step_parts(r, profile, n)[0] for r in runs]
-    choice = split_choice(priced) if len(candidates) > 1 else np.zeros(len(n), dtype=int)
     memory = [memory_per_gpu(r) for r in runs]
     fits = np.array([m["total"] <= run.node.gpu.hbm_bytes for m in memory])
-    even = len(candidates) - 1  # estimate's rule: a balanced split that does not fit gives way to an even one that does
-    if balanced and fits[even]:
-        choice = np.where(fits[choice], choice, even)
+    if not fits.any():  # refused whatever the batch (`estimate`'s message: the split needing least)
+        least = min(memory, key=lambda m: m["total"])
+        return {"reason": np.full(len(n), _memory_error(run, least), dtype=object), "microbatches": n}
+    priced = [step_parts(r, profile, n)[0] for r in runs]
+    choice = split_choice(priced) if len(candidates) > 1 else np.zeros(len(n), dtype=int)
+    if len(candidates) > 1:  # estimate's rule: the faster candidate if it fits, else the other (which then does)
+        choice = np.where(fits[choice], choice, 1 - choice)
+    reasons = np.array(["" if ok else _memory_error(r, m) for r, m, ok in zip(runs, memory, fits, strict=True)])
     out: dict[str, np.ndarray] = {f"{k}_s": np.choose(choice, [p[k] for p in priced]) for k in priced[0]}
     step = sum((out[f"{k}_s"] for k in priced[0]), np.zeros(len(n)))
     tokens_per_s = batch / step
     gpu = run.node.gpu
     achieved = train_flops_per_token(run.model, run.seq_len, "exact") * tokens_per_s / run.gpus
     fp8_peak = gpu.peak_flop_per_s("fp8") if gpu.peak_fp8_flop_per_s > 0 else np.nan
-    reasons = np.array(["" if ok else _memory_error(r, m) for r, m, ok in zip(runs, memory, fits, strict=True)])
     return out | {
         "step_time_s": step,
         "microbatches": n,

@@ -188,9 +188,14 @@ def test_a_searched_split_that_does_not_fit_falls_back_to_the_even_one(monkeypat
     run = v3_pretraining()
     crowded = (1, 9, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 2, 1)
     assert memory_per_gpu(run.with_(stage_layers=crowded))["total"] > 80e9
+    even = tuple(stage_layer_counts(61, 16))
     monkeypatch.setattr(report_module, "resolved", lambda r, p=None: r.with_(stage_layers=crowded))
+    monkeypatch.setattr(report_module, "split_candidates", lambda r, p: (crowded, even))
     report = estimate(run)
-    assert report.stage_layers == stage_layer_counts(61, 16) and report.memory_per_gpu_bytes["total"] <= 80e9
+    assert report.stage_layers == list(even) and report.memory_per_gpu_bytes["total"] <= 80e9
+    # the sweep's pass over batches takes the same turn
+    out = report_module.estimate_batches(run, None, [run.global_batch_tokens])
+    assert out["stage_split"][0] == ",".join(map(str, even)) and out["reason"][0] == ""
 
 
 @given(st.integers(1, 80), st.integers(1, 16), st.floats(0, 6), st.floats(0, 6), st.booleans())
