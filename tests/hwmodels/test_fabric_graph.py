@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 import networkx as nx
+import numpy as np
 import pytest
 
 from hwmodels.registry import load_node, load_switch
@@ -86,3 +87,44 @@ def test_multi_plane_gpus_have_one_nic_in_their_plane():
     network_only = graph.edge_subgraph((u, v) for u, v, k in graph.edges(data="kind") if k != "nvlink")
     assert not nx.has_path(network_only, ("gpu", 0), ("gpu", 9))  # planes 0 and 1: NVLink forwarding needed
     assert nx.has_path(graph, ("gpu", 0), ("gpu", 9))
+
+
+def _reference_paths(fab, src_sw, dst_sw, mode, seed):
+    """switch_paths flow by flow: BFS distances from networkx, at each switch the neighbours one hop closer in
+    the fabric's row order; hash picks the k-th by the same draw, spray takes each in shares."""
+    from hwmodels.routing import _mix
+
+    graph = nx.Graph((u, int(v)) for u, row in enumerate(fab.neighbors) for v in row if v >= 0)
+    out = []
+    for f, (s, d) in enumerate(zip(src_sw, dst_sw, strict=True)):
+        dist = nx.single_source_shortest_path_length(graph, int(d))
+        frontier, hop = [(int(s), 1.0)], 0
+        while frontier and frontier[0][0] != d:
+            nxt = []
+            for cur, w in frontier:
+                closer = [int(v) for v in fab.neighbors[cur] if v >= 0 and dist[int(v)] == dist[cur] - 1]
+                if mode == "spray":
+                    picks = [(v, w / len(closer)) for v in closer]
+                else:
+                    picks = [(closer[int(_mix(f, hop, seed) % len(closer))], w)]
+                for v, share in picks:
+                    link = fab.switch_link_id[np.searchsorted(fab.switch_link_key, cur * fab.n_switches + v)]
+                    out.append((f, hop, int(link), share))
+                    nxt.append((v, share))
+            frontier, hop = nxt, hop + 1
+    return sorted(out)
+
+
+@pytest.mark.parametrize("kind", ["fat-tree-2", "multi-rail", "fat-tree-3", "dragonfly", "slim-fly"])
+@pytest.mark.parametrize("mode", ["hash", "spray"])
+def test_switch_paths_equal_a_flow_by_flow_walk(kind, mode):
+    """The vectorized next hops (built only for the (target, switch) pairs flows reach) = walking each flow."""
+    fab = fabric(kind, 128)
+    rng = np.random.default_rng(7)
+    src, dst = rng.integers(0, 128, 300), rng.integers(0, 128, 300)
+    src_sw, dst_sw = fab.gpu_switch[src], fab.gpu_switch[dst]
+    flows, links, weights = switch_paths(fab, src_sw, dst_sw, mode, seed=5)
+    got = sorted((int(f), int(link), float(w)) for f, link, w in zip(flows, links, weights, strict=True))
+    want = sorted((f, link, share) for f, _, link, share in _reference_paths(fab, src_sw, dst_sw, mode, 5))
+    assert len(got) == len(want)
+    assert all(a[:2] == b[:2] and a[2] == pytest.approx(b[2]) for a, b in zip(got, want, strict=True))
