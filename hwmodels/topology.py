@@ -18,12 +18,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
 
 from hwmodels.names import TOPOLOGY_KINDS as KINDS
 from hwmodels.slimfly import mms_edges, slim_fly_q_params
+
+if TYPE_CHECKING:  # networkx is imported where a graph is built: sizing, costs and metrics need none
+    import networkx as nx
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +277,8 @@ def _add_link(graph: nx.Graph, u, v, links: int = 1) -> None:
 
 
 def _build_fat_tree_2(spec: TopologySpec) -> nx.Graph:
+    import networkx as nx
+
     graph = nx.Graph()
     planes = spec.fabric_planes
     down, up = leaf_ports(spec.radix, spec.oversubscription)
@@ -290,6 +295,8 @@ def _build_fat_tree_2(spec: TopologySpec) -> nx.Graph:
 
 
 def _build_fat_tree_3(spec: TopologySpec) -> nx.Graph:
+    import networkx as nx
+
     graph = nx.Graph()
     k, half = spec.radix, spec.radix // 2
     counts = topology_counts(spec)
@@ -313,6 +320,8 @@ def _build_fat_tree_3(spec: TopologySpec) -> nx.Graph:
 
 
 def _build_slim_fly(spec: TopologySpec) -> nx.Graph:
+    import networkx as nx
+
     q, _, _, p = slim_fly_q_params(spec.radix, spec.endpoints)
     graph = nx.Graph()
     graph.add_nodes_from((("router", 0, i) for i in range(2 * q * q)), tier="router", plane=0)
@@ -323,6 +332,8 @@ def _build_slim_fly(spec: TopologySpec) -> nx.Graph:
 
 
 def _build_dragonfly(spec: TopologySpec) -> nx.Graph:
+    import networkx as nx
+
     p, a, h = dragonfly_params(spec.radix)
     g = math.ceil(spec.endpoints / (a * p))
     graph = nx.Graph()
@@ -344,6 +355,7 @@ def _build_dragonfly(spec: TopologySpec) -> nx.Graph:
 def graph_hop_stats(graph: nx.Graph) -> tuple[int, float]:
     """(diameter, average) switch-to-switch hops between endpoints of the graph, over ordered pairs of distinct
     endpoints in one connected plane (scipy's breadth-first search from every switch with endpoints)."""
+    import networkx as nx
     from scipy.sparse.csgraph import shortest_path  # scipy only for this analysis, not for building or routing
 
     nodes = list(graph.nodes)
