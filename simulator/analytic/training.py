@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from functools import lru_cache
+from operator import attrgetter
 
 import numpy as np
 
@@ -98,7 +99,10 @@ class StageTimes:
 
 
 def astuple(t: StageTimes) -> tuple[float, ...]:
-    return tuple(getattr(t, name) for name in StageTimes.__slots__)
+    return _STAGE_TIMES_FIELDS(t)
+
+
+_STAGE_TIMES_FIELDS = attrgetter(*StageTimes.__slots__)
 
 
 def balanced_stage_layers(run: RunSpec, profile: KernelRates | str | None = None) -> list[int]:
@@ -226,7 +230,7 @@ def resolved(run: RunSpec, profile: KernelRates | str | None = None) -> RunSpec:
 
 def _stage_key(run: RunSpec) -> tuple:
     """What a run's per-stage times and candidate splits depend on (`_STAGE_FIELDS`)."""
-    return tuple(getattr(run, name) for name in _STAGE_FIELDS)
+    return _STAGE_GETTER(run)
 
 
 def compute_sm_share(run: RunSpec) -> float:
@@ -297,9 +301,11 @@ def stage_times(run: RunSpec, rates: KernelRates, stage: int) -> StageTimes:
 # (the choice between the candidates depends on it), the run's length and price, and the caller's defaults.
 _NOT_STAGE = ("stage_layers", "defaults", "tokens", "price_per_gpu_hour", "global_batch_tokens")
 _STAGE_FIELDS = tuple(f.name for f in fields(RunSpec) if f.name not in _NOT_STAGE)
+_STAGE_GETTER = attrgetter(*_STAGE_FIELDS)
 _SPLITS: Memo[tuple[int, ...]] = Memo()
 _CANDIDATES: Memo[tuple[tuple[int, ...], tuple[int, ...]]] = Memo()
 _ALL_STAGES: Memo[tuple[StageTimes, ...]] = Memo()
+_STEP_PARTS: Memo[tuple[dict[str, np.ndarray], np.ndarray, list[StageTimes]]] = Memo(1024)
 _STAGE_TIMES: Memo[StageTimes] = Memo()
 _PRICED: Memo[dict[tuple[str, str], float]] = Memo()
 
@@ -564,7 +570,15 @@ def step_parts(
     """Seconds per step by part (BREAKDOWN_KEYS) at each micro-batch count (one array per part: a sweep's
     batch axis is priced in one pass), the busiest rank's index at each, and every rank's times. The busiest
     rank is the one whose own step (compute, exposed communication and bubble) is longest: a rank with light
-    pairs can still be the slowest through the communication its unpaired chunks expose."""
+    pairs can still be the slowest through the communication its unpaired chunks expose. Remembered per run
+    (less its batch), split and counts: the split search prices the split `estimate` then reports. Read-only."""
+    key = (_stage_key(run), run.stage_layers, tuple(np.asarray(microbatches).tolist()))
+    return _STEP_PARTS.get(key, (profile,), lambda: _step_parts(run, profile, microbatches))
+
+
+def _step_parts(
+    run: RunSpec, profile: KernelRates, microbatches: np.ndarray
+) -> tuple[dict[str, np.ndarray], np.ndarray, list[StageTimes]]:
     ranks = rank_times(run, profile)
     parts = [_rank_parts(run, t, microbatches)[0] for t in ranks]
     totals = np.vstack([sum(p.values(), np.zeros(len(microbatches))) for p in parts])
