@@ -182,10 +182,12 @@ def fabric_graph(fabric: Fabric) -> nx.DiGraph:
 
 
 def transfer_links(
-    fabric: Fabric, src: np.ndarray, dst: np.ndarray, ecmp: str = "hash", seed: int = 0
+    fabric: Fabric, src: np.ndarray, dst: np.ndarray, ecmp: str = "hash", seed: int = 0, remote_before: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(flow, link, weight) of every link each GPU-to-GPU transfer crosses (NVLink up and down inside a node;
-    NIC up, the switch path and NIC down across nodes), and each transfer's switch-to-switch hops."""
+    NIC up, the switch path and NIC down across nodes), and each transfer's switch-to-switch hops. The ECMP
+    hash numbers the transfers that cross nodes in order, from `remote_before` (how many crossed before these
+    in the same set): a set routed in parts takes the same paths as routed whole."""
     src, dst = np.asarray(src, np.int64), np.asarray(dst, np.int64)
     g, n = fabric.node.gpus_per_node, len(src)
     local = src // g == dst // g
@@ -195,7 +197,9 @@ def transfer_links(
     l_parts += [fabric.nic_up(src[~local]), fabric.nic_down(dst[~local])]
     w_parts = [np.ones(len(p)) for p in f_parts]
     remote = idx[~local]
-    pf, pl, pw = switch_paths(fabric, fabric.gpu_switch[src[remote]], fabric.gpu_switch[dst[remote]], ecmp, seed)
+    pf, pl, pw = switch_paths(
+        fabric, fabric.gpu_switch[src[remote]], fabric.gpu_switch[dst[remote]], ecmp, seed, remote_before
+    )
     f_parts.append(remote[pf])
     l_parts.append(pl)
     w_parts.append(pw)
@@ -224,19 +228,26 @@ def _mix(*parts: np.ndarray | int) -> np.ndarray:
     return h
 
 
-def _closer(fabric: Fabric, dist: np.ndarray, target: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each (target, switch) pair asked: its neighbours in row order, and which are one hop closer to the
-    target. Only the pairs flows stand on are built, never every target x switch (at 16,384 GPUs that table
-    is hundreds of millions of entries)."""
+def _next_hops(fabric: Fabric, dist: np.ndarray, target: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each (target, switch) pair asked: its neighbours one hop closer to the target, first in the row (in
+    row order), and their count. Only the pairs flows stand on are built, never every target x switch (at
+    16,384 GPUs that table has hundreds of millions of entries)."""
     nbrs = fabric.neighbors[cur]
     closer = (nbrs >= 0) & (dist[target[:, None], np.maximum(nbrs, 0)] == (dist[target, cur] - 1)[:, None])
-    return nbrs, closer
+    order = np.argsort(~closer, axis=1, kind="stable")
+    return np.take_along_axis(nbrs, order, axis=1), closer.sum(axis=1)
 
 
 def switch_paths(
-    fabric: Fabric, src_sw: np.ndarray, dst_sw: np.ndarray, mode: str = "hash", seed: int = 0
+    fabric: Fabric,
+    src_sw: np.ndarray,
+    dst_sw: np.ndarray,
+    mode: str = "hash",
+    seed: int = 0,
+    first_hash: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(flow, link, weight) triples of shortest switch paths from src_sw[f] to dst_sw[f]."""
+    """(flow, link, weight) triples of shortest switch paths from src_sw[f] to dst_sw[f]; flow f is number
+    first_hash + f in the ECMP hash."""
     if mode not in ECMP_MODES:
         raise ValueError(f"unknown ECMP mode {mode!r}; use one of: {', '.join(ECMP_MODES)}")
     targets, dst_pos = np.unique(dst_sw, return_inverse=True)
@@ -259,19 +270,20 @@ def switch_paths(
         if not len(flow):
             break
         pairs, pair = np.unique(dst_pos[flow] * fabric.n_switches + cur, return_inverse=True)
-        nbrs, closer = _closer(fabric, dist, pairs // fabric.n_switches, pairs % fabric.n_switches)
+        cand, count = _next_hops(fabric, dist, pairs // fabric.n_switches, pairs % fabric.n_switches)
         pair = pair.ravel()
-        n_next = closer.sum(axis=1)[pair]
-        if mode == "spray":  # every closer neighbour, in row order, a share each
-            r, col = np.nonzero(closer[pair])
+        n_next = count[pair]
+        if mode == "spray":  # every closer neighbour, a share each
+            r = np.repeat(np.arange(len(flow)), n_next)
+            c = np.arange(len(r)) - np.repeat(np.cumsum(n_next) - n_next, n_next)
             flow, cur, weight = flow[r], cur[r], weight[r] / n_next[r]
-            nxt = nbrs[pair[r], col]
-        else:  # the k-th closer neighbour in row order
-            draw = _mix(flow, hop, seed) if mode == "hash" else rng.integers(0, 2**62, len(flow)).astype(np.uint64)
-            k = (draw % n_next.astype(np.uint64)).astype(np.int64)
-            rank = np.cumsum(closer, axis=1) - 1
-            col = np.argmax(closer[pair] & (rank[pair] == k[:, None]), axis=1)
-            nxt = nbrs[pair, col]
+            nxt = cand[pair[r], c]
+        else:
+            if mode == "hash":
+                draw = _mix(flow + first_hash, hop, seed)
+            else:
+                draw = rng.integers(0, 2**62, len(flow)).astype(np.uint64)
+            nxt = cand[pair, (draw % n_next.astype(np.uint64)).astype(np.int64)]
         link = fabric.switch_link_id[np.searchsorted(fabric.switch_link_key, cur * fabric.n_switches + nxt)]
         out_f.append(flow)
         out_l.append(link)

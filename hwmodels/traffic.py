@@ -106,17 +106,21 @@ def moe_transfers(
     return (dst, src, size) if phase == "combine" else (src, dst, size)
 
 
-def all_to_all_legs(gpus_per_node: int, gpus: int, bytes_per_gpu: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def all_to_all_legs(
+    gpus_per_node: int, gpus: int, bytes_per_gpu: float, sources: range | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The forwarded legs of a uniform all-to-all of `gpus` GPUs (a multiple of whole nodes), each sending
     bytes_per_gpu / gpus to every GPU, in closed form: `forward_legs` of the gpus^2 transfers without building
     them. GPU s sends one network leg to each other node m (to m's GPU of s's in-node index), carrying what
     s sends to m's g GPUs; GPU r sends one NVLink leg to each other GPU d of its node, carrying r's own
-    transfer to d and what r relays to d from the other nodes. Legs in (src, dst) order, as `merge` gives."""
+    transfer to d and what r relays to d from the other nodes. Legs in (src, dst) order, as `merge` gives;
+    `sources` (a range of GPUs) gives only theirs, the same legs in the same order, nodes + g - 2 per GPU."""
     g = gpus_per_node
     if gpus % g or gpus < 2:
         raise ValueError(f"gpus={gpus} must be whole nodes of {g} GPUs (at least 2 GPUs)")
     nodes, b = gpus // g, bytes_per_gpu / gpus
-    s = np.arange(gpus, dtype=np.int64)
+    sources = range(gpus) if sources is None else sources
+    s = np.arange(sources.start, sources.stop, dtype=np.int64)
     node, local = np.divmod(s, g)
     remote = np.arange(nodes, dtype=np.int64)[None, :] * g + local[:, None]  # (gpus, nodes): s's relay on node m
     peers = node[:, None] * g + np.arange(g, dtype=np.int64)[None, :]  # (gpus, g): s's node
@@ -124,7 +128,7 @@ def all_to_all_legs(gpus_per_node: int, gpus: int, bytes_per_gpu: float) -> tupl
     size = np.concatenate([np.full(remote.shape, g * b), np.full(peers.shape, nodes * b)], axis=1)
     keep = dst != s[:, None]  # the relay on s's own node is s; s's node holds s
     width = nodes + g - 2
-    dst, size = dst[keep].reshape(gpus, width), size[keep].reshape(gpus, width)
+    dst, size = dst[keep].reshape(len(s), width), size[keep].reshape(len(s), width)
     order = np.argsort(dst, axis=1, kind="stable")
     dst, size = np.take_along_axis(dst, order, axis=1), np.take_along_axis(size, order, axis=1)
     return np.repeat(s, width), dst.ravel(), size.ravel()

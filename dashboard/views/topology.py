@@ -75,8 +75,7 @@ def evaluate(
     try:
         spec = design_topology(kind, radix, gpus, planes if kind in PLANED else None, oversubscription)
         fabric = build_fabric(spec, load_node(NODE), load_switch(switch), gpus)
-        transfers = network.all_to_all_transfers(fabric, gpus, a2a_bytes_per_gpu)
-        row["all_to_all_s"] = network.fast_s(fabric, *transfers)
+        row["all_to_all_s"] = network.fast_all_to_all_s(fabric, gpus, a2a_bytes_per_gpu)
     except Exception as exc:
         reasons.append(f"all-to-all: {_reason(exc)}")
     try:

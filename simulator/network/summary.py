@@ -58,8 +58,7 @@ def collective_summary(
     fast = None  # the fast model's time (busiest link), where the collective is one round of transfers
     if collective == "all-to-all":
         flow = network.all_to_all(fabric, gpus, bytes_per_gpu, forwarding, ecmp, seed)
-        transfers = network.all_to_all_transfers(fabric, gpus, bytes_per_gpu, forwarding)
-        fast = network.fast_s(fabric, *transfers, ecmp, seed)
+        fast = network.fast_all_to_all_s(fabric, gpus, bytes_per_gpu, forwarding, ecmp, seed)
     elif collective == "send-recv":  # every GPU to its peer in the next node, as pipeline stages do
         g = fabric.node.gpus_per_node
         src = np.arange(gpus)

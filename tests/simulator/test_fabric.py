@@ -128,3 +128,20 @@ def test_fast_model_matches_flow_model_at_scale(kind, gpus, over):
     src, dst, size = moe_transfers(fab, 64, 4096.0, per_token, "dispatch")
     flow_s, fast = flow_and_fast_s(fab, src, dst, size, "hash")
     assert fast == pytest.approx(flow_s, rel=0.05)
+
+
+@pytest.mark.parametrize(
+    ("kind", "over"), [("multi-plane", 1.0), ("fat-tree-2", 3.0), ("fat-tree-3", 3.0), ("slim-fly", 1.0)]
+)
+@pytest.mark.parametrize("ecmp", ["hash", "spray"])
+def test_the_all_to_all_routed_a_block_at_a_time_is_the_whole_one(kind, over, ecmp, monkeypatch):
+    """fast_all_to_all_s (legs built and routed per block of senders, bounded memory: 16,384 GPUs run) = fast_s
+    of every leg at once: the same paths (the ECMP hash numbers the cross-node legs across blocks) and time."""
+    fab = fabric(kind, 512, over)
+    whole = network.fast_s(fab, *network.all_to_all_transfers(fab, 512, 64e6), ecmp)
+    monkeypatch.setattr(network, "FAST_CHUNK_LEGS", 500)  # about 7 senders per block: 74 blocks
+    assert network.fast_all_to_all_s(fab, 512, 64e6, True, ecmp) == pytest.approx(whole, rel=1e-12)  # sum order
+    whole_legs = all_to_all_legs(8, 512, 64e6)
+    part = all_to_all_legs(8, 512, 64e6, range(40, 97))
+    at = (whole_legs[0] >= 40) & (whole_legs[0] < 97)
+    assert all(np.array_equal(w[at], p) for w, p in zip(whole_legs, part, strict=True))
