@@ -15,6 +15,7 @@ from simulator.analytic.fabric import fabric_factors
 from simulator.analytic.profile import KernelRates, describe, rates_for
 from simulator.analytic.training import (
     StageTimes,
+    memory_floor,
     memory_per_gpu,
     resolved,
     split_candidates,
@@ -57,6 +58,8 @@ def estimate(run: RunSpec, profile: KernelRates | str | None = None, check_memor
     """Step time, throughput, MFU, GPU-hours, cost and memory of a training run."""
     profile = rates_for(profile, run.node.gpu)
     balanced = run.stage_layers is None
+    if balanced and check_memory:
+        _check_floor(run)
     run = resolved(run, profile)
     memory = memory_per_gpu(run)
     hbm = run.node.gpu.hbm_bytes
@@ -101,6 +104,18 @@ def estimate(run: RunSpec, profile: KernelRates | str | None = None, check_memor
     return replace(report, explain=explain(run, profile, report, t, balanced))
 
 
+def _check_floor(run: RunSpec) -> None:
+    """Refuse a run that no stage split fits (`training.memory_floor`), before its split is searched."""
+    floor = memory_floor(run)
+    if floor is not None and floor["total"] > run.node.gpu.hbm_bytes:
+        parts = ", ".join(f"{k} {v / 1e9:.1f}" for k, v in floor.items() if k != "total")
+        raise ValueError(
+            f"needs at least {floor['total'] / 1e9:.1f} GB per GPU whatever the stage split (the pipeline ranks' "
+            f"mean: {parts}) but the {run.node.gpu.name} has {run.node.gpu.hbm_bytes / 1e9:.0f} GB; raise "
+            "pp/ep/zero, use recomputation or a smaller micro-batch"
+        )
+
+
 def _memory_error(run: RunSpec, memory: dict[str, float]) -> str:
     parts = ", ".join(f"{k} {v / 1e9:.1f}" for k, v in memory.items() if k != "total")
     return (
@@ -121,6 +136,11 @@ def estimate_batches(
     batch = np.asarray(batch_tokens, dtype=np.int64)
     n = batch // run.seq_len // (run.dp * run.micro_batch)
     balanced = run.stage_layers is None
+    if balanced:
+        try:
+            _check_floor(run)
+        except ValueError as exc:  # refused whatever the batch, as estimate refuses it
+            return {"reason": np.full(len(n), str(exc), dtype=object), "microbatches": n}
     candidates = split_candidates(run, profile) if balanced else (tuple(run.stage_layers or ()),)
     if len(set(candidates)) == 1:
         candidates = candidates[:1]

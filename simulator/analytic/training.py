@@ -556,6 +556,30 @@ def memory_per_gpu(run: RunSpec) -> dict[str, float]:
     return out
 
 
+def memory_floor(run: RunSpec) -> dict[str, float] | None:
+    """A floor under `memory_per_gpu` whatever the stage split, by category: the mean over the pipeline ranks
+    of what they hold together. Parameters, their gradients and optimizer states add up to the same whatever
+    the split; activations are counted at the fewest micro-batches any stage keeps in flight. A layout over
+    it is refused before its split is searched (most of best-layout's candidates). None under full
+    recomputation, whose per-stage working set is not additive."""
+    if run.recompute == "full":
+        return None
+    fewest = min(inflight_microbatches(run.schedule, run.pp, s) for s in range(run.pp))
+    prec = "deepseek-v3" if run.precision == "fp8" else "bf16-mixed"
+    layout = run.with_(stage_layers=None).layout
+    rows = training_memory_by_stage(
+        run.model, layout, run.seq_len, run.micro_batch, run.recompute, prec, [fewest] * run.pp
+    )
+    weight_share, share, ranks = 1.0, 1.0, run.pp
+    if run.schedule in BIDIRECTIONAL:  # as memory_per_gpu pairs stages r and PP-1-r
+        share = 0.5 if run.schedule == "dualpipe" else 0.25
+        weight_share, ranks = (1.0 if run.schedule == "dualpipe" else 0.5), run.pp // 2
+    out = {k: weight_share * sum(r[k] for r in rows) / ranks for k in ("weights", "gradients", "optimizer_states")}
+    out["activations"] = share * sum(r["activations"] for r in rows) / ranks
+    out["total"] = sum(out.values())
+    return out
+
+
 def step_breakdown(run: RunSpec, profile: KernelRates) -> tuple[dict[str, float], StageTimes, ChunkTimes]:
     """Seconds per step by part (BREAKDOWN_KEYS), the busiest rank's times and its chunk times
     (`step_parts` at the run's own micro-batch count)."""

@@ -236,8 +236,11 @@ def test_bad_runs_are_one_line_errors(changes, message):
 
 
 def test_a_run_that_does_not_fit_names_the_numbers():
-    with pytest.raises(ValueError, match=r"needs \d+\.\d GB per GPU .* has 80 GB"):
+    """No split can fit it (refused before the search, with the floor's parts); a given split names its own."""
+    with pytest.raises(ValueError, match=r"needs at least \d+\.\d GB per GPU whatever the stage split .* has 80 GB"):
         estimate(v3_pretraining(precision="bf16"))
+    with pytest.raises(ValueError, match=r"needs \d+\.\d GB per GPU \(weights .* has 80 GB"):
+        estimate(v3_pretraining(precision="bf16", stage_layers=tuple(stage_layer_counts(61, 16))))
 
 
 # --- the published figure --------------------------------------------------------------------------
@@ -368,3 +371,41 @@ def test_the_step_is_the_slowest_ranks_own_step():
         assert parts["compute"] + parts["exposed_ep_comm"] + parts["exposed_pp_comm"] + parts["bubble"] == (
             pytest.approx(max(own))
         )
+
+
+@given(
+    st.sampled_from(["deepseek-v3", "deepseek-v2-lite", "llama-3.1-8b", "mixtral-8x7b"]),
+    st.sampled_from([2, 4, 8, 16]),
+    st.sampled_from(["1f1b", "zb1p", "dualpipe", "dualpipev", "interleaved"]),
+    st.sampled_from([0, 1, 2, 3]),
+    st.sampled_from(["none", "selective"]),
+    st.integers(1, 2),
+    st.randoms(use_true_random=False),
+)
+@settings(max_examples=60, deadline=None)
+def test_the_memory_floor_is_under_every_split(model, pp, schedule, zero, recompute, micro_batch, rng):
+    """training.memory_floor, which refuses a layout before its split is searched, is never above the fullest
+    GPU's memory of any split (here: random ones, the even one and the searched one's candidates)."""
+    from simulator.analytic.training import memory_floor
+    from simulator.runspec import build_run
+
+    options = {"model": model, "gpus": 256, "pp": pp, "schedule": schedule, "zero_stage": zero}
+    options |= {"recompute": recompute, "micro_batch": micro_batch, "tp": 1}
+    if schedule == "interleaved":
+        options["virtual_stages"] = 2
+    try:
+        run = build_run(options)
+    except ValueError:
+        return
+    floor = memory_floor(run)
+    layers = run.model.num_hidden_layers
+    splits = [tuple(stage_layer_counts(layers, pp))]
+    for _ in range(4):
+        cuts = sorted(rng.randint(0, layers) for _ in range(pp - 1))
+        splits.append(tuple(b - a for a, b in zip([0, *cuts], [*cuts, layers], strict=True)))
+    for split in splits:
+        try:
+            held = memory_per_gpu(run.with_(stage_layers=split))
+        except ValueError:  # a split the layout refuses
+            continue
+        assert floor["total"] <= held["total"] * (1 + 1e-12), split
