@@ -24,7 +24,7 @@ exposed in the chunks that have no partner.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from operator import attrgetter
 
@@ -566,10 +566,9 @@ def memory_floor(run: RunSpec) -> dict[str, float] | None:
         return None
     fewest = min(inflight_microbatches(run.schedule, run.pp, s) for s in range(run.pp))
     prec = "deepseek-v3" if run.precision == "fp8" else "bf16-mixed"
-    layout = run.with_(stage_layers=None).layout
-    rows = training_memory_by_stage(
-        run.model, layout, run.seq_len, run.micro_batch, run.recompute, prec, [fewest] * run.pp
-    )
+    # every layer on one stage sums what the stages hold (a tied head counted once: lower, still a floor)
+    whole = replace(run.layout, pp=1, stage_layers=None)
+    rows = training_memory_by_stage(run.model, whole, run.seq_len, run.micro_batch, run.recompute, prec, [fewest])
     weight_share, share, ranks = 1.0, 1.0, run.pp
     if run.schedule in BIDIRECTIONAL:  # as memory_per_gpu pairs stages r and PP-1-r
         share = 0.5 if run.schedule == "dualpipe" else 0.25
