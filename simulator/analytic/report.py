@@ -58,11 +58,11 @@ def estimate(run: RunSpec, profile: KernelRates | str | None = None, check_memor
     """Step time, throughput, MFU, GPU-hours, cost and memory of a training run."""
     profile = rates_for(profile, run.node.gpu)
     balanced = run.stage_layers is None
-    if balanced and check_memory:
-        _check_floor(run)
     run = resolved(run, profile)
     memory = memory_per_gpu(run)
     hbm = run.node.gpu.hbm_bytes
+    if balanced and check_memory and memory["total"] > hbm:
+        _check_floor(run)  # no split fits: said as the sweep, which checks this first, says it
     if balanced and memory["total"] > hbm:  # the fastest candidate split may not fit where the other does
         tried = [(r, memory_per_gpu(r)) for r in (run.with_(stage_layers=c) for c in split_candidates(run, profile))]
         fitting = [(r, m) for r, m in tried if m["total"] <= hbm]
