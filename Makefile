@@ -66,6 +66,7 @@ docs: $(VENV)/.installed-run
 	$(BIN)/python docs/refresh.py
 
 bench: $(VENV)/.installed-test
+	$(BIN)/python -m benchmarks.bench_goals --write README.md
 	$(BIN)/python benchmarks/bench_workloads.py
 	$(BIN)/python -m benchmarks.bench_network --write docs/speed.md
 	$(BIN)/python -m benchmarks.bench_training --write docs/speed.md

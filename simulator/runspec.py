@@ -154,8 +154,7 @@ class RunSpec:
 
     @property
     def layout(self) -> ParallelLayout:
-        g = self.node.gpus_per_node
-        return _layout(self.tp, self.pp, self.dp, self.ep, self.zero_stage, g, self.stage_layers)
+        return _layout(*self._layout_key(), self.stage_layers)
 
     @property
     def microbatches(self) -> int:
@@ -174,6 +173,19 @@ class RunSpec:
     def with_(self, **changes) -> RunSpec:
         """A copy with some fields changed (validated again)."""
         return replace(self, **changes)
+
+    def with_split(self, stage_layers: tuple[int, ...]) -> RunSpec:
+        """A copy with a stage split the model chose: the split checked (its layout), the other fields not
+        again, as nothing else changes (the stage balancer asks for many; `with_` validates all ~40 checks)."""
+        check_layout(self.model, _layout(*self._layout_key(), tuple(stage_layers)))
+        copy = object.__new__(RunSpec)
+        for name in RunSpec.__slots__:  # type: ignore[attr-defined]
+            object.__setattr__(copy, name, getattr(self, name))
+        object.__setattr__(copy, "stage_layers", tuple(stage_layers))
+        return copy
+
+    def _layout_key(self) -> tuple[int, int, int, int, int, int]:
+        return self.tp, self.pp, self.dp, self.ep, self.zero_stage, self.node.gpus_per_node
 
 
 @lru_cache(maxsize=4096)

@@ -84,15 +84,21 @@ def _activation_elems_per_token(spec: ModelSpec, moe: bool, recompute: str) -> t
 
 def stage_activation_elems(spec: ModelSpec, blocks: list[bool], recompute: str = "none") -> dict[str, float]:
     """Elements per token a stage keeps for each micro-batch in flight; `blocks` holds MoE flags."""
+    return dict(_stage_activation_elems(spec, tuple(blocks), recompute))
+
+
+@lru_cache(maxsize=4096)
+def _stage_activation_elems(spec: ModelSpec, blocks: tuple[bool, ...], recompute: str) -> tuple[tuple[str, float], ...]:
+    """Once per stage content: memory checks ask for the same stages again and again."""
     if recompute not in RECOMPUTE_MODES:
         raise ValueError(f"recompute={recompute!r}; use one of {', '.join(RECOMPUTE_MODES)}")
     if recompute == "full":
-        return {"fp8_cacheable": 0.0, "other": float(len(blocks) * spec.hidden_size)}  # block inputs
+        return (("fp8_cacheable", 0.0), ("other", float(len(blocks) * spec.hidden_size)))  # block inputs
     out = {"fp8_cacheable": 0.0, "other": 0.0}
     for moe in blocks:
         for key, n in _activation_elems_per_token(spec, moe, recompute):
             out[key] += n
-    return out
+    return tuple(out.items())
 
 
 def recompute_working_elems(spec: ModelSpec, blocks: list[bool], recompute: str = "none") -> dict[str, float]:

@@ -12,6 +12,7 @@ import numpy as np
 
 from hwmodels.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from simulator.analytic.fabric import fabric_factors
+from simulator.analytic.memo import Memo
 from simulator.analytic.profile import KernelRates, describe, rates_for
 from simulator.analytic.training import (
     StageTimes,
@@ -64,7 +65,7 @@ def estimate(run: RunSpec, profile: KernelRates | str | None = None, check_memor
     if balanced and check_memory and memory["total"] > hbm:
         _check_floor(run)  # no split fits: said as the sweep, which checks this first, says it
     if balanced and memory["total"] > hbm:  # the fastest candidate split may not fit where the other does
-        tried = [(r, memory_per_gpu(r)) for r in (run.with_(stage_layers=c) for c in split_candidates(run, profile))]
+        tried = [(r, memory_per_gpu(r)) for r in (run.with_split(c) for c in split_candidates(run, profile))]
         fitting = [(r, m) for r, m in tried if m["total"] <= hbm]
         # else refused: with what the split needing least would need (whichever the batch made fastest)
         run, memory = fitting[0] if fitting else (run, min((m for _, m in tried), key=lambda m: m["total"]))
@@ -144,7 +145,7 @@ def estimate_batches(
     candidates = split_candidates(run, profile) if balanced else (tuple(run.stage_layers or ()),)
     if len(set(candidates)) == 1:
         candidates = candidates[:1]
-    runs = [run.with_(stage_layers=c) for c in candidates]
+    runs = [run.with_split(c) for c in candidates]
     memory = [memory_per_gpu(r) for r in runs]
     fits = np.array([m["total"] <= run.node.gpu.hbm_bytes for m in memory])
     if not fits.any():  # refused whatever the batch (`estimate`'s message: the split needing least)
@@ -205,10 +206,26 @@ def run_inputs(run: RunSpec, profile: KernelRates) -> dict[str, object]:
     }
 
 
-def _classes_used(run: RunSpec) -> set[str]:
-    gemm = "fp8" if run.precision == "fp8" else "bf16"
-    used = {"gemm_bf16", "attention_fwd_bf16", "attention_bwd_bf16", "memory", f"gemm_{gemm}"}
-    return used | ({f"grouped_gemm_{gemm}"} if run.model.is_moe else set())
+_FITS: Memo[dict[str, tuple[str, str]]] = Memo(256)
+
+
+def _fits_used(profile: KernelRates, precision: str, moe: bool) -> dict[str, tuple[str, str]]:
+    """The explain rows of the kernel classes a run of this precision uses, once per rates object. Read-only."""
+
+    def rows() -> dict[str, tuple[str, str]]:
+        gemm = "fp8" if precision == "fp8" else "bf16"
+        used = {"gemm_bf16", "attention_fwd_bf16", "attention_bwd_bf16", "memory", f"gemm_{gemm}"}
+        used |= {f"grouped_gemm_{gemm}"} if moe else set()
+        return {
+            f"{row['class']} fit": (
+                _fit_text(row),
+                str(row["derived_from"] or f"{row['samples']} samples: {row['source'] or profile.name}"),
+            )
+            for row in describe(profile.fits, profile.sources)
+            if row["class"] in used
+        }
+
+    return _FITS.get((precision, moe), (profile,), rows)
 
 
 def _fit_text(row: dict[str, object]) -> str:
@@ -268,14 +285,7 @@ def explain(run: RunSpec, profile: KernelRates, r: Report, t: StageTimes, balanc
             "value": t.f + t.b,
             "formula": "per GEMM / attention / element-wise kernel: max(FLOPs / F, bytes / B) + overhead (profile)",
             "inputs": {
-                **{
-                    f"{row['class']} fit": (
-                        _fit_text(row),
-                        row["derived_from"] or f"{row['samples']} samples: {row['source'] or profile.name}",
-                    )
-                    for row in describe(profile.fits, profile.sources)
-                    if row["class"] in _classes_used(run)
-                },
+                **_fits_used(profile, run.precision, run.model.is_moe),
                 "profile notes": ("; ".join(profile.notes) or "-", f"profile {profile.name}"),
                 "SMs for compute": (
                     gpu.sm_count - (run.comm_sms if run.schedule in BIDIRECTIONAL else 0),

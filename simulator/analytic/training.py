@@ -114,7 +114,7 @@ def balanced_stage_layers(run: RunSpec, profile: KernelRates | str | None = None
     if candidates[0] == candidates[1]:
         return list(candidates[0])
     n = np.array([run.microbatches])
-    priced = [step_parts(run.with_(stage_layers=c), rates, n)[0] for c in candidates]
+    priced = [step_parts(run.with_split(c), rates, n)[0] for c in candidates]
     return list(candidates[int(split_choice(priced)[0])])
 
 
@@ -225,7 +225,7 @@ def resolved(run: RunSpec, profile: KernelRates | str | None = None) -> RunSpec:
     rates = rates_for(profile, run.node.gpu)
     key = (_stage_key(run), run.global_batch_tokens)
     split = _SPLITS.get(key, (rates,), lambda: tuple(balanced_stage_layers(run, rates)))
-    return run.with_(stage_layers=split)
+    return run.with_split(split)
 
 
 def _stage_key(run: RunSpec) -> tuple:

@@ -176,18 +176,21 @@ def test_benchmarks_import(path):
 
 
 def test_every_table_a_benchmark_publishes_has_its_block_in_the_speed_page():
-    """`make bench` writes each published table into docs/speed.md (`benchmarks/tables.py`): the blocks exist."""
+    """`make bench` writes each published table into docs/speed.md (`benchmarks/tables.py`), and the goals table
+    into the README: the blocks exist, and the Makefile writes each where its block is."""
     import re
 
     from hwmodels.files import with_block
 
     speed = (ROOT / "docs" / "speed.md").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     names = set()
     for path in (ROOT / "benchmarks").glob("bench_*.py"):
         names |= set(re.findall(r'publish\(\s*"([^"]+)"', path.read_text(encoding="utf-8")))
-    assert names >= {"bench estimate", "bench layouts", "bench all-to-all"}
+    assert names >= {"bench estimate", "bench layouts", "bench all-to-all", "bench goals"}
     for name in names:
-        with_block(speed, name, "")  # raises if the block is missing
+        with_block(readme if name == "bench goals" else speed, name, "")  # raises if the block is missing
+    assert "bench_goals --write README.md" in (ROOT / "Makefile").read_text(encoding="utf-8")
 
 
 # The engine's rooms, lowest first (README: Layout). A module imports only rooms below its own (or its own):

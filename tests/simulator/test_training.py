@@ -409,3 +409,15 @@ def test_the_memory_floor_is_under_every_split(model, pp, schedule, zero, recomp
         except ValueError:  # a split the layout refuses
             continue
         assert floor["total"] <= held["total"] * (1 + 1e-12), split
+
+
+def test_a_chosen_split_is_the_run_with_that_split():
+    """RunSpec.with_split (the balancer's copy, checking the split alone) = with_(stage_layers=...)."""
+    run = v3_pretraining()
+    split = (3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 3, 3)
+    assert run.with_split(split) == run.with_(stage_layers=split)
+    assert run.with_split(split).defaults == run.defaults
+    with pytest.raises(ValueError, match="sum to 60"):
+        run.with_split((3, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 3, 2))
+    with pytest.raises(ValueError, match="pp=16 counts"):
+        run.with_split((61,))
