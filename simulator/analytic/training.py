@@ -603,11 +603,11 @@ def _step_parts(
     run: RunSpec, profile: KernelRates, microbatches: np.ndarray
 ) -> tuple[dict[str, np.ndarray], np.ndarray, list[StageTimes]]:
     ranks = rank_times(run, profile)
-    parts = [_rank_parts(run, t, microbatches)[0] for t in ranks]
-    totals = np.vstack([sum(p.values(), np.zeros(len(microbatches))) for p in parts])
+    parts = _ranks_parts(run, ranks, microbatches)[0]  # each (ranks, counts)
+    totals = sum(parts.values(), np.zeros((len(ranks), len(microbatches))))
     busiest = np.argmax(totals, axis=0)
     columns = np.arange(len(microbatches))
-    breakdown = {k: np.vstack([p[k] for p in parts])[busiest, columns] for k in parts[0]}
+    breakdown = {k: v[busiest, columns] for k, v in parts.items()}
     dp_s, opt_s = dp_and_optimizer_by_batch(run, profile, microbatches)
     breakdown |= {"exposed_dp_comm": dp_s, "optimizer": np.full(len(microbatches), opt_s)}
     return breakdown, busiest, ranks
@@ -615,27 +615,47 @@ def _step_parts(
 
 def _rank_parts(run: RunSpec, t: StageTimes, microbatches: np.ndarray) -> tuple[dict[str, np.ndarray], ChunkTimes]:
     """One rank's compute, exposed EP and PP communication and bubble per step at each micro-batch count, and
-    its chunk times."""
-    n = np.asarray(microbatches, dtype=float)
-    if run.schedule in BIDIRECTIONAL:
+    its chunk times (`_ranks_parts` of one rank)."""
+    parts, chunks = _ranks_parts(run, [t], microbatches)
+    return {k: v[0] for k, v in parts.items()}, chunks[0]
+
+
+def _ranks_parts(
+    run: RunSpec, ranks: list[StageTimes], microbatches: np.ndarray
+) -> tuple[dict[str, np.ndarray], list[ChunkTimes]]:
+    """Each rank's compute, exposed EP and PP communication and bubble per step at each micro-batch count
+    (arrays of ranks x counts: one pass for the pipeline), and each rank's chunk times."""
+    n = np.asarray(microbatches, dtype=float)[None, :]
+    paired = run.schedule in BIDIRECTIONAL
+    rows = []  # per rank: F + B, EP and PP per micro-batch, the pairs' uncovered gap, EP's share of it, bubble
+    chunks = []
+    for t in ranks:
+        if paired:
+            fb = t.overlapped_pair_s()
+            comm_pairs = t.ep_f + t.ep_b + t.pp_f + t.pp_b
+            ep_share = (t.ep_f + t.ep_b) / comm_pairs if comm_pairs else 0.0
+            gap = fb - t.f - t.b  # what compute could not cover in a pair
+        else:
+            fb, ep_share, gap = t.f + t.b + t.ep_f + t.ep_b + t.pp_f + t.pp_b, 0.0, 0.0
+        chunk = ChunkTimes(f=t.f + t.ep_f + t.pp_f, b=t.b + t.ep_b + t.pp_b, w=t.w, fb=fb)
+        chunks.append(chunk)
+        bubble = bubble_s(run.schedule, run.pp, chunk, run.virtual_stages)
+        rows.append((t.f + t.b, t.ep_f + t.ep_b, t.pp_f + t.pp_b, gap, ep_share, 1 - ep_share, bubble))
+    compute, ep, pp, gap, ep_share, pp_share, bubble = (col[:, None] for col in np.array(rows).T)
+    if paired:
         # DualPipe's code runs 3PP/2 - 1 forwards and as many backwards on rank 0 outside overlapped pairs
         # (warm-up, zero-bubble steps, cool-down); their communication is exposed.
         unpaired = np.minimum(n, 3 * run.pp // 2 - 1 if run.schedule == "dualpipe" else run.pp)
-        fb = t.overlapped_pair_s()
-        short = (n - unpaired) * (fb - t.f - t.b)  # what compute could not cover in the pairs
-        comm_pairs = t.ep_f + t.ep_b + t.pp_f + t.pp_b
-        ep_share = (t.ep_f + t.ep_b) / comm_pairs if comm_pairs else 0.0
-        exposed_ep = short * ep_share + unpaired * (t.ep_f + t.ep_b)
-        exposed_pp = short * (1 - ep_share) + unpaired * (t.pp_f + t.pp_b)
+        short = (n - unpaired) * gap
+        exposed_ep = short * ep_share + unpaired * ep
+        exposed_pp = short * pp_share + unpaired * pp
     else:
-        fb = t.f + t.b + t.ep_f + t.ep_b + t.pp_f + t.pp_b
-        exposed_ep = n * (t.ep_f + t.ep_b)
-        exposed_pp = n * (t.pp_f + t.pp_b)
-    chunk = ChunkTimes(f=t.f + t.ep_f + t.pp_f, b=t.b + t.ep_b + t.pp_b, w=t.w, fb=fb)
+        exposed_ep, exposed_pp = n * ep, n * pp
+    width = (len(ranks), n.shape[1])
     parts = {
-        "compute": n * (t.f + t.b),
+        "compute": n * compute,
         "exposed_ep_comm": exposed_ep,
         "exposed_pp_comm": exposed_pp,
-        "bubble": np.full(len(n), bubble_s(run.schedule, run.pp, chunk, run.virtual_stages)),
+        "bubble": np.broadcast_to(bubble, width).copy(),
     }
-    return parts, chunk
+    return parts, chunks
