@@ -18,7 +18,7 @@ import pandas as pd
 from simulator.explore.sweepspec import INPUTS, SweepSpec, complete, quantiles
 
 # The inputs `complete` derives from others when they are not given, and the inputs it reads to do so.
-DERIVED = ("ep", "virtual_stages", "node")
+DERIVED_INPUTS = ("ep", "virtual_stages", "node")
 DERIVED_FROM = ("model", "gpus", "pp", "schedule", "gpu", "node")
 
 
@@ -124,9 +124,9 @@ def _complete(values: dict[str, list[Any]], codes: dict[str, np.ndarray], n: int
     given = set(values)
     base = complete({})
     for name in INPUTS:
-        if name not in given and name not in DERIVED:
+        if name not in given and name not in DERIVED_INPUTS:
             values[name], codes[name] = [base[name]], np.zeros(n, dtype=np.int64)
-    derived = [name for name in DERIVED if name not in given]
+    derived = [name for name in DERIVED_INPUTS if name not in given]
     if not derived:
         return
     reads = [name for name in DERIVED_FROM if name in given]

@@ -332,7 +332,7 @@ def _run_length_error(name: str, value: Any) -> str:
 
 
 def evaluate(
-    pts: list[dict[str, Any]],
+    pts: list[dict[str, Any]] | Columns,
     engine: str = "analytic",
     constraints: tuple[str, ...] = (),
     processes: int | None = None,
@@ -340,25 +340,13 @@ def evaluate(
     scheduler: str | None = None,
     progress: bool = False,
 ) -> pd.DataFrame:
-    """One row per point (completed dicts): see `evaluate_columns`."""
-    return evaluate_columns(columns_of_points(pts), engine, constraints, processes, workers, scheduler, progress)
-
-
-def evaluate_columns(
-    cols: Columns,
-    engine: str = "analytic",
-    constraints: tuple[str, ...] = (),
-    processes: int | None = None,
-    workers: int | None = None,
-    scheduler: str | None = None,
-    progress: bool = False,
-) -> pd.DataFrame:
-    """One row per point: every input, `valid`, `reason` (why not valid: a constraint or the model's error)
-    and the outputs (NaN where invalid).
+    """One row per point (completed dicts, or a sweep's `Columns`): every input, `valid`, `reason` (why not
+    valid: a constraint or the model's error) and the outputs (NaN where invalid).
 
     Each distinct value is type-checked once (`point_error`'s rules); the points that differ only in their
     budget and price (and, for the analytic model, their global batch) share one model run, which prices
     all their batches in one pass; GPU-hours, dollars and days follow on arrays."""
+    cols = pts if isinstance(pts, Columns) else columns_of_points(pts)
     columns = inputs(engine)
     shown = {"stage_layers": _stage_text}
     frame = pd.DataFrame({c: cols.column(c, shown.get(c)) for c in columns}, columns=list(columns))
@@ -454,9 +442,7 @@ def run_sweep(
     unknown = [name for name in spec.objectives if name not in numeric]
     if unknown or not spec.objectives:
         raise ValueError(f"objective(s) {', '.join(unknown) or '(none)'} unknown; use {', '.join(numeric)}")
-    return evaluate_columns(
-        columns_of_spec(spec), spec.engine, spec.constraints, processes, workers, scheduler, progress
-    )
+    return evaluate(columns_of_spec(spec), spec.engine, spec.constraints, processes, workers, scheduler, progress)
 
 
 def pareto_front(frame: pd.DataFrame, objectives: Mapping[str, str]) -> pd.Series:
