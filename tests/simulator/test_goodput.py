@@ -1,0 +1,87 @@
+"""Goodput (issue 24, the engine): failure rates from Llama 3's published interruptions, the closed form of a
+run with checkpoints, failures and restarts (Daly 2006), its optimal interval, and the event form's draws."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hwmodels.reliability import load_failure_rates
+from simulator.analytic.goodput import (
+    expected_wall_s,
+    goodput,
+    optimal_interval_s,
+    young_daly_interval_s,
+)
+from simulator.events.goodput import draw_runs
+
+HOUR, DAY = 3600.0, 86400.0
+
+
+def test_rates_reproduce_llama3s_interruptions():
+    """419 unexpected interruptions in 54 days on 16,384 H100s (Llama 3, table 5): one every 3.09 hours."""
+    rates = load_failure_rates("llama3-405b")
+    assert rates.mtbf_s(16384, 8) / HOUR == pytest.approx(54 * 24 / 419, rel=1e-12)
+    assert rates.mtbf_s(2048, 8) == pytest.approx(8 * rates.mtbf_s(16384, 8), rel=1e-12)  # linear in the job
+    gpu_share = rates.per_gpu_s["gpu"] / (sum(rates.per_gpu_s.values()) + sum(rates.per_node_s.values()) / 8)
+    assert gpu_share == pytest.approx(262 / 419, rel=1e-12)  # GPU and HBM faults: 62.5% of them
+    assert math.isinf(rates.scaled(0).mtbf_s(2048, 8))
+
+
+def test_nothing_failing_costs_only_the_checkpoint_writes():
+    nothing = load_failure_rates().scaled(0).mtbf_s(2048, 8)
+    run = goodput(30 * DAY, checkpoint_s=120.0, restart_s=900.0, mtbf_s=nothing, interval_s=HOUR)
+    assert run.expected_failures == 0 and run.breakdown_s["lost_work"] == 0 and run.breakdown_s["restarts"] == 0
+    assert run.expected_s == pytest.approx(30 * DAY + 30 * 24 * 120.0)
+    assert goodput(30 * DAY, 0.0, 900.0, nothing).goodput == 1.0  # free checkpoints, nothing fails: all work
+
+
+@given(
+    st.floats(1.0, 3600.0),  # checkpoint seconds
+    st.floats(600.0, 30 * DAY),  # MTBF
+    st.floats(0.0, 3600.0),  # restart seconds
+    st.sampled_from([0.5, 0.8, 0.95, 0.99, 1.01, 1.05, 1.25, 2.0]),
+)
+@settings(max_examples=300, deadline=None)
+def test_the_optimal_interval_minimises_the_expected_time(checkpoint_s, mtbf_s, restart_s, factor):
+    """No interval nearby does better than optimal_interval_s per unit of work (runs of whole segments), and
+    Daly's higher-order estimate is within 1% of it while the checkpoint is short beside the MTBF."""
+    best = optimal_interval_s(checkpoint_s, mtbf_s)
+
+    def per_work(tau: float) -> float:
+        return expected_wall_s(1000 * tau, tau, checkpoint_s, restart_s, mtbf_s) / (1000 * tau)
+
+    assert per_work(best) <= per_work(best * factor) * (1 + 1e-9)
+    if checkpoint_s < 0.01 * mtbf_s:
+        assert young_daly_interval_s(checkpoint_s, mtbf_s) == pytest.approx(best, rel=0.01)
+
+
+@pytest.mark.parametrize(("mtbf_h", "checkpoint_s", "restart_s", "days"), [(24.7, 300, 600, 10), (3.09, 60, 900, 3)])
+def test_the_event_form_matches_the_closed_form_on_the_mean(mtbf_h, checkpoint_s, restart_s, days):
+    run = goodput(days * DAY, checkpoint_s, restart_s, mtbf_h * HOUR)
+    draws = draw_runs(days * DAY, run.interval_s, checkpoint_s, restart_s, mtbf_h * HOUR, runs=300, seed=3)
+    assert draws.wall_s.mean() == pytest.approx(run.expected_s, rel=0.02)
+    assert draws.failures.mean() == pytest.approx(run.expected_failures, rel=0.05)
+    assert draws.percentile_s(10) < run.expected_s < draws.percentile_s(90)
+
+
+def test_the_same_seed_draws_the_same_runs():
+    args = (2 * DAY, HOUR, 120.0, 600.0, 5 * HOUR)
+    a, b, c = draw_runs(*args, runs=20, seed=7), draw_runs(*args, runs=20, seed=7), draw_runs(*args, runs=20, seed=8)
+    assert np.array_equal(a.wall_s, b.wall_s) and np.array_equal(a.failures, b.failures)
+    assert not np.array_equal(a.wall_s, c.wall_s)
+
+
+def test_bad_inputs_are_one_line_errors():
+    with pytest.raises(ValueError, match="interval_s=0"):
+        expected_wall_s(DAY, 0.0, 60.0, 60.0, HOUR)
+    with pytest.raises(ValueError, match="mtbf_s=-1"):
+        goodput(DAY, 60.0, 60.0, -1.0)
+    with pytest.raises(ValueError, match="no failure statistics named 'x'"):
+        load_failure_rates("x")
+    with pytest.raises(ValueError, match="factor"):
+        load_failure_rates().scaled(math.nan)
