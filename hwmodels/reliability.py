@@ -1,8 +1,9 @@
 """How often a synchronous training job is interrupted: failure rates per GPU-hour and per node-hour,
 derived from a published count of interruptions by root cause (`data/reliability/*.toml`).
 
-GPU, network and software interruptions are counted per GPU-hour (a job of twice the GPUs crosses twice the
-HBM stacks, NICs and cables, and runs twice the ranks); host ones per node-hour. A job of n GPUs on nodes of
+GPU, network, software and unattributed interruptions are counted per GPU-hour (a job of twice the GPUs crosses
+twice the HBM stacks and cables, and runs twice the ranks); host ones (NICs, disks, power, CPUs, unplanned
+maintenance) per node-hour. A job of n GPUs on nodes of
 g is interrupted at n x per_gpu + n / g x per_node per hour, each interruption stopping every rank (the
 step is synchronous: Llama 3, section 3.3.4).
 """
@@ -18,7 +19,7 @@ from hwmodels.specs import check_keys
 from hwmodels.units import SECONDS_PER_HOUR
 
 DATA_DIR = Path(__file__).parent / "data" / "reliability"
-PER_GPU_CLASSES = ("gpu", "network", "software")
+PER_GPU_CLASSES = ("gpu", "network", "software", "unknown")
 PER_NODE_CLASSES = ("host",)
 
 
