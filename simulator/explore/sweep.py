@@ -1,12 +1,14 @@
 """Running a sweep: every point through the analytic or the event model, here or on a Dask cluster.
 
-The fast path: the token budget and the price only set GPU-hours, dollars and days, so the points that
-differ in nothing else share one model evaluation (step time, throughput, memory), and those three follow
-on whole numpy arrays. A sweep of layouts x budgets x prices costs one `report.estimate` per layout; a
-sweep whose every point is a different run costs one per point (about 5 ms each, analytic).
+The array pass: a sweep's points are columns (`simulator.explore.columns`): each distinct value is
+type-checked once, and the points that differ only in their token budget, price and (analytic model) global
+batch share one model run, which prices all their batches at once (`report.estimate_batches`); GPU-hours,
+dollars and days follow on whole numpy arrays. A sweep of layouts x batches x budgets x prices costs one
+model run per layout; a sweep whose every point is a different layout, one per point (1-4 ms, analytic).
 
 Evaluation is deterministic (the event model's draws are seeded by the point's `seed`), so a point gives
-the same row whichever process, machine or Dask worker runs it.
+the same row whichever process, machine or Dask worker runs it; workers receive blocks of runs
+(`columns.Block`) and build their points themselves.
 """
 
 from __future__ import annotations
