@@ -19,6 +19,7 @@ from hwmodels.specs import check_keys
 from hwmodels.units import SECONDS_PER_HOUR
 
 DATA_DIR = Path(__file__).parent / "data" / "reliability"
+STORAGE_DIR = Path(__file__).parent / "data" / "storage"
 PER_GPU_CLASSES = ("gpu", "network", "software", "unknown")
 PER_NODE_CLASSES = ("host",)
 
@@ -80,3 +81,30 @@ def load_failure_rates(name: str = "llama3-405b") -> FailureRates:
         {k: counts[k] / node_s for k in PER_NODE_CLASSES},
         str(data["source"]),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class StorageSpec:
+    """Where checkpoints go: the file system's aggregate read and write rates for one job, and their source."""
+
+    name: str
+    read_bytes_per_s: float
+    write_bytes_per_s: float
+    source: str
+
+
+def storage_catalog() -> list[str]:
+    return sorted(p.stem for p in STORAGE_DIR.glob("*.toml"))
+
+
+@cache
+def load_storage(name: str = "3fs") -> StorageSpec:
+    """A built-in checkpoint store (`storage_catalog()`), its rates checked positive and finite."""
+    if name not in storage_catalog():
+        raise ValueError(f"no checkpoint storage named {name!r}; use one of {', '.join(storage_catalog())}")
+    path = STORAGE_DIR / f"{name}.toml"
+    data = loads_toml(read_text(path, "storage"), str(path))
+    check_keys(data, {"source": str, "read_bytes_per_s": float, "write_bytes_per_s": float}, str(path))
+    if min(data["read_bytes_per_s"], data["write_bytes_per_s"]) <= 0:
+        raise ValueError(f"{path}: read and write rates must be positive")
+    return StorageSpec(name, float(data["read_bytes_per_s"]), float(data["write_bytes_per_s"]), data["source"])

@@ -17,6 +17,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from hwmodels.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
+from simulator.runspec import RunSpec
+from workloads.params import params_total
+from workloads.precision import training_precision
+
 
 @dataclass(frozen=True, slots=True)
 class Goodput:
@@ -106,7 +111,7 @@ def goodput(
     full, rest = segments(work_s, interval_s)
     checkpoints = (full + (rest > 0)) * checkpoint_s
     restarts = failures * restart_s  # first order: a restart that fails is counted with the lost work
-    lost = max(0.0, expected - work_s - checkpoints - restarts)
+    lost = 0.0 if math.isinf(mtbf_s) else max(0.0, expected - work_s - checkpoints - restarts)
     breakdown = {"checkpoints": checkpoints, "lost_work": lost, "restarts": restarts}
     return Goodput(work_s, expected, interval_s, checkpoint_s, restart_s, mtbf_s, failures, breakdown)
 
@@ -120,3 +125,63 @@ def _check(work_s: float, interval_s: float, checkpoint_s: float, restart_s: flo
             raise ValueError(f"{name}={value!r} must be a finite number of seconds >= 0")
     if not mtbf_s > 0:
         raise ValueError(f"mtbf_s={mtbf_s!r} must be positive (inf: nothing fails)")
+
+
+# A restart besides reading the checkpoint: failure detected, job rescheduled, communicators rebuilt, warmed
+# up. FlashRecovery (arXiv 2509.03047) restores a 4,800-device job in 150 s with a restart built for it; a
+# stock restart takes longer (set `restart_s`).
+RESTART_S = 150.0
+RESTART_SOURCE = "FlashRecovery (arXiv 2509.03047): a 4,800-device job restored in 150 s"
+
+
+@dataclass(frozen=True, slots=True)
+class Reliability:
+    """The inputs of a run's expected figures: failure statistics (scaled), checkpoint storage, the interval
+    (None: the optimum) and the restart time besides reading the checkpoint."""
+
+    failures: str = "llama3-405b"
+    failure_scale: float = 1.0
+    storage: str = "3fs"
+    interval_s: float | None = None
+    restart_s: float = RESTART_S
+
+
+def checkpoint_bytes(run: RunSpec) -> float:
+    """A checkpoint of the whole job: every parameter (MTP included) with its weights, master copy and Adam
+    moments in the run's training precision (`workloads.precision`)."""
+    prec = training_precision("deepseek-v3" if run.precision == "fp8" else "bf16-mixed")
+    per_param = prec.weight_bytes + prec.master_bytes + prec.optimizer_bytes
+    return params_total(run.model, include_mtp=True) * per_param
+
+
+def run_goodput(run: RunSpec, steady_wall_s: float, steady_gpu_hours: float, steady_cost_usd: float,
+                inputs: Reliability = Reliability()) -> dict[str, object]:  # fmt: skip
+    """A run's expected wall time, GPU-hours and cost with failures, checkpoints and restarts, beside its
+    steady state (`report.estimate`), and what they were computed from."""
+    from hwmodels.reliability import load_failure_rates, load_storage
+
+    rates = load_failure_rates(inputs.failures).scaled(inputs.failure_scale)
+    storage = load_storage(inputs.storage)
+    if not (inputs.restart_s >= 0 and math.isfinite(inputs.restart_s)):
+        raise ValueError(f"restart_s={inputs.restart_s!r} must be a finite number of seconds >= 0")
+    state = checkpoint_bytes(run)
+    mtbf = rates.mtbf_s(run.gpus, run.node.gpus_per_node)
+    g = goodput(
+        steady_wall_s, state / storage.write_bytes_per_s, inputs.restart_s + state / storage.read_bytes_per_s,
+        mtbf, inputs.interval_s,
+    )  # fmt: skip
+    factor = g.expected_s / g.work_s
+    return {
+        "goodput": g.goodput,
+        "expected_days": g.expected_s / SECONDS_PER_DAY,
+        "expected_gpu_hours": steady_gpu_hours * factor,
+        "expected_cost_usd": steady_cost_usd * factor,
+        "mtbf_hours": mtbf / SECONDS_PER_HOUR if math.isfinite(mtbf) else None,  # None: nothing fails
+        "expected_failures": g.expected_failures,
+        "checkpoint_interval_min": g.interval_s / 60,
+        "checkpoint_bytes": state,
+        "checkpoint_s": g.checkpoint_s,
+        "restart_s": g.restart_s,
+        "breakdown_hours": {k: v / SECONDS_PER_HOUR for k, v in g.breakdown_s.items()},
+        "sources": {"failures": rates.source, "storage": storage.source, "restart": RESTART_SOURCE},
+    }

@@ -85,3 +85,41 @@ def test_bad_inputs_are_one_line_errors():
         load_failure_rates("x")
     with pytest.raises(ValueError, match="factor"):
         load_failure_rates().scaled(math.nan)
+
+
+def _train_json(capsys, *argv: str) -> dict:
+    import json
+
+    from simulator.cli import main
+
+    assert main(["train", "--json", *argv]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_train_reports_the_expected_run_beside_the_steady_state(capsys):
+    """`v3sim train` adds the expected figures by default; --goodput off gives the steady state exactly."""
+    on = _train_json(capsys)
+    off = _train_json(capsys, "--goodput", "off")
+    g = on["goodput"]
+    assert "goodput" not in off and off["gpu_hours"] == on["gpu_hours"]
+    assert g["expected_gpu_hours"] > on["gpu_hours"] and 0.9 < g["goodput"] < 1
+    assert g["expected_gpu_hours"] == pytest.approx(on["gpu_hours"] / g["goodput"], rel=1e-12)
+    assert g["mtbf_hours"] == pytest.approx(8 * 54 * 24 / 419, rel=1e-12)  # 2,048 GPUs: Llama 3's rate
+    # the checkpoint: 682.6B parameters (MTP included) x (2 bf16 weight + 4 fp32 master + 2 x 2 bf16 Adam moments)
+    assert g["checkpoint_bytes"] == pytest.approx(682.6e9 * 10, rel=1e-4)
+    never = _train_json(capsys, "--failure-scale", "0")["goodput"]
+    assert never["expected_failures"] == 0 and never["breakdown_hours"]["lost_work"] == 0
+    slow = _train_json(capsys, "--restart-s", "3600", "--storage", "tectonic")["goodput"]
+    assert slow["goodput"] < g["goodput"] and slow["restart_s"] > 3600
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["--storage", "s3"], "no checkpoint storage named 's3'"), (["--failure-scale", "-1"], "failure-scale")],
+)
+def test_bad_goodput_options_are_one_line_errors(capsys, argv, message):
+    from simulator.cli import main
+
+    assert main(["train", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
