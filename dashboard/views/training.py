@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -12,8 +13,11 @@ import streamlit as st
 from dashboard import state
 from dashboard.files import MAX_UPLOAD_MB, model_from_upload, upload_name
 from hwmodels.registry import catalog, load_node
+from hwmodels.reliability import storage_catalog
 from hwmodels.topology import KINDS
+from hwmodels.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from simulator import limits
+from simulator.analytic.goodput import RESTART_S, Reliability, expected_wall_s, run_goodput
 from simulator.analytic.report import estimate
 from simulator.analytic.training import BREAKDOWN_KEYS
 from simulator.explore.uncertainty import uncertainty
@@ -35,6 +39,7 @@ PARTS = {
 MEMORY = ("weights", "gradients", "optimizer_states", "activations")
 MAX_OVERSUBSCRIPTION = 64.0  # down:up; past any built network (3:1 is a heavy taper)
 MAX_PRICE = 10_000.0  # $ per GPU-hour: an input bound for the widget, not a price
+STORAGES = tuple(storage_catalog())
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -120,6 +125,16 @@ with st.sidebar:
         "Price per GPU-hour ($, 0: catalog)", key="price", default=0.0, min_value=0.0, max_value=MAX_PRICE, step=0.1
     )
     profile = state.selectbox("Kernel profile", PROFILES, key="profile", default="published")
+    st.subheader("Failures and checkpoints")
+    failure_scale = state.number(
+        "Failure rate (x Llama 3's)", key="failures", default=1.0, min_value=0.0, max_value=100.0, step=0.25,
+        help="1: Llama 3's 419 interruptions in 54 days on 16,384 H100 (table 5); 0: nothing fails",
+    )  # fmt: skip
+    storage = state.selectbox("Checkpoint storage", STORAGES, key="storage", default="3fs")
+    restart_s = state.number(
+        "Restart (s, besides reading the checkpoint)", key="restart", default=RESTART_S, min_value=0.0,
+        max_value=SECONDS_PER_DAY, step=30.0, help="150 s: FlashRecovery's restart of a 4,800-device job",
+    )  # fmt: skip
 
 options = {
     "model": spec if upload is not None else model,
@@ -193,6 +208,43 @@ with right:
     fig.update_layout(barmode="stack", height=320, yaxis_title="GB", margin={"t": 10, "b": 10})
     st.plotly_chart(fig, width="stretch")
     st.metric("Memory per GPU", f"{mem['total'] / 1e9:.1f} GB of {hbm_gb:.0f} GB")
+
+st.subheader("With failures, checkpoints and restarts")
+reliability = Reliability(failure_scale=float(failure_scale), storage=storage, restart_s=float(restart_s))
+steady_s = r["days"] * SECONDS_PER_DAY
+try:
+    expected_run = run_goodput(build_run(dict(options)), steady_s, r["gpu_hours"], r["cost_usd"], reliability)
+except ValueError as exc:
+    state.fail(exc)
+expected_cols = st.columns(4)
+expected_cols[0].metric("Expected GPU-hours", gpu_hours(expected_run["expected_gpu_hours"]))
+expected_cols[1].metric("Expected cost", usd(expected_run["expected_cost_usd"]))
+expected_cols[2].metric("Expected days", f"{expected_run['expected_days']:.1f}")
+expected_cols[3].metric("Goodput", f"{expected_run['goodput']:.1%}")
+mtbf = expected_run["mtbf_hours"]
+st.caption(
+    f"{expected_run['expected_failures']:.0f} failures expected"
+    + (f" (one every {mtbf:.1f} h on {run['gpus']:,} GPUs)" if mtbf is not None else "")
+    + f"; a {expected_run['checkpoint_bytes'] / 1e12:.1f} TB checkpoint takes {expected_run['checkpoint_s']:.1f} s "
+    f"to write, every {expected_run['checkpoint_interval_min']:.0f} min (the optimum); a restart "
+    f"{expected_run['restart_s']:.0f} s. Daly's closed form (`v3sim train`; README: Goodput)."
+)
+if mtbf is not None:
+    best = expected_run["checkpoint_interval_min"] * 60
+    intervals = np.geomspace(best / 20, min(best * 20, steady_s), 60)
+    ckpt_s, restart_total_s = expected_run["checkpoint_s"], expected_run["restart_s"]
+    curve = [
+        r["gpu_hours"] * expected_wall_s(steady_s, t, ckpt_s, restart_total_s, mtbf * SECONDS_PER_HOUR) / steady_s
+        for t in intervals
+    ]
+    fig = go.Figure(go.Scatter(x=intervals / 60, y=np.array(curve) / 1e3, mode="lines", name="expected"))
+    fig.add_hline(y=r["gpu_hours"] / 1e3, line_dash="dot", annotation_text="steady state")
+    fig.add_vline(x=best / 60, line_dash="dash", annotation_text="optimum")
+    fig.update_layout(
+        height=300, xaxis_type="log", xaxis_title="minutes between checkpoints", yaxis_title="K GPU-hours",
+        margin={"t": 10, "b": 10},
+    )  # fmt: skip
+    st.plotly_chart(fig, width="stretch")
 
 st.subheader("Inputs")
 inputs = pd.DataFrame([{"input": k, "value": str(v)} for k, v in {**run, "stage_layers": r["stage_layers"]}.items()])

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from hwmodels.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from simulator.runspec import RunSpec
@@ -155,7 +156,7 @@ def checkpoint_bytes(run: RunSpec) -> float:
 
 
 def run_goodput(run: RunSpec, steady_wall_s: float, steady_gpu_hours: float, steady_cost_usd: float,
-                inputs: Reliability = Reliability()) -> dict[str, object]:  # fmt: skip
+                inputs: Reliability = Reliability()) -> dict[str, Any]:  # fmt: skip
     """A run's expected wall time, GPU-hours and cost with failures, checkpoints and restarts, beside its
     steady state (`report.estimate`), and what they were computed from."""
     from hwmodels.reliability import load_failure_rates, load_storage

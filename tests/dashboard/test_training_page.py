@@ -107,3 +107,24 @@ def test_random_widget_values_never_raise(numbers, schedule, model):
     at.run()
     assert not at.exception
     assert len(at.error) == 1 or metrics(at)["Step time"].endswith(" s")
+
+
+def test_the_expected_run_is_the_goodput_model_and_its_widgets_move_it():
+    """Failures, checkpoints and restarts: the page's expected figures are `run_goodput`'s; no failures leave
+    only the checkpoint writes; a slower restart costs more."""
+    from simulator.analytic.goodput import Reliability, run_goodput
+
+    at = page()
+    assert not at.exception and not at.error
+    r = estimate(build_run({}), "published")
+    want = run_goodput(build_run({}), r.days * 86400, r.gpu_hours, r.cost_usd, Reliability())
+    shown = metrics(at)
+    assert shown["Expected GPU-hours"] == f"{want['expected_gpu_hours'] / 1e3:,.0f}K"
+    assert shown["Goodput"] == f"{want['goodput']:.1%}" == "99.0%"
+    assert any("failures expected" in c.value and "optimum" in c.value for c in at.caption)
+    at.number_input(key="failures").set_value(0.0).run()
+    assert not at.exception and metrics(at)["Goodput"] == "100.0%"
+    at.number_input(key="failures").set_value(1.0).run()
+    at.number_input(key="restart").set_value(3600.0).run()
+    slower = metrics(at)["Goodput"]
+    assert float(slower.rstrip("%")) < 99.0
