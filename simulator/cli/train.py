@@ -109,6 +109,12 @@ def add_goodput_options(p: argparse.ArgumentParser) -> None:
         help="minutes between checkpoints (default: the optimum)",
     )
     g.add_argument(
+        "--goodput-draws",
+        type=integer,
+        default=0,
+        help="also draw this many whole runs failure by failure (SimPy, seed 0) for P10/P50/P90 (default 0: none)",
+    )
+    g.add_argument(
         "--restart-s",
         type=nonnegative,
         default=None,
@@ -193,7 +199,12 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         from simulator.analytic.goodput import run_goodput
 
         steady_s = report.days * SECONDS_PER_DAY
-        out["goodput"] = run_goodput(run, steady_s, report.gpu_hours, report.cost_usd, goodput_inputs(args))
+        expected = run_goodput(run, steady_s, report.gpu_hours, report.cost_usd, goodput_inputs(args))
+        if args.goodput_draws:
+            from simulator.events.goodput import run_bands
+
+            expected["draws"] = run_bands(expected, steady_s, report.gpu_hours, args.goodput_draws)
+        out["goodput"] = expected
     return out
 
 
@@ -225,6 +236,13 @@ def print_train(out: dict[str, Any]) -> None:
             f"{g['checkpoint_s']:.1f} s every {g['checkpoint_interval_min']:.0f} min; restarts of "
             f"{g['restart_s']:.0f} s). --goodput off: the steady state alone"
         )
+        if g.get("draws"):
+            d = g["draws"]
+            print(
+                f"  {d['runs']} runs drawn (SimPy, seed {d['seed']}): P10 / P50 / P90 {d['days']['p10']:.1f} / "
+                f"{d['days']['p50']:.1f} / {d['days']['p90']:.1f} days, {d['gpu_hours']['p10'] / 1e3:,.0f} / "
+                f"{d['gpu_hours']['p50'] / 1e3:,.0f} / {d['gpu_hours']['p90'] / 1e3:,.0f} K GPU-hours"
+            )
     step = out["step_time_s"]
     print()
     print(

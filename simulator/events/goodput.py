@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import simpy
 
+from hwmodels.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from simulator.analytic.goodput import _check, segments
+
+MAX_RUNS = 10_000  # drawn runs at most: each is a run's every segment in SimPy
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +67,24 @@ def draw_runs(
         env.run()
         wall[i], counts[i] = out
     return RunDraws(wall, counts)
+
+
+def run_bands(
+    expected: dict[str, Any], steady_s: float, steady_gpu_hours: float, runs: int, seed: int = 0
+) -> dict[str, Any]:
+    """P10/P50/P90 of days and GPU-hours over `runs` drawn runs of an expected run (`analytic.goodput.run_goodput`'s
+    answer: its interval, checkpoint, restart and MTBF), GPU-hours scaled from the steady state's."""
+    if not 1 <= runs <= MAX_RUNS:
+        raise ValueError(f"goodput draws={runs} must be from 1 to {MAX_RUNS:,}")
+    mtbf_s = math.inf if expected["mtbf_hours"] is None else expected["mtbf_hours"] * SECONDS_PER_HOUR
+    interval_s = expected["checkpoint_interval_min"] * 60
+    draws = draw_runs(steady_s, interval_s, expected["checkpoint_s"], expected["restart_s"], mtbf_s, runs, seed)
+    days = {f"p{q}": draws.percentile_s(q) / SECONDS_PER_DAY for q in (10, 50, 90)}
+    hours = {f"p{q}": draws.percentile_s(q) / steady_s * steady_gpu_hours for q in (10, 50, 90)}
+    return {
+        "runs": runs,
+        "seed": seed,
+        "days": days,
+        "gpu_hours": hours,
+        "mean_days": float(draws.wall_s.mean()) / SECONDS_PER_DAY,
+    }

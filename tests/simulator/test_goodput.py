@@ -123,3 +123,15 @@ def test_bad_goodput_options_are_one_line_errors(capsys, argv, message):
     assert main(["train", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_drawn_runs_band_the_expected_run(capsys):
+    """`--goodput-draws N`: P10 <= P50 <= P90 from whole runs drawn in SimPy, around the closed form's mean."""
+    g = _train_json(capsys, "--goodput-draws", "60", "--failure-scale", "8")["goodput"]
+    d = g["draws"]
+    assert d["runs"] == 60 and d["days"]["p10"] <= d["days"]["p50"] <= d["days"]["p90"]
+    assert d["mean_days"] == pytest.approx(g["expected_days"], rel=0.02)
+    assert d["gpu_hours"]["p50"] == pytest.approx(g["expected_gpu_hours"], rel=0.02)
+    from simulator.cli import main
+
+    assert main(["train", "--goodput-draws", "100000"]) == 2  # bounded
