@@ -18,6 +18,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from hwmodels.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from simulator.runspec import RunSpec
 from workloads.params import params_total
@@ -45,27 +47,38 @@ class Goodput:
 
 def expected_wall_s(work_s: float, interval_s: float, checkpoint_s: float, restart_s: float, mtbf_s: float) -> float:
     """Expected seconds to finish `work_s` of training (see the module docstring): full segments of interval +
-    checkpoint, then the remainder with its checkpoint."""
+    checkpoint, then the remainder with its checkpoint (`expected_wall_array` of one run)."""
     _check(work_s, interval_s, checkpoint_s, restart_s, mtbf_s)
-    full, rest = segments(work_s, interval_s)
-    if math.isinf(mtbf_s):
-        return work_s + (full + (rest > 0)) * checkpoint_s
-    m = mtbf_s
-    attempts = full * math.expm1((interval_s + checkpoint_s) / m) + (
-        math.expm1((rest + checkpoint_s) / m) if rest else 0.0
-    )
-    return m * math.exp(restart_s / m) * attempts
+    one = (np.array([v], dtype=float) for v in (work_s, interval_s, checkpoint_s, restart_s, mtbf_s))
+    return float(expected_wall_array(*one)[0])
+
+
+def expected_wall_array(
+    work_s: np.ndarray, interval_s: np.ndarray, checkpoint_s: np.ndarray, restart_s: np.ndarray, mtbf_s: np.ndarray
+) -> np.ndarray:
+    """`expected_wall_s` on arrays (a sweep's rows; inputs already checked, mtbf inf where nothing fails)."""
+    full, rest = segments_array(work_s, interval_s)
+    m = np.where(np.isinf(mtbf_s), 1.0, mtbf_s)  # nothing fails: priced below, without failures
+    with np.errstate(over="ignore", invalid="ignore"):
+        attempts = full * np.expm1((interval_s + checkpoint_s) / m)  # expected failures, segment by segment
+        attempts += np.where(rest > 0, np.expm1((rest + checkpoint_s) / m), 0.0)
+        failing = m * np.exp(restart_s / m) * attempts
+    return np.where(np.isinf(mtbf_s), work_s + (full + (rest > 0)) * checkpoint_s, failing)
 
 
 def segments(work_s: float, interval_s: float) -> tuple[int, float]:
     """Whole intervals in the work and the remainder (a remainder within 1e-9 of nothing or of an interval,
     rounding's, is neither an extra checkpoint nor a missing one)."""
-    full, rest = divmod(work_s, interval_s)
-    if rest < 1e-9 * interval_s:
-        return int(full), 0.0
-    if interval_s - rest < 1e-9 * interval_s:
-        return int(full) + 1, 0.0
-    return int(full), rest
+    full, rest = segments_array(np.array([work_s], dtype=float), np.array([interval_s], dtype=float))
+    return int(full[0]), float(rest[0])
+
+
+def segments_array(work_s: np.ndarray, interval_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`segments` on arrays."""
+    full, rest = np.divmod(work_s, interval_s)
+    none = rest < 1e-9 * interval_s
+    whole = ~none & (interval_s - rest < 1e-9 * interval_s)
+    return np.where(whole, full + 1, full), np.where(none | whole, 0.0, rest)
 
 
 def expected_failures(work_s: float, interval_s: float, checkpoint_s: float, restart_s: float, mtbf_s: float) -> float:

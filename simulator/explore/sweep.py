@@ -28,7 +28,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from hwmodels.files import check_output, write_atomic
+from hwmodels.reliability import load_failure_rates, load_storage, storage_catalog
 from hwmodels.units import GIB, SECONDS_PER_DAY, SECONDS_PER_HOUR
+from simulator.analytic.goodput import checkpoint_bytes, expected_wall_array, optimal_interval_s
 from simulator.analytic.profile import rates_for
 from simulator.analytic.report import estimate_batches
 from simulator.analytic.training import BREAKDOWN_KEYS
@@ -36,6 +38,7 @@ from simulator.events.simulate import simulate
 from simulator.explore import expr
 from simulator.explore.columns import Block, Columns, blocks, columns_of_points, columns_of_spec
 from simulator.explore.sweepspec import (
+    GOODPUT_DEFAULTS,
     INPUTS,
     SweepSpec,
     constraint_failures,
@@ -78,6 +81,11 @@ def _analytic(point: Mapping[str, Any], batches: Sequence[int], rates: dict[Any,
             rates[key] = rates_for(point["profile"], run.node.gpu)
         out = estimate_batches(run, rates[key], [batches[i] for i in ok])
         out |= {"dp": np.full(len(ok), run.dp), "catalog_usd_per_gpu_hour": np.full(len(ok), run.usd_per_gpu_hour)}
+        interrupts = load_failure_rates().job_rate_per_s(run.gpus, run.node.gpus_per_node)  # at failure_scale 1
+        out |= {
+            "checkpoint_bytes": np.full(len(ok), checkpoint_bytes(run)),
+            "_interrupts_per_s": np.full(len(ok), interrupts),
+        }
         fits = out["reason"] == ""  # else memory refuses it
         rows.fill([i for i, f in zip(ok, fits, strict=True) if f], {k: v[fits] for k, v in out.items()})
         rows.refuse([i for i, f in zip(ok, fits, strict=True) if not f], list(out["reason"][~fits]))
@@ -169,13 +177,17 @@ OUTPUTS = {  # each engine's output columns, before GPU-hours, usd_per_gpu_hour,
         "mfu_bf16",
         "mfu_fp8",
         "memory_per_gpu_bytes",
+        "checkpoint_bytes",
+        "_interrupts_per_s",  # the run's interruptions per second at failure_scale 1 (dropped after use)
     ),
     "event": ("step_time_s", *_COMMON, "analytic_step_time_s", "pipeline_s", "dp_and_optimizer_s", "max_idle_s"),
 }
 DERIVED = ("usd_per_gpu_hour", "gpu_hours", "cost_usd", "days")  # from the outputs, on arrays
+# the expected run with failures, checkpoints and restarts (analytic sweeps: `simulator.analytic.goodput`)
+GOODPUT_OUTPUTS = ("goodput", "expected_days", "expected_gpu_hours", "expected_cost_usd", "mtbf_hours")
 TEXT_COLUMNS = frozenset(
     {"model", "gpu", "node", "profile", "topology", "stage_layers", "precision", "schedule", "recompute"}
-    | {"network", "ecmp", "stage_split", "catalog_usd_per_gpu_hour"}
+    | {"network", "ecmp", "stage_split", "catalog_usd_per_gpu_hour", "storage"}
 )
 ENGINE_FUNCTIONS: dict[str, Callable[[Mapping[str, Any], Sequence[int], dict[Any, Any]], dict[str, np.ndarray]]] = {
     "analytic": _analytic,
@@ -265,7 +277,7 @@ def run_units(
     n = len(firsts)
     # a run's budget and price: the defaults (they cannot fail and change nothing but GPU-hours, $ and days,
     # which follow on arrays for each point's own)
-    fixed = {"tokens": RUN_DEFAULTS["tokens"], "price_per_gpu_hour": None}
+    fixed = {"tokens": RUN_DEFAULTS["tokens"], "price_per_gpu_hour": None, **GOODPUT_DEFAULTS}
 
     def split(parts: int) -> list[Block]:
         return blocks(cols, firsts, batches, math.ceil(n / max(1, parts)), fixed)
@@ -333,6 +345,19 @@ def _run_length_error(name: str, value: Any) -> str:
     return ""
 
 
+def _goodput_error(name: str, value: Any) -> str:
+    """Why a point's goodput input is not valid ('' when it is, or when its type is not: `field_error` says so)."""
+    if field_error(name, value) or value is None:
+        return ""
+    if name == "storage":
+        return (
+            "" if value in storage_catalog() else f"storage={shown(value)}; use one of {', '.join(storage_catalog())}"
+        )
+    if name == "checkpoint_interval_min":
+        return "" if value > 0 else f"checkpoint_interval_min={value} must be positive (minutes)"
+    return "" if value >= 0 else f"{name}={value} must be >= 0"
+
+
 def evaluate(
     pts: list[dict[str, Any]] | Columns,
     engine: str = "analytic",
@@ -357,9 +382,11 @@ def evaluate(
         failed = constraint_failures(frame, constraints).to_numpy(object)
         reasons = np.where(reasons == "", failed, reasons)
     reasons = np.where(reasons == "", _value_reasons(cols, RUN_LENGTH, _run_length_error), reasons)
+    reasons = np.where(reasons == "", _value_reasons(cols, tuple(GOODPUT_DEFAULTS), _goodput_error), reasons)
     valid = reasons == ""
     batched = BATCHED[engine]
-    key = [c for c in columns if c not in RUN_LENGTH and not (batched and c == "global_batch_tokens")]
+    after = (*RUN_LENGTH, *GOODPUT_DEFAULTS)  # evaluated on arrays after the model runs
+    key = [c for c in columns if c not in after and not (batched and c == "global_batch_tokens")]
     firsts, unit_of = cols.distinct(key, valid)
     batch = cols.codes["global_batch_tokens"][valid] if batched else np.zeros(int(valid.sum()), dtype=np.int64)
     width = len(cols.values["global_batch_tokens"])
@@ -394,8 +421,44 @@ def evaluate(
     out["gpu_hours"] = wall_s * gpus / SECONDS_PER_HOUR
     out["cost_usd"] = out["gpu_hours"] * out["usd_per_gpu_hour"]
     out["days"] = wall_s / SECONDS_PER_DAY
+    if engine == "analytic":
+        _expected_run(out, wall_s)
     _invalidate_non_finite(out)
-    return out.drop(columns="catalog_usd_per_gpu_hour")
+    return out.drop(columns=["catalog_usd_per_gpu_hour", *(["_interrupts_per_s"] if engine == "analytic" else [])])
+
+
+def _expected_run(out: pd.DataFrame, steady_s: np.ndarray) -> None:
+    """The goodput columns (`analytic.goodput.run_goodput`'s figures, row by row on arrays): checkpoint and
+    restart from the row's storage, MTBF from its interruptions x failure_scale, the optimal interval once per
+    distinct (checkpoint, MTBF) unless the row gives one. NaN where the row is invalid."""
+    rows = len(out)
+    state = out["checkpoint_bytes"].to_numpy(float)
+    storage = out["storage"].to_numpy(object)
+    valid = out["valid"].to_numpy(bool)
+    specs = {name: load_storage(name) for name in set(storage[valid])}
+    write = np.array([specs[x].write_bytes_per_s if ok else np.nan for x, ok in zip(storage, valid, strict=True)])
+    read = np.array([specs[x].read_bytes_per_s if ok else np.nan for x, ok in zip(storage, valid, strict=True)])
+    scale = expr.floats(out["failure_scale"].to_numpy())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mtbf_s = 1 / (scale * out["_interrupts_per_s"].to_numpy(float))
+        checkpoint_s = state / write
+        restart_s = expr.floats(out["restart_s"].to_numpy()) + state / read
+    given = expr.floats(out["checkpoint_interval_min"].to_numpy()) * 60
+    interval = np.full(rows, np.nan)
+    free = np.flatnonzero(valid & ~np.isfinite(given))  # rows taking the optimum: once per distinct pair
+    pairs, back = np.unique(np.stack([checkpoint_s[free], mtbf_s[free]], axis=1), axis=0, return_inverse=True)
+    best = np.array([optimal_interval_s(float(c), float(m)) for c, m in pairs])
+    interval[free] = np.minimum(best[back.ravel()] if len(free) else best, steady_s[free])
+    interval = np.where(valid & np.isfinite(given), given, interval)
+    expected = np.full(rows, np.nan)
+    ok = valid & np.isfinite(interval)
+    expected[ok] = expected_wall_array(steady_s[ok], interval[ok], checkpoint_s[ok], restart_s[ok], mtbf_s[ok])
+    factor = expected / steady_s
+    out["goodput"] = 1 / factor
+    out["expected_days"] = expected / SECONDS_PER_DAY
+    out["expected_gpu_hours"] = out["gpu_hours"].to_numpy(float) * factor
+    out["expected_cost_usd"] = out["cost_usd"].to_numpy(float) * factor
+    out["mtbf_hours"] = np.where(np.isinf(mtbf_s), np.nan, mtbf_s / SECONDS_PER_HOUR)
 
 
 def _taken(values: np.ndarray, at: np.ndarray, text: bool) -> np.ndarray:
@@ -440,7 +503,8 @@ def run_sweep(
     progress: bool = False,
 ) -> pd.DataFrame:
     """Every point of `spec`, evaluated (see `evaluate`)."""
-    numeric = [c for c in (*inputs(spec.engine), *OUTPUTS[spec.engine], *DERIVED) if c not in TEXT_COLUMNS]
+    goodput = GOODPUT_OUTPUTS if spec.engine == "analytic" else ()
+    numeric = [c for c in (*inputs(spec.engine), *OUTPUTS[spec.engine], *DERIVED, *goodput) if c not in TEXT_COLUMNS]
     unknown = [name for name in spec.objectives if name not in numeric]
     if unknown or not spec.objectives:
         raise ValueError(f"objective(s) {', '.join(unknown) or '(none)'} unknown; use {', '.join(numeric)}")

@@ -44,6 +44,7 @@ from scipy.stats import qmc
 
 from hwmodels.files import check_finite, is_finite_number, read_text
 from hwmodels.routing import ECMP_MODES
+from simulator.analytic.goodput import RESTART_S
 from simulator.analytic.profile import DEFAULT_PROFILE
 from simulator.events.ep_comm import Routing
 from simulator.events.simulate import NETWORKS, Stragglers
@@ -61,12 +62,22 @@ NAMED = ("model", "gpu", "node", "profile")  # chosen by name
 INT_FIELDS = frozenset(
     [name for name, v in RUN_DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)] + ["samples", "seed"]
 )
-INPUTS = (*NAMED, *RUN_FIELDS, *EVENT_DEFAULTS)
+# The expected run's inputs (analytic sweeps; `simulator.analytic.goodput`): like the budget and the price they
+# never change the model run, so they are evaluated on arrays after it.
+GOODPUT_DEFAULTS: dict[str, Any] = {
+    "failure_scale": 1.0,
+    "storage": "3fs",
+    "restart_s": RESTART_S,
+    "checkpoint_interval_min": None,  # None: the optimum
+}
+INPUTS = (*NAMED, *RUN_FIELDS, *EVENT_DEFAULTS, *GOODPUT_DEFAULTS)
 FLOAT_FIELDS = frozenset(
-    [name for name, v in {**RUN_DEFAULTS, **EVENT_DEFAULTS}.items() if isinstance(v, float)]
-    + ["price_per_gpu_hour", "expert_cv"]
+    [name for name, v in {**RUN_DEFAULTS, **EVENT_DEFAULTS, **GOODPUT_DEFAULTS}.items() if isinstance(v, float)]
+    + ["price_per_gpu_hour", "expert_cv", "checkpoint_interval_min"]
 )
-OPTIONAL = frozenset(["gpu", "node", "node_limit", "price_per_gpu_hour", "stage_layers", "expert_cv"])  # may be None
+OPTIONAL = frozenset(
+    ["gpu", "node", "node_limit", "price_per_gpu_hour", "stage_layers", "expert_cv", "checkpoint_interval_min"]
+)  # may be None
 # Text inputs: names, modes, and stage_layers (a constraint sees it as "4,4,..."); the rest are numbers.
 TEXT_FIELDS = frozenset(INPUTS) - INT_FIELDS - FLOAT_FIELDS
 MAX_POINTS = 1_000_000  # measured: 1.8 GB at the peak for a 1,036,800-point grid (a dict and a row each)
@@ -77,7 +88,7 @@ MAX_CONSTRAINTS = 100  # each at most expr.MAX_CHARS characters
 def inputs(engine: str) -> tuple[str, ...]:
     """The inputs of a sweep on `engine` (the event model's options only where they matter): its columns,
     and the names its constraints may use."""
-    return (*NAMED, *RUN_FIELDS, *(EVENT_DEFAULTS if engine == "event" else ()))
+    return (*NAMED, *RUN_FIELDS, *(EVENT_DEFAULTS if engine == "event" else GOODPUT_DEFAULTS))
 
 
 def check_fields(names: Any) -> None:
@@ -284,7 +295,7 @@ def quantiles(spec: SweepSpec) -> np.ndarray:
 def complete(options: Mapping[str, Any]) -> dict[str, Any]:
     """Every input of a point: the options given, then the defaults (V3's published run, the event model's)."""
     point: dict[str, Any] = {"model": "deepseek-v3", "gpu": None, "node": None, "profile": DEFAULT_PROFILE}
-    point |= RUN_DEFAULTS | EVENT_DEFAULTS
+    point |= RUN_DEFAULTS | EVENT_DEFAULTS | GOODPUT_DEFAULTS
     point |= dict(options)
     if "ep" not in options:
         # an unknown or unreadable model, or gpus / pp of a wrong type (inf): the point is reported invalid later

@@ -135,3 +135,50 @@ def test_drawn_runs_band_the_expected_run(capsys):
     from simulator.cli import main
 
     assert main(["train", "--goodput-draws", "100000"]) == 2  # bounded
+
+
+def test_a_sweep_takes_the_goodput_inputs_as_axes(capsys):
+    """failure_scale, storage, restart_s and checkpoint_interval_min are sweep inputs, evaluated on arrays after
+    the model run (one run for all of them); each row's expected figures are `v3sim train`'s to 1e-12."""
+    from simulator.explore.sweep import run_sweep
+    from simulator.explore.sweepspec import sweep_from_dict
+
+    spec = sweep_from_dict(
+        {
+            "axes": {
+                "failure_scale": [0.0, 1.0, 4.0],
+                "storage": ["3fs", "tectonic", "s3"],
+                "restart_s": [150.0, 900.0],
+                "checkpoint_interval_min": [30.0],
+            },
+            "objectives": {"expected_gpu_hours": "min"},
+        }
+    )
+    frame = run_sweep(spec, processes=1)
+    assert (frame["storage"] == "s3").eq(~frame["valid"]).all()
+    assert frame.loc[~frame["valid"], "reason"].str.startswith("storage='s3'; use one of").all()
+    ok = frame[frame["valid"]]
+    row = ok[(ok["failure_scale"] == 4.0) & (ok["storage"] == "tectonic") & (ok["restart_s"] == 900.0)].iloc[0]
+    cli = _train_json(
+        capsys, "--failure-scale", "4", "--storage", "tectonic", "--restart-s", "900", "--checkpoint-interval-min", "30"
+    )["goodput"]
+    for column, key in (
+        ("goodput", "goodput"),
+        ("expected_gpu_hours", "expected_gpu_hours"),
+        ("expected_days", "expected_days"),
+    ):
+        assert row[column] == pytest.approx(cli[key], rel=1e-12), column
+    by_scale = ok[(ok["storage"] == "3fs") & (ok["restart_s"] == 150.0)].set_index("failure_scale")["goodput"]
+    assert by_scale[0.0] > by_scale[1.0] > by_scale[4.0]
+    assert ok["step_time_s"].nunique() == 1  # the model ran once for every goodput input
+
+
+def test_a_sweep_finds_the_optimal_interval_per_row(capsys):
+    from simulator.explore.sweep import run_sweep
+    from simulator.explore.sweepspec import sweep_from_dict
+
+    frame = run_sweep(sweep_from_dict({"axes": {"gpus": [1024, 4096]}}), processes=1)
+    for gpus, row in frame.set_index("gpus").iterrows():
+        cli = _train_json(capsys, "--gpus", str(gpus))["goodput"]
+        assert row["goodput"] == pytest.approx(cli["goodput"], rel=1e-12)
+        assert row["mtbf_hours"] == pytest.approx(cli["mtbf_hours"], rel=1e-12)

@@ -16,7 +16,7 @@ from simulator.cli import main
 from simulator.events.simulate import simulate
 from simulator.explore.bestlayout import best_layouts, candidates
 from simulator.explore.sweep import evaluate, pareto_front, run_sweep, write_results
-from simulator.explore.sweepspec import complete, event_options, parse_axis, points, sweep_from_dict
+from simulator.explore.sweepspec import GOODPUT_DEFAULTS, complete, event_options, parse_axis, points, sweep_from_dict
 from simulator.runspec import build_run
 
 # A small, quick grid around V3: valid points, a layout out of memory, an EP that does not divide, a constraint.
@@ -47,7 +47,7 @@ def one_by_one(point: dict) -> dict:
     named = {k: point[k] for k in ("model", "gpu", "node") if point[k] is not None}
     fields = {k: v for k, v in point.items() if k not in ("model", "gpu", "node", "profile")}
     fields = {k: v for k, v in fields.items() if k not in ("network", "expert_cv", "samples", "ecmp", "seed")}
-    fields = {k: v for k, v in fields.items() if not k.startswith("straggler")}
+    fields = {k: v for k, v in fields.items() if not k.startswith("straggler") and k not in GOODPUT_DEFAULTS}
     try:
         r = estimate(build_run({**named, **fields}), point["profile"])
     except ValueError as exc:
