@@ -56,16 +56,13 @@ class FailureRates:
 
 
 def catalog() -> list[str]:
-    return sorted(p.stem for p in DATA_DIR.glob("*.toml"))
+    return _names(DATA_DIR)
 
 
 @cache
 def load_failure_rates(name: str = "llama3-405b") -> FailureRates:
     """The rates of a built-in count (`catalog()`), checked: positive observed GPUs and hours, counts >= 0."""
-    if name not in catalog():
-        raise ValueError(f"no failure statistics named {name!r}; use one of {', '.join(catalog())}")
-    path = DATA_DIR / f"{name}.toml"
-    data = loads_toml(read_text(path, "failure statistics"), str(path))
+    path, data = _read(DATA_DIR, name, "failure statistics")
     counts = data.pop("interruptions", None)
     check_keys(data, {"source": str, "gpus": int, "gpus_per_node": int, "hours": float}, str(path))
     if not isinstance(counts, dict):
@@ -83,6 +80,18 @@ def load_failure_rates(name: str = "llama3-405b") -> FailureRates:
     )
 
 
+def _names(folder: Path) -> list[str]:
+    return sorted(p.stem for p in folder.glob("*.toml"))
+
+
+def _read(folder: Path, name: str, what: str) -> tuple[Path, dict]:
+    """A built-in entry of `folder` by name (never a path joined from user text), parsed."""
+    if name not in _names(folder):
+        raise ValueError(f"no {what} named {name!r}; use one of {', '.join(_names(folder))}")
+    path = folder / f"{name}.toml"
+    return path, loads_toml(read_text(path, what), str(path))
+
+
 @dataclass(frozen=True, slots=True)
 class StorageSpec:
     """Where checkpoints go: the file system's aggregate read and write rates for one job, and their source."""
@@ -94,16 +103,13 @@ class StorageSpec:
 
 
 def storage_catalog() -> list[str]:
-    return sorted(p.stem for p in STORAGE_DIR.glob("*.toml"))
+    return _names(STORAGE_DIR)
 
 
 @cache
 def load_storage(name: str = "3fs") -> StorageSpec:
     """A built-in checkpoint store (`storage_catalog()`), its rates checked positive and finite."""
-    if name not in storage_catalog():
-        raise ValueError(f"no checkpoint storage named {name!r}; use one of {', '.join(storage_catalog())}")
-    path = STORAGE_DIR / f"{name}.toml"
-    data = loads_toml(read_text(path, "storage"), str(path))
+    path, data = _read(STORAGE_DIR, name, "checkpoint storage")
     check_keys(data, {"source": str, "read_bytes_per_s": float, "write_bytes_per_s": float}, str(path))
     if min(data["read_bytes_per_s"], data["write_bytes_per_s"]) <= 0:
         raise ValueError(f"{path}: read and write rates must be positive")

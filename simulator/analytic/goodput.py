@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from hwmodels.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
+from simulator.analytic.memory import precision_preset
 from simulator.runspec import RunSpec
 from workloads.params import params_total
 from workloads.precision import training_precision
@@ -163,7 +164,7 @@ class Reliability:
 def checkpoint_bytes(run: RunSpec) -> float:
     """A checkpoint of the whole job: every parameter (MTP included) with its weights, master copy and Adam
     moments in the run's training precision (`workloads.precision`)."""
-    prec = training_precision("deepseek-v3" if run.precision == "fp8" else "bf16-mixed")
+    prec = training_precision(precision_preset(run))
     per_param = prec.weight_bytes + prec.master_bytes + prec.optimizer_bytes
     return params_total(run.model, include_mtp=True) * per_param
 

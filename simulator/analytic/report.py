@@ -13,11 +13,10 @@ import numpy as np
 from hwmodels.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from simulator.analytic.fabric import fabric_factors
 from simulator.analytic.memo import Memo
+from simulator.analytic.memory import memory_floor, memory_per_gpu
 from simulator.analytic.profile import KernelRates, describe, rates_for
 from simulator.analytic.training import (
     StageTimes,
-    memory_floor,
-    memory_per_gpu,
     resolved,
     split_candidates,
     split_choice,
@@ -106,7 +105,7 @@ def estimate(run: RunSpec, profile: KernelRates | str | None = None, check_memor
 
 
 def _check_floor(run: RunSpec) -> None:
-    """Refuse a run that no stage split fits (`training.memory_floor`), before its split is searched."""
+    """Refuse a run that no stage split fits (`memory.memory_floor`), before its split is searched."""
     floor = memory_floor(run)
     if floor is not None and floor["total"] > run.node.gpu.hbm_bytes:
         parts = ", ".join(f"{k} {v / 1e9:.1f}" for k, v in floor.items() if k != "total")

@@ -24,7 +24,7 @@ exposed in the chunks that have no partner.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields
 from functools import lru_cache
 from operator import attrgetter
 
@@ -33,76 +33,20 @@ import numpy as np
 from hwmodels import collectives as ab
 from simulator.analytic.fabric import fabric_factors
 from simulator.analytic.memo import Memo
+from simulator.analytic.memory import precision_preset
 from simulator.analytic.pricing import compute_s, priced_by_part
 from simulator.analytic.profile import KernelRates, rates_for
+from simulator.analytic.stagetimes import StageTimes
 from simulator.runspec import RunSpec
-from simulator.schedules import BIDIRECTIONAL, ChunkTimes, bubble_s, inflight_microbatches
+from simulator.schedules import BIDIRECTIONAL, ChunkTimes, bubble_s
 from workloads.flops import attended_keys
 from workloads.layout import balanced_layer_counts, is_moe_layer, stage_blocks, stage_layer_counts
-from workloads.memory import stage_params, training_memory_by_stage
+from workloads.memory import stage_params
 from workloads.ops import TRAINING_PHASES, Op, ep_ops, head_ops, layer_ops, pp_ops, total, tp_ops
 from workloads.precision import training_precision
 from workloads.spec import ModelSpec
 
 BREAKDOWN_KEYS = ("compute", "exposed_ep_comm", "exposed_pp_comm", "bubble", "exposed_dp_comm", "optimizer")
-
-
-@dataclass(frozen=True, slots=True)
-class StageTimes:
-    """Seconds per micro-batch on one pipeline stage (one GPU), split where DualPipe's overlap needs it."""
-
-    f_attn: float  # forward compute: attention projections and core, their element-wise ops
-    f_mlp: float  # forward compute: FFN / experts, router, head, MTP projection
-    b_attn: float  # backward compute (inputs and weights) of the attention part
-    b_mlp: float  # backward compute of the MLP part
-    w: float  # the weight-gradient part of b_attn + b_mlp
-    dispatch_f: float  # expert-parallel dispatch, forward
-    combine_f: float
-    dispatch_b: float  # backward of the dispatch (gradients back to the token's GPU)
-    combine_b: float  # backward of the combine (gradients out to the experts)
-    pp_f: float  # activations to the next stage
-    pp_b: float  # gradients to the previous stage
-
-    @property
-    def f(self) -> float:
-        return self.f_attn + self.f_mlp
-
-    @property
-    def b(self) -> float:
-        return self.b_attn + self.b_mlp
-
-    @property
-    def ep_f(self) -> float:
-        return self.dispatch_f + self.combine_f
-
-    @property
-    def ep_b(self) -> float:
-        return self.dispatch_b + self.combine_b
-
-    def overlapped_pair_s(self) -> float:
-        """F&B: a forward and a backward chunk of two micro-batches, each communication op hidden under the
-        other chunk's compute that runs while it is in flight (V3 report, figure 4; our slot assignment):
-        attention F with B's combine, MLP B with F's dispatch, MLP F with B's dispatch, attention B with
-        F's combine; pipeline sends ride with F's dispatch."""
-        return (
-            max(self.f_attn, self.combine_b)
-            + max(self.b_mlp, self.dispatch_f + self.pp_f + self.pp_b)
-            + max(self.f_mlp, self.dispatch_b)
-            + max(self.b_attn, self.combine_f)
-        )
-
-    def __add__(self, other: StageTimes) -> StageTimes:
-        return StageTimes(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
-
-    def scaled(self, k: float) -> StageTimes:
-        return StageTimes(*(a * k for a in astuple(self)))
-
-
-def astuple(t: StageTimes) -> tuple[float, ...]:
-    return _STAGE_TIMES_FIELDS(t)
-
-
-_STAGE_TIMES_FIELDS = attrgetter(*StageTimes.__slots__)
 
 
 def balanced_stage_layers(run: RunSpec, profile: KernelRates | str | None = None) -> list[int]:
@@ -478,7 +422,7 @@ def dp_and_optimizer_by_batch(run: RunSpec, profile: KernelRates, microbatches: 
     micro-batch's forward, and ZeRO-3's per-micro-batch gathers under each micro-batch's own forward and
     backward. What shows is what outlasts its window, and at least the last layer's bucket."""
     node, layout = run.node, run.layout
-    prec = training_precision("deepseek-v3" if run.precision == "fp8" else "bf16-mixed")
+    prec = training_precision(precision_preset(run))
     pair = (lambda r: (r, run.pp - 1 - r)) if run.schedule in BIDIRECTIONAL else (lambda r: (r,))
     ranks = range(run.pp // 2) if run.schedule in BIDIRECTIONAL else range(run.pp)
     net = ab.TwoLevelNet.of_node(node, max(1.0, fabric_factors(run).dp))  # the rings' taper on this topology
@@ -524,59 +468,6 @@ def _stage_layer_count(run: RunSpec, stage: int) -> int:
     if run.stage_layers is not None:
         return run.stage_layers[stage]
     return max(1, run.model.num_hidden_layers // run.pp)
-
-
-def memory_per_gpu(run: RunSpec) -> dict[str, float]:
-    """Bytes on the fullest GPU, by category, with the schedule's parameter copies and micro-batches in flight."""
-    prec = "deepseek-v3" if run.precision == "fp8" else "bf16-mixed"
-    rows = training_memory_by_stage(
-        run.model,
-        run.layout,
-        run.seq_len,
-        micro_batch=run.micro_batch,
-        recompute=run.recompute,
-        precision=prec,
-        # in-flight counts are fractional (full-stage units); workloads.memory types them as ints
-        inflight_microbatches=[inflight_microbatches(run.schedule, run.pp, s) for s in range(run.pp)],
-    )
-    if run.schedule in BIDIRECTIONAL:
-        # rank r runs stages r and PP-1-r; the schedule's in-flight count is split between them
-        share = 0.5 if run.schedule == "dualpipe" else 0.25
-        weight_share = 1.0 if run.schedule == "dualpipe" else 0.5
-        ranks = []
-        for r in range(run.pp // 2):
-            a, b = rows[r], rows[run.pp - 1 - r]
-            row = {k: weight_share * (a[k] + b[k]) for k in ("weights", "gradients", "optimizer_states")}
-            row["activations"] = share * (a["activations"] + b["activations"])
-            ranks.append(row)
-        rows = ranks
-    worst = max(rows, key=lambda r: sum(v for k, v in r.items() if k != "total"))
-    out = {k: float(worst[k]) for k in ("weights", "gradients", "optimizer_states", "activations")}
-    out["total"] = sum(out.values())
-    return out
-
-
-def memory_floor(run: RunSpec) -> dict[str, float] | None:
-    """A floor under `memory_per_gpu` whatever the stage split, by category: the mean over the pipeline ranks
-    of what they hold together. Parameters, their gradients and optimizer states add up to the same whatever
-    the split; activations are counted at the fewest micro-batches any stage keeps in flight. A layout over
-    it is refused before its split is searched (most of best-layout's candidates). None under full
-    recomputation, whose per-stage working set is not additive."""
-    if run.recompute == "full":
-        return None
-    fewest = min(inflight_microbatches(run.schedule, run.pp, s) for s in range(run.pp))
-    prec = "deepseek-v3" if run.precision == "fp8" else "bf16-mixed"
-    # every layer on one stage sums what the stages hold (a tied head counted once: lower, still a floor)
-    whole = replace(run.layout, pp=1, stage_layers=None)
-    rows = training_memory_by_stage(run.model, whole, run.seq_len, run.micro_batch, run.recompute, prec, [fewest])
-    weight_share, share, ranks = 1.0, 1.0, run.pp
-    if run.schedule in BIDIRECTIONAL:  # as memory_per_gpu pairs stages r and PP-1-r
-        share = 0.5 if run.schedule == "dualpipe" else 0.25
-        weight_share, ranks = (1.0 if run.schedule == "dualpipe" else 0.5), run.pp // 2
-    out = {k: weight_share * sum(r[k] for r in rows) / ranks for k in ("weights", "gradients", "optimizer_states")}
-    out["activations"] = share * sum(r["activations"] for r in rows) / ranks
-    out["total"] = sum(out.values())
-    return out
 
 
 def step_breakdown(run: RunSpec, profile: KernelRates) -> tuple[dict[str, float], StageTimes, ChunkTimes]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 import pandas as pd
 import simpy
 
-from simulator.analytic.training import StageTimes
+from simulator.analytic.stagetimes import StageTimes
 from simulator.events.pipeline_ops import Key, Op, dependencies, num_stages, rank_of, schedule_ops
 
 EVENT_COLUMNS = ("rank", "stream", "op", "microbatch", "stage", "direction", "label", "start_s", "end_s")

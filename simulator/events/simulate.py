@@ -25,7 +25,8 @@ import pandas as pd
 
 from simulator.analytic.profile import KernelRates, rates_for
 from simulator.analytic.report import estimate
-from simulator.analytic.training import StageTimes, dp_and_optimizer_s, resolved, routed_expert_s, stage_times
+from simulator.analytic.stagetimes import StageTimes
+from simulator.analytic.training import dp_and_optimizer_s, resolved, routed_expert_s, stage_times
 from simulator.events.engine import Chunks, Timeline, simulate_ops
 from simulator.events.ep_comm import PHASES, EPTraffic, Routing, ep_traffic, link_kinds
 from simulator.events.pipeline_ops import rank_of, schedule_ops

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulator.analytic.training import StageTimes
+from simulator.analytic.stagetimes import StageTimes
 from simulator.events.engine import op_s, simulate_ops, simulate_pipeline, to_chrome_trace
 from simulator.events.pipeline_ops import Op, dependencies, num_stages, rank_of, schedule_ops
 from simulator.schedules import ChunkTimes, bubble_s

@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwmodels.registry import load_node
+from simulator.analytic.memory import memory_per_gpu
 from simulator.analytic.report import estimate
-from simulator.analytic.training import BREAKDOWN_KEYS, memory_per_gpu, resolved
+from simulator.analytic.training import BREAKDOWN_KEYS, resolved
 from simulator.cli import main
 from simulator.explore.sensitivity import sensitivity
 from simulator.explore.validate import GPU_HOURS_TOLERANCE, validation_rows
@@ -384,9 +385,9 @@ def test_the_step_is_the_slowest_ranks_own_step():
 )
 @settings(max_examples=60, deadline=None)
 def test_the_memory_floor_is_under_every_split(model, pp, schedule, zero, recompute, micro_batch, rng):
-    """training.memory_floor, which refuses a layout before its split is searched, is never above the fullest
+    """memory.memory_floor, which refuses a layout before its split is searched, is never above the fullest
     GPU's memory of any split (here: random ones, the even one and the searched one's candidates)."""
-    from simulator.analytic.training import memory_floor
+    from simulator.analytic.memory import memory_floor
     from simulator.runspec import build_run
 
     options = {"model": model, "gpus": 256, "pp": pp, "schedule": schedule, "zero_stage": zero}

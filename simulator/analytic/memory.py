@@ -1,0 +1,75 @@
+"""Memory per GPU of a training run: the fullest GPU's bytes by category with the schedule's parameter copies
+and micro-batches in flight (`memory_per_gpu`), and a floor under it whatever the stage split
+(`memory_floor`), which refuses a layout before its split is searched."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from simulator.runspec import RunSpec
+from simulator.schedules import BIDIRECTIONAL, inflight_microbatches
+from workloads.memory import training_memory_by_stage
+
+STATES = ("weights", "gradients", "optimizer_states")
+
+
+def precision_preset(run: RunSpec) -> str:
+    """The `workloads.precision` preset of a run's training states: V3's recipe under fp8, else bf16-mixed."""
+    return "deepseek-v3" if run.precision == "fp8" else "bf16-mixed"
+
+
+def rank_shares(run: RunSpec) -> tuple[float, float, int]:
+    """(parameter-state share, activation share, ranks): a bidirectional rank runs stages r and PP-1-r and
+    holds both stages' parameters (DualPipe; half of them under DualPipeV) and a share of their in-flight
+    micro-batches; any other schedule, one stage a rank."""
+    if run.schedule not in BIDIRECTIONAL:
+        return 1.0, 1.0, run.pp
+    dualpipe = run.schedule == "dualpipe"
+    return (1.0 if dualpipe else 0.5), (0.5 if dualpipe else 0.25), run.pp // 2
+
+
+def memory_per_gpu(run: RunSpec) -> dict[str, float]:
+    """Bytes on the fullest GPU, by category, with the schedule's parameter copies and micro-batches in flight."""
+    rows = training_memory_by_stage(
+        run.model,
+        run.layout,
+        run.seq_len,
+        micro_batch=run.micro_batch,
+        recompute=run.recompute,
+        precision=precision_preset(run),
+        # in-flight counts are fractional (full-stage units); workloads.memory types them as ints
+        inflight_microbatches=[inflight_microbatches(run.schedule, run.pp, s) for s in range(run.pp)],
+    )
+    if run.schedule in BIDIRECTIONAL:
+        weight_share, share, ranks = rank_shares(run)
+        paired = []
+        for r in range(ranks):
+            a, b = rows[r], rows[run.pp - 1 - r]
+            row = {k: weight_share * (a[k] + b[k]) for k in STATES}
+            row["activations"] = share * (a["activations"] + b["activations"])
+            paired.append(row)
+        rows = paired
+    worst = max(rows, key=lambda r: sum(v for k, v in r.items() if k != "total"))
+    out = {k: float(worst[k]) for k in (*STATES, "activations")}
+    out["total"] = sum(out.values())
+    return out
+
+
+def memory_floor(run: RunSpec) -> dict[str, float] | None:
+    """A floor under `memory_per_gpu` whatever the stage split, by category: the mean over the pipeline ranks
+    of what they hold together. Parameters, their gradients and optimizer states add up to the same whatever
+    the split; activations are counted at the fewest micro-batches any stage keeps in flight. A layout over
+    it is refused before its split is searched (most of best-layout's candidates). None under full
+    recomputation, whose per-stage working set is not additive."""
+    if run.recompute == "full":
+        return None
+    fewest = min(inflight_microbatches(run.schedule, run.pp, s) for s in range(run.pp))
+    # every layer on one stage sums what the stages hold (a tied head counted once: lower, still a floor)
+    whole = replace(run.layout, pp=1, stage_layers=None)
+    prec = precision_preset(run)
+    rows = training_memory_by_stage(run.model, whole, run.seq_len, run.micro_batch, run.recompute, prec, [fewest])
+    weight_share, share, ranks = rank_shares(run)
+    out = {k: weight_share * sum(r[k] for r in rows) / ranks for k in STATES}
+    out["activations"] = share * sum(r["activations"] for r in rows) / ranks
+    out["total"] = sum(out.values())
+    return out
