@@ -1,5 +1,5 @@
-"""Rewrite the generated blocks of README.md, docs/validation.md (`v3sim validate`) and docs/serving.md
-(`v3sim serve`) (`make docs`).
+"""Rewrite the generated blocks of README.md (`v3sim validate`, the goodput scale study), docs/validation.md
+(`v3sim validate`) and docs/serving.md (`v3sim serve`) (`make docs`).
 
 A block sits between `<!-- NAME: begin ... -->` and `<!-- NAME: end -->`; tests/golden/test_docs_tables.py
 fails when a committed block differs from what this would write, so the tables cannot drift from the model.
@@ -13,6 +13,7 @@ from typing import Any
 
 from hwmodels.files import with_block
 from simulator.analytic.serving import serve
+from simulator.explore.scale import RESTARTS_S, crossover_words, crossovers, goodput_scale
 from simulator.explore.validate import training_run_rows, validation_rows
 from simulator.presets import deployment
 
@@ -113,9 +114,90 @@ def serving_points_markdown() -> str:
     return "\n".join(lines)
 
 
+# Line colours of the goodput-scale chart, in the order of its lines (Mermaid's xychart draws no legend).
+SCALE_COLOURS = (("#1f77b4", "blue"), ("#d62728", "red"), ("#7f7f7f", "grey"))
+
+
+def goodput_scale_markdown() -> str:
+    """V3's run from 1,024 to 131,072 H800 on a three-layer fat tree of radix 128 (`explore.scale`): a table, a
+    Mermaid chart of goodput at 150 s and 600 s restarts and the network's exposed share, and where failures
+    overtake the network."""
+    rows = goodput_scale()
+    short, long = RESTARTS_S
+    lines = [
+        "| GPUs | steady days | exposed network (share of a step) | failures: MTBF (h) | interval (min) "
+        f"| goodput, {short:.0f} s restarts | goodput, {long:.0f} s restarts |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['gpus']:,} | {r['steady_days']:.1f} | {r['exposed_network_share']:.1%} | {r['mtbf_hours']:.2f} "
+            f"| {r['interval_min']:.1f} | {r['goodput'][short]:.1%} | {r['goodput'][long]:.1%} |"
+        )
+    series = [[r["goodput"][short] for r in rows], [r["goodput"][long] for r in rows]]
+    series.append([r["exposed_network_share"] for r in rows])
+    palette = ", ".join(code for code, _ in SCALE_COLOURS)
+    lines += [
+        "",
+        "```mermaid",
+        "---",
+        "config:",
+        "  themeVariables:",
+        "    xyChart:",
+        f'      plotColorPalette: "{palette}"',
+        "---",
+        "xychart-beta",
+        '  title "Goodput and the exposed network against GPUs (%)"',
+        '  x-axis "GPUs" [' + ", ".join(f'"{r["gpus"]:,}"' for r in rows) + "]",
+        '  y-axis "percent" 0 --> 100',
+        *("  line [" + ", ".join(f"{100 * v:.1f}" for v in values) + "]" for values in series),
+        "```",
+        "",
+        _legend(series, (f"goodput with {short:.0f} s restarts", f"with {long:.0f} s", "the network's exposed share")),
+        "",
+        _scale_sentence(rows),
+    ]
+    return "\n".join(lines)
+
+
+def _legend(series: list[list[float]], names: tuple[str, ...]) -> str:
+    """What each line of the chart is, by colour, and by place where the lines never cross (GitHub may draw
+    Mermaid in its own colours)."""
+    ranks = {tuple(sorted(range(len(series)), key=lambda i: -series[i][k])) for k in range(len(series[0]))}
+    places = ("top", "middle", "bottom") if len(ranks) == 1 and len(series) == 3 else None
+    order = next(iter(ranks)) if places else ()
+    parts = []
+    for i, name in enumerate(names):
+        where = f" ({places[order.index(i)]})" if places else ""
+        parts.append(f"{SCALE_COLOURS[i][1]}{where}: {name}")
+    text = "; ".join(parts)
+    return f"The lines: {text}."
+
+
+def _scale_sentence(rows: list[dict[str, Any]]) -> str:
+    """The failures' share at both ends of the range, and where they overtake the network, from the rows."""
+    short, long = RESTARTS_S
+    first, last = rows[0], rows[-1]
+    where = crossovers(rows)
+
+    def overtake(restart_s: float) -> str:
+        return f"{crossover_words(where[restart_s], last['gpus'])} with {restart_s:.0f} s restarts"
+
+    return (
+        "Failures' share of the expected time (1 - goodput: all the expected run takes beyond the steady state) "
+        f"climbs from {first['failure_share'][short]:.1%} at {first['gpus']:,} GPUs to "
+        f"{last['failure_share'][short]:.1%} at {last['gpus']:,} with {short:.0f} s restarts "
+        f"({first['failure_share'][long]:.1%} to {last['failure_share'][long]:.1%} with {long:.0f} s), while the "
+        f"network's exposed share of a step goes from {first['exposed_network_share']:.1%} to "
+        f"{last['exposed_network_share']:.1%}. Failures overtake the network (their time against its exposed "
+        f"time over the run) {overtake(long)}, and {overtake(short)}."
+    )
+
+
 BLOCKS: dict[tuple[str, str], Callable[[], str]] = {  # (file, block name) -> what writes the block
     ("README.md", "v3sim validate --headline"): lambda: validation_markdown(True),
     ("README.md", "v3sim validate: training runs"): training_runs_markdown,
+    ("README.md", "goodput-scale"): goodput_scale_markdown,
     ("docs/validation.md", "v3sim validate"): lambda: validation_markdown(False),
     ("docs/serving.md", "v3sim serve: MLA vs GQA"): serving_kv_markdown,
     ("docs/serving.md", "v3sim serve: V3 operating points"): serving_points_markdown,

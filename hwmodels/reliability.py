@@ -33,10 +33,13 @@ class FailureRates:
     per_node_s: dict[str, float]
     source: str
 
-    def job_rate_per_s(self, gpus: int, gpus_per_node: int) -> float:
-        """Interruptions per second of a job on `gpus` GPUs in nodes of `gpus_per_node`."""
+    def job_rate_per_s(self, gpus: int, gpus_per_node: int, classes: tuple[str, ...] | None = None) -> float:
+        """Interruptions per second of a job on `gpus` GPUs in nodes of `gpus_per_node` (of `classes` only, when
+        given)."""
         nodes = gpus / gpus_per_node
-        return gpus * sum(self.per_gpu_s.values()) + nodes * sum(self.per_node_s.values())
+        per_gpu = sum(v for k, v in self.per_gpu_s.items() if classes is None or k in classes)
+        per_node = sum(v for k, v in self.per_node_s.items() if classes is None or k in classes)
+        return gpus * per_gpu + nodes * per_node
 
     def mtbf_s(self, gpus: int, gpus_per_node: int) -> float:
         """Mean seconds between a job's interruptions (inf when nothing fails)."""

@@ -1,5 +1,6 @@
-"""Training cost: GPU-hours, dollars, days and MFU of a training run, where its step time goes, and its
-memory per GPU against the GPU's capacity. The defaults are DeepSeek-V3's published pre-training run."""
+"""Training cost: GPU-hours, dollars, days and MFU of a training run, where its step time goes, its memory per
+GPU against the GPU's capacity, its expected run with failures, and that run's goodput from 1,024 to 131,072
+GPUs (`dashboard/scale.py`). The defaults are DeepSeek-V3's published pre-training run."""
 
 from __future__ import annotations
 
@@ -10,15 +11,16 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import state
+from dashboard import scale, state
 from dashboard.files import MAX_UPLOAD_MB, model_from_upload, upload_name
 from hwmodels.registry import catalog, load_node
 from hwmodels.reliability import storage_catalog
 from hwmodels.topology import KINDS
-from hwmodels.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
+from hwmodels.units import SECONDS_PER_DAY
 from simulator import limits
-from simulator.analytic.goodput import RESTART_S, Reliability, expected_wall_s, run_goodput
+from simulator.analytic.goodput import CHECKPOINTING, RESTART_S, Reliability, gpu_hours_by_interval, run_goodput
 from simulator.analytic.report import estimate
+from simulator.analytic.spares import REPAIR_H
 from simulator.analytic.training import BREAKDOWN_KEYS
 from simulator.explore.uncertainty import uncertainty
 from simulator.runspec import MAX_RUN_INTS, PRECISIONS, build_run
@@ -135,6 +137,22 @@ with st.sidebar:
         "Restart (s, besides reading the checkpoint)", key="restart", default=RESTART_S, min_value=0.0,
         max_value=SECONDS_PER_DAY, step=30.0, help="150 s: FlashRecovery's restart of a 4,800-device job",
     )  # fmt: skip
+    checkpointing = state.selectbox(
+        "Checkpoints", CHECKPOINTING, key="checkpointing", default="sync",
+        help="sync: training waits for the write; async: for a copy to host memory, the write goes on behind",
+    )  # fmt: skip
+    pooled = state.checkbox(
+        "A dedicated pool with hot spares", key="pool", default=False,
+        help="off: a healthy node is always at hand (the cluster's pool); on: the job's nodes and these spares, "
+        "billed idle; a failed node is out for the repair time",
+    )  # fmt: skip
+    spare_nodes = repair_h = None
+    if pooled:
+        spare_nodes = state.number("Hot spare nodes", key="spares", default=2, min_value=0, max_value=4096, step=1)
+        repair_h = state.number(
+            "Repair (h)", key="repair", default=REPAIR_H, min_value=0.1, max_value=24.0 * 365, step=6.0,
+            help="hours a failed node is out: ASSUMED 24 by default, no published figure found",
+        )  # fmt: skip
 
 options = {
     "model": spec if upload is not None else model,
@@ -210,7 +228,10 @@ with right:
     st.metric("Memory per GPU", f"{mem['total'] / 1e9:.1f} GB of {hbm_gb:.0f} GB")
 
 st.subheader("With failures, checkpoints and restarts")
-reliability = Reliability(failure_scale=float(failure_scale), storage=storage, restart_s=float(restart_s))
+reliability = Reliability(
+    failure_scale=float(failure_scale), storage=storage, restart_s=float(restart_s), checkpointing=checkpointing,
+    spare_nodes=None if spare_nodes is None else int(spare_nodes), repair_h=float(repair_h or REPAIR_H),
+)  # fmt: skip
 steady_s = r["days"] * SECONDS_PER_DAY
 try:
     expected_run = run_goodput(build_run(dict(options)), steady_s, r["gpu_hours"], r["cost_usd"], reliability)
@@ -222,21 +243,32 @@ expected_cols[1].metric("Expected cost", usd(expected_run["expected_cost_usd"]))
 expected_cols[2].metric("Expected days", f"{expected_run['expected_days']:.1f}")
 expected_cols[3].metric("Goodput", f"{expected_run['goodput']:.1%}")
 mtbf = expected_run["mtbf_hours"]
+written = (
+    f"takes {expected_run['checkpoint_s']:.1f} s to write"
+    if checkpointing == "sync"
+    else f"pauses training {expected_run['checkpoint_s']:.2f} s (a copy to host memory) and is written in "
+    f"{expected_run['checkpoint_write_s']:.1f} s behind"
+)
+pool = expected_run["spares"]
 st.caption(
     f"{expected_run['expected_failures']:.0f} failures expected"
     + (f" (one every {mtbf:.1f} h on {run['gpus']:,} GPUs)" if mtbf is not None else "")
-    + f"; a {expected_run['checkpoint_bytes'] / 1e12:.1f} TB checkpoint takes {expected_run['checkpoint_s']:.1f} s "
-    f"to write, every {expected_run['checkpoint_interval_min']:.0f} min (the optimum); a restart "
-    f"{expected_run['restart_s']:.0f} s. Daly's closed form (`v3sim train`; README: Goodput)."
+    + f"; a {expected_run['checkpoint_bytes'] / 1e12:.1f} TB checkpoint {written}, every "
+    f"{expected_run['checkpoint_interval_min']:.0f} min (the optimum); a restart {expected_run['restart_s']:.0f} s."
+    + (
+        f" {pool['nodes']} hot spare nodes ({gpu_hours(pool['idle_gpu_hours'])} idle GPU-hours, counted): a node "
+        f"failure finds none free {pool['shortfall_probability']:.1%} of the time and the job waits "
+        f"{expected_run['breakdown_hours']['waiting_for_nodes']:,.1f} h in all; {pool['spares_for_99pct']} spares "
+        "make that 1%."
+        if pool
+        else ""
+    )
+    + " Daly's closed form (`v3sim train`; README: Goodput)."
 )
 if mtbf is not None:
     best = expected_run["checkpoint_interval_min"] * 60
     intervals = np.geomspace(best / 20, min(best * 20, steady_s), 60)
-    ckpt_s, restart_total_s = expected_run["checkpoint_s"], expected_run["restart_s"]
-    curve = [
-        r["gpu_hours"] * expected_wall_s(steady_s, t, ckpt_s, restart_total_s, mtbf * SECONDS_PER_HOUR) / steady_s
-        for t in intervals
-    ]
+    curve = gpu_hours_by_interval(expected_run, steady_s, r["gpu_hours"], intervals)
     fig = go.Figure(go.Scatter(x=intervals / 60, y=np.array(curve) / 1e3, mode="lines", name="expected"))
     fig.add_hline(y=r["gpu_hours"] / 1e3, line_dash="dot", annotation_text="steady state")
     fig.add_vline(x=best / 60, line_dash="dash", annotation_text="optimum")
@@ -245,6 +277,8 @@ if mtbf is not None:
         margin={"t": 10, "b": 10},
     )  # fmt: skip
     st.plotly_chart(fig, width="stretch")
+
+scale.show(options, profile, float(failure_scale), storage, float(restart_s))
 
 st.subheader("Inputs")
 inputs = pd.DataFrame([{"input": k, "value": str(v)} for k, v in {**run, "stage_layers": r["stage_layers"]}.items()])

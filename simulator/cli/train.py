@@ -120,15 +120,46 @@ def add_goodput_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="seconds a restart takes besides reading the checkpoint (default 150, FlashRecovery's)",
     )
+    g.add_argument(
+        "--checkpointing",
+        choices=("sync", "async"),
+        default="sync",
+        help="sync (default): training waits for the write; async: for a copy to host memory, the write goes on "
+        "in the background",
+    )
+    g.add_argument(
+        "--spare-nodes",
+        type=integer,
+        default=None,
+        help="hot spares: a dedicated pool of the job's nodes and this many idle ones, billed (default: a healthy "
+        "node is always at hand)",
+    )
+    g.add_argument(
+        "--repair-h",
+        type=positive_number,
+        default=None,
+        help="hours a failed node is out with --spare-nodes (default 24, ASSUMED: no published figure)",
+    )
 
 
 def goodput_inputs(args: argparse.Namespace):
     """The Reliability the goodput options ask for."""
     from simulator.analytic.goodput import RESTART_S, Reliability
+    from simulator.analytic.spares import REPAIR_H
 
     interval = None if args.checkpoint_interval_min is None else args.checkpoint_interval_min * 60
     restart = RESTART_S if args.restart_s is None else args.restart_s
-    return Reliability(failure_scale=args.failure_scale, storage=args.storage, interval_s=interval, restart_s=restart)
+    if args.repair_h is not None and args.spare_nodes is None:
+        raise ValueError("--repair-h prices hot spares: give --spare-nodes too")
+    return Reliability(
+        failure_scale=args.failure_scale,
+        storage=args.storage,
+        interval_s=interval,
+        restart_s=restart,
+        checkpointing=args.checkpointing,
+        spare_nodes=args.spare_nodes,
+        repair_h=REPAIR_H if args.repair_h is None else args.repair_h,
+    )
 
 
 def add_run_options(p: argparse.ArgumentParser, positive) -> None:
@@ -232,10 +263,23 @@ def print_train(out: dict[str, Any]) -> None:
         print(
             f"\nexpected with failures: {g['expected_gpu_hours'] / 1e3:,.0f} K GPU-hours, "
             f"${g['expected_cost_usd'] / 1e6:,.2f} M, {g['expected_days']:.1f} days (goodput {g['goodput']:.1%}; "
-            f"{g['expected_failures']:.0f} failures{every}; a {g['checkpoint_bytes'] / 1e12:.1f} TB checkpoint in "
-            f"{g['checkpoint_s']:.1f} s every {g['checkpoint_interval_min']:.0f} min; restarts of "
-            f"{g['restart_s']:.0f} s). --goodput off: the steady state alone"
+            f"{g['expected_failures']:.0f} failures{every}; a {g['checkpoint_bytes'] / 1e12:.1f} TB checkpoint "
+            + (
+                f"in {g['checkpoint_s']:.1f} s"
+                if g["checkpointing"] == "sync"
+                else f"pausing {g['checkpoint_s']:.2f} s, written in {g['checkpoint_write_s']:.1f} s behind"
+            )
+            + f" every {g['checkpoint_interval_min']:.0f} min; restarts of {g['restart_s']:.0f} s). --goodput off: "
+            "the steady state alone"
         )
+        if g.get("spares"):
+            sp = g["spares"]
+            print(
+                f"  {sp['nodes']} hot spare nodes ({sp['idle_gpu_hours'] / 1e3:,.1f} K idle GPU-hours, in the "
+                f"expected figures): a node failure finds none free {sp['shortfall_probability']:.1%} of the time "
+                f"and waits {g['breakdown_hours']['waiting_for_nodes']:,.1f} h in all (repairs of "
+                f"{sp['repair_h']:g} h); {sp['spares_for_99pct']} spares make that 1%"
+            )
         if g.get("draws"):
             d = g["draws"]
             print(

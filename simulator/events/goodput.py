@@ -30,29 +30,53 @@ class RunDraws:
         return float(np.percentile(self.wall_s, q))
 
 
+@dataclass(frozen=True, slots=True)
+class NodePool:
+    """Hot spares (`simulator.analytic.spares`): a failure takes a node out with probability `node_share`, for
+    an exponential repair of mean `repair_s`; the job waits while more nodes are out than `spares`."""
+
+    spares: int
+    repair_s: float
+    node_share: float
+
+
 def _run(env: simpy.Environment, rng: np.random.Generator, work_s: float, interval_s: float, checkpoint_s: float,
-         restart_s: float, mtbf_s: float, out: list[float]):  # fmt: skip
-    """One run: segments of work then a checkpoint; each attempt at a segment, and each restart, lasts until it
-    ends or the next failure comes (exponential: a fresh draw per attempt is the same process); a failure
-    costs a restart and the segment again. Appends the finish time and the failures to `out`."""
+         restart_s: float, mtbf_s: float, tail_s: float, pool: NodePool | None, out: list[float]):  # fmt: skip
+    """One run: segments of work then a checkpoint (the last with the tail); each attempt at a segment, and
+    each restart, lasts until it ends or the next failure comes (exponential: a fresh draw per attempt is the
+    same process); a failure may take a node out (then the job waits, failure-free, for one), costs a restart
+    and the segment again. Appends the finish time and the failures to `out`."""
     failures = 0
+    out_until: list[float] = []  # when each node under repair comes back
     draw = (lambda: rng.exponential(mtbf_s)) if math.isfinite(mtbf_s) else (lambda: math.inf)
+
+    def failed():
+        nonlocal failures, out_until
+        failures += 1
+        if pool is None or rng.random() >= pool.node_share:
+            return
+        out_until = sorted([t for t in out_until if t > env.now] + [env.now + rng.exponential(pool.repair_s)])
+        if len(out_until) > pool.spares:  # no spare left: wait for enough repairs
+            yield env.timeout(out_until[len(out_until) - pool.spares - 1] - env.now)
+
     full, rest = segments(work_s, interval_s)
-    for segment in [interval_s] * full + ([rest] if rest else []):
-        while (cut := draw()) < segment + checkpoint_s:  # the segment and its checkpoint, cut by a failure
+    lengths = [interval_s] * full + ([rest] if rest else [])
+    for i, segment in enumerate(lengths):
+        span = segment + checkpoint_s + (tail_s if i == len(lengths) - 1 else 0.0)
+        while (cut := draw()) < span:  # the segment and its checkpoint, cut by a failure
             yield env.timeout(cut)
-            failures += 1
+            yield from failed()
             while (cut := draw()) < restart_s:  # a restart, cut by a failure: another
                 yield env.timeout(cut)
-                failures += 1
+                yield from failed()
             yield env.timeout(restart_s)
-        yield env.timeout(segment + checkpoint_s)
+        yield env.timeout(span)
     out += [env.now, failures]
 
 
 def draw_runs(
     work_s: float, interval_s: float, checkpoint_s: float, restart_s: float, mtbf_s: float, runs: int = 200,
-    seed: int = 0,
+    seed: int = 0, tail_s: float = 0.0, pool: NodePool | None = None,
 ) -> RunDraws:  # fmt: skip
     """`runs` runs drawn with seeded failures (the same seed, the same draws)."""
     _check(work_s, interval_s, checkpoint_s, restart_s, mtbf_s)
@@ -63,7 +87,7 @@ def draw_runs(
     for i in range(runs):
         env = simpy.Environment()
         out: list[float] = []
-        env.process(_run(env, rng, work_s, interval_s, checkpoint_s, restart_s, mtbf_s, out))
+        env.process(_run(env, rng, work_s, interval_s, checkpoint_s, restart_s, mtbf_s, tail_s, pool, out))
         env.run()
         wall[i], counts[i] = out
     return RunDraws(wall, counts)
@@ -78,9 +102,18 @@ def run_bands(
         raise ValueError(f"goodput draws={runs} must be from 1 to {MAX_RUNS:,}")
     mtbf_s = math.inf if expected["mtbf_hours"] is None else expected["mtbf_hours"] * SECONDS_PER_HOUR
     interval_s = expected["checkpoint_interval_min"] * 60
-    draws = draw_runs(steady_s, interval_s, expected["checkpoint_s"], expected["restart_s"], mtbf_s, runs, seed)
+    spares = expected.get("spares")
+    pool = None
+    if spares is not None:
+        pool = NodePool(spares["nodes"], spares["repair_h"] * SECONDS_PER_HOUR, spares["node_share"])
+    draws = draw_runs(steady_s, interval_s, expected["checkpoint_s"], expected["restart_s"], mtbf_s, runs, seed,
+                      expected.get("tail_s", 0.0), pool)  # fmt: skip
+    idle_gpus = spares["idle_gpus"] if spares is not None else 0
     days = {f"p{q}": draws.percentile_s(q) / SECONDS_PER_DAY for q in (10, 50, 90)}
-    hours = {f"p{q}": draws.percentile_s(q) / steady_s * steady_gpu_hours for q in (10, 50, 90)}
+    hours = {
+        f"p{q}": draws.percentile_s(q) * (steady_gpu_hours / steady_s + idle_gpus / SECONDS_PER_HOUR)
+        for q in (10, 50, 90)
+    }
     return {
         "runs": runs,
         "seed": seed,

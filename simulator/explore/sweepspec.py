@@ -46,6 +46,7 @@ from hwmodels.files import check_finite, is_finite_number, read_text
 from hwmodels.routing import ECMP_MODES
 from simulator.analytic.goodput import RESTART_S
 from simulator.analytic.profile import DEFAULT_PROFILE
+from simulator.analytic.spares import REPAIR_H
 from simulator.events.ep_comm import Routing
 from simulator.events.simulate import NETWORKS, Stragglers
 from simulator.explore import expr
@@ -60,7 +61,8 @@ SENSES = ("min", "max")
 
 NAMED = ("model", "gpu", "node", "profile")  # chosen by name
 INT_FIELDS = frozenset(
-    [name for name, v in RUN_DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)] + ["samples", "seed"]
+    [name for name, v in RUN_DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)]
+    + ["samples", "seed", "spare_nodes"]
 )
 # The expected run's inputs (analytic sweeps; `simulator.analytic.goodput`): like the budget and the price they
 # never change the model run, so they are evaluated on arrays after it.
@@ -69,6 +71,9 @@ GOODPUT_DEFAULTS: dict[str, Any] = {
     "storage": "3fs",
     "restart_s": RESTART_S,
     "checkpoint_interval_min": None,  # None: the optimum
+    "checkpointing": "sync",
+    "spare_nodes": None,  # None: a healthy node always at hand; a number: a dedicated pool with that many spares
+    "repair_h": REPAIR_H,
 }
 INPUTS = (*NAMED, *RUN_FIELDS, *EVENT_DEFAULTS, *GOODPUT_DEFAULTS)
 FLOAT_FIELDS = frozenset(
@@ -76,7 +81,8 @@ FLOAT_FIELDS = frozenset(
     + ["price_per_gpu_hour", "expert_cv", "checkpoint_interval_min"]
 )
 OPTIONAL = frozenset(
-    ["gpu", "node", "node_limit", "price_per_gpu_hour", "stage_layers", "expert_cv", "checkpoint_interval_min"]
+    {"gpu", "node", "node_limit", "price_per_gpu_hour", "stage_layers", "expert_cv"}
+    | {"checkpoint_interval_min", "spare_nodes"}
 )  # may be None
 # Text inputs: names, modes, and stage_layers (a constraint sees it as "4,4,..."); the rest are numbers.
 TEXT_FIELDS = frozenset(INPUTS) - INT_FIELDS - FLOAT_FIELDS

@@ -128,3 +128,58 @@ def test_the_expected_run_is_the_goodput_model_and_its_widgets_move_it():
     at.number_input(key="restart").set_value(3600.0).run()
     slower = metrics(at)["Goodput"]
     assert float(slower.rstrip("%")) < 99.0
+
+
+def test_async_checkpoints_and_hot_spares_on_the_page_are_run_goodputs():
+    """The page's async checkpoints and dedicated pool (from the URL) give `run_goodput`'s figures; the interval
+    chart is `gpu_hours_by_interval`'s, blank where an async write would not end in time."""
+    import numpy as np
+
+    from simulator.analytic.goodput import Reliability, gpu_hours_by_interval, run_goodput
+
+    at = page(checkpointing="async", pool="true", spares=3, repair=36.0)
+    assert not at.exception and not at.error
+    r = estimate(build_run({}), "published")
+    inputs = Reliability(checkpointing="async", spare_nodes=3, repair_h=36.0)
+    want = run_goodput(build_run({}), r.days * 86400, r.gpu_hours, r.cost_usd, inputs)
+    shown = metrics(at)
+    assert shown["Expected GPU-hours"] == f"{want['expected_gpu_hours'] / 1e3:,.0f}K"
+    assert shown["Goodput"] == f"{want['goodput']:.1%}"
+    caption = next(c.value for c in at.caption if "failures expected" in c.value)
+    assert "written in" in caption and "3 hot spare nodes" in caption
+    assert f"finds none free {want['spares']['shortfall_probability']:.1%}" in caption
+    at.checkbox(key="pool").uncheck().run()
+    assert not at.exception and "hot spare" not in next(c.value for c in at.caption if "failures expected" in c.value)
+    curve = gpu_hours_by_interval(want, r.days * 86400, r.gpu_hours, np.array([1.0, 600.0, 1e9]))
+    assert np.isnan(curve[0]) and curve[1] > want["expected_gpu_hours"] * (1 - 1e-9) and curve[2] > curve[1]
+
+
+def test_goodput_at_scale_is_the_scale_study_for_the_pages_run():
+    """Goodput at scale (behind a checkbox: the first study in a process routes fabrics up to 131,072 GPUs): the
+    table is `goodput_scale`'s for the page's run, restart times and failure inputs, and the caption says where
+    its rows put the crossover; a new restart time adds its own columns."""
+    from simulator.explore.scale import crossovers, goodput_scale
+
+    at = page()
+    assert not at.exception and not any("Failures overtake" in c.value for c in at.caption)  # off by default
+    at.checkbox(key="scale").check().run()
+    assert not at.exception and not at.error and not at.warning
+    assert at.query_params["scale"] in (["true"], "true")  # the view is in the URL
+    run = {"model": "deepseek-v3", "node": "h800-ib", "tp": 1, "pp": 16, "ep": 64, "schedule": "dualpipe"}
+    for restart, restarts in ((150.0, (150.0, 600.0)), (300.0, (300.0, 150.0, 600.0))):
+        if restart != 150.0:
+            at.number_input(key="restart").set_value(restart).run()
+            assert not at.exception and not at.warning
+        rows = goodput_scale(restarts_s=restarts, topology="fat-tree-3", radix=128, **run)
+        table = at.dataframe[-2].value  # the study's table; the inputs' table is last
+        assert table["GPUs"].tolist() == [r["gpus"] for r in rows] == [1024 * 2**k for k in range(8)]
+        assert table["steady days"].tolist() == [r["steady_days"] for r in rows]
+        assert table["exposed network (share of a step)"].tolist() == [r["exposed_network_share"] for r in rows]
+        assert table["interval (min)"].tolist() == [r["interval_min"] for r in rows]
+        for s in restarts:
+            assert table[f"goodput, {s:g} s restarts"].tolist() == [r["goodput"][s] for r in rows]
+            assert table[f"failures' share, {s:g} s"].tolist() == [r["failure_share"][s] for r in rows]
+        (caption,) = [c.value for c in at.caption if "Failures overtake" in c.value]
+        assert crossovers(rows)[600.0] == (65536, 131072) and crossovers(rows)[150.0] is None
+        assert "between 65,536 and 131,072 GPUs with 600 s restarts" in caption
+        assert "not at or below 131,072 GPUs with 150 s restarts" in caption

@@ -267,7 +267,12 @@ def test_validate_rows_are_checked_and_honest():
     assert not {m for m in misses if "GPU-hours" in m and m.startswith("V3")}  # -13.5%, inside 15%
     runs = [r for r in rows if r.get("source")]
     in_sample = [r["figure"] for r in rows if r["in_sample"]]
-    assert len(runs) >= 8 and in_sample == ["V3 pre-training H800 GPU-hours, kernels at the rates of V3's own trace"]
+    assert len(runs) >= 8 and in_sample == [
+        "V3 pre-training H800 GPU-hours, kernels at the rates of V3's own trace",
+        "Llama 3 405B effective training time (goodput), 16,384 H100, 54 days",  # its failure rates are the default
+    ]
+    # Meta's research clusters fail far more often than Llama 3's production run: the rates do not carry over
+    assert {"MTTF of a 1,024-GPU job on Meta's research clusters (h)"} <= misses
 
 
 def test_sensitivity_ranks_inputs_and_moves_the_right_way():
