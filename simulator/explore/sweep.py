@@ -28,22 +28,21 @@ import pandas as pd
 from tqdm import tqdm
 
 from hwmodels.files import check_output, write_atomic
-from hwmodels.reliability import load_failure_rates, load_storage, storage_catalog
+from hwmodels.reliability import load_failure_rates, storage_catalog
 from hwmodels.units import GIB, SECONDS_PER_DAY, SECONDS_PER_HOUR
 from simulator.analytic.goodput import (
     CHECKPOINTING,
     checkpoint_bytes,
-    expected_wall_array,
-    optimal_interval_s,
     snapshot_bytes,
 )
 from simulator.analytic.profile import rates_for
 from simulator.analytic.report import estimate_batches
-from simulator.analytic.spares import NODE_CLASSES, wait_per_node_failure_s
+from simulator.analytic.spares import NODE_CLASSES
 from simulator.analytic.training import BREAKDOWN_KEYS
 from simulator.events.simulate import simulate
 from simulator.explore import expr
 from simulator.explore.columns import Block, Columns, blocks, columns_of_points, columns_of_spec
+from simulator.explore.expected import GOODPUT_INPUTS, GOODPUT_OUTPUTS, expected_columns
 from simulator.explore.sweepspec import (
     GOODPUT_DEFAULTS,
     INPUTS,
@@ -179,9 +178,6 @@ class _Rows:
         return self.arrays
 
 
-# what the expected run needs of each model run (`_expected_run`; dropped after use): interruptions per second at
-# failure_scale 1, those that take a node out, an asynchronous snapshot's pause, GPUs per node
-GOODPUT_INPUTS = ("_interrupts_per_s", "_node_interrupts_per_s", "_snapshot_s", "_gpus_per_node")
 _COMMON = ("dp", "microbatches", "stage_split", "tokens_per_s", "tokens_per_s_per_gpu", "catalog_usd_per_gpu_hour")
 OUTPUTS = {  # each engine's output columns, before GPU-hours, usd_per_gpu_hour, cost_usd and days
     "analytic": (
@@ -197,8 +193,6 @@ OUTPUTS = {  # each engine's output columns, before GPU-hours, usd_per_gpu_hour,
     "event": ("step_time_s", *_COMMON, "analytic_step_time_s", "pipeline_s", "dp_and_optimizer_s", "max_idle_s"),
 }
 DERIVED = ("usd_per_gpu_hour", "gpu_hours", "cost_usd", "days")  # from the outputs, on arrays
-# the expected run with failures, checkpoints and restarts (analytic sweeps: `simulator.analytic.goodput`)
-GOODPUT_OUTPUTS = ("goodput", "expected_days", "expected_gpu_hours", "expected_cost_usd", "mtbf_hours")
 TEXT_COLUMNS = frozenset(
     {"model", "gpu", "node", "profile", "topology", "stage_layers", "precision", "schedule", "recompute"}
     | {"network", "ecmp", "stage_split", "catalog_usd_per_gpu_hour", "storage", "checkpointing"}
@@ -438,78 +432,9 @@ def evaluate(
     out["cost_usd"] = out["gpu_hours"] * out["usd_per_gpu_hour"]
     out["days"] = wall_s / SECONDS_PER_DAY
     if engine == "analytic":
-        _expected_run(out, wall_s)
+        expected_columns(out, wall_s)
     _invalidate_non_finite(out)
     return out.drop(columns=["catalog_usd_per_gpu_hour", *(GOODPUT_INPUTS if engine == "analytic" else [])])
-
-
-def _expected_run(out: pd.DataFrame, steady_s: np.ndarray) -> None:
-    """The goodput columns (`analytic.goodput.run_goodput`'s figures, row by row on arrays): checkpoint and
-    restart from the row's storage and checkpointing, MTBF from its interruptions x failure_scale, the optimal
-    interval once per distinct (pause, MTBF, floor) and the wait for a node once per distinct (spares, rate,
-    repair) unless the row has none. NaN where the row is invalid; an asynchronous row whose interval is
-    shorter than its write is made invalid, as `v3sim train` refuses it."""
-    rows = len(out)
-    state = out["checkpoint_bytes"].to_numpy(float)
-    storage = out["storage"].to_numpy(object)
-    valid = out["valid"].to_numpy(bool, copy=True)
-    specs = {name: load_storage(name) for name in set(storage[valid])}
-    write = np.array([specs[x].write_bytes_per_s if ok else np.nan for x, ok in zip(storage, valid, strict=True)])
-    read = np.array([specs[x].read_bytes_per_s if ok else np.nan for x, ok in zip(storage, valid, strict=True)])
-    scale = expr.floats(out["failure_scale"].to_numpy())
-    is_async = out["checkpointing"].to_numpy(object) == "async"
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mtbf_s = 1 / (scale * out["_interrupts_per_s"].to_numpy(float))
-        write_s = state / write
-        pause_s = np.where(is_async, out["_snapshot_s"].to_numpy(float), write_s)
-        tail_s = np.where(is_async, write_s, 0.0)
-        floor_s = np.where(is_async, np.maximum(write_s - pause_s, 0.0), 0.0)
-        restart_s = expr.floats(out["restart_s"].to_numpy()) + state / read + tail_s
-    given = expr.floats(out["checkpoint_interval_min"].to_numpy()) * 60
-    queued = np.flatnonzero(valid & np.isfinite(given) & (given < floor_s))
-    for i in queued:
-        out.loc[out.index[i], "reason"] = (
-            f"checkpoint_interval_min={given[i] / 60:g} is sooner than an asynchronous write ({write_s[i]:.1f} s) ends"
-        )
-    out.loc[out.index[queued], "valid"] = False
-    valid[queued] = False
-    interval = np.full(rows, np.nan)
-    free = np.flatnonzero(valid & ~np.isfinite(given))  # rows taking the optimum: once per distinct triple
-    triples = np.stack([pause_s[free], mtbf_s[free], floor_s[free]], axis=1)
-    distinct, back = np.unique(triples, axis=0, return_inverse=True)
-    best = np.array([max(optimal_interval_s(float(c), float(m)), float(f)) for c, m, f in distinct])
-    interval[free] = np.minimum(best[back.ravel()] if len(free) else best, steady_s[free])
-    interval = np.where(valid & np.isfinite(given), given, interval)
-    wait_s, spares = _node_waits(out, valid, scale)
-    expected = np.full(rows, np.nan)
-    ok = valid & np.isfinite(interval)
-    expected[ok] = expected_wall_array(
-        steady_s[ok], interval[ok], pause_s[ok], restart_s[ok], mtbf_s[ok], tail_s[ok], wait_s[ok]
-    )
-    factor = expected / steady_s
-    idle_gpu_hours = spares * out["_gpus_per_node"].to_numpy(float) * expected / SECONDS_PER_HOUR
-    out["goodput"] = 1 / factor
-    out["expected_days"] = expected / SECONDS_PER_DAY
-    out["expected_gpu_hours"] = out["gpu_hours"].to_numpy(float) * factor + idle_gpu_hours
-    out["expected_cost_usd"] = out["cost_usd"].to_numpy(float) * factor + idle_gpu_hours * out["usd_per_gpu_hour"]
-    out["mtbf_hours"] = np.where(np.isinf(mtbf_s), np.nan, mtbf_s / SECONDS_PER_HOUR)
-
-
-def _node_waits(out: pd.DataFrame, valid: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's expected wait for a healthy node per failure (0 without hot spares) and its spares (0 without),
-    once per distinct (spares, node-failure rate, repair hours) (`analytic.spares`)."""
-    spares = expr.floats(out["spare_nodes"].to_numpy())
-    pooled = valid & np.isfinite(spares)
-    node_rate = scale * out["_node_interrupts_per_s"].to_numpy(float)
-    total_rate = scale * out["_interrupts_per_s"].to_numpy(float)
-    repair_s = expr.floats(out["repair_h"].to_numpy()) * SECONDS_PER_HOUR
-    wait_s = np.zeros(len(out))
-    at = np.flatnonzero(pooled & (total_rate > 0))
-    triples, back = np.unique(np.stack([spares[at], node_rate[at], repair_s[at]], axis=1), axis=0, return_inverse=True)
-    waits = np.array([wait_per_node_failure_s(int(k), r, t) for k, r, t in triples])
-    if len(at):
-        wait_s[at] = node_rate[at] / total_rate[at] * waits[back.ravel()]
-    return wait_s, np.where(pooled, spares, 0.0)
 
 
 def _taken(values: np.ndarray, at: np.ndarray, text: bool) -> np.ndarray:
