@@ -40,6 +40,7 @@ MAX_RUN_INTS = {  # see simulator/limits.py
     "tp": limits.MAX_DEGREE,
     "pp": limits.MAX_DEGREE,
     "ep": limits.MAX_DEGREE,
+    "cp": limits.MAX_DEGREE,
     "virtual_stages": limits.MAX_VIRTUAL_STAGES,
     "micro_batch": limits.MAX_SEQUENCES,
     "global_batch_tokens": limits.MAX_BATCH_TOKENS,
@@ -61,6 +62,7 @@ class RunSpec:
     tp: int = 1
     pp: int = 16
     ep: int = 64
+    cp: int = 1  # context parallelism: each sequence split over cp ranks (ring exchange of K/V)
     zero_stage: int = 1
     virtual_stages: int = 1
     stage_layers: tuple[int, ...] | None = None  # None: balanced by FLOPs (see training.balanced_layout)
@@ -79,7 +81,7 @@ class RunSpec:
     defaults: tuple[str, ...] = field(default=(), compare=False)  # options the caller left to their default
 
     def __post_init__(self) -> None:
-        for name in ("gpus", "tp", "pp", "ep", "virtual_stages", "micro_batch", "seq_len", "global_batch_tokens"):
+        for name in ("gpus", "tp", "pp", "ep", "cp", "virtual_stages", "micro_batch", "seq_len", "global_batch_tokens"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name}={value!r} must be a positive integer")
@@ -127,8 +129,17 @@ class RunSpec:
             raise ValueError(f"recompute={self.recompute!r}; use one of {', '.join(RECOMPUTE_MODES)}")
         if self.gpus % self.node.gpus_per_node:
             raise ValueError(f"gpus={self.gpus} is not a multiple of {self.node.gpus_per_node} GPUs per node")
-        if self.gpus % (self.tp * self.pp):
-            raise ValueError(f"tp*pp={self.tp * self.pp} must divide gpus={self.gpus} (dp = gpus / (tp*pp))")
+        if self.gpus % (self.tp * self.pp * self.cp):
+            if self.cp == 1:
+                raise ValueError(f"tp*pp={self.tp * self.pp} must divide gpus={self.gpus} (dp = gpus / (tp*pp))")
+            raise ValueError(
+                f"tp*cp*pp={self.tp * self.cp * self.pp} must divide gpus={self.gpus} (dp = gpus / (tp*cp*pp))"
+            )
+        if self.seq_len % (2 * self.cp) and self.cp > 1:
+            raise ValueError(
+                f"seq_len={self.seq_len} must split into 2 x cp={2 * self.cp} equal chunks (each CP rank takes one "
+                "from each end, balancing the causal mask)"
+            )
         if not 0 <= self.comm_sms < self.node.gpu.sm_count:
             raise ValueError(f"comm_sms={self.comm_sms} must be in [0, {self.node.gpu.sm_count}) SMs")
         if self.comm_sms == 0 and self.schedule in BIDIRECTIONAL and self.model.is_moe and self.ep > 1:
@@ -150,7 +161,8 @@ class RunSpec:
 
     @property
     def dp(self) -> int:
-        return self.gpus // (self.tp * self.pp)
+        """Data-parallel ranks over the batch (context-parallel ranks share their sequences)."""
+        return self.gpus // (self.tp * self.pp * self.cp)
 
     @property
     def layout(self) -> ParallelLayout:
@@ -184,16 +196,17 @@ class RunSpec:
         object.__setattr__(copy, "stage_layers", tuple(stage_layers))
         return copy
 
-    def _layout_key(self) -> tuple[int, int, int, int, int, int]:
-        return self.tp, self.pp, self.dp, self.ep, self.zero_stage, self.node.gpus_per_node
+    def _layout_key(self) -> tuple[int, int, int, int, int, int, int]:
+        return self.tp, self.pp, self.dp, self.ep, self.zero_stage, self.node.gpus_per_node, self.cp
 
 
 @lru_cache(maxsize=4096)
 def _layout(
-    tp: int, pp: int, dp: int, ep: int, zero_stage: int, gpus_per_node: int, stage_layers: tuple[int, ...] | None
-) -> ParallelLayout:
+    tp: int, pp: int, dp: int, ep: int, zero_stage: int, gpus_per_node: int, cp: int,
+    stage_layers: tuple[int, ...] | None,
+) -> ParallelLayout:  # fmt: skip
     """A run's ParallelLayout, built and checked once per distinct layout (the models ask for it often)."""
-    return ParallelLayout(tp, pp, dp, ep, zero_stage, gpus_per_node, stage_layers)
+    return ParallelLayout(tp, pp, dp, ep, zero_stage, gpus_per_node, stage_layers, cp)
 
 
 def batch_error(global_batch_tokens: int, seq_len: int, dp: int, micro_batch: int, schedule: str, pp: int) -> str:
@@ -279,7 +292,7 @@ def default_batch_tokens(options: Mapping[str, object]) -> int:
     """The global batch a run gets when `options` give none (presets.training_batch_sequences)."""
     given: dict[str, Any] = {**RUN_DEFAULTS, **options}
     try:
-        dp = int(given["gpus"]) // (int(given["tp"]) * int(given["pp"]))
+        dp = int(given["gpus"]) // (int(given["tp"]) * int(given["pp"]) * int(given["cp"]))
         bidirectional = given["schedule"] in BIDIRECTIONAL
         seqs = training_batch_sequences(max(dp, 1), int(given["micro_batch"]), bidirectional, int(given["pp"]))
         return seqs * int(given["seq_len"])

@@ -95,7 +95,7 @@ def dp_gradient_bytes_per_gpu(
     """
     grad = dtype_bytes(grad_dtype)
     out = {"payload": grad * (dense_params + expert_params), "sent": 0.0}
-    for params, n in ((dense_params, layout.dp), (expert_params, layout.expert_dp)):
+    for params, n in ((dense_params, layout.replicas), (expert_params, layout.expert_dp)):
         if n == 1:
             continue
         ring = (n - 1) / n

@@ -1,9 +1,13 @@
 """ParallelLayout: how a model is split over GPUs for training or serving.
 
-GPUs = tp * pp * dp. Expert parallelism is carved out of the data-parallel
+GPUs = tp * cp * pp * dp. Context parallelism splits each sequence over `cp`
+ranks, which hold the same weights: for the weights they are data-parallel
+ranks (Megatron-LM reduces gradients over dp x cp), for the batch they are
+one. Expert parallelism is carved out of the data- and context-parallel
 (x tensor-parallel) ranks, as in Megatron-LM and DeepSeek-V3: each routed
-expert lives on one of `ep` ranks, and the `tp * dp / ep` ranks that hold the
-same experts form the expert-data-parallel group that reduces their gradients.
+expert lives on one of `ep` ranks, and the `tp * cp * dp / ep` ranks that hold
+the same experts form the expert-data-parallel group that reduces their
+gradients.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ ZERO_STAGES = (0, 1, 2, 3)
 
 @dataclass(frozen=True, slots=True)
 class ParallelLayout:
-    """Degrees of tensor, pipeline, data and expert parallelism, and the ZeRO stage."""
+    """Degrees of tensor, pipeline, data, expert and context parallelism, and the ZeRO stage."""
 
     tp: int = 1
     pp: int = 1
@@ -27,9 +31,10 @@ class ParallelLayout:
     zero_stage: int = 1
     gpus_per_node: int = 8
     stage_layers: tuple[int, ...] | None = None  # decoder layers per stage; None: as even as possible
+    cp: int = 1  # ranks each sequence is split over
 
     def __post_init__(self) -> None:
-        for name in ("tp", "pp", "dp", "ep", "gpus_per_node"):
+        for name in ("tp", "pp", "dp", "ep", "gpus_per_node", "cp"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{name}={value!r} must be a positive integer")
@@ -39,14 +44,21 @@ class ParallelLayout:
             len(self.stage_layers) != self.pp or any(n < 0 for n in self.stage_layers)
         ):
             raise ValueError(f"stage_layers={list(self.stage_layers)} must give pp={self.pp} counts >= 0")
-        if (self.tp * self.dp) % self.ep:
+        if self.tp * self.replicas % self.ep:
+            where = "tp*dp" if self.cp == 1 else "tp*cp*dp"
             raise ValueError(
-                f"ep={self.ep} must divide tp*dp={self.tp * self.dp} (experts are spread over data-parallel ranks)"
+                f"ep={self.ep} must divide {where}={self.tp * self.replicas} (experts are spread over data-parallel "
+                "ranks)"
             )
 
     @property
     def gpus(self) -> int:
-        return self.tp * self.pp * self.dp
+        return self.tp * self.pp * self.dp * self.cp
+
+    @property
+    def replicas(self) -> int:
+        """Ranks holding the same dense weights of a TP rank and stage: the data- and context-parallel ones."""
+        return self.dp * self.cp
 
     def layer_counts(self, num_layers: int) -> list[int]:
         """Decoder layers on each pipeline stage: the stated split, or as even as possible."""
@@ -61,7 +73,7 @@ class ParallelLayout:
     @property
     def expert_dp(self) -> int:
         """Ranks holding the same experts: the expert-data-parallel group size."""
-        return self.tp * self.dp // self.ep
+        return self.tp * self.replicas // self.ep
 
     @property
     def ep_nodes(self) -> int:

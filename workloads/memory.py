@@ -170,7 +170,7 @@ def training_memory_by_stage(
             "gradients": prec.grad_bytes * _sharded(dense, expert, layout, from_zero_stage=2),
             "optimizer_states": (prec.master_bytes + prec.optimizer_bytes)
             * _sharded(dense, expert, layout, from_zero_stage=1),
-            "activations": act / layout.tp,
+            "activations": act / (layout.tp * layout.cp),  # sequence-parallel over TP, split over CP
         }
         row["total"] = sum(row.values())
         stages.append(row)
@@ -181,7 +181,7 @@ def _sharded(dense: float, expert: float, layout: ParallelLayout, from_zero_stag
     """Parameters a GPU keeps of a state that ZeRO shards from `from_zero_stage` on."""
     if layout.zero_stage < from_zero_stage:
         return dense + expert
-    return dense / layout.dp + expert / layout.expert_dp
+    return dense / layout.replicas + expert / layout.expert_dp
 
 
 def training_memory_per_gpu(spec: ModelSpec, layout: ParallelLayout, seq_len: int, **kwargs) -> dict[str, float]:

@@ -219,6 +219,33 @@ def tp_ops(spec: ModelSpec, tokens: float, tp: int, phase: str) -> list[Op]:
     ]
 
 
+def cp_ops(spec: ModelSpec, tokens: float, cp: int, tp: int, across_nodes: bool) -> list[Op]:
+    """Context parallelism's ring, one attention layer, one GPU: each rank holds `tokens` / cp of a sequence group
+    and receives the other ranks' K and V as the attention kernel reads them (per head, bf16, split by TP), cp - 1
+    chunks forward; backward K and V again and their gradients. Over NVLink within a node, else InfiniBand.
+    (Exchanging MLA's compressed latent instead would move kv_lora_rank + rope dims per token, not the heads.)"""
+    if cp == 1:
+        return []
+    heads = max(spec.num_key_value_heads / tp, 1.0)  # GQA's K/V heads replicate past tp = their count
+    per_token = heads * (spec.qk_head_dim + spec.v_dim) * dtype_bytes("bf16")
+    ring = (cp - 1) / cp * tokens * per_token
+    ib, nvlink = (ring, 0.0) if across_nodes else (0.0, ring)
+    return [
+        Op("ring.kv", "send_recv", "forward", "attn", "cp", "bf16", ib_bytes=ib, nvlink_bytes=nvlink, stream="comm"),
+        Op(
+            "ring.kv_and_grads",
+            "send_recv",
+            "backward_input",
+            "attn",
+            "cp",
+            "bf16",
+            ib_bytes=2 * ib,
+            nvlink_bytes=2 * nvlink,
+            stream="comm",
+        ),
+    ]
+
+
 def pp_ops(spec: ModelSpec, tokens: float, first: bool, last: bool) -> list[Op]:
     """A stage's pipeline traffic per micro-batch: activations to the next stage, gradients to the previous."""
     size = tokens * spec.hidden_size * dtype_bytes("bf16")

@@ -187,6 +187,7 @@ def run_inputs(run: RunSpec, profile: KernelRates) -> dict[str, object]:
         "tp": run.tp,
         "pp": run.pp,
         "ep": run.ep,
+        "cp": run.cp,
         "dp": run.dp,
         "zero_stage": run.zero_stage,
         "schedule": run.schedule,

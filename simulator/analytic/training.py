@@ -42,7 +42,7 @@ from simulator.schedules import BIDIRECTIONAL, ChunkTimes, bubble_s
 from workloads.flops import attended_keys
 from workloads.layout import balanced_layer_counts, is_moe_layer, stage_blocks, stage_layer_counts
 from workloads.memory import stage_params
-from workloads.ops import TRAINING_PHASES, Op, ep_ops, head_ops, layer_ops, pp_ops, total, tp_ops
+from workloads.ops import TRAINING_PHASES, Op, cp_ops, ep_ops, head_ops, layer_ops, pp_ops, total, tp_ops
 from workloads.precision import training_precision
 from workloads.spec import ModelSpec
 
@@ -199,8 +199,9 @@ def ep_rate_share(run: RunSpec) -> float:
 
 
 def tokens_per_gpu(run: RunSpec) -> float:
-    """Tokens one GPU runs per micro-batch (sequence parallelism splits them over the TP group)."""
-    return run.micro_batch * run.seq_len / run.tp
+    """Tokens one GPU runs per micro-batch (sequence parallelism splits them over the TP group, context
+    parallelism each sequence over the CP group)."""
+    return run.micro_batch * run.seq_len / (run.tp * run.cp)
 
 
 def ep_link_s(run: RunSpec, op: Op) -> float:
@@ -290,7 +291,9 @@ class _RunParts:
         self.tp_bytes = 0.0  # one layer's TP+SP collectives, forward (`workloads.ops.tp_ops`)
         if run.tp > 1:
             F = TRAINING_PHASES[0]
-            self.tp_bytes = total(tp_ops(run.model, run.micro_batch * run.seq_len, run.tp, F), "nvlink_bytes")
+            tokens = run.micro_batch * run.seq_len / run.cp  # a TP group's tokens
+            self.tp_bytes = total(tp_ops(run.model, tokens, run.tp, F), "nvlink_bytes")
+        self._cp: dict[bool, tuple[float, float]] = {}
 
     def layer(self, moe: bool) -> dict[tuple[str, str], float]:
         if moe not in self._layers:
@@ -312,6 +315,28 @@ class _RunParts:
             ups = [o for o in block_ops(self.run, moe) if o.phase == F and o.name in ("q_b_proj", "kv_b_proj")]
             self._ups[moe] = compute_s(ups, self.rates, self.sm_share)
         return self._ups[moe]
+
+    def cp_exposed_s(self, moe: bool) -> tuple[float, float]:
+        """Seconds per layer, forward and backward, that context parallelism's ring of K/V shows beyond the
+        attention it overlaps (each chunk's transfer under the attention of the one before: TE's ring)."""
+        if moe not in self._cp:
+            run, node = self.run, self.run.node
+            across = run.tp * run.cp > node.gpus_per_node
+            F, B, _ = TRAINING_PHASES
+            core = [o for o in block_ops(run, moe) if o.component == "attn_core"]
+            attn = {ph: compute_s([o for o in core if o.phase == ph], self.rates, self.sm_share) for ph in (F, B)}
+            steps = run.cp - 1
+            if across:
+                rate = node.scaleout_achieved_bw_bytes_per_s_per_gpu / max(1.0, fabric_factors(run).dp)
+                latency = node.nic.latency_s
+            else:
+                rate, latency = node.scaleup_achieved_bw_bytes_per_s, node.scaleup_latency_s
+            out = {}
+            for op in cp_ops(run.model, run.micro_batch * run.seq_len, run.cp, run.tp, across):
+                link_s = (op.ib_bytes + op.nvlink_bytes) / rate + steps * latency
+                out[op.phase] = max(0.0, link_s - attn[op.phase])
+            self._cp[moe] = (out.get(F, 0.0), out.get(B, 0.0))
+        return self._cp[moe]
 
     def ep_per_layer(self) -> dict[str, float]:
         """Seconds of one MoE layer's dispatch and combine, forward and backward, with their latency."""
@@ -373,11 +398,17 @@ def _block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], fir
     def tp_s(compute_s: float) -> float:
         return max(0.0, tp_half - compute_s) if run.tp_comm == "overlapped" else tp_half
 
-    f_attn = part("attn", F)
+    cp_f = cp_b = 0.0  # context parallelism's ring beyond the attention it hides under
+    if run.cp > 1:
+        for moe in blocks:
+            f, b = shared.cp_exposed_s(moe)
+            cp_f, cp_b = cp_f + f, cp_b + b
+
+    f_attn = part("attn", F) + cp_f
     f_attn += tp_s(f_attn)
     f_mlp = part("mlp", F) + part("head", F)
     f_mlp += tp_s(f_mlp)
-    b_attn = part("attn", B) + part("attn", W) + recompute_s + (f_attn if full else 0.0)
+    b_attn = part("attn", B) + part("attn", W) + recompute_s + (f_attn if full else 0.0) + cp_b
     b_attn += tp_s(b_attn)
     b_mlp = part("mlp", B) + part("mlp", W) + part("head", B) + part("head", W) + (f_mlp if full else 0.0)
     b_mlp += tp_s(b_mlp)
@@ -441,7 +472,7 @@ def dp_and_optimizer_by_batch(run: RunSpec, profile: KernelRates, microbatches: 
         fwd, bwd = sum(t.f for t in own), sum(t.b for t in own)
         layers = sum(_stage_layer_count(run, s) for s in pair(r))
         grads = gathers = per_mb = 0.0  # collective seconds: gradient reduction, weight gathers, per micro-batch
-        for params, n in ((dense, layout.dp), (expert, layout.expert_dp)):
+        for params, n in ((dense, layout.replicas), (expert, layout.expert_dp)):
             if n == 1 or not params:
                 continue
             if run.zero_stage == 0:
@@ -453,7 +484,7 @@ def dp_and_optimizer_by_batch(run: RunSpec, profile: KernelRates, microbatches: 
                 per_mb += ab.all_gather(n, weight_b * params, net).time_s
         once = _exposed(grads, bwd, layers) + _exposed(gathers, fwd, layers)
         dp_s = once + microbatches * (_exposed(per_mb, fwd, layers) + _exposed(per_mb, bwd, layers))
-        shard = dense / layout.dp + expert / layout.expert_dp if run.zero_stage >= 1 else dense + expert
+        shard = dense / layout.replicas + expert / layout.expert_dp if run.zero_stage >= 1 else dense + expert
         opt_s = profile.time_s("memory", 0.0, shard * per_param)
         worst_dp, worst_opt = np.maximum(worst_dp, dp_s), max(worst_opt, opt_s)
     return worst_dp, worst_opt

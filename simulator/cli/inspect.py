@@ -66,7 +66,13 @@ def print_kv(rows: list[dict[str, Any]]) -> None:
 
 def _layout(args: argparse.Namespace) -> ParallelLayout:
     return ParallelLayout(
-        tp=args.tp, pp=args.pp, dp=args.dp, ep=args.ep, zero_stage=args.zero, gpus_per_node=args.gpus_per_node
+        tp=args.tp,
+        pp=args.pp,
+        dp=args.dp,
+        ep=args.ep,
+        zero_stage=args.zero,
+        gpus_per_node=args.gpus_per_node,
+        cp=args.cp,
     )
 
 

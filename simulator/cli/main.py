@@ -55,7 +55,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_layout(p: argparse.ArgumentParser) -> None:
-    for option, default in (("tp", 1), ("pp", 1), ("dp", 1), ("ep", 1), ("gpus-per-node", 8)):
+    for option, default in (("tp", 1), ("pp", 1), ("dp", 1), ("ep", 1), ("cp", 1), ("gpus-per-node", 8)):
         p.add_argument(f"--{option}", type=degree, default=default)
     p.add_argument("--zero", type=integer, default=1, help="ZeRO stage 0-3 (default 1)")
 

@@ -151,6 +151,7 @@ def print_best_layout(rows: Ranked) -> None:
         {
             "rank": r["rank"],
             "tp": r["tp"],
+            "cp": r["cp"],
             "pp": r["pp"],
             "ep": r["ep"],
             "dp": r["dp"],

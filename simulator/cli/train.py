@@ -33,6 +33,7 @@ TRAIN_OPTIONS = {
     "tp": "tp",
     "pp": "pp",
     "ep": "ep",
+    "cp": "cp",
     "zero": "zero_stage",
     "virtual_stages": "virtual_stages",
     "seq_len": "seq_len",
@@ -175,6 +176,9 @@ def add_run_options(p: argparse.ArgumentParser, positive) -> None:
     )
     for option in ("tp", "pp", "ep", "virtual-stages", "seq-len", "micro-batch", "node-limit", "comm-sms"):
         p.add_argument(f"--{option}", type=integer)
+    p.add_argument(
+        "--cp", type=integer, help="context parallelism: each sequence split over this many ranks (default 1)"
+    )
     p.add_argument("--zero", type=integer, help="ZeRO stage 0-3 (default 1)")
     p.add_argument("--global-batch-tokens", type=whole_count)
     p.add_argument("--schedule", choices=SCHEDULES)
@@ -244,7 +248,8 @@ def print_train(out: dict[str, Any]) -> None:
     schedule = run["schedule"] + (f" v{run['virtual_stages']}" if run["schedule"] == "interleaved" else "")
     print(
         f"{run['model']} on {run['gpus']} x {run['gpu']} ({run['topology']}), tp{run['tp']} pp{run['pp']} "
-        f"ep{run['ep']} dp{run['dp']} ZeRO-{run['zero_stage']}, {schedule}, {run['precision']}, "
+        f"ep{run['ep']}" + (f" cp{run['cp']}" if run["cp"] > 1 else "") + f" dp{run['dp']} "
+        f"ZeRO-{run['zero_stage']}, {schedule}, {run['precision']}, "
         f"profile {run['profile']}"
     )
     rows = [

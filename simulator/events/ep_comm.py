@@ -29,6 +29,7 @@ from scipy.sparse import csr_matrix
 from hwmodels.routing import Fabric
 from hwmodels.traffic import moe_transfers
 from simulator.analytic.fabric import run_fabric
+from simulator.analytic.training import tokens_per_gpu as micro_batch_tokens
 from simulator.network.collectives import check_moe_transfers, route_transfers
 from simulator.network.flows import simulate_flows
 from simulator.runspec import RunSpec
@@ -101,7 +102,7 @@ def ep_traffic(
     fp8 = run.precision == "fp8"
     fwd = ep_bytes_per_token_per_layer(spec, layout, run.node_limit, "fp8" if fp8 else "bf16", "bf16")
     bwd = ep_bytes_per_token_per_layer(spec, layout, run.node_limit, "bf16", "bf16")
-    tokens = run.micro_batch * run.seq_len / run.tp
+    tokens = micro_batch_tokens(run)  # a GPU's share of the micro-batch (TP's sequence split, CP's)
     per_stage = run.gpus // run.pp  # stage s holds GPUs [s * per_stage, (s + 1) * per_stage)
     if has_moe is None:
         has_moe = np.array([any(stage_blocks(spec, layout, s, include_mtp=True)) for s in range(run.pp)])
