@@ -209,6 +209,11 @@ def _layout(
     return ParallelLayout(tp, pp, dp, ep, zero_stage, gpus_per_node, stage_layers, cp)
 
 
+def least_microbatches(schedule: str, pp: int) -> int:
+    """Micro-batches a step needs at least: one per stage, two for a bidirectional pipeline's two directions."""
+    return 2 * pp if schedule in BIDIRECTIONAL else pp
+
+
 def batch_error(global_batch_tokens: int, seq_len: int, dp: int, micro_batch: int, schedule: str, pp: int) -> str:
     """Why a global batch cannot run on a pipeline of this shape ('' when it can): whole sequences, split
     evenly over dp x micro_batch, enough micro-batches for the schedule (an even count for the two
@@ -225,7 +230,7 @@ def batch_error(global_batch_tokens: int, seq_len: int, dp: int, micro_batch: in
             f"the batch of {seqs} sequences does not split into dp={dp} x micro_batch={micro_batch}; "
             f"use a multiple of {dp * micro_batch} sequences"
         )
-    n, need = seqs // (dp * micro_batch), (2 * pp if schedule in BIDIRECTIONAL else pp)
+    n, need = seqs // (dp * micro_batch), least_microbatches(schedule, pp)
     if n < need:
         return f"{n} micro-batches per step; {schedule} with pp={pp} needs >= {need}"
     if schedule in BIDIRECTIONAL and n % 2:

@@ -59,6 +59,13 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     p.add_argument(
         "--uncertainty", action="store_true", help="P10-P90 of GPU-hours, step and cost from the kernel sources' spread"
     )
+    p.add_argument(
+        "--plan",
+        type=name,
+        default=None,
+        help="a run plan: phases (batch ramp, long context, post-training) priced one by one; deepseek-v3 or a "
+        ".toml file (the run options go in its [run] table)",
+    )
     add_goodput_options(p)
 
     p = sub.add_parser("simulate", parents=[common], help="one training step in the discrete-event model")
@@ -217,6 +224,8 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     from simulator.analytic.report import estimate
     from simulator.explore.sensitivity import sensitivity
 
+    if args.plan is not None:
+        return cmd_plan(args)
     run = run_from_args(args)
     profile = rates_for(args.profile, run.node.gpu)
     report = estimate(run, profile)
@@ -243,7 +252,57 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def cmd_plan(args: argparse.Namespace) -> dict[str, Any]:
+    """`train --plan`: the whole run, phase by phase; the run options live in the plan."""
+    from simulator.analytic.runplan import price_plan
+    from simulator.runplan import load_plan
+
+    given = [f"--{opt.replace('_', '-')}" for opt in TRAIN_OPTIONS if getattr(args, opt) is not None]
+    given += [f"--{k}" for k in ("gpu", "node") if getattr(args, k) is not None]
+    given += ["--model"] if args.model != "deepseek-v3" else []
+    extras = [f"--{k}" for k in ("explain", "sensitivity", "uncertainty") if getattr(args, k)]
+    if given or extras:
+        raise ValueError(f"--plan takes its run from the plan's [run] and phases; drop {(given + extras)[0]}")
+    return price_plan(load_plan(args.plan), args.profile)
+
+
+def print_plan(out: dict[str, Any]) -> None:
+    print(f"plan {out['plan']}: {out['source']}" if out["source"] else f"plan {out['plan']}")
+    rows = []
+    for p in out["phases"]:
+        r = p["run"]
+        rows.append(
+            {
+                "phase": p["name"],
+                "layout": "given"
+                if r is None
+                else (f"tp{r['tp']} cp{r['cp']} pp{r['pp']} ep{r['ep']} dp{r['dp']} {r['schedule']}, {r['seq_len']:,}"),
+                "steps": "" if p["steps"] is None else f"{p['steps']:,.0f}",
+                "step s": "" if p["step_time_s"] is None else f"{p['step_time_s']:.2f}",
+                "GPU-hours": f"{p['gpu_hours'] / 1e3:,.1f} K",
+                "days": f"{p['days']:.1f}",
+                "$": f"{p['cost_usd'] / 1e6:,.2f} M",
+            }
+        )
+    t = out["total"]
+    blank = {"layout": "", "steps": "", "step s": ""}
+    total_hours, total_cost = f"{t['gpu_hours'] / 1e3:,.1f} K", f"{t['cost_usd'] / 1e6:,.2f} M"
+    rows.append({"phase": "total", **blank, "GPU-hours": total_hours, "days": f"{t['days']:.1f}", "$": total_cost})
+    print(fmt.table(rows, list(rows[0])))
+    for p in out["phases"]:
+        if p["note"]:
+            print(f"  {p['name']}: {p['note']}")
+    if out["published"]:
+        print("\nagainst the published figures:")
+        for name, e in [*out["published"].items(), *([("total", t)] if "error" in t else [])]:
+            ours, theirs = e["gpu_hours"] / 1e3, e["published_gpu_hours"] / 1e3
+            print(f"  {name}: {ours:,.1f} K vs {theirs:,.1f} K ({e['error']:+.1%})")
+
+
 def print_train(out: dict[str, Any]) -> None:
+    if "phases" in out:
+        print_plan(out)
+        return
     run = out["run"]
     schedule = run["schedule"] + (f" v{run['virtual_stages']}" if run["schedule"] == "interleaved" else "")
     print(

@@ -264,7 +264,9 @@ def test_validate_rows_are_checked_and_honest():
         assert r["ok"] == (abs(r["rel_error"]) <= r["tolerance"] + 1e-12)
     misses = {r["figure"] for r in rows if not r["ok"]}
     assert "training GFLOPs/token qwen2.5-72b" in misses  # ISCA's figure: see test_workload_figures
-    assert not {m for m in misses if "GPU-hours" in m and m.startswith("V3")}  # -13.5%, inside 15%
+    assert not {m for m in misses if "GPU-hours" in m and m.startswith("V3") and "(plan)" not in m}  # -13.5%
+    # the whole run (issue 26) misses, out of sample: context extension -40%, the total -14% against 10%
+    assert {"V3 context extension (plan), H800 GPU-hours", "V3 whole run (plan), H800 GPU-hours"} <= misses
     runs = [r for r in rows if r.get("source")]
     in_sample = [r["figure"] for r in rows if r["in_sample"]]
     assert len(runs) >= 8 and in_sample == [
