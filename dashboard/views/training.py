@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import scale, state
+from dashboard import plan, scale, state
 from dashboard.files import MAX_UPLOAD_MB, model_from_upload, upload_name
 from hwmodels.registry import catalog, load_node
 from hwmodels.reliability import storage_catalog
@@ -106,6 +106,10 @@ with st.sidebar:
     tp = state.number("TP", key="tp", default=1, min_value=1, max_value=MAX_RUN_INTS["tp"])
     pp = state.number("PP", key="pp", default=16, min_value=1, max_value=MAX_RUN_INTS["pp"])
     ep = state.number("EP", key="ep", default=64 if spec.is_moe else 1, min_value=1, max_value=MAX_RUN_INTS["ep"])
+    cp = state.number(
+        "CP (context parallel)", key="cp", default=1, min_value=1, max_value=MAX_RUN_INTS["cp"],
+        help="each sequence split over this many GPUs (README: Context parallelism)",
+    )  # fmt: skip
     schedule = state.selectbox("Schedule", SCHEDULES, key="schedule", default="dualpipe")
     virtual = state.number(
         "Virtual stages (interleaved)", key="vs", default=2, min_value=1, max_value=MAX_RUN_INTS["virtual_stages"]
@@ -163,6 +167,7 @@ options = {
     "tp": int(tp),
     "pp": int(pp),
     "ep": int(ep),
+    "cp": int(cp),
     "schedule": schedule,
     "virtual_stages": int(virtual) if schedule == "interleaved" else 1,
     "micro_batch": int(micro_batch),
@@ -279,6 +284,7 @@ if mtbf is not None:
     st.plotly_chart(fig, width="stretch")
 
 scale.show(options, profile, float(failure_scale), storage, float(restart_s))
+plan.show(options, profile)
 
 st.subheader("Inputs")
 inputs = pd.DataFrame([{"input": k, "value": str(v)} for k, v in {**run, "stage_layers": r["stage_layers"]}.items()])

@@ -28,7 +28,7 @@ def _nvlink(run: RunSpec, k: float) -> RunSpec:
 
 def _ep(run: RunSpec, k: float) -> RunSpec:
     """The nearest valid EP degree below (k < 1) or above (k > 1) the current one."""
-    experts, limit = run.model.n_routed_experts, run.tp * run.dp
+    experts, limit = run.model.n_routed_experts, run.tp * run.layout.replicas
     valid = [e for e in range(1, experts + 1) if experts % e == 0 and limit % e == 0]
     lower = [e for e in valid if e < run.ep]
     higher = [e for e in valid if e > run.ep]

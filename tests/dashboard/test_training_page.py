@@ -183,3 +183,37 @@ def test_goodput_at_scale_is_the_scale_study_for_the_pages_run():
         assert crossovers(rows)[600.0] == (65536, 131072) and crossovers(rows)[150.0] is None
         assert "between 65,536 and 131,072 GPUs with 600 s restarts" in caption
         assert "not at or below 131,072 GPUs with 150 s restarts" in caption
+
+
+def test_the_whole_run_is_the_plan_priced_on_the_pages_run():
+    """The whole run (behind a checkbox): at the defaults the table is V3's plan and the figures are
+    `price_plan`'s for it; the table round-trips to the plan; a bad cell is one error naming it."""
+    import pandas as pd
+
+    from dashboard.plan import plan_frame, plan_of
+    from simulator.analytic.runplan import price_plan
+    from simulator.runplan import load_plan, plan_from_dict
+
+    want = price_plan(load_plan("deepseek-v3"))
+    at = page(plan="true")
+    assert not at.exception and not at.error
+    assert metrics(at)["Whole-run GPU-hours"] == f"{want['total']['gpu_hours'] / 1e3:,.0f}K"
+    assert any("context extension" in c.value and "-40.4%" in c.value for c in at.caption)
+    frame = plan_frame()
+    again = price_plan(plan_from_dict(plan_of(frame, {})))
+    assert again["total"]["gpu_hours"] == want["total"]["gpu_hours"]
+    bad = frame.copy()
+    bad.loc[1, "batch_sequences"] = 7
+    with pytest.raises(ValueError, match=r"context extension 32K.*does not split"):
+        price_plan(plan_from_dict(plan_of(bad, {})))
+    empty_row = pd.concat([frame, pd.DataFrame([{}])], ignore_index=True)  # the editor's "add row", left blank
+    assert price_plan(plan_from_dict(plan_of(empty_row, {})))["total"] == want["total"]
+
+
+def test_context_parallelism_on_the_page_is_the_models():
+    at = page(cp=2)
+    assert not at.exception and not at.error
+    assert metrics(at)["Step time"] == f"{estimate(build_run({'cp': 2}), 'published').step_time_s:.2f} s"
+    at = page(cp=3)
+    shown = at.error[0].value.replace("\\*", "*")  # st.error shows text as Markdown: asterisks escaped
+    assert len(at.error) == 1 and "tp*cp*pp=48 must divide gpus=2048" in shown
