@@ -18,6 +18,7 @@ from simulator.runspec import RUN_FIELDS
 
 PLANS_DIR = Path(__file__).parent / "data" / "plans"
 MAX_PHASES = 64
+MAX_GPU_HOURS = 1e12  # a phase's given or published GPU-hours: beyond any run (keeps sums and costs finite)
 PHASE_KEYS = {
     "name", "tokens", "steps", "gpu_hours", "seq_len", "batch_sequences", "ramp", "options", "published_gpu_hours",
     "published_group",
@@ -156,6 +157,8 @@ def _number(data: Mapping[str, Any], key: str, where: str, optional: bool = Fals
     value = data.get(key)
     if not is_finite_number(value) or value <= 0:
         raise ValueError(f"{where}: {key}={clean_text(repr(value), 40)} must be a positive finite number")
+    if key.endswith("gpu_hours") and value > MAX_GPU_HOURS:
+        raise ValueError(f"{where}: {key}={value:g} is beyond {MAX_GPU_HOURS:g} GPU-hours")
     return float(value)
 
 

@@ -105,6 +105,7 @@ def test_train_plan_on_the_command_line(capsys):
         ('[[phase]]\nname = "a"\ngpu_hours = 5.0\nseq_len = 4096', "takes no seq_len"),
         ('[[phase]]\nname = "a"\ntokens = 1e9\nseq_len = 4096\nbatch_sequences = 7', "does not split"),
         ("[[phase]\n", "is not valid TOML"),
+        ('[[phase]]\nname = "a"\ngpu_hours = 1e300', "beyond 1e+12 GPU-hours"),
     ],
 )  # fmt: skip
 def test_bad_plans_are_one_line_errors(tmp_path, capsys, toml, message):
