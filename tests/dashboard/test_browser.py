@@ -131,3 +131,20 @@ def test_a_hostile_url_is_text_with_a_note_and_the_defaults(server, browser):
     assert not page.query_selector_all('[data-testid="stException"]')
     page.close()
     assert not errors
+
+
+def test_the_training_pages_whole_run_and_expected_run_in_a_browser(server, browser):
+    """The plan table (a data editor), its bill and the expected run with async checkpoints and hot spares, as a
+    person opens them from a shared link: the numbers, no exception, no console error."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1000})
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    query = {"plan": "true", "checkpointing": "async", "pool": "true", "spares": "2"}
+    page.goto(f"{server}/?{urllib.parse.urlencode(query)}")
+    for text in ["Whole-run GPU-hours", "2,393K", "context extension -40.4%", "2 hot spare nodes", "written in"]:
+        page.wait_for_function("t => document.body.innerText.includes(t)", arg=text, timeout=120_000)
+    page.wait_for_selector('[data-testid="stDataFrame"]', timeout=60_000)  # the plan's table and the bill's
+    assert not page.query_selector_all('[data-testid="stException"]')
+    page.close()
+    assert not errors, errors
