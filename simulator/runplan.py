@@ -68,6 +68,12 @@ def plan_catalog() -> list[str]:
 
 def load_plan(name_or_path: str) -> Plan:
     """A built-in plan by name, else a TOML file; any defect is a one-line ValueError naming the plan."""
+    data, where = load_plan_data(name_or_path)
+    return plan_from_dict(data, where)
+
+
+def load_plan_data(name_or_path: str) -> tuple[dict[str, Any], str]:
+    """A plan's TOML as data, unchecked (`plan_from_dict` checks it), and the name its errors go by."""
     if name_or_path in plan_catalog():
         path = PLANS_DIR / f"{name_or_path}.toml"
     else:
@@ -76,7 +82,7 @@ def load_plan(name_or_path: str) -> Plan:
             known = ", ".join(plan_catalog())
             raise ValueError(f"plan {clean_text(name_or_path, 80)!r}: give a .toml file or one of {known}")
     where = f"plan {path.name}"
-    return plan_from_dict(loads_toml(read_text(path, "plan"), where), where)
+    return loads_toml(read_text(path, "plan"), where), where
 
 
 def plan_from_dict(data: Mapping[str, Any], where: str = "plan") -> Plan:

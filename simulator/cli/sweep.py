@@ -50,11 +50,14 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def cmd_sweep(args: argparse.Namespace) -> dict[str, Any]:
     from simulator.explore.sweep import RESULT_SUFFIXES, pareto_front, run_sweep, write_results
-    from simulator.explore.sweepspec import load_sweep
+    from simulator.explore.sweepspec import load_sweep_data, sweep_from_dict
 
     if args.out:
         check_output(args.out, RESULT_SUFFIXES, "--out")  # before the work, not after it
-    spec = load_sweep(args.sweep)
+    data = load_sweep_data(args.sweep)
+    if "plan" in data:
+        return cmd_plan_sweep(data, args)
+    spec = sweep_from_dict(data)
     if args.engine:
         spec = replace(spec, engine=args.engine)
     frame = run_sweep(spec, args.processes, args.workers, args.scheduler, progress=not args.json)
@@ -75,6 +78,39 @@ def cmd_sweep(args: argparse.Namespace) -> dict[str, Any]:
         "axes": axes,
         "objectives": dict(spec.objectives),
         "pareto": _records(front[list(dict.fromkeys([*axes, *spec.objectives, "step_time_s"]))]),
+        "out": args.out,
+        "top": args.top,
+    }
+
+
+def cmd_plan_sweep(data: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """A sweep over a run plan's inputs (`simulator.explore.plansweep`): every point the whole plan priced."""
+    from simulator.explore.plansweep import plan_sweep_from_dict, run_plan_sweep
+    from simulator.explore.sweep import pareto_front, write_results
+
+    if args.engine or args.workers or args.scheduler:
+        raise ValueError("a plan sweep runs in this process: drop --engine, --workers and --scheduler")
+    spec = plan_sweep_from_dict(data)
+    frame = run_plan_sweep(spec)
+    valid = frame[frame["valid"]]
+    frame["pareto"] = pareto_front(frame, spec.objectives) if len(valid) else False
+    if args.out:
+        write_results(frame, args.out)
+    first = next(iter(spec.objectives))
+    on = frame[frame["pareto"]] if len(valid) else valid
+    front = on.sort_values(first, ascending=spec.objectives[first] == "min") if len(valid) else valid
+    invalid = frame.loc[~frame["valid"], "reason"]
+    axes = [name for name, _ in spec.axes]
+    return {
+        "engine": "plan",
+        "method": "grid",
+        "points": len(frame),
+        "valid": len(valid),
+        "invalid": len(invalid),
+        "reasons": {str(k): int(v) for k, v in invalid.value_counts().items()},
+        "axes": axes,
+        "objectives": dict(spec.objectives),
+        "pareto": _records(front[list(dict.fromkeys([*axes, *spec.objectives]))]) if len(valid) else [],
         "out": args.out,
         "top": args.top,
     }

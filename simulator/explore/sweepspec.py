@@ -280,14 +280,18 @@ def sweep_from_dict(data: Mapping[str, Any]) -> SweepSpec:
 
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read a sweep TOML file."""
+    return sweep_from_dict(load_sweep_data(path))
+
+
+def load_sweep_data(path: str | Path) -> dict[str, Any]:
+    """A sweep TOML file's data, unchecked (`sweep_from_dict` or, with a `plan` key, the plan sweep checks it)."""
     text = read_text(path, "sweep")
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{path} is not valid TOML: {exc}") from None
     except RecursionError:
         raise ValueError(f"{path} is nested too deeply") from None
-    return sweep_from_dict(data)
 
 
 def quantiles(spec: SweepSpec) -> np.ndarray:
