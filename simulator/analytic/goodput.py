@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from hwmodels.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
-from simulator.analytic.memory import precision_preset
+from simulator.analytic.memory import memory_per_gpu, precision_preset
 from simulator.analytic.spares import (
     NODE_CLASSES,
     REPAIR_H,
@@ -30,7 +30,7 @@ from simulator.analytic.spares import (
     nodes_out_mean,
     shortfall_probability,
     spares_for,
-    wait_per_node_failure_s,
+    wait_per_failure_s,
 )
 from simulator.runspec import RunSpec
 from workloads.params import params_total
@@ -226,10 +226,19 @@ def checkpoint_bytes(run: RunSpec) -> float:
 def snapshot_bytes(run: RunSpec) -> float:
     """What the fullest GPU copies to host memory for an asynchronous checkpoint: its weights and optimizer
     states (master copy and moments), gradients not (`analytic.memory.memory_per_gpu`)."""
-    from simulator.analytic.memory import memory_per_gpu
-
     held = memory_per_gpu(run)
     return held["weights"] + held["optimizer_states"]
+
+
+def checkpoint_times(write_s: Any, read_s: Any, snapshot_s: Any, is_async: Any, restart_s: Any) -> tuple[Any, ...]:
+    """(pause, tail, floor, restart) seconds of a checkpoint scheme, on scalars or a sweep's arrays: sync pauses
+    for the write; async for the snapshot, with the write as the run's tail and as part of every restart (a
+    failure loses it), and no interval shorter than the write less the snapshot (`run_goodput`'s docstring).
+    The restart is the given one, reading the checkpoint back and, async, the lost write."""
+    pause = np.where(is_async, snapshot_s, write_s)
+    tail = np.where(is_async, write_s, 0.0)
+    floor = np.where(is_async, np.maximum(write_s - pause, 0.0), 0.0)
+    return pause, tail, floor, restart_s + read_s + tail
 
 
 def run_goodput(run: RunSpec, steady_wall_s: float, steady_gpu_hours: float, steady_cost_usd: float,
@@ -255,24 +264,20 @@ def run_goodput(run: RunSpec, steady_wall_s: float, steady_gpu_hours: float, ste
     state = checkpoint_bytes(run)
     write_s, read_s = state / storage.write_bytes_per_s, state / storage.read_bytes_per_s
     mtbf = rates.mtbf_s(run.gpus, run.node.gpus_per_node)
-    if inputs.checkpointing == "async":
-        pause_s, tail_s = snapshot_bytes(run) / run.node.pcie_bw_bytes_per_s, write_s
-        floor_s = max(write_s - pause_s, 0.0)
-        if inputs.interval_s is not None and inputs.interval_s < floor_s:
-            raise ValueError(
-                f"a checkpoint every {inputs.interval_s / 60:g} min is sooner than an asynchronous write "
-                f"({write_s:.1f} s) ends: the writes would queue; set a longer interval or sync checkpoints"
-            )
-    else:
-        pause_s, tail_s, floor_s = write_s, 0.0, 0.0
+    is_async = inputs.checkpointing == "async"
+    snapshot_s = snapshot_bytes(run) / run.node.pcie_bw_bytes_per_s if is_async else 0.0
+    times = checkpoint_times(write_s, read_s, snapshot_s, is_async, inputs.restart_s)
+    pause_s, tail_s, floor_s, restart_s = (float(t) for t in times)
+    if inputs.interval_s is not None and inputs.interval_s < floor_s:
+        raise ValueError(
+            f"a checkpoint every {inputs.interval_s / 60:g} min is sooner than an asynchronous write "
+            f"({write_s:.1f} s) ends: the writes would queue; set a longer interval or sync checkpoints"
+        )
     node_rate = rates.job_rate_per_s(run.gpus, run.node.gpus_per_node, classes=NODE_CLASSES)
     total_rate = rates.job_rate_per_s(run.gpus, run.node.gpus_per_node)
     spares, repair_s = inputs.spare_nodes, inputs.repair_h * SECONDS_PER_HOUR
-    wait_s = 0.0
-    if spares is not None and total_rate > 0:
-        wait_s = node_rate / total_rate * wait_per_node_failure_s(spares, node_rate, repair_s)
-    g = goodput(steady_wall_s, pause_s, inputs.restart_s + read_s + tail_s, mtbf, inputs.interval_s, tail_s, wait_s,
-                floor_s)  # fmt: skip
+    wait_s = 0.0 if spares is None else wait_per_failure_s(spares, node_rate, total_rate, repair_s)
+    g = goodput(steady_wall_s, pause_s, restart_s, mtbf, inputs.interval_s, tail_s, wait_s, floor_s)
     factor = g.expected_s / g.work_s
     price = steady_cost_usd / steady_gpu_hours if steady_gpu_hours > 0 else 0.0
     spare_gpu_hours = (spares or 0) * run.node.gpus_per_node * g.expected_s / SECONDS_PER_HOUR

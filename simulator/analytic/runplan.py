@@ -61,8 +61,8 @@ def ramp_batches(run: RunSpec, from_sequences: int, over_tokens: float) -> tuple
 
 def price_phase(plan: Plan, phase: Phase, profile: KernelRates | str | None = None) -> dict[str, Any]:
     """One phase's steps, tokens, wall seconds, GPU-hours, cost and run (given GPU-hours: as they are)."""
-    base = build_run(dict(plan.run))
     if phase.given:
+        base = build_run(dict(plan.run))  # days and price of given GPU-hours: the plan's own run
         hours = float(phase.gpu_hours or 0.0)
         wall = hours / base.gpus * SECONDS_PER_HOUR
         return _row(phase, base, hours, wall, steps=None, tokens=None, step_time_s=None, note="given, not predicted")

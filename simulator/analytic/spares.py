@@ -41,6 +41,14 @@ def wait_per_node_failure_s(spares: int, rate_per_s: float, repair_s: float) -> 
     return shortfall_probability(spares, rate_per_s, repair_s) * repair_s / (spares + 1)
 
 
+def wait_per_failure_s(spares: int, node_rate_per_s: float, total_rate_per_s: float, repair_s: float) -> float:
+    """Expected seconds waiting for a node per interruption of any kind: the share of interruptions that take a
+    node out x the wait of one (0 when nothing fails)."""
+    if total_rate_per_s <= 0:
+        return 0.0
+    return node_rate_per_s / total_rate_per_s * wait_per_node_failure_s(spares, node_rate_per_s, repair_s)
+
+
 def spares_for(probability: float, rate_per_s: float, repair_s: float) -> int:
     """The fewest spares for which a node-removing failure finds none free at most `probability` of the time."""
     if not 0 < probability < 1:

@@ -8,8 +8,8 @@ import pandas as pd
 
 from hwmodels.reliability import load_storage
 from hwmodels.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
-from simulator.analytic.goodput import expected_wall_array, optimal_interval_s
-from simulator.analytic.spares import wait_per_node_failure_s
+from simulator.analytic.goodput import checkpoint_times, expected_wall_array, optimal_interval_s
+from simulator.analytic.spares import wait_per_failure_s
 from simulator.explore import expr
 
 # what the expected run needs of each model run (dropped after use): interruptions per second at failure_scale
@@ -36,10 +36,10 @@ def expected_columns(out: pd.DataFrame, steady_s: np.ndarray) -> None:
     with np.errstate(divide="ignore", invalid="ignore"):
         mtbf_s = 1 / (scale * out["_interrupts_per_s"].to_numpy(float))
         write_s = state / write
-        pause_s = np.where(is_async, out["_snapshot_s"].to_numpy(float), write_s)
-        tail_s = np.where(is_async, write_s, 0.0)
-        floor_s = np.where(is_async, np.maximum(write_s - pause_s, 0.0), 0.0)
-        restart_s = expr.floats(out["restart_s"].to_numpy()) + state / read + tail_s
+        given_restart = expr.floats(out["restart_s"].to_numpy())
+        pause_s, tail_s, floor_s, restart_s = checkpoint_times(
+            write_s, state / read, out["_snapshot_s"].to_numpy(float), is_async, given_restart
+        )
     given = expr.floats(out["checkpoint_interval_min"].to_numpy()) * 60
     queued = np.flatnonzero(valid & np.isfinite(given) & (given < floor_s))
     for i in queued:
@@ -79,9 +79,10 @@ def _node_waits(out: pd.DataFrame, valid: np.ndarray, scale: np.ndarray) -> tupl
     total_rate = scale * out["_interrupts_per_s"].to_numpy(float)
     repair_s = expr.floats(out["repair_h"].to_numpy()) * SECONDS_PER_HOUR
     wait_s = np.zeros(len(out))
-    at = np.flatnonzero(pooled & (total_rate > 0))
-    triples, back = np.unique(np.stack([spares[at], node_rate[at], repair_s[at]], axis=1), axis=0, return_inverse=True)
-    waits = np.array([wait_per_node_failure_s(int(k), r, t) for k, r, t in triples])
+    at = np.flatnonzero(pooled)
+    keys = np.stack([spares[at], node_rate[at], total_rate[at], repair_s[at]], axis=1)
+    distinct, back = np.unique(keys, axis=0, return_inverse=True)
+    waits = np.array([wait_per_failure_s(int(k), n, t, r) for k, n, t, r in distinct])
     if len(at):
-        wait_s[at] = node_rate[at] / total_rate[at] * waits[back.ravel()]
+        wait_s[at] = waits[back.ravel()]
     return wait_s, np.where(pooled, spares, 0.0)
