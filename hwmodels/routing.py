@@ -182,23 +182,41 @@ def fabric_graph(fabric: Fabric) -> nx.DiGraph:
 
 
 def transfer_links(
-    fabric: Fabric, src: np.ndarray, dst: np.ndarray, ecmp: str = "hash", seed: int = 0, remote_before: int = 0
+    fabric: Fabric,
+    src: np.ndarray,
+    dst: np.ndarray,
+    ecmp: str = "hash",
+    seed: int = 0,
+    remote_before: int = 0,
+    cross_planes: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(flow, link, weight) of every link each GPU-to-GPU transfer crosses (NVLink up and down inside a node;
     NIC up, the switch path and NIC down across nodes), and each transfer's switch-to-switch hops. The ECMP
     hash numbers the transfers that cross nodes in order, from `remote_before` (how many crossed before these
-    in the same set): a set routed in parts takes the same paths as routed whole."""
+    in the same set): a set routed in parts takes the same paths as routed whole. With `cross_planes`, a
+    transfer between planes of a multi-plane fabric is forwarded over NVLink (below); without, it has no path."""
     src, dst = np.asarray(src, np.int64), np.asarray(dst, np.int64)
     g, n = fabric.node.gpus_per_node, len(src)
     local = src // g == dst // g
     idx = np.arange(n)
-    f_parts = [idx[local], idx[local], idx[~local], idx[~local]]
+    # Multi-plane: a transfer to a NIC of another plane first crosses NVLink to the GPU of its own node in the
+    # destination's plane (the same local index), which sends it (ISCA 2025 section 5: planes are joined only
+    # by intra-node forwarding). Aligned transfers, all of V3's, never take this hop.
+    nic_src = src.copy()
+    if cross_planes and TABLE[fabric.spec.kind].planes == "split" and fabric.spec.planes > 1:
+        planes = fabric.spec.planes
+        cross = ~local & ((src % g) % planes != (dst % g) % planes)
+        nic_src[cross] = (src[cross] // g) * g + dst[cross] % g
+    else:
+        cross = np.zeros(n, dtype=bool)
+    f_parts = [idx[local], idx[local], idx[cross], idx[cross], idx[~local], idx[~local]]
     l_parts = [fabric.nvlink_up(src[local]), fabric.nvlink_down(dst[local])]
-    l_parts += [fabric.nic_up(src[~local]), fabric.nic_down(dst[~local])]
+    l_parts += [fabric.nvlink_up(src[cross]), fabric.nvlink_down(nic_src[cross])]
+    l_parts += [fabric.nic_up(nic_src[~local]), fabric.nic_down(dst[~local])]
     w_parts = [np.ones(len(p)) for p in f_parts]
     remote = idx[~local]
     pf, pl, pw = switch_paths(
-        fabric, fabric.gpu_switch[src[remote]], fabric.gpu_switch[dst[remote]], ecmp, seed, remote_before
+        fabric, fabric.gpu_switch[nic_src[remote]], fabric.gpu_switch[dst[remote]], ecmp, seed, remote_before
     )
     f_parts.append(remote[pf])
     l_parts.append(pl)

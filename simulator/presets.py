@@ -71,6 +71,14 @@ def interleaved_virtual_stages(layers: int, pp: int) -> int:
     return max(1, layers // max(pp, 1))
 
 
+def training_gpus(node: NodeSpec) -> int:
+    """The GPUs a run gets when none are given: V3's 2,048 (V3 report 3.1), or the nearest whole number of
+    nodes where a node does not divide it (an NVL72 rack: 28 racks, 2,016 GPUs)."""
+    per_node = node.gpus_per_node
+    return max(1, round(V3_GPUS / per_node)) * per_node
+
+
+V3_GPUS = 2048  # H800s of V3's pre-training cluster (V3 report, section 3.1)
 V3_BATCH_SEQUENCES = 15360  # sequences per step (V3 report, section 4.2)
 
 

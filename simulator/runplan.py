@@ -14,7 +14,7 @@ from typing import Any
 
 from hwmodels.files import clean_text, is_finite_number, loads_toml, read_text
 from simulator import limits
-from simulator.runspec import RUN_FIELDS
+from simulator.runspecfile import check_run_options
 
 PLANS_DIR = Path(__file__).parent / "data" / "plans"
 MAX_PHASES = 64
@@ -140,15 +140,10 @@ def _phase(data: Any, where: str) -> Phase:
 
 
 def _options(data: Any, where: str) -> tuple[tuple[str, Any], ...]:
-    """build_run options as data: known names only (model, gpu, node, RunSpec fields); values are checked
-    when the phase's run is built."""
-    if not isinstance(data, dict):
-        raise ValueError(f"{where}: must be a table of run options")
-    known = {"model", "gpu", "node", *RUN_FIELDS}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"{where}: unknown run option {clean_text(unknown[0], 80)!r}")
-    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in data.items()))
+    """build_run options as data: known names only (model, gpu, node, RunSpec fields), each of its type
+    (runspecfile.check_run_options, shared with run-spec files); values are checked when the phase's run is
+    built."""
+    return tuple(sorted(check_run_options(data, where).items()))
 
 
 def _text(value: Any, key: str, where: str, empty: bool = False) -> str:

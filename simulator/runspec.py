@@ -28,6 +28,7 @@ from simulator.presets import (
     node_for,
     training_batch_sequences,
     training_ep,
+    training_gpus,
 )
 from simulator.schedules import BIDIRECTIONAL, check_schedule
 from workloads.activations import RECOMPUTE_MODES
@@ -319,6 +320,8 @@ def build_run(options: Mapping[str, object]) -> RunSpec:
     if opts.get("stage_layers") is not None:
         opts["stage_layers"] = tuple(opts["stage_layers"])
     defaults = tuple(name for name in RUN_FIELDS if name not in opts)
+    if "gpus" not in opts:
+        opts["gpus"] = training_gpus(node_spec)
     if "ep" not in opts:
         opts["ep"] = default_ep(model, opts)
     if "global_batch_tokens" not in opts:

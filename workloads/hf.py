@@ -56,6 +56,7 @@ def _common(c: _Keys) -> dict[str, Any]:
         num_attention_heads=c.need("num_attention_heads"),
         vocab_size=c.need("vocab_size"),
         tie_word_embeddings=c.get("tie_word_embeddings", False),
+        max_position_embeddings=c.get("max_position_embeddings", 0),
     )
 
 

@@ -262,3 +262,43 @@ def largest_batch_that_fits(
     if context <= 0:
         raise ValueError(f"context={context} must be positive")
     return kv_tokens_that_fit(spec, layout, hbm_bytes, weight_dtype, kv_dtype) // context
+
+
+def max_context_tokens(spec: ModelSpec) -> int | None:
+    """The longest context (tokens) the model was built for: its config.json's max_position_embeddings, or None
+    where the config states none. A context past it is one the model cannot attend over, whatever fits."""
+    return spec.max_position_embeddings or None
+
+
+def serving_capacity(
+    spec: ModelSpec,
+    layout: ParallelLayout,
+    context: int,
+    batch: int,
+    hbm_bytes: float,
+    weight_dtype: str = "bf16",
+    kv_dtype: str = "bf16",
+) -> dict[str, float]:
+    """What one GPU of a serving deployment holds at `context` tokens, from `inference_memory_per_gpu`.
+
+    `weights_bytes` and `kv_room_bytes` (HBM left for KV) per GPU; `kv_bytes_per_token` one cached token costs
+    each GPU of its attention replica (the tp x pp GPUs that hold its sequences); `sequences_per_replica` of
+    `context` tokens (`largest_batch_that_fits`), `sequences_per_gpu` = that / (tp x pp), and
+    `sequences_per_node` the layout's `gpus_per_node` GPUs hold together (whole sequences);
+    `longest_context` for `batch` sequences per replica, capped at `max_context_tokens` (`context_capped`
+    says whether the cap, not memory, set it). Nothing is reserved for activations.
+    """
+    one = inference_memory_per_gpu(spec, layout, 1, 1, weight_dtype, kv_dtype)
+    per_replica = largest_batch_that_fits(spec, layout, context, hbm_bytes, weight_dtype, kv_dtype)
+    longest = longest_context_that_fits(spec, layout, batch, hbm_bytes, weight_dtype, kv_dtype)
+    cap = max_context_tokens(spec)
+    return {
+        "weights_bytes": one["weights"],
+        "kv_room_bytes": max(0.0, hbm_bytes - one["weights"]),
+        "kv_bytes_per_token": one["kv_cache"],
+        "sequences_per_replica": per_replica,
+        "sequences_per_gpu": per_replica / (layout.tp * layout.pp),
+        "sequences_per_node": per_replica * layout.gpus_per_node // (layout.tp * layout.pp),
+        "longest_context": longest if cap is None else min(longest, cap),
+        "context_capped": cap is not None and longest > cap,
+    }

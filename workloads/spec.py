@@ -40,6 +40,7 @@ MAX_SIZES = {
     "first_k_dense_replace": 1024,
     "moe_layer_freq": 1024,
     "num_nextn_predict_layers": 64,
+    "max_position_embeddings": 1 << 24,
 }
 
 
@@ -88,6 +89,8 @@ class ModelSpec:
     scoring_func: str = "softmax"
     # mtp
     num_nextn_predict_layers: int = 0
+    # the longest context the model was trained for (config.json's max_position_embeddings); 0 = not stated
+    max_position_embeddings: int = 0
 
     def __post_init__(self) -> None:
         for field in ("name", "source"):
@@ -114,6 +117,7 @@ class ModelSpec:
             "shared_expert_intermediate_size",
             "first_k_dense_replace",
             "num_nextn_predict_layers",
+            "max_position_embeddings",
         )
         _check_positive(self, "n_group", "topk_group", "moe_layer_freq")
         for field, limit in MAX_SIZES.items():

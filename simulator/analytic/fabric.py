@@ -136,7 +136,9 @@ def _switch_factor(fabric: Fabric, src: np.ndarray, dst: np.ndarray, size: np.nd
 
     if not len(src):
         return 0.0
-    time_s = link_loads(fabric, *transfer_links(fabric, src, dst, ecmp)[:3], size) / fabric.capacity_bytes_per_s
+    # a stage boundary inside a node puts PP and DP peers on other planes: forwarded over NVLink (NCCL's PXN)
+    routed = transfer_links(fabric, src, dst, ecmp, cross_planes=True)[:3]
+    time_s = link_loads(fabric, *routed, size) / fabric.capacity_bytes_per_s
     switch_links, g = len(fabric.switch_link_key), fabric.gpus
     nic_s = time_s[switch_links : switch_links + 2 * g].max(initial=0.0)
     return float(time_s[:switch_links].max(initial=0.0) / nic_s) if nic_s > 0 else 0.0

@@ -1,12 +1,18 @@
 """Kernel rates for one GPU: a calibration profile applied to the GPU a run uses.
 
 `--profile` takes `sol` (peaks only), `published` (kernel benchmarks from
-public sources, shipped), `measured` (the newest profile `v3sim calibrate
-run` wrote, else the one measured on the CI machine's CPU), a shipped
-profile's name, or a JSON file. A profile measured on another catalog GPU is
-applied as fractions of that GPU's peaks; one measured on a device outside
-the catalog (a CPU) is applied at its own absolute speed, never above the
-GPU's datasheet, and says so.
+public sources, shipped), `measured` (kernels timed on the run's GPU or one of
+its die: the newest `v3sim calibrate run` wrote, else the one we measured on an
+H200 for the GH100 die), a shipped profile's name, or a JSON file.
+
+Where a profile may price a run (`refusal`): on the GPU it was measured on, as
+measured; on another GPU of the same die (an H200's timings for an H800: the
+same SMs, clocks and tensor cores), as the same fractions of that GPU's peaks,
+FLOP/s by the dtype's dense peak and bytes/s by the HBM datasheet. A profile
+measured on a device outside the catalog (a CPU) or on another die is refused:
+its speed says nothing of this GPU's. A published table alone may stand in for
+a die no table covers (the A100, MI300X), as fractions of peaks, and says so.
+A fit that misses its own samples by more than MAX_FIT_RMSE prices nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
-from hwmodels.profile import PROFILE_DIR, KernelFit, Profile, RateCaps, read_profile
+from hwmodels.profile import MAX_FIT_RMSE, PROFILE_DIR, KernelFit, Profile, read_profile
 from hwmodels.registry import load_gpu
 from hwmodels.specs import GPUSpec
 from simulator.analytic.memo import Memo
@@ -26,7 +32,8 @@ SHIPPED_DIR = PROFILE_DIR
 PROFILE_CHOICES = ("sol", "published", "measured")
 DEFAULT_PROFILE = "published"
 FALLBACK_PUBLISHED = "h800-published"
-SHIPPED_MEASURED = "cpu-measured"
+# Kernel timings we measured on a GPU, shipped: what `measured` falls back to on a GPU of their die.
+SHIPPED_MEASURED = ("h200-measured",)
 
 
 def user_profile_dir() -> Path:
@@ -48,11 +55,15 @@ class KernelRates:
     elementwise_share: dict[str, float] = field(default_factory=dict)  # a profile's own element-wise shares
 
     def fit(self, cls: str) -> KernelFit:
+        """The fit that prices class `cls`; a one-line error when there is none or it failed (MAX_FIT_RMSE)."""
         if cls not in self.fits:
             have = ", ".join(sorted(self.fits))
             hint = "; use --precision bf16" if cls.endswith("fp8") else ""
             raise ValueError(f"profile {self.name} has no {cls} fit (it has {have}){hint}")
-        return self.fits[cls]
+        f = self.fits[cls]
+        if not f.passes:
+            raise ValueError(failed_fit_message(self.name, cls, f))
+        return f
 
     def time_s(self, cls: str, flops: float, bytes_moved: float = 0.0, sm_share: float = 1.0) -> float:
         """Seconds for one kernel of class `cls`, its compute on `sm_share` of the SMs (HBM is shared by all of
@@ -87,21 +98,59 @@ def sample_sources(profile: Profile) -> dict[str, str]:
     return {cls: "; ".join(v) for cls, v in out.items()}
 
 
+def failed_fit_message(name: str, cls: str, fit: KernelFit) -> str:
+    """The one-line refusal of a fit over MAX_FIT_RMSE: the profile, the class, its error, the limit, the fix."""
+    return (
+        f"profile {name}: its {cls} fit misses its own samples by {100 * fit.rel_rmse:,.0f}% rms, over the "
+        f"{MAX_FIT_RMSE:.0%} a fit may miss by; measure again (`v3sim calibrate run` on an idle machine) or use "
+        "--profile published"
+    )
+
+
+def failed_classes(fits: dict[str, KernelFit]) -> list[str]:
+    """The classes whose fit misses its samples by more than MAX_FIT_RMSE, worst first."""
+    return sorted((c for c, f in fits.items() if not f.passes), key=lambda c: -fits[c].rel_rmse)
+
+
+def refusal(profile: Profile, gpu: GPUSpec) -> str:
+    """Why `profile` may not price a run on `gpu`, in one line naming where it was measured and the fix; ""
+    when it may. A device outside the GPU catalog (a CPU) has no datasheet to scale its rates by, and a GPU
+    of another die runs other kernels at other fractions of its peaks; a published table may stand in for a
+    die no table covers (see `published_for`), its rates saying so."""
+    fix = f"use --profile published, or run `v3sim calibrate run` on the {gpu.name} itself"
+    if not profile.catalog_gpu:
+        return (
+            f"profile {profile.name} was measured on {profile.device}, not on a catalog GPU: its rates cannot "
+            f"price a run on the {gpu.name}; {fix}"
+        )
+    src = load_gpu(profile.catalog_gpu)
+    if profile.kind == "measured" and src.name != gpu.name and not (gpu.die and src.die == gpu.die):
+        return (
+            f"profile {profile.name} was measured on the {src.name} ({_die(src)}), another die than the "
+            f"{gpu.name}'s ({_die(gpu)}): its rates cannot price a run on the {gpu.name}; {fix}"
+        )
+    return ""
+
+
+def _die(gpu: GPUSpec) -> str:
+    return f"die {gpu.die}" if gpu.die else "no die in its datasheet"
+
+
 def apply_profile(profile: Profile, gpu: GPUSpec) -> KernelRates:
-    """`profile`'s fits for `gpu`: as measured on the same GPU, scaled by peaks from another catalog GPU, at
-    their absolute speed (within `gpu`'s datasheet) from a device outside the catalog. Classes of a dtype `gpu`
-    has no tensor cores for are left out."""
+    """`profile`'s fits for `gpu`: as measured on the same GPU, else as the same fractions of the peaks of the
+    GPU it was measured on (FLOP/s by the dtype's dense peak, bytes/s by the HBM datasheet, overhead as
+    measured); a one-line error where `refusal` says it may not. Classes of a dtype `gpu` has no tensor cores
+    for are left out."""
+    reason = refusal(profile, gpu)
+    if reason:
+        raise ValueError(reason)
     head = (profile.name, profile.kind, profile.device, gpu.name)
     sources = sample_sources(profile)
     shares = profile.elementwise_share  # a share of the HBM datasheet carries to any GPU as a share
     if profile.catalog_gpu == gpu.name:
         return KernelRates(*head, dict(profile.fits), profile.notes, sources, shares)
     usable = {c: f for c, f in profile.fits.items() if c == "memory" or getattr(gpu, f"peak_{_dtype(c)}_flop_per_s")}
-    if not profile.catalog_gpu:
-        note = f"measured on {profile.device} (not in the GPU catalog): applied at its absolute speed to {gpu.name}"
-        fits = {cls: f.within(RateCaps.of(gpu, cls)) for cls, f in usable.items()}
-        return KernelRates(*head, fits, (*profile.notes, f"{note}, no rate above its datasheet"), sources, shares)
-    src = load_gpu(profile.catalog_gpu)
+    src = load_gpu(str(profile.catalog_gpu))
     fits = {}
     for cls, f in usable.items():
         flop_ratio = 1.0 if cls == "memory" else gpu.peak_flop_per_s(_dtype(cls)) / src.peak_flop_per_s(_dtype(cls))
@@ -120,11 +169,42 @@ def shipped_profiles() -> list[str]:
     return sorted(p.stem for p in SHIPPED_DIR.glob("*.json"))
 
 
-def newest_measured() -> Path | None:
-    """The newest profile file in the user's profile folder, if any."""
+def user_measured() -> list[Path]:
+    """The profile files in the user's profile folder, newest first."""
     folder = user_profile_dir()
     files = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
-    return files[-1] if files else None
+    return files[::-1]
+
+
+def measured_path(gpu: GPUSpec | None = None) -> Path:
+    """The file `measured` names for a run on `gpu`: the newest of the user's profiles measured on that GPU,
+    else on a GPU of its die, else a shipped one (SHIPPED_MEASURED) on that GPU or its die; a one-line error
+    naming the fix when none was. Without a GPU (to show one): the newest of the user's, else the first
+    shipped."""
+    mine, shipped = user_measured(), [SHIPPED_DIR / f"{n}.json" for n in SHIPPED_MEASURED]
+    if gpu is None:
+        return (mine or shipped)[0]
+    for paths in (mine, shipped):
+        profiles = [(path, _read(path)) for path in paths]
+        for rank in (2, 1):
+            for path, profile in profiles:
+                if _kinship(profile, gpu) == rank:
+                    return path
+    die = f" or another {gpu.die} GPU" if gpu.die else ""
+    newest = f"; the newest of yours, {_read(mine[0]).name}, was measured on {_read(mine[0]).device}" if mine else ""
+    raise ValueError(
+        f"--profile measured: nothing was measured on the {gpu.name}{die}{newest}; use --profile published, or "
+        f"run `v3sim calibrate run` on the {gpu.name} (it writes to {user_profile_dir()})"
+    )
+
+
+def _kinship(profile: Profile, gpu: GPUSpec) -> int:
+    """2: `profile` timed kernels on `gpu` itself, 1: on a GPU of its die, 0: neither (or it was no measurement)."""
+    if profile.kind != "measured" or not profile.catalog_gpu:
+        return 0
+    if profile.catalog_gpu == gpu.name:
+        return 2
+    return int(bool(gpu.die) and load_gpu(profile.catalog_gpu).die == gpu.die)
 
 
 @lru_cache(maxsize=32)
@@ -140,11 +220,11 @@ def _read(path: str | Path) -> Profile:
     return _read_cached(str(path.resolve()), path.stat().st_mtime_ns)
 
 
-def load_profile(spec: str = DEFAULT_PROFILE) -> Profile:
-    """The profile `spec` names (published/measured/shipped name/JSON path); `sol` has none, see sol_rates."""
+def load_profile(spec: str = DEFAULT_PROFILE, gpu: GPUSpec | None = None) -> Profile:
+    """The profile `spec` names (published/measured/shipped name/JSON path), `measured` resolved for a run on
+    `gpu` (see `measured_path`); `sol` has none, see sol_rates."""
     if spec == "measured":
-        path = newest_measured() or SHIPPED_DIR / f"{SHIPPED_MEASURED}.json"
-        return _read(path)
+        return _read(measured_path(gpu))
     if spec in shipped_profiles():
         return _read(SHIPPED_DIR / f"{spec}.json")
     if spec.endswith(".json") or os.sep in spec:
@@ -164,7 +244,7 @@ def rates_for(spec: str | KernelRates | None, gpu: GPUSpec) -> KernelRates:
         return sol_rates(gpu)
     if spec == "published":
         return _applied(load_profile(published_for(gpu)), gpu)
-    return _applied(load_profile(spec), gpu)
+    return _applied(load_profile(spec, gpu), gpu)
 
 
 @lru_cache(maxsize=64)
@@ -203,6 +283,7 @@ def describe(fits: dict[str, KernelFit], sources: dict[str, str]) -> list[dict[s
                 "overhead_us": f.overhead_s * 1e6,
                 "samples": f.samples,
                 "rel_rmse": f.rel_rmse,
+                "passes": f.passes,  # within MAX_FIT_RMSE: a class that fails prices nothing
                 "derived_from": f.derived_from,
                 "source": sources.get(cls, ""),
             }

@@ -17,7 +17,7 @@ from hwmodels.profile import PROFILE_DIR, Profile, write_profile
 from simulator.analytic.profile import PROFILE_CHOICES, describe, load_profile, sample_sources, user_profile_dir
 from simulator.cli import format as fmt
 from simulator.cli.args import degree, name, seq_tokens
-from simulator.cli.train import add_run_options
+from simulator.cli.runopts import add_run_options
 from workloads.registry import load_model
 
 
@@ -26,7 +26,7 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     cal = p.add_subparsers(dest="calibrate_command", required=True)
     q = cal.add_parser("flops", parents=[common], help="FLOPs counted on the real PyTorch layers vs the analytic")
     q.add_argument("model", type=name, help="preset slug or config.json")
-    q.add_argument("--seq-len", type=seq_tokens, default=4096)
+    q.add_argument("--seq-len", type=seq_tokens, default=4096, help="tokens per sequence, e.g. 4096 or 32k")
     q = cal.add_parser("run", parents=[common], help="time the workload's kernels here and write a profile")
     q.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda if present, else cpu")
     q.add_argument("--quick", action="store_true", help="a small case set (under a minute on a CPU)")
@@ -68,7 +68,7 @@ def cmd_calibrate(args: argparse.Namespace) -> dict[str, Any]:
 def _trace(args: argparse.Namespace) -> dict[str, Any]:
     """The trace's rate for every class it holds, the published profile's for the rest (explore.trace)."""
     from simulator.analytic.profile import published_for
-    from simulator.cli.train import run_from_args
+    from simulator.cli.runopts import run_from_args
     from simulator.explore.trace import trace_profile
 
     check_output(args.out, (".json",), "--out")
@@ -83,8 +83,10 @@ def _trace(args: argparse.Namespace) -> dict[str, Any]:
 
 def _flops(args: argparse.Namespace) -> dict[str, Any]:
     from calibration.oracle import flop_comparison  # torch
+    from simulator.cli.plausible import check_context
 
     spec = load_model(args.model)
+    check_context(spec, args.seq_len, "--seq-len")
     return {
         "command": "flops",
         "model": spec.name,

@@ -9,13 +9,23 @@ from typing import Any
 from hwmodels.units import GIB
 from simulator.analytic.summary import comm_summary, hardware_summary, kv_comparison, memory_summary, model_summary
 from simulator.cli import format as fmt
+from simulator.cli.plausible import check_context
 from simulator.presets import V3_LAYOUT, V3_NODE_LIMIT
 from workloads.layout import ParallelLayout
 from workloads.registry import load_model
+from workloads.spec import ModelSpec
+
+
+def _model(model: str, **lengths: int) -> ModelSpec:
+    """The model, once each of `lengths` ({flag: tokens per sequence}) is checked against its context."""
+    spec = load_model(model)
+    for flag, tokens in lengths.items():
+        check_context(spec, tokens, flag)
+    return spec
 
 
 def cmd_model(args: argparse.Namespace) -> dict[str, Any]:
-    return model_summary(load_model(args.model), args.seq_len, args.convention)
+    return model_summary(_model(args.model, **{"--seq-len": args.seq_len}), args.seq_len, args.convention)
 
 
 def print_model(out: dict[str, Any]) -> None:
@@ -43,7 +53,8 @@ def print_model(out: dict[str, Any]) -> None:
 
 
 def cmd_kv(args: argparse.Namespace) -> list[dict[str, Any]]:
-    return kv_comparison([load_model(m) for m in args.models], args.context, args.batch, args.dtype)
+    specs = [_model(m, **{"--context": args.context}) for m in args.models]
+    return kv_comparison(specs, args.context, args.batch, args.dtype)
 
 
 def print_kv(rows: list[dict[str, Any]]) -> None:
@@ -90,7 +101,8 @@ def cmd_memory(args: argparse.Namespace) -> dict[str, Any]:
         "weight_dtype": args.weight_dtype,
         "kv_dtype": args.kv_dtype,
     }
-    return memory_summary(load_model(args.model), _layout(args), args.seq_len, training, inference)
+    spec = _model(args.model, **{"--seq-len": args.seq_len, "--context": args.context})
+    return memory_summary(spec, _layout(args), args.seq_len, training, inference)
 
 
 def print_memory(out: dict[str, Any]) -> None:

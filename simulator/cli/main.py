@@ -32,6 +32,7 @@ from simulator.cli.args import (
     sequences,
 )
 from simulator.cli.calibrate import add_parsers as add_calibrate_parsers
+from simulator.cli.helpfmt import DefaultsHelp
 from simulator.cli.ops import add_parsers as add_ops_parsers
 from simulator.cli.serve import add_parsers as add_serve_parsers
 from simulator.cli.servesearch import add_parsers as add_serve_search_parsers
@@ -48,22 +49,38 @@ MAX_MESSAGE_CHARS = 2000  # an error line longer than this is cut: it is for a p
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (the usage is one `-h` away)."""
+    """argparse, but a usage error is one line (the usage is one `-h` away), and `--help` shows defaults."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", DefaultsHelp)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+LAYOUT_OPTIONS = (  # memory and comm take a layout as it is (no presets): option, default, help
+    ("tp", 1, "tensor parallelism"),
+    ("pp", 1, "pipeline stages"),
+    ("dp", 1, "data-parallel ranks"),
+    ("ep", 1, "expert parallelism"),
+    ("cp", 1, "context parallelism"),
+    ("gpus-per-node", 8, "GPUs per node"),
+)
+
+
 def _add_layout(p: argparse.ArgumentParser) -> None:
-    for option, default in (("tp", 1), ("pp", 1), ("dp", 1), ("ep", 1), ("cp", 1), ("gpus-per-node", 8)):
-        p.add_argument(f"--{option}", type=degree, default=default)
-    p.add_argument("--zero", type=integer, default=1, help="ZeRO stage 0-3 (default 1)")
+    for option, default, what in LAYOUT_OPTIONS:
+        p.add_argument(f"--{option}", type=degree, default=default, help=what)
+    p.add_argument("--zero", type=integer, default=1, help="ZeRO stage 0-3")
 
 
 def _add_topology(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--radix", type=radix, default=64, help="switch ports (default 64)")
-    p.add_argument("--planes", type=planes, default=None, help="planes (multi-plane) or rails (multi-rail); 8")
-    p.add_argument("--oversubscription", type=positive_number, default=1.0, help="leaf down:up ports (default 1)")
+    p.add_argument("--radix", type=radix, default=64, help="switch ports")
+    p.add_argument(
+        "--planes", type=planes, default=None, help="planes (multi-plane) or rails (multi-rail) (default: 8 for those)"
+    )
+    p.add_argument("--oversubscription", type=positive_number, default=1.0, help="leaf down:up ports (1: non-blocking)")
     p.add_argument("--switch", type=name, default="ib-ndr-64", help="switch catalog name or TOML file")
 
 
@@ -76,54 +93,54 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("model", parents=[common], help="parameters, FLOPs per token and KV bytes of a model")
     p.add_argument("model", type=name, help="preset slug (deepseek-v3, llama-3.1-405b, ...) or a config.json path")
-    p.add_argument("--seq-len", type=seq_tokens, default=4096)
-    p.add_argument("--convention", choices=list(FLOP_CONVENTIONS), default="exact")
+    p.add_argument("--seq-len", type=seq_tokens, default=4096, help="tokens per sequence, e.g. 4096 or 32k")
+    p.add_argument("--convention", choices=list(FLOP_CONVENTIONS), default="exact", help="how FLOPs are counted")
 
     p = sub.add_parser("kv", parents=[common], help="compare KV-cache memory across models")
-    p.add_argument("models", type=name, nargs="+")
-    p.add_argument("--context", type=seq_tokens, default=4096)
-    p.add_argument("--batch", type=sequences, default=1)
-    p.add_argument("--dtype", choices=list(DTYPE_BYTES), default="bf16")
+    p.add_argument("models", type=name, nargs="+", help="preset slugs or config.json paths")
+    p.add_argument("--context", type=seq_tokens, default=4096, help="tokens per sequence, e.g. 4096 or 128k")
+    p.add_argument("--batch", type=sequences, default=1, help="sequences held")
+    p.add_argument("--dtype", choices=list(DTYPE_BYTES), default="bf16", help="KV-cache element type")
 
     p = sub.add_parser("memory", parents=[common], help="training and inference memory per GPU for a layout")
-    p.add_argument("model", type=name)
+    p.add_argument("model", type=name, help="preset slug or config.json path")
     _add_layout(p)
-    p.add_argument("--seq-len", type=seq_tokens, default=4096)
-    p.add_argument("--micro-batch", type=sequences, default=1)
-    p.add_argument("--recompute", choices=RECOMPUTE_MODES, default="none")
-    p.add_argument("--precision", choices=list(TRAINING_PRECISIONS), default="bf16-mixed")
+    p.add_argument("--seq-len", type=seq_tokens, default=4096, help="tokens per training sequence, e.g. 4096 or 32k")
+    p.add_argument("--micro-batch", type=sequences, default=1, help="sequences per micro-batch (training)")
+    p.add_argument("--recompute", choices=RECOMPUTE_MODES, default="none", help="activation recomputation")
+    p.add_argument("--precision", choices=list(TRAINING_PRECISIONS), default="bf16-mixed", help="training precision")
     p.add_argument("--inflight", type=degree, default=None, help="micro-batches in flight (default: pp)")
-    p.add_argument("--param-copies", type=degree, default=1, help="2 for DualPipe")
+    p.add_argument("--param-copies", type=degree, default=1, help="copies of the weights: 2 for DualPipe")
     p.add_argument("--batch", type=sequences, default=1, help="sequences served (inference)")
-    p.add_argument("--context", type=seq_tokens, default=4096, help="tokens per sequence (inference)")
-    p.add_argument("--weight-dtype", choices=list(DTYPE_BYTES), default="bf16")
-    p.add_argument("--kv-dtype", choices=list(DTYPE_BYTES), default="bf16")
+    p.add_argument("--context", type=seq_tokens, default=4096, help="tokens per sequence (inference), e.g. 128k")
+    p.add_argument("--weight-dtype", choices=list(DTYPE_BYTES), default="bf16", help="weights (inference)")
+    p.add_argument("--kv-dtype", choices=list(DTYPE_BYTES), default="bf16", help="KV cache (inference)")
 
     p = sub.add_parser("comm", parents=[common], help="EP, PP and DP communication volumes for a layout")
-    p.add_argument("model", type=name)
+    p.add_argument("model", type=name, help="preset slug or config.json path")
     _add_layout(p)
-    p.add_argument("--node-limit", type=degree, default=None, help="max nodes per token (V3: 4)")
-    p.add_argument("--dispatch-dtype", choices=list(DTYPE_BYTES), default="fp8")
-    p.add_argument("--combine-dtype", choices=list(DTYPE_BYTES), default="bf16")
+    p.add_argument("--node-limit", type=degree, default=None, help="max nodes per token (V3: 4; default: no limit)")
+    p.add_argument("--dispatch-dtype", choices=list(DTYPE_BYTES), default="fp8", help="expert dispatch payload")
+    p.add_argument("--combine-dtype", choices=list(DTYPE_BYTES), default="bf16", help="expert combine payload")
 
     p = sub.add_parser("hardware", parents=[common], help="the GPU, NIC and node catalog")
-    p.add_argument("kind", nargs="?", choices=["gpus", "nics", "nodes", "switches"], default="gpus")
+    p.add_argument("kind", nargs="?", choices=["gpus", "nics", "nodes", "switches"], default="gpus", help="catalog")
     p.add_argument("names", type=name, nargs="*", help="catalog names or TOML files (default: the whole catalog)")
 
     p = sub.add_parser("topology", parents=[common], help="size, cost, bisection and hops of a cluster network")
-    p.add_argument("kind", choices=KINDS)
+    p.add_argument("kind", choices=KINDS, help="topology kind")
     _add_topology(p)
     p.add_argument("--endpoints", type=endpoints, default=None, help="NIC ports (default: the largest instance)")
 
     p = sub.add_parser("collective", parents=[common], help="a collective's time on a topology (flow-level)")
-    p.add_argument("collective", choices=COLLECTIVE_NAMES)
-    p.add_argument("--topology", choices=KINDS, default="multi-plane")
+    p.add_argument("collective", choices=COLLECTIVE_NAMES, help="the collective")
+    p.add_argument("--topology", choices=KINDS, default="multi-plane", help="scale-out network")
     _add_topology(p)
-    p.add_argument("--gpus", type=gpu_count, default=256)
-    p.add_argument("--bytes-per-gpu", type=positive_number, default=256e6)
+    p.add_argument("--gpus", type=gpu_count, default=256, help="GPUs taking part, e.g. 256 or 2Ki")
+    p.add_argument("--bytes-per-gpu", type=positive_number, default=256e6, help="bytes each GPU sends, e.g. 256M")
     p.add_argument("--node", type=name, default="h800-ib", help="node catalog name or TOML file")
-    p.add_argument("--ecmp", choices=ECMP_MODES, default="hash")
-    p.add_argument("--seed", type=integer, default=0)
+    p.add_argument("--ecmp", choices=ECMP_MODES, default="hash", help="equal-cost path choice")
+    p.add_argument("--seed", type=integer, default=0, help="seed of the ECMP draws")
     p.add_argument("--no-forwarding", action="store_true", help="cross nodes directly, not via NVLink (DeepEP)")
 
     p = sub.add_parser("report", parents=[common], help="the DeepSeek-V3 / 2,048 x H800 default, in the terminal")

@@ -28,6 +28,7 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 
 
 def cmd_ops(args: argparse.Namespace) -> dict[str, Any]:
+    from simulator.cli.plausible import check_context
     from simulator.presets import V3_LAYOUT, V3_NODE_LIMIT, deployment, node_for
     from workloads.flops import attended_keys
     from workloads.layout import ParallelLayout
@@ -35,6 +36,7 @@ def cmd_ops(args: argparse.Namespace) -> dict[str, Any]:
     from workloads.registry import load_model
 
     spec = load_model(args.model)
+    check_context(spec, args.seq_len, "--seq-len")
     node = node_for(args.gpu)
     if args.phase in ("forward", "backward"):
         tp = args.tp or 1

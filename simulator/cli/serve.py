@@ -33,24 +33,66 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     p.add_argument(
         "--gpu", type=name, default=None, help="GPU: its '<gpu>-ib' node, or gb200's NVL72 rack (default h800)"
     )
-    p.add_argument("--node", type=name, default=None, help="node catalog name or TOML file")
+    p.add_argument("--node", type=name, default=None, help="node catalog name or TOML file (default: the --gpu's node)")
     p.add_argument("--phase", choices=PHASES, default="both", help="prefill, decode, or both (disaggregated pools)")
-    p.add_argument("--ep", type=degree, default=None, help="decode expert parallelism (V3 on H800: 320)")
-    p.add_argument("--redundant", type=integer, default=None, help="extra expert slots in the decode pool (V3: 64)")
-    p.add_argument("--prefill-ep", type=degree, default=None, help="prefill expert parallelism (V3 on H800: 32)")
-    p.add_argument("--prefill-redundant", type=integer, default=None, help="extra expert slots in prefill (V3: 32)")
-    p.add_argument("--tp", type=degree, default=None, help="attention tensor parallelism (default: MLA 1, GQA 8)")
+    p.add_argument(
+        "--ep",
+        type=degree,
+        default=None,
+        help="decode expert parallelism (default: V3 on 8-GPU nodes 320, on an NVL72 rack 72; another MoE "
+        "the node's GPUs; dense 1)",
+    )
+    p.add_argument(
+        "--redundant",
+        type=integer,
+        default=None,
+        help="extra expert slots in the decode pool (default: V3 on 8-GPU nodes 64, NVL72 32; with --ep alone, "
+        "the fewest that spread the experts evenly)",
+    )
+    p.add_argument(
+        "--prefill-ep",
+        type=degree,
+        default=None,
+        help="prefill expert parallelism (default: V3 on 8-GPU nodes 32, NVL72 72; as --ep otherwise)",
+    )
+    p.add_argument(
+        "--prefill-redundant",
+        type=integer,
+        default=None,
+        help="extra expert slots in prefill (default: V3 32; as --redundant otherwise)",
+    )
+    p.add_argument(
+        "--tp",
+        type=degree,
+        default=None,
+        help="attention tensor parallelism (default: MLA 1; GQA the largest of 8, 4, 2 that divides the node "
+        "and the heads)",
+    )
     p.add_argument("--batch", type=sequences, default=None, help="decode sequences per GPU (default: cache and TPOT)")
     p.add_argument(
         "--batch-per-instance",
         type=sequences,
         default=None,
-        help="decode sequences per instance (the EP group, or the TP group when larger): e.g. 1 for one stream",
+        help="decode sequences per instance (the EP group, or the TP group when larger): e.g. 1 for one stream "
+        "(default: from --batch)",
     )
-    p.add_argument("--tpot-ms", type=positive_number, default=None, help="decode target: picks the largest batch")
-    p.add_argument("--ttft-ms", type=positive_number, default=None, help="prefill target: picks the tokens per forward")
     p.add_argument(
-        "--prefill-tokens", type=seq_tokens, default=None, help="new prompt tokens per GPU per prefill forward (16384)"
+        "--tpot-ms",
+        type=positive_number,
+        default=None,
+        help="decode target: picks the largest batch (default: none, the KV cache sets the batch)",
+    )
+    p.add_argument(
+        "--ttft-ms",
+        type=positive_number,
+        default=None,
+        help="prefill target: picks the tokens per forward (default: none)",
+    )
+    p.add_argument(
+        "--prefill-tokens",
+        type=seq_tokens,
+        default=None,
+        help="new prompt tokens per GPU per prefill forward, e.g. 16k (default: chosen, 16384 without --ttft-ms)",
     )
     p.add_argument(
         "--cache-tier",
@@ -59,26 +101,50 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
         help="where cached prompt KV is read from (auto: storage "
         "where the node has a shared store, e.g. 3FS on h800-ib, else host memory over PCIe)",
     )
-    p.add_argument("--topology", choices=TOPOLOGY_KINDS, default=None, help="fabric the prefill->decode KV crosses")
+    p.add_argument(
+        "--topology",
+        choices=TOPOLOGY_KINDS,
+        default=None,
+        help="fabric the prefill->decode KV crosses (default: none, at the NIC's rate)",
+    )
     p.add_argument("--oversubscription", type=positive_number, default=1.0, help="the fabric's taper (with --topology)")
-    p.add_argument("--context", type=seq_tokens, default=4096, help="tokens per sequence (default 4096)")
+    p.add_argument(
+        "--context", type=seq_tokens, default=4096, help="tokens per sequence, e.g. 4096 or 128k (default 4096)"
+    )
     p.add_argument(
         "--mtp-acceptance",
         type=fractions,
         default=None,
-        help="MTP draft acceptance (V3: 0.85-0.9), or one per draft depth, each given the ones before: 0.85,0.7",
+        help="MTP draft acceptance (V3: 0.85-0.9), or one per draft depth, each given the ones before: 0.85,0.7 "
+        "(default: none, no speculative decoding)",
     )
     p.add_argument("--cache-hit", type=fraction, default=0.0, help="share of prompt tokens from the prompt cache")
     p.add_argument(
-        "--output-tokens", type=positive, default=None, help="output tokens per request: sizes prefill vs decode pools"
+        "--output-tokens",
+        type=positive,
+        default=None,
+        help="output tokens per request: sizes prefill vs decode pools (default: none given)",
     )
-    p.add_argument("--weight-dtype", choices=list(DTYPE_BYTES), default=None, help="default fp8 where supported")
-    p.add_argument("--kv-dtype", choices=list(DTYPE_BYTES), default="bf16")
+    p.add_argument(
+        "--weight-dtype",
+        choices=list(DTYPE_BYTES),
+        default=None,
+        help="weights (default: fp8 where the GPU has fp8, else bf16)",
+    )
+    p.add_argument("--kv-dtype", choices=list(DTYPE_BYTES), default="bf16", help="KV cache")
     add_step_options(p, positive)
     p.add_argument("--price-per-gpu-hour", type=nonnegative, default=None, help="USD (default: the catalog price)")
-    p.add_argument("--profile", type=name, default=None, help="kernel profile: sol, published, measured, a .json file")
     p.add_argument(
-        "--rate", type=positive_number, default=None, help="requests/s at one decode instance: simulate the load"
+        "--profile",
+        type=name,
+        default=None,
+        help="kernel profile: sol, published, measured, a .json file (default: published for the GPU)",
+    )
+    p.add_argument(
+        "--rate",
+        type=positive_number,
+        default=None,
+        help="requests/s at one decode instance: simulate the load (default: none, the analytic answer alone)",
     )
     p.add_argument(
         "--input-len",
@@ -91,7 +157,9 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
         "--output-len", type=name, default=None, help="output lengths, as --input-len (default: --output-tokens)"
     )
     p.add_argument("--requests", type=REQUESTS, default=None, help="requests simulated with --rate (default 2000)")
-    p.add_argument("--seed", type=integer, default=None, help="seed of the arrival, length and routing draws (0)")
+    p.add_argument(
+        "--seed", type=integer, default=None, help="seed of the arrival, length and routing draws (default 0)"
+    )
     p.add_argument(
         "--prefill-instances", type=degree, default=None, help="prefill instances (default: the fewest that keep up)"
     )
@@ -111,7 +179,7 @@ def add_step_options(p: argparse.ArgumentParser, positive) -> None:
         "--mtp-tokens", type=positive, default=None, help="MTP draft tokens per step (default 1; with --mtp-acceptance)"
     )
     p.add_argument(
-        "--expert-imbalance", type=positive_number, default=1.0, help="busiest GPU's routed-expert load / mean (1)"
+        "--expert-imbalance", type=positive_number, default=1.0, help="busiest GPU's routed-expert load / mean"
     )
     p.add_argument(
         "--attention-dtype",
@@ -119,7 +187,7 @@ def add_step_options(p: argparse.ArgumentParser, positive) -> None:
         default="bf16",
         help="prefill attention compute: bf16, or fp8 (FlashAttention-3's fp8 forward)",
     )
-    p.add_argument("--expert-tp", type=degree, default=1, help="GPUs each expert is split over, inside a node (1)")
+    p.add_argument("--expert-tp", type=degree, default=1, help="GPUs each expert is split over, inside a node")
     p.add_argument(
         "--offload-weights", action="store_true", help="prefill streams the weights that do not fit from host memory"
     )
@@ -127,7 +195,9 @@ def add_step_options(p: argparse.ArgumentParser, positive) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
     from simulator.analytic.serving import serve
+    from simulator.cli.plausible import check_context
     from simulator.presets import SERVING_LAYOUT_OPTIONS, deployment
+    from workloads.registry import load_model
 
     if args.rate is not None and args.phase != "both":
         raise ValueError(f"--rate simulates the prefill and decode pools together; use --phase both, not {args.phase}")
@@ -135,6 +205,7 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         given := [f"--{k.replace('_', '-')}" for k in LOAD_OPTIONS if getattr(args, k) is not None]
     ):
         raise ValueError(f"{', '.join(given)} describe the load: give --rate QPS too")
+    check_context(load_model(args.model), args.context, "--context")
     depths = args.mtp_acceptance or ()
     if len(depths) > 1 and args.mtp_tokens not in (None, len(depths)):
         raise ValueError(f"--mtp-acceptance gives {len(depths)} depths but --mtp-tokens {args.mtp_tokens}; drop one")

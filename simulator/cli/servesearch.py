@@ -21,22 +21,38 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     p.add_argument(
         "--gpu", type=name, default=None, help="GPU: its '<gpu>-ib' node, or gb200's NVL72 rack (default h800)"
     )
-    p.add_argument("--node", type=name, default=None, help="node catalog name or TOML file")
+    p.add_argument("--node", type=name, default=None, help="node catalog name or TOML file (default: the --gpu's node)")
     p.add_argument("--tpot-ms", type=positive_number, required=True, help="decode target: time per output token")
-    p.add_argument("--ttft-ms", type=positive_number, default=None, help="prefill target: time to first token")
-    p.add_argument("--context", type=seq_tokens, default=4096, help="tokens per sequence (default 4096)")
     p.add_argument(
-        "--output-tokens", type=positive, default=None, help="output tokens per request: sizes prefill vs decode pools"
+        "--ttft-ms", type=positive_number, default=None, help="prefill target: time to first token (default: none)"
+    )
+    p.add_argument(
+        "--context", type=seq_tokens, default=4096, help="tokens per sequence, e.g. 4096 or 128k (default 4096)"
+    )
+    p.add_argument(
+        "--output-tokens",
+        type=positive,
+        default=None,
+        help="output tokens per request: sizes prefill vs decode pools (default: none given)",
     )
     p.add_argument("--cache-hit", type=fraction, default=0.0, help="share of prompt tokens from the prompt cache")
     p.add_argument("--mtp-acceptance", type=fraction, default=None, help="MTP draft acceptance rate (default 0.85)")
     add_step_options(p, positive)
     p.add_argument("--top", type=positive, default=SHOWN, help=f"deployments to show (default {SHOWN})")
-    p.add_argument("--profile", type=name, default=None, help="kernel profile: sol, published, measured, a .json file")
+    p.add_argument(
+        "--profile",
+        type=name,
+        default=None,
+        help="kernel profile: sol, published, measured, a .json file (default: published for the GPU)",
+    )
 
 
 def cmd_serve_search(args: argparse.Namespace) -> dict[str, Any]:
+    from simulator.cli.plausible import check_context
     from simulator.explore.servesearch import search
+    from workloads.registry import load_model
+
+    check_context(load_model(args.model), args.context, "--context")
 
     report = search(
         args.model,

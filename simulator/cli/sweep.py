@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from hwmodels.files import check_output
 from simulator.cli import format as fmt
 from simulator.cli.args import name
-from simulator.cli.train import add_run_options, run_options
+from simulator.cli.runopts import add_run_options, run_options
 from simulator.names import SWEEP_ENGINES as ENGINES
 
 if TYPE_CHECKING:
@@ -23,9 +23,12 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     p = sub.add_parser("sweep", parents=[common], help="evaluate a design-space sweep (TOML) and its Pareto front")
     p.add_argument("sweep", type=name, help="the sweep description, a TOML file (see docs/sweeps.md)")
     p.add_argument(
-        "--out", type=name, default=None, help="write every point's inputs and outputs here (.parquet or .csv)"
+        "--out",
+        type=name,
+        default=None,
+        help="write every point's inputs and outputs here (.parquet or .csv; default: none, the front printed)",
     )
-    p.add_argument("--engine", choices=ENGINES, default=None, help="override the file's engine")
+    p.add_argument("--engine", choices=ENGINES, default=None, help="override the file's engine (default: the file's)")
     _add_execution(p, positive)
     p.add_argument("--top", type=positive, default=SHOWN, help=f"Pareto points to show (default {SHOWN})")
 
@@ -38,9 +41,14 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 def _add_execution(p: argparse.ArgumentParser, positive) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--processes", type=positive, default=None, help="local processes (default: all cores)")
-    where.add_argument("--workers", type=positive, default=None, help="start a local Dask cluster of N workers")
     where.add_argument(
-        "--scheduler", type=name, default=None, help="send the points to a Dask scheduler, tcp://HOST:8786"
+        "--workers", type=positive, default=None, help="start a local Dask cluster of N workers (default: none)"
+    )
+    where.add_argument(
+        "--scheduler",
+        type=name,
+        default=None,
+        help="send the points to a Dask scheduler, tcp://HOST:8786 (default: none)",
     )
 
 
@@ -152,6 +160,13 @@ def cmd_best_layout(args: argparse.Namespace) -> Ranked:
     from simulator.explore.bestlayout import LAYOUT_COLUMNS, best_layouts
 
     base = run_options(args)
+    from simulator.runspec import RUN_DEFAULTS
+
+    tokens, seq_len = base.get("tokens"), base.get("seq_len", RUN_DEFAULTS["seq_len"])
+    if isinstance(tokens, int | float) and isinstance(seq_len, int):  # every layout's batch holds a sequence at least
+        from simulator.cli.plausible import check_run_length
+
+        check_run_length(tokens, seq_len, base.subject("tokens"), f"one {seq_len:,}-token sequence")
     frame = best_layouts(base, args.processes, progress=not args.json)
     valid = frame[frame["valid"]]
     if valid.empty:

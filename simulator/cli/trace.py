@@ -10,7 +10,7 @@ from simulator.cli.args import degree, name
 
 
 def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, positive) -> None:
-    from simulator.cli.train import add_run_options
+    from simulator.cli.runopts import add_run_options
 
     p = sub.add_parser(
         "compare-trace", parents=[common], help="a PyTorch profiler trace beside v3sim's priced ops, class by class"
@@ -22,7 +22,7 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 
 def cmd_compare_trace(args: argparse.Namespace) -> dict[str, Any]:
     from simulator.analytic.profile import rates_for
-    from simulator.cli.train import run_from_args
+    from simulator.cli.runopts import run_from_args
     from simulator.explore.trace import compare_trace
 
     run = run_from_args(args)

@@ -6,54 +6,16 @@ import argparse
 from typing import Any
 
 from hwmodels.files import check_distinct_outputs, check_output, dumps_json, write_atomic
-from hwmodels.names import ECMP_MODES
-from hwmodels.names import TOPOLOGY_KINDS as KINDS
-from simulator.analytic.profile import DEFAULT_PROFILE
 from simulator.cli import format as fmt
-from simulator.cli.args import (
-    count,
-    fraction,
-    integer,
-    name,
-    nonnegative,
-    number,
-    positive_number,
-    whole_count,
-)
-from simulator.names import NETWORKS, PRECISIONS, TP_COMM_MODES
-from simulator.schedules import SCHEDULES
-from workloads.activations import RECOMPUTE_MODES
-
-# option -> RunSpec field; None (the argparse default) means "take the published / RunSpec default"
-TRAIN_OPTIONS = {
-    "gpus": "gpus",
-    "topology": "topology",
-    "oversubscription": "oversubscription",
-    "ecmp": "ecmp",
-    "tp": "tp",
-    "pp": "pp",
-    "ep": "ep",
-    "cp": "cp",
-    "zero": "zero_stage",
-    "virtual_stages": "virtual_stages",
-    "seq_len": "seq_len",
-    "global_batch_tokens": "global_batch_tokens",
-    "micro_batch": "micro_batch",
-    "schedule": "schedule",
-    "precision": "precision",
-    "recompute": "recompute",
-    "node_limit": "node_limit",
-    "comm_sms": "comm_sms",
-    "tp_comm": "tp_comm",
-    "expert_imbalance": "expert_imbalance",
-    "tokens": "tokens",
-    "price_per_gpu_hour": "price_per_gpu_hour",
-}
+from simulator.cli.args import fraction, integer, name, nonnegative, positive_number
+from simulator.cli.runopts import TRAIN_OPTIONS, add_run_options, add_save_spec, run_from_args
+from simulator.names import NETWORKS
 
 
 def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, positive) -> None:
     p = sub.add_parser("train", parents=[common], help="step time, GPU-hours and cost of a training run")
     add_run_options(p, positive)
+    add_save_spec(p)
     p.add_argument("--explain", action="store_true", help="show each headline figure's formula and inputs")
     p.add_argument("--sensitivity", action="store_true", help="GPU-hours with each key input moved +-20%%")
     p.add_argument(
@@ -70,6 +32,7 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 
     p = sub.add_parser("simulate", parents=[common], help="one training step in the discrete-event model")
     add_run_options(p, positive)
+    add_save_spec(p)
     p.add_argument("--trace", default=None, help="write the step as Chrome trace-event JSON (Perfetto) here")
     p.add_argument(
         "--seed", type=integer, default=0, help="seed of the expert-load, ECMP and straggler draws (default 0)"
@@ -170,55 +133,6 @@ def goodput_inputs(args: argparse.Namespace):
     )
 
 
-def add_run_options(p: argparse.ArgumentParser, positive) -> None:
-    """The RunSpec options `train` and `simulate` share; None means the V3 published default."""
-    p.add_argument("--model", type=name, default="deepseek-v3", help="preset slug or config.json (default deepseek-v3)")
-    p.add_argument("--gpu", type=name, default=None, help="GPU name: uses the '<gpu>-ib' node (default h800)")
-    p.add_argument("--node", type=name, default=None, help="node catalog name or TOML file (default h800-ib)")
-    p.add_argument("--gpus", type=positive)
-    p.add_argument("--topology", choices=KINDS)
-    p.add_argument("--oversubscription", type=positive_number)
-    p.add_argument(
-        "--ecmp", choices=ECMP_MODES, help="equal-cost path choice: hash (static ECMP, default), random, spray"
-    )
-    for option in ("tp", "pp", "ep", "virtual-stages", "seq-len", "micro-batch", "node-limit", "comm-sms"):
-        p.add_argument(f"--{option}", type=integer)
-    p.add_argument(
-        "--cp", type=integer, help="context parallelism: each sequence split over this many ranks (default 1)"
-    )
-    p.add_argument("--zero", type=integer, help="ZeRO stage 0-3 (default 1)")
-    p.add_argument("--global-batch-tokens", type=whole_count)
-    p.add_argument("--schedule", choices=SCHEDULES)
-    p.add_argument("--precision", choices=PRECISIONS)
-    p.add_argument("--tp-comm", choices=TP_COMM_MODES, help="TP+SP collectives: exposed (default) or overlapped")
-    p.add_argument("--recompute", choices=RECOMPUTE_MODES)
-    p.add_argument("--expert-imbalance", type=number, help="busiest GPU's routed tokens / mean (default 1)")
-    p.add_argument("--tokens", type=count, help="tokens to train, e.g. 14.8T")
-    p.add_argument("--price-per-gpu-hour", type=nonnegative)
-    p.add_argument(
-        "--profile",
-        type=name,
-        default=DEFAULT_PROFILE,
-        help="kernel profile: sol, published, measured, a shipped name or a .json file (default: published)",
-    )
-
-
-def run_options(args: argparse.Namespace) -> dict[str, object]:
-    """The run options given on the command line (model, gpu / node, RunSpec fields), for `build_run`."""
-    given = {field: getattr(args, opt) for opt, field in TRAIN_OPTIONS.items() if getattr(args, opt) is not None}
-    named = {"model": args.model, "gpu": args.gpu, "node": args.node}
-    return {**{k: v for k, v in named.items() if v is not None}, **given}
-
-
-def run_from_args(args: argparse.Namespace):
-    """The RunSpec the options ask for; what they leave out keeps V3's published set-up."""
-    from simulator.runspec import build_run
-
-    if args.node and args.gpu:
-        raise ValueError("give --gpu or --node, not both")
-    return build_run(run_options(args))
-
-
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     from simulator.analytic.profile import rates_for
     from simulator.analytic.report import estimate
@@ -226,10 +140,18 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.plan is not None:
         return cmd_plan(args)
+    from simulator.analytic.fitting import fitting_run
+
     run = run_from_args(args)
     profile = rates_for(args.profile, run.node.gpu)
+    fitted = fitting_run(run, profile)  # what the options leave to default and does not fit: the fitting choice
+    run = fitted.run
     report = estimate(run, profile)
     out = report.to_dict()
+    if fitted.note:
+        out["notes"] = [fitted.note]
+    if args.save_spec:
+        out["saved_spec"] = args.save_spec
     if not args.explain:
         out.pop("explain")
     if args.sensitivity:
@@ -258,8 +180,7 @@ def cmd_plan(args: argparse.Namespace) -> dict[str, Any]:
     from simulator.runplan import load_plan
 
     given = [f"--{opt.replace('_', '-')}" for opt in TRAIN_OPTIONS if getattr(args, opt) is not None]
-    given += [f"--{k}" for k in ("gpu", "node") if getattr(args, k) is not None]
-    given += ["--model"] if args.model != "deepseek-v3" else []
+    given += [f"--{k.replace('_', '-')}" for k in ("model", "gpu", "node", "spec", "save_spec") if getattr(args, k)]
     extras = [f"--{k}" for k in ("explain", "sensitivity", "uncertainty") if getattr(args, k)]
     if given or extras:
         raise ValueError(f"--plan takes its run from the plan's [run] and phases; drop {(given + extras)[0]}")
@@ -321,6 +242,8 @@ def print_train(out: dict[str, Any]) -> None:
         {"": "memory per GPU", "value": f"{out['memory_per_gpu_bytes']['total'] / 1e9:.1f} GB"},
     ]
     print(fmt.table(rows, ["", "value"]))
+    for note in out.get("notes", []):
+        print(f"note: the engine {note}")
     if out.get("goodput"):
         g = out["goodput"]
         every = f", one every {g['mtbf_hours']:.1f} h" if g["mtbf_hours"] is not None else ""
@@ -388,7 +311,16 @@ def print_train(out: dict[str, Any]) -> None:
             band = u[name]
             print(f"  {band['p10'] / scale:,.2f} / {band['p50'] / scale:,.2f} / {band['p90'] / scale:,.2f}{unit}")
     if out["defaults"]:
-        print(f"\ndefaults used (V3 published set-up): {', '.join(out['defaults'])}")
+        print(
+            "\nleft to the engine (V3's published set-up; what it chose to fit is in a note): "
+            + ", ".join(out["defaults"])
+        )
+    _print_saved(out)
+
+
+def _print_saved(out: dict[str, Any]) -> None:
+    if out.get("saved_spec"):
+        print(f"\nrun spec written to {out['saved_spec']} (run it again: v3sim train --spec {out['saved_spec']})")
 
 
 def _short(value: object) -> str:
@@ -424,13 +356,20 @@ def cmd_simulate(args: argparse.Namespace) -> dict[str, Any]:
     for option, path in paths.items():
         if path:
             check_output(path, (OUTPUTS[option],), f"--{option}")
-    run = run_from_args(args)
+    from simulator.analytic.fitting import fitting_run
+
+    fitted = fitting_run(run_from_args(args), args.profile)
+    run = fitted.run
     if args.links and (args.network != "flow" or run.ep == 1 or not run.model.is_moe):
         raise ValueError("--links needs the flow network and expert parallelism (--network flow, ep > 1)")
     routing = Routing(args.expert_cv, args.samples, args.seed, run.ecmp)
     stragglers = Stragglers(args.straggler_rate, args.straggler_slowdown)
     sim = simulate(run, rates_for(args.profile, run.node.gpu), args.network, routing, stragglers)
     out = sim.to_dict()
+    if fitted.note:
+        out["notes"] = [fitted.note]
+    if args.save_spec:
+        out["saved_spec"] = args.save_spec
     writers = {
         "trace": lambda p: p.write_text(dumps_json(to_chrome_trace(sim.timeline))),
         "links": lambda p: _links(sim).to_csv(p, index=False),
@@ -467,11 +406,14 @@ def print_simulate(out: dict[str, Any]) -> None:
         print(f"network: {out['network']}; no expert-parallel all-to-all to draw; seed {out['seed']}")
     if out["slow_ranks"]:
         print(f"stragglers on ranks {out['slow_ranks']} (x{out['straggler_slowdown']:g} compute)")
+    for note in out.get("notes", []):
+        print(f"note: the engine {note}")
     for kind, u in out["link_utilization"].items():
         print(f"{kind:>11} links: EP traffic {u['mean']:.0%} of the step on average, busiest {u['max']:.0%}")
     for option, what in (("trace", "trace (open in https://ui.perfetto.dev or chrome://tracing)"), ("links", "links")):
         if out.get(option):
             print(f"{what}: {out[option]}")
+    _print_saved(out)
 
 
 def cmd_validate(args: argparse.Namespace) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ record it on each rank's communication stream next to its compute.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import pandas as pd
@@ -24,6 +25,9 @@ from simulator.events.pipeline_ops import Key, Op, dependencies, num_stages, ran
 EVENT_COLUMNS = ("rank", "stream", "op", "microbatch", "stage", "direction", "label", "start_s", "end_s")
 STREAMS = ("compute", "comm")  # comm rows: op is the phase (dispatch_f, combine_f, dispatch_b, combine_b)
 Chunks = dict[tuple[int, int, int], StageTimes]  # (microbatch, stage, direction) -> its times
+# (done, total, what): told as work finishes, so a front end can show a bar and the time left; never changes results
+Progress = Callable[[int, int, str], None]
+PROGRESS_STEPS = 100  # a run calls its Progress about this many times, however many ops it has
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -118,6 +122,16 @@ class _Step:
     done: dict[Key, simpy.Event]
     end_s: dict[Key, float] = field(default_factory=dict)
     rows: list[tuple] = field(default_factory=list)
+    progress: Progress | None = None
+    total_ops: int = 0
+    ops_done: int = 0
+
+    def op_done(self) -> None:
+        """Count one finished op; tell `progress` every 1/PROGRESS_STEPS of the ops and at the last one."""
+        self.ops_done += 1
+        every = max(1, self.total_ops // PROGRESS_STEPS)
+        if self.progress is not None and (self.ops_done % every == 0 or self.ops_done == self.total_ops):
+            self.progress(self.ops_done, self.total_ops, "ops")
 
     def send_s(self, unit: Op, dep: Key) -> float:
         """Pipeline send delay from the rank that ran `dep` to the one running `unit` (0 on one rank)."""
@@ -162,6 +176,7 @@ def _rank(step: _Step, rank: int, ops: list[Op]):
         for unit in parts:
             step.end_s[unit.key] = env.now
             step.done[unit.key].succeed()
+        step.op_done()
 
 
 def _check_times(t: StageTimes) -> None:
@@ -184,16 +199,22 @@ def _check_inputs(ranks: list[list[Op]], stage_times: list[StageTimes]) -> None:
 
 
 def simulate_ops(
-    schedule: str, pp: int, ranks: list[list[Op]], stage_times: list[StageTimes], chunks: Chunks | None = None
+    schedule: str,
+    pp: int,
+    ranks: list[list[Op]],
+    stage_times: list[StageTimes],
+    chunks: Chunks | None = None,
+    progress: Progress | None = None,
 ) -> Timeline:
     """Run given per-rank op lists (one StageTimes per model stage; `chunks` overrides them per micro-batch,
-    stage and direction) and return the step's timeline."""
+    stage and direction) and return the step's timeline; `progress(done, total, "ops")` hears of finished ops."""
     _check_inputs(ranks, stage_times)
     for t in (chunks or {}).values():
         _check_times(t)
     env = simpy.Environment()
     done = {unit.key: env.event() for ops in ranks for op in ops for unit in op.parts()}
-    step = _Step(env, schedule, pp, len(stage_times), stage_times, chunks, done)
+    step = _Step(env, schedule, pp, len(stage_times), stage_times, chunks, done, progress=progress)
+    step.total_ops = sum(len(ops) for ops in ranks)
     for rank, ops in enumerate(ranks):
         env.process(_rank(step, rank, ops))
     env.run()

@@ -27,7 +27,7 @@ from simulator.analytic.profile import KernelRates, rates_for
 from simulator.analytic.report import estimate
 from simulator.analytic.stagetimes import StageTimes
 from simulator.analytic.training import dp_and_optimizer_s, resolved, routed_expert_s, stage_times
-from simulator.events.engine import Chunks, Timeline, simulate_ops
+from simulator.events.engine import Chunks, Progress, Timeline, simulate_ops
 from simulator.events.ep_comm import PHASES, EPTraffic, Routing, ep_traffic, link_kinds
 from simulator.events.pipeline_ops import rank_of, schedule_ops
 from simulator.names import NETWORKS
@@ -178,8 +178,11 @@ def simulate(
     network: str = "flow",
     routing: Routing | None = None,
     stragglers: Stragglers | None = None,
+    progress: Progress | None = None,
 ) -> Simulation:
-    """Simulate one step of `run`; the same `routing.seed` gives the same step."""
+    """Simulate one step of `run`; the same `routing.seed` gives the same step. `progress(done, total, what)`
+    hears of the work as it finishes: "all-to-alls" (0 of 1, then 1 of 1, around the flow network's drawn
+    dispatch and combine, when it runs), then "ops" (the pipeline's ops, in about 100 calls)."""
     if run.schedule == "dualpipev":
         raise ValueError("the event model does not run dualpipev yet; use --schedule dualpipe")
     if network not in NETWORKS:
@@ -200,15 +203,19 @@ def simulate(
     chunks: Chunks | None = None
     traffic = used = None
     if ep_drawn:
+        if progress is not None:
+            progress(0, 1, "all-to-alls")
         traffic = ep_traffic(run, routing, _ranks_with_moe(run))
         chunks, used = _drawn_chunks(run, rates, base, keys, traffic, np.random.default_rng([routing.seed, 1]))
+        if progress is not None:
+            progress(1, 1, "all-to-alls")
     slow = _slow_ranks(run, stragglers, routing.seed)
     if slow:
         chunks = {key: chunks[key] if chunks else base[key[1]] for key in keys}
         for key in keys:
             if rank_of(run.schedule, run.pp, key[1], key[2]) in slow:
                 chunks[key] = _slowed(chunks[key], stragglers.slowdown)
-    timeline = simulate_ops(run.schedule, run.pp, ranks, base, chunks)
+    timeline = simulate_ops(run.schedule, run.pp, ranks, base, chunks, progress)
     dp_s, opt_s = dp_and_optimizer_s(run, rates)
     analytic = estimate(run, rates, check_memory=False).step_time_s
     step_s = timeline.step_time_s + dp_s + opt_s

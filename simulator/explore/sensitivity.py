@@ -13,14 +13,14 @@ from simulator.runspec import RunSpec
 STEP = 0.2
 
 
-def _nic(run: RunSpec, k: float) -> RunSpec:
+def scale_nic(run: RunSpec, k: float) -> RunSpec:
     nic = run.node.nic
     bw = nic.effective_bw_bytes_per_s * k
     nic = replace(nic, effective_bw_bytes_per_s=bw, line_rate_bits_per_s=max(nic.line_rate_bits_per_s, bw * 8))
     return run.with_(node=replace(run.node, nic=nic))
 
 
-def _nvlink(run: RunSpec, k: float) -> RunSpec:
+def scale_nvlink(run: RunSpec, k: float) -> RunSpec:
     gpu = run.node.gpu
     gpu = replace(gpu, scaleup_bw_bytes_per_s_bidir=gpu.scaleup_bw_bytes_per_s_bidir * k)
     return run.with_(node=replace(run.node, gpu=gpu))
@@ -47,10 +47,10 @@ def sensitivity(run: RunSpec, profile: KernelRates | str | None = None) -> list[
             lambda k: f"x{k:.2f}",
         ),
         "NIC bandwidth": (
-            lambda k: (_nic(run, k), profile),
+            lambda k: (scale_nic(run, k), profile),
             lambda k: f"{run.node.nic.effective_bw_bytes_per_s * k / 1e9:.0f} GB/s",
         ),
-        "NVLink bandwidth": (lambda k: (_nvlink(run, k), profile), lambda k: f"x{k:.2f}"),
+        "NVLink bandwidth": (lambda k: (scale_nvlink(run, k), profile), lambda k: f"x{k:.2f}"),
         "EP degree": (lambda k: (_ep(run, k), profile), lambda k: f"ep={_ep(run, k).ep}"),
         "expert imbalance": (
             lambda k: (run.with_(expert_imbalance=max(1.0, run.expert_imbalance * k)), profile),
@@ -61,6 +61,8 @@ def sensitivity(run: RunSpec, profile: KernelRates | str | None = None) -> list[
             lambda k: f"${run.usd_per_gpu_hour * k:.2f}",
         ),
     }
+    if run.ep == 1:  # a dense model, or experts all on one GPU: no degree to move and no busiest GPU to load
+        del cases["EP degree"], cases["expert imbalance"]
     rows = []
     for name, (make, label) in cases.items():
         row: dict[str, Any] = {"input": name}

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from hwmodels.kernels import elementwise_rates
-from simulator.analytic.profile import KernelRates, rates_for
+from simulator.analytic.profile import KernelRates, load_profile, rates_for, refusal
 from simulator.analytic.report import estimate
 from simulator.analytic.training import resolved
 from simulator.runspec import RunSpec
@@ -63,7 +63,9 @@ def uncertainty(run: RunSpec, profile: KernelRates | str | None = None, draws: i
     gpu = run.node.gpu
     rates = rates_for(profile, gpu)
     fixed = resolved(run, rates)
-    other = None if rates.kind == "sol" else rates_for("published" if rates.name == TRACE_SOURCE else TRACE_SOURCE, gpu)
+    other_name = "published" if rates.name == TRACE_SOURCE else TRACE_SOURCE
+    # the trace's rates are the H800's: on another die they are refused, and the band is the fits' scatter alone
+    other = None if rates.kind == "sol" or refusal(load_profile(TRACE_SOURCE), gpu) else rates_for(other_name, gpu)
     gaps, share_gaps = source_gaps(rates, other) if other else ({}, {})
     base_shares = {cls: rates.elementwise_share.get(cls, s) for cls, s in elementwise_rates().share.items()}
     rng = np.random.default_rng(seed)

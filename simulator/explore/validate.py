@@ -89,10 +89,13 @@ def published_runs() -> list[dict]:
     return runs
 
 
-def training_run_rows() -> list[dict[str, object]]:
-    """One row per published training run: v3sim's analytic estimate of it against the figure, unfitted."""
+def training_run_rows(model: str | None = None) -> list[dict[str, object]]:
+    """One row per published training run (of `model` alone, when given: a catalog slug): v3sim's analytic
+    estimate of it against the figure, unfitted."""
     out = []
     for run in published_runs():
+        if model is not None and run["options"].get("model", "deepseek-v3") != model:
+            continue
         options = dict(run["options"])
         profile = options.pop("profile", None)  # a row priced from a profile of its own (a trace's)
         spec = build_run(options)

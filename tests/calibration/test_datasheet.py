@@ -9,7 +9,7 @@ import pytest
 from hwmodels.kernels import elementwise_rates
 from hwmodels.profile import PROFILE_DIR, read_profile
 from hwmodels.registry import catalog, load_gpu, load_nic, load_node
-from simulator.analytic.profile import apply_profile, sol_rates
+from simulator.analytic.profile import apply_profile, refusal, sol_rates
 
 MEASURED_DIR = Path(__file__).parents[2] / "calibration" / "data" / "measured"
 PROFILES = sorted(PROFILE_DIR.glob("*.json")) + sorted(MEASURED_DIR.glob("*profile*.json"))
@@ -19,16 +19,23 @@ SLACK = 1 + 1e-12  # float rounding of a rate scaled by two datasheets' ratio
 
 def test_the_walk_sees_every_shipped_profile():
     names = {p.stem for p in PROFILES}
-    assert {"h800-published", "cpu-measured", "h200-profile-2026-12-04"} <= names
+    assert {"h800-published", "cpu-measured", "h200-measured", "h200-profile-2026-12-04"} <= names
 
 
 @pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.stem)
 @pytest.mark.parametrize("gpu_name", GPUS)
 def test_no_profile_rate_exceeds_the_datasheet(path, gpu_name):
-    # a profile from a catalog GPU applies as fractions of its peaks; one from a CPU at its absolute speed,
-    # held to the datasheet too
+    # a profile from a catalog GPU applies as fractions of its peaks; one it may not price (a CPU's, a measured
+    # one from another die) is refused with its reason
     gpu = load_gpu(gpu_name)
-    rates = apply_profile(read_profile(path), gpu)
+    profile = read_profile(path)
+    reason = refusal(profile, gpu)
+    if reason:
+        with pytest.raises(ValueError) as err:
+            apply_profile(profile, gpu)
+        assert str(err.value) == reason
+        return
+    rates = apply_profile(profile, gpu)
     assert rates.fits
     for cls, fit in rates.fits.items():
         assert fit.bytes_per_s <= gpu.hbm_bw_bytes_per_s * SLACK, f"{cls}: {fit.bytes_per_s / 1e9:.0f} GB/s"

@@ -236,3 +236,31 @@ def test_cli_tree_all_reduce_json(capsys):
     assert code == 0 and data["collective"] == "all-reduce-tree" and data["flows"] == 16
     assert data["algo_bytes_per_s"] == pytest.approx(1e8 / data["time_s"])
     assert 0.85 < data["time_s"] / data["alpha_beta"]["time_s"] < 0.95  # H800: 7/8 of the NVLink term, as above
+
+
+def test_a_transfer_between_planes_is_forwarded_over_nvlink_when_asked():
+    """Multi-plane: GPU 0 (plane 0) to GPU 9 (node 1, plane 1) has no switch path of its own; with
+    `cross_planes` it crosses NVLink to GPU 1 (node 0, plane 1), which sends it. An aligned transfer (0 -> 8)
+    is routed the same either way."""
+    from hwmodels.routing import transfer_links
+
+    fab = fabric("multi-plane", 16)
+    with pytest.raises(ValueError, match="no switch path"):
+        transfer_links(fab, np.array([0]), np.array([9]))
+    _, links, _, _ = transfer_links(fab, np.array([0]), np.array([9]), cross_planes=True)
+    assert {fab.nvlink_up(0), fab.nvlink_down(1), fab.nic_up(1), fab.nic_down(9)} <= set(links.tolist())
+    assert fab.nic_up(0) not in set(links.tolist())
+    plain = transfer_links(fab, np.array([0]), np.array([8]))
+    crossed = transfer_links(fab, np.array([0]), np.array([8]), cross_planes=True)
+    assert all(np.array_equal(a, b) for a, b in zip(plain, crossed, strict=True))
+
+
+def test_a_gb200_run_whose_stages_split_a_rack_is_priced():
+    """2,016 GB200 in 28 NVL72 racks, PP16: a stage boundary inside a rack puts pipeline peers on other planes
+    (before: "no switch path"); the run is priced, and slower per token than 2,304 GPUs' aligned stages."""
+    from simulator.analytic.fitting import fitting_run
+    from simulator.analytic.report import estimate
+    from simulator.runspec import build_run
+
+    split = estimate(fitting_run(build_run({"gpu": "gb200"})).run)
+    assert build_run({"gpu": "gb200"}).gpus == 2016 and split.step_time_s > 0

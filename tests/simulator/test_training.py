@@ -21,6 +21,7 @@ from simulator.explore.validate import GPU_HOURS_TOLERANCE, validation_rows
 from simulator.runspec import v3_pretraining
 from simulator.schedules import ChunkTimes, bubble_s, inflight_microbatches, param_copies
 from workloads.layout import balanced_layer_counts, stage_layer_counts
+from workloads.registry import load_model
 
 
 @pytest.fixture(scope="module")
@@ -287,6 +288,12 @@ def test_sensitivity_ranks_inputs_and_moves_the_right_way():
     assert by["price per GPU-hour"]["high_change"] == pytest.approx(0.2)
 
 
+def test_a_dense_models_sensitivity_has_no_expert_rows():
+    """No EP degree to move and no busiest expert GPU to load (it raised: expert_imbalance exceeds ep=1)."""
+    rows = {r["input"] for r in sensitivity(v3_pretraining().with_(model=load_model("llama-3.1-8b"), ep=1))}
+    assert rows == {"compute efficiency", "NIC bandwidth", "NVLink bandwidth", "price per GPU-hour"}
+
+
 # --- CLI -------------------------------------------------------------------------------------------
 
 
@@ -320,7 +327,7 @@ def test_train_options_explain_and_sensitivity(capsys):
     [
         (["--ep", "48"], "ep=48"),
         (["--gpus", "1004"], "multiple of 8"),
-        (["--precision", "bf16"], "GB per GPU"),
+        (["--precision", "bf16", "--tp", "1", "--zero", "1", "--recompute", "selective"], "GB per GPU"),
         (["--gpu", "nope"], "nope"),
     ],
 )
