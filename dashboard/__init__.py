@@ -10,6 +10,7 @@ PAGES = [
     ("training.py", "Training cost", "training"),
     ("memory.py", "Attention memory", "memory"),
     ("topology.py", "Topology explorer", "topology"),
+    ("codesign.py", "Co-design", "codesign"),
     ("timeline.py", "Pipeline timeline", "timeline"),
     ("serving.py", "Serving", "serving"),
     ("kernel_profiles.py", "Calibration", "calibration"),

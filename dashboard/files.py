@@ -3,8 +3,11 @@ planted, raced or trusted. The page caches the parse on the file's bytes (`st.ca
 
 from __future__ import annotations
 
+import pandas as pd
+
 from hwmodels.files import MAX_CONFIG_BYTES, clean_text, loads_json
 from workloads.hf import spec_from_hf_config
+from workloads.params import params_active, params_total
 from workloads.spec import ModelSpec
 
 MAX_UPLOAD_BYTES = MAX_CONFIG_BYTES  # 1 MiB: a model's config.json is a few KiB
@@ -41,3 +44,29 @@ def model_from_upload(data: bytes, filename: str) -> ModelSpec:
         kind = JSON_KINDS.get(type(config), "value")
         raise ValueError(f"{name} holds a JSON {kind}, not an object: upload a model's config.json")
     return spec_from_hf_config(config, name=name)
+
+
+def model_summary_frame(spec: ModelSpec) -> pd.DataFrame:
+    """What was read from a config.json, as a two-column table a person can check against the model card."""
+    experts = (
+        f"{spec.n_routed_experts} routed ({spec.num_experts_per_tok} per token), {spec.n_shared_experts} shared"
+        if spec.is_moe
+        else "none (dense)"
+    )
+    rows = {
+        "name": spec.name,
+        "parameters": f"{params_total(spec) / 1e9:,.1f}B",
+        "active per token": f"{params_active(spec) / 1e9:,.1f}B",
+        "layers": f"{spec.num_hidden_layers} ({spec.num_moe_layers} MoE)"
+        if spec.is_moe
+        else str(spec.num_hidden_layers),
+        "hidden size": f"{spec.hidden_size:,}",
+        "attention": f"{spec.attention.upper()}, {spec.num_attention_heads} heads, {spec.kv_heads} KV heads",
+        "experts": experts,
+        "vocabulary": f"{spec.vocab_size:,}",
+        "multi-token prediction": f"{spec.num_nextn_predict_layers} module(s)"
+        if spec.num_nextn_predict_layers
+        else "no",
+        "longest context": f"{spec.max_position_embeddings:,}" if spec.max_position_embeddings else "not stated",
+    }
+    return pd.DataFrame({"read": list(rows), "value": list(rows.values())})

@@ -166,3 +166,17 @@ def fail(exc: Exception) -> None:
     """Show a model's one-line error (it names the fix) and stop the page."""
     st.error(plain(exc))
     st.stop()
+
+
+def forget_when_changed(name: str, value: object, dependents: Sequence[str]) -> None:
+    """When `value` (a widget's, e.g. the model) differs from the last run's, drop the `dependents` widgets'
+    values and URL keys, so they start again at the defaults that fit the new choice (EP 64 is V3's, not
+    Llama's). Call it after the widget that sets `value` and before the dependents are drawn."""
+    memo = f"_last_{name}"
+    last = st.session_state.get(memo)
+    if last is not None and last != value:
+        for key in dependents:
+            st.session_state.pop(key, None)
+            if key in st.query_params:
+                del st.query_params[key]
+    st.session_state[memo] = value

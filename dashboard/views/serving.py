@@ -17,16 +17,88 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from dashboard import state
+from dashboard.fmt import duration, signed_percent
+from dashboard.fmt import label as words
 from hwmodels.registry import catalog
 from simulator import limits
 from simulator.analytic.serving import PHASES, serve
 from simulator.explore.servesearch import search
-from simulator.presets import deployment
+from simulator.presets import deployment, node_for
 from simulator.servespec import ATTENTION_DTYPES, OVERLAP_MODES
 from workloads.registry import load_model, model_slugs
 
 SWEEP_POINTS = 8  # batch sizes in the sweep, doubling from 1, plus the KV capacity
 SEARCH_SHOWN = 10  # deployments in the search's table (the chart shows them all)
+# DeepSeek's published production averages for V3/R1 on H800 nodes (open-infra-index, "Day 6: DeepSeek-V3/R1
+# Inference System Overview", 2025): 14.8K output tokens/s per node in decode at 20-22 tokens/s per user, 73.7K
+# input tokens/s per node in prefill with 56.3% of them cache hits. Day averages over real load, not a steady
+# full batch. (Belongs in simulator/data/figures.toml; kept here until it is there.)
+PUBLISHED_MODEL, PUBLISHED_GPU = "deepseek-v3", "h800"
+PUBLISHED_OUTPUT_PER_NODE = 14.8e3  # output tokens/s per H800 node, decode
+PUBLISHED_PER_USER = 21.0  # tokens/s per user: the middle of the published 20-22
+PUBLISHED_INPUT_PER_NODE = 73.7e3  # input tokens/s per H800 node, prefill, cache hits included
+PUBLISHED_CACHE_HIT = 0.563  # share of input tokens that hit the on-disk KV cache
+PARTS = {  # serve()'s breakdown keys as words
+    "dense_layers": "dense layers",
+    "moe_layers": "MoE layers",
+    "exposed_comm": "exposed all-to-all",
+    "head": "output head",
+    "exposed_cache_load": "exposed prefix-cache load",
+    "exposed_weight_offload": "exposed weight offload",
+}
+
+
+def per_unit(gpus_per_node: int, scaleup_domain_gpus: int) -> str:
+    """What "per node" means on this node: "node" for 8 GPUs, "NVL72 rack (72 GPUs)" for a rack-scale domain."""
+    if gpus_per_node == 8:
+        return "node"
+    if scaleup_domain_gpus == gpus_per_node:
+        return f"NVL{gpus_per_node} rack ({gpus_per_node} GPUs)"
+    return f"node ({gpus_per_node} GPUs)"
+
+
+def findings(out: dict[str, Any], unit: str) -> str:
+    """The page's answer in sentences: TPOT and throughput beside DeepSeek's published figures (V3 on H800;
+    signed differences), and what bounds and dominates the step."""
+    published = (out["model"], out["gpu"]) == (PUBLISHED_MODEL, PUBLISHED_GPU)
+    said = []
+    if "tpot_s" in out:
+        user = out["output_tokens_per_s_per_sequence"]
+        node = out["output_tokens_per_s_per_node"]
+        text = (
+            f"{out['model']} on {out['gpu']} decodes at a **{out['tpot_s'] * 1e3:.1f} ms** TPOT ({user:.1f} tokens/s "
+            f"per user) and **{out['output_tokens_per_s_per_gpu']:,.0f}** output tokens/s per GPU, "
+            f"{node:,.0f} per {unit}"
+        )
+        if published:
+            text += (
+                f" (DeepSeek published {PUBLISHED_OUTPUT_PER_NODE / 1e3:.1f}K per H800 node: "
+                f"{signed_percent(node / PUBLISHED_OUTPUT_PER_NODE - 1)}; 20-22 tokens/s per user: "
+                f"{signed_percent(user / PUBLISHED_PER_USER - 1)} from 21)"
+            )
+        said.append(text)
+    if "input_tokens_per_s_per_node" in out:
+        node = out["input_tokens_per_s_per_node"]
+        text = f"prefill takes {node:,.0f} input tokens/s per {unit}"
+        if published:
+            hits = PUBLISHED_CACHE_HIT
+            text += (
+                f" (published {PUBLISHED_INPUT_PER_NODE / 1e3:.1f}K with {hits:.1%} cache hits: "
+                f"{signed_percent(node / PUBLISHED_INPUT_PER_NODE - 1)})"
+            )
+        said.append(text)
+    answer = "; ".join(said) + "."
+    if published:
+        answer += " DeepSeek's figures are day averages over real load; these are steady full batches."
+    else:
+        answer += " DeepSeek published figures for V3 on H800 only."
+    phase = "decode" if "decode" in out["breakdown"] else "prefill"
+    parts = out["breakdown"][phase]
+    top = max(parts, key=parts.__getitem__)
+    step = out["decode_step_s"] if phase == "decode" else out["prefill_step_s"]
+    bound = f" is {out['decode_bound']}-bound," if phase == "decode" else ""
+    top_words = PARTS.get(top, words(top))
+    return answer + f" The {phase} step{bound} dominated by {top_words} ({duration(parts[top])} of {duration(step)})."
 
 
 @st.cache_data(show_spinner=False)
@@ -92,14 +164,14 @@ def batch_sweep(
     return pd.DataFrame(rows)
 
 
-def metrics(out: dict[str, Any]) -> list[tuple[str, str]]:
-    """(label, value) of the key numbers `serve` returned for the phase shown."""
+def metrics(out: dict[str, Any], unit: str = "node") -> list[tuple[str, str]]:
+    """(label, value) of the key numbers `serve` returned for the phase shown; `unit` is what a node is."""
     shown = []
     if "tpot_s" in out:
         shown += [
             ("TPOT", f"{out['tpot_s'] * 1e3:.1f} ms"),
             ("Output tokens/s per GPU", f"{out['output_tokens_per_s_per_gpu']:,.0f}"),
-            ("Output tokens/s per node", f"{out['output_tokens_per_s_per_node']:,.0f}"),
+            (f"Output tokens/s per {unit}", f"{out['output_tokens_per_s_per_node']:,.0f}"),
             ("$ per M output tokens", f"${out['usd_per_million_output_tokens']:.3f}"),
         ]
     if "input_tokens_per_s_per_gpu" in out:
@@ -116,8 +188,62 @@ def metrics(out: dict[str, Any]) -> list[tuple[str, str]]:
     return shown
 
 
-def numbers_table(out: dict[str, Any]) -> pd.DataFrame:
-    """serve()'s numbers, one per row (the breakdown flattened to `breakdown/<phase>/<part>_s`)."""
+def _value(name: str, value: Any) -> str:
+    """One of serve()'s values for people: seconds as a duration, GB to 3 decimals, counts with commas."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool | str):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if name.endswith("_s") or name.startswith("s_per_"):
+            return duration(value)
+        if "gb" in name.split("_"):
+            return f"{value:,.3f}"
+        return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+    if isinstance(value, list | tuple):
+        return "; ".join(map(str, value)) or "-"
+    return str(value)
+
+
+NAMES = {"s_per_request": "Time per request", "gb_per_request": "GB per request"}
+
+
+def _name(name: str) -> str:
+    """A serve() key in words, its unit left to the formatted value: "cache_gb_per_s_per_gpu" -> "Cache GB/s
+    per GPU", "tpot_s" -> "TPOT", "usd_per_million_output_tokens" -> "$ per million output tokens"."""
+    if name in NAMES:
+        return NAMES[name]
+    text = f" {words(name[:-2] if name.endswith('_s') else name)} "
+    for old, new in ((" gb ", " GB "), (" per s ", "/s "), (" USD ", " $ "), (" GPU hour ", " GPU-hour ")):
+        text = text.replace(old, new)
+    return text.strip()
+
+
+def _rows(prefix: str, values: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = []
+    for name, value in values.items():
+        if isinstance(value, dict):
+            rows += _rows(f"{prefix}{_name(name)}: ", value)
+        else:
+            rows.append((f"{prefix}{_name(name)}", _value(name, value)))
+    return rows
+
+
+def numbers_table(out: dict[str, Any], unit: str = "node") -> pd.DataFrame:
+    """serve()'s numbers, one per row, in words and formatted (the CSV keeps serve()'s names and SI values)."""
+    shown = {k: v for k, v in out.items() if k != "breakdown"}
+    rows = _rows("", shown)
+    for phase, parts in out["breakdown"].items():
+        rows += [(f"Step, {phase}: {PARTS.get(p, words(p))}", duration(s)) for p, s in parts.items()]
+    frame = pd.DataFrame(rows, columns=["Quantity", "Value"])
+    frame["Quantity"] = frame["Quantity"].str.replace("tokens/s per node", f"tokens/s per {unit}", regex=False)
+    return frame
+
+
+def raw_table(out: dict[str, Any]) -> pd.DataFrame:
+    """serve()'s numbers as the CLI's --json names them (the CSV): `breakdown/<phase>/<part>_s` flattened."""
     rows = [{"quantity": k, "value": v} for k, v in out.items() if k != "breakdown"]
     for phase, parts in out["breakdown"].items():
         rows += [{"quantity": f"breakdown/{phase}/{part}_s", "value": s} for part, s in parts.items()]
@@ -128,26 +254,36 @@ def breakdown_chart(out: dict[str, Any]) -> go.Figure:
     """Milliseconds of each part of a step, per phase (decode: one token step; prefill: one forward)."""
     frame = pd.DataFrame(
         [
-            {"phase": phase, "part": part, "ms": s * 1e3}
+            {"phase": phase, "part": PARTS.get(part, words(part)), "ms": s * 1e3}
             for phase, parts in out["breakdown"].items()
             for part, s in parts.items()
         ]
     )
-    fig = px.bar(frame, x="ms", y="part", color="phase", facet_col="phase", orientation="h", title="Step breakdown")
-    fig.update_xaxes(matches=None, title="ms")
-    return fig
+    fig = px.bar(
+        frame,
+        x="ms",
+        y="part",
+        color="phase",
+        facet_col="phase",
+        orientation="h",
+        title="Step breakdown",
+        labels={"ms": "Time in the step (ms)", "part": "", "phase": "Phase"},
+    )
+    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1].capitalize()))  # "Phase=decode" -> "Decode"
+    fig.update_xaxes(matches=None, title="Time in the step (ms)")
+    return fig.update_layout(showlegend=False)
 
 
 def sweep_chart(frame: pd.DataFrame) -> go.Figure:
     """Output tokens/s per GPU (bars) and TPOT (line) against decode batch per GPU."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     x = frame["batch_per_gpu"].astype(str)
-    fig.add_bar(x=x, y=frame["output_tokens_per_s_per_gpu"], name="output tokens/s per GPU")
+    fig.add_bar(x=x, y=frame["output_tokens_per_s_per_gpu"], name="Output tokens/s per GPU")
     fig.add_scatter(x=x, y=frame["tpot_s"] * 1e3, name="TPOT (ms)", mode="lines+markers", secondary_y=True)
     fig.update_layout(
-        title="Decode: throughput and TPOT against batch", xaxis={"title": "batch per GPU", "type": "category"}
+        title="Decode: throughput and TPOT against batch", xaxis={"title": "Batch per GPU", "type": "category"}
     )
-    fig.update_yaxes(title_text="output tokens/s per GPU", secondary_y=False)
+    fig.update_yaxes(title_text="Output tokens/s per GPU", secondary_y=False)
     fig.update_yaxes(title_text="TPOT (ms)", secondary_y=True)
     return fig
 
@@ -188,6 +324,17 @@ SEARCH_COLUMNS = [
 
 def _layout(row: dict[str, Any]) -> str:
     return f"EP{row['ep']}+{row['redundant']} / TP{row['tp']}" + (" / MTP" if row["mtp"] else "")
+
+
+def sweep_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The batch sweep as shown: words for headers, TPOT in ms."""
+    return pd.DataFrame(
+        {
+            "Batch per GPU": frame["batch_per_gpu"],
+            "TPOT (ms)": (frame["tpot_s"] * 1e3).round(1),
+            "Output tokens/s per GPU": frame["output_tokens_per_s_per_gpu"].round(0),
+        }
+    )
 
 
 def search_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
@@ -238,6 +385,7 @@ def search_chart(found: dict[str, Any]) -> go.Figure:
 
 
 st.title("Serving")
+answer = st.empty()  # the page's answer, filled once the deployment is priced
 st.caption("Numbers from `v3sim serve` with its defaults for parallelism, dtypes and prices (DeepSeek-V3 report 3.4).")
 left, mid, right = st.columns(3)
 with left:
@@ -367,7 +515,9 @@ try:
 except ValueError as exc:
     state.fail(exc)
 
-shown = metrics(out)
+unit = per_unit(out["gpus_per_node"], node_for(gpu).scaleup_domain_gpus)
+answer.markdown(state.plain(findings(out, unit)).replace("\\*\\*", "**"))
+shown = metrics(out, unit)
 for row in range(0, len(shown), 4):
     for col, (label, value) in zip(st.columns(4), shown[row : row + 4], strict=False):
         col.metric(label, value)
@@ -383,10 +533,10 @@ st.caption(
 st.plotly_chart(breakdown_chart(out), width="stretch")
 if sweep is not None:
     st.plotly_chart(sweep_chart(sweep), width="stretch")
-st.dataframe(numbers_table(out), hide_index=True, width="stretch")
-state.csv_download(numbers_table(out), "serving")
+st.dataframe(numbers_table(out, unit), hide_index=True, width="stretch")
+state.csv_download(raw_table(out), "serving")
 if sweep is not None:
-    st.dataframe(sweep, hide_index=True, width="stretch")
+    st.dataframe(sweep_table(sweep), hide_index=True, width="stretch")
     state.csv_download(sweep, "serving-batch-sweep", label="Download batch sweep CSV")
 
 st.subheader("Deployment search")
@@ -407,7 +557,7 @@ else:
     st.plotly_chart(search_chart(found), width="stretch")
     ranked, published = found["ranked"], found["published"]
     listed = [*ranked[:SEARCH_SHOWN], *([published] if published and published["rank"] > SEARCH_SHOWN else [])]
-    top = search_frame(listed)
+    top = search_frame(listed).rename(columns={"output tokens/s per node": f"output tokens/s per {unit}"})
     tried = f"{found['tried']} decode layouts tried in {found['search_s'] * 1e3:.0f} ms; {len(ranked)} meet the target"
     if published is not None:
         gain = published["usd_per_million_output_tokens"] / ranked[0]["usd_per_million_output_tokens"]

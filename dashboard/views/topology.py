@@ -7,6 +7,7 @@ row marked invalid with the model's own message."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import product
 from typing import Any
 
@@ -17,6 +18,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import state
+from dashboard.fmt import signed_percent
+from dashboard.progress import Bar, remembered
 from hwmodels.registry import catalog, load_node, load_switch
 from hwmodels.routing import build_fabric
 from hwmodels.topology import KINDS, build_switch_graph, design_topology
@@ -25,6 +28,7 @@ from simulator.analytic.report import estimate
 from simulator.events.ep_comm import Routing
 from simulator.events.simulate import simulate
 from simulator.explore.sweep import pareto_front
+from simulator.explore.validate import load_figures
 from simulator.network import collectives as network
 from simulator.network.summary import topology_summary
 from simulator.runspec import build_run
@@ -38,19 +42,42 @@ DRAW_RADIXES = (4, 6, 8, 10, 12)
 TIER_LEVEL = {"endpoint": 0, "leaf": 1, "edge": 1, "spine": 2, "aggregation": 2, "core": 3, "router": 1}
 NET_COLUMNS = ("switches", "links", "cost_usd", "cost_per_endpoint_usd", "bisection_bytes_per_s", "diameter_hops")
 CHARTS = (  # (column shown, axis title)
-    ("cost_per_endpoint_usd", "network cost per endpoint ($)"),
-    ("bisection_tbytes_per_s", "bisection bandwidth (TB/s, one direction)"),
-    ("all_to_all_ms", "all-to-all time (ms)"),
+    ("cost_per_endpoint_usd", "Network cost per endpoint ($)"),
+    ("bisection_tbytes_per_s", "Bisection bandwidth (TB/s, one direction)"),
+    ("all_to_all_ms", "All-to-all time (ms)"),
     ("step_time_s", "DeepSeek-V3 step time (s)"),
 )
-COLUMN_FORMATS = {
-    "cost_per_endpoint_usd": st.column_config.NumberColumn("cost per endpoint ($)", format="$%,.0f"),
-    "cost_musd": st.column_config.NumberColumn("network cost ($M)", format="%.2f"),
-    "bisection_tbytes_per_s": st.column_config.NumberColumn("bisection (TB/s)", format="%.1f"),
-    "all_to_all_ms": st.column_config.NumberColumn("all-to-all (ms)", format="%.3f"),
-    "step_time_s": st.column_config.NumberColumn("V3 step (s)", format="%.3f"),
-    "gpu_hours": st.column_config.NumberColumn("V3 GPU-hours", format="%,.0f"),
+# The table's columns as people read them (the CSV keeps the SI names).
+HEADERS = {
+    "kind": "Topology",
+    "radix": "Radix",
+    "planes": "Planes",
+    "oversubscription": "Oversubscription",
+    "gpus": "GPUs",
+    "valid": "Valid",
+    "reason": "Why not",
+    "cost_per_endpoint_usd": "Cost per endpoint ($)",
+    "cost_musd": "Network cost ($M)",
+    "switches": "Switches",
+    "links": "Links",
+    "bisection_tbytes_per_s": "Bisection (TB/s)",
+    "diameter_hops": "Diameter (hops)",
+    "all_to_all_ms": "All-to-all (ms)",
+    "step_time_s": "V3 step (s)",
+    "exposed_ep_comm_s": "V3 exposed all-to-all (s)",
+    "gpu_hours": "V3 GPU-hours",
+    "pareto": "Pareto front",
 }
+COLUMN_FORMATS = {
+    HEADERS["cost_per_endpoint_usd"]: st.column_config.NumberColumn(format="$%,.0f"),
+    HEADERS["cost_musd"]: st.column_config.NumberColumn(format="%.2f"),
+    HEADERS["bisection_tbytes_per_s"]: st.column_config.NumberColumn(format="%.1f"),
+    HEADERS["all_to_all_ms"]: st.column_config.NumberColumn(format="%.3f"),
+    HEADERS["step_time_s"]: st.column_config.NumberColumn(format="%.3f"),
+    HEADERS["exposed_ep_comm_s"]: st.column_config.NumberColumn(format="%.3f"),
+    HEADERS["gpu_hours"]: st.column_config.NumberColumn(format="%,.0f"),
+}
+PUBLISHED_KIND = "multi-plane"  # V3's network: a multi-plane two-layer fat tree (ISCA 2025, arXiv 2505.09343)
 
 
 def _reason(exc: Exception) -> str:
@@ -82,19 +109,32 @@ def evaluate(
         options = {"gpus": gpus, "topology": kind, "radix": radix, "oversubscription": oversubscription}
         report = estimate(build_run(options), "published")
         row |= {"step_time_s": report.step_time_s, "gpu_hours": report.gpu_hours}
+        row["exposed_ep_comm_s"] = report.breakdown["exposed_ep_comm"]
     except Exception as exc:
         reasons.append(f"V3 run: {_reason(exc)}")
     return row | {"valid": not reasons, "reason": "; ".join(reasons)}
 
 
-def sweep_frame(kinds, radixes, planes, oversubscriptions, gpu_counts, a2a_bytes_per_gpu, switch) -> pd.DataFrame:
-    """Every combination's row, in SI units (the CSV), with the Pareto front of cost per endpoint and step time."""
-    rows = [
-        evaluate(kind, int(r), int(planes), float(o), int(n), float(a2a_bytes_per_gpu), switch)
-        for kind, r, o, n in product(kinds, radixes, oversubscriptions, gpu_counts)
-    ]
+def sweep_frame(
+    kinds,
+    radixes,
+    planes,
+    oversubscriptions,
+    gpu_counts,
+    a2a_bytes_per_gpu,
+    switch,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> pd.DataFrame:
+    """Every combination's row, in SI units (the CSV), with the Pareto front of cost per endpoint and step time;
+    `progress(done, total, "rows")` hears of each row priced."""
+    combos = list(product(kinds, radixes, oversubscriptions, gpu_counts))
+    rows = []
+    for kind, r, o, n in combos:
+        rows.append(evaluate(kind, int(r), int(planes), float(o), int(n), float(a2a_bytes_per_gpu), switch))
+        if progress is not None:
+            progress(len(rows), len(combos), "rows")
     frame = pd.DataFrame(rows)
-    for name in (*NET_COLUMNS, "all_to_all_s", "step_time_s", "gpu_hours"):
+    for name in (*NET_COLUMNS, "all_to_all_s", "step_time_s", "exposed_ep_comm_s", "gpu_hours"):
         frame[name] = pd.to_numeric(frame[name], errors="coerce") if name in frame else float("nan")
     frame["pareto"] = pareto_front(frame, {"cost_per_endpoint_usd": "min", "step_time_s": "min"})
     return frame
@@ -111,6 +151,7 @@ def shown(frame: pd.DataFrame) -> pd.DataFrame:
     out["diameter_hops"] = frame["diameter_hops"].astype("Int64")
     out["all_to_all_ms"] = frame["all_to_all_s"] * 1e3
     out["step_time_s"] = frame["step_time_s"]
+    out["exposed_ep_comm_s"] = frame["exposed_ep_comm_s"]
     out["gpu_hours"] = frame["gpu_hours"]
     out["pareto"] = frame["pareto"]
     out["config"] = [
@@ -120,7 +161,9 @@ def shown(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def bar_chart(table: pd.DataFrame, column: str, title: str) -> go.Figure:
-    fig = px.bar(table, x="config", y=column, color="kind", barmode="group", labels={column: title, "config": ""})
+    labels = {**HEADERS, column: title, "config": "Configuration"}
+    fig = px.bar(table, x="config", y=column, color="kind", barmode="group", labels=labels)
+    fig.update_xaxes(title_text="")
     return fig.update_layout(height=320, margin={"t": 30, "b": 10}, title=title, legend_title_text="")
 
 
@@ -132,7 +175,7 @@ def pareto_chart(table: pd.DataFrame) -> go.Figure:
         y="step_time_s",
         color="kind",
         hover_data=["radix", "planes", "oversubscription", "gpus"],
-        labels={"cost_per_endpoint_usd": "network cost per endpoint ($)", "step_time_s": "V3 step time (s)"},
+        labels={**HEADERS, "cost_per_endpoint_usd": "Network cost per endpoint ($)", "step_time_s": "V3 step time (s)"},
     )
     front = valid[valid["pareto"]].sort_values("cost_per_endpoint_usd")
     fig.add_scatter(
@@ -201,6 +244,61 @@ def _tier_counts(graph: nx.Graph) -> dict[str, int]:
     return counts
 
 
+def _name(row: pd.Series) -> str:
+    return f"{row['kind']}, radix {row['radix']}, {row['oversubscription']:g}:1, {row['gpus']:,} GPUs"
+
+
+def _published_row(valid: pd.DataFrame) -> pd.Series | None:
+    """The sweep's row closest to V3's own network: multi-plane at 1:1, radix 64 and 2,048 GPUs where swept."""
+    rows = valid[(valid["kind"] == PUBLISHED_KIND) & (valid["oversubscription"] == 1)]
+    if rows.empty:
+        return None
+    return rows.assign(off=(rows["radix"] != 64) * 2 + (rows["gpus"] != 2048)).sort_values("off").iloc[0]
+
+
+def findings(frame: pd.DataFrame) -> str:
+    """The page's answer in sentences: the fastest and the cheapest network for V3 and by how much, what
+    separates them (the expert all-to-all left exposed), and V3's published network beside them."""
+    valid = frame[frame["valid"]]
+    fast = valid.sort_values(["step_time_s", "cost_per_endpoint_usd"]).iloc[0]
+    cheap = valid.sort_values(["cost_per_endpoint_usd", "step_time_s"]).iloc[0]
+    if fast.name == cheap.name:
+        text = (
+            f"For V3, **{_name(fast)}** is both the fastest and the cheapest network swept: a "
+            f"{fast['step_time_s']:.2f} s step at ${fast['cost_per_endpoint_usd']:,.0f} per endpoint."
+        )
+    else:
+        saving = signed_percent(cheap["cost_per_endpoint_usd"] / fast["cost_per_endpoint_usd"] - 1)
+        slower = signed_percent(cheap["step_time_s"] / fast["step_time_s"] - 1)
+        text = (
+            f"For V3, the fastest network is **{_name(fast)}** ({fast['step_time_s']:.2f} s a step, "
+            f"${fast['cost_per_endpoint_usd']:,.0f} per endpoint); the cheapest is **{_name(cheap)}** "
+            f"(${cheap['cost_per_endpoint_usd']:,.0f}, {saving}) with a {cheap['step_time_s']:.2f} s step "
+            f"({slower}). What separates them is the expert all-to-all left exposed: "
+            f"{fast['exposed_ep_comm_s']:.2f} s of the fastest's step, "
+            f"{cheap['exposed_ep_comm_s']:.2f} s of the cheapest's."
+        )
+    isca = load_figures()["topology_comparison"]["multi_plane_fat_tree"][4] * 1e3  # k$ per endpoint
+    mine = _published_row(valid)
+    if mine is None:
+        return text + (
+            f" V3's own network, a multi-plane two-layer fat tree (ISCA 2025: ${isca:,.0f} per endpoint), is not "
+            "in this sweep: add multi-plane at 1:1."
+        )
+    gap = signed_percent(mine["cost_per_endpoint_usd"] / isca - 1)
+    if mine.name in (fast.name, cheap.name):
+        which = "fastest" if mine.name == fast.name else "cheapest"
+        return text + (
+            f" The {which} is V3's own network, a multi-plane two-layer fat tree (ISCA 2025 publishes "
+            f"${isca:,.0f} per endpoint for it: {gap} here)."
+        )
+    return text + (
+        f" V3's own network, a multi-plane two-layer fat tree, is {_name(mine)} here: "
+        f"${mine['cost_per_endpoint_usd']:,.0f} per endpoint (ISCA 2025 published ${isca:,.0f}: {gap}) and a "
+        f"{mine['step_time_s']:.2f} s step."
+    )
+
+
 def show_metrics(frame: pd.DataFrame) -> None:
     valid = frame[frame["valid"]]
     cheap = valid.loc[valid["cost_per_endpoint_usd"].idxmin()]
@@ -223,7 +321,8 @@ def show_sweep(frame: pd.DataFrame) -> None:
     else:
         show_metrics(frame)
     table = shown(frame)
-    st.dataframe(table.drop(columns="config"), column_config=COLUMN_FORMATS, hide_index=True, key="sweep")
+    headed = table.drop(columns="config").rename(columns=HEADERS)
+    st.dataframe(headed, column_config=COLUMN_FORMATS, hide_index=True, key="sweep")
     state.csv_download(frame, "topology-sweep")
     if valid.empty:
         return
@@ -236,14 +335,27 @@ def show_sweep(frame: pd.DataFrame) -> None:
     st.plotly_chart(pareto_chart(table), key="pareto")
 
 
-@st.cache_data(max_entries=64, show_spinner="Running the event model (every all-to-all flow by flow)…")
+EVENT_PROGRESS = {
+    "all-to-alls": "Running every dispatch and combine flow by flow on the fabric",
+    "ops": "Simulating the pipeline's ops",
+}
+
+
 def event_check(kind: str, radix: int, oversubscription: float, gpus: int) -> dict[str, float]:
     """V3 on one configuration in the event model (`v3sim simulate`: two drawn routing samples on the flow
-    network), beside the analytic step the sweep shows."""
-    options = {"gpus": gpus, "topology": kind, "radix": radix, "oversubscription": oversubscription}
-    sim = simulate(build_run(options), "published", "flow", Routing(samples=2))
-    busiest = sim.link_summary().get("switch", {}).get("max", 0.0)
-    return {"event": sim.step_time_s, "analytic": sim.analytic_step_time_s, "switch": busiest}
+    network), beside the analytic step the sweep shows; once per configuration, with a progress bar."""
+
+    def compute() -> dict[str, float]:
+        options = {"gpus": gpus, "topology": kind, "radix": radix, "oversubscription": oversubscription}
+        bar = Bar(EVENT_PROGRESS, start="Preparing the step…")
+        try:
+            sim = simulate(build_run(options), "published", "flow", Routing(samples=2), progress=bar)
+        finally:
+            bar.clear()
+        busiest = sim.link_summary().get("switch", {}).get("max", 0.0)
+        return {"event": sim.step_time_s, "analytic": sim.analytic_step_time_s, "switch": busiest}
+
+    return remembered(("topology-event", kind, radix, oversubscription, gpus), compute, max_entries=64)
 
 
 def show_event_check(frame: pd.DataFrame) -> None:
@@ -258,7 +370,7 @@ def show_event_check(frame: pd.DataFrame) -> None:
     ]
     choice = st.selectbox("Configuration", labels, key="event_config")
     row = valid.iloc[labels.index(choice)]
-    if st.button("Run the event model (tens of seconds)", key="event_run"):
+    if st.button("Run the event model (seconds; a bar shows the time left)", key="event_run"):
         result = event_check(str(row["kind"]), int(row["radix"]), float(row["oversubscription"]), int(row["gpus"]))
         cols = st.columns(3)
         cols[0].metric("Event-model V3 step", f"{result['event']:.2f} s")
@@ -295,6 +407,7 @@ def show_drawing(planes: int) -> None:
 
 
 st.title("Topology explorer")
+answer = st.empty()  # the page's answer, filled once the sweep is priced
 st.caption(
     f"Network size and cost from `topology_summary` (`v3sim topology`) on the chosen switch; the all-to-all on "
     f"{NODE} nodes from the fast network model: every leg routed on the topology (NVLink forwarding, hash ECMP), "
@@ -323,7 +436,13 @@ missing += ["a GPU count"] if not gpu_counts else []
 if missing:
     st.warning(f"Nothing to sweep: pick {', '.join(missing)} in the sidebar.")
 else:
-    frame = sweep_frame(kinds, radixes, planes, oversubs, gpu_counts, a2a_mb * 1e6, switch)
+    bar = Bar({"rows": "Pricing each network and V3's step on it"}, start="Starting the sweep…")
+    try:
+        frame = sweep_frame(kinds, radixes, planes, oversubs, gpu_counts, a2a_mb * 1e6, switch, bar)
+    finally:
+        bar.clear()
+    if frame["valid"].any():
+        answer.markdown(findings(frame))
     show_sweep(frame)
     show_event_check(frame)
     if planes != load_node(NODE).nics_per_node and set(kinds) & set(PLANED):

@@ -11,24 +11,26 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import plan, scale, state
-from dashboard.files import MAX_UPLOAD_MB, model_from_upload, upload_name
+from dashboard import findings, fmt, plan, scale, scenarios, state
+from dashboard.files import MAX_UPLOAD_MB, model_from_upload, model_summary_frame, upload_name
 from hwmodels.registry import catalog, load_node
 from hwmodels.reliability import storage_catalog
 from hwmodels.topology import KINDS
 from hwmodels.units import SECONDS_PER_DAY
 from simulator import limits
+from simulator.analytic.fitting import fitting_run
 from simulator.analytic.goodput import CHECKPOINTING, RESTART_S, Reliability, gpu_hours_by_interval, run_goodput
 from simulator.analytic.report import estimate
 from simulator.analytic.spares import REPAIR_H
 from simulator.analytic.training import BREAKDOWN_KEYS
 from simulator.explore.uncertainty import uncertainty
+from simulator.presets import training_gpus
 from simulator.runspec import MAX_RUN_INTS, PRECISIONS, build_run
 from simulator.schedules import SCHEDULES
+from workloads.activations import RECOMPUTE_MODES
 from workloads.registry import load_model, model_slugs
 from workloads.spec import ModelSpec
 
-PUBLISHED_GPU_HOURS = 2_664_000  # V3 report, pre-training on H800 (figures.toml: h800_gpu_hours_pretraining)
 PROFILES = ("published", "sol", "measured")
 PARTS = {
     "compute": "compute",
@@ -44,6 +46,13 @@ MAX_PRICE = 10_000.0  # $ per GPU-hour: an input bound for the widget, not a pri
 STORAGES = tuple(storage_catalog())
 
 
+AUTO = "auto"  # a layout widget left to the engine: its default, or the fitting choice (simulator.analytic.fitting)
+# Widgets whose valid values depend on the model (or the node): dropped when it changes, so they start again
+# at the new choice's defaults (EP 64 is V3's; a 70B dense model needs other memory settings).
+MODEL_DEPENDENT = ("tp", "ep", "vs", "zero", "recompute", "seq", "batch")
+NODE_DEPENDENT = ("gpus", "precision", "tp")
+
+
 @st.cache_data(max_entries=16, show_spinner=False)
 def uploaded_model(data: bytes, filename: str) -> ModelSpec:
     """The model of an uploaded config.json, parsed in memory (cached on its bytes: a rerun costs nothing)."""
@@ -51,10 +60,13 @@ def uploaded_model(data: bytes, filename: str) -> ModelSpec:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def report(options: tuple[tuple[str, Any], ...], profile: str) -> dict[str, Any]:
-    """The analytic model's report for a run given as plain options, the model a slug or a ModelSpec
-    (cached: a rerun costs nothing)."""
-    return estimate(build_run(dict(options)), profile).to_dict()
+def priced(options: tuple[tuple[str, Any], ...], profile: str) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """(the analytic report, the options the engine settled on, a note on what it chose) for a run given as
+    plain options: what they leave out takes the engine's defaults, and where those do not fit the GPU, the
+    fitting TP / ZeRO / recomputation with the fewest GPU-hours (cached: a rerun costs nothing)."""
+    fitted = fitting_run(build_run(dict(options)), profile)
+    settled = {**dict(options), **fitted.chosen}
+    return estimate(fitted.run, profile).to_dict(), settled, fitted.note
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -71,11 +83,12 @@ def usd(value: float) -> str:
     return f"${value / 1e6:,.2f}M"
 
 
+def auto_or(value: Any) -> Any:
+    """A widget's value for the engine: None where it is left to the engine."""
+    return None if value == AUTO else value
+
+
 st.title("Training cost")
-st.caption(
-    "The analytic model (`v3sim train`). The defaults are DeepSeek-V3's published pre-training: 2,048 H800, "
-    "PP16 DualPipe, EP64, fp8, 14.8T tokens at $2 per GPU-hour (the V3 report: 2,664K GPU-hours)."
-)
 
 with st.sidebar:
     st.subheader("Run")
@@ -84,17 +97,21 @@ with st.sidebar:
         type="json",
         key="upload",
         max_upload_size=MAX_UPLOAD_MB,
-        help=f"Read in memory, never saved; at most {MAX_UPLOAD_MB} MiB (a config.json is a few KiB).",
+        help=f"Read in memory, never saved; at most {MAX_UPLOAD_MB} MiB (a config.json is a few KiB). An upload "
+        "is not carried in the page's link: share the run as a TOML file (Scenarios, below).",
     )
-    model = state.selectbox("Model", model_slugs(), key="model", default="deepseek-v3", disabled=upload is not None)
-    if upload is not None:
-        st.caption(f"Model: {state.plain(upload_name(upload.name))} (uploaded)")
+    if upload is None:
+        model = state.selectbox("Model", model_slugs(), key="model", default="deepseek-v3")
+    else:
+        model = upload_name(upload.name)
+        st.caption(
+            f"Model: {state.plain(model)} (uploaded). The catalog returns when the file is removed. An upload is "
+            "not in the page's link: to share the run, save it as TOML (Scenarios) naming the config.json's path."
+        )
+    state.forget_when_changed("model", model, MODEL_DEPENDENT)
     node = state.selectbox("Node (GPU)", catalog("nodes"), key="node", default="h800-ib")
-    gpus = state.number("GPUs", key="gpus", default=2048, min_value=1, max_value=MAX_RUN_INTS["gpus"], step=8)
-    topology = state.selectbox("Topology", KINDS, key="topology", default="multi-plane")
-    oversubscription = state.number(
-        "Oversubscription", key="over", default=1.0, min_value=1.0, max_value=MAX_OVERSUBSCRIPTION, step=0.5
-    )
+    state.forget_when_changed("node", node, NODE_DEPENDENT)
+    node_spec = load_node(node)
 
 try:
     spec = uploaded_model(upload.getvalue(), upload.name) if upload is not None else load_model(model)
@@ -102,23 +119,53 @@ except ValueError as exc:
     state.fail(exc)
 
 with st.sidebar:
+    per_node = node_spec.gpus_per_node
+    gpus = state.number(
+        "GPUs", key="gpus", default=training_gpus(node_spec), min_value=per_node,
+        max_value=MAX_RUN_INTS["gpus"], step=per_node, help=f"whole nodes of {per_node} GPUs",
+    )  # fmt: skip
+    topology = state.selectbox("Topology", KINDS, key="topology", default="multi-plane")
+    oversubscription = state.number(
+        "Oversubscription", key="over", default=1.0, min_value=1.0, max_value=MAX_OVERSUBSCRIPTION, step=0.5
+    )
     st.subheader("Parallel layout")
-    tp = state.number("TP", key="tp", default=1, min_value=1, max_value=MAX_RUN_INTS["tp"])
-    pp = state.number("PP", key="pp", default=16, min_value=1, max_value=MAX_RUN_INTS["pp"])
-    ep = state.number("EP", key="ep", default=64 if spec.is_moe else 1, min_value=1, max_value=MAX_RUN_INTS["ep"])
+    st.caption("auto: the engine's default (V3's set-up), or where that does not fit, the fitting choice.")
+    tp = state.selectbox("TP (tensor parallel)", [AUTO, 1, 2, 4, 8], key="tp", default=AUTO)
+    pp = state.number("PP (pipeline stages)", key="pp", default=16, min_value=1, max_value=MAX_RUN_INTS["pp"])
+    experts = [e for e in range(1, spec.n_routed_experts + 1) if spec.n_routed_experts % e == 0] if spec.is_moe else [1]
+    ep = state.selectbox(
+        "EP (expert parallel)", [AUTO, *experts], key="ep", default=AUTO, disabled=not spec.is_moe,
+        help="divisors of the model's routed experts" if spec.is_moe else "a dense model: no experts to spread",
+    )  # fmt: skip
     cp = state.number(
         "CP (context parallel)", key="cp", default=1, min_value=1, max_value=MAX_RUN_INTS["cp"],
         help="each sequence split over this many GPUs (README: Context parallelism)",
     )  # fmt: skip
     schedule = state.selectbox("Schedule", SCHEDULES, key="schedule", default="dualpipe")
     virtual = state.number(
-        "Virtual stages (interleaved)", key="vs", default=2, min_value=1, max_value=MAX_RUN_INTS["virtual_stages"]
-    )
+        "Virtual stages (interleaved; 0: auto)", key="vs", default=0, min_value=0,
+        max_value=MAX_RUN_INTS["virtual_stages"], help="auto: the most the layers allow (pp x v <= layers)",
+    )  # fmt: skip
     micro_batch = state.number(
         "Micro-batch (sequences)", key="mb", default=1, min_value=1, max_value=MAX_RUN_INTS["micro_batch"]
     )
-    precision = state.selectbox("Precision", PRECISIONS, key="precision", default="fp8")
-    st.subheader("Budget")
+    zero = state.selectbox("ZeRO stage", [AUTO, 0, 1, 2, 3], key="zero", default=AUTO)
+    recompute = state.selectbox("Recomputation", [AUTO, *RECOMPUTE_MODES], key="recompute", default=AUTO)
+    precision = state.selectbox(
+        "Precision", [AUTO, *PRECISIONS], key="precision", default=AUTO,
+        help="auto: fp8 (V3's recipe) where the GPU has fp8, else bf16",
+    )  # fmt: skip
+    st.subheader("Batch and budget")
+    max_seq = spec.max_position_embeddings or MAX_RUN_INTS["seq_len"]
+    seq_len = state.number(
+        "Sequence length (tokens)", key="seq", default=min(4096, max_seq), min_value=1, max_value=max_seq,
+        step=1024, help=f"at most the model's {max_seq:,}" if spec.max_position_embeddings else None,
+    )  # fmt: skip
+    batch_seqs = state.number(
+        "Global batch (sequences; 0: auto)", key="batch", default=0, min_value=0,
+        max_value=MAX_RUN_INTS["global_batch_tokens"] // max(int(seq_len), 1),
+        help="auto: V3's 15,360 sequences, or the nearest batch the layout splits into whole micro-batches",
+    )  # fmt: skip
     tokens_t = state.number(
         "Tokens (trillions)",
         key="tokens",
@@ -158,49 +205,73 @@ with st.sidebar:
             help="hours a failed node is out: ASSUMED 24 by default, no published figure found",
         )  # fmt: skip
 
+given = {
+    "tp": auto_or(tp),
+    "ep": auto_or(ep) if spec.is_moe else None,
+    "virtual_stages": (int(virtual) or None) if schedule == "interleaved" else 1,
+    "zero_stage": auto_or(zero),
+    "recompute": auto_or(recompute),
+    "precision": auto_or(precision),
+    "global_batch_tokens": int(batch_seqs) * int(seq_len) if batch_seqs else None,
+    "price_per_gpu_hour": float(price) if price > 0 else None,
+}
 options = {
     "model": spec if upload is not None else model,
     "node": node,
     "gpus": int(gpus),
     "topology": topology,
     "oversubscription": float(oversubscription),
-    "tp": int(tp),
     "pp": int(pp),
-    "ep": int(ep),
     "cp": int(cp),
     "schedule": schedule,
-    "virtual_stages": int(virtual) if schedule == "interleaved" else 1,
     "micro_batch": int(micro_batch),
-    "precision": precision,
+    "seq_len": int(seq_len),
     "tokens": float(tokens_t) * 1e12,
-    **({"price_per_gpu_hour": float(price)} if price > 0 else {}),
+    **{k: (int(v) if isinstance(v, int | np.integer) else v) for k, v in given.items() if v is not None},
 }
+if upload is not None:
+    with st.expander(f"What was read from {state.plain(model)}", expanded=False):
+        st.dataframe(model_summary_frame(spec), hide_index=True)
 try:
-    r = report(tuple(sorted(options.items())), profile)
+    r, settled, note = priced(tuple(sorted(options.items())), profile)
 except ValueError as exc:
     state.fail(exc)
 
 run = r["run"]
+baseline = scenarios.baseline()
+findings.headline(r, spec, run, baseline)
+if note:
+    st.info(f"The engine {state.plain(note)}.")
 cols = st.columns(5)
-cols[0].metric("GPU-hours", gpu_hours(r["gpu_hours"]))
-cols[1].metric("Cost", usd(r["cost_usd"]), help=f"at ${run['usd_per_gpu_hour']:.2f} per GPU-hour")
-cols[2].metric("Days", f"{r['days']:.1f}")
-cols[3].metric("MFU (bf16 peak)", f"{r['mfu']['bf16']:.1%}")
-cols[4].metric("Step time", f"{r['step_time_s']:.2f} s", help=f"{r['microbatches']} micro-batches per step")
-spread = band(tuple(sorted(options.items())), profile)
+delta = scenarios.deltas(r, baseline)
+cols[0].metric("GPU-hours", gpu_hours(r["gpu_hours"]), delta.get("gpu_hours"), delta_color="inverse")
+cols[1].metric(
+    "Cost", usd(r["cost_usd"]), delta.get("cost_usd"), delta_color="inverse",
+    help=f"at ${run['usd_per_gpu_hour']:.2f} per GPU-hour",
+)  # fmt: skip
+cols[2].metric("Days", f"{r['days']:.1f}", delta.get("days"), delta_color="inverse")
+cols[3].metric("MFU (bf16 peak)", f"{r['mfu']['bf16']:.1%}", delta.get("mfu"))
+cols[4].metric(
+    "Step time", f"{r['step_time_s']:.2f} s", delta.get("step_time_s"), delta_color="inverse",
+    help=f"{r['microbatches']} micro-batches per step",
+)  # fmt: skip
+st.caption(findings.layout_words(run, r["defaults"]))
+spread = band(tuple(sorted(settled.items())), profile)
 st.caption(
     f"P10-P90 from the kernel sources' spread: {gpu_hours(spread['gpu_hours']['p10'])}-"
     f"{gpu_hours(spread['gpu_hours']['p90'])} GPU-hours, {spread['step_time_s']['p10']:.2f}-"
     f"{spread['step_time_s']['p90']:.2f} s per step ({spread['draws']} draws from "
-    f"{' to '.join(spread['sources'])}: the published kernels to the rates DeepSeek's V3 trace ran them at; "
-    "network rates held)."
-)
-if run["model"] == "deepseek-v3" and run["gpu"] == "h800":
-    st.caption(
-        f"Published for V3's run: {gpu_hours(PUBLISHED_GPU_HOURS)} GPU-hours; this model, out of sample (kernel-level "
-        f"sources only, nothing fitted to it): {r['gpu_hours'] / PUBLISHED_GPU_HOURS - 1:+.1%} (docs/training.md: "
-        "The V3 figure, honestly)."
+    + (
+        f"{' to '.join(spread['sources'])}: the published kernels to the rates DeepSeek's V3 trace ran them at; "
+        if len(spread["sources"]) > 1
+        else f"{spread['sources'][0]}'s fits and their scatter alone: V3's trace ran on another die; "
     )
+    + "network rates held)."
+)
+findings.published(run, r)
+findings.explanation(r["explain"])
+scenarios.show(settled, r, profile)
+findings.sensitivity_chart(tuple(sorted(settled.items())), profile)
 
 left, right = st.columns(2)
 with left:
@@ -220,11 +291,18 @@ with left:
     )
     fig.update_layout(barmode="stack", height=260, xaxis_title="seconds per step", margin={"t": 10, "b": 10})
     st.plotly_chart(fig, width="stretch")
-    st.dataframe(parts, hide_index=True, column_config={"share": st.column_config.NumberColumn(format="percent")})
+    st.dataframe(
+        parts,
+        hide_index=True,
+        column_config={
+            "share": st.column_config.NumberColumn(format="percent"),
+            "seconds per step": st.column_config.NumberColumn(format="%.3f s"),
+        },
+    )
     state.csv_download(parts, "step-breakdown")
 with right:
     st.subheader("Memory per GPU")
-    hbm_gb = load_node(node).gpu.hbm_bytes / 1e9
+    hbm_gb = node_spec.gpu.hbm_bytes / 1e9
     mem = r["memory_per_gpu_bytes"]
     fig = go.Figure([go.Bar(name=k.replace("_", " "), x=["fullest GPU"], y=[mem[k] / 1e9]) for k in MEMORY])
     fig.add_hline(y=hbm_gb, line_dash="dash", annotation_text=f"{run['gpu']} HBM {hbm_gb:.0f} GB")
@@ -239,7 +317,7 @@ reliability = Reliability(
 )  # fmt: skip
 steady_s = r["days"] * SECONDS_PER_DAY
 try:
-    expected_run = run_goodput(build_run(dict(options)), steady_s, r["gpu_hours"], r["cost_usd"], reliability)
+    expected_run = run_goodput(build_run(dict(settled)), steady_s, r["gpu_hours"], r["cost_usd"], reliability)
 except ValueError as exc:
     state.fail(exc)
 expected_cols = st.columns(4)
@@ -283,11 +361,13 @@ if mtbf is not None:
     )  # fmt: skip
     st.plotly_chart(fig, width="stretch")
 
-scale.show(options, profile, float(failure_scale), storage, float(restart_s))
-plan.show(options, profile)
+scale.show(settled, profile, float(failure_scale), storage, float(restart_s))
+plan.show(settled, profile)
 
 st.subheader("Inputs")
-inputs = pd.DataFrame([{"input": k, "value": str(v)} for k, v in {**run, "stage_layers": r["stage_layers"]}.items()])
+inputs = pd.DataFrame(
+    [{"input": fmt.label(k), "value": str(v)} for k, v in {**run, "stage_layers": r["stage_layers"]}.items()]
+)
 inputs = state.clean_frame(inputs)  # an uploaded model's name is a file's
 st.dataframe(inputs, hide_index=True)
 state.csv_download(inputs, "run-inputs")

@@ -26,13 +26,18 @@ ROOT = Path(__file__).parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 # What each page must show once it has run, at its defaults (DeepSeek-V3 on H800; the model's predictions).
 KEY_TEXT = {
-    "training": ["GPU-hours", "2,306K", "17.23 s", "Where the step time goes", "Memory per GPU"],
-    "memory": ["KV per token, deepseek-v3", "70,272 B", "MLA saving"],
-    "topology": ["Cheapest network ($ per endpoint)", "$2,350", "Fastest V3 step time", "17.228 s"],
-    "timeline": ["Event step (s)", "Analytic step (s)", "Download Chrome trace"],
-    "serving": ["TPOT", "53.2 ms", "Output tokens/s per GPU"],
+    "training": ["GPU-hours", "2,306K", "17.23 s", "largest overhead", "Where the step time goes", "Memory per GPU",
+                 "What moves the GPU-hours", "Scenarios"],
+    "memory": ["KV per token, deepseek-v3", "70,272 B", "MLA saving", "Sequences per GPU, deepseek-v3",
+               "one H800 holds 17 sequences", "one node (8 GPUs) 136"],
+    "topology": ["Cheapest network ($ per endpoint)", "$2,350", "Fastest V3 step time", "17.228 s", "V3's own network"],
+    "codesign": ["Co-design", "FLOP/s", "buys most", "Step time", "17.2 s", "Network cost per GPU",
+                 "One part at a time"],
+    "timeline": ["Event step", "16.93 s", "Analytic step", "17.23 s", "published GPU-hours imply",
+                 "Download Chrome trace"],
+    "serving": ["TPOT", "53.2 ms", "Output tokens/s per GPU", "DeepSeek published 14.8K per H800 node"],
     "calibration": ["fp8 GEMM achieved (TFLOPS)", "56.9%", "Fits per kernel class"],
-}
+}  # fmt: skip
 
 playwright = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the test extra)")
 if not CHROMIUM.exists():
@@ -144,7 +149,42 @@ def test_the_training_pages_whole_run_and_expected_run_in_a_browser(server, brow
     page.goto(f"{server}/?{urllib.parse.urlencode(query)}")
     for text in ["Whole-run GPU-hours", "2,393K", "context extension -40.4%", "2 hot spare nodes", "written in"]:
         page.wait_for_function("t => document.body.innerText.includes(t)", arg=text, timeout=120_000)
-    page.wait_for_selector('[data-testid="stDataFrame"]', timeout=60_000)  # the plan's table and the bill's
+    page.wait_for_selector('[data-testid="stDataFrame"] >> visible=true', timeout=60_000)  # the plan's table
+    assert not page.query_selector_all('[data-testid="stException"]')
+    page.close()
+    assert not errors, errors
+
+
+def test_a_person_walks_the_three_tasks_and_compares_two_scenarios(server, browser):
+    """The three questions v3sim is opened for, as a person asks them in a browser: what a run costs (a model
+    other than V3 on H100, at the defaults), how much memory MLA saves over GQA, and which network; then a
+    scenario comparison: pin the run, change the pipeline depth with the widget, read the deltas."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    def shows(*texts: str) -> None:
+        for text in texts:
+            page.wait_for_function("t => document.body.innerText.includes(t)", arg=text, timeout=120_000)
+
+    page.goto(f"{server}/?model=llama-3.1-70b&node=h100-ib")  # cost of another model: answers, no error
+    shows("llama-3.1-70b", "GPU-hours", "The engine chose", "largest overhead", "What moves the GPU-hours")
+    assert not page.query_selector_all('[data-testid="stException"]')
+    assert not page.query_selector_all('[data-testid="stAlertContentError"]')
+    page.get_by_role("button", name="Pin this run").click()  # the baseline
+    shows("Against the pinned baseline")
+    pp = page.get_by_label("PP (pipeline stages)")
+    pp.fill("8")
+    pp.press("Enter")
+    shows("Scenario A", "this run", "PP 16 → 8")
+    assert "pp=8" in page.url  # the changed run is in the link; the pins are this session's
+    delta = page.locator('[data-testid="stMetricDelta"]').first.inner_text()
+    assert delta.strip().startswith(("+", "-", "−")) and delta.strip().endswith("%")
+
+    page.goto(f"{server}/memory")  # MLA vs GQA
+    shows("MLA saving", "4.7x less", "one H800 holds 17 sequences")
+    page.goto(f"{server}/topology")  # which network
+    shows("Fastest V3 step time", "V3's own network")
     assert not page.query_selector_all('[data-testid="stException"]')
     page.close()
     assert not errors, errors

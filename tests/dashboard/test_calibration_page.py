@@ -1,20 +1,27 @@
-"""The Calibration page renders, reads its view from the URL, and shows the fits simulator.analytic.profile returns."""
+"""The Calibration page renders, reads its view from the URL, shows the fits simulator.analytic.profile returns,
+opens with its finding, and shows a profile that may not price the GPU, or a fit over the limit, as a failure."""
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
+from hwmodels.profile import read_profile, write_profile
 from hwmodels.registry import catalog, load_gpu
 from simulator.analytic.profile import describe, load_profile, rates_for, shipped_profiles
 from tests.dashboard.apptest import metrics, open_view
 
 SHIPPED = Path(__file__).parents[2] / "hwmodels" / "data" / "profiles"
+FP8_GEMM_FINDING = (
+    "On the H800, FP8 GEMMs reach 1,125 TFLOPS, 57% of its 1,979 TFLOPS dense peak; every class's fit passes "
+    "(worst: FP8 GEMM, 16.3% rms; the limit is 25%)."
+)  # DeepGEMM's fitted rate on the H800 (h800-published), its fit the worst of the table's
 PROFILES = ["published", "measured", *shipped_profiles(), "sol"]
 
 
@@ -41,6 +48,8 @@ def test_default_view_is_the_published_h800_profile():
     assert not at.exception
     assert not at.error
     assert at.title[0].value == "Calibration"
+    assert at.markdown[0].value == FP8_GEMM_FINDING  # the page opens with its answer, its source beside it
+    assert at.caption[0].value == "Source: deepseek-ai/DeepGEMM README"
     assert at.selectbox(key="profile").value == "published"
     assert at.selectbox(key="gpu").value == "h800"
     assert metrics(at) == expected("published", "h800")
@@ -48,10 +57,28 @@ def test_default_view_is_the_published_h800_profile():
         metrics(at)["fp8 GEMM share of peak"] == "56.9%"
     )  # DeepGEMM's fitted rate on the H800's 1979 TFLOPS (max-roofline fit)
     rates = rates_for("published", load_gpu("h800"))
-    fits, _peaks, samples = at.dataframe
-    assert list(fits.value["class"]) == [row["class"] for row in describe(rates.fits, rates.sources)]
+    fits, peaks, samples = at.dataframe
+    rows = describe(rates.fits, rates.sources)
+    assert len(fits.value) == len(rows) and "FP8 grouped GEMM (experts)" in list(fits.value["Kernel class"])
+    assert set(fits.value["Fit"]) == {"passes"}
+    assert list(fits.value["Fit error (rms)"]) == [row["rel_rmse"] for row in rows]
     assert len(samples.value) == len(load_profile("h800-published").samples)
+    for frame in (fits, peaks, samples):  # labels for people: no snake_case, no raw seconds
+        assert not [c for c in frame.value.columns if "_" in c or c.endswith("(s)")]
     assert (at.query_params["profile"], at.query_params["gpu"]) == ("published", "h800")
+
+
+def test_no_share_of_hbm_passes_the_datasheet_and_the_page_says_why():
+    """Issue 23 saw 208%: the old additive fit put the H800's FP8 grouped GEMMs at 2.08x its HBM. Fits are
+    bounded by the datasheet now, and a class held at it says so in words."""
+    at = page()
+    peaks = at.dataframe[1].value
+    assert peaks["Share of HBM bandwidth"].max() <= 1 + 1e-9
+    at_bound = peaks[peaks["Share of HBM bandwidth"] > 1 - 1e-6]
+    assert len(at_bound) and set(at_bound["Bytes rate"]) == {
+        "at the HBM datasheet: no sample is bound by it, so the fit holds it there"
+    }
+    assert any("208%" in c.value and "no share passes 100%" in c.value for c in at.caption)
 
 
 def test_changing_widgets_changes_the_numbers():
@@ -65,11 +92,47 @@ def test_changing_widgets_changes_the_numbers():
 
 
 def test_view_is_read_from_the_url():
+    at = page(profile="measured", gpu="h20")
+    assert not at.exception and not at.error
+    assert at.selectbox(key="profile").value == "measured"
+    assert at.selectbox(key="gpu").value == "h20"
+    assert metrics(at) == expected("measured", "h20")  # our H200 run, as fractions of the H20's peaks
+    assert at.markdown[0].value.startswith("On the H20, FP8 GEMMs reach 213 TFLOPS, 72% of its 296 TFLOPS")
+
+
+def test_measured_on_a_die_no_one_measured_is_an_error_and_no_figures(tmp_path, monkeypatch):
+    monkeypatch.setenv("V3SIM_PROFILE_DIR", str(tmp_path))
     at = page(profile="measured", gpu="mi300x")
     assert not at.exception
-    assert at.selectbox(key="profile").value == "measured"
-    assert at.selectbox(key="gpu").value == "mi300x"
-    assert metrics(at) == expected("measured", "mi300x")
+    assert len(at.error) == 1 and "nothing was measured on the mi300x" in at.error[0].value
+    assert not at.metric and not at.dataframe
+
+
+def test_a_cpu_profile_is_refused_for_a_gpu_and_its_failed_fits_shown():
+    """A CPU's timings price no GPU: the page says so first, shows no GPU figures, and lists the profile's fits
+    as timed on the CPU, each fit over the limit marked as failing."""
+    at = page(profile="cpu-measured", gpu="h800")
+    assert not at.exception
+    assert len(at.error) == 1
+    assert "measured-cpu was measured on cpu" in at.error[0].value and "price a run on the h800" in at.error[0].value
+    assert not at.metric
+    fits = at.dataframe[0].value
+    failing = fits[fits["Fit"] != "passes"]
+    assert set(failing["Kernel class"]) == {"BF16 GEMM", "memory copies (HBM-bound)"}  # 26% and 28% rms
+    assert set(failing["Fit"]) == {"FAILS: over 25%"} and (failing["Fit error (rms)"] > 0.25).all()
+
+
+def test_a_fit_over_the_limit_is_a_failure_on_the_page(tmp_path, monkeypatch):
+    record = read_profile(SHIPPED / "h200-measured.json")
+    noisy = {**record.fits, "gemm_bf16": replace(record.fits["gemm_bf16"], rel_rmse=35.83)}
+    write_profile(replace(record, name="noisy", fits=noisy), tmp_path / "noisy.json")
+    monkeypatch.setenv("V3SIM_PROFILE_DIR", str(tmp_path))
+    at = page(profile="measured", gpu="h800")
+    assert not at.exception
+    assert "1 of 9 fits FAIL (worst: BF16 GEMM, 3,583% rms against the 25% limit)" in at.markdown[0].value
+    assert len(at.error) == 1 and "BF16 GEMM 3,583%" in at.error[0].value
+    fits = at.dataframe[0].value
+    assert list(fits[fits["Fit"] != "passes"]["Kernel class"]) == ["BF16 GEMM"]
 
 
 def test_sol_has_no_samples_and_shows_the_peaks():
@@ -99,11 +162,12 @@ def test_any_widget_values_show_metrics_or_an_error(profile, gpu):
         assert not at.metric
     else:
         assert metrics(at) == expected(profile, gpu)
+        assert at.dataframe[1].value["Share of HBM bandwidth"].max() <= 1 + 1e-9
 
 
 def test_a_measured_profiles_text_is_shown_as_text(tmp_path, monkeypatch):
     """A profile `v3sim calibrate run` wrote is a user's file: its names cannot become links, images or escapes."""
-    profile = json.loads((SHIPPED / "cpu-measured.json").read_text())
+    profile = json.loads((SHIPPED / "h200-measured.json").read_text())  # measured on the H800's die: it is shown
     profile["name"] = "mine\x1b[2J"
     profile["device"] = "![pixel](http://evil.example/p.png) <b>cpu</b>"
     profile["notes"] = ["see [this](https://evil.example) \u202eevil"]

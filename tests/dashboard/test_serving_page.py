@@ -194,3 +194,47 @@ def test_any_url_renders_numbers_or_an_error(model, gpu, phase, batch, context, 
     )
     assert not at.exception
     assert len(at.metric) >= 2 or len(at.error) == 1
+
+
+def answer(at: AppTest) -> str:
+    return at.markdown[0].value
+
+
+def test_the_page_opens_with_tpot_and_throughput_beside_deepseeks_published_figures():
+    at = page()
+    out = cli()
+    text = answer(at)
+    node, user = out["output_tokens_per_s_per_node"], out["output_tokens_per_s_per_sequence"]
+    assert f"decodes at a **{out['tpot_s'] * 1e3:.1f} ms** TPOT" in text
+    assert f"{node:,.0f} per node (DeepSeek published 14.8K per H800 node: {node / 14.8e3 - 1:+.1%}" in text
+    assert f"20-22 tokens/s per user: {user / 21 - 1:+.1%} from 21" in text
+    prefill = out["input_tokens_per_s_per_node"]
+    assert f"(published 73.7K with 56.3% cache hits: {prefill / 73.7e3 - 1:+.1%})" in text
+    assert "dominated by MoE layers" in text
+    at.number_input(key="batch").set_value(32).run()  # another operating point: another answer
+    assert answer(at) != text and f"{cli('--batch', '32')['tpot_s'] * 1e3:.1f} ms" in answer(at)
+
+
+def test_gb200_says_rack_not_node():
+    at = page(gpu="gb200")
+    assert not at.exception and not at.error
+    out = cli("--gpu", "gb200")
+    rack = "NVL72 rack (72 GPUs)"
+    assert metric(at, f"Output tokens/s per {rack}") == f"{out['output_tokens_per_s_per_node']:,.0f}"
+    assert not [m for m in at.metric if m.label.endswith("per node")]
+    assert f"per {rack}" in answer(at) and "published figures for V3 on H800 only" in answer(at)
+    assert f"output tokens/s per {rack}" in search_table(at).columns
+
+
+def test_units_and_headers_are_for_people():
+    at = page()
+    text = " ".join(str(e.value) for kind in ("markdown", "caption") for e in getattr(at, kind))
+    assert "GiB" not in text
+    for frame in at.dataframe:
+        assert not [h for h in frame.value.columns if "_" in h], list(frame.value.columns)
+    numbers = at.dataframe[0].value
+    assert not numbers["Quantity"].str.contains("_").any()
+    tpot = numbers.loc[numbers["Quantity"] == "TPOT", "Value"].iloc[0]
+    assert tpot == f"{cli()['tpot_s'] * 1e3:.1f} ms"  # formatted, not raw seconds
+    breakdown = at.get("plotly_chart")[0].proto.spec
+    assert "phase=" not in breakdown and "moe_layers" not in breakdown

@@ -56,7 +56,7 @@ def test_renders_the_defaults():
     defaults = [(k, 64, o, 2048) for k in ("fat-tree-2", "multi-plane", "fat-tree-3") for o in (1.0, 3.0)]
     assert metrics(at) == expected(defaults)
     frame = table(at)
-    assert len(frame) == 6 and frame["valid"].all()
+    assert len(frame) == 6 and frame["Valid"].all()
     assert at.query_params["kinds"] == "fat-tree-2,multi-plane,fat-tree-3" and at.query_params["over"] == "1,3"
     assert len(at.get("plotly_chart")) == 6  # four sweep charts, the Pareto scatter, the drawing
     assert len(at.get("download_button")) == 1
@@ -74,16 +74,16 @@ def test_widgets_change_the_numbers_as_the_library_computes_them():
     combos = [(k, r, 1.0, 4096) for k in ("dragonfly", "slim-fly") for r in (32, 64)]
     assert metrics(at) == expected(combos)
     frame = table(at)
-    for _, shown_row in frame[frame["valid"]].iterrows():  # the fast model on each row's own fabric
-        spec = design_topology(shown_row["kind"], int(shown_row["radix"]), 4096)
+    for _, shown_row in frame[frame["Valid"]].iterrows():  # the fast model on each row's own fabric
+        spec = design_topology(shown_row["Topology"], int(shown_row["Radix"]), 4096)
         fabric = build_fabric(spec, load_node("h800-ib"), load_switch("ib-ndr-64"), 4096)
         a2a = network.fast_s(fabric, *network.all_to_all_transfers(fabric, 4096, 100e6))
-        assert shown_row["all_to_all_ms"] == a2a * 1e3
-    assert frame["all_to_all_ms"].nunique() > 1  # the shape of the network shows
-    row = frame[(frame["kind"] == "dragonfly") & (frame["radix"] == 64)].iloc[0]
+        assert shown_row["All-to-all (ms)"] == a2a * 1e3
+    assert frame["All-to-all (ms)"].nunique() > 1  # the shape of the network shows
+    row = frame[(frame["Topology"] == "dragonfly") & (frame["Radix"] == 64)].iloc[0]
     net = topology_summary("dragonfly", 64, 4096)
-    assert row["cost_per_endpoint_usd"] == net["cost_per_endpoint_usd"] and row["switches"] == net["switches"]
-    assert row["bisection_tbytes_per_s"] == net["bisection_bytes_per_s"] / 1e12
+    assert row["Cost per endpoint ($)"] == net["cost_per_endpoint_usd"] and row["Switches"] == net["switches"]
+    assert row["Bisection (TB/s)"] == net["bisection_bytes_per_s"] / 1e12
     assert at.query_params["kinds"] == "dragonfly,slim-fly" and at.query_params["gpus"] == "4096"
 
 
@@ -91,11 +91,11 @@ def test_state_is_read_from_the_url():
     at = page(kinds="multi-plane", radix="32", over="2", gpus="1024", planes="4", draw="dragonfly")
     assert not at.exception
     frame = table(at)
-    assert frame[["kind", "radix", "planes", "oversubscription", "gpus"]].values.tolist() == [
+    assert frame[["Topology", "Radix", "Planes", "Oversubscription", "GPUs"]].values.tolist() == [
         ["multi-plane", 32, 4, 2.0, 1024]
     ]
     net = topology_summary("multi-plane", 32, 1024, 4, 2.0)
-    assert frame["cost_per_endpoint_usd"].iloc[0] == net["cost_per_endpoint_usd"]
+    assert frame["Cost per endpoint ($)"].iloc[0] == net["cost_per_endpoint_usd"]
     assert metrics(at)[CHEAPEST] == f"${net['cost_per_endpoint_usd']:,.0f}"
     assert at.selectbox(key="draw").value == "dragonfly"
 
@@ -104,13 +104,13 @@ def test_rejected_combinations_are_invalid_rows_with_the_reason():
     at = page(kinds="slim-fly,dragonfly", over="3")
     assert not at.exception
     frame = table(at)
-    assert not frame["valid"].any()
-    assert frame["reason"].str.contains("takes no --oversubscription").all()
+    assert not frame["Valid"].any()
+    assert frame["Why not"].str.contains("takes no --oversubscription").all()
     assert len(at.error) == 1 and "None of the 2 combinations is valid" in at.error[0].value
     at = page(kinds="multi-plane", gpus="512", over="1")  # 512 GPUs: V3 at PP16 EP64 needs 91.5 GB per GPU
     frame = table(at)
-    assert not frame["valid"].iloc[0] and frame["reason"].iloc[0].startswith("V3 run: needs")
-    assert math.isnan(frame["step_time_s"].iloc[0]) and frame["cost_per_endpoint_usd"].notna().iloc[0]
+    assert not frame["Valid"].iloc[0] and frame["Why not"].iloc[0].startswith("V3 run: needs")
+    assert math.isnan(frame["V3 step (s)"].iloc[0]) and frame["Cost per endpoint ($)"].notna().iloc[0]
 
 
 def test_an_empty_selection_says_what_to_pick():
@@ -163,4 +163,38 @@ def test_the_event_model_is_one_click_away():
     sim = simulate(build_run(options), "published", "flow", Routing(samples=2))
     assert shown["Event-model V3 step"] == f"{sim.step_time_s:.2f} s"
     assert shown["Analytic step (the sweep's)"] == f"{sim.analytic_step_time_s:.2f} s"
-    assert shown["Analytic step (the sweep's)"] == f"{table(at)['step_time_s'].iloc[0]:.2f} s"
+    assert shown["Analytic step (the sweep's)"] == f"{table(at)['V3 step (s)'].iloc[0]:.2f} s"
+
+
+def answer(at: AppTest) -> str:
+    return at.markdown[0].value
+
+
+def test_the_page_opens_with_the_fastest_and_cheapest_network_and_v3s_own():
+    """The answer names the fastest and the cheapest network by the library's numbers, by how much they
+    differ, and puts V3's published multi-plane network (ISCA 2025's cost per endpoint) beside them."""
+    at = page()
+    text = answer(at)
+    fast = estimate(build_run({"topology": "multi-plane"}), "published").step_time_s
+    slow = estimate(build_run({"topology": "fat-tree-2", "oversubscription": 3.0}), "published").step_time_s
+    cheap = topology_summary("fat-tree-2", 64, 2048, None, 3.0)["cost_per_endpoint_usd"]
+    plane = topology_summary("multi-plane", 64, 2048, 8, 1.0)["cost_per_endpoint_usd"]
+    assert f"the fastest network is **multi-plane, radix 64, 1:1, 2,048 GPUs** ({fast:.2f} s a step" in text
+    assert (
+        f"the cheapest is **fat-tree-2, radix 64, 3:1, 2,048 GPUs** (${cheap:,.0f}, {cheap / plane - 1:+.1%})" in text
+    )
+    assert f"{slow:.2f} s step ({slow / fast - 1:+.1%})" in text
+    assert "The fastest is V3's own network, a multi-plane two-layer fat tree (ISCA 2025 publishes $4,390" in text
+    at.multiselect(key="kinds").set_value(["fat-tree-2", "fat-tree-3"]).run()  # V3's network left out
+    changed = answer(at)
+    assert changed != text and "is not in this sweep: add multi-plane at 1:1" in changed
+
+
+def test_headers_are_words_and_no_gib():
+    at = page()
+    headers = list(table(at).columns)
+    assert not [h for h in headers if "_" in h], headers
+    text = " ".join(str(e.value) for kind in ("markdown", "caption") for e in getattr(at, kind))
+    assert "GiB" not in text
+    for chart in at.get("plotly_chart")[:5]:  # the sweep's charts: hover labels and legends in words
+        assert "cost_per_endpoint_usd=" not in chart.proto.spec and "kind=" not in chart.proto.spec

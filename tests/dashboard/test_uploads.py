@@ -77,9 +77,17 @@ def test_an_uploaded_config_is_the_model_and_nothing_is_written(temp_dir):
     assert metrics(at)["Step time"] == f"{r.step_time_s:.2f} s"
     assert metrics(at)["GPU-hours"] == f"{r.gpu_hours / 1e3:,.0f}K"
     inputs = at.dataframe[-1].value
-    assert inputs[inputs["input"] == "model"]["value"].iloc[0] == "my-llama.json"
+    assert inputs[inputs["input"] == "Model"]["value"].iloc[0] == "my-llama.json"
     assert any("my-llama.json (uploaded)" in c.value for c in at.sidebar.caption)
-    assert written == []  # no file opened for writing anywhere while the page ran
+    assert not any(s.key == "model" for s in at.selectbox)  # no stale catalog selector beside the upload
+    (read,) = [e for e in at.expander if e.label.startswith("What was read from my-llama.json")]
+    summary = dict(zip(read.dataframe[0].value["read"], read.dataframe[0].value["value"], strict=True))
+    assert summary["parameters"] == "8.0B" and summary["longest context"] == "131,072"
+    assert summary["attention"] == "GQA, 32 heads, 8 KV heads" and summary["experts"] == "none (dense)"
+    # no file opened for writing anywhere while the page ran, but the fabric-factor cache (numbers keyed by a
+    # hash of the run: a new model's sensitivity routes new cases; nothing of the upload's bytes or name)
+    cache = os.environ["V3SIM_CACHE_DIR"]
+    assert [w for w in written if not w.startswith(cache)] == []
     assert list(temp_dir.iterdir()) == []
 
 
