@@ -301,7 +301,7 @@ def test_a_pinned_baseline_gives_every_metric_its_delta_and_scenarios_sit_side_b
     assert gpu_hours.delta == f"{now.gpu_hours / base.gpu_hours - 1:+.1%}"
     at.text_input(key="scenario_name").set_value("PP32").run()
     at.button(key="pin").click().run()
-    (table,) = [d.value for d in at.dataframe if list(d.value.columns)[0] == "metric"]
+    (table,) = [d.value for d in at.dataframe if d.value.columns[0] == "metric"]
     assert list(table.columns) == ["metric", "Scenario A", "PP32", "this run"]
     assert (
         table.loc[table["metric"] == "GPU-hours", "PP32"]
