@@ -77,6 +77,15 @@ def _published_rows(model: str) -> list[dict[str, Any]]:
     return training_run_rows(model)
 
 
+def _figure(published: float):
+    """How a published figure and v3sim's are shown: a share as a percent, GPU-hours in K, a rate as is."""
+    if published < 1:
+        return lambda v: f"{v:.1%}"
+    if published >= 1e5:
+        return lambda v: f"{v / 1e3:,.0f}K"
+    return lambda v: f"{v:,.0f}"
+
+
 def published(run: dict[str, Any], r: dict[str, Any]) -> None:
     """The published training runs of this model (`v3sim validate`), each at its own published set-up."""
     rows = _published_rows(str(run["model"]))
@@ -88,8 +97,7 @@ def published(run: dict[str, Any], r: dict[str, Any]) -> None:
         return
     lines = []
     for row in rows:
-        is_hours = row["published"] > 1
-        shown = (lambda v: f"{v / 1e3:,.0f}K") if is_hours else (lambda v: f"{v:.1%}")
+        shown = _figure(row["published"])
         lines.append(
             f"{state.plain(row['figure'])}: published {shown(row['published'])}, v3sim {shown(row['predicted'])} "
             f"({fmt.signed_percent(row['rel_error'])}, {'in sample' if row['in_sample'] else 'out of sample'})"

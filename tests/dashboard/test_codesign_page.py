@@ -35,7 +35,7 @@ def test_renders_v3_at_its_defaults():
     assert shown["Step time"] == duration(BASE["step_time_s"]) == "17.2 s"
     assert shown["GPU-hours"] == f"{BASE['gpu_hours'] / 1e3:,.0f}K"
     assert shown["Cost"] == usd(BASE["cost_usd"])
-    assert shown["Memory per GPU"] == "65.8 GB of 80 GB"
+    assert shown["Memory per GPU (of 80 GB)"] == "65.8 GB"
     assert shown["Network cost per GPU"] == usd(BASE["network_usd_per_gpu"])
     assert all(m.delta is None or m.delta == "" for m in at.metric)  # nothing changed: no deltas
     text = " ".join(m.value for m in at.markdown)
@@ -93,7 +93,7 @@ def test_a_model_that_does_not_fit_says_how_much_hbm_it_needs():
     assert "raise HBM capacity to at least x1.29" in at.error[0].value
     at = page(model="llama-3.1-70b", hbm=1.5)
     assert not at.exception and not at.error
-    assert metrics(at)["Memory per GPU"].endswith("of 120 GB")
+    assert "Memory per GPU (of 120 GB)" in metrics(at)
     assert any("does not fit this run" in i.value for i in at.info)
 
 
