@@ -16,6 +16,7 @@ from dashboard import state
 from dashboard.fmt import duration, gb, signed_percent, usd
 from hwmodels.registry import catalog, load_node
 from hwmodels.topology import KINDS
+from simulator.analytic.fitting import fitting_run
 from simulator.explore.codesign import (
     KNOB_MULTIPLIERS,
     KNOBS,
@@ -48,8 +49,9 @@ def rows(
     model: str, node: str, gpus: int, whatif: tuple[tuple[str, Any], ...]
 ) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
     """The unchanged hardware's row, the what-if's, the one-knob table around the what-if and the topology
-    table (cached on plain arguments: a rerun costs nothing)."""
-    run = build_run({"model": model, "node": node, "gpus": gpus})
+    table (cached on plain arguments: a rerun costs nothing). The run is the engine's default for the model on
+    the catalog node, with its fitting memory settings where V3's do not fit (as `v3sim train`)."""
+    run = fitting_run(build_run({"model": model, "node": node, "gpus": gpus})).run
     base, chosen = HardwareWhatIf(), HardwareWhatIf(**dict(whatif))
     return evaluate(run, base), evaluate(run, chosen), knob_table(run, chosen), topology_table(run, chosen)
 
