@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import state
+from simulator.analytic.goodput import Reliability
 from simulator.analytic.runplan import price_plan
 from simulator.runplan import SHAPE_OPTIONS, load_plan, plan_from_dict
 
@@ -102,8 +103,9 @@ def bill_figure(out: dict[str, Any]) -> go.Figure:
     return fig
 
 
-def show(options: dict[str, Any], profile: str) -> None:
-    """The section, behind a checkbox: long-context phases route their own fabrics the first time."""
+def show(options: dict[str, Any], profile: str, reliability: Reliability | None = None) -> None:
+    """The section, behind a checkbox: long-context phases route their own fabrics the first time. With the
+    page's failure inputs, the whole run's expected figures beside the steady ones."""
     st.subheader("The whole run")
     st.caption(
         "A run plan: phases one after another, each priced on this page's run with its own sequence, batch "
@@ -114,15 +116,21 @@ def show(options: dict[str, Any], profile: str) -> None:
         return
     frame = st.data_editor(plan_frame(), num_rows="dynamic", hide_index=True, key="plan_table")
     try:
-        out = price_plan(plan_from_dict(plan_of(frame, options), "the table"), profile)
+        out = price_plan(plan_from_dict(plan_of(frame, options), "the table"), profile, reliability)
     except ValueError as exc:
         st.error(f"{state.plain(exc)}: change that cell of the table")
         return
     total = out["total"]
-    cols = st.columns(3)
+    cols = st.columns(4)
     cols[0].metric("Whole-run GPU-hours", f"{total['gpu_hours'] / 1e3:,.0f}K")
     cols[1].metric("Whole-run cost", f"${total['cost_usd'] / 1e6:,.2f}M")
     cols[2].metric("Whole-run days", f"{total['days']:.1f}")
+    if "expected_gpu_hours" in total:
+        cols[3].metric(
+            "Expected with failures", f"{total['expected_gpu_hours'] / 1e3:,.0f}K",
+            help=f"goodput {total['goodput']:.1%}: each phase's expected run with this page's failures, checkpoints "
+            "and restarts; phases given as GPU-hours as given",
+        )  # fmt: skip
     st.plotly_chart(bill_figure(out), width="stretch")
     words = [f"{name} {e['error']:+.1%}" for name, e in out["published"].items()]
     if "error" in total:

@@ -362,7 +362,7 @@ if mtbf is not None:
     st.plotly_chart(fig, width="stretch")
 
 scale.show(settled, profile, float(failure_scale), storage, float(restart_s))
-plan.show(settled, profile)
+plan.show(settled, profile, reliability)
 
 st.subheader("Inputs")
 inputs = pd.DataFrame(

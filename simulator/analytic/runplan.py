@@ -2,6 +2,9 @@
 options, the phase's own and its shape; a constant batch is `report.estimate`'s run; a ramp is priced step
 by step (each step's batch from the tokens trained so far, every distinct batch priced once with
 `report.estimate_batches`), then the rest at the full batch. Phases run one after another: days add up.
+With a `Reliability`, each predicted phase also gets its expected run with failures, checkpoints and restarts
+(`goodput.run_goodput` on the phase's run and steady wall time: a phase boundary is a checkpoint, so each
+phase is its own Daly run); a phase given as GPU-hours is taken as it is.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from hwmodels.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
+from simulator.analytic.goodput import Reliability, run_goodput
 from simulator.analytic.profile import KernelRates, rates_for
 from simulator.analytic.report import estimate_batches
 from simulator.runplan import Phase, Plan
@@ -59,8 +63,29 @@ def ramp_batches(run: RunSpec, from_sequences: int, over_tokens: float) -> tuple
     return np.array(steps, dtype=np.int64), clamped
 
 
-def price_phase(plan: Plan, phase: Phase, profile: KernelRates | str | None = None) -> dict[str, Any]:
-    """One phase's steps, tokens, wall seconds, GPU-hours, cost and run (given GPU-hours: as they are)."""
+def price_phase(
+    plan: Plan, phase: Phase, profile: KernelRates | str | None = None, reliability: Reliability | None = None
+) -> dict[str, Any]:
+    """One phase's steps, tokens, wall seconds, GPU-hours, cost and run (given GPU-hours: as they are), and
+    with `reliability`, its expected run (`expected`)."""
+    row = _steady_phase(plan, phase, profile)
+    run = row.pop("_run")
+    if reliability is not None:
+        row["expected"] = _expected(phase, run, row, reliability)
+    return row
+
+
+def _expected(phase: Phase, run: RunSpec, row: dict[str, Any], reliability: Reliability) -> dict[str, Any]:
+    """A phase's expected GPU-hours, cost, days and goodput: given GPU-hours are what a run took, as they are."""
+    if phase.given:
+        keys = ("gpu_hours", "cost_usd", "days")
+        return {**{f"expected_{k}": row[k] for k in keys}, "goodput": 1.0, "expected_failures": None}
+    g = run_goodput(run, row["days"] * SECONDS_PER_DAY, row["gpu_hours"], row["cost_usd"], reliability)
+    keep = ("expected_gpu_hours", "expected_cost_usd", "expected_days", "goodput", "expected_failures")
+    return {k: g[k] for k in keep} | {"checkpoint_interval_min": g["checkpoint_interval_min"]}
+
+
+def _steady_phase(plan: Plan, phase: Phase, profile: KernelRates | str | None) -> dict[str, Any]:
     if phase.given:
         base = build_run(dict(plan.run))  # days and price of given GPU-hours: the plan's own run
         hours = float(phase.gpu_hours or 0.0)
@@ -99,6 +124,7 @@ def _row(phase: Phase, run: RunSpec, hours: float, wall_s: float, steps: float |
     layout = {k: getattr(run, k) for k in ("gpus", "tp", "cp", "pp", "ep", "dp", "schedule", "seq_len", "precision")}
     r = phase.ramp
     return {
+        "_run": run,
         "name": phase.name,
         "given": phase.given,
         "steps": steps,
@@ -115,11 +141,18 @@ def _row(phase: Phase, run: RunSpec, hours: float, wall_s: float, steps: float |
     }
 
 
-def price_plan(plan: Plan, profile: KernelRates | str | None = None) -> dict[str, Any]:
+def price_plan(
+    plan: Plan, profile: KernelRates | str | None = None, reliability: Reliability | None = None
+) -> dict[str, Any]:
     """Every phase priced, the total, and each published figure beside what v3sim puts against it (a group's
-    phases summed)."""
-    phases = [price_phase(plan, p, profile) for p in plan.phases]
+    phases summed: the steady state, as the published figures are, e.g. V3's 180K GPU-hours per trillion
+    tokens); with `reliability`, each phase's and the total's expected run."""
+    phases = [price_phase(plan, p, profile, reliability) for p in plan.phases]
     total = {k: sum(p[k] for p in phases) for k in ("gpu_hours", "cost_usd", "days")}
+    if reliability is not None:
+        for k in ("gpu_hours", "cost_usd", "days"):
+            total[f"expected_{k}"] = sum(p["expected"][f"expected_{k}"] for p in phases)
+        total["goodput"] = total["gpu_hours"] / total["expected_gpu_hours"] if total["expected_gpu_hours"] else 1.0
     published: dict[str, dict[str, float]] = {}
     for p in phases:
         if p["published_gpu_hours"] is None:

@@ -184,7 +184,8 @@ def cmd_plan(args: argparse.Namespace) -> dict[str, Any]:
     extras = [f"--{k}" for k in ("explain", "sensitivity", "uncertainty") if getattr(args, k)]
     if given or extras:
         raise ValueError(f"--plan takes its run from the plan's [run] and phases; drop {(given + extras)[0]}")
-    return price_plan(load_plan(args.plan), args.profile)
+    reliability = goodput_inputs(args) if args.goodput == "on" else None
+    return price_plan(load_plan(args.plan), args.profile, reliability)
 
 
 def print_plan(out: dict[str, Any]) -> None:
@@ -213,8 +214,17 @@ def print_plan(out: dict[str, Any]) -> None:
     for p in out["phases"]:
         if p["note"]:
             print(f"  {p['name']}: {p['note']}")
+    if "expected_gpu_hours" in t:
+        parts = ", ".join(
+            f"{p['name']} {p['expected']['expected_gpu_hours'] / 1e3:,.1f} K" for p in out["phases"] if not p["given"]
+        )
+        print(
+            f"\nexpected with failures, checkpoints and restarts: {t['expected_gpu_hours'] / 1e3:,.1f} K GPU-hours, "
+            f"${t['expected_cost_usd'] / 1e6:,.2f} M, {t['expected_days']:.1f} days (goodput {t['goodput']:.1%}; "
+            f"{parts}; given phases as given). --goodput off: the steady state alone"
+        )
     if out["published"]:
-        print("\nagainst the published figures:")
+        print("\nagainst the published figures (steady state, as published):")
         for name, e in [*out["published"].items(), *([("total", t)] if "error" in t else [])]:
             ours, theirs = e["gpu_hours"] / 1e3, e["published_gpu_hours"] / 1e3
             print(f"  {name}: {ours:,.1f} K vs {theirs:,.1f} K ({e['error']:+.1%})")

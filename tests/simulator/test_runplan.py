@@ -119,3 +119,41 @@ def test_bad_plans_are_one_line_errors(tmp_path, capsys, toml, message):
 def test_plan_refuses_run_options_beside_it(capsys):
     assert main(["train", "--plan", "deepseek-v3", "--gpus", "4096"]) == 2
     assert "drop --gpus" in capsys.readouterr().err
+
+
+def test_a_plans_expected_run_is_each_phases_goodput_run():
+    """With failure inputs, each predicted phase's expected figures are `run_goodput` of its own run and steady
+    time (a phase boundary is a checkpoint); a phase given as GPU-hours stays as given; the total sums them.
+    The published comparison stays on the steady state (V3's figure is 180K GPU-hours per trillion tokens)."""
+    from hwmodels.units import SECONDS_PER_DAY
+    from simulator.analytic.goodput import Reliability, run_goodput
+
+    plan = load_plan("deepseek-v3")
+    steady = price_plan(plan)
+    out = price_plan(plan, reliability=Reliability())
+    for phase, p, s in zip(plan.phases, out["phases"], steady["phases"], strict=True):
+        assert p["gpu_hours"] == s["gpu_hours"]  # the steady figures are unchanged
+        if phase.given:
+            assert p["expected"]["expected_gpu_hours"] == p["gpu_hours"]
+            continue
+        want = run_goodput(phase_run(plan, phase), p["days"] * SECONDS_PER_DAY, p["gpu_hours"], p["cost_usd"],
+                           Reliability())  # fmt: skip
+        assert p["expected"]["expected_gpu_hours"] == pytest.approx(want["expected_gpu_hours"], rel=1e-12)
+        assert p["expected"]["expected_gpu_hours"] > p["gpu_hours"]
+    total = out["total"]
+    assert total["expected_gpu_hours"] == pytest.approx(sum(p["expected"]["expected_gpu_hours"] for p in out["phases"]))
+    assert total["error"] == steady["total"]["error"] and 0.98 < total["goodput"] < 1.0
+    none = price_plan(plan, reliability=Reliability(failure_scale=0.0))
+    assert none["total"]["expected_gpu_hours"] > none["total"]["gpu_hours"]  # checkpoint writes alone still cost
+
+
+def test_train_plan_carries_the_expected_run_unless_goodput_is_off(capsys):
+    assert main(["train", "--plan", "deepseek-v3", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["total"]["expected_gpu_hours"] > out["total"]["gpu_hours"]
+    assert all("expected" in p for p in out["phases"])
+    assert main(["train", "--plan", "deepseek-v3", "--goodput", "off", "--json"]) == 0
+    off = json.loads(capsys.readouterr().out)
+    assert "expected_gpu_hours" not in off["total"] and off["total"]["gpu_hours"] == out["total"]["gpu_hours"]
+    assert main(["train", "--plan", "deepseek-v3", "--checkpointing", "async"]) == 0
+    assert "expected with failures, checkpoints and restarts" in capsys.readouterr().out
