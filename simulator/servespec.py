@@ -10,8 +10,10 @@ import math
 from dataclasses import dataclass, replace
 
 from hwmodels.names import TOPOLOGY_KINDS as KINDS
+from hwmodels.registry import catalog, load_gpu
 from hwmodels.specs import NodeSpec
 from simulator import limits
+from workloads.dtypes import WEIGHT_DTYPES
 from workloads.spec import ModelSpec
 
 # How dispatch and combine meet compute: the faster of one and two micro-batches (auto); two micro-batches, one's
@@ -150,8 +152,15 @@ class ServeSpec:
             raise ValueError(f"output_tokens={self.output_tokens} must be between 1 and context-1={self.context - 1}")
         if not 0 <= self.cache_hit < 1:
             raise ValueError(f"cache_hit={self.cache_hit} must be in [0, 1)")
+        if self.weight_dtype not in WEIGHT_DTYPES:
+            raise ValueError(f"weight_dtype={self.weight_dtype!r}; use one of {', '.join(WEIGHT_DTYPES)}")
         if self.weight_dtype == "fp8" and self.node.gpu.peak_fp8_flop_per_s <= 0:
             raise ValueError(f"{self.node.gpu.name} has no fp8 tensor cores; use --weight-dtype bf16")
+        if self.weight_dtype == "fp4" and self.node.gpu.peak_fp4_flop_per_s <= 0:
+            with_fp4 = ", ".join(g for g in catalog("gpus") if load_gpu(g).peak_fp4_flop_per_s > 0)
+            raise ValueError(
+                f"{self.node.gpu.name} has no fp4 tensor cores (GPUs with them: {with_fp4}); use --weight-dtype fp8"
+            )
         if self.attention_dtype not in ATTENTION_DTYPES:
             raise ValueError(f"attention_dtype={self.attention_dtype!r}; use one of {', '.join(ATTENTION_DTYPES)}")
         if self.attention_dtype == "fp8" and self.node.gpu.peak_fp8_flop_per_s <= 0:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from workloads.activations import logits_bytes_per_token, recompute_working_elems, stage_activation_elems
-from workloads.dtypes import dtype_bytes
+from workloads.dtypes import QUANTIZED_WEIGHTS, dtype_bytes
 from workloads.layout import ParallelLayout, check_layout, is_moe_layer, stage_blocks
 from workloads.params import attention_proj_params, layer_params
 from workloads.precision import TrainingPrecision, training_precision
@@ -204,7 +204,8 @@ def inference_memory_per_gpu(
     `batch` is the sequences one attention replica (tp x pp GPUs) holds. GQA
     caches split over TP up to the KV-head count; MLA's latent is shared by all
     heads and is replicated on every TP rank. fp8 weights keep the embedding,
-    head, norms and router in bf16 and add V3's 128x128 fp32 block scales.
+    head, norms and router in bf16 and add V3's 128x128 fp32 block scales; fp4
+    (NVFP4) weights too, their scales in the dtype's bytes (one per 16).
     """
     check_layout(spec, layout)
     if batch <= 0 or context <= 0:
@@ -215,7 +216,7 @@ def inference_memory_per_gpu(
         blocks = stage_blocks(spec, layout, stage, include_mtp=False)
         quantized = params["linear"] / layout.tp + params["expert"] / layout.ep
         weights = quantized * dtype_bytes(weight_dtype) + params["other"] / layout.tp * dtype_bytes(
-            "bf16" if weight_dtype == "fp8" else weight_dtype
+            "bf16" if weight_dtype in QUANTIZED_WEIGHTS else weight_dtype
         )
         if weight_dtype == "fp8":
             scales = [layer_fp8_scale_elems(spec, moe) for moe in blocks]

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from workloads.comm import ep_bytes_per_token_per_layer, expected_nodes
-from workloads.dtypes import dtype_bytes
+from workloads.dtypes import QUANTIZED_WEIGHTS, dtype_bytes
 from workloads.elementwise import (
     BACKWARD_TO_FORWARD,
     FP8_COMPONENTS,
@@ -101,7 +101,7 @@ class Op:
 
 def gemm_precision(component: str, precision: str) -> str:
     """The operand precision of a GEMM of `component` in a run whose GEMMs are `precision` (fp8 or bf16)."""
-    return "fp8" if precision == "fp8" and component in FP8_COMPONENTS else "bf16"
+    return precision if precision in QUANTIZED_WEIGHTS and component in FP8_COMPONENTS else "bf16"
 
 
 def gemm_op(g: Gemm, phase: str, part: str, precision: str) -> Op:
@@ -293,7 +293,7 @@ def serving_layer_ops(
     """
     group = tokens * tp
     out = [gemm_op(g, phase, "attn", weight_dtype).scaled(1 / tp) for g in attention_gemms(spec, group)]
-    out += elementwise_ops(spec, moe, weight_dtype == "fp8", tokens, phase)
+    out += elementwise_ops(spec, moe, weight_dtype in QUANTIZED_WEIGHTS, tokens, phase)
     if phase == "prefill":
         out += _prefill_attention_ops(spec, queries, ctx, prefix, tp, weight_dtype, attention_dtype)
     else:

@@ -25,6 +25,7 @@ from simulator.analytic.serving import PHASES, serve
 from simulator.explore.servesearch import search
 from simulator.presets import deployment, node_for
 from simulator.servespec import ATTENTION_DTYPES, OVERLAP_MODES
+from workloads.dtypes import WEIGHT_DTYPES
 from workloads.registry import load_model, model_slugs
 
 SWEEP_POINTS = 8  # batch sizes in the sweep, doubling from 1, plus the KV capacity
@@ -405,6 +406,10 @@ with left:
         step=1,
         help="Each expert split over this many GPUs of a node (must divide the node and the EP size)",
     )
+    weight_dtype = state.selectbox(
+        "Weights", ("auto", *WEIGHT_DTYPES), key="weight_dtype", default="auto",
+        help="auto: fp8 where the GPU has fp8, else bf16; fp4 is NVFP4 (Blackwell: b200, gb200)",
+    )  # fmt: skip
     attention_dtype = state.selectbox(
         "Prefill attention dtype",
         ATTENTION_DTYPES,
@@ -492,6 +497,7 @@ step = (  # how a step runs: the same for the numbers, the batch sweep and the s
     ("expert_tp", int(expert_tp)),
     ("offload_weights", bool(offload)),
     ("attention_dtype", str(attention_dtype)),
+    ("weight_dtype", None if weight_dtype == "auto" else str(weight_dtype)),
 )
 try:
     out = serve_numbers(

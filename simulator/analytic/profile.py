@@ -76,14 +76,19 @@ class KernelRates:
         return replace(self, name=f"{self.name} x{k:g}", fits={c: f.scaled(k, k) for c, f in self.fits.items()})
 
 
+FP4_KERNELS = ("gemm", "grouped_gemm")  # FP4 weights (NVFP4) run GEMMs; attention stays bf16 / fp8
+ATTENTION_KERNELS = ("attention_fwd", "attention_bwd", "attention_decode")
+
+
 @lru_cache(maxsize=64)
 def sol_rates(gpu: GPUSpec) -> KernelRates:
     """Speed of light: every kernel at the GPU's dense peak FLOP/s and HBM bandwidth, no overhead."""
     fits = {"memory": KernelFit(bytes_per_s=gpu.hbm_bw_bytes_per_s)}
-    for dtype in ("bf16", "fp8"):
+    for dtype in ("bf16", "fp8", "fp4"):
         if getattr(gpu, f"peak_{dtype}_flop_per_s"):
             peak = gpu.peak_flop_per_s(dtype)
-            for kernel in ("gemm", "grouped_gemm", "attention_fwd", "attention_bwd", "attention_decode"):
+            kernels = FP4_KERNELS if dtype == "fp4" else ("gemm", "grouped_gemm", *ATTENTION_KERNELS)
+            for kernel in kernels:
                 fits[f"{kernel}_{dtype}"] = KernelFit(peak, gpu.hbm_bw_bytes_per_s)
     return KernelRates("sol", "sol", gpu.name, gpu.name, fits, (f"peaks of the {gpu.name} datasheet",))
 
@@ -148,7 +153,8 @@ def apply_profile(profile: Profile, gpu: GPUSpec) -> KernelRates:
     sources = sample_sources(profile)
     shares = profile.elementwise_share  # a share of the HBM datasheet carries to any GPU as a share
     if profile.catalog_gpu == gpu.name:
-        return KernelRates(*head, dict(profile.fits), profile.notes, sources, shares)
+        fits, notes = _with_fp4(dict(profile.fits), gpu)
+        return KernelRates(*head, fits, (*profile.notes, *notes), sources, shares)
     usable = {c: f for c, f in profile.fits.items() if c == "memory" or getattr(gpu, f"peak_{_dtype(c)}_flop_per_s")}
     src = load_gpu(str(profile.catalog_gpu))
     fits = {}
@@ -157,7 +163,29 @@ def apply_profile(profile: Profile, gpu: GPUSpec) -> KernelRates:
         fits[cls] = f.scaled(flop_ratio, gpu.hbm_bw_bytes_per_s / src.hbm_bw_bytes_per_s)
     kin = f"the same die, {gpu.die}" if gpu.die and gpu.die == src.die else "another die: no kernel source for this one"
     note = f"measured on {profile.catalog_gpu} ({kin}): applied to {gpu.name} as the same fractions of its peaks"
-    return KernelRates(*head, fits, (*profile.notes, note), sources, shares)
+    fits, fp4_notes = _with_fp4(fits, gpu)
+    return KernelRates(*head, fits, (*profile.notes, note, *fp4_notes), sources, shares)
+
+
+def _with_fp4(fits: dict[str, KernelFit], gpu: GPUSpec) -> tuple[dict[str, KernelFit], tuple[str, ...]]:
+    """`fits` with FP4 GEMM classes where `gpu` has FP4 tensor cores and the profile has none of its own: the
+    FP8 class's fit at the datasheets' FP4/FP8 ratio (the same fraction of the FP4 peak as FP8 reaches of its
+    own; bytes and overhead as FP8's). No FP4 GEMM benchmark is in the kernel sources: an assumption, said."""
+    if not gpu.peak_fp4_flop_per_s or not gpu.peak_fp8_flop_per_s:
+        return fits, ()
+    ratio = gpu.peak_fp4_flop_per_s / gpu.peak_fp8_flop_per_s
+    added = []
+    for kernel in FP4_KERNELS:
+        if f"{kernel}_fp4" not in fits and f"{kernel}_fp8" in fits:
+            fits[f"{kernel}_fp4"] = fits[f"{kernel}_fp8"].scaled(ratio, 1.0)
+            added.append(f"{kernel}_fp4")
+    if not added:
+        return fits, ()
+    note = (
+        f"{', '.join(added)}: no FP4 kernel source; the fp8 fits at the {gpu.name} datasheet's FP4/FP8 ratio "
+        f"(x{ratio:g}), the same fraction of the FP4 peak (ASSUMED)"
+    )
+    return fits, (note,)
 
 
 def _dtype(cls: str) -> str:

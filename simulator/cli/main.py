@@ -41,7 +41,7 @@ from simulator.cli.trace import add_parsers as add_trace_parsers
 from simulator.cli.train import add_parsers as add_train_parsers
 from simulator.names import COLLECTIVE_NAMES
 from workloads.activations import RECOMPUTE_MODES
-from workloads.dtypes import DTYPE_BYTES
+from workloads.dtypes import KV_DTYPES, WEIGHT_DTYPES
 from workloads.flops import FLOP_CONVENTIONS
 from workloads.precision import TRAINING_PRECISIONS
 
@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("models", type=name, nargs="+", help="preset slugs or config.json paths")
     p.add_argument("--context", type=seq_tokens, default=4096, help="tokens per sequence, e.g. 4096 or 128k")
     p.add_argument("--batch", type=sequences, default=1, help="sequences held")
-    p.add_argument("--dtype", choices=list(DTYPE_BYTES), default="bf16", help="KV-cache element type")
+    p.add_argument("--dtype", choices=list(KV_DTYPES), default="bf16", help="KV-cache element type")
 
     p = sub.add_parser("memory", parents=[common], help="training and inference memory per GPU for a layout")
     p.add_argument("model", type=name, help="preset slug or config.json path")
@@ -113,15 +113,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param-copies", type=degree, default=1, help="copies of the weights: 2 for DualPipe")
     p.add_argument("--batch", type=sequences, default=1, help="sequences served (inference)")
     p.add_argument("--context", type=seq_tokens, default=4096, help="tokens per sequence (inference), e.g. 128k")
-    p.add_argument("--weight-dtype", choices=list(DTYPE_BYTES), default="bf16", help="weights (inference)")
-    p.add_argument("--kv-dtype", choices=list(DTYPE_BYTES), default="bf16", help="KV cache (inference)")
+    p.add_argument("--weight-dtype", choices=list(WEIGHT_DTYPES), default="bf16", help="weights (inference)")
+    p.add_argument("--kv-dtype", choices=list(KV_DTYPES), default="bf16", help="KV cache (inference)")
 
     p = sub.add_parser("comm", parents=[common], help="EP, PP and DP communication volumes for a layout")
     p.add_argument("model", type=name, help="preset slug or config.json path")
     _add_layout(p)
     p.add_argument("--node-limit", type=degree, default=None, help="max nodes per token (V3: 4; default: no limit)")
-    p.add_argument("--dispatch-dtype", choices=list(DTYPE_BYTES), default="fp8", help="expert dispatch payload")
-    p.add_argument("--combine-dtype", choices=list(DTYPE_BYTES), default="bf16", help="expert combine payload")
+    p.add_argument("--dispatch-dtype", choices=list(KV_DTYPES), default="fp8", help="expert dispatch payload")
+    p.add_argument("--combine-dtype", choices=list(KV_DTYPES), default="bf16", help="expert combine payload")
 
     p = sub.add_parser("hardware", parents=[common], help="the GPU, NIC and node catalog")
     p.add_argument("kind", nargs="?", choices=["gpus", "nics", "nodes", "switches"], default="gpus", help="catalog")

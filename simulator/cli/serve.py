@@ -21,7 +21,7 @@ from simulator.cli.args import (
 from simulator.limits import MAX_SERVE_REQUESTS
 from simulator.names import SERVE_PHASES as PHASES
 from simulator.servespec import ATTENTION_DTYPES, CACHE_TIERS, OVERLAP_MODES
-from workloads.dtypes import DTYPE_BYTES
+from workloads.dtypes import KV_DTYPES, WEIGHT_DTYPES
 
 REQUESTS = positive_up_to(MAX_SERVE_REQUESTS, " requests (one simulation stays within seconds)")
 LOAD_OPTIONS = ("input_len", "output_len", "requests", "seed", "prefill_instances")  # the event model's, with --rate
@@ -125,13 +125,7 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
         default=None,
         help="output tokens per request: sizes prefill vs decode pools (default: none given)",
     )
-    p.add_argument(
-        "--weight-dtype",
-        choices=list(DTYPE_BYTES),
-        default=None,
-        help="weights (default: fp8 where the GPU has fp8, else bf16)",
-    )
-    p.add_argument("--kv-dtype", choices=list(DTYPE_BYTES), default="bf16", help="KV cache")
+    p.add_argument("--kv-dtype", choices=list(KV_DTYPES), default="bf16", help="KV cache")
     add_step_options(p, positive)
     p.add_argument("--price-per-gpu-hour", type=nonnegative, default=None, help="USD (default: the catalog price)")
     p.add_argument(
@@ -166,8 +160,15 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 
 
 def add_step_options(p: argparse.ArgumentParser, positive) -> None:
-    """How a serving step runs, shared by `serve` and `serve-search`: overlap, MTP depth, expert imbalance,
-    expert TP, weight offload, attention dtype."""
+    """How a serving step runs, shared by `serve` and `serve-search`: weight dtype, overlap, MTP depth, expert
+    imbalance, expert TP, weight offload, attention dtype."""
+    p.add_argument(
+        "--weight-dtype",
+        choices=list(WEIGHT_DTYPES),
+        default=None,
+        help="weights (default: fp8 where the GPU has fp8, else bf16); fp4 is NVFP4 with its block scales "
+        "(Blackwell: b200, gb200; its GEMMs at the fp8 fits times the FP4/FP8 datasheet ratio, ASSUMED)",
+    )
     p.add_argument(
         "--overlap",
         choices=OVERLAP_MODES,

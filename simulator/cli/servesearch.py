@@ -72,6 +72,7 @@ def cmd_serve_search(args: argparse.Namespace) -> dict[str, Any]:
         expert_tp=args.expert_tp,
         offload_weights=args.offload_weights,
         attention_dtype=args.attention_dtype,
+        weight_dtype=args.weight_dtype,
     )
     return {"tpot_target_s": args.tpot_ms / 1e3, **report.to_dict()}
 

@@ -222,12 +222,14 @@ def search(
     expert_tp: int = 1,
     offload_weights: bool = False,
     attention_dtype: str = "bf16",
+    weight_dtype: str | None = None,
 ) -> SearchReport:
     """Every deployment of `model` on the node, priced at the SLO, ranked by $ per million output tokens
     (then tokens/s per user, then fewer GPUs); `top` of them kept (None: all), the frontier whole. MTP drafts
     are accepted at `mtp_acceptance` (None: MTP_ACCEPTANCE where the model has an MTP module), `mtp_tokens` per
     step; every candidate runs with the given `overlap` mode, `expert_imbalance`, `expert_tp` (a layout it
-    cannot split its experts over is skipped, and says why), `offload_weights` and `attention_dtype`."""
+    cannot split its experts over is skipped, and says why), `offload_weights`, `attention_dtype` and
+    `weight_dtype` (None: fp8 where the GPU has it)."""
     start = time.perf_counter()
     base = deployment(
         model,
@@ -243,6 +245,7 @@ def search(
         expert_imbalance=expert_imbalance,
         offload_weights=offload_weights,
         attention_dtype=attention_dtype,
+        weight_dtype=weight_dtype,
     )
     if mtp_acceptance is not None and not base.model.num_nextn_predict_layers:
         raise ValueError(f"{base.model.name} has no multi-token prediction module; drop --mtp-acceptance")

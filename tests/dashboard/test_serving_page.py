@@ -159,6 +159,17 @@ def test_fp8_prefill_attention_reaches_the_model():
     assert not at.exception and "--attention-dtype bf16" in at.error[0].value
 
 
+def test_fp4_weights_reach_the_model():
+    at = page(gpu="b200")
+    at.selectbox(key="weight_dtype").set_value("fp4").run()
+    assert not at.exception and not at.error and at.query_params["weight_dtype"] == "fp4"
+    out = cli("--gpu", "b200", "--weight-dtype", "fp4")
+    assert metric(at, "TPOT") == f"{out['tpot_s'] * 1e3:.1f} ms"
+    assert metric(at, "Output tokens/s per GPU") == f"{out['output_tokens_per_s_per_gpu']:,.0f}"
+    at = page(gpu="h800", weight_dtype="fp4")  # no fp4 tensor cores: which GPUs have them
+    assert not at.exception and "GPUs with them: b200, gb200" in at.error[0].value
+
+
 def test_a_batch_that_does_not_fit_is_an_error_not_a_traceback():
     at = page()
     at.number_input(key="batch").set_value(100000).run()

@@ -190,3 +190,42 @@ def test_batch_per_instance_poses_a_single_stream_on_a_tp_group(capsys):
     )
     assert main(["serve", "--batch-per-instance", "1", "--tpot-ms", "50"]) == 2
     assert "not both --batch-per-instance and --tpot-ms" in capsys.readouterr().err
+
+
+def test_fp4_weights_store_the_gemm_weights_in_nvfp4_and_run_them_at_the_fp4_rate(capsys):
+    """`--weight-dtype fp4` (NVFP4 on Blackwell): the quantized weights take 0.5 + 1/16 bytes each (4-bit values,
+    an fp8 scale per 16) against fp8's 1, the embedding, head, norms and router stay bf16; its GEMM classes
+    are the fp8 fits at the datasheet's FP4/FP8 ratio (said ASSUMED in the profile's notes); a decode step at
+    the same batch reads fewer weight bytes and is no slower; more sequences fit; a GPU without fp4 says which
+    have it."""
+    from simulator.analytic.serving import weight_bytes_per_gpu
+    from workloads.dtypes import dtype_bytes
+
+    fp8, fp4 = (deployment(gpu="b200", weight_dtype=w) for w in ("fp8", "fp4"))
+    bf16 = deployment(gpu="b200", weight_dtype="bf16")
+    w8, w4, w16 = (weight_bytes_per_gpu(s, s.ep, s.redundant) for s in (fp8, fp4, bf16))
+    quantized8 = (w16 - w8) / (2 - 1)  # bf16 - fp8 = the quantized weights' count x 1 byte
+    assert w4 == pytest.approx(w8 - quantized8 * (1 - dtype_bytes("fp4")), rel=1e-9)
+    assert dtype_bytes("fp4") == 0.5625
+    rates = rates_for(None, fp4.node.gpu)
+    gpu = fp4.node.gpu
+    ratio = gpu.peak_fp4_flop_per_s / gpu.peak_fp8_flop_per_s
+    for kernel in ("gemm", "grouped_gemm"):
+        assert rates.fits[f"{kernel}_fp4"].flop_per_s == pytest.approx(ratio * rates.fits[f"{kernel}_fp8"].flop_per_s)
+        assert rates.fits[f"{kernel}_fp4"].flop_per_s <= gpu.peak_fp4_flop_per_s  # never above the datasheet
+    assert any("fp4" in n and "ASSUMED" in n for n in rates.notes)
+    steps = [decode(s, rates, 64).step_s for s in (fp8, fp4)]
+    assert steps[1] < steps[0]
+    outs = [serve(s, phase="decode") for s in (fp8, fp4)]
+    assert outs[1]["max_concurrent_sequences_per_gpu"] > outs[0]["max_concurrent_sequences_per_gpu"]
+    assert main(["serve", "--gpu", "gb200", "--weight-dtype", "fp4", "--json"]) == 0
+    assert (
+        json.loads(capsys.readouterr().out)["weights_gb_per_gpu"] < serve(deployment(gpu="gb200"))["weights_gb_per_gpu"]
+    )
+    assert main(["serve", "--gpu", "h800", "--weight-dtype", "fp4"]) == 2
+    assert "no fp4 tensor cores (GPUs with them: b200, gb200)" in capsys.readouterr().err
+    assert (
+        main(["serve-search", "--gpu", "b200", "--tpot-ms", "50", "--weight-dtype", "fp4", "--top", "1", "--json"]) == 0
+    )
+    assert json.loads(capsys.readouterr().out)["ranked"][0]["weights_gb_per_gpu"] > 0
+    assert main(["kv", "deepseek-v3", "--dtype", "fp4"]) == 2  # a KV cache in fp4 has no source here
