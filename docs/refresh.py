@@ -61,6 +61,22 @@ def training_runs_markdown() -> str:
     return "\n".join(lines)
 
 
+def serving_runs_markdown() -> str:
+    """The published serving results `validate` predicts: figure, error, in or out of sample, source."""
+    from simulator.explore.validate import serving_run_rows
+
+    lines = [
+        "| published serving result | published | v3sim | error | within ±25% | sample | source |",
+        "| --- | ---: | ---: | ---: | --- | --- | --- |",
+    ]
+    for r in serving_run_rows():
+        lines.append(
+            f"| {r['figure']} | {_number(r['published'])} | {_number(r['predicted'])} | {r['rel_error']:+.1%} "
+            f"| {'yes' if r['ok'] else '**no**'} | {'in' if r['in_sample'] else 'out'} | {r['source']} |"
+        )
+    return "\n".join(lines)
+
+
 def _ms(x: float) -> str:
     return f"{x * 1e3:,.1f} ms"
 
@@ -197,6 +213,7 @@ def _scale_sentence(rows: list[dict[str, Any]]) -> str:
 BLOCKS: dict[tuple[str, str], Callable[[], str]] = {  # (file, block name) -> what writes the block
     ("README.md", "v3sim validate --headline"): lambda: validation_markdown(True),
     ("README.md", "v3sim validate: training runs"): training_runs_markdown,
+    ("README.md", "v3sim validate: serving runs"): serving_runs_markdown,
     ("README.md", "goodput-scale"): goodput_scale_markdown,
     ("docs/validation.md", "v3sim validate"): lambda: validation_markdown(False),
     ("docs/serving.md", "v3sim serve: MLA vs GQA"): serving_kv_markdown,

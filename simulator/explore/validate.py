@@ -251,4 +251,11 @@ def validation_rows() -> list[dict[str, object]]:
             str(v3_run["source"]),
         )
     )
-    return rows + plan_rows() + goodput_rows()
+    return rows + plan_rows() + goodput_rows() + serving_run_rows()
+
+
+def serving_run_rows() -> list[dict[str, object]]:
+    """The published serving results (simulator/data/published_serving.toml) beside `v3sim serve`'s figure."""
+    from simulator.explore.servingvalidate import serving_rows
+
+    return [{k: v for k, v in r.items() if k != "id"} for r in serving_rows(tolerance("serving_run"))]

@@ -1,0 +1,78 @@
+"""Published serving results beside what `v3sim serve` predicts for the same deployment (`v3sim validate`).
+
+Each result in simulator/data/published_serving.toml names the deployment as published (model, GPU, weights'
+dtype, prompt and output lengths, batch, parallelism, MTP, cache hits) and one measured figure. v3sim poses
+it with `presets.deployment` (what a row leaves out takes v3sim's defaults, said in the row's note) and prices
+it with `analytic.serving.serve`; nothing of these results is read by the serving model (`in_sample` says
+where one was). The decode context is the prompt and half the output: the mean length a decode step attends.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from simulator.analytic.serving import serve
+from simulator.presets import deployment
+
+PATH = Path(__file__).parents[1] / "data" / "published_serving.toml"
+MTP_ACCEPTANCE = 0.85  # V3's second-token acceptance (V3 report 5.4.3: 85-90%) where a result used MTP
+# metric -> (the phase that sets it, how to read it from serve()'s answer)
+METRICS: dict[str, tuple[str, Any]] = {
+    "output_tokens_per_s_per_gpu": ("decode", lambda o: o["output_tokens_per_s_per_gpu"]),
+    "output_tokens_per_s_per_node": ("decode", lambda o: o["output_tokens_per_s_per_node"]),
+    "output_tokens_per_s_per_user": ("decode", lambda o: o["output_tokens_per_s_per_sequence"]),
+    "tpot_ms": ("decode", lambda o: o["tpot_s"] * 1e3),
+    "input_tokens_per_s_per_gpu": ("prefill", lambda o: o["input_tokens_per_s_per_gpu"]),
+    "input_tokens_per_s_per_node": ("prefill", lambda o: o["input_tokens_per_s_per_node"]),
+}
+LAYOUT = ("tp", "ep", "redundant", "prefill_ep", "prefill_redundant")
+REQUIRED = ("id", "figure", "metric", "published", "model", "gpu", "input_len", "source", "quote", "in_sample")
+
+
+def published_serving() -> list[dict[str, Any]]:
+    """The published serving results, each checked to name a known metric, its source and its set-up."""
+    results = tomllib.loads(PATH.read_text(encoding="utf-8"))["result"]
+    for r in results:
+        missing = [k for k in REQUIRED if k not in r]
+        if missing or r["metric"] not in METRICS or not isinstance(r["in_sample"], bool):
+            raise ValueError(f"{PATH.name}: result {r.get('id')!r} needs {', '.join(missing) or 'a known metric'}")
+    return results
+
+
+def pose(r: dict[str, Any]):
+    """The ServeSpec a published result describes, and the context its metric is priced at."""
+    phase = METRICS[r["metric"]][0]
+    output = int(r.get("output_len", 0))
+    context = int(r["input_len"]) + (output // 2 if phase == "decode" else 0)
+    options: dict[str, Any] = {k: r[k] for k in LAYOUT if k in r}
+    if phase == "decode" and "batch_per_gpu" in r:
+        options["batch"] = r["batch_per_gpu"]
+    if r.get("mtp") is True:
+        options["mtp_acceptance"] = MTP_ACCEPTANCE
+    if r.get("overlap") in ("two-batch", "single-batch", "none"):
+        options["overlap"] = r["overlap"]
+    spec = deployment(
+        r["model"], r["gpu"], weight_dtype=r.get("weight_dtype"), context=max(context, 2),
+        cache_hit=float(r.get("cache_hit", 0.0)), **options,
+    )  # fmt: skip
+    return spec, phase
+
+
+def serving_rows(tolerance: float) -> list[dict[str, Any]]:
+    """One row per published serving result: v3sim's figure for the same deployment, the signed error."""
+    rows = []
+    for r in published_serving():
+        spec, phase = pose(r)
+        predicted = float(METRICS[r["metric"]][1](serve(spec, phase=phase)))
+        rel = predicted / r["published"] - 1
+        note = "; ".join(x for x in (r.get("notes", ""), "in sample" if r["in_sample"] else "out of sample") if x)
+        rows.append(
+            {
+                "figure": r["figure"], "published": float(r["published"]), "predicted": predicted,
+                "rel_error": rel, "tolerance": tolerance, "ok": abs(rel) <= tolerance + 1e-12, "note": note,
+                "in_sample": r["in_sample"], "source": r["source"], "id": r["id"],
+            }
+        )  # fmt: skip
+    return rows

@@ -1,0 +1,41 @@
+"""`v3sim validate`'s serving section: published serving results (simulator/data/published_serving.toml) beside
+what `v3sim serve` predicts for the same deployment, each with its source, quote and sample flag."""
+
+from __future__ import annotations
+
+import pytest
+
+from simulator.analytic.serving import serve
+from simulator.explore.servingvalidate import METRICS, pose, published_serving, serving_rows
+from simulator.explore.validate import tolerance, validation_rows
+
+RESULTS = published_serving()
+
+
+def test_at_least_six_published_serving_results_each_with_its_source_and_quote():
+    assert len(RESULTS) >= 6
+    assert len({r["id"] for r in RESULTS}) == len(RESULTS)
+    for r in RESULTS:
+        assert r["source"].strip() and r["quote"].strip() and r["published"] > 0, r["id"]
+        assert isinstance(r["in_sample"], bool)
+    assert len({(r["gpu"], r["metric"]) for r in RESULTS}) >= 4  # more than one GPU and metric
+
+
+@pytest.mark.parametrize("result", RESULTS, ids=[r["id"] for r in RESULTS])
+def test_each_prediction_is_serve_for_the_deployment_as_published(result):
+    spec, phase = pose(result)
+    assert phase == METRICS[result["metric"]][0]
+    assert spec.node.gpu.name == result["gpu"] and spec.model.name == result["model"]
+    for key in ("tp", "ep", "prefill_ep", "redundant"):
+        if key in result:
+            assert getattr(spec, key) == result[key], key
+    if "weight_dtype" in result:
+        assert spec.weight_dtype == result["weight_dtype"]
+    (row,) = [r for r in serving_rows(tolerance("serving_run")) if r["id"] == result["id"]]
+    assert row["predicted"] == pytest.approx(METRICS[result["metric"]][1](serve(spec, phase=phase)), rel=1e-12)
+    assert row["rel_error"] == pytest.approx(row["predicted"] / result["published"] - 1)
+
+
+def test_the_rows_are_in_validate_with_the_issues_tolerance():
+    serving = [r for r in validation_rows() if r["figure"] in {x["figure"] for x in RESULTS}]
+    assert len(serving) == len(RESULTS) and all(r["tolerance"] == 0.25 for r in serving)
