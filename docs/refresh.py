@@ -47,34 +47,28 @@ def validation_markdown(headline: bool) -> str:
     return "\n".join(lines)
 
 
-def training_runs_markdown() -> str:
-    """The published training runs `validate` predicts: figure, error, in or out of sample, source."""
+def runs_markdown(rows: list[dict], what: str, tolerance: str) -> str:
+    """Published runs `validate` predicts: figure, error, within `tolerance`, in or out of sample, source."""
     lines = [
-        "| published run | published | v3sim | error | within ±15% | sample | source |",
+        f"| {what} | published | v3sim | error | within {tolerance} | sample | source |",
         "| --- | ---: | ---: | ---: | --- | --- | --- |",
     ]
-    for r in training_run_rows():
+    for r in rows:
         lines.append(
             f"| {r['figure']} | {_number(r['published'])} | {_number(r['predicted'])} | {r['rel_error']:+.1%} "
             f"| {'yes' if r['ok'] else '**no**'} | {'in' if r['in_sample'] else 'out'} | {r['source']} |"
         )
     return "\n".join(lines)
+
+
+def training_runs_markdown() -> str:
+    return runs_markdown(training_run_rows(), "published run", "±15%")
 
 
 def serving_runs_markdown() -> str:
-    """The published serving results `validate` predicts: figure, error, in or out of sample, source."""
     from simulator.explore.validate import serving_run_rows
 
-    lines = [
-        "| published serving result | published | v3sim | error | within ±25% | sample | source |",
-        "| --- | ---: | ---: | ---: | --- | --- | --- |",
-    ]
-    for r in serving_run_rows():
-        lines.append(
-            f"| {r['figure']} | {_number(r['published'])} | {_number(r['predicted'])} | {r['rel_error']:+.1%} "
-            f"| {'yes' if r['ok'] else '**no**'} | {'in' if r['in_sample'] else 'out'} | {r['source']} |"
-        )
-    return "\n".join(lines)
+    return runs_markdown(serving_run_rows(), "published serving result", "±25%")
 
 
 def _ms(x: float) -> str:

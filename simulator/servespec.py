@@ -50,6 +50,7 @@ class ServeSpec:
     weight_dtype: str = "fp8"
     kv_dtype: str = "bf16"
     attention_dtype: str = "bf16"  # prefill attention's compute: bf16, or fp8 (FlashAttention-3's fp8 forward)
+    colocated: bool = False  # one pool: prefill chunks ride the decode steps (simulator.analytic.colocated)
     cache_hit: float = 0.0  # share of prompt tokens served from the prompt cache (no prefill compute)
     output_tokens: int | None = None  # per request (the rest of `context` is its prompt): sizes the two pools
     price_per_gpu_hour: float | None = None
@@ -161,6 +162,10 @@ class ServeSpec:
             raise ValueError(
                 f"{self.node.gpu.name} has no fp4 tensor cores (GPUs with them: {with_fp4}); use --weight-dtype fp8"
             )
+        if self.colocated and self.output_tokens is None:
+            raise ValueError("--colocated needs --output-tokens N: the share of prompt to output sets each chunk")
+        if self.colocated and (self.tpot_ms is not None or self.ttft_ms is not None):
+            raise ValueError("--colocated prices the batch given or the KV cache's; drop --tpot-ms / --ttft-ms")
         if self.attention_dtype not in ATTENTION_DTYPES:
             raise ValueError(f"attention_dtype={self.attention_dtype!r}; use one of {', '.join(ATTENTION_DTYPES)}")
         if self.attention_dtype == "fp8" and self.node.gpu.peak_fp8_flop_per_s <= 0:

@@ -435,6 +435,19 @@ def serve(s: ServeSpec, profile: KernelRates | str | None = None, phase: str = "
         "notes": list(s.notes),
     }
     breakdown: dict[str, object] = {}
+    if s.colocated:  # one pool: prefill chunks ride the decode steps
+        from simulator.analytic.colocated import colocated_numbers
+
+        batch = s.decode_batch if s.decode_batch is not None else capacity
+        numbers = colocated_numbers(s, rates, batch)
+        per_gpu = numbers["output_tokens_per_s_per_gpu"]
+        numbers |= {
+            "batch_per_instance": batch * s.instance_gpus, "instance_gpus": s.instance_gpus,
+            "usd_per_million_output_tokens": price_per_s / per_gpu * 1e6,
+            "input_tokens_per_s_per_node": numbers["input_tokens_per_s_per_gpu"] * g,
+            "usd_per_request": price_per_s * s.output_tokens / per_gpu if s.output_tokens else None,
+        }  # fmt: skip
+        return out | numbers
     if phase in ("decode", "both"):
         point = decode_point(s, rates, capacity)
         d, batch = point.phase, point.batch

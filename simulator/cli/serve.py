@@ -126,6 +126,12 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
         help="output tokens per request: sizes prefill vs decode pools (default: none given)",
     )
     p.add_argument("--kv-dtype", choices=list(KV_DTYPES), default="bf16", help="KV cache")
+    p.add_argument(
+        "--colocated",
+        action="store_true",
+        help="prefill and decode on the same GPUs: each decode step carries a chunk of prompt tokens through the "
+        "same weights (needs --output-tokens; the decode --ep and --redundant serve both)",
+    )
     add_step_options(p, positive)
     p.add_argument("--price-per-gpu-hour", type=nonnegative, default=None, help="USD (default: the catalog price)")
     p.add_argument(
@@ -236,8 +242,13 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         cache_tier=args.cache_tier,
         topology=args.topology,
         oversubscription=args.oversubscription,
+        colocated=args.colocated,
         **{name: getattr(args, name) for name in SERVING_LAYOUT_OPTIONS},
     )
+    if args.colocated and args.rate is not None:
+        raise ValueError(
+            "--colocated is priced at its operating point; the load model runs separate pools: drop --rate"
+        )
     out = serve(s, args.profile, args.phase)
     if args.rate is not None:
         out["load"] = _load(s, args)
@@ -274,7 +285,16 @@ def print_serve(out: dict[str, Any]) -> None:
     weights, kv = out["weights_gb_per_gpu"], out["kv_gb_per_sequence"]
     print(f"  memory/GPU    {weights:.1f} GB weights; {kv:.3f} GB KV per sequence")
     print(f"  KV capacity   {out['max_concurrent_sequences_per_gpu']:,} concurrent sequences per GPU")
-    if "tpot_s" in out:
+    if out.get("colocated"):
+        chunk, alone = out["prefill_chunk_tokens_per_gpu"], out["decode_only_step_s"] * 1e3
+        tok_out, tok_in = out["output_tokens_per_s_per_gpu"], out["input_tokens_per_s_per_gpu"]
+        print(
+            f"  co-located    batch {out['batch_per_gpu']:g} per GPU and {chunk:,.0f} prompt tokens per step: TPOT "
+            f"{out['tpot_s'] * 1e3:.1f} ms (decode alone {alone:.1f} ms a step), {tok_out:,.0f} output and "
+            f"{tok_in:,.0f} input tok/s per GPU, TTFT {out['ttft_s'] * 1e3:,.0f} ms"
+        )
+        print(f"  output cost   ${out['usd_per_million_output_tokens']:.3f} per million tokens")
+    elif "tpot_s" in out:
         per_gpu, per_node = out["output_tokens_per_s_per_gpu"], out["output_tokens_per_s_per_node"]
         print(
             f"  decode        batch {out['batch_per_gpu']:g} per GPU, {out['batch_per_instance']:g} per instance of "
@@ -286,7 +306,7 @@ def print_serve(out: dict[str, Any]) -> None:
             step, gain = out["mtp_tokens_per_step"], out["mtp_throughput_gain"]
             print(f"  MTP           {step:.2f} tokens per step, throughput x{gain:.2f}")
         print(f"  output cost   ${out['usd_per_million_output_tokens']:.3f} per million tokens")
-    if "input_tokens_per_s_per_gpu" in out:
+    if "input_tokens_per_s_per_gpu" in out and not out.get("colocated"):
         print(
             f"  prefill       {out['input_tokens_per_s_per_gpu']:,.0f} tok/s per GPU, "
             f"{out['input_tokens_per_s_per_node']:,.0f} per node (cache hits {out['cache_hit']:.0%} included); "
@@ -300,7 +320,7 @@ def print_serve(out: dict[str, Any]) -> None:
             f"  KV transfer   {kv_move['gb_per_request']:.3f} GB per request, {kv_move['s_per_request'] * 1e3:.1f} ms "
             f"({kv_move['topology']}); {kv_move['prefill_nic_share']:.1%} of a prefill GPU's NIC"
         )
-    if "usd_per_request" in out:
+    if "prefill_gpus_per_decode_gpu" in out:
         ratio, usd = out["prefill_gpus_per_decode_gpu"], out["usd_per_request"]
         print(f"  disaggregated {ratio:.2f} prefill GPUs per decode GPU; ${usd:.5f} per request")
     if out["network_bound_tpot_s"] is not None:

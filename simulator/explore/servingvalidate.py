@@ -5,6 +5,9 @@ dtype, prompt and output lengths, batch, parallelism, MTP, cache hits) and one m
 it with `presets.deployment` (what a row leaves out takes v3sim's defaults, said in the row's note) and prices
 it with `analytic.serving.serve`; nothing of these results is read by the serving model (`in_sample` says
 where one was). The decode context is the prompt and half the output: the mean length a decode step attends.
+A co-located result (`colocated = true`: prefill chunks on the decode GPUs, `simulator.analytic.colocated`)
+is posed as `serve --colocated`: its context the whole request (prompt and output), `output_tokens` the
+output, which set each step's prompt chunk.
 """
 
 from __future__ import annotations
@@ -47,6 +50,11 @@ def pose(r: dict[str, Any]):
     output = int(r.get("output_len", 0))
     context = int(r["input_len"]) + (output // 2 if phase == "decode" else 0)
     options: dict[str, Any] = {k: r[k] for k in LAYOUT if k in r}
+    if r.get("colocated"):
+        context = int(r["input_len"]) + output
+        options |= {"colocated": True, "output_tokens": output}
+    if "kv_dtype" in r:
+        options["kv_dtype"] = r["kv_dtype"]
     if phase == "decode" and "batch_per_gpu" in r:
         options["batch"] = r["batch_per_gpu"]
     if r.get("mtp") is True:

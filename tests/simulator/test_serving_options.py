@@ -229,3 +229,37 @@ def test_fp4_weights_store_the_gemm_weights_in_nvfp4_and_run_them_at_the_fp4_rat
     )
     assert json.loads(capsys.readouterr().out)["ranked"][0]["weights_gb_per_gpu"] > 0
     assert main(["kv", "deepseek-v3", "--dtype", "fp4"]) == 2  # a KV cache in fp4 has no source here
+
+
+def test_colocated_steps_carry_prompt_chunks_through_the_decode_weights(capsys):
+    """`--colocated`: one pool whose decode steps carry prompt chunks. With no prompt tokens the step is the
+    decode step exactly; a chunk shares the GEMMs' weight reads, so the mixed step costs more than decode alone
+    and less than decode plus a separate prefill forward of the same tokens; the chunk keeps the pool even
+    (prompt / output tokens per output token); a shorter output means bigger chunks and a longer TPOT."""
+    from dataclasses import replace
+
+    from simulator.analytic.colocated import chunk_for, mixed_step
+    from simulator.analytic.serving import prefill
+
+    s = deployment(gpu="h200", ep=8, redundant=0, batch=64, context=3072, output_tokens=2048, colocated=True)
+    rates = rates_for(None, s.node.gpu)
+    alone = decode(s, rates, 64)
+    assert mixed_step(s, rates, 64, 0.0).step_s == alone.step_s
+    chunk = chunk_for(s, alone.tokens)
+    assert chunk == pytest.approx(alone.tokens * 1024 / 2048)
+    mixed = mixed_step(s, rates, 64, chunk).step_s
+    apart = alone.step_s + prefill(replace(s, prefill_ep=8, prefill_redundant=0), rates, int(chunk)).step_s
+    assert alone.step_s < mixed < apart
+    out = serve(s)
+    assert out["colocated"] and out["tpot_s"] == pytest.approx(mixed / s.tokens_per_step)
+    assert out["input_tokens_per_s_per_gpu"] == pytest.approx(out["output_tokens_per_s_per_gpu"] * 1024 / 2048)
+    shorter = serve(replace(s, output_tokens=512))
+    assert shorter["prefill_chunk_tokens_per_gpu"] > out["prefill_chunk_tokens_per_gpu"]
+    assert shorter["tpot_s"] > out["tpot_s"]
+    argv = ["serve", "--gpu", "h200", "--ep", "8", "--redundant", "0", "--batch", "64", "--context", "3072",
+            "--colocated"]  # fmt: skip
+    assert main(argv) == 2 and "--colocated needs --output-tokens" in capsys.readouterr().err
+    assert main([*argv, "--output-tokens", "2048", "--ttft-ms", "500"]) == 2
+    assert "drop --tpot-ms / --ttft-ms" in capsys.readouterr().err
+    assert main([*argv, "--output-tokens", "2048"]) == 0
+    assert "co-located    batch 64 per GPU" in capsys.readouterr().out

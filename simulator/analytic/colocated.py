@@ -1,0 +1,129 @@
+"""Prefill and decode on the same GPUs (`v3sim serve --colocated`): chunked prefill piggybacked on decode steps,
+as TensorRT-LLM's in-flight batching, vLLM and SGLang's mixed chunks run them.
+
+Each step carries the decode batch (one token per sequence, MTP drafts verified too) and a chunk of prompt
+tokens. Both go through the same weights in one pass: the step's operation list is the decode layer's and the
+prefill layer's, their GEMMs of the same weight merged into one GEMM on both token counts (the weights read
+once, as the fused kernel does), attention and element-wise kernels kept per phase (decode attention over
+each sequence's cache, prefill attention over the prompt so far). The expert all-to-all carries both. With
+no prompt tokens the step is the decode step exactly.
+
+In steady state a pool must prefill as many prompt tokens as it decodes requests: a request of P prompt and
+N output tokens needs P/N prompt tokens per output token, so each step's chunk is the step's output tokens
+x P/N. TPOT is the step; a prompt waits for its turn in those chunks (TTFT).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from simulator.analytic.pricing import op_s
+from simulator.analytic.profile import KernelRates
+from simulator.analytic.serving import (
+    _comm_s,
+    _layer_ops,
+    decode,
+    head_s,
+    prompt_tokens,
+)
+from simulator.servespec import ServeSpec
+from workloads.dtypes import dtype_bytes
+from workloads.gemms import gemm_bytes
+from workloads.ops import Op
+
+
+@dataclass(frozen=True, slots=True)
+class MixedStep:
+    """One co-located step on one GPU: its seconds and parts, output tokens it emits and prompt tokens it takes."""
+
+    step_s: float
+    output_tokens: float
+    prompt_tokens: float
+    breakdown: dict[str, float]
+
+
+def merged(decode_ops: tuple[Op, ...], prefill_ops: tuple[Op, ...]) -> list[Op]:
+    """The two phases' ops as one pass: a GEMM of the same weight (name, shape, dtype) in both runs once on
+    both token counts; every other op is kept as it is."""
+    out = list(decode_ops)
+    index = {
+        (op.name, op.kind, op.n, op.k, op.groups, op.precision): i
+        for i, op in enumerate(out)
+        if op.kind in ("gemm", "grouped_gemm")
+    }
+    for op in prefill_ops:
+        key = (op.name, op.kind, op.n, op.k, op.groups, op.precision)
+        i = index.get(key) if op.kind in ("gemm", "grouped_gemm") else None
+        if i is None:
+            out.append(op)
+            continue
+        both = out[i]
+        m = both.m + op.m
+        size = (both.n, both.k, both.groups, dtype_bytes(both.precision), dtype_bytes("bf16"))
+        whole = gemm_bytes(both.m, *size)
+        share = both.hbm_bytes / whole if whole else 1.0  # a GPU's 1/tp share of a split GEMM, as both ops hold
+        out[i] = replace(both, m=m, flops=both.flops + op.flops, hbm_bytes=share * gemm_bytes(m, *size))
+    return out
+
+
+def mixed_step(s: ServeSpec, rates: KernelRates, batch: float, chunk: float) -> MixedStep:
+    """One step of `batch` decoding sequences and `chunk` prompt tokens per GPU (no overlap of compute and
+    the all-to-all: the mixed batch runs as one)."""
+    d = decode(s, rates, batch)
+    if chunk <= 0:
+        return MixedStep(d.step_s, d.tokens, 0.0, dict(d.breakdown))
+    spec, nvlink, hbm = s.model, s.node.scaleup_achieved_bw_bytes_per_s, s.node.gpu.hbm_bw_bytes_per_s
+    tokens = batch * s.verify_tokens
+    prompt, hit = prompt_tokens(s), s.cache_hit
+    ctx = prompt * hit + (prompt * (1 - hit) + 1) / 2  # a prompt token attends its prefix and the chunks before
+    parts = {"dense_layers": 0.0, "moe_layers": 0.0, "exposed_comm": 0.0, "head": 0.0}
+    for moe, count in ((False, spec.num_dense_layers), (True, spec.num_moe_layers)):
+        if not count:
+            continue
+        common = (s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype)
+        dec = _layer_ops(spec, moe, tokens, tokens, s.context, "decode", *common, 0.0, s.expert_tp, s.attention_dtype)
+        pre = _layer_ops(spec, moe, chunk, chunk, ctx, "prefill", *common, 0.0, s.expert_tp, s.attention_dtype)
+        compute = sum(
+            op.nvlink_bytes / nvlink if op.kind == "collective" else op_s(op, rates, 1.0, s.expert_imbalance, hbm)
+            for op in merged(dec, pre)
+        )
+        parts["moe_layers" if moe else "dense_layers"] += count * compute
+        if moe:
+            parts["exposed_comm"] += count * _comm_s(s, tokens + chunk, s.ep, False)
+    parts["head"] = head_s(s, rates, tokens)
+    if "mtp" in d.breakdown:
+        parts["mtp"] = d.breakdown["mtp"]
+    return MixedStep(sum(parts.values()), d.tokens, chunk, parts)
+
+
+def chunk_for(s: ServeSpec, output_tokens_per_step: float) -> float:
+    """Prompt tokens per GPU each step must take for the pool to keep up: the step's output tokens x P/N."""
+    if s.output_tokens is None:
+        raise ValueError("--colocated needs --output-tokens N: the share of prompt to output sets each step's chunk")
+    return output_tokens_per_step * prompt_tokens(s) * (1 - s.cache_hit) / s.output_tokens
+
+
+def colocated_numbers(s: ServeSpec, rates: KernelRates, batch: float) -> dict[str, Any]:
+    """`serve`'s answer for one co-located pool at `batch` sequences per GPU: TPOT, output and input tokens/s
+    per GPU, the chunk per step and TTFT (a prompt's new tokens in chunks, after half a step's wait)."""
+    first = mixed_step(s, rates, batch, 0.0)
+    chunk = chunk_for(s, first.output_tokens)
+    step = mixed_step(s, rates, batch, chunk)
+    new = prompt_tokens(s) * (1 - s.cache_hit)
+    per_gpu = step.output_tokens / step.step_s
+    steps_per_prompt = max(1.0, new / chunk) if chunk else 1.0
+    return {
+        "colocated": True,
+        "batch_per_gpu": batch,
+        "tpot_s": step.step_s / s.tokens_per_step,
+        "decode_step_s": step.step_s,
+        "prefill_chunk_tokens_per_gpu": chunk,
+        "output_tokens_per_s_per_gpu": per_gpu,
+        "output_tokens_per_s_per_node": per_gpu * s.node.gpus_per_node,
+        "output_tokens_per_s_per_sequence": per_gpu / batch,
+        "input_tokens_per_s_per_gpu": chunk / (1 - s.cache_hit) / step.step_s,
+        "ttft_s": (0.5 + steps_per_prompt) * step.step_s,
+        "decode_only_step_s": first.step_s,
+        "breakdown": {"colocated": step.breakdown},
+    }
