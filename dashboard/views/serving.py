@@ -93,11 +93,13 @@ def findings(out: dict[str, Any], unit: str) -> str:
         answer += " DeepSeek's figures are day averages over real load; these are steady full batches."
     else:
         answer += " DeepSeek published figures for V3 on H800 only."
-    phase = "decode" if "decode" in out["breakdown"] else "prefill"
+    phase = next(p for p in ("colocated", "decode", "prefill") if p in out["breakdown"])
     parts = out["breakdown"][phase]
     top = max(parts, key=parts.__getitem__)
-    step = out["decode_step_s"] if phase == "decode" else out["prefill_step_s"]
-    bound = f" is {out['decode_bound']}-bound," if phase == "decode" else ""
+    step = out["prefill_step_s"] if phase == "prefill" else out["decode_step_s"]
+    bound = f" is {out['decode_bound']}-bound," if "decode_bound" in out and phase == "decode" else ""
+    if phase == "colocated":
+        phase = f"co-located (decode and {out['prefill_chunk_tokens_per_gpu']:,.0f} prompt tokens per GPU)"
     top_words = PARTS.get(top, words(top))
     return answer + f" The {phase} step{bound} dominated by {top_words} ({duration(parts[top])} of {duration(step)})."
 
@@ -116,9 +118,11 @@ def serve_numbers(
     ttft_ms: float | None = None,
     step: tuple[tuple[str, Any], ...] = (),
     batch_per_instance: int | None = None,
+    colocated: bool = False,
 ) -> dict[str, Any]:
     """`v3sim serve --json` for these options and the page's step options (`step`: ServeSpec fields as
-    (name, value) pairs, hashable for the cache); a ValueError names a bad combination."""
+    (name, value) pairs, hashable for the cache); `colocated`: one pool, prefill chunks on the decode steps
+    (`serve --colocated`); a ValueError names a bad combination."""
     spec = deployment(
         model,
         gpu,
@@ -130,6 +134,7 @@ def serve_numbers(
         tpot_ms=tpot_ms,
         ttft_ms=ttft_ms,
         batch_per_instance=batch_per_instance,
+        colocated=colocated,
         **dict(step),
     )
     return serve(spec, None, phase)
@@ -178,7 +183,11 @@ def metrics(out: dict[str, Any], unit: str = "node") -> list[tuple[str, str]]:
     if "input_tokens_per_s_per_gpu" in out:
         shown += [
             ("Input tokens/s per GPU", f"{out['input_tokens_per_s_per_gpu']:,.0f}"),
-            ("$ per M input tokens", f"${out['usd_per_million_input_tokens']:.3f}"),
+            *(
+                []
+                if out.get("colocated")
+                else [("$ per M input tokens", f"${out['usd_per_million_input_tokens']:.3f}")]
+            ),
             ("TTFT", f"{out['ttft_s'] * 1e3:,.0f} ms"),
         ]
     if "kv_transfer" in out:
@@ -423,6 +432,11 @@ with left:
         default=False,
         help="Weights that do not fit beside a forward's KV stream over PCIe each forward",
     )
+    colocated = state.checkbox(
+        "Prefill and decode on the same GPUs", key="colocated", default=False,
+        help="One pool: each decode step carries a chunk of prompt tokens through the same weights (needs the "
+        "output tokens per request; `v3sim serve --colocated`); the search below prices separate pools",
+    )  # fmt: skip
 with mid:
     batch = state.number(
         "Batch per GPU (0 = KV capacity)", key="batch", default=0, min_value=0, max_value=limits.MAX_SEQUENCES, step=1
@@ -513,9 +527,10 @@ try:
         float(ttft_ms) or None,
         step,
         int(batch_per_instance) or None,
+        bool(colocated),
     )
     sweep = None
-    if "tpot_s" in out:
+    if "tpot_s" in out and not colocated:
         capacity = out["max_concurrent_sequences_per_gpu"]
         sweep = batch_sweep(model, gpu, int(context), mtp_acceptance, capacity, step)
 except ValueError as exc:
@@ -529,8 +544,13 @@ for row in range(0, len(shown), 4):
         col.metric(label, value)
 LIMITS = {"kv": "the KV cache is full", "tpot": "the TPOT target binds", "batch": "the batch is given"}
 limit = ""
-if "tpot_s" in out:
+if "decode_bound" in out:
     limit = f" Decode batch: {LIMITS[out['decode_limit']]}; the step is {out['decode_bound']}-bound."
+elif out.get("colocated"):
+    limit = (
+        f" One pool: {out['prefill_chunk_tokens_per_gpu']:,.0f} prompt tokens ride each decode step (decode alone "
+        f"{duration(out['decode_only_step_s'])} a step); batch: {LIMITS[out['decode_limit']]}."
+    )
 st.caption(
     f"{out['model']} on {out['node']}: attention tp{out['tp']}, decode ep{out['ep']}+{out['redundant']}, prefill "
     f"ep{out['prefill_ep']}+{out['prefill_redundant']}; {out['weights_gb_per_gpu']:.1f} GB weights and "

@@ -442,6 +442,7 @@ def serve(s: ServeSpec, profile: KernelRates | str | None = None, phase: str = "
         numbers = colocated_numbers(s, rates, batch)
         per_gpu = numbers["output_tokens_per_s_per_gpu"]
         numbers |= {
+            "decode_limit": "batch" if s.decode_batch is not None else "kv",
             "batch_per_instance": batch * s.instance_gpus, "instance_gpus": s.instance_gpus,
             "usd_per_million_output_tokens": price_per_s / per_gpu * 1e6,
             "input_tokens_per_s_per_node": numbers["input_tokens_per_s_per_gpu"] * g,

@@ -249,3 +249,16 @@ def test_units_and_headers_are_for_people():
     assert tpot == f"{cli()['tpot_s'] * 1e3:.1f} ms"  # formatted, not raw seconds
     breakdown = at.get("plotly_chart")[0].proto.spec
     assert "phase=" not in breakdown and "moe_layers" not in breakdown
+
+
+def test_colocated_serving_reaches_the_model():
+    """The co-located switch is `serve --colocated`: its numbers, the step's parts, and what it needs said."""
+    at = page(colocated="true")
+    assert not at.exception and "--colocated needs --output-tokens" in at.error[0].value
+    at = page(colocated="true", output=1024)
+    assert not at.exception and not at.error
+    out = cli("--colocated", "--output-tokens", "1024")
+    assert metric(at, "TPOT") == f"{out['tpot_s'] * 1e3:.1f} ms"
+    assert metric(at, "Input tokens/s per GPU") == f"{out['input_tokens_per_s_per_gpu']:,.0f}"
+    assert "co-located (decode and" in at.markdown[0].value
+    assert any("prompt tokens ride each decode step" in c.value for c in at.caption)
