@@ -21,10 +21,10 @@ from typing import Any
 from simulator.analytic.pricing import op_s
 from simulator.analytic.profile import KernelRates
 from simulator.analytic.serving import (
-    _comm_s,
-    _layer_ops,
     decode,
+    ep_comm_s,
     head_s,
+    layer_ops,
     prompt_tokens,
 )
 from simulator.servespec import ServeSpec
@@ -82,15 +82,15 @@ def mixed_step(s: ServeSpec, rates: KernelRates, batch: float, chunk: float) -> 
         if not count:
             continue
         common = (s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype)
-        dec = _layer_ops(spec, moe, tokens, tokens, s.context, "decode", *common, 0.0, s.expert_tp, s.attention_dtype)
-        pre = _layer_ops(spec, moe, chunk, chunk, ctx, "prefill", *common, 0.0, s.expert_tp, s.attention_dtype)
+        dec = layer_ops(spec, moe, tokens, tokens, s.context, "decode", *common, 0.0, s.expert_tp, s.attention_dtype)
+        pre = layer_ops(spec, moe, chunk, chunk, ctx, "prefill", *common, 0.0, s.expert_tp, s.attention_dtype)
         compute = sum(
             op.nvlink_bytes / nvlink if op.kind == "collective" else op_s(op, rates, 1.0, s.expert_imbalance, hbm)
             for op in merged(dec, pre)
         )
         parts["moe_layers" if moe else "dense_layers"] += count * compute
         if moe:
-            parts["exposed_comm"] += count * _comm_s(s, tokens + chunk, s.ep, False)
+            parts["exposed_comm"] += count * ep_comm_s(s, tokens + chunk, s.ep, False)
     parts["head"] = head_s(s, rates, tokens)
     if "mtp" in d.breakdown:
         parts["mtp"] = d.breakdown["mtp"]

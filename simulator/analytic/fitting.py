@@ -21,6 +21,7 @@ TP_CHOICES = (1, 2, 4, 8)  # tensor parallelism stays inside a node (Megatron's 
 ZERO_CHOICES = (1, 2, 3)
 RECOMPUTE_CHOICES = ("selective", "full")
 FREE = ("tp", "zero_stage", "recompute")  # what may be chosen, when the caller left it to its default
+_NAMES = {"tp": "TP", "zero_stage": "ZeRO", "recompute": "recomputation"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,3 @@ def fitting_run(run: RunSpec, profile: KernelRates | str | None = None) -> Fitte
         if getattr(chosen, name) != getattr(run, name)
     }
     return Fitted(replace(chosen, defaults=run.defaults), note, changed)
-
-
-_NAMES = {"tp": "TP", "zero_stage": "ZeRO", "recompute": "recomputation"}

@@ -101,7 +101,7 @@ def max_sequences_per_gpu(s: ServeSpec) -> int:
     return max(0, int(free / kv_bytes_per_sequence_per_gpu(s)))
 
 
-def _comm_s(
+def ep_comm_s(
     s: ServeSpec, tokens: float, ep: int, forwarded: bool, node_limit: int | None = 4, part: str | None = None
 ) -> float:
     """Seconds of one MoE layer's dispatch + combine (or only `part` of them) of `tokens` per GPU
@@ -121,9 +121,7 @@ def _comm_s(
 def _shared_expert_s(s: ServeSpec, rates: KernelRates, tokens: float, phase: str) -> float:
     """Seconds of one MoE layer's shared-expert GEMMs for `tokens` per GPU (what single-batch overlap hides
     the combine under)."""
-    ops = _layer_ops(
-        s.model, True, tokens, tokens, 1.0, phase, s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype, 0.0
-    )
+    ops = layer_ops(s.model, True, tokens, tokens, 1.0, phase, s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype, 0.0)
     return sum(op_s(op, rates) for op in ops if op.component == "shared_experts")
 
 
@@ -144,7 +142,7 @@ def layer_compute_s(
     ones per GPU): its operation list (`workloads.ops.serving_layer_ops`) priced op by op on `sm_share` of the
     SMs, routed experts at the busiest GPU's `expert_imbalance` x the mean load, element-wise kernels at their
     class's share of the HBM datasheet, TP collectives at the NVLink rate."""
-    ops = _layer_ops(
+    ops = layer_ops(
         s.model, moe, tokens, queries, ctx, phase, s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype, prefix,
         s.expert_tp, s.attention_dtype,
     )  # fmt: skip
@@ -156,7 +154,7 @@ def layer_compute_s(
 
 
 @lru_cache(maxsize=4096)
-def _layer_ops(*args: Any) -> tuple[Op, ...]:
+def layer_ops(*args: Any) -> tuple[Op, ...]:
     """`workloads.ops.serving_layer_ops`, built once per distinct layer and load (a batch sweep re-asks)."""
     return tuple(serving_layer_ops(*args))
 
@@ -209,10 +207,10 @@ def _pass_s(
                 s, rates, moe, tokens / micro, queries / micro, ctx, phase, prefix / micro, share if moe else 1.0,
                 expert_imbalance,
             )  # fmt: skip
-            comm = micro * _comm_s(s, tokens / micro, ep, fwd) if moe else 0.0
+            comm = micro * ep_comm_s(s, tokens / micro, ep, fwd) if moe else 0.0
             layer = max(compute, comm) if micro == 2 else compute + comm
             if moe and mode == "single-batch":  # the combine runs while the shared expert computes
-                layer -= min(_comm_s(s, tokens, ep, fwd, part="combine"), _shared_expert_s(s, rates, tokens, phase))
+                layer -= min(ep_comm_s(s, tokens, ep, fwd, part="combine"), _shared_expert_s(s, rates, tokens, phase))
             parts["moe_layers" if moe else "dense_layers"] += count * compute
             parts["exposed_comm"] += count * (layer - compute)
         parts["head"] = head_s(s, rates, queries, phase)
@@ -231,7 +229,7 @@ def decode(s: ServeSpec, rates: KernelRates, batch: float, expert_imbalance: flo
     tokens = batch * s.verify_tokens
     step, parts, micro = _pass_s(s, rates, tokens, tokens, s.context, s.ep, False, 0.0, imbalance)
     if s.mtp_acceptance is not None:  # the MTP module drafts each token in turn: one MoE block + projection
-        mtp = layer_compute_s(s, rates, spec.is_moe, batch, batch, s.context) + _comm_s(s, batch, s.ep, False)
+        mtp = layer_compute_s(s, rates, spec.is_moe, batch, batch, s.context) + ep_comm_s(s, batch, s.ep, False)
         mtp += head_s(s, rates, batch)
         parts["mtp"] = s.mtp_tokens * mtp
         step += s.mtp_tokens * mtp
