@@ -13,6 +13,7 @@ import streamlit as st
 
 from dashboard import findings, fmt, plan, scale, scenarios, state
 from dashboard.files import MAX_UPLOAD_MB, model_from_upload, model_summary_frame, upload_name
+from dashboard.profiles import profile_version
 from hwmodels.registry import catalog, load_node
 from hwmodels.reliability import storage_catalog
 from hwmodels.topology import KINDS
@@ -60,17 +61,20 @@ def uploaded_model(data: bytes, filename: str) -> ModelSpec:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def priced(options: tuple[tuple[str, Any], ...], profile: str) -> tuple[dict[str, Any], dict[str, Any], str]:
+def priced(
+    options: tuple[tuple[str, Any], ...], profile: str, version: str = ""
+) -> tuple[dict[str, Any], dict[str, Any], str]:
     """(the analytic report, the options the engine settled on, a note on what it chose) for a run given as
-    plain options: what they leave out takes the engine's defaults, and where those do not fit the GPU, the
-    fitting TP / ZeRO / recomputation with the fewest GPU-hours (cached: a rerun costs nothing)."""
+    plain options (`version` keys the cache only: `profile_version`): what they leave out takes the engine's
+    defaults, and where those do not fit the GPU, the fitting TP / ZeRO / recomputation with the fewest
+    GPU-hours (cached: a rerun costs nothing)."""
     fitted = fitting_run(build_run(dict(options)), profile)
     settled = {**dict(options), **fitted.chosen}
     return estimate(fitted.run, profile).to_dict(), settled, fitted.note
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def band(options: tuple[tuple[str, Any], ...], profile: str) -> dict[str, Any]:
+def band(options: tuple[tuple[str, Any], ...], profile: str, version: str = "") -> dict[str, Any]:
     """P10-P90 of the run from the kernel sources' spread (64 draws, the split held; cached)."""
     return uncertainty(build_run(dict(options)), profile)
 
@@ -233,7 +237,7 @@ if upload is not None:
     with st.expander(f"What was read from {state.plain(model)}", expanded=False):
         st.dataframe(model_summary_frame(spec), hide_index=True)
 try:
-    r, settled, note = priced(tuple(sorted(options.items())), profile)
+    r, settled, note = priced(tuple(sorted(options.items())), profile, profile_version(profile, node))
 except ValueError as exc:
     state.fail(exc)
 
@@ -256,7 +260,7 @@ cols[4].metric(
     help=f"{r['microbatches']} micro-batches per step",
 )  # fmt: skip
 st.caption(findings.layout_words(run, r["defaults"]))
-spread = band(tuple(sorted(settled.items())), profile)
+spread = band(tuple(sorted(settled.items())), profile, profile_version(profile, node))
 st.caption(
     f"P10-P90 from the kernel sources' spread: {gpu_hours(spread['gpu_hours']['p10'])}-"
     f"{gpu_hours(spread['gpu_hours']['p90'])} GPU-hours, {spread['step_time_s']['p10']:.2f}-"

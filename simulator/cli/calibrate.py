@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hwmodels.files import check_output, dumps_json, write_atomic
-from hwmodels.profile import PROFILE_DIR, Profile, write_profile
+from hwmodels.profile import MAX_FIT_RMSE, PROFILE_DIR, Profile, write_profile
 from simulator.analytic.profile import PROFILE_CHOICES, describe, load_profile, sample_sources, user_profile_dir
 from simulator.cli import format as fmt
 from simulator.cli.args import degree, name, seq_tokens
@@ -231,11 +231,17 @@ def print_calibrate(out: dict[str, Any]) -> None:
             "overhead us": f"{r['overhead_us']:.2f}",
             "samples": r["samples"],
             "fit rms err": f"{r['rel_rmse']:.1%}",
+            "fit": "passes" if r.get("passes", True) else "FAILS",
             "from": r["derived_from"] or r["source"],
         }
         for r in out["fits"]
     ]
-    print(fmt.table(rows, ["class", "TFLOPS", "GB/s", "overhead us", "samples", "fit rms err", "from"]))
+    columns = ["class", "TFLOPS", "GB/s", "overhead us", "samples", "fit rms err", "fit", "from"]
+    print(fmt.table(rows, columns))
+    if any(not r.get("passes", True) for r in out["fits"]):
+        print(
+            f"a fit FAILS when it misses its own samples by more than {MAX_FIT_RMSE:.0%} rms: no run prices that class"
+        )
     if out["elementwise_share"]:
         shares = ", ".join(f"{cls} {share:.1%}" for cls, share in out["elementwise_share"].items())
         print(f"element-wise kernels, share of the HBM datasheet: {shares}")

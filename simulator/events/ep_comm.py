@@ -21,6 +21,7 @@ at the combine), and the bytes every link carried.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,11 +86,15 @@ def draw_gpu_loads(
 
 
 def ep_traffic(
-    run: RunSpec, routing: Routing, has_moe: np.ndarray | None = None, fabric: Fabric | None = None
+    run: RunSpec,
+    routing: Routing,
+    has_moe: np.ndarray | None = None,
+    fabric: Fabric | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> EPTraffic:
     """Draw `routing.samples` patterns and run each one's dispatch and combine on the run's fabric. Stage s
     (rank s) holds GPUs [s * gpus / pp, (s + 1) * gpus / pp); `has_moe` says which send (default: the stages
-    whose layers include a MoE layer)."""
+    whose layers include a MoE layer). `progress(done, total, "all-to-alls")` hears of each solved pattern."""
     spec, layout = run.model, run.layout
     if not (spec.is_moe and layout.ep > 1):
         raise ValueError("the run has no expert-parallel all-to-all (dense model or ep=1)")
@@ -133,6 +138,8 @@ def ep_traffic(
                 out[name][j] = per
             by_stage = csr_matrix((size, (np.arange(len(size)), owner)), shape=(len(size), run.pp))
             links[pattern][j] = (flows.incidence @ by_stage).toarray().T
+            if progress is not None:
+                progress(2 * j + (pattern == "combine") + 1, 2 * routing.samples, "all-to-alls")
     return EPTraffic(out, max_load, links, scale, fabric)
 
 

@@ -181,8 +181,8 @@ def simulate(
     progress: Progress | None = None,
 ) -> Simulation:
     """Simulate one step of `run`; the same `routing.seed` gives the same step. `progress(done, total, what)`
-    hears of the work as it finishes: "all-to-alls" (0 of 1, then 1 of 1, around the flow network's drawn
-    dispatch and combine, when it runs), then "ops" (the pipeline's ops, in about 100 calls)."""
+    hears of the work as it finishes: "all-to-alls" (each sample's dispatch and combine solved on the flow
+    network, when it runs), then "ops" (the pipeline's ops, in about 100 calls)."""
     if run.schedule == "dualpipev":
         raise ValueError("the event model does not run dualpipev yet; use --schedule dualpipe")
     if network not in NETWORKS:
@@ -204,11 +204,9 @@ def simulate(
     traffic = used = None
     if ep_drawn:
         if progress is not None:
-            progress(0, 1, "all-to-alls")
-        traffic = ep_traffic(run, routing, _ranks_with_moe(run))
+            progress(0, 2 * routing.samples, "all-to-alls")
+        traffic = ep_traffic(run, routing, _ranks_with_moe(run), progress=progress)
         chunks, used = _drawn_chunks(run, rates, base, keys, traffic, np.random.default_rng([routing.seed, 1]))
-        if progress is not None:
-            progress(1, 1, "all-to-alls")
     slow = _slow_ranks(run, stragglers, routing.seed)
     if slow:
         chunks = {key: chunks[key] if chunks else base[key[1]] for key in keys}

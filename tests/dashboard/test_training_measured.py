@@ -63,3 +63,20 @@ def test_a_fit_over_the_limit_is_an_error_and_no_figure(tmp_path, monkeypatch):
     shown = at.error[0].value.replace("\\", "")  # markdown escapes taken off
     assert "gemm_fp8 fit misses its own samples by 3,583% rms, over the 25%" in shown
     assert "GPU-hours" not in metrics(at)
+
+
+def test_a_new_calibration_shows_without_a_restart(tmp_path, monkeypatch):
+    """The page's caches are keyed by what `measured` names now (the file and its time), not by the word: a
+    profile written after the page first ran is the one it prices next."""
+    import os
+
+    from dashboard.profiles import profile_version
+
+    monkeypatch.setenv("V3SIM_PROFILE_DIR", str(tmp_path))
+    before = profile_version("measured", "h800-ib")
+    assert profile_version("published", "h800-ib") == "published"
+    record = read_profile(PROFILE_DIR / "h200-measured.json")
+    write_profile(replace(record, name="mine", catalog_gpu="h800"), tmp_path / "mine.json")
+    os.utime(tmp_path / "mine.json")
+    after = profile_version("measured", "h800-ib")
+    assert after != before and str(tmp_path / "mine.json") in after
