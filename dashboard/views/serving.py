@@ -23,6 +23,7 @@ from hwmodels.registry import catalog
 from simulator import limits
 from simulator.analytic.serving import PHASES, serve
 from simulator.explore.servesearch import search
+from simulator.explore.servingvalidate import published_result
 from simulator.presets import deployment, node_for
 from simulator.servespec import ATTENTION_DTYPES, OVERLAP_MODES
 from workloads.dtypes import WEIGHT_DTYPES
@@ -31,14 +32,14 @@ from workloads.registry import load_model, model_slugs
 SWEEP_POINTS = 8  # batch sizes in the sweep, doubling from 1, plus the KV capacity
 SEARCH_SHOWN = 10  # deployments in the search's table (the chart shows them all)
 # DeepSeek's published production averages for V3/R1 on H800 nodes (open-infra-index, "Day 6: DeepSeek-V3/R1
-# Inference System Overview", 2025): 14.8K output tokens/s per node in decode at 20-22 tokens/s per user, 73.7K
-# input tokens/s per node in prefill with 56.3% of them cache hits. Day averages over real load, not a steady
-# full batch. (Belongs in simulator/data/figures.toml; kept here until it is there.)
+# Inference System Overview", 2025), as `v3sim validate` reads them (simulator/data/published_serving.toml):
+# day averages over real load, not a steady full batch.
 PUBLISHED_MODEL, PUBLISHED_GPU = "deepseek-v3", "h800"
-PUBLISHED_OUTPUT_PER_NODE = 14.8e3  # output tokens/s per H800 node, decode
-PUBLISHED_PER_USER = 21.0  # tokens/s per user: the middle of the published 20-22
-PUBLISHED_INPUT_PER_NODE = 73.7e3  # input tokens/s per H800 node, prefill, cache hits included
-PUBLISHED_CACHE_HIT = 0.563  # share of input tokens that hit the on-disk KV cache
+_DAY6_PREFILL = published_result("deepseek-day6-prefill-node")
+PUBLISHED_OUTPUT_PER_NODE = float(published_result("deepseek-day6-decode-node")["published"])  # tokens/s, decode
+PUBLISHED_PER_USER = float(published_result("deepseek-day6-decode-user")["published"])  # the middle of 20-22
+PUBLISHED_INPUT_PER_NODE = float(_DAY6_PREFILL["published"])  # tokens/s, prefill, cache hits included
+PUBLISHED_CACHE_HIT = float(_DAY6_PREFILL["cache_hit"])  # share of input tokens from the on-disk KV cache
 PARTS = {  # serve()'s breakdown keys as words
     "dense_layers": "dense layers",
     "moe_layers": "MoE layers",

@@ -33,14 +33,6 @@ from workloads.registry import load_model, model_slugs
 from workloads.spec import ModelSpec
 
 PROFILES = ("published", "sol", "measured")
-PARTS = {
-    "compute": "compute",
-    "exposed_ep_comm": "exposed EP all-to-all",
-    "exposed_pp_comm": "exposed PP send/recv",
-    "bubble": "pipeline bubble",
-    "exposed_dp_comm": "DP collectives",
-    "optimizer": "optimizer",
-}
 MEMORY = ("weights", "gradients", "optimizer_states", "activations")
 MAX_OVERSUBSCRIPTION = 64.0  # down:up; past any built network (3:1 is a heavy taper)
 MAX_PRICE = 10_000.0  # $ per GPU-hour: an input bound for the widget, not a price
@@ -282,7 +274,7 @@ with left:
     st.subheader("Where the step time goes")
     parts = pd.DataFrame(
         {
-            "part": [PARTS[k] for k in BREAKDOWN_KEYS],
+            "part": [findings.PARTS[k] for k in BREAKDOWN_KEYS],
             "seconds per step": [r["breakdown"][k] for k in BREAKDOWN_KEYS],
         }
     )

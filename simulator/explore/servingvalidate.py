@@ -13,6 +13,7 @@ output, which set each step's prompt chunk.
 from __future__ import annotations
 
 import tomllib
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +36,19 @@ REQUIRED = ("id", "figure", "metric", "published", "model", "gpu", "input_len", 
 
 
 def published_serving() -> list[dict[str, Any]]:
-    """The published serving results, each checked to name a known metric, its source and its set-up."""
+    """The published serving results, each checked to name a known metric, its source and its set-up (read
+    once a process: the Serving page asks on every rerun)."""
+    return [dict(r) for r in _read()]
+
+
+@lru_cache(maxsize=1)
+def _read() -> tuple[dict[str, Any], ...]:
     results = tomllib.loads(PATH.read_text(encoding="utf-8"))["result"]
     for r in results:
         missing = [k for k in REQUIRED if k not in r]
         if missing or r["metric"] not in METRICS or not isinstance(r["in_sample"], bool):
             raise ValueError(f"{PATH.name}: result {r.get('id')!r} needs {', '.join(missing) or 'a known metric'}")
-    return results
+    return tuple(results)
 
 
 def pose(r: dict[str, Any]):
@@ -70,17 +77,21 @@ def pose(r: dict[str, Any]):
 
 def serving_rows(tolerance: float) -> list[dict[str, Any]]:
     """One row per published serving result: v3sim's figure for the same deployment, the signed error."""
+    from simulator.explore.validate import figure_row
+
     rows = []
     for r in published_serving():
         spec, phase = pose(r)
         predicted = float(METRICS[r["metric"]][1](serve(spec, phase=phase)))
-        rel = predicted / r["published"] - 1
         note = "; ".join(x for x in (r.get("notes", ""), "in sample" if r["in_sample"] else "out of sample") if x)
-        rows.append(
-            {
-                "figure": r["figure"], "published": float(r["published"]), "predicted": predicted,
-                "rel_error": rel, "tolerance": tolerance, "ok": abs(rel) <= tolerance + 1e-12, "note": note,
-                "in_sample": r["in_sample"], "source": r["source"], "id": r["id"],
-            }
-        )  # fmt: skip
+        row = figure_row(r["figure"], float(r["published"]), predicted, tolerance, note, r["in_sample"], r["source"])
+        rows.append(row | {"id": r["id"]})
     return rows
+
+
+def published_result(result_id: str) -> dict[str, Any]:
+    """One published serving result by its id (the Serving page sets DeepSeek's day-6 figures beside its own)."""
+    for r in published_serving():
+        if r["id"] == result_id:
+            return r
+    raise KeyError(f"{PATH.name} has no result {result_id!r}")

@@ -49,7 +49,7 @@ def load_figures() -> dict:
     return tomllib.loads(FIGURES_PATH.read_text())
 
 
-def _row(
+def figure_row(
     figure: str,
     published: float,
     predicted: float,
@@ -102,7 +102,7 @@ def training_run_rows(model: str | None = None) -> list[dict[str, object]]:
         report = estimate(spec, rates_for(profile, spec.node.gpu)) if profile else estimate(spec)
         note = "; ".join(x for x in (run["assumed"], "in sample" if run["in_sample"] else "out of sample") if x)
         out.append(
-            _row(run["figure"], run["published"], METRICS[run["metric"]](report), tolerance("training_run"), note,
+            figure_row(run["figure"], run["published"], METRICS[run["metric"]](report), tolerance("training_run"), note,
                  run["in_sample"], run["source"])
         )  # fmt: skip
     return out
@@ -136,7 +136,7 @@ def goodput_rows() -> list[dict[str, object]]:
         spec, report.days * SECONDS_PER_DAY, report.gpu_hours, report.cost_usd, Reliability(storage="tectonic")
     )
     rows = [
-        _row(
+        figure_row(
             "Llama 3 405B effective training time (goodput), 16,384 H100, 54 days",
             0.90,
             expected["goodput"],
@@ -150,7 +150,7 @@ def goodput_rows() -> list[dict[str, object]]:
     rates = load_failure_rates()
     for gpus, published in RSC_MTTF_H.items():
         rows.append(
-            _row(
+            figure_row(
                 f"MTTF of a {gpus:,}-GPU job on Meta's research clusters (h)",
                 published,
                 rates.mtbf_s(gpus, 8) / SECONDS_PER_HOUR,
@@ -175,15 +175,15 @@ def plan_rows() -> list[dict[str, object]]:
     source = "arXiv 2412.19437, sections 4.2-4.3 and table 1"
     phase_tolerance = tolerance("plan_phase")
     rows = [
-        _row(f"V3 {name} (plan), H800 GPU-hours", e["published_gpu_hours"], e["gpu_hours"], phase_tolerance, note,
-             False, source)
+        figure_row(f"V3 {name} (plan), H800 GPU-hours", e["published_gpu_hours"], e["gpu_hours"], phase_tolerance,
+                   note, False, source)
         for name, e in out["published"].items()
         if name != "post-training"  # given as its published GPU-hours: no prediction
     ]  # fmt: skip
     t = out["total"]
     rows.append(
-        _row("V3 whole run (plan), H800 GPU-hours", t["published_gpu_hours"], t["gpu_hours"], tolerance("plan_total"),
-             note + "; post-training given as published (5K)", False, source)
+        figure_row("V3 whole run (plan), H800 GPU-hours", t["published_gpu_hours"], t["gpu_hours"],
+                   tolerance("plan_total"), note + "; post-training given as published (5K)", False, source)
     )  # fmt: skip
     return rows
 
@@ -193,13 +193,13 @@ def validation_rows() -> list[dict[str, object]]:
     fig = load_figures()
     v3 = load_model("deepseek-v3")
     rows = [
-        _row(
+        figure_row(
             "V3 total parameters",
             fig["deepseek_v3"]["parameters"]["total"],
             params_total(v3),
             tolerance("v3_params_total"),
         ),
-        _row(
+        figure_row(
             "V3 activated parameters",
             fig["deepseek_v3"]["parameters"]["active"],
             params_active(v3),
@@ -209,7 +209,7 @@ def validation_rows() -> list[dict[str, object]]:
     kv = {"deepseek_v3_mla": "deepseek-v3", "qwen2_5_72b_gqa": "qwen2.5-72b", "llama3_1_405b_gqa": "llama-3.1-405b"}
     for key, slug in kv.items():
         rows.append(
-            _row(
+            figure_row(
                 f"KV bytes/token {slug}",
                 fig["kv_cache_bytes_per_token"][key],
                 kv_bytes_per_token(load_model(slug)),
@@ -225,23 +225,25 @@ def validation_rows() -> list[dict[str, object]]:
     for key, (slug, note) in gflops.items():
         tol = tolerance(f"training_gflops.{slug}")
         ours = train_flops_per_token(load_model(slug), 4096, "isca-2025")
-        rows.append(_row(f"training GFLOPs/token {slug}", fig["training_gflops_per_token"][key] * 1e9, ours, tol, note))
+        rows.append(
+            figure_row(f"training GFLOPs/token {slug}", fig["training_gflops_per_token"][key] * 1e9, ours, tol, note)
+        )
     switch = load_switch("ib-ndr-64")
     for key, (kind, endpoints) in ISCA_TOPOLOGIES.items():
         pub = fig["topology_comparison"][key]
         m = topology_metrics(design_topology(kind, 64, endpoints), switch)
         note = "price solved from this row" if key in ("fat_tree_2", "fat_tree_3") else ""
         exact = tolerance("topology_counts")
-        rows.append(_row(f"{kind} endpoints", pub[0], m["endpoints"], exact))
-        rows.append(_row(f"{kind} switches", pub[1], m["switches"], exact))
-        rows.append(_row(f"{kind} links", pub[2], m["links"], exact))
-        rows.append(_row(f"{kind} cost (M$)", pub[3], m["cost_usd"] / 1e6, tolerance("topology_cost"), note))
+        rows.append(figure_row(f"{kind} endpoints", pub[0], m["endpoints"], exact))
+        rows.append(figure_row(f"{kind} switches", pub[1], m["switches"], exact))
+        rows.append(figure_row(f"{kind} links", pub[2], m["links"], exact))
+        rows.append(figure_row(f"{kind} cost (M$)", pub[3], m["cost_usd"] / 1e6, tolerance("topology_cost"), note))
     train = fig["deepseek_v3"]["training"]
     runs = training_run_rows()
     v3_run = next(r for r in runs if r["figure"] == "V3 pre-training H800 GPU-hours")
     rows += runs
     rows.append(
-        _row(
+        figure_row(
             "V3 H800 GPU-hours per trillion tokens",
             train["h800_gpu_hours_per_trillion_tokens"],
             cast(float, v3_run["predicted"]) / (train["tokens"] / 1e12),
