@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hwmodels.files import clean_text, is_finite_number
@@ -114,11 +114,15 @@ class NodeSpec:
     scaleup_latency_s: float  # one message over NVLink / Infinity Fabric
     source: str
     storage_bw_bytes_per_s: float = 0.0  # per node: reads from a shared store (3FS) of cached KV; 0: none
+    tray_gpus: int = 0  # the smallest block of GPUs a job can take in the node (a GB200 tray: 4); 0: whole nodes
+    rack: NodeSpec | None = None  # the whole node, where this is a job's share of it (`job_share`)
 
     def __post_init__(self) -> None:
         _check_text_and_numbers(self)
         if not self.storage_bw_bytes_per_s >= 0:
             raise ValueError(f"{self.name}: storage_bw_bytes_per_s must be >= 0")
+        if self.tray_gpus < 0 or (self.tray_gpus and self.gpus_per_node % self.tray_gpus):
+            raise ValueError(f"{self.name}: tray_gpus={self.tray_gpus} must divide gpus_per_node={self.gpus_per_node}")
         for field in ("gpus_per_node", "scaleup_domain_gpus", "nics_per_node", "pcie_bw_bytes_per_s"):
             _check_positive(self.name, field, getattr(self, field))
         if not 0 < self.scaleup_efficiency <= 1:
@@ -197,6 +201,7 @@ NODE_KEYS = {
     "scaleup_efficiency": float,
     "scaleup_latency_us": float,
     "storage_gb_per_s": float,  # optional (0: no shared KV store)
+    "tray_gpus": int,  # optional (0: a job takes whole nodes)
 }
 
 SWITCH_KEYS = {
@@ -302,7 +307,7 @@ def node_from_dict(
 ) -> NodeSpec:
     """NodeSpec from GB/s and us; its GPU and NIC are names or files, resolved by `gpu_of` and `nic_of`
     (the registry's loaders) once the node's own keys are checked."""
-    d = {"storage_gb_per_s": 0.0, **d}
+    d = {"storage_gb_per_s": 0.0, "tray_gpus": 0, **d}
     check_keys(d, NODE_KEYS, where or name)
     return NodeSpec(
         name=name,
@@ -316,6 +321,26 @@ def node_from_dict(
         scaleup_latency_s=d["scaleup_latency_us"] * 1e-6,
         source=d["source"],
         storage_bw_bytes_per_s=d["storage_gb_per_s"] * 1e9,
+        tray_gpus=d["tray_gpus"],
+    )
+
+
+def job_share(node: NodeSpec, gpus: int) -> NodeSpec:
+    """The part of each node a job of `gpus` GPUs runs on: the whole node where `gpus` is a multiple of it; else,
+    where the node lends GPUs by the tray, the same number of trays from each of the fewest nodes (GB200 NVL72:
+    256 GPUs are 64 of each of 4 racks, as NVIDIA's Megatron-Bridge runs take them), seen as a node of that many
+    GPUs with their NICs and one NVLink domain; else the node as given (the run's check then refuses `gpus`)."""
+    whole = node.rack or node
+    per_node, tray = whole.gpus_per_node, whole.tray_gpus
+    if gpus % per_node == 0 or not tray or gpus % tray:
+        return whole
+    share = max(d for d in range(tray, per_node, tray) if gpus % d == 0)
+    return replace(
+        whole,
+        gpus_per_node=share,
+        scaleup_domain_gpus=min(whole.scaleup_domain_gpus, share),
+        nics_per_node=whole.nics_per_node * share // per_node,
+        rack=whole,
     )
 
 

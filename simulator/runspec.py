@@ -17,7 +17,7 @@ from typing import Any
 from hwmodels.files import is_finite_number
 from hwmodels.names import ECMP_MODES
 from hwmodels.registry import load_node
-from hwmodels.specs import NodeSpec
+from hwmodels.specs import NodeSpec, job_share
 from hwmodels.topology import KINDS, TopologySpec, design_topology, topology_kind
 from simulator import limits
 from simulator.names import PRECISIONS, TP_COMM_MODES
@@ -128,8 +128,10 @@ class RunSpec:
             raise ValueError(f"{self.node.gpu.name} has no fp8 tensor cores; use --precision bf16")
         if self.recompute not in RECOMPUTE_MODES:
             raise ValueError(f"recompute={self.recompute!r}; use one of {', '.join(RECOMPUTE_MODES)}")
+        object.__setattr__(self, "node", job_share(self.node, self.gpus))  # GB200: 64 of each rack's 72, ...
         if self.gpus % self.node.gpus_per_node:
-            raise ValueError(f"gpus={self.gpus} is not a multiple of {self.node.gpus_per_node} GPUs per node")
+            trays = f", nor of its {self.node.tray_gpus}-GPU trays" if self.node.tray_gpus else ""
+            raise ValueError(f"gpus={self.gpus} is not a multiple of {self.node.gpus_per_node} GPUs per node{trays}")
         if self.gpus % (self.tp * self.pp * self.cp):
             if self.cp == 1:
                 raise ValueError(f"tp*pp={self.tp * self.pp} must divide gpus={self.gpus} (dp = gpus / (tp*pp))")
@@ -304,6 +306,17 @@ def default_batch_tokens(options: Mapping[str, object]) -> int:
         return seqs * int(given["seq_len"])
     except (TypeError, ValueError, ArithmeticError):
         return RUN_DEFAULTS["global_batch_tokens"]  # a bad input: RunSpec names it
+
+
+def share_note(run: RunSpec) -> str:
+    """What the run takes of each node, where it is not whole nodes (`hwmodels.specs.job_share`); else ""."""
+    node = run.node
+    if node.rack is None:
+        return ""
+    return (
+        f"takes {node.gpus_per_node} of the {node.rack.gpus_per_node} GPUs of each of {run.gpus // node.gpus_per_node} "
+        f"{node.name} nodes ({node.tray_gpus}-GPU trays), each share one NVLink domain"
+    )
 
 
 def build_run(options: Mapping[str, object]) -> RunSpec:

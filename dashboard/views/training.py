@@ -26,7 +26,7 @@ from simulator.analytic.spares import REPAIR_H
 from simulator.analytic.training import BREAKDOWN_KEYS
 from simulator.explore.uncertainty import uncertainty
 from simulator.presets import training_gpus
-from simulator.runspec import MAX_RUN_INTS, PRECISIONS, build_run
+from simulator.runspec import MAX_RUN_INTS, PRECISIONS, build_run, share_note
 from simulator.schedules import SCHEDULES
 from workloads.activations import RECOMPUTE_MODES
 from workloads.registry import load_model, model_slugs
@@ -62,7 +62,8 @@ def priced(
     GPU-hours (cached: a rerun costs nothing)."""
     fitted = fitting_run(build_run(dict(options)), profile)
     settled = {**dict(options), **fitted.chosen}
-    return estimate(fitted.run, profile).to_dict(), settled, fitted.note
+    note = "; ".join(n for n in (fitted.note, share_note(fitted.run)) if n)
+    return estimate(fitted.run, profile).to_dict(), settled, note
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

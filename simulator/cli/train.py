@@ -141,6 +141,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     if args.plan is not None:
         return cmd_plan(args)
     from simulator.analytic.fitting import fitting_run
+    from simulator.runspec import share_note
 
     run = run_from_args(args)
     profile = rates_for(args.profile, run.node.gpu)
@@ -148,8 +149,9 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     run = fitted.run
     report = estimate(run, profile)
     out = report.to_dict()
-    if fitted.note:
-        out["notes"] = [fitted.note]
+    notes = [n for n in (fitted.note, share_note(run)) if n]
+    if notes:
+        out["notes"] = notes
     if args.save_spec:
         out["saved_spec"] = args.save_spec
     if not args.explain:
@@ -367,6 +369,7 @@ def cmd_simulate(args: argparse.Namespace) -> dict[str, Any]:
         if path:
             check_output(path, (OUTPUTS[option],), f"--{option}")
     from simulator.analytic.fitting import fitting_run
+    from simulator.runspec import share_note
 
     fitted = fitting_run(run_from_args(args), args.profile)
     run = fitted.run
@@ -376,8 +379,9 @@ def cmd_simulate(args: argparse.Namespace) -> dict[str, Any]:
     stragglers = Stragglers(args.straggler_rate, args.straggler_slowdown)
     sim = simulate(run, rates_for(args.profile, run.node.gpu), args.network, routing, stragglers)
     out = sim.to_dict()
-    if fitted.note:
-        out["notes"] = [fitted.note]
+    notes = [n for n in (fitted.note, share_note(run)) if n]
+    if notes:
+        out["notes"] = notes
     if args.save_spec:
         out["saved_spec"] = args.save_spec
     writers = {

@@ -105,3 +105,19 @@ def test_nic_effective_rate_cannot_exceed_line_rate(tmp_path):
     path.write_text('source = "x"\nline_rate_gbit_per_s = 400\neffective_gb_per_s = 60\nlatency_us = 2\n')
     with pytest.raises(ValueError, match="exceeds the line rate"):
         load_nic(str(path))
+
+
+def test_a_tray_must_divide_its_node():
+    from dataclasses import replace
+
+    from hwmodels.specs import job_share
+
+    rack = load_node("gb200-nvl72")
+    assert rack.tray_gpus == 4 and load_node("h800-ib").tray_gpus == 0
+    with pytest.raises(ValueError, match="tray_gpus=5 must divide gpus_per_node=72"):
+        replace(rack, tray_gpus=5)
+    for gpus in range(4, 4 * 72 * 3, 4):  # every tray count: a share that divides the job, in trays, in one rack
+        share = job_share(rack, gpus)
+        assert gpus % share.gpus_per_node == 0 and share.gpus_per_node % 4 == 0 and share.gpus_per_node <= 72
+        assert (share.rack is None) == (gpus % 72 == 0)
+        assert job_share(share, 1152) == rack  # a share is cut from the rack, never from another share

@@ -99,7 +99,7 @@ def test_published_runs_are_many_sourced_and_flagged():
     runs = published_runs()
     assert len(runs) >= 8
     assert len({r["options"].get("model", "deepseek-v3") for r in runs}) >= 5
-    assert {r["options"].get("gpu", "h800") for r in runs} >= {"h800", "h100", "b200"}
+    assert {r["options"].get("gpu", "h800") for r in runs} >= {"h800", "h100", "b200", "gb200"}
     assert all(r["source"] and r["quote"] and isinstance(r["in_sample"], bool) for r in runs)
     rows = training_run_rows()
     assert len(rows) == len(runs) and all(isinstance(r["in_sample"], bool) and r["source"] for r in rows)
@@ -110,14 +110,27 @@ def test_published_runs_are_many_sourced_and_flagged():
     ]
 
 
-def test_megatron_bridge_h100_runs_land_out_of_sample():
-    """NVIDIA's Megatron-Bridge tables publish every layout value; priced from the GH100 kernel table (no input
-    read from these runs), Llama 3 8B / 70B and V3 on 1,024 H100s land at -3.1% / -11.0% / +6.1%."""
+def test_megatron_bridge_runs_land_out_of_sample():
+    """NVIDIA's Megatron-Bridge tables publish every layout value; priced from the die's kernel table (no input
+    read from these runs), the Llama and V3 runs on H100, B200 and GB200 land within 15% but two (measured
+    2026-12-05): V3 on 256 B200 (+68%: PP16 VP1, its GB200 runs land at +8% / +12%) and Llama 3.1 405B on
+    1,024 H100 (-17%). Qwen3-30B-A3B (128 experts of 768) is a known miss on every system (+30% to +176%)."""
     rows = {r["figure"]: r for r in training_run_rows()}
-    megatron = [r for name, r in rows.items() if "Megatron-Bridge" in name and "H100" in name]
-    assert len(megatron) == 3
-    for r in megatron:
-        assert abs(r["rel_error"]) < 0.15 and not r["in_sample"], (r["figure"], r["rel_error"])
+    megatron = {name: r for name, r in rows.items() if "Megatron-Bridge" in name}
+    assert {g for g in ("H100", "B200", "GB200") if any(f" {g} (" in name for name in megatron)} == {
+        "H100",
+        "B200",
+        "GB200",
+    }
+    assert all(not r["in_sample"] for r in megatron.values())
+    qwen = {name for name in megatron if name.startswith("Qwen3")}
+    assert len(qwen) == 3 and all("known miss" in megatron[name]["note"] for name in qwen)
+    misses = {name for name, r in megatron.items() if abs(r["rel_error"]) > 0.15 and name not in qwen}
+    assert misses == {
+        "DeepSeek-V3 on 256 B200 (Megatron-Bridge, FP8-MX, PP16 EP8), tokens/s per GPU",
+        "Llama 3.1 405B on 1,024 H100 (Megatron-Bridge, FP8-CS, TP8 PP8 CP2 VP8), tokens/s per GPU",
+    }
+    assert len(megatron) - len(qwen) - len(misses) >= 9
 
 
 def test_dp_collectives_hide_under_the_compute_they_overlap():

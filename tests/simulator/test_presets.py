@@ -64,3 +64,32 @@ def test_an_empty_gpu_or_node_is_refused():
             node_for(**kwargs)
     with pytest.raises(ValueError, match="no catalog node has a tpu GPU"):
         node_for("tpu")
+
+
+def test_a_gb200_job_takes_trays_of_racks_as_megatron_bridge_runs_do():
+    """NVIDIA's DGX-GB200 runs take 8, 64 and 256 GPUs of NVL72 racks: the same number of 4-GPU trays from each
+    of the fewest racks, each share one NVLink domain with its own NICs (hwmodels.specs.job_share)."""
+
+    rack = node_for("gb200")
+    run = build_run({"gpu": "gb200", "gpus": 256, "pp": 8, "ep": 32})
+    node = run.node
+    assert (node.gpus_per_node, node.scaleup_domain_gpus, node.nics_per_node) == (64, 64, 64)
+    assert node.rack == rack and node.scaleout_bw_bytes_per_s_per_gpu == rack.scaleout_bw_bytes_per_s_per_gpu
+    dense = {"gpu": "gb200", "model": "llama-3.1-8b", "pp": 1, "schedule": "1f1b"}
+    assert build_run({**dense, "gpus": 8}).node.gpus_per_node == 8
+    assert build_run({**dense, "gpus": 100}).node.gpus_per_node == 20  # 5 racks x 5 trays
+    assert build_run({"gpu": "gb200", "gpus": 1152}).node == rack  # whole racks
+    with pytest.raises(ValueError, match="gpus=250 is not a multiple of 72 GPUs per node, nor of its 4-GPU trays"):
+        build_run({"gpu": "gb200", "gpus": 250})
+    with pytest.raises(ValueError, match=r"gpus=12 is not a multiple of 8 GPUs per node$"):
+        build_run({"gpu": "h100", "gpus": 12})  # an 8-GPU server is lent whole
+
+
+def test_train_says_when_it_takes_part_of_each_rack(capsys):
+    assert main(["train", "--gpu", "gb200", "--gpus", "256", "--pp", "8", "--ep", "32", "--json"]) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert notes == [
+        "takes 64 of the 72 GPUs of each of 4 gb200-nvl72 nodes (4-GPU trays), each share one NVLink domain"
+    ]
+    assert main(["train", "--gpu", "gb200", "--gpus", "250"]) == 2
+    assert capsys.readouterr().err.strip().endswith("nor of its 4-GPU trays")
