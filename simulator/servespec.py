@@ -164,8 +164,6 @@ class ServeSpec:
             )
         if self.colocated and self.output_tokens is None:
             raise ValueError("--colocated needs --output-tokens N: the share of prompt to output sets each chunk")
-        if self.colocated and (self.tpot_ms is not None or self.ttft_ms is not None):
-            raise ValueError("--colocated prices the batch given or the KV cache's; drop --tpot-ms / --ttft-ms")
         if self.attention_dtype not in ATTENTION_DTYPES:
             raise ValueError(f"attention_dtype={self.attention_dtype!r}; use one of {', '.join(ATTENTION_DTYPES)}")
         if self.attention_dtype == "fp8" and self.node.gpu.peak_fp8_flop_per_s <= 0:

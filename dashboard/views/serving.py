@@ -308,13 +308,15 @@ def search_numbers(
     cache_hit: float,
     output_tokens: int | None,
     step: tuple[tuple[str, Any], ...] = (),
+    colocated: bool = False,
 ) -> dict[str, Any]:
     """`v3sim serve-search --json` for these options and the page's step options (`step`: overlap, MTP
     tokens, expert imbalance, expert TP, offload, attention dtype), every candidate kept (a ValueError names
-    the fix)."""
+    the fix); `colocated`: `serve-search --colocated`, one pool per layout."""
     report = search(
-        model, gpu, tpot_ms=tpot_ms, context=context, cache_hit=cache_hit, output_tokens=output_tokens, **dict(step)
-    )
+        model, gpu, tpot_ms=tpot_ms, context=context, cache_hit=cache_hit, output_tokens=output_tokens,
+        colocated=colocated, **dict(step),
+    )  # fmt: skip
     return report.to_dict()
 
 
@@ -361,7 +363,11 @@ def search_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
                 "output tokens/s per node": r["output_tokens_per_s_per_node"],
                 "tokens/s per user": r["output_tokens_per_s_per_user"],
                 "$ per M output tokens": r["usd_per_million_output_tokens"],
-                "prefill layout": f"EP{r['prefill_ep']}+{r['prefill_redundant']}",
+                "prefill layout": (
+                    f"EP{r['prefill_ep']}+{r['prefill_redundant']}"
+                    if "prefill_ep" in r
+                    else f"co-located, TTFT {r['ttft_s'] * 1e3:,.0f} ms"
+                ),
                 "published": r["published"],
                 "frontier": r["frontier"],
             }
@@ -436,7 +442,7 @@ with left:
     colocated = state.checkbox(
         "Prefill and decode on the same GPUs", key="colocated", default=False,
         help="One pool: each decode step carries a chunk of prompt tokens through the same weights (needs the "
-        "output tokens per request; `v3sim serve --colocated`); the search below prices separate pools",
+        "output tokens per request; `v3sim serve --colocated`); the search below then ranks co-located pools",
     )  # fmt: skip
 with mid:
     batch = state.number(
@@ -577,7 +583,9 @@ tpot_target = state.number(
     "TPOT target (ms)", key="search_tpot", default=50.0, min_value=1.0, max_value=10_000.0, step=5.0
 )
 try:
-    found = search_numbers(model, gpu, float(tpot_target), int(context), float(cache_hit), int(output) or None, step)
+    found = search_numbers(
+        model, gpu, float(tpot_target), int(context), float(cache_hit), int(output) or None, step, bool(colocated)
+    )
 except ValueError as exc:
     st.error(state.plain(exc))
 else:
@@ -585,7 +593,8 @@ else:
     ranked, published = found["ranked"], found["published"]
     listed = [*ranked[:SEARCH_SHOWN], *([published] if published and published["rank"] > SEARCH_SHOWN else [])]
     top = search_frame(listed).rename(columns={"output tokens/s per node": f"output tokens/s per {unit}"})
-    tried = f"{found['tried']} decode layouts tried in {found['search_s'] * 1e3:.0f} ms; {len(ranked)} meet the target"
+    kind = "co-located" if colocated else "decode"
+    tried = f"{found['tried']} {kind} layouts tried in {found['search_s'] * 1e3:.0f} ms; {len(ranked)} meet the target"
     if published is not None:
         gain = published["usd_per_million_output_tokens"] / ranked[0]["usd_per_million_output_tokens"]
         tried += f"; the best is {gain:.2f}x cheaper per output token than DeepSeek's published deployment"

@@ -33,6 +33,14 @@ from workloads.gemms import gemm_bytes
 from workloads.ops import Op
 
 
+class OutOfReach(ValueError):
+    """A co-located target no batch meets: `target` names which ("tpot" or "ttft")."""
+
+    def __init__(self, target: str, message: str) -> None:
+        super().__init__(message)
+        self.target = target
+
+
 @dataclass(frozen=True, slots=True)
 class MixedStep:
     """One co-located step on one GPU: its seconds and parts, output tokens it emits and prompt tokens it takes."""
@@ -102,6 +110,44 @@ def chunk_for(s: ServeSpec, output_tokens_per_step: float) -> float:
     if s.output_tokens is None:
         raise ValueError("--colocated needs --output-tokens N: the share of prompt to output sets each step's chunk")
     return output_tokens_per_step * prompt_tokens(s) * (1 - s.cache_hit) / s.output_tokens
+
+
+def colocated_point(s: ServeSpec, rates: KernelRates, capacity: int) -> tuple[int, str]:
+    """The co-located pool's batch per GPU and what set it: the given batch, else the KV cache's capacity where
+    it meets `s.tpot_ms` (or no target is set), else the largest batch that does (bisection: the mixed step
+    grows with the batch, its chunk too). A TTFT target is then checked at that batch: a smaller batch takes a
+    smaller chunk each step, so a prompt waits more steps and no smaller batch brings the first token sooner."""
+    if s.decode_batch is not None:
+        return s.decode_batch, "batch"
+
+    def tpot(batch: int) -> float:
+        return colocated_numbers(s, rates, batch)["tpot_s"]
+
+    if s.tpot_ms is None or tpot(capacity) * 1e3 <= s.tpot_ms:
+        batch, limit = capacity, "kv"
+    else:
+        target = s.tpot_ms / 1e3
+        if tpot(1) > target:
+            raise OutOfReach(
+                "tpot",
+                f"TPOT {s.tpot_ms:g} ms is out of reach co-located: one sequence per GPU and its share of prompt "
+                f"chunks already take {tpot(1) * 1e3:.1f} ms per token; raise --tpot-ms, or shorten --context",
+            )
+        lo, hi = 1, capacity  # tpot(lo) meets the target, tpot(hi) does not
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if tpot(mid) <= target else (lo, mid)
+        batch, limit = lo, "tpot"
+    if s.ttft_ms is not None:
+        ttft = colocated_numbers(s, rates, batch)["ttft_s"]
+        if ttft * 1e3 > s.ttft_ms:
+            raise OutOfReach(
+                "ttft",
+                f"TTFT {s.ttft_ms:g} ms is out of reach co-located: at {batch} sequences per GPU (the most the "
+                f"{limit} allows) a prompt's chunks take {ttft * 1e3:,.0f} ms; raise --ttft-ms or --tpot-ms, or "
+                "run separate prefill and decode pools",
+            )
+    return batch, limit
 
 
 def colocated_numbers(s: ServeSpec, rates: KernelRates, batch: float) -> dict[str, Any]:

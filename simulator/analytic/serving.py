@@ -434,13 +434,15 @@ def serve(s: ServeSpec, profile: KernelRates | str | None = None, phase: str = "
     }
     breakdown: dict[str, object] = {}
     if s.colocated:  # one pool: prefill chunks ride the decode steps
-        from simulator.analytic.colocated import colocated_numbers
+        from simulator.analytic.colocated import colocated_numbers, colocated_point
 
-        batch = s.decode_batch if s.decode_batch is not None else capacity
+        batch, limit = colocated_point(s, rates, capacity)
         numbers = colocated_numbers(s, rates, batch)
         per_gpu = numbers["output_tokens_per_s_per_gpu"]
         numbers |= {
-            "decode_limit": "batch" if s.decode_batch is not None else "kv",
+            "decode_limit": limit,
+            "tpot_target_s": None if s.tpot_ms is None else s.tpot_ms / 1e3,
+            "ttft_target_s": None if s.ttft_ms is None else s.ttft_ms / 1e3,
             "batch_per_instance": batch * s.instance_gpus, "instance_gpus": s.instance_gpus,
             "usd_per_million_output_tokens": price_per_s / per_gpu * 1e6,
             "input_tokens_per_s_per_node": numbers["input_tokens_per_s_per_gpu"] * g,

@@ -37,6 +37,12 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     )
     p.add_argument("--cache-hit", type=fraction, default=0.0, help="share of prompt tokens from the prompt cache")
     p.add_argument("--mtp-acceptance", type=fraction, default=None, help="MTP draft acceptance rate (default 0.85)")
+    p.add_argument(
+        "--colocated",
+        action="store_true",
+        help="rank co-located pools: prefill chunks ride each layout's decode steps, no prefill pool (needs "
+        "--output-tokens)",
+    )
     add_step_options(p, positive)
     p.add_argument("--top", type=positive, default=SHOWN, help=f"deployments to show (default {SHOWN})")
     p.add_argument(
@@ -73,6 +79,7 @@ def cmd_serve_search(args: argparse.Namespace) -> dict[str, Any]:
         offload_weights=args.offload_weights,
         attention_dtype=args.attention_dtype,
         weight_dtype=args.weight_dtype,
+        colocated=args.colocated,
     )
     return {"tpot_target_s": args.tpot_ms / 1e3, **report.to_dict()}
 
@@ -94,9 +101,11 @@ def print_serve_search(out: dict[str, Any]) -> None:
     ranked, skipped = out["ranked"], out["skipped"]
     eps = out["eps_tried"]
     sizes = f"EP{eps[0]}" if len(eps) == 1 else f"EP {eps[0]}-{eps[-1]}, {len(eps)} sizes"
+    colocated = not out["prefill"]
     print(
-        f"{out['tried']} decode layouts tried ({sizes}) in {out['search_s'] * 1e3:.0f} ms, "
-        f"TPOT <= {out['tpot_target_s'] * 1e3:g} ms; ranked by $ per million output tokens:"
+        f"{out['tried']} {'co-located' if colocated else 'decode'} layouts tried ({sizes}) in "
+        f"{out['search_s'] * 1e3:.0f} ms, TPOT <= {out['tpot_target_s'] * 1e3:g} ms; ranked by $ per million output "
+        "tokens:"
     )
     for reason, n in skipped.items():
         print(f"  {n:>5} skipped: {reason}")
@@ -110,7 +119,11 @@ def print_serve_search(out: dict[str, Any]) -> None:
             "tok/s/node": f"{r['output_tokens_per_s_per_node']:,.0f}",
             "tok/s/user": f"{r['output_tokens_per_s_per_user']:.1f}",
             "$/M output": f"{r['usd_per_million_output_tokens']:.3f}",
-            "prefill EP": f"EP{r['prefill_ep']}+{r['prefill_redundant']}",
+            **(
+                {"TTFT ms": f"{r['ttft_s'] * 1e3:,.0f}"}
+                if colocated
+                else {"prefill EP": f"EP{r['prefill_ep']}+{r['prefill_redundant']}"}
+            ),
             "": "<- frontier" if r["frontier"] else "",
         }
         for r in ranked
@@ -122,6 +135,12 @@ def print_serve_search(out: dict[str, Any]) -> None:
             f"\nbest: {best['prefill_gpus_per_decode_gpu']:.2f} prefill GPUs per decode GPU, "
             f"${best['usd_per_request']:.5f} per request"
         )
+    if colocated:
+        print(
+            f"\nbest: one pool, {best['prefill_chunk_tokens_per_gpu']:,.0f} prompt tokens per GPU each step, "
+            f"{best['input_tokens_per_s_per_gpu']:,.0f} input tok/s per GPU, ${best['usd_per_request']:.5f} per request"
+        )
+        return
     if published is None:
         print(
             "\nDeepSeek's published deployment (EP144 +32, prefill EP32) is not a candidate here (another model or "

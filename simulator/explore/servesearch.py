@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from hwmodels.units import SECONDS_PER_HOUR
+from simulator.analytic.colocated import OutOfReach, colocated_numbers, colocated_point
 from simulator.analytic.profile import KernelRates, rates_for
 from simulator.analytic.serving import (
     decode_point,
@@ -44,6 +45,7 @@ SKIP_FIT = "weights leave no room for one sequence"
 SKIP_TPOT = "TPOT target out of reach"
 SKIP_PREFILL = "no prefill layout fits and meets the TTFT target"
 SKIP_EXPERT_TP = "--expert-tp does not split the layout's experts"
+SKIP_TTFT = "TTFT target out of reach co-located"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,9 +154,35 @@ def _decode_row(s: ServeSpec, rates: KernelRates) -> dict[str, Any] | str:
         point = decode_point(s, rates, capacity)
     except ValueError:  # one sequence per GPU already misses the TPOT target
         return SKIP_TPOT
-    d, g = point.phase, s.node.gpus_per_node
-    per_gpu = d.tokens / d.step_s
-    tpot = d.step_s / s.tokens_per_step
+    d = point.phase
+    return _row(s, capacity, point.batch, point.limit, d.tokens / d.step_s, d.step_s / s.tokens_per_step)
+
+
+def _colocated_row(s: ServeSpec, rates: KernelRates) -> dict[str, Any] | str:
+    """The co-located pool `s` (prefill chunks on its decode steps) at its operating point, as `serve
+    --colocated` reports it, or why it is skipped; the pool does both phases, so a request costs its output
+    tokens' GPU-seconds."""
+    capacity = max_sequences_per_gpu(s)
+    if capacity < 1:
+        return SKIP_FIT
+    try:
+        batch, limit = colocated_point(s, rates, capacity)
+    except OutOfReach as exc:
+        return SKIP_TTFT if exc.target == "ttft" else SKIP_TPOT
+    n = colocated_numbers(s, rates, batch)
+    row = _row(s, capacity, batch, limit, n["output_tokens_per_s_per_gpu"], n["tpot_s"])
+    per_gpu = row["output_tokens_per_s_per_gpu"]
+    return row | {
+        "ttft_s": n["ttft_s"],
+        "prefill_chunk_tokens_per_gpu": n["prefill_chunk_tokens_per_gpu"],
+        "input_tokens_per_s_per_gpu": n["input_tokens_per_s_per_gpu"],
+        "usd_per_request": s.usd_per_gpu_hour / SECONDS_PER_HOUR * s.output_tokens / per_gpu,
+    }
+
+
+def _row(s: ServeSpec, capacity: int, batch: float, limit: str, per_gpu: float, tpot: float) -> dict[str, Any]:
+    """One candidate's row: its layout, memory, operating point and price."""
+    g = s.node.gpus_per_node
     gpus = math.lcm(s.ep, s.tp)  # one decode instance: the EP group, or the TP group when larger
     return {
         "tp": s.tp,
@@ -166,8 +194,8 @@ def _decode_row(s: ServeSpec, rates: KernelRates) -> dict[str, Any] | str:
         "decode_nodes": gpus / g,
         "weights_gb_per_gpu": weight_bytes_per_gpu(s, s.ep, s.redundant) / 1e9,
         "max_concurrent_sequences_per_gpu": capacity,
-        "batch_per_gpu": point.batch,
-        "decode_limit": point.limit,
+        "batch_per_gpu": batch,
+        "decode_limit": limit,
         "tpot_s": tpot,
         "output_tokens_per_s_per_gpu": per_gpu,
         "output_tokens_per_s_per_node": per_gpu * g,
@@ -223,13 +251,16 @@ def search(
     offload_weights: bool = False,
     attention_dtype: str = "bf16",
     weight_dtype: str | None = None,
+    colocated: bool = False,
 ) -> SearchReport:
     """Every deployment of `model` on the node, priced at the SLO, ranked by $ per million output tokens
     (then tokens/s per user, then fewer GPUs); `top` of them kept (None: all), the frontier whole. MTP drafts
     are accepted at `mtp_acceptance` (None: MTP_ACCEPTANCE where the model has an MTP module), `mtp_tokens` per
     step; every candidate runs with the given `overlap` mode, `expert_imbalance`, `expert_tp` (a layout it
     cannot split its experts over is skipped, and says why), `offload_weights`, `attention_dtype` and
-    `weight_dtype` (None: fp8 where the GPU has it)."""
+    `weight_dtype` (None: fp8 where the GPU has it). `colocated`: each layout is one pool whose decode steps
+    carry the prompts' chunks (`serve --colocated`; needs `output_tokens`), no prefill pool, nothing
+    published to set beside it."""
     start = time.perf_counter()
     base = deployment(
         model,
@@ -246,6 +277,7 @@ def search(
         offload_weights=offload_weights,
         attention_dtype=attention_dtype,
         weight_dtype=weight_dtype,
+        colocated=colocated,
     )
     if mtp_acceptance is not None and not base.model.num_nextn_predict_layers:
         raise ValueError(f"{base.model.name} has no multi-token prediction module; drop --mtp-acceptance")
@@ -261,9 +293,12 @@ def search(
         except ValueError:  # expert TP that does not split this layout's experts over its GPUs
             skipped[SKIP_EXPERT_TP] += 1
             continue
-        row = _decode_row(s, rates)
+        row = _colocated_row(s, rates) if colocated else _decode_row(s, rates)
         if isinstance(row, str):
             skipped[row] += 1
+            continue
+        if colocated:
+            rows.append(row)
             continue
         key = (s.tp, s.mtp_acceptance)
         if key not in prefills:  # prefill does not depend on the decode pool: price it once per attention layout
@@ -281,11 +316,11 @@ def search(
     return SearchReport(
         ranked=tuple(rows[:top]),
         frontier=tuple(frontier),
-        prefill=tuple(prefills[(rows[0]["tp"], rows[0]["mtp_acceptance"])]),
+        prefill=() if colocated else tuple(prefills[(rows[0]["tp"], rows[0]["mtp_acceptance"])]),
         eps_tried=tuple(sorted({layout["ep"] for layout in layouts})),
         tried=len(layouts),
         skipped=dict(skipped),
-        published=_published(base, rows, prefills.get((PUBLISHED["tp"], acceptance), [])),
+        published=None if colocated else _published(base, rows, prefills.get((PUBLISHED["tp"], acceptance), [])),
         search_s=time.perf_counter() - start,
     )
 

@@ -168,3 +168,24 @@ def test_fuzz_the_command_line(capsys, tpot, chosen, data):
         return
     report = json.loads(out, parse_constant=lambda name: pytest.fail(f"{name} in the output"))
     assert report["ranked"] and all(r["tpot_s"] <= report["tpot_target_s"] for r in report["ranked"])
+
+
+def test_a_colocated_search_ranks_one_pool_per_layout_as_serve_prices_it(capsys):
+    """`serve-search --colocated`: each layout one pool whose decode steps carry the prompts' chunks, at the
+    largest batch meeting TPOT; no prefill pool, nothing published beside it; each row is `serve --colocated`
+    of that layout."""
+    found = search(tpot_ms=50, output_tokens=1000, context=4096, colocated=True, top=5)
+    assert found.prefill == () and found.published is None and found.ranked
+    for row in found.ranked:
+        assert row["tpot_s"] <= 0.050 and "prefill_ep" not in row and row["ttft_s"] > 0
+        layout = {k: row[k] for k in ("tp", "ep", "redundant", "mtp_acceptance")}
+        priced = serve(deployment(tpot_ms=50, output_tokens=1000, context=4096, colocated=True, **layout))
+        assert priced["batch_per_gpu"] == row["batch_per_gpu"]
+        assert priced["output_tokens_per_s_per_gpu"] == pytest.approx(row["output_tokens_per_s_per_gpu"])
+    costs = [r["usd_per_million_output_tokens"] for r in found.ranked]
+    assert costs == sorted(costs)
+    assert main(["serve-search", "--tpot-ms", "50", "--colocated", "--output-tokens", "1000", "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "co-located layouts tried" in out and "TTFT ms" in out and "best: one pool" in out
+    assert main(["serve-search", "--tpot-ms", "50", "--colocated"]) == 2
+    assert "--colocated needs --output-tokens" in capsys.readouterr().err

@@ -259,7 +259,37 @@ def test_colocated_steps_carry_prompt_chunks_through_the_decode_weights(capsys):
     argv = ["serve", "--gpu", "h200", "--ep", "8", "--redundant", "0", "--batch", "64", "--context", "3072",
             "--colocated"]  # fmt: skip
     assert main(argv) == 2 and "--colocated needs --output-tokens" in capsys.readouterr().err
-    assert main([*argv, "--output-tokens", "2048", "--ttft-ms", "500"]) == 2
-    assert "drop --tpot-ms / --ttft-ms" in capsys.readouterr().err
     assert main([*argv, "--output-tokens", "2048"]) == 0
     assert "co-located    batch 64 per GPU" in capsys.readouterr().out
+
+
+def test_a_colocated_pool_meets_its_slo_at_the_largest_batch_that_does(capsys):
+    """`serve --colocated --tpot-ms`: the largest batch whose mixed step (decode and its share of prompt chunks)
+    meets the TPOT target; one sequence more misses it. TTFT falls as the batch grows (bigger chunks, fewer
+    steps per prompt), so the chosen batch has the soonest first token of any that meet TPOT, and a TTFT target
+    it misses is out of reach: a one-line error naming the fix."""
+    from dataclasses import replace
+
+    from simulator.analytic.colocated import OutOfReach, colocated_numbers, colocated_point
+    from simulator.analytic.serving import max_sequences_per_gpu
+
+    s = deployment(gpu="h200", ep=8, redundant=0, context=3072, output_tokens=2048, colocated=True, tpot_ms=50.0)
+    rates = rates_for(None, s.node.gpu)
+    capacity = max_sequences_per_gpu(s)
+    batch, limit = colocated_point(s, rates, capacity)
+    assert limit == "tpot" and 1 < batch < capacity
+    at, above = colocated_numbers(s, rates, batch), colocated_numbers(s, rates, batch + 1)
+    assert at["tpot_s"] <= 0.050 < above["tpot_s"]
+    assert all(colocated_numbers(s, rates, b)["ttft_s"] >= at["ttft_s"] for b in (1, batch // 4, batch // 2))
+    out = serve(s)
+    assert (out["batch_per_gpu"], out["decode_limit"], out["tpot_target_s"]) == (batch, "tpot", 0.050)
+    assert colocated_point(replace(s, tpot_ms=None), rates, capacity) == (capacity, "kv")
+    with pytest.raises(OutOfReach, match="TTFT 100 ms is out of reach co-located") as caught:
+        colocated_point(replace(s, ttft_ms=100.0), rates, capacity)
+    assert caught.value.target == "ttft"
+    argv = ["serve", "--gpu", "h200", "--ep", "8", "--redundant", "0", "--context", "3072", "--output-tokens", "2048",
+            "--colocated", "--tpot-ms"]  # fmt: skip
+    assert main([*argv, "1"]) == 2
+    assert "TPOT 1 ms is out of reach co-located" in capsys.readouterr().err
+    assert main([*argv, "50"]) == 0
+    assert f"co-located    batch {batch} per GPU" in capsys.readouterr().out
