@@ -112,7 +112,7 @@ def chunk_for(s: ServeSpec, output_tokens_per_step: float) -> float:
     return output_tokens_per_step * prompt_tokens(s) * (1 - s.cache_hit) / s.output_tokens
 
 
-def colocated_point(s: ServeSpec, rates: KernelRates, capacity: int) -> tuple[int, str]:
+def colocated_point(s: ServeSpec, rates: KernelRates, capacity: int) -> tuple[float, str]:
     """The co-located pool's batch per GPU and what set it: the given batch, else the KV cache's capacity where
     it meets `s.tpot_ms` (or no target is set), else the largest batch that does (bisection: the mixed step
     grows with the batch, its chunk too). A TTFT target is then checked at that batch: a smaller batch takes a

@@ -245,10 +245,6 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         colocated=args.colocated,
         **{name: getattr(args, name) for name in SERVING_LAYOUT_OPTIONS},
     )
-    if args.colocated and args.rate is not None:
-        raise ValueError(
-            "--colocated is priced at its operating point; the load model runs separate pools: drop --rate"
-        )
     out = serve(s, args.profile, args.phase)
     if args.rate is not None:
         out["load"] = _load(s, args)
@@ -341,10 +337,13 @@ def _print_load(load: dict[str, Any]) -> None:
         f"  load          {load['offered_qps']:,g} requests/s offered ({share:.0%} of the analytic decode capacity "
         f"{load['analytic_capacity_qps']:,.1f}), {load['completed_qps']:,.1f} completed"
     )
-    print(
-        f"  pools         {load['decode_gpus']} decode GPUs, {load['prefill_instances']} prefill instances "
-        f"({load['prefill_gpus']} GPUs, offered {load['prefill_load']:.0%} of their analytic input rate)"
-    )
+    if load.get("colocated"):
+        print(f"  pool          {load['decode_gpus']} GPUs, prefill and decode co-located (prompt chunks on its steps)")
+    else:
+        print(
+            f"  pools         {load['decode_gpus']} decode GPUs, {load['prefill_instances']} prefill instances "
+            f"({load['prefill_gpus']} GPUs, offered {load['prefill_load']:.0%} of their analytic input rate)"
+        )
     print(f"  lengths       input {load['input_len']}, output {load['output_len']} tokens")
     print(f"  TTFT          {_ms(load['ttft_s'])}")
     print(f"  TPOT          {_ms(load['tpot_s'])}")
@@ -356,9 +355,10 @@ def _print_load(load: dict[str, Any]) -> None:
             f"drawn expert imbalance x{load['mean_expert_imbalance']:.2f}; analytic TPOT there "
             f"{load['analytic_tpot_s'] * 1e3:.1f} ms"
         )
+    where = "of the pool" if load.get("colocated") else "per prefill GPU"
     print(
         f"  throughput    {load['output_tokens_per_s_per_gpu']:,.0f} output tok/s per decode GPU, "
-        f"{load['input_tokens_per_s_per_gpu']:,.0f} input tok/s per prefill GPU"
+        f"{load['input_tokens_per_s_per_gpu']:,.0f} input tok/s per GPU {where}"
     )
     if load["goodput"] is not None:
         slo = " and ".join(f"{k[:4].upper()} {v * 1e3:,.0f} ms" for k, v in load["slo"].items() if v is not None)

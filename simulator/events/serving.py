@@ -22,6 +22,20 @@ The analytic model prices one operating point; this one lets the load set the ba
   one token per step, plus one per accepted MTP draft (each at `mtp_acceptance` once the ones before it
   were; drawn per sequence and step).
 
+Co-located (`s.colocated`: prefill and decode on the same GPUs, `v3sim serve --colocated --rate`): one
+instance, no prefill instances and no KV transfer.
+- Admission: an arriving request waits (FIFO) until some unit has KV room for its whole sequence and is under
+  the batch cap (the TPOT target's co-located batch, `colocated_point`, or the given one); it goes to the
+  least-loaded such unit, whose steps build its KV chunk by chunk.
+- A step has a token budget per GPU: `s.prefill_tokens` (a scheduler's max_num_batched_tokens or chunked
+  prefill size: vLLM V1 and SGLang default to 8,192 on large GPUs, and a whole prompt then lands in one step),
+  else the analytic operating point's step (its batch's tokens and its steady chunk: the smooth chunks the
+  analytic model assumes). Its decoding sequences' tokens come first (one each, and the MTP drafts), the rest
+  goes to the unit's admitted prompts, first come first served. It costs the decode step (as above) plus
+  what its chunk adds at that batch (the analytic mixed step less the decode step, `colocated.mixed_step`,
+  tabulated at the deployment's context); a step of chunks alone costs a prefill forward of them. A
+  prompt's first token comes with the step that takes its last chunk (TTFT); it decodes from the next step.
+
 Pricing thousands of steps through `decode` would be slow: `simulator.events.serving_tables` tabulates the
 analytic functions on a fine grid, each point priced once when a run first needs it, and interpolates (a test
 holds the tables to the functions within 1% off the grid).
@@ -44,6 +58,7 @@ import numpy as np
 import simpy
 
 from simulator import limits
+from simulator.analytic.colocated import colocated_numbers, colocated_point
 from simulator.analytic.profile import KernelRates
 from simulator.analytic.serving import (
     decode,
@@ -54,7 +69,7 @@ from simulator.analytic.serving import (
     prompt_tokens,
 )
 from simulator.events.ep_comm import draw_gpu_loads
-from simulator.events.serving_tables import LazyGrid, decode_table, prefill_table
+from simulator.events.serving_tables import LazyGrid, chunk_table, decode_table, prefill_table
 from simulator.lengths import Lengths, parse_lengths
 from simulator.presets import EVENT_DEFAULTS
 from simulator.servespec import ServeSpec
@@ -91,6 +106,7 @@ class Setup:
     transfer_s_per_token: float
     experts: tuple[int, int, int] | None  # (ep, expert slots, experts per token) for the router draw
     expert_cv: float | None
+    chunk: LazyGrid | None = None  # co-located: what a prompt chunk adds to a decode step (None: separate pools)
 
 
 def build_setup(
@@ -100,29 +116,38 @@ def build_setup(
     capacity = max_sequences_per_gpu(s)
     if capacity < 1:
         raise ValueError(f"{s.model.name}: no room for one {s.context}-token sequence's KV; raise --ep or --tp")
-    point = decode_point(s, rates, capacity)
+    batch: float
+    if s.colocated:
+        batch, limit = colocated_point(s, rates, capacity)
+    else:
+        point = decode_point(s, rates, capacity)
+        batch, limit = point.batch, point.limit
     tp = s.tp
     kv_tokens = capacity * s.context * tp  # a tp group holds tp x the per-GPU sequences (max_sequences_per_gpu)
     # sequences one tp unit may hold: a fractional per-GPU batch (a batch per instance smaller than the instance's
     # units) rounds up, so every unit can hold one
-    cap = None if point.limit == "kv" else max(1, math.ceil(point.batch * tp - 1e-9))
+    cap = None if limit == "kv" else max(1, math.ceil(batch * tp - 1e-9))
     need = prompts + outputs
     if need.max() > kv_tokens:
         raise ValueError(
             f"a drawn request of {int(need.max()):,} tokens does not fit one decode GPU's KV cache "
             f"({kv_tokens:,} tokens); shorten --input-len / --output-len or raise --context"
         )
-    room = prefill_point(s, rates).tokens
-    move = kv_transfer(s)
-    latency = s.node.nic.latency_s
-    per_token = (float(move["s_per_request"]) - latency) / prompt_tokens(s)  # type: ignore[arg-type]
+    if s.colocated:  # the step's token budget per GPU (module docstring); the KV is built where it decodes
+        steady = batch * s.verify_tokens + colocated_numbers(s, rates, batch)["prefill_chunk_tokens_per_gpu"]
+        room, latency, per_token = s.prefill_tokens or math.ceil(steady), 0.0, 0.0
+    else:
+        room = prefill_point(s, rates).tokens
+        move = kv_transfer(s)
+        latency = s.node.nic.latency_s
+        per_token = (float(move["s_per_request"]) - latency) / prompt_tokens(s)  # type: ignore[arg-type]
     spec = s.model
     draw = spec.is_moe and s.ep > 1
     return Setup(
         spec=s,
         rates=rates,
-        prefill=prefill_table(s, rates),
-        decode=decode_table(s, rates),
+        prefill=prefill_table(replace(s, colocated=False), rates),  # a phase alone, as separate pools run it
+        decode=decode_table(replace(s, colocated=False), rates),
         prefill_units=max(s.prefill_ep, tp) // tp,
         prefill_room=room * tp,
         decode_units=max(s.ep, tp) // tp,
@@ -132,6 +157,7 @@ def build_setup(
         transfer_s_per_token=per_token,
         experts=(s.ep, spec.n_routed_experts + s.redundant, spec.num_experts_per_tok) if draw else None,
         expert_cv=expert_cv,
+        chunk=chunk_table(s, rates) if s.colocated else None,
     )
 
 
@@ -338,6 +364,87 @@ class _Serving:
         self.done += len(ids)
 
 
+class _Colocated(_Serving):
+    """One co-located instance (module docstring): each unit's admitted prompts, chunked into its steps."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.filling: list[deque[int]] = [deque() for _ in range(self.setup.decode_units)]
+
+    def pool(self) -> Generator[simpy.Event, Any, None]:
+        """Steps of the decode batch and the prompts' chunks while any, else idle to the next arrival."""
+        env, setup = self.env, self.setup
+        assert setup.chunk is not None
+        tp = setup.spec.tp
+        while self.done < len(self.arrival_s):
+            self._take_arrivals()
+            self._admit_prompts()
+            if not len(self.ids) and not any(self.filling):
+                yield env.timeout(self.arrival_s[self.next_arrival] - env.now)
+                continue
+            start = env.now
+            chunks, finished, prompt, taken = self._chunks()
+            busiest, chunk = self.active_per_unit.max() / tp, chunks.max() / tp
+            ctx = imbalance = 0.0
+            if len(self.ids):
+                ctx, imbalance = self.kv_total / len(self.ids), self._draw_imbalance(len(self.ids))
+                step = setup.decode(busiest, ctx, imbalance) + (setup.chunk(busiest, chunk) if taken else 0.0)
+            else:
+                step = setup.prefill(chunk, prompt)
+            yield env.timeout(step)
+            if len(self.ids):
+                emitted = self._emit()
+                self.steps.append((start, step, len(self.ids), busiest, ctx, imbalance, emitted))
+            if taken:
+                self.forwards.append((start, step, taken / (1 - setup.spec.cache_hit)))
+            self._retire()
+            self.prefill_end[finished] = self.admitted[finished] = env.now  # queueing: the wait to the first chunk
+            for r in finished:
+                heapq.heappush(self.pending, (env.now, r))
+            self._activate()
+
+    def _admit_prompts(self) -> None:
+        """Queued requests, first come first served, to the least-loaded unit with KV room and under the cap."""
+        setup = self.setup
+        while self.queue:
+            r = self.queue[0]
+            fits = self.kv_free >= self.prompts[r] + self.outputs[r]
+            if setup.batch_cap_per_unit is not None:
+                fits &= self.held < setup.batch_cap_per_unit
+            if not fits.any():
+                return
+            u = int(np.argmin(np.where(fits, self.held, np.iinfo(np.int64).max)))
+            self.queue.popleft()
+            self.kv_free[u] -= self.prompts[r] + self.outputs[r]
+            self.held[u] += 1
+            self.unit_of[r] = u
+            self.filling[u].append(r)
+
+    def _chunks(self) -> tuple[np.ndarray, list[int], float, int]:
+        """This step's prompt tokens per unit (each unit's budget less its decode tokens), the prompts they
+        finish, the token-weighted mean prompt length and the tokens taken in all."""
+        setup = self.setup
+        rooms = setup.prefill_room - self.active_per_unit * setup.spec.verify_tokens
+        chunks = np.zeros(setup.decode_units, dtype=np.int64)
+        finished: list[int] = []
+        weighted = taken = 0
+        for u, queue in enumerate(self.filling):
+            room = int(rooms[u])
+            while queue and room > 0:
+                r = queue[0]
+                if math.isnan(self.prefill_start[r]):
+                    self.prefill_start[r] = self.env.now
+                take = int(min(self.left[r], room))
+                self.left[r] -= take
+                room -= take
+                chunks[u] += take
+                weighted, taken = weighted + take * int(self.prompts[r]), taken + take
+                if self.left[r]:
+                    break
+                finished.append(queue.popleft())
+        return chunks, finished, weighted / taken if taken else 0.0, taken
+
+
 def simulate_serving(
     s: ServeSpec,
     rates: KernelRates,
@@ -364,16 +471,23 @@ def simulate_serving(
     arrival_s = np.cumsum(rng.exponential(1 / rate_qps, requests))
     prompts, outs = inputs.sample(rng, requests), outputs.sample(rng, requests)
     setup = build_setup(s, rates, prompts, outs, expert_cv)
-    instances = prefill_instances or _prefill_instances(setup, rate_qps, prompts)
+    if s.colocated and prefill_instances is not None:
+        raise ValueError("a co-located pool has no prefill instances: drop --prefill-instances")
+    instances = 0 if s.colocated else prefill_instances or _prefill_instances(setup, rate_qps, prompts)
     _check_events(setup, arrival_s, prompts, outs, instances)
     env = simpy.Environment()
+    head = {"offered_qps": rate_qps, "input_len": inputs.text, "output_len": outputs.text, "seed": seed}
+    if s.colocated:
+        pool = _Colocated(env, setup, rng, arrival_s, prompts, outs)
+        env.process(pool.pool())
+        env.run()
+        return head | {"colocated": True, "prefill_load": None} | _summary(s, rates, setup, pool, 0)
     sim = _Serving(env, setup, rng, arrival_s, prompts, outs)
     for _ in range(instances):
         env.process(sim.prefill_instance())
     env.process(sim.decode_instance())
     env.run()
     offered = rate_qps * float(prompts.mean()) / (instances * _prefill_instance_tokens_per_s(setup, prompts))
-    head = {"offered_qps": rate_qps, "input_len": inputs.text, "output_len": outputs.text, "seed": seed}
     return head | {"prefill_load": offered} | _summary(s, rates, setup, sim, instances)
 
 
@@ -469,6 +583,7 @@ def _summary(s: ServeSpec, rates: KernelRates, setup: Setup, sim: _Serving, inst
     forwards = forwards[(forwards[:, 0] >= t0) & (forwards[:, 0] < t1)]
     span = t1 - t0  # > 0: at least MIN_REQUESTS arrivals
     decode_gpus, prefill_gpus = setup.decode_units * setup.spec.tp, instances * setup.prefill_units * setup.spec.tp
+    input_gpus = prefill_gpus or decode_gpus  # co-located: the pool's GPUs take the prompts
     busy = steps[:, 1].sum()
 
     def mean(col: int) -> float | None:  # over the window's steps, weighted by their seconds
@@ -499,7 +614,7 @@ def _summary(s: ServeSpec, rates: KernelRates, setup: Setup, sim: _Serving, inst
         "mean_expert_imbalance": mean(5),
         "analytic_tpot_s": None if busiest is None else _analytic_tpot(s, rates, busiest, ctx),
         "output_tokens_per_s_per_gpu": per_gpu,
-        "input_tokens_per_s_per_gpu": float(forwards[:, 2].sum() / span / prefill_gpus),
+        "input_tokens_per_s_per_gpu": float(forwards[:, 2].sum() / span / input_gpus),
         "decode_steps": len(sim.steps),
         "prefill_forwards": len(sim.forwards),
         "simulated_s": float(np.nanmax(sim.finish)),
@@ -511,8 +626,11 @@ def decode_capacity_qps(s: ServeSpec, rates: KernelRates, mean_output_tokens: fl
     """Requests/s one decode instance completes at the analytic operating point (the KV-capacity batch, or
     the TPOT target's, or the given one): its output tokens/s over the tokens a request decodes (the
     first comes from prefill)."""
-    step = decode_point(s, rates, max_sequences_per_gpu(s)).phase
     gpus = max(s.ep, s.tp)
+    if s.colocated:  # the pool's co-located operating point, its steps carrying the prompts too
+        per_gpu = colocated_numbers(s, rates, colocated_point(s, rates, max_sequences_per_gpu(s))[0])
+        return per_gpu["output_tokens_per_s_per_gpu"] * gpus / max(1.0, mean_output_tokens - 1)
+    step = decode_point(s, rates, max_sequences_per_gpu(s)).phase
     return step.tokens / step.step_s * gpus / max(1.0, mean_output_tokens - 1)
 
 
@@ -536,6 +654,8 @@ def _measured(sim: _Serving) -> tuple[int, int]:
 
 def _analytic_tpot(s: ServeSpec, rates: KernelRates, batch: float, ctx: float | None) -> float:
     """The analytic time per output token at this batch per GPU and mean KV length, a balanced router."""
+    if s.colocated:  # with its steady share of prompt chunks (`colocated_numbers`), at the deployment's context
+        return colocated_numbers(s, rates, batch)["tpot_s"]
     at = replace(s, context=max(1, round(ctx or s.context)), output_tokens=None)
     return decode(at, rates, batch, 1.0).step_s / s.tokens_per_step
 

@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from simulator.analytic.colocated import mixed_step
 from simulator.analytic.profile import KernelRates
 from simulator.analytic.serving import decode, prefill
 from simulator.servespec import ServeSpec
@@ -72,6 +73,7 @@ class LazyGrid:
 
 DECODE_AXES = (Axis(64, 1.02), Axis(64, 1.02), Axis(step=0.05))  # batch per GPU, KV tokens, expert imbalance
 PREFILL_AXES = (Axis(16, 1.1), Axis(16, 1.25))  # new tokens per GPU, prompt tokens
+CHUNK_AXES = (Axis(64, 1.02), Axis(16, 1.1))  # batch per GPU, prompt tokens per GPU in the step
 
 
 def decode_table(s: ServeSpec, rates: KernelRates) -> LazyGrid:
@@ -93,3 +95,14 @@ def prefill_table(s: ServeSpec, rates: KernelRates) -> LazyGrid:
         return prefill(at, rates, int(tokens)).step_s
 
     return LazyGrid(step_s, PREFILL_AXES)
+
+
+def chunk_table(s: ServeSpec, rates: KernelRates) -> LazyGrid:
+    """What a chunk of prompt tokens adds to a co-located decode step, over (batch per GPU, chunk tokens per
+    GPU): the analytic mixed step less the decode step of the same batch (`colocated.mixed_step`; at zero
+    chunk they are equal), at the deployment's context."""
+
+    def extra_s(batch: float, chunk: float) -> float:
+        return mixed_step(s, rates, batch, chunk).step_s - mixed_step(s, rates, batch, 0.0).step_s
+
+    return LazyGrid(extra_s, CHUNK_AXES)

@@ -176,7 +176,7 @@ def _colocated_row(s: ServeSpec, rates: KernelRates) -> dict[str, Any] | str:
         "ttft_s": n["ttft_s"],
         "prefill_chunk_tokens_per_gpu": n["prefill_chunk_tokens_per_gpu"],
         "input_tokens_per_s_per_gpu": n["input_tokens_per_s_per_gpu"],
-        "usd_per_request": s.usd_per_gpu_hour / SECONDS_PER_HOUR * s.output_tokens / per_gpu,
+        "usd_per_request": s.usd_per_gpu_hour / SECONDS_PER_HOUR * (s.output_tokens or 0) / per_gpu,
     }
 
 
