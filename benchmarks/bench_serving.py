@@ -29,6 +29,10 @@ SEARCHES = (  # (what, search options)
         {"tpot_ms": 50.0, "ttft_ms": 2000.0, "output_tokens": 1024, "cache_hit": 0.563},
     ),
     ("Qwen2.5-72B on H800, TPOT 50 ms", {"model": "qwen2.5-72b", "tpot_ms": 50.0}),
+    (
+        "V3 on H800, co-located pools, TPOT 50 ms, 1,000 output tokens",
+        {"tpot_ms": 50.0, "output_tokens": 1000, "colocated": True},
+    ),
 )
 CASES = (
     ("deepseek-v3", "h800-ib", None),

@@ -25,6 +25,7 @@ from simulator.analytic.serving import (
     ep_comm_s,
     head_s,
     layer_ops,
+    mtp_s,
     prompt_tokens,
 )
 from simulator.servespec import ServeSpec
@@ -77,9 +78,9 @@ def merged(decode_ops: tuple[Op, ...], prefill_ops: tuple[Op, ...]) -> list[Op]:
 
 def mixed_step(s: ServeSpec, rates: KernelRates, batch: float, chunk: float) -> MixedStep:
     """One step of `batch` decoding sequences and `chunk` prompt tokens per GPU (no overlap of compute and
-    the all-to-all: the mixed batch runs as one)."""
-    d = decode(s, rates, batch)
+    the all-to-all: the mixed batch runs as one); with no chunk, the decode step itself."""
     if chunk <= 0:
+        d = decode(s, rates, batch)
         return MixedStep(d.step_s, d.tokens, 0.0, dict(d.breakdown))
     spec, nvlink, hbm = s.model, s.node.scaleup_achieved_bw_bytes_per_s, s.node.gpu.hbm_bw_bytes_per_s
     tokens = batch * s.verify_tokens
@@ -100,9 +101,9 @@ def mixed_step(s: ServeSpec, rates: KernelRates, batch: float, chunk: float) -> 
         if moe:
             parts["exposed_comm"] += count * ep_comm_s(s, tokens + chunk, s.ep, False)
     parts["head"] = head_s(s, rates, tokens)
-    if "mtp" in d.breakdown:
-        parts["mtp"] = d.breakdown["mtp"]
-    return MixedStep(sum(parts.values()), d.tokens, chunk, parts)
+    if s.mtp_acceptance is not None:
+        parts["mtp"] = mtp_s(s, rates, batch)
+    return MixedStep(sum(parts.values()), batch * s.tokens_per_step, chunk, parts)
 
 
 def chunk_for(s: ServeSpec, output_tokens_per_step: float) -> float:
@@ -120,8 +121,9 @@ def colocated_point(s: ServeSpec, rates: KernelRates, capacity: int) -> tuple[fl
     if s.decode_batch is not None:
         return s.decode_batch, "batch"
 
-    def tpot(batch: int) -> float:
-        return colocated_numbers(s, rates, batch)["tpot_s"]
+    def tpot(batch: int) -> float:  # as colocated_numbers prices it, without the decode-alone step it reports
+        out = batch * s.tokens_per_step
+        return mixed_step(s, rates, batch, chunk_for(s, out)).step_s / s.tokens_per_step
 
     if s.tpot_ms is None or tpot(capacity) * 1e3 <= s.tpot_ms:
         batch, limit = capacity, "kv"
@@ -153,8 +155,8 @@ def colocated_point(s: ServeSpec, rates: KernelRates, capacity: int) -> tuple[fl
 def colocated_numbers(s: ServeSpec, rates: KernelRates, batch: float) -> dict[str, Any]:
     """`serve`'s answer for one co-located pool at `batch` sequences per GPU: TPOT, output and input tokens/s
     per GPU, the chunk per step and TTFT (a prompt's new tokens in chunks, after half a step's wait)."""
-    first = mixed_step(s, rates, batch, 0.0)
-    chunk = chunk_for(s, first.output_tokens)
+    alone = decode(s, rates, batch)
+    chunk = chunk_for(s, alone.tokens)
     step = mixed_step(s, rates, batch, chunk)
     new = prompt_tokens(s) * (1 - s.cache_hit)
     per_gpu = step.output_tokens / step.step_s
@@ -170,6 +172,6 @@ def colocated_numbers(s: ServeSpec, rates: KernelRates, batch: float) -> dict[st
         "output_tokens_per_s_per_sequence": per_gpu / batch,
         "input_tokens_per_s_per_gpu": chunk / (1 - s.cache_hit) / step.step_s,
         "ttft_s": (0.5 + steps_per_prompt) * step.step_s,
-        "decode_only_step_s": first.step_s,
+        "decode_only_step_s": alone.step_s,
         "breakdown": {"colocated": step.breakdown},
     }

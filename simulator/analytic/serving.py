@@ -224,16 +224,22 @@ def decode(s: ServeSpec, rates: KernelRates, batch: float, expert_imbalance: flo
     """One decode step of `batch` sequences per GPU (with MTP: `s.mtp_tokens` drafts each verified too), each
     reading `s.context` cached tokens; the busiest GPU's routed experts see `expert_imbalance` x the mean
     load (None: the spec's; the serving event model draws it from the router simulation)."""
-    spec = s.model
     imbalance = s.expert_imbalance if expert_imbalance is None else expert_imbalance
     tokens = batch * s.verify_tokens
     step, parts, micro = _pass_s(s, rates, tokens, tokens, s.context, s.ep, False, 0.0, imbalance)
-    if s.mtp_acceptance is not None:  # the MTP module drafts each token in turn: one MoE block + projection
-        mtp = layer_compute_s(s, rates, spec.is_moe, batch, batch, s.context) + ep_comm_s(s, batch, s.ep, False)
-        mtp += head_s(s, rates, batch)
-        parts["mtp"] = s.mtp_tokens * mtp
-        step += s.mtp_tokens * mtp
+    if s.mtp_acceptance is not None:
+        parts["mtp"] = mtp_s(s, rates, batch)
+        step += parts["mtp"]
     return Phase(step, batch * s.tokens_per_step, parts, micro)
+
+
+def mtp_s(s: ServeSpec, rates: KernelRates, batch: float) -> float:
+    """Seconds of a decode step's MTP drafts at `batch` sequences per GPU (0 without MTP): the module drafts
+    each token in turn, one MoE block and the output projection each."""
+    if s.mtp_acceptance is None:
+        return 0.0
+    one = layer_compute_s(s, rates, s.model.is_moe, batch, batch, s.context) + ep_comm_s(s, batch, s.ep, False)
+    return s.mtp_tokens * (one + head_s(s, rates, batch))
 
 
 def tpot_s(s: ServeSpec, rates: KernelRates, batch: int) -> float:
