@@ -207,15 +207,18 @@ def ep_ops(
 
 
 def tp_ops(spec: ModelSpec, tokens: float, tp: int, phase: str) -> list[Op]:
-    """Tensor parallelism with sequence parallelism: an all-gather before and a reduce-scatter after each of
-    attention and MLP, over NVLink, of the tp group's `tokens` x hidden activations (bf16)."""
+    """Tensor parallelism with sequence parallelism, over NVLink, of the tp group's `tokens` x hidden
+    activations (bf16): an all-gather before and a reduce-scatter after each of attention and MLP (forward,
+    and their transposes in the backward's input gradients); the weight gradients need the two gathered inputs
+    again, gathered a second time as Megatron does (under the input-gradient GEMMs)."""
     if tp == 1:
         return []
     shard = (tp - 1) / tp * tokens * spec.hidden_size * dtype_bytes("bf16")
+    colls = ("all_gather",) if phase == "backward_weight" else ("all_gather", "reduce_scatter")
     return [
         Op(f"{coll}.{part}", "collective", phase, part, "tp", "bf16", nvlink_bytes=shard)
         for part in ("attn", "mlp")
-        for coll in ("all_gather", "reduce_scatter")
+        for coll in colls
     ]
 
 

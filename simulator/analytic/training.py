@@ -390,7 +390,9 @@ def _block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], fir
 
     # Tensor parallelism with sequence parallelism (`workloads.ops.tp_ops`): an all-gather before and a
     # reduce-scatter after each half (attention, MLP), forward and backward, over NVLink; in turn with compute,
-    # or (tp_comm="overlapped") hidden under the half's GEMMs as far as they last.
+    # or (tp_comm="overlapped") hidden under the half's GEMMs as far as they last. The weight gradients' second
+    # all-gather of each half's input runs under its input-gradient GEMMs (Megatron's async gather): only what
+    # outlasts them shows.
     tp_half = 0.0
     if run.tp > 1:
         tp_half = shared.tp_bytes / 2 * n / node.scaleup_achieved_bw_bytes_per_s
@@ -409,9 +411,9 @@ def _block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], fir
     f_mlp = part("mlp", F) + part("head", F)
     f_mlp += tp_s(f_mlp)
     b_attn = part("attn", B) + part("attn", W) + recompute_s + (f_attn if full else 0.0) + cp_b
-    b_attn += tp_s(b_attn)
+    b_attn += tp_s(b_attn) + max(0.0, tp_half / 2 - part("attn", B))  # the input re-gathered under the dgrads
     b_mlp = part("mlp", B) + part("mlp", W) + part("head", B) + part("head", W) + (f_mlp if full else 0.0)
-    b_mlp += tp_s(b_mlp)
+    b_mlp += tp_s(b_mlp) + max(0.0, tp_half / 2 - part("mlp", B))
 
     comm = {"dispatch_f": 0.0, "combine_f": 0.0, "dispatch_b": 0.0, "combine_b": 0.0}
     moe_layers = sum(blocks)

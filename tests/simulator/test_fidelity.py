@@ -221,3 +221,29 @@ def test_fp8_cached_activations_are_cast_back_in_the_backward():
     assert not any(n.startswith("dequant") for n, *_ in layer_backward_elementwise_kernels(v3, True, False))
     dense = {n for n, *_ in layer_backward_elementwise_kernels(v3, False, True)}
     assert "dequant.o_proj_input" in dense and "dequant.swiglu_input" not in dense
+
+
+def test_the_weight_gradients_gather_their_inputs_again_under_the_input_gradients():
+    """Megatron's sequence parallelism: the backward's input gradients run the forward's four collectives
+    transposed, and the weight gradients gather the attention and MLP inputs a second time (`v3sim ops` lists
+    6 in the backward, not 8); that second gather runs under the input-gradient GEMMs, so it shows where it
+    outlasts them (a 50x slower NVLink): the backward then grows by more than the forward's collectives."""
+    from dataclasses import replace
+
+    from hwmodels.registry import load_node
+    from simulator.analytic.profile import rates_for
+    from workloads.ops import TRAINING_PHASES, tp_ops
+    from workloads.registry import load_model
+
+    spec = load_model("llama-3.1-70b")
+    counts = {p: [op.name for op in tp_ops(spec, 8192, 8, p)] for p in TRAINING_PHASES}
+    assert len(counts["forward"]) == len(counts["backward_input"]) == 4
+    assert counts["backward_weight"] == ["all_gather.attn", "all_gather.mlp"]
+    base = {"model": "llama-3.1-70b", "gpu": "h100", "gpus": 512, "pp": 4, "schedule": "1f1b", "precision": "bf16"}
+    run = build_run({**base, "tp": 8, "tp_comm": "overlapped"})
+    rates = rates_for(None, run.node.gpu)
+    fast = block_times(run, rates, (False,), first=False, last=False)
+    node = load_node("h100-ib")
+    slow_node = replace(node, scaleup_efficiency=node.scaleup_efficiency / 50)
+    slow = block_times(replace(run, node=slow_node), rates, (False,), first=False, last=False)
+    assert slow.f_attn > fast.f_attn and slow.b_attn - fast.b_attn > slow.f_attn - fast.f_attn  # the re-gather shows
