@@ -71,16 +71,20 @@ def moe_transfers(
     GPU (0: the GPU takes no part). `gpu_load` is each GPU's routed tokens relative to its group's mean
     (default: all 1, uniform routing): a token's network bytes go to the other nodes of its group in
     proportion to their load (to the sender's in-node index there), its NVLink copies to the group's nodes in
-    proportion to their load and, inside a node, from that GPU to the others in proportion to theirs.
+    proportion to their load and, inside a node, from that GPU to the others in proportion to theirs. A group
+    inside a node (`ep` dividing its GPUs) moves NVLink copies alone, to the group's other GPUs by their load.
     """
     g = fabric.node.gpus_per_node
-    if ep % g or fabric.gpus % ep:
-        raise ValueError(f"ep={ep} must be a multiple of {g} GPUs per node and divide {fabric.gpus} GPUs")
+    if (ep % g and g % ep) or fabric.gpus % ep:
+        raise ValueError(f"ep={ep} must divide or be a multiple of {g} GPUs per node, and divide {fabric.gpus} GPUs")
     n_gpus, nodes = fabric.gpus, ep // g
     tokens = np.broadcast_to(np.asarray(tokens_per_gpu, float), (n_gpus,))
     load = np.ones(n_gpus) if gpu_load is None else np.asarray(gpu_load, float)
     if load.shape != (n_gpus,) or (load < 0).any():
         raise ValueError(f"gpu_load must be {n_gpus} non-negative numbers")
+    if ep < g:
+        src, dst, size = _in_node_moe(ep, tokens, per_token[f"{phase}_nvlink"], load)
+        return (dst, src, size) if phase == "combine" else (src, dst, size)
     node_load = load.reshape(-1, g).sum(axis=1)
     group_load = node_load.reshape(-1, nodes).sum(axis=1)
     s = np.arange(n_gpus)
@@ -104,6 +108,21 @@ def moe_transfers(
     keep = (src != dst) & (size > 0)
     src, dst, size = merge(src[keep], dst[keep], size[keep])
     return (dst, src, size) if phase == "combine" else (src, dst, size)
+
+
+def _in_node_moe(
+    ep: int, tokens: np.ndarray, nvlink_per_token: float, load: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(src, dst, bytes) of the dispatch of EP groups of `ep` consecutive GPUs inside a node: each GPU's copies
+    to the group's other GPUs in proportion to their load."""
+    n_gpus = len(tokens)
+    src = np.repeat(np.arange(n_gpus), ep)
+    dst = (src // ep) * ep + np.tile(np.arange(ep), n_gpus)
+    others = load.reshape(-1, ep).sum(axis=1)[src // ep] - load[src]
+    share = np.divide(load[dst], others, out=np.zeros(len(src)), where=others > 0)
+    size = np.where(dst == src, 0.0, tokens[src] * nvlink_per_token * share)
+    keep = size > 0
+    return merge(src[keep], dst[keep], size[keep])
 
 
 def all_to_all_legs(

@@ -101,3 +101,30 @@ def test_no_expert_parallelism_is_a_clear_error():
 def test_bad_routing_is_refused(cv, samples):
     with pytest.raises(ValueError):
         Routing(expert_cv=cv, samples=samples)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from([2, 4]), st.integers(0, 2**31), st.floats(0.0, 3.0))
+def test_an_ep_group_inside_a_node_moves_nvlink_copies_to_its_own_gpus(ep, seed, cv):
+    """EP smaller than a node (V3 at EP4 on 8-GPU nodes, EP2 on a GB200 rack): each GPU sends its tokens'
+    NVLink copies to the other GPUs of its group alone, by their load; nothing crosses a NIC."""
+    fabric = run_fabric(v3_pretraining(gpus=64, pp=4, ep=ep, global_batch_tokens=2048 * 4096))
+    load = draw_gpu_loads(np.random.default_rng(seed), fabric.gpus // ep, ep, 256, ep * 1000 * 8, cv).ravel()
+    src, dst, size = moe_transfers(fabric, ep, 1000.0, PER_TOKEN, "dispatch", load)
+    assert (src // ep == dst // ep).all() and (src != dst).all()
+    assert np.allclose(_sent(src, size, fabric.gpus), 1000.0 * PER_TOKEN["dispatch_nvlink"])
+    back = moe_transfers(fabric, ep, 1000.0, PER_TOKEN, "combine", load)
+    assert (back[0] // ep == back[1] // ep).all()
+    with pytest.raises(ValueError, match="ep=3 must divide or be a multiple of 8 GPUs per node"):
+        moe_transfers(fabric, 3, 1000.0, PER_TOKEN, "dispatch")
+
+
+def test_the_event_model_runs_ep_inside_a_node_beside_the_analytic_one():
+    """`v3sim simulate --gpu gb200` (EP2 inside NVL72 racks) and V3 at EP4 were refused ("ep must be a multiple
+    of the GPUs per node"); their all-to-alls now run on NVLink in the flow model, near the analytic step."""
+    from simulator.events.simulate import simulate
+
+    sim = simulate(v3_pretraining(gpus=512, pp=4, ep=4, global_batch_tokens=2048 * 4096))
+    assert sim.step_time_s == pytest.approx(sim.analytic_step_time_s, rel=0.05)
+    kinds = {kind for kind, u in sim.to_dict()["link_utilization"].items() if u["max"] > 0}
+    assert kinds == {"nvlink-up", "nvlink-down"}

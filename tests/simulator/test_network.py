@@ -111,7 +111,7 @@ def test_moe_dispatch_of_v3_is_ib_bound():
 
 
 def test_bad_collective_input():
-    with pytest.raises(ValueError, match="ep=12 must be a multiple"):
+    with pytest.raises(ValueError, match="ep=12 must divide or be a multiple of 8 GPUs per node"):
         network.moe_all_to_all(fabric("multi-plane", 64), 12, 10, {"dispatch_ib": 1, "dispatch_nvlink": 1})
     with pytest.raises(ValueError, match="unknown ring collective"):
         network.ring_collective(fabric("multi-plane", 64), "broadcast", 64, 1.0)
