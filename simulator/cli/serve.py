@@ -275,6 +275,9 @@ def print_serve(out: dict[str, Any]) -> None:
     layout = f"  layout        attention tp{out['tp']}, decode ep{out['ep']}, prefill ep{out['prefill_ep']}"
     if out["redundant"] or out["prefill_redundant"]:
         layout += f" (+{out['redundant']} / +{out['prefill_redundant']} redundant expert slots)"
+    if out.get("colocated"):  # one pool: the decode layout serves both
+        extra = f" (+{out['redundant']} redundant expert slots)" if out["redundant"] else ""
+        layout = f"  layout        attention tp{out['tp']}, ep{out['ep']}{extra}, prefill and decode on the same GPUs"
     print(layout)
     for note in out["notes"]:
         print(f"  note          {note}")

@@ -261,20 +261,28 @@ class _Serving:
         setup, now = self.setup, self.env.now
         while self.waiting:
             r = self.waiting[0]
-            fits = self.kv_free >= self.prompts[r] + self.outputs[r]
-            if setup.batch_cap_per_unit is not None:
-                fits &= self.held < setup.batch_cap_per_unit
-            if not fits.any():
+            if not self._reserve(r):
                 return
-            u = int(np.argmin(np.where(fits, self.held, np.iinfo(np.int64).max)))
             self.waiting.popleft()
-            self.kv_free[u] -= self.prompts[r] + self.outputs[r]
-            self.held[u] += 1
-            self.unit_of[r], self.admitted[r] = u, now
+            self.admitted[r] = now
             lands = now + setup.transfer_latency_s + self.prompts[r] * setup.transfer_s_per_token
             heapq.heappush(self.pending, (lands, r))
             if self.wake is not None and not self.wake.triggered:
                 self.wake.succeed()
+
+    def _reserve(self, r: int) -> bool:
+        """Reserve request `r`'s whole sequence of KV and a batch slot on the least-loaded unit with room for
+        both (`unit_of[r]`); False where none has."""
+        fits = self.kv_free >= self.prompts[r] + self.outputs[r]
+        if self.setup.batch_cap_per_unit is not None:
+            fits &= self.held < self.setup.batch_cap_per_unit
+        if not fits.any():
+            return False
+        u = int(np.argmin(np.where(fits, self.held, np.iinfo(np.int64).max)))
+        self.kv_free[u] -= self.prompts[r] + self.outputs[r]
+        self.held[u] += 1
+        self.unit_of[r] = u
+        return True
 
     def decode_instance(self) -> Generator[simpy.Event, Any, None]:
         """The decode instance: a step of every active sequence while any, else idle until a KV lands."""
@@ -405,20 +413,9 @@ class _Colocated(_Serving):
 
     def _admit_prompts(self) -> None:
         """Queued requests, first come first served, to the least-loaded unit with KV room and under the cap."""
-        setup = self.setup
-        while self.queue:
-            r = self.queue[0]
-            fits = self.kv_free >= self.prompts[r] + self.outputs[r]
-            if setup.batch_cap_per_unit is not None:
-                fits &= self.held < setup.batch_cap_per_unit
-            if not fits.any():
-                return
-            u = int(np.argmin(np.where(fits, self.held, np.iinfo(np.int64).max)))
-            self.queue.popleft()
-            self.kv_free[u] -= self.prompts[r] + self.outputs[r]
-            self.held[u] += 1
-            self.unit_of[r] = u
-            self.filling[u].append(r)
+        while self.queue and self._reserve(self.queue[0]):
+            r = self.queue.popleft()
+            self.filling[self.unit_of[r]].append(r)
 
     def _chunks(self) -> tuple[np.ndarray, list[int], float, int]:
         """This step's prompt tokens per unit (each unit's budget less its decode tokens), the prompts they
