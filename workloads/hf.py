@@ -84,6 +84,56 @@ def _qwen2(c: _Keys) -> dict[str, Any]:
     return {**_common(c), **_gqa(c), "intermediate_size": c.need("intermediate_size"), "attention_bias": True}
 
 
+def _qwen3(c: _Keys) -> dict[str, Any]:
+    # Qwen3 dense: RMSNorm over q and k per head, no q/k/v bias by default (modeling_qwen3.py).
+    return {
+        **_common(c),
+        **_gqa(c),
+        "intermediate_size": c.need("intermediate_size"),
+        "qk_norm": True,
+        "attention_bias": c.get("attention_bias", False),
+    }
+
+
+def _qwen2_moe(c: _Keys) -> dict[str, Any]:
+    # Qwen1.5-MoE / Qwen2-MoE: every layer MoE, one shared expert of its own width (its scalar sigmoid gate,
+    # hidden_size weights a layer, is left out), q/k/v bias as Qwen2 (modeling_qwen2_moe.py).
+    if c.get("decoder_sparse_step", 1) != 1 or c.get("mlp_only_layers", []):
+        raise ConfigError(f"{c.where}: decoder_sparse_step != 1 or mlp_only_layers is not supported")
+    return {
+        **_common(c),
+        **_gqa(c),
+        "intermediate_size": 0,
+        "attention_bias": c.get("qkv_bias", True),
+        "n_routed_experts": c.need("num_experts"),
+        "num_experts_per_tok": c.need("num_experts_per_tok"),
+        "moe_intermediate_size": c.need("moe_intermediate_size"),
+        "shared_expert_intermediate_size": c.get("shared_expert_intermediate_size", 0),
+    }
+
+
+def _glm4_moe(c: _Keys) -> dict[str, Any]:
+    # GLM-4.5 / 4.6 / 4.7: GQA attention with q/k/v bias, DeepSeek-V3's MoE (shared experts, the first k
+    # layers dense, sigmoid scores with the balancing bias) and its MTP layers (modeling_glm4_moe.py).
+    return {
+        **_common(c),
+        **_gqa(c),
+        "intermediate_size": c.need("intermediate_size"),
+        "attention_bias": c.get("attention_bias", False),
+        "qk_norm": c.get("use_qk_norm", False),
+        "n_routed_experts": c.need("n_routed_experts"),
+        "n_shared_experts": c.get("n_shared_experts", 0),
+        "num_experts_per_tok": c.need("num_experts_per_tok"),
+        "moe_intermediate_size": c.need("moe_intermediate_size"),
+        "n_group": c.get("n_group", 1),
+        "topk_group": c.get("topk_group", 1),
+        "first_k_dense_replace": c.get("first_k_dense_replace", 0),
+        "scoring_func": "sigmoid",
+        "router_bias": True,
+        "num_nextn_predict_layers": c.get("num_nextn_predict_layers", 0),
+    }
+
+
 def _qwen3_moe(c: _Keys) -> dict[str, Any]:
     if c.get("decoder_sparse_step", 1) != 1 or c.get("mlp_only_layers", []):
         raise ConfigError(f"{c.where}: decoder_sparse_step != 1 or mlp_only_layers is not supported")
@@ -147,7 +197,10 @@ ADAPTERS: dict[str, Callable[[_Keys], dict[str, Any]]] = {
     "LlamaForCausalLM": _llama,
     "MistralForCausalLM": _llama,
     "Qwen2ForCausalLM": _qwen2,
+    "Qwen3ForCausalLM": _qwen3,
     "Qwen3MoeForCausalLM": _qwen3_moe,
+    "Qwen2MoeForCausalLM": _qwen2_moe,
+    "Glm4MoeForCausalLM": _glm4_moe,
     "MixtralForCausalLM": _mixtral,
 }
 

@@ -52,6 +52,31 @@ def test_architecture_specific_fields():
     assert qwen2.attention_bias and qwen2.attention == "gqa"
     assert load_model("qwen3-30b-a3b").qk_norm
     assert load_model("deepseek-v3").router_bias and not load_model("deepseek-v2").router_bias
+    glm, qwen15 = load_model("glm-4.5"), load_model("qwen1.5-moe-a2.7b")
+    assert glm.attention == "gqa" and glm.attention_bias and glm.router_bias and glm.scoring_func == "sigmoid"
+    assert glm.num_dense_layers == 3 and glm.num_nextn_predict_layers == 1 and not glm.qk_norm
+    assert qwen15.shared_intermediate_size == 5632 and qwen15.num_dense_layers == 0 and qwen15.attention_bias
+    assert load_model("qwen3-32b").qk_norm and not load_model("qwen3-32b").is_moe
+
+
+@pytest.mark.parametrize(
+    ("slug", "total", "active"),
+    [
+        ("qwen3-32b", 32.8e9, None),  # Qwen3-32B model card: "Number of Parameters: 32.8B"
+        ("glm-4.5", 355e9, 32e9),  # GLM-4.5 model card: "355 billion total parameters and 32 billion active"
+        ("qwen1.5-moe-a2.7b", 14.3e9, None),  # Qwen1.5-MoE blog: "14.3B parameters in total"
+    ],
+)
+def test_the_later_architectures_count_their_published_parameters(slug, total, active):
+    """Qwen3 dense, GLM-4.5 (GQA with q/k/v bias, DeepSeek-V3's MoE and MTP) and Qwen1.5-MoE (a shared expert of
+    its own width) from their config.json, against the totals their model cards publish (the MTP layer apart,
+    as V3's 671B is counted; Qwen counts the embedding in its 2.7B active, so that one is not compared)."""
+    from workloads.params import params_active, params_total
+
+    spec = load_model(slug)
+    assert params_total(spec) == pytest.approx(total, rel=0.01)
+    if active is not None:
+        assert params_active(spec) == pytest.approx(active, rel=0.03)
 
 
 def test_missing_field_is_named():
