@@ -65,6 +65,7 @@ def test_architecture_specific_fields():
         ("qwen3-32b", 32.8e9, None),  # Qwen3-32B model card: "Number of Parameters: 32.8B"
         ("glm-4.5", 355e9, 32e9),  # GLM-4.5 model card: "355 billion total parameters and 32 billion active"
         ("qwen1.5-moe-a2.7b", 14.3e9, None),  # Qwen1.5-MoE blog: "14.3B parameters in total"
+        ("qwen3-235b-a22b", 235e9, 22e9),  # Qwen3-235B-A22B model card: "235B in total and 22B activated"
     ],
 )
 def test_the_later_architectures_count_their_published_parameters(slug, total, active):
