@@ -33,6 +33,8 @@ from workloads.dtypes import dtype_bytes
 from workloads.gemms import gemm_bytes
 from workloads.ops import Op
 
+LIMITS = {"kv": "the KV cache", "tpot": "the TPOT target", "batch": "the given batch"}  # what set a batch
+
 
 class OutOfReach(ValueError):
     """A co-located target no batch meets: `target` names which ("tpot" or "ttft")."""
@@ -145,9 +147,9 @@ def colocated_point(s: ServeSpec, rates: KernelRates, capacity: int) -> tuple[fl
         if ttft * 1e3 > s.ttft_ms:
             raise OutOfReach(
                 "ttft",
-                f"TTFT {s.ttft_ms:g} ms is out of reach co-located: at {batch} sequences per GPU (the most the "
-                f"{limit} allows) a prompt's chunks take {ttft * 1e3:,.0f} ms; raise --ttft-ms or --tpot-ms, or "
-                "run separate prefill and decode pools",
+                f"TTFT {s.ttft_ms:g} ms is out of reach co-located: at {batch:g} sequences per GPU (the most "
+                f"{LIMITS[limit]} allows) a prompt's chunks take {ttft * 1e3:,.0f} ms; raise --ttft-ms or --tpot-ms, "
+                "or run separate prefill and decode pools",
             )
     return batch, limit
 

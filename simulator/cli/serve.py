@@ -245,6 +245,8 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         colocated=args.colocated,
         **{name: getattr(args, name) for name in SERVING_LAYOUT_OPTIONS},
     )
+    if args.colocated and args.phase != "both":
+        raise ValueError(f"--colocated prices one pool running both phases; drop --phase {args.phase}")
     out = serve(s, args.profile, args.phase)
     if args.rate is not None:
         out["load"] = _load(s, args)

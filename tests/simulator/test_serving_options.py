@@ -291,5 +291,7 @@ def test_a_colocated_pool_meets_its_slo_at_the_largest_batch_that_does(capsys):
             "--colocated", "--tpot-ms"]  # fmt: skip
     assert main([*argv, "1"]) == 2
     assert "TPOT 1 ms is out of reach co-located" in capsys.readouterr().err
+    assert main([*argv, "50", "--phase", "decode"]) == 2
+    assert "--colocated prices one pool running both phases; drop --phase decode" in capsys.readouterr().err
     assert main([*argv, "50"]) == 0
     assert f"co-located    batch {batch} per GPU" in capsys.readouterr().out
