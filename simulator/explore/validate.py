@@ -166,7 +166,8 @@ def goodput_rows() -> list[dict[str, object]]:
 def plan_rows() -> list[dict[str, object]]:
     """V3's whole run (`v3sim train --plan deepseek-v3`): the total and each published phase group against the
     report's table 1. The phases' shapes (sequence, batch, steps, the ramp) come from the same report, their
-    layouts from v3sim's best-layout; no input is fitted to a GPU-hour figure."""
+    layouts from v3sim's best-layout; no input is fitted to a GPU-hour figure. Llama 3 405B's pre-training
+    (`--plan llama-3.1-405b`, shapes and layouts from its paper) against its model card's total."""
     from simulator.analytic.runplan import price_plan
     from simulator.runplan import load_plan
 
@@ -184,6 +185,17 @@ def plan_rows() -> list[dict[str, object]]:
     rows.append(
         figure_row("V3 whole run (plan), H800 GPU-hours", t["published_gpu_hours"], t["gpu_hours"],
                    tolerance("plan_total"), note + "; post-training given as published (5K)", False, source)
+    )  # fmt: skip
+    llama = price_plan(load_plan("llama-3.1-405b"))["total"]
+    rows.append(
+        figure_row(
+            "Llama 3.1 405B pre-training (plan: the batch doubled twice, 800B long-context tokens), H100 GPU-hours",
+            llama["published_gpu_hours"], llama["gpu_hours"], tolerance("training_run"),
+            "phases and layouts from the Llama 3 paper (long context all at 131,072: an upper bound); the steady "
+            "state against the model card's total, which also holds restarts (Meta: over 90% effective time); "
+            "out of sample", False,
+            "Llama 3.1 model card (meta-llama/llama-models, MODEL_CARD.md); arXiv 2407.21783 sections 3.3-3.4",
+        )
     )  # fmt: skip
     return rows
 
