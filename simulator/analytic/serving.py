@@ -153,6 +153,60 @@ def layer_compute_s(
     )
 
 
+SEGMENTS = ("attn0", "attn1", "shared", "mlp")  # the two-batch schedule's compute segments (`two_batch_layer_s`)
+
+
+def layer_segments_s(
+    s: ServeSpec,
+    rates: KernelRates,
+    tokens: float,
+    queries: float,
+    ctx: float,
+    phase: str,
+    prefix: float = 0.0,
+    sm_share: float = 1.0,
+    expert_imbalance: float = 1.0,
+) -> dict[str, float]:
+    """One MoE layer's compute seconds on one GPU (as `layer_compute_s` prices them, same sum) by the segments
+    DeepSeek's overlap schedules draw (deepseek-ai/profile-data README, prefill and decode figures): attn0, the
+    MLA projections and what comes before core attention; attn1, core attention, the output projection and
+    the MoE routing gate; shared, the shared experts; mlp, the routed experts and their element-wise work."""
+    ops = layer_ops(
+        s.model, True, tokens, queries, ctx, phase, s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype, prefix,
+        s.expert_tp, s.attention_dtype,
+    )  # fmt: skip
+    nvlink, hbm = s.node.scaleup_achieved_bw_bytes_per_s, s.node.gpu.hbm_bw_bytes_per_s
+    out = dict.fromkeys(SEGMENTS, 0.0)
+    for op in ops:
+        t = op.nvlink_bytes / nvlink if op.kind == "collective" else op_s(op, rates, sm_share, expert_imbalance, hbm)
+        out[_segment(op)] += t
+    return out
+
+
+def _segment(op: Op) -> str:
+    if op.component == "shared_experts":
+        return "shared"
+    late = op.component in ("attn_core", "router") or op.name.startswith(("o_proj", "router_topk", "cast.o_proj"))
+    if late:
+        return "attn1"
+    return "attn0" if op.part == "attn" else "mlp"
+
+
+def two_batch_layer_s(seg: dict[str, float], dispatch_s: float, combine_s: float, prefill: bool) -> float:
+    """One MoE layer's seconds under two-batch overlap, each micro-batch's segments (`layer_segments_s`) and
+    dispatch and combine placed as DeepSeek's profile figures place them (deepseek-ai/profile-data README): a
+    communication runs beside the compute drawn under it, and each span lasts the longer of the two.
+    Prefill: max(attn + shared, combine) + max(attn, dispatch) + max(mlp, dispatch) + max(mlp + shared,
+    combine). Decode: twice max(shared + attn0, dispatch) + mlp + max(attn1, combine): the routed experts run
+    with no communication beside them."""
+    attn, shared, mlp = seg["attn0"] + seg["attn1"], seg["shared"], seg["mlp"]
+    if prefill:
+        return (
+            max(attn + shared, combine_s) + max(attn, dispatch_s) + max(mlp, dispatch_s) + max(mlp + shared, combine_s)
+        )
+    return 2 * (max(shared + seg["attn0"], dispatch_s) + mlp + max(seg["attn1"], combine_s))
+
+
 @lru_cache(maxsize=4096)
 def layer_ops(*args: Any) -> tuple[Op, ...]:
     """`workloads.ops.serving_layer_ops`, built once per distinct layer and load (a batch sweep re-asks)."""
@@ -203,12 +257,19 @@ def _pass_s(
         for moe, count in ((False, spec.num_dense_layers), (True, spec.num_moe_layers)):
             if not count:
                 continue
-            compute = micro * layer_compute_s(
-                s, rates, moe, tokens / micro, queries / micro, ctx, phase, prefix / micro, share if moe else 1.0,
-                expert_imbalance,
-            )  # fmt: skip
-            comm = micro * ep_comm_s(s, tokens / micro, ep, fwd) if moe else 0.0
-            layer = max(compute, comm) if micro == 2 else compute + comm
+            if moe and micro == 2:  # the two micro-batches as DeepSeek's schedule places their parts
+                seg = layer_segments_s(s, rates, tokens / 2, queries / 2, ctx, phase, prefix / 2, share,
+                                       expert_imbalance)  # fmt: skip
+                compute = 2 * sum(seg.values())
+                dispatch, combine = (ep_comm_s(s, tokens / 2, ep, fwd, part=p) for p in ("dispatch", "combine"))
+                layer = two_batch_layer_s(seg, dispatch, combine, fwd)
+            else:
+                compute = micro * layer_compute_s(
+                    s, rates, moe, tokens / micro, queries / micro, ctx, phase, prefix / micro,
+                    share if moe else 1.0, expert_imbalance,
+                )  # fmt: skip
+                comm = micro * ep_comm_s(s, tokens / micro, ep, fwd) if moe else 0.0
+                layer = compute + comm
             if moe and mode == "single-batch":  # the combine runs while the shared expert computes
                 layer -= min(ep_comm_s(s, tokens, ep, fwd, part="combine"), _shared_expert_s(s, rates, tokens, phase))
             parts["moe_layers" if moe else "dense_layers"] += count * compute

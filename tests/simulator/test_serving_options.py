@@ -295,3 +295,34 @@ def test_a_colocated_pool_meets_its_slo_at_the_largest_batch_that_does(capsys):
     assert "--colocated prices one pool running both phases; drop --phase decode" in capsys.readouterr().err
     assert main([*argv, "50"]) == 0
     assert f"co-located    batch {batch} per GPU" in capsys.readouterr().out
+
+
+def test_two_batch_overlap_places_each_communication_beside_its_compute():
+    """Two-batch overlap as DeepSeek's profile figures draw it (`two_batch_layer_s`): with no communication a
+    layer is its compute; it is never faster than the longer of compute and communication (what hiding all of
+    one under the other would give) nor slower than both in turn; decode's routed experts run with nothing
+    beside them, so a network-bound decode layer is dispatch + routed + combine, twice."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from simulator.analytic.serving import SEGMENTS, layer_compute_s, layer_segments_s, two_batch_layer_s
+
+    times = st.floats(0.0, 1e-3, allow_nan=False)
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(times, min_size=4, max_size=4), times, times, st.booleans())
+    def check(parts, dispatch, combine, prefill):
+        seg = dict(zip(SEGMENTS, parts, strict=True))
+        compute, comm = 2 * sum(parts), 2 * (dispatch + combine)
+        layer = two_batch_layer_s(seg, dispatch, combine, prefill)
+        assert max(compute, comm) - 1e-15 <= layer <= compute + comm + 1e-15
+        assert two_batch_layer_s(seg, 0.0, 0.0, prefill) == pytest.approx(compute)
+
+    check()
+    seg = {"attn0": 1e-5, "attn1": 1e-5, "shared": 1e-5, "mlp": 2e-4}
+    assert two_batch_layer_s(seg, 1e-3, 2e-3, prefill=False) == pytest.approx(2 * (1e-3 + 2e-4 + 2e-3))
+    s = deployment(gpu="h100", ep=72, redundant=32, context=2100, batch=256)
+    rates = rates_for(None, s.node.gpu)
+    parts = layer_segments_s(s, rates, 128, 128, s.context, "decode")
+    assert sum(parts.values()) == pytest.approx(layer_compute_s(s, rates, True, 128, 128, s.context))
+    assert all(v > 0 for v in parts.values())
