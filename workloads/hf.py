@@ -121,16 +121,9 @@ def _glm4_moe(c: _Keys) -> dict[str, Any]:
         "intermediate_size": c.need("intermediate_size"),
         "attention_bias": c.get("attention_bias", False),
         "qk_norm": c.get("use_qk_norm", False),
-        "n_routed_experts": c.need("n_routed_experts"),
-        "n_shared_experts": c.get("n_shared_experts", 0),
-        "num_experts_per_tok": c.need("num_experts_per_tok"),
-        "moe_intermediate_size": c.need("moe_intermediate_size"),
-        "n_group": c.get("n_group", 1),
-        "topk_group": c.get("topk_group", 1),
-        "first_k_dense_replace": c.get("first_k_dense_replace", 0),
+        **_deepseek_moe(c),
         "scoring_func": "sigmoid",
         "router_bias": True,
-        "num_nextn_predict_layers": c.get("num_nextn_predict_layers", 0),
     }
 
 
@@ -173,6 +166,16 @@ def _deepseek(c: _Keys) -> dict[str, Any]:
         "qk_nope_head_dim": c.need("qk_nope_head_dim"),
         "qk_rope_head_dim": c.need("qk_rope_head_dim"),
         "v_head_dim": c.need("v_head_dim"),
+        **_deepseek_moe(c),
+        "moe_layer_freq": c.get("moe_layer_freq", 1),
+        "scoring_func": c.get("scoring_func", "softmax"),
+    }
+
+
+def _deepseek_moe(c: _Keys) -> dict[str, Any]:
+    """DeepSeekMoE's keys, as DeepSeek-V2/V3 and GLM-4.5 name them: routed and shared experts, group-limited
+    routing, the first k layers dense, the MTP depths."""
+    return {
         "n_routed_experts": c.need("n_routed_experts"),
         "n_shared_experts": c.get("n_shared_experts", 0),
         "num_experts_per_tok": c.need("num_experts_per_tok"),
@@ -180,8 +183,6 @@ def _deepseek(c: _Keys) -> dict[str, Any]:
         "n_group": c.get("n_group", 1),
         "topk_group": c.get("topk_group", 1),
         "first_k_dense_replace": c.get("first_k_dense_replace", 0),
-        "moe_layer_freq": c.get("moe_layer_freq", 1),
-        "scoring_func": c.get("scoring_func", "softmax"),
         "num_nextn_predict_layers": c.get("num_nextn_predict_layers", 0),
     }
 

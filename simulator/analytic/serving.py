@@ -142,15 +142,24 @@ def layer_compute_s(
     ones per GPU): its operation list (`workloads.ops.serving_layer_ops`) priced op by op on `sm_share` of the
     SMs, routed experts at the busiest GPU's `expert_imbalance` x the mean load, element-wise kernels at their
     class's share of the HBM datasheet, TP collectives at the NVLink rate."""
+    args = (tokens, queries, ctx, phase, prefix, sm_share, expert_imbalance)
+    return sum(t for _, t in _priced_layer_ops(s, rates, moe, *args))
+
+
+def _priced_layer_ops(
+    s: ServeSpec, rates: KernelRates, moe: bool, tokens: float, queries: float, ctx: float, phase: str,
+    prefix: float, sm_share: float, expert_imbalance: float,
+) -> list[tuple[Op, float]]:  # fmt: skip
+    """Each op of one layer (`layer_ops`) with its seconds, as `layer_compute_s` describes."""
     ops = layer_ops(
         s.model, moe, tokens, queries, ctx, phase, s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype, prefix,
         s.expert_tp, s.attention_dtype,
     )  # fmt: skip
     nvlink, hbm = s.node.scaleup_achieved_bw_bytes_per_s, s.node.gpu.hbm_bw_bytes_per_s
-    return sum(
-        op.nvlink_bytes / nvlink if op.kind == "collective" else op_s(op, rates, sm_share, expert_imbalance, hbm)
+    return [
+        (op, op.nvlink_bytes / nvlink if op.kind == "collective" else op_s(op, rates, sm_share, expert_imbalance, hbm))
         for op in ops
-    )
+    ]
 
 
 SEGMENTS = ("attn0", "attn1", "shared", "mlp")  # the two-batch schedule's compute segments (`two_batch_layer_s`)
@@ -171,14 +180,8 @@ def layer_segments_s(
     DeepSeek's overlap schedules draw (deepseek-ai/profile-data README, prefill and decode figures): attn0, the
     MLA projections and what comes before core attention; attn1, core attention, the output projection and
     the MoE routing gate; shared, the shared experts; mlp, the routed experts and their element-wise work."""
-    ops = layer_ops(
-        s.model, True, tokens, queries, ctx, phase, s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype, prefix,
-        s.expert_tp, s.attention_dtype,
-    )  # fmt: skip
-    nvlink, hbm = s.node.scaleup_achieved_bw_bytes_per_s, s.node.gpu.hbm_bw_bytes_per_s
     out = dict.fromkeys(SEGMENTS, 0.0)
-    for op in ops:
-        t = op.nvlink_bytes / nvlink if op.kind == "collective" else op_s(op, rates, sm_share, expert_imbalance, hbm)
+    for op, t in _priced_layer_ops(s, rates, True, tokens, queries, ctx, phase, prefix, sm_share, expert_imbalance):
         out[_segment(op)] += t
     return out
 
