@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from simulator.analytic.profile import rates_for
 from simulator.analytic.serving import decode, kv_transfer, max_sequences_per_gpu, prefill, prompt_tokens
 from simulator.cli import main
-from simulator.events.serving import decode_capacity_qps, simulate_serving
+from simulator.events.serving import simulate_serving
+from simulator.events.serving_stats import decode_capacity_qps
 from simulator.events.serving_tables import decode_table, prefill_table
 from simulator.lengths import FORMS, parse_lengths
 from simulator.limits import MAX_SEQ_TOKENS
