@@ -57,6 +57,9 @@ def reduced(
         first_k_dense_replace=min(spec.first_k_dense_replace, 1),
         num_nextn_predict_layers=min(spec.num_nextn_predict_layers, 1),
     )
+    if spec.sliding_window:  # the same share of the layers windowed (the layers here attend whole: no FLOPs differ)
+        share = spec.sliding_window_layers / spec.num_hidden_layers
+        changes.update(sliding_window_layers=max(1, round(num_layers * share)))
     if spec.attention == "mla":
         changes.update(q_lora_rank=48 if spec.q_lora_rank else 0, kv_lora_rank=32)
         changes.update(qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=16)

@@ -21,6 +21,10 @@ from workloads.spec import ModelSpec
 # expert (single-batch, SGLang's); or in turn (none).
 OVERLAP_MODES = ("auto", "two-batch", "single-batch", "none")
 ATTENTION_DTYPES = ("bf16", "fp8")
+# How the engine's KV pool holds a sliding-window layer: its last window (vLLM's hybrid allocator, SGLang's SWA
+# pool, TensorRT-LLM given max_attention_window), or the whole context like every other layer (one pool: the
+# attention still reads only the window).
+WINDOW_KV_MODES = ("window", "full")
 CACHE_TIERS = ("auto", "host", "storage")  # where cached prompt KV is read from (auto: storage where the node has one)
 
 
@@ -50,6 +54,7 @@ class ServeSpec:
     weight_dtype: str = "fp8"
     kv_dtype: str = "bf16"
     attention_dtype: str = "bf16"  # prefill attention's compute: bf16, or fp8 (FlashAttention-3's fp8 forward)
+    window_kv: str = "window"  # WINDOW_KV_MODES: what the KV pool holds of a sliding-window layer
     colocated: bool = False  # one pool: prefill chunks ride the decode steps (simulator.analytic.colocated)
     cache_hit: float = 0.0  # share of prompt tokens served from the prompt cache (no prefill compute)
     output_tokens: int | None = None  # per request (the rest of `context` is its prompt): sizes the two pools
@@ -164,6 +169,8 @@ class ServeSpec:
             )
         if self.colocated and self.output_tokens is None:
             raise ValueError("--colocated needs --output-tokens N: the share of prompt to output sets each chunk")
+        if self.window_kv not in WINDOW_KV_MODES:
+            raise ValueError(f"window_kv={self.window_kv!r}; use one of {', '.join(WINDOW_KV_MODES)}")
         if self.attention_dtype not in ATTENTION_DTYPES:
             raise ValueError(f"attention_dtype={self.attention_dtype!r}; use one of {', '.join(ATTENTION_DTYPES)}")
         if self.attention_dtype == "fp8" and self.node.gpu.peak_fp8_flop_per_s <= 0:

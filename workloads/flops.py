@@ -4,7 +4,8 @@ A matrix multiply by a weight of m x n costs 2*m*n FLOPs per token. The
 attention core of one layer, for a query that attends `ctx` keys, costs
 2*heads*qk_head_dim*ctx (scores) + 2*heads*v_dim*ctx (weighted values). A
 causal sequence of length S attends (S + 1) / 2 keys per query on average
-(sum_{i=1..S} i / S); a non-causal one attends S. Training = forward +
+(sum_{i=1..S} i / S); a non-causal one attends S. A layer with a sliding
+window W attends min(i, W) (Mistral, Gemma, GPT-OSS). Training = forward +
 backward, and backward costs twice the forward (input and weight gradients),
 so training = 3 x forward. Element-wise work (norms, softmax, SwiGLU gating)
 is memory-bound and not counted here, as in the published figures.
@@ -31,13 +32,73 @@ FLOP_CONVENTIONS: dict[str, dict[str, bool]] = {
     "non-causal": {"causal": False, "include_mtp": False},
 }
 TRAIN_TO_FORWARD = 3  # forward + backward (2x forward: dX and dW)
+LONGEST_CONTEXT = 1 << 24  # ModelSpec's bound on max_position_embeddings
 
 
-def attended_keys(seq_len: int, causal: bool = True) -> float:
-    """Average number of keys a query attends in a sequence of `seq_len` tokens."""
+def attended_keys(seq_len: int, causal: bool = True, window: int = 0) -> float:
+    """Average number of keys a query attends in a sequence of `seq_len` tokens; with a sliding `window`, the
+    query at position p attends min(p, window) (itself and the window - 1 before it; non-causal: the window)."""
     if seq_len <= 0:
         raise ValueError(f"seq_len={seq_len} must be a positive integer")
-    return (seq_len + 1) / 2 if causal else float(seq_len)
+    if not causal:
+        return float(min(seq_len, window) if window else seq_len)
+    return _keys_through(seq_len, window) / seq_len
+
+
+def _keys_through(position: float, window: int) -> float:
+    """Keys attended by the queries at positions 1..`position` together: sum of min(p, window) (no window:
+    of p); continuous in `position`, which may be a mean (a cached prefix of fractional length)."""
+    if not window or position <= window:
+        return position * (position + 1) / 2
+    return window * (window + 1) / 2 + (position - window) * window
+
+
+def mean_attended_keys(spec: ModelSpec, seq_len: int, causal: bool = True) -> float:
+    """`attended_keys` averaged over the model's layers: its windowed layers attend at most their window.
+    Attention FLOPs are linear in the keys, so the mean prices every layer's core in total."""
+    full = attended_keys(seq_len, causal)
+    if not spec.sliding_window:
+        return full
+    windowed = attended_keys(seq_len, causal, spec.sliding_window)
+    return _layer_mean(spec, full, windowed)
+
+
+def span_keys(spec: ModelSpec, start: float, new: float) -> float:
+    """Mean keys attended by `new` queries at positions start + 1 .. start + new (a prefill after `start`
+    cached tokens; a decode step: new = 1), averaged over the model's layers (causal)."""
+    if new <= 0:
+        raise ValueError(f"new={new} queries must be > 0")
+    full = (_keys_through(start + new, 0) - _keys_through(start, 0)) / new
+    if not spec.sliding_window:
+        return full
+    w = spec.sliding_window
+    return _layer_mean(spec, full, (_keys_through(start + new, w) - _keys_through(start, w)) / new)
+
+
+def cached_tokens(spec: ModelSpec, context: float) -> float:
+    """Tokens a sequence of `context` tokens keeps in each layer's KV cache, averaged over the layers (a
+    windowed layer keeps its last window): the KV bytes of a sequence are this x the bytes of one token in
+    every layer, and a decode step's attention reads as many keys."""
+    if not spec.sliding_window:
+        return context
+    return _layer_mean(spec, context, min(context, spec.sliding_window))
+
+
+def context_for_cached(spec: ModelSpec, cached: int) -> int:
+    """The longest context whose `cached_tokens` is at most `cached` (the inverse); with every layer windowed,
+    any context past the window caches no more: the largest context v3sim takes (2**24)."""
+    w, n = spec.sliding_window, spec.num_hidden_layers
+    if not w or cached <= w:
+        return cached
+    full = n - spec.sliding_window_layers
+    if not full:
+        return LONGEST_CONTEXT
+    return min(LONGEST_CONTEXT, (cached * n - spec.sliding_window_layers * w) // full)
+
+
+def _layer_mean(spec: ModelSpec, full: float, windowed: float) -> float:
+    n = spec.num_hidden_layers
+    return ((n - spec.sliding_window_layers) * full + spec.sliding_window_layers * windowed) / n
 
 
 def attention_core_flops(spec: ModelSpec, ctx: float) -> float:
@@ -76,7 +137,7 @@ def forward_flops_breakdown(
     spec: ModelSpec, seq_len: int, causal: bool = True, include_mtp: bool = True
 ) -> dict[str, float]:
     """Forward FLOPs per token by component, for sequences of `seq_len` tokens."""
-    ctx = attended_keys(seq_len, causal)
+    ctx = mean_attended_keys(spec, seq_len, causal)
     out = dict.fromkeys(FLOP_COMPONENTS, 0.0)
     for moe, count in ((False, spec.num_dense_layers), (True, spec.num_moe_layers)):
         for key, n in layer_forward_flops(spec, moe, ctx).items():
@@ -125,9 +186,10 @@ def stage_forward_flops(
     """Forward FLOPs per token of one pipeline stage (whole, before TP/EP split), by component.
 
     The MTP block's layer is counted in the layer components and its shared
-    head in `output_head`; `mtp` keeps only its eh_proj (2h -> h).
+    head in `output_head`; `mtp` keeps only its eh_proj (2h -> h). Windowed layers count at the model's mean
+    (as if spread evenly over the stages).
     """
-    ctx = attended_keys(seq_len, causal)
+    ctx = mean_attended_keys(spec, seq_len, causal)
     out = dict.fromkeys(FLOP_COMPONENTS, 0.0)
     for moe in stage_blocks(spec, layout, stage, include_mtp):
         for key, n in layer_forward_flops(spec, moe, ctx).items():

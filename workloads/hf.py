@@ -70,6 +70,39 @@ def _gqa(c: _Keys) -> dict[str, Any]:
     )
 
 
+SLIDING, FULL = "sliding_attention", "full_attention"  # config.json's layer_types, as transformers writes them
+
+
+def _windows(c: _Keys, default: list[str] | None) -> dict[str, Any]:
+    """Sliding-window attention: the layers `layer_types` names "sliding_attention" (GPT-OSS, recent Qwen and
+    Mistral configs), else `default` (the architecture's own pattern; None: none), attend the last
+    `sliding_window` tokens; a window of null is none."""
+    layers = c.need("num_hidden_layers")
+    types = c.get("layer_types", [])
+    if types:
+        if len(types) != layers or any(t not in (SLIDING, FULL) for t in types):
+            raise ConfigError(f"{c.where}: layer_types must list {layers} entries, each {SLIDING!r} or {FULL!r}")
+    else:
+        types = default or []
+    windowed = types.count(SLIDING)
+    window = c.need("sliding_window") if windowed and c.config.get("sliding_window") is not None else 0
+    return {"sliding_window": window, "sliding_window_layers": windowed if window else 0}
+
+
+def _qwen_windows(c: _Keys) -> dict[str, Any]:
+    """Qwen2/Qwen3: a window only with use_sliding_window, on the layers from max_window_layers on
+    (configuration_qwen2.py); their released configs set it false."""
+    if not c.get("use_sliding_window", False):
+        return {}
+    layers, first = c.need("num_hidden_layers"), c.get("max_window_layers", c.need("num_hidden_layers"))
+    return _windows(c, [SLIDING if i >= first else FULL for i in range(layers)])
+
+
+def _every_layer(c: _Keys) -> list[str]:
+    """Mistral and Mixtral: `sliding_window` (when not null) applies to every layer (Mistral 7B v0.1: 4,096)."""
+    return [SLIDING] * c.need("num_hidden_layers")
+
+
 def _llama(c: _Keys) -> dict[str, Any]:
     return {
         **_common(c),
@@ -79,9 +112,19 @@ def _llama(c: _Keys) -> dict[str, Any]:
     }
 
 
+def _mistral(c: _Keys) -> dict[str, Any]:
+    return {**_llama(c), **_windows(c, _every_layer(c))}
+
+
 def _qwen2(c: _Keys) -> dict[str, Any]:
     # Qwen2 always has a bias on q, k and v (not on o): modeling_qwen2.py.
-    return {**_common(c), **_gqa(c), "intermediate_size": c.need("intermediate_size"), "attention_bias": True}
+    return {
+        **_common(c),
+        **_gqa(c),
+        "intermediate_size": c.need("intermediate_size"),
+        "attention_bias": True,
+        **_qwen_windows(c),
+    }
 
 
 def _qwen3(c: _Keys) -> dict[str, Any]:
@@ -92,6 +135,7 @@ def _qwen3(c: _Keys) -> dict[str, Any]:
         "intermediate_size": c.need("intermediate_size"),
         "qk_norm": True,
         "attention_bias": c.get("attention_bias", False),
+        **_qwen_windows(c),
     }
 
 
@@ -109,6 +153,7 @@ def _qwen2_moe(c: _Keys) -> dict[str, Any]:
         "num_experts_per_tok": c.need("num_experts_per_tok"),
         "moe_intermediate_size": c.need("moe_intermediate_size"),
         "shared_expert_intermediate_size": c.get("shared_expert_intermediate_size", 0),
+        **_qwen_windows(c),
     }
 
 
@@ -139,6 +184,26 @@ def _qwen3_moe(c: _Keys) -> dict[str, Any]:
         "n_routed_experts": c.need("num_experts"),
         "num_experts_per_tok": c.need("num_experts_per_tok"),
         "moe_intermediate_size": c.need("moe_intermediate_size"),
+        **_qwen_windows(c),
+    }
+
+
+def _gpt_oss(c: _Keys) -> dict[str, Any]:
+    # GPT-OSS (configuration_gpt_oss.py, modeling_gpt_oss.py): GQA with biased projections and a learned sink
+    # per head (one more softmax term: no FLOPs of note); every layer MoE, `num_local_experts` experts of
+    # `intermediate_size` behind a router with a bias (their own biases, 3 x hidden per expert, are left out:
+    # 0.03% of the weights); layers alternate a 128-token window with full attention, from the first.
+    layers = c.need("num_hidden_layers")
+    return {
+        **_common(c),
+        **_gqa(c),
+        "intermediate_size": 0,
+        "attention_bias": c.get("attention_bias", True),
+        "n_routed_experts": c.need("num_local_experts"),
+        "num_experts_per_tok": c.need("num_experts_per_tok"),
+        "moe_intermediate_size": c.need("intermediate_size"),
+        "router_bias": True,
+        **_windows(c, [SLIDING if i % 2 == 0 else FULL for i in range(layers)]),
     }
 
 
@@ -151,6 +216,7 @@ def _mixtral(c: _Keys) -> dict[str, Any]:
         "n_routed_experts": c.need("num_local_experts"),
         "num_experts_per_tok": c.need("num_experts_per_tok"),
         "moe_intermediate_size": c.need("intermediate_size"),
+        **_windows(c, _every_layer(c)),
     }
 
 
@@ -196,7 +262,8 @@ ADAPTERS: dict[str, Callable[[_Keys], dict[str, Any]]] = {
     "DeepseekV3ForCausalLM": _deepseek_v3,
     "DeepseekV2ForCausalLM": _deepseek,
     "LlamaForCausalLM": _llama,
-    "MistralForCausalLM": _llama,
+    "MistralForCausalLM": _mistral,
+    "GptOssForCausalLM": _gpt_oss,
     "Qwen2ForCausalLM": _qwen2,
     "Qwen3ForCausalLM": _qwen3,
     "Qwen3MoeForCausalLM": _qwen3_moe,

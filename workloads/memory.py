@@ -13,6 +13,7 @@ from functools import lru_cache
 
 from workloads.activations import logits_bytes_per_token, recompute_working_elems, stage_activation_elems
 from workloads.dtypes import QUANTIZED_WEIGHTS, dtype_bytes
+from workloads.flops import cached_tokens, context_for_cached
 from workloads.layout import ParallelLayout, check_layout, is_moe_layer, stage_blocks
 from workloads.params import attention_proj_params, layer_params
 from workloads.precision import TrainingPrecision, training_precision
@@ -222,7 +223,8 @@ def inference_memory_per_gpu(
             scales = [layer_fp8_scale_elems(spec, moe) for moe in blocks]
             weights += dtype_bytes("fp32") * sum(s["dense"] / layout.tp + s["expert"] / layout.ep for s in scales)
         kv_split = 1 if spec.attention == "mla" else min(layout.tp, spec.kv_heads)
-        kv = batch * context * len(blocks) * kv_bytes_per_token_per_layer(spec, kv_dtype) / kv_split
+        cached = cached_tokens(spec, context)  # per layer, the mean: a windowed layer keeps its last window
+        kv = batch * cached * len(blocks) * kv_bytes_per_token_per_layer(spec, kv_dtype) / kv_split
         rows.append({"weights": weights, "kv_cache": kv, "total": weights + kv, "stage": stage})
     return max(rows, key=lambda r: r["total"])
 
@@ -230,9 +232,10 @@ def inference_memory_per_gpu(
 def kv_tokens_that_fit(
     spec: ModelSpec, layout: ParallelLayout, hbm_bytes: float, weight_dtype: str = "bf16", kv_dtype: str = "bf16"
 ) -> int:
-    """Cached tokens (sequences x context) one attention replica holds with its weights and KV cache within
-    `hbm_bytes` per GPU, nothing reserved for activations; 0 when the weights alone fill the GPU. KV grows
-    linearly in tokens, so it is the free bytes over one token's KV (`inference_memory_per_gpu`)."""
+    """Cached tokens (sequences x context, as each layer caches them: `workloads.flops.cached_tokens`) one
+    attention replica holds with its weights and KV cache within `hbm_bytes` per GPU, nothing reserved for
+    activations; 0 when the weights alone fill the GPU. KV grows linearly in cached tokens, so it is the free
+    bytes over one token's KV (`inference_memory_per_gpu`)."""
     one = inference_memory_per_gpu(spec, layout, 1, 1, weight_dtype, kv_dtype)
     return max(0, int((hbm_bytes - one["weights"]) // one["kv_cache"]))
 
@@ -248,7 +251,7 @@ def longest_context_that_fits(
     """Longest context (tokens) of which `batch` sequences fit (`kv_tokens_that_fit`); 0 if none does."""
     if batch <= 0:
         raise ValueError(f"batch={batch} must be positive")
-    return kv_tokens_that_fit(spec, layout, hbm_bytes, weight_dtype, kv_dtype) // batch
+    return context_for_cached(spec, kv_tokens_that_fit(spec, layout, hbm_bytes, weight_dtype, kv_dtype) // batch)
 
 
 def largest_batch_that_fits(
@@ -262,7 +265,7 @@ def largest_batch_that_fits(
     """Most sequences of `context` tokens that fit (`kv_tokens_that_fit`); 0 if not one does."""
     if context <= 0:
         raise ValueError(f"context={context} must be positive")
-    return kv_tokens_that_fit(spec, layout, hbm_bytes, weight_dtype, kv_dtype) // context
+    return int(kv_tokens_that_fit(spec, layout, hbm_bytes, weight_dtype, kv_dtype) // cached_tokens(spec, context))
 
 
 def max_context_tokens(spec: ModelSpec) -> int | None:

@@ -25,7 +25,7 @@ from workloads.elementwise import (
     layer_elementwise_kernels,
     loss_bytes_per_token,
 )
-from workloads.flops import attended_keys, attention_core_flops, decode_attention_flops
+from workloads.flops import attention_core_flops, decode_attention_flops, mean_attended_keys
 from workloads.gemms import Gemm, attention_gemms, ffn_gemms, head_gemms, serving_moe_gemms
 from workloads.layout import ParallelLayout
 from workloads.memory import kv_bytes_per_token_per_layer
@@ -414,7 +414,7 @@ def training_model_ops(
     """The whole model's training ops for `phase` (forward or backward) of `tokens` tokens per GPU, sequences
     of `seq_len`: one group per layer kind (MTP blocks included) with its EP and TP traffic, and the head."""
     phases = CLI_PHASES[phase]
-    ctx = attended_keys(seq_len)
+    ctx = mean_attended_keys(spec, seq_len)
     groups = []
     for moe, count in _layer_counts(spec, True).items():
         if not count:

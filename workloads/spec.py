@@ -41,6 +41,8 @@ MAX_SIZES = {
     "moe_layer_freq": 1024,
     "num_nextn_predict_layers": 64,
     "max_position_embeddings": 1 << 24,
+    "sliding_window": 1 << 24,
+    "sliding_window_layers": 1024,
 }
 
 
@@ -69,6 +71,10 @@ class ModelSpec:
     head_dim: int = 0  # 0 = hidden_size // num_attention_heads
     attention_bias: bool = False  # bias on q, k, v projections (Qwen2)
     qk_norm: bool = False  # RMSNorm over q and k per head (Qwen3)
+    # sliding-window attention: `sliding_window_layers` of the layers attend only the last `sliding_window`
+    # tokens (each query: itself and the W - 1 before it) and cache only those; 0 = every layer attends all
+    sliding_window: int = 0
+    sliding_window_layers: int = 0
     # mla
     q_lora_rank: int = 0  # 0 = queries are not compressed (DeepSeek-V2-Lite)
     kv_lora_rank: int = 0
@@ -118,6 +124,8 @@ class ModelSpec:
             "first_k_dense_replace",
             "num_nextn_predict_layers",
             "max_position_embeddings",
+            "sliding_window",
+            "sliding_window_layers",
         )
         _check_positive(self, "n_group", "topk_group", "moe_layer_freq")
         for field, limit in MAX_SIZES.items():
@@ -147,7 +155,22 @@ class ModelSpec:
                 f"{self.name}: num_key_value_heads={self.kv_heads} does not divide "
                 f"num_attention_heads={self.num_attention_heads}"
             )
+        self._check_window()
         self._check_moe()
+
+    def _check_window(self) -> None:
+        if bool(self.sliding_window) != bool(self.sliding_window_layers):
+            raise ValueError(
+                f"{self.name}: sliding_window={self.sliding_window} and sliding_window_layers="
+                f"{self.sliding_window_layers} must both be 0 (no window) or both be set"
+            )
+        if self.sliding_window_layers > self.num_hidden_layers:
+            raise ValueError(
+                f"{self.name}: sliding_window_layers={self.sliding_window_layers} exceeds "
+                f"num_hidden_layers={self.num_hidden_layers}"
+            )
+        if self.sliding_window and self.attention == "mla":
+            raise ValueError(f"{self.name}: a sliding window with MLA is not modelled (no such model is published)")
 
     def _check_moe(self) -> None:
         if not self.n_routed_experts:

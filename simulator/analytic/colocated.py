@@ -30,6 +30,7 @@ from simulator.analytic.serving import (
 )
 from simulator.servespec import ServeSpec
 from workloads.dtypes import dtype_bytes
+from workloads.flops import cached_tokens, span_keys
 from workloads.gemms import gemm_bytes
 from workloads.ops import Op
 
@@ -82,18 +83,19 @@ def mixed_step(s: ServeSpec, rates: KernelRates, batch: float, chunk: float) -> 
     """One step of `batch` decoding sequences and `chunk` prompt tokens per GPU (no overlap of compute and
     the all-to-all: the mixed batch runs as one); with no chunk, the decode step itself."""
     if chunk <= 0:
-        d = decode(s, rates, batch)
+        d = decode(s, rates, batch, context=decoding_context(s))
         return MixedStep(d.step_s, d.tokens, 0.0, dict(d.breakdown))
     spec, nvlink, hbm = s.model, s.node.scaleup_achieved_bw_bytes_per_s, s.node.gpu.hbm_bw_bytes_per_s
     tokens = batch * s.verify_tokens
     prompt, hit = prompt_tokens(s), s.cache_hit
-    ctx = prompt * hit + (prompt * (1 - hit) + 1) / 2  # a prompt token attends its prefix and the chunks before
+    ctx = span_keys(spec, prompt * hit, prompt * (1 - hit))  # a prompt token attends its prefix and the chunks before
+    keys = cached_tokens(spec, decoding_context(s))  # a decode query reads its cache (windowed: its last window)
     parts = {"dense_layers": 0.0, "moe_layers": 0.0, "exposed_comm": 0.0, "head": 0.0}
     for moe, count in ((False, spec.num_dense_layers), (True, spec.num_moe_layers)):
         if not count:
             continue
         common = (s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype)
-        dec = layer_ops(spec, moe, tokens, tokens, s.context, "decode", *common, 0.0, s.expert_tp, s.attention_dtype)
+        dec = layer_ops(spec, moe, tokens, tokens, keys, "decode", *common, 0.0, s.expert_tp, s.attention_dtype)
         pre = layer_ops(spec, moe, chunk, chunk, ctx, "prefill", *common, 0.0, s.expert_tp, s.attention_dtype)
         compute = sum(
             op.nvlink_bytes / nvlink if op.kind == "collective" else op_s(op, rates, 1.0, s.expert_imbalance, hbm)
@@ -104,8 +106,18 @@ def mixed_step(s: ServeSpec, rates: KernelRates, batch: float, chunk: float) -> 
             parts["exposed_comm"] += count * ep_comm_s(s, tokens + chunk, s.ep, False)
     parts["head"] = head_s(s, rates, tokens)
     if s.mtp_acceptance is not None:
-        parts["mtp"] = mtp_s(s, rates, batch)
+        parts["mtp"] = mtp_s(s, rates, batch, decoding_context(s))
     return MixedStep(sum(parts.values()), batch * s.tokens_per_step, chunk, parts)
+
+
+def decoding_context(s: ServeSpec) -> float:
+    """Tokens a decoding sequence's cache holds on average in a steady pool: its prompt and half its output
+    (sequences sit at every point of their output alike), where `s.context` is the whole request; its KV is
+    reserved for the whole request (`max_sequences_per_gpu`), as the event model and TensorRT-LLM's
+    no-eviction scheduler do."""
+    if s.output_tokens is None:
+        return float(s.context)
+    return prompt_tokens(s) + (s.output_tokens + 1) / 2
 
 
 def chunk_for(s: ServeSpec, output_tokens_per_step: float) -> float:
@@ -157,7 +169,7 @@ def colocated_point(s: ServeSpec, rates: KernelRates, capacity: int) -> tuple[fl
 def colocated_numbers(s: ServeSpec, rates: KernelRates, batch: float) -> dict[str, Any]:
     """`serve`'s answer for one co-located pool at `batch` sequences per GPU: TPOT, output and input tokens/s
     per GPU, the chunk per step and TTFT (a prompt's new tokens in chunks, after half a step's wait)."""
-    alone = decode(s, rates, batch)
+    alone = decode(s, rates, batch, context=decoding_context(s))
     chunk = chunk_for(s, alone.tokens)
     step = mixed_step(s, rates, batch, chunk)
     new = prompt_tokens(s) * (1 - s.cache_hit)

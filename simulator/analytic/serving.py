@@ -40,6 +40,7 @@ from simulator.analytic.profile import KernelRates, rates_for
 from simulator.names import SERVE_PHASES
 from simulator.servespec import ServeSpec
 from workloads.dtypes import dtype_bytes
+from workloads.flops import cached_tokens, span_keys
 from workloads.memory import kv_bytes_per_token_per_layer
 from workloads.ops import Op, serving_ep_ops, serving_head_ops, serving_layer_ops
 from workloads.params import layer_params, param_breakdown
@@ -83,7 +84,8 @@ def prefill_bytes_per_gpu(s: ServeSpec, tokens: int) -> float:
 
 def _forward_kv_bytes(s: ServeSpec, tokens: int) -> float:
     """KV of the prompts one prefill forward of `tokens` new tokens per GPU holds, cached prefixes included."""
-    return tokens / (1 - s.cache_hit) * kv_bytes_per_token(s)
+    prompt = prompt_tokens(s)
+    return tokens / (prompt * (1 - s.cache_hit)) * held_tokens(s, prompt) * kv_bytes_per_token(s)
 
 
 def kv_bytes_per_sequence_per_gpu(s: ServeSpec) -> float:
@@ -91,7 +93,14 @@ def kv_bytes_per_sequence_per_gpu(s: ServeSpec) -> float:
     to the KV heads; MLA's latent is needed whole on every tp rank)."""
     spec = s.model
     split = 1 if spec.attention == "mla" else min(s.tp, spec.kv_heads)
-    return s.context * kv_bytes_per_token(s) * s.tp / split
+    return held_tokens(s, s.context) * kv_bytes_per_token(s) * s.tp / split
+
+
+def held_tokens(s: ServeSpec, context: float) -> float:
+    """Tokens of a `context`-token sequence the KV pool holds per layer (the mean over layers): a sliding-window
+    layer keeps its last window (`workloads.flops.cached_tokens`), unless the engine holds every layer whole
+    (`window_kv="full"`). What a decode step reads is the window either way."""
+    return float(context) if s.window_kv == "full" else cached_tokens(s.model, context)
 
 
 def max_sequences_per_gpu(s: ServeSpec) -> int:
@@ -284,25 +293,31 @@ def _pass_s(
     return min((with_micro(m) for m in micros), key=lambda p: p[0])
 
 
-def decode(s: ServeSpec, rates: KernelRates, batch: float, expert_imbalance: float | None = None) -> Phase:
+def decode(
+    s: ServeSpec, rates: KernelRates, batch: float, expert_imbalance: float | None = None, context: float | None = None
+) -> Phase:
     """One decode step of `batch` sequences per GPU (with MTP: `s.mtp_tokens` drafts each verified too), each
-    reading `s.context` cached tokens; the busiest GPU's routed experts see `expert_imbalance` x the mean
-    load (None: the spec's; the serving event model draws it from the router simulation)."""
+    reading `context` cached tokens (None: `s.context`); the busiest GPU's routed experts see
+    `expert_imbalance` x the mean load (None: the spec's; the serving event model draws it from the router
+    simulation)."""
     imbalance = s.expert_imbalance if expert_imbalance is None else expert_imbalance
-    tokens = batch * s.verify_tokens
-    step, parts, micro = _pass_s(s, rates, tokens, tokens, s.context, s.ep, False, 0.0, imbalance)
+    context = s.context if context is None else context
+    tokens, keys = batch * s.verify_tokens, cached_tokens(s.model, context)  # a windowed layer reads its window
+    step, parts, micro = _pass_s(s, rates, tokens, tokens, keys, s.ep, False, 0.0, imbalance)
     if s.mtp_acceptance is not None:
-        parts["mtp"] = mtp_s(s, rates, batch)
+        parts["mtp"] = mtp_s(s, rates, batch, context)
         step += parts["mtp"]
     return Phase(step, batch * s.tokens_per_step, parts, micro)
 
 
-def mtp_s(s: ServeSpec, rates: KernelRates, batch: float) -> float:
-    """Seconds of a decode step's MTP drafts at `batch` sequences per GPU (0 without MTP): the module drafts
-    each token in turn, one MoE block and the output projection each."""
+def mtp_s(s: ServeSpec, rates: KernelRates, batch: float, context: float | None = None) -> float:
+    """Seconds of a decode step's MTP drafts at `batch` sequences per GPU (0 without MTP), each sequence's cache
+    `context` tokens (None: `s.context`): the module drafts each token in turn, one MoE block and the output
+    projection each."""
     if s.mtp_acceptance is None:
         return 0.0
-    one = layer_compute_s(s, rates, s.model.is_moe, batch, batch, s.context) + ep_comm_s(s, batch, s.ep, False)
+    keys = cached_tokens(s.model, s.context if context is None else context)
+    one = layer_compute_s(s, rates, s.model.is_moe, batch, batch, keys) + ep_comm_s(s, batch, s.ep, False)
     return s.mtp_tokens * (one + head_s(s, rates, batch))
 
 
@@ -368,12 +383,12 @@ def prefill(s: ServeSpec, rates: KernelRates, tokens: int | None = None) -> Phas
     tokens = tokens or s.prefill_tokens or PREFILL_TOKENS_PER_GPU
     hit, prompt = s.cache_hit, prompt_tokens(s)
     new = prompt * (1 - hit)
-    ctx = prompt * hit + (new + 1) / 2  # a new token attends the cached prefix and the new ones before it
+    ctx = span_keys(s.model, prompt * hit, new)  # a new token attends the cached prefix and the new ones before it
     prefix = tokens * hit / (1 - hit)  # cached tokens per GPU that come with `tokens` new ones
     step, parts, micro = _pass_s(
         s.for_prefill(), rates, tokens, tokens, ctx, s.prefill_ep, True, prefix, s.expert_imbalance
     )
-    load = prefix * kv_bytes_per_token(s) / s.cache_bw_bytes_per_s_per_gpu
+    load = tokens / new * held_tokens(s, prompt * hit) * kv_bytes_per_token(s) / s.cache_bw_bytes_per_s_per_gpu
     parts["exposed_cache_load"] = max(0.0, load - step)
     stream = offloaded_bytes_per_gpu(s, tokens) / s.node.pcie_bw_bytes_per_s
     parts["exposed_weight_offload"] = max(0.0, stream - max(step, load))
@@ -445,7 +460,7 @@ def kv_transfer(s: ServeSpec, input_tokens_per_s_per_gpu: float | None = None) -
     achieved rate, times the busiest switch link's factor when a topology is given) and, at the prefill
     pool's rate, the share of a prefill GPU's NIC it takes."""
     node = s.node
-    size = prompt_tokens(s) * kv_bytes_per_token(s)
+    size = held_tokens(s, prompt_tokens(s)) * kv_bytes_per_token(s)
     rate = node.scaleout_achieved_bw_bytes_per_s_per_gpu
     factor = 1.0
     if s.topology is not None:
@@ -459,7 +474,7 @@ def kv_transfer(s: ServeSpec, input_tokens_per_s_per_gpu: float | None = None) -
         "switch_factor": factor,
     }
     if input_tokens_per_s_per_gpu is not None:
-        per_token = kv_bytes_per_token(s) * max(1.0, factor)
+        per_token = size / prompt_tokens(s) * max(1.0, factor)
         out["prefill_nic_share"] = input_tokens_per_s_per_gpu * per_token / rate
     return out
 

@@ -60,7 +60,7 @@ def kv_comparison(specs: list[ModelSpec], context: int, batch: int = 1, dtype: s
                 "attention": spec.attention,
                 "kv_bytes_per_token": per_token,
                 "kv_bytes_per_token_per_layer": memory.kv_bytes_per_token_per_layer(spec, dtype),
-                "kv_bytes_total": per_token * context * batch,
+                "kv_bytes_total": round(per_token * flops.cached_tokens(spec, context) * batch),
                 "context": context,
                 "batch": batch,
                 "dtype": dtype,

@@ -20,7 +20,7 @@ from simulator.cli.args import (
 )
 from simulator.limits import MAX_SERVE_REQUESTS
 from simulator.names import SERVE_PHASES as PHASES
-from simulator.servespec import ATTENTION_DTYPES, CACHE_TIERS, OVERLAP_MODES
+from simulator.servespec import ATTENTION_DTYPES, CACHE_TIERS, OVERLAP_MODES, WINDOW_KV_MODES
 from workloads.dtypes import KV_DTYPES, WEIGHT_DTYPES
 
 REQUESTS = positive_up_to(MAX_SERVE_REQUESTS, " requests (one simulation stays within seconds)")
@@ -194,6 +194,13 @@ def add_step_options(p: argparse.ArgumentParser, positive) -> None:
         default="bf16",
         help="prefill attention compute: bf16, or fp8 (FlashAttention-3's fp8 forward)",
     )
+    p.add_argument(
+        "--window-kv",
+        choices=WINDOW_KV_MODES,
+        default="window",
+        help="what the KV pool holds of a sliding-window layer: its last window (default), or the whole context "
+        "as an engine with one pool does (the attention reads the window either way)",
+    )
     p.add_argument("--expert-tp", type=degree, default=1, help="GPUs each expert is split over, inside a node")
     p.add_argument(
         "--offload-weights", action="store_true", help="prefill streams the weights that do not fit from host memory"
@@ -233,6 +240,7 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         mtp_acceptance=depths[0] if depths else None,
         kv_dtype=args.kv_dtype,
         attention_dtype=args.attention_dtype,
+        window_kv=args.window_kv,
         cache_hit=args.cache_hit,
         output_tokens=args.output_tokens,
         price_per_gpu_hour=args.price_per_gpu_hour,

@@ -60,6 +60,7 @@ from simulator.analytic.colocated import colocated_numbers, colocated_point
 from simulator.analytic.profile import KernelRates
 from simulator.analytic.serving import (
     decode_point,
+    held_tokens,
     kv_transfer,
     max_sequences_per_gpu,
     prefill_point,
@@ -103,6 +104,15 @@ class Setup:
     chunk: LazyGrid | None = None  # co-located: what a prompt chunk adds to a decode step (None: separate pools)
 
 
+def kv_reserve(s: ServeSpec, tokens: np.ndarray) -> np.ndarray:
+    """KV a request of `tokens` whole-sequence tokens reserves on its unit, in tokens as the pool holds them
+    (the mean over layers: `held_tokens`), rounded up."""
+    if not s.model.sliding_window or s.window_kv == "full":
+        return tokens
+    per_request = np.vectorize(lambda n: math.ceil(held_tokens(s, float(n))), otypes=[np.int64])
+    return per_request(tokens)
+
+
 def build_setup(
     s: ServeSpec, rates: KernelRates, prompts: np.ndarray, outputs: np.ndarray, expert_cv: float | None
 ) -> Setup:
@@ -117,11 +127,13 @@ def build_setup(
         point = decode_point(s, rates, capacity)
         batch, limit = point.batch, point.limit
     tp = s.tp
-    kv_tokens = capacity * s.context * tp  # a tp group holds tp x the per-GPU sequences (max_sequences_per_gpu)
+    # a tp group holds tp x the per-GPU sequences (max_sequences_per_gpu); tokens as each layer caches them, the
+    # mean over layers (a windowed layer keeps its last window: `kv_reserve`)
+    kv_tokens = int(capacity * held_tokens(s, s.context) * tp)
     # sequences one tp unit may hold: a fractional per-GPU batch (a batch per instance smaller than the instance's
     # units) rounds up, so every unit can hold one
     cap = None if limit == "kv" else max(1, math.ceil(batch * tp - 1e-9))
-    need = prompts + outputs
+    need = kv_reserve(s, prompts + outputs)
     if need.max() > kv_tokens:
         raise ValueError(
             f"a drawn request of {int(need.max()):,} tokens does not fit one decode GPU's KV cache "
@@ -169,6 +181,7 @@ class _Serving:
     ) -> None:
         self.env, self.setup, self.rng = env, setup, rng
         self.arrival_s, self.prompts, self.outputs = arrival_s, prompts, outputs
+        self.reserve = kv_reserve(setup.spec, prompts + outputs)  # each request's KV, whole sequence
         n = len(arrival_s)
         self.left = np.maximum(1, np.rint(prompts * (1 - setup.spec.cache_hit))).astype(np.int64)  # new tokens
         nan = np.full(n, np.nan)
@@ -267,13 +280,13 @@ class _Serving:
     def _reserve(self, r: int) -> bool:
         """Reserve request `r`'s whole sequence of KV and a batch slot on the least-loaded unit with room for
         both (`unit_of[r]`); False where none has."""
-        fits = self.kv_free >= self.prompts[r] + self.outputs[r]
+        fits = self.kv_free >= self.reserve[r]
         if self.setup.batch_cap_per_unit is not None:
             fits &= self.held < self.setup.batch_cap_per_unit
         if not fits.any():
             return False
         u = int(np.argmin(np.where(fits, self.held, np.iinfo(np.int64).max)))
-        self.kv_free[u] -= self.prompts[r] + self.outputs[r]
+        self.kv_free[u] -= self.reserve[r]
         self.held[u] += 1
         self.unit_of[r] = u
         return True
@@ -357,7 +370,7 @@ class _Serving:
             return
         ids, units = self.ids[over], self.unit_of[self.ids[over]]
         self.finish[ids] = np.where(self.outputs[ids] == 1, self.ready[ids], self.env.now)
-        np.add.at(self.kv_free, units, self.prompts[ids] + self.outputs[ids])
+        np.add.at(self.kv_free, units, self.reserve[ids])
         np.subtract.at(self.held, units, 1)
         np.subtract.at(self.active_per_unit, units, 1)
         self.kv_total -= int(self.kv[over].sum())
@@ -539,7 +552,7 @@ def _check_events(
     least one token, and runs at least as long as a one-sequence step)."""
     tokens = int((outputs - 1).sum())
     concurrency = setup.decode_units * (
-        setup.batch_cap_per_unit or setup.kv_tokens_per_unit / (prompts + outputs).max()
+        setup.batch_cap_per_unit or setup.kv_tokens_per_unit / kv_reserve(setup.spec, prompts + outputs).max()
     )
     shortest_s = setup.decode(1, float(prompts.min() + 1), 1.0)
     steps = min(tokens, arrival_s[-1] / shortest_s + tokens / concurrency + outputs.max())

@@ -6,8 +6,9 @@ it with `presets.deployment` (what a row leaves out takes v3sim's defaults, said
 it with `analytic.serving.serve`; nothing of these results is read by the serving model (`in_sample` says
 where one was). The decode context is the prompt and half the output: the mean length a decode step attends.
 A co-located result (`colocated = true`: prefill chunks on the decode GPUs, `simulator.analytic.colocated`)
-is posed as `serve --colocated`: its context the whole request (prompt and output), `output_tokens` the
-output, which set each step's prompt chunk.
+is posed as `serve --colocated`: its context the whole request (prompt and output: the KV reserved),
+`output_tokens` the output, which set each step's prompt chunk; its steps read each cache at the prompt and
+half the output (`colocated.decoding_context`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from simulator.analytic.serving import serve
 from simulator.presets import deployment
+from simulator.servespec import WINDOW_KV_MODES
 
 PATH = Path(__file__).parents[1] / "data" / "published_serving.toml"
 MTP_ACCEPTANCE = 0.85  # V3's second-token acceptance (V3 report 5.4.3: 85-90%) where a result used MTP
@@ -66,6 +68,8 @@ def pose(r: dict[str, Any]):
         options["batch"] = r["batch_per_gpu"]
     if r.get("mtp") is True:
         options["mtp_acceptance"] = MTP_ACCEPTANCE
+    if r.get("window_kv") in WINDOW_KV_MODES:
+        options["window_kv"] = r["window_kv"]
     if r.get("overlap") in ("two-batch", "single-batch", "none"):
         options["overlap"] = r["overlap"]
     spec = deployment(

@@ -254,6 +254,23 @@ def test_a_colocated_pool_under_load_agrees_with_its_analytic_point(colocated_po
     assert out["input_tokens_per_s_per_gpu"] == pytest.approx(out["output_tokens_per_s_per_gpu"] * 2048 / 255, rel=0.1)
 
 
+def test_a_saturated_colocated_pool_emits_what_its_analytic_point_does():
+    """Above capacity a co-located pool runs at its KV-filled batch, its sequences at every point of their
+    outputs alike: a step reads each cache at its prompt and half its output on average (`decoding_context`),
+    as the analytic point prices it. Qwen3-30B-A3B on one B200, 1,024 + 1,024-token requests (measured
+    2026-12-05: 37,923 vs 37,995 output tok/s per GPU; priced at the whole request, the analytic step read
+    33,525, 12% short of the simulated pool)."""
+    from simulator.analytic.serving import serve
+
+    s = deployment("qwen3-30b-a3b", gpu="b200", tp=1, ep=1, redundant=0, weight_dtype="fp4", kv_dtype="fp8",
+                   context=2048, output_tokens=1024, colocated=True)  # fmt: skip
+    rates = rates_for(None, s.node.gpu)
+    point = serve(s)
+    out = simulate_serving(s, rates, 80, "1024", "1024", requests=20000)
+    assert out["output_tokens_per_s_per_gpu"] == pytest.approx(point["output_tokens_per_s_per_gpu"], rel=0.02)
+    assert out["tpot_s"]["p50"] == pytest.approx(point["tpot_s"], rel=0.02)
+
+
 def test_a_scheduler_budget_of_whole_prompts_bursts_the_steps(colocated_pool):
     """vLLM's and SGLang's 8,192-token budget takes whole prompts into a step: those steps are long, every
     decoding sequence waits through them, so TPOT rises past the smooth-chunk point and the TPOT-capped batch

@@ -233,17 +233,20 @@ def test_fp4_weights_store_the_gemm_weights_in_nvfp4_and_run_them_at_the_fp4_rat
 
 def test_colocated_steps_carry_prompt_chunks_through_the_decode_weights(capsys):
     """`--colocated`: one pool whose decode steps carry prompt chunks. With no prompt tokens the step is the
-    decode step exactly; a chunk shares the GEMMs' weight reads, so the mixed step costs more than decode alone
+    decode step exactly (each cache at its prompt and half its output: the pool's mean); a chunk shares the
+    GEMMs' weight reads, so the mixed step costs more than decode alone
     and less than decode plus a separate prefill forward of the same tokens; the chunk keeps the pool even
     (prompt / output tokens per output token); a shorter output means bigger chunks and a longer TPOT."""
     from dataclasses import replace
 
-    from simulator.analytic.colocated import chunk_for, mixed_step
+    from simulator.analytic.colocated import chunk_for, decoding_context, mixed_step
     from simulator.analytic.serving import prefill
 
     s = deployment(gpu="h200", ep=8, redundant=0, batch=64, context=3072, output_tokens=2048, colocated=True)
     rates = rates_for(None, s.node.gpu)
-    alone = decode(s, rates, 64)
+    assert decoding_context(s) == 1024 + 2049 / 2
+    alone = decode(s, rates, 64, context=decoding_context(s))
+    assert alone.step_s < decode(s, rates, 64).step_s  # the whole request's cache reads more
     assert mixed_step(s, rates, 64, 0.0).step_s == alone.step_s
     chunk = chunk_for(s, alone.tokens)
     assert chunk == pytest.approx(alone.tokens * 1024 / 2048)

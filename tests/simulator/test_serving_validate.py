@@ -21,8 +21,13 @@ def test_at_least_six_published_serving_results_each_with_its_source_and_quote()
     assert len({(r["gpu"], r["metric"]) for r in RESULTS}) >= 4  # more than one GPU and metric
 
 
+@pytest.fixture(scope="module")
+def rows() -> dict:
+    return {r["id"]: r for r in serving_rows(tolerance("serving_run"))}
+
+
 @pytest.mark.parametrize("result", RESULTS, ids=[r["id"] for r in RESULTS])
-def test_each_prediction_is_serve_for_the_deployment_as_published(result):
+def test_each_prediction_is_serve_for_the_deployment_as_published(result, rows):
     spec, phase = pose(result)
     assert phase == METRICS[result["metric"]][0]
     assert spec.node.gpu.name == result["gpu"] and spec.model.name == result["model"]
@@ -31,7 +36,7 @@ def test_each_prediction_is_serve_for_the_deployment_as_published(result):
             assert getattr(spec, key) == result[key], key
     if "weight_dtype" in result:
         assert spec.weight_dtype == result["weight_dtype"]
-    (row,) = [r for r in serving_rows(tolerance("serving_run")) if r["id"] == result["id"]]
+    row = rows[result["id"]]
     assert row["predicted"] == pytest.approx(METRICS[result["metric"]][1](serve(spec, phase=phase)), rel=1e-12)
     assert row["rel_error"] == pytest.approx(row["predicted"] / result["published"] - 1)
 

@@ -1,0 +1,89 @@
+"""Serving a model with sliding-window layers (GPT-OSS 120B: every other layer keeps its last 128 tokens): its KV
+capacity, decode reads, KV transfer and the load simulation's admission follow the window; the same model with
+every layer full is the control."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from simulator.analytic.profile import rates_for
+from simulator.analytic.serving import decode, kv_bytes_per_sequence_per_gpu, kv_transfer, max_sequences_per_gpu
+from simulator.events.serving import build_setup, kv_reserve, simulate_serving
+from simulator.events.serving_stats import decode_capacity_qps
+from simulator.presets import deployment
+from workloads.flops import cached_tokens
+from workloads.registry import load_model
+
+GPT_OSS = load_model("gpt-oss-120b")
+FULL = replace(GPT_OSS, sliding_window=0, sliding_window_layers=0)
+
+
+def pair(context: int, output_tokens: int = 256):
+    """The windowed model and its all-full control, deployed alike on one B200 node (EP8, fp4 experts)."""
+    opts = {"gpu": "b200", "tp": 1, "ep": 8, "redundant": 0, "weight_dtype": "fp4", "kv_dtype": "fp8"}
+    return tuple(deployment(m, context=context, output_tokens=output_tokens, **opts) for m in (GPT_OSS, FULL))
+
+
+def test_short_contexts_cost_what_full_attention_costs():
+    windowed, full = pair(128, output_tokens=64)
+    assert kv_bytes_per_sequence_per_gpu(windowed) == kv_bytes_per_sequence_per_gpu(full)
+    assert max_sequences_per_gpu(windowed) == max_sequences_per_gpu(full)
+    rates = rates_for(None, windowed.node.gpu)
+    assert decode(windowed, rates, 64).step_s == pytest.approx(decode(full, rates, 64).step_s)
+
+
+def test_long_contexts_cache_half_and_read_half():
+    windowed, full = pair(131072, output_tokens=1024)
+    ratio = kv_bytes_per_sequence_per_gpu(windowed) / kv_bytes_per_sequence_per_gpu(full)
+    assert ratio == pytest.approx((131072 + 128) / 2 / 131072)
+    assert max_sequences_per_gpu(windowed) >= 1.9 * max_sequences_per_gpu(full)
+    assert kv_transfer(windowed)["gb_per_request"] < 0.51 * kv_transfer(full)["gb_per_request"]
+    rates = rates_for(None, windowed.node.gpu)
+    fast, slow = decode(windowed, rates, 8), decode(full, rates, 8)
+    assert fast.step_s < slow.step_s  # the decode step reads half the KV
+
+
+def test_the_load_simulation_admits_by_what_the_layers_cache():
+    """Admission reserves each request's KV as the layers cache it, so the simulated batch saturates at the
+    analytic (windowed) capacity, about twice what every layer full would hold."""
+    s, _ = pair(16384, output_tokens=256)
+    rates = rates_for(None, s.node.gpu)
+    prompts, outputs = np.full(100, 16128), np.full(100, 256)
+    setup = build_setup(s, rates, prompts, outputs, None)
+    capacity = max_sequences_per_gpu(s)
+    assert setup.kv_tokens_per_unit == int(capacity * cached_tokens(GPT_OSS, 16384))
+    assert kv_reserve(s, prompts + outputs)[0] == int(np.ceil(cached_tokens(GPT_OSS, 16384)))
+    assert (kv_reserve(pair(16384)[1], prompts + outputs) == prompts + outputs).all()
+    out = simulate_serving(s, rates, 2 * decode_capacity_qps(s, rates, 256), "16128", "256", requests=8000)
+    assert 0.97 * capacity < out["mean_decode_batch_per_gpu"] <= capacity  # measured 494.2 of 496
+    assert capacity > 1.9 * max_sequences_per_gpu(pair(16384)[1])  # every layer full: 250
+
+
+def test_an_engine_with_one_kv_pool_holds_every_layer_whole():
+    """--window-kv full: the pool keeps the whole context of a windowed layer (TensorRT-LLM without
+    max_attention_window, docs/source/features/kvcache.md): capacity is every-layer-full's, the decode step still
+    reads only the window, so it is as fast as the windowed pool's at the same batch."""
+    windowed, _ = pair(131072, output_tokens=1024)
+    one_pool, full = replace(windowed, window_kv="full"), pair(131072, output_tokens=1024)[1]
+    assert max_sequences_per_gpu(one_pool) == max_sequences_per_gpu(full)
+    assert kv_bytes_per_sequence_per_gpu(one_pool) == pytest.approx(kv_bytes_per_sequence_per_gpu(full))
+    rates = rates_for(None, windowed.node.gpu)
+    assert decode(one_pool, rates, 8).step_s == pytest.approx(decode(windowed, rates, 8).step_s)
+    assert (kv_reserve(one_pool, np.array([131072])) == 131072).all()
+
+
+def test_window_kv_is_a_cli_choice(capsys):
+    from simulator.cli import main
+
+    args = ["serve", "--model", "gpt-oss-20b", "--gpu", "h100", "--context", "32k", "--json"]
+    assert main([*args, "--window-kv", "full"]) == 0
+    full = json.loads(capsys.readouterr().out)
+    assert main(args) == 0
+    windowed = json.loads(capsys.readouterr().out)
+    assert windowed["max_concurrent_sequences_per_gpu"] > 1.9 * full["max_concurrent_sequences_per_gpu"]
+    assert main([*args, "--window-kv", "half"]) != 0
+    assert "invalid choice: 'half'" in capsys.readouterr().err
