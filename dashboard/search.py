@@ -29,8 +29,8 @@ def search_numbers(
     colocated: bool = False,
 ) -> dict[str, Any]:
     """`v3sim serve-search --json` for these options and the page's step options (`step`: overlap, MTP
-    tokens, expert imbalance, expert TP, offload, attention dtype), every candidate kept (a ValueError names
-    the fix); `colocated`: `serve-search --colocated`, one pool per layout."""
+    tokens, expert imbalance, expert TP, offload, attention dtype, windowed KV), every candidate kept (a
+    ValueError names the fix); `colocated`: `serve-search --colocated`, one pool per layout."""
     report = search(
         model, gpu, tpot_ms=tpot_ms, context=context, cache_hit=cache_hit, output_tokens=output_tokens,
         colocated=colocated, **dict(step),

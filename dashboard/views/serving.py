@@ -23,7 +23,7 @@ from simulator import limits
 from simulator.analytic.serving import PHASES, serve
 from simulator.explore.servingvalidate import published_result
 from simulator.presets import deployment, node_for
-from simulator.servespec import ATTENTION_DTYPES, OVERLAP_MODES
+from simulator.servespec import ATTENTION_DTYPES, OVERLAP_MODES, WINDOW_KV_MODES
 from workloads.dtypes import WEIGHT_DTYPES
 from workloads.registry import load_model, model_slugs
 
@@ -339,6 +339,15 @@ with left:
         default="bf16",
         help="fp8: FlashAttention-3's fp8 forward (needs fp8 tensor cores)",
     )
+    window_kv = state.selectbox(
+        "KV of sliding-window layers",
+        WINDOW_KV_MODES,
+        key="window_kv",
+        default="window",
+        disabled=not load_model(model).sliding_window,
+        help="window: the pool keeps a windowed layer's last tokens (vLLM, SGLang); full: every layer whole, as an "
+        "engine with one KV pool holds it. Only models with sliding-window layers (GPT-OSS)",
+    )
     offload = state.checkbox(
         "Offload prefill weights to host memory",
         key="offload",
@@ -424,6 +433,7 @@ step = (  # how a step runs: the same for the numbers, the batch sweep and the s
     ("expert_tp", int(expert_tp)),
     ("offload_weights", bool(offload)),
     ("attention_dtype", str(attention_dtype)),
+    ("window_kv", str(window_kv)),
     ("weight_dtype", None if weight_dtype == "auto" else str(weight_dtype)),
 )
 try:

@@ -167,7 +167,7 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 
 def add_step_options(p: argparse.ArgumentParser, positive) -> None:
     """How a serving step runs, shared by `serve` and `serve-search`: weight dtype, overlap, MTP depth, expert
-    imbalance, expert TP, weight offload, attention dtype."""
+    imbalance, expert TP, weight offload, attention dtype, the KV pool of sliding-window layers."""
     p.add_argument(
         "--weight-dtype",
         choices=list(WEIGHT_DTYPES),

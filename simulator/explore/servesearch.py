@@ -250,6 +250,7 @@ def search(
     expert_tp: int = 1,
     offload_weights: bool = False,
     attention_dtype: str = "bf16",
+    window_kv: str = "window",
     weight_dtype: str | None = None,
     colocated: bool = False,
 ) -> SearchReport:
@@ -257,8 +258,8 @@ def search(
     (then tokens/s per user, then fewer GPUs); `top` of them kept (None: all), the frontier whole. MTP drafts
     are accepted at `mtp_acceptance` (None: MTP_ACCEPTANCE where the model has an MTP module), `mtp_tokens` per
     step; every candidate runs with the given `overlap` mode, `expert_imbalance`, `expert_tp` (a layout it
-    cannot split its experts over is skipped, and says why), `offload_weights`, `attention_dtype` and
-    `weight_dtype` (None: fp8 where the GPU has it). `colocated`: each layout is one pool whose decode steps
+    cannot split its experts over is skipped, and says why), `offload_weights`, `attention_dtype`, `window_kv`
+    and `weight_dtype` (None: fp8 where the GPU has it). `colocated`: each layout is one pool whose decode steps
     carry the prompts' chunks (`serve --colocated`; needs `output_tokens`), no prefill pool, nothing
     published to set beside it."""
     start = time.perf_counter()
@@ -276,6 +277,7 @@ def search(
         expert_imbalance=expert_imbalance,
         offload_weights=offload_weights,
         attention_dtype=attention_dtype,
+        window_kv=window_kv,
         weight_dtype=weight_dtype,
         colocated=colocated,
     )

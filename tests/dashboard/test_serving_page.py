@@ -159,6 +159,19 @@ def test_fp8_prefill_attention_reaches_the_model():
     assert not at.exception and "--attention-dtype bf16" in at.error[0].value
 
 
+def test_the_kv_pool_of_sliding_window_layers_reaches_the_model():
+    at = page(model="gpt-oss-120b", gpu="h100", context="32768")
+    assert not at.exception and not at.error and not at.selectbox(key="window_kv").disabled
+    windowed = cli("--model", "gpt-oss-120b", "--gpu", "h100", "--context", "32768")
+    assert metric(at, "KV capacity (sequences per GPU)") == f"{windowed['max_concurrent_sequences_per_gpu']:,}"
+    at.selectbox(key="window_kv").set_value("full").run()
+    assert not at.exception and at.query_params["window_kv"] == "full"
+    full = cli("--model", "gpt-oss-120b", "--gpu", "h100", "--context", "32768", "--window-kv", "full")
+    assert metric(at, "KV capacity (sequences per GPU)") == f"{full['max_concurrent_sequences_per_gpu']:,}"
+    assert full["max_concurrent_sequences_per_gpu"] < windowed["max_concurrent_sequences_per_gpu"]
+    assert page().selectbox(key="window_kv").disabled  # V3 has no windowed layers
+
+
 def test_fp4_weights_reach_the_model():
     at = page(gpu="b200")
     at.selectbox(key="weight_dtype").set_value("fp4").run()

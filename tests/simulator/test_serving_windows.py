@@ -87,3 +87,15 @@ def test_window_kv_is_a_cli_choice(capsys):
     assert windowed["max_concurrent_sequences_per_gpu"] > 1.9 * full["max_concurrent_sequences_per_gpu"]
     assert main([*args, "--window-kv", "half"]) != 0
     assert "invalid choice: 'half'" in capsys.readouterr().err
+
+
+def test_the_search_prices_every_layout_with_the_kv_pool_asked_for():
+    from simulator.explore.servesearch import search
+
+    asked = {"tpot_ms": 50.0, "context": 32768}
+    windowed = search("gpt-oss-20b", "h100", **asked).to_dict()["ranked"]
+    full = search("gpt-oss-20b", "h100", window_kv="full", **asked).to_dict()["ranked"]
+    by_layout = {(r["ep"], r["tp"], r["redundant"]): r for r in windowed}
+    shared = [(r, by_layout[key]) for r in full if (key := (r["ep"], r["tp"], r["redundant"])) in by_layout]
+    assert shared and all(f["batch_per_gpu"] <= w["batch_per_gpu"] for f, w in shared)
+    assert any(f["batch_per_gpu"] < w["batch_per_gpu"] for f, w in shared)
