@@ -20,14 +20,8 @@ from typing import Any
 
 from simulator.analytic.pricing import op_s
 from simulator.analytic.profile import KernelRates
-from simulator.analytic.serving import (
-    decode,
-    ep_comm_s,
-    head_s,
-    layer_ops,
-    mtp_s,
-    prompt_tokens,
-)
+from simulator.analytic.serving import decode, ep_comm_s, head_s, layer_ops, mtp_s
+from simulator.analytic.servingmemory import prompt_tokens
 from simulator.servespec import ServeSpec
 from workloads.dtypes import dtype_bytes
 from workloads.flops import cached_tokens, span_keys

@@ -16,7 +16,8 @@ import numpy as np
 
 from simulator.analytic.colocated import colocated_numbers, colocated_point
 from simulator.analytic.profile import KernelRates
-from simulator.analytic.serving import decode, decode_point, max_sequences_per_gpu
+from simulator.analytic.serving import decode, decode_point
+from simulator.analytic.servingmemory import max_sequences_per_gpu
 from simulator.servespec import ServeSpec
 
 if TYPE_CHECKING:  # the run's state, only named here

@@ -25,13 +25,8 @@ from typing import Any
 from hwmodels.units import SECONDS_PER_HOUR
 from simulator.analytic.colocated import OutOfReach, colocated_numbers, colocated_point
 from simulator.analytic.profile import KernelRates, rates_for
-from simulator.analytic.serving import (
-    decode_point,
-    max_sequences_per_gpu,
-    prefill_point,
-    prompt_tokens,
-    weight_bytes_per_gpu,
-)
+from simulator.analytic.serving import decode_point, prefill_point
+from simulator.analytic.servingmemory import max_sequences_per_gpu, prompt_tokens, weight_bytes_per_gpu
 from simulator.presets import V3_PUBLISHED_SERVING, deployment
 from simulator.servespec import ServeSpec, fewest_redundant
 

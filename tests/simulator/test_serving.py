@@ -9,13 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwmodels.registry import load_node
-from simulator.analytic.serving import (
+from simulator.analytic.serving import ServeSpec, network_bound_tpot_s, serve
+from simulator.analytic.servingmemory import (
     HBM_RESERVE,
-    ServeSpec,
     kv_bytes_per_sequence_per_gpu,
     max_sequences_per_gpu,
-    network_bound_tpot_s,
-    serve,
     weight_bytes_per_gpu,
 )
 from simulator.cli import main

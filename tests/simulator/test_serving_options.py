@@ -198,7 +198,7 @@ def test_fp4_weights_store_the_gemm_weights_in_nvfp4_and_run_them_at_the_fp4_rat
     are the fp8 fits at the datasheet's FP4/FP8 ratio (said ASSUMED in the profile's notes); a decode step at
     the same batch reads fewer weight bytes and is no slower; more sequences fit; a GPU without fp4 says which
     have it."""
-    from simulator.analytic.serving import weight_bytes_per_gpu
+    from simulator.analytic.servingmemory import weight_bytes_per_gpu
     from workloads.dtypes import dtype_bytes
 
     fp8, fp4 = (deployment(gpu="b200", weight_dtype=w) for w in ("fp8", "fp4"))
@@ -274,7 +274,7 @@ def test_a_colocated_pool_meets_its_slo_at_the_largest_batch_that_does(capsys):
     from dataclasses import replace
 
     from simulator.analytic.colocated import OutOfReach, colocated_numbers, colocated_point
-    from simulator.analytic.serving import max_sequences_per_gpu
+    from simulator.analytic.servingmemory import max_sequences_per_gpu
 
     s = deployment(gpu="h200", ep=8, redundant=0, context=3072, output_tokens=2048, colocated=True, tpot_ms=50.0)
     rates = rates_for(None, s.node.gpu)

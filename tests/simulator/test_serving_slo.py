@@ -10,16 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.analytic.profile import rates_for
-from simulator.analytic.serving import (
-    PREFILL_COMM_SMS,
-    PREFILL_TOKEN_CHOICES,
-    kv_bytes_per_token,
-    layer_compute_s,
-    max_sequences_per_gpu,
-    prefill,
-    serve,
-    tpot_s,
-)
+from simulator.analytic.serving import PREFILL_COMM_SMS, PREFILL_TOKEN_CHOICES, layer_compute_s, prefill, serve, tpot_s
+from simulator.analytic.servingmemory import kv_bytes_per_token, max_sequences_per_gpu
 from simulator.cli import main
 from simulator.presets import deployment
 from workloads.flops import attention_core_flops
