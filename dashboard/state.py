@@ -56,10 +56,10 @@ def _raw(key: str) -> str | None:
     return st.query_params.get(key)
 
 
-def _too_long(key: str, raw: str, default: object) -> bool:
-    if len(raw) <= MAX_URL_CHARS:
+def _too_long(key: str, raw: str, default: object, limit: int = MAX_URL_CHARS) -> bool:
+    if len(raw) <= limit:
         return False
-    _note(key, raw, f"longer than {MAX_URL_CHARS} characters", default)
+    _note(key, raw, f"longer than {limit} characters", default)
     return True
 
 
@@ -84,11 +84,13 @@ def selectbox(label: str, options: Sequence[Any], key: str, default: Any, **kwar
 
 
 def multiselect(label: str, options: Sequence[str], key: str, default: Sequence[str], **kwargs: Any) -> list[str]:
-    """A multiselect whose choices are `?key=a,b,c` (`?key=` is an empty selection)."""
+    """A multiselect whose choices are `?key=a,b,c` (`?key=` is an empty selection). Every choice at once is
+    read back, however long (the page writes it so): the limit is the longer of MAX_URL_CHARS and that."""
     options = list(options)
     chosen = list(default)
     raw = _raw(key)
-    if raw is not None and not _too_long(key, raw, ",".join(chosen)):
+    limit = max(MAX_URL_CHARS, len(",".join(options)))
+    if raw is not None and not _too_long(key, raw, ",".join(chosen), limit):
         asked = list(dict.fromkeys(v.strip() for v in raw.split(",") if v.strip()))
         known = [v for v in asked if v in options]
         unknown = [v for v in asked if v not in options]

@@ -60,6 +60,8 @@ def kv_comparison(specs: list[ModelSpec], context: int, batch: int = 1, dtype: s
                 "attention": spec.attention,
                 "kv_bytes_per_token": per_token,
                 "kv_bytes_per_token_per_layer": memory.kv_bytes_per_token_per_layer(spec, dtype),
+                "sliding_window": spec.sliding_window,
+                "sliding_window_layers": spec.sliding_window_layers,
                 "kv_bytes_total": round(per_token * flops.cached_tokens(spec, context) * batch),
                 "context": context,
                 "batch": batch,

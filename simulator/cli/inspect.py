@@ -67,12 +67,20 @@ def print_kv(rows: list[dict[str, Any]]) -> None:
                     "attention": r["attention"],
                     "bytes/token": f"{r['kv_bytes_per_token']:,}",
                     "total": fmt.gib(r["kv_bytes_total"]),
+                    "window": _window(r),
                 }
                 for r in rows
             ],
-            ["model", "attention", "bytes/token", "total"],
+            ["model", "attention", "bytes/token", "total", "window"],
         )
     )
+
+
+def _window(row: dict[str, Any]) -> str:
+    """Which layers keep only their last tokens (bytes/token counts every layer; the total, what each keeps)."""
+    if not row["sliding_window"]:
+        return ""
+    return f"{row['sliding_window_layers']} layers keep their last {row['sliding_window']:,}"
 
 
 def _layout(args: argparse.Namespace) -> ParallelLayout:

@@ -23,6 +23,7 @@ def widgets() -> None:
     state.selectbox("P", [4, 8, 16], key="p", default=16)
     state.multiselect("M", ["x", "y", "z"], key="m", default=["x"])
     state.checkbox("C", key="c", default=False)
+    state.multiselect("L", [f"choice-{i:02d}" for i in range(30)], key="l", default=["choice-00"])
 
 
 def run(**query: str) -> AppTest:
@@ -113,6 +114,16 @@ def test_bad_values_fall_back_with_a_note_naming_the_parameter_and_the_value_use
     assert note.startswith(f"Ignored ?{key}=") and why in note and note.endswith(f"; using {used}.")
     assert str(at.query_params[key]) == used  # the address now holds what the page shows
     assert not notes(at.run())  # said once: the corrected URL needs no note
+
+
+def test_every_choice_of_a_long_multiselect_is_read_back():
+    """The page writes every choice as one value (30 choices: 299 characters, past the 200 a value may have):
+    the same URL must read back whole, and anything longer still falls back."""
+    every = ",".join(f"choice-{i:02d}" for i in range(30))
+    at = run(l=every)
+    assert not at.exception and not notes(at) and value(at, "l") == every.split(",")
+    at = run(l=every + ",choice-00")
+    assert "longer than 299 characters" in notes(at)[0] and value(at, "l") == ["choice-00"]
 
 
 def test_the_fallback_is_the_widgets_own_value_not_a_guess():

@@ -100,3 +100,15 @@ def test_the_search_prices_every_layout_with_the_kv_pool_asked_for():
     shared = [(r, by_layout[key]) for r in full if (key := (r["ep"], r["tp"], r["redundant"])) in by_layout]
     assert shared and all(f["batch_per_gpu"] <= w["batch_per_gpu"] for f, w in shared)
     assert any(f["batch_per_gpu"] < w["batch_per_gpu"] for f, w in shared)
+
+
+def test_cli_kv_says_which_layers_keep_a_window(capsys):
+    from simulator.cli import main
+
+    assert main(["kv", "gemma-3-27b", "deepseek-v3", "--context", "128000", "--json"]) == 0
+    gemma, v3 = json.loads(capsys.readouterr().out)
+    per_layer = 2 * 16 * 128 * 2  # K and V, 16 heads of 128, bf16
+    assert gemma["kv_bytes_total"] == per_layer * (10 * 128000 + 52 * 1024)  # 10 full layers, 52 windowed
+    assert (gemma["sliding_window"], gemma["sliding_window_layers"]) == (1024, 52) and not v3["sliding_window"]
+    assert main(["kv", "gemma-3-27b", "--context", "128000"]) == 0
+    assert "52 layers keep their last 1,024" in capsys.readouterr().out

@@ -167,3 +167,20 @@ def _read(slug: str) -> dict:
     import json
 
     return json.loads((MODELS_DIR / f"{slug}.json").read_text())
+
+
+def test_gemma3_counts_its_published_parameters_and_its_five_local_layers_in_six():
+    """Gemma 3 Technical Report (arXiv 2503.19786, table 1): the 27B has 1,416M embedding and 25,600M
+    non-embedding parameters (its 417M vision tower apart); 62 layers, five local (1,024-token window) to each
+    global one, so 52 windowed and 10 full."""
+    gemma = load_model("gemma-3-27b")
+    assert params_total(gemma) == pytest.approx(1416e6 + 25600e6, rel=0.002)
+    assert (gemma.sliding_window, gemma.sliding_window_layers, gemma.num_hidden_layers) == (1024, 52, 62)
+    assert gemma.tie_word_embeddings and gemma.qk_norm and gemma.vocab_size == 262208  # Gemma3TextConfig's default
+    assert cached_tokens(gemma, 131072) == pytest.approx((10 * 131072 + 52 * 1024) / 62)
+    flat = {**_read("gemma-3-27b")["text_config"], "architectures": ["Gemma3ForCausalLM"]}
+    assert spec_from_hf_config(flat, name="gemma-3-27b") == replace(gemma, source="config.json")
+    every_other = spec_from_hf_config({**flat, "sliding_window_pattern": 2})
+    assert every_other.sliding_window_layers == 31
+    with pytest.raises(ConfigError, match="sliding_window_pattern=0 must be a positive integer"):
+        spec_from_hf_config({**flat, "sliding_window_pattern": 0})
