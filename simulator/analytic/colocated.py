@@ -20,7 +20,7 @@ from typing import Any
 
 from simulator.analytic.pricing import op_s
 from simulator.analytic.profile import KernelRates
-from simulator.analytic.serving import decode, ep_comm_s, head_s, layer_ops, mtp_s
+from simulator.analytic.serving import decode, ep_comm_s, head_s, largest_meeting, layer_ops, mtp_s
 from simulator.analytic.servingmemory import prompt_tokens
 from simulator.servespec import ServeSpec
 from workloads.dtypes import dtype_bytes
@@ -123,8 +123,8 @@ def chunk_for(s: ServeSpec, output_tokens_per_step: float) -> float:
 
 def colocated_point(s: ServeSpec, rates: KernelRates, capacity: int) -> tuple[float, str]:
     """The co-located pool's batch per GPU and what set it: the given batch, else the KV cache's capacity where
-    it meets `s.tpot_ms` (or no target is set), else the largest batch that does (bisection: the mixed step
-    grows with the batch, its chunk too). A TTFT target is then checked at that batch: a smaller batch takes a
+    it meets `s.tpot_ms` (or no target is set), else the largest batch that does (`largest_meeting`: the mixed
+    step grows with the batch, its chunk too). A TTFT target is then checked at that batch: a smaller batch takes a
     smaller chunk each step, so a prompt waits more steps and no smaller batch brings the first token sooner."""
     if s.decode_batch is not None:
         return s.decode_batch, "batch"
@@ -133,21 +133,17 @@ def colocated_point(s: ServeSpec, rates: KernelRates, capacity: int) -> tuple[fl
         out = batch * s.tokens_per_step
         return mixed_step(s, rates, batch, chunk_for(s, out)).step_s / s.tokens_per_step
 
-    if s.tpot_ms is None or tpot(capacity) * 1e3 <= s.tpot_ms:
+    if s.tpot_ms is None or (at_capacity := tpot(capacity)) * 1e3 <= s.tpot_ms:
         batch, limit = capacity, "kv"
     else:
-        target = s.tpot_ms / 1e3
-        if tpot(1) > target:
+        target, least = s.tpot_ms / 1e3, tpot(1)
+        if least > target:
             raise OutOfReach(
                 "tpot",
                 f"TPOT {s.tpot_ms:g} ms is out of reach co-located: one sequence per GPU and its share of prompt "
-                f"chunks already take {tpot(1) * 1e3:.1f} ms per token; raise --tpot-ms, or shorten --context",
+                f"chunks already take {least * 1e3:.1f} ms per token; raise --tpot-ms, or shorten --context",
             )
-        lo, hi = 1, capacity  # tpot(lo) meets the target, tpot(hi) does not
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            lo, hi = (mid, hi) if tpot(mid) <= target else (lo, mid)
-        batch, limit = lo, "tpot"
+        batch, limit = largest_meeting(tpot, target, (1, least), (capacity, at_capacity)), "tpot"
     if s.ttft_ms is not None:
         ttft = colocated_numbers(s, rates, batch)["ttft_s"]
         if ttft * 1e3 > s.ttft_ms:

@@ -30,6 +30,7 @@ bandwidth, times the layers.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
@@ -293,29 +294,45 @@ class DecodePoint:
 
 
 def decode_point(s: ServeSpec, rates: KernelRates, capacity: int) -> DecodePoint:
-    """The largest batch the KV cache holds that meets `s.tpot_ms` (bisection: TPOT rises with the batch), or
-    the given batch, or (no target) the cache's capacity."""
+    """The largest batch the KV cache holds that meets `s.tpot_ms` (`largest_meeting`: TPOT rises with the
+    batch), or the given batch, or (no target) the cache's capacity."""
     if s.decode_batch is not None:
         batch, limit = s.decode_batch, "batch"
-    elif s.tpot_ms is None or tpot_s(s, rates, capacity) * 1e3 <= s.tpot_ms:
+    elif s.tpot_ms is None or (at_capacity := tpot_s(s, rates, capacity)) * 1e3 <= s.tpot_ms:
         batch, limit = capacity, "kv"
     else:
-        target = s.tpot_ms / 1e3
-        if tpot_s(s, rates, 1) > target:
-            least = tpot_s(s, rates, 1) * 1e3
+        target, least = s.tpot_ms / 1e3, tpot_s(s, rates, 1)
+        if least > target:
             raise ValueError(
-                f"TPOT {s.tpot_ms:g} ms is out of reach: one sequence per GPU already takes {least:.1f} ms per token "
-                f"on this deployment; raise --tpot-ms, or shorten --context, or change --ep"
+                f"TPOT {s.tpot_ms:g} ms is out of reach: one sequence per GPU already takes {least * 1e3:.1f} ms per "
+                f"token on this deployment; raise --tpot-ms, or shorten --context, or change --ep"
             )
-        lo, hi = 1, capacity  # tpot(lo) meets the target, tpot(hi) does not
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            lo, hi = (mid, hi) if tpot_s(s, rates, mid) <= target else (lo, mid)
-        batch, limit = lo, "tpot"
+        batch = largest_meeting(lambda b: tpot_s(s, rates, b), target, (1, least), (capacity, at_capacity))
+        limit = "tpot"
     d = decode(s, rates, batch)
     exposed, compute = d.breakdown["exposed_comm"], d.breakdown["moe_layers"] + d.breakdown["dense_layers"]
     network = exposed > 0.01 * d.step_s if d.micro_batches == 2 else exposed > compute  # comm outlasts compute
     return DecodePoint(batch, d, limit, "network" if network else "compute")
+
+
+def largest_meeting(f: Callable[[int], float], target: float, lo: tuple[int, float], hi: tuple[int, float]) -> int:
+    """The largest integer n with f(n) <= target, f rising, between `lo` = (n, f(n)) that meets the target and
+    `hi` that does not. Each step interpolates where f crosses the target (a step time is near linear in the
+    batch: a few steps), and bisects after any step that failed to halve the bracket (never more steps than
+    twice a bisection's)."""
+    (a, fa), (b, fb) = lo, hi
+    interpolate = True
+    while b - a > 1:
+        width = b - a
+        guess = a + (target - fa) / (fb - fa) * width if interpolate and fb > fa else (a + b) / 2
+        mid = min(b - 1, max(a + 1, round(guess)))
+        value = f(mid)
+        if value <= target:
+            a, fa = mid, value
+        else:
+            b, fb = mid, value
+        interpolate = 2 * (b - a) <= width
+    return a
 
 
 def prefill(s: ServeSpec, rates: KernelRates, tokens: int | None = None) -> Phase:

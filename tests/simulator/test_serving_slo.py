@@ -199,3 +199,32 @@ def test_decode_attention_reads_the_cache_at_flashmlas_rate_not_above():
     from simulator.analytic.pricing import op_s
 
     assert att.hbm_bytes / op_s(att, rates) <= 3000e9 * (1 + 1e-12)
+
+
+@given(
+    st.lists(st.floats(0.0, 10.0, allow_nan=False), min_size=2, max_size=400),
+    st.floats(0.0, 1.0),
+)
+def test_largest_meeting_finds_the_last_batch_under_the_target_in_few_steps(steps, where):
+    """Any rising step time (here a cumulative sum of random rises, flat runs included): the answer is the
+    largest batch within the target, found in no more than twice a bisection's steps."""
+    import math
+
+    from simulator.analytic.serving import largest_meeting
+
+    values = [1.0]
+    for rise in steps:
+        values.append(values[-1] + rise)
+    hi = len(values) - 1
+    target = values[0] + where * (values[hi] - values[0])
+    if values[hi] <= target:
+        return
+    calls = []
+
+    def f(n: int) -> float:
+        calls.append(n)
+        return values[n]
+
+    got = largest_meeting(f, target, (0, values[0]), (hi, values[hi]))
+    assert got == max(n for n in range(hi) if values[n] <= target)
+    assert len(calls) <= 2 * math.ceil(math.log2(hi)) + 1
