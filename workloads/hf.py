@@ -49,15 +49,14 @@ class _Keys:
         return value
 
 
-def _common(c: _Keys, **defaults: Any) -> dict[str, Any]:
-    """The keys every architecture has; `defaults` for those its config class defaults (Gemma 3's vocab)."""
+def _common(c: _Keys) -> dict[str, Any]:
     return dict(
         num_hidden_layers=c.need("num_hidden_layers"),
         hidden_size=c.need("hidden_size"),
         num_attention_heads=c.need("num_attention_heads"),
-        vocab_size=c.get("vocab_size", defaults["vocab_size"]) if "vocab_size" in defaults else c.need("vocab_size"),
-        tie_word_embeddings=c.get("tie_word_embeddings", defaults.get("tie_word_embeddings", False)),
-        max_position_embeddings=c.get("max_position_embeddings", defaults.get("max_position_embeddings", 0)),
+        vocab_size=c.need("vocab_size"),
+        tie_word_embeddings=c.get("tie_word_embeddings", False),
+        max_position_embeddings=c.get("max_position_embeddings", 0),
     )
 
 
@@ -208,19 +207,24 @@ def _gpt_oss(c: _Keys) -> dict[str, Any]:
     }
 
 
+# Gemma3TextConfig's defaults for the keys the released configs leave out (configuration_gemma3.py)
+GEMMA3_DEFAULTS = {"vocab_size": 262208, "tie_word_embeddings": True, "max_position_embeddings": 131072}
+
+
 def _gemma3(c: _Keys) -> dict[str, Any]:
     # Gemma 3 (configuration_gemma3.py, Gemma3TextConfig): GQA with RMSNorm over q and k, a GeGLU MLP (three
     # matrices, as SwiGLU), tied embeddings; five of every six layers attend a local window (layer_types, else
     # sliding_window_pattern, 6 by default). The multimodal checkpoints nest the text model in text_config
     # (its SigLIP vision tower, 417M in the 27B, is left out). Keys the released configs omit take
     # Gemma3TextConfig's defaults.
-    if isinstance(c.config.get("text_config"), Mapping):
-        c = _Keys(c.config["text_config"], f"{c.where} text_config")
+    text = c.config.get("text_config")
+    config, where = (text, f"{c.where} text_config") if isinstance(text, Mapping) else (c.config, c.where)
+    c = _Keys({**GEMMA3_DEFAULTS, **config}, where)
     layers, pattern = c.need("num_hidden_layers"), c.get("sliding_window_pattern", 6)
     if pattern < 1:
         raise ConfigError(f"{c.where}: sliding_window_pattern={pattern} must be a positive integer")
     return {
-        **_common(c, vocab_size=262208, tie_word_embeddings=True, max_position_embeddings=131072),
+        **_common(c),
         **_gqa(c),
         "intermediate_size": c.need("intermediate_size"),
         "qk_norm": True,

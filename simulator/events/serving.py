@@ -90,6 +90,7 @@ class Setup:
     prefill_room: int  # new tokens per unit per forward
     decode_units: int
     kv_tokens_per_unit: int
+    reserve: np.ndarray  # each request's KV as its unit reserves it (`kv_reserve`), in the requests' order
     batch_cap_per_unit: int | None  # None: the KV cache alone limits the batch
     transfer_latency_s: float
     transfer_s_per_token: float
@@ -127,10 +128,10 @@ def build_setup(
     # sequences one tp unit may hold: a fractional per-GPU batch (a batch per instance smaller than the instance's
     # units) rounds up, so every unit can hold one
     cap = None if limit == "kv" else max(1, math.ceil(batch * tp - 1e-9))
-    need = kv_reserve(s, prompts + outputs)
-    if need.max() > kv_tokens:
+    reserve = kv_reserve(s, prompts + outputs)
+    if reserve.max() > kv_tokens:
         raise ValueError(
-            f"a drawn request of {int(need.max()):,} tokens does not fit one decode GPU's KV cache "
+            f"a drawn request of {int(reserve.max()):,} tokens does not fit one decode GPU's KV cache "
             f"({kv_tokens:,} tokens); shorten --input-len / --output-len or raise --context"
         )
     if s.colocated:  # the step's token budget per GPU (module docstring); the KV is built where it decodes
@@ -152,6 +153,7 @@ def build_setup(
         prefill_room=room * tp,
         decode_units=max(s.ep, tp) // tp,
         kv_tokens_per_unit=kv_tokens,
+        reserve=reserve,
         batch_cap_per_unit=cap,
         transfer_latency_s=latency,
         transfer_s_per_token=per_token,
@@ -175,7 +177,6 @@ class _Serving:
     ) -> None:
         self.env, self.setup, self.rng = env, setup, rng
         self.arrival_s, self.prompts, self.outputs = arrival_s, prompts, outputs
-        self.reserve = kv_reserve(setup.spec, prompts + outputs)  # each request's KV, whole sequence
         n = len(arrival_s)
         self.left = np.maximum(1, np.rint(prompts * (1 - setup.spec.cache_hit))).astype(np.int64)  # new tokens
         nan = np.full(n, np.nan)
@@ -274,13 +275,13 @@ class _Serving:
     def _reserve(self, r: int) -> bool:
         """Reserve request `r`'s whole sequence of KV and a batch slot on the least-loaded unit with room for
         both (`unit_of[r]`); False where none has."""
-        fits = self.kv_free >= self.reserve[r]
+        fits = self.kv_free >= self.setup.reserve[r]
         if self.setup.batch_cap_per_unit is not None:
             fits &= self.held < self.setup.batch_cap_per_unit
         if not fits.any():
             return False
         u = int(np.argmin(np.where(fits, self.held, np.iinfo(np.int64).max)))
-        self.kv_free[u] -= self.reserve[r]
+        self.kv_free[u] -= self.setup.reserve[r]
         self.held[u] += 1
         self.unit_of[r] = u
         return True
@@ -364,7 +365,7 @@ class _Serving:
             return
         ids, units = self.ids[over], self.unit_of[self.ids[over]]
         self.finish[ids] = np.where(self.outputs[ids] == 1, self.ready[ids], self.env.now)
-        np.add.at(self.kv_free, units, self.reserve[ids])
+        np.add.at(self.kv_free, units, self.setup.reserve[ids])
         np.subtract.at(self.held, units, 1)
         np.subtract.at(self.active_per_unit, units, 1)
         self.kv_total -= int(self.kv[over].sum())
@@ -545,9 +546,7 @@ def _check_events(
     """Refuse a run of more than MAX_EVENTS decode steps and prefill forwards (an estimate: a step emits at
     least one token, and runs at least as long as a one-sequence step)."""
     tokens = int((outputs - 1).sum())
-    concurrency = setup.decode_units * (
-        setup.batch_cap_per_unit or setup.kv_tokens_per_unit / kv_reserve(setup.spec, prompts + outputs).max()
-    )
+    concurrency = setup.decode_units * (setup.batch_cap_per_unit or setup.kv_tokens_per_unit / setup.reserve.max())
     shortest_s = setup.decode(1, float(prompts.min() + 1), 1.0)
     steps = min(tokens, arrival_s[-1] / shortest_s + tokens / concurrency + outputs.max())
     new = np.maximum(1, prompts * (1 - setup.spec.cache_hit))
