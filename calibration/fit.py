@@ -215,6 +215,9 @@ def samples_from_series(series: dict) -> list[Sample]:
 
     A published figure gives a rate, not a time; the time is the rate's
     FLOPs (or bytes) divided by it, with the bytes a GEMM must move at least.
+    A GEMM row with a `speedup` column prices the kernel it was published
+    against (DeepGEMM's tables: its speedup over DeepSeek's internal CUTLASS
+    kernels): that kernel's rate is the row's TFLOPS over the speedup.
     """
     kernel, dtype, source = series["kernel"], series["dtype"], series["source"]
     cols = series["columns"]
@@ -240,7 +243,8 @@ def samples_from_series(series: dict) -> list[Sample]:
             flops = 2.0 * m * n * k * g
             nbytes = gemm_bytes(m, n, k, g, dtype_bytes(dtype), dtype_bytes("bf16"))
             shape = {"m": m, "n": n, "k": k, "groups": g}
-        out.append(Sample(kernel, dtype, flops, nbytes, flops / (r["tflops"] * TERA), source=source, **shape))
+        rate = r["tflops"] / r.get("speedup", 1.0)  # a rate published against another kernel: that kernel's
+        out.append(Sample(kernel, dtype, flops, nbytes, flops / (rate * TERA), source=source, **shape))
     return out
 
 
@@ -260,15 +264,15 @@ def _attention_bytes(r: dict, dtype: str) -> float:
 
 # A published table's keys and each series' keys, with their types (as hwmodels.profile.check_fields reads them).
 TABLE_KEYS = {"name": "str", "device": "str", "catalog_gpu": "str", "created": "str", "source": "str"}
-TABLE_KEYS |= {"notes": "list", "series": "list"}
+TABLE_KEYS |= {"notes": "list", "series": "list", "inherits": "str"}
 SERIES_KEYS = {"kernel": "str", "dtype": "str", "source": "str", "columns": "list", "rows": "list"}
 # A series timed on another catalog GPU of the same die (an H200 for the H100): its class is fitted as measured,
 # within that GPU's datasheet, and its bytes rate scaled by the two GPUs' HBM datasheets, as
 # `simulator.analytic.profile.apply_profile` does.
 SERIES_OPTIONAL = {"measured_on": "str"}
 # The columns of a series, by kernel: (required, optional). Rates are finite numbers > 0, `causal` is 0 or 1,
-# `bytes` a number > 0, and every other column a shape: an integer from 1 to MAX_SHAPE.
-GEMM_COLUMNS = ({"m", "n", "k", "tflops"}, {"groups"})
+# `bytes` and `speedup` numbers > 0, and every other column a shape: an integer from 1 to MAX_SHAPE.
+GEMM_COLUMNS = ({"m", "n", "k", "tflops"}, {"groups", "speedup"})
 ATTENTION_COLUMNS = ({"batch", "heads", "seq_q", "seq_k", "qk_dim", "v_dim", "tflops"}, {"kv_heads", "causal"})
 COLUMNS = {
     "gemm": GEMM_COLUMNS,
@@ -299,6 +303,8 @@ def published_from_dict(data: object, where: str = "published table") -> Profile
         raise ValueError(f"{where}: notes must be a list of strings")
     for i, series in enumerate(d["series"]):
         _check_series(series, f"{where}: series {i}")
+    if "inherits" in d:
+        d = {**d, "series": [*d["series"], *_inherited(d, where)]}
     moved = {kernel_class(s["kernel"], s["dtype"]): s["measured_on"] for s in d["series"] if "measured_on" in s}
     try:
         profile = build_profile(
@@ -315,6 +321,23 @@ def published_from_dict(data: object, where: str = "published table") -> Profile
         return _rescaled_to_target(profile, moved)
     except ValueError as err:  # a rate that makes a time of 0 or infinity, an unknown catalog GPU
         raise ValueError(f"{where}: {err}") from None
+
+
+def _inherited(d: dict, where: str) -> list[dict]:
+    """The series of the table `d` inherits (another shipped table, by file stem, one level deep) whose kernel
+    class `d` does not give itself: a table that re-prices a few classes keeps the rest of its die's table."""
+    tables = {p.stem: p for p in PUBLISHED_DIR.glob("*.toml")}
+    name = d["inherits"]
+    if name not in tables:
+        shown = clean_text(repr(name), 60)
+        raise ValueError(f"{where}: inherits {shown} is not a shipped table; use one of {', '.join(sorted(tables))}")
+    base = check_fields(loads_toml(read_text(tables[name], "published table"), name), TABLE_KEYS, name, ("series",))
+    if "inherits" in base:
+        raise ValueError(f"{where}: inherits {name}, which inherits in turn; name the table it inherits instead")
+    for i, series in enumerate(base["series"]):
+        _check_series(series, f"{name}: series {i}")
+    own = {(s["kernel"], s["dtype"]) for s in d["series"]}
+    return [s for s in base["series"] if (s["kernel"], s["dtype"]) not in own]
 
 
 def _rescaled_to_target(profile: Profile, moved: dict[str, str]) -> Profile:
@@ -361,8 +384,9 @@ def _check_series(series: object, where: str) -> None:
 
 
 def _check_cell(col: str, value: object, where: str) -> None:
-    """One number of a row: a rate or `bytes` finite and > 0, `causal` 0 or 1, a shape from 1 to MAX_SHAPE."""
-    if col in (*RATE_COLUMNS, "bytes"):
+    """One number of a row: a rate, `bytes` or `speedup` finite and > 0, `causal` 0 or 1, a shape from 1 to
+    MAX_SHAPE."""
+    if col in (*RATE_COLUMNS, "bytes", "speedup"):
         ok, want = is_finite_number(value) and value > 0, "a finite number > 0"  # a number: checked
     elif col == "causal":
         ok, want = value in (0, 1) and not isinstance(value, bool | float), "0 or 1"

@@ -110,7 +110,8 @@ def show(options: dict[str, Any], profile: str, reliability: Reliability | None 
     st.caption(
         "A run plan: phases one after another, each priced on this page's run with its own sequence, batch "
         "(a ramp is priced step by step) and layout where the table gives one; a phase may be given as "
-        "GPU-hours. The table starts from V3's plan (`v3sim train --plan deepseek-v3`; README: Run plans)."
+        "GPU-hours. The table starts from V3's plan (`v3sim train --plan deepseek-v3`; README: Run plans), priced "
+        "with this page's kernel profile: pick h800-v3-cutlass for the FP8 GEMMs V3 ran (the CLI's plan does)."
     )
     if not state.checkbox("Price the whole run", key="plan", default=False):
         return

@@ -45,8 +45,9 @@ DTYPES = ("bf16", "fp8", "fp32")
 # Kernel classes a profile may fit: "<kernel>_<dtype>" for compute, "memory" for HBM-bound work.
 CLASSES = (*(f"{k}_{d}" for k in KERNELS[:-1] for d in DTYPES), "memory")
 # The largest root-mean-square relative error a fit may miss its own samples by and still price a run. The
-# shipped GPU fits reach 16.3% (DeepGEMM's FP8 table on the H800: the roofline cannot follow its K = 512 row);
-# the others 0-11% (CUDA events repeat within 1-2%). 25% is half as much again as the worst of them; past it a
+# shipped GPU fits reach 20.5% (the internal CUTLASS FP8 GEMMs V3 ran, from DeepGEMM's table over its speedups:
+# one roofline cannot follow their small-M rows, 1.4-2.7x slower) and 16.3% (DeepGEMM's FP8 table on the H800:
+# its K = 512 row); the others 0-11% (CUDA events repeat within 1-2%). 25% is above all of them; past it a
 # fit misses its own kernels by more than v3sim's whole compute gap to V3's training trace (17.7%,
 # docs/calibration.md), so the kernel rates would be the largest error in the answer. Timings on a busy CPU
 # (perf_counter, 2 threads) land at 26-50%, and a noisy run at 3,583%: those fail.

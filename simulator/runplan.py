@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hwmodels.files import clean_text, is_finite_number, loads_toml, read_text
+from hwmodels.profile import PROFILE_DIR
 from simulator import limits
 from simulator.runspecfile import check_run_options
 
@@ -60,6 +61,7 @@ class Plan:
     source: str
     run: tuple[tuple[str, Any], ...]  # build_run options every phase starts from
     phases: tuple[Phase, ...]
+    profile: str | None = None  # the kernel profile the plan is priced with unless one is asked for (None: default)
 
 
 def plan_catalog() -> list[str]:
@@ -86,17 +88,32 @@ def load_plan_data(name_or_path: str) -> tuple[dict[str, Any], str]:
 
 
 def plan_from_dict(data: Mapping[str, Any], where: str = "plan") -> Plan:
-    unknown = sorted(set(data) - {"name", "source", "run", "phase"})
+    unknown = sorted(set(data) - {"name", "source", "profile", "run", "phase"})
     if unknown:
-        raise ValueError(f"{where}: unknown key {clean_text(unknown[0], 80)!r}; use name, source, run, [[phase]]")
+        raise ValueError(
+            f"{where}: unknown key {clean_text(unknown[0], 80)!r}; use name, source, profile, run, [[phase]]"
+        )
     name, source = _text(data.get("name", "plan"), "name", where), _text(data.get("source", ""), "source", where, True)
+    profile = _profile(data["profile"], where) if "profile" in data else None
     run = _options(data.get("run", {}), f"{where} [run]")
     phases = data.get("phase")
     if not isinstance(phases, list) or not phases:
         raise ValueError(f"{where}: give at least one [[phase]]")
     if len(phases) > MAX_PHASES:
         raise ValueError(f"{where}: {len(phases)} phases; at most {MAX_PHASES}")
-    return Plan(name, source, run, tuple(_phase(p, f"{where} phase {i + 1}") for i, p in enumerate(phases)))
+    return Plan(name, source, run, tuple(_phase(p, f"{where} phase {i + 1}") for i, p in enumerate(phases)), profile)
+
+
+PROFILE_NAMES = ("sol", "published", "measured")
+
+
+def _profile(value: Any, where: str) -> str:
+    """A plan's kernel profile: a choice or a shipped profile's name, never a path (a plan is data)."""
+    known = (*PROFILE_NAMES, *sorted(p.stem for p in PROFILE_DIR.glob("*.json")))
+    if value not in known:
+        shown = clean_text(repr(value), 60)
+        raise ValueError(f"{where}: profile {shown} is not a profile; use one of {', '.join(known)}")
+    return str(value)
 
 
 def _phase(data: Any, where: str) -> Phase:

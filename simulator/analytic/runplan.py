@@ -16,7 +16,7 @@ import numpy as np
 
 from hwmodels.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from simulator.analytic.goodput import Reliability, run_goodput
-from simulator.analytic.profile import KernelRates, rates_for
+from simulator.analytic.profile import DEFAULT_PROFILE, KernelRates, rates_for
 from simulator.analytic.report import estimate_batches
 from simulator.runplan import Phase, Plan
 from simulator.runspec import RunSpec, build_run, least_microbatches
@@ -146,7 +146,8 @@ def price_plan(
 ) -> dict[str, Any]:
     """Every phase priced, the total, and each published figure beside what v3sim puts against it (a group's
     phases summed: the steady state, as the published figures are, e.g. V3's 180K GPU-hours per trillion
-    tokens); with `reliability`, each phase's and the total's expected run."""
+    tokens); with `reliability`, each phase's and the total's expected run. `profile` None: the plan's own."""
+    profile = plan.profile if profile is None else profile
     phases = [price_phase(plan, p, profile, reliability) for p in plan.phases]
     total = {k: sum(p[k] for p in phases) for k in ("gpu_hours", "cost_usd", "days")}
     if reliability is not None:
@@ -168,4 +169,6 @@ def price_plan(
         sums = sum(e["published_gpu_hours"] for e in published.values())
         total["published_gpu_hours"] = sums
         total["error"] = total["gpu_hours"] / sums - 1 if sums else math.nan
-    return {"plan": plan.name, "source": plan.source, "phases": phases, "total": total, "published": published}
+    name = profile.name if isinstance(profile, KernelRates) else (profile or DEFAULT_PROFILE)
+    return {"plan": plan.name, "source": plan.source, "profile": name, "phases": phases, "total": total,
+            "published": published}  # fmt: skip

@@ -9,7 +9,6 @@ import argparse
 from hwmodels.files import check_output, write_atomic
 from hwmodels.names import ECMP_MODES
 from hwmodels.names import TOPOLOGY_KINDS as KINDS
-from simulator.analytic.profile import DEFAULT_PROFILE
 from simulator.cli.args import count, integer, name, nonnegative, number, positive_number, seq_tokens, whole_count
 from simulator.names import PRECISIONS, TP_COMM_MODES
 from simulator.schedules import SCHEDULES
@@ -98,8 +97,9 @@ def add_run_options(p: argparse.ArgumentParser, positive) -> None:
     p.add_argument(
         "--profile",
         type=name,
-        default=DEFAULT_PROFILE,
-        help="kernel profile: sol, published, measured, a shipped name or a .json file (default: published)",
+        default=None,
+        help="kernel profile: sol, published, measured, a shipped name or a .json file (default: published; with "
+        "--plan, the plan's own)",
     )
     p.add_argument(
         "--spec",

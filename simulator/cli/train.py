@@ -192,6 +192,7 @@ def cmd_plan(args: argparse.Namespace) -> dict[str, Any]:
 
 def print_plan(out: dict[str, Any]) -> None:
     print(f"plan {out['plan']}: {out['source']}" if out["source"] else f"plan {out['plan']}")
+    print(f"kernel profile: {out['profile']}")
     rows = []
     for p in out["phases"]:
         r = p["run"]

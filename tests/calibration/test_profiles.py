@@ -252,7 +252,8 @@ def test_calibrate_show_and_publish(capsys, tmp_path):
     assert "gemm_fp8" in out and "DeepGEMM" in out and "timed on the h200" in out  # bf16 GEMMs: our H200 run
     assert main(["calibrate", "publish", "--json", "--out-dir", str(tmp_path)]) == 0
     written = json.loads(capsys.readouterr().out)["written"]
-    assert {p.rsplit("/", 1)[-1] for p in written} == {"b200-published.json", "h800-published.json"}
+    names = {p.rsplit("/", 1)[-1] for p in written}
+    assert names == {"b200-published.json", "h800-published.json", "h800-v3-cutlass.json"}
     assert main(["calibrate", "show", str(tmp_path / "nope.json")]) == 2
 
 

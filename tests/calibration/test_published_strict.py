@@ -152,3 +152,41 @@ def test_fuzz_random_bytes_as_a_table(tmp_path_factory, raw):
     path = Path(tmp_path_factory.mktemp("table")) / "t.toml"
     path.write_bytes(raw)
     answer_or_one_line_error(published_profile, path)
+
+
+def test_a_speedup_column_prices_the_kernel_it_was_measured_against():
+    """DeepGEMM publishes its rate and its speedup over the CUTLASS kernels V3 ran: a row with `speedup` s is
+    that kernel at rate / s (the CUTLASS table's wgrad rows are DeepGEMM's at 1.2x: 1.2x the time)."""
+    plain = published_profile(PUBLISHED_DIR / "h800.toml")
+    cutlass = published_profile(PUBLISHED_DIR / "h800-v3-cutlass.toml")
+    wgrad = [[s for s in p.samples if s.kernel_class == "gemm_wgrad_fp8"] for p in (plain, cutlass)]
+    assert len(wgrad[0]) == len(wgrad[1]) == 9
+    for ours, theirs in zip(*wgrad, strict=True):
+        assert theirs.flops == ours.flops and theirs.time_s == pytest.approx(1.2 * ours.time_s, rel=1e-12)
+    for cls in ("gemm_fp8", "grouped_gemm_fp8", "gemm_wgrad_fp8"):  # every re-priced class is slower
+        assert cutlass.fits[cls].flop_per_s < plain.fits[cls].flop_per_s
+    for cls in ("gemm_bf16", "attention_fwd_bf16", "attention_bwd_bf16", "memory", "attention_decode_bf16"):
+        assert cutlass.fits[cls] == plain.fits[cls]  # inherited from the H800 table as they are
+
+
+@pytest.mark.parametrize(
+    ("inherits", "message"),
+    [
+        ("h900", "inherits 'h900' is not a shipped table; use one of b200, h800"),
+        ("../h800", "inherits '../h800' is not a shipped table"),
+        ("h800-v3-cutlass", "inherits h800-v3-cutlass, which inherits in turn"),
+    ],
+)
+def test_inherits_names_a_shipped_table_one_level_deep(inherits, message):
+    data = copy.deepcopy(SHIPPED["h800-v3-cutlass"]) | {"inherits": inherits}
+    with pytest.raises(ValueError, match=re.escape(message)) as err:
+        published_from_dict(data, "t")
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("value", [0, -1.2, math.inf, "1.2", True])
+def test_a_speedup_is_a_finite_number_above_zero(value):
+    data = copy.deepcopy(SHIPPED["h800-v3-cutlass"])
+    data["series"][0]["rows"][0][4] = value
+    with pytest.raises(ValueError, match=r"speedup=.* must be a finite number > 0"):
+        published_from_dict(data, "t")

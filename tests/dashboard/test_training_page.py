@@ -204,13 +204,13 @@ def test_the_whole_run_is_the_plan_priced_on_the_pages_run():
     from simulator.analytic.runplan import price_plan
     from simulator.runplan import load_plan, plan_from_dict
 
-    want = price_plan(load_plan("deepseek-v3"))
+    want = price_plan(load_plan("deepseek-v3"), "published")  # the page's kernel profile, not the plan's own
     at = page(plan="true")
     assert not at.exception and not at.error
     assert metrics(at)["Whole-run GPU-hours"] == f"{want['total']['gpu_hours'] / 1e3:,.0f}K"
     assert any("context extension" in c.value and "-40.4%" in c.value for c in at.caption)
     frame = plan_frame()
-    again = price_plan(plan_from_dict(plan_of(frame, {})))
+    again = price_plan(plan_from_dict(plan_of(frame, {})), "published")
     assert again["total"]["gpu_hours"] == want["total"]["gpu_hours"]
     bad = frame.copy()
     bad.loc[1, "batch_sequences"] = 7

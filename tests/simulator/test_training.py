@@ -258,6 +258,17 @@ def test_v3_pretraining_gpu_hours_within_15_percent(figures, v3_report):
     assert v3_report.gpu_hours < published  # the miss is on the optimistic side: known, unexplained time
 
 
+@pytest.mark.golden
+def test_v3_as_it_ran_lands_within_10_percent(figures, v3_report):
+    # The same run with the FP8 GEMMs V3 ran in 2024: DeepSeek's internal CUTLASS kernels (its training trace
+    # names them), at DeepGEMM's published rates over DeepGEMM's published speedups against them. Kernel-level
+    # only, nothing read from the run's rates: 2,424K (-9.0%). Slower kernels, so more than today's 2,306K.
+    published = figures["deepseek_v3"]["training"]["h800_gpu_hours_pretraining"]
+    as_ran = estimate(v3_pretraining(), "h800-v3-cutlass")
+    assert as_ran.gpu_hours == pytest.approx(published, rel=0.10)
+    assert v3_report.gpu_hours < as_ran.gpu_hours < published
+
+
 def test_validate_rows_are_checked_and_honest():
     rows = validation_rows()
     assert {"figure", "published", "predicted", "rel_error", "tolerance", "ok"} <= set(rows[0])
@@ -265,9 +276,11 @@ def test_validate_rows_are_checked_and_honest():
         assert r["ok"] == (abs(r["rel_error"]) <= r["tolerance"] + 1e-12)
     misses = {r["figure"] for r in rows if not r["ok"]}
     assert "training GFLOPs/token qwen2.5-72b" in misses  # ISCA's figure: see test_workload_figures
-    assert not {m for m in misses if "GPU-hours" in m and m.startswith("V3") and "(plan)" not in m}  # -13.5%
-    # the whole run (issue 26) misses, out of sample: context extension -40%, the total -14% against 10%
-    assert {"V3 context extension (plan), H800 GPU-hours", "V3 whole run (plan), H800 GPU-hours"} <= misses
+    assert not {m for m in misses if "GPU-hours" in m and m.startswith("V3") and "(plan)" not in m}  # -9.0%
+    v3 = next(r for r in rows if r["figure"] == "V3 pre-training H800 GPU-hours")
+    assert abs(v3["rel_error"]) <= 0.10 and not v3["in_sample"]  # the kernels V3 ran, from kernel sources
+    # the whole run (issue 26): context extension misses, out of sample (-39%)
+    assert "V3 context extension (plan), H800 GPU-hours" in misses
     runs = [r for r in rows if r.get("source")]
     in_sample = [r["figure"] for r in rows if r["in_sample"]]
     assert len(runs) >= 8 and in_sample == [
