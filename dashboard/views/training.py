@@ -32,7 +32,10 @@ from workloads.activations import RECOMPUTE_MODES
 from workloads.registry import load_model, model_slugs
 from workloads.spec import ModelSpec
 
-PROFILES = ("published", "sol", "measured")
+# The kernel choices: the GPU's published table, the speed of light, the latest measured profile, and the
+# shipped profiles of a run's own kernels (h800-v3-cutlass: the FP8 GEMMs V3 ran; trace-deepseek-v3-train: the
+# rates of V3's trace, in sample for V3).
+PROFILES = ("published", "sol", "measured", "h800-v3-cutlass", "trace-deepseek-v3-train")
 MEMORY = ("weights", "gradients", "optimizer_states", "activations")
 MAX_OVERSUBSCRIPTION = 64.0  # down:up; past any built network (3:1 is a heavy taper)
 MAX_PRICE = 10_000.0  # $ per GPU-hour: an input bound for the widget, not a price
@@ -174,7 +177,11 @@ with st.sidebar:
     price = state.number(
         "Price per GPU-hour ($, 0: catalog)", key="price", default=0.0, min_value=0.0, max_value=MAX_PRICE, step=0.1
     )
-    profile = state.selectbox("Kernel profile", PROFILES, key="profile", default="published")
+    profile = state.selectbox(
+        "Kernel profile", PROFILES, key="profile", default="published",
+        help="published: today's kernels (DeepGEMM, FlashAttention-3); h800-v3-cutlass: the FP8 GEMMs V3 ran in "
+        "2024 (V3's validate row); trace-deepseek-v3-train: the rates of V3's own trace (in sample for V3)",
+    )  # fmt: skip
     st.subheader("Failures and checkpoints")
     failure_scale = state.number(
         "Failure rate (x Llama 3's)", key="failures", default=1.0, min_value=0.0, max_value=100.0, step=0.25,
