@@ -11,3 +11,4 @@ COLLECTIVE_NAMES = ("all-to-all", "all-reduce", "all-reduce-tree", "reduce-scatt
 OPS_PHASES = ("forward", "backward", "prefill", "decode")  # `v3sim ops --phase` (workloads.ops.CLI_PHASES)
 SERVE_PHASES = ("prefill", "decode", "both")  # `v3sim serve --phase` (simulator.analytic.serving)
 TP_COMM_MODES = ("exposed", "overlapped")  # TP+SP collectives: in turn with compute, or hidden under its GEMMs
+PROFILE_CHOICES = ("sol", "published", "measured")  # kernel profiles by kind (simulator.analytic.profile)

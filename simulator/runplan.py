@@ -15,6 +15,7 @@ from typing import Any
 from hwmodels.files import clean_text, is_finite_number, loads_toml, read_text
 from hwmodels.profile import PROFILE_DIR
 from simulator import limits
+from simulator.names import PROFILE_CHOICES
 from simulator.runspecfile import check_run_options
 
 PLANS_DIR = Path(__file__).parent / "data" / "plans"
@@ -104,12 +105,9 @@ def plan_from_dict(data: Mapping[str, Any], where: str = "plan") -> Plan:
     return Plan(name, source, run, tuple(_phase(p, f"{where} phase {i + 1}") for i, p in enumerate(phases)), profile)
 
 
-PROFILE_NAMES = ("sol", "published", "measured")
-
-
 def _profile(value: Any, where: str) -> str:
     """A plan's kernel profile: a choice or a shipped profile's name, never a path (a plan is data)."""
-    known = (*PROFILE_NAMES, *sorted(p.stem for p in PROFILE_DIR.glob("*.json")))
+    known = (*PROFILE_CHOICES, *sorted(p.stem for p in PROFILE_DIR.glob("*.json")))
     if value not in known:
         shown = clean_text(repr(value), 60)
         raise ValueError(f"{where}: profile {shown} is not a profile; use one of {', '.join(known)}")

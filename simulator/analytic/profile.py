@@ -27,9 +27,9 @@ from hwmodels.profile import MAX_FIT_RMSE, PROFILE_DIR, KernelFit, Profile, read
 from hwmodels.registry import load_gpu
 from hwmodels.specs import GPUSpec
 from simulator.analytic.memo import Memo
+from simulator.names import PROFILE_CHOICES
 
 SHIPPED_DIR = PROFILE_DIR
-PROFILE_CHOICES = ("sol", "published", "measured")
 DEFAULT_PROFILE = "published"
 FALLBACK_PUBLISHED = "h800-published"
 # Kernel timings we measured on a GPU, shipped: what `measured` falls back to on a GPU of their die.
