@@ -32,7 +32,10 @@ def cmd_compare_trace(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def print_compare_trace(out: dict[str, Any]) -> None:
-    print(f"{out['trace']}: {out['kernels']} kernels; v3sim: {out['layers']} MoE layers, one forward + one backward")
+    print(
+        f"{out['trace']}: {out['kernels']} kernels; v3sim ({out['profile']}): {out['layers']} MoE layers, one "
+        "forward + one backward"
+    )
     rows = [
         {
             "class": r["class"],

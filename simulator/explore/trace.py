@@ -120,6 +120,7 @@ def compare_trace(path: str | Path, run: RunSpec, rates: KernelRates, layers: in
     compute = [r for r in rows if r["stream"] == "compute"]
     return {
         "trace": str(path),
+        "profile": rates.name,
         "layers": layers,
         "kernels": len(kernels),
         "rows": rows,
