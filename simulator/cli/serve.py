@@ -156,7 +156,15 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     p.add_argument(
         "--output-len", type=name, default=None, help="output lengths, as --input-len (default: --output-tokens)"
     )
-    p.add_argument("--requests", type=REQUESTS, default=None, help="requests simulated with --rate (default 2000)")
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        help="every request queued at once at the co-located pool, run to the last token (trtllm-bench's "
+        "throughput run): output tokens over the whole run, ramp-up and drain included (needs --colocated)",
+    )
+    p.add_argument(
+        "--requests", type=REQUESTS, default=None, help="requests simulated with --rate or --offline (default 2000)"
+    )
     p.add_argument(
         "--seed", type=integer, default=None, help="seed of the arrival, length and routing draws (default 0)"
     )
@@ -215,10 +223,16 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.rate is not None and args.phase != "both":
         raise ValueError(f"--rate simulates the prefill and decode pools together; use --phase both, not {args.phase}")
-    if args.rate is None and (
-        given := [f"--{k.replace('_', '-')}" for k in LOAD_OPTIONS if getattr(args, k) is not None]
+    if args.offline and (args.rate is not None or args.prefill_instances is not None or not args.colocated):
+        wrong = "--rate" if args.rate is not None else "--prefill-instances" if args.prefill_instances else None
+        raise ValueError(f"--offline queues every request at once: drop {wrong}" if wrong else
+                         "--offline runs one co-located pool: add --colocated")  # fmt: skip
+    if (
+        args.rate is None
+        and not args.offline
+        and (given := [f"--{k.replace('_', '-')}" for k in LOAD_OPTIONS if getattr(args, k) is not None])
     ):
-        raise ValueError(f"{', '.join(given)} describe the load: give --rate QPS too")
+        raise ValueError(f"{', '.join(given)} describe the load: give --rate QPS (or --offline) too")
     check_context(load_model(args.model), args.context, "--context")
     depths = args.mtp_acceptance or ()
     if len(depths) > 1 and args.mtp_tokens not in (None, len(depths)):
@@ -258,7 +272,18 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
     out = serve(s, args.profile, args.phase)
     if args.rate is not None:
         out["load"] = _load(s, args)
+    if args.offline:
+        out["offline"] = _offline(s, args)
     return out
+
+
+def _offline(s: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """The offline run of --requests (default 2000) queued at once (the lengths and seed it was given)."""
+    from simulator.analytic.profile import rates_for
+    from simulator.events.offline import simulate_offline
+
+    given = {k: getattr(args, k) for k in ("input_len", "output_len", "seed") if getattr(args, k) is not None}
+    return simulate_offline(s, rates_for(args.profile, s.node.gpu), args.requests or 2000, **given)
 
 
 def _load(s: Any, args: argparse.Namespace) -> dict[str, Any]:
@@ -337,6 +362,29 @@ def print_serve(out: dict[str, Any]) -> None:
         print(f"  network bound TPOT {bound:.2f} ms (ISCA 2025 method: EP traffic of 32 tokens per GPU)")
     if "load" in out:
         _print_load(out["load"])
+    if "offline" in out:
+        _print_offline(out["offline"])
+
+
+def _print_offline(run: dict[str, Any]) -> None:
+    """The offline run's lines: its requests, the whole run, throughput against the steady point."""
+    rate = run["output_tokens_per_s_per_gpu"] / run["steady_output_tokens_per_s_per_gpu"] - 1
+    tpot = "n/a" if run["mean_tpot_s"] is None else f"{run['mean_tpot_s'] * 1e3:,.1f} ms"
+    print(
+        f"  offline       {run['requests']:,} requests queued at once (input {run['input_len']}, output "
+        f"{run['output_len']} tokens) on {run['gpus']} GPU{'s' if run['gpus'] > 1 else ''}: the last token at "
+        f"{run['makespan_s']:,.1f} s"
+    )
+    output, given = run["output_tokens_per_s_per_gpu"], run["input_tokens_per_s_per_gpu"]
+    print(
+        f"  throughput    {output:,.0f} output and {given:,.0f} "
+        f"input tok/s per GPU over the whole run ({rate:+.0%} against the steady point's "
+        f"{run['steady_output_tokens_per_s_per_gpu']:,.0f}: ramp-up and drain)"
+    )
+    print(
+        f"  batch         {run['mean_batch_per_gpu']:,.0f} per GPU on average (capacity "
+        f"{run['capacity_batch_per_gpu']:,.0f}); mean TTFT {run['mean_ttft_s']:,.1f} s, mean TPOT {tpot}"
+    )
 
 
 def _ms(p: dict[str, float] | None, keys: tuple[str, ...] = ("p50", "p90", "p99")) -> str:

@@ -460,12 +460,6 @@ def simulate_serving(
     throughput covers the offered prompt tokens. The same seed gives the same dict."""
     _check(rate_qps, requests, seed, prefill_instances)
     inputs, outputs = request_lengths(s, input_len, output_len)
-    mean = inputs.mean_tokens + outputs.mean_tokens
-    if mean > s.context:
-        raise ValueError(
-            f"the mean request ({inputs.mean_tokens:,.0f} prompt + {outputs.mean_tokens:,.0f} output tokens) is "
-            f"longer than the deployment's context of {s.context:,} tokens; raise --context"
-        )
     rng = np.random.default_rng(seed)
     arrival_s = np.cumsum(rng.exponential(1 / rate_qps, requests))
     prompts, outs = inputs.sample(rng, requests), outputs.sample(rng, requests)
@@ -494,7 +488,8 @@ def request_lengths(
     s: ServeSpec, input_len: Lengths | str | None, output_len: Lengths | str | None
 ) -> tuple[Lengths, Lengths]:
     """The prompt and output length distributions: as given (text is parsed), else the output fixed at
-    `s.output_tokens` and the prompt at the context less the mean output."""
+    `s.output_tokens` and the prompt at the context less the mean output; a mean request longer than the
+    deployment's context is refused."""
     if output_len is None:
         if s.output_tokens is None:
             raise ValueError(
@@ -505,6 +500,11 @@ def request_lengths(
     if input_len is None:
         input_len = str(max(1, round(s.context - outputs.mean_tokens)))
     inputs = parse_lengths(input_len) if isinstance(input_len, str) else input_len
+    if inputs.mean_tokens + outputs.mean_tokens > s.context:
+        raise ValueError(
+            f"the mean request ({inputs.mean_tokens:,.0f} prompt + {outputs.mean_tokens:,.0f} output tokens) is "
+            f"longer than the deployment's context of {s.context:,} tokens; raise --context"
+        )
     return inputs, outputs
 
 

@@ -8,12 +8,17 @@ where one was). The decode context is the prompt and half the output: the mean l
 A co-located result (`colocated = true`: prefill chunks on the decode GPUs, `simulator.analytic.colocated`)
 is posed as `serve --colocated`: its context the whole request (prompt and output: the KV reserved),
 `output_tokens` the output, which set each step's prompt chunk; its steps read each cache at the prompt and
-half the output (`colocated.decoding_context`).
+half the output (`colocated.decoding_context`). A result of an offline benchmark that publishes its request
+count (`requests = N`: every request queued at once, output tokens over the whole run, as trtllm-bench
+reports) is priced as that run in the event model (`simulator.events.offline`), ramp-up and drain included:
+once a process, the slowest rows of `validate` (about a second each).
 """
 
 from __future__ import annotations
 
+import os
 import tomllib
+from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -50,6 +55,10 @@ def _read() -> tuple[dict[str, Any], ...]:
         missing = [k for k in REQUIRED if k not in r]
         if missing or r["metric"] not in METRICS or not isinstance(r["in_sample"], bool):
             raise ValueError(f"{PATH.name}: result {r.get('id')!r} needs {', '.join(missing) or 'a known metric'}")
+        offline = r.get("colocated") and "output_len" in r and r["metric"] == "output_tokens_per_s_per_gpu"
+        if "requests" in r and not (offline and isinstance(r["requests"], int)):
+            raise ValueError(f"{PATH.name}: result {r['id']!r}: requests (an offline run) needs a co-located pool, "
+                             "output_len and output tokens/s per GPU")  # fmt: skip
     return tuple(results)
 
 
@@ -84,13 +93,43 @@ def serving_rows(tolerance: float) -> list[dict[str, Any]]:
     from simulator.explore.validate import figure_row
 
     rows = []
+    offline = offline_figures([r["id"] for r in published_serving() if "requests" in r])
     for r in published_serving():
         spec, phase = pose(r)
-        predicted = float(METRICS[r["metric"]][1](serve(spec, phase=phase)))
+        steady = None if "requests" in r else float(METRICS[r["metric"]][1](serve(spec, phase=phase)))
+        predicted = offline[r["id"]] if steady is None else steady
         note = "; ".join(x for x in (r.get("notes", ""), "in sample" if r["in_sample"] else "out of sample") if x)
         row = figure_row(r["figure"], float(r["published"]), predicted, tolerance, note, r["in_sample"], r["source"])
         rows.append(row | {"id": r["id"]})
     return rows
+
+
+_OFFLINE: dict[str, float] = {}  # offline figures by result id, once a process (validate, its tests, `make docs`)
+
+
+def offline_figures(result_ids: list[str]) -> dict[str, float]:
+    """`offline_figure` of each result, those not yet known run on every core (a second or so each)."""
+    missing = [i for i in result_ids if i not in _OFFLINE]
+    processes = min(os.cpu_count() or 1, len(missing))
+    if processes > 1:
+        with ProcessPoolExecutor(processes) as pool:
+            _OFFLINE.update(zip(missing, pool.map(offline_figure, missing), strict=True))
+    return {i: offline_figure(i) for i in result_ids}
+
+
+def offline_figure(result_id: str) -> float:
+    """Output tokens/s per GPU of a published offline run (`requests` queued at once) in the event model."""
+    if result_id in _OFFLINE:
+        return _OFFLINE[result_id]
+    from simulator.analytic.profile import rates_for
+    from simulator.events.offline import simulate_offline
+
+    r = published_result(result_id)
+    spec, _ = pose(r)
+    out = simulate_offline(spec, rates_for(None, spec.node.gpu), r["requests"], str(r["input_len"]),
+                           str(r["output_len"]))  # fmt: skip
+    _OFFLINE[result_id] = float(out["output_tokens_per_s_per_gpu"])
+    return _OFFLINE[result_id]
 
 
 def published_result(result_id: str) -> dict[str, Any]:

@@ -1,0 +1,90 @@
+"""The offline benchmark in the serving event model (`simulator.events.offline`, `v3sim serve --offline`):
+every request queued at once at a co-located pool, run to the last token, as trtllm-bench's throughput runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from simulator.analytic.profile import rates_for
+from simulator.cli import main
+from simulator.events.offline import simulate_offline
+from simulator.explore.servingvalidate import offline_figure, pose, published_result
+from simulator.presets import deployment
+
+SPEC = deployment("qwen3-30b-a3b", "h100", weight_dtype="fp8", context=1024, colocated=True, output_tokens=512,
+                  tp=1, ep=1, batch=64)  # fmt: skip
+RATES = rates_for(None, SPEC.node.gpu)
+
+
+def run(requests: int, seed: int = 0, input_len: str = "512", output_len: str = "512") -> dict:
+    return simulate_offline(SPEC, RATES, requests, input_len, output_len, seed)
+
+
+def test_every_output_token_is_counted_over_the_whole_run():
+    for n in (1, 100):
+        out = run(n)
+        assert out["output_tokens_per_s_per_gpu"] * out["makespan_s"] * out["gpus"] == pytest.approx(n * 512)
+        assert out["input_tokens_per_s_per_gpu"] == pytest.approx(out["output_tokens_per_s_per_gpu"])  # 512 / 512
+    assert run(1)["mean_batch_per_gpu"] == pytest.approx(1.0)  # one sequence: a batch of one throughout
+
+
+def test_many_requests_approach_the_steady_point_and_few_fall_short_of_it():
+    """Ramp-up and drain weigh less the more requests there are: 2,048 requests (32 batches) land within 4% of
+    the steady co-located point, below it; 64 (one batch) never fill the pool's batch evenly and fall far short
+    (measured 2026-12-05: -2.5% and -29%)."""
+    few, many = run(64), run(2048)
+    steady = many["steady_output_tokens_per_s_per_gpu"]
+    assert few["steady_output_tokens_per_s_per_gpu"] == steady and many["capacity_batch_per_gpu"] == 64
+    assert many["output_tokens_per_s_per_gpu"] == pytest.approx(steady, rel=0.04)
+    assert few["output_tokens_per_s_per_gpu"] < 0.85 * steady < many["output_tokens_per_s_per_gpu"] < steady
+    assert few["mean_batch_per_gpu"] < 0.85 * 64 < many["mean_batch_per_gpu"] <= 64
+
+
+def test_fixed_lengths_draw_nothing_and_drawn_ones_follow_the_seed():
+    assert run(50, seed=0) == {**run(50, seed=1), "seed": 0}
+    drawn = [run(50, seed, "uniform:256-512", "uniform:256-512")["makespan_s"] for seed in (0, 0, 1)]
+    assert drawn[0] == drawn[1] != drawn[2]
+
+
+@pytest.mark.parametrize(
+    ("spec", "requests", "message"),
+    [
+        (deployment("qwen3-30b-a3b", "h100", weight_dtype="fp8", context=1024, tp=1, ep=1), 10, "add --colocated"),
+        (SPEC, 0, "requests=0 must be from 1 to"),
+        (SPEC, 2.5, "requests=2.5 must be from 1 to"),
+    ],
+)
+def test_bad_offline_runs_are_one_line_errors(spec, requests, message):
+    with pytest.raises(ValueError, match=message) as err:
+        simulate_offline(spec, RATES, requests, "512", "512")
+    assert "\n" not in str(err.value)
+
+
+def test_a_published_offline_row_is_its_run_in_the_event_model():
+    """TensorRT-LLM's overview publishes its request counts: the row is that run, priced afresh here."""
+    r = published_result("trtllm-qwen3-235b-a22b-b200-8192-1024")
+    spec, _ = pose(r)
+    out = simulate_offline(spec, rates_for(None, spec.node.gpu), r["requests"], "8192", "1024")
+    assert r["requests"] == 1500 and offline_figure(r["id"]) == out["output_tokens_per_s_per_gpu"]
+
+
+def test_cli_serve_offline(capsys):
+    args = ["serve", "--model", "qwen3-30b-a3b", "--gpu", "h100", "--weight-dtype", "fp8", "--context", "1024",
+            "--colocated", "--output-tokens", "512", "--tp", "1", "--ep", "1", "--batch", "64"]  # fmt: skip
+    assert main([*args, "--offline", "--requests", "64", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)["offline"]
+    assert out == run(64)
+    assert main([*args, "--offline", "--requests", "64"]) == 0
+    text = capsys.readouterr().out
+    assert "64 requests queued at once" in text and "over the whole run" in text
+    for extra, message in (
+        (["--rate", "2"], "--offline queues every request at once: drop --rate"),
+        (["--requests", "64"], "describe the load: give --rate QPS (or --offline) too"),
+    ):
+        assert main([*args, *extra, *(["--offline"] if "--rate" in extra else [])]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
+    assert main([a for a in args if a != "--colocated"] + ["--offline"]) == 2
+    assert "--offline runs one co-located pool: add --colocated" in capsys.readouterr().err
