@@ -13,7 +13,7 @@ from hwmodels.names import TOPOLOGY_KINDS as KINDS
 from hwmodels.registry import catalog, load_gpu
 from hwmodels.specs import NodeSpec
 from simulator import limits
-from workloads.dtypes import WEIGHT_DTYPES
+from workloads.dtypes import ACTIVATION_DTYPES, QUANTIZED_WEIGHTS, WEIGHT_DTYPES, dtype_bytes
 from workloads.spec import ModelSpec
 
 # How dispatch and combine meet compute: the faster of one and two micro-batches (auto); two micro-batches, one's
@@ -54,6 +54,8 @@ class ServeSpec:
     weight_dtype: str = "fp8"
     kv_dtype: str = "bf16"
     attention_dtype: str = "bf16"  # prefill attention's compute: bf16, or fp8 (FlashAttention-3's fp8 forward)
+    # quantized weights' GEMMs: their activations and compute (ACTIVATION_DTYPES); None: the weights' own
+    activation_dtype: str | None = None
     window_kv: str = "window"  # WINDOW_KV_MODES: what the KV pool holds of a sliding-window layer
     colocated: bool = False  # one pool: prefill chunks ride the decode steps (simulator.analytic.colocated)
     cache_hit: float = 0.0  # share of prompt tokens served from the prompt cache (no prefill compute)
@@ -160,12 +162,15 @@ class ServeSpec:
             raise ValueError(f"cache_hit={self.cache_hit} must be in [0, 1)")
         if self.weight_dtype not in WEIGHT_DTYPES:
             raise ValueError(f"weight_dtype={self.weight_dtype!r}; use one of {', '.join(WEIGHT_DTYPES)}")
-        if self.weight_dtype == "fp8" and self.node.gpu.peak_fp8_flop_per_s <= 0:
-            raise ValueError(f"{self.node.gpu.name} has no fp8 tensor cores; use --weight-dtype bf16")
-        if self.weight_dtype == "fp4" and self.node.gpu.peak_fp4_flop_per_s <= 0:
+        self._check_activation_dtype()
+        if self.gemm_dtype == "fp8" and self.node.gpu.peak_fp8_flop_per_s <= 0:
+            flag = "--weight-dtype bf16" if self.activation_dtype is None else "--activation-dtype bf16"
+            raise ValueError(f"{self.node.gpu.name} has no fp8 tensor cores; use {flag}")
+        if self.gemm_dtype == "fp4" and self.node.gpu.peak_fp4_flop_per_s <= 0:
             with_fp4 = ", ".join(g for g in catalog("gpus") if load_gpu(g).peak_fp4_flop_per_s > 0)
             raise ValueError(
-                f"{self.node.gpu.name} has no fp4 tensor cores (GPUs with them: {with_fp4}); use --weight-dtype fp8"
+                f"{self.node.gpu.name} has no fp4 tensor cores (GPUs with them: {with_fp4}); use --weight-dtype fp8, "
+                "or --activation-dtype fp8 or bf16 (fp4 weights under wider activations)"
             )
         if self.colocated and self.output_tokens is None:
             raise ValueError("--colocated needs --output-tokens N: the share of prompt to output sets each chunk")
@@ -177,6 +182,26 @@ class ServeSpec:
             raise ValueError(f"{self.node.gpu.name} has no fp8 tensor cores; use --attention-dtype bf16")
         if self.price_per_gpu_hour is not None and self.price_per_gpu_hour < 0:
             raise ValueError(f"price_per_gpu_hour={self.price_per_gpu_hour} must be >= 0")
+
+    @property
+    def gemm_dtype(self) -> str:
+        """What the quantized weights' GEMMs compute in: their activations' dtype, else the weights' own."""
+        return self.activation_dtype or self.weight_dtype
+
+    def _check_activation_dtype(self) -> None:
+        """Activations of a known dtype, only under quantized weights, never narrower than the weights."""
+        act = self.activation_dtype
+        if act is None:
+            return
+        if act not in ACTIVATION_DTYPES:
+            raise ValueError(f"activation_dtype={act!r}; use one of {', '.join(ACTIVATION_DTYPES)}")
+        if self.weight_dtype not in QUANTIZED_WEIGHTS:
+            raise ValueError(f"{self.weight_dtype} weights run {self.weight_dtype} GEMMs; drop --activation-dtype")
+        if dtype_bytes(act) < dtype_bytes(self.weight_dtype):
+            raise ValueError(
+                f"--activation-dtype {act} is narrower than the {self.weight_dtype} weights; use "
+                f"{' or '.join(a for a in ACTIVATION_DTYPES if dtype_bytes(a) >= dtype_bytes(self.weight_dtype))}"
+            )
 
     @property
     def verify_tokens(self) -> int:

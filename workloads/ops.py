@@ -104,14 +104,20 @@ def gemm_precision(component: str, precision: str) -> str:
     return precision if precision in QUANTIZED_WEIGHTS and component in FP8_COMPONENTS else "bf16"
 
 
-def gemm_op(g: Gemm, phase: str, part: str, precision: str) -> Op:
-    """One GEMM as an op: operands in its precision, output in bf16, HBM bytes each read or written once."""
+def gemm_op(g: Gemm, phase: str, part: str, precision: str, activation: str | None = None) -> Op:
+    """One GEMM as an op: operands in its precision, output in bf16, HBM bytes each read or written once. A
+    quantized weight's GEMM with `activation` given (W4A8, weight-only W4A16) reads its activations in that dtype
+    and computes in it (the op's precision: its kernel class); the weights keep their own bytes."""
     prec = gemm_precision(g.component, precision)
-    return Op(
-        g.name, "grouped_gemm" if g.component == "routed_experts" else "gemm", phase, part, g.component, prec,
-        flops=g.flops, hbm_bytes=g.bytes(dtype_bytes(prec), dtype_bytes("bf16")), m=g.m, n=g.n, k=g.k,
-        groups=g.groups,
-    )  # fmt: skip
+    kind = "grouped_gemm" if g.component == "routed_experts" else "gemm"
+    if activation is None or prec not in QUANTIZED_WEIGHTS or activation == prec:
+        nbytes, compute = g.bytes(dtype_bytes(prec), dtype_bytes("bf16")), prec
+    else:
+        out = g.m * g.n * dtype_bytes("bf16")
+        nbytes = g.groups * (g.m * g.k * dtype_bytes(activation) + g.k * g.n * dtype_bytes(prec) + out)
+        compute = activation
+    return Op(g.name, kind, phase, part, g.component, compute, flops=g.flops, hbm_bytes=nbytes, m=g.m, n=g.n,
+              k=g.k, groups=g.groups)  # fmt: skip
 
 
 def gemm_ops(gemms: list[Gemm], phases: tuple[str, ...], part: str, precision: str) -> list[Op]:
@@ -276,6 +282,7 @@ def serving_layer_ops(
     prefix: float = 0.0,
     expert_tp: int = 1,
     attention_dtype: str = "bf16",
+    activation_dtype: str | None = None,
 ) -> list[Op]:
     """One layer's ops on one serving GPU for `tokens` tokens through the weights, of which `queries` attend
     over `ctx` keys each (decode: tokens = queries over the cache; prefill: the prompt's new tokens).
@@ -292,13 +299,14 @@ def serving_layer_ops(
     tokens over (experts + redundant) / ep slots; a dense MLP is split like attention. Expert TP splits each
     expert over `expert_tp` GPUs of a node: every token's copy reaches all of them (an NVLink all-gather
     after the dispatch, fp8) and their partial outputs are summed (a reduce-scatter before the combine,
-    bf16).
+    bf16). Quantized weights' GEMMs take `activation_dtype` activations and compute in it (None: the weights'
+    own dtype; `gemm_op`).
     """
-    group = tokens * tp
-    out = [gemm_op(g, phase, "attn", weight_dtype).scaled(1 / tp) for g in attention_gemms(spec, group)]
+    group, act = tokens * tp, activation_dtype
+    out = [gemm_op(g, phase, "attn", weight_dtype, act).scaled(1 / tp) for g in attention_gemms(spec, group)]
     out += elementwise_ops(spec, moe, weight_dtype in QUANTIZED_WEIGHTS, tokens, phase)
     if phase == "prefill":
-        out += _prefill_attention_ops(spec, queries, ctx, prefix, tp, weight_dtype, attention_dtype)
+        out += _prefill_attention_ops(spec, queries, ctx, prefix, tp, weight_dtype, attention_dtype, act)
     else:
         kv_split = 1 if spec.attention == "mla" else min(tp, spec.kv_heads)
         kv_read = queries * tp * ctx * kv_bytes_per_token_per_layer(spec, kv_dtype) / kv_split
@@ -311,7 +319,7 @@ def serving_layer_ops(
     )
     if moe:
         gemms = serving_moe_gemms(spec, tokens, ep, redundant, expert_tp)
-        out += [gemm_op(g, phase, "mlp", weight_dtype) for g in gemms]
+        out += [gemm_op(g, phase, "mlp", weight_dtype, act) for g in gemms]
         if expert_tp > 1:
             pairs = (expert_tp - 1) * tokens * spec.num_experts_per_tok * spec.hidden_size
             out += [
@@ -320,19 +328,20 @@ def serving_layer_ops(
                    nvlink_bytes=pairs * dtype_bytes("bf16")),
             ]  # fmt: skip
     else:
-        out += [gemm_op(g, phase, "mlp", weight_dtype).scaled(1 / tp) for g in ffn_gemms(spec, False, group)]
+        out += [gemm_op(g, phase, "mlp", weight_dtype, act).scaled(1 / tp) for g in ffn_gemms(spec, False, group)]
     return out
 
 
 def _prefill_attention_ops(
-    spec: ModelSpec, queries: float, ctx: float, prefix: float, tp: int, weight_dtype: str, attention_dtype: str
-) -> list[Op]:
+    spec: ModelSpec, queries: float, ctx: float, prefix: float, tp: int, weight_dtype: str, attention_dtype: str,
+    activation_dtype: str | None = None,
+) -> list[Op]:  # fmt: skip
     """Prefill attention on one GPU of a tp group: the cached prefix's up-projection (MLA) and FlashAttention
     over per-head keys, Q and O of the queries and K and V of every key read once (1/tp of the heads)."""
     out = []
     if prefix and spec.attention == "mla":
         kv_b = [g for g in attention_gemms(spec, prefix * tp) if g.name == "kv_b_proj"]
-        out += [gemm_op(g, "prefill", "attn", weight_dtype).scaled(1 / tp) for g in kv_b]
+        out += [gemm_op(g, "prefill", "attn", weight_dtype, activation_dtype).scaled(1 / tp) for g in kv_b]
     kv_heads = spec.num_attention_heads if spec.attention == "mla" else spec.kv_heads
     width = (spec.qk_head_dim + spec.v_dim) * dtype_bytes(attention_dtype)
     q_o = queries * spec.num_attention_heads * width

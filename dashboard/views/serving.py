@@ -24,7 +24,7 @@ from simulator.analytic.serving import PHASES, serve
 from simulator.explore.servingvalidate import published_result
 from simulator.presets import deployment, node_for
 from simulator.servespec import ATTENTION_DTYPES, OVERLAP_MODES, WINDOW_KV_MODES
-from workloads.dtypes import WEIGHT_DTYPES
+from workloads.dtypes import ACTIVATION_DTYPES, WEIGHT_DTYPES
 from workloads.registry import load_model, model_slugs
 
 SWEEP_POINTS = 8  # batch sizes in the sweep, doubling from 1, plus the KV capacity
@@ -332,6 +332,11 @@ with left:
         "Weights", ("auto", *WEIGHT_DTYPES), key="weight_dtype", default="auto",
         help="auto: fp8 where the GPU has fp8, else bf16; fp4 is NVFP4 (Blackwell: b200, gb200)",
     )  # fmt: skip
+    activation_dtype = state.selectbox(
+        "GEMM activations", ("auto", *ACTIVATION_DTYPES), key="activation_dtype", default="auto",
+        help="auto: the weights' own (W8A8, W4A4); fp8 under fp4 weights (W4A8: MXFP8 x MXFP4, the FP8 rate); "
+        "bf16: weight-only kernels (W4A16, W8A16)",
+    )  # fmt: skip
     attention_dtype = state.selectbox(
         "Prefill attention dtype",
         ATTENTION_DTYPES,
@@ -435,6 +440,7 @@ step = (  # how a step runs: the same for the numbers, the batch sweep and the s
     ("attention_dtype", str(attention_dtype)),
     ("window_kv", str(window_kv)),
     ("weight_dtype", None if weight_dtype == "auto" else str(weight_dtype)),
+    ("activation_dtype", None if activation_dtype == "auto" else str(activation_dtype)),
 )
 try:
     out = serve_numbers(

@@ -89,8 +89,9 @@ def mixed_step(s: ServeSpec, rates: KernelRates, batch: float, chunk: float) -> 
         if not count:
             continue
         common = (s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype)
-        dec = layer_ops(spec, moe, tokens, tokens, keys, "decode", *common, 0.0, s.expert_tp, s.attention_dtype)
-        pre = layer_ops(spec, moe, chunk, chunk, ctx, "prefill", *common, 0.0, s.expert_tp, s.attention_dtype)
+        tail = (s.expert_tp, s.attention_dtype, s.activation_dtype)
+        dec = layer_ops(spec, moe, tokens, tokens, keys, "decode", *common, 0.0, *tail)
+        pre = layer_ops(spec, moe, chunk, chunk, ctx, "prefill", *common, 0.0, *tail)
         compute = sum(
             op.nvlink_bytes / nvlink if op.kind == "collective" else op_s(op, rates, 1.0, s.expert_imbalance, hbm)
             for op in merged(dec, pre)

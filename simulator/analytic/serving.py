@@ -86,7 +86,10 @@ def ep_comm_s(
 def _shared_expert_s(s: ServeSpec, rates: KernelRates, tokens: float, phase: str) -> float:
     """Seconds of one MoE layer's shared-expert GEMMs for `tokens` per GPU (what single-batch overlap hides
     the combine under)."""
-    ops = layer_ops(s.model, True, tokens, tokens, 1.0, phase, s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype, 0.0)
+    ops = layer_ops(
+        s.model, True, tokens, tokens, 1.0, phase, s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype, 0.0,
+        s.expert_tp, s.attention_dtype, s.activation_dtype,
+    )  # fmt: skip
     return sum(op_s(op, rates) for op in ops if op.component == "shared_experts")
 
 
@@ -118,7 +121,7 @@ def _priced_layer_ops(
     """Each op of one layer (`layer_ops`) with its seconds, as `layer_compute_s` describes."""
     ops = layer_ops(
         s.model, moe, tokens, queries, ctx, phase, s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype, prefix,
-        s.expert_tp, s.attention_dtype,
+        s.expert_tp, s.attention_dtype, s.activation_dtype,
     )  # fmt: skip
     nvlink, hbm = s.node.scaleup_achieved_bw_bytes_per_s, s.node.gpu.hbm_bw_bytes_per_s
     return [

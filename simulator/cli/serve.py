@@ -21,7 +21,7 @@ from simulator.cli.args import (
 from simulator.limits import MAX_SERVE_REQUESTS
 from simulator.names import SERVE_PHASES as PHASES
 from simulator.servespec import ATTENTION_DTYPES, CACHE_TIERS, OVERLAP_MODES, WINDOW_KV_MODES
-from workloads.dtypes import KV_DTYPES, WEIGHT_DTYPES
+from workloads.dtypes import ACTIVATION_DTYPES, KV_DTYPES, WEIGHT_DTYPES
 
 REQUESTS = positive_up_to(MAX_SERVE_REQUESTS, " requests (one simulation stays within seconds)")
 LOAD_OPTIONS = ("input_len", "output_len", "requests", "seed", "prefill_instances")  # the event model's, with --rate
@@ -184,6 +184,13 @@ def add_step_options(p: argparse.ArgumentParser, positive) -> None:
         "(Blackwell: b200, gb200; its GEMMs at the fp8 fits times the FP4/FP8 datasheet ratio, ASSUMED)",
     )
     p.add_argument(
+        "--activation-dtype",
+        choices=ACTIVATION_DTYPES,
+        default=None,
+        help="the quantized weights' GEMM activations and compute (default: the weights' own, W8A8 / W4A4): fp8 "
+        "under fp4 weights (W4A8: MXFP8 x MXFP4 runs at the FP8 rate), bf16 for weight-only kernels (W4A16)",
+    )
+    p.add_argument(
         "--overlap",
         choices=OVERLAP_MODES,
         default="auto",
@@ -254,6 +261,7 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         mtp_acceptance=depths[0] if depths else None,
         kv_dtype=args.kv_dtype,
         attention_dtype=args.attention_dtype,
+        activation_dtype=args.activation_dtype,
         window_kv=args.window_kv,
         cache_hit=args.cache_hit,
         output_tokens=args.output_tokens,

@@ -78,6 +78,7 @@ def cmd_serve_search(args: argparse.Namespace) -> dict[str, Any]:
         expert_tp=args.expert_tp,
         offload_weights=args.offload_weights,
         attention_dtype=args.attention_dtype,
+        activation_dtype=args.activation_dtype,
         window_kv=args.window_kv,
         weight_dtype=args.weight_dtype,
         colocated=args.colocated,

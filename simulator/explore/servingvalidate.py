@@ -71,8 +71,9 @@ def pose(r: dict[str, Any]):
     if r.get("colocated"):
         context = int(r["input_len"]) + output
         options |= {"colocated": True, "output_tokens": output}
-    if "kv_dtype" in r:
-        options["kv_dtype"] = r["kv_dtype"]
+    for key in ("kv_dtype", "activation_dtype"):
+        if key in r:
+            options[key] = r[key]
     if phase == "decode" and "batch_per_gpu" in r:
         options["batch"] = r["batch_per_gpu"]
     if r.get("mtp") is True:

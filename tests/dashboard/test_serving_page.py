@@ -159,6 +159,16 @@ def test_fp8_prefill_attention_reaches_the_model():
     assert not at.exception and "--attention-dtype bf16" in at.error[0].value
 
 
+def test_gemm_activations_reach_the_model():
+    at = page(gpu="b200", weight_dtype="fp4")
+    at.selectbox(key="activation_dtype").set_value("fp8").run()
+    assert not at.exception and at.query_params["activation_dtype"] == "fp8"
+    out = cli("--gpu", "b200", "--weight-dtype", "fp4", "--activation-dtype", "fp8")
+    assert metric(at, "Input tokens/s per GPU") == f"{out['input_tokens_per_s_per_gpu']:,.0f}"
+    at.selectbox(key="weight_dtype").set_value("bf16").run()  # bf16 weights take no activations: what to change
+    assert not at.exception and "drop --activation-dtype" in at.error[0].value
+
+
 def test_the_kv_pool_of_sliding_window_layers_reaches_the_model():
     at = page(model="gpt-oss-120b", gpu="h100", context="32768")
     assert not at.exception and not at.error and not at.selectbox(key="window_kv").disabled
