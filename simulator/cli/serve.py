@@ -390,8 +390,8 @@ def _print_offline(run: dict[str, Any]) -> None:
         f"{run['steady_output_tokens_per_s_per_gpu']:,.0f}: ramp-up and drain)"
     )
     print(
-        f"  batch         {run['mean_batch_per_gpu']:,.0f} per GPU on average (capacity "
-        f"{run['capacity_batch_per_gpu']:,.0f}); mean TTFT {run['mean_ttft_s']:,.1f} s, mean TPOT {tpot}"
+        f"  batch         {run['mean_batch_per_gpu']:,.0f} per GPU on average (the steady point's "
+        f"{run['steady_batch_per_gpu']:,.0f}); mean TTFT {run['mean_ttft_s']:,.1f} s, mean TPOT {tpot}"
     )
 
 

@@ -71,7 +71,7 @@ def simulate_offline(
         "output_tokens_per_s_per_gpu": float(outs.sum()) / makespan / gpus,
         "input_tokens_per_s_per_gpu": float(prompts.sum()) / makespan / gpus,
         "mean_batch_per_gpu": batch,
-        "capacity_batch_per_gpu": float(steady["batch_per_gpu"]),
+        "steady_batch_per_gpu": float(steady["batch_per_gpu"]),
         "steady_output_tokens_per_s_per_gpu": float(steady["output_tokens_per_s_per_gpu"]),
         "mean_ttft_s": float(np.nanmean(ttft)),
         "mean_tpot_s": float(np.nanmean(tpot)) if np.isfinite(tpot).any() else None,

@@ -36,7 +36,7 @@ def test_many_requests_approach_the_steady_point_and_few_fall_short_of_it():
     (measured 2026-12-05: -2.5% and -29%)."""
     few, many = run(64), run(2048)
     steady = many["steady_output_tokens_per_s_per_gpu"]
-    assert few["steady_output_tokens_per_s_per_gpu"] == steady and many["capacity_batch_per_gpu"] == 64
+    assert few["steady_output_tokens_per_s_per_gpu"] == steady and many["steady_batch_per_gpu"] == 64
     assert many["output_tokens_per_s_per_gpu"] == pytest.approx(steady, rel=0.04)
     assert few["output_tokens_per_s_per_gpu"] < 0.85 * steady < many["output_tokens_per_s_per_gpu"] < steady
     assert few["mean_batch_per_gpu"] < 0.85 * 64 < many["mean_batch_per_gpu"] <= 64
