@@ -304,7 +304,8 @@ def serving_layer_ops(
     """
     group, act = tokens * tp, activation_dtype
     out = [gemm_op(g, phase, "attn", weight_dtype, act).scaled(1 / tp) for g in attention_gemms(spec, group)]
-    out += elementwise_ops(spec, moe, weight_dtype in QUANTIZED_WEIGHTS, tokens, phase)
+    casts = (act or weight_dtype) in QUANTIZED_WEIGHTS  # activations quantized for the GEMMs (not weight-only)
+    out += elementwise_ops(spec, moe, casts, tokens, phase)
     if phase == "prefill":
         out += _prefill_attention_ops(spec, queries, ctx, prefix, tp, weight_dtype, attention_dtype, act)
     else:

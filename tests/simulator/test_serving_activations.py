@@ -78,3 +78,18 @@ def test_serve_and_serve_search_take_the_activations(capsys):
     assert out["output_tokens_per_s_per_gpu"] == pytest.approx(want["output_tokens_per_s_per_gpu"])
     assert main(["serve-search", *args, "--tpot-ms", "50", "--top", "1", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["ranked"]
+
+
+def test_weight_only_kernels_cast_no_activations():
+    """W4A8 quantizes each GEMM's activations (the 1x128 casts run); weight-only W4A16 reads them in bf16 and
+    casts none."""
+    from workloads.ops import serving_layer_ops
+    from workloads.registry import load_model
+
+    spec = load_model("gpt-oss-120b")
+
+    def casts(act: str | None) -> int:
+        ops = serving_layer_ops(spec, True, 256, 256, 1024, "decode", weight_dtype="fp4", activation_dtype=act)
+        return sum(op.kind == "elementwise" and "cast" in op.component for op in ops)
+
+    assert casts("fp8") == casts(None) > 0 and casts("bf16") == 0
