@@ -297,7 +297,8 @@ def published_profile(path: str | Path) -> Profile:
 def published_from_dict(data: object, where: str = "published table") -> Profile:
     """The profile of a parsed published table, every key and column checked with its type (a rate is a
     number > 0, a shape an integer); any defect is a one-line ValueError naming `where`, the series and
-    the field."""
+    the field. A table that `inherits` another shipped table keeps that table's series of the classes it does
+    not give itself (`_inherited`)."""
     d = check_fields(data, TABLE_KEYS, where, ("name", "device", "series"))
     if not all(isinstance(n, str) for n in d.get("notes", [])):
         raise ValueError(f"{where}: notes must be a list of strings")

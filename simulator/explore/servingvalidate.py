@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import tomllib
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -109,12 +110,16 @@ _OFFLINE: dict[str, float] = {}  # offline figures by result id, once a process 
 
 
 def offline_figures(result_ids: list[str]) -> dict[str, float]:
-    """`offline_figure` of each result, those not yet known run on every core (a second or so each)."""
+    """`offline_figure` of each result, those not yet known run on every core (a second or so each); where no
+    process can be started (a sandbox without process pools), here, one after another."""
     missing = [i for i in result_ids if i not in _OFFLINE]
     processes = min(os.cpu_count() or 1, len(missing))
     if processes > 1:
-        with ProcessPoolExecutor(processes) as pool:
-            _OFFLINE.update(zip(missing, pool.map(offline_figure, missing), strict=True))
+        try:
+            with ProcessPoolExecutor(processes) as pool:
+                _OFFLINE.update(zip(missing, pool.map(offline_figure, missing), strict=True))
+        except (OSError, BrokenProcessPool):
+            pass  # the figures are computed below, in this process
     return {i: offline_figure(i) for i in result_ids}
 
 

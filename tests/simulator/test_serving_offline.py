@@ -88,3 +88,17 @@ def test_cli_serve_offline(capsys):
         assert message in err and len(err.strip().splitlines()) == 1
     assert main([a for a in args if a != "--colocated"] + ["--offline"]) == 2
     assert "--offline runs one co-located pool: add --colocated" in capsys.readouterr().err
+
+
+def test_validate_computes_the_offline_rows_in_this_process_where_no_pool_starts(monkeypatch):
+    """A sandbox without process pools still gets every figure, computed here, the same as a pool's."""
+    import simulator.explore.servingvalidate as sv
+
+    def no_pool(*args, **kwargs):
+        raise OSError("no semaphores here")
+
+    ids = ["trtllm-qwen3-235b-a22b-b200-8192-1024", "trtllm-qwen3-235b-a22b-gb200-8192-1024"]
+    want = {i: sv.offline_figure(i) for i in ids}
+    monkeypatch.setattr(sv, "_OFFLINE", {})
+    monkeypatch.setattr(sv, "ProcessPoolExecutor", no_pool)
+    assert sv.offline_figures(ids) == want
