@@ -291,7 +291,12 @@ def published_profile(path: str | Path) -> Profile:
     """Build a published profile from a TOML file of kernel-benchmark tables (calibration/data/published): a
     regular file of at most MAX_CONFIG_BYTES, read as data by `published_from_dict`."""
     where = clean_text(path)
-    return published_from_dict(loads_toml(read_text(path, "published table"), where), where)
+    return published_from_dict(_read_table(path, where), where)
+
+
+def _read_table(path: str | Path, where: str) -> object:
+    """A published table's TOML as data (a regular file of at most MAX_CONFIG_BYTES), unchecked."""
+    return loads_toml(read_text(path, "published table"), where)
 
 
 def published_from_dict(data: object, where: str = "published table") -> Profile:
@@ -332,7 +337,7 @@ def _inherited(d: dict, where: str) -> list[dict]:
     if name not in tables:
         shown = clean_text(repr(name), 60)
         raise ValueError(f"{where}: inherits {shown} is not a shipped table; use one of {', '.join(sorted(tables))}")
-    base = check_fields(loads_toml(read_text(tables[name], "published table"), name), TABLE_KEYS, name, ("series",))
+    base = check_fields(_read_table(tables[name], name), TABLE_KEYS, name, ("series",))
     if "inherits" in base:
         raise ValueError(f"{where}: inherits {name}, which inherits in turn; name the table it inherits instead")
     for i, series in enumerate(base["series"]):

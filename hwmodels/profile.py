@@ -54,6 +54,11 @@ CLASSES = (*(f"{k}_{d}" for k in KERNELS[:-1] for d in DTYPES), "memory")
 MAX_FIT_RMSE = 0.25
 
 
+def shipped_profiles() -> list[str]:
+    """The names of the shipped profiles (their files' stems in PROFILE_DIR)."""
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.json"))
+
+
 def kernel_class(kernel: str, dtype: str) -> str:
     """The fit a sample belongs to: `gemm_fp8`, `attention_bwd_bf16`, ... or `memory`."""
     return "memory" if kernel == "memory" else f"{kernel}_{dtype}"

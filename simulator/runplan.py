@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hwmodels.files import clean_text, is_finite_number, loads_toml, read_text
-from hwmodels.profile import PROFILE_DIR
+from hwmodels.profile import shipped_profiles
 from simulator import limits
 from simulator.names import PROFILE_CHOICES
 from simulator.runspecfile import check_run_options
@@ -107,7 +107,7 @@ def plan_from_dict(data: Mapping[str, Any], where: str = "plan") -> Plan:
 
 def _profile(value: Any, where: str) -> str:
     """A plan's kernel profile: a choice or a shipped profile's name, never a path (a plan is data)."""
-    known = (*PROFILE_CHOICES, *sorted(p.stem for p in PROFILE_DIR.glob("*.json")))
+    known = (*PROFILE_CHOICES, *shipped_profiles())
     if value not in known:
         shown = clean_text(repr(value), 60)
         raise ValueError(f"{where}: profile {shown} is not a profile; use one of {', '.join(known)}")

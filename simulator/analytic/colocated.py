@@ -20,7 +20,7 @@ from typing import Any
 
 from simulator.analytic.pricing import op_s
 from simulator.analytic.profile import KernelRates
-from simulator.analytic.serving import decode, ep_comm_s, head_s, largest_meeting, layer_ops, mtp_s
+from simulator.analytic.serving import decode, ep_comm_s, head_s, largest_meeting, mtp_s, spec_layer_ops
 from simulator.analytic.servingmemory import prompt_tokens
 from simulator.servespec import ServeSpec
 from workloads.dtypes import dtype_bytes
@@ -88,10 +88,8 @@ def mixed_step(s: ServeSpec, rates: KernelRates, batch: float, chunk: float) -> 
     for moe, count in ((False, spec.num_dense_layers), (True, spec.num_moe_layers)):
         if not count:
             continue
-        common = (s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype)
-        tail = (s.expert_tp, s.attention_dtype, s.activation_dtype)
-        dec = layer_ops(spec, moe, tokens, tokens, keys, "decode", *common, 0.0, *tail)
-        pre = layer_ops(spec, moe, chunk, chunk, ctx, "prefill", *common, 0.0, *tail)
+        dec = spec_layer_ops(s, moe, tokens, tokens, keys, "decode")
+        pre = spec_layer_ops(s, moe, chunk, chunk, ctx, "prefill")
         compute = sum(
             op.nvlink_bytes / nvlink if op.kind == "collective" else op_s(op, rates, 1.0, s.expert_imbalance, hbm)
             for op in merged(dec, pre)

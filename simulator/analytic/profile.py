@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
-from hwmodels.profile import MAX_FIT_RMSE, PROFILE_DIR, KernelFit, Profile, read_profile
+from hwmodels.profile import MAX_FIT_RMSE, PROFILE_DIR, KernelFit, Profile, read_profile, shipped_profiles
 from hwmodels.registry import load_gpu
 from hwmodels.specs import GPUSpec
 from simulator.analytic.memo import Memo
@@ -191,10 +191,6 @@ def _with_fp4(fits: dict[str, KernelFit], gpu: GPUSpec) -> tuple[dict[str, Kerne
 def _dtype(cls: str) -> str:
     """The dtype of a compute class: `gemm_fp8` -> fp8."""
     return cls.rsplit("_", 1)[-1]
-
-
-def shipped_profiles() -> list[str]:
-    return sorted(p.stem for p in SHIPPED_DIR.glob("*.json"))
 
 
 def user_measured() -> list[Path]:

@@ -83,14 +83,22 @@ def ep_comm_s(
     return max(net, nvl) + len(ops) * latency
 
 
+def spec_layer_ops(
+    s: ServeSpec, moe: bool, tokens: float, queries: float, ctx: float, phase: str, prefix: float = 0.0
+) -> tuple[Op, ...]:
+    """`layer_ops` of one layer of the deployment `s` (its layout and dtypes): the one place a ServeSpec becomes
+    the operation list's arguments."""
+    return layer_ops(
+        s.model, moe, tokens, queries, ctx, phase, s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype, prefix,
+        s.expert_tp, s.attention_dtype, s.activation_dtype,
+    )  # fmt: skip
+
+
 def _shared_expert_s(s: ServeSpec, rates: KernelRates, tokens: float, phase: str) -> float:
     """Seconds of one MoE layer's shared-expert GEMMs for `tokens` per GPU (what single-batch overlap hides
     the combine under)."""
-    ops = layer_ops(
-        s.model, True, tokens, tokens, 1.0, phase, s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype, 0.0,
-        s.expert_tp, s.attention_dtype, s.activation_dtype,
-    )  # fmt: skip
-    return sum(op_s(op, rates) for op in ops if op.component == "shared_experts")
+    return sum(op_s(op, rates) for op in spec_layer_ops(s, True, tokens, tokens, 1.0, phase) if
+               op.component == "shared_experts")  # fmt: skip
 
 
 def layer_compute_s(
@@ -119,10 +127,7 @@ def _priced_layer_ops(
     prefix: float, sm_share: float, expert_imbalance: float,
 ) -> list[tuple[Op, float]]:  # fmt: skip
     """Each op of one layer (`layer_ops`) with its seconds, as `layer_compute_s` describes."""
-    ops = layer_ops(
-        s.model, moe, tokens, queries, ctx, phase, s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype, prefix,
-        s.expert_tp, s.attention_dtype, s.activation_dtype,
-    )  # fmt: skip
+    ops = spec_layer_ops(s, moe, tokens, queries, ctx, phase, prefix)
     nvlink, hbm = s.node.scaleup_achieved_bw_bytes_per_s, s.node.gpu.hbm_bw_bytes_per_s
     return [
         (op, op.nvlink_bytes / nvlink if op.kind == "collective" else op_s(op, rates, sm_share, expert_imbalance, hbm))

@@ -98,8 +98,8 @@ def serving_rows(tolerance: float) -> list[dict[str, Any]]:
     offline = offline_figures([r["id"] for r in published_serving() if "requests" in r])
     for r in published_serving():
         spec, phase = pose(r)
-        steady = None if "requests" in r else float(METRICS[r["metric"]][1](serve(spec, phase=phase)))
-        predicted = offline[r["id"]] if steady is None else steady
+        metric = METRICS[r["metric"]][1]
+        predicted = offline[r["id"]] if "requests" in r else float(metric(serve(spec, phase=phase)))
         note = "; ".join(x for x in (r.get("notes", ""), "in sample" if r["in_sample"] else "out of sample") if x)
         row = figure_row(r["figure"], float(r["published"]), predicted, tolerance, note, r["in_sample"], r["source"])
         rows.append(row | {"id": r["id"]})
