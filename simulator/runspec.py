@@ -20,7 +20,7 @@ from hwmodels.registry import load_node
 from hwmodels.specs import NodeSpec, job_share
 from hwmodels.topology import KINDS, TopologySpec, design_topology, topology_kind
 from simulator import limits
-from simulator.names import PRECISIONS, TP_COMM_MODES
+from simulator.names import CP_COMM_MODES, PRECISIONS, TP_COMM_MODES
 from simulator.presets import (
     V3_BATCH_SEQUENCES,
     V3_LAYOUT,
@@ -63,7 +63,8 @@ class RunSpec:
     tp: int = 1
     pp: int = 16
     ep: int = 64
-    cp: int = 1  # context parallelism: each sequence split over cp ranks (ring exchange of K/V)
+    cp: int = 1  # context parallelism: each sequence split over cp ranks
+    cp_comm: str = "ring"  # how CP ranks exchange attention inputs (simulator.names.CP_COMM_MODES)
     zero_stage: int = 1
     virtual_stages: int = 1
     stage_layers: tuple[int, ...] | None = None  # None: balanced by FLOPs (see training.balanced_layout)
@@ -122,6 +123,14 @@ class RunSpec:
             raise ValueError(f"ecmp={self.ecmp!r}; use one of {', '.join(ECMP_MODES)}")
         if self.tp_comm not in TP_COMM_MODES:
             raise ValueError(f"tp_comm={self.tp_comm!r}; use one of {', '.join(TP_COMM_MODES)}")
+        if self.cp_comm not in CP_COMM_MODES:
+            raise ValueError(f"cp_comm={self.cp_comm!r}; use one of {', '.join(CP_COMM_MODES)}")
+        heads = self.model.num_attention_heads
+        if self.cp > 1 and self.cp_comm == "all-to-all" and heads % (self.tp * self.cp):
+            raise ValueError(
+                f"cp_comm all-to-all splits the {heads} attention heads over tp x cp = {self.tp * self.cp} ranks: "
+                "use a cp that divides them, or cp_comm ring or all-gather"
+            )
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision={self.precision!r}; use fp8 or bf16")
         if self.precision == "fp8" and self.node.gpu.peak_fp8_flop_per_s <= 0:

@@ -25,7 +25,7 @@ NO_LIMIT = "none"  # node_limit = "none": no limit on the nodes a token's expert
 KEY_KINDS: dict[str, str] = {
     "model": "text", "gpu": "text", "node": "text",
     "gpus": "int", "topology": "text", "radix": "int", "oversubscription": "number", "ecmp": "text",
-    "tp": "int", "pp": "int", "ep": "int", "cp": "int", "zero_stage": "int", "virtual_stages": "int",
+    "tp": "int", "pp": "int", "ep": "int", "cp": "int", "cp_comm": "text", "zero_stage": "int", "virtual_stages": "int",
     "stage_layers": "ints", "micro_batch": "int", "global_batch_tokens": "int", "seq_len": "int",
     "precision": "text", "schedule": "text", "recompute": "text", "node_limit": "int or none", "comm_sms": "int",
     "tp_comm": "text", "expert_imbalance": "number", "tokens": "number", "price_per_gpu_hour": "number",

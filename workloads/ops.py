@@ -228,31 +228,43 @@ def tp_ops(spec: ModelSpec, tokens: float, tp: int, phase: str) -> list[Op]:
     ]
 
 
-def cp_ops(spec: ModelSpec, tokens: float, cp: int, tp: int, across_nodes: bool) -> list[Op]:
-    """Context parallelism's ring, one attention layer, one GPU: each rank holds `tokens` / cp of a sequence group
-    and receives the other ranks' K and V as the attention kernel reads them (per head, bf16, split by TP), cp - 1
-    chunks forward; backward K and V again and their gradients. Over NVLink within a node, else InfiniBand.
+CP_COMM = ("ring", "all-gather", "all-to-all")  # simulator.names.CP_COMM_MODES
+
+
+def cp_ops(spec: ModelSpec, tokens: float, cp: int, tp: int, across_nodes: bool, comm: str = "ring") -> list[Op]:
+    """Context parallelism's exchange for one attention layer on one GPU, whose CP group splits `tokens` (a
+    sequence group) into cp chunks; per head, bf16, K/V heads split by TP. Over NVLink within a node, else
+    InfiniBand. Pricing decides what hides (`simulator.analytic.training`: the ring under the attention, the
+    others exposed).
+    - ring (TE's p2p): the other ranks' K and V pass by, cp - 1 chunks, as the attention kernel reads them;
+      backward K and V again and their gradients.
+    - all-gather (Llama 3, TE's all_gather): the same K/V bytes, gathered before the attention; backward
+      gathered again and their gradients reduce-scattered.
+    - all-to-all (Ulysses, TE's a2a): Q, K, V swapped from a sequence split to a head split and the output
+      back, (cp - 1) / cp of this rank's own tokens each way; backward the same bytes for the gradients.
     (Exchanging MLA's compressed latent instead would move kv_lora_rank + rope dims per token, not the heads.)"""
     if cp == 1:
         return []
-    heads = max(spec.num_key_value_heads / tp, 1.0)  # GQA's K/V heads replicate past tp = their count
-    per_token = heads * (spec.qk_head_dim + spec.v_dim) * dtype_bytes("bf16")
-    ring = (cp - 1) / cp * tokens * per_token
-    ib, nvlink = (ring, 0.0) if across_nodes else (0.0, ring)
-    return [
-        Op("ring.kv", "send_recv", "forward", "attn", "cp", "bf16", ib_bytes=ib, nvlink_bytes=nvlink, stream="comm"),
-        Op(
-            "ring.kv_and_grads",
-            "send_recv",
-            "backward_input",
-            "attn",
-            "cp",
-            "bf16",
-            ib_bytes=2 * ib,
-            nvlink_bytes=2 * nvlink,
-            stream="comm",
-        ),
-    ]
+    if comm not in CP_COMM:
+        raise ValueError(f"cp comm {comm!r}; use one of {', '.join(CP_COMM)}")
+    bf16 = dtype_bytes("bf16")
+    kv_heads = max(spec.num_key_value_heads / tp, 1.0)  # GQA's K/V heads replicate past tp = their count
+    kv_per_token = kv_heads * (spec.qk_head_dim + spec.v_dim) * bf16
+    if comm == "all-to-all":
+        q_and_out = spec.num_attention_heads / tp * (spec.qk_head_dim + spec.v_dim) * bf16
+        forward = (cp - 1) / cp * tokens / cp * (kv_per_token + q_and_out)
+        backward = forward
+    else:
+        forward = (cp - 1) / cp * tokens * kv_per_token
+        backward = 2 * forward
+    kind = "send_recv" if comm == "ring" else "collective"
+    name = {"ring": "ring.kv", "all-gather": "all_gather.kv", "all-to-all": "all_to_all.qkvo"}[comm]
+    ops = []
+    for phase, size, suffix in (("forward", forward, ""), ("backward_input", backward, "_and_grads")):
+        ib, nvlink = (size, 0.0) if across_nodes else (0.0, size)
+        op = Op(name + suffix, kind, phase, "attn", "cp", "bf16", ib_bytes=ib, nvlink_bytes=nvlink, stream="comm")
+        ops.append(op)
+    return ops
 
 
 def pp_ops(spec: ModelSpec, tokens: float, first: bool, last: bool) -> list[Op]:

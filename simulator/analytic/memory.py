@@ -9,6 +9,7 @@ from dataclasses import replace
 from simulator.runspec import RunSpec
 from simulator.schedules import BIDIRECTIONAL, inflight_microbatches
 from workloads.memory import training_memory_by_stage
+from workloads.ops import cp_ops
 
 STATES = ("weights", "gradients", "optimizer_states")
 
@@ -26,6 +27,17 @@ def rank_shares(run: RunSpec) -> tuple[float, float, int]:
         return 1.0, 1.0, run.pp
     dualpipe = run.schedule == "dualpipe"
     return (1.0 if dualpipe else 0.5), (0.5 if dualpipe else 0.25), run.pp // 2
+
+
+def cp_gathered_bytes(run: RunSpec) -> float:
+    """Bytes one GPU holds for context parallelism's all-gather, one layer at a time: the other ranks' K and V
+    gathered for the attention, and in the backward their gradients before the reduce-scatter. The ring holds
+    a chunk or two in flight and the all-to-all swaps its own tokens' Q, K, V for the same bytes: neither
+    adds to what the activations count."""
+    if run.cp == 1 or run.cp_comm != "all-gather":
+        return 0.0
+    forward = cp_ops(run.model, run.micro_batch * run.seq_len, run.cp, run.tp, False, run.cp_comm)[0]
+    return 2 * forward.nvlink_bytes
 
 
 def memory_per_gpu(run: RunSpec) -> dict[str, float]:
@@ -51,6 +63,7 @@ def memory_per_gpu(run: RunSpec) -> dict[str, float]:
         rows = paired
     worst = max(rows, key=lambda r: sum(v for k, v in r.items() if k != "total"))
     out = {k: float(worst[k]) for k in (*STATES, "activations")}
+    out["activations"] += cp_gathered_bytes(run)
     out["total"] = sum(out.values())
     return out
 
@@ -70,6 +83,6 @@ def memory_floor(run: RunSpec) -> dict[str, float] | None:
     rows = training_memory_by_stage(run.model, whole, run.seq_len, run.micro_batch, run.recompute, prec, [fewest])
     weight_share, share, ranks = rank_shares(run)
     out = {k: weight_share * sum(r[k] for r in rows) / ranks for k in STATES}
-    out["activations"] = share * sum(r["activations"] for r in rows) / ranks
+    out["activations"] = share * sum(r["activations"] for r in rows) / ranks + cp_gathered_bytes(run)
     out["total"] = sum(out.values())
     return out

@@ -188,6 +188,7 @@ def run_inputs(run: RunSpec, profile: KernelRates) -> dict[str, object]:
         "pp": run.pp,
         "ep": run.ep,
         "cp": run.cp,
+        "cp_comm": run.cp_comm,
         "dp": run.dp,
         "zero_stage": run.zero_stage,
         "schedule": run.schedule,

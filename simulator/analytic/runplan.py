@@ -121,7 +121,8 @@ def _steady_phase(plan: Plan, phase: Phase, profile: KernelRates | str | None) -
 
 def _row(phase: Phase, run: RunSpec, hours: float, wall_s: float, steps: float | None, tokens: float | None,
          step_time_s: float | None, note: str) -> dict[str, Any]:  # fmt: skip
-    layout = {k: getattr(run, k) for k in ("gpus", "tp", "cp", "pp", "ep", "dp", "schedule", "seq_len", "precision")}
+    keys = ("gpus", "tp", "cp", "cp_comm", "pp", "ep", "dp", "schedule", "seq_len", "precision")
+    layout = {k: getattr(run, k) for k in keys}
     r = phase.ramp
     return {
         "_run": run,

@@ -317,8 +317,10 @@ class _RunParts:
         return self._ups[moe]
 
     def cp_exposed_s(self, moe: bool) -> tuple[float, float]:
-        """Seconds per layer, forward and backward, that context parallelism's ring of K/V shows beyond the
-        attention it overlaps (each chunk's transfer under the attention of the one before: TE's ring)."""
+        """Seconds per layer, forward and backward, that context parallelism's exchange shows: the ring of K/V
+        beyond the attention it overlaps (each chunk's transfer under the attention of the one before: TE's
+        ring); an all-gather or all-to-all whole, as it runs before the attention needs it (Llama 3: "the
+        all-gather communication latency is exposed in the critical path")."""
         if moe not in self._cp:
             run, node = self.run, self.run.node
             across = run.tp * run.cp > node.gpus_per_node
@@ -332,9 +334,9 @@ class _RunParts:
             else:
                 rate, latency = node.scaleup_achieved_bw_bytes_per_s, node.scaleup_latency_s
             out = {}
-            for op in cp_ops(run.model, run.micro_batch * run.seq_len, run.cp, run.tp, across):
+            for op in cp_ops(run.model, run.micro_batch * run.seq_len, run.cp, run.tp, across, run.cp_comm):
                 link_s = (op.ib_bytes + op.nvlink_bytes) / rate + steps * latency
-                out[op.phase] = max(0.0, link_s - attn[op.phase])
+                out[op.phase] = max(0.0, link_s - attn[op.phase]) if run.cp_comm == "ring" else link_s
             self._cp[moe] = (out.get(F, 0.0), out.get(B, 0.0))
         return self._cp[moe]
 

@@ -10,7 +10,7 @@ from hwmodels.files import check_output, write_atomic
 from hwmodels.names import ECMP_MODES
 from hwmodels.names import TOPOLOGY_KINDS as KINDS
 from simulator.cli.args import count, integer, name, nonnegative, number, positive_number, seq_tokens, whole_count
-from simulator.names import PRECISIONS, TP_COMM_MODES
+from simulator.names import CP_COMM_MODES, PRECISIONS, TP_COMM_MODES
 from simulator.schedules import SCHEDULES
 from workloads.activations import RECOMPUTE_MODES
 
@@ -24,6 +24,7 @@ TRAIN_OPTIONS = {
     "pp": "pp",
     "ep": "ep",
     "cp": "cp",
+    "cp_comm": "cp_comm",
     "zero": "zero_stage",
     "virtual_stages": "virtual_stages",
     "seq_len": "seq_len",
@@ -53,6 +54,8 @@ RUN_HELP = {
     "ep": "expert parallelism (default: V3's 64, or the largest degree below it that divides the routed experts "
     "and tp x dp; 1 for a dense model)",
     "cp": "context parallelism: each sequence split over this many ranks (default 1)",
+    "cp_comm": "how CP ranks exchange attention inputs: ring (default), passing K/V chunks under the attention; "
+    "all-gather, K/V gathered first, exposed (Llama 3); all-to-all, heads swapped for sequence (Ulysses)",
     "zero": "ZeRO stage 0-3 (default 1)",
     "virtual_stages": "pipeline chunks per GPU (default: with --schedule interleaved the most the layers allow, "
     "else 1)",
@@ -77,7 +80,7 @@ def add_run_options(p: argparse.ArgumentParser, positive) -> None:
     means the default, V3's published set-up."""
     choices = {
         "topology": KINDS, "ecmp": ECMP_MODES, "schedule": SCHEDULES, "precision": PRECISIONS,
-        "tp_comm": TP_COMM_MODES, "recompute": RECOMPUTE_MODES,
+        "tp_comm": TP_COMM_MODES, "cp_comm": CP_COMM_MODES, "recompute": RECOMPUTE_MODES,
     }  # fmt: skip
     types = {
         "gpus": positive, "oversubscription": positive_number, "global_batch_tokens": whole_count,

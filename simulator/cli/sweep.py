@@ -202,7 +202,7 @@ def print_best_layout(rows: Ranked) -> None:
         {
             "rank": r["rank"],
             "tp": r["tp"],
-            "cp": r["cp"],
+            "cp": r["cp"] if r["cp"] == 1 else f"{r['cp']} {r['cp_comm']}",
             "pp": r["pp"],
             "ep": r["ep"],
             "dp": r["dp"],

@@ -201,7 +201,7 @@ def print_plan(out: dict[str, Any]) -> None:
                 "phase": p["name"],
                 "layout": "given"
                 if r is None
-                else (f"tp{r['tp']} cp{r['cp']} pp{r['pp']} ep{r['ep']} dp{r['dp']} {r['schedule']}, {r['seq_len']:,}"),
+                else (f"tp{r['tp']} {_cp(r)} pp{r['pp']} ep{r['ep']} dp{r['dp']} {r['schedule']}, {r['seq_len']:,}"),
                 "steps": "" if p["steps"] is None else f"{p['steps']:,.0f}",
                 "step s": "" if p["step_time_s"] is None else f"{p['step_time_s']:.2f}",
                 "GPU-hours": f"{p['gpu_hours'] / 1e3:,.1f} K",
@@ -241,7 +241,7 @@ def print_train(out: dict[str, Any]) -> None:
     schedule = run["schedule"] + (f" v{run['virtual_stages']}" if run["schedule"] == "interleaved" else "")
     print(
         f"{run['model']} on {run['gpus']} x {run['gpu']} ({run['topology']}), tp{run['tp']} pp{run['pp']} "
-        f"ep{run['ep']}" + (f" cp{run['cp']}" if run["cp"] > 1 else "") + f" dp{run['dp']} "
+        f"ep{run['ep']}" + (f" {_cp(run)}" if run["cp"] > 1 else "") + f" dp{run['dp']} "
         f"ZeRO-{run['zero_stage']}, {schedule}, {run['precision']}, "
         f"profile {run['profile']}"
     )
@@ -453,3 +453,8 @@ def print_validate(rows: list[dict[str, Any]]) -> None:
     print(fmt.table(table, ["figure", "published", "predicted", "error", "tolerance", "ok", "note"]))
     misses = sum(not r["ok"] for r in rows)
     print(f"\n{len(rows) - misses} of {len(rows)} within tolerance")
+
+
+def _cp(run: dict) -> str:
+    """`cp4`, with its exchange where it is not the default ring: `cp16 all-gather`."""
+    return f"cp{run['cp']}" + (f" {run['cp_comm']}" if run["cp"] > 1 and run["cp_comm"] != "ring" else "")

@@ -5,8 +5,9 @@ Candidates: TP a power of two within a node and dividing the attention heads; CP
 each rank at least a 4K-token piece of the sequence (`MIN_CP_CHUNK`: below it the ring's transfers outgrow the
 attention they hide under, and a 4K run searches CP 1 alone); PP dividing the GPUs, at most one stage per
 layer; EP dividing the routed experts (1 for a dense model); every schedule (interleaved with 2 virtual
-stages). A layout field the caller gives (`tp`, `cp`, `pp`, `ep`, `schedule`) is held at that value, not
-searched. Everything else (micro-batch, ZeRO, precision, batch, topology) stays as given.
+stages); with CP, every exchange (`cp_comm`: ring, all-gather, all-to-all where the heads split). A layout
+field the caller gives (`tp`, `cp`, `cp_comm`, `pp`, `ep`, `schedule`) is held at that value, not searched.
+Everything else (micro-batch, ZeRO, precision, batch, topology) stays as given.
 Layouts the model rejects (memory, micro-batches, divisibility) are kept, invalid, with the reason.
 """
 
@@ -21,11 +22,12 @@ import pandas as pd
 
 from simulator.explore.sweep import evaluate
 from simulator.explore.sweepspec import complete
+from simulator.names import CP_COMM_MODES
 from simulator.presets import node_for
 from simulator.schedules import SCHEDULES
 from workloads.registry import load_model
 
-LAYOUT_COLUMNS = ("tp", "cp", "pp", "ep", "dp", "schedule", "virtual_stages")
+LAYOUT_COLUMNS = ("tp", "cp", "cp_comm", "pp", "ep", "dp", "schedule", "virtual_stages")
 MIN_CP_CHUNK = 4096  # tokens of a sequence each context-parallel rank keeps, at least (see the docstring)
 
 
@@ -47,8 +49,19 @@ def candidates(base: Mapping[str, Any]) -> list[dict[str, Any]]:
     for tp, cp, pp, ep, schedule in itertools.product(tps, cps, pps, eps, schedules):
         vs = base.get("virtual_stages", 2) if schedule == "interleaved" else 1
         layout = {"tp": tp, "cp": cp, "pp": pp, "ep": ep, "schedule": schedule, "virtual_stages": vs}
-        rows.append(complete({**base, **layout, "stage_layers": None}))
+        for comm in _cp_comms(base, spec.num_attention_heads, tp, cp):
+            rows.append(complete({**base, **layout, "cp_comm": comm, "stage_layers": None}))
     return rows
+
+
+def _cp_comms(base: Mapping[str, Any], heads: int, tp: int, cp: int) -> list[str]:
+    """The CP exchanges to try: the given one; without CP the default alone (it changes nothing); else each,
+    the all-to-all where the heads split over tp x cp."""
+    if "cp_comm" in base:
+        return [base["cp_comm"]]
+    if cp == 1:
+        return [CP_COMM_MODES[0]]
+    return [c for c in CP_COMM_MODES if c != "all-to-all" or heads % (tp * cp) == 0]
 
 
 def best_layouts(base: Mapping[str, Any], processes: int | None = None, progress: bool = False) -> pd.DataFrame:
@@ -56,7 +69,8 @@ def best_layouts(base: Mapping[str, Any], processes: int | None = None, progress
     `is_given` marking the layout `base` itself asks for (V3's published PP16 EP64 DualPipe by default)."""
     given = complete(base)
     frame = evaluate(candidates(base), "analytic", processes=processes, progress=progress)
-    frame["is_given"] = np.logical_and.reduce([frame[k] == given[k] for k in ("tp", "cp", "pp", "ep", "schedule")])
+    keys = ("tp", "cp", "cp_comm", "pp", "ep", "schedule")
+    frame["is_given"] = np.logical_and.reduce([frame[k] == given[k] for k in keys])
     frame = frame.sort_values(["valid", "step_time_s"], ascending=[False, True], kind="stable").reset_index(drop=True)
     frame["rank"] = pd.Series(range(1, len(frame) + 1), dtype=float).where(frame["valid"])
     return frame
