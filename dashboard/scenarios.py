@@ -46,6 +46,7 @@ URL_KEYS: dict[str, tuple[str, Any]] = {
     "pp": ("pp", int),
     "ep": ("ep", int),
     "cp": ("cp", int),
+    "cp_comm": ("cpcomm", str),
     "schedule": ("schedule", str),
     "virtual_stages": ("vs", int),
     "micro_batch": ("mb", int),

@@ -25,6 +25,7 @@ from simulator.analytic.report import estimate
 from simulator.analytic.spares import REPAIR_H
 from simulator.analytic.training import BREAKDOWN_KEYS
 from simulator.explore.uncertainty import uncertainty
+from simulator.names import CP_COMM_MODES
 from simulator.presets import training_gpus
 from simulator.runspec import MAX_RUN_INTS, PRECISIONS, build_run, share_note
 from simulator.schedules import SCHEDULES
@@ -141,6 +142,11 @@ with st.sidebar:
         "CP (context parallel)", key="cp", default=1, min_value=1, max_value=MAX_RUN_INTS["cp"],
         help="each sequence split over this many GPUs (README: Context parallelism)",
     )  # fmt: skip
+    cp_comm = state.selectbox(
+        "CP exchange", CP_COMM_MODES, key="cpcomm", default="ring", disabled=cp == 1,
+        help="ring: K/V chunks passed under the attention; all-gather: K/V gathered first, exposed (Llama 3); "
+        "all-to-all: heads swapped for sequence (Ulysses)",
+    )  # fmt: skip
     schedule = state.selectbox("Schedule", SCHEDULES, key="schedule", default="dualpipe")
     virtual = state.number(
         "Virtual stages (interleaved; 0: auto)", key="vs", default=0, min_value=0,
@@ -227,6 +233,7 @@ options = {
     "oversubscription": float(oversubscription),
     "pp": int(pp),
     "cp": int(cp),
+    "cp_comm": cp_comm,
     "schedule": schedule,
     "micro_batch": int(micro_batch),
     "seq_len": int(seq_len),
