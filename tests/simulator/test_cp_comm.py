@@ -12,8 +12,9 @@ import pytest
 from simulator.analytic.memory import memory_per_gpu
 from simulator.analytic.report import estimate
 from simulator.cli import main
+from simulator.names import CP_COMM_MODES
 from simulator.runspec import build_run
-from workloads.ops import cp_ops
+from workloads.ops import CP_COMM, cp_ops
 from workloads.registry import load_model
 
 LONG = {"seq_len": 131072, "global_batch_tokens": 480 * 131072, "tokens": 1000 * 480 * 131072}
@@ -29,8 +30,8 @@ def _bytes(op) -> float:
 
 def test_the_all_gather_moves_the_rings_bytes_and_the_all_to_all_its_own_tokens():
     """All-gather: the ring's K/V bytes, forward and backward. All-to-all: (cp - 1) / cp of this rank's own
-    tokens' Q, K, V and output, each way: for MLA's 128 heads at cp 16, 1/8 of the ring's forward bytes x (Q and
-    output over K and V) ... computed here from the head dims, not copied."""
+    tokens' Q, K, V and output, each way (computed here from the head dims): for MLA's 128 K/V heads, a
+    fraction of the ring's bytes. The mode names are the command line's."""
     v3 = load_model("deepseek-v3")
     tokens, cp = 131072, 16
     ring, gather, a2a = (cp_ops(v3, tokens, cp, 1, True, c) for c in ("ring", "all-gather", "all-to-all"))
@@ -43,6 +44,7 @@ def test_the_all_gather_moves_the_rings_bytes_and_the_all_to_all_its_own_tokens(
     assert _bytes(a2a[0]) < _bytes(ring[0]) / 4  # MLA's K/V heads: the ring's exchange is the dearest
     with pytest.raises(ValueError, match="cp comm 'latent'"):
         cp_ops(v3, tokens, cp, 1, True, "latent")
+    assert CP_COMM == CP_COMM_MODES
 
 
 def test_an_exposed_all_gather_is_never_faster_than_the_ring():
