@@ -5,7 +5,7 @@ Candidates: TP a power of two within a node and dividing the attention heads; CP
 each rank at least a 4K-token piece of the sequence (`MIN_CP_CHUNK`: below it the ring's transfers outgrow the
 attention they hide under, and a 4K run searches CP 1 alone); PP dividing the GPUs, at most one stage per
 layer; EP dividing the routed experts (1 for a dense model); every schedule (interleaved with 2 virtual
-stages); with CP, every exchange (`cp_comm`: ring, all-gather, all-to-all where the heads split). A layout
+stages); with CP, the ring and the all-to-all where the heads split (`cp_comm`; see `_cp_comms`). A layout
 field the caller gives (`tp`, `cp`, `cp_comm`, `pp`, `ep`, `schedule`) is held at that value, not searched.
 Everything else (micro-batch, ZeRO, precision, batch, topology) stays as given.
 Layouts the model rejects (memory, micro-batches, divisibility) are kept, invalid, with the reason.
@@ -22,7 +22,6 @@ import pandas as pd
 
 from simulator.explore.sweep import evaluate
 from simulator.explore.sweepspec import complete
-from simulator.names import CP_COMM_MODES
 from simulator.presets import node_for
 from simulator.schedules import SCHEDULES
 from workloads.registry import load_model
@@ -55,13 +54,14 @@ def candidates(base: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _cp_comms(base: Mapping[str, Any], heads: int, tp: int, cp: int) -> list[str]:
-    """The CP exchanges to try: the given one; without CP the default alone (it changes nothing); else each,
-    the all-to-all where the heads split over tp x cp."""
+    """The CP exchanges to try: the given one; without CP the default alone (it changes nothing); else the ring
+    and, where the heads split over tp x cp, the all-to-all. The all-gather moves the ring's bytes unhidden and
+    holds more memory: never the faster of the two, so not searched (it is priced when given)."""
     if "cp_comm" in base:
         return [base["cp_comm"]]
-    if cp == 1:
-        return [CP_COMM_MODES[0]]
-    return [c for c in CP_COMM_MODES if c != "all-to-all" or heads % (tp * cp) == 0]
+    if cp == 1 or heads % (tp * cp):
+        return ["ring"]
+    return ["ring", "all-to-all"]
 
 
 def best_layouts(base: Mapping[str, Any], processes: int | None = None, progress: bool = False) -> pd.DataFrame:
