@@ -40,6 +40,8 @@ DERIVATIONS = {
     "gemm_wgrad_fp8": ("gemm_fp8", None),
     "attention_bwd_bf16": ("attention_fwd_bf16", None),
     "attention_decode_bf16": ("attention_fwd_bf16", None),
+    "attention_fwd_mla_bf16": ("attention_fwd_bf16", None),  # no source for MLA's head shape: the d-128 kernels'
+    "attention_bwd_mla_bf16": ("attention_bwd_bf16", None),
 }
 UNBOUNDED = RateCaps()  # a device outside the catalog: no datasheet to bound its fits by
 DERIVED_NOTE = ": no samples; derived from the "  # the note a derived class adds to its profile
@@ -252,7 +254,7 @@ def _attention_counts(kernel: str, r: dict) -> float:
     """FlashAttention's FLOP convention: 4*b*h*s_q*s_k*d forward (half with a causal mask), 2.5x backward."""
     fwd = 2.0 * r["batch"] * r["heads"] * r["seq_q"] * r["seq_k"] * (r["qk_dim"] + r["v_dim"])
     fwd *= 0.5 if r.get("causal", 0) else 1.0
-    return fwd * (2.5 if kernel == "attention_bwd" else 1.0)
+    return fwd * (2.5 if kernel.startswith("attention_bwd") else 1.0)
 
 
 def _attention_bytes(r: dict, dtype: str) -> float:
@@ -280,6 +282,8 @@ COLUMNS = {
     "gemm_wgrad": GEMM_COLUMNS,
     "attention_fwd": ATTENTION_COLUMNS,
     "attention_bwd": ATTENTION_COLUMNS,
+    "attention_fwd_mla": ATTENTION_COLUMNS,
+    "attention_bwd_mla": ATTENTION_COLUMNS,
     "attention_decode": (set(), {"gb_per_s", "tflops"}),  # its memory-bound and compute-bound rates
     "memory": ({"gb_per_s"}, {"bytes"}),
 }

@@ -40,7 +40,12 @@ KINDS = ("measured", "published", "sol")
 # attention_decode: one query token per sequence over its KV cache (FlashMLA's absorbed MLA decode kernel).
 # gemm_wgrad: weight-gradient GEMMs, whose reduction runs over the tokens (the FP8 recipe's are a kernel of
 # their own: 1x128 x 1x128 scaling, fp32 accumulation into the main gradients).
-KERNELS = ("gemm", "grouped_gemm", "gemm_wgrad", "attention_fwd", "attention_bwd", "attention_decode", "memory")
+# attention_fwd_mla / attention_bwd_mla: training and prefill attention of MLA's head shape (query/key 192, value
+# 128), which runs slower per FLOP than the head-dim-128 kernels of attention_fwd / attention_bwd.
+KERNELS = (
+    "gemm", "grouped_gemm", "gemm_wgrad", "attention_fwd", "attention_bwd", "attention_fwd_mla", "attention_bwd_mla",
+    "attention_decode", "memory",
+)  # fmt: skip
 DTYPES = ("bf16", "fp8", "fp32")
 # Kernel classes a profile may fit: "<kernel>_<dtype>" for compute, "memory" for HBM-bound work.
 CLASSES = (*(f"{k}_{d}" for k in KERNELS[:-1] for d in DTYPES), "memory")

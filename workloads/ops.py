@@ -44,7 +44,8 @@ class Op:
 
     `component` is the `workloads.flops` component for compute ops (FLOPs sum per component), else a plain
     name of what the bytes are; `stream` is where it runs: `compute` on the SMs, `comm` on the links.
-    GEMMs are (m x k) @ (k x n), `groups` times; other ops leave the shape at 0.
+    GEMMs are (m x k) @ (k x n), `groups` times; training and prefill attention carry their head dims, `k` of
+    the queries and keys and `n` of the values; other ops leave the shape at 0.
     """
 
     name: str
@@ -72,7 +73,7 @@ class Op:
     @property
     def profile_class(self) -> str:
         """The kernel-profile class that prices a compute op (`gemm_fp8`, `gemm_wgrad_fp8`, `attention_bwd_bf16`,
-        `attention_decode_bf16`, `memory`)."""
+        `attention_fwd_mla_bf16`, `attention_decode_bf16`, `memory`)."""
         if self.kind in ("gemm", "grouped_gemm"):
             if self.phase == "backward_weight" and self.precision == "fp8":
                 return "gemm_wgrad_fp8"  # the FP8 recipe's weight-gradient kernels: a class of their own
@@ -80,9 +81,11 @@ class Op:
         if self.kind == "attention":
             if self.phase == "decode":
                 return "attention_decode_bf16"  # one query per sequence over its cache (FlashMLA)
+            # MLA's head shape (queries and keys 192 wide, values 128) in bf16 runs kernels of its own
+            mla = "_mla" if self.k != self.n and self.precision == "bf16" else ""
             if self.phase in ("backward_input", "backward_weight"):
-                return "attention_bwd_bf16"
-            return f"attention_fwd_{self.precision}"  # FlashAttention-3 forward: bf16, or fp8 serving prefill
+                return f"attention_bwd{mla}_bf16"
+            return f"attention_fwd{mla}_{self.precision}"  # FlashAttention-3 forward: bf16, or fp8 serving prefill
         if self.kind == "elementwise":
             return "memory"
         raise ValueError(f"op {self.name} ({self.kind}) runs on the links, not against a kernel profile")
@@ -133,7 +136,8 @@ def attention_op(spec: ModelSpec, tokens: float, ctx: float, phase: str) -> Op:
     nbytes = tokens * spec.num_attention_heads * 2 * (spec.qk_head_dim + spec.v_dim) * dtype_bytes("bf16")
     if phase == "backward_input":
         flops, nbytes = ATTENTION_BWD_FLOP_RATIO * flops, 2 * nbytes
-    return Op("attention", "attention", phase, "attn", "attn_core", "bf16", flops=flops, hbm_bytes=nbytes)
+    return Op("attention", "attention", phase, "attn", "attn_core", "bf16", flops=flops, hbm_bytes=nbytes,
+              k=spec.qk_head_dim, n=spec.v_dim)  # fmt: skip
 
 
 def elementwise_ops(spec: ModelSpec, moe: bool, fp8: bool, tokens: float, phase: str) -> list[Op]:
@@ -361,8 +365,9 @@ def _prefill_attention_ops(
     k_v = (queries + prefix) * tp * kv_heads / min(tp, kv_heads) * width
     flops = queries * attention_core_flops(spec, ctx)
     out.append(
-        Op("attention", "attention", "prefill", "attn", "attn_core", attention_dtype, flops=flops, hbm_bytes=q_o + k_v)
-    )
+        Op("attention", "attention", "prefill", "attn", "attn_core", attention_dtype, flops=flops, hbm_bytes=q_o + k_v,
+           k=spec.qk_head_dim, n=spec.v_dim)
+    )  # fmt: skip
     return out
 
 

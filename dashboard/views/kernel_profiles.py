@@ -25,6 +25,8 @@ KERNEL_WORDS = {
     "gemm_wgrad": "weight-gradient GEMM",
     "attention_fwd": "attention forward",
     "attention_bwd": "attention backward",
+    "attention_fwd_mla": "MLA attention forward (qk 192, v 128)",
+    "attention_bwd_mla": "MLA attention backward (qk 192, v 128)",
     "attention_decode": "decode attention",
 }
 PROFILE_WORDS = {

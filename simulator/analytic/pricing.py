@@ -40,12 +40,25 @@ def op_s(
         return max(t, rates.time_s("memory", 0.0, op.hbm_bytes))
     if expert_imbalance != 1 and op.component == "routed_experts":
         op = loaded(op, expert_imbalance)
+    return rates.time_s(priced_class(op, rates), op.flops, op.hbm_bytes, sm_share)
+
+
+# Where a profile has no fit of an op's own class (speed of light, older files), the class that prices it.
+FALLBACK_CLASS = {
+    "attention_decode_bf16": "attention_fwd_bf16",
+    "attention_fwd_mla_bf16": "attention_fwd_bf16",
+    "attention_bwd_mla_bf16": "attention_bwd_bf16",
+}
+
+
+def priced_class(op: Op, rates: KernelRates) -> str:
+    """The profile class that prices compute op `op` under `rates`: its own, or the one it falls back on."""
     cls = op.profile_class
-    if cls not in rates.fits and cls == "gemm_wgrad_fp8":
-        cls = f"{op.kind}_fp8"  # a profile with no weight-gradient class (speed of light, older files)
-    if cls not in rates.fits and cls == "attention_decode_bf16":
-        cls = "attention_fwd_bf16"  # a profile with no decode-attention class (older files)
-    return rates.time_s(cls, op.flops, op.hbm_bytes, sm_share)
+    if cls in rates.fits:
+        return cls
+    if cls == "gemm_wgrad_fp8":
+        return f"{op.kind}_fp8"  # no weight-gradient class: the forward GEMMs'
+    return FALLBACK_CLASS.get(cls, cls)
 
 
 def loaded(op: Op, k: float) -> Op:

@@ -14,6 +14,7 @@ from hwmodels.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from simulator.analytic.fabric import fabric_factors
 from simulator.analytic.memo import Memo
 from simulator.analytic.memory import memory_floor, memory_per_gpu
+from simulator.analytic.pricing import FALLBACK_CLASS
 from simulator.analytic.profile import KernelRates, describe, rates_for
 from simulator.analytic.training import (
     StageTimes,
@@ -210,12 +211,15 @@ def run_inputs(run: RunSpec, profile: KernelRates) -> dict[str, object]:
 _FITS: Memo[dict[str, tuple[str, str]]] = Memo(256)
 
 
-def _fits_used(profile: KernelRates, precision: str, moe: bool) -> dict[str, tuple[str, str]]:
-    """The explain rows of the kernel classes a run of this precision uses, once per rates object. Read-only."""
+def _fits_used(profile: KernelRates, precision: str, moe: bool, mla: bool) -> dict[str, tuple[str, str]]:
+    """The explain rows of the kernel classes a run of this precision uses (`mla`: attention of MLA's head
+    shape), once per rates object. Read-only."""
 
     def rows() -> dict[str, tuple[str, str]]:
         gemm = "fp8" if precision == "fp8" else "bf16"
-        used = {"gemm_bf16", "attention_fwd_bf16", "attention_bwd_bf16", "memory", f"gemm_{gemm}"}
+        attention = [f"attention_{d}{'_mla' if mla else ''}_bf16" for d in ("fwd", "bwd")]
+        used = {"gemm_bf16", "memory", f"gemm_{gemm}"}
+        used |= {c if c in profile.fits else FALLBACK_CLASS.get(c, c) for c in attention}
         used |= {f"grouped_gemm_{gemm}"} if moe else set()
         return {
             f"{row['class']} fit": (
@@ -226,7 +230,7 @@ def _fits_used(profile: KernelRates, precision: str, moe: bool) -> dict[str, tup
             if row["class"] in used
         }
 
-    return _FITS.get((precision, moe), (profile,), rows)
+    return _FITS.get((precision, moe, mla), (profile,), rows)
 
 
 def _fit_text(row: dict[str, object]) -> str:
@@ -286,7 +290,7 @@ def explain(run: RunSpec, profile: KernelRates, r: Report, t: StageTimes, balanc
             "value": t.f + t.b,
             "formula": "per GEMM / attention / element-wise kernel: max(FLOPs / F, bytes / B) + overhead (profile)",
             "inputs": {
-                **_fits_used(profile, run.precision, run.model.is_moe),
+                **_fits_used(profile, run.precision, run.model.is_moe, run.model.qk_head_dim != run.model.v_dim),
                 "profile notes": ("; ".join(profile.notes) or "-", f"profile {profile.name}"),
                 "SMs for compute": (
                     gpu.sm_count - (run.comm_sms if run.schedule in BIDIRECTIONAL else 0),

@@ -22,7 +22,7 @@ from typing import Any
 from hwmodels.files import MAX_PROFILE_BYTES, loads_json, read_text
 from hwmodels.kernels import elementwise_rates
 from hwmodels.profile import Profile, RateCaps
-from simulator.analytic.pricing import op_s
+from simulator.analytic.pricing import op_s, priced_class
 from simulator.analytic.profile import KernelRates, apply_profile
 from simulator.analytic.training import block_ops, compute_sm_share, ep_link_s, tokens_per_gpu
 from simulator.runspec import RunSpec
@@ -50,6 +50,8 @@ CLASSES: tuple[tuple[str, str], ...] = (
     ("copy", r"elementwise|copy|rotary|reduce_kernel|gather|scatter|topk|memset|fill"),
 )
 _PATTERNS = [(cls, re.compile(pattern, re.I)) for cls, pattern in CLASSES]
+# A trace's attention kernels, held against the classes of MLA's head shape where v3sim prices those.
+MLA_CLASSES = {"attention_fwd_bf16": "attention_fwd_mla_bf16", "attention_bwd_bf16": "attention_bwd_mla_bf16"}
 COMM = ("ep_dispatch", "ep_combine", "ep_notify")
 
 
@@ -85,9 +87,9 @@ def trace_table(kernels: list[tuple[str, float]]) -> dict[str, tuple[float, int]
     return {cls: (row[0], int(row[1])) for cls, row in table.items()}
 
 
-def _op_class(op: Op) -> str:
-    """The class a priced op is compared in: its profile class, an element-wise kernel's own class."""
-    return op.component if op.kind == "elementwise" else op.profile_class
+def _op_class(op: Op, rates: KernelRates) -> str:
+    """The class a priced op is compared in: the profile class that priced it, an element-wise kernel's own."""
+    return op.component if op.kind == "elementwise" else priced_class(op, rates)
 
 
 def model_table(run: RunSpec, rates: KernelRates, layers: int = 4) -> dict[str, float]:
@@ -96,7 +98,7 @@ def model_table(run: RunSpec, rates: KernelRates, layers: int = 4) -> dict[str, 
     table: dict[str, float] = defaultdict(float)
     hbm, share = run.node.gpu.hbm_bw_bytes_per_s, compute_sm_share(run)
     for op in block_ops(run, True):
-        table[_op_class(op)] += layers * op_s(op, rates, share, 1.0, hbm)
+        table[_op_class(op, rates)] += layers * op_s(op, rates, share, 1.0, hbm)
     phases = ("forward", "backward_input")
     for op in ep_ops(run.model, run.layout, tokens_per_gpu(run), phases, run.node_limit, run.precision):
         table[f"ep_{op.kind}"] += layers * ep_link_s(run, op)
@@ -107,6 +109,9 @@ def compare_trace(path: str | Path, run: RunSpec, rates: KernelRates, layers: in
     """The trace and v3sim side by side, class by class, with signed errors (v3sim / trace - 1)."""
     kernels = trace_kernels(path)
     traced, modelled = trace_table(kernels), model_table(run, rates, layers)
+    for base, cls in MLA_CLASSES.items():  # the trace's attention kernels are the MLA-shaped ones v3sim priced
+        if cls in modelled and base in traced:
+            traced[cls] = traced.pop(base)
     rows = []
     named = [c for c, _ in CLASSES] + ["other"]
     for cls in named + sorted(set(modelled) - set(named)):  # a class v3sim prices that no pattern names too

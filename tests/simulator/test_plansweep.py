@@ -44,7 +44,7 @@ def test_a_phase_size_axis_replaces_the_phases_size():
 
 def test_points_the_model_refuses_are_kept_with_the_reason(tmp_path, capsys):
     path = tmp_path / "s.toml"
-    path.write_text('plan = "deepseek-v3"\n[axes]\n"context extension 128K.cp" = [2, 4]\n')
+    path.write_text('plan = "deepseek-v3"\n[axes]\n"context extension 128K.ep" = [8, 128]\n')  # EP 8: 297 GB
     assert main(["sweep", str(path), "--json", "--out", str(tmp_path / "r.csv")]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["engine"] == "plan" and out["points"] == 2 and out["valid"] == 1

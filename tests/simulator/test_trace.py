@@ -58,7 +58,7 @@ def compared(trace_file):
 def test_v3_compute_kernels_within_25_percent_of_the_trace(trace_file):
     run = v3_pretraining()
     out = compare_trace(trace_file, run, rates_for(None, run.node.gpu))
-    assert out["compute_v3sim_s"] == pytest.approx(out["compute_trace_s"], rel=0.25)  # measured -20.9%
+    assert out["compute_v3sim_s"] == pytest.approx(out["compute_trace_s"], rel=0.25)  # measured -13.5% (2026-12-05)
     assert out["compute_v3sim_s"] < out["compute_trace_s"]  # optimistic, as the GPU-hours are
 
 
@@ -72,18 +72,27 @@ def test_gemm_and_attention_classes_within_25_percent(compared):
     for cls in (
         "grouped_gemm_fp8",
         "gemm_fp8",
-        "attention_fwd_bf16",
-        "attention_bwd_bf16",
+        "attention_fwd_mla_bf16",
+        "attention_bwd_mla_bf16",
         "ep_dispatch",
         "ep_combine",
     ):
-        assert abs(compared[cls]["rel_error"]) <= 0.25, (cls, compared[cls]["rel_error"])  # worst: gemm_fp8 -15%
+        assert abs(compared[cls]["rel_error"]) <= 0.25, (cls, compared[cls]["rel_error"])  # worst: attention bwd +18%
+
+
+def test_mla_attention_is_priced_as_its_own_shape(compared):
+    """V3's attention (qk 192, v 128) is priced by the MLA-shaped kernel class (cuDNN's dsv3 benchmark on an
+    H200), not FlashAttention-3's head-dim-128 rates: the trace's attention kernels are held against that class.
+    Measured 2026-12-05: forward +8% -> +7%, backward -14% -> +18% (cuDNN's deterministic backward on the SMs
+    DualPipe leaves runs slower than the kernels DeepSeek's trace ran)."""
+    assert "attention_bwd_bf16" not in compared and "attention_fwd_bf16" not in compared
+    assert 0 < compared["attention_bwd_mla_bf16"]["rel_error"] <= 0.25
 
 
 def test_the_kernels_v3_ran_close_the_gemm_gap_from_kernel_sources(trace_file, compared):
     """Priced as the kernels V3 ran (h800-v3-cutlass: DeepGEMM's rates over its published speedups against the
     internal CUTLASS kernels the trace names), every FP8 GEMM class moves toward the trace, no rate read from it:
-    wgrad -34% -> -21%, dense -15% -> -10%, grouped -3% -> +14% (measured 2026-12-05); compute -17.7% -> -10.7%."""
+    wgrad -34% -> -21%, dense -15% -> -10%, grouped -3% -> +14% (measured 2026-12-05); compute -13.5% -> -6.5%."""
     run = v3_pretraining()
     out = compare_trace(trace_file, run, rates_for("h800-v3-cutlass", run.node.gpu))
     assert out["profile"] == "h800-v3-cutlass"
@@ -101,7 +110,8 @@ def test_the_kernels_v3_ran_close_the_gemm_gap_from_kernel_sources(trace_file, c
     strict=True,
     reason="issue 20's bar, not met by the kernel-level sources: FP8 wgrad -34% (the trace's kernels are slower "
     "than DeepGEMM's), casts -44%, norms -63%, copies -66%, combine +71%, permutes +50%, dense FP8 GEMMs -15%, "
-    "dequants (1.5 ms) and DeepEP notify kernels (33 ms) not priced (measured on this reduction, 2026-12-04; "
+    "MLA attention backward +18% (cuDNN's deterministic kernel), "
+    "dequants (1.5 ms) and DeepEP notify kernels (33 ms) not priced (measured on this reduction, 2026-12-05; "
     "the trace-derived profile matches every compute class by construction, which is in sample)",
 )
 def test_every_class_within_15_percent(compared):
@@ -148,7 +158,7 @@ def test_the_trace_profile_prices_each_class_it_took_at_the_traces_time(trace_fi
     element-wise class keeps its fixed cost per kernel; its share is solved so that the class sums to the trace."""
     run = v3_pretraining()
     rows = {r["class"]: r for r in compare_trace(trace_file, run, apply_profile(traced_profile, run.node.gpu))["rows"]}
-    for cls in ("gemm_wgrad_fp8", "grouped_gemm_fp8", "gemm_fp8", "attention_bwd_bf16"):
+    for cls in ("gemm_wgrad_fp8", "grouped_gemm_fp8", "gemm_fp8", "attention_bwd_mla_bf16"):
         assert rows[cls]["rel_error"] == pytest.approx(0, abs=1e-6), cls
     for cls in ("cast", "norm", "copy", "cast_transpose", "swiglu", "combine"):
         assert rows[cls]["rel_error"] == pytest.approx(0, abs=1e-6), cls
