@@ -352,7 +352,10 @@ def _inherited(d: dict, where: str) -> list[dict]:
 
 def _rescaled_to_target(profile: Profile, moved: dict[str, str]) -> Profile:
     """The classes whose series were timed on another GPU (`moved`: class -> that GPU), with their bytes rate
-    scaled by the HBM datasheets (and the classes derived from them, derived again)."""
+    scaled by the HBM datasheets and, on a GPU of the same die (a GB200 for the B200), their FLOP rate by the
+    dtype's dense peaks, as `simulator.analytic.profile.apply_profile` carries a profile across a die; a series
+    from another die keeps its FLOP rate (a floor, its source says so). The classes derived from them are
+    derived again."""
     if not moved or not profile.catalog_gpu:
         return profile
     target = load_gpu(profile.catalog_gpu)
@@ -360,9 +363,16 @@ def _rescaled_to_target(profile: Profile, moved: dict[str, str]) -> Profile:
     for cls, gpu in moved.items():
         if cls not in fits:  # a series with no rows left fits nothing
             continue
-        ratio = target.hbm_bw_bytes_per_s / load_gpu(gpu).hbm_bw_bytes_per_s
-        fits[cls] = fits[cls].scaled(1.0, ratio, note=f"timed on {gpu}: bytes rate x {ratio:.2f} (HBM datasheets)")
-        notes.append(f"{cls}: timed on the {gpu}; its bytes rate scaled by the HBM datasheets ({ratio:.2f})")
+        timed_on = load_gpu(gpu)
+        ratio = target.hbm_bw_bytes_per_s / timed_on.hbm_bw_bytes_per_s
+        dtype = cls.rsplit("_", 1)[-1]
+        flops = 1.0
+        if target.die and target.die == timed_on.die and cls != "memory":
+            flops = target.peak_flop_per_s(dtype) / timed_on.peak_flop_per_s(dtype)
+        how = f"bytes rate x {ratio:.2f} (HBM datasheets)"
+        how += f", FLOP rate x {flops:.2f} ({dtype} peaks, the same die)" if flops != 1.0 else ""
+        fits[cls] = fits[cls].scaled(flops, ratio, note=f"timed on {gpu}: {how}")
+        notes.append(f"{cls}: timed on the {gpu}; its {how}")
     for cls, (src, _) in DERIVATIONS.items():
         if src in moved and src in fits and cls not in {s.kernel_class for s in profile.samples}:
             fits[cls] = fits[src].scaled(1.0, 1.0, note=f"{src} fit")
