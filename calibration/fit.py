@@ -26,7 +26,17 @@ import numpy as np
 from scipy.optimize import least_squares, nnls
 
 from hwmodels.files import clean_text, is_finite_number, loads_toml, read_text
-from hwmodels.profile import DTYPES, KERNELS, KernelFit, Profile, RateCaps, Sample, check_fields, kernel_class
+from hwmodels.profile import (
+    DTYPES,
+    KERNELS,
+    STAND_INS,
+    KernelFit,
+    Profile,
+    RateCaps,
+    Sample,
+    check_fields,
+    kernel_class,
+)
 from hwmodels.registry import catalog, load_gpu
 from workloads.dtypes import dtype_bytes
 from workloads.gemms import gemm_bytes
@@ -39,9 +49,7 @@ DERIVATIONS = {
     "grouped_gemm_bf16": ("gemm_bf16", None),
     "gemm_wgrad_fp8": ("gemm_fp8", None),
     "attention_bwd_bf16": ("attention_fwd_bf16", None),
-    "attention_decode_bf16": ("attention_fwd_bf16", None),
-    "attention_fwd_mla_bf16": ("attention_fwd_bf16", None),  # no source for MLA's head shape: the d-128 kernels'
-    "attention_bwd_mla_bf16": ("attention_bwd_bf16", None),
+    **{cls: (src, None) for cls, src in STAND_INS.items()},
 }
 UNBOUNDED = RateCaps()  # a device outside the catalog: no datasheet to bound its fits by
 DERIVED_NOTE = ": no samples; derived from the "  # the note a derived class adds to its profile
@@ -373,9 +381,9 @@ def _rescaled_to_target(profile: Profile, moved: dict[str, str]) -> Profile:
         how += f", FLOP rate x {flops:.2f} ({dtype} peaks, the same die)" if flops != 1.0 else ""
         fits[cls] = fits[cls].scaled(flops, ratio, note=f"timed on {gpu}: {how}")
         notes.append(f"{cls}: timed on the {gpu}; its {how}")
-    for cls, (src, _) in DERIVATIONS.items():
-        if src in moved and src in fits and cls not in {s.kernel_class for s in profile.samples}:
-            fits[cls] = fits[src].scaled(1.0, 1.0, note=f"{src} fit")
+    sampled = {s.kernel_class for s in profile.samples}
+    stale = [cls for cls, (src, _) in DERIVATIONS.items() if src in moved and cls not in sampled]
+    fits, _ = derive_missing({c: f for c, f in fits.items() if c not in stale}, profile.catalog_gpu)
     return replace(profile, fits=fits, notes=tuple(notes))
 
 

@@ -47,6 +47,13 @@ KERNELS = (
     "attention_decode", "memory",
 )  # fmt: skip
 DTYPES = ("bf16", "fp8", "fp32")
+# Attention classes with no source of their own stand in for by another's rates: a profile builds them from it
+# (calibration.fit derives them) and pricing falls back on it where a profile lacks them (older files, sol).
+STAND_INS = {
+    "attention_decode_bf16": "attention_fwd_bf16",
+    "attention_fwd_mla_bf16": "attention_fwd_bf16",
+    "attention_bwd_mla_bf16": "attention_bwd_bf16",
+}
 # Kernel classes a profile may fit: "<kernel>_<dtype>" for compute, "memory" for HBM-bound work.
 CLASSES = (*(f"{k}_{d}" for k in KERNELS[:-1] for d in DTYPES), "memory")
 # The largest root-mean-square relative error a fit may miss its own samples by and still price a run. The

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from hwmodels.kernels import elementwise_rates
+from hwmodels.profile import STAND_INS
 from simulator.analytic.profile import KernelRates
 from workloads.dtypes import dtype_bytes
 from workloads.gemms import gemm_bytes
@@ -43,22 +44,15 @@ def op_s(
     return rates.time_s(priced_class(op, rates), op.flops, op.hbm_bytes, sm_share)
 
 
-# Where a profile has no fit of an op's own class (speed of light, older files), the class that prices it.
-FALLBACK_CLASS = {
-    "attention_decode_bf16": "attention_fwd_bf16",
-    "attention_fwd_mla_bf16": "attention_fwd_bf16",
-    "attention_bwd_mla_bf16": "attention_bwd_bf16",
-}
-
-
 def priced_class(op: Op, rates: KernelRates) -> str:
-    """The profile class that prices compute op `op` under `rates`: its own, or the one it falls back on."""
+    """The profile class that prices compute op `op` under `rates`: its own, or where the profile has no fit of
+    it (speed of light, older files) the class it stands in for (`hwmodels.profile.STAND_INS`)."""
     cls = op.profile_class
     if cls in rates.fits:
         return cls
     if cls == "gemm_wgrad_fp8":
         return f"{op.kind}_fp8"  # no weight-gradient class: the forward GEMMs'
-    return FALLBACK_CLASS.get(cls, cls)
+    return STAND_INS.get(cls, cls)
 
 
 def loaded(op: Op, k: float) -> Op:

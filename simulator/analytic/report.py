@@ -14,10 +14,11 @@ from hwmodels.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 from simulator.analytic.fabric import fabric_factors
 from simulator.analytic.memo import Memo
 from simulator.analytic.memory import memory_floor, memory_per_gpu
-from simulator.analytic.pricing import FALLBACK_CLASS
+from simulator.analytic.pricing import priced_class
 from simulator.analytic.profile import KernelRates, describe, rates_for
 from simulator.analytic.training import (
     StageTimes,
+    block_ops,
     resolved,
     split_candidates,
     split_choice,
@@ -211,15 +212,15 @@ def run_inputs(run: RunSpec, profile: KernelRates) -> dict[str, object]:
 _FITS: Memo[dict[str, tuple[str, str]]] = Memo(256)
 
 
-def _fits_used(profile: KernelRates, precision: str, moe: bool, mla: bool) -> dict[str, tuple[str, str]]:
-    """The explain rows of the kernel classes a run of this precision uses (`mla`: attention of MLA's head
-    shape), once per rates object. Read-only."""
+def _fits_used(
+    profile: KernelRates, precision: str, moe: bool, attention: frozenset[str]
+) -> dict[str, tuple[str, str]]:
+    """The explain rows of the kernel classes a run of this precision uses (`attention`: the classes that price
+    its attention), once per rates object. Read-only."""
 
     def rows() -> dict[str, tuple[str, str]]:
         gemm = "fp8" if precision == "fp8" else "bf16"
-        attention = [f"attention_{d}{'_mla' if mla else ''}_bf16" for d in ("fwd", "bwd")]
-        used = {"gemm_bf16", "memory", f"gemm_{gemm}"}
-        used |= {c if c in profile.fits else FALLBACK_CLASS.get(c, c) for c in attention}
+        used = {"gemm_bf16", "memory", f"gemm_{gemm}", *attention}
         used |= {f"grouped_gemm_{gemm}"} if moe else set()
         return {
             f"{row['class']} fit": (
@@ -230,7 +231,12 @@ def _fits_used(profile: KernelRates, precision: str, moe: bool, mla: bool) -> di
             if row["class"] in used
         }
 
-    return _FITS.get((precision, moe, mla), (profile,), rows)
+    return _FITS.get((precision, moe, attention), (profile,), rows)
+
+
+def _attention_classes(run: RunSpec, profile: KernelRates) -> frozenset[str]:
+    """The profile classes that price the run's attention (MLA's head shape has its own)."""
+    return frozenset(priced_class(op, profile) for op in block_ops(run, run.model.is_moe) if op.kind == "attention")
 
 
 def _fit_text(row: dict[str, object]) -> str:
@@ -290,7 +296,7 @@ def explain(run: RunSpec, profile: KernelRates, r: Report, t: StageTimes, balanc
             "value": t.f + t.b,
             "formula": "per GEMM / attention / element-wise kernel: max(FLOPs / F, bytes / B) + overhead (profile)",
             "inputs": {
-                **_fits_used(profile, run.precision, run.model.is_moe, run.model.qk_head_dim != run.model.v_dim),
+                **_fits_used(profile, run.precision, run.model.is_moe, _attention_classes(run, profile)),
                 "profile notes": ("; ".join(profile.notes) or "-", f"profile {profile.name}"),
                 "SMs for compute": (
                     gpu.sm_count - (run.comm_sms if run.schedule in BIDIRECTIONAL else 0),

@@ -50,3 +50,16 @@ def test_the_b200_table_prices_attention_from_blackwell_not_from_the_h100():
         assert "gb200" in p.fits[cls].derived_from, cls
         assert p.fits[cls].flop_per_s > 1.8 * h800.fits[cls].flop_per_s, cls
     assert "h800" in p.fits["attention_decode_bf16"].derived_from  # no Blackwell decode source: a floor
+
+
+def test_classes_derived_from_a_carried_series_keep_their_derivation():
+    """A class with no samples is derived from the carried series as any profile derives it: bf16 GEMMs from
+    fp8 GEMMs at the bf16/fp8 peak ratio (not at the fp8 rate), grouped GEMMs at the same rate."""
+    rows = [[m, 7168, 7168, t] for m, t in ((256, 800.0), (1024, 1600.0), (4096, 2400.0))]
+    series = {"kernel": "gemm", "dtype": "fp8", "source": "test", "measured_on": "gb200",
+              "columns": ["m", "n", "k", "tflops"], "rows": rows}  # fmt: skip
+    fits = published_from_dict({"name": "t", "device": "d", "catalog_gpu": "b200", "series": [series]}).fits
+    b200 = load_gpu("b200")
+    ratio = b200.peak_flop_per_s("bf16") / b200.peak_flop_per_s("fp8")
+    assert fits["gemm_bf16"].flop_per_s == pytest.approx(ratio * fits["gemm_fp8"].flop_per_s, rel=1e-6)
+    assert fits["grouped_gemm_fp8"].flop_per_s == pytest.approx(fits["gemm_fp8"].flop_per_s, rel=1e-6)
