@@ -274,7 +274,7 @@ def _attention_bytes(r: dict, dtype: str) -> float:
 
 # A published table's keys and each series' keys, with their types (as hwmodels.profile.check_fields reads them).
 TABLE_KEYS = {"name": "str", "device": "str", "catalog_gpu": "str", "created": "str", "source": "str"}
-TABLE_KEYS |= {"notes": "list", "series": "list", "inherits": "str"}
+TABLE_KEYS |= {"notes": "list", "series": "list", "inherits": "str", "not_inherited": "list"}
 SERIES_KEYS = {"kernel": "str", "dtype": "str", "source": "str", "columns": "list", "rows": "list"}
 # A series timed on another catalog GPU of the same die (an H200 for the H100): its class is fitted as measured,
 # within that GPU's datasheet, and its bytes rate scaled by the two GPUs' HBM datasheets, as
@@ -343,7 +343,9 @@ def published_from_dict(data: object, where: str = "published table") -> Profile
 
 def _inherited(d: dict, where: str) -> list[dict]:
     """The series of the table `d` inherits (another shipped table, by file stem, one level deep) whose kernel
-    class `d` does not give itself: a table that re-prices a few classes keeps the rest of its die's table."""
+    class `d` does not give itself nor lists in `not_inherited` (kernels it derives from its own fits instead):
+    a table that re-prices a few classes keeps the rest of its die's table. Inherited from another GPU's table,
+    each series is `measured_on` the GPU it was timed on (its own, where it names one; else that table's)."""
     tables = {p.stem: p for p in PUBLISHED_DIR.glob("*.toml")}
     name = d["inherits"]
     if name not in tables:
@@ -354,8 +356,16 @@ def _inherited(d: dict, where: str) -> list[dict]:
         raise ValueError(f"{where}: inherits {name}, which inherits in turn; name the table it inherits instead")
     for i, series in enumerate(base["series"]):
         _check_series(series, f"{name}: series {i}")
+    skipped = d.get("not_inherited", [])
+    if not all(isinstance(k, str) and k in KERNELS for k in skipped):
+        shown = clean_text(repr(skipped), 80)
+        raise ValueError(f"{where}: not_inherited {shown} must list kernels, of {', '.join(KERNELS)}")
     own = {(s["kernel"], s["dtype"]) for s in d["series"]}
-    return [s for s in base["series"] if (s["kernel"], s["dtype"]) not in own]
+    kept = [s for s in base["series"] if (s["kernel"], s["dtype"]) not in own and s["kernel"] not in skipped]
+    timed_on = base.get("catalog_gpu")
+    if timed_on and timed_on != d.get("catalog_gpu"):  # another GPU's table: its series as measured there
+        kept = [{"measured_on": timed_on, **s} for s in kept]
+    return kept
 
 
 def _rescaled_to_target(profile: Profile, moved: dict[str, str]) -> Profile:

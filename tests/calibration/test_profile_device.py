@@ -104,7 +104,7 @@ def test_a_run_on_another_die_is_refused_naming_both(capsys):
 
 
 def test_a_published_table_still_stands_in_for_a_die_without_one():
-    """`published` is the one fallback across dies (the A100 and MI300X have no table), and its notes say so."""
+    """`published` is the one fallback across dies (the A100 has no table of its own), and its notes say so."""
     rates = rates_for("published", load_gpu("a100"))
     assert rates.name == "h800-published" and any("another die" in n for n in rates.notes)
 

@@ -1,0 +1,61 @@
+"""The MI300X's own kernel table: GEMMs at AMD's published Max-Achievable FLOPs, the rest inherited from the
+H800 table as measured on the GPUs it was timed on.
+
+Source: AMD ROCm blogs, "Measuring Max-Achievable FLOPs - Part 2" (2025), table 1 and footnote 4: one MI300X
+at 750 W, hipBLASLt db8e93b4fd6, ROCm 6.3.0: bf16 708 TFLOPS at m 4096, n 4864, k 32896; fp8 1,223.6 TFLOPS
+at m 4096, n 3648, k 32896. Before the table the MI300X was priced from the H800's as fractions of its peaks
+(bf16 GEMMs at ~1,017 TFLOPS, above AMD's own maximum).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from calibration.fit import PUBLISHED_DIR, _read_table, published_from_dict
+from hwmodels.registry import load_gpu
+from simulator.analytic.profile import apply_profile, load_profile, rates_for
+
+TERA = 1e12
+
+
+@pytest.fixture(scope="module")
+def mi300x():
+    return rates_for(None, load_gpu("mi300x"))
+
+
+def test_mi300x_gemms_run_at_amds_max_achievable_flops_never_above(mi300x):
+    assert mi300x.name == "mi300x-published"
+    fits = mi300x.fits
+    assert fits["gemm_bf16"].flop_per_s == pytest.approx(708 * TERA)
+    assert fits["gemm_fp8"].flop_per_s == pytest.approx(1223.6 * TERA)
+    # the grouped and weight-gradient classes are derived from the table's own GEMMs, not DeepGEMM's H800 rows
+    assert fits["grouped_gemm_fp8"].flop_per_s == pytest.approx(1223.6 * TERA)
+    assert fits["gemm_wgrad_fp8"].flop_per_s == pytest.approx(1223.6 * TERA)
+    assert fits["grouped_gemm_bf16"].flop_per_s == pytest.approx(708 * TERA)
+    # the route it replaces: the H800 table as fractions of the MI300X's peaks, 44% above AMD's maximum
+    old = apply_profile(load_profile("h800-published"), load_gpu("mi300x")).fits["gemm_bf16"].flop_per_s
+    assert old > 1.4 * fits["gemm_bf16"].flop_per_s
+
+
+def test_inherited_series_keep_the_flop_rate_they_were_timed_at_and_scale_bytes_by_hbm(mi300x):
+    h800 = rates_for(None, load_gpu("h800")).fits
+    ratio = load_gpu("mi300x").hbm_bw_bytes_per_s / load_gpu("h800").hbm_bw_bytes_per_s
+    for cls in ("attention_fwd_bf16", "attention_bwd_bf16", "attention_decode_bf16"):
+        assert mi300x.fits[cls].flop_per_s == pytest.approx(h800[cls].flop_per_s), cls
+    assert mi300x.fits["memory"].bytes_per_s == pytest.approx(ratio * h800["memory"].bytes_per_s)
+    # the MLA series the H800 table took from an H200 stays measured on the H200
+    assert "timed on h200" in mi300x.fits["attention_fwd_mla_bf16"].derived_from
+
+
+@pytest.mark.parametrize("bad", [["grouped"], [3], "gemm_wgrad"])
+def test_not_inherited_lists_kernels_or_is_refused_in_one_line(bad):
+    table = dict(_read_table(PUBLISHED_DIR / "mi300x.toml", "mi300x")) | {"not_inherited": bad}
+    with pytest.raises(ValueError) as err:
+        published_from_dict(table, "mi300x.toml")
+    assert "not_inherited" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_table_inheriting_its_own_gpus_table_marks_nothing_moved():
+    """h800-v3-cutlass inherits the H800's own table: its attention is the H800's, with no carried note."""
+    cutlass = load_profile("h800-v3-cutlass").fits
+    assert "timed on" not in cutlass["attention_fwd_bf16"].derived_from
