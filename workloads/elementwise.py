@@ -2,9 +2,12 @@
 
 Counted op by op as elements read + written, at 2 bytes (bf16) unless said,
 assuming no fusion beyond what every modern stack has (norm, SwiGLU, RoPE and
-quantization each one kernel). The backward of an element-wise op reads its
-saved input and the incoming gradient and writes one gradient: about twice the
-forward's bytes (`BACKWARD_TO_FORWARD`); the FP8 recipe adds its backward casts.
+quantization each one kernel). The backward of a nonlinear element-wise op
+(norm, SwiGLU, the combine's weighting, the router) reads its saved input and the
+incoming gradient and writes one gradient: about twice the forward's bytes
+(`BACKWARD_TO_FORWARD`). A linear one (`LINEAR`: a residual add, RoPE's rotation,
+a permutation) has its transpose as backward, which saves nothing and moves what the
+forward moves; the FP8 recipe adds its backward casts.
 Attention and GEMM operand traffic is
 not here: those kernels are compute-bound and timed by their FLOPs.
 """
@@ -17,6 +20,8 @@ from workloads.spec import ModelSpec
 BF16 = 2
 FP8_QUANT = BF16 + 1  # read bf16, write fp8 (scales are 1/128 of that: left out)
 BACKWARD_TO_FORWARD = 2
+# Kernels that are linear maps of their input: the backward is the transpose, the same bytes as the forward.
+LINEAR = ("residual_add.attn", "residual_add.mlp", "rope", "permute")
 # GEMMs V3 runs in FP8 under its recipe; the output head, the router and MTP's eh_proj stay BF16 (V3 report,
 # section 3.3.1). Serving with FP8 weights keeps the same ones in BF16.
 FP8_COMPONENTS = ("attn_proj", "dense_ffn", "shared_experts", "routed_experts")
@@ -72,16 +77,20 @@ def layer_elementwise_kernels(spec: ModelSpec, moe: bool, fp8: bool) -> list[Ker
 def layer_backward_elementwise_kernels(spec: ModelSpec, moe: bool, fp8: bool) -> list[Kernel]:
     """(name, part, backward HBM bytes per token, class) of one layer's memory-bound kernels.
 
-    Each forward kernel but the casts has a backward of about twice its bytes (it reads its saved input and
-    the incoming gradient, and writes a gradient). Under the FP8 recipe (V3 report, section 3.3) every FP8
-    GEMM's output gradient is cast 1x128 for the input-gradient GEMM and cast-and-transposed 128x1 for the
-    weight-gradient GEMM (read bf16, write fp8), and its input, kept in fp8 as 1x128 tiles, is re-laid as
-    128x1 tiles for the weight-gradient GEMM (read fp8, write fp8). The activations the recipe caches in fp8
+    Each forward kernel but the casts has a backward: a nonlinear one of about twice its bytes (it reads its
+    saved input and the incoming gradient, and writes a gradient), a linear one (`LINEAR`) of its own bytes as
+    the run moves them: under the FP8 recipe the gradients into the experts' down-projections are dispatched,
+    and so permuted, in fp8 (V3 report, section 3.3.3; V3's trace runs the same `expand_to_fused_with_scales`
+    kernel, as long, forward and backward). Under the FP8 recipe (section 3.3) every FP8 GEMM's output
+    gradient is cast 1x128 for the input-gradient GEMM and cast-and-transposed 128x1 for the weight-gradient
+    GEMM (read bf16, write fp8), and its input, kept in fp8 as 1x128 tiles, is re-laid as 128x1 tiles for the
+    weight-gradient GEMM (read fp8, write fp8). The activations the recipe caches in fp8
     (V3 report, section 3.3.3: the input of the linear after attention, and the MoE SwiGLU's inputs, whose
     output is recomputed) are cast back to bf16 for the backward that reads them (read fp8, write bf16).
     """
+    as_run = {name: nbytes for name, _, nbytes, _ in layer_elementwise_kernels(spec, moe, fp8)}
     rows = [
-        (f"{name}.backward", part, BACKWARD_TO_FORWARD * nbytes, cls)
+        (f"{name}.backward", part, as_run[name] if name in LINEAR else BACKWARD_TO_FORWARD * nbytes, cls)
         for name, part, nbytes, cls in layer_elementwise_kernels(spec, moe, False)
     ]
     if fp8:

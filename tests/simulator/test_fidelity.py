@@ -15,7 +15,7 @@ from simulator.cli import main
 from simulator.explore.sweepspec import complete
 from simulator.explore.validate import published_runs, training_run_rows
 from simulator.runspec import build_run, v3_pretraining
-from workloads.elementwise import layer_backward_elementwise_kernels, layer_elementwise_kernels
+from workloads.elementwise import LINEAR, layer_backward_elementwise_kernels, layer_elementwise_kernels
 from workloads.registry import load_model
 
 
@@ -262,3 +262,21 @@ def test_the_weight_gradients_gather_their_inputs_again_under_the_input_gradient
     slow_node = replace(node, scaleup_efficiency=node.scaleup_efficiency / 50)
     slow = block_times(replace(run, node=slow_node), rates, (False,), first=False, last=False)
     assert slow.f_attn > fast.f_attn and slow.b_attn - fast.b_attn > slow.f_attn - fast.f_attn  # the re-gather shows
+
+
+def test_a_linear_kernels_backward_moves_what_its_forward_moves():
+    """A residual add, RoPE's rotation and a permutation are linear maps: each backward is the transpose, which
+    reads no saved input. Under the FP8 recipe V3 dispatches the gradients into the experts' down-projections in
+    fp8 (report, section 3.3.3), and its trace runs the same `expand_to_fused_with_scales` permute, as long,
+    forward and backward (0.18 ms each, deepseek-ai/profile-data train.json); nonlinear kernels read their saved
+    input as well: twice the forward's bytes."""
+    v3 = load_model("deepseek-v3")
+    for fp8 in (True, False):
+        forward = {n: b for n, _, b, _ in layer_elementwise_kernels(v3, True, fp8)}
+        backward = {n.removesuffix(".backward"): b for n, _, b, _ in layer_backward_elementwise_kernels(v3, True, fp8)}
+        for name in LINEAR:
+            assert backward[name] == forward[name], (name, fp8)
+        assert backward["input_norm"] == 2 * forward["input_norm"]
+        assert backward["swiglu"] == 2 * forward["swiglu"]
+        token_bytes = 1 if fp8 else 2
+        assert backward["permute"] == 2 * v3.num_experts_per_tok * v3.hidden_size * token_bytes

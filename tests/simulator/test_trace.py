@@ -109,7 +109,8 @@ def test_the_kernels_v3_ran_close_the_gemm_gap_from_kernel_sources(trace_file, c
 @pytest.mark.xfail(
     strict=True,
     reason="issue 20's bar, not met by the kernel-level sources: FP8 wgrad -34% (the trace's kernels are slower "
-    "than DeepGEMM's), casts -44%, norms -63%, copies -66%, combine +71%, permutes +50%, dense FP8 GEMMs -15%, "
+    "than DeepGEMM's), casts -44%, norms -63%, copies -76%, combine +71%, permutes -39% (the trace's 0.7 ms of "
+    "index-mapping kernels are not in v3sim's list; its data movement lands at -10%), dense FP8 GEMMs -15%, "
     "MLA attention backward +18% (cuDNN's deterministic kernel), "
     "dequants (1.5 ms) and DeepEP notify kernels (33 ms) not priced (measured on this reduction, 2026-12-05; "
     "the trace-derived profile matches every compute class by construction, which is in sample)",
@@ -153,16 +154,18 @@ def test_calibrate_trace_rebuilds_the_shipped_profile_from_the_reduction(traced_
 
 
 def test_the_trace_profile_prices_each_class_it_took_at_the_traces_time(trace_file, traced_profile):
-    """Every compute and element-wise class the trace holds comes out at the trace's seconds (held to the
-    datasheet where the trace ran faster than v3sim's bytes say: permute); the link classes are not taken. An
-    element-wise class keeps its fixed cost per kernel; its share is solved so that the class sums to the trace."""
+    """Every compute and element-wise class the trace holds comes out at the trace's seconds; the link classes
+    are not taken. An element-wise class keeps its fixed cost per kernel; its share is solved so that the class
+    sums to the trace, and no share is above the datasheet (permute was, while v3sim counted its backward at
+    twice the bf16 bytes: the trace's kernels would have moved them faster than HBM can)."""
     run = v3_pretraining()
     rows = {r["class"]: r for r in compare_trace(trace_file, run, apply_profile(traced_profile, run.node.gpu))["rows"]}
     for cls in ("gemm_wgrad_fp8", "grouped_gemm_fp8", "gemm_fp8", "attention_bwd_mla_bf16"):
         assert rows[cls]["rel_error"] == pytest.approx(0, abs=1e-6), cls
-    for cls in ("cast", "norm", "copy", "cast_transpose", "swiglu", "combine"):
+    for cls in ("cast", "norm", "copy", "cast_transpose", "swiglu", "combine", "permute"):
         assert rows[cls]["rel_error"] == pytest.approx(0, abs=1e-6), cls
-    assert rows["permute"]["rel_error"] > 0  # v3sim moves more bytes than the trace's kernels took time for
+    assert all(0 < share < 1 for share in traced_profile.elementwise_share.values())
+    assert not any("above the HBM datasheet" in n for n in traced_profile.notes)
     assert rows["ep_notify"]["v3sim_s"] == 0 and rows["ep_combine"]["rel_error"] < -0.1
     assert any("ep_notify" in n for n in traced_profile.notes)
 
