@@ -321,6 +321,8 @@ def published_from_dict(data: object, where: str = "published table") -> Profile
         raise ValueError(f"{where}: notes must be a list of strings")
     for i, series in enumerate(d["series"]):
         _check_series(series, f"{where}: series {i}")
+    if "not_inherited" in d and "inherits" not in d:
+        raise ValueError(f"{where}: not_inherited needs inherits (the table whose series it leaves out)")
     if "inherits" in d:
         d = {**d, "series": [*d["series"], *_inherited(d, where)]}
     moved = {kernel_class(s["kernel"], s["dtype"]): s["measured_on"] for s in d["series"] if "measured_on" in s}
