@@ -35,7 +35,9 @@ from hwmodels.profile import (
     RateCaps,
     Sample,
     check_fields,
+    class_dtype,
     kernel_class,
+    peak_ratios,
 )
 from hwmodels.registry import catalog, load_gpu
 from workloads.dtypes import dtype_bytes
@@ -321,8 +323,12 @@ def published_from_dict(data: object, where: str = "published table") -> Profile
         raise ValueError(f"{where}: notes must be a list of strings")
     for i, series in enumerate(d["series"]):
         _check_series(series, f"{where}: series {i}")
-    if "not_inherited" in d and "inherits" not in d:
+    skipped = d.get("not_inherited", [])
+    if skipped and "inherits" not in d:
         raise ValueError(f"{where}: not_inherited needs inherits (the table whose series it leaves out)")
+    if not all(isinstance(k, str) and k in KERNELS for k in skipped):
+        shown = clean_text(repr(skipped), 80)
+        raise ValueError(f"{where}: not_inherited {shown} must list kernels, of {', '.join(KERNELS)}")
     if "inherits" in d:
         d = {**d, "series": [*d["series"], *_inherited(d, where)]}
     moved = {kernel_class(s["kernel"], s["dtype"]): s["measured_on"] for s in d["series"] if "measured_on" in s}
@@ -359,9 +365,6 @@ def _inherited(d: dict, where: str) -> list[dict]:
     for i, series in enumerate(base["series"]):
         _check_series(series, f"{name}: series {i}")
     skipped = d.get("not_inherited", [])
-    if not all(isinstance(k, str) and k in KERNELS for k in skipped):
-        shown = clean_text(repr(skipped), 80)
-        raise ValueError(f"{where}: not_inherited {shown} must list kernels, of {', '.join(KERNELS)}")
     own = {(s["kernel"], s["dtype"]) for s in d["series"]}
     kept = [s for s in base["series"] if (s["kernel"], s["dtype"]) not in own and s["kernel"] not in skipped]
     timed_on = base.get("catalog_gpu")
@@ -384,13 +387,10 @@ def _rescaled_to_target(profile: Profile, moved: dict[str, str]) -> Profile:
         if cls not in fits:  # a series with no rows left fits nothing
             continue
         timed_on = load_gpu(gpu)
-        ratio = target.hbm_bw_bytes_per_s / timed_on.hbm_bw_bytes_per_s
-        dtype = cls.rsplit("_", 1)[-1]
-        flops = 1.0
-        if target.die and target.die == timed_on.die and cls != "memory":
-            flops = target.peak_flop_per_s(dtype) / timed_on.peak_flop_per_s(dtype)
+        flops, ratio = peak_ratios(cls, timed_on, target)
+        flops = flops if target.die and target.die == timed_on.die else 1.0
         how = f"bytes rate x {ratio:.2f} (HBM datasheets)"
-        how += f", FLOP rate x {flops:.2f} ({dtype} peaks, the same die)" if flops != 1.0 else ""
+        how += f", FLOP rate x {flops:.2f} ({class_dtype(cls)} peaks, the same die)" if flops != 1.0 else ""
         fits[cls] = fits[cls].scaled(flops, ratio, note=f"timed on {gpu}: {how}")
         notes.append(f"{cls}: timed on the {gpu}; its {how}")
     sampled = {s.kernel_class for s in profile.samples}

@@ -76,6 +76,18 @@ def kernel_class(kernel: str, dtype: str) -> str:
     return "memory" if kernel == "memory" else f"{kernel}_{dtype}"
 
 
+def class_dtype(cls: str) -> str:
+    """The dtype of a compute class, `kernel_class` read back: `gemm_fp8` -> fp8."""
+    return cls.rsplit("_", 1)[-1]
+
+
+def peak_ratios(cls: str, src: GPUSpec, dst: GPUSpec) -> tuple[float, float]:
+    """(FLOP, bytes) ratios that carry class `cls` from `src` to `dst` as the same fractions of their datasheets:
+    the class dtype's dense peaks (1 for memory, which does no FLOPs) and the HBM bandwidths."""
+    flops = 1.0 if cls == "memory" else dst.peak_flop_per_s(class_dtype(cls)) / src.peak_flop_per_s(class_dtype(cls))
+    return flops, dst.hbm_bw_bytes_per_s / src.hbm_bw_bytes_per_s
+
+
 @dataclass(frozen=True, slots=True)
 class Sample:
     """One timed kernel. GEMMs are (m x k) @ (k x n), `groups` times (MoE grouped GEMMs)."""
@@ -130,7 +142,7 @@ class RateCaps:
         dtype (the memory class does none)."""
         if gpu is None:
             return cls()
-        peak = 0.0 if kernel_cls == "memory" else getattr(gpu, f"peak_{kernel_cls.rsplit('_', 1)[-1]}_flop_per_s")
+        peak = 0.0 if kernel_cls == "memory" else getattr(gpu, f"peak_{class_dtype(kernel_cls)}_flop_per_s")
         return cls(peak or math.inf, gpu.hbm_bw_bytes_per_s)
 
 

@@ -16,7 +16,7 @@ import streamlit as st
 
 import simulator.analytic.profile as profiles
 from dashboard import state
-from hwmodels.profile import MAX_FIT_RMSE
+from hwmodels.profile import MAX_FIT_RMSE, class_dtype
 from hwmodels.registry import catalog, load_gpu
 
 KERNEL_WORDS = {
@@ -51,12 +51,7 @@ def class_label(cls: str) -> str:
     if cls == "memory":
         return "memory copies (HBM-bound)"
     kernel = cls.rsplit("_", 1)[0]
-    return f"{dtype_of(cls).upper()} {KERNEL_WORDS.get(kernel, kernel.replace('_', ' '))}"
-
-
-def dtype_of(cls: str) -> str:
-    """The dtype of a compute class: `gemm_fp8` -> fp8."""
-    return cls.rsplit("_", 1)[-1]
+    return f"{class_dtype(cls).upper()} {KERNEL_WORDS.get(kernel, kernel.replace('_', ' '))}"
 
 
 def fit_status(fit) -> str:
@@ -81,7 +76,7 @@ def peak_shares(fits: dict, gpu, sol: bool = False) -> pd.DataFrame:
     """Per class: its fitted FLOP/s and bytes/s as fractions of the GPU's dense peak and HBM bandwidth."""
     rows = []
     for cls, fit in sorted(fits.items()):
-        peak = None if cls == "memory" else getattr(gpu, f"peak_{dtype_of(cls)}_flop_per_s", 0) or None
+        peak = None if cls == "memory" else getattr(gpu, f"peak_{class_dtype(cls)}_flop_per_s", 0) or None
         flop = None if math.isinf(fit.flop_per_s) else fit.flop_per_s
         bw = None if math.isinf(fit.bytes_per_s) else fit.bytes_per_s
         share = None if bw is None else bw / gpu.hbm_bw_bytes_per_s
@@ -172,7 +167,7 @@ def samples_chart(samples: pd.DataFrame) -> go.Figure:
 def headline_class(rates, gpu) -> str | None:
     """The class the finding is about: FP8 GEMMs where the GPU has FP8 tensor cores, else BF16 GEMMs."""
     for cls in ("gemm_fp8", "gemm_bf16"):
-        if cls in rates.fits and getattr(gpu, f"peak_{dtype_of(cls)}_flop_per_s"):
+        if cls in rates.fits and getattr(gpu, f"peak_{class_dtype(cls)}_flop_per_s"):
             return cls
     return None
 
@@ -188,7 +183,7 @@ def finding(rates, gpu) -> str:
     cls = headline_class(rates, gpu)
     reach = f"On the {name}, {state.plain(rates.name)} has no GEMM fit"
     if cls is not None:
-        fit, peak = rates.fits[cls], gpu.peak_flop_per_s(dtype_of(cls))
+        fit, peak = rates.fits[cls], gpu.peak_flop_per_s(class_dtype(cls))
         reach = (
             f"On the {name}, {class_label(cls)}s reach {fit.flop_per_s / 1e12:,.0f} TFLOPS, "
             f"{fit.flop_per_s / peak:.0%} of its {peak / 1e12:,.0f} TFLOPS dense peak"

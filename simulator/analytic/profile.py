@@ -23,7 +23,16 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
-from hwmodels.profile import MAX_FIT_RMSE, PROFILE_DIR, KernelFit, Profile, read_profile, shipped_profiles
+from hwmodels.profile import (
+    MAX_FIT_RMSE,
+    PROFILE_DIR,
+    KernelFit,
+    Profile,
+    class_dtype,
+    peak_ratios,
+    read_profile,
+    shipped_profiles,
+)
 from hwmodels.registry import load_gpu
 from hwmodels.specs import GPUSpec
 from simulator.analytic.memo import Memo
@@ -155,12 +164,9 @@ def apply_profile(profile: Profile, gpu: GPUSpec) -> KernelRates:
     if profile.catalog_gpu == gpu.name:
         fits, notes = _with_fp4(dict(profile.fits), gpu)
         return KernelRates(*head, fits, (*profile.notes, *notes), sources, shares)
-    usable = {c: f for c, f in profile.fits.items() if c == "memory" or getattr(gpu, f"peak_{_dtype(c)}_flop_per_s")}
     src = load_gpu(str(profile.catalog_gpu))
-    fits = {}
-    for cls, f in usable.items():
-        flop_ratio = 1.0 if cls == "memory" else gpu.peak_flop_per_s(_dtype(cls)) / src.peak_flop_per_s(_dtype(cls))
-        fits[cls] = f.scaled(flop_ratio, gpu.hbm_bw_bytes_per_s / src.hbm_bw_bytes_per_s)
+    usable = (c for c in profile.fits if c == "memory" or getattr(gpu, f"peak_{class_dtype(c)}_flop_per_s"))
+    fits = {c: profile.fits[c].scaled(*peak_ratios(c, src, gpu)) for c in usable}
     kin = f"the same die, {gpu.die}" if gpu.die and gpu.die == src.die else "another die: no kernel source for this one"
     note = f"measured on {profile.catalog_gpu} ({kin}): applied to {gpu.name} as the same fractions of its peaks"
     fits, fp4_notes = _with_fp4(fits, gpu)
@@ -186,11 +192,6 @@ def _with_fp4(fits: dict[str, KernelFit], gpu: GPUSpec) -> tuple[dict[str, Kerne
         f"(x{ratio:g}), the same fraction of the FP4 peak (ASSUMED)"
     )
     return fits, (note,)
-
-
-def _dtype(cls: str) -> str:
-    """The dtype of a compute class: `gemm_fp8` -> fp8."""
-    return cls.rsplit("_", 1)[-1]
 
 
 def user_measured() -> list[Path]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from calibration.fit import PUBLISHED_DIR, _read_table, published_from_dict
+from calibration.fit import PUBLISHED_DIR, published_from_dict
+from hwmodels.files import loads_toml, read_text
 from hwmodels.registry import load_gpu
 from simulator.analytic.profile import apply_profile, load_profile, rates_for
 
@@ -49,7 +50,7 @@ def test_inherited_series_keep_the_flop_rate_they_were_timed_at_and_scale_bytes_
 
 @pytest.mark.parametrize("bad", [["grouped"], [3], "gemm_wgrad", None])
 def test_not_inherited_lists_kernels_or_is_refused_in_one_line(bad):
-    table = dict(_read_table(PUBLISHED_DIR / "mi300x.toml", "mi300x"))
+    table = loads_toml(read_text(PUBLISHED_DIR / "mi300x.toml", "published table"), "mi300x.toml")
     table = table | {"not_inherited": bad} if bad is not None else {k: v for k, v in table.items() if k != "inherits"}
     with pytest.raises(ValueError) as err:
         published_from_dict(table, "mi300x.toml")
