@@ -47,6 +47,7 @@ URL_KEYS: dict[str, tuple[str, Any]] = {
     "ep": ("ep", int),
     "cp": ("cp", int),
     "cp_comm": ("cpcomm", str),
+    "cuda_graphs": ("graphs", str),
     "schedule": ("schedule", str),
     "virtual_stages": ("vs", int),
     "micro_batch": ("mb", int),

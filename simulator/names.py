@@ -15,3 +15,7 @@ TP_COMM_MODES = ("exposed", "overlapped")  # TP+SP collectives: in turn with com
 # all-gathered before it (Llama 3, TE's all_gather), or heads and sequence swapped by all-to-alls (Ulysses, TE's a2a)
 CP_COMM_MODES = ("ring", "all-gather", "all-to-all")
 PROFILE_CHOICES = ("sol", "published", "measured")  # kernel profiles by kind (simulator.analytic.profile)
+# what of each layer is captured in CUDA graphs, launched once without a host cost per kernel
+# (simulator.analytic.host; Megatron's cuda_graph_scope): router = its moe_router and moe_preprocess, attn = the
+# attention module, full = the whole iteration
+CUDA_GRAPH_SCOPES = ("none", "router", "attn", "attn+router", "full")

@@ -20,7 +20,7 @@ from hwmodels.registry import load_node
 from hwmodels.specs import NodeSpec, job_share
 from hwmodels.topology import KINDS, TopologySpec, design_topology, topology_kind
 from simulator import limits
-from simulator.names import CP_COMM_MODES, PRECISIONS, TP_COMM_MODES
+from simulator.names import CP_COMM_MODES, CUDA_GRAPH_SCOPES, PRECISIONS, TP_COMM_MODES
 from simulator.presets import (
     V3_BATCH_SEQUENCES,
     V3_LAYOUT,
@@ -77,6 +77,7 @@ class RunSpec:
     node_limit: int | None = 4
     comm_sms: int = 20  # SMs kept for all-to-all when the schedule overlaps it (V3: 20 of 132)
     tp_comm: str = "exposed"  # TP+SP collectives in turn with compute, or "overlapped" under its GEMMs
+    cuda_graphs: str = "none"  # what of each layer CUDA graphs capture (simulator.names.CUDA_GRAPH_SCOPES)
     expert_imbalance: float = 1.0  # busiest GPU's routed tokens / the mean
     tokens: float = 14.8e12
     price_per_gpu_hour: float | None = None  # None: the GPU's catalog price
@@ -125,6 +126,8 @@ class RunSpec:
             raise ValueError(f"tp_comm={self.tp_comm!r}; use one of {', '.join(TP_COMM_MODES)}")
         if self.cp_comm not in CP_COMM_MODES:
             raise ValueError(f"cp_comm={self.cp_comm!r}; use one of {', '.join(CP_COMM_MODES)}")
+        if self.cuda_graphs not in CUDA_GRAPH_SCOPES:
+            raise ValueError(f"cuda_graphs={self.cuda_graphs!r}; use one of {', '.join(CUDA_GRAPH_SCOPES)}")
         heads = self.model.num_attention_heads
         if self.cp > 1 and self.cp_comm == "all-to-all" and heads % (self.tp * self.cp):
             raise ValueError(

@@ -25,7 +25,7 @@ from simulator.analytic.report import estimate
 from simulator.analytic.spares import REPAIR_H
 from simulator.analytic.training import BREAKDOWN_KEYS
 from simulator.explore.uncertainty import uncertainty
-from simulator.names import CP_COMM_MODES
+from simulator.names import CP_COMM_MODES, CUDA_GRAPH_SCOPES
 from simulator.presets import training_gpus
 from simulator.runspec import MAX_RUN_INTS, PRECISIONS, build_run, share_note
 from simulator.schedules import SCHEDULES
@@ -157,6 +157,11 @@ with st.sidebar:
     )
     zero = state.selectbox("ZeRO stage", [AUTO, 0, 1, 2, 3], key="zero", default=AUTO)
     recompute = state.selectbox("Recomputation", [AUTO, *RECOMPUTE_MODES], key="recompute", default=AUTO)
+    cuda_graphs = state.selectbox(
+        "CUDA graphs", CUDA_GRAPH_SCOPES, key="graphs", default="none",
+        help="what the run captures in CUDA graphs, launched without the host's cost per kernel: none (eager, as "
+        "V3's trace); router, attn, attn+router (Megatron's scopes); full (README: Host launch time)",
+    )  # fmt: skip
     precision = state.selectbox(
         "Precision", [AUTO, *PRECISIONS], key="precision", default=AUTO,
         help="auto: fp8 (V3's recipe) where the GPU has fp8, else bf16",
@@ -234,6 +239,7 @@ options = {
     "pp": int(pp),
     "cp": int(cp),
     "cp_comm": cp_comm,
+    "cuda_graphs": cuda_graphs,
     "schedule": schedule,
     "micro_batch": int(micro_batch),
     "seq_len": int(seq_len),

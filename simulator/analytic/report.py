@@ -29,6 +29,8 @@ from simulator.runspec import RunSpec
 from simulator.schedules import BIDIRECTIONAL
 from workloads.flops import train_flops_per_token
 
+HOST_WAIT = "host launch wait (s, included)"  # the explain input `v3sim train` notes when it is not zero
+
 
 @dataclass(frozen=True, slots=True)
 class Report:
@@ -197,6 +199,7 @@ def run_inputs(run: RunSpec, profile: KernelRates) -> dict[str, object]:
         "virtual_stages": run.virtual_stages,
         "precision": run.precision,
         "recompute": run.recompute,
+        "cuda_graphs": run.cuda_graphs,
         "seq_len": run.seq_len,
         "micro_batch": run.micro_batch,
         "global_batch_tokens": run.global_batch_tokens,
@@ -303,6 +306,11 @@ def explain(run: RunSpec, profile: KernelRates, r: Report, t: StageTimes, balanc
                     f"{gpu.sm_count} SMs, {run.comm_sms} kept for communication (V3 report)",
                 ),
                 "peak bf16 / fp8 FLOP/s": ((gpu.peak_flop_per_s("bf16"), gpu.peak_fp8_flop_per_s), gpu.source),
+                HOST_WAIT: (
+                    t.host_wait,
+                    f"kernel launches outlasting the GPU, CUDA graphs {run.cuda_graphs} (host time per op from "
+                    "V3's trace: simulator/analytic/host.py)",
+                ),
             },
         },
         {

@@ -22,6 +22,7 @@ class StageTimes:
     combine_b: float  # backward of the combine (gradients out to the experts)
     pp_f: float  # activations to the next stage
     pp_b: float  # gradients to the previous stage
+    host_wait: float = 0.0  # of the compute above, seconds the GPU waits for the host's launches (analytic.host)
 
     @property
     def f(self) -> float:

@@ -32,6 +32,7 @@ import numpy as np
 
 from hwmodels import collectives as ab
 from simulator.analytic.fabric import fabric_factors
+from simulator.analytic.host import RECOMPUTED_UPS, host_floor, host_s, launched
 from simulator.analytic.memo import Memo
 from simulator.analytic.memory import precision_preset
 from simulator.analytic.pricing import compute_s, priced_by_part
@@ -288,18 +289,26 @@ class _RunParts:
         self._pp: dict[tuple[bool, bool], tuple[float, float]] = {}
         self._head: dict[tuple[str, str], float] | None = None
         self._ep: dict[str, float] | None = None
-        self.tp_bytes = 0.0  # one layer's TP+SP collectives, forward (`workloads.ops.tp_ops`)
-        if run.tp > 1:
-            F = TRAINING_PHASES[0]
-            tokens = run.micro_batch * run.seq_len / run.cp  # a TP group's tokens
-            self.tp_bytes = total(tp_ops(run.model, tokens, run.tp, F), "nvlink_bytes")
+        tokens = run.micro_batch * run.seq_len / run.cp  # a TP group's; its TP+SP collectives' bytes, forward
+        tp = tp_ops(run.model, tokens, run.tp, TRAINING_PHASES[0]) if run.tp > 1 else []
+        self.tp_bytes = total(tp, "nvlink_bytes")  # `workloads.ops.tp_ops`
         self._cp: dict[bool, tuple[float, float]] = {}
+        self._host: dict[bool | None, dict[tuple[str, bool], float]] = {}
 
     def layer(self, moe: bool) -> dict[tuple[str, str], float]:
         if moe not in self._layers:
             ops = block_ops(self.run, moe)
             self._layers[moe] = _priced_layer(ops, self.rates, self.sm_share, self.run.expert_imbalance, self.hbm)
         return self._layers[moe]
+
+    def host_s(self, moe: bool | None) -> dict[tuple[str, bool], float]:
+        """Host seconds to launch one layer's (None: the head's) eager ops, by (half, forward?): `analytic.host`."""
+        if moe not in self._host:
+            run = self.run
+            ops, recompute = (list(block_ops(run, moe)), run.recompute) if moe is not None else (
+                head_ops(run.model, self.per_gpu, run.model.num_nextn_predict_layers), "none")  # fmt: skip
+            self._host[moe] = host_s(*launched(ops, recompute, run.model.attention == "mla"), run.cuda_graphs)
+        return self._host[moe]
 
     def head(self) -> dict[tuple[str, str], float]:
         if self._head is None:
@@ -311,8 +320,7 @@ class _RunParts:
     def ups_s(self, moe: bool) -> float:
         """Seconds of the MLA up-projections selective recomputation runs again in one layer's backward."""
         if moe not in self._ups:
-            F = TRAINING_PHASES[0]
-            ups = [o for o in block_ops(self.run, moe) if o.phase == F and o.name in ("q_b_proj", "kv_b_proj")]
+            ups = [o for o in block_ops(self.run, moe) if o.phase == TRAINING_PHASES[0] and o.name in RECOMPUTED_UPS]
             self._ups[moe] = compute_s(ups, self.rates, self.sm_share)
         return self._ups[moe]
 
@@ -424,7 +432,11 @@ def _block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], fir
             comm[name] = moe_layers * one_layer_s
     pp_f, pp_b = shared.pp_s(first, last)
     w = part("attn", W) + part("mlp", W) + part("head", W)
-    return StageTimes(f_attn, f_mlp, b_attn, b_mlp, w, pp_f=pp_f, pp_b=pp_b, **comm)
+
+    # The host launches each eager op (`simulator.analytic.host`): a phase lasts at least as long as that takes.
+    hosts = [shared.host_s(moe) for moe in blocks] + ([shared.host_s(None)] if last else [])
+    f_attn, f_mlp, b_attn, b_mlp, wait = host_floor((f_attn, f_mlp, b_attn, b_mlp), comm, hosts)
+    return StageTimes(f_attn, f_mlp, b_attn, b_mlp, w, pp_f=pp_f, pp_b=pp_b, host_wait=wait, **comm)
 
 
 def all_stage_times(run: RunSpec, rates: KernelRates) -> tuple[StageTimes, ...]:

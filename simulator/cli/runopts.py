@@ -10,7 +10,7 @@ from hwmodels.files import check_output, write_atomic
 from hwmodels.names import ECMP_MODES
 from hwmodels.names import TOPOLOGY_KINDS as KINDS
 from simulator.cli.args import count, integer, name, nonnegative, number, positive_number, seq_tokens, whole_count
-from simulator.names import CP_COMM_MODES, PRECISIONS, TP_COMM_MODES
+from simulator.names import CP_COMM_MODES, CUDA_GRAPH_SCOPES, PRECISIONS, TP_COMM_MODES
 from simulator.schedules import SCHEDULES
 from workloads.activations import RECOMPUTE_MODES
 
@@ -36,6 +36,7 @@ TRAIN_OPTIONS = {
     "node_limit": "node_limit",
     "comm_sms": "comm_sms",
     "tp_comm": "tp_comm",
+    "cuda_graphs": "cuda_graphs",
     "expert_imbalance": "expert_imbalance",
     "tokens": "tokens",
     "price_per_gpu_hour": "price_per_gpu_hour",
@@ -69,6 +70,8 @@ RUN_HELP = {
     "node_limit": "most nodes a token's experts span (default 4, V3's)",
     "comm_sms": "SMs kept for the expert all-to-all beside compute (default 20, V3's 20 of 132)",
     "tp_comm": "TP+SP collectives: exposed (default) or overlapped",
+    "cuda_graphs": "what CUDA graphs capture, launched without the host's cost per kernel: none (default), as "
+    "V3's eager trace; router, attn, attn+router (Megatron's scopes) or full (the whole iteration)",
     "expert_imbalance": "busiest GPU's routed tokens / mean (default 1)",
     "tokens": "tokens to train, e.g. 14.8T (default 14.8T, V3's); a budget under one step's batch is refused",
     "price_per_gpu_hour": "USD per GPU-hour (default: the GPU's catalog price)",
@@ -81,6 +84,7 @@ def add_run_options(p: argparse.ArgumentParser, positive) -> None:
     choices = {
         "topology": KINDS, "ecmp": ECMP_MODES, "schedule": SCHEDULES, "precision": PRECISIONS,
         "tp_comm": TP_COMM_MODES, "cp_comm": CP_COMM_MODES, "recompute": RECOMPUTE_MODES,
+        "cuda_graphs": CUDA_GRAPH_SCOPES,
     }  # fmt: skip
     types = {
         "gpus": positive, "oversubscription": positive_number, "global_batch_tokens": whole_count,

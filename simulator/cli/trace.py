@@ -23,12 +23,15 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 def cmd_compare_trace(args: argparse.Namespace) -> dict[str, Any]:
     from simulator.analytic.profile import rates_for
     from simulator.cli.runopts import run_from_args
+    from simulator.explore.hosttrace import host_comparison
     from simulator.explore.trace import compare_trace
 
     run = run_from_args(args)
     if not run.model.is_moe:
         raise ValueError(f"{run.model.name} is dense: compare-trace holds MoE layers (a DualPipe chunk pair)")
-    return compare_trace(args.trace, run, rates_for(args.profile, run.node.gpu), args.layers)
+    out = compare_trace(args.trace, run, rates_for(args.profile, run.node.gpu), args.layers)
+    out["host"] = host_comparison(args.trace, run, args.layers)
+    return out
 
 
 def print_compare_trace(out: dict[str, Any]) -> None:
@@ -50,3 +53,12 @@ def print_compare_trace(out: dict[str, Any]) -> None:
     print(fmt.table(rows, ["class", "stream", "kernels", "trace ms", "v3sim ms", "error"]))
     t, m = out["compute_trace_s"], out["compute_v3sim_s"]
     print(f"compute kernels: trace {t * 1e3:.1f} ms, v3sim {m * 1e3:.1f} ms ({m / t - 1:+.1%})")
+    host = out.get("host")
+    if host:
+        trace, model = host["trace_per_layer_s"], host["v3sim_per_layer_s"]
+        print(
+            "host launch time per layer (eager): trace "
+            + ", ".join(f"{p} {trace[p] * 1e3:.2f} ms" for p in trace)
+            + "; v3sim "
+            + ", ".join(f"{p} {model[p] * 1e3:.2f} ms" for p in model)
+        )

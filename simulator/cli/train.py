@@ -149,7 +149,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     run = fitted.run
     report = estimate(run, profile)
     out = report.to_dict()
-    notes = [n for n in (fitted.note, share_note(run)) if n]
+    notes = [n for n in (fitted.note, share_note(run), _host_note(out)) if n]
     if notes:
         out["notes"] = notes
     if args.save_spec:
@@ -231,6 +231,21 @@ def print_plan(out: dict[str, Any]) -> None:
         for name, e in [*out["published"].items(), *([("total", t)] if "error" in t else [])]:
             ours, theirs = e["gpu_hours"] / 1e3, e["published_gpu_hours"] / 1e3
             print(f"  {name}: {ours:,.1f} K vs {theirs:,.1f} K ({e['error']:+.1%})")
+
+
+def _host_note(out: dict[str, Any]) -> str:
+    """A note when the GPU waits for the host's kernel launches (`simulator.analytic.host`), else ""."""
+    from simulator.analytic.report import HOST_WAIT
+
+    compute = next(e for e in out["explain"] if e["figure"].startswith("compute per micro-batch"))
+    wait_s = compute["inputs"][HOST_WAIT][0]
+    if wait_s <= 0:
+        return ""
+    return (
+        f"prices {wait_s * 1e3:,.1f} ms of each micro-batch's {compute['value'] * 1e3:,.1f} ms of compute as the "
+        f"GPU waiting for the host to launch kernels one by one (CUDA graphs: {out['run']['cuda_graphs']}; "
+        "--cuda-graphs captures them)"
+    )
 
 
 def print_train(out: dict[str, Any]) -> None:

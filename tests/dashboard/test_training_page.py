@@ -238,6 +238,18 @@ def test_context_parallelism_on_the_page_is_the_models():
     assert len(at.error) == 1 and "tp*cp*pp=48 must divide gpus=2048" in shown
 
 
+def test_cuda_graphs_on_the_page_are_the_models():
+    """A small MoE on one B200 node waits for its eager launches (README: Host launch time); graphs give it back."""
+    run = {"model": "qwen3-30b-a3b", "node": "b200-ib", "gpus": 8, "pp": 1, "ep": 8, "schedule": "1f1b"}
+    steps = {}
+    for scope in ("none", "full"):
+        at = page(model="qwen3-30b-a3b", node="b200-ib", gpus=8, pp=1, ep=8, schedule="1f1b", graphs=scope)
+        assert not at.exception and not at.error
+        steps[scope] = metrics(at)["Step time"]
+        assert steps[scope] == f"{estimate(build_run({**run, 'cuda_graphs': scope}), 'published').step_time_s:.2f} s"
+    assert float(steps["none"].split()[0]) > float(steps["full"].split()[0])
+
+
 def test_every_catalog_model_answers_on_h100_and_h800_at_the_defaults():
     """Only the model and the GPU changed, as a new user would: GPU-hours and no error for every catalog
     model, the figures `fitting_run` gives (where V3's memory settings do not fit, the engine's fitting choice,

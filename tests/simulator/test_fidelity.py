@@ -54,7 +54,9 @@ def test_comm_sms_set_the_all_to_all_rate_and_zero_is_refused():
 
 
 def test_tp_runs_four_collectives_per_block_and_overlap_hides_them():
-    base = {"model": "llama-3.1-70b", "gpu": "h100", "gpus": 512, "pp": 4, "schedule": "1f1b", "precision": "bf16"}
+    # one TP8 layer is shorter than its eager launches: CUDA graphs keep the host's time out of this count
+    base = {"model": "llama-3.1-70b", "gpu": "h100", "gpus": 512, "pp": 4, "schedule": "1f1b", "precision": "bf16",
+            "cuda_graphs": "full"}  # fmt: skip
     exposed = estimate(build_run({**base, "tp": 8}))
     hidden = estimate(build_run({**base, "tp": 8, "tp_comm": "overlapped"}))
     assert hidden.step_time_s < exposed.step_time_s
@@ -118,7 +120,9 @@ def test_megatron_bridge_runs_land_out_of_sample():
     GB200 +17%, 70B +24%), the MoE ones on GB200 by 21-23% and on 8-GPU B200 nodes by 95% (V3) and 112%
     (Qwen3-235B); GPT-OSS 120B misses on every system (+87% on GB200, +264% on B200, +53% on H100 with full
     recompute: 5.1B active parameters a token, BF16, no CUDA graphs in the recipe). Qwen3-30B-A3B (128 experts
-    of 768) is a known miss on every system. What else on Blackwell is priced too fast is not yet found."""
+    of 768) is a known miss on H100 and GB200; on B200, launched eagerly but for the router, it lands (+12.9%) once
+    the host's launch time is priced (`simulator.analytic.host`: +239% without), as Qwen3-235B on B200 moves
+    from +117% to +46%. What else on Blackwell is priced too fast is not yet found."""
     rows = {r["figure"]: r for r in training_run_rows()}
     megatron = {name: r for name, r in rows.items() if "Megatron-Bridge" in name}
     assert {g for g in ("H100", "B200", "GB200") if any(f" {g} (" in name for name in megatron)} == {
@@ -128,7 +132,8 @@ def test_megatron_bridge_runs_land_out_of_sample():
     }
     assert all(not r["in_sample"] for r in megatron.values())
     known = {name for name, r in megatron.items() if "known miss" in r["note"]}
-    assert known == {name for name in megatron if name.startswith("Qwen3-30B-A3B")} and len(known) == 3
+    assert known == {name for name in megatron if name.startswith("Qwen3-30B-A3B") and " B200 (" not in name}
+    assert len(known) == 2
     misses = {name for name, r in megatron.items() if abs(r["rel_error"]) > 0.15 and name not in known}
     assert misses == {
         "DeepSeek-V3 on 256 B200 (Megatron-Bridge, FP8-MX, PP16 EP8), tokens/s per GPU",

@@ -88,8 +88,9 @@ def test_a_gb200_job_takes_trays_of_racks_as_megatron_bridge_runs_do():
 def test_train_says_when_it_takes_part_of_each_rack(capsys):
     assert main(["train", "--gpu", "gb200", "--gpus", "256", "--pp", "8", "--ep", "32", "--json"]) == 0
     notes = json.loads(capsys.readouterr().out)["notes"]
-    assert notes == [
+    assert notes[0] == (
         "takes 64 of the 72 GPUs of each of 4 gb200-nvl72 nodes (4-GPU trays), each share one NVLink domain"
-    ]
+    )
+    assert len(notes) == 2 and "waiting for the host to launch kernels" in notes[1]  # eager V3 on Blackwell
     assert main(["train", "--gpu", "gb200", "--gpus", "250"]) == 2
     assert capsys.readouterr().err.strip().endswith("nor of its 4-GPU trays")

@@ -1,0 +1,102 @@
+"""The host (CPU) side of a profiler trace: how long the framework took to launch each annotated span's kernels.
+
+An eager PyTorch training step launches every kernel from Python; when the GPU's kernels are shorter than the
+host takes to launch them, the GPU waits (`simulator.analytic.host`). DeepSeek's V3 training trace annotates
+each span it runs with a name ending in its phase, `attn(F)`, `mlp(B)`, `mlp(W)`. A span's host time is its wall
+time on the main thread (Python between the profiled ops included), unless the profiled CPU activity of every
+thread covers under a tenth of it: then the span was the host waiting on the GPU (DeepEP's dispatch polls for
+the token counts), and only that activity is host time. Polling calls (`cudaEventQuery`) are not activity.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from hwmodels.files import MAX_PROFILE_BYTES, loads_json, read_text
+
+CPU_CATEGORIES = ("cpu_op", "cuda_runtime", "cuda_driver")
+POLLING = ("cudaEventQuery",)
+LAUNCHES = re.compile(r"^(cudaLaunchKernel|cuLaunchKernel|cudaLaunchCooperativeKernel)")
+SPAN = re.compile(r"\(([FBW])\)$")  # DeepSeek's annotations: attn(F), mlp(B), mlp(W)
+PHASES = {"F": "forward", "B": "backward", "W": "backward"}
+WAIT_BUSY_SHARE = 0.1  # a span whose CPU activity covers less than this share of its wall time was a wait
+
+
+def _events(path: str | Path) -> list[dict[str, Any]]:
+    data = loads_json(read_text(path, "trace", MAX_PROFILE_BYTES), str(path))
+    events = data.get("traceEvents") if isinstance(data, dict) else data
+    if not isinstance(events, list):
+        raise ValueError(f"{path}: no traceEvents list; give a PyTorch profiler or Chrome trace JSON file")
+    out = []
+    for e in events:
+        if isinstance(e, dict) and e.get("ph") == "X" and isinstance(e.get("name"), str):
+            ts, dur = e.get("ts"), e.get("dur")
+            if all(isinstance(x, int | float) and not isinstance(x, bool) and 0 <= x < 1e18 for x in (ts, dur)):
+                out.append(e)
+    return out
+
+
+def _covered_us(intervals: list[tuple[float, float]]) -> float:
+    """Microseconds the union of `intervals` covers."""
+    total, end = 0.0, -1.0
+    for s, e in sorted(intervals):
+        if e <= end:
+            continue
+        total += e - max(s, end)
+        end = e
+    return total
+
+
+def host_spans(path: str | Path) -> dict[str, dict[str, Any]]:
+    """Per annotated span name (those ending in (F), (B) or (W)): its phase, how many times it ran, the host
+    seconds summed over them, the kernels launched inside, and whether it was a wait (see the module's note)."""
+    events = _events(path)
+    cpu = [(e["ts"], e["ts"] + e["dur"]) for e in events if e.get("cat") in CPU_CATEGORIES and e["name"] not in POLLING]
+    launches = sorted(e["ts"] for e in events if e.get("cat") == "cuda_runtime" and LAUNCHES.match(e["name"]))
+    spans: dict[str, dict[str, Any]] = defaultdict(lambda: {"count": 0, "host_s": 0.0, "launches": 0, "waits": 0})
+    for e in events:
+        found = SPAN.search(e["name"]) if e.get("cat") == "user_annotation" else None
+        if found is None:
+            continue
+        start, end = e["ts"], e["ts"] + e["dur"]
+        busy = _covered_us([(max(s, start), min(t, end)) for s, t in cpu if t > start and s < end])
+        waited = e["dur"] > 0 and busy < WAIT_BUSY_SHARE * e["dur"]
+        row = spans[e["name"]]
+        row["phase"] = PHASES[found.group(1)]
+        row["count"] += 1
+        row["host_s"] += (busy if waited else e["dur"]) / 1e6
+        row["launches"] += sum(1 for t in launches if start <= t < end)
+        row["waits"] += int(waited)
+    if not spans:
+        raise ValueError(f"{path}: no annotated spans ending in (F), (B) or (W); v3sim reads DeepSeek's names")
+    return dict(spans)
+
+
+def host_per_layer(spans: dict[str, dict[str, Any]], layers: int) -> dict[str, float]:
+    """Host seconds per layer, forward and backward, over a window of `layers` layers each way."""
+    out = {"forward": 0.0, "backward": 0.0}
+    for row in spans.values():
+        out[row["phase"]] += row["host_s"] / layers
+    return out
+
+
+def host_comparison(path: str | Path, run: Any, layers: int) -> dict[str, Any] | None:
+    """The trace's host seconds per MoE layer beside what v3sim's host floor launches for `run`'s layer (eager:
+    its CUDA graphs captured nothing), or None when the trace has no annotated spans. For the trace the
+    shipped host table came from, the two agree by construction."""
+    from simulator.analytic.host import host_s, launched
+    from simulator.analytic.training import block_ops
+
+    try:
+        spans = host_spans(path)
+    except ValueError:
+        return None
+    forward, backward = launched(block_ops(run, True), run.recompute, run.model.attention == "mla")
+    priced = host_s(forward, backward, "none")
+    model = {
+        phase: sum(s for (_, fwd), s in priced.items() if fwd == (phase == "forward")) for phase in PHASES.values()
+    }
+    return {"spans": spans, "trace_per_layer_s": host_per_layer(spans, layers), "v3sim_per_layer_s": model}
