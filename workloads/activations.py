@@ -23,6 +23,20 @@ from functools import lru_cache
 from workloads.spec import ModelSpec
 
 RECOMPUTE_MODES = ("none", "selective", "full")
+# What `selective` runs again in the backward, as kernels of their own, by op name (workloads.ops): the ops
+# whose outputs the counts below do not keep. Every model: the RMSNorms; MLA: its up-projections and the RoPE on
+# the up-projected queries and keys too (V3's trace runs each of these forward kernels twice a layer). The
+# SwiGLU's output is recomputed inside its backward kernel, which reads its inputs anyway (V3's trace:
+# `swiglu_forward_backward_with_weight`, one kernel): no extra pass.
+SELECTIVE_RECOMPUTED = ("input_norm", "post_attention_norm")
+SELECTIVE_RECOMPUTED_MLA = ("latent_norms", "q_b_proj", "kv_b_proj", "rope")
+
+
+def recomputed_names(recompute: str, mla: bool) -> tuple[str, ...]:
+    """Names of the forward ops `recompute` runs again in the backward; `full` is every forward op (None)."""
+    if recompute != "selective":
+        return ()
+    return SELECTIVE_RECOMPUTED + (SELECTIVE_RECOMPUTED_MLA if mla else ())
 
 
 def attention_activation_elems(spec: ModelSpec, recompute: str = "none") -> dict[str, float]:

@@ -16,23 +16,25 @@ from __future__ import annotations
 from functools import cache
 
 from hwmodels.host import load_host_trace
+from workloads.activations import recomputed_names
 from workloads.ops import TRAINING_PHASES, Op, layer_ops
 from workloads.registry import load_model
 
 ROUTER_OPS = ("gate", "router_topk")  # Megatron's moe_router and moe_preprocess scopes
-RECOMPUTED_UPS = ("q_b_proj", "kv_b_proj")  # selective recomputation of MLA's up-projections (V3 report 3.2.3)
 
 
 def launched(ops: tuple[Op, ...] | list[Op], recompute: str, mla: bool) -> tuple[list[Op], list[Op]]:
     """The ops of a layer the host launches forward and backward: recomputation launches forward ops again in
-    the backward (selective: MLA's up-projections, as the training model prices it; full: the whole forward)."""
+    the backward (selective: `workloads.activations.recomputed_names`, as the training model prices it;
+    full: the whole forward)."""
     F = TRAINING_PHASES[0]
     forward = [op for op in ops if op.phase == F]
     backward = [op for op in ops if op.phase != F]
     if recompute == "full":
         backward += forward
-    elif recompute == "selective" and mla:
-        backward += [op for op in forward if op.name in RECOMPUTED_UPS]
+    else:
+        again = recomputed_names(recompute, mla)
+        backward += [op for op in forward if op.name in again]
     return forward, backward
 
 

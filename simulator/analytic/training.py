@@ -32,7 +32,7 @@ import numpy as np
 
 from hwmodels import collectives as ab
 from simulator.analytic.fabric import fabric_factors
-from simulator.analytic.host import RECOMPUTED_UPS, host_floor, host_s, launched
+from simulator.analytic.host import host_floor, host_s, launched
 from simulator.analytic.memo import Memo
 from simulator.analytic.memory import precision_preset
 from simulator.analytic.pricing import compute_s, priced_by_part
@@ -40,6 +40,7 @@ from simulator.analytic.profile import KernelRates, rates_for
 from simulator.analytic.stagetimes import StageTimes
 from simulator.runspec import RunSpec
 from simulator.schedules import BIDIRECTIONAL, ChunkTimes, bubble_s
+from workloads.activations import recomputed_names
 from workloads.flops import mean_attended_keys
 from workloads.layout import balanced_layer_counts, is_moe_layer, stage_blocks, stage_layer_counts
 from workloads.memory import stage_params
@@ -285,7 +286,7 @@ class _RunParts:
         self.per_gpu = tokens_per_gpu(run)
         self.hbm = run.node.gpu.hbm_bw_bytes_per_s
         self._layers: dict[bool, dict[tuple[str, str], float]] = {}
-        self._ups: dict[bool, float] = {}
+        self._ups: dict[bool, dict[str, float]] = {}
         self._pp: dict[tuple[bool, bool], tuple[float, float]] = {}
         self._head: dict[tuple[str, str], float] | None = None
         self._ep: dict[str, float] | None = None
@@ -317,11 +318,14 @@ class _RunParts:
             self._head = priced_by_part(head, self.rates, self.sm_share, hbm_bytes_per_s=self.hbm)
         return self._head
 
-    def ups_s(self, moe: bool) -> float:
-        """Seconds of the MLA up-projections selective recomputation runs again in one layer's backward."""
+    def recompute_s(self, moe: bool) -> dict[str, float]:
+        """Seconds per half of the forward ops selective recomputation runs again in one layer's backward."""
         if moe not in self._ups:
-            ups = [o for o in block_ops(self.run, moe) if o.phase == TRAINING_PHASES[0] and o.name in RECOMPUTED_UPS]
-            self._ups[moe] = compute_s(ups, self.rates, self.sm_share)
+            run = self.run
+            again = recomputed_names(run.recompute, run.model.attention == "mla")
+            ops = [o for o in block_ops(run, moe) if o.phase == TRAINING_PHASES[0] and o.name in again]
+            priced = priced_by_part(ops, self.rates, self.sm_share, hbm_bytes_per_s=self.hbm)
+            self._ups[moe] = {half: s for (half, _), s in priced.items()}
         return self._ups[moe]
 
     def cp_exposed_s(self, moe: bool) -> tuple[float, float]:
@@ -382,7 +386,7 @@ _RUN_PARTS: Memo[_RunParts] = Memo(size=1024)
 
 
 def _block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], first: bool, last: bool) -> StageTimes:
-    spec, node = run.model, run.node
+    node = run.node
     shared = _RUN_PARTS.get(_stage_key(run), (rates,), lambda: _RunParts(run, rates))
     F, B, W = TRAINING_PHASES
 
@@ -393,9 +397,7 @@ def _block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], fir
             t[key] = t.get(key, 0.0) + s
     part = lambda p, ph: t.get((p, ph), 0.0)  # noqa: E731
     n = len(blocks)
-    recompute_s = 0.0
-    if run.recompute == "selective" and spec.attention == "mla" and blocks:  # V3: RMSNorms, MLA up-projections
-        recompute_s = n * shared.ups_s(blocks[0])
+    again = {h: sum(shared.recompute_s(moe).get(h, 0.0) for moe in blocks) for h in ("attn", "mlp")}  # selective
     full = run.recompute == "full"
 
     # Tensor parallelism with sequence parallelism (`workloads.ops.tp_ops`): an all-gather before and a
@@ -403,26 +405,23 @@ def _block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], fir
     # or (tp_comm="overlapped") hidden under the half's GEMMs as far as they last. The weight gradients' second
     # all-gather of each half's input runs under its input-gradient GEMMs (Megatron's async gather): only what
     # outlasts them shows.
-    tp_half = 0.0
-    if run.tp > 1:
-        tp_half = shared.tp_bytes / 2 * n / node.scaleup_achieved_bw_bytes_per_s
+    tp_half = shared.tp_bytes / 2 * n / node.scaleup_achieved_bw_bytes_per_s  # 0 without TP
 
     def tp_s(compute_s: float) -> float:
         return max(0.0, tp_half - compute_s) if run.tp_comm == "overlapped" else tp_half
 
-    cp_f = cp_b = 0.0  # context parallelism's ring beyond the attention it hides under
-    if run.cp > 1:
-        for moe in blocks:
-            f, b = shared.cp_exposed_s(moe)
-            cp_f, cp_b = cp_f + f, cp_b + b
+    cp = [shared.cp_exposed_s(moe) for moe in blocks] if run.cp > 1 else []  # CP's ring beyond the attention
+    cp_f, cp_b = sum(f for f, _ in cp), sum(b for _, b in cp)
 
     f_attn = part("attn", F) + cp_f
     f_attn += tp_s(f_attn)
     f_mlp = part("mlp", F) + part("head", F)
     f_mlp += tp_s(f_mlp)
-    b_attn = part("attn", B) + part("attn", W) + recompute_s + (f_attn if full else 0.0) + cp_b
+    b_attn = part("attn", B) + part("attn", W) + again["attn"] + (f_attn if full else 0.0) + cp_b
     b_attn += tp_s(b_attn) + max(0.0, tp_half / 2 - part("attn", B))  # the input re-gathered under the dgrads
-    b_mlp = part("mlp", B) + part("mlp", W) + part("head", B) + part("head", W) + (f_mlp if full else 0.0)
+    b_mlp = (
+        part("mlp", B) + part("mlp", W) + part("head", B) + part("head", W) + again["mlp"] + (f_mlp if full else 0.0)
+    )
     b_mlp += tp_s(b_mlp) + max(0.0, tp_half / 2 - part("mlp", B))
 
     comm = {"dispatch_f": 0.0, "combine_f": 0.0, "dispatch_b": 0.0, "combine_b": 0.0}

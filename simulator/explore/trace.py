@@ -26,7 +26,8 @@ from simulator.analytic.pricing import op_s, priced_class
 from simulator.analytic.profile import KernelRates, apply_profile
 from simulator.analytic.training import block_ops, compute_sm_share, ep_link_s, tokens_per_gpu
 from simulator.runspec import RunSpec
-from workloads.ops import Op, ep_ops
+from workloads.activations import recomputed_names
+from workloads.ops import TRAINING_PHASES, Op, ep_ops
 
 # (class, pattern on the kernel name), first match wins. Classes are v3sim's: a compute op's profile class
 # (`workloads.ops.Op.profile_class`), an element-wise kernel's own class, the EP ops.
@@ -92,12 +93,20 @@ def _op_class(op: Op, rates: KernelRates) -> str:
     return op.component if op.kind == "elementwise" else priced_class(op, rates)
 
 
+def _ops_run(run: RunSpec) -> list[Op]:
+    """One MoE layer's ops as the training model runs them: each once, the ones selective recomputation runs
+    again in the backward twice (`workloads.activations.recomputed_names`)."""
+    ops = list(block_ops(run, True))
+    again = recomputed_names(run.recompute, run.model.attention == "mla")
+    return ops + [op for op in ops if op.phase == TRAINING_PHASES[0] and op.name in again]
+
+
 def model_table(run: RunSpec, rates: KernelRates, layers: int = 4) -> dict[str, float]:
     """v3sim's seconds per class for `layers` MoE layers, one micro-batch forward and one backward, priced as
     the training model prices them."""
     table: dict[str, float] = defaultdict(float)
     hbm, share = run.node.gpu.hbm_bw_bytes_per_s, compute_sm_share(run)
-    for op in block_ops(run, True):
+    for op in _ops_run(run):
         table[_op_class(op, rates)] += layers * op_s(op, rates, share, 1.0, hbm)
     phases = ("forward", "backward_input")
     for op in ep_ops(run.model, run.layout, tokens_per_gpu(run), phases, run.node_limit, run.precision):
@@ -145,7 +154,7 @@ def trace_profile(path: str | Path, run: RunSpec, base: Profile, layers: int = 4
     compared = compare_trace(path, run, rates, layers)
     table = elementwise_rates().share
     moved: dict[str, tuple[float, int]] = {}  # element-wise class -> v3sim's bytes and kernels in those layers
-    for op in block_ops(run, True):
+    for op in _ops_run(run):
         if op.kind == "elementwise":
             nbytes, count = moved.get(op.component, (0.0, 0))
             moved[op.component] = (nbytes + layers * op.hbm_bytes, count + layers)

@@ -55,7 +55,7 @@ def test_each_op_costs_the_trace_spread_over_v3s_launched_ops():
     assert sum(s for (_, fwd), s in priced.items() if fwd) == pytest.approx(host.forward_s_per_layer)
     assert sum(s for (_, fwd), s in priced.items() if not fwd) == pytest.approx(host.backward_s_per_layer)
     per_f, per_b = host_s_per_op()
-    assert 100e-6 < per_f < 250e-6 and 100e-6 < per_b < 250e-6  # ~160 us: Python, autograd and the launch
+    assert 100e-6 < per_f < 250e-6 and 100e-6 < per_b < 250e-6  # ~145-158 us: Python, autograd and the launch
     assert host.launches_per_layer > len(forward) + len(backward)  # each v3sim op launches several kernels
 
 
