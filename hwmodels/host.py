@@ -49,11 +49,11 @@ def load_host_trace(name: str = DEFAULT_HOST) -> HostTrace:
     per_phase = dict.fromkeys(PHASES, 0.0)
     launches = 0.0
     for span, row in data.get("span", {}).items():
-        phase, host_s = row.get("phase"), row.get("host_s")
-        if phase not in PHASES or not is_finite_number(host_s) or host_s < 0:
-            raise ValueError(f"{path.name}: span {span!r} needs phase forward/backward and host_s >= 0")
+        phase, host_s, count = row.get("phase"), row.get("host_s"), row.get("launches")
+        if phase not in PHASES or not is_finite_number(host_s) or not is_finite_number(count) or min(host_s, count) < 0:
+            raise ValueError(f"{path.name}: span {span!r} needs phase forward/backward, host_s and launches >= 0")
         per_phase[phase] += host_s / layers
-        launches += row.get("launches", 0) / layers
+        launches += count / layers
     if not all(per_phase.values()):
         raise ValueError(f"{path.name}: needs forward and backward spans")
     return HostTrace(

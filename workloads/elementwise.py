@@ -21,7 +21,11 @@ BF16 = 2
 FP8_QUANT = BF16 + 1  # read bf16, write fp8 (scales are 1/128 of that: left out)
 BACKWARD_TO_FORWARD = 2
 # Kernels that are linear maps of their input: the backward is the transpose, the same bytes as the forward.
-LINEAR = ("residual_add.attn", "residual_add.mlp", "rope", "permute")
+# The combine sums the k expert outputs unweighted (the gate's weight scales the SwiGLU output before the down
+# projection: V3's trace runs `swiglu_forward_with_weight`, and activations.py's selective count assumes it);
+# its transpose, the broadcast of the gradient, is the dispatch of gradients, and the backward's reduce is the
+# sum of the k gradient copies coming back: V3's trace runs `reduce_fused_impl` twice a layer, as long each.
+LINEAR = ("residual_add.attn", "residual_add.mlp", "rope", "permute", "combine_reduce")
 # GEMMs V3 runs in FP8 under its recipe; the output head, the router and MTP's eh_proj stay BF16 (V3 report,
 # section 3.3.1). Serving with FP8 weights keeps the same ones in BF16.
 FP8_COMPONENTS = ("attn_proj", "dense_ffn", "shared_experts", "routed_experts")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hwmodels.files import MAX_PROFILE_BYTES, loads_json, read_text
+from simulator.runspec import RunSpec
 
 CPU_CATEGORIES = ("cpu_op", "cuda_runtime", "cuda_driver")
 POLLING = ("cudaEventQuery",)
@@ -83,7 +84,7 @@ def host_per_layer(spans: dict[str, dict[str, Any]], layers: int) -> dict[str, f
     return out
 
 
-def host_comparison(path: str | Path, run: Any, layers: int) -> dict[str, Any] | None:
+def host_comparison(path: str | Path, run: RunSpec, layers: int) -> dict[str, Any] | None:
     """The trace's host seconds per MoE layer beside what v3sim's host floor launches for `run`'s layer (eager:
     its CUDA graphs captured nothing), or None when the trace has no annotated spans. For the trace the
     shipped host table came from, the two agree by construction."""
@@ -96,7 +97,7 @@ def host_comparison(path: str | Path, run: Any, layers: int) -> dict[str, Any] |
         return None
     forward, backward = launched(block_ops(run, True), run.recompute, run.model.attention == "mla")
     priced = host_s(forward, backward, "none")
-    model = {
-        phase: sum(s for (_, fwd), s in priced.items() if fwd == (phase == "forward")) for phase in PHASES.values()
-    }
+    model = {"forward": 0.0, "backward": 0.0}
+    for (_, fwd), s in priced.items():
+        model["forward" if fwd else "backward"] += s
     return {"spans": spans, "trace_per_layer_s": host_per_layer(spans, layers), "v3sim_per_layer_s": model}

@@ -172,3 +172,24 @@ def test_train_notes_the_wait_and_takes_graphs(capsys, tmp_path):
     assert main(["train", "--spec", str(spec)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cuda_graphs='sometimes'; use one of none, router, attn, attn+router, full" in err[0]
+
+
+def test_a_malformed_host_table_is_one_line(tmp_path, monkeypatch):
+    import hwmodels.host as host
+
+    monkeypatch.setattr(host, "DATA_DIR", tmp_path)
+    good = (DATA_DIR / "deepseek-v3-train.toml").read_text()
+    for bad, match in (
+        (good.replace("layers = 4", "layers = 0"), "layers must be a positive integer"),
+        (good.replace('phase = "forward"', 'phase = "sideways"', 1), "needs phase forward/backward"),
+        (good.replace("launches = 248", 'launches = "many"'), "needs phase forward/backward, host_s and launches"),
+        (good.replace("host_s = 0.012646", "host_s = -1.0"), "host_s and launches >= 0"),
+    ):
+        (tmp_path / "bad.toml").write_text(bad)
+        host.load_host_trace.cache_clear()
+        with pytest.raises(ValueError, match=match):
+            host.load_host_trace("bad")
+    host.load_host_trace.cache_clear()
+    with pytest.raises(ValueError, match="no host-time table 'absent'"):
+        host.load_host_trace("absent")
+    host.load_host_trace.cache_clear()
