@@ -15,7 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from hwmodels.files import MAX_PROFILE_BYTES, loads_json, read_text
+from simulator.explore.trace import trace_events
 from simulator.runspec import RunSpec
 
 CPU_CATEGORIES = ("cpu_op", "cuda_runtime", "cuda_driver")
@@ -24,20 +24,6 @@ LAUNCHES = re.compile(r"^(cudaLaunchKernel|cuLaunchKernel|cudaLaunchCooperativeK
 SPAN = re.compile(r"\(([FBW])\)$")  # DeepSeek's annotations: attn(F), mlp(B), mlp(W)
 PHASES = {"F": "forward", "B": "backward", "W": "backward"}
 WAIT_BUSY_SHARE = 0.1  # a span whose CPU activity covers less than this share of its wall time was a wait
-
-
-def _events(path: str | Path) -> list[dict[str, Any]]:
-    data = loads_json(read_text(path, "trace", MAX_PROFILE_BYTES), str(path))
-    events = data.get("traceEvents") if isinstance(data, dict) else data
-    if not isinstance(events, list):
-        raise ValueError(f"{path}: no traceEvents list; give a PyTorch profiler or Chrome trace JSON file")
-    out = []
-    for e in events:
-        if isinstance(e, dict) and e.get("ph") == "X" and isinstance(e.get("name"), str):
-            ts, dur = e.get("ts"), e.get("dur")
-            if all(isinstance(x, int | float) and not isinstance(x, bool) and 0 <= x < 1e18 for x in (ts, dur)):
-                out.append(e)
-    return out
 
 
 def _covered_us(intervals: list[tuple[float, float]]) -> float:
@@ -54,7 +40,7 @@ def _covered_us(intervals: list[tuple[float, float]]) -> float:
 def host_spans(path: str | Path) -> dict[str, dict[str, Any]]:
     """Per annotated span name (those ending in (F), (B) or (W)): its phase, how many times it ran, the host
     seconds summed over them, the kernels launched inside, and whether it was a wait (see the module's note)."""
-    events = _events(path)
+    events = trace_events(path)
     cpu = [(e["ts"], e["ts"] + e["dur"]) for e in events if e.get("cat") in CPU_CATEGORIES and e["name"] not in POLLING]
     launches = sorted(e["ts"] for e in events if e.get("cat") == "cuda_runtime" and LAUNCHES.match(e["name"]))
     spans: dict[str, dict[str, Any]] = defaultdict(lambda: {"count": 0, "host_s": 0.0, "launches": 0, "waits": 0})

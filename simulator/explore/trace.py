@@ -61,18 +61,25 @@ def classify(name: str) -> str:
     return next((cls for cls, pattern in _PATTERNS if pattern.search(name)), "other")
 
 
-def trace_kernels(path: str | Path) -> list[tuple[str, float]]:
-    """(name, seconds) of every GPU kernel in a Chrome-trace JSON file (events of category `kernel`)."""
+def trace_events(path: str | Path) -> list[dict[str, Any]]:
+    """The complete ("X") events of a PyTorch-profiler / Chrome-trace JSON file that have a name and a finite,
+    non-negative start and duration (microseconds); anything else is skipped."""
     data = loads_json(read_text(path, "trace", MAX_PROFILE_BYTES), str(path))
     events = data.get("traceEvents") if isinstance(data, dict) else data
     if not isinstance(events, list):
         raise ValueError(f"{path}: no traceEvents list; give a PyTorch profiler or Chrome trace JSON file")
     out = []
     for e in events:
-        if isinstance(e, dict) and e.get("cat") == "kernel" and isinstance(e.get("name"), str):
-            dur = e.get("dur")
-            if isinstance(dur, int | float) and not isinstance(dur, bool) and 0 <= dur < 1e12:
-                out.append((e["name"], dur / 1e6))  # microseconds
+        if isinstance(e, dict) and e.get("ph") == "X" and isinstance(e.get("name"), str):
+            ts, dur = e.get("ts"), e.get("dur")
+            if all(isinstance(x, int | float) and not isinstance(x, bool) and 0 <= x < 1e18 for x in (ts, dur)):
+                out.append(e)
+    return out
+
+
+def trace_kernels(path: str | Path) -> list[tuple[str, float]]:
+    """(name, seconds) of every GPU kernel in a Chrome-trace JSON file (events of category `kernel`)."""
+    out = [(e["name"], e["dur"] / 1e6) for e in trace_events(path) if e.get("cat") == "kernel"]
     if not out:
         raise ValueError(f"{path}: no GPU kernel events (cat 'kernel'); profile with CUDA activities on")
     return out
