@@ -18,9 +18,14 @@ Recomputation modes:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from workloads.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from workloads.ops import Op
 
 RECOMPUTE_MODES = ("none", "selective", "full")
 # What `selective` runs again in the backward, as kernels of their own, by op name (workloads.ops): the ops
@@ -33,10 +38,21 @@ SELECTIVE_RECOMPUTED_MLA = ("latent_norms", "q_b_proj", "kv_b_proj", "rope")
 
 
 def recomputed_names(recompute: str, mla: bool) -> tuple[str, ...]:
-    """Names of the forward ops `recompute` runs again in the backward; `full` is every forward op (None)."""
+    """Names of the forward ops `selective` runs again in the backward (none for the other modes)."""
     if recompute != "selective":
         return ()
     return SELECTIVE_RECOMPUTED + (SELECTIVE_RECOMPUTED_MLA if mla else ())
+
+
+def recomputed(ops: Sequence[Op], recompute: str, mla: bool) -> list[Op]:
+    """The forward ops of a layer's list (`workloads.ops`) that `recompute` runs again in its backward: `full`
+    all of them, `selective` those `recomputed_names` names. The training model, the host's launches and
+    compare-trace read this one list."""
+    forward = [op for op in ops if op.phase == "forward"]
+    if recompute == "full":
+        return forward
+    again = recomputed_names(recompute, mla)
+    return [op for op in forward if op.name in again]
 
 
 def attention_activation_elems(spec: ModelSpec, recompute: str = "none") -> dict[str, float]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from functools import cache
 
 from hwmodels.host import load_host_trace
-from workloads.activations import recomputed_names
+from workloads.activations import recomputed
 from workloads.ops import TRAINING_PHASES, Op, layer_ops
 from workloads.registry import load_model
 
@@ -24,18 +24,11 @@ ROUTER_OPS = ("gate", "router_topk")  # Megatron's moe_router and moe_preprocess
 
 
 def launched(ops: tuple[Op, ...] | list[Op], recompute: str, mla: bool) -> tuple[list[Op], list[Op]]:
-    """The ops of a layer the host launches forward and backward: recomputation launches forward ops again in
-    the backward (selective: `workloads.activations.recomputed_names`, as the training model prices it;
-    full: the whole forward)."""
+    """The ops of a layer the host launches forward and backward: the backward launches again the forward ops
+    recomputation runs (`workloads.activations.recomputed`)."""
     F = TRAINING_PHASES[0]
     forward = [op for op in ops if op.phase == F]
-    backward = [op for op in ops if op.phase != F]
-    if recompute == "full":
-        backward += forward
-    else:
-        again = recomputed_names(recompute, mla)
-        backward += [op for op in forward if op.name in again]
-    return forward, backward
+    return forward, [op for op in ops if op.phase != F] + recomputed(ops, recompute, mla)
 
 
 @cache

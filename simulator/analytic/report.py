@@ -29,8 +29,6 @@ from simulator.runspec import RunSpec
 from simulator.schedules import BIDIRECTIONAL
 from workloads.flops import train_flops_per_token
 
-HOST_WAIT = "host launch wait (s, included)"  # the explain input `v3sim train` notes when it is not zero
-
 
 @dataclass(frozen=True, slots=True)
 class Report:
@@ -40,6 +38,7 @@ class Report:
     breakdown: dict[str, float]  # seconds per step; sums to step_time_s
     microbatches: int
     chunk_s: dict[str, float]  # F, B, W, F&B of the busiest rank, seconds per micro-batch
+    host_wait_s: float  # of its F + B, seconds the GPU waits for the host's kernel launches (`analytic.host`)
     tokens_per_step: int
     tokens_per_s: float  # whole cluster
     tokens_per_s_per_gpu: float
@@ -92,6 +91,7 @@ def estimate(run: RunSpec, profile: KernelRates | str | None = None, check_memor
         breakdown=breakdown,
         microbatches=n,
         chunk_s={"F": chunk.f, "B": chunk.b, "W": chunk.w, "F&B": chunk.fb},
+        host_wait_s=t.host_wait,
         tokens_per_step=tokens_per_step,
         tokens_per_s=tokens_per_s,
         tokens_per_s_per_gpu=tokens_per_s / run.gpus,
@@ -306,7 +306,7 @@ def explain(run: RunSpec, profile: KernelRates, r: Report, t: StageTimes, balanc
                     f"{gpu.sm_count} SMs, {run.comm_sms} kept for communication (V3 report)",
                 ),
                 "peak bf16 / fp8 FLOP/s": ((gpu.peak_flop_per_s("bf16"), gpu.peak_fp8_flop_per_s), gpu.source),
-                HOST_WAIT: (
+                "host launch wait (s, included)": (
                     t.host_wait,
                     f"kernel launches outlasting the GPU, CUDA graphs {run.cuda_graphs} (host time per op from "
                     "V3's trace: simulator/analytic/host.py)",

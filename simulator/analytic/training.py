@@ -40,7 +40,7 @@ from simulator.analytic.profile import KernelRates, rates_for
 from simulator.analytic.stagetimes import StageTimes
 from simulator.runspec import RunSpec
 from simulator.schedules import BIDIRECTIONAL, ChunkTimes, bubble_s
-from workloads.activations import recomputed_names
+from workloads.activations import recomputed
 from workloads.flops import mean_attended_keys
 from workloads.layout import balanced_layer_counts, is_moe_layer, stage_blocks, stage_layer_counts
 from workloads.memory import stage_params
@@ -286,7 +286,7 @@ class _RunParts:
         self.per_gpu = tokens_per_gpu(run)
         self.hbm = run.node.gpu.hbm_bw_bytes_per_s
         self._layers: dict[bool, dict[tuple[str, str], float]] = {}
-        self._ups: dict[bool, dict[str, float]] = {}
+        self._again: dict[bool, dict[str, float]] = {}
         self._pp: dict[tuple[bool, bool], tuple[float, float]] = {}
         self._head: dict[tuple[str, str], float] | None = None
         self._ep: dict[str, float] | None = None
@@ -319,14 +319,14 @@ class _RunParts:
         return self._head
 
     def recompute_s(self, moe: bool) -> dict[str, float]:
-        """Seconds per half of the forward ops selective recomputation runs again in one layer's backward."""
-        if moe not in self._ups:
-            run = self.run
-            again = recomputed_names(run.recompute, run.model.attention == "mla")
-            ops = [o for o in block_ops(run, moe) if o.phase == TRAINING_PHASES[0] and o.name in again]
+        """Seconds per half of the forward ops selective recomputation runs again in one layer's backward (full
+        recomputation's whole forward is the halves' own, with their TP and CP: `_block_times`)."""
+        if moe not in self._again:
+            run, mla = self.run, self.run.model.attention == "mla"
+            ops = recomputed(block_ops(run, moe), run.recompute, mla) if run.recompute == "selective" else []
             priced = priced_by_part(ops, self.rates, self.sm_share, hbm_bytes_per_s=self.hbm)
-            self._ups[moe] = {half: s for (half, _), s in priced.items()}
-        return self._ups[moe]
+            self._again[moe] = {half: s for (half, _), s in priced.items()}
+        return self._again[moe]
 
     def cp_exposed_s(self, moe: bool) -> tuple[float, float]:
         """Seconds per layer, forward and backward, that context parallelism's exchange shows: the ring of K/V

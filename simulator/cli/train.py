@@ -235,16 +235,13 @@ def print_plan(out: dict[str, Any]) -> None:
 
 def _host_note(out: dict[str, Any]) -> str:
     """A note when the GPU waits for the host's kernel launches (`simulator.analytic.host`), else ""."""
-    from simulator.analytic.report import HOST_WAIT
-
-    compute = next(e for e in out["explain"] if e["figure"].startswith("compute per micro-batch"))
-    wait_s = compute["inputs"][HOST_WAIT][0]
-    if wait_s <= 0:
+    if out["host_wait_s"] <= 0:
         return ""
+    compute_s = out["chunk_s"]["F"] + out["chunk_s"]["B"]
     return (
-        f"prices {wait_s * 1e3:,.1f} ms of each micro-batch's {compute['value'] * 1e3:,.1f} ms of compute as the "
-        f"GPU waiting for the host to launch kernels one by one (CUDA graphs: {out['run']['cuda_graphs']}; "
-        "--cuda-graphs captures them)"
+        f"prices {out['host_wait_s'] * 1e3:,.1f} ms of each micro-batch's {compute_s * 1e3:,.1f} ms (F + B, busiest "
+        "rank) as the GPU waiting for the host to launch kernels one by one "
+        f"(CUDA graphs: {out['run']['cuda_graphs']}; --cuda-graphs captures them)"
     )
 
 

@@ -26,8 +26,8 @@ from simulator.analytic.pricing import op_s, priced_class
 from simulator.analytic.profile import KernelRates, apply_profile
 from simulator.analytic.training import block_ops, compute_sm_share, ep_link_s, tokens_per_gpu
 from simulator.runspec import RunSpec
-from workloads.activations import recomputed_names
-from workloads.ops import TRAINING_PHASES, Op, ep_ops
+from workloads.activations import recomputed
+from workloads.ops import Op, ep_ops
 
 # (class, pattern on the kernel name), first match wins. Classes are v3sim's: a compute op's profile class
 # (`workloads.ops.Op.profile_class`), an element-wise kernel's own class, the EP ops.
@@ -101,11 +101,10 @@ def _op_class(op: Op, rates: KernelRates) -> str:
 
 
 def _ops_run(run: RunSpec) -> list[Op]:
-    """One MoE layer's ops as the training model runs them: each once, the ones selective recomputation runs
-    again in the backward twice (`workloads.activations.recomputed_names`)."""
+    """One MoE layer's ops as the training model runs them: each once, and again those recomputation runs in the
+    backward (`workloads.activations.recomputed`)."""
     ops = list(block_ops(run, True))
-    again = recomputed_names(run.recompute, run.model.attention == "mla")
-    return ops + [op for op in ops if op.phase == TRAINING_PHASES[0] and op.name in again]
+    return ops + recomputed(ops, run.recompute, run.model.attention == "mla")
 
 
 def model_table(run: RunSpec, rates: KernelRates, layers: int = 4) -> dict[str, float]:
