@@ -11,7 +11,10 @@ Conventions shared by every function:
 * `bytes_per_gpu` (B) is the per-GPU buffer as nccl-tests counts it: the vector of an all-reduce, the full
   (gathered) buffer of reduce-scatter / all-gather, all a GPU sends in an all-to-all (its 1/n to itself included).
 * Ranks are placed node by node: n GPUs fill ceil(n/g) nodes of g = min(gpus_per_node, n) GPUs; with
-  n <= gpus_per_node everything stays on the scale-up fabric.
+  n <= gpus_per_node everything stays on the scale-up fabric. The ring collectives take `per_node`, the group's
+  ranks that share a node, for a strided group (Megatron's data-parallel ranks sit tp apart, its expert-data-
+  parallel ranks ep apart: with tp = 8 each node holds one rank of a group, whose ring then crosses a NIC at
+  every step).
 * One GPU: time 0, algbw inf, busbw 0 (nothing moves; nccl-tests reports the same for a single rank).
 * Bad input (n_gpus < 1, negative or NaN bytes) raises ValueError naming the argument.
 
@@ -109,13 +112,16 @@ def _result(time_s: float, bytes_per_gpu: float, bus_factor: float) -> Collectiv
     return CollectiveTime(time_s, algo, algo * bus_factor)
 
 
-def _nodes(n_gpus: int, net: TwoLevelNet) -> tuple[int, int]:
-    """(g, nodes): GPUs per occupied node and the number of nodes, ranks placed node by node."""
-    g = min(net.gpus_per_node, n_gpus)
+def _nodes(n_gpus: int, net: TwoLevelNet, per_node: int | None = None) -> tuple[int, int]:
+    """(g, nodes): the group's GPUs per occupied node and the number of nodes; ranks placed node by node, or
+    `per_node` of them to a node (a strided group)."""
+    if per_node is not None and not (_is_count(per_node) and per_node <= net.gpus_per_node):
+        raise ValueError(f"per_node={per_node!r} must be an integer from 1 to gpus_per_node={net.gpus_per_node}")
+    g = min(per_node or net.gpus_per_node, n_gpus)
     return g, math.ceil(n_gpus / g)
 
 
-def ring_step_s(n_gpus: int, chunk_bytes: float, net: TwoLevelNet) -> tuple[float, float]:
+def ring_step_s(n_gpus: int, chunk_bytes: float, net: TwoLevelNet, per_node: int | None = None) -> tuple[float, float]:
     """(bandwidth time, latency) of one ring step in which every GPU sends `chunk_bytes` (= B/n) to its successor.
 
     One node: the step is all NVLink, chunk / scaleup_bw, alpha = scaleup latency.
@@ -127,9 +133,10 @@ def ring_step_s(n_gpus: int, chunk_bytes: float, net: TwoLevelNet) -> tuple[floa
         beta = max(chunk (g-1)/g / scaleup_bw,  chunk / g / (scaleout_bw / oversubscription))
 
     i.e. each ring's step runs at the pace of its slowest hop, the scale-out one when the NIC is the bottleneck.
-    Alpha per step is the latency of the slowest fabric crossed: max(scaleup, scaleout latency).
+    Alpha per step is the latency of the slowest fabric crossed: max(scaleup, scaleout latency). A strided group
+    (`per_node` = g of its ranks to a node) has g rings through g NICs: with g = 1 every step is chunk / NIC.
     """
-    g, nodes = _nodes(n_gpus, net)
+    g, nodes = _nodes(n_gpus, net, per_node)
     if nodes == 1:
         return chunk_bytes / net.scaleup_bw_bytes_per_s, net.scaleup_latency_s
     nvlink_s = chunk_bytes * (g - 1) / g / net.scaleup_bw_bytes_per_s
@@ -137,17 +144,19 @@ def ring_step_s(n_gpus: int, chunk_bytes: float, net: TwoLevelNet) -> tuple[floa
     return max(nvlink_s, nic_s), max(net.scaleup_latency_s, net.scaleout_latency_s)
 
 
-def _ring(n_gpus: int, bytes_per_gpu: float, net: TwoLevelNet, steps_per_rank: int) -> CollectiveTime:
+def _ring(
+    n_gpus: int, bytes_per_gpu: float, net: TwoLevelNet, steps_per_rank: int, per_node: int | None
+) -> CollectiveTime:
     """`steps_per_rank` x (n-1) ring steps of B/n each; bus factor steps_per_rank x (n-1)/n."""
     _check(n_gpus, bytes_per_gpu)
     if n_gpus == 1:
         return _result(0.0, bytes_per_gpu, 0.0)
-    beta_s, alpha_s = ring_step_s(n_gpus, bytes_per_gpu / n_gpus, net)
+    beta_s, alpha_s = ring_step_s(n_gpus, bytes_per_gpu / n_gpus, net, per_node)
     steps = steps_per_rank * (n_gpus - 1)
     return _result(steps * (alpha_s + beta_s), bytes_per_gpu, steps / n_gpus)
 
 
-def ring_all_reduce(n_gpus: int, bytes_per_gpu: float, net: TwoLevelNet) -> CollectiveTime:
+def ring_all_reduce(n_gpus: int, bytes_per_gpu: float, net: TwoLevelNet, per_node: int | None = None) -> CollectiveTime:
     """Ring all-reduce (reduce-scatter then all-gather): 2(n-1) steps of B/n.
 
         time = 2(n-1) (alpha_step + beta_step(B/n))        (steps: see `ring_step_s`)
@@ -157,25 +166,25 @@ def ring_all_reduce(n_gpus: int, bytes_per_gpu: float, net: TwoLevelNet) -> Coll
     min(scaleup_bw g/(g-1), g scaleout_bw / oversubscription) across nodes (per GPU, summed over the g rings).
     Sources: Patarasuk & Yuan 2009 (bandwidth-optimal ring); NCCL's rail-aligned multi-channel rings.
     """
-    return _ring(n_gpus, bytes_per_gpu, net, 2)
+    return _ring(n_gpus, bytes_per_gpu, net, 2, per_node)
 
 
-def reduce_scatter(n_gpus: int, bytes_per_gpu: float, net: TwoLevelNet) -> CollectiveTime:
+def reduce_scatter(n_gpus: int, bytes_per_gpu: float, net: TwoLevelNet, per_node: int | None = None) -> CollectiveTime:
     """Ring reduce-scatter of a B-byte buffer (each GPU ends with B/n): n-1 steps of B/n.
 
     time = (n-1) (alpha_step + beta_step(B/n)),  busbw = algbw x (n-1)/n   (nccl-tests PERFORMANCE.md)
     """
-    return _ring(n_gpus, bytes_per_gpu, net, 1)
+    return _ring(n_gpus, bytes_per_gpu, net, 1, per_node)
 
 
-def all_gather(n_gpus: int, bytes_per_gpu: float, net: TwoLevelNet) -> CollectiveTime:
+def all_gather(n_gpus: int, bytes_per_gpu: float, net: TwoLevelNet, per_node: int | None = None) -> CollectiveTime:
     """Ring all-gather into a B-byte buffer (each GPU contributes B/n): n-1 steps of B/n.
 
         time = (n-1) (alpha_step + beta_step(B/n)),  busbw = algbw x (n-1)/n   (nccl-tests PERFORMANCE.md)
 
     The reduce-scatter's steps without the reduction, so RS + AG = ring all-reduce exactly.
     """
-    return _ring(n_gpus, bytes_per_gpu, net, 1)
+    return _ring(n_gpus, bytes_per_gpu, net, 1, per_node)
 
 
 def tree_all_reduce(n_gpus: int, bytes_per_gpu: float, net: TwoLevelNet) -> CollectiveTime:

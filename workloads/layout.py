@@ -76,6 +76,18 @@ class ParallelLayout:
         return self.tp * self.replicas // self.ep
 
     @property
+    def dp_per_node(self) -> int:
+        """Ranks of one data-parallel (dp x cp) group that share a node: Megatron orders ranks tp-cp-ep-dp-pp,
+        so a group's ranks sit tp apart (with tp = 8 on 8-GPU nodes, one to a node)."""
+        return min(self.replicas, max(1, self.gpus_per_node // self.tp))
+
+    @property
+    def expert_dp_per_node(self) -> int:
+        """Ranks of one expert-data-parallel group that share a node: they sit ep apart (Megatron's expert
+        order tp-ep-dp-pp, experts not tensor-split)."""
+        return min(self.expert_dp, max(1, self.gpus_per_node // self.ep))
+
+    @property
     def ep_nodes(self) -> int:
         """Nodes an expert-parallel group spans (at least one)."""
         return max(1, -(-self.ep // self.gpus_per_node))

@@ -487,17 +487,19 @@ def dp_and_optimizer_by_batch(run: RunSpec, profile: KernelRates, microbatches: 
         fwd, bwd = sum(t.f for t in own), sum(t.b for t in own)
         layers = sum(_stage_layer_count(run, s) for s in pair(r))
         grads = gathers = per_mb = 0.0  # collective seconds: gradient reduction, weight gathers, per micro-batch
-        for params, n in ((dense, layout.replicas), (expert, layout.expert_dp)):
+        groups = ((dense, layout.replicas, layout.dp_per_node), (expert, layout.expert_dp, layout.expert_dp_per_node))
+        for params, n, per_node in groups:
             if n == 1 or not params:
                 continue
             if run.zero_stage == 0:
-                grads += ab.ring_all_reduce(n, grad_b * params, net).time_s
+                grads += ab.ring_all_reduce(n, grad_b * params, net, per_node).time_s
             else:
-                grads += ab.reduce_scatter(n, grad_b * params, net).time_s
-                gathers += ab.all_gather(n, weight_b * params, net).time_s
+                grads += ab.reduce_scatter(n, grad_b * params, net, per_node).time_s
+                gathers += ab.all_gather(n, weight_b * params, net, per_node).time_s
             if run.zero_stage == 3:  # weights gathered again for every micro-batch's forward and backward
-                per_mb += ab.all_gather(n, weight_b * params, net).time_s
-        once = _exposed(grads, bwd, layers) + _exposed(gathers, fwd, layers)
+                per_mb += ab.all_gather(n, weight_b * params, net, per_node).time_s
+        v = run.virtual_stages if run.schedule == "interleaved" else 1
+        once = _exposed(grads, bwd, layers, v, run.pp) + _exposed(gathers, fwd, layers, v, run.pp)
         dp_s = once + microbatches * (_exposed(per_mb, fwd, layers) + _exposed(per_mb, bwd, layers))
         shard = dense / layout.replicas + expert / layout.expert_dp if run.zero_stage >= 1 else dense + expert
         opt_s = profile.time_s("memory", 0.0, shard * per_param)
@@ -505,9 +507,17 @@ def dp_and_optimizer_by_batch(run: RunSpec, profile: KernelRates, microbatches: 
     return worst_dp, worst_opt
 
 
-def _exposed(comm_s: float, window_s: float, layers: int) -> float:
-    """A bucketed collective's seconds beyond the compute it overlaps; the last layer's bucket always shows."""
-    return max(comm_s / max(1, layers), comm_s - window_s) if comm_s > 0 else 0.0
+def _exposed(comm_s: float, window_s: float, layers: int, chunks: int = 1, pp: int = 1) -> float:
+    """A bucketed collective's seconds beyond the compute it overlaps; the last layer's bucket always shows.
+    Interleaved (`chunks` model chunks a rank): Megatron reduces a chunk's gradients once its last micro-batch's
+    backward is done, and chunk c's comes pp chunk-backwards before chunk c - 1's (micro-batches run in groups
+    of pp a chunk), so chunk k from the end has k pp + 1 chunk windows to hide in; the weights' gathers mirror
+    it in the warm-up's forwards."""
+    if comm_s <= 0:
+        return 0.0
+    per_chunk_s, chunk_window_s = comm_s / chunks, window_s / chunks
+    late = max((k + 1) * per_chunk_s - (k * pp + 1) * chunk_window_s for k in range(chunks))
+    return max(comm_s / max(1, layers), late)
 
 
 def _stage_layer_count(run: RunSpec, stage: int) -> int:

@@ -95,6 +95,24 @@ def test_one_gpu_per_node_sends_everything_over_the_nic():
     assert_result(ring_all_reduce(4, GB, one), 6 * (5e-6 + 0.25 * GB / (50 * GB)), GB, 6 / 4)
 
 
+def test_a_strided_group_rings_through_one_nic_a_node():
+    """Megatron's data-parallel ranks sit tp apart: with tp = 8 each of 8 nodes holds one rank of a group of 8,
+    so every ring step crosses a NIC at its own 50 GB/s (no NVLink hop, no rail sharing) where the same 8 ranks
+    packed in a node would ring over NVLink; half a node each (per_node 4) is the two-node ring."""
+    assert_result(reduce_scatter(8, GB, net(), per_node=1), 7 * (5e-6 + 0.125 * GB / (50 * GB)), GB, 7 / 8)
+    assert_result(all_gather(8, GB, net(), per_node=1), 7 * (5e-6 + 0.125 * GB / (50 * GB)), GB, 7 / 8)
+    assert_result(ring_all_reduce(8, GB, net(), per_node=1), 14 * (5e-6 + 0.125 * GB / (50 * GB)), GB, 14 / 8)
+    two_nodes = TwoLevelNet(4, 200 * GB, 50 * GB, 1e-6, 5e-6)
+    assert reduce_scatter(8, GB, net(), per_node=4) == reduce_scatter(8, GB, two_nodes)
+    assert reduce_scatter(16, GB, net(), per_node=8) == reduce_scatter(16, GB, net())  # packed: the default
+
+
+@pytest.mark.parametrize("per_node", [0, 9, 2.5, True])
+def test_per_node_outside_the_node_is_refused(per_node):
+    with pytest.raises(ValueError, match="per_node"):
+        reduce_scatter(16, GB, net(), per_node=per_node)
+
+
 def test_send_recv():
     assert send_recv(GB, net(), same_node=True) == pytest.approx(1e-6 + 5e-3, rel=REL)
     assert send_recv(GB, net(over=4.0), same_node=False) == pytest.approx(5e-6 + 20e-3, rel=REL)
@@ -137,6 +155,18 @@ nets = st.builds(
 no_alpha_nets = nets.map(lambda n: dataclasses.replace(n, scaleup_latency_s=0.0, scaleout_latency_s=0.0))
 gpu_counts = st.integers(1, 4096)
 sizes = st.one_of(st.just(0.0), st.floats(1.0, 1e12))
+
+
+@given(nets, st.integers(2, 4096), sizes)
+def test_one_rank_a_node_never_takes_less_time(n2, n_gpus, size):
+    """A group one rank to a node (every step through one NIC) is never faster than the same ranks packed, on
+    any cluster whose network is no faster than its scale-up fabric."""
+    up, out = sorted((n2.scaleup_bw_bytes_per_s, n2.scaleout_bw_bytes_per_s))[::-1]
+    alpha_up, alpha_out = sorted((n2.scaleup_latency_s, n2.scaleout_latency_s))
+    n2 = dataclasses.replace(n2, scaleup_bw_bytes_per_s=up, scaleout_bw_bytes_per_s=out,
+                             scaleup_latency_s=alpha_up, scaleout_latency_s=alpha_out)  # fmt: skip
+    for fn in (reduce_scatter, all_gather, ring_all_reduce):
+        assert fn(n_gpus, size, n2, 1).time_s >= fn(n_gpus, size, n2).time_s * (1 - 1e-12)
 
 
 @given(no_alpha_nets, st.integers(2, 4096), st.floats(1.0, 1e12))

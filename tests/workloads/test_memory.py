@@ -22,6 +22,27 @@ def test_v3_layout_groups():
     assert V3_LAYOUT.gpus == 2048
     assert V3_LAYOUT.ep_nodes == 8  # "EP64 spanning 8 nodes" (V3 report)
     assert V3_LAYOUT.expert_dp == 2  # 128 data-parallel ranks hold each expert twice
+    assert V3_LAYOUT.dp_per_node == 8 and V3_LAYOUT.expert_dp_per_node == 1  # an expert's two copies: two nodes
+
+
+@pytest.mark.parametrize(
+    ("layout", "dense", "expert"),
+    [
+        (ParallelLayout(tp=8, pp=16, dp=128, ep=8), 1, 1),  # TP fills the node: each DP rank on its own
+        (
+            ParallelLayout(tp=4, pp=8, dp=2),
+            2,
+            8,
+        ),  # Llama 3 70B on 64: 2 replicas 4 apart, one node
+        (ParallelLayout(tp=1, dp=64, ep=8), 8, 1),  # GPT-OSS on 64 B200: an expert's 8 copies on 8 nodes
+        (ParallelLayout(tp=1, dp=64, ep=4), 8, 2),
+        (ParallelLayout(tp=2, dp=2, ep=2), 2, 2),  # a group smaller than the node's share: all of it
+    ],
+)
+def test_data_parallel_ranks_a_node_follow_megatrons_rank_order(layout, dense, expert):
+    """Megatron orders ranks tp-cp-ep-dp-pp: a data-parallel group's ranks sit tp apart, an expert-data-parallel
+    group's ep apart; what shares a node rings over NVLink, the rest through each rank's NIC."""
+    assert (layout.dp_per_node, layout.expert_dp_per_node) == (dense, expert)
 
 
 def test_layer_split_favours_the_middle():
