@@ -16,7 +16,7 @@ from simulator.analytic.goodput import Reliability
 from simulator.analytic.runplan import price_plan
 from simulator.runplan import SHAPE_OPTIONS, load_plan, plan_from_dict
 
-LAYOUT = ("tp", "cp", "pp", "ep", "schedule", "virtual_stages")
+LAYOUT = ("tp", "cp", "cp_comm", "pp", "ep", "schedule", "virtual_stages")
 COLUMNS = (
     "phase", "tokens (T)", "steps", "seq_len", "batch_sequences", "ramp from (sequences)", "ramp over (B tokens)",
     *LAYOUT, "given GPU-hours (K)", "published GPU-hours (K)", "published group",

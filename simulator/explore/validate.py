@@ -172,7 +172,10 @@ def plan_rows() -> list[dict[str, object]]:
     from simulator.runplan import load_plan
 
     out = price_plan(load_plan("deepseek-v3"))
-    note = "phase shapes from the same report, context-extension layouts v3sim's best-layout; out of sample"
+    note = (
+        "phase shapes from the same report, context-extension layouts V3's published set-up with best-layout's CP;"
+        " out of sample"
+    )
     source = "arXiv 2412.19437, sections 4.2-4.3 and table 1"
     phase_tolerance = tolerance("plan_phase")
     rows = [

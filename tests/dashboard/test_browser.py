@@ -147,7 +147,7 @@ def test_the_training_pages_whole_run_and_expected_run_in_a_browser(server, brow
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     query = {"plan": "true", "checkpointing": "async", "pool": "true", "spares": "2"}
     page.goto(f"{server}/?{urllib.parse.urlencode(query)}")
-    for text in ["Whole-run GPU-hours", "2,443K", "context extension -30.0%", "2 hot spare nodes", "written in"]:
+    for text in ["Whole-run GPU-hours", "2,459K", "context extension -16.7%", "2 hot spare nodes", "written in"]:
         page.wait_for_function("t => document.body.innerText.includes(t)", arg=text, timeout=120_000)
     page.wait_for_selector('[data-testid="stDataFrame"] >> visible=true', timeout=60_000)  # the plan's table
     assert not page.query_selector_all('[data-testid="stException"]')

@@ -15,18 +15,18 @@ from simulator.runplan import load_plan_data, plan_from_dict
 
 def test_each_point_is_its_plan_priced_whole():
     spec = plan_sweep_from_dict(
-        {"plan": "deepseek-v3", "axes": {"context extension 128K.cp": [4, 8], "pre-training.tokens": [10e12]}}
+        {"plan": "deepseek-v3", "axes": {"context extension 32K.cp": [8, 16], "pre-training.tokens": [10e12]}}
     )
-    frame = run_plan_sweep(spec).set_index("context extension 128K.cp")
+    frame = run_plan_sweep(spec).set_index("context extension 32K.cp")
     data, where = load_plan_data("deepseek-v3")
     edited = json.loads(json.dumps(data))  # by hand, as a person would edit the file
-    edited["phase"][2]["options"]["cp"] = 8
+    edited["phase"][1]["options"]["cp"] = 16
     edited["phase"][0]["tokens"] = 10e12
     want = price_plan(plan_from_dict(edited, where))
-    row = frame.loc[8]
+    row = frame.loc[16]
     assert row["valid"] and row["gpu_hours"] == pytest.approx(want["total"]["gpu_hours"], rel=1e-12)
     assert row["pre-training gpu_hours"] == pytest.approx(want["phases"][0]["gpu_hours"], rel=1e-12)
-    base = frame.loc[4]
+    base = frame.loc[8]  # the plan's own CP
     assert base["valid"] and base["gpu_hours"] < price_plan(plan_from_dict(data, where))["total"]["gpu_hours"]
     assert spec.plan == data  # points never change the sweep's own plan
 

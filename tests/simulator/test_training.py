@@ -283,8 +283,8 @@ def test_validate_rows_are_checked_and_honest():
     assert not {m for m in misses if "GPU-hours" in m and m.startswith("V3") and "(plan)" not in m}  # -9.0%
     v3 = next(r for r in rows if r["figure"] == "V3 pre-training H800 GPU-hours")
     assert abs(v3["rel_error"]) <= 0.10 and not v3["in_sample"]  # the kernels V3 ran, from kernel sources
-    # the whole run (issue 26): context extension misses, out of sample (-39%)
-    assert "V3 context extension (plan), H800 GPU-hours" in misses
+    # the whole run (issue 26): each phase within 25%, out of sample (context extension -16%)
+    assert not {m for m in misses if "(plan)" in m and m.startswith("V3")}
     runs = [r for r in rows if r.get("source")]
     in_sample = [r["figure"] for r in rows if r["in_sample"]]
     assert len(runs) >= 8 and in_sample == [
