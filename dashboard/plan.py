@@ -14,7 +14,9 @@ import streamlit as st
 from dashboard import state
 from simulator.analytic.goodput import Reliability
 from simulator.analytic.runplan import price_plan
+from simulator.names import CP_COMM_MODES
 from simulator.runplan import SHAPE_OPTIONS, load_plan, plan_from_dict
+from simulator.schedules import SCHEDULES
 
 LAYOUT = ("tp", "cp", "cp_comm", "pp", "ep", "schedule", "virtual_stages")
 COLUMNS = (
@@ -115,7 +117,11 @@ def show(options: dict[str, Any], profile: str, reliability: Reliability | None 
     )
     if not state.checkbox("Price the whole run", key="plan", default=False):
         return
-    frame = st.data_editor(plan_frame(), num_rows="dynamic", hide_index=True, key="plan_table")
+    choices = {  # the layout's named choices as pick-lists, not free text
+        "schedule": st.column_config.SelectboxColumn(options=list(SCHEDULES)),
+        "cp_comm": st.column_config.SelectboxColumn(options=list(CP_COMM_MODES)),
+    }
+    frame = st.data_editor(plan_frame(), num_rows="dynamic", hide_index=True, key="plan_table", column_config=choices)
     try:
         out = price_plan(plan_from_dict(plan_of(frame, options), "the table"), profile, reliability)
     except ValueError as exc:

@@ -3,13 +3,17 @@ analytic model's, its state is the URL's, and bad input is an st.error, never an
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
 from simulator.analytic.report import estimate
+from simulator.names import CP_COMM_MODES
 from simulator.runspec import build_run
+from simulator.schedules import SCHEDULES
 from tests.dashboard.apptest import metrics, open_view
 
 
@@ -218,6 +222,11 @@ def test_the_whole_run_is_the_plan_priced_on_the_pages_run():
     assert not at.exception and not at.error
     assert metrics(at)["Whole-run GPU-hours"] == f"{want['total']['gpu_hours'] / 1e3:,.0f}K"
     assert any("context extension" in c.value and "-16.7%" in c.value for c in at.caption)
+    table = next(d for d in at.dataframe if "cp_comm" in d.value.columns)  # the plan's editor
+    assert list(table.value["cp_comm"][1:3]) == ["ring", "all-to-all"]  # the 128K phase's exchange is kept
+    config = json.loads(table.proto.columns)  # named choices are pick-lists, not free text
+    assert config["cp_comm"]["type_config"]["options"] == list(CP_COMM_MODES)
+    assert config["schedule"]["type_config"]["options"] == list(SCHEDULES)
     frame = plan_frame()
     again = price_plan(plan_from_dict(plan_of(frame, {})), "published")
     assert again["total"]["gpu_hours"] == want["total"]["gpu_hours"]
