@@ -224,10 +224,10 @@ def test_interleaving_hides_gradient_reduction_behind_later_chunks():
 def test_exposed_collective_bounds(comm_s, window_s, layers, chunks, pp):
     """What a bucketed collective shows: never negative, at least the last bucket, at most the whole, and
     interleaving (more windows to hide in) never shows more than one chunk does."""
-    from simulator.analytic.training import _exposed
+    from simulator.analytic.dataparallel import exposed_s
 
-    out = _exposed(comm_s, window_s, layers, chunks, pp)
-    one = _exposed(comm_s, window_s, layers)
+    out = exposed_s(comm_s, window_s, layers, chunks, pp)
+    one = exposed_s(comm_s, window_s, layers)
     assert comm_s / layers * (1 - 1e-12) <= out <= one * (1 + 1e-12) + 1e-15
     assert one == max(comm_s / layers, comm_s - window_s) or comm_s == 0
 
