@@ -8,9 +8,11 @@ in V3's published trace); the simulator carries them to other models per operati
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from hwmodels.files import is_finite_number, loads_toml, read_text
 
@@ -35,6 +37,15 @@ class HostTrace:
     source: str
 
 
+def per_layer_s(spans: Iterable[Mapping[str, Any]], layers: int) -> dict[str, float]:
+    """Host seconds per layer, forward and backward, of spans (each a `phase` and its `host_s`) that ran over a
+    window of `layers` layers each way: a shipped table's rows, or a trace's (`simulator.explore.hosttrace`)."""
+    out = dict.fromkeys(PHASES, 0.0)
+    for row in spans:
+        out[row["phase"]] += row["host_s"] / layers
+    return out
+
+
 @cache
 def load_host_trace(name: str = DEFAULT_HOST) -> HostTrace:
     """A shipped host-time reduction by name (hwmodels/data/host/NAME.toml); a one-line ValueError if malformed."""
@@ -46,14 +57,13 @@ def load_host_trace(name: str = DEFAULT_HOST) -> HostTrace:
     layers = data.get("layers")
     if not isinstance(layers, int) or isinstance(layers, bool) or layers <= 0:
         raise ValueError(f"{path.name}: layers must be a positive integer")
-    per_phase = dict.fromkeys(PHASES, 0.0)
-    launches = 0.0
-    for span, row in data.get("span", {}).items():
+    rows = data.get("span", {})
+    for span, row in rows.items():
         phase, host_s, count = row.get("phase"), row.get("host_s"), row.get("launches")
         if phase not in PHASES or not is_finite_number(host_s) or not is_finite_number(count) or min(host_s, count) < 0:
             raise ValueError(f"{path.name}: span {span!r} needs phase forward/backward, host_s and launches >= 0")
-        per_phase[phase] += host_s / layers
-        launches += count / layers
+    per_phase = per_layer_s(rows.values(), layers)
+    launches = sum(row["launches"] for row in rows.values()) / layers
     if not all(per_phase.values()):
         raise ValueError(f"{path.name}: needs forward and backward spans")
     return HostTrace(

@@ -11,10 +11,12 @@ the token counts), and only that activity is host time. Polling calls (`cudaEven
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from hwmodels.host import per_layer_s
 from simulator.explore.trace import trace_events
 from simulator.runspec import RunSpec
 
@@ -55,7 +57,7 @@ def host_spans(path: str | Path) -> dict[str, dict[str, Any]]:
         row["phase"] = PHASES[found.group(1)]
         row["count"] += 1
         row["host_s"] += (busy if waited else e["dur"]) / 1e6
-        row["launches"] += sum(1 for t in launches if start <= t < end)
+        row["launches"] += bisect_left(launches, end) - bisect_left(launches, start)
         row["waits"] += int(waited)
     if not spans:
         raise ValueError(f"{path}: no annotated spans ending in (F), (B) or (W); v3sim reads DeepSeek's names")
@@ -64,10 +66,7 @@ def host_spans(path: str | Path) -> dict[str, dict[str, Any]]:
 
 def host_per_layer(spans: dict[str, dict[str, Any]], layers: int) -> dict[str, float]:
     """Host seconds per layer, forward and backward, over a window of `layers` layers each way."""
-    out = {"forward": 0.0, "backward": 0.0}
-    for row in spans.values():
-        out[row["phase"]] += row["host_s"] / layers
-    return out
+    return per_layer_s(spans.values(), layers)
 
 
 def host_comparison(path: str | Path, run: RunSpec, layers: int) -> dict[str, Any] | None:
