@@ -11,6 +11,10 @@ COLLECTIVE_NAMES = ("all-to-all", "all-reduce", "all-reduce-tree", "reduce-scatt
 OPS_PHASES = ("forward", "backward", "prefill", "decode")  # `v3sim ops --phase` (workloads.ops.CLI_PHASES)
 SERVE_PHASES = ("prefill", "decode", "both")  # `v3sim serve --phase` (simulator.analytic.serving)
 TP_COMM_MODES = ("exposed", "overlapped")  # TP+SP collectives: in turn with compute, or hidden under its GEMMs
+# the expert all-to-all under 1F1B and interleaved: in turn with compute, or overlapped as Megatron's
+# overlap_moe_expert_parallel_comm runs it (each forward merged with an adjacent micro-batch's backward, the pair
+# DualPipe overlaps); DualPipe always overlaps it
+EP_COMM_MODES = ("exposed", "overlapped")
 # context parallelism's exchange (workloads.ops.cp_ops): a ring of K/V chunks under the attention (TE's p2p), K/V
 # all-gathered before it (Llama 3, TE's all_gather), or heads and sequence swapped by all-to-alls (Ulysses, TE's a2a)
 CP_COMM_MODES = ("ring", "all-gather", "all-to-all")

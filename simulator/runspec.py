@@ -20,7 +20,7 @@ from hwmodels.registry import load_node
 from hwmodels.specs import NodeSpec, job_share
 from hwmodels.topology import KINDS, TopologySpec, design_topology, topology_kind
 from simulator import limits
-from simulator.names import CP_COMM_MODES, CUDA_GRAPH_SCOPES, PRECISIONS, TP_COMM_MODES
+from simulator.names import CP_COMM_MODES, CUDA_GRAPH_SCOPES, EP_COMM_MODES, PRECISIONS, TP_COMM_MODES
 from simulator.presets import (
     V3_BATCH_SEQUENCES,
     V3_LAYOUT,
@@ -77,6 +77,7 @@ class RunSpec:
     node_limit: int | None = 4
     comm_sms: int = 20  # SMs kept for all-to-all when the schedule overlaps it (V3: 20 of 132)
     tp_comm: str = "exposed"  # TP+SP collectives in turn with compute, or "overlapped" under its GEMMs
+    ep_comm: str = "exposed"  # 1F1B / interleaved: the all-to-all in turn, or "overlapped" (simulator.names)
     cuda_graphs: str = "none"  # what of each layer CUDA graphs capture (simulator.names.CUDA_GRAPH_SCOPES)
     expert_imbalance: float = 1.0  # busiest GPU's routed tokens / the mean
     tokens: float = 14.8e12
@@ -124,6 +125,10 @@ class RunSpec:
             raise ValueError(f"ecmp={self.ecmp!r}; use one of {', '.join(ECMP_MODES)}")
         if self.tp_comm not in TP_COMM_MODES:
             raise ValueError(f"tp_comm={self.tp_comm!r}; use one of {', '.join(TP_COMM_MODES)}")
+        if self.ep_comm not in EP_COMM_MODES:
+            raise ValueError(f"ep_comm={self.ep_comm!r}; use one of {', '.join(EP_COMM_MODES)}")
+        if self.ep_comm == "overlapped" and self.schedule not in BIDIRECTIONAL:
+            _check_ep_overlap(self)
         if self.cp_comm not in CP_COMM_MODES:
             raise ValueError(f"cp_comm={self.cp_comm!r}; use one of {', '.join(CP_COMM_MODES)}")
         if self.cuda_graphs not in CUDA_GRAPH_SCOPES:
@@ -157,10 +162,11 @@ class RunSpec:
             )
         if not 0 <= self.comm_sms < self.node.gpu.sm_count:
             raise ValueError(f"comm_sms={self.comm_sms} must be in [0, {self.node.gpu.sm_count}) SMs")
-        if self.comm_sms == 0 and self.schedule in BIDIRECTIONAL and self.model.is_moe and self.ep > 1:
+        if self.comm_sms == 0 and self.ep_overlapped and self.model.is_moe and self.ep > 1:
+            how = self.schedule if self.schedule in BIDIRECTIONAL else "ep_comm overlapped"
             raise ValueError(
-                f"{self.schedule} runs the expert all-to-all on comm_sms SMs beside compute: give comm_sms >= 1 "
-                "(V3: 20), or a schedule that runs it in turn (1f1b)"
+                f"{how} runs the expert all-to-all on comm_sms SMs beside compute: give comm_sms >= 1 "
+                "(V3: 20), or run it in turn (1f1b, ep_comm exposed)"
             )
         if not self.expert_imbalance >= 1:
             raise ValueError(f"expert_imbalance={self.expert_imbalance} must be >= 1 (busiest GPU / mean)")
@@ -173,6 +179,12 @@ class RunSpec:
         why = batch_error(self.global_batch_tokens, self.seq_len, self.dp, self.micro_batch, self.schedule, self.pp)
         if why:
             raise ValueError(why)
+
+    @property
+    def ep_overlapped(self) -> bool:
+        """Whether the expert all-to-all runs beside compute, under the other micro-batch's half of a forward and
+        backward pair: DualPipe's own pairs, or 1F1B's with ep_comm overlapped."""
+        return self.schedule in BIDIRECTIONAL or self.ep_comm == "overlapped"
 
     @property
     def dp(self) -> int:
@@ -251,6 +263,27 @@ def batch_error(global_batch_tokens: int, seq_len: int, dp: int, micro_batch: in
     if schedule in BIDIRECTIONAL and n % 2:
         return f"{schedule} splits micro-batches into two directions: {n} is odd"
     return ""
+
+
+def _check_ep_overlap(run: RunSpec) -> None:
+    """Megatron's overlap_moe_expert_parallel_comm as its config checks it (megatron/core/transformer/
+    transformer_config.py): expert parallelism, no full recomputation, and with a pipeline the interleaved
+    schedule (1F1B's merged pairs need PP 1)."""
+    if run.schedule not in ("1f1b", "interleaved"):
+        raise ValueError(
+            f"ep_comm overlapped merges each forward with an adjacent micro-batch's backward (Megatron's "
+            f"overlap_moe_expert_parallel_comm); {run.schedule} has no such pairs: use interleaved, or 1f1b at pp 1"
+        )
+    if run.schedule == "1f1b" and run.pp > 1:
+        raise ValueError(
+            f"ep_comm overlapped with pp={run.pp} needs the interleaved schedule (Megatron requires virtual "
+            "pipeline stages for it when pp > 1): use --schedule interleaved, or pp 1"
+        )
+    if not run.model.is_moe or run.ep == 1:
+        raise ValueError("ep_comm overlapped hides the expert all-to-all: it needs an MoE model with ep > 1")
+    if run.recompute == "full":
+        raise ValueError("ep_comm overlapped does not run with full recomputation (Megatron refuses it): use "
+                         "recompute selective or none")  # fmt: skip
 
 
 def _check_number(name: str, value: object) -> None:

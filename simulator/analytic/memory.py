@@ -40,6 +40,14 @@ def cp_gathered_bytes(run: RunSpec) -> float:
     return 2 * forward.nvlink_bytes
 
 
+def _merged_extra(run: RunSpec) -> float:
+    """Micro-batches (full-stage units) 1F1B's merged pairs hold beyond the schedule's own: one more chunk's
+    forward runs ahead of the first backward (ep_comm overlapped, `simulator.events.pipeline_ops`)."""
+    if run.ep_comm != "overlapped" or run.schedule in BIDIRECTIONAL:
+        return 0.0
+    return 1 / (run.virtual_stages if run.schedule == "interleaved" else 1)
+
+
 def memory_per_gpu(run: RunSpec) -> dict[str, float]:
     """Bytes on the fullest GPU, by category, with the schedule's parameter copies and micro-batches in flight."""
     rows = training_memory_by_stage(
@@ -50,7 +58,9 @@ def memory_per_gpu(run: RunSpec) -> dict[str, float]:
         recompute=run.recompute,
         precision=precision_preset(run),
         # in-flight counts are fractional (full-stage units); workloads.memory types them as ints
-        inflight_microbatches=[inflight_microbatches(run.schedule, run.pp, s) for s in range(run.pp)],
+        inflight_microbatches=[
+            inflight_microbatches(run.schedule, run.pp, s) + _merged_extra(run) for s in range(run.pp)
+        ],
     )
     if run.schedule in BIDIRECTIONAL:
         weight_share, share, ranks = rank_shares(run)

@@ -26,7 +26,6 @@ from simulator.analytic.training import (
     step_parts,
 )
 from simulator.runspec import RunSpec
-from simulator.schedules import BIDIRECTIONAL
 from workloads.flops import train_flops_per_token
 
 
@@ -200,6 +199,8 @@ def run_inputs(run: RunSpec, profile: KernelRates) -> dict[str, object]:
         "precision": run.precision,
         "recompute": run.recompute,
         "cuda_graphs": run.cuda_graphs,
+        "tp_comm": run.tp_comm,
+        "ep_comm": run.ep_comm,
         "seq_len": run.seq_len,
         "micro_batch": run.micro_batch,
         "global_batch_tokens": run.global_batch_tokens,
@@ -285,7 +286,7 @@ def explain(run: RunSpec, profile: KernelRates, r: Report, t: StageTimes, balanc
             "figure": "step_time_s",
             "value": r.step_time_s,
             "formula": "microbatches x F&B + bubble + DP collectives + optimizer"
-            if run.schedule in BIDIRECTIONAL
+            if run.ep_overlapped
             else "microbatches x (F + B) + bubble + DP collectives + optimizer",
             "inputs": {
                 "microbatches": (r.microbatches, "global_batch_tokens / seq_len / (dp x micro_batch)"),
@@ -302,7 +303,7 @@ def explain(run: RunSpec, profile: KernelRates, r: Report, t: StageTimes, balanc
                 **_fits_used(profile, run.precision, run.model.is_moe, _attention_classes(run, profile)),
                 "profile notes": ("; ".join(profile.notes) or "-", f"profile {profile.name}"),
                 "SMs for compute": (
-                    gpu.sm_count - (run.comm_sms if run.schedule in BIDIRECTIONAL else 0),
+                    gpu.sm_count - (run.comm_sms if run.ep_overlapped else 0),
                     f"{gpu.sm_count} SMs, {run.comm_sms} kept for communication (V3 report)",
                 ),
                 "peak bf16 / fp8 FLOP/s": ((gpu.peak_flop_per_s("bf16"), gpu.peak_fp8_flop_per_s), gpu.source),

@@ -100,7 +100,7 @@ def _split_candidates(run: RunSpec, rates: KernelRates) -> tuple[tuple[int, ...]
             start += n
         return keys
 
-    load = (lambda t: t.overlapped_pair_s()) if paired else _stage_load
+    load = (lambda t: t.overlapped_pair_s()) if run.ep_overlapped else _stage_load  # a rank's F&B pair
 
     def loads(counts: list[int]) -> list[float]:
         keys = stage_keys(counts)
@@ -177,9 +177,10 @@ def _stage_key(run: RunSpec) -> tuple:
 
 
 def compute_sm_share(run: RunSpec) -> float:
-    """Share of the SMs left to compute: DualPipe keeps `comm_sms` for the all-to-all it overlaps."""
+    """Share of the SMs left to compute: a run that overlaps the all-to-all (DualPipe, or 1F1B with ep_comm
+    overlapped) keeps `comm_sms` for it."""
     gpu = run.node.gpu
-    return (gpu.sm_count - run.comm_sms) / gpu.sm_count if run.schedule in BIDIRECTIONAL else 1.0
+    return (gpu.sm_count - run.comm_sms) / gpu.sm_count if run.ep_overlapped else 1.0
 
 
 # DeepEP's normal kernels reach their published bandwidth (43-58 GB/s RDMA, 153 GB/s NVLink on H800, what the
@@ -190,9 +191,9 @@ EP_SATURATION_SMS = 20
 
 
 def ep_rate_share(run: RunSpec) -> float:
-    """Share of the links' achieved rate the all-to-all gets: DualPipe runs it on `comm_sms` SMs beside compute
-    (V3: 20); the other schedules run it between compute, on every SM."""
-    if run.schedule not in BIDIRECTIONAL:
+    """Share of the links' achieved rate the all-to-all gets: overlapped (DualPipe, ep_comm overlapped) it runs on
+    `comm_sms` SMs beside compute (V3: 20); in turn with compute, on every SM."""
+    if not run.ep_overlapped:
         return 1.0
     return min(1.0, run.comm_sms / EP_SATURATION_SMS)
 
@@ -490,6 +491,21 @@ def _step_parts(
     return breakdown, busiest, ranks
 
 
+def unpaired_microbatches(run: RunSpec) -> float:
+    """Micro-batches (whole: every chunk's forward and backward) rank 0 runs outside overlapped F&B pairs.
+    DualPipe's code runs 3PP/2 - 1 forwards and as many backwards so (warm-up, zero-bubble steps, cool-down),
+    DualPipeV PP. 1F1B with ep_comm overlapped merges each steady forward with the backward beside it: the
+    warm-up forwards (pp - 1 of 1F1B, 2(pp - 1) + (v - 1) pp chunks of the interleaved schedule) and one more
+    (the first pair's forward runs ahead of its backward) stay unpaired, and as many backwards at the end."""
+    if run.schedule == "dualpipe":
+        return 3 * run.pp // 2 - 1
+    if run.schedule in BIDIRECTIONAL:
+        return run.pp
+    v = run.virtual_stages if run.schedule == "interleaved" else 1
+    warmup_chunks = 2 * (run.pp - 1) + (v - 1) * run.pp if v > 1 else run.pp - 1
+    return (warmup_chunks + 1) / v
+
+
 def _rank_parts(run: RunSpec, t: StageTimes, microbatches: np.ndarray) -> tuple[dict[str, np.ndarray], ChunkTimes]:
     """One rank's compute, exposed EP and PP communication and bubble per step at each micro-batch count, and
     its chunk times (`_ranks_parts` of one rank)."""
@@ -503,7 +519,7 @@ def _ranks_parts(
     """Each rank's compute, exposed EP and PP communication and bubble per step at each micro-batch count
     (arrays of ranks x counts: one pass for the pipeline), and each rank's chunk times."""
     n = np.asarray(microbatches, dtype=float)[None, :]
-    paired = run.schedule in BIDIRECTIONAL
+    paired = run.ep_overlapped
     rows = []  # per rank: F + B, EP and PP per micro-batch, the pairs' uncovered gap, EP's share of it, bubble
     chunks = []
     for t in ranks:
@@ -520,9 +536,8 @@ def _ranks_parts(
         rows.append((t.f + t.b, t.ep_f + t.ep_b, t.pp_f + t.pp_b, gap, ep_share, 1 - ep_share, bubble))
     compute, ep, pp, gap, ep_share, pp_share, bubble = (col[:, None] for col in np.array(rows).T)
     if paired:
-        # DualPipe's code runs 3PP/2 - 1 forwards and as many backwards on rank 0 outside overlapped pairs
-        # (warm-up, zero-bubble steps, cool-down); their communication is exposed.
-        unpaired = np.minimum(n, 3 * run.pp // 2 - 1 if run.schedule == "dualpipe" else run.pp)
+        # Micro-batches whose forward and backward run outside overlapped pairs, their communication exposed
+        unpaired = np.minimum(n, unpaired_microbatches(run))
         short = (n - unpaired) * gap
         exposed_ep = short * ep_share + unpaired * ep
         exposed_pp = short * pp_share + unpaired * pp

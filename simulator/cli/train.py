@@ -251,6 +251,7 @@ def print_train(out: dict[str, Any]) -> None:
         return
     run = out["run"]
     schedule = run["schedule"] + (f" v{run['virtual_stages']}" if run["schedule"] == "interleaved" else "")
+    schedule += " (all-to-all overlapped)" if run.get("ep_comm") == "overlapped" and "dualpipe" not in schedule else ""
     print(
         f"{run['model']} on {run['gpus']} x {run['gpu']} ({run['topology']}), tp{run['tp']} pp{run['pp']} "
         f"ep{run['ep']}" + (f" {_cp(run)}" if run["cp"] > 1 else "") + f" dp{run['dp']} "

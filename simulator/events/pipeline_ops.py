@@ -84,20 +84,28 @@ def dependencies(op: Op, n_stages: int) -> list[Key]:
     raise ValueError("dependencies are per unit; call it on each of an FB op's parts()")
 
 
-def one_f_one_b(pp: int, n: int) -> list[list[Op]]:
-    """PipeDream-Flush: pp-1-r warm-up forwards on rank r, then one forward one backward, then cool-down."""
-    return [_warmup_steady_cooldown(n, min(pp - 1 - r, n), lambda kind, m, r=r: Op(kind, m, r)) for r in range(pp)]
+def one_f_one_b(pp: int, n: int, merged: bool = False) -> list[list[Op]]:
+    """PipeDream-Flush: pp-1-r warm-up forwards on rank r, then one forward one backward, then cool-down;
+    `merged`: each steady forward and backward as one FB op (`_warmup_steady_cooldown`)."""
+    return [
+        _warmup_steady_cooldown(n, min(pp - 1 - r, n), lambda kind, m, r=r: Op(kind, m, r), merged) for r in range(pp)
+    ]
 
 
-def _warmup_steady_cooldown(total: int, warmup: int, unit) -> list[Op]:
-    """`warmup` forwards, then one forward one backward, then the remaining backwards (units 0..total-1)."""
+def _warmup_steady_cooldown(total: int, warmup: int, unit, merged: bool = False) -> list[Op]:
+    """`warmup` forwards, then one forward one backward, then the remaining backwards (units 0..total-1).
+    `merged` (Megatron's overlap_moe_expert_parallel_comm): one more forward runs ahead, and each steady forward
+    is one FB op with the backward it meets, their all-to-alls under each other's compute as DualPipe's pair."""
+    if merged:
+        warmup = min(warmup + 1, total)
     ops = [unit("F", k) for k in range(warmup)]
     for i in range(total - warmup):
-        ops += [unit("F", warmup + i), unit("B", i)]
+        f, b = unit("F", warmup + i), unit("B", i)
+        ops += [Op("FB", f.microbatch, f.stage, f.direction, backward=b)] if merged else [f, b]
     return ops + [unit("B", k) for k in range(total - warmup, total)]
 
 
-def interleaved(pp: int, n: int, v: int) -> list[list[Op]]:
+def interleaved(pp: int, n: int, v: int, merged: bool = False) -> list[list[Op]]:
     """Megatron's interleaved 1F1B: v chunks per rank (stage c*pp + r), micro-batches in groups of pp.
 
     Virtual micro-batch k runs chunk (k // pp) % v of micro-batch (k // (pp v)) pp + k % pp (forward);
@@ -116,7 +124,7 @@ def interleaved(pp: int, n: int, v: int) -> list[list[Op]]:
     ranks = []
     for r in range(pp):
         warmup = total if n == pp else min(2 * (pp - 1 - r) + (v - 1) * pp, total)
-        ranks.append(_warmup_steady_cooldown(total, warmup, lambda kind, k, r=r: unit(kind, k, r)))
+        ranks.append(_warmup_steady_cooldown(total, warmup, lambda kind, k, r=r: unit(kind, k, r), merged))
     return ranks
 
 
@@ -221,8 +229,9 @@ def dualpipe(pp: int, n: int) -> list[list[Op]]:
     return [_dualpipe_rank(pp, n, r) for r in range(pp)]
 
 
-def schedule_ops(schedule: str, pp: int, n: int, virtual_stages: int = 1) -> list[list[Op]]:
-    """Each rank's ordered ops for one step of `n` micro-batches."""
+def schedule_ops(schedule: str, pp: int, n: int, virtual_stages: int = 1, merged: bool = False) -> list[list[Op]]:
+    """Each rank's ordered ops for one step of `n` micro-batches; `merged` pairs 1F1B's and the interleaved
+    schedule's steady forwards and backwards (ep_comm overlapped)."""
     check_schedule(schedule, pp, virtual_stages)
     if n < 1:
         raise ValueError(f"microbatches={n} must be >= 1")
@@ -232,10 +241,12 @@ def schedule_ops(schedule: str, pp: int, n: int, virtual_stages: int = 1) -> lis
             f"{ops:,} pipeline ops ({n:,} micro-batches x pp={pp}) are beyond the event model's limit of "
             f"{MAX_EVENT_OPS:,} (about 3.5 KB and 35 us each); use a smaller batch or the analytic model (v3sim train)"
         )
+    if merged and schedule not in ("1f1b", "interleaved"):
+        raise ValueError(f"{schedule} has no merged forward and backward pairs; 1f1b and interleaved do")
     if schedule == "1f1b":
-        return one_f_one_b(pp, n)
+        return one_f_one_b(pp, n, merged)
     if schedule == "interleaved":
-        return interleaved(pp, n, virtual_stages)
+        return interleaved(pp, n, virtual_stages, merged)
     if schedule == "zb1p":
         return zb1p(pp, n)
     if schedule == "dualpipe":
