@@ -20,7 +20,14 @@ from hwmodels.registry import load_node
 from hwmodels.specs import NodeSpec, job_share
 from hwmodels.topology import KINDS, TopologySpec, design_topology, topology_kind
 from simulator import limits
-from simulator.names import CP_COMM_MODES, CUDA_GRAPH_SCOPES, EP_COMM_MODES, PRECISIONS, TP_COMM_MODES
+from simulator.names import (
+    CP_COMM_MODES,
+    CUDA_GRAPH_SCOPES,
+    EP_COMM_MODES,
+    EP_DISPATCHERS,
+    PRECISIONS,
+    TP_COMM_MODES,
+)
 from simulator.presets import (
     V3_BATCH_SEQUENCES,
     V3_LAYOUT,
@@ -78,6 +85,7 @@ class RunSpec:
     comm_sms: int = 20  # SMs kept for all-to-all when the schedule overlaps it (V3: 20 of 132)
     tp_comm: str = "exposed"  # TP+SP collectives in turn with compute, or "overlapped" under its GEMMs
     ep_comm: str = "exposed"  # 1F1B / interleaved: the all-to-all in turn, or "overlapped" (simulator.names)
+    ep_dispatcher: str = "deepep-fp8"  # how the all-to-all moves tokens (simulator.names.EP_DISPATCHERS)
     cuda_graphs: str = "none"  # what of each layer CUDA graphs capture (simulator.names.CUDA_GRAPH_SCOPES)
     expert_imbalance: float = 1.0  # busiest GPU's routed tokens / the mean
     tokens: float = 14.8e12
@@ -125,6 +133,8 @@ class RunSpec:
             raise ValueError(f"ecmp={self.ecmp!r}; use one of {', '.join(ECMP_MODES)}")
         if self.tp_comm not in TP_COMM_MODES:
             raise ValueError(f"tp_comm={self.tp_comm!r}; use one of {', '.join(TP_COMM_MODES)}")
+        if self.ep_dispatcher not in EP_DISPATCHERS:
+            raise ValueError(f"ep_dispatcher={self.ep_dispatcher!r}; use one of {', '.join(EP_DISPATCHERS)}")
         if self.ep_comm not in EP_COMM_MODES:
             raise ValueError(f"ep_comm={self.ep_comm!r}; use one of {', '.join(EP_COMM_MODES)}")
         if self.ep_comm == "overlapped" and self.schedule not in BIDIRECTIONAL:

@@ -49,11 +49,13 @@ def ep_bytes_per_token_per_layer(
     node_limit: int | None = None,
     dispatch_dtype: str = "fp8",
     combine_dtype: str = "bf16",
+    direct: bool = False,
 ) -> dict[str, float]:
     """Bytes one token sends in one MoE layer's dispatch and combine, by link kind.
 
     `dispatch` / `combine`: every copy to an expert on another GPU (what a plain
-    all-to-all moves); `*_ib`: InfiniBand bytes with one copy per remote node;
+    all-to-all moves); `*_ib`: InfiniBand bytes with one copy per remote node
+    (`direct`: one per remote expert, as NCCL's all-to-all sends them, no node limit);
     `*_nvlink`: copies delivered inside a node (forwarded or local-node experts).
     Combine sends the same copies back, in `combine_dtype`.
     """
@@ -64,6 +66,8 @@ def ep_bytes_per_token_per_layer(
     k, nodes, g = spec.num_experts_per_tok, layout.ep_nodes, min(layout.ep, layout.gpus_per_node)
     off_gpu = k * (1 - 1 / layout.ep)  # copies bound for another GPU
     remote_nodes = expected_nodes_per_token(spec, layout, node_limit) * (1 - 1 / nodes)
+    if direct:
+        remote_nodes = k * (1 - 1 / nodes)  # every copy bound for another node crosses on its own
     # Every copy lands on the node's GPU with the sender's in-node index (over IB, or
     # already there when local) and needs an NVLink hop unless its expert is on that GPU.
     nvlink_copies = k * (1 - 1 / g)

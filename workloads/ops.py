@@ -192,19 +192,22 @@ def ep_ops(
     phases: tuple[str, ...] = ("forward", "backward_input"),
     node_limit: int | None = None,
     precision: str = "bf16",
+    dispatcher: str = "deepep-fp8",
 ) -> list[Op]:
     """One MoE layer's expert-parallel dispatch and combine for `tokens` tokens on one GPU: InfiniBand bytes
-    (one copy per remote node) and NVLink bytes (forwarded and in-node copies). Forward dispatch is fp8
-    under the FP8 recipe; gradients go back in bf16 (backward dispatch retraces the combine, and back)."""
+    (one copy per remote node; per remote expert under the `alltoall` dispatcher) and NVLink bytes (forwarded
+    and in-node copies). Forward dispatch is fp8 under V3's FP8 recipe (`deepep-fp8`), bf16 under Megatron's
+    dispatchers; gradients go back in bf16 (backward dispatch retraces the combine, and back)."""
     if not spec.is_moe or layout.ep == 1:
         return []
-    out = []
+    out, direct = [], dispatcher == "alltoall"
+    dispatch_dtype = precision if dispatcher == "deepep-fp8" else "bf16"
     for phase in phases:
         if phase == "forward":
-            vol = ep_bytes_per_token_per_layer(spec, layout, node_limit, precision, "bf16")
-            pairs = (("dispatch", "dispatch", precision), ("combine", "combine", "bf16"))
+            vol = ep_bytes_per_token_per_layer(spec, layout, node_limit, dispatch_dtype, "bf16", direct)
+            pairs = (("dispatch", "dispatch", dispatch_dtype), ("combine", "combine", "bf16"))
         elif phase == "backward_input":
-            vol = ep_bytes_per_token_per_layer(spec, layout, node_limit, "bf16", "bf16")
+            vol = ep_bytes_per_token_per_layer(spec, layout, node_limit, "bf16", "bf16", direct)
             pairs = (("dispatch", "combine", "bf16"), ("combine", "dispatch", "bf16"))
         else:
             continue

@@ -201,6 +201,7 @@ def run_inputs(run: RunSpec, profile: KernelRates) -> dict[str, object]:
         "cuda_graphs": run.cuda_graphs,
         "tp_comm": run.tp_comm,
         "ep_comm": run.ep_comm,
+        "ep_dispatcher": run.ep_dispatcher,
         "seq_len": run.seq_len,
         "micro_batch": run.micro_batch,
         "global_batch_tokens": run.global_batch_tokens,

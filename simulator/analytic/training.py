@@ -360,7 +360,9 @@ class _RunParts:
                      ("combine", B): "combine_b"}  # fmt: skip
             self._ep = {
                 names[(op.kind, op.phase)]: run.expert_imbalance * ep_link_s(run, op) + latency
-                for op in ep_ops(run.model, run.layout, self.per_gpu, (F, B), run.node_limit, run.precision)
+                for op in ep_ops(
+                    run.model, run.layout, self.per_gpu, (F, B), run.node_limit, run.precision, run.ep_dispatcher
+                )
             }
         return self._ep
 

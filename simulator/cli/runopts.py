@@ -10,7 +10,14 @@ from hwmodels.files import check_output, write_atomic
 from hwmodels.names import ECMP_MODES
 from hwmodels.names import TOPOLOGY_KINDS as KINDS
 from simulator.cli.args import count, integer, name, nonnegative, number, positive_number, seq_tokens, whole_count
-from simulator.names import CP_COMM_MODES, CUDA_GRAPH_SCOPES, EP_COMM_MODES, PRECISIONS, TP_COMM_MODES
+from simulator.names import (
+    CP_COMM_MODES,
+    CUDA_GRAPH_SCOPES,
+    EP_COMM_MODES,
+    EP_DISPATCHERS,
+    PRECISIONS,
+    TP_COMM_MODES,
+)
 from simulator.schedules import SCHEDULES
 from workloads.activations import RECOMPUTE_MODES
 
@@ -37,6 +44,7 @@ TRAIN_OPTIONS = {
     "comm_sms": "comm_sms",
     "tp_comm": "tp_comm",
     "ep_comm": "ep_comm",
+    "ep_dispatcher": "ep_dispatcher",
     "cuda_graphs": "cuda_graphs",
     "expert_imbalance": "expert_imbalance",
     "tokens": "tokens",
@@ -74,6 +82,9 @@ RUN_HELP = {
     "ep_comm": "expert all-to-all under 1f1b and interleaved: exposed (default), in turn with compute, or "
     "overlapped, each forward merged with an adjacent micro-batch's backward (Megatron's "
     "overlap_moe_expert_parallel_comm); DualPipe always overlaps it",
+    "ep_dispatcher": "how the all-to-all moves tokens: deepep-fp8 (default), V3's: one InfiniBand copy per remote "
+    "node, forwarded over NVLink, fp8 dispatch under --precision fp8; deepep (DeepEP or HybridEP under "
+    "Megatron: bf16 dispatch), alltoall (Megatron's NCCL all-to-all: a copy per remote expert, bf16)",
     "cuda_graphs": "what CUDA graphs capture, launched without the host's cost per kernel: none (default), as "
     "V3's eager trace; router, attn, attn+router (Megatron's scopes) or full (the whole iteration)",
     "expert_imbalance": "busiest GPU's routed tokens / mean (default 1)",
@@ -87,7 +98,8 @@ def add_run_options(p: argparse.ArgumentParser, positive) -> None:
     means the default, V3's published set-up."""
     choices = {
         "topology": KINDS, "ecmp": ECMP_MODES, "schedule": SCHEDULES, "precision": PRECISIONS,
-        "tp_comm": TP_COMM_MODES, "ep_comm": EP_COMM_MODES, "cp_comm": CP_COMM_MODES, "recompute": RECOMPUTE_MODES,
+        "tp_comm": TP_COMM_MODES, "ep_comm": EP_COMM_MODES,
+        "ep_dispatcher": EP_DISPATCHERS, "cp_comm": CP_COMM_MODES, "recompute": RECOMPUTE_MODES,
         "cuda_graphs": CUDA_GRAPH_SCOPES,
     }  # fmt: skip
     types = {

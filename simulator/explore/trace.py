@@ -115,7 +115,9 @@ def model_table(run: RunSpec, rates: KernelRates, layers: int = 4) -> dict[str, 
     for op in _ops_run(run):
         table[_op_class(op, rates)] += layers * op_s(op, rates, share, 1.0, hbm)
     phases = ("forward", "backward_input")
-    for op in ep_ops(run.model, run.layout, tokens_per_gpu(run), phases, run.node_limit, run.precision):
+    for op in ep_ops(
+        run.model, run.layout, tokens_per_gpu(run), phases, run.node_limit, run.precision, run.ep_dispatcher
+    ):
         table[f"ep_{op.kind}"] += layers * ep_link_s(run, op)
     return dict(table)
 
