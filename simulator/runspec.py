@@ -137,7 +137,7 @@ class RunSpec:
             raise ValueError(f"ep_dispatcher={self.ep_dispatcher!r}; use one of {', '.join(EP_DISPATCHERS)}")
         if self.ep_comm not in EP_COMM_MODES:
             raise ValueError(f"ep_comm={self.ep_comm!r}; use one of {', '.join(EP_COMM_MODES)}")
-        if self.ep_comm == "overlapped" and self.schedule not in BIDIRECTIONAL:
+        if self.ep_merged:
             _check_ep_overlap(self)
         if self.cp_comm not in CP_COMM_MODES:
             raise ValueError(f"cp_comm={self.cp_comm!r}; use one of {', '.join(CP_COMM_MODES)}")
@@ -191,10 +191,16 @@ class RunSpec:
             raise ValueError(why)
 
     @property
+    def ep_merged(self) -> bool:
+        """Whether 1F1B (or the interleaved schedule) merges each steady forward with an adjacent micro-batch's
+        backward (ep_comm overlapped: Megatron's overlap_moe_expert_parallel_comm)."""
+        return self.ep_comm == "overlapped" and self.schedule not in BIDIRECTIONAL
+
+    @property
     def ep_overlapped(self) -> bool:
         """Whether the expert all-to-all runs beside compute, under the other micro-batch's half of a forward and
-        backward pair: DualPipe's own pairs, or 1F1B's with ep_comm overlapped."""
-        return self.schedule in BIDIRECTIONAL or self.ep_comm == "overlapped"
+        backward pair: DualPipe's own pairs, or 1F1B's merged ones."""
+        return self.schedule in BIDIRECTIONAL or self.ep_merged
 
     @property
     def dp(self) -> int:

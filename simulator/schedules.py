@@ -66,6 +66,14 @@ SCHEDULES = tuple(TABLE)
 BIDIRECTIONAL = tuple(name for name, s in TABLE.items() if s.bidirectional)
 
 
+def warmup_forwards(name: str, pp: int, rank: int, virtual_stages: int = 1) -> int:
+    """Forwards (chunks, interleaved) rank `rank` runs before its first backward in Megatron's 1F1B: pp - 1 - r;
+    interleaved 2(pp - 1 - r) + (v - 1) pp (before the step's own cap at its chunk count)."""
+    if name == "interleaved":
+        return 2 * (pp - 1 - rank) + (virtual_stages - 1) * pp
+    return pp - 1 - rank
+
+
 def schedule(name: str) -> Schedule:
     """The schedule called `name`; an unknown name is a ValueError listing the known ones."""
     if name not in TABLE:

@@ -31,6 +31,13 @@ def activation_bytes_per_token(spec: ModelSpec, dtype: str) -> float:
     return n
 
 
+def dispatch_form(dispatcher: str, precision: str) -> tuple[str, bool]:
+    """(forward dispatch dtype, direct?) of an all-to-all dispatcher (simulator.names.EP_DISPATCHERS): V3's DeepEP
+    dispatches in the run's precision (fp8 under its FP8 recipe), Megatron's dispatchers in bf16; its alltoall
+    (NCCL) sends one InfiniBand copy per remote expert rather than one per remote node."""
+    return (precision if dispatcher == "deepep-fp8" else "bf16"), dispatcher == "alltoall"
+
+
 def expected_nodes(experts: int, k: int, nodes: int, node_limit: int | None = None) -> float:
     """Expected distinct nodes, of `nodes` holding `experts` evenly, that k uniformly routed experts sit on
     (capped by `node_limit`)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from workloads.comm import ep_bytes_per_token_per_layer, expected_nodes
+from workloads.comm import dispatch_form, ep_bytes_per_token_per_layer, expected_nodes
 from workloads.dtypes import QUANTIZED_WEIGHTS, dtype_bytes
 from workloads.elementwise import (
     BACKWARD_TO_FORWARD,
@@ -200,8 +200,8 @@ def ep_ops(
     dispatchers; gradients go back in bf16 (backward dispatch retraces the combine, and back)."""
     if not spec.is_moe or layout.ep == 1:
         return []
-    out, direct = [], dispatcher == "alltoall"
-    dispatch_dtype = precision if dispatcher == "deepep-fp8" else "bf16"
+    out = []
+    dispatch_dtype, direct = dispatch_form(dispatcher, precision)
     for phase in phases:
         if phase == "forward":
             vol = ep_bytes_per_token_per_layer(spec, layout, node_limit, dispatch_dtype, "bf16", direct)

@@ -43,7 +43,7 @@ def cp_gathered_bytes(run: RunSpec) -> float:
 def _merged_extra(run: RunSpec) -> float:
     """Micro-batches (full-stage units) 1F1B's merged pairs hold beyond the schedule's own: one more chunk's
     forward runs ahead of the first backward (ep_comm overlapped, `simulator.events.pipeline_ops`)."""
-    if run.ep_comm != "overlapped" or run.schedule in BIDIRECTIONAL:
+    if not run.ep_merged:
         return 0.0
     return 1 / (run.virtual_stages if run.schedule == "interleaved" else 1)
 

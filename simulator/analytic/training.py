@@ -38,7 +38,7 @@ from simulator.analytic.pricing import compute_s, priced_by_part
 from simulator.analytic.profile import KernelRates, rates_for
 from simulator.analytic.stagetimes import StageTimes
 from simulator.runspec import RunSpec
-from simulator.schedules import BIDIRECTIONAL, ChunkTimes, bubble_s
+from simulator.schedules import BIDIRECTIONAL, ChunkTimes, bubble_s, warmup_forwards
 from workloads.activations import recomputed
 from workloads.flops import mean_attended_keys
 from workloads.layout import balanced_layer_counts, is_moe_layer, stage_blocks, stage_layer_counts
@@ -504,8 +504,7 @@ def unpaired_microbatches(run: RunSpec) -> float:
     if run.schedule in BIDIRECTIONAL:
         return run.pp
     v = run.virtual_stages if run.schedule == "interleaved" else 1
-    warmup_chunks = 2 * (run.pp - 1) + (v - 1) * run.pp if v > 1 else run.pp - 1
-    return (warmup_chunks + 1) / v
+    return (warmup_forwards(run.schedule, run.pp, 0, v) + 1) / v
 
 
 def _rank_parts(run: RunSpec, t: StageTimes, microbatches: np.ndarray) -> tuple[dict[str, np.ndarray], ChunkTimes]:

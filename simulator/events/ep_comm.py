@@ -34,7 +34,7 @@ from simulator.analytic.training import tokens_per_gpu as micro_batch_tokens
 from simulator.network.collectives import check_moe_transfers, route_transfers
 from simulator.network.flows import simulate_flows
 from simulator.runspec import RunSpec
-from workloads.comm import ep_bytes_per_token_per_layer
+from workloads.comm import dispatch_form, ep_bytes_per_token_per_layer
 from workloads.layout import stage_blocks
 
 PHASES = ("dispatch_f", "combine_f", "dispatch_b", "combine_b")
@@ -102,9 +102,8 @@ def ep_traffic(
     for phase in ("dispatch", "combine"):
         check_moe_transfers(fabric.gpus, layout.ep, run.node.gpus_per_node, phase)
     ecmp = run.ecmp if routing.ecmp is None else routing.ecmp
-    fp8 = run.precision == "fp8" and run.ep_dispatcher == "deepep-fp8"
-    direct = run.ep_dispatcher == "alltoall"
-    fwd = ep_bytes_per_token_per_layer(spec, layout, run.node_limit, "fp8" if fp8 else "bf16", "bf16", direct)
+    dispatch_dtype, direct = dispatch_form(run.ep_dispatcher, run.precision)
+    fwd = ep_bytes_per_token_per_layer(spec, layout, run.node_limit, dispatch_dtype, "bf16", direct)
     bwd = ep_bytes_per_token_per_layer(spec, layout, run.node_limit, "bf16", "bf16", direct)
     tokens = micro_batch_tokens(run)  # a GPU's share of the micro-batch (TP's sequence split, CP's)
     per_stage = run.gpus // run.pp  # stage s holds GPUs [s * per_stage, (s + 1) * per_stage)

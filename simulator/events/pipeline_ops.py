@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from simulator.schedules import check_schedule
+from simulator.schedules import check_schedule, warmup_forwards
 
 KINDS = ("F", "B", "W", "FB")
 Key = tuple[str, int, int, int]  # (kind F/B/W, microbatch, stage, direction): one unit of work
@@ -88,7 +88,8 @@ def one_f_one_b(pp: int, n: int, merged: bool = False) -> list[list[Op]]:
     """PipeDream-Flush: pp-1-r warm-up forwards on rank r, then one forward one backward, then cool-down;
     `merged`: each steady forward and backward as one FB op (`_warmup_steady_cooldown`)."""
     return [
-        _warmup_steady_cooldown(n, min(pp - 1 - r, n), lambda kind, m, r=r: Op(kind, m, r), merged) for r in range(pp)
+        _warmup_steady_cooldown(n, min(warmup_forwards("1f1b", pp, r), n), lambda kind, m, r=r: Op(kind, m, r), merged)
+        for r in range(pp)
     ]
 
 
@@ -123,7 +124,7 @@ def interleaved(pp: int, n: int, v: int, merged: bool = False) -> list[list[Op]]
 
     ranks = []
     for r in range(pp):
-        warmup = total if n == pp else min(2 * (pp - 1 - r) + (v - 1) * pp, total)
+        warmup = total if n == pp else min(warmup_forwards("interleaved", pp, r, v), total)
         ranks.append(_warmup_steady_cooldown(total, warmup, lambda kind, k, r=r: unit(kind, k, r), merged))
     return ranks
 

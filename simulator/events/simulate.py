@@ -32,7 +32,6 @@ from simulator.events.ep_comm import PHASES, EPTraffic, Routing, ep_traffic, lin
 from simulator.events.pipeline_ops import rank_of, schedule_ops
 from simulator.names import NETWORKS
 from simulator.runspec import RunSpec
-from simulator.schedules import BIDIRECTIONAL
 from workloads.layout import stage_blocks
 
 
@@ -199,8 +198,7 @@ def simulate(
     ep_drawn = network == "flow" and run.model.is_moe and run.ep > 1
     base_run = run.with_(expert_imbalance=1.0) if ep_drawn else run  # the draws set each layer's imbalance
     base = chunk_times(base_run, rates)
-    merged = run.ep_comm == "overlapped" and run.schedule not in BIDIRECTIONAL
-    ranks = schedule_ops(run.schedule, run.pp, run.microbatches, run.virtual_stages, merged)
+    ranks = schedule_ops(run.schedule, run.pp, run.microbatches, run.virtual_stages, run.ep_merged)
     keys = sorted({(u.microbatch, u.stage, u.direction) for ops in ranks for op in ops for u in op.parts()})
     chunks: Chunks | None = None
     traffic = used = None
