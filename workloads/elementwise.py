@@ -1,15 +1,14 @@
 """HBM bytes per token of the memory-bound (element-wise) kernels of one layer, forward and backward.
 
-Counted op by op as elements read + written, at 2 bytes (bf16) unless said,
-assuming no fusion beyond what every modern stack has (norm, SwiGLU, RoPE and
-quantization each one kernel). The backward of a nonlinear element-wise op
-(norm, SwiGLU, the combine's weighting, the router) reads its saved input and the
-incoming gradient and writes one gradient: about twice the forward's bytes
-(`BACKWARD_TO_FORWARD`). A linear one (`LINEAR`: a residual add, RoPE's rotation,
-a permutation) has its transpose as backward, which saves nothing and moves what the
-forward moves; the FP8 recipe adds its backward casts.
-Attention and GEMM operand traffic is
-not here: those kernels are compute-bound and timed by their FLOPs.
+Counted op by op as elements read + written, at 2 bytes (bf16) unless said, assuming no fusion beyond what
+every modern stack has (norm, SwiGLU, RoPE and quantization each one kernel). The backward of a nonlinear
+element-wise op (SwiGLU, the combine's weighting, the router) reads its saved input and the incoming gradient
+and writes one gradient: about twice the forward's bytes (`BACKWARD_TO_FORWARD`); a norm's backward reads its
+input and the gradient and writes one gradient, 1.5x its forward (read x, write y), in a kernel class of its
+own (`norm_backward`: a reduction over the hidden size, slower per byte than the forward). A linear one
+(`LINEAR`: a residual add, RoPE's rotation, a permutation) has its transpose as backward, which saves nothing
+and moves what the forward moves; the FP8 recipe adds its backward casts. Attention and GEMM operand traffic
+is not here: those kernels are compute-bound and timed by their FLOPs.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from workloads.spec import ModelSpec
 BF16 = 2
 FP8_QUANT = BF16 + 1  # read bf16, write fp8 (scales are 1/128 of that: left out)
 BACKWARD_TO_FORWARD = 2
+NORM_BACKWARD_TO_FORWARD = 1.5  # read x and dy, write dx, against the forward's read x, write y
 # Kernels that are linear maps of their input: the backward is the transpose, the same bytes as the forward.
 # The combine sums the k expert outputs unweighted (the gate's weight scales the SwiGLU output before the down
 # projection: V3's trace runs `swiglu_forward_with_weight`, and activations.py's selective count assumes it);
@@ -81,22 +81,20 @@ def layer_elementwise_kernels(spec: ModelSpec, moe: bool, fp8: bool) -> list[Ker
 def layer_backward_elementwise_kernels(spec: ModelSpec, moe: bool, fp8: bool) -> list[Kernel]:
     """(name, part, backward HBM bytes per token, class) of one layer's memory-bound kernels.
 
-    Each forward kernel but the casts has a backward: a nonlinear one of about twice its bytes (it reads its
-    saved input and the incoming gradient, and writes a gradient), a linear one (`LINEAR`) of its own bytes as
-    the run moves them: under the FP8 recipe the gradients into the experts' down-projections are dispatched,
-    and so permuted, in fp8 (V3 report, section 3.3.3; V3's trace runs the same `expand_to_fused_with_scales`
-    kernel, as long, forward and backward). Under the FP8 recipe (section 3.3) every FP8 GEMM's output
-    gradient is cast 1x128 for the input-gradient GEMM and cast-and-transposed 128x1 for the weight-gradient
-    GEMM (read bf16, write fp8), and its input, kept in fp8 as 1x128 tiles, is re-laid as 128x1 tiles for the
-    weight-gradient GEMM (read fp8, write fp8). The activations the recipe caches in fp8
-    (V3 report, section 3.3.3: the input of the linear after attention, and the MoE SwiGLU's inputs, whose
-    output is recomputed) are cast back to bf16 for the backward that reads them (read fp8, write bf16).
+    Each forward kernel but the casts has a backward: a nonlinear one of about twice its bytes (it reads its saved
+    input and the incoming gradient, and writes a gradient; a norm 1.5x, in class `norm_backward`), a linear one
+    (`LINEAR`) of its own bytes as the run moves them: under the FP8 recipe the gradients into the experts'
+    down-projections are dispatched, and so permuted, in fp8 (V3 report, section 3.3.3; V3's trace runs the same
+    `expand_to_fused_with_scales` kernel, as long, forward and backward). Under the FP8 recipe (section 3.3) every
+    FP8 GEMM's output gradient is cast 1x128 for the input-gradient GEMM and cast-and-transposed 128x1 for the
+    weight-gradient GEMM (read bf16, write fp8), and its input, kept in fp8 as 1x128 tiles, is re-laid as 128x1
+    tiles for the weight-gradient GEMM (read fp8, write fp8). The activations the recipe caches in fp8 (V3 report,
+    section 3.3.3: the input of the linear after attention, and the MoE SwiGLU's inputs, whose output is recomputed)
+    are cast back to bf16 for the backward that reads them (read fp8, write bf16).
     """
     as_run = {name: nbytes for name, _, nbytes, _ in layer_elementwise_kernels(spec, moe, fp8)}
-    rows = [
-        (f"{name}.backward", part, as_run[name] if name in LINEAR else BACKWARD_TO_FORWARD * nbytes, cls)
-        for name, part, nbytes, cls in layer_elementwise_kernels(spec, moe, False)
-    ]
+    rows = [_backward(name, part, nbytes, cls, as_run[name]) for name, part, nbytes, cls in
+            layer_elementwise_kernels(spec, moe, False)]  # fmt: skip
     if fp8:
         for part, gemms in (("attn", attention_gemms(spec, 1.0)), ("mlp", ffn_gemms(spec, moe, 1.0))):
             fp8_gemms = [g for g in gemms if g.component in FP8_COMPONENTS]
@@ -112,6 +110,17 @@ def layer_backward_elementwise_kernels(spec: ModelSpec, moe: bool, fp8: bool) ->
             copies = spec.num_experts_per_tok + spec.n_shared_experts
             rows.append(("dequant.swiglu_input", "mlp", FP8_QUANT * copies * 2 * spec.moe_intermediate_size, "dequant"))
     return rows
+
+
+def _backward(name: str, part: str, nbytes: float, cls: str, as_run: float) -> Kernel:
+    """The backward kernel of one forward kernel (`nbytes` at bf16, `as_run` in the run's dtypes): a linear
+    map moves what its forward moves as run, a norm 1.5x its forward in its own class, any other nonlinear
+    kernel twice its forward."""
+    if name in LINEAR:
+        return (f"{name}.backward", part, as_run, cls)
+    if cls == "norm":
+        return (f"{name}.backward", part, NORM_BACKWARD_TO_FORWARD * nbytes, "norm_backward")
+    return (f"{name}.backward", part, BACKWARD_TO_FORWARD * nbytes, cls)
 
 
 def layer_elementwise_bytes(spec: ModelSpec, moe: bool, fp8: bool) -> float:

@@ -45,7 +45,8 @@ CLASSES: tuple[tuple[str, str], ...] = (
     ("permute", r"expand_to_fused|fused_mapping|permute"),  # tokens into expert order, with their scales
     ("dequant", r"cast_back"),  # fp8 -> bf16 after the dispatch
     ("cast", r"cast_to_fp8|cast"),
-    ("norm", r"layer_norm|rms_?norm|ln_(fwd|bwd)"),
+    ("norm_backward", r"ln_bwd|norm_bwd|norm_backward|norm_grad|GammaBetaBackward"),
+    ("norm", r"layer_norm|rms_?norm|ln_fwd"),
     ("swiglu", r"swiglu"),
     ("combine", r"reduce_fused|topk_sum"),
     ("copy", r"elementwise|copy|rotary|reduce_kernel|gather|scatter|topk|memset|fill"),

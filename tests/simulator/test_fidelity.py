@@ -108,7 +108,7 @@ def test_published_runs_are_many_sourced_and_flagged():
     rows = training_run_rows()
     assert len(rows) == len(runs) and all(isinstance(r["in_sample"], bool) and r["source"] for r in rows)
     v3 = next(r for r in rows if r["figure"] == "V3 pre-training H800 GPU-hours")
-    assert v3["ok"] and not v3["in_sample"]  # -7.6%, from kernel-level sources alone
+    assert v3["ok"] and not v3["in_sample"]  # -7.2%, from kernel-level sources alone
     assert [r["figure"] for r in rows if r["in_sample"]] == [  # the one row priced from its own run's trace
         "V3 pre-training H800 GPU-hours, kernels at the rates of V3's own trace"
     ]
@@ -163,12 +163,12 @@ def test_megatron_bridge_later_releases_land_out_of_sample():
     """The newest Megatron-Bridge container that measured each model, system and precision (26.04.01, 26.06,
     26.08), each posed with its recipe's CUDA graphs, recomputation, TP overlap, all-to-all overlap (`ep_comm`)
     and dispatcher (`ep_dispatcher`). Measured 2026-12-05: the 26.08 GB200 MoE runs, one CUDA graph for the
-    whole iteration, land within 13% (V3 +6.2%, Qwen3-30B-A3B -7.5% with its all-to-all exposed, Qwen3-235B
-    +12.7%) where the same models' 25.11 runs read 20-55% fast: Qwen3-30B-A3B on 8 GB200, the same layout, sped
+    whole iteration, land within 13% (V3 +5.7%, Qwen3-30B-A3B -8.1% with its all-to-all exposed, Qwen3-235B
+    +12.0%) where the same models' 25.11 runs read 20-55% fast: Qwen3-30B-A3B on 8 GB200, the same layout, sped
     up from 23,766 to 39,936 tokens/s per GPU as the framework captured the whole iteration and overlapped the
     all-to-all, and v3sim prices what the later software reaches. The 26.04.01 MoE runs, still launched
-    eagerly, read 31-34% fast on B200 but V3 (+2.3%, DeepEP overlapped); GPT-OSS 120B misses in every release
-    (+41% with 26.08's whole-iteration graph); Qwen3-235B on H100 reads 18% fast, overlapped through Megatron's
+    eagerly, read 30-34% fast on B200 but V3 (+2.1%, DeepEP overlapped); GPT-OSS 120B misses in every release
+    (+40% with 26.08's whole-iteration graph); Qwen3-235B on H100 reads 18% fast, overlapped through Megatron's
     NCCL all-to-all (a copy per remote expert: +84% priced as DeepEP's one per remote node)."""
     rows = {r["figure"]: r for r in training_run_rows()}
     later = {name: r for name, r in rows.items() if "(Megatron-Bridge 26." in name}
@@ -178,7 +178,7 @@ def test_megatron_bridge_later_releases_land_out_of_sample():
     assert {m for m, e in whole.items() if abs(e) <= 0.15} == {"DeepSeek-V3", "Qwen3-30B-A3B", "Qwen3-235B-A22B"}
     same_layout = "Qwen3-30B-A3B on 8 GB200 (Megatron-Bridge, FP8-MX, EP8, MBS 4), tokens/s per GPU"
     assert rows[same_layout]["rel_error"] > 0.4 and abs(whole["Qwen3-30B-A3B"]) < 0.1
-    assert all(r["rel_error"] > 0.4 for name, r in later.items() if name.startswith("GPT-OSS"))
+    assert all(r["rel_error"] > 0.35 for name, r in later.items() if name.startswith("GPT-OSS"))
     eager_b200 = [r["rel_error"] for name, r in later.items() if " B200 (" in name and "26.04.01" in name]
     assert len(eager_b200) == 4 and sum(e > 0.15 for e in eager_b200) == 3  # V3 the exception, +2.3%
 
@@ -357,14 +357,17 @@ def test_a_linear_kernels_backward_moves_what_its_forward_moves():
     reads no saved input. Under the FP8 recipe V3 dispatches the gradients into the experts' down-projections in
     fp8 (report, section 3.3.3), and its trace runs the same `expand_to_fused_with_scales` permute, as long,
     forward and backward (0.18 ms each, deepseek-ai/profile-data train.json); nonlinear kernels read their saved
-    input as well: twice the forward's bytes."""
+    input as well: twice the forward's bytes; a norm reads its input and the gradient and writes one gradient,
+    1.5x its forward (read x, write y), in the norms' backward class."""
     v3 = load_model("deepseek-v3")
     for fp8 in (True, False):
         forward = {n: b for n, _, b, _ in layer_elementwise_kernels(v3, True, fp8)}
         backward = {n.removesuffix(".backward"): b for n, _, b, _ in layer_backward_elementwise_kernels(v3, True, fp8)}
         for name in LINEAR:
             assert backward[name] == forward[name], (name, fp8)
-        assert backward["input_norm"] == 2 * forward["input_norm"]
+        assert backward["input_norm"] == 1.5 * forward["input_norm"]
+        classes = {n.removesuffix(".backward"): c for n, _, _, c in layer_backward_elementwise_kernels(v3, True, fp8)}
+        assert {classes[n] for n in ("input_norm", "post_attention_norm", "latent_norms")} == {"norm_backward"}
         assert backward["swiglu"] == 2 * forward["swiglu"]
         token_bytes = 1 if fp8 else 2
         assert backward["permute"] == 2 * v3.num_experts_per_tok * v3.hidden_size * token_bytes

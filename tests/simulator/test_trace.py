@@ -58,7 +58,7 @@ def compared(trace_file):
 def test_v3_compute_kernels_within_25_percent_of_the_trace(trace_file):
     run = v3_pretraining()
     out = compare_trace(trace_file, run, rates_for(None, run.node.gpu))
-    assert out["compute_v3sim_s"] == pytest.approx(out["compute_trace_s"], rel=0.25)  # measured -14.7% (2026-12-05)
+    assert out["compute_v3sim_s"] == pytest.approx(out["compute_trace_s"], rel=0.25)  # measured -14.3% (2026-12-05)
     assert out["compute_v3sim_s"] < out["compute_trace_s"]  # optimistic, as the GPU-hours are
 
 
@@ -92,7 +92,7 @@ def test_mla_attention_is_priced_as_its_own_shape(compared):
 def test_the_kernels_v3_ran_close_the_gemm_gap_from_kernel_sources(trace_file, compared):
     """Priced as the kernels V3 ran (h800-v3-cutlass: DeepGEMM's rates over its published speedups against the
     internal CUTLASS kernels the trace names), every FP8 GEMM class moves toward the trace, no rate read from it:
-    wgrad -34% -> -21%, dense -5% -> +0%, grouped -3% -> +14% (measured 2026-12-05); compute -14.7% -> -7.6%."""
+    wgrad -34% -> -21%, dense -5% -> +0%, grouped -3% -> +14% (measured 2026-12-05); compute -14.3% -> -7.1%."""
     run = v3_pretraining()
     out = compare_trace(trace_file, run, rates_for("h800-v3-cutlass", run.node.gpu))
     assert out["profile"] == "h800-v3-cutlass"
@@ -109,7 +109,7 @@ def test_the_kernels_v3_ran_close_the_gemm_gap_from_kernel_sources(trace_file, c
 @pytest.mark.xfail(
     strict=True,
     reason="issue 20's bar, not met by the kernel-level sources: FP8 wgrad -34% (the trace's kernels are slower "
-    "than DeepGEMM's), casts -44%, norms -51%, copies -73%, permutes -39% (the trace's 0.7 ms of "
+    "than DeepGEMM's), casts -44%, forward norms -58%, copies -73%, permutes -39% (the trace's 0.7 ms of "
     "index-mapping kernels are not in v3sim's list; its data movement lands at -10%), "
     "MLA attention backward +18% (cuDNN's deterministic kernel), "
     "dequants (1.5 ms) and DeepEP notify kernels (33 ms) not priced (measured on this reduction, 2026-12-05; "
@@ -117,6 +117,17 @@ def test_the_kernels_v3_ran_close_the_gemm_gap_from_kernel_sources(trace_file, c
 )
 def test_every_class_within_15_percent(compared):
     assert all(r["rel_error"] is not None and abs(r["rel_error"]) <= 0.15 for r in compared.values())
+
+
+def test_norm_backward_is_priced_from_a_kernel_benchmark_out_of_sample(compared):
+    """The norms' backward kernels (a reduction over the hidden size) are a class of their own, at the share of
+    the HBM datasheet NVIDIA's norm benchmark measured for torch.compile's RMSNorm backward on an H200 (35.6%,
+    hwmodels/data/kernels/elementwise.toml), no rate read from the trace: V3's ln_bwd kernels land within 15%
+    (measured +3%, 2026-12-05; at the forward's share, as before, they were -45%). The forward norms stay
+    short (-58%): the trace's ln_fwd kernels run at a third of what any kernel benchmark of them reaches."""
+    row = compared["norm_backward"]
+    assert CLASSES["norm_backward"]["kernels"] == 32 and abs(row["rel_error"]) <= 0.15
+    assert compared["norm"]["rel_error"] < -0.3
 
 
 def test_cli_compare_trace(capsys, trace_file, tmp_path):
