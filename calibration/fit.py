@@ -41,6 +41,7 @@ from hwmodels.profile import (
 )
 from hwmodels.registry import catalog, load_gpu
 from workloads.dtypes import dtype_bytes
+from workloads.flops import attended_keys, window_tile_factor
 from workloads.gemms import gemm_bytes
 
 PUBLISHED_DIR = Path(__file__).parent / "data" / "published"
@@ -98,7 +99,8 @@ def fit_kernel(samples: list[Sample], caps: RateCaps = UNBOUNDED) -> KernelFit:
     if all(math.isinf(r) for r in rate.values()):
         # Only the overhead fitted (flat timings): keep a rate term so the fit still scales with work.
         rate, overhead_s = {terms[0]: float(np.median(work[terms[0]] / t))}, 0.0
-    fit = KernelFit(rate.get("flops", math.inf), rate.get("bytes", math.inf), overhead_s, len(samples))
+    # A term no sample has work in (a windowed attention series' bytes) is not fitted: at its bound.
+    fit = KernelFit(rate.get("flops", cap["flops"]), rate.get("bytes", cap["bytes"]), overhead_s, len(samples))
     rel = np.array([fit.time_s(s.flops, s.bytes) / s.time_s - 1 for s in samples])
     return replace(fit, rel_rmse=float(np.sqrt(np.mean(rel**2))))
 
@@ -250,6 +252,8 @@ def samples_from_series(series: dict) -> list[Sample]:
             continue
         if kernel.startswith("attention"):
             flops, nbytes, shape = _attention_counts(kernel, r), _attention_bytes(r, dtype), {}
+            if "window" in r:  # a window's FLOPs grow with the sequence as its bytes do: no bytes rate to tell apart
+                nbytes = 0.0
         else:
             m, n, k, g = r["m"], r["n"], r["k"], r.get("groups", 1)
             flops = 2.0 * m * n * k * g
@@ -261,9 +265,16 @@ def samples_from_series(series: dict) -> list[Sample]:
 
 
 def _attention_counts(kernel: str, r: dict) -> float:
-    """FlashAttention's FLOP convention: 4*b*h*s_q*s_k*d forward (half with a causal mask), 2.5x backward."""
-    fwd = 2.0 * r["batch"] * r["heads"] * r["seq_q"] * r["seq_k"] * (r["qk_dim"] + r["v_dim"])
-    fwd *= 0.5 if r.get("causal", 0) else 1.0
+    """FlashAttention's FLOP convention: 4*b*h*s_q*s_k*d forward (half with a causal mask), 2.5x backward. A
+    sliding window's rows count the keys each query attends (`workloads.flops.attended_keys`, as the benchmark
+    reports its TFLOPS), times the key tiles its kernel runs for them (`window_tile_factor`): the convention
+    pricing prices windowed ops in."""
+    if "window" in r:
+        keys = attended_keys(r["seq_k"], bool(r.get("causal", 0)), r["window"]) * window_tile_factor(r["window"])
+        fwd = 2.0 * r["batch"] * r["heads"] * r["seq_q"] * keys * (r["qk_dim"] + r["v_dim"])
+    else:
+        fwd = 2.0 * r["batch"] * r["heads"] * r["seq_q"] * r["seq_k"] * (r["qk_dim"] + r["v_dim"])
+        fwd *= 0.5 if r.get("causal", 0) else 1.0
     return fwd * (2.5 if kernel.startswith("attention_bwd") else 1.0)
 
 
@@ -286,6 +297,7 @@ SERIES_OPTIONAL = {"measured_on": "str"}
 # `bytes` and `speedup` numbers > 0, and every other column a shape: an integer from 1 to MAX_SHAPE.
 GEMM_COLUMNS = ({"m", "n", "k", "tflops"}, {"groups", "speedup"})
 ATTENTION_COLUMNS = ({"batch", "heads", "seq_q", "seq_k", "qk_dim", "v_dim", "tflops"}, {"kv_heads", "causal"})
+WINDOW_COLUMNS = (ATTENTION_COLUMNS[0] | {"window"}, ATTENTION_COLUMNS[1])  # `window`: keys, seq_q = seq_k
 COLUMNS = {
     "gemm": GEMM_COLUMNS,
     "grouped_gemm": GEMM_COLUMNS,
@@ -294,6 +306,8 @@ COLUMNS = {
     "attention_bwd": ATTENTION_COLUMNS,
     "attention_fwd_mla": ATTENTION_COLUMNS,
     "attention_bwd_mla": ATTENTION_COLUMNS,
+    "attention_fwd_window": WINDOW_COLUMNS,
+    "attention_bwd_window": WINDOW_COLUMNS,
     "attention_decode": (set(), {"gb_per_s", "tflops"}),  # its memory-bound and compute-bound rates
     "memory": ({"gb_per_s"}, {"bytes"}),
 }

@@ -42,9 +42,12 @@ KINDS = ("measured", "published", "sol")
 # their own: 1x128 x 1x128 scaling, fp32 accumulation into the main gradients).
 # attention_fwd_mla / attention_bwd_mla: training and prefill attention of MLA's head shape (query/key 192, value
 # 128), which runs slower per FLOP than the head-dim-128 kernels of attention_fwd / attention_bwd.
+# attention_fwd_window / attention_bwd_window: training and prefill attention of sliding-window layers, whose
+# kernels run few key tiles per query tile and so far below the full-attention rate; FLOPs counted on the key
+# tiles run (`workloads.flops.window_tile_factor`).
 KERNELS = (
     "gemm", "grouped_gemm", "gemm_wgrad", "attention_fwd", "attention_bwd", "attention_fwd_mla", "attention_bwd_mla",
-    "attention_decode", "memory",
+    "attention_fwd_window", "attention_bwd_window", "attention_decode", "memory",
 )  # fmt: skip
 DTYPES = ("bf16", "fp8", "fp32")
 # Attention classes with no source of their own stand in for by another's rates: a profile builds them from it
@@ -53,6 +56,9 @@ STAND_INS = {
     "attention_decode_bf16": "attention_fwd_bf16",
     "attention_fwd_mla_bf16": "attention_fwd_bf16",
     "attention_bwd_mla_bf16": "attention_bwd_bf16",
+    "attention_fwd_window_bf16": "attention_fwd_bf16",
+    "attention_fwd_window_fp8": "attention_fwd_window_bf16",  # a short window's tiles, not fp8's math, set its rate
+    "attention_bwd_window_bf16": "attention_bwd_bf16",
 }
 # Kernel classes a profile may fit: "<kernel>_<dtype>" for compute, "memory" for HBM-bound work.
 CLASSES = (*(f"{k}_{d}" for k in KERNELS[:-1] for d in DTYPES), "memory")

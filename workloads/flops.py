@@ -33,6 +33,7 @@ FLOP_CONVENTIONS: dict[str, dict[str, bool]] = {
 }
 TRAIN_TO_FORWARD = 3  # forward + backward (2x forward: dX and dW)
 LONGEST_CONTEXT = 1 << 24  # ModelSpec's bound on max_position_embeddings
+WINDOW_TILE_KEYS = 128  # the key tile attention kernels step through (`window_tile_factor`)
 
 
 def attended_keys(seq_len: int, causal: bool = True, window: int = 0) -> float:
@@ -61,6 +62,33 @@ def mean_attended_keys(spec: ModelSpec, seq_len: int, causal: bool = True) -> fl
         return full
     windowed = attended_keys(seq_len, causal, spec.sliding_window)
     return _layer_mean(spec, full, windowed)
+
+
+def windowed_keys(spec: ModelSpec, seq_len: int, causal: bool = True) -> float:
+    """The windowed layers' part of `mean_attended_keys` (their share of the layers x the keys each attends; 0
+    without a window): the attention of those layers runs kernels of its own (`workloads.ops.attention_ops`)."""
+    if not spec.sliding_window or seq_len <= spec.sliding_window:  # a window the sequence never fills is no window
+        return 0.0
+    return _layer_mean(spec, 0.0, attended_keys(seq_len, causal, spec.sliding_window))
+
+
+def span_windowed_keys(spec: ModelSpec, start: float, new: float) -> float:
+    """The windowed layers' part of `span_keys` (0 without a window)."""
+    if new <= 0:
+        raise ValueError(f"new={new} queries must be > 0")
+    w = spec.sliding_window
+    if not w or start + new <= w:
+        return 0.0
+    return _layer_mean(spec, 0.0, (_keys_through(start + new, w) - _keys_through(start, w)) / new)
+
+
+def window_tile_factor(window: int) -> float:
+    """Key-tile work over attended work of a sliding-window attention kernel: a tile of queries runs every
+    `WINDOW_TILE_KEYS`-key tile its window touches, the window and one tile more (FlashAttention-3 and cuDNN
+    step through keys in tiles of 128), so a window of 128 keys costs the work of 256."""
+    if window <= 0:
+        raise ValueError(f"window={window} must be a positive number of keys")
+    return (window + WINDOW_TILE_KEYS) / window
 
 
 def span_keys(spec: ModelSpec, start: float, new: float) -> float:

@@ -14,7 +14,7 @@ FlashAttention's convention), element-wise kernels op by op (their forward bytes
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from workloads.comm import dispatch_form, ep_bytes_per_token_per_layer, expected_nodes
 from workloads.dtypes import QUANTIZED_WEIGHTS, dtype_bytes
@@ -25,7 +25,7 @@ from workloads.elementwise import (
     layer_elementwise_kernels,
     loss_bytes_per_token,
 )
-from workloads.flops import attention_core_flops, decode_attention_flops, mean_attended_keys
+from workloads.flops import attention_core_flops, decode_attention_flops, mean_attended_keys, windowed_keys
 from workloads.gemms import Gemm, attention_gemms, ffn_gemms, head_gemms, serving_moe_gemms
 from workloads.layout import ParallelLayout
 from workloads.memory import kv_bytes_per_token_per_layer
@@ -45,7 +45,8 @@ class Op:
     `component` is the `workloads.flops` component for compute ops (FLOPs sum per component), else a plain
     name of what the bytes are; `stream` is where it runs: `compute` on the SMs, `comm` on the links.
     GEMMs are (m x k) @ (k x n), `groups` times; training and prefill attention carry their head dims, `k` of
-    the queries and keys and `n` of the values; other ops leave the shape at 0.
+    the queries and keys and `n` of the values, and the attention of sliding-window layers its `window` (keys);
+    other ops leave the shape at 0.
     """
 
     name: str
@@ -63,6 +64,7 @@ class Op:
     k: float = 0.0
     groups: int = 1
     stream: str = "compute"
+    window: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in OP_KINDS:
@@ -83,19 +85,19 @@ class Op:
                 return "attention_decode_bf16"  # one query per sequence over its cache (FlashMLA)
             # MLA's head shape (queries and keys 192 wide, values 128) in bf16 runs kernels of its own
             mla = "_mla" if self.k != self.n and self.precision == "bf16" else ""
+            shape = "_window" if self.window else mla  # sliding-window layers: kernels of their own
             if self.phase in ("backward_input", "backward_weight"):
-                return f"attention_bwd{mla}_bf16"
-            return f"attention_fwd{mla}_{self.precision}"  # FlashAttention-3 forward: bf16, or fp8 serving prefill
+                return f"attention_bwd{shape}_bf16"
+            return f"attention_fwd{shape}_{self.precision}"  # FlashAttention-3 forward: bf16, or fp8 serving prefill
         if self.kind == "elementwise":
             return "memory"
         raise ValueError(f"op {self.name} ({self.kind}) runs on the links, not against a kernel profile")
 
     def scaled(self, k: float) -> Op:
         """`k` of this op's work (a 1/tp share of a split GEMM; `k` copies of a per-layer op)."""
-        return Op(
-            self.name, self.kind, self.phase, self.part, self.component, self.precision, k * self.flops,
-            k * self.hbm_bytes, k * self.ib_bytes, k * self.nvlink_bytes, self.m, self.n, self.k, self.groups,
-            self.stream,
+        return replace(
+            self, flops=k * self.flops, hbm_bytes=k * self.hbm_bytes, ib_bytes=k * self.ib_bytes,
+            nvlink_bytes=k * self.nvlink_bytes,
         )  # fmt: skip
 
     def to_dict(self) -> dict[str, object]:
@@ -129,15 +131,32 @@ def gemm_ops(gemms: list[Gemm], phases: tuple[str, ...], part: str, precision: s
     return [gemm_op(shape[p](g), p, part, precision) for p in phases for g in gemms]
 
 
-def attention_op(spec: ModelSpec, tokens: float, ctx: float, phase: str) -> Op:
-    """The attention core of one layer for `tokens` queries attending `ctx` keys each (FlashAttention I/O:
-    Q, K, V and O once forward, twice backward)."""
-    flops = tokens * attention_core_flops(spec, ctx)
+def attention_ops(spec: ModelSpec, tokens: float, ctx: float, phase: str, window_ctx: float = 0.0) -> list[Op]:
+    """The attention core of one layer for `tokens` queries attending `ctx` keys each, averaged over the layers
+    (FlashAttention I/O: Q, K, V and O once forward, twice backward). Of those keys `window_ctx` are the
+    sliding-window layers' part (`workloads.flops.windowed_keys`): their attention is an op of its own, with
+    their share of the layers' bytes, priced by the windowed kernels' class."""
     nbytes = tokens * spec.num_attention_heads * 2 * (spec.qk_head_dim + spec.v_dim) * dtype_bytes("bf16")
-    if phase == "backward_input":
-        flops, nbytes = ATTENTION_BWD_FLOP_RATIO * flops, 2 * nbytes
-    return Op("attention", "attention", phase, "attn", "attn_core", "bf16", flops=flops, hbm_bytes=nbytes,
-              k=spec.qk_head_dim, n=spec.v_dim)  # fmt: skip
+    k = ATTENTION_BWD_FLOP_RATIO if phase == "backward_input" else 1.0
+    nbytes *= 2 if phase == "backward_input" else 1
+    return [
+        Op(name, "attention", phase, "attn", "attn_core", "bf16", flops=k * tokens * attention_core_flops(spec, keys),
+           hbm_bytes=layers * nbytes, k=spec.qk_head_dim, n=spec.v_dim, window=window)
+        for name, keys, layers, window in _attention_parts(spec, ctx, window_ctx)
+    ]  # fmt: skip
+
+
+def _attention_parts(spec: ModelSpec, ctx: float, window_ctx: float) -> list[tuple[str, float, float, int]]:
+    """(name, keys, share of the layers, window) of the full layers' attention and, where `window_ctx` keys are
+    the sliding-window layers' part of the mean `ctx`, theirs."""
+    if not window_ctx:
+        return [("attention", ctx, 1.0, 0)]
+    share = spec.sliding_window_layers / spec.num_hidden_layers
+    parts = [
+        ("attention", ctx - window_ctx, 1 - share, 0),
+        ("attention.window", window_ctx, share, spec.sliding_window),
+    ]
+    return [p for p in parts if p[2] > 0]  # every layer windowed (Mistral 7B v0.1): the windowed op alone
 
 
 def elementwise_ops(spec: ModelSpec, moe: bool, fp8: bool, tokens: float, phase: str) -> list[Op]:
@@ -157,15 +176,17 @@ def layer_ops(
     phases: tuple[str, ...] = TRAINING_PHASES,
     ep: int = 1,
     precision: str = "bf16",
+    window_ctx: float = 0.0,
 ) -> list[Op]:
     """Compute ops of one decoder layer for `tokens` tokens on one GPU (1/ep of the routed experts), queries
-    attending `ctx` keys each: attention GEMMs and core, element-wise kernels, FFN or expert GEMMs."""
+    attending `ctx` keys each (`window_ctx` of them the sliding-window layers' part): attention GEMMs and core,
+    element-wise kernels, FFN or expert GEMMs."""
     fp8 = precision == "fp8"
     out = []
     for phase in phases:
         out += gemm_ops(attention_gemms(spec, tokens), (phase,), "attn", precision)
         if phase != "backward_weight":
-            out.append(attention_op(spec, tokens, ctx, phase))
+            out += attention_ops(spec, tokens, ctx, phase, window_ctx)
             out += elementwise_ops(spec, moe, fp8, tokens, phase)
         out += gemm_ops(ffn_gemms(spec, moe, tokens, ep), (phase,), "mlp", precision)
     return out
@@ -302,9 +323,11 @@ def serving_layer_ops(
     expert_tp: int = 1,
     attention_dtype: str = "bf16",
     activation_dtype: str | None = None,
+    window_ctx: float = 0.0,
 ) -> list[Op]:
     """One layer's ops on one serving GPU for `tokens` tokens through the weights, of which `queries` attend
-    over `ctx` keys each (decode: tokens = queries over the cache; prefill: the prompt's new tokens).
+    over `ctx` keys each (decode: tokens = queries over the cache; prefill: the prompt's new tokens, `window_ctx`
+    of the keys the sliding-window layers' part).
 
     Attention runs on the tp group's tokens, each GPU doing 1/tp of every projection. Decode: MLA in the
     absorbed form reads its whole latent cache, GQA its 1/tp share of the kv heads. Prefill runs as it does
@@ -326,7 +349,7 @@ def serving_layer_ops(
     casts = (act or weight_dtype) in QUANTIZED_WEIGHTS  # activations quantized for the GEMMs (not weight-only)
     out += elementwise_ops(spec, moe, casts, tokens, phase)
     if phase == "prefill":
-        out += _prefill_attention_ops(spec, queries, ctx, prefix, tp, weight_dtype, attention_dtype, act)
+        out += _prefill_attention_ops(spec, queries, ctx, prefix, tp, weight_dtype, attention_dtype, act, window_ctx)
     else:
         kv_split = 1 if spec.attention == "mla" else min(tp, spec.kv_heads)
         kv_read = queries * tp * ctx * kv_bytes_per_token_per_layer(spec, kv_dtype) / kv_split
@@ -354,10 +377,11 @@ def serving_layer_ops(
 
 def _prefill_attention_ops(
     spec: ModelSpec, queries: float, ctx: float, prefix: float, tp: int, weight_dtype: str, attention_dtype: str,
-    activation_dtype: str | None = None,
+    activation_dtype: str | None = None, window_ctx: float = 0.0,
 ) -> list[Op]:  # fmt: skip
     """Prefill attention on one GPU of a tp group: the cached prefix's up-projection (MLA) and FlashAttention
-    over per-head keys, Q and O of the queries and K and V of every key read once (1/tp of the heads)."""
+    over per-head keys, Q and O of the queries and K and V of every key read once (1/tp of the heads); the
+    sliding-window layers' part (`window_ctx` of the keys) as an op of its own (`attention_ops`)."""
     out = []
     if prefix and spec.attention == "mla":
         kv_b = [g for g in attention_gemms(spec, prefix * tp) if g.name == "kv_b_proj"]
@@ -366,11 +390,11 @@ def _prefill_attention_ops(
     width = (spec.qk_head_dim + spec.v_dim) * dtype_bytes(attention_dtype)
     q_o = queries * spec.num_attention_heads * width
     k_v = (queries + prefix) * tp * kv_heads / min(tp, kv_heads) * width
-    flops = queries * attention_core_flops(spec, ctx)
-    out.append(
-        Op("attention", "attention", "prefill", "attn", "attn_core", attention_dtype, flops=flops, hbm_bytes=q_o + k_v,
-           k=spec.qk_head_dim, n=spec.v_dim)
-    )  # fmt: skip
+    out += [
+        Op(name, "attention", "prefill", "attn", "attn_core", attention_dtype, flops=queries * attention_core_flops(
+           spec, keys), hbm_bytes=layers * (q_o + k_v), k=spec.qk_head_dim, n=spec.v_dim, window=window)
+        for name, keys, layers, window in _attention_parts(spec, ctx, window_ctx)
+    ]  # fmt: skip
     return out
 
 
@@ -444,12 +468,12 @@ def training_model_ops(
     """The whole model's training ops for `phase` (forward or backward) of `tokens` tokens per GPU, sequences
     of `seq_len`: one group per layer kind (MTP blocks included) with its EP and TP traffic, and the head."""
     phases = CLI_PHASES[phase]
-    ctx = mean_attended_keys(spec, seq_len)
+    ctx, window_ctx = mean_attended_keys(spec, seq_len), windowed_keys(spec, seq_len)
     groups = []
     for moe, count in _layer_counts(spec, True).items():
         if not count:
             continue
-        ops = layer_ops(spec, moe, tokens, ctx, phases, layout.ep, precision)
+        ops = layer_ops(spec, moe, tokens, ctx, phases, layout.ep, precision, window_ctx)
         ops += [op for p in phases for op in tp_ops(spec, tokens * layout.tp, layout.tp, p)]
         ops += ep_ops(spec, layout, tokens, phases, node_limit, precision) if moe else []
         groups.append(OpGroup("moe" if moe else "dense", count, tuple(ops)))
@@ -459,15 +483,17 @@ def training_model_ops(
 
 def serving_model_ops(
     spec: ModelSpec, phase: str, tokens: float, ctx: float, tp: int = 1, ep: int = 1, redundant: int = 0,
-    weight_dtype: str = "fp8", kv_dtype: str = "bf16", domain: int = 8,
+    weight_dtype: str = "fp8", kv_dtype: str = "bf16", domain: int = 8, window_ctx: float = 0.0,
 ) -> list[OpGroup]:  # fmt: skip
     """The whole model's ops for one serving pass (`prefill` or `decode`) of `tokens` tokens per GPU, each
-    attending `ctx` keys: one group per layer kind with its dispatch / combine, and the head."""
+    attending `ctx` keys (a prefill: `window_ctx` of them the sliding-window layers' part): one group per layer
+    kind with its dispatch / combine, and the head."""
     groups = []
     for moe, count in _layer_counts(spec, False).items():
         if not count:
             continue
-        ops = serving_layer_ops(spec, moe, tokens, tokens, ctx, phase, tp, ep, redundant, weight_dtype, kv_dtype)
+        ops = serving_layer_ops(spec, moe, tokens, tokens, ctx, phase, tp, ep, redundant, weight_dtype, kv_dtype,
+                                window_ctx=window_ctx)  # fmt: skip
         ops += serving_ep_ops(spec, tokens, ep, domain, phase == "prefill", phase) if moe else []
         groups.append(OpGroup("moe" if moe else "dense", count, tuple(ops)))
     return [*groups, OpGroup("head", 1, tuple(serving_head_ops(spec, tokens, phase, tp)))]

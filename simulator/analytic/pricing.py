@@ -17,6 +17,7 @@ from hwmodels.kernels import elementwise_rates
 from hwmodels.profile import STAND_INS
 from simulator.analytic.profile import KernelRates
 from workloads.dtypes import dtype_bytes
+from workloads.flops import window_tile_factor
 from workloads.gemms import gemm_bytes
 from workloads.ops import Op
 
@@ -41,6 +42,8 @@ def op_s(
         return max(t, rates.time_s("memory", 0.0, op.hbm_bytes))
     if expert_imbalance != 1 and op.component == "routed_experts":
         op = loaded(op, expert_imbalance)
+    if op.window and rates.kind != "sol":  # a windowed kernel runs every key tile its window touches
+        op = replace(op, flops=op.flops * window_tile_factor(op.window))
     return rates.time_s(priced_class(op, rates), op.flops, op.hbm_bytes, sm_share)
 
 
@@ -48,11 +51,11 @@ def priced_class(op: Op, rates: KernelRates) -> str:
     """The profile class that prices compute op `op` under `rates`: its own, or where the profile has no fit of
     it (speed of light, older files) the class it stands in for (`hwmodels.profile.STAND_INS`)."""
     cls = op.profile_class
-    if cls in rates.fits:
-        return cls
-    if cls == "gemm_wgrad_fp8":
+    if cls == "gemm_wgrad_fp8" and cls not in rates.fits:
         return f"{op.kind}_fp8"  # no weight-gradient class: the forward GEMMs'
-    return STAND_INS.get(cls, cls)
+    while cls not in rates.fits and cls in STAND_INS:  # a stand-in may stand in for another (fp8 window: bf16's)
+        cls = STAND_INS[cls]
+    return cls
 
 
 def loaded(op: Op, k: float) -> Op:

@@ -51,7 +51,7 @@ from simulator.analytic.servingmemory import (
 )
 from simulator.names import SERVE_PHASES
 from simulator.servespec import ServeSpec
-from workloads.flops import cached_tokens, span_keys
+from workloads.flops import cached_tokens, span_keys, span_windowed_keys
 from workloads.ops import Op, serving_ep_ops, serving_head_ops, serving_layer_ops
 
 PHASES = SERVE_PHASES
@@ -87,11 +87,21 @@ def spec_layer_ops(
     s: ServeSpec, moe: bool, tokens: float, queries: float, ctx: float, phase: str, prefix: float = 0.0
 ) -> tuple[Op, ...]:
     """`layer_ops` of one layer of the deployment `s` (its layout and dtypes): the one place a ServeSpec becomes
-    the operation list's arguments."""
+    the operation list's arguments. A prefill's keys split between full and sliding-window layers as the
+    deployment's prompts span them (`window_key_share`)."""
+    window_ctx = ctx * window_key_share(s) if phase == "prefill" else 0.0
     return layer_ops(
         s.model, moe, tokens, queries, ctx, phase, s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype, prefix,
-        s.expert_tp, s.attention_dtype, s.activation_dtype,
+        s.expert_tp, s.attention_dtype, s.activation_dtype, window_ctx,
     )  # fmt: skip
+
+
+def window_key_share(s: ServeSpec) -> float:
+    """The sliding-window layers' share of the keys a prefill token attends, over the deployment's prompts (the
+    new tokens after the cached prefix; 0 without a window)."""
+    hit, prompt = s.cache_hit, prompt_tokens(s)
+    new = prompt * (1 - hit)
+    return span_windowed_keys(s.model, prompt * hit, new) / span_keys(s.model, prompt * hit, new)
 
 
 def _shared_expert_s(s: ServeSpec, rates: KernelRates, tokens: float, phase: str) -> float:

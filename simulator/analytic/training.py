@@ -40,7 +40,7 @@ from simulator.analytic.stagetimes import StageTimes
 from simulator.runspec import RunSpec
 from simulator.schedules import BIDIRECTIONAL, ChunkTimes, bubble_s, warmup_forwards
 from workloads.activations import recomputed
-from workloads.flops import mean_attended_keys
+from workloads.flops import mean_attended_keys, windowed_keys
 from workloads.layout import balanced_layer_counts, is_moe_layer, stage_blocks, stage_layer_counts
 from workloads.ops import TRAINING_PHASES, Op, cp_ops, ep_ops, head_ops, layer_ops, pp_ops, total, tp_ops
 from workloads.spec import ModelSpec
@@ -224,7 +224,8 @@ def block_ops(run: RunSpec, moe: bool) -> tuple[Op, ...]:
 @lru_cache(maxsize=1024)
 def _layer_ops(spec: ModelSpec, moe: bool, tokens: float, seq_len: int, ep: int, precision: str) -> tuple[Op, ...]:
     """`workloads.ops.layer_ops`, built once per distinct layer: the stage balancer prices each many times."""
-    return tuple(layer_ops(spec, moe, tokens, mean_attended_keys(spec, seq_len), TRAINING_PHASES, ep, precision))
+    ctx, window_ctx = mean_attended_keys(spec, seq_len), windowed_keys(spec, seq_len)
+    return tuple(layer_ops(spec, moe, tokens, ctx, TRAINING_PHASES, ep, precision, window_ctx))
 
 
 def routed_expert_s(run: RunSpec, rates: KernelRates) -> tuple[float, float, float]:

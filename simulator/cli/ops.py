@@ -30,7 +30,7 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
 def cmd_ops(args: argparse.Namespace) -> dict[str, Any]:
     from simulator.cli.plausible import check_context
     from simulator.presets import V3_LAYOUT, V3_NODE_LIMIT, deployment, node_for
-    from workloads.flops import cached_tokens, mean_attended_keys
+    from workloads.flops import cached_tokens, mean_attended_keys, windowed_keys
     from workloads.layout import ParallelLayout
     from workloads.ops import serving_model_ops, total, training_model_ops
     from workloads.registry import load_model
@@ -52,10 +52,12 @@ def cmd_ops(args: argparse.Namespace) -> dict[str, Any]:
         ep = d.prefill_ep if args.phase == "prefill" else d.ep
         redundant = d.prefill_redundant if args.phase == "prefill" else d.redundant
         tokens = args.tokens or (args.seq_len if args.phase == "prefill" else 1)
-        ctx = mean_attended_keys(spec, args.seq_len) if args.phase == "prefill" else cached_tokens(spec, args.seq_len)
+        prefill = args.phase == "prefill"
+        ctx = mean_attended_keys(spec, args.seq_len) if prefill else cached_tokens(spec, args.seq_len)
         groups = serving_model_ops(
-            spec, args.phase, tokens, ctx, d.tp, ep, redundant, d.weight_dtype, d.kv_dtype, node.scaleup_domain_gpus
-        )
+            spec, args.phase, tokens, ctx, d.tp, ep, redundant, d.weight_dtype, d.kv_dtype, node.scaleup_domain_gpus,
+            windowed_keys(spec, args.seq_len) if prefill else 0.0,
+        )  # fmt: skip
         setup = {"tp": d.tp, "ep": ep, "redundant": redundant, "weight_dtype": d.weight_dtype, "context": args.seq_len}
     ops = [op.to_dict() | {"layer": g.layer, "count": g.count} for g in groups for op in g.ops]
     flops = sum(g.count * total(list(g.ops)) for g in groups)

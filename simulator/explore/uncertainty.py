@@ -19,6 +19,7 @@ rates do not move. The speed-of-light profile is a bound, not a source: it gets 
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import replace
 from typing import Any
 
@@ -58,6 +59,11 @@ def source_gaps(rates: KernelRates, other: KernelRates) -> tuple[dict[str, float
     return fits, shares
 
 
+def _stream(seed: int, cls: str) -> np.random.Generator:
+    """The random stream of one kernel class's scatter under `seed`."""
+    return np.random.default_rng([seed, zlib.crc32(cls.encode())])
+
+
 def uncertainty(run: RunSpec, profile: KernelRates | str | None = None, draws: int = DRAWS, seed: int = 0) -> dict:
     """P10 / P50 / P90 of GPU-hours, step seconds and cost over `draws` draws of the kernel rates."""
     gpu = run.node.gpu
@@ -68,14 +74,16 @@ def uncertainty(run: RunSpec, profile: KernelRates | str | None = None, draws: i
     other = None if rates.kind == "sol" or refusal(load_profile(TRACE_SOURCE), gpu) else rates_for(other_name, gpu)
     gaps, share_gaps = source_gaps(rates, other) if other else ({}, {})
     base_shares = {cls: rates.elementwise_share.get(cls, s) for cls, s in elementwise_rates().share.items()}
-    rng = np.random.default_rng(seed)
     spread = {cls: fit.rel_rmse for cls, fit in rates.fits.items() if fit.rel_rmse > 0 and fit.samples > 1}
+    # one stream for the shared draw and one per class, keyed by its name: a class added to a profile leaves
+    # every other class's draws as they were
+    shared = np.random.default_rng(seed).normal(0.5, 0.5 / Z90, draws) if other else np.zeros(draws)
+    noise = {cls: _stream(seed, cls).normal(0.0, sd, draws) for cls, sd in spread.items()}
     values: dict[str, list[float]] = {"gpu_hours": [], "step_time_s": [], "cost_usd": []}
-    for _ in range(draws):
-        t = rng.normal(0.5, 0.5 / Z90) if other else 0.0
+    for i, t in enumerate(shared):
         fits = dict(rates.fits)
-        for cls in [c for c in fits if c in spread or c in gaps]:  # the profile's order: the same draws every run
-            k = math.exp(t * gaps.get(cls, 0.0) + (rng.normal(0.0, spread[cls]) if cls in spread else 0.0))
+        for cls in [c for c in fits if c in spread or c in gaps]:
+            k = math.exp(t * gaps.get(cls, 0.0) + (noise[cls][i] if cls in spread else 0.0))
             fits[cls] = fits[cls].scaled(k, k)
         shares = {cls: min(1.0, base_shares[cls] * math.exp(t * gap)) for cls, gap in share_gaps.items()}
         drawn = replace(rates, fits=fits, elementwise_share={**rates.elementwise_share, **shares})

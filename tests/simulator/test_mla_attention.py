@@ -17,7 +17,7 @@ from simulator.analytic.pricing import op_s, priced_class
 from simulator.analytic.profile import rates_for, sol_rates
 from simulator.cli import main
 from simulator.runspec import v3_pretraining
-from workloads.ops import attention_op, serving_model_ops
+from workloads.ops import attention_ops, serving_model_ops
 from workloads.registry import load_model
 
 V3, LLAMA = load_model("deepseek-v3"), load_model("llama-3.1-8b")
@@ -25,7 +25,8 @@ CSV_4K = {"fwd_ms": 1.148, "bwd_ms": 4.424}  # the dsv3 row at 4,096 tokens, bfl
 
 
 def _attention(spec, phase):
-    return attention_op(spec, 4096, 4096 / 2, phase)
+    (op,) = attention_ops(spec, 4096, 4096 / 2, phase)
+    return op
 
 
 def test_mla_attention_ops_carry_their_head_dims_and_name_the_mla_classes():
