@@ -46,7 +46,9 @@ class Op:
     name of what the bytes are; `stream` is where it runs: `compute` on the SMs, `comm` on the links.
     GEMMs are (m x k) @ (k x n), `groups` times; training and prefill attention carry their head dims, `k` of
     the queries and keys and `n` of the values, and the attention of sliding-window layers its `window` (keys);
-    other ops leave the shape at 0.
+    other ops leave the shape at 0. `layers` is the share of the layers an op runs in, where an average layer's
+    op is one kind of layer's (the full and the windowed layers' attention): there it is one kernel of
+    1 / `layers` its counts.
     """
 
     name: str
@@ -65,6 +67,7 @@ class Op:
     groups: int = 1
     stream: str = "compute"
     window: int = 0
+    layers: float = 1.0
 
     def __post_init__(self) -> None:
         if self.kind not in OP_KINDS:
@@ -141,7 +144,7 @@ def attention_ops(spec: ModelSpec, tokens: float, ctx: float, phase: str, window
     nbytes *= 2 if phase == "backward_input" else 1
     return [
         Op(name, "attention", phase, "attn", "attn_core", "bf16", flops=k * tokens * attention_core_flops(spec, keys),
-           hbm_bytes=layers * nbytes, k=spec.qk_head_dim, n=spec.v_dim, window=window)
+           hbm_bytes=layers * nbytes, k=spec.qk_head_dim, n=spec.v_dim, window=window, layers=layers)
         for name, keys, layers, window in _attention_parts(spec, ctx, window_ctx)
     ]  # fmt: skip
 
@@ -392,7 +395,8 @@ def _prefill_attention_ops(
     k_v = (queries + prefix) * tp * kv_heads / min(tp, kv_heads) * width
     out += [
         Op(name, "attention", "prefill", "attn", "attn_core", attention_dtype, flops=queries * attention_core_flops(
-           spec, keys), hbm_bytes=layers * (q_o + k_v), k=spec.qk_head_dim, n=spec.v_dim, window=window)
+           spec, keys), hbm_bytes=layers * (q_o + k_v), k=spec.qk_head_dim, n=spec.v_dim, window=window,
+           layers=layers)
         for name, keys, layers, window in _attention_parts(spec, ctx, window_ctx)
     ]  # fmt: skip
     return out

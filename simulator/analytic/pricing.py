@@ -40,6 +40,9 @@ def op_s(
         else:
             t = table.time_s(op.component, op.hbm_bytes, hbm_bytes_per_s)
         return max(t, rates.time_s("memory", 0.0, op.hbm_bytes))
+    if op.layers < 1:  # one kernel of 1 / layers the counts, in that share of the layers
+        whole = replace(op, flops=op.flops / op.layers, hbm_bytes=op.hbm_bytes / op.layers, layers=1.0)
+        return op.layers * op_s(whole, rates, sm_share, expert_imbalance, hbm_bytes_per_s)
     if expert_imbalance != 1 and op.component == "routed_experts":
         op = loaded(op, expert_imbalance)
     if op.window and rates.kind != "sol":  # a windowed kernel runs every key tile its window touches

@@ -168,7 +168,7 @@ def test_megatron_bridge_later_releases_land_out_of_sample():
     up from 23,766 to 39,936 tokens/s per GPU as the framework captured the whole iteration and overlapped the
     all-to-all, and v3sim prices what the later software reaches. The 26.04.01 MoE runs, still launched
     eagerly, read 30-34% fast on B200 but V3 (+2.1%, DeepEP overlapped); GPT-OSS 120B misses in every release
-    (+40% with 26.08's whole-iteration graph); Qwen3-235B on H100 reads 18% fast, overlapped through Megatron's
+    (+36% with 26.08's whole-iteration graph); Qwen3-235B on H100 reads 18% fast, overlapped through Megatron's
     NCCL all-to-all (a copy per remote expert: +84% priced as DeepEP's one per remote node)."""
     rows = {r["figure"]: r for r in training_run_rows()}
     later = {name: r for name, r in rows.items() if "(Megatron-Bridge 26." in name}
@@ -178,7 +178,7 @@ def test_megatron_bridge_later_releases_land_out_of_sample():
     assert {m for m, e in whole.items() if abs(e) <= 0.15} == {"DeepSeek-V3", "Qwen3-30B-A3B", "Qwen3-235B-A22B"}
     same_layout = "Qwen3-30B-A3B on 8 GB200 (Megatron-Bridge, FP8-MX, EP8, MBS 4), tokens/s per GPU"
     assert rows[same_layout]["rel_error"] > 0.4 and abs(whole["Qwen3-30B-A3B"]) < 0.1
-    assert all(r["rel_error"] > 0.35 for name, r in later.items() if name.startswith("GPT-OSS"))
+    assert all(r["rel_error"] > 0.3 for name, r in later.items() if name.startswith("GPT-OSS"))
     eager_b200 = [r["rel_error"] for name, r in later.items() if " B200 (" in name and "26.04.01" in name]
     assert len(eager_b200) == 4 and sum(e > 0.15 for e in eager_b200) == 3  # V3 the exception, +2.3%
 

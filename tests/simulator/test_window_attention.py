@@ -155,3 +155,19 @@ def test_cli_ops_lists_the_windowed_layers_attention(capsys):
     assert main(["ops", "gpt-oss-120b", "--phase", "prefill", "--seq-len", "8192", "--json"]) == 0
     names = {op["name"]: op for op in json.loads(capsys.readouterr().out)["ops"]}
     assert names["attention.window"]["window"] == 128 and names["attention"]["window"] == 0
+
+
+def test_each_kind_of_layer_pays_its_kernels_fixed_cost_in_its_share_of_the_layers():
+    """The average layer's attention splits into the full layers' and the windowed layers' ops; each is that
+    share of the layers running one kernel of its whole counts, so the fixed cost of a kernel is paid once a
+    layer, not once per kind in every layer."""
+    from dataclasses import replace
+
+    rates = rates_for(None, GB200)
+    ops = attention_ops(GPT_OSS, 16384, mean_attended_keys(GPT_OSS, 4096), "forward", windowed_keys(GPT_OSS, 4096))
+    assert [op.layers for op in ops] == [0.5, 0.5]
+    for op in ops:
+        whole = replace(op, flops=op.flops / op.layers, hbm_bytes=op.hbm_bytes / op.layers, layers=1.0)
+        assert op_s(op, rates) == pytest.approx(op.layers * op_s(whole, rates))
+    overheads = sum(op.layers * rates.fits[priced_class(op, rates)].overhead_s for op in ops)
+    assert overheads < max(rates.fits[priced_class(op, rates)].overhead_s for op in ops)
