@@ -129,7 +129,7 @@ def test_a_fit_over_the_limit_is_a_failure_on_the_page(tmp_path, monkeypatch):
     monkeypatch.setenv("V3SIM_PROFILE_DIR", str(tmp_path))
     at = page(profile="measured", gpu="h800")
     assert not at.exception
-    assert "1 of 11 fits FAIL (worst: BF16 GEMM, 3,583% rms against the 25% limit)" in at.markdown[0].value
+    assert "1 of 14 fits FAIL (worst: BF16 GEMM, 3,583% rms against the 25% limit)" in at.markdown[0].value
     assert len(at.error) == 1 and "BF16 GEMM 3,583%" in at.error[0].value
     fits = at.dataframe[0].value
     assert list(fits[fits["Fit"] != "passes"]["Kernel class"]) == ["BF16 GEMM"]

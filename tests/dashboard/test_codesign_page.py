@@ -33,7 +33,7 @@ def test_renders_v3_at_its_defaults():
     at = page()
     assert not at.exception and not at.error and not at.warning
     shown = metrics(at)
-    assert shown["Step time"] == duration(BASE["step_time_s"]) == "17.5 s"
+    assert shown["Step time"] == duration(BASE["step_time_s"]) == "17.6 s"
     assert shown["GPU-hours"] == f"{BASE['gpu_hours'] / 1e3:,.0f}K"
     assert shown["Cost"] == usd(BASE["cost_usd"])
     assert shown["Memory per GPU (of 80 GB)"] == "65.8 GB"
