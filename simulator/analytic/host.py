@@ -39,7 +39,12 @@ def host_s_per_op() -> tuple[float, float]:
     spec = load_model(trace.model)
     ops = layer_ops(spec, True, trace.tokens, trace.tokens, TRAINING_PHASES, trace.ep, trace.precision)
     forward, backward = launched(ops, trace.recompute, spec.attention == "mla")
-    return trace.forward_s_per_layer / len(forward), trace.backward_s_per_layer / len(backward)
+    return trace.forward_s_per_layer / launches(forward), trace.backward_s_per_layer / launches(backward)
+
+
+def launches(ops: list[Op]) -> float:
+    """Kernel launches of these ops per layer: an op of one kind of layer (`Op.layers`) launches in that share."""
+    return sum(op.layers for op in ops)
 
 
 def captured(op: Op, scope: str) -> bool:
@@ -60,7 +65,7 @@ def host_s(forward: list[Op], backward: list[Op], scope: str) -> dict[tuple[str,
         for op in ops:
             if op.stream == "compute" and not captured(op, scope):
                 key = ("attn" if op.part == "attn" else "mlp", fwd)
-                out[key] = out.get(key, 0.0) + per_op
+                out[key] = out.get(key, 0.0) + per_op * op.layers  # launched in its share of the layers
     return out
 
 

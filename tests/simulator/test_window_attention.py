@@ -171,3 +171,14 @@ def test_each_kind_of_layer_pays_its_kernels_fixed_cost_in_its_share_of_the_laye
         assert op_s(op, rates) == pytest.approx(op.layers * op_s(whole, rates))
     overheads = sum(op.layers * rates.fits[priced_class(op, rates)].overhead_s for op in ops)
     assert overheads < max(rates.fits[priced_class(op, rates)].overhead_s for op in ops)
+
+
+def test_the_split_attention_is_one_launch_a_layer():
+    """An eager run launches one attention kernel a layer, full or windowed: the host's launch count of the
+    split ops (`simulator.analytic.host.launches`) is the unsplit one's."""
+    from simulator.analytic.host import launches
+
+    ctx = mean_attended_keys(GPT_OSS, 4096)
+    split = layer_ops(GPT_OSS, True, 16384, ctx, ("forward",), 64, "fp8", windowed_keys(GPT_OSS, 4096))
+    whole = layer_ops(GPT_OSS, True, 16384, ctx, ("forward",), 64, "fp8")
+    assert len(split) == len(whole) + 1 and launches(split) == pytest.approx(launches(whole))
