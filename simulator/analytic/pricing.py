@@ -28,8 +28,9 @@ def op_s(
     """Seconds of one compute op at its profile class's rates on `sm_share` of the SMs; routed-expert GEMMs
     wait for the busiest GPU, which runs `expert_imbalance` x the mean tokens through the same weights (more
     FLOPs and activations, not more weight reads: `loaded`). An element-wise kernel runs at its class's
-    share of the GPU's HBM datasheet `hbm_bytes_per_s` plus a fixed cost (hwmodels/data/kernels), never faster
-    than the profile's memory class; the speed-of-light profile takes the datasheet alone."""
+    share of the GPU's HBM datasheet `hbm_bytes_per_s` (times its die's factor) plus a fixed cost
+    (hwmodels/data/kernels), never faster than the profile's memory class; the speed-of-light profile takes the
+    datasheet alone."""
     if op.kind == "elementwise" and hbm_bytes_per_s > 0:
         if rates.kind == "sol":
             return op.hbm_bytes / hbm_bytes_per_s
@@ -38,7 +39,7 @@ def op_s(
         if share is not None:  # the profile measured this class itself (a trace-derived profile does)
             t = op.hbm_bytes / (share * hbm_bytes_per_s) + table.overhead_s
         else:
-            t = table.time_s(op.component, op.hbm_bytes, hbm_bytes_per_s)
+            t = table.time_s(op.component, op.hbm_bytes, hbm_bytes_per_s, rates.die)
         return max(t, rates.time_s("memory", 0.0, op.hbm_bytes))
     if op.layers < 1:  # one kernel of 1 / layers the counts, in that share of the layers
         whole = replace(op, flops=op.flops / op.layers, hbm_bytes=op.hbm_bytes / op.layers, layers=1.0)

@@ -62,6 +62,7 @@ class KernelRates:
     notes: tuple[str, ...] = ()
     sources: dict[str, str] = field(default_factory=dict)  # kernel class -> where its samples came from
     elementwise_share: dict[str, float] = field(default_factory=dict)  # a profile's own element-wise shares
+    die: str = ""  # the GPU's die: element-wise kernels reach its share of the datasheet (hwmodels.kernels)
 
     def fit(self, cls: str) -> KernelFit:
         """The fit that prices class `cls`; a one-line error when there is none or it failed (MAX_FIT_RMSE)."""
@@ -163,14 +164,14 @@ def apply_profile(profile: Profile, gpu: GPUSpec) -> KernelRates:
     shares = profile.elementwise_share  # a share of the HBM datasheet carries to any GPU as a share
     if profile.catalog_gpu == gpu.name:
         fits, notes = _with_fp4(dict(profile.fits), gpu)
-        return KernelRates(*head, fits, (*profile.notes, *notes), sources, shares)
+        return KernelRates(*head, fits, (*profile.notes, *notes), sources, shares, gpu.die)
     src = load_gpu(str(profile.catalog_gpu))
     usable = (c for c in profile.fits if c == "memory" or getattr(gpu, f"peak_{class_dtype(c)}_flop_per_s"))
     fits = {c: profile.fits[c].scaled(*peak_ratios(c, src, gpu)) for c in usable}
     kin = f"the same die, {gpu.die}" if gpu.die and gpu.die == src.die else "another die: no kernel source for this one"
     note = f"measured on {profile.catalog_gpu} ({kin}): applied to {gpu.name} as the same fractions of its peaks"
     fits, fp4_notes = _with_fp4(fits, gpu)
-    return KernelRates(*head, fits, (*profile.notes, note, *fp4_notes), sources, shares)
+    return KernelRates(*head, fits, (*profile.notes, note, *fp4_notes), sources, shares, gpu.die)
 
 
 def _with_fp4(fits: dict[str, KernelFit], gpu: GPUSpec) -> tuple[dict[str, KernelFit], tuple[str, ...]]:

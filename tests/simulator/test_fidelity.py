@@ -85,6 +85,29 @@ def test_elementwise_classes_are_sourced_and_below_the_datasheet():
     assert not any(name.startswith("cast") for name, *_ in layer_backward_elementwise_kernels(spec, True, False))
 
 
+def test_blackwell_elementwise_kernels_reach_the_share_nvidias_norm_benchmark_measured_there():
+    """NVIDIA's norm benchmark ran the same torch.compile RMSNorm kernels on an H200 and a GB200: the GB200
+    reached 0.797 of the H200's share of its datasheet (hwmodels/data/kernels/elementwise.toml, `die_factor`).
+    A Blackwell run's element-wise kernels take that factor; the GH100 die's none."""
+    from hwmodels.registry import load_gpu
+    from simulator.analytic.pricing import op_s
+    from simulator.analytic.profile import rates_for
+    from workloads.ops import Op
+
+    table = elementwise_rates()
+    assert table.die_factor == {"gb100": pytest.approx(0.797)}
+    moved = {die: table.time_s("cast", 1e9, 8e12, die) - table.overhead_s for die in ("gh100", "gb100", "")}
+    assert moved["gh100"] == moved[""] and moved["gb100"] == pytest.approx(moved["gh100"] / 0.797)
+    op = Op("cast.attn_input", "elementwise", "forward", "attn", "cast", "bf16", hbm_bytes=1e9)
+    for gpu in ("b200", "gb200", "h100"):
+        g = load_gpu(gpu)
+        rates = rates_for(None, g)
+        assert rates.die == g.die
+        assert op_s(op, rates, hbm_bytes_per_s=g.hbm_bw_bytes_per_s) == pytest.approx(
+            max(table.time_s("cast", 1e9, g.hbm_bw_bytes_per_s, g.die), rates.time_s("memory", 0.0, 1e9))
+        )
+
+
 def test_fp8_recipe_elementwise_work_costs_what_its_kernels_cost():
     """V3's element-wise work is priced kernel by kernel: slower than one pass at the profile's memory rate."""
     run = v3_pretraining()
@@ -119,13 +142,14 @@ def test_megatron_bridge_runs_land_out_of_sample():
     read from these runs). Measured 2026-12-05, with Blackwell attention at cuDNN's own GB200 rates (the kernel
     these recipes run; before, the H100's rates, 2.3x too slow, hid the rest): the H100 runs land within 15% but
     Llama 3.1 405B on 1,024 H100 (-17%) and V3 on 1,024 H100 (+42% with its all-to-all overlapped as the 25.09
-    recipe runs it; -0.2% exposed); every Blackwell run reads fast, the dense ones by 7-24% (Llama 3 8B on
-    GB200 +18%, 70B +24%), the MoE ones on GB200 by 20-25% and on 8-GPU B200 nodes by 86% (V3) and 49%
-    (Qwen3-235B); GPT-OSS 120B misses on every system (+90% on GB200, +272% on B200, +57% on H100 with full
-    recompute: 5.1B active parameters a token, BF16, no CUDA graphs in the recipe). Qwen3-30B-A3B (128 experts
-    of 768) is a known miss on H100 and GB200; on B200, launched eagerly but for the router, it comes to +15.3%
-    once the host's launch time is priced (`simulator.analytic.host`: +239% without), as Qwen3-235B on B200
-    moves from +117% to +49%. What else on Blackwell is priced too fast is not yet found."""
+    recipe runs it; -0.2% exposed); every Blackwell run reads fast, the dense ones by 5-19% (Llama 3 8B on
+    GB200 +10.5%, 70B +19%, once Blackwell's element-wise kernels reach the share of its datasheet NVIDIA's norm
+    benchmark measured there: 0.797 of the H200's), the MoE ones on GB200 by 15-22% and on 8-GPU B200 nodes by
+    72% (V3) and 49% (Qwen3-235B); GPT-OSS 120B misses on every system (+82% on GB200, +108% on B200, +54% on
+    H100 with full recompute: 5.1B active parameters a token, BF16, no CUDA graphs in the recipe).
+    Qwen3-30B-A3B (128 experts of 768) is a known miss on H100 and GB200; on B200, launched eagerly but for the
+    router, it comes to +15.3% once the host's launch time is priced (`simulator.analytic.host`: +239% without), as
+    Qwen3-235B on B200 moves from +117% to +49%. What else on Blackwell is priced too fast is not yet found."""
     rows = {r["figure"]: r for r in training_run_rows()}
     megatron = {name: r for name, r in rows.items() if "(Megatron-Bridge, " in name}  # the 25.11 tables
     assert {g for g in ("H100", "B200", "GB200") if any(f" {g} (" in name for name in megatron)} == {
@@ -148,7 +172,6 @@ def test_megatron_bridge_runs_land_out_of_sample():
         "GPT-OSS 120B on 64 GB200 (Megatron-Bridge, BF16, EP64, 8K sequences), tokens/s per GPU",
         "GPT-OSS 120B on 64 B200 (Megatron-Bridge, BF16, EP8, MBS 4), tokens/s per GPU",
         "GPT-OSS 120B on 64 H100 (Megatron-Bridge, BF16, PP4 EP8, MBS 4, v3sim: full recompute), tokens/s per GPU",
-        "Llama 3 8B on 8 GB200 (Megatron-Bridge, FP8-CS, DDP, MBS 2), tokens/s per GPU",
         "Llama 3 70B on 64 GB200 (Megatron-Bridge, FP8-CS, FSDP, MBS 2), tokens/s per GPU",
         "DeepSeek-V3 on 256 GB200 (Megatron-Bridge, BF16, PP4 VP4 EP64), tokens/s per GPU",
         "DeepSeek-V3 on 256 GB200 (Megatron-Bridge, FP8-MX, PP8 VP4 EP32), tokens/s per GPU",
@@ -156,19 +179,19 @@ def test_megatron_bridge_runs_land_out_of_sample():
     }
     blackwell = [r["rel_error"] for name, r in megatron.items() if "B200 (" in name and name not in known]
     assert all(e > 0 for e in blackwell)  # every Blackwell run reads fast: a missing cost, not noise
-    assert len(megatron) - len(known) - len(misses) >= 5  # Llama 3 8B, 70B on H100; 8B, 405B on B200; 405B GB200
+    assert len(megatron) - len(known) - len(misses) >= 6  # Llama 3 8B, 70B on H100; 8B, 405B on B200; 8B, 405B GB200
 
 
 def test_megatron_bridge_later_releases_land_out_of_sample():
     """The newest Megatron-Bridge container that measured each model, system and precision (26.04.01, 26.06,
     26.08), each posed with its recipe's CUDA graphs, recomputation, TP overlap, all-to-all overlap (`ep_comm`)
     and dispatcher (`ep_dispatcher`). Measured 2026-12-05: the 26.08 GB200 MoE runs, one CUDA graph for the
-    whole iteration, land within 13% (V3 +5.7%, Qwen3-30B-A3B -8.1% with its all-to-all exposed, Qwen3-235B
-    +12.0%) where the same models' 25.11 runs read 20-55% fast: Qwen3-30B-A3B on 8 GB200, the same layout, sped
+    whole iteration, land within 15% (V3 +0.6%, Qwen3-30B-A3B -14.4% with its all-to-all exposed, Qwen3-235B
+    +5.4%) where the same models' 25.11 runs read 20-55% fast: Qwen3-30B-A3B on 8 GB200, the same layout, sped
     up from 23,766 to 39,936 tokens/s per GPU as the framework captured the whole iteration and overlapped the
     all-to-all, and v3sim prices what the later software reaches. The 26.04.01 MoE runs, still launched
-    eagerly, read 30-34% fast on B200 but V3 (+2.1%, DeepEP overlapped); GPT-OSS 120B misses in every release
-    (+36% with 26.08's whole-iteration graph); Qwen3-235B on H100 reads 18% fast, overlapped through Megatron's
+    eagerly, read fast on B200 (Qwen3 21-34%) but V3 (+0.9%, DeepEP overlapped); GPT-OSS 120B misses in every release
+    (+27% with 26.08's whole-iteration graph); Qwen3-235B on H100 reads 18% fast, overlapped through Megatron's
     NCCL all-to-all (a copy per remote expert: +84% priced as DeepEP's one per remote node)."""
     rows = {r["figure"]: r for r in training_run_rows()}
     later = {name: r for name, r in rows.items() if "(Megatron-Bridge 26." in name}
@@ -177,10 +200,10 @@ def test_megatron_bridge_later_releases_land_out_of_sample():
     whole = {name.split(" on ")[0]: r["rel_error"] for name, r in later.items() if "26.08" in name}
     assert {m for m, e in whole.items() if abs(e) <= 0.15} == {"DeepSeek-V3", "Qwen3-30B-A3B", "Qwen3-235B-A22B"}
     same_layout = "Qwen3-30B-A3B on 8 GB200 (Megatron-Bridge, FP8-MX, EP8, MBS 4), tokens/s per GPU"
-    assert rows[same_layout]["rel_error"] > 0.4 and abs(whole["Qwen3-30B-A3B"]) < 0.1
-    assert all(r["rel_error"] > 0.3 for name, r in later.items() if name.startswith("GPT-OSS"))
+    assert rows[same_layout]["rel_error"] > 0.4 and abs(whole["Qwen3-30B-A3B"]) < 0.15
+    assert all(r["rel_error"] > 0.25 for name, r in later.items() if name.startswith("GPT-OSS"))
     eager_b200 = [r["rel_error"] for name, r in later.items() if " B200 (" in name and "26.04.01" in name]
-    assert len(eager_b200) == 4 and sum(e > 0.15 for e in eager_b200) == 3  # V3 the exception, +2.3%
+    assert len(eager_b200) == 4 and sum(e > 0.15 for e in eager_b200) == 3  # V3 the exception, +0.9%
 
 
 def test_dp_collectives_hide_under_the_compute_they_overlap():
