@@ -251,9 +251,9 @@ def samples_from_series(series: dict) -> list[Sample]:
                 out.append(Sample(kernel, dtype, 1e12, 0.0, 1e12 / (r["tflops"] * TERA), source=source))
             continue
         if kernel.startswith("attention"):
-            flops, nbytes, shape = _attention_counts(kernel, r), _attention_bytes(r, dtype), {}
-            if "window" in r:  # a window's FLOPs grow with the sequence as its bytes do: no bytes rate to tell apart
-                nbytes = 0.0
+            # a window's FLOPs grow with the sequence as its bytes do: no bytes rate to tell apart, none fitted
+            nbytes = 0.0 if "window" in r else _attention_bytes(r, dtype)
+            flops, shape = _attention_counts(kernel, r), {}
         else:
             m, n, k, g = r["m"], r["n"], r["k"], r.get("groups", 1)
             flops = 2.0 * m * n * k * g

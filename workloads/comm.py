@@ -72,9 +72,8 @@ def ep_bytes_per_token_per_layer(
         raise ValueError(f"node_limit={node_limit} must be a positive integer")
     k, nodes, g = spec.num_experts_per_tok, layout.ep_nodes, min(layout.ep, layout.gpus_per_node)
     off_gpu = k * (1 - 1 / layout.ep)  # copies bound for another GPU
-    remote_nodes = expected_nodes_per_token(spec, layout, node_limit) * (1 - 1 / nodes)
-    if direct:
-        remote_nodes = k * (1 - 1 / nodes)  # every copy bound for another node crosses on its own
+    # direct: every copy bound for another node crosses on its own
+    remote_nodes = (k if direct else expected_nodes_per_token(spec, layout, node_limit)) * (1 - 1 / nodes)
     # Every copy lands on the node's GPU with the sender's in-node index (over IB, or
     # already there when local) and needs an NVLink hop unless its expert is on that GPU.
     nvlink_copies = k * (1 - 1 / g)

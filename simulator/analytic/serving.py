@@ -89,7 +89,7 @@ def spec_layer_ops(
     """`layer_ops` of one layer of the deployment `s` (its layout and dtypes): the one place a ServeSpec becomes
     the operation list's arguments. A prefill's keys split between full and sliding-window layers as the
     deployment's prompts span them (`window_key_share`)."""
-    window_ctx = ctx * window_key_share(s) if phase == "prefill" else 0.0
+    window_ctx = ctx * window_key_share(s) if phase == "prefill" and s.model.sliding_window else 0.0
     return layer_ops(
         s.model, moe, tokens, queries, ctx, phase, s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype, prefix,
         s.expert_tp, s.attention_dtype, s.activation_dtype, window_ctx,

@@ -82,7 +82,7 @@ def split_choice(priced: list[dict[str, np.ndarray]]) -> np.ndarray:
 
 def _split_candidates(run: RunSpec, rates: KernelRates) -> tuple[tuple[int, ...], tuple[int, ...]]:
     spec, pp = run.model, run.pp
-    paired = run.schedule in BIDIRECTIONAL
+    bidirectional = run.schedule in BIDIRECTIONAL  # a rank holds two stages (DualPipe)
     layers = spec.num_hidden_layers
     even = stage_layer_counts(layers, pp)
     if pp == 1:
@@ -107,7 +107,7 @@ def _split_candidates(run: RunSpec, rates: KernelRates) -> tuple[tuple[int, ...]
         for key in keys:
             if key not in stage_cache:
                 stage_cache[key] = block_times(run, rates, *key)
-        groups = [(keys[r], keys[pp - 1 - r]) for r in range(pp // 2)] if paired else [(k,) for k in keys]
+        groups = [(keys[r], keys[pp - 1 - r]) for r in range(pp // 2)] if bidirectional else [(k,) for k in keys]
         out = []
         for group in groups:
             if group not in rank_cache:
@@ -119,9 +119,9 @@ def _split_candidates(run: RunSpec, rates: KernelRates) -> tuple[tuple[int, ...]
     loads(even)  # fills the stage cache
     per_layer = _stage_load(stage_cache[stage_keys(even)[pp // 2]]) / even[pp // 2]
     first, last = (_stage_load(stage_cache[stage_keys(even)[s]]) / per_layer - even[s] for s in (0, pp - 1))
-    estimate_split = balanced_layer_counts(layers, pp, max(0.0, first), last, paired=paired)
+    estimate_split = balanced_layer_counts(layers, pp, max(0.0, first), last, paired=bidirectional)
     counts = min((estimate_split, even), key=lambda c: _settled(loads(c)))
-    return tuple(_descend(counts, loads, paired)), tuple(even)
+    return tuple(_descend(counts, loads, bidirectional)), tuple(even)
 
 
 def _settled(loads: list[float]) -> tuple[float, ...]:
