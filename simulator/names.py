@@ -28,3 +28,6 @@ PROFILE_CHOICES = ("sol", "published", "measured")  # kernel profiles by kind (s
 # (simulator.analytic.host; Megatron's cuda_graph_scope): router = its moe_router and moe_preprocess, attn = the
 # attention module, full = the whole iteration
 CUDA_GRAPH_SCOPES = ("none", "router", "attn", "attn+router", "full")
+# how an offline run's pool is set up (`v3sim serve --offline --harness`, simulator.events.offline): as
+# trtllm-bench sets TensorRT-LLM up when its options leave the batch and token limits unset
+HARNESSES = ("trtllm-bench",)

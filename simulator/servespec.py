@@ -6,6 +6,7 @@ A spec, not a model: `simulator.presets` builds the deployments `v3sim serve` ru
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, replace
 
@@ -67,6 +68,12 @@ class ServeSpec:
     cache_tier: str = "auto"  # where cached prompt KV is read from: host memory (PCIe) or the node's storage
     topology: str | None = None  # the fabric the prefill -> decode KV transfer crosses; None: at the NIC's rate
     oversubscription: float = 1.0
+    # The event model's steps (`--rate`, `--offline`; the analytic answer keeps smooth chunks): False, a prompt
+    # enters a step whole (TensorRT-LLM's default, enable_chunked_prefill off); CUDA graphs captured at these
+    # batch sizes pad a decode-only step's batch up to the next (TensorRT-LLM's cuda_graph_config enable_padding);
+    # (): every step at its own batch
+    chunked_prefill: bool = True
+    graph_batches: tuple[int, ...] = ()
     notes: tuple[str, ...] = ()  # what the preset chose for the user (e.g. the redundant slots an --ep needs)
 
     def __post_init__(self) -> None:
@@ -182,6 +189,18 @@ class ServeSpec:
             raise ValueError(f"{self.node.gpu.name} has no fp8 tensor cores; use --attention-dtype bf16")
         if self.price_per_gpu_hour is not None and self.price_per_gpu_hour < 0:
             raise ValueError(f"price_per_gpu_hour={self.price_per_gpu_hour} must be >= 0")
+        if not isinstance(self.chunked_prefill, bool):
+            raise ValueError(f"chunked_prefill={self.chunked_prefill!r} must be true or false")
+        sizes = self.graph_batches
+        if not (
+            isinstance(sizes, tuple)
+            and all(isinstance(b, int) and not isinstance(b, bool) and 0 < b <= limits.MAX_SEQUENCES for b in sizes)
+            and list(sizes) == sorted(set(sizes))
+        ):
+            raise ValueError(
+                f"graph_batches={sizes!r} must be increasing batch sizes from 1 to {limits.MAX_SEQUENCES:,}, "
+                "e.g. 1,2,4,8"
+            )
 
     @property
     def gemm_dtype(self) -> str:
@@ -243,6 +262,12 @@ class ServeSpec:
         node = self.node
         store = self.cache_tier == "storage" or (self.cache_tier == "auto" and node.storage_bw_bytes_per_s > 0)
         return node.storage_bw_bytes_per_s / node.gpus_per_node if store else node.pcie_bw_bytes_per_s
+
+    def graph_batch(self, batch: float) -> float:
+        """The batch a decode-only step of `batch` sequences per attention unit runs at: the smallest captured CUDA
+        graph that holds it (`graph_batches`); its own batch past the largest (run eagerly) or without any."""
+        i = bisect.bisect_left(self.graph_batches, math.ceil(batch - 1e-9))
+        return float(self.graph_batches[i]) if batch > 0 and i < len(self.graph_batches) else batch
 
     def for_prefill(self) -> ServeSpec:
         """The prefill pool: its own expert parallelism and redundant slots."""

@@ -87,6 +87,14 @@ def fractions(text: str) -> tuple[float, ...]:
     return values
 
 
+def batch_sizes(text: str) -> tuple[int, ...]:
+    """Increasing batch sizes separated by commas ("1,2,4,8,16"), each a positive integer."""
+    values = tuple(sequences(part.strip()) for part in text.split(","))
+    if len(values) > 64 or list(values) != sorted(set(values)):
+        raise argparse.ArgumentTypeError(f"{_shown(text)}: give up to 64 increasing batch sizes, e.g. 1,2,4,8")
+    return values
+
+
 def integer(text: str) -> int:
     """A whole number, suffixes allowed ('128k', '64Ki'); no more than 18 digits."""
     value = quantity(text)

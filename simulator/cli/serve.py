@@ -7,6 +7,7 @@ from typing import Any
 
 from hwmodels.names import TOPOLOGY_KINDS
 from simulator.cli.args import (
+    batch_sizes,
     degree,
     fraction,
     fractions,
@@ -19,12 +20,15 @@ from simulator.cli.args import (
     sequences,
 )
 from simulator.limits import MAX_SERVE_REQUESTS
+from simulator.names import HARNESSES
 from simulator.names import SERVE_PHASES as PHASES
 from simulator.servespec import ATTENTION_DTYPES, CACHE_TIERS, OVERLAP_MODES, WINDOW_KV_MODES
 from workloads.dtypes import ACTIVATION_DTYPES, KV_DTYPES, WEIGHT_DTYPES
 
 REQUESTS = positive_up_to(MAX_SERVE_REQUESTS, " requests (one simulation stays within seconds)")
-LOAD_OPTIONS = ("input_len", "output_len", "requests", "seed", "prefill_instances")  # the event model's, with --rate
+# the event model's, with --rate (or --offline)
+LOAD_OPTIONS = ("input_len", "output_len", "requests", "seed", "prefill_instances", "cuda_graph_batches")
+HARNESS_SETS = ("batch", "batch_per_instance", "tpot_ms", "ttft_ms", "prefill_tokens", "cuda_graph_batches")
 
 
 def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, positive) -> None:
@@ -163,6 +167,26 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
         "throughput run): output tokens over the whole run, ramp-up and drain included (needs --colocated)",
     )
     p.add_argument(
+        "--harness",
+        choices=HARNESSES,
+        default=None,
+        help="with --offline: the pool as trtllm-bench sets it up when its options leave them unset (its heuristic's "
+        "max batch and max tokens per step, whole prompts, decode steps padded to CUDA graphs) (default: none)",
+    )
+    p.add_argument(
+        "--no-chunked-prefill",
+        dest="chunked_prefill",
+        action="store_false",
+        help="with --rate or --offline: a prompt enters a step whole (TensorRT-LLM's default) (default: chunked)",
+    )
+    p.add_argument(
+        "--cuda-graph-batches",
+        type=batch_sizes,
+        default=None,
+        help="with --rate or --offline: batch sizes with captured CUDA graphs, e.g. 1,2,4,8,...,512,1024; a step of "
+        "decoding alone runs padded to the next (default: none, each step at its own batch)",
+    )
+    p.add_argument(
         "--requests", type=REQUESTS, default=None, help="requests simulated with --rate or --offline (default 2000)"
     )
     p.add_argument(
@@ -240,6 +264,15 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         and (given := [f"--{k.replace('_', '-')}" for k in LOAD_OPTIONS if getattr(args, k) is not None])
     ):
         raise ValueError(f"{', '.join(given)} describe the load: give --rate QPS (or --offline) too")
+    if not args.chunked_prefill and args.rate is None and not args.offline:
+        raise ValueError("--no-chunked-prefill shapes the event model's steps: give --rate QPS (or --offline) too")
+    if args.harness is not None:
+        if not args.offline:
+            raise ValueError(f"--harness {args.harness} sets up an offline run: add --offline")
+        if given := [f"--{k.replace('_', '-')}" for k in HARNESS_SETS if getattr(args, k) is not None] + (
+            [] if args.chunked_prefill else ["--no-chunked-prefill"]
+        ):
+            raise ValueError(f"--harness {args.harness} sets the batch, steps and CUDA graphs: drop {', '.join(given)}")
     check_context(load_model(args.model), args.context, "--context")
     depths = args.mtp_acceptance or ()
     if len(depths) > 1 and args.mtp_tokens not in (None, len(depths)):
@@ -273,6 +306,8 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         topology=args.topology,
         oversubscription=args.oversubscription,
         colocated=args.colocated,
+        chunked_prefill=args.chunked_prefill,
+        graph_batches=args.cuda_graph_batches or (),
         **{name: getattr(args, name) for name in SERVING_LAYOUT_OPTIONS},
     )
     if args.colocated and args.phase != "both":
@@ -291,7 +326,8 @@ def _offline(s: Any, args: argparse.Namespace) -> dict[str, Any]:
     from simulator.events.offline import simulate_offline
 
     given = {k: getattr(args, k) for k in ("input_len", "output_len", "seed") if getattr(args, k) is not None}
-    return simulate_offline(s, rates_for(args.profile, s.node.gpu), args.requests or 2000, **given)
+    rates = rates_for(args.profile, s.node.gpu)
+    return simulate_offline(s, rates, args.requests or 2000, **given, harness=args.harness)
 
 
 def _load(s: Any, args: argparse.Namespace) -> dict[str, Any]:
@@ -383,6 +419,13 @@ def _print_offline(run: dict[str, Any]) -> None:
         f"{run['output_len']} tokens) on {run['gpus']} GPU{'s' if run['gpus'] > 1 else ''}: the last token at "
         f"{run['makespan_s']:,.1f} s"
     )
+    if run["harness"] is not None:
+        cap = run["max_batch_per_gpu"]
+        print(
+            f"  harness       {run['harness']}: batch {'as the KV cache holds' if cap is None else f'at most {cap:,}'}"
+            f", {run['step_tokens_per_gpu']:,} tokens per step (per GPU), whole prompts, decode steps padded to its "
+            "CUDA graphs"
+        )
     output, given = run["output_tokens_per_s_per_gpu"], run["input_tokens_per_s_per_gpu"]
     print(
         f"  throughput    {output:,.0f} output and {given:,.0f} "

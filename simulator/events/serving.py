@@ -35,6 +35,10 @@ instance, no prefill instances and no KV transfer.
   what its chunk adds at that batch (the analytic mixed step less the decode step, `colocated.mixed_step`,
   tabulated at the deployment's context); a step of chunks alone costs a prefill forward of them. A
   prompt's first token comes with the step that takes its last chunk (TTFT); it decodes from the next step.
+  Without chunked prefill (`ServeSpec.chunked_prefill`, TensorRT-LLM's default) a prompt enters a step whole,
+  waiting first come first served for one with room.
+- CUDA graphs (`ServeSpec.graph_batches`): a step of decoding alone runs at the captured batch that holds its
+  busiest unit's batch (the padding's GEMMs run too); a step with prompt tokens runs at its own batch.
 
 Pricing thousands of steps through `decode` would be slow: `simulator.events.serving_tables` tabulates the
 analytic functions on a fine grid, each point priced once when a run first needs it, and interpolates (a test
@@ -98,6 +102,18 @@ class Setup:
     expert_cv: float | None
     chunk: LazyGrid | None = None  # co-located: what a prompt chunk adds to a decode step (None: separate pools)
 
+    def decode_only(self, busiest: float, ctx: float, imbalance: float) -> float:
+        """Seconds of a step of decoding alone at `busiest` sequences per GPU: with CUDA graphs the busiest unit's
+        batch padded to the captured size that holds it (`ServeSpec.graph_batch`), the padding's GEMMs run and
+        its attention reads no cache (the same KV bytes over the padded batch)."""
+        tp = self.spec.tp
+        padded = self.spec.graph_batch(busiest * tp) / tp
+        return (
+            self.decode(padded, ctx * busiest / padded, imbalance)
+            if padded > busiest
+            else self.decode(busiest, ctx, imbalance)
+        )
+
 
 def kv_reserve(s: ServeSpec, tokens: np.ndarray) -> np.ndarray:
     """KV a request of `tokens` whole-sequence tokens reserves on its unit, in tokens as the pool holds them
@@ -142,6 +158,12 @@ def build_setup(
         move = kv_transfer(s)
         latency = s.node.nic.latency_s
         per_token = (float(move["s_per_request"]) - latency) / prompt_tokens(s)  # type: ignore[arg-type]
+    new = int(np.rint(prompts.max() * (1 - s.cache_hit)))
+    if not s.chunked_prefill and new > room * tp:
+        raise ValueError(
+            f"a {new:,}-token prompt does not fit a step's {room * tp:,} new tokens without chunked prefill; raise "
+            "--prefill-tokens or drop --no-chunked-prefill"
+        )
     spec = s.model
     draw = spec.is_moe and s.ep > 1
     return Setup(
@@ -249,6 +271,8 @@ class _Serving:
             else:
                 kept.append(r)
         while self.queue and max(room) > 0:
+            if self.left[self.queue[0]] > max(room) and not self.setup.spec.chunked_prefill:
+                break  # a whole prompt waits for the next forward
             r = self.queue.popleft()
             if math.isnan(self.prefill_start[r]):
                 self.prefill_start[r] = self.env.now
@@ -305,7 +329,7 @@ class _Serving:
                 self.kv_total / len(self.ids),
             )
             imbalance = self._draw_imbalance(len(self.ids))
-            step = self.setup.decode(busiest, ctx, imbalance)
+            step = self.setup.decode_only(busiest, ctx, imbalance)
             yield env.timeout(step)
             emitted = self._emit()
             self.steps.append((start, step, len(self.ids), busiest, ctx, imbalance, emitted))
@@ -398,7 +422,11 @@ class _Colocated(_Serving):
             ctx = imbalance = 0.0
             if len(self.ids):
                 ctx, imbalance = self.kv_total / len(self.ids), self._draw_imbalance(len(self.ids))
-                step = setup.decode(busiest, ctx, imbalance) + (setup.chunk(busiest, chunk) if taken else 0.0)
+                step = (
+                    setup.decode(busiest, ctx, imbalance) + setup.chunk(busiest, chunk)
+                    if taken
+                    else setup.decode_only(busiest, ctx, imbalance)
+                )
             else:
                 step = setup.prefill(chunk, prompt)
             yield env.timeout(step)
@@ -431,6 +459,8 @@ class _Colocated(_Serving):
             room = int(rooms[u])
             while queue and room > 0:
                 r = queue[0]
+                if self.left[r] > room and not setup.spec.chunked_prefill:
+                    break  # a whole prompt waits for a step with room for it
                 if math.isnan(self.prefill_start[r]):
                     self.prefill_start[r] = self.env.now
                 take = int(min(self.left[r], room))

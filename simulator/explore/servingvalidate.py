@@ -60,6 +60,9 @@ def _read() -> tuple[dict[str, Any], ...]:
         if "requests" in r and not (offline and isinstance(r["requests"], int)):
             raise ValueError(f"{PATH.name}: result {r['id']!r}: requests (an offline run) needs a co-located pool, "
                              "output_len and output tokens/s per GPU")  # fmt: skip
+        if r.get("harness", "trtllm-bench") != "trtllm-bench" or ("harness" in r and "requests" not in r):
+            raise ValueError(f"{PATH.name}: result {r['id']!r}: harness can only be \"trtllm-bench\", on an offline "
+                             "run (requests)")  # fmt: skip
     return tuple(results)
 
 
@@ -133,7 +136,7 @@ def offline_figure(result_id: str) -> float:
     r = published_result(result_id)
     spec, _ = pose(r)
     out = simulate_offline(spec, rates_for(None, spec.node.gpu), r["requests"], str(r["input_len"]),
-                           str(r["output_len"]))  # fmt: skip
+                           str(r["output_len"]), harness=r.get("harness"))  # fmt: skip
     _OFFLINE[result_id] = float(out["output_tokens_per_s_per_gpu"])
     return _OFFLINE[result_id]
 
