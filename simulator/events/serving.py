@@ -106,13 +106,8 @@ class Setup:
         """Seconds of a step of decoding alone at `busiest` sequences per GPU: with CUDA graphs the busiest unit's
         batch padded to the captured size that holds it (`ServeSpec.graph_batch`), the padding's GEMMs run and
         its attention reads no cache (the same KV bytes over the padded batch)."""
-        tp = self.spec.tp
-        padded = self.spec.graph_batch(busiest * tp) / tp
-        return (
-            self.decode(padded, ctx * busiest / padded, imbalance)
-            if padded > busiest
-            else self.decode(busiest, ctx, imbalance)
-        )
+        padded = self.spec.graph_batch(busiest * self.spec.tp) / self.spec.tp
+        return self.decode(padded, ctx * busiest / padded, imbalance)
 
 
 def kv_reserve(s: ServeSpec, tokens: np.ndarray) -> np.ndarray:
