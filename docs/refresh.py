@@ -61,6 +61,22 @@ def runs_markdown(rows: list[dict], what: str, tolerance: str) -> str:
     return "\n".join(lines)
 
 
+def regime_markdown() -> str:
+    """v3sim's speed against the published runs, by regime (`regime_summary`)."""
+    from simulator.explore.validate import regime_summary, serving_run_rows
+
+    lines = [
+        "| published runs by regime | runs | within | v3sim speed, median | range |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for g in regime_summary(training_run_rows() + serving_run_rows()):
+        lines.append(
+            f"| {g['regime']} | {g['rows']} | {g['within']} | {g['median_speed_error']:+.1%} "
+            f"| {g['min_speed_error']:+.1%} to {g['max_speed_error']:+.1%} |"
+        )
+    return "\n".join(lines)
+
+
 def training_runs_markdown() -> str:
     return runs_markdown(training_run_rows(), "published run", "±15%")
 
@@ -206,6 +222,7 @@ def _scale_sentence(rows: list[dict[str, Any]]) -> str:
 
 BLOCKS: dict[tuple[str, str], Callable[[], str]] = {  # (file, block name) -> what writes the block
     ("README.md", "v3sim validate --headline"): lambda: validation_markdown(True),
+    ("README.md", "v3sim validate: by regime"): regime_markdown,
     ("README.md", "v3sim validate: training runs"): training_runs_markdown,
     ("README.md", "v3sim validate: serving runs"): serving_runs_markdown,
     ("README.md", "goodput-scale"): goodput_scale_markdown,

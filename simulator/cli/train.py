@@ -466,6 +466,20 @@ def print_validate(rows: list[dict[str, Any]]) -> None:
     print(fmt.table(table, ["figure", "published", "predicted", "error", "tolerance", "ok", "note"]))
     misses = sum(not r["ok"] for r in rows)
     print(f"\n{len(rows) - misses} of {len(rows)} within tolerance")
+    from simulator.explore.validate import regime_summary
+
+    summary = [
+        {
+            "published runs by regime": g["regime"],
+            "runs": g["rows"],
+            "within": g["within"],
+            "v3sim speed, median": f"{g['median_speed_error']:+.1%}",
+            "range": f"{g['min_speed_error']:+.1%} .. {g['max_speed_error']:+.1%}",
+        }
+        for g in regime_summary(rows)
+    ]
+    print("\nv3sim's speed against the published runs (+: faster than ran; a time's error inverted):")
+    print(fmt.table(summary, list(summary[0]) if summary else []))
 
 
 def _cp(run: dict) -> str:

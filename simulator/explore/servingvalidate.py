@@ -95,7 +95,7 @@ def pose(r: dict[str, Any]):
 
 def serving_rows(tolerance: float) -> list[dict[str, Any]]:
     """One row per published serving result: v3sim's figure for the same deployment, the signed error."""
-    from simulator.explore.validate import figure_row
+    from simulator.explore.validate import figure_row, ranked
 
     rows = []
     offline = offline_figures([r["id"] for r in published_serving() if "requests" in r])
@@ -105,7 +105,7 @@ def serving_rows(tolerance: float) -> list[dict[str, Any]]:
         predicted = offline[r["id"]] if "requests" in r else float(metric(serve(spec, phase=phase)))
         note = "; ".join(x for x in (r.get("notes", ""), "in sample" if r["in_sample"] else "out of sample") if x)
         row = figure_row(r["figure"], float(r["published"]), predicted, tolerance, note, r["in_sample"], r["source"])
-        rows.append(row | {"id": r["id"]})
+        rows.append(row | {"id": r["id"]} | ranked("serving", spec.node.gpu, spec.model, r["metric"]))
     return rows
 
 

@@ -7,12 +7,15 @@ one its golden test states; `ok` says whether the prediction is within it.
 
 from __future__ import annotations
 
+import statistics
 import tomllib
+from collections import defaultdict
 from pathlib import Path
 from typing import cast
 
 from hwmodels.cost import topology_metrics
 from hwmodels.registry import load_switch
+from hwmodels.specs import GPUSpec
 from hwmodels.topology import design_topology
 from simulator.analytic.profile import rates_for
 from simulator.analytic.report import estimate
@@ -21,6 +24,7 @@ from workloads.flops import train_flops_per_token
 from workloads.memory import kv_bytes_per_token
 from workloads.params import params_active, params_total
 from workloads.registry import load_model
+from workloads.spec import ModelSpec
 
 FIGURES_PATH = Path(__file__).parents[1] / "data" / "figures.toml"
 # ISCA topology rows -> (kind, endpoints; None = the largest instance at radix 64)
@@ -103,8 +107,46 @@ def training_run_rows(model: str | None = None) -> list[dict[str, object]]:
         note = "; ".join(x for x in (run["assumed"], "in sample" if run["in_sample"] else "out of sample") if x)
         out.append(
             figure_row(run["figure"], run["published"], METRICS[run["metric"]](report), tolerance("training_run"), note,
-                 run["in_sample"], run["source"])
+                 run["in_sample"], run["source"]) | ranked("training", spec.node.gpu, spec.model, run["metric"])
         )  # fmt: skip
+    return out
+
+
+GPU_FAMILIES = {"gh100": "Hopper", "gb100": "Blackwell", "ga100": "Ampere"}  # by die; another GPU by its name
+
+
+TIME_METRICS = ("gpu_hours", "tpot_ms")  # a time, not a rate: v3sim's speed error is the inverse of its error
+
+
+def ranked(kind: str, gpu: GPUSpec, model: ModelSpec, metric: str) -> dict[str, object]:
+    """A published run's regime (training or serving, the GPU's family, dense or MoE) and the metric's direction,
+    for `regime_summary`."""
+    family = GPU_FAMILIES.get(gpu.die, gpu.name.upper())
+    return {"regime": f"{kind}, {family}, {'MoE' if model.is_moe else 'dense'}", "time_metric": metric in TIME_METRICS}
+
+
+def speed_error(row: dict[str, object]) -> float:
+    """v3sim's speed against the published (+: faster than ran): the signed error of a rate, inverted for a time."""
+    rel = float(cast(float, row["rel_error"]))
+    return 1 / (1 + rel) - 1 if row["time_metric"] else rel
+
+
+def regime_summary(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """v3sim's speed error on the published runs by regime (`ranked`): how many, how many within tolerance, the
+    median and the range (+: v3sim faster than ran), so a figure's reader knows how far v3sim has been off on runs
+    like it, and which way."""
+    groups: dict[str, list[dict[str, object]]] = defaultdict(list)
+    for r in rows:
+        if "regime" in r:
+            groups[str(r["regime"])].append(r)
+    out: list[dict[str, object]] = []
+    for name, members in sorted(groups.items()):
+        errors = sorted(speed_error(r) for r in members)
+        out.append({
+            "regime": name, "rows": len(members), "within": sum(bool(r["ok"]) for r in members),
+            "median_speed_error": statistics.median(errors), "min_speed_error": errors[0],
+            "max_speed_error": errors[-1],
+        })  # fmt: skip
     return out
 
 
