@@ -11,9 +11,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import fmt, state
+from hwmodels.specs import GPUSpec
 from simulator.analytic.training import BREAKDOWN_KEYS
 from simulator.explore.sensitivity import sensitivity
-from simulator.explore.validate import training_run_rows
+from simulator.explore.validate import ranked, regime_summary, training_run_rows
 from simulator.runspec import build_run
 from workloads.spec import ModelSpec
 
@@ -86,13 +87,34 @@ def _figure(published: float):
     return lambda v: f"{v:,.0f}"
 
 
-def published(run: dict[str, Any], r: dict[str, Any]) -> None:
-    """The published training runs of this model (`v3sim validate`), each at its own published set-up."""
+@st.cache_data(max_entries=1, show_spinner=False)
+def _track_records() -> dict[str, dict[str, Any]]:
+    return {str(g["regime"]): g for g in regime_summary(training_run_rows())}
+
+
+def track_record(spec: ModelSpec, gpu: GPUSpec) -> str:
+    """How far v3sim has been off on the published training runs of this run's kind (GPU family, dense or MoE),
+    and which way (`v3sim validate`'s table by regime)."""
+    kind = str(ranked("training", gpu, spec, "tokens_per_s_per_gpu")["regime"])
+    g = _track_records().get(kind)
+    if g is None:
+        return f"No published training run of this kind ({kind}) is in `v3sim validate`: nothing yet says how far off."
+    return (
+        f"On the {g['rows']} published training runs of this kind ({kind}), v3sim's speed against what ran: median "
+        f"{fmt.signed_percent(g['median_speed_error'])} ({fmt.signed_percent(g['min_speed_error'])} to "
+        f"{fmt.signed_percent(g['max_speed_error'])}), {g['within']} within 15% (+: v3sim faster than the run)."
+    )
+
+
+def published(run: dict[str, Any], r: dict[str, Any], spec: ModelSpec, gpu: GPUSpec) -> None:
+    """The published training runs of this model (`v3sim validate`), each at its own published set-up, and v3sim's
+    track record on runs of this kind."""
     rows = _published_rows(str(run["model"]))
+    record = track_record(spec, gpu)
     if not rows:
         st.caption(
             f"No published training run of {state.plain(run['model'])} is in `v3sim validate` "
-            "(simulator/data/published_runs.toml); the figures above are predictions only."
+            f"(simulator/data/published_runs.toml); the figures above are predictions only. {record}"
         )
         return
     lines = []
@@ -104,7 +126,7 @@ def published(run: dict[str, Any], r: dict[str, Any]) -> None:
         )
     st.caption(
         "Published runs of this model, each at its own published set-up (`v3sim validate`; kernel-level sources "
-        "only, nothing fitted to them unless marked in sample): " + "; ".join(lines) + "."
+        "only, nothing fitted to them unless marked in sample): " + "; ".join(lines) + ". " + record
     )
 
 

@@ -285,7 +285,7 @@ st.caption(
     )
     + "network rates held)."
 )
-findings.published(run, r)
+findings.published(run, r, spec, node_spec.gpu)
 findings.explanation(r["explain"])
 scenarios.show(settled, r, profile)
 findings.sensitivity_chart(tuple(sorted(settled.items())), profile)

@@ -311,13 +311,20 @@ def test_the_answer_comes_first_with_the_published_runs_and_what_moves_it():
     first = at.markdown[0].value
     assert "2,353K GPU-hours" in first and "largest overhead is the exposed expert-parallel all-to-all" in first
     assert any("published 2,664K, v3sim 2,353K (-11.7%, out of sample)" in c.value for c in at.caption)
+    from simulator.explore.validate import regime_summary, training_run_rows
+
+    hopper_moe = next(g for g in regime_summary(training_run_rows()) if g["regime"] == "training, Hopper, MoE")
+    record = (f"On the {hopper_moe['rows']} published training runs of this kind (training, Hopper, MoE), v3sim's "
+              f"speed against what ran: median {hopper_moe['median_speed_error']:+.1%}")  # fmt: skip
+    assert any(record in c.value for c in at.caption)
     top = next(r for r in sensitivity(build_run({})) if r["input"] != "price per GPU-hour")
     assert any(f"the **{top['input']}** moves the bill most" in m.value for m in at.markdown)
     at.selectbox(key="model").set_value("llama-3.1-8b").run()
     assert "llama-3.1-8b" in at.markdown[0].value and not at.error  # a dense model's tornado has no expert rows
     assert any("Published runs of this model" in c.value and "Llama 3" in c.value for c in at.caption)
     at.selectbox(key="model").set_value("qwen2.5-72b").run()
-    assert any("No published training run of qwen2.5-72b" in c.value for c in at.caption)
+    assert any("No published training run of qwen2.5-72b" in c.value and "(training, Hopper, dense)" in c.value
+               for c in at.caption)  # fmt: skip
 
 
 def test_a_pinned_baseline_gives_every_metric_its_delta_and_scenarios_sit_side_by_side():
