@@ -14,7 +14,7 @@ from dashboard import fmt, state
 from hwmodels.specs import GPUSpec
 from simulator.analytic.training import BREAKDOWN_KEYS
 from simulator.explore.sensitivity import sensitivity
-from simulator.explore.validate import ranked, regime_summary, training_run_rows
+from simulator.explore.validate import regime, regime_summary, tolerance, training_run_rows
 from simulator.runspec import build_run
 from workloads.spec import ModelSpec
 
@@ -95,14 +95,15 @@ def _track_records() -> dict[str, dict[str, Any]]:
 def track_record(spec: ModelSpec, gpu: GPUSpec) -> str:
     """How far v3sim has been off on the published training runs of this run's kind (GPU family, dense or MoE),
     and which way (`v3sim validate`'s table by regime)."""
-    kind = str(ranked("training", gpu, spec, "tokens_per_s_per_gpu")["regime"])
+    kind = regime("training", gpu, spec)
     g = _track_records().get(kind)
     if g is None:
         return f"No published training run of this kind ({kind}) is in `v3sim validate`: nothing yet says how far off."
     return (
         f"On the {g['rows']} published training runs of this kind ({kind}), v3sim's speed against what ran: median "
         f"{fmt.signed_percent(g['median_speed_error'])} ({fmt.signed_percent(g['min_speed_error'])} to "
-        f"{fmt.signed_percent(g['max_speed_error'])}), {g['within']} within 15% (+: v3sim faster than the run)."
+        f"{fmt.signed_percent(g['max_speed_error'])}), {g['within']} within {tolerance('training_run'):.0%} "
+        "(+: v3sim faster than the run)."
     )
 
 

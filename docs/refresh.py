@@ -8,13 +8,14 @@ fails when a committed block differs from what this would write, so the tables c
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from hwmodels.files import with_block
 from simulator.analytic.serving import serve
 from simulator.explore.scale import RESTARTS_S, crossover_words, crossovers, goodput_scale
-from simulator.explore.validate import training_run_rows, validation_rows
+from simulator.explore.validate import regime_summary, validation_rows
 from simulator.presets import deployment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,9 +33,20 @@ def _number(x: float) -> str:
     return f"{x:,.0f}" if abs(x) >= 1000 or float(x).is_integer() else f"{x:,.4g}"
 
 
+@cache
+def _rows() -> tuple[dict[str, Any], ...]:
+    """`validate`'s rows, computed once for every block that shows them."""
+    return tuple(validation_rows())
+
+
+def _runs(kind: str) -> list[dict[str, Any]]:
+    """The published runs of one kind, training or serving, in `validate`'s order."""
+    return [r for r in _rows() if str(r.get("regime", "")).startswith(f"{kind}, ")]
+
+
 def validation_markdown(headline: bool) -> str:
     """The validate table as Markdown: every row, or the headline ones."""
-    rows = [r for r in validation_rows() if not headline or r["figure"] in HEADLINE]
+    rows = [r for r in _rows() if not headline or r["figure"] in HEADLINE]
     lines = [
         "| figure | published | v3sim | error | tolerance | within | note |",
         "| --- | ---: | ---: | ---: | ---: | --- | --- |",
@@ -63,13 +75,11 @@ def runs_markdown(rows: list[dict], what: str, tolerance: str) -> str:
 
 def regime_markdown() -> str:
     """v3sim's speed against the published runs, by regime (`regime_summary`)."""
-    from simulator.explore.validate import regime_summary, serving_run_rows
-
     lines = [
         "| published runs by regime | runs | within | v3sim speed, median | range |",
         "| --- | ---: | ---: | ---: | --- |",
     ]
-    for g in regime_summary(training_run_rows() + serving_run_rows()):
+    for g in regime_summary(list(_rows())):
         lines.append(
             f"| {g['regime']} | {g['rows']} | {g['within']} | {g['median_speed_error']:+.1%} "
             f"| {g['min_speed_error']:+.1%} to {g['max_speed_error']:+.1%} |"
@@ -78,13 +88,11 @@ def regime_markdown() -> str:
 
 
 def training_runs_markdown() -> str:
-    return runs_markdown(training_run_rows(), "published run", "±15%")
+    return runs_markdown(_runs("training"), "published run", "±15%")
 
 
 def serving_runs_markdown() -> str:
-    from simulator.explore.validate import serving_run_rows
-
-    return runs_markdown(serving_run_rows(), "published serving result", "±25%")
+    return runs_markdown(_runs("serving"), "published serving result", "±25%")
 
 
 def _ms(x: float) -> str:

@@ -108,15 +108,15 @@ def trtllm_bench_limits(requests: float, input_len: float, output_len: float) ->
     ("slightly optimistic") in steps that grow with the size."""
     raw_bs = min(requests, 4096)
     raw_tokens = min(raw_bs * (1 + input_len / output_len), 32768)
-    if raw_bs < 256:
-        batch = max(64, 32 * math.ceil(raw_bs / 32))
-    else:
-        batch = (128 if raw_bs < 1024 else 256) * math.ceil(raw_bs / (128 if raw_bs < 1024 else 256))
-    if raw_tokens < 4096:
-        tokens = max(2048, 256 * math.ceil(raw_tokens / 256))
-    else:
-        tokens = (512 if raw_tokens < 8192 else 1024) * math.ceil(raw_tokens / (512 if raw_tokens < 8192 else 1024))
+    batch = max(64, _up(raw_bs, 32)) if raw_bs < 256 else _up(raw_bs, 128 if raw_bs < 1024 else 256)
+    step = 512 if raw_tokens < 8192 else 1024
+    tokens = max(2048, _up(raw_tokens, 256)) if raw_tokens < 4096 else _up(raw_tokens, step)
     return batch, tokens
+
+
+def _up(x: float, step: int) -> int:
+    """`x` rounded up to a multiple of `step`."""
+    return step * math.ceil(x / step)
 
 
 def trtllm_bench(s: ServeSpec, input_len: float, output_len: float, longest_input: int) -> ServeSpec:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.analytic.serving import serve
+from simulator.names import HARNESSES
 from simulator.presets import deployment
 from simulator.servespec import WINDOW_KV_MODES
 
@@ -60,9 +61,9 @@ def _read() -> tuple[dict[str, Any], ...]:
         if "requests" in r and not (offline and isinstance(r["requests"], int)):
             raise ValueError(f"{PATH.name}: result {r['id']!r}: requests (an offline run) needs a co-located pool, "
                              "output_len and output tokens/s per GPU")  # fmt: skip
-        if r.get("harness", "trtllm-bench") != "trtllm-bench" or ("harness" in r and "requests" not in r):
-            raise ValueError(f"{PATH.name}: result {r['id']!r}: harness can only be \"trtllm-bench\", on an offline "
-                             "run (requests)")  # fmt: skip
+        if "harness" in r and (r["harness"] not in HARNESSES or "requests" not in r):
+            raise ValueError(f"{PATH.name}: result {r['id']!r}: harness must be one of {', '.join(HARNESSES)}, on "
+                             "an offline run (requests)")  # fmt: skip
     return tuple(results)
 
 

@@ -113,16 +113,17 @@ def training_run_rows(model: str | None = None) -> list[dict[str, object]]:
 
 
 GPU_FAMILIES = {"gh100": "Hopper", "gb100": "Blackwell", "ga100": "Ampere"}  # by die; another GPU by its name
-
-
 TIME_METRICS = ("gpu_hours", "tpot_ms")  # a time, not a rate: v3sim's speed error is the inverse of its error
 
 
+def regime(kind: str, gpu: GPUSpec, model: ModelSpec) -> str:
+    """Where a run sits: training or serving, the GPU's family, dense or MoE."""
+    return f"{kind}, {GPU_FAMILIES.get(gpu.die, gpu.name.upper())}, {'MoE' if model.is_moe else 'dense'}"
+
+
 def ranked(kind: str, gpu: GPUSpec, model: ModelSpec, metric: str) -> dict[str, object]:
-    """A published run's regime (training or serving, the GPU's family, dense or MoE) and the metric's direction,
-    for `regime_summary`."""
-    family = GPU_FAMILIES.get(gpu.die, gpu.name.upper())
-    return {"regime": f"{kind}, {family}, {'MoE' if model.is_moe else 'dense'}", "time_metric": metric in TIME_METRICS}
+    """A published run's `regime` and its metric's direction, the keys `regime_summary` reads."""
+    return {"regime": regime(kind, gpu, model), "time_metric": metric in TIME_METRICS}
 
 
 def speed_error(row: dict[str, object]) -> float:
