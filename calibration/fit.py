@@ -26,6 +26,7 @@ import numpy as np
 from scipy.optimize import least_squares, nnls
 
 from hwmodels.files import clean_text, is_finite_number, loads_toml, read_text
+from hwmodels.kernels import elementwise_rates
 from hwmodels.profile import (
     DTYPES,
     KERNELS,
@@ -40,9 +41,13 @@ from hwmodels.profile import (
     peak_ratios,
 )
 from hwmodels.registry import catalog, load_gpu
+from hwmodels.specs import GPUSpec
 from workloads.dtypes import dtype_bytes
+from workloads.elementwise import layer_elementwise_kernels
 from workloads.flops import attended_keys, window_tile_factor
-from workloads.gemms import gemm_bytes
+from workloads.gemms import ffn_gemms, gemm_bytes
+from workloads.ops import gemm_op
+from workloads.spec import ModelSpec
 
 PUBLISHED_DIR = Path(__file__).parent / "data" / "published"
 # Where a class with no samples borrows its fit: (from class, FLOP ratio by peaks "dtype/dtype" or 1).
@@ -224,17 +229,22 @@ def refit_profile(profile: Profile) -> Profile:
     )
 
 
-def samples_from_series(series: dict) -> list[Sample]:
+def samples_from_series(series: dict, gpu: str | None = None) -> list[Sample]:
     """Samples from one published table: rows of shapes and the achieved TFLOPS or GB/s.
 
     A published figure gives a rate, not a time; the time is the rate's
     FLOPs (or bytes) divided by it, with the bytes a GEMM must move at least.
     A GEMM row with a `speedup` column prices the kernel it was published
     against (DeepGEMM's tables: its speedup over DeepSeek's internal CUTLASS
-    kernels): that kernel's rate is the row's TFLOPS over the speedup.
+    kernels): that kernel's rate is the row's TFLOPS over the speedup. Rows of
+    whole MoE ops (an `ms` column) are `moe_samples`, on catalog GPU `gpu`.
     """
     kernel, dtype, source = series["kernel"], series["dtype"], series["source"]
     cols = series["columns"]
+    if "ms" in cols:
+        if gpu is None:
+            raise ValueError(f"{source}: MoE op timings need the catalog GPU they were timed on")
+        return [moe_sample(dict(zip(cols, row, strict=True)), dtype, source, load_gpu(gpu)) for row in series["rows"]]
     out = []
     for row in series["rows"]:
         if len(row) != len(cols):
@@ -262,6 +272,43 @@ def samples_from_series(series: dict) -> list[Sample]:
         rate = r["tflops"] / r.get("speedup", 1.0)  # a rate published against another kernel: that kernel's
         out.append(Sample(kernel, dtype, flops, nbytes, flops / (rate * TERA), source=source, **shape))
     return out
+
+
+# The element-wise kernels of an MoE layer's expert part (`workloads.elementwise`): what a measured MoE op runs
+# beside its two grouped GEMMs (the input's cast, the permute into expert order, SwiGLU and its cast, the weighted
+# combine, the top-k) and v3sim prices as element-wise ops of their own.
+MOE_ELEMENTWISE = ("permute", "swiglu", "combine_reduce", "router_topk", "cast.expert_input", "cast.down_input")
+# The weight and activation dtypes of a grouped-GEMM class's MoE op (`workloads.ops.gemm_op`'s arguments).
+MOE_OPERANDS = {"fp8": ("fp8", None), "bf16": ("bf16", None), "w4a16": ("fp4", "bf16")}
+
+
+def moe_sample(r: dict, dtype: str, source: str, gpu: GPUSpec) -> Sample:
+    """A grouped-GEMM sample from one MoE layer's experts timed as one op (AIConfigurator's TensorRT-LLM MoE
+    tables): `tokens` on a GPU holding 1/`ep` of the experts, routed evenly. Its work is the two grouped GEMMs
+    v3sim's operation list gives that GPU (`workloads.gemms.ffn_gemms` at tokens / ep per GPU, each GPU
+    receiving as many token-expert pairs as it sends), its time the op's less the element-wise kernels v3sim
+    prices apart (`MOE_ELEMENTWISE`, at hwmodels/data/kernels' rates on `gpu`): the GEMMs' share of what ran."""
+    weights, act = MOE_OPERANDS[dtype]
+    spec = ModelSpec(name="moe op", num_hidden_layers=1, hidden_size=r["hidden"], num_attention_heads=1,
+                     vocab_size=1, intermediate_size=r["inter"], n_routed_experts=r["experts"],
+                     num_experts_per_tok=r["topk"], moe_intermediate_size=r["inter"])  # fmt: skip
+    if r["experts"] % r["ep"]:
+        raise ValueError(f"{source}: {r['experts']} experts do not split over ep {r['ep']}")
+    tokens = r["tokens"] / r["ep"]
+    ops = [gemm_op(g, "forward", "mlp", weights, act) for g in ffn_gemms(spec, True, tokens, r["ep"])
+           if g.component == "routed_experts"]  # fmt: skip
+    casts = (act or weights) == "fp8"
+    table = elementwise_rates()
+    side = sum(
+        table.time_s(cls, tokens * per_token, gpu.hbm_bw_bytes_per_s, gpu.die)
+        for name, _, per_token, cls in layer_elementwise_kernels(spec, True, casts)
+        if name in MOE_ELEMENTWISE
+    )
+    time_s = r["ms"] * 1e-3 - side
+    if time_s <= 0:
+        raise ValueError(f"{source}: row {r}: the element-wise kernels alone outlast the op's {r['ms']} ms")
+    return Sample("grouped_gemm", dtype, sum(o.flops for o in ops), sum(o.hbm_bytes for o in ops), time_s,
+                  source=source)  # fmt: skip
 
 
 def _attention_counts(kernel: str, r: dict) -> float:
@@ -296,6 +343,9 @@ SERIES_OPTIONAL = {"measured_on": "str"}
 # The columns of a series, by kernel: (required, optional). Rates are finite numbers > 0, `causal` is 0 or 1,
 # `bytes` and `speedup` numbers > 0, and every other column a shape: an integer from 1 to MAX_SHAPE.
 GEMM_COLUMNS = ({"m", "n", "k", "tflops"}, {"groups", "speedup"})
+# A whole MoE layer's experts timed as one op (`moe_samples`): its shape, the EP degree, the tokens on the GPU and
+# the op's milliseconds. A grouped_gemm series gives either these columns or a GEMM's.
+MOE_COLUMNS: tuple[set[str], set[str]] = ({"hidden", "inter", "experts", "topk", "ep", "tokens", "ms"}, set())
 ATTENTION_COLUMNS = ({"batch", "heads", "seq_q", "seq_k", "qk_dim", "v_dim", "tflops"}, {"kv_heads", "causal"})
 WINDOW_COLUMNS = (ATTENTION_COLUMNS[0] | {"window"}, ATTENTION_COLUMNS[1])  # `window`: keys, seq_q = seq_k
 COLUMNS = {
@@ -311,7 +361,7 @@ COLUMNS = {
     "attention_decode": (set(), {"gb_per_s", "tflops"}),  # its memory-bound and compute-bound rates
     "memory": ({"gb_per_s"}, {"bytes"}),
 }
-RATE_COLUMNS = ("tflops", "gb_per_s")
+RATE_COLUMNS = ("tflops", "gb_per_s", "ms")  # an achieved rate, or a time
 MAX_SHAPE = 1 << 40  # far beyond any benchmarked shape; keeps FLOP counts (products of five) finite
 
 
@@ -348,7 +398,11 @@ def published_from_dict(data: object, where: str = "published table") -> Profile
     moved = {kernel_class(s["kernel"], s["dtype"]): s["measured_on"] for s in d["series"] if "measured_on" in s}
     try:
         profile = build_profile(
-            [s for series in d["series"] for s in samples_from_series(series)],
+            [
+                s
+                for series in d["series"]
+                for s in samples_from_series(series, series.get("measured_on") or d.get("catalog_gpu"))
+            ],
             name=clean_text(d["name"], 120),
             kind="published",
             device=clean_text(d["device"], 120),
@@ -421,8 +475,9 @@ def _check_series(series: object, where: str) -> None:
     if s["kernel"] not in KERNELS or s["dtype"] not in DTYPES:
         shown = clean_text(f"{s['kernel']!r}/{s['dtype']!r}", 80)
         raise ValueError(f"{where}: kernel/dtype {shown}; use one of {', '.join(KERNELS)} / {', '.join(DTYPES)}")
-    required, optional = COLUMNS[s["kernel"]]
     cols = s["columns"]
+    moe = s["kernel"] == "grouped_gemm" and isinstance(cols, list) and "ms" in cols
+    required, optional = MOE_COLUMNS if moe else COLUMNS[s["kernel"]]
     if not all(isinstance(c, str) for c in cols) or len(set(cols)) != len(cols) or not required <= set(cols):
         raise ValueError(f"{where}: columns must name each of {', '.join(sorted(required))} once")
     if set(cols) - required - optional:

@@ -49,7 +49,10 @@ KERNELS = (
     "gemm", "grouped_gemm", "gemm_wgrad", "attention_fwd", "attention_bwd", "attention_fwd_mla", "attention_bwd_mla",
     "attention_fwd_window", "attention_bwd_window", "attention_decode", "memory",
 )  # fmt: skip
-DTYPES = ("bf16", "fp8", "fp32")
+DTYPES = ("bf16", "fp8", "fp32", "w4a16")
+# A class named by its operands rather than one dtype computes in this dtype: W4A16 (4-bit weights dequantized to
+# bf16 inside the GEMM, TensorRT-LLM's MXFP4 MoE on Hopper) runs on the bf16 tensor cores.
+COMPUTE_DTYPES = {"w4a16": "bf16"}
 # Attention classes with no source of their own stand in for by another's rates: a profile builds them from it
 # (calibration.fit derives them) and pricing falls back on it where a profile lacks them (older files, sol).
 STAND_INS = {
@@ -63,7 +66,8 @@ STAND_INS = {
 # Kernel classes a profile may fit: "<kernel>_<dtype>" for compute, "memory" for HBM-bound work.
 CLASSES = (*(f"{k}_{d}" for k in KERNELS[:-1] for d in DTYPES), "memory")
 # The largest root-mean-square relative error a fit may miss its own samples by and still price a run. The
-# shipped GPU fits reach 20.5% (the internal CUTLASS FP8 GEMMs V3 ran, from DeepGEMM's table over its speedups:
+# shipped GPU fits reach 23.0% (TensorRT-LLM's W4A16 MoE GEMMs, h200-trtllm: whole MoE ops over 16-16,384 tokens),
+# 20.5% (the internal CUTLASS FP8 GEMMs V3 ran, from DeepGEMM's table over its speedups:
 # one roofline cannot follow their small-M rows, 1.4-2.7x slower) and 16.3% (DeepGEMM's FP8 table on the H800:
 # its K = 512 row); the others 0-11% (CUDA events repeat within 1-2%). 25% is above all of them; past it a
 # fit misses its own kernels by more than v3sim's whole compute gap to V3's training trace (17.7%,
@@ -83,8 +87,10 @@ def kernel_class(kernel: str, dtype: str) -> str:
 
 
 def class_dtype(cls: str) -> str:
-    """The dtype of a compute class, `kernel_class` read back: `gemm_fp8` -> fp8."""
-    return cls.rsplit("_", 1)[-1]
+    """The dtype a compute class computes in, `kernel_class` read back: `gemm_fp8` -> fp8, `grouped_gemm_w4a16`
+    -> bf16 (its peaks bound and scale the class)."""
+    dtype = cls.rsplit("_", 1)[-1]
+    return COMPUTE_DTYPES.get(dtype, dtype)
 
 
 def peak_ratios(cls: str, src: GPUSpec, dst: GPUSpec) -> tuple[float, float]:

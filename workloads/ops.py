@@ -48,7 +48,8 @@ class Op:
     the queries and keys and `n` of the values, and the attention of sliding-window layers its `window` (keys);
     other ops leave the shape at 0. `layers` is the share of the layers an op runs in, where an average layer's
     op is one kind of layer's (the full and the windowed layers' attention): there it is one kernel of
-    1 / `layers` its counts.
+    1 / `layers` its counts. `weights` names a GEMM's weight dtype where the GEMM computes in another (a
+    weight-only quantized GEMM: fp4 weights, bf16 `precision`); "" where they agree.
     """
 
     name: str
@@ -68,6 +69,7 @@ class Op:
     stream: str = "compute"
     window: int = 0
     layers: float = 1.0
+    weights: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in OP_KINDS:
@@ -82,6 +84,8 @@ class Op:
         if self.kind in ("gemm", "grouped_gemm"):
             if self.phase == "backward_weight" and self.precision == "fp8":
                 return "gemm_wgrad_fp8"  # the FP8 recipe's weight-gradient kernels: a class of their own
+            if self.weights == "fp4" and self.precision == "bf16":
+                return f"{self.kind}_w4a16"  # weight-only 4-bit: dequantized in the GEMM, a kernel of its own
             return f"{self.kind}_{self.precision}"
         if self.kind == "attention":
             if self.phase == "decode":
@@ -124,8 +128,9 @@ def gemm_op(g: Gemm, phase: str, part: str, precision: str, activation: str | No
         out = g.m * g.n * dtype_bytes("bf16")
         nbytes = g.groups * (g.m * g.k * dtype_bytes(activation) + g.k * g.n * dtype_bytes(prec) + out)
         compute = activation
+    weights = prec if compute != prec else ""
     return Op(g.name, kind, phase, part, g.component, compute, flops=g.flops, hbm_bytes=nbytes, m=g.m, n=g.n,
-              k=g.k, groups=g.groups)  # fmt: skip
+              k=g.k, groups=g.groups, weights=weights)  # fmt: skip
 
 
 def gemm_ops(gemms: list[Gemm], phases: tuple[str, ...], part: str, precision: str) -> list[Op]:

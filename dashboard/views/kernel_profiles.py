@@ -51,7 +51,7 @@ def class_label(cls: str) -> str:
     if cls == "memory":
         return "memory copies (HBM-bound)"
     kernel = cls.rsplit("_", 1)[0]
-    return f"{class_dtype(cls).upper()} {KERNEL_WORDS.get(kernel, kernel.replace('_', ' '))}"
+    return f"{cls.rsplit('_', 1)[-1].upper()} {KERNEL_WORDS.get(kernel, kernel.replace('_', ' '))}"
 
 
 def fit_status(fit) -> str:

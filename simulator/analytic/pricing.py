@@ -53,10 +53,13 @@ def op_s(
 
 def priced_class(op: Op, rates: KernelRates) -> str:
     """The profile class that prices compute op `op` under `rates`: its own, or where the profile has no fit of
-    it (speed of light, older files) the class it stands in for (`hwmodels.profile.STAND_INS`)."""
+    it (speed of light, older files) the class it stands in for (`hwmodels.profile.STAND_INS`; FP8 weight
+    gradients the forward GEMMs', weight-only W4A16 GEMMs the bf16 ones)."""
     cls = op.profile_class
     if cls == "gemm_wgrad_fp8" and cls not in rates.fits:
         return f"{op.kind}_fp8"  # no weight-gradient class: the forward GEMMs'
+    if cls.endswith("_w4a16") and cls not in rates.fits:
+        return f"{op.kind}_{op.precision}"  # no weight-only kernels measured: the bf16 GEMMs' rates
     while cls not in rates.fits and cls in STAND_INS:  # a stand-in may stand in for another (fp8 window: bf16's)
         cls = STAND_INS[cls]
     return cls

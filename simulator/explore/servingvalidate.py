@@ -11,7 +11,9 @@ is posed as `serve --colocated`: its context the whole request (prompt and outpu
 half the output (`colocated.decoding_context`). A result of an offline benchmark that publishes its request
 count (`requests = N`: every request queued at once, output tokens over the whole run, as trtllm-bench
 reports) is priced as that run in the event model (`simulator.events.offline`), ramp-up and drain included:
-once a process, the slowest rows of `validate` (about a second each).
+once a process, the slowest rows of `validate` (about a second each). A result that names a `profile` (a shipped
+one: the kernels its framework runs, as `h200-trtllm` prices TensorRT-LLM's MoE GEMMs on Hopper) is priced
+from it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from hwmodels.profile import shipped_profiles
 from simulator.analytic.serving import serve
 from simulator.names import HARNESSES
 from simulator.presets import deployment
@@ -64,6 +67,9 @@ def _read() -> tuple[dict[str, Any], ...]:
         if "harness" in r and (r["harness"] not in HARNESSES or "requests" not in r):
             raise ValueError(f"{PATH.name}: result {r['id']!r}: harness must be one of {', '.join(HARNESSES)}, on "
                              "an offline run (requests)")  # fmt: skip
+        if "profile" in r and r["profile"] not in shipped_profiles():
+            raise ValueError(f"{PATH.name}: result {r['id']!r}: profile must be a shipped profile, one of "
+                             f"{', '.join(sorted(shipped_profiles()))}")  # fmt: skip
     return tuple(results)
 
 
@@ -103,7 +109,7 @@ def serving_rows(tolerance: float) -> list[dict[str, Any]]:
     for r in published_serving():
         spec, phase = pose(r)
         metric = METRICS[r["metric"]][1]
-        predicted = offline[r["id"]] if "requests" in r else float(metric(serve(spec, phase=phase)))
+        predicted = offline[r["id"]] if "requests" in r else float(metric(serve(spec, r.get("profile"), phase)))
         note = "; ".join(x for x in (r.get("notes", ""), "in sample" if r["in_sample"] else "out of sample") if x)
         row = figure_row(r["figure"], float(r["published"]), predicted, tolerance, note, r["in_sample"], r["source"])
         rows.append(row | {"id": r["id"]} | ranked("serving", spec.node.gpu, spec.model, r["metric"]))
@@ -136,7 +142,7 @@ def offline_figure(result_id: str) -> float:
 
     r = published_result(result_id)
     spec, _ = pose(r)
-    out = simulate_offline(spec, rates_for(None, spec.node.gpu), r["requests"], str(r["input_len"]),
+    out = simulate_offline(spec, rates_for(r.get("profile"), spec.node.gpu), r["requests"], str(r["input_len"]),
                            str(r["output_len"]), harness=r.get("harness"))  # fmt: skip
     _OFFLINE[result_id] = float(out["output_tokens_per_s_per_gpu"])
     return _OFFLINE[result_id]

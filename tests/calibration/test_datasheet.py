@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hwmodels.kernels import elementwise_rates
-from hwmodels.profile import PROFILE_DIR, read_profile
+from hwmodels.profile import PROFILE_DIR, class_dtype, read_profile
 from hwmodels.registry import catalog, load_gpu, load_nic, load_node
 from simulator.analytic.profile import apply_profile, refusal, sol_rates
 
@@ -40,7 +40,7 @@ def test_no_profile_rate_exceeds_the_datasheet(path, gpu_name):
     for cls, fit in rates.fits.items():
         assert fit.bytes_per_s <= gpu.hbm_bw_bytes_per_s * SLACK, f"{cls}: {fit.bytes_per_s / 1e9:.0f} GB/s"
         if cls != "memory":  # the memory class does no FLOPs
-            peak = gpu.peak_flop_per_s(cls.rsplit("_", 1)[-1])
+            peak = gpu.peak_flop_per_s(class_dtype(cls))
             assert fit.flop_per_s <= peak * SLACK, f"{cls}: {fit.flop_per_s / 1e12:.0f} TFLOPS"
 
 
@@ -52,7 +52,7 @@ def test_a_profile_is_within_the_datasheet_it_was_measured_on(path):
     gpu = load_gpu(profile.catalog_gpu)
     for cls, fit in profile.fits.items():
         assert fit.bytes_per_s <= gpu.hbm_bw_bytes_per_s * SLACK, cls
-        assert cls == "memory" or fit.flop_per_s <= gpu.peak_flop_per_s(cls.rsplit("_", 1)[-1]) * SLACK, cls
+        assert cls == "memory" or fit.flop_per_s <= gpu.peak_flop_per_s(class_dtype(cls)) * SLACK, cls
 
 
 @pytest.mark.parametrize("gpu_name", GPUS)
@@ -61,7 +61,7 @@ def test_speed_of_light_is_the_datasheet(gpu_name):
     for cls, fit in sol_rates(gpu).fits.items():
         assert fit.bytes_per_s == gpu.hbm_bw_bytes_per_s and fit.overhead_s == 0
         if cls != "memory":
-            assert fit.flop_per_s == gpu.peak_flop_per_s(cls.rsplit("_", 1)[-1])
+            assert fit.flop_per_s == gpu.peak_flop_per_s(class_dtype(cls))
 
 
 def test_element_wise_kernels_reach_at_most_the_datasheet():
