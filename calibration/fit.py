@@ -244,7 +244,8 @@ def samples_from_series(series: dict, gpu: str | None = None) -> list[Sample]:
     if "ms" in cols:
         if gpu is None:
             raise ValueError(f"{source}: MoE op timings need the catalog GPU they were timed on")
-        return [moe_sample(dict(zip(cols, row, strict=True)), dtype, source, load_gpu(gpu)) for row in series["rows"]]
+        timed_on = load_gpu(gpu)
+        return [moe_sample(dict(zip(cols, row, strict=True)), dtype, source, timed_on) for row in series["rows"]]
     out = []
     for row in series["rows"]:
         if len(row) != len(cols):
@@ -476,7 +477,7 @@ def _check_series(series: object, where: str) -> None:
         shown = clean_text(f"{s['kernel']!r}/{s['dtype']!r}", 80)
         raise ValueError(f"{where}: kernel/dtype {shown}; use one of {', '.join(KERNELS)} / {', '.join(DTYPES)}")
     cols = s["columns"]
-    moe = s["kernel"] == "grouped_gemm" and isinstance(cols, list) and "ms" in cols
+    moe = s["kernel"] == "grouped_gemm" and "ms" in cols
     required, optional = MOE_COLUMNS if moe else COLUMNS[s["kernel"]]
     if not all(isinstance(c, str) for c in cols) or len(set(cols)) != len(cols) or not required <= set(cols):
         raise ValueError(f"{where}: columns must name each of {', '.join(sorted(required))} once")
