@@ -65,7 +65,8 @@ TERA, GIGA = 1e12, 1e9
 
 
 def fit_kernel(samples: list[Sample], caps: RateCaps = UNBOUNDED) -> KernelFit:
-    """The roofline fit of one kernel class's samples, its rates within `caps`.
+    """The roofline fit of one kernel class's samples, its rates within `caps`; where the samples count pieces
+    of work (`Sample.items`), a cost per piece beside the overhead.
 
     Each rate is solved as a multiple of the best rate a sample achieved (1: that rate, so every variable is
     near 1), from three starts (the best achieved rates, the caps, the additive fit's), keeping the best.
@@ -74,48 +75,57 @@ def fit_kernel(samples: list[Sample], caps: RateCaps = UNBOUNDED) -> KernelFit:
         raise ValueError("no samples to fit")
     t = np.array([s.time_s for s in samples], dtype=float)
     work = {"flops": np.array([s.flops for s in samples], float), "bytes": np.array([s.bytes for s in samples], float)}
+    items = np.array([s.items for s in samples], dtype=float)
     cap = {"flops": caps.flop_per_s, "bytes": caps.bytes_per_s}
     terms = [n for n in ("flops", "bytes") if work[n].any()]
     best = {n: float(np.max(work[n] / t)) for n in terms}  # the fastest achieved rates
-    # Per sample, each term's time at the best rate and the overhead's at the shortest time, over the time.
-    cols = np.array([work[n] / best[n] / t for n in terms] + [t.min() / t])
-    lower = np.array([best[n] / cap[n] for n in terms] + [0.0])  # a multiple at its bound: the rate at its cap
+    # Per sample, each term's time at the best rate, the pieces' at the shortest time per piece and the
+    # overhead's at the shortest time, over the time.
+    counted = items > 0
+    item_ref = float(np.min(t[counted] / items[counted])) if counted.any() else 0.0
+    additive = ([items * item_ref / t] if item_ref else []) + [t.min() / t]
+    cols = np.array([work[n] / best[n] / t for n in terms] + additive)
+    lower = np.array([best[n] / cap[n] for n in terms] + [0.0] * len(additive))  # a multiple at its bound: the cap
     # A term needs samples that can tell it apart. A rate whose work is the same in every sample is one more
-    # constant, not told from the overhead: it stays at its bound. As many samples as varying rates fits the
-    # rates with no overhead; fewer, or no work that varies, keeps the leading term only, the others at their
+    # constant, not told from the overhead: it stays at its bound. As many samples as varying terms fits them
+    # with no overhead; fewer, or no work that varies, keeps the leading term only, the others at their
     # bounds and no overhead.
     varies = [bool(np.ptp(work[n]) > 1e-9 * work[n].max()) for n in terms]
+    varies += [bool(np.ptp(items) > 1e-9 * items.max())] if item_ref else []
     free = np.array([*varies, len(samples) > sum(varies)])
-    if len(samples) < sum(varies) or not any(varies):
-        free = np.arange(len(cols)) == (varies.index(True) if any(varies) else 0)
-    starts = [np.maximum(lower, [1.0] * len(terms) + [0.0])]
+    if len(samples) < sum(varies) or not any(varies[: len(terms)]):
+        free = np.arange(len(cols)) == (varies.index(True) if any(varies[: len(terms)]) else 0)
+    rates = len(terms)
+    starts = [np.maximum(lower, [1.0] * rates + [0.0] * len(additive))]
     if np.isfinite([cap[n] for n in terms]).any():
         starts.append(np.where(lower > 0, lower, starts[0]))
     coef, _ = nnls((cols * free[:, None]).T, np.ones_like(t))
     starts.append(np.maximum(lower, coef))
-    solved = [_solve(cols, lower, free, np.where(free, x0, lower)) for x0 in starts]
-    x = min(solved, key=lambda x: float(np.sum(_residuals(cols, x) ** 2)))
+    solved = [_solve(cols, lower, free, np.where(free, x0, lower), rates) for x0 in starts]
+    x = min(solved, key=lambda x: float(np.sum(_residuals(cols, x, rates) ** 2)))
     x = np.where(x - lower < 1e-9, lower, x)  # the solver stays strictly inside its bounds: one a hair off is on it
     # A rate that limits no sample is not determined by them: at its bound (the datasheet, or left out).
-    binding = np.argmax(x[:-1, None] * cols[:-1], axis=0)
-    x[:-1] = np.where(np.isin(np.arange(len(terms)), binding), x[:-1], lower[:-1])
+    binding = np.argmax(x[:rates, None] * cols[:rates], axis=0)
+    x[:rates] = np.where(np.isin(np.arange(rates), binding), x[:rates], lower[:rates])
     rate = {n: min(best[n] / x[i], cap[n]) if x[i] > 0 else math.inf for i, n in enumerate(terms)}
-    overhead_s = float(x[-1] * t.min())
-    if all(math.isinf(r) for r in rate.values()):
+    overhead_s, item_s = float(x[-1] * t.min()), float(x[rates] * item_ref) if item_ref else 0.0
+    if all(math.isinf(r) for r in rate.values()) and not item_s:
         # Only the overhead fitted (flat timings): keep a rate term so the fit still scales with work.
         rate, overhead_s = {terms[0]: float(np.median(work[terms[0]] / t))}, 0.0
     # A term no sample has work in (a windowed attention series' bytes) is not fitted: at its bound.
-    fit = KernelFit(rate.get("flops", cap["flops"]), rate.get("bytes", cap["bytes"]), overhead_s, len(samples))
-    rel = np.array([fit.time_s(s.flops, s.bytes) / s.time_s - 1 for s in samples])
+    fit = KernelFit(rate.get("flops", cap["flops"]), rate.get("bytes", cap["bytes"]), overhead_s, len(samples),
+                    item_s=item_s)  # fmt: skip
+    rel = np.array([fit.time_s(s.flops, s.bytes, s.items) / s.time_s - 1 for s in samples])
     return replace(fit, rel_rmse=float(np.sqrt(np.mean(rel**2))))
 
 
-def _residuals(cols: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Relative errors of the roofline with multiples `x`: the slowest rate term plus the overhead, less 1."""
-    return np.max(x[:-1, None] * cols[:-1], axis=0) + x[-1] * cols[-1] - 1
+def _residuals(cols: np.ndarray, x: np.ndarray, rates: int) -> np.ndarray:
+    """Relative errors of the roofline with multiples `x`: the slowest of the first `rates` terms plus the
+    additive ones (the pieces of work, the overhead), less 1."""
+    return np.max(x[:rates, None] * cols[:rates], axis=0) + x[rates:] @ cols[rates:] - 1
 
 
-def _solve(cols: np.ndarray, lower: np.ndarray, free: np.ndarray, x0: np.ndarray) -> np.ndarray:
+def _solve(cols: np.ndarray, lower: np.ndarray, free: np.ndarray, x0: np.ndarray, rates: int) -> np.ndarray:
     """The multiples, from `x0`, that minimise the squared relative errors, the `free` ones varied within
     [lower, inf), the others held (the jacobian of the max: each sample's binding term)."""
     n = cols.shape[1]
@@ -128,13 +138,13 @@ def _solve(cols: np.ndarray, lower: np.ndarray, free: np.ndarray, x0: np.ndarray
     def jac(z: np.ndarray) -> np.ndarray:
         x = full(z)
         out = np.zeros((len(x), n))
-        bind = np.argmax(x[:-1, None] * cols[:-1], axis=0)
+        bind = np.argmax(x[:rates, None] * cols[:rates], axis=0)
         out[bind, np.arange(n)] = cols[bind, np.arange(n)]
-        out[-1] = cols[-1]
+        out[rates:] = cols[rates:]
         return out[free].T
 
     res = least_squares(
-        lambda z: _residuals(cols, full(z)),
+        lambda z: _residuals(cols, full(z), rates),
         x0[free],
         jac=jac,
         bounds=(lower[free], np.inf),
@@ -237,11 +247,14 @@ def samples_from_series(series: dict, gpu: str | None = None) -> list[Sample]:
     A GEMM row with a `speedup` column prices the kernel it was published
     against (DeepGEMM's tables: its speedup over DeepSeek's internal CUTLASS
     kernels): that kernel's rate is the row's TFLOPS over the speedup. Rows of
-    whole MoE ops (an `ms` column) are `moe_samples`, on catalog GPU `gpu`.
+    whole MoE ops (an `ms` column) are `moe_sample`s, on catalog GPU `gpu`;
+    timed decode-attention shapes are `decode_sample`s.
     """
     kernel, dtype, source = series["kernel"], series["dtype"], series["source"]
     cols = series["columns"]
-    if "ms" in cols:
+    if "ms" in cols and kernel.startswith("attention_decode"):
+        return [decode_sample(dict(zip(cols, row, strict=True)), kernel, dtype, source) for row in series["rows"]]
+    if "ms" in cols and kernel == "grouped_gemm":
         if gpu is None:
             raise ValueError(f"{source}: MoE op timings need the catalog GPU they were timed on")
         timed_on = load_gpu(gpu)
@@ -265,6 +278,10 @@ def samples_from_series(series: dict, gpu: str | None = None) -> list[Sample]:
             # a window's FLOPs grow with the sequence as its bytes do: no bytes rate to tell apart, none fitted
             nbytes = 0.0 if "window" in r else _attention_bytes(r, dtype)
             flops, shape = _attention_counts(kernel, r), {}
+            if "ms" in r:  # timed shapes (AIConfigurator's): each sample's scores are its items
+                scores = flops / (2.0 * (r["qk_dim"] + r["v_dim"])) / (2.5 if kernel.startswith("attention_bwd") else 1)
+                out.append(Sample(kernel, dtype, flops, nbytes, r["ms"] * 1e-3, source=source, items=scores))
+                continue
         else:
             m, n, k, g = r["m"], r["n"], r["k"], r.get("groups", 1)
             flops = 2.0 * m * n * k * g
@@ -312,6 +329,20 @@ def moe_sample(r: dict, dtype: str, source: str, gpu: GPUSpec) -> Sample:
                   source=source)  # fmt: skip
 
 
+def decode_sample(r: dict, kernel: str, dtype: str, source: str) -> Sample:
+    """A decode-attention sample from one timed shape: `batch` sequences, one query each, over `kv_len` cached
+    tokens at `kv_bytes` per element, `heads` query heads of `qk_dim` / `v_dim` over `kv_heads` KV heads (MLA,
+    `attention_decode_mla`: the one cached latent, `qk_dim` wide, whose first `v_dim` are the values). Counted as
+    `workloads.ops.decode_attention_op` counts them: FLOPs 2 x heads x keys x (qk + v) per sequence, bytes the
+    cache read, items the (sequence, KV head) pairs."""
+    batch, keys = r["batch"], r["kv_len"]
+    kv_heads = 1 if kernel == "attention_decode_mla" else r["kv_heads"]
+    width = r["qk_dim"] if kernel == "attention_decode_mla" else r["qk_dim"] + r["v_dim"]
+    return Sample(kernel, dtype, 2.0 * batch * r["heads"] * keys * (r["qk_dim"] + r["v_dim"]),
+                  float(batch * keys * kv_heads * width * r["kv_bytes"]), r["ms"] * 1e-3, source=source,
+                  items=float(batch * kv_heads))  # fmt: skip
+
+
 def _attention_counts(kernel: str, r: dict) -> float:
     """FlashAttention's FLOP convention: 4*b*h*s_q*s_k*d forward (half with a causal mask), 2.5x backward. A
     sliding window's rows count the keys each query attends (`workloads.flops.attended_keys`, as the benchmark
@@ -347,7 +378,8 @@ GEMM_COLUMNS = ({"m", "n", "k", "tflops"}, {"groups", "speedup"})
 # A whole MoE layer's experts timed as one op (`moe_samples`): its shape, the EP degree, the tokens on the GPU and
 # the op's milliseconds. A grouped_gemm series gives either these columns or a GEMM's.
 MOE_COLUMNS: tuple[set[str], set[str]] = ({"hidden", "inter", "experts", "topk", "ep", "tokens", "ms"}, set())
-ATTENTION_COLUMNS = ({"batch", "heads", "seq_q", "seq_k", "qk_dim", "v_dim", "tflops"}, {"kv_heads", "causal"})
+# Attention: a rate (`tflops`, a benchmark's table) or a time (`ms`, a timed shape whose scores are its items).
+ATTENTION_COLUMNS = ({"batch", "heads", "seq_q", "seq_k", "qk_dim", "v_dim"}, {"kv_heads", "causal", "tflops", "ms"})
 WINDOW_COLUMNS = (ATTENTION_COLUMNS[0] | {"window"}, ATTENTION_COLUMNS[1])  # `window`: keys, seq_q = seq_k
 COLUMNS = {
     "gemm": GEMM_COLUMNS,
@@ -360,8 +392,12 @@ COLUMNS = {
     "attention_fwd_window": WINDOW_COLUMNS,
     "attention_bwd_window": WINDOW_COLUMNS,
     "attention_decode": (set(), {"gb_per_s", "tflops"}),  # its memory-bound and compute-bound rates
+    "attention_decode_mla": ({"batch", "heads", "qk_dim", "v_dim", "kv_len", "kv_bytes", "ms"}, set()),
     "memory": ({"gb_per_s"}, {"bytes"}),
 }
+# Decode attention timed shape by shape (`decode_sample`): the GQA kernels' columns (MLA's, above, have no
+# KV heads: one latent).
+DECODE_COLUMNS: tuple[set[str], set[str]] = (COLUMNS["attention_decode_mla"][0] | {"kv_heads"}, set())
 RATE_COLUMNS = ("tflops", "gb_per_s", "ms")  # an achieved rate, or a time
 MAX_SHAPE = 1 << 40  # far beyond any benchmarked shape; keeps FLOP counts (products of five) finite
 
@@ -478,7 +514,8 @@ def _check_series(series: object, where: str) -> None:
         raise ValueError(f"{where}: kernel/dtype {shown}; use one of {', '.join(KERNELS)} / {', '.join(DTYPES)}")
     cols = s["columns"]
     moe = s["kernel"] == "grouped_gemm" and "ms" in cols
-    required, optional = MOE_COLUMNS if moe else COLUMNS[s["kernel"]]
+    shaped = s["kernel"] == "attention_decode" and "ms" in cols  # a decode series of timed shapes
+    required, optional = MOE_COLUMNS if moe else DECODE_COLUMNS if shaped else COLUMNS[s["kernel"]]
     if not all(isinstance(c, str) for c in cols) or len(set(cols)) != len(cols) or not required <= set(cols):
         raise ValueError(f"{where}: columns must name each of {', '.join(sorted(required))} once")
     if set(cols) - required - optional:
@@ -486,6 +523,8 @@ def _check_series(series: object, where: str) -> None:
         raise ValueError(f"{where}: unknown columns {shown}; known: {', '.join(sorted(required | optional))}")
     if not set(cols) & set(RATE_COLUMNS):
         raise ValueError(f"{where}: columns must include a rate ({' or '.join(RATE_COLUMNS)})")
+    if {"tflops", "ms"} <= set(cols):
+        raise ValueError(f"{where}: columns give a rate (tflops) or a time (ms), not both")
     for j, row in enumerate(s["rows"]):
         if not isinstance(row, list) or len(row) != len(cols):
             raise ValueError(f"{where}: row {j} must be a list of {len(cols)} numbers ({', '.join(cols)})")

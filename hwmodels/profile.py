@@ -3,10 +3,13 @@
 A profile holds every raw sample (a kernel, its shape, FLOPs, bytes moved,
 seconds, and where the figure came from) and, per kernel class, the fit
 
-    time_s = max(flops / flop_per_s, bytes / bytes_per_s) + overhead_s
+    time_s = max(flops / flop_per_s, bytes / bytes_per_s) + items * item_s + overhead_s
 
 a roofline: compute-bound shapes are limited by `flop_per_s`, memory-bound
-ones by `bytes_per_s`, tiny ones by the launch overhead. The max (not a sum)
+ones by `bytes_per_s`, tiny ones by the launch overhead. `items` are the
+independent pieces of work a kernel runs one thread block each for, where a
+class's samples show a fixed cost per piece (decode attention's sequence and
+KV-head pairs: each block's set-up and write-back); most classes have none. The max (not a sum)
 keeps each rate a rate the hardware can reach: a sum lets a fit trade one term
 for the other and land a rate above the datasheet (calibration/fit.py bounds
 them by it).
@@ -45,14 +48,17 @@ KINDS = ("measured", "published", "sol")
 # attention_fwd_window / attention_bwd_window: training and prefill attention of sliding-window layers, whose
 # kernels run few key tiles per query tile and so far below the full-attention rate; FLOPs counted on the key
 # tiles run (`workloads.flops.window_tile_factor`).
+# attention_decode_mla: MLA's absorbed decode (queries and keys 576 wide over the one cached latent, values 512),
+# whose kernels (FlashMLA, TensorRT-LLM's MLA generation) are not the GQA ones.
 KERNELS = (
     "gemm", "grouped_gemm", "gemm_wgrad", "attention_fwd", "attention_bwd", "attention_fwd_mla", "attention_bwd_mla",
-    "attention_fwd_window", "attention_bwd_window", "attention_decode", "memory",
+    "attention_fwd_window", "attention_bwd_window", "attention_decode", "attention_decode_mla", "memory",
 )  # fmt: skip
-DTYPES = ("bf16", "fp8", "fp32", "w4a16")
+DTYPES = ("bf16", "fp8", "fp4", "fp32", "w4a16", "w4a8")
 # A class named by its operands rather than one dtype computes in this dtype: W4A16 (4-bit weights dequantized to
-# bf16 inside the GEMM, TensorRT-LLM's MXFP4 MoE on Hopper) runs on the bf16 tensor cores.
-COMPUTE_DTYPES = {"w4a16": "bf16"}
+# bf16 inside the GEMM, TensorRT-LLM's MXFP4 MoE on Hopper) runs on the bf16 tensor cores, W4A8 (4-bit weights
+# times FP8 activations, its MXFP4 MoE on Blackwell) on the FP8 ones.
+COMPUTE_DTYPES = {"w4a16": "bf16", "w4a8": "fp8"}
 # Attention classes with no source of their own stand in for by another's rates: a profile builds them from it
 # (calibration.fit derives them) and pricing falls back on it where a profile lacks them (older files, sol).
 STAND_INS = {
@@ -63,10 +69,22 @@ STAND_INS = {
     "attention_fwd_window_fp8": "attention_fwd_window_bf16",  # a short window's tiles, not fp8's math, set its rate
     "attention_bwd_window_bf16": "attention_bwd_bf16",
 }
+# Classes a profile need not have: where one lacks it, pricing takes this class's fit instead. Unlike STAND_INS
+# they are not derived into profiles, so a profile claims only the classes it measured (or derived from them).
+FALLBACKS = {
+    "attention_decode_mla_bf16": "attention_decode_bf16",
+    "attention_decode_fp8": "attention_decode_bf16",
+    "attention_decode_mla_fp8": "attention_decode_fp8",  # FP8 compute first (speed of light has it), then bf16
+    "gemm_w4a16": "gemm_bf16",
+    "grouped_gemm_w4a16": "grouped_gemm_bf16",
+    "gemm_w4a8": "gemm_fp8",
+    "grouped_gemm_w4a8": "grouped_gemm_fp8",
+}
 # Kernel classes a profile may fit: "<kernel>_<dtype>" for compute, "memory" for HBM-bound work.
 CLASSES = (*(f"{k}_{d}" for k in KERNELS[:-1] for d in DTYPES), "memory")
 # The largest root-mean-square relative error a fit may miss its own samples by and still price a run. The
-# shipped GPU fits reach 23.0% (TensorRT-LLM's W4A16 MoE GEMMs, h200-trtllm: whole MoE ops over 16-16,384 tokens),
+# shipped GPU fits reach 23.0% (TensorRT-LLM's W4A16 MoE GEMMs, h200-trtllm: whole MoE ops over 16-16,384 tokens;
+# its Hopper GQA decode attention 20.7%, head dim 64's long caches ~20% slower than one roofline per cache dtype),
 # 20.5% (the internal CUTLASS FP8 GEMMs V3 ran, from DeepGEMM's table over its speedups:
 # one roofline cannot follow their small-M rows, 1.4-2.7x slower) and 16.3% (DeepGEMM's FP8 table on the H800:
 # its K = 512 row); the others 0-11% (CUDA events repeat within 1-2%). 25% is above all of them; past it a
@@ -102,7 +120,8 @@ def peak_ratios(cls: str, src: GPUSpec, dst: GPUSpec) -> tuple[float, float]:
 
 @dataclass(frozen=True, slots=True)
 class Sample:
-    """One timed kernel. GEMMs are (m x k) @ (k x n), `groups` times (MoE grouped GEMMs)."""
+    """One timed kernel. GEMMs are (m x k) @ (k x n), `groups` times (MoE grouped GEMMs); `items` the pieces of
+    work its class's fit may price one by one (decode attention's sequence and KV-head pairs; 0: none)."""
 
     kernel: str
     dtype: str
@@ -114,6 +133,7 @@ class Sample:
     k: int = 0
     groups: int = 1
     source: str = ""
+    items: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kernel not in KERNELS:
@@ -124,7 +144,7 @@ class Sample:
             value = getattr(self, name)
             if not (isinstance(value, int) and not isinstance(value, bool) and value >= least):
                 raise ValueError(f"sample {name}={_shown(value)} must be an integer >= {least}")
-        for name in ("flops", "bytes", "time_s"):
+        for name in ("flops", "bytes", "time_s", "items"):
             value = getattr(self, name)
             if not (_is(value, "number") and value >= 0):
                 raise ValueError(f"sample {name}={_shown(value)} must be a finite number >= 0")
@@ -160,7 +180,8 @@ class RateCaps:
 
 @dataclass(frozen=True, slots=True)
 class KernelFit:
-    """time_s = max(flops / flop_per_s, bytes / bytes_per_s) + overhead_s (an infinite rate drops its term)."""
+    """time_s = max(flops / flop_per_s, bytes / bytes_per_s) + items * item_s + overhead_s (an infinite rate
+    drops its term)."""
 
     flop_per_s: float = math.inf
     bytes_per_s: float = math.inf
@@ -168,11 +189,12 @@ class KernelFit:
     samples: int = 0
     rel_rmse: float = 0.0  # root-mean-square relative error of the fit over its samples
     derived_from: str = ""  # set when the class had no samples and was derived from another
+    item_s: float = 0.0  # seconds per piece of work (a thread block's fixed cost over all the SMs); 0: none
 
     def __post_init__(self) -> None:
-        if not (self.flop_per_s > 0 and self.bytes_per_s > 0 and self.overhead_s >= 0):
-            raise ValueError(f"fit rates must be > 0 and overhead >= 0, got {self}")
-        if math.isinf(self.flop_per_s) and math.isinf(self.bytes_per_s) and self.overhead_s == 0:
+        if not (self.flop_per_s > 0 and self.bytes_per_s > 0 and self.overhead_s >= 0 and self.item_s >= 0):
+            raise ValueError(f"fit rates must be > 0 and overhead and item cost >= 0, got {self}")
+        if math.isinf(self.flop_per_s) and math.isinf(self.bytes_per_s) and self.overhead_s == self.item_s == 0:
             raise ValueError("a fit needs at least one finite term")
         if not (self.samples >= 0 and self.rel_rmse >= 0):
             raise ValueError(f"fit samples={self.samples} and rel_rmse={self.rel_rmse} must be >= 0")
@@ -182,9 +204,10 @@ class KernelFit:
         """Whether the fit follows its own samples within MAX_FIT_RMSE (a fit that fails prices nothing)."""
         return self.rel_rmse <= MAX_FIT_RMSE
 
-    def time_s(self, flops: float, bytes_moved: float = 0.0) -> float:
-        """Seconds for a kernel doing `flops` and moving `bytes_moved`: the slower of the two, plus overhead."""
-        return max(flops / self.flop_per_s, bytes_moved / self.bytes_per_s) + self.overhead_s
+    def time_s(self, flops: float, bytes_moved: float = 0.0, items: float = 0.0) -> float:
+        """Seconds for a kernel doing `flops` and moving `bytes_moved` over `items` pieces of work: the slower of
+        the two, plus each piece's cost and the overhead."""
+        return max(flops / self.flop_per_s, bytes_moved / self.bytes_per_s) + items * self.item_s + self.overhead_s
 
     def within(self, caps: RateCaps) -> KernelFit:
         """The same fit, no rate above `caps`."""
@@ -192,7 +215,8 @@ class KernelFit:
         return replace(self, flop_per_s=flop_per_s, bytes_per_s=bytes_per_s)
 
     def scaled(self, flop_ratio: float, bytes_ratio: float, note: str = "") -> KernelFit:
-        """The same kernel on a device `flop_ratio` / `bytes_ratio` times as fast."""
+        """The same kernel on a device `flop_ratio` / `bytes_ratio` times as fast (its pieces of work, run on
+        the SMs, at the FLOP ratio)."""
         return KernelFit(
             self.flop_per_s * flop_ratio,
             self.bytes_per_s * bytes_ratio,
@@ -200,6 +224,7 @@ class KernelFit:
             self.samples,
             self.rel_rmse,
             note or self.derived_from,
+            self.item_s / flop_ratio,
         )
 
 
@@ -240,6 +265,14 @@ class Profile:
             out = asdict(f)
             for key in ("flop_per_s", "bytes_per_s"):
                 out[key] = None if math.isinf(out[key]) else out[key]
+            if not out["item_s"]:
+                del out["item_s"]  # most classes price no pieces of work: their files stay as they were
+            return out
+
+        def sample_dict(s: Sample) -> dict:
+            out = asdict(s)
+            if not out["items"]:
+                del out["items"]
             return out
 
         return {
@@ -256,7 +289,7 @@ class Profile:
             "notes": list(self.notes),
             "fits": {k: fit_dict(v) for k, v in sorted(self.fits.items())},
             **({"elementwise_share": dict(sorted(self.elementwise_share.items()))} if self.elementwise_share else {}),
-            "samples": [asdict(s) for s in self.samples],
+            "samples": [sample_dict(s) for s in self.samples],
         }
 
 
@@ -286,6 +319,7 @@ FIT_KEYS = {
     "samples": "int",
     "rel_rmse": "number",
     "derived_from": "str",
+    "item_s": "number",
 }
 SAMPLE_KEYS = {
     "kernel": "str",
@@ -298,6 +332,7 @@ SAMPLE_KEYS = {
     "k": "int",
     "groups": "int",
     "source": "str",
+    "items": "number",
 }
 _KIND_WORDS = {
     "number": "a finite number",
@@ -361,6 +396,7 @@ def profile_from_dict(data: object, origin: str = "profile") -> Profile:
                 samples=f.get("samples", 0),
                 rel_rmse=float(f.get("rel_rmse", 0.0)),
                 derived_from=f.get("derived_from", ""),
+                item_s=float(f.get("item_s", 0.0)),
             )
         samples = tuple(
             Sample(**check_fields(raw, SAMPLE_KEYS, f"{origin}: sample {i}", tuple(SAMPLE_KEYS)[:5]))

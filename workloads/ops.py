@@ -48,8 +48,12 @@ class Op:
     the queries and keys and `n` of the values, and the attention of sliding-window layers its `window` (keys);
     other ops leave the shape at 0. `layers` is the share of the layers an op runs in, where an average layer's
     op is one kind of layer's (the full and the windowed layers' attention): there it is one kernel of
-    1 / `layers` its counts. `weights` names a GEMM's weight dtype where the GEMM computes in another (a
-    weight-only quantized GEMM: fp4 weights, bf16 `precision`); "" where they agree.
+    1 / `layers` its counts. `weights` names a GEMM's weight dtype where the GEMM computes in another (fp4
+    weights computing in bf16, weight-only, or in fp8); "" where they agree. Decode attention carries the widths
+    it reads per cached token and head, `k` of the keys and `n` of the values (MLA's absorbed form: the latent and
+    its rope key, 576, and the latent, 512). `items` are what a kernel pays for one by one beside its FLOPs and
+    bytes, where a profile prices them (`KernelFit.item_s`): decode attention's (sequence, KV head) pairs, one
+    thread block each; training and prefill attention's scores, one softmax exponential each.
     """
 
     name: str
@@ -70,6 +74,7 @@ class Op:
     window: int = 0
     layers: float = 1.0
     weights: str = ""
+    items: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kind not in OP_KINDS:
@@ -79,19 +84,21 @@ class Op:
 
     @property
     def profile_class(self) -> str:
-        """The kernel-profile class that prices a compute op (`gemm_fp8`, `gemm_wgrad_fp8`, `attention_bwd_bf16`,
-        `attention_fwd_mla_bf16`, `attention_decode_bf16`, `memory`)."""
+        """The kernel-profile class that prices a compute op (`gemm_fp8`, `gemm_wgrad_fp8`, `grouped_gemm_w4a8`,
+        `attention_bwd_bf16`, `attention_fwd_mla_bf16`, `attention_decode_mla_fp8`, `memory`)."""
         if self.kind in ("gemm", "grouped_gemm"):
             if self.phase == "backward_weight" and self.precision == "fp8":
                 return "gemm_wgrad_fp8"  # the FP8 recipe's weight-gradient kernels: a class of their own
-            if self.weights == "fp4" and self.precision == "bf16":
-                return f"{self.kind}_w4a16"  # weight-only 4-bit: dequantized in the GEMM, a kernel of its own
+            if self.weights == "fp4" and self.precision in ("bf16", "fp8"):
+                # 4-bit weights converted in the GEMM (W4A16 weight-only, W4A8): kernels of their own
+                return f"{self.kind}_w4a{8 * dtype_bytes(self.precision):.0f}"
             return f"{self.kind}_{self.precision}"
         if self.kind == "attention":
-            if self.phase == "decode":
-                return "attention_decode_bf16"  # one query per sequence over its cache (FlashMLA)
-            # MLA's head shape (queries and keys 192 wide, values 128) in bf16 runs kernels of its own
-            mla = "_mla" if self.k != self.n and self.precision == "bf16" else ""
+            mla = "_mla" if self.k != self.n else ""  # MLA's shapes (prefill 192 / 128, decode 576 / 512)
+            if self.phase == "decode":  # one query per sequence over its cache (FlashMLA, XQA)
+                return f"attention_decode{mla}_{self.precision}"
+            # MLA's head shape in bf16 runs kernels of its own
+            mla = mla if self.precision == "bf16" else ""
             shape = "_window" if self.window else mla  # sliding-window layers: kernels of their own
             if self.phase in ("backward_input", "backward_weight"):
                 return f"attention_bwd{shape}_bf16"
@@ -104,7 +111,7 @@ class Op:
         """`k` of this op's work (a 1/tp share of a split GEMM; `k` copies of a per-layer op)."""
         return replace(
             self, flops=k * self.flops, hbm_bytes=k * self.hbm_bytes, ib_bytes=k * self.ib_bytes,
-            nvlink_bytes=k * self.nvlink_bytes,
+            nvlink_bytes=k * self.nvlink_bytes, items=k * self.items,
         )  # fmt: skip
 
     def to_dict(self) -> dict[str, object]:
@@ -149,9 +156,17 @@ def attention_ops(spec: ModelSpec, tokens: float, ctx: float, phase: str, window
     nbytes *= 2 if phase == "backward_input" else 1
     return [
         Op(name, "attention", phase, "attn", "attn_core", "bf16", flops=k * tokens * attention_core_flops(spec, keys),
-           hbm_bytes=layers * nbytes, k=spec.qk_head_dim, n=spec.v_dim, window=window, layers=layers)
+           hbm_bytes=layers * nbytes, k=spec.qk_head_dim, n=spec.v_dim, window=window, layers=layers,
+           items=attention_scores(spec, tokens, keys))
         for name, keys, layers, window in _attention_parts(spec, ctx, window_ctx)
     ]  # fmt: skip
+
+
+def attention_scores(spec: ModelSpec, queries: float, keys: float) -> float:
+    """The attention scores (softmax exponentials) of `queries` attending `keys` each over every head: an
+    attention op's items (its FLOPs over 2 x (qk + v) per score), which a profile timed over head dims prices
+    one by one beside the FLOPs (a head dim of 64 runs as many exponentials for half the matrix work)."""
+    return queries * spec.num_attention_heads * keys
 
 
 def _attention_parts(spec: ModelSpec, ctx: float, window_ctx: float) -> list[tuple[str, float, float, int]]:
@@ -359,10 +374,7 @@ def serving_layer_ops(
     if phase == "prefill":
         out += _prefill_attention_ops(spec, queries, ctx, prefix, tp, weight_dtype, attention_dtype, act, window_ctx)
     else:
-        kv_split = 1 if spec.attention == "mla" else min(tp, spec.kv_heads)
-        kv_read = queries * tp * ctx * kv_bytes_per_token_per_layer(spec, kv_dtype) / kv_split
-        flops = queries * tp * decode_attention_flops(spec, ctx) / tp
-        out.append(Op("attention", "attention", phase, "attn", "attn_core", "bf16", flops=flops, hbm_bytes=kv_read))
+        out.append(decode_attention_op(spec, queries, ctx, tp, kv_dtype))
     out += (
         tp_ops(spec, group, tp, phase)
         if not moe
@@ -383,6 +395,25 @@ def serving_layer_ops(
     return out
 
 
+def decode_attention_op(spec: ModelSpec, queries: float, ctx: float, tp: int = 1, kv_dtype: str = "bf16") -> Op:
+    """Decode attention on one GPU of a tp group: every sequence of the group (`queries` per GPU) reads its `ctx`
+    cached tokens' KV at `kv_dtype` for this GPU's heads (MLA in the absorbed form: the whole latent, its heads
+    split by tp; GQA: its 1/tp share of the KV heads). It computes in its cache's dtype where that is FP8 (FP8
+    MMA over an FP8 cache, as TensorRT-LLM's generation kernels and FlashMLA's FP8 kernel run; a profile with
+    no FP8 decode class prices it as bf16: `hwmodels.profile.FALLBACKS`), else bf16. Items: the (sequence, KV
+    head) pairs, MLA's latent one head."""
+    sequences, per_token = queries * tp, ctx * kv_bytes_per_token_per_layer(spec, kv_dtype)
+    if spec.attention == "mla":
+        kv_heads, share, k, n = 1.0, 1.0, spec.kv_lora_rank + spec.qk_rope_head_dim, spec.kv_lora_rank
+    else:
+        kv_heads, k, n = spec.kv_heads / min(tp, spec.kv_heads), spec.qk_head_dim, spec.v_dim
+        share = kv_heads / spec.kv_heads
+    compute = "fp8" if kv_dtype == "fp8" else "bf16"
+    return Op("attention", "attention", "decode", "attn", "attn_core", compute, k=k, n=n,
+              flops=queries * decode_attention_flops(spec, ctx), hbm_bytes=sequences * per_token * share,
+              items=sequences * kv_heads)  # fmt: skip
+
+
 def _prefill_attention_ops(
     spec: ModelSpec, queries: float, ctx: float, prefix: float, tp: int, weight_dtype: str, attention_dtype: str,
     activation_dtype: str | None = None, window_ctx: float = 0.0,
@@ -401,7 +432,7 @@ def _prefill_attention_ops(
     out += [
         Op(name, "attention", "prefill", "attn", "attn_core", attention_dtype, flops=queries * attention_core_flops(
            spec, keys), hbm_bytes=layers * (q_o + k_v), k=spec.qk_head_dim, n=spec.v_dim, window=window,
-           layers=layers)
+           layers=layers, items=attention_scores(spec, queries, keys))
         for name, keys, layers, window in _attention_parts(spec, ctx, window_ctx)
     ]  # fmt: skip
     return out

@@ -28,6 +28,7 @@ KERNEL_WORDS = {
     "attention_fwd_mla": "MLA attention forward (qk 192, v 128)",
     "attention_bwd_mla": "MLA attention backward (qk 192, v 128)",
     "attention_decode": "decode attention",
+    "attention_decode_mla": "MLA decode attention (latent 576 / 512)",
 }
 PROFILE_WORDS = {
     "published": "published: kernel benchmarks for this GPU's die",
@@ -38,6 +39,7 @@ FIT_COLUMNS = {
     "tflops": "TFLOPS",
     "gb_per_s": "GB/s",
     "overhead_us": "Overhead (µs)",
+    "item_ns": "Per item (ns)",
     "samples": "Samples",
     "rel_rmse": "Fit error (rms)",
     "derived_from": "Derived from",
@@ -101,7 +103,7 @@ def fits_frame(fits: dict, sources: dict[str, str]) -> pd.DataFrame:
     classes = [str(r["class"]) for r in rows]
     frame = pd.DataFrame(rows).rename(columns=FIT_COLUMNS)
     frame.insert(0, "Kernel class", [class_label(c) for c in classes])
-    frame.insert(7, "Fit", [fit_status(fits[c]) for c in classes])
+    frame.insert(8, "Fit", [fit_status(fits[c]) for c in classes])
     return state.clean_frame(frame.drop(columns=["class", "passes"]))
 
 
@@ -117,7 +119,7 @@ def samples_frame(profile) -> pd.DataFrame:
                 "Bytes moved (MB)": s.bytes / 1e6,
                 "Time (ms)": s.time_s * 1e3,
                 "Achieved TFLOPS": s.flop_per_s / 1e12,
-                "Fit's TFLOPS": None if fit is None else s.flops / fit.time_s(s.flops, s.bytes) / 1e12,
+                "Fit's TFLOPS": None if fit is None else s.flops / fit.time_s(s.flops, s.bytes, s.items) / 1e12,
                 "Source": s.source,
             }
         )

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from hwmodels.kernels import elementwise_rates
-from hwmodels.profile import STAND_INS
+from hwmodels.profile import FALLBACKS, STAND_INS
 from simulator.analytic.profile import KernelRates
 from workloads.dtypes import dtype_bytes
 from workloads.flops import window_tile_factor
@@ -42,26 +42,27 @@ def op_s(
             t = table.time_s(op.component, op.hbm_bytes, hbm_bytes_per_s, rates.die)
         return max(t, rates.time_s("memory", 0.0, op.hbm_bytes))
     if op.layers < 1:  # one kernel of 1 / layers the counts, in that share of the layers
-        whole = replace(op, flops=op.flops / op.layers, hbm_bytes=op.hbm_bytes / op.layers, layers=1.0)
+        whole = replace(op, flops=op.flops / op.layers, hbm_bytes=op.hbm_bytes / op.layers,
+                        items=op.items / op.layers, layers=1.0)  # fmt: skip
         return op.layers * op_s(whole, rates, sm_share, expert_imbalance, hbm_bytes_per_s)
     if expert_imbalance != 1 and op.component == "routed_experts":
         op = loaded(op, expert_imbalance)
     if op.window and rates.kind != "sol":  # a windowed kernel runs every key tile its window touches
-        op = replace(op, flops=op.flops * window_tile_factor(op.window))
-    return rates.time_s(priced_class(op, rates), op.flops, op.hbm_bytes, sm_share)
+        tiles = window_tile_factor(op.window)
+        op = replace(op, flops=op.flops * tiles, items=op.items * tiles)
+    return rates.time_s(priced_class(op, rates), op.flops, op.hbm_bytes, sm_share, op.items)
 
 
 def priced_class(op: Op, rates: KernelRates) -> str:
     """The profile class that prices compute op `op` under `rates`: its own, or where the profile has no fit of
-    it (speed of light, older files) the class it stands in for (`hwmodels.profile.STAND_INS`; FP8 weight
-    gradients the forward GEMMs', weight-only W4A16 GEMMs the bf16 ones)."""
+    it (speed of light, older files, a profile that did not measure it) the class it falls back on
+    (`hwmodels.profile.STAND_INS` and `FALLBACKS`: FP8 weight gradients the forward GEMMs', 4-bit-weight GEMMs
+    those of the dtype they compute in, MLA's or FP8 decode attention bf16 GQA decode's)."""
     cls = op.profile_class
     if cls == "gemm_wgrad_fp8" and cls not in rates.fits:
         return f"{op.kind}_fp8"  # no weight-gradient class: the forward GEMMs'
-    if cls.endswith("_w4a16") and cls not in rates.fits:
-        return f"{op.kind}_{op.precision}"  # no weight-only kernels measured: the bf16 GEMMs' rates
-    while cls not in rates.fits and cls in STAND_INS:  # a stand-in may stand in for another (fp8 window: bf16's)
-        cls = STAND_INS[cls]
+    while cls not in rates.fits and cls in STAND_INS | FALLBACKS:  # a chain: fp8 window -> bf16 window -> bf16
+        cls = (STAND_INS | FALLBACKS)[cls]
     return cls
 
 

@@ -75,11 +75,15 @@ class KernelRates:
             raise ValueError(failed_fit_message(self.name, cls, f))
         return f
 
-    def time_s(self, cls: str, flops: float, bytes_moved: float = 0.0, sm_share: float = 1.0) -> float:
-        """Seconds for one kernel of class `cls`, its compute on `sm_share` of the SMs (HBM is shared by all of
-        them, so the share slows the FLOP term only): the roofline max of the two terms, plus overhead."""
+    def time_s(
+        self, cls: str, flops: float, bytes_moved: float = 0.0, sm_share: float = 1.0, items: float = 0.0
+    ) -> float:
+        """Seconds for one kernel of class `cls` over `items` pieces of work, its compute on `sm_share` of the
+        SMs (HBM is shared by all of them, so the share slows the FLOP term and the pieces only): the roofline
+        max of the two terms, plus each piece's cost and the overhead."""
         f = self.fit(cls)
-        return max(flops / (f.flop_per_s * sm_share), bytes_moved / f.bytes_per_s) + f.overhead_s
+        compute = max(flops / (f.flop_per_s * sm_share), bytes_moved / f.bytes_per_s)
+        return compute + items * f.item_s / sm_share + f.overhead_s
 
     def scaled(self, k: float) -> KernelRates:
         """Every rate times `k` (a sensitivity probe)."""
@@ -307,6 +311,7 @@ def describe(fits: dict[str, KernelFit], sources: dict[str, str]) -> list[dict[s
                 "tflops": None if math.isinf(f.flop_per_s) else f.flop_per_s / 1e12,
                 "gb_per_s": None if math.isinf(f.bytes_per_s) else f.bytes_per_s / 1e9,
                 "overhead_us": f.overhead_s * 1e6,
+                "item_ns": f.item_s * 1e9,  # per piece of work (decode attention's sequence-head pairs), 0: none
                 "samples": f.samples,
                 "rel_rmse": f.rel_rmse,
                 "passes": f.passes,  # within MAX_FIT_RMSE: a class that fails prices nothing

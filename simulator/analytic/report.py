@@ -250,6 +250,7 @@ def _fit_text(row: dict[str, object]) -> str:
         f"{row['gb_per_s']:.0f} GB/s" if row["gb_per_s"] else "",
     ]
     parts.append(f"{row['overhead_us']:.1f} us")
+    parts.append(f"{row['item_ns']:.3g} ns per item" if row.get("item_ns") else "")
     return ", ".join(p for p in parts if p)
 
 

@@ -229,6 +229,7 @@ def print_calibrate(out: dict[str, Any]) -> None:
             "TFLOPS": "-" if r["tflops"] is None else f"{r['tflops']:.4g}",
             "GB/s": "-" if r["gb_per_s"] is None else f"{r['gb_per_s']:.4g}",
             "overhead us": f"{r['overhead_us']:.2f}",
+            "ns per item": f"{r['item_ns']:.3g}" if r["item_ns"] else "-",
             "samples": r["samples"],
             "fit rms err": f"{r['rel_rmse']:.1%}",
             "fit": "passes" if r.get("passes", True) else "FAILS",
@@ -237,6 +238,8 @@ def print_calibrate(out: dict[str, Any]) -> None:
         for r in out["fits"]
     ]
     columns = ["class", "TFLOPS", "GB/s", "overhead us", "samples", "fit rms err", "fit", "from"]
+    if any(r["item_ns"] for r in out["fits"]):  # a class that prices pieces of work one by one
+        columns.insert(4, "ns per item")
     print(fmt.table(rows, columns))
     if any(not r.get("passes", True) for r in out["fits"]):
         print(

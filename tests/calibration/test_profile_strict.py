@@ -45,7 +45,7 @@ FIT = next(iter(BASE["fits"]))
         (("fits", FIT, "overhead_s"), math.inf, "overhead_s=inf must be a finite number"),
         (("fits", FIT, "samples"), "3", "samples='3' must be an integer"),
         (("fits", FIT, "warp"), 1, "unknown field 'warp'"),
-        (("fits", "gemm_fp4"), {"flop_per_s": 1e15}, "unknown kernel class 'gemm_fp4'"),
+        (("fits", "gemm_fp6"), {"flop_per_s": 1e15}, "unknown kernel class 'gemm_fp6'"),
         (("samples", 0, "time_s"), "0.1", "time_s='0.1' must be a finite number"),
         (("samples", 0, "m"), 1.5, "m=1.5 must be an integer"),
         (("colour",), "red", "unknown field 'colour'"),

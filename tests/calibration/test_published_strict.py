@@ -60,7 +60,7 @@ ROW = ("series", 0, "rows", 0)  # a gemm series: m, n, k, tflops
         (("series", 0, "columns"), ["m", "n", "k", "tflops", "warp"], "unknown columns warp"),
         (("series", 0, "columns"), [["m"], "n", "k", "tflops"], "columns must name each of"),
         (("series", 0, "kernel"), "conv", "kernel/dtype 'conv'/'fp8'"),
-        (("series", 0, "dtype"), "fp4", "kernel/dtype 'gemm'/'fp4'"),
+        (("series", 0, "dtype"), "fp6", "kernel/dtype 'gemm'/'fp6'"),
         (("series", 0, "colour"), "red", "series 0: unknown field 'colour'"),
         (("series", 0), [1, 2], "series 0 must be an object of named fields"),
         (("series",), "all", "series='all' must be a list"),
@@ -172,7 +172,7 @@ def test_a_speedup_column_prices_the_kernel_it_was_measured_against():
 @pytest.mark.parametrize(
     ("inherits", "message"),
     [
-        ("h900", "inherits 'h900' is not a shipped table; use one of b200, h200-trtllm, h800"),
+        ("h900", "inherits 'h900' is not a shipped table; use one of b200, b200-trtllm, h200-trtllm, h800"),
         ("../h800", "inherits '../h800' is not a shipped table"),
         ("h800-v3-cutlass", "inherits h800-v3-cutlass, which inherits in turn"),
     ],

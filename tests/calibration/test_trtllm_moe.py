@@ -72,9 +72,11 @@ def test_weight_only_gemms_are_a_class_of_their_own_with_bf16_standing_in():
     g = Gemm("experts.gate_up", "routed_experts", 256, 5760, 2880, 32)
     op = gemm_op(g, "forward", "mlp", "fp4", "bf16")
     assert op.profile_class == "grouped_gemm_w4a16" and op.weights == "fp4"
-    assert gemm_op(g, "forward", "mlp", "fp4", "fp8").profile_class == "grouped_gemm_fp8"  # W4A8: the FP8 rate
+    w4a8 = gemm_op(g, "forward", "mlp", "fp4", "fp8")
+    assert w4a8.profile_class == "grouped_gemm_w4a8"  # W4A8: a class of its own, the FP8 rate where none is measured
     h200 = load_gpu("h200")
     published, trtllm = rates_for(None, h200), rates_for("h200-trtllm", h200)
+    assert priced_class(w4a8, published) == "grouped_gemm_fp8"
     assert priced_class(op, published) == "grouped_gemm_bf16"  # no weight-only kernels measured there
     assert priced_class(op, trtllm) == "grouped_gemm_w4a16"
     assert op_s(op, trtllm) > 1.5 * op_s(op, published)
@@ -84,7 +86,7 @@ def test_hopper_trtllm_rows_are_priced_from_the_profile():
     rows = [r for r in published_serving() if r.get("harness") == "trtllm-bench"]
     hopper = [r for r in rows if r["gpu"] in ("h100", "h200")]
     assert hopper and all(r.get("profile") == "h200-trtllm" for r in hopper)
-    assert all("profile" not in r for r in rows if r not in hopper)
+    assert all(r.get("profile") == "b200-trtllm" for r in rows if r not in hopper)  # Blackwell: its own table
 
 
 def test_serve_takes_the_profile_on_an_h100(capsys):

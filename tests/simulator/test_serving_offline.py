@@ -66,7 +66,8 @@ def test_a_published_offline_row_is_its_run_in_the_event_model():
     """TensorRT-LLM's overview publishes its request counts: the row is that run, priced afresh here."""
     r = published_result("trtllm-qwen3-235b-a22b-b200-8192-1024")
     spec, _ = pose(r)
-    out = simulate_offline(spec, rates_for(None, spec.node.gpu), r["requests"], "8192", "1024", harness=r["harness"])
+    rates = rates_for(r["profile"], spec.node.gpu)  # TensorRT-LLM's own kernels (b200-trtllm)
+    out = simulate_offline(spec, rates, r["requests"], "8192", "1024", harness=r["harness"])
     assert r["requests"] == 1500 and offline_figure(r["id"]) == out["output_tokens_per_s_per_gpu"]
 
 
