@@ -53,6 +53,9 @@ class ServeSpec:
     expert_tp: int = 1  # GPUs each expert is split over (inside a node), in both pools
     offload_weights: bool = False  # prefill streams the weights that do not fit in HBM from host memory
     weight_dtype: str = "fp8"
+    # the GEMMs outside the MoE blocks (attention, the dense layers' MLPs) where the checkpoint keeps them wider than
+    # its experts (NVIDIA's FP4 DeepSeek-R1: FP8; GPT-OSS's MXFP4: bf16); None: weight_dtype
+    dense_weight_dtype: str | None = None
     kv_dtype: str = "bf16"
     attention_dtype: str = "bf16"  # prefill attention's compute: bf16, or fp8 (FlashAttention-3's fp8 forward)
     # quantized weights' GEMMs: their activations and compute (ACTIVATION_DTYPES); None: the weights' own
@@ -170,6 +173,7 @@ class ServeSpec:
         if self.weight_dtype not in WEIGHT_DTYPES:
             raise ValueError(f"weight_dtype={self.weight_dtype!r}; use one of {', '.join(WEIGHT_DTYPES)}")
         self._check_activation_dtype()
+        self._check_dense_weight_dtype()
         if self.gemm_dtype == "fp8" and self.node.gpu.peak_fp8_flop_per_s <= 0:
             flag = "--weight-dtype bf16" if self.activation_dtype is None else "--activation-dtype bf16"
             raise ValueError(f"{self.node.gpu.name} has no fp8 tensor cores; use {flag}")
@@ -206,6 +210,28 @@ class ServeSpec:
     def gemm_dtype(self) -> str:
         """What the quantized weights' GEMMs compute in: their activations' dtype, else the weights' own."""
         return self.activation_dtype or self.weight_dtype
+
+    @property
+    def dense_dtype(self) -> str:
+        """The weight dtype of the GEMMs outside the MoE blocks: `dense_weight_dtype`, else the weights'."""
+        return self.dense_weight_dtype or self.weight_dtype
+
+    def _check_dense_weight_dtype(self) -> None:
+        """A known dtype, on a model with experts, never narrower than the experts', on tensor cores the GPU has."""
+        dense = self.dense_weight_dtype
+        if dense is None:
+            return
+        if dense not in WEIGHT_DTYPES:
+            raise ValueError(f"dense_weight_dtype={dense!r}; use one of {', '.join(WEIGHT_DTYPES)}")
+        if not self.model.is_moe:
+            raise ValueError(f"{self.model.name} is dense: every GEMM takes --weight-dtype (drop --dense-weight-dtype)")
+        if dtype_bytes(dense) < dtype_bytes(self.weight_dtype):
+            raise ValueError(
+                f"--dense-weight-dtype {dense} is narrower than the experts' {self.weight_dtype}: it names what a "
+                "checkpoint keeps wider than its experts"
+            )
+        if dense == "fp8" and self.node.gpu.peak_fp8_flop_per_s <= 0:
+            raise ValueError(f"{self.node.gpu.name} has no fp8 tensor cores; use --dense-weight-dtype bf16")
 
     def _check_activation_dtype(self) -> None:
         """Activations of a known dtype, only under quantized weights, never narrower than the weights."""

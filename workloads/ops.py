@@ -347,6 +347,7 @@ def serving_layer_ops(
     attention_dtype: str = "bf16",
     activation_dtype: str | None = None,
     window_ctx: float = 0.0,
+    dense_weight_dtype: str | None = None,
 ) -> list[Op]:
     """One layer's ops on one serving GPU for `tokens` tokens through the weights, of which `queries` attend
     over `ctx` keys each (decode: tokens = queries over the cache; prefill: the prompt's new tokens, `window_ctx`
@@ -365,10 +366,11 @@ def serving_layer_ops(
     expert over `expert_tp` GPUs of a node: every token's copy reaches all of them (an NVLink all-gather
     after the dispatch, fp8) and their partial outputs are summed (a reduce-scatter before the combine,
     bf16). Quantized weights' GEMMs take `activation_dtype` activations and compute in it (None: the weights'
-    own dtype; `gemm_op`).
+    own dtype; `gemm_op`). The GEMMs outside the MoE blocks (attention, the dense layers' MLPs) hold
+    `dense_weight_dtype` weights where a checkpoint keeps them wider than its experts (None: `weight_dtype`).
     """
-    group, act = tokens * tp, activation_dtype
-    out = [gemm_op(g, phase, "attn", weight_dtype, act).scaled(1 / tp) for g in attention_gemms(spec, group)]
+    group, act, dense = tokens * tp, activation_dtype, dense_weight_dtype or weight_dtype
+    out = [gemm_op(g, phase, "attn", dense, act).scaled(1 / tp) for g in attention_gemms(spec, group)]
     casts = (act or weight_dtype) in QUANTIZED_WEIGHTS  # activations quantized for the GEMMs (not weight-only)
     out += elementwise_ops(spec, moe, casts, tokens, phase)
     if phase == "prefill":
@@ -382,7 +384,7 @@ def serving_layer_ops(
     )
     if moe:
         gemms = serving_moe_gemms(spec, tokens, ep, redundant, expert_tp)
-        out += [gemm_op(g, phase, "mlp", weight_dtype, act) for g in gemms]
+        out += [gemm_op(g, phase, "mlp", weight_dtype, act) for g in gemms]  # the MoE block: the experts' dtype
         if expert_tp > 1:
             pairs = (expert_tp - 1) * tokens * spec.num_experts_per_tok * spec.hidden_size
             out += [
@@ -391,7 +393,7 @@ def serving_layer_ops(
                    nvlink_bytes=pairs * dtype_bytes("bf16")),
             ]  # fmt: skip
     else:
-        out += [gemm_op(g, phase, "mlp", weight_dtype, act).scaled(1 / tp) for g in ffn_gemms(spec, False, group)]
+        out += [gemm_op(g, phase, "mlp", dense, act).scaled(1 / tp) for g in ffn_gemms(spec, False, group)]
     return out
 
 

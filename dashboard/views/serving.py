@@ -332,6 +332,11 @@ with left:
         "Weights", ("auto", *WEIGHT_DTYPES), key="weight_dtype", default="auto",
         help="auto: fp8 where the GPU has fp8, else bf16; fp4 is NVFP4 (Blackwell: b200, gb200)",
     )  # fmt: skip
+    dense_weight_dtype = state.selectbox(
+        "Weights outside the MoE blocks", ("same", *WEIGHT_DTYPES), key="dense_weight_dtype", default="same",
+        help="Attention and the dense layers' MLPs where the checkpoint keeps them wider than its experts: "
+        "NVIDIA's FP4 DeepSeek-R1 fp8, GPT-OSS's MXFP4 bf16; same: the Weights above",
+    )  # fmt: skip
     activation_dtype = state.selectbox(
         "GEMM activations", ("auto", *ACTIVATION_DTYPES), key="activation_dtype", default="auto",
         help="auto: the weights' own (W8A8, W4A4); fp8 under fp4 weights (W4A8: MXFP8 x MXFP4, the FP8 rate); "
@@ -441,6 +446,7 @@ step = (  # how a step runs: the same for the numbers, the batch sweep and the s
     ("window_kv", str(window_kv)),
     ("weight_dtype", None if weight_dtype == "auto" else str(weight_dtype)),
     ("activation_dtype", None if activation_dtype == "auto" else str(activation_dtype)),
+    ("dense_weight_dtype", None if dense_weight_dtype == "same" else str(dense_weight_dtype)),
 )
 try:
     out = serve_numbers(

@@ -16,7 +16,8 @@ HBM_RESERVE = 0.10  # share of HBM kept for activations, workspaces and fragment
 
 
 def weight_bytes_per_gpu(s: ServeSpec, ep: int, redundant: int) -> float:
-    """Weights one GPU holds: non-expert weights split over tp, (experts + redundant slots) / ep experts."""
+    """Weights one GPU holds: non-expert weights split over tp, (experts + redundant slots) / ep experts; the MoE
+    blocks' (routed and shared experts) at the weights' dtype, the rest at the dense GEMMs' (`dense_dtype`)."""
     spec = s.model
     # the MTP entry turns fractional below (its expert slots move to per_expert)
     p = cast("dict[str, float]", param_breakdown(spec, include_mtp=s.mtp_acceptance is not None))
@@ -27,10 +28,11 @@ def weight_bytes_per_gpu(s: ServeSpec, ep: int, redundant: int) -> float:
         p["mtp"] -= per_expert_mtp * spec.n_routed_experts
         per_expert += per_expert_mtp
     small = p.pop("norms") + p.pop("router") + p.pop("embedding") + p.pop("output_head")
-    quantized = sum(p.values()) / s.tp
+    shared = p.pop("shared_experts") / s.tp  # in the MoE blocks: the experts' dtype
+    dense = sum(p.values()) / s.tp  # attention, the dense layers' MLPs, the MTP block's
     local_experts = (spec.n_routed_experts + redundant) / ep if spec.is_moe else 0.0
-    wb = dtype_bytes(s.weight_dtype)
-    return (quantized + local_experts * per_expert) * wb + small / s.tp * dtype_bytes("bf16")
+    quantized = (shared + local_experts * per_expert) * dtype_bytes(s.weight_dtype)
+    return dense * dtype_bytes(s.dense_dtype) + quantized + small / s.tp * dtype_bytes("bf16")
 
 
 def prefill_bytes_per_gpu(s: ServeSpec, tokens: int) -> float:

@@ -208,6 +208,13 @@ def add_step_options(p: argparse.ArgumentParser, positive) -> None:
         "(Blackwell: b200, gb200; its GEMMs at the fp8 fits times the FP4/FP8 datasheet ratio, ASSUMED)",
     )
     p.add_argument(
+        "--dense-weight-dtype",
+        choices=list(WEIGHT_DTYPES),
+        default=None,
+        help="the GEMMs outside the MoE blocks (attention, the dense layers' MLPs) where the checkpoint keeps them "
+        "wider than its experts: NVIDIA's FP4 DeepSeek-R1 fp8, GPT-OSS's MXFP4 bf16 (default: --weight-dtype)",
+    )
+    p.add_argument(
         "--activation-dtype",
         choices=ACTIVATION_DTYPES,
         default=None,
@@ -282,6 +289,7 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         args.gpu,
         args.node,
         args.weight_dtype,
+        dense_weight_dtype=args.dense_weight_dtype,
         overlap=args.overlap,
         mtp_tokens=len(depths) if len(depths) > 1 else args.mtp_tokens or 1,
         mtp_acceptance_by_depth=depths if len(depths) > 1 else None,

@@ -81,6 +81,7 @@ def cmd_serve_search(args: argparse.Namespace) -> dict[str, Any]:
         activation_dtype=args.activation_dtype,
         window_kv=args.window_kv,
         weight_dtype=args.weight_dtype,
+        dense_weight_dtype=args.dense_weight_dtype,
         colocated=args.colocated,
     )
     return {"tpot_target_s": args.tpot_ms / 1e3, **report.to_dict()}

@@ -249,15 +249,17 @@ def search(
     weight_dtype: str | None = None,
     colocated: bool = False,
     activation_dtype: str | None = None,
+    dense_weight_dtype: str | None = None,
 ) -> SearchReport:
     """Every deployment of `model` on the node, priced at the SLO, ranked by $ per million output tokens
     (then tokens/s per user, then fewer GPUs); `top` of them kept (None: all), the frontier whole. MTP drafts
     are accepted at `mtp_acceptance` (None: MTP_ACCEPTANCE where the model has an MTP module), `mtp_tokens` per
     step; every candidate runs with the given `overlap` mode, `expert_imbalance`, `expert_tp` (a layout it
     cannot split its experts over is skipped, and says why), `offload_weights`, `attention_dtype`, `window_kv`,
-    `weight_dtype` (None: fp8 where the GPU has it) and `activation_dtype` (None: the weights'). `colocated`:
-    each layout is one pool whose decode steps carry the prompts' chunks (`serve --colocated`; needs
-    `output_tokens`), no prefill pool, nothing published to set beside it."""
+    `weight_dtype` (None: fp8 where the GPU has it), `dense_weight_dtype` (the GEMMs outside the MoE blocks;
+    None: the weights') and `activation_dtype` (None: the weights'). `colocated`: each layout is one pool whose
+    decode steps carry the prompts' chunks (`serve --colocated`; needs `output_tokens`), no prefill pool, nothing
+    published to set beside it."""
     start = time.perf_counter()
     base = deployment(
         model,
@@ -277,6 +279,7 @@ def search(
         weight_dtype=weight_dtype,
         colocated=colocated,
         activation_dtype=activation_dtype,
+        dense_weight_dtype=dense_weight_dtype,
     )
     if mtp_acceptance is not None and not base.model.num_nextn_predict_layers:
         raise ValueError(f"{base.model.name} has no multi-token prediction module; drop --mtp-acceptance")

@@ -83,7 +83,7 @@ def pose(r: dict[str, Any]):
     if r.get("colocated"):
         context = int(r["input_len"]) + output
         options |= {"colocated": True, "output_tokens": output}
-    for key in ("kv_dtype", "activation_dtype"):
+    for key in ("kv_dtype", "activation_dtype", "dense_weight_dtype"):
         if key in r:
             options[key] = r[key]
     if phase == "decode" and "batch_per_gpu" in r:
