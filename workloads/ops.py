@@ -374,7 +374,7 @@ def serving_layer_ops(
     casts = (act or weight_dtype) in QUANTIZED_WEIGHTS  # activations quantized for the GEMMs (not weight-only)
     out += elementwise_ops(spec, moe, casts, tokens, phase)
     if phase == "prefill":
-        out += _prefill_attention_ops(spec, queries, ctx, prefix, tp, weight_dtype, attention_dtype, act, window_ctx)
+        out += _prefill_attention_ops(spec, queries, ctx, prefix, tp, dense, attention_dtype, act, window_ctx)
     else:
         out.append(decode_attention_op(spec, queries, ctx, tp, kv_dtype))
     out += (

@@ -83,3 +83,10 @@ def test_published_checkpoints_are_posed_as_they_quantize():
             assert r["dense_weight_dtype"] == "fp8", r["id"]
         else:  # Qwen3's and Llama's FP4 checkpoints: no source says they keep anything wider
             assert "dense_weight_dtype" not in r, r["id"]
+
+
+def test_a_cached_prefix_is_up_projected_at_the_attention_dtype():
+    s = r1(dense_weight_dtype="fp8")
+    ops = spec_layer_ops(s, True, 1024.0, 1024.0, 3072.0, "prefill", prefix=2048.0)
+    (kv_b,) = [op for op in ops if op.name == "kv_b_proj" and op.flops and op.m == 2048.0]
+    assert kv_b.precision == "fp8"
