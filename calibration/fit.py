@@ -2,7 +2,9 @@
 
 Per kernel class the fit is a bounded least-squares solve (scipy's
 `least_squares`) of time_s = max(flops / F, bytes / B) + overhead over the
-samples, each residual relative to its measured time so that every sample
+samples (plus items x a cost per item where the samples count pieces of work:
+decode attention's (sequence, KV head) pairs, a timed attention's scores),
+each residual relative to its measured time so that every sample
 weighs by its relative error (a 10 us kernel counts as much as a 10 ms one).
 F and B are bounded by the datasheet of the GPU the samples were timed on
 (its dense peak for the dtype, its HBM bandwidth), so no fitted rate is one
