@@ -44,7 +44,7 @@ from hwmodels.profile import (
 )
 from hwmodels.registry import catalog, load_gpu
 from hwmodels.specs import GPUSpec
-from workloads.dtypes import dtype_bytes
+from workloads.dtypes import QUANTIZED_WEIGHTS, dtype_bytes
 from workloads.elementwise import layer_elementwise_kernels
 from workloads.flops import attended_keys, window_tile_factor
 from workloads.gemms import ffn_gemms, gemm_bytes
@@ -299,7 +299,10 @@ def samples_from_series(series: dict, gpu: str | None = None) -> list[Sample]:
 # combine, the top-k) and v3sim prices as element-wise ops of their own.
 MOE_ELEMENTWISE = ("permute", "swiglu", "combine_reduce", "router_topk", "cast.expert_input", "cast.down_input")
 # The weight and activation dtypes of a grouped-GEMM class's MoE op (`workloads.ops.gemm_op`'s arguments).
-MOE_OPERANDS = {"fp8": ("fp8", None), "bf16": ("bf16", None), "w4a16": ("fp4", "bf16")}
+MOE_OPERANDS = {
+    "fp8": ("fp8", None), "bf16": ("bf16", None), "fp4": ("fp4", None),
+    "w4a16": ("fp4", "bf16"), "w4a8": ("fp4", "fp8"),
+}  # fmt: skip
 
 
 def moe_sample(r: dict, dtype: str, source: str, gpu: GPUSpec) -> Sample:
@@ -308,6 +311,8 @@ def moe_sample(r: dict, dtype: str, source: str, gpu: GPUSpec) -> Sample:
     v3sim's operation list gives that GPU (`workloads.gemms.ffn_gemms` at tokens / ep per GPU, each GPU
     receiving as many token-expert pairs as it sends), its time the op's less the element-wise kernels v3sim
     prices apart (`MOE_ELEMENTWISE`, at hwmodels/data/kernels' rates on `gpu`): the GEMMs' share of what ran."""
+    if dtype not in MOE_OPERANDS:
+        raise ValueError(f"{source}: MoE op timings in {dtype}: use one of {', '.join(MOE_OPERANDS)}")
     weights, act = MOE_OPERANDS[dtype]
     spec = ModelSpec(name="moe op", num_hidden_layers=1, hidden_size=r["hidden"], num_attention_heads=1,
                      vocab_size=1, intermediate_size=r["inter"], n_routed_experts=r["experts"],
@@ -317,7 +322,7 @@ def moe_sample(r: dict, dtype: str, source: str, gpu: GPUSpec) -> Sample:
     tokens = r["tokens"] / r["ep"]
     ops = [gemm_op(g, "forward", "mlp", weights, act) for g in ffn_gemms(spec, True, tokens, r["ep"])
            if g.component == "routed_experts"]  # fmt: skip
-    casts = (act or weights) == "fp8"
+    casts = (act or weights) in QUANTIZED_WEIGHTS  # activations quantized for the GEMMs (not weight-only)
     table = elementwise_rates()
     side = sum(
         table.time_s(cls, tokens * per_token, gpu.hbm_bw_bytes_per_s, gpu.die)

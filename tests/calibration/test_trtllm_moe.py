@@ -98,3 +98,13 @@ def test_serve_takes_the_profile_on_an_h100(capsys):
     a, b = json.loads(default), json.loads(capsys.readouterr().out)
     key = "input_tokens_per_s_per_gpu"
     assert b[key] < 0.9 * a[key]  # compute-bound prefill: TensorRT-LLM's CUTLASS MoE GEMMs are slower than DeepGEMM's
+
+
+def test_every_grouped_dtype_is_an_moe_series_or_a_one_line_error():
+    row = {"hidden": 2880, "inter": 2880, "experts": 32, "topk": 4, "ep": 1, "tokens": 4096, "ms": 0.5}
+    b200 = load_gpu("b200")
+    w4a8 = moe_sample(row, "w4a8", "t", b200)
+    assert w4a8.kernel_class == "grouped_gemm_w4a8" and w4a8.flops == 2 * 3 * 4096 * 4 * 2880 * 2880
+    assert moe_sample(row, "fp4", "t", b200).bytes < moe_sample(row, "fp8", "t", b200).bytes
+    with pytest.raises(ValueError, match="MoE op timings in fp32: use one of"):
+        moe_sample(row, "fp32", "t", b200)
