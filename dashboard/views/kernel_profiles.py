@@ -247,7 +247,8 @@ def show_fits(fits: dict, sources: dict[str, str]) -> None:
     st.subheader("Fits per kernel class")
     frame = fits_frame(fits, sources)
     number = st.column_config.NumberColumn
-    formats = {"TFLOPS": "%.1f", "GB/s": "%.0f", "Overhead (µs)": "%.2f", "Fit error (rms)": "percent"}
+    formats = {"TFLOPS": "%.1f", "GB/s": "%.0f", "Overhead (µs)": "%.2f", "Per item (ns)": "%.3g"}
+    formats["Fit error (rms)"] = "percent"
     st.dataframe(frame, hide_index=True, column_config={c: number(format=f) for c, f in formats.items()})
     st.caption(
         f"Fit error: the root-mean-square of (fit's time / measured time - 1) over the class's samples. A fit "
