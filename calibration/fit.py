@@ -48,7 +48,7 @@ from workloads.dtypes import QUANTIZED_WEIGHTS, dtype_bytes
 from workloads.elementwise import layer_elementwise_kernels
 from workloads.flops import attended_keys, window_tile_factor
 from workloads.gemms import ffn_gemms, gemm_bytes
-from workloads.ops import gemm_op
+from workloads.ops import decode_attention_op, gemm_op
 from workloads.spec import ModelSpec
 
 PUBLISHED_DIR = Path(__file__).parent / "data" / "published"
@@ -338,16 +338,30 @@ def moe_sample(r: dict, dtype: str, source: str, gpu: GPUSpec) -> Sample:
 
 def decode_sample(r: dict, kernel: str, dtype: str, source: str) -> Sample:
     """A decode-attention sample from one timed shape: `batch` sequences, one query each, over `kv_len` cached
-    tokens at `kv_bytes` per element, `heads` query heads of `qk_dim` / `v_dim` over `kv_heads` KV heads (MLA,
-    `attention_decode_mla`: the one cached latent, `qk_dim` wide, whose first `v_dim` are the values). Counted as
-    `workloads.ops.decode_attention_op` counts them: FLOPs 2 x heads x keys x (qk + v) per sequence, bytes the
-    cache read, items the (sequence, KV head) pairs."""
-    batch, keys = r["batch"], r["kv_len"]
-    kv_heads = 1 if kernel == "attention_decode_mla" else r["kv_heads"]
-    width = r["qk_dim"] if kernel == "attention_decode_mla" else r["qk_dim"] + r["v_dim"]
-    return Sample(kernel, dtype, 2.0 * batch * r["heads"] * keys * (r["qk_dim"] + r["v_dim"]),
-                  float(batch * keys * kv_heads * width * r["kv_bytes"]), r["ms"] * 1e-3, source=source,
-                  items=float(batch * kv_heads))  # fmt: skip
+    tokens at `kv_bytes` per element (1: an FP8 cache, 2: bf16), `heads` query heads of `qk_dim` / `v_dim` over
+    `kv_heads` KV heads (GQA: qk_dim = v_dim; MLA, `attention_decode_mla`: the one cached latent, `qk_dim` wide,
+    whose first `v_dim` are the values). Its counts are the op's (`workloads.ops.decode_attention_op` for that
+    shape), and so is its class: the series' dtype must be the one the cache computes in."""
+    cache = {1: "fp8", 2: "bf16"}.get(r["kv_bytes"])
+    if cache is None:
+        raise ValueError(f"{source}: row {r}: kv_bytes must be 1 (an FP8 cache) or 2 (bf16)")
+    if kernel == "attention_decode_mla":
+        if r["qk_dim"] <= r["v_dim"]:
+            raise ValueError(f"{source}: row {r}: MLA's qk_dim (latent + rope) must exceed v_dim (the latent)")
+        # the absorbed form reads the latent and its rope key alone: the per-head dims are not used
+        shape = {"attention": "mla", "kv_lora_rank": r["v_dim"], "qk_rope_head_dim": r["qk_dim"] - r["v_dim"],
+                 "qk_nope_head_dim": r["v_dim"], "v_head_dim": r["v_dim"]}  # fmt: skip
+    else:
+        if r["qk_dim"] != r["v_dim"] or r["heads"] % r["kv_heads"]:
+            raise ValueError(f"{source}: row {r}: GQA needs qk_dim = v_dim and heads a multiple of kv_heads")
+        shape = {"num_key_value_heads": r["kv_heads"], "head_dim": r["qk_dim"]}
+    spec = ModelSpec(name="decode op", num_hidden_layers=1, hidden_size=r["heads"] * r["qk_dim"],
+                     num_attention_heads=r["heads"], vocab_size=1, intermediate_size=1, **shape)  # fmt: skip
+    op = decode_attention_op(spec, r["batch"], r["kv_len"], 1, cache)
+    if op.profile_class != kernel_class(kernel, dtype):
+        raise ValueError(f"{source}: a {cache} cache's decode computes in {op.precision}: use dtype {op.precision}")
+    counts = float(op.flops), float(op.hbm_bytes)
+    return Sample(kernel, dtype, *counts, r["ms"] * 1e-3, source=source, items=float(op.items))
 
 
 def _attention_counts(kernel: str, r: dict) -> float:

@@ -21,6 +21,8 @@ from workloads.flops import window_tile_factor
 from workloads.gemms import gemm_bytes
 from workloads.ops import Op
 
+FALLS_BACK = STAND_INS | FALLBACKS  # a class a profile lacks -> the class that prices it instead
+
 
 def op_s(
     op: Op, rates: KernelRates, sm_share: float = 1.0, expert_imbalance: float = 1.0, hbm_bytes_per_s: float = 0.0
@@ -61,8 +63,8 @@ def priced_class(op: Op, rates: KernelRates) -> str:
     cls = op.profile_class
     if cls == "gemm_wgrad_fp8" and cls not in rates.fits:
         return f"{op.kind}_fp8"  # no weight-gradient class: the forward GEMMs'
-    while cls not in rates.fits and cls in STAND_INS | FALLBACKS:  # a chain: fp8 window -> bf16 window -> bf16
-        cls = (STAND_INS | FALLBACKS)[cls]
+    while cls not in rates.fits and cls in FALLS_BACK:  # a chain: fp8 window -> bf16 window -> bf16
+        cls = FALLS_BACK[cls]
     return cls
 
 

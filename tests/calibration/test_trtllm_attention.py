@@ -193,3 +193,13 @@ def test_hoppers_table_gives_the_same_attention_classes():
                          "attention_fwd_mla_bf16"}  # fmt: skip
     assert all(hopper.fits[c].passes and hopper.fits[c].item_s > 0 for c in attention)
     assert hopper.fits["grouped_gemm_fp8"].samples == 228  # its MoE series kept
+
+
+def test_a_decode_row_must_name_the_dtype_its_cache_computes_in():
+    row = {"batch": 2, "heads": 64, "kv_heads": 8, "qk_dim": 64, "v_dim": 64, "kv_len": 1024, "kv_bytes": 1, "ms": 0.02}
+    with pytest.raises(ValueError, match="a fp8 cache's decode computes in fp8: use dtype fp8"):
+        decode_sample(row, "attention_decode", "bf16", "t")
+    with pytest.raises(ValueError, match="kv_bytes must be 1"):
+        decode_sample({**row, "kv_bytes": 4}, "attention_decode", "fp8", "t")
+    with pytest.raises(ValueError, match="GQA needs qk_dim = v_dim"):
+        decode_sample({**row, "v_dim": 128}, "attention_decode", "fp8", "t")
