@@ -70,6 +70,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/bench_workloads.py
 	$(BIN)/python -m benchmarks.bench_network --write docs/speed.md
 	$(BIN)/python -m benchmarks.bench_training --write docs/speed.md
+	$(BIN)/python -m benchmarks.bench_costs --write docs/speed.md
 	$(BIN)/python benchmarks/bench_calibration.py
 	$(BIN)/python benchmarks/bench_events.py
 	$(BIN)/python benchmarks/bench_serving.py

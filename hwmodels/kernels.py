@@ -1,19 +1,25 @@
-"""Kernel classes beyond the fitted profile: element-wise kernels at a measured share of the HBM datasheet.
+"""Kernel classes beyond the fitted profile: element-wise kernels at a measured share of the HBM datasheet, and
+DeepEP's all-to-all kernels at the rate their SMs reach.
 
-Read from hwmodels/data/kernels/elementwise.toml (its sources are in the file). A share carries across dies of
-one family (H100, H800, H200) as a share, to another die times that die's factor (the same benchmark's kernels
-on both dies); the fixed cost is per kernel.
+Read from hwmodels/data/kernels/elementwise.toml and deepep.toml (their sources are in the files). An element-wise
+share carries across dies of one family (H100, H800, H200) as a share, to another die times that die's factor
+(the same benchmark's kernels on both dies); the fixed cost is per kernel. A DeepEP table is per GPU, or its die's.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import accumulate
 from pathlib import Path
 
 from hwmodels.files import loads_toml, read_text
+from hwmodels.specs import GPUSpec
 
 ELEMENTWISE_PATH = Path(__file__).parent / "data" / "kernels" / "elementwise.toml"
+DEEPEP_PATH = Path(__file__).parent / "data" / "kernels" / "deepep.toml"
+DEEPEP_KINDS = ("dispatch", "combine")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,3 +52,63 @@ def elementwise_rates() -> ElementwiseRates:
             f"{ELEMENTWISE_PATH.name}: every share and die factor must be in (0, 1]: no rate above the datasheet"
         )
     return ElementwiseRates(share, float(data["overhead_s"]), str(data["source"]), factor)
+
+
+@dataclass(frozen=True, slots=True)
+class DeepEPKernel:
+    """One DeepEP kernel (dispatch or combine) on one GPU: at each measured SM count the bytes per second it
+    moves and the seconds per token it spends beside them, and the fixed seconds of a call."""
+
+    sms: tuple[int, ...]
+    bytes_per_s: tuple[float, ...]
+    token_s: tuple[float, ...]
+    call_s: float
+
+    def time_s(self, nbytes: float, tokens: float, sms: float) -> float:
+        """Seconds of one call's work on `sms` SMs (the call's fixed cost apart): interpolated between the
+        measured counts, per SM below the fewest (a share of its rate), held above the most."""
+        low = min(sms, self.sms[0]) / self.sms[0]  # below the fewest measured: that count's per-SM rate
+        rate = interpolated(sms, self.sms, self.bytes_per_s) * low
+        per_token = interpolated(sms, self.sms, self.token_s) / low
+        return nbytes / rate + tokens * per_token
+
+
+def interpolated(x: float, xs: tuple[int, ...], ys: tuple[float, ...]) -> float:
+    """ys at x, linear between the points of the rising xs, held beyond the ends (numpy.interp without numpy:
+    `v3sim --help` loads no heavy library)."""
+    i = bisect_left(xs, x)
+    if i == 0:
+        return ys[0]
+    if i == len(xs):
+        return ys[-1]
+    share = (x - xs[i - 1]) / (xs[i] - xs[i - 1])
+    return ys[i - 1] + share * (ys[i] - ys[i - 1])
+
+
+@cache
+def deepep_tables() -> dict[str, dict[str, DeepEPKernel]]:
+    """The shipped DeepEP tables by GPU name (and die: `[die]` names the GPU whose table a die takes)."""
+    data = loads_toml(read_text(DEEPEP_PATH, "DeepEP kernel table"), str(DEEPEP_PATH))
+    out: dict[str, dict[str, DeepEPKernel]] = {}
+    for gpu, kinds in data.items():
+        if gpu == "die":
+            continue
+        out[gpu] = {}
+        for kind in DEEPEP_KINDS:
+            row = kinds[kind]
+            sms = tuple(int(x) for x in row["sms"])
+            if list(sms) != sorted(set(sms)) or sms[0] < 1 or not all(float(x) > 0 for x in row["gb_per_s"]):
+                raise ValueError(f"{DEEPEP_PATH.name} [{gpu}.{kind}]: SMs must rise from 1 and every rate be positive")
+            # more SMs are never slower (DeepEP could leave the extra ones idle): each rate held at its best below
+            rate = tuple(accumulate((float(x) * 1e9 for x in row["gb_per_s"]), max))
+            token_s = tuple(accumulate((float(x) * 1e-9 for x in row["ns_per_token"]), min))
+            out[gpu][kind] = DeepEPKernel(sms, rate, token_s, float(row["call_us"]) * 1e-6)
+    for die, gpu in data.get("die", {}).items():
+        out[str(die)] = out[str(gpu)]
+    return out
+
+
+def deepep_kernels(gpu: GPUSpec) -> dict[str, DeepEPKernel] | None:
+    """DeepEP's dispatch and combine kernels on `gpu` (its own table, else its die's), None without either."""
+    tables = deepep_tables()
+    return tables.get(gpu.name) or tables.get(gpu.die)

@@ -16,10 +16,12 @@ TP_COMM_MODES = ("exposed", "overlapped")  # TP+SP collectives: in turn with com
 # DualPipe overlaps); DualPipe always overlaps it
 EP_COMM_MODES = ("exposed", "overlapped")
 # how the expert all-to-all moves tokens (workloads.comm): DeepEP as V3 runs it (one InfiniBand copy per remote node,
-# forwarded over NVLink; dispatched in fp8 under the FP8 recipe); DeepEP or HybridEP as Megatron's flex dispatcher
-# runs them (the same, dispatched in bf16: Megatron has no fp8 dispatch); Megatron's alltoall dispatcher (NCCL: one
-# copy per remote expert, bf16)
-EP_DISPATCHERS = ("deepep-fp8", "deepep", "alltoall")
+# forwarded over NVLink, one copy per destination GPU; dispatched in fp8 under the FP8 recipe); DeepEP as Megatron's
+# flex dispatcher runs it (the same, dispatched in bf16: Megatron has no fp8 dispatch); HybridEP (NVIDIA's kernels
+# for Megatron's flex dispatcher: the same copies, bf16; no kernel table, priced by its links); Megatron's alltoall
+# dispatcher (NCCL: one copy per remote expert, bf16). DeepEP's kernels are priced at the rate their SMs reach
+# (hwmodels/data/kernels/deepep.toml)
+EP_DISPATCHERS = ("deepep-fp8", "deepep", "hybridep", "alltoall")
 # context parallelism's exchange (workloads.ops.cp_ops): a ring of K/V chunks under the attention (TE's p2p), K/V
 # all-gathered before it (Llama 3, TE's all_gather), or heads and sequence swapped by all-to-alls (Ulysses, TE's a2a)
 CP_COMM_MODES = ("ring", "all-gather", "all-to-all")

@@ -39,8 +39,8 @@ def dispatch_form(dispatcher: str, precision: str) -> tuple[str, bool]:
 
 
 def expected_nodes(experts: int, k: int, nodes: int, node_limit: int | None = None) -> float:
-    """Expected distinct nodes, of `nodes` holding `experts` evenly, that k uniformly routed experts sit on
-    (capped by `node_limit`)."""
+    """Expected distinct nodes (or GPUs), of `nodes` holding `experts` evenly, that k uniformly routed experts sit
+    on (capped by `node_limit`)."""
     free = nodes * (1 - comb(experts - experts // nodes, k) / comb(experts, k)) if nodes > 1 else 1.0
     return min(free, node_limit) if node_limit else free
 
@@ -63,7 +63,8 @@ def ep_bytes_per_token_per_layer(
     `dispatch` / `combine`: every copy to an expert on another GPU (what a plain
     all-to-all moves); `*_ib`: InfiniBand bytes with one copy per remote node
     (`direct`: one per remote expert, as NCCL's all-to-all sends them, no node limit);
-    `*_nvlink`: copies delivered inside a node (forwarded or local-node experts).
+    `*_nvlink`: copies delivered inside a node (forwarded or local-node experts), one per destination GPU
+    (`direct`: one per expert).
     Combine sends the same copies back, in `combine_dtype`.
     """
     if not spec.is_moe:
@@ -74,9 +75,12 @@ def ep_bytes_per_token_per_layer(
     off_gpu = k * (1 - 1 / layout.ep)  # copies bound for another GPU
     # direct: every copy bound for another node crosses on its own
     remote_nodes = (k if direct else expected_nodes_per_token(spec, layout, node_limit)) * (1 - 1 / nodes)
-    # Every copy lands on the node's GPU with the sender's in-node index (over IB, or
-    # already there when local) and needs an NVLink hop unless its expert is on that GPU.
-    nvlink_copies = k * (1 - 1 / g)
+    # Every copy lands on the node's GPU with the sender's in-node index (over IB, or already there when local)
+    # and needs an NVLink hop unless its expert is on that GPU: one copy per destination GPU, however many of the
+    # token's experts it holds (DeepEP's layout; uniform routing, so node-limited routing, which crowds experts
+    # onto fewer GPUs, sends a little less); `direct` sends one per expert.
+    gpus = k if direct else expected_nodes(spec.n_routed_experts, k, layout.ep)
+    nvlink_copies = gpus * (1 - 1 / g)
     out = {}
     for phase, dtype in (("dispatch", dispatch_dtype), ("combine", combine_dtype)):
         size = activation_bytes_per_token(spec, dtype)

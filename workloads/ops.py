@@ -241,7 +241,8 @@ def ep_ops(
     """One MoE layer's expert-parallel dispatch and combine for `tokens` tokens on one GPU: InfiniBand bytes
     (one copy per remote node; per remote expert under the `alltoall` dispatcher) and NVLink bytes (forwarded
     and in-node copies). Forward dispatch is fp8 under V3's FP8 recipe (`deepep-fp8`), bf16 under Megatron's
-    dispatchers; gradients go back in bf16 (backward dispatch retraces the combine, and back)."""
+    dispatchers; gradients go back in bf16 (backward dispatch retraces the combine, and back). Its items are the
+    tokens the GPU sends (DeepEP's kernels pay per token beside the bytes: `hwmodels.kernels.DeepEPKernel`)."""
     if not spec.is_moe or layout.ep == 1:
         return []
     out = []
@@ -257,9 +258,8 @@ def ep_ops(
             continue
         for kind, volume, prec in pairs:
             ib, nvlink = tokens * vol[f"{volume}_ib"], tokens * vol[f"{volume}_nvlink"]
-            out.append(
-                Op(kind, kind, phase, "mlp", "ep_all_to_all", prec, ib_bytes=ib, nvlink_bytes=nvlink, stream="comm")
-            )
+            op = Op(kind, kind, phase, "mlp", "ep_all_to_all", prec, ib_bytes=ib, nvlink_bytes=nvlink, stream="comm")
+            out.append(replace(op, items=tokens))  # DeepEP pays per token sent beside the bytes
     return out
 
 

@@ -30,6 +30,7 @@ from operator import attrgetter
 
 import numpy as np
 
+from hwmodels.kernels import DeepEPKernel, deepep_kernels
 from simulator.analytic.dataparallel import dp_and_optimizer_by_batch
 from simulator.analytic.fabric import fabric_factors
 from simulator.analytic.host import host_floor, host_s, launched
@@ -208,12 +209,43 @@ def ep_link_s(run: RunSpec, op: Op) -> float:
     """Seconds of one dispatch or combine op on its links: the InfiniBand and NVLink shares move at once
     (forwarding pipelines the two), each at the achieved rate the all-to-all's SMs reach; InfiniBand no faster
     than the busiest switch link of every EP group's all-to-all on the run's topology allows
-    (`simulator.analytic.fabric`: taper, planes, rails and ECMP collisions)."""
+    (`simulator.analytic.fabric`: taper, planes, rails and ECMP collisions). DeepEP's kernels, where measured on
+    the GPU, move the NVLink share no faster than their SMs do (`ep_kernel_s`)."""
     node, share = run.node, ep_rate_share(run)
     factors = fabric_factors(run)
     fabric = factors.dispatch if op.kind == "dispatch" else factors.combine
     ib_s = op.ib_bytes / node.scaleout_achieved_bw_bytes_per_s_per_gpu * max(1 / share, fabric)
-    return max(ib_s, op.nvlink_bytes / (share * node.scaleup_achieved_bw_bytes_per_s))
+    kernel = ep_kernel(run, op.kind)
+    if kernel is None:
+        return max(ib_s, op.nvlink_bytes / (share * node.scaleup_achieved_bw_bytes_per_s))
+    nvlink_s = op.nvlink_bytes / node.scaleup_achieved_bw_bytes_per_s
+    return max(ib_s, nvlink_s, kernel.time_s(op.nvlink_bytes, op.items, ep_kernel_sms(run)))
+
+
+DEEPEP_DISPATCHERS = ("deepep-fp8", "deepep")  # the dispatchers that run DeepEP's kernels (hwmodels/data/kernels)
+
+
+def ep_kernel(run: RunSpec, kind: str) -> DeepEPKernel | None:
+    """DeepEP's `kind` (dispatch or combine) kernel as the run's GPU runs it, None where the run's dispatcher is
+    not DeepEP or no table covers the GPU (then the links alone price the all-to-all)."""
+    if run.ep_dispatcher not in DEEPEP_DISPATCHERS:
+        return None
+    kernels = deepep_kernels(run.node.gpu)
+    return kernels[kind] if kernels else None
+
+
+def ep_kernel_sms(run: RunSpec) -> int:
+    """SMs DeepEP's kernels run on: `comm_sms` (V3's and DeepEP's 20 by default), overlapped or in turn with
+    compute; a run in turn that keeps none gives them every SM."""
+    return run.comm_sms or run.node.gpu.sm_count
+
+
+def ep_call_s(run: RunSpec, kind: str) -> float:
+    """Fixed seconds of one dispatch or combine call: the link's latency (InfiniBand's when the EP group spans
+    nodes), and DeepEP's measured per-call cost (its notify, launch and barrier: `DeepEPKernel.call_s`)."""
+    node, kernel = run.node, ep_kernel(run, kind)
+    latency = node.nic.latency_s if run.layout.ep_nodes > 1 else node.scaleup_latency_s
+    return latency + (kernel.call_s if kernel else 0.0)
 
 
 def block_ops(run: RunSpec, moe: bool) -> tuple[Op, ...]:
@@ -354,13 +386,12 @@ class _RunParts:
     def ep_per_layer(self) -> dict[str, float]:
         """Seconds of one MoE layer's dispatch and combine, forward and backward, with their latency."""
         if self._ep is None:
-            run, node = self.run, self.run.node
+            run = self.run
             F, B, _ = TRAINING_PHASES
-            latency = node.nic.latency_s if run.layout.ep_nodes > 1 else node.scaleup_latency_s
             names = {("dispatch", F): "dispatch_f", ("combine", F): "combine_f", ("dispatch", B): "dispatch_b",
                      ("combine", B): "combine_b"}  # fmt: skip
             self._ep = {
-                names[(op.kind, op.phase)]: run.expert_imbalance * ep_link_s(run, op) + latency
+                names[(op.kind, op.phase)]: run.expert_imbalance * ep_link_s(run, op) + ep_call_s(run, op.kind)
                 for op in ep_ops(
                     run.model, run.layout, self.per_gpu, (F, B), run.node_limit, run.precision, run.ep_dispatcher
                 )

@@ -77,14 +77,16 @@ RUN_HELP = {
     "precision": "GEMM precision (default: fp8 where the GPU has fp8 tensor cores, else bf16)",
     "recompute": "activation recomputation (default selective)",
     "node_limit": "most nodes a token's experts span (default 4, V3's)",
-    "comm_sms": "SMs kept for the expert all-to-all beside compute (default 20, V3's 20 of 132)",
+    "comm_sms": "SMs kept for the expert all-to-all beside compute, and DeepEP's kernels' SMs (default 20, V3's "
+    "20 of 132)",
     "tp_comm": "TP+SP collectives: exposed (default) or overlapped",
     "ep_comm": "expert all-to-all under 1f1b and interleaved: exposed (default), in turn with compute, or "
     "overlapped, each forward merged with an adjacent micro-batch's backward (Megatron's "
     "overlap_moe_expert_parallel_comm); DualPipe always overlaps it",
     "ep_dispatcher": "how the all-to-all moves tokens: deepep-fp8 (default), V3's: one InfiniBand copy per remote "
-    "node, forwarded over NVLink, fp8 dispatch under --precision fp8; deepep (DeepEP or HybridEP under "
-    "Megatron: bf16 dispatch), alltoall (Megatron's NCCL all-to-all: a copy per remote expert, bf16)",
+    "node, forwarded over NVLink, fp8 dispatch under --precision fp8; deepep (DeepEP under Megatron: bf16 "
+    "dispatch), hybridep (NVIDIA's HybridEP under Megatron: bf16, priced by its links), alltoall (Megatron's NCCL "
+    "all-to-all: a copy per remote expert, bf16)",
     "cuda_graphs": "what CUDA graphs capture, launched without the host's cost per kernel: none (default), as "
     "V3's eager trace; router, attn, attn+router (Megatron's scopes) or full (the whole iteration)",
     "expert_imbalance": "busiest GPU's routed tokens / mean (default 1)",

@@ -30,12 +30,14 @@ from scipy.sparse import csr_matrix
 from hwmodels.routing import Fabric
 from hwmodels.traffic import moe_transfers
 from simulator.analytic.fabric import run_fabric
+from simulator.analytic.training import ep_kernel, ep_kernel_sms
 from simulator.analytic.training import tokens_per_gpu as micro_batch_tokens
 from simulator.network.collectives import check_moe_transfers, route_transfers
 from simulator.network.flows import simulate_flows
 from simulator.runspec import RunSpec
 from workloads.comm import dispatch_form, ep_bytes_per_token_per_layer
 from workloads.layout import stage_blocks
+from workloads.ops import TRAINING_PHASES, ep_ops
 
 PHASES = ("dispatch_f", "combine_f", "dispatch_b", "combine_b")
 
@@ -119,6 +121,7 @@ def ep_traffic(
     links = {p: np.zeros((routing.samples, run.pp, len(fabric.capacity_bytes_per_s))) for p in ("dispatch", "combine")}
     scale = {p: bwd[p] / fwd[p] for p in ("dispatch", "combine")}
     backward_phase = {"dispatch": "combine_b", "combine": "dispatch_b"}  # gradients retrace the forward's flows
+    floor, call = deepep_floor(run, tokens)
     for j in range(routing.samples):
         load = draw_gpu_loads(rng, groups, layout.ep, spec.n_routed_experts, routed, routing.expert_cv)
         max_load[j] = np.where(has_moe, load[stage].max(axis=1), 1.0)
@@ -133,12 +136,27 @@ def ep_traffic(
                 finish = k * transfer_s + flows.latency_s
                 per = np.zeros(run.pp)
                 np.maximum.at(per, owner[first], finish[first])
-                out[name][j] = per
+                out[name][j] = np.where(has_moe, np.maximum(per, floor[name]) + call[name], per)
             by_stage = csr_matrix((size, (np.arange(len(size)), owner)), shape=(len(size), run.pp))
             links[pattern][j] = (flows.incidence @ by_stage).toarray().T
             if progress is not None:
                 progress(2 * j + (pattern == "combine") + 1, 2 * routing.samples, "all-to-alls")
     return EPTraffic(out, max_load, links, scale, fabric)
+
+
+def deepep_floor(run: RunSpec, tokens: float) -> tuple[dict[str, float], dict[str, float]]:
+    """Per phase: the seconds DeepEP's kernels take on their SMs at the mean load (no flow finishes sooner) and
+    their fixed cost per call, as the analytic model prices them (`simulator.analytic.training.ep_link_s`); zero
+    where the dispatcher is not DeepEP or no table covers the GPU."""
+    floor, call = dict.fromkeys(PHASES, 0.0), dict.fromkeys(PHASES, 0.0)
+    phases = TRAINING_PHASES[:2]
+    for op in ep_ops(run.model, run.layout, tokens, phases, run.node_limit, run.precision, run.ep_dispatcher):
+        kernel = ep_kernel(run, op.kind)
+        if kernel is not None:
+            name = f"{op.kind}_{'f' if op.phase == phases[0] else 'b'}"
+            floor[name] = kernel.time_s(op.nvlink_bytes, op.items, ep_kernel_sms(run))
+            call[name] = kernel.call_s
+    return floor, call
 
 
 def link_kinds(fabric: Fabric) -> np.ndarray:

@@ -147,9 +147,13 @@ def test_megatron_bridge_runs_land_out_of_sample():
     benchmark measured there: 0.797 of the H200's), the MoE ones on GB200 by 15-22% and on 8-GPU B200 nodes by
     72% (V3) and 49% (Qwen3-235B); GPT-OSS 120B misses on every system (+82% on GB200, +108% on B200, +54% on
     H100 with full recompute: 5.1B active parameters a token, BF16, no CUDA graphs in the recipe).
-    Qwen3-30B-A3B (128 experts of 768) is a known miss on H100 and GB200; on B200, launched eagerly but for the
+    Qwen3-30B-A3B (128 experts of 768) is a known miss on H100 (PP2 VP24); on B200, launched eagerly but for the
     router, it comes to +15.3% once the host's launch time is priced (`simulator.analytic.host`: +239% without), as
-    Qwen3-235B on B200 moves from +117% to +49%. What else on Blackwell is priced too fast is not yet found."""
+    Qwen3-235B on B200 moves from +117% to +49%. Measured 2026-12-06, with DeepEP's kernels priced at the rate
+    their 20 SMs reach (hwmodels/data/kernels/deepep.toml: on a Blackwell 0.3-0.5 TB/s, under NVLink 5's 0.72
+    achieved) and one NVLink copy per destination GPU: the GB200 MoE runs on DeepEP land within 15% (V3 BF16
+    +22 -> -0.7%, V3 FP8-MX +15 -> -8.1%, Qwen3-235B +21 -> -9.1%, Qwen3-30B-A3B +43 -> +1.0%), GPT-OSS on
+    GB200 +82 -> +35%."""
     rows = {r["figure"]: r for r in training_run_rows()}
     megatron = {name: r for name, r in rows.items() if "(Megatron-Bridge, " in name}  # the 25.11 tables
     assert {g for g in ("H100", "B200", "GB200") if any(f" {g} (" in name for name in megatron)} == {
@@ -159,8 +163,8 @@ def test_megatron_bridge_runs_land_out_of_sample():
     }
     assert all(not r["in_sample"] for r in megatron.values())
     known = {name for name, r in megatron.items() if "known miss" in r["note"]}
-    assert known == {name for name in megatron if name.startswith("Qwen3-30B-A3B") and " B200 (" not in name}
-    assert len(known) == 2
+    assert known == {name for name in megatron if name.startswith("Qwen3-30B-A3B") and " H100 (" in name}
+    assert len(known) == 1
     misses = {name for name, r in megatron.items() if abs(r["rel_error"]) > 0.15 and name not in known}
     host_bound = "Qwen3-30B-A3B on 8 B200 (Megatron-Bridge, FP8-MX, EP8), tokens/s per GPU"
     assert 0 < megatron[host_bound]["rel_error"] < 0.2  # the GPU waits for the host: +239% without that wait
@@ -173,23 +177,21 @@ def test_megatron_bridge_runs_land_out_of_sample():
         "GPT-OSS 120B on 64 B200 (Megatron-Bridge, BF16, EP8, MBS 4), tokens/s per GPU",
         "GPT-OSS 120B on 64 H100 (Megatron-Bridge, BF16, PP4 EP8, MBS 4, v3sim: full recompute), tokens/s per GPU",
         "Llama 3 70B on 64 GB200 (Megatron-Bridge, FP8-CS, FSDP, MBS 2), tokens/s per GPU",
-        "DeepSeek-V3 on 256 GB200 (Megatron-Bridge, BF16, PP4 VP4 EP64), tokens/s per GPU",
-        "DeepSeek-V3 on 256 GB200 (Megatron-Bridge, FP8-MX, PP8 VP4 EP32), tokens/s per GPU",
-        "Qwen3-235B-A22B on 256 GB200 (Megatron-Bridge, BF16, PP8 VP3 EP32), tokens/s per GPU",
     }
     blackwell = [r["rel_error"] for name, r in megatron.items() if "B200 (" in name and name not in known]
-    assert all(e > 0 for e in blackwell)  # every Blackwell run reads fast: a missing cost, not noise
-    assert len(megatron) - len(known) - len(misses) >= 6  # Llama 3 8B, 70B on H100; 8B, 405B on B200; 8B, 405B GB200
+    assert sum(e > 0 for e in blackwell) >= len(blackwell) - 3  # fast but for three GB200 DeepEP runs (-1..-9%)
+    assert len(megatron) - len(known) - len(misses) >= 10  # and Llama 3 8B, 70B on H100, 8B, 405B on (G)B200
 
 
 def test_megatron_bridge_later_releases_land_out_of_sample():
     """The newest Megatron-Bridge container that measured each model, system and precision (26.04.01, 26.06,
     26.08), each posed with its recipe's CUDA graphs, recomputation, TP overlap, all-to-all overlap (`ep_comm`)
     and dispatcher (`ep_dispatcher`). Measured 2026-12-05: the 26.08 GB200 MoE runs, one CUDA graph for the
-    whole iteration, land within 15% (V3 +0.6%, Qwen3-30B-A3B -14.4% with its all-to-all exposed, Qwen3-235B
-    +5.4%) where the same models' 25.11 runs read 20-55% fast: Qwen3-30B-A3B on 8 GB200, the same layout, sped
-    up from 23,766 to 39,936 tokens/s per GPU as the framework captured the whole iteration and overlapped the
-    all-to-all, and v3sim prices what the later software reaches. The 26.04.01 MoE runs, still launched
+    whole iteration, land within 15% (V3 +0.6%, Qwen3-30B-A3B -6.2% on HybridEP, priced by its links, Qwen3-235B
+    +5.5%; 2026-12-06). Qwen3-30B-A3B on 8 GB200, the same layout, sped up from 23,766 (25.11, DeepEP) to 39,936
+    tokens/s per GPU as the framework captured the whole iteration, overlapped the all-to-all and moved to
+    HybridEP: v3sim lands both (+1.0%, -6.2%) once DeepEP's kernels are priced at the rate their SMs reach
+    (before, +43% and -14%). The 26.04.01 MoE runs, still launched
     eagerly, read fast on B200 (Qwen3 21-34%) but V3 (+0.9%, DeepEP overlapped); GPT-OSS 120B misses in every release
     (+27% with 26.08's whole-iteration graph); Qwen3-235B on H100 reads 18% fast, overlapped through Megatron's
     NCCL all-to-all (a copy per remote expert: +84% priced as DeepEP's one per remote node)."""
@@ -200,7 +202,7 @@ def test_megatron_bridge_later_releases_land_out_of_sample():
     whole = {name.split(" on ")[0]: r["rel_error"] for name, r in later.items() if "26.08" in name}
     assert {m for m, e in whole.items() if abs(e) <= 0.15} == {"DeepSeek-V3", "Qwen3-30B-A3B", "Qwen3-235B-A22B"}
     same_layout = "Qwen3-30B-A3B on 8 GB200 (Megatron-Bridge, FP8-MX, EP8, MBS 4), tokens/s per GPU"
-    assert rows[same_layout]["rel_error"] > 0.4 and abs(whole["Qwen3-30B-A3B"]) < 0.15
+    assert abs(rows[same_layout]["rel_error"]) < 0.15 and abs(whole["Qwen3-30B-A3B"]) < 0.15  # both releases
     assert all(r["rel_error"] > 0.25 for name, r in later.items() if name.startswith("GPT-OSS"))
     eager_b200 = [r["rel_error"] for name, r in later.items() if " B200 (" in name and "26.04.01" in name]
     assert len(eager_b200) == 4 and sum(e > 0.15 for e in eager_b200) == 3  # V3 the exception, +0.9%
