@@ -13,8 +13,10 @@ rows with 4,096 tokens or more are fitted as
 rank sends to other ranks (one per distinct destination rank, as DeepEP sends them: uniform top-k routing) at
 the hidden size in bf16 for combine and in FP8 with 1x128 scales for dispatch (the benchmark dispatches FP8
 where DeepEP is built for SM90 and up; its time is half the combine's, as FP8's bytes are). The fit is
-weighted by 1 / seconds (relative error). Run `python -m calibration.deepep GPU=PARQUET [GPU=PARQUET ...]` to
-print the TOML tables; `ranks` is the node's GPUs (8, a GB200 tray's 4).
+weighted by 1 / seconds (relative error). The low-latency (decode) kernels' table, wideep_deepep_ll_perf.parquet
+(tokens 1-1,024, the kernels on every SM), is fitted the same way without SMs (`fit_low_latency`). Run
+`python -m calibration.deepep GPU=PARQUET [GPU=PARQUET ...]` to print the TOML tables; `ranks` is the node's
+GPUs (8, a GB200 tray's 4).
 """
 
 from __future__ import annotations
@@ -65,6 +67,31 @@ def fit_kind(frame: pd.DataFrame, kind: str, ranks: int) -> dict[str, object]:
     return {**out, "call_us": round(call_s * 1e6, 1), "rel_rmse": round(rms, 3), "rows": len(big)}
 
 
+def fit_low_latency(frame: pd.DataFrame) -> dict[str, dict[str, object]]:
+    """Dispatch's and combine's low-latency (decode) kernels from one GPU's rows of AIConfigurator's
+    wideep_deepep_ll_perf table (tokens 1-1,024, every SM): seconds = call + tokens x per_token + bytes / rate,
+    `bytes` one copy per routed expert, local ones included, as the low-latency kernels send them and the table's
+    bandwidth column counts them (fp8 dispatch with its scales, bf16 combine)."""
+    out: dict[str, dict[str, object]] = {}
+    for kind in ("dispatch", "combine"):
+        seconds = frame[f"{kind}_avg_t_us"].to_numpy() * 1e-6
+        tokens = frame["num_token"].to_numpy(dtype=float)
+        copies = tokens * frame["num_topk"].to_numpy()
+        nbytes = copies * frame["hidden_size"].to_numpy() * BYTES_PER_ELEMENT[kind]
+        columns = np.column_stack([np.ones(len(seconds)), tokens, nbytes]) / seconds[:, None]
+        (call_s, per_token, per_byte), *_ = np.linalg.lstsq(columns, np.ones(len(seconds)), rcond=None)
+        per_token = max(float(per_token), 0.0)
+        errors = (call_s + tokens * per_token + nbytes * per_byte) / seconds - 1
+        out[kind] = {
+            "call_us": round(float(call_s) * 1e6, 1),
+            "gb_per_s": round(float(1 / per_byte / 1e9), 1),
+            "ns_per_token": round(per_token * 1e9, 1),
+            "rel_rmse": round(float(np.sqrt(np.mean(np.square(errors)))), 3),
+            "rows": len(frame),
+        }
+    return out
+
+
 def fit_table(frame: pd.DataFrame, ranks: int) -> dict[str, dict[str, object]]:
     """Dispatch's and combine's tables from one GPU's DeepEP rows (shapes whose experts split evenly)."""
     frame = frame[frame["num_experts"] % ranks == 0]
@@ -77,7 +104,8 @@ def toml_block(gpu: str, table: dict[str, dict[str, object]]) -> str:
     for kind, fit in table.items():
         lines.append(f"[{gpu}.{kind}]  # {fit['rows']} rows, fit {100 * float(fit['rel_rmse']):.0f}% rms")  # type: ignore[arg-type]
         for key in ("sms", "gb_per_s", "ns_per_token", "call_us"):
-            lines.append(f"{key} = {fit[key]}")
+            if key in fit:
+                lines.append(f"{key} = {fit[key]}")
         lines.append("")
     return "\n".join(lines)
 
@@ -85,8 +113,12 @@ def toml_block(gpu: str, table: dict[str, dict[str, object]]) -> str:
 def main(argv: list[str]) -> None:
     for arg in argv:
         gpu, _, path = arg.partition("=")
-        ranks = 4 if gpu.startswith("gb") else 8
-        sys.stdout.write(toml_block(gpu, fit_table(pd.read_parquet(path), ranks)) + "\n")
+        frame = pd.read_parquet(path)
+        if "combine_avg_t_us" in frame:  # a low-latency table
+            sys.stdout.write(toml_block(f"{gpu}.low_latency", fit_low_latency(frame)) + "\n")
+        else:
+            ranks = 4 if gpu.startswith("gb") else 8
+            sys.stdout.write(toml_block(gpu, fit_table(frame, ranks)) + "\n")
 
 
 if __name__ == "__main__":

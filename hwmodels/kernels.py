@@ -85,6 +85,41 @@ def interpolated(x: float, xs: tuple[int, ...], ys: tuple[float, ...]) -> float:
     return ys[i - 1] + share * (ys[i] - ys[i - 1])
 
 
+@dataclass(frozen=True, slots=True)
+class DeepEPLowLatency:
+    """One DeepEP low-latency kernel (decode's dispatch or combine) on one GPU: the bytes per second it moves, the
+    seconds per token beside them and the fixed seconds of a call (it runs on every SM: no SM axis)."""
+
+    bytes_per_s: float
+    token_s: float
+    call_s: float
+
+    def time_s(self, nbytes: float, tokens: float) -> float:
+        """Seconds of one call's work (its fixed cost apart): `nbytes`, one copy per routed expert."""
+        return nbytes / self.bytes_per_s + tokens * self.token_s
+
+
+@cache
+def deepep_low_latency_tables() -> dict[str, dict[str, DeepEPLowLatency]]:
+    """The shipped low-latency tables by GPU name and die, as `deepep_tables`."""
+    data = loads_toml(read_text(DEEPEP_PATH, "DeepEP kernel table"), str(DEEPEP_PATH))
+    out: dict[str, dict[str, DeepEPLowLatency]] = {}
+    for gpu, kinds in data.items():
+        for kind, row in kinds.get("low_latency", {}).items() if gpu != "die" else ():
+            rates = (float(row["gb_per_s"]) * 1e9, float(row["ns_per_token"]) * 1e-9, float(row["call_us"]) * 1e-6)
+            out.setdefault(str(gpu), {})[kind] = DeepEPLowLatency(*rates)
+    for die, gpu in data.get("die", {}).items():
+        if str(gpu) in out:
+            out[str(die)] = out[str(gpu)]
+    return out
+
+
+def deepep_low_latency(gpu: GPUSpec) -> dict[str, DeepEPLowLatency] | None:
+    """DeepEP's low-latency dispatch and combine on `gpu` (its own table, else its die's), None without either."""
+    tables = deepep_low_latency_tables()
+    return tables.get(gpu.name) or tables.get(gpu.die)
+
+
 @cache
 def deepep_tables() -> dict[str, dict[str, DeepEPKernel]]:
     """The shipped DeepEP tables by GPU name (and die: `[die]` names the GPU whose table a die takes)."""

@@ -53,7 +53,8 @@ class Op:
     it reads per cached token and head, `k` of the keys and `n` of the values (MLA's absorbed form: the latent and
     its rope key, 576, and the latent, 512). `items` are what a kernel pays for one by one beside its FLOPs and
     bytes, where a profile prices them (`KernelFit.item_s`): decode attention's (sequence, KV head) pairs, one
-    thread block each; training and prefill attention's scores, one softmax exponential each.
+    thread block each; training and prefill attention's scores, one softmax exponential each; the expert
+    all-to-all's tokens (`hwmodels.kernels.DeepEPKernel`).
     """
 
     name: str
@@ -445,8 +446,8 @@ def serving_ep_ops(
 ) -> list[Op]:
     """One MoE layer's dispatch (fp8) and combine (bf16) of `tokens` per serving GPU in an EP group of `ep`
     GPUs whose scale-up domain holds `domain` of them: copies bound for another domain go over the NIC
-    (DeepEP low-latency: one per expert; normal mode, `forwarded`: one per node, then NVLink), the rest
-    over NVLink."""
+    (DeepEP low-latency: one per expert; normal mode, `forwarded`: one per node, then NVLink, one per destination
+    GPU), the rest over NVLink."""
     if not spec.is_moe or ep == 1:
         return []
     k = spec.num_experts_per_tok
@@ -455,7 +456,9 @@ def serving_ep_ops(
     if forwarded and cross > 0:
         nodes = ep // domain
         cross = expected_nodes(spec.n_routed_experts, k, nodes, node_limit) * (1 - 1 / nodes)
-    nvlink = k * (1 - 1 / domain) if forwarded else k * (1 - 1 / ep)
+    # forwarded: one NVLink copy per destination GPU (DeepEP's normal kernels, `workloads.comm`); low-latency
+    # kernels send one per expert
+    nvlink = expected_nodes(spec.n_routed_experts, k, ep) * (1 - 1 / domain) if forwarded else k * (1 - 1 / ep)
     out = []
     for kind, dtype in (("dispatch", "fp8"), ("combine", "bf16")):
         size = tokens * spec.hidden_size * dtype_bytes(dtype)

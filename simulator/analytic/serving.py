@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
+from hwmodels.kernels import deepep_kernels, deepep_low_latency
 from hwmodels.units import SECONDS_PER_HOUR
 from simulator.analytic.pricing import compute_s, op_s
 from simulator.analytic.profile import KernelRates, rates_for
@@ -51,6 +52,7 @@ from simulator.analytic.servingmemory import (
 )
 from simulator.names import SERVE_PHASES
 from simulator.servespec import ServeSpec
+from workloads.comm import activation_bytes_per_token
 from workloads.flops import cached_tokens, span_keys, span_windowed_keys
 from workloads.ops import Op, serving_ep_ops, serving_head_ops, serving_layer_ops
 
@@ -70,8 +72,8 @@ def ep_comm_s(
     s: ServeSpec, tokens: float, ep: int, forwarded: bool, node_limit: int | None = 4, part: str | None = None
 ) -> float:
     """Seconds of one MoE layer's dispatch + combine (or only `part` of them) of `tokens` per GPU
-    (`workloads.ops.serving_ep_ops`): the NIC and NVLink shares run at once, each way pays the link's
-    latency."""
+    (`workloads.ops.serving_ep_ops`): the NIC and NVLink shares run at once, no faster than DeepEP's kernels
+    move them where timed on the GPU (`ep_kernel_s`), each way paying the link's latency and the call's cost."""
     node = s.node
     ops = serving_ep_ops(s.model, tokens, ep, node.scaleup_domain_gpus, forwarded, "decode", node_limit)
     ops = [op for op in ops if part is None or op.kind == part]
@@ -80,7 +82,31 @@ def ep_comm_s(
     net = sum(op.ib_bytes for op in ops) / node.scaleout_achieved_bw_bytes_per_s_per_gpu
     nvl = sum(op.nvlink_bytes for op in ops) / node.scaleup_achieved_bw_bytes_per_s
     latency = node.nic.latency_s if ep > min(ep, node.scaleup_domain_gpus) else node.scaleup_latency_s
-    return max(net, nvl) + len(ops) * latency
+    work, call = ep_kernel_s(s, ops, tokens, forwarded)
+    return max(net, nvl, work) + len(ops) * latency + call
+
+
+def ep_kernel_s(s: ServeSpec, ops: list[Op], tokens: float, forwarded: bool) -> tuple[float, float]:
+    """(work, fixed) seconds of DeepEP's kernels for the dispatch / combine `ops` of `tokens` per GPU
+    (hwmodels/data/kernels/deepep.toml; (0, 0) on a GPU without a table): prefill's normal kernels on
+    PREFILL_COMM_SMS SMs over the NVLink copies, decode's low-latency kernels over one copy per routed expert,
+    local ones included. ASSUMED for every serving framework: TensorRT-LLM's and vLLM's own all-to-all kernels
+    have no such table, and v3sim's serving model runs DeepEP's."""
+    gpu = s.node.gpu
+    if forwarded:
+        kernels = deepep_kernels(gpu)
+        if kernels is None:
+            return 0.0, 0.0
+        runs = [(kernels[op.kind].time_s(op.nvlink_bytes, tokens, PREFILL_COMM_SMS), kernels[op.kind].call_s)
+                for op in ops]  # fmt: skip
+    else:
+        low_latency = deepep_low_latency(gpu)
+        if low_latency is None:
+            return 0.0, 0.0
+        copies = tokens * s.model.num_experts_per_tok
+        runs = [(low_latency[op.kind].time_s(copies * activation_bytes_per_token(s.model, op.precision), tokens),
+                 low_latency[op.kind].call_s) for op in ops]  # fmt: skip
+    return sum(work for work, _ in runs), sum(call for _, call in runs)
 
 
 def spec_layer_ops(

@@ -210,7 +210,7 @@ def ep_link_s(run: RunSpec, op: Op) -> float:
     (forwarding pipelines the two), each at the achieved rate the all-to-all's SMs reach; InfiniBand no faster
     than the busiest switch link of every EP group's all-to-all on the run's topology allows
     (`simulator.analytic.fabric`: taper, planes, rails and ECMP collisions). DeepEP's kernels, where measured on
-    the GPU, move the NVLink share no faster than their SMs do (`ep_kernel_s`)."""
+    the GPU, move the NVLink share no faster than their SMs do (`ep_kernel`)."""
     node, share = run.node, ep_rate_share(run)
     factors = fabric_factors(run)
     fabric = factors.dispatch if op.kind == "dispatch" else factors.combine
@@ -234,10 +234,14 @@ def ep_kernel(run: RunSpec, kind: str) -> DeepEPKernel | None:
     return kernels[kind] if kernels else None
 
 
+# DeepEP's own default SM count for its kernels (deep_ep.Buffer.num_sms; Megatron's moe_deepep_num_sms)
+DEEPEP_DEFAULT_SMS = 20
+
+
 def ep_kernel_sms(run: RunSpec) -> int:
-    """SMs DeepEP's kernels run on: `comm_sms` (V3's and DeepEP's 20 by default), overlapped or in turn with
-    compute; a run in turn that keeps none gives them every SM."""
-    return run.comm_sms or run.node.gpu.sm_count
+    """SMs DeepEP's kernels run on: `comm_sms`, overlapped or in turn with compute; a run in turn that keeps none
+    (comm_sms 0) runs them on DeepEP's default 20, so 0 is never faster than 20."""
+    return run.comm_sms or DEEPEP_DEFAULT_SMS
 
 
 def ep_call_s(run: RunSpec, kind: str) -> float:
@@ -384,7 +388,8 @@ class _RunParts:
         return self._cp[moe]
 
     def ep_per_layer(self) -> dict[str, float]:
-        """Seconds of one MoE layer's dispatch and combine, forward and backward, with their latency."""
+        """Seconds of one MoE layer's dispatch and combine, forward and backward, each with its call's fixed cost
+        (`ep_call_s`)."""
         if self._ep is None:
             run = self.run
             F, B, _ = TRAINING_PHASES

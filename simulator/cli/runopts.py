@@ -78,7 +78,7 @@ RUN_HELP = {
     "recompute": "activation recomputation (default selective)",
     "node_limit": "most nodes a token's experts span (default 4, V3's)",
     "comm_sms": "SMs kept for the expert all-to-all beside compute, and DeepEP's kernels' SMs (default 20, V3's "
-    "20 of 132)",
+    "20 of 132; 0 in turn with compute: DeepEP's default 20)",
     "tp_comm": "TP+SP collectives: exposed (default) or overlapped",
     "ep_comm": "expert all-to-all under 1f1b and interleaved: exposed (default), in turn with compute, or "
     "overlapped, each forward merged with an adjacent micro-batch's backward (Megatron's "

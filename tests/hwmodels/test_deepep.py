@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calibration.deepep import distinct_remote_ranks, fit_table
-from hwmodels.kernels import deepep_kernels, deepep_tables
-from hwmodels.registry import load_gpu
+from calibration.deepep import distinct_remote_ranks, fit_low_latency, fit_table
+from hwmodels.kernels import deepep_kernels, deepep_low_latency_tables, deepep_tables
+from hwmodels.registry import load_gpu, load_node
 from simulator.analytic.report import estimate
 from simulator.analytic.training import _RunParts, ep_call_s, ep_kernel, ep_link_s
 from simulator.events.simulate import simulate
@@ -137,8 +137,78 @@ def test_on_blackwell_deepep_kernels_not_nvlink_set_the_time():
     steps = [estimate(run.with_(comm_sms=sms)).step_time_s for sms in (4, 8, 12, 16, 20, 24, 32)]
     assert steps == sorted(steps, reverse=True) and steps[0] > steps[-1]
     assert estimate(link_only).step_time_s < steps[4]
+    # in turn with compute, keeping no SMs: DeepEP's kernels take their default 20 (deep_ep.Buffer.num_sms)
+    assert estimate(run.with_(comm_sms=0)).step_time_s == steps[4]
 
 
 def test_analytic_and_event_models_price_deepep_alike():
     run = build_run(B200_MOE)
     assert simulate(run).step_time_s == pytest.approx(estimate(run).step_time_s, rel=0.05)
+
+
+LL_EXCERPT = Path(__file__).parents[2] / "calibration" / "data" / "published" / "deepep-ll-excerpt.csv"
+
+
+def test_the_low_latency_table_follows_its_timings():
+    """Decode's low-latency kernels at V3's shape, 1-1,024 tokens per GPU on an H100, a B200 and a GB200 tray: call
+    + tokens x per-token + bytes / rate (one copy per routed expert) within 30% of each timing and 15% rms (measured
+    -25..+7%, 11% rms: the fit over all shapes puts a small call's cost 10-25% under V3's, whose hidden is the
+    largest)."""
+    lines = [line for line in LL_EXCERPT.read_text().splitlines() if not line.startswith("#")]
+    errors = []
+    for row in csv.DictReader(lines):
+        tokens = int(row["tokens"])
+        for kind, per_element in (("dispatch", 1 + 4 / 128), ("combine", 2)):
+            kernel = deepep_low_latency_tables()[row["gpu"]][kind]
+            nbytes = tokens * int(row["topk"]) * int(row["hidden"]) * per_element
+            errors.append((kernel.call_s + kernel.time_s(nbytes, tokens)) / (float(row[f"{kind}_us"]) * 1e-6) - 1)
+    assert len(errors) == 3 * 11 * 2
+    assert max(abs(e) for e in errors) < 0.3 and float(np.sqrt(np.mean(np.square(errors)))) < 0.15
+
+
+def test_the_low_latency_fit_recovers_a_known_kernel():
+    rows = []
+    for hidden, topk in ((4096, 8), (7168, 8), (2048, 4)):
+        for tokens in (1, 8, 64, 512, 1024):
+            out = {}
+            for kind, per_element, rate, per_token in (("dispatch", 1 + 4 / 128, 300e9, 10e-9),
+                                                       ("combine", 2, 250e9, 2e-9)):  # fmt: skip
+                out[f"{kind}_avg_t_us"] = (
+                    12e-6 + tokens * per_token + tokens * topk * hidden * per_element / rate
+                ) * 1e6
+            rows.append({"hidden_size": hidden, "num_topk": topk, "num_token": tokens} | out)
+    fit = fit_low_latency(pd.DataFrame(rows))
+    assert fit["dispatch"]["gb_per_s"] == pytest.approx(300, rel=0.01) and fit["combine"]["gb_per_s"] == pytest.approx(
+        250, rel=0.01
+    )
+    assert fit["dispatch"]["ns_per_token"] == pytest.approx(10, rel=0.05) and fit["dispatch"][
+        "call_us"
+    ] == pytest.approx(12, rel=0.01)
+
+
+def test_serving_pays_deepeps_kernels_where_timed():
+    """Decode's all-to-all pays the low-latency kernels' call (11-19 us each) and moves no faster than they do;
+    prefill's runs DeepEP's normal kernels on 24 SMs; a GPU without a table (A100) is priced by its links alone."""
+    from simulator.analytic.serving import ep_comm_s, ep_kernel_s
+    from simulator.presets import serving_layout
+    from simulator.servespec import ServeSpec
+    from workloads.ops import serving_ep_ops
+    from workloads.registry import load_model
+
+    model = load_model("qwen3-235b-a22b")
+    for node_name in ("b200-ib", "h100-ib"):
+        node = load_node(node_name)
+        s = ServeSpec(model=model, node=node, **{**serving_layout(model, node), "ep": 4, "redundant": 0})
+        ops = serving_ep_ops(model, 64, 4, node.scaleup_domain_gpus, False, "decode")
+        work, call = ep_kernel_s(s, ops, 64, False)
+        assert 2 * 10e-6 < call < 2 * 20e-6 and work > 0
+        links = sum(op.nvlink_bytes for op in ops) / node.scaleup_achieved_bw_bytes_per_s
+        assert ep_comm_s(s, 64, 4, False) == pytest.approx(max(links, work) + 2 * node.scaleup_latency_s + call)
+        prefill = serving_ep_ops(model, 16384, 4, node.scaleup_domain_gpus, True, "decode")
+        assert ep_kernel_s(s, prefill, 16384, True)[1] == pytest.approx(sum(
+            deepep_kernels(node.gpu)[op.kind].call_s for op in prefill))  # type: ignore[index]  # fmt: skip
+    a100 = load_node("a100-ib")
+    s = ServeSpec(
+        model=model, node=a100, **{**serving_layout(model, a100), "ep": 4, "redundant": 0, "weight_dtype": "bf16"}
+    )
+    assert ep_kernel_s(s, serving_ep_ops(model, 64, 4, a100.scaleup_domain_gpus, False, "decode"), 64, False) == (0, 0)
