@@ -100,9 +100,14 @@ class DeepEPLowLatency:
 
 
 @cache
+def _deepep_data() -> dict:
+    return loads_toml(read_text(DEEPEP_PATH, "DeepEP kernel table"), str(DEEPEP_PATH))
+
+
+@cache
 def deepep_low_latency_tables() -> dict[str, dict[str, DeepEPLowLatency]]:
     """The shipped low-latency tables by GPU name and die, as `deepep_tables`."""
-    data = loads_toml(read_text(DEEPEP_PATH, "DeepEP kernel table"), str(DEEPEP_PATH))
+    data = _deepep_data()
     out: dict[str, dict[str, DeepEPLowLatency]] = {}
     for gpu, kinds in data.items():
         for kind, row in kinds.get("low_latency", {}).items() if gpu != "die" else ():
@@ -123,7 +128,7 @@ def deepep_low_latency(gpu: GPUSpec) -> dict[str, DeepEPLowLatency] | None:
 @cache
 def deepep_tables() -> dict[str, dict[str, DeepEPKernel]]:
     """The shipped DeepEP tables by GPU name (and die: `[die]` names the GPU whose table a die takes)."""
-    data = loads_toml(read_text(DEEPEP_PATH, "DeepEP kernel table"), str(DEEPEP_PATH))
+    data = _deepep_data()
     out: dict[str, dict[str, DeepEPKernel]] = {}
     for gpu, kinds in data.items():
         if gpu == "die":

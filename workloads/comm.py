@@ -45,6 +45,12 @@ def expected_nodes(experts: int, k: int, nodes: int, node_limit: int | None = No
     return min(free, node_limit) if node_limit else free
 
 
+def expected_gpus(experts: int, k: int, gpus: int) -> float:
+    """Expected distinct GPUs, of `gpus` holding `experts` evenly, that k uniformly routed experts sit on: k where
+    no GPU holds two (as many GPUs as experts or more, redundant copies aside)."""
+    return float(k) if gpus >= experts else expected_nodes(experts, k, gpus)
+
+
 def expected_nodes_per_token(spec: ModelSpec, layout: ParallelLayout, node_limit: int | None = None) -> float:
     """Expected distinct nodes a token's routed experts sit on (uniform routing, capped by `node_limit`)."""
     return expected_nodes(spec.n_routed_experts, spec.num_experts_per_tok, layout.ep_nodes, node_limit)
@@ -79,7 +85,7 @@ def ep_bytes_per_token_per_layer(
     # and needs an NVLink hop unless its expert is on that GPU: one copy per destination GPU, however many of the
     # token's experts it holds (DeepEP's layout; uniform routing, so node-limited routing, which crowds experts
     # onto fewer GPUs, sends a little less); `direct` sends one per expert.
-    gpus = k if direct else expected_nodes(spec.n_routed_experts, k, layout.ep)
+    gpus = k if direct else expected_gpus(spec.n_routed_experts, k, layout.ep)
     nvlink_copies = gpus * (1 - 1 / g)
     out = {}
     for phase, dtype in (("dispatch", dispatch_dtype), ("combine", combine_dtype)):

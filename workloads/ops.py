@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-from workloads.comm import dispatch_form, ep_bytes_per_token_per_layer, expected_nodes
+from workloads.comm import dispatch_form, ep_bytes_per_token_per_layer, expected_gpus, expected_nodes
 from workloads.dtypes import QUANTIZED_WEIGHTS, dtype_bytes
 from workloads.elementwise import (
     BACKWARD_TO_FORWARD,
@@ -458,7 +458,7 @@ def serving_ep_ops(
         cross = expected_nodes(spec.n_routed_experts, k, nodes, node_limit) * (1 - 1 / nodes)
     # forwarded: one NVLink copy per destination GPU (DeepEP's normal kernels, `workloads.comm`); low-latency
     # kernels send one per expert
-    nvlink = expected_nodes(spec.n_routed_experts, k, ep) * (1 - 1 / domain) if forwarded else k * (1 - 1 / ep)
+    nvlink = expected_gpus(spec.n_routed_experts, k, ep) * (1 - 1 / domain) if forwarded else k * (1 - 1 / ep)
     out = []
     for kind, dtype in (("dispatch", "fp8"), ("combine", "bf16")):
         size = tokens * spec.hidden_size * dtype_bytes(dtype)

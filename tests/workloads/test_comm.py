@@ -10,6 +10,7 @@ from workloads.comm import (
     activation_bytes_per_token,
     dp_gradient_bytes_per_gpu,
     ep_bytes_per_token_per_layer,
+    expected_gpus,
     expected_nodes_per_token,
     pp_bytes_per_token,
 )
@@ -67,3 +68,11 @@ def test_pipeline_and_data_parallel_bytes(v3):
     assert zero1["sent"] == pytest.approx(3 / 4 * (4 + 2) * 1e9)  # fp32 reduce-scatter, bf16 all-gather
     experts = dp_gradient_bytes_per_gpu(0, 1e9, ParallelLayout(dp=2, ep=2, zero_stage=0), grad_dtype="bf16")
     assert experts["sent"] == 0  # expert-DP group of one: nothing to reduce
+
+
+def test_a_token_reaches_at_most_its_experts_gpus():
+    """One NVLink copy per destination GPU: fewer GPUs than experts (collisions), each of k on its own GPU where no
+    GPU holds two (serving's EP 320 over 256 experts; redundant slots aside)."""
+    assert expected_gpus(256, 8, 8) == pytest.approx(8 * (1 - comb(224, 8) / comb(256, 8)))
+    assert expected_gpus(256, 8, 256) == expected_gpus(256, 8, 320) == 8
+    assert expected_gpus(256, 8, 64) < 8
