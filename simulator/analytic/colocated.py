@@ -20,7 +20,8 @@ from typing import Any
 
 from simulator.analytic.pricing import op_s
 from simulator.analytic.profile import KernelRates
-from simulator.analytic.serving import decode, ep_comm_s, head_s, largest_meeting, mtp_s, spec_layer_ops
+from simulator.analytic.serving import decode, head_s, largest_meeting, mtp_s, spec_layer_ops
+from simulator.analytic.servingcomm import ep_comm_s
 from simulator.analytic.servingmemory import prompt_tokens
 from simulator.servespec import ServeSpec
 from workloads.dtypes import dtype_bytes

@@ -20,11 +20,8 @@ Multi-token prediction as speculative decoding: each step verifies one draft
 token per sequence (twice the tokens through the model, plus the MTP module's
 forward) and emits 1 + acceptance tokens on average.
 
-`network_bound_tpot_s` is the bound that the network alone puts on time per
-output token, by the method of "Insights into DeepSeek-V3" (ISCA 2025, section
-on inference speed): per layer two all-to-alls (two micro-batches) of 32 tokens
-x 9 experts x hidden x (1 byte dispatch + 2 bytes combine) at the link's
-bandwidth, times the layers.
+What moves between GPUs (the all-to-all, ISCA's network bound, the KV transfer) is priced in
+`simulator.analytic.servingcomm`.
 """
 
 from __future__ import annotations
@@ -35,10 +32,10 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
-from hwmodels.kernels import deepep_kernels, deepep_low_latency
 from hwmodels.units import SECONDS_PER_HOUR
 from simulator.analytic.pricing import compute_s, op_s
 from simulator.analytic.profile import KernelRates, rates_for
+from simulator.analytic.servingcomm import PREFILL_COMM_SMS, ep_comm_s, kv_transfer, network_bound
 from simulator.analytic.servingmemory import (
     HBM_RESERVE,
     held_tokens,
@@ -52,9 +49,8 @@ from simulator.analytic.servingmemory import (
 )
 from simulator.names import SERVE_PHASES
 from simulator.servespec import ServeSpec
-from workloads.comm import activation_bytes_per_token
 from workloads.flops import cached_tokens, span_keys, span_windowed_keys
-from workloads.ops import Op, serving_ep_ops, serving_head_ops, serving_layer_ops
+from workloads.ops import Op, serving_head_ops, serving_layer_ops
 
 PHASES = SERVE_PHASES
 PREFILL_TOKENS_PER_GPU = 16384  # new tokens per GPU per prefill forward (deepseek-ai/profile-data: 16K per GPU)
@@ -63,50 +59,6 @@ PREFILL_TOKEN_CHOICES = tuple(1 << k for k in range(8, 17))  # chunks a TTFT tar
 # (forwards of fixed length, arrivals at random: the residual of a deterministic service). The serving event
 # model showed a target met "for a prompt that never waits" missed under load (docs/serving.md, Load).
 PREFILL_WAIT_FORWARDS = 0.5
-PREFILL_COMM_SMS = 24  # SMs DeepEP's normal kernels hold in prefill (DeepEP README: Buffer.set_num_sms(24))
-ISCA_TOKENS = 32  # ISCA's decode example: tokens per device per step
-ISCA_EXPERTS = 9  # 8 routed + 1 shared, each a copy over the network
-
-
-def ep_comm_s(
-    s: ServeSpec, tokens: float, ep: int, forwarded: bool, node_limit: int | None = 4, part: str | None = None
-) -> float:
-    """Seconds of one MoE layer's dispatch + combine (or only `part` of them) of `tokens` per GPU
-    (`workloads.ops.serving_ep_ops`): the NIC and NVLink shares run at once, no faster than DeepEP's kernels
-    move them where timed on the GPU (`ep_kernel_s`), each way paying the link's latency and the call's cost."""
-    node = s.node
-    ops = serving_ep_ops(s.model, tokens, ep, node.scaleup_domain_gpus, forwarded, "decode", node_limit)
-    ops = [op for op in ops if part is None or op.kind == part]
-    if not ops:
-        return 0.0
-    net = sum(op.ib_bytes for op in ops) / node.scaleout_achieved_bw_bytes_per_s_per_gpu
-    nvl = sum(op.nvlink_bytes for op in ops) / node.scaleup_achieved_bw_bytes_per_s
-    latency = node.nic.latency_s if ep > min(ep, node.scaleup_domain_gpus) else node.scaleup_latency_s
-    work, call = ep_kernel_s(s, ops, tokens, forwarded)
-    return max(net, nvl, work) + len(ops) * latency + call
-
-
-def ep_kernel_s(s: ServeSpec, ops: list[Op], tokens: float, forwarded: bool) -> tuple[float, float]:
-    """(work, fixed) seconds of DeepEP's kernels for the dispatch / combine `ops` of `tokens` per GPU
-    (hwmodels/data/kernels/deepep.toml; (0, 0) on a GPU without a table): prefill's normal kernels on
-    PREFILL_COMM_SMS SMs over the NVLink copies, decode's low-latency kernels over one copy per routed expert,
-    local ones included. ASSUMED for every serving framework: TensorRT-LLM's and vLLM's own all-to-all kernels
-    have no such table, and v3sim's serving model runs DeepEP's."""
-    gpu = s.node.gpu
-    if forwarded:
-        kernels = deepep_kernels(gpu)
-        if kernels is None:
-            return 0.0, 0.0
-        runs = [(kernels[op.kind].time_s(op.nvlink_bytes, tokens, PREFILL_COMM_SMS), kernels[op.kind].call_s)
-                for op in ops]  # fmt: skip
-    else:
-        low_latency = deepep_low_latency(gpu)
-        if low_latency is None:
-            return 0.0, 0.0
-        copies = tokens * s.model.num_experts_per_tok
-        runs = [(low_latency[op.kind].time_s(copies * activation_bytes_per_token(s.model, op.precision), tokens),
-                 low_latency[op.kind].call_s) for op in ops]  # fmt: skip
-    return sum(work for work, _ in runs), sum(call for _, call in runs)
 
 
 def spec_layer_ops(
@@ -440,40 +392,6 @@ def prefill_point(s: ServeSpec, rates: KernelRates) -> PrefillPoint:
     return max(met, key=lambda pt: pt.phase.tokens / pt.phase.step_s)
 
 
-def network_bound_tpot_s(
-    layers: int, bytes_per_s: float, hidden: int, tokens: int = ISCA_TOKENS, experts: int = ISCA_EXPERTS
-) -> float:
-    """ISCA 2025's bound on time per output token from the network alone: per layer two all-to-alls (two
-    micro-batches, computation assumed no longer than communication) of tokens x experts x hidden x (1 byte
-    fp8 dispatch + 2 bytes bf16 combine) at `bytes_per_s`."""
-    per_all_to_all_s = (1 + 2) * tokens * experts * hidden / bytes_per_s
-    return layers * 2 * per_all_to_all_s
-
-
-def kv_transfer(s: ServeSpec, input_tokens_per_s_per_gpu: float | None = None) -> dict[str, object]:
-    """A request's KV moving from its prefill GPU to its decode GPU over RDMA: bytes, seconds (at the NIC's
-    achieved rate, times the busiest switch link's factor when a topology is given) and, at the prefill
-    pool's rate, the share of a prefill GPU's NIC it takes."""
-    node = s.node
-    size = held_tokens(s, prompt_tokens(s)) * kv_bytes_per_token(s)
-    rate = node.scaleout_achieved_bw_bytes_per_s_per_gpu
-    factor = 1.0
-    if s.topology is not None:
-        from simulator.analytic.fabric import pool_transfer_factor  # builds a fabric: only when one is asked for
-
-        factor = pool_transfer_factor(s.topology, s.oversubscription, node, s.prefill_ep, s.ep)
-    out: dict[str, object] = {
-        "gb_per_request": size / 1e9,
-        "s_per_request": size / rate * max(1.0, factor) + node.nic.latency_s,
-        "topology": s.topology or "NIC rate",
-        "switch_factor": factor,
-    }
-    if input_tokens_per_s_per_gpu is not None:
-        per_token = size / prompt_tokens(s) * max(1.0, factor)
-        out["prefill_nic_share"] = input_tokens_per_s_per_gpu * per_token / rate
-    return out
-
-
 def serve(s: ServeSpec, profile: KernelRates | str | None = None, phase: str = "both") -> dict[str, object]:
     """The deployment's throughput, latency, capacity and cost (JSON-ready), at its operating point: the
     decode batch from the TPOT target or the KV cache, the prefill chunk from the TTFT target."""
@@ -508,7 +426,7 @@ def serve(s: ServeSpec, profile: KernelRates | str | None = None, phase: str = "
         "max_concurrent_sequences_per_gpu": capacity,
         "weights_gb_per_gpu": weight_bytes_per_gpu(s, s.ep, s.redundant) / 1e9,
         "kv_gb_per_sequence": kv_bytes_per_sequence_per_gpu(s) / 1e9,
-        "network_bound_tpot_s": _network_bound(s),
+        "network_bound_tpot_s": network_bound(s),
         "usd_per_gpu_hour": s.usd_per_gpu_hour,
         "notes": list(s.notes),
     }
@@ -591,15 +509,3 @@ def serve(s: ServeSpec, profile: KernelRates | str | None = None, phase: str = "
             out["usd_per_request"] = price_per_s * (prefill_gpu_s + decode_gpu_s)
     out["breakdown"] = breakdown
     return out
-
-
-def _network_bound(s: ServeSpec) -> float | None:
-    """ISCA's bound for this deployment: EP within the scale-up domain at its per-direction NVLink rate, else
-    over the NIC at its line rate; every routed and shared expert a network copy. None for dense models."""
-    spec, node = s.model, s.node
-    if not spec.is_moe or s.ep == 1:
-        return None
-    inside = s.ep <= node.scaleup_domain_gpus
-    bw = node.gpu.scaleup_bw_bytes_per_s if inside else node.nic.bw_bytes_per_s
-    experts = spec.num_experts_per_tok + spec.n_shared_experts
-    return network_bound_tpot_s(spec.num_hidden_layers, bw, spec.hidden_size, ISCA_TOKENS, experts)

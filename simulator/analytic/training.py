@@ -210,7 +210,7 @@ def ep_link_s(run: RunSpec, op: Op) -> float:
     (forwarding pipelines the two), each at the achieved rate the all-to-all's SMs reach; InfiniBand no faster
     than the busiest switch link of every EP group's all-to-all on the run's topology allows
     (`simulator.analytic.fabric`: taper, planes, rails and ECMP collisions). DeepEP's kernels, where measured on
-    the GPU, move the NVLink share no faster than their SMs do (`ep_kernel`)."""
+    the GPU, move the NVLink share no faster than their SMs do (`ep_kernel_floor_s`)."""
     node, share = run.node, ep_rate_share(run)
     factors = fabric_factors(run)
     fabric = factors.dispatch if op.kind == "dispatch" else factors.combine
@@ -218,8 +218,7 @@ def ep_link_s(run: RunSpec, op: Op) -> float:
     kernel = ep_kernel(run, op.kind)
     if kernel is None:
         return max(ib_s, op.nvlink_bytes / (share * node.scaleup_achieved_bw_bytes_per_s))
-    nvlink_s = op.nvlink_bytes / node.scaleup_achieved_bw_bytes_per_s
-    return max(ib_s, nvlink_s, kernel.time_s(op.nvlink_bytes, op.items, ep_kernel_sms(run)))
+    return max(ib_s, op.nvlink_bytes / node.scaleup_achieved_bw_bytes_per_s, ep_kernel_floor_s(run, op))
 
 
 DEEPEP_DISPATCHERS = ("deepep-fp8", "deepep")  # the dispatchers that run DeepEP's kernels (hwmodels/data/kernels)
@@ -242,6 +241,13 @@ def ep_kernel_sms(run: RunSpec) -> int:
     """SMs DeepEP's kernels run on: `comm_sms`, overlapped or in turn with compute; a run in turn that keeps none
     (comm_sms 0) runs them on DeepEP's default 20, so 0 is never faster than 20."""
     return run.comm_sms or DEEPEP_DEFAULT_SMS
+
+
+def ep_kernel_floor_s(run: RunSpec, op: Op) -> float:
+    """Seconds DeepEP's kernel takes over one dispatch or combine op's NVLink copies and tokens on its SMs (no
+    transfer finishes sooner; its call's fixed cost apart); 0 where `ep_kernel` has none."""
+    kernel = ep_kernel(run, op.kind)
+    return kernel.time_s(op.nvlink_bytes, op.items, ep_kernel_sms(run)) if kernel else 0.0
 
 
 def ep_call_s(run: RunSpec, kind: str) -> float:

@@ -62,7 +62,8 @@ import simpy
 from simulator import limits
 from simulator.analytic.colocated import colocated_numbers, colocated_point
 from simulator.analytic.profile import KernelRates
-from simulator.analytic.serving import decode_point, kv_transfer, prefill_point
+from simulator.analytic.serving import decode_point, prefill_point
+from simulator.analytic.servingcomm import kv_transfer
 from simulator.analytic.servingmemory import held_tokens, max_sequences_per_gpu, prompt_tokens
 from simulator.events.ep_comm import draw_gpu_loads
 from simulator.events.serving_stats import summary

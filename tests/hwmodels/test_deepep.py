@@ -189,7 +189,7 @@ def test_the_low_latency_fit_recovers_a_known_kernel():
 def test_serving_pays_deepeps_kernels_where_timed():
     """Decode's all-to-all pays the low-latency kernels' call (11-19 us each) and moves no faster than they do;
     prefill's runs DeepEP's normal kernels on 24 SMs; a GPU without a table (A100) is priced by its links alone."""
-    from simulator.analytic.serving import ep_comm_s, ep_kernel_s
+    from simulator.analytic.servingcomm import ep_comm_s, ep_kernel_s
     from simulator.presets import serving_layout
     from simulator.servespec import ServeSpec
     from workloads.ops import serving_ep_ops

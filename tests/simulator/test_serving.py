@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwmodels.registry import load_node
-from simulator.analytic.serving import ServeSpec, network_bound_tpot_s, serve
+from simulator.analytic.serving import ServeSpec, serve
+from simulator.analytic.servingcomm import network_bound_tpot_s
 from simulator.analytic.servingmemory import (
     HBM_RESERVE,
     kv_bytes_per_sequence_per_gpu,

@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.analytic.profile import rates_for
-from simulator.analytic.serving import decode, kv_transfer, prefill
+from simulator.analytic.serving import decode, prefill
+from simulator.analytic.servingcomm import kv_transfer
 from simulator.analytic.servingmemory import max_sequences_per_gpu, prompt_tokens
 from simulator.cli import main
 from simulator.events.serving import simulate_serving

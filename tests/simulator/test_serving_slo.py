@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.analytic.profile import rates_for
-from simulator.analytic.serving import PREFILL_COMM_SMS, PREFILL_TOKEN_CHOICES, layer_compute_s, prefill, serve, tpot_s
+from simulator.analytic.serving import PREFILL_TOKEN_CHOICES, layer_compute_s, prefill, serve, tpot_s
+from simulator.analytic.servingcomm import PREFILL_COMM_SMS
 from simulator.analytic.servingmemory import kv_bytes_per_token, max_sequences_per_gpu
 from simulator.cli import main
 from simulator.presets import deployment

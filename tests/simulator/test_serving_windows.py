@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from simulator.analytic.profile import rates_for
-from simulator.analytic.serving import decode, kv_transfer
+from simulator.analytic.serving import decode
+from simulator.analytic.servingcomm import kv_transfer
 from simulator.analytic.servingmemory import kv_bytes_per_sequence_per_gpu, max_sequences_per_gpu
 from simulator.events.serving import build_setup, kv_reserve, simulate_serving
 from simulator.events.serving_stats import decode_capacity_qps
