@@ -32,6 +32,7 @@ from hwmodels.kernels import elementwise_rates
 from hwmodels.profile import (
     DTYPES,
     KERNELS,
+    MAX_FIT_RMSE,
     STAND_INS,
     KernelFit,
     Profile,
@@ -204,7 +205,8 @@ def build_profile(
 ) -> Profile:
     """Fit every class of `samples` within its datasheet (see `fit_classes`), derive the missing ones, and wrap
     it all as a Profile."""
-    fits, derived = derive_missing(fit_classes(samples, catalog_gpu, measured_on), catalog_gpu)
+    fits, looked_up = lookup_only(fit_classes(samples, catalog_gpu, measured_on), samples)
+    fits, derived = derive_missing(fits, catalog_gpu)
     return Profile(
         name=name,
         kind=kind,
@@ -216,8 +218,26 @@ def build_profile(
         created=meta.get("created", date.today().isoformat()),
         torch_version=meta.get("torch_version", ""),
         cuda_version=meta.get("cuda_version", ""),
-        notes=(*notes, *derived),
+        notes=(*notes, *looked_up, *derived),
     )
+
+
+def lookup_only(fits: dict[str, KernelFit], samples: list[Sample]) -> tuple[dict[str, KernelFit], list[str]]:
+    """`fits` less the classes timed only as whole MoE operators whose roofline misses them by more than
+    MAX_FIT_RMSE (one roofline over several shapes' kernels): those shapes are priced by looking them up
+    (`simulator.analytic.profile.moe_tables`), other shapes as the class falls back (`FALLBACKS`, FP4 from FP8);
+    a note each."""
+    out, notes = dict(fits), []
+    for cls, fit in fits.items():
+        own = [s for s in samples if s.kernel_class == cls]
+        if not fit.passes and own and all(s.op == "moe" for s in own):
+            del out[cls]
+            notes.append(
+                f"{cls}: one roofline misses its {len(own)} MoE-operator timings by {100 * fit.rel_rmse:.0f}% rms "
+                f"(over {MAX_FIT_RMSE:.0%}): the shapes timed are priced as timed, others as the class it falls "
+                "back on"
+            )
+    return out, notes
 
 
 def refit_profile(profile: Profile) -> Profile:
@@ -305,35 +325,50 @@ MOE_OPERANDS = {
 }  # fmt: skip
 
 
+def moe_elementwise_s(r: dict, dtype: str, gpu: GPUSpec) -> float:
+    """Seconds of the element-wise kernels v3sim prices beside an MoE op's two grouped GEMMs (`MOE_ELEMENTWISE`,
+    at hwmodels/data/kernels' rates on `gpu`) for one row of `moe_sample`."""
+    weights, act = MOE_OPERANDS[dtype]
+    spec = moe_spec(r)
+    tokens = r["tokens"] / r["ep"]
+    casts = (act or weights) in QUANTIZED_WEIGHTS  # activations quantized for the GEMMs (not weight-only)
+    table = elementwise_rates()
+    return sum(
+        table.time_s(cls, tokens * per_token, gpu.hbm_bw_bytes_per_s, gpu.die)
+        for name, _, per_token, cls in layer_elementwise_kernels(spec, True, casts)
+        if name in MOE_ELEMENTWISE
+    )
+
+
+def moe_spec(r: dict) -> ModelSpec:
+    """A one-layer model of an MoE op row's shape."""
+    return ModelSpec(name="moe op", num_hidden_layers=1, hidden_size=r["hidden"], num_attention_heads=1,
+                     vocab_size=1, intermediate_size=r["inter"], n_routed_experts=r["experts"],
+                     num_experts_per_tok=r["topk"], moe_intermediate_size=r["inter"])  # fmt: skip
+
+
 def moe_sample(r: dict, dtype: str, source: str, gpu: GPUSpec) -> Sample:
     """A grouped-GEMM sample from one MoE layer's experts timed as one op (AIConfigurator's TensorRT-LLM MoE
     tables): `tokens` on a GPU holding 1/`ep` of the experts, routed evenly. Its work is the two grouped GEMMs
     v3sim's operation list gives that GPU (`workloads.gemms.ffn_gemms` at tokens / ep per GPU, each GPU
     receiving as many token-expert pairs as it sends), its time the op's less the element-wise kernels v3sim
-    prices apart (`MOE_ELEMENTWISE`, at hwmodels/data/kernels' rates on `gpu`): the GEMMs' share of what ran."""
+    prices apart (`moe_elementwise_s`): the GEMMs' share of what ran."""
     if dtype not in MOE_OPERANDS:
         raise ValueError(f"{source}: MoE op timings in {dtype}: use one of {', '.join(MOE_OPERANDS)}")
     weights, act = MOE_OPERANDS[dtype]
-    spec = ModelSpec(name="moe op", num_hidden_layers=1, hidden_size=r["hidden"], num_attention_heads=1,
-                     vocab_size=1, intermediate_size=r["inter"], n_routed_experts=r["experts"],
-                     num_experts_per_tok=r["topk"], moe_intermediate_size=r["inter"])  # fmt: skip
     if r["experts"] % r["ep"]:
         raise ValueError(f"{source}: {r['experts']} experts do not split over ep {r['ep']}")
-    tokens = r["tokens"] / r["ep"]
-    ops = [gemm_op(g, "forward", "mlp", weights, act) for g in ffn_gemms(spec, True, tokens, r["ep"])
-           if g.component == "routed_experts"]  # fmt: skip
-    casts = (act or weights) in QUANTIZED_WEIGHTS  # activations quantized for the GEMMs (not weight-only)
-    table = elementwise_rates()
-    side = sum(
-        table.time_s(cls, tokens * per_token, gpu.hbm_bw_bytes_per_s, gpu.die)
-        for name, _, per_token, cls in layer_elementwise_kernels(spec, True, casts)
-        if name in MOE_ELEMENTWISE
-    )
-    time_s = r["ms"] * 1e-3 - side
+    ops = [gemm_op(g, "forward", "mlp", weights, act) for g in ffn_gemms(moe_spec(r), True, r["tokens"] / r["ep"],
+           r["ep"]) if g.component == "routed_experts"]  # fmt: skip
+    time_s = r["ms"] * 1e-3 - moe_elementwise_s(r, dtype, gpu)
     if time_s <= 0:
         raise ValueError(f"{source}: row {r}: the element-wise kernels alone outlast the op's {r['ms']} ms")
+    pairs, spare = divmod(r["tokens"] * r["topk"], r["experts"])  # token-expert pairs per expert
+    if spare:
+        raise ValueError(f"{source}: row {r}: tokens x topk must split evenly over the experts")
     return Sample("grouped_gemm", dtype, sum(o.flops for o in ops), sum(o.hbm_bytes for o in ops), time_s,
-                  source=source)  # fmt: skip
+                  m=pairs, n=r["inter"], k=r["hidden"], groups=r["experts"] // r["ep"], source=source,
+                  op="moe")  # fmt: skip
 
 
 def decode_sample(r: dict, kernel: str, dtype: str, source: str) -> Sample:

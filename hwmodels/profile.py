@@ -55,6 +55,7 @@ KERNELS = (
     "attention_fwd_window", "attention_bwd_window", "attention_decode", "attention_decode_mla", "memory",
 )  # fmt: skip
 DTYPES = ("bf16", "fp8", "fp4", "fp32", "w4a16", "w4a8")
+SAMPLE_OPS = ("", "moe")  # a sample of one kernel, or of a whole MoE operator's two grouped GEMMs (`Sample`)
 # A class named by its operands rather than one dtype computes in this dtype: W4A16 (4-bit weights dequantized to
 # bf16 inside the GEMM, TensorRT-LLM's MXFP4 MoE on Hopper) runs on the bf16 tensor cores, W4A8 (4-bit weights
 # times FP8 activations, its MXFP4 MoE on Blackwell) on the FP8 ones.
@@ -121,7 +122,10 @@ def peak_ratios(cls: str, src: GPUSpec, dst: GPUSpec) -> tuple[float, float]:
 @dataclass(frozen=True, slots=True)
 class Sample:
     """One timed kernel. GEMMs are (m x k) @ (k x n), `groups` times (MoE grouped GEMMs); `items` the pieces of
-    work its class's fit may price one by one (decode attention's sequence and KV-head pairs; 0: none)."""
+    work its class's fit may price one by one (decode attention's sequence and KV-head pairs; 0: none).
+    `op` "moe": a whole MoE operator's two grouped GEMMs (gate-up and down) timed together, its shape the
+    experts' (`k` the hidden size, `n` the expert intermediate size, `groups` the GPU's experts, `m` the
+    token-expert pairs each runs): pricing looks such shapes up (`moe_tables`) rather than a roofline."""
 
     kernel: str
     dtype: str
@@ -134,8 +138,11 @@ class Sample:
     groups: int = 1
     source: str = ""
     items: float = 0.0
+    op: str = ""
 
     def __post_init__(self) -> None:
+        if self.op not in SAMPLE_OPS:
+            raise ValueError(f"sample op {_shown(self.op)}: use one of {', '.join(map(repr, SAMPLE_OPS))}")
         if self.kernel not in KERNELS:
             raise ValueError(f"sample kernel {_shown(self.kernel)}: use one of {', '.join(KERNELS)}")
         if self.dtype not in DTYPES:
@@ -150,6 +157,8 @@ class Sample:
                 raise ValueError(f"sample {name}={_shown(value)} must be a finite number >= 0")
         if self.time_s <= 0:
             raise ValueError(f"sample time_s={self.time_s!r} must be > 0")
+        if self.op == "moe" and not (self.m and self.n and self.k):
+            raise ValueError("an MoE operator's sample needs its shape: m, n and k > 0")
 
     @property
     def kernel_class(self) -> str:
@@ -271,8 +280,9 @@ class Profile:
 
         def sample_dict(s: Sample) -> dict:
             out = asdict(s)
-            if not out["items"]:
-                del out["items"]
+            for key in ("items", "op"):
+                if not out[key]:
+                    del out[key]  # most samples price neither: their files stay as they were
             return out
 
         return {
@@ -333,6 +343,7 @@ SAMPLE_KEYS = {
     "groups": "int",
     "source": "str",
     "items": "number",
+    "op": "str",
 }
 _KIND_WORDS = {
     "number": "a finite number",

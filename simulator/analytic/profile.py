@@ -36,6 +36,7 @@ from hwmodels.profile import (
 from hwmodels.registry import load_gpu
 from hwmodels.specs import GPUSpec
 from simulator.analytic.memo import Memo
+from simulator.analytic.moetables import MoEKey, MoETable, moe_tables
 from simulator.names import PROFILE_CHOICES
 
 SHIPPED_DIR = PROFILE_DIR
@@ -63,6 +64,7 @@ class KernelRates:
     sources: dict[str, str] = field(default_factory=dict)  # kernel class -> where its samples came from
     elementwise_share: dict[str, float] = field(default_factory=dict)  # a profile's own element-wise shares
     die: str = ""  # the GPU's die: element-wise kernels reach its share of the datasheet (hwmodels.kernels)
+    moe_tables: dict[MoEKey, MoETable] = field(default_factory=dict)  # timed expert shapes (moetables)
 
     def fit(self, cls: str) -> KernelFit:
         """The fit that prices class `cls`; a one-line error when there is none or it failed (MAX_FIT_RMSE)."""
@@ -87,7 +89,10 @@ class KernelRates:
 
     def scaled(self, k: float) -> KernelRates:
         """Every rate times `k` (a sensitivity probe)."""
-        return replace(self, name=f"{self.name} x{k:g}", fits={c: f.scaled(k, k) for c, f in self.fits.items()})
+        tables = {key: replace(tab, seconds=tuple(s / k for s in tab.seconds), peak_s=tuple(s / k for s in tab.peak_s))
+                  for key, tab in self.moe_tables.items()}  # fmt: skip
+        fits = {c: f.scaled(k, k) for c, f in self.fits.items()}
+        return replace(self, name=f"{self.name} x{k:g}", fits=fits, moe_tables=tables)
 
 
 FP4_KERNELS = ("gemm", "grouped_gemm")  # FP4 weights (NVFP4) run GEMMs; attention stays bf16 / fp8
@@ -166,16 +171,17 @@ def apply_profile(profile: Profile, gpu: GPUSpec) -> KernelRates:
     head = (profile.name, profile.kind, profile.device, gpu.name)
     sources = sample_sources(profile)
     shares = profile.elementwise_share  # a share of the HBM datasheet carries to any GPU as a share
+    src = load_gpu(str(profile.catalog_gpu))
+    tables = moe_tables(profile.samples, src, gpu)
     if profile.catalog_gpu == gpu.name:
         fits, notes = _with_fp4(dict(profile.fits), gpu)
-        return KernelRates(*head, fits, (*profile.notes, *notes), sources, shares, gpu.die)
-    src = load_gpu(str(profile.catalog_gpu))
+        return KernelRates(*head, fits, (*profile.notes, *notes), sources, shares, gpu.die, tables)
     usable = (c for c in profile.fits if c == "memory" or getattr(gpu, f"peak_{class_dtype(c)}_flop_per_s"))
     fits = {c: profile.fits[c].scaled(*peak_ratios(c, src, gpu)) for c in usable}
     kin = f"the same die, {gpu.die}" if gpu.die and gpu.die == src.die else "another die: no kernel source for this one"
     note = f"measured on {profile.catalog_gpu} ({kin}): applied to {gpu.name} as the same fractions of its peaks"
     fits, fp4_notes = _with_fp4(fits, gpu)
-    return KernelRates(*head, fits, (*profile.notes, note, *fp4_notes), sources, shares, gpu.die)
+    return KernelRates(*head, fits, (*profile.notes, note, *fp4_notes), sources, shares, gpu.die, tables)
 
 
 def _with_fp4(fits: dict[str, KernelFit], gpu: GPUSpec) -> tuple[dict[str, KernelFit], tuple[str, ...]]:

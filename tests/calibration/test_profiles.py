@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import asdict, replace
 
 import pytest
 from hypothesis import given
@@ -115,11 +116,24 @@ def test_a_series_timed_on_another_gpu_is_bounded_by_that_gpus_datasheet():
     assert h200.bytes_per_s > H800.hbm_bw_bytes_per_s  # an H200 rate, above the H800's datasheet before scaling
 
 
+def same_fits(a: dict, b: dict) -> bool:
+    """The same classes, each fit equal but for the last digits a least-squares solve leaves to the numpy and
+    scipy builds installed (a fresh install picks the newest)."""
+    if a.keys() != b.keys():
+        return False
+    for cls in a:
+        x, y = asdict(a[cls]), asdict(b[cls])
+        if any(x[k] != pytest.approx(y[k], rel=1e-6, abs=1e-15) if isinstance(x[k], float) else x[k] != y[k]
+               for k in x):  # fmt: skip
+            return False
+    return True
+
+
 @pytest.mark.parametrize("table", sorted(p.stem for p in PUBLISHED_DIR.glob("*.toml")))
 def test_shipped_published_profiles_are_the_fit_of_their_tables(table):
     rebuilt = published_profile(PUBLISHED_DIR / f"{table}.toml")
     shipped = read_profile(PROFILE_DIR / f"{rebuilt.name}.json")
-    assert shipped.fits == rebuilt.fits  # `v3sim calibrate publish` was run after the tables changed
+    assert same_fits(shipped.fits, rebuilt.fits)  # `v3sim calibrate publish` was run after the tables changed
     assert len(shipped.samples) == len(rebuilt.samples) and all(s.source for s in shipped.samples)
 
 
@@ -127,7 +141,9 @@ def test_shipped_published_profiles_are_the_fit_of_their_tables(table):
 def test_shipped_measured_profiles_are_the_fit_of_their_samples(path, tmp_path):
     out = tmp_path / "refit.json"
     assert main(["calibrate", "refit", str(path), "--out", str(out), "--json"]) == 0
-    assert read_profile(out) == read_profile(path)  # `v3sim calibrate refit` was run after the fit changed
+    refit, shipped = read_profile(out), read_profile(path)
+    assert same_fits(refit.fits, shipped.fits)  # `v3sim calibrate refit` was run after the fit changed
+    assert replace(refit, fits=shipped.fits) == shipped
 
 
 def test_refit_takes_measured_profiles_only(capsys):

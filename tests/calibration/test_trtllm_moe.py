@@ -1,26 +1,38 @@
-"""The h200-trtllm profile: TensorRT-LLM's MoE GEMMs on Hopper from AIConfigurator's timings of its whole MoE op.
+"""The trtllm profiles' MoE GEMMs: TensorRT-LLM's whole MoE operator timed by AIConfigurator, on Hopper (h200-trtllm)
+and Blackwell (b200-trtllm, NVFP4).
 
-Each committed row (calibration/data/published/h200-trtllm.toml) is one MoE operator timed on an H200; `moe_sample`
-turns it into one grouped-GEMM sample: the two grouped GEMMs v3sim's operation list gives the GPU, the op's time
-less the element-wise kernels v3sim prices beside them.
+Each committed row (calibration/data/published/<gpu>-trtllm.toml, reduced from AIConfigurator's table by
+calibration/aicmoe.py) is one MoE operator timed on one GPU; `moe_sample` turns it into one grouped-GEMM sample:
+the two grouped GEMMs v3sim's operation list gives the GPU, the op's time less the element-wise kernels v3sim
+prices beside them. Serving looks the timed shapes up (`simulator.analytic.moetables`) rather than pricing them
+by the class's roofline.
 """
 
 from __future__ import annotations
 
 import json
+import tomllib
+from dataclasses import replace
 
+import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from calibration.fit import PUBLISHED_DIR, moe_sample, published_from_dict, published_profile
+from calibration.aicmoe import BACKENDS, series_rows
+from calibration.fit import PUBLISHED_DIR, moe_elementwise_s, moe_sample, published_from_dict, published_profile
+from hwmodels.files import read_text
 from hwmodels.kernels import elementwise_rates
-from hwmodels.profile import MAX_FIT_RMSE
+from hwmodels.profile import MAX_FIT_RMSE, PROFILE_DIR, Sample, read_profile
 from hwmodels.registry import load_gpu
+from simulator.analytic.moetables import moe_op_s
 from simulator.analytic.pricing import op_s, priced_class
 from simulator.analytic.profile import rates_for
 from simulator.cli import main
 from simulator.explore.servingvalidate import published_serving
-from workloads.gemms import Gemm
+from workloads.gemms import Gemm, serving_moe_gemms
 from workloads.ops import gemm_op
+from workloads.registry import load_model
 
 TABLE = PUBLISHED_DIR / "h200-trtllm.toml"
 QWEN3_30B = {"hidden": 2048, "inter": 768, "experts": 128, "topk": 8}
@@ -58,7 +70,7 @@ def test_the_fits_pass_and_price_trtllm_moe_gemms_at_about_half_deepgemms_rate()
     profile = published_profile(TABLE)
     trtllm, deepgemm = profile.fits["grouped_gemm_fp8"], published_profile(PUBLISHED_DIR / "h800.toml").fits
     assert trtllm.rel_rmse <= MAX_FIT_RMSE and profile.fits["grouped_gemm_w4a16"].rel_rmse <= MAX_FIT_RMSE
-    assert trtllm.samples == 228 and profile.fits["grouped_gemm_w4a16"].samples == 156
+    assert trtllm.samples == 218 and profile.fits["grouped_gemm_w4a16"].samples == 156
     # measured 506 TFLOPS against DeepGEMM's 1,226 (2026-12-06): a kernel-level finding, not a tuned factor
     assert 0.3 < trtllm.flop_per_s / deepgemm["grouped_gemm_fp8"].flop_per_s < 0.6
     # the weight-only MXFP4 kernels (TRITON) run below TensorRT-LLM's FP8 ones and the bf16 peak's 40%
@@ -108,3 +120,127 @@ def test_every_grouped_dtype_is_an_moe_series_or_a_one_line_error():
     assert moe_sample(row, "fp4", "t", b200).bytes < moe_sample(row, "fp8", "t", b200).bytes
     with pytest.raises(ValueError, match="MoE op timings in fp32: use one of"):
         moe_sample(row, "fp32", "t", b200)
+
+
+EXCERPT = PUBLISHED_DIR / "aic-moe-excerpt.csv"
+
+
+def shipped_rows(gpu: str, dtype: str) -> list[list[float]]:
+    table = tomllib.loads(read_text(PUBLISHED_DIR / f"{gpu}-trtllm.toml", "t"))
+    return [list(r) for s in table["series"] if s["kernel"] == "grouped_gemm" and s["dtype"] == dtype
+            for r in s["rows"]]  # fmt: skip
+
+
+def test_the_reducer_keeps_the_rows_the_tables_hold_and_leaves_the_others_out():
+    frame = pd.read_csv(EXCERPT, comment="#")
+    kept = {
+        ("blackwell", "fp4"): series_rows(frame[frame["device"] == "NVIDIA B200"], "fp4", "blackwell"),
+        ("hopper", "fp8"): series_rows(frame[frame["device"] == "NVIDIA H200"], "fp8", "hopper"),
+        ("hopper", "w4a16"): series_rows(frame[frame["device"] == "NVIDIA H200"], "w4a16", "hopper"),
+    }
+    # R1's shape on B200 at EP4 (balanced, no expert TP, CUTLASS) at 256-16,384 tokens and Qwen3-30B-A3B's at EP1;
+    # 16 tokens of R1 (0.5 pairs per expert), Kimi K2's 384 experts, power-law routing, EP16, expert TP 2,
+    # TRTLLM-gen and MXFP4 rows left out, and on the H200 Qwen3's 64 tokens at EP8 (8 tokens a GPU: its
+    # element-wise kernels, as v3sim prices them, take over half of the op's 43 us)
+    assert [r[:6] for r in kept["blackwell", "fp4"]] == [
+        [2048, 768, 128, 8, 1, 64], [2048, 768, 128, 8, 1, 1024], [2048, 768, 128, 8, 1, 16384],
+        [7168, 2048, 256, 8, 4, 256],
+        [7168, 2048, 256, 8, 4, 1024], [7168, 2048, 256, 8, 4, 4096], [7168, 2048, 256, 8, 4, 16384],
+    ]  # fmt: skip
+    assert [r[:6] for r in kept["hopper", "w4a16"]] == [[2880, 2880, 32, 4, 1, 128], [2880, 2880, 32, 4, 1, 4096]]
+    assert [r[:6] for r in kept["hopper", "fp8"]] == [[2048, 768, 128, 8, 1, 64], [2048, 768, 128, 8, 1, 1024]]
+    for (die, dtype), rows in kept.items():
+        gpu = "b200" if die == "blackwell" else "h200"
+        shipped = shipped_rows(gpu, dtype)
+        assert rows and all(r in shipped for r in rows), (die, dtype)  # the same rows, the same milliseconds
+
+
+def test_blackwell_takes_the_nvfp4_cutlass_rows_alone():
+    # GPT-OSS's MXFP4 was timed with the TRTLLM-gen backend, the performance overview ran CUTLASS: not taken
+    assert set(BACKENDS["blackwell"]) == {"fp4"}
+    series = [s for s in published_profile(PUBLISHED_DIR / "b200-trtllm.toml").samples if s.op == "moe"]
+    assert series and {s.kernel_class for s in series} == {"grouped_gemm_fp4"}
+
+
+def test_a_moe_sample_carries_its_shape():
+    s = moe_sample(QWEN3_30B | {"ep": 4, "tokens": 4096, "ms": 0.3}, "fp8", "t", load_gpu("h200"))
+    assert (s.op, s.m, s.k, s.n, s.groups) == ("moe", 4096 * 8 // 128, 2048, 768, 32)
+    with pytest.raises(ValueError, match="split evenly"):
+        moe_sample(QWEN3_30B | {"ep": 4, "tokens": 100, "ms": 0.3}, "fp8", "t", load_gpu("h200"))
+
+
+def test_a_class_one_roofline_misses_is_priced_by_its_table_and_falls_back_elsewhere():
+    profile = published_profile(PUBLISHED_DIR / "b200-trtllm.toml")
+    assert "grouped_gemm_fp4" not in profile.fits  # one roofline misses NVFP4's shapes by more than 25%
+    assert any("grouped_gemm_fp4: one roofline misses" in n for n in profile.notes)
+    b200 = load_gpu("b200")
+    rates = rates_for("b200-trtllm", b200)
+    timed = rates.moe_tables[("grouped_gemm_fp4", 2048, 768, 128)]
+    ops = moe_ops("qwen3-30b-a3b", 512, ep=1)  # 32 pairs per expert
+    assert sum(op_s(o, rates) for o in ops) == pytest.approx(timed.time_s(32))
+    # a shape not timed (Mixtral's eight experts) is priced by the FP8 class at the FP4/FP8 ratio, not refused
+    other = moe_ops("mixtral-8x7b", 512, ep=1)
+    assert priced_class(other[0], rates) == "grouped_gemm_fp4" and all(op_s(o, rates) > 0 for o in other)
+
+
+def moe_ops(model: str, tokens: int, ep: int, weights: str = "fp4") -> list:
+    """The routed experts' two grouped GEMMs of one decode layer on a GPU of `ep`, `tokens` a GPU."""
+    spec = load_model(model)
+    gemms = [g for g in serving_moe_gemms(spec, tokens, ep, 0) if g.component == "routed_experts"]
+    return [gemm_op(g, "decode", "mlp", weights) for g in gemms]
+
+
+def test_a_timed_shape_is_priced_as_timed_between_its_points():
+    rates = rates_for("h200-trtllm", load_gpu("h200"))
+    table = rates.moe_tables[("grouped_gemm_fp8", 2048, 768, 128)]
+    shipped = {r[5] * 8 // 128: r for r in shipped_rows("h200", "fp8") if r[:5] == [2048, 768, 128, 8, 1]}
+    h200 = load_gpu("h200")
+    for pairs, row in shipped.items():  # each point: the op's time less its element-wise kernels
+        columns = ["hidden", "inter", "experts", "topk", "ep", "tokens", "ms"]
+        side = moe_elementwise_s(dict(zip(columns, row, strict=True)), "fp8", h200)
+        assert table.time_s(pairs) >= row[6] * 1e-3 - side - 1e-12  # held monotone: never below its own timing
+    low, high = table.pairs[0], table.pairs[-1]
+    assert table.time_s(low / 4) == table.time_s(low)  # fewer pairs: the weights are read all the same
+    assert table.time_s(2 * high) == pytest.approx(2 * table.time_s(high))  # beyond: in proportion to the work
+    assert table.time_s(high, sm_share=0.5) > table.time_s(high)  # a share of the SMs stretches its FLOPs
+
+
+def test_an_h100_takes_the_h200_timings_by_the_datasheet_term_that_binds():
+    h200, h100 = load_gpu("h200"), load_gpu("h100")
+    a = rates_for("h200-trtllm", h200).moe_tables[("grouped_gemm_fp8", 2048, 768, 128)]
+    b = rates_for("h200-trtllm", h100).moe_tables[("grouped_gemm_fp8", 2048, 768, 128)]
+    # few pairs: the weights' bytes bind, at the H100's 3.35 TB/s against the H200's 4.8 (same FLOP peaks)
+    assert b.time_s(a.pairs[0]) == pytest.approx(a.time_s(a.pairs[0]) * 4.8 / 3.35, rel=1e-9)
+    assert b.time_s(a.pairs[-1]) == pytest.approx(a.time_s(a.pairs[-1]), rel=1e-9)  # many: FLOPs bind, the same
+
+
+def test_training_phases_and_other_expert_counts_are_not_looked_up():
+    rates = rates_for("h200-trtllm", load_gpu("h200"))
+    decode = moe_ops("qwen3-30b-a3b", 512, ep=1, weights="fp8")
+    forward = [replace(o, phase="forward") for o in decode]
+    assert moe_op_s(decode[0], decode[0].profile_class, rates.moe_tables) is not None
+    assert moe_op_s(forward[0], forward[0].profile_class, rates.moe_tables) is None  # timed as inference runs it
+    sixteen = moe_ops("qwen3-30b-a3b", 512, ep=16, weights="fp8")  # 8 experts a GPU: not a timed shape
+    assert moe_op_s(sixteen[0], sixteen[0].profile_class, rates.moe_tables) is None
+
+
+@given(st.integers(1, 20_000), st.integers(1, 20_000))
+def test_more_tokens_never_cost_less(a, b):
+    rates = RATES_H200
+    lo, hi = sorted((a, b))
+    cost = [sum(op_s(o, rates) for o in moe_ops("qwen3-235b-a22b", n, ep=4, weights="fp8")) for n in (lo, hi)]
+    assert cost[0] <= cost[1] * (1 + 1e-12)
+
+
+RATES_H200 = rates_for("h200-trtllm", load_gpu("h200"))
+
+
+def test_the_shipped_profile_keeps_its_moe_samples_and_refuses_a_malformed_one():
+    shipped = read_profile(PROFILE_DIR / "b200-trtllm.json")
+    moe = [s for s in shipped.samples if s.op == "moe"]
+    assert moe and all(s.m and s.k and s.n for s in moe)
+    assert shipped.samples == published_profile(PUBLISHED_DIR / "b200-trtllm.toml").samples
+    with pytest.raises(ValueError, match="sample op 'dense': use one of"):
+        Sample("grouped_gemm", "fp4", 1.0, 1.0, 1.0, op="dense")
+    with pytest.raises(ValueError, match="an MoE operator's sample needs its shape"):
+        Sample("grouped_gemm", "fp4", 1.0, 1.0, 1.0, op="moe")

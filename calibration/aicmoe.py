@@ -1,0 +1,98 @@
+"""TensorRT-LLM's whole MoE operator timed shape by shape: reduced to the grouped-GEMM series of a published
+kernel table (calibration/data/published/<gpu>-trtllm.toml), which calibration/fit.py `moe_sample` turns into
+samples of the two grouped GEMMs.
+
+Source: AIConfigurator's collected TensorRT-LLM MoE table (github.com/ai-dynamo/aiconfigurator, Apache-2.0,
+aic-core/src/aiconfigurator_core/systems/data/<gpu>/moe/trtllm/<version>/moe_perf.parquet): `moe.forward` of
+TensorRT-LLM's fused MoE (input quantization, permute, both grouped GEMMs, the activation, the weighted
+unpermute) timed under a CUDA graph over MoE shapes, token counts (`num_tokens`: the tokens of the whole EP
+group, each GPU running its 1/ep of the experts), EP and expert-TP degrees and routing distributions.
+
+Kept: the MoE shapes of v3sim's catalog models (`SHAPES`), balanced routing, no expert TP, EP 1-8 (the layouts
+TensorRT-LLM's performance overview runs), at least `MIN_PAIRS_PER_EXPERT` token-expert pairs per expert (every
+expert's weights read, as v3sim counts them), and for each weight format the backend the validated runs ran
+(`BACKENDS`). Left out: rows whose element-wise kernels, as v3sim prices them beside the GEMMs
+(calibration/fit.py `moe_elementwise_s`), take over `MAX_SIDE_SHARE` of the op (the GEMMs' share too small to
+tell from the subtraction: a few microseconds of a fused op under a CUDA graph). Repeated rows keep the first.
+Run `python -m calibration.aicmoe DIE=PARQUET` (DIE: hopper or blackwell) to print the TOML series.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pandas as pd
+
+from calibration.fit import moe_elementwise_s
+from hwmodels.registry import load_gpu
+
+# The catalog's MoE shapes AIConfigurator measured: (hidden, expert intermediate, experts, top-k).
+SHAPES = {
+    (2048, 768, 128, 8): "Qwen3-30B-A3B",
+    (4096, 1536, 128, 8): "Qwen3-235B-A22B",
+    (7168, 2048, 256, 8): "DeepSeek-V3 / R1",
+    (2880, 2880, 32, 4): "GPT-OSS 20B",
+    (2880, 2880, 128, 4): "GPT-OSS 120B",
+}
+EP_DEGREES = (1, 2, 4, 8)
+MIN_PAIRS_PER_EXPERT = 4
+MAX_SIDE_SHARE = 0.5
+GPUS = {"hopper": "h200", "blackwell": "b200"}  # the catalog GPU each die's tables were timed on
+# v3sim's grouped-GEMM dtype -> (AIConfigurator's moe_dtype, its kernel_source), per die: the MoE backend the
+# runs v3sim validates against ran (TensorRT-LLM's performance overview, docs/source/developer-guide/
+# perf-overview.md at 03e27c7d, llm_options: `moe_config: backend: CUTLASS` for DeepSeek-R1 and GPT-OSS on
+# Blackwell, TRITON for GPT-OSS on Hopper, the default CUTLASS for Qwen3). AIConfigurator timed GPT-OSS's
+# MXFP4 on Blackwell with the TRTLLM-gen backend only, not the CUTLASS one the overview ran, and block-scaled
+# FP8 there with DeepGEMM, which no validated run uses: neither is taken.
+BACKENDS = {
+    "hopper": {"fp8": ("fp8_block", "moe_torch_flow_cutlass"), "w4a16": ("w4a16_mxfp4", "moe_torch_flow")},
+    "blackwell": {"fp4": ("nvfp4", "moe_torch_flow_cutlass")},
+}
+COLUMNS = ["hidden", "inter", "experts", "topk", "ep", "tokens", "ms"]
+
+
+def series_rows(frame: pd.DataFrame, dtype: str, die: str) -> list[list[float]]:
+    """The kept rows of one weight format (v3sim's grouped-GEMM `dtype`) on `die`, as [hidden, inter, experts,
+    topk, ep, tokens, ms], sorted."""
+    moe_dtype, kernel_source = BACKENDS[die][dtype]
+    f = frame[
+        (frame["moe_dtype"] == moe_dtype)
+        & (frame["kernel_source"] == kernel_source)
+        & (frame["distribution"] == "balanced")
+        & (frame["moe_tp_size"] == 1)
+        & frame["moe_ep_size"].isin(EP_DEGREES)
+    ]
+    shape = list(zip(f["hidden_size"], f["inter_size"], f["num_experts"], f["topk"], strict=True))
+    f = f[[s in SHAPES for s in shape]]
+    f = f[f["num_tokens"] * f["topk"] >= MIN_PAIRS_PER_EXPERT * f["num_experts"]]
+    keys = ["hidden_size", "inter_size", "num_experts", "topk", "moe_ep_size", "num_tokens"]
+    f = f.drop_duplicates(subset=keys, keep="first").sort_values(keys)
+    rows = [[*(int(x) for x in r[:-1]), round(float(r[-1]), 4)] for r in f[[*keys, "latency"]].itertuples(index=False)]
+    gpu = load_gpu(GPUS[die])
+    return [r for r in rows if moe_elementwise_s(dict(zip(COLUMNS, r, strict=True)), dtype, gpu)
+            <= MAX_SIDE_SHARE * r[-1] * 1e-3]  # fmt: skip
+
+
+def toml_series(dtype: str, rows: list[list[float]], source: str) -> str:
+    """One [[series]] block of a published kernel table."""
+    body = ",\n".join("  " + str(r) for r in rows)
+    return "\n".join(
+        ["[[series]]", 'kernel = "grouped_gemm"', f'dtype = "{dtype}"', f'source = "{source}"',
+         f"columns = {COLUMNS!r}".replace("'", '"'), "rows = [", body, "]", ""]
+    )  # fmt: skip
+
+
+def main(argv: list[str]) -> None:
+    for arg in argv:
+        die, _, path = arg.partition("=")
+        if die not in BACKENDS:
+            raise SystemExit(f"{arg}: name the die as hopper=PARQUET or blackwell=PARQUET")
+        frame = pd.read_parquet(path)
+        for dtype, (moe_dtype, kernel_source) in BACKENDS[die].items():
+            rows = series_rows(frame, dtype, die)
+            source = f"{path}: moe_dtype {moe_dtype}, kernel_source {kernel_source}, balanced, moe_tp_size 1"
+            sys.stdout.write(toml_series(dtype, rows, source) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

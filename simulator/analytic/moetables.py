@@ -1,0 +1,89 @@
+"""Whole MoE operators timed shape by shape, looked up rather than fitted.
+
+A profile's MoE-operator samples (`hwmodels.profile.Sample` with op "moe": TensorRT-LLM's fused MoE timed by
+AIConfigurator, less the element-wise kernels v3sim prices apart) time the two grouped GEMMs of one expert
+shape (hidden size, expert width, the GPU's experts) at many counts of token-expert pairs per expert. How fast
+those kernels run moves with the shape in ways one roofline cannot follow (on a B200 TensorRT-LLM's NVFP4
+MoE reads Qwen3-30B-A3B's experts at 2.6 TB/s and DeepSeek-R1's at 6.2), so where a run's experts have a
+timed shape, their GEMMs are priced as timed: linear between the measured pair counts, held below the
+fewest (the weights are read all the same), in proportion to the work beyond the most. Serving phases only:
+the operators were timed as inference runs them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from hwmodels.kernels import interpolated
+from hwmodels.profile import Sample, class_dtype
+from hwmodels.specs import GPUSpec
+from workloads.ops import SERVING_PHASES, Op
+
+GATED_GEMMS = 3  # a SwiGLU expert's GEMMs: gate and up (fused, 2 x the width) and down, each 2 x m x h x i FLOPs
+
+
+@dataclass(frozen=True, slots=True)
+class MoETable:
+    """One expert shape's gate-up and down GEMMs on one GPU: seconds at each measured count of token-expert
+    pairs per expert (never fewer for more pairs), and the part of each that is its FLOPs at the dense peak
+    (what running on a share of the SMs stretches)."""
+
+    pairs: tuple[int, ...]
+    seconds: tuple[float, ...]
+    peak_s: tuple[float, ...]
+
+    def time_s(self, pairs: float, sm_share: float = 1.0) -> float:
+        """Seconds of both GEMMs at `pairs` per expert on `sm_share` of the SMs."""
+        k = max(1.0, pairs / self.pairs[-1])  # beyond the most measured: in proportion to the work
+        at = min(pairs, self.pairs[-1])
+        t, peak = interpolated(at, self.pairs, self.seconds), interpolated(at, self.pairs, self.peak_s)
+        return k * (t + peak * (1 / sm_share - 1))
+
+
+MoEKey = tuple[str, int, int, int]  # (kernel class, hidden size, expert intermediate size, experts on the GPU)
+
+
+def moe_tables(samples: tuple[Sample, ...], src: GPUSpec, gpu: GPUSpec) -> dict[MoEKey, MoETable]:
+    """The MoE-operator samples timed on `src`, as tables for `gpu`: on another GPU (of the same die) each
+    timing is scaled by the datasheet term that binds it at `src`'s peaks (its FLOPs at the dense peak or its
+    bytes at the HBM bandwidth), as `apply_profile` carries fits over as the same fractions of the peaks."""
+    points: dict[MoEKey, dict[int, tuple[float, float]]] = defaultdict(dict)
+    for s in samples:
+        if s.op != "moe":
+            continue
+        dtype = class_dtype(s.kernel_class)
+        peak_src, peak_dst = (getattr(g, f"peak_{dtype}_flop_per_s") for g in (src, gpu))
+        if not (peak_src and peak_dst):
+            continue  # no tensor cores for it on this GPU
+        compute, memory = s.flops / peak_src, s.bytes / src.hbm_bw_bytes_per_s
+        ratio = peak_src / peak_dst if compute >= memory else src.hbm_bw_bytes_per_s / gpu.hbm_bw_bytes_per_s
+        key = (s.kernel_class, s.k, s.n, s.groups)
+        points[key].setdefault(s.m, (s.time_s * ratio, s.flops / peak_dst))
+    out = {}
+    for key, by_pairs in points.items():
+        pairs = tuple(sorted(by_pairs))
+        seconds, best = [], 0.0
+        for p in pairs:  # more pairs never faster
+            best = max(best, by_pairs[p][0])
+            seconds.append(best)
+        out[key] = MoETable(pairs, tuple(seconds), tuple(by_pairs[p][1] for p in pairs))
+    return out
+
+
+def moe_op_s(op: Op, cls: str, tables: dict[MoEKey, MoETable], sm_share: float = 1.0) -> float | None:
+    """Seconds of a serving op that is one of a timed expert shape's two grouped GEMMs (`cls` its kernel
+    class): its FLOPs' share of the pair's time; None where no table has its shape."""
+    if not tables or op.kind != "grouped_gemm" or op.component != "routed_experts" or op.phase not in SERVING_PHASES:
+        return None
+    if op.name.endswith("gate_up"):
+        hidden, inter = op.k, op.n / 2
+    elif op.name.endswith("down"):
+        hidden, inter = op.n, op.k
+    else:
+        return None
+    table = tables.get((cls, int(hidden), int(inter), op.groups))
+    if table is None or op.m <= 0:
+        return None
+    pair_flops = GATED_GEMMS * 2 * op.m * op.groups * hidden * inter
+    return table.time_s(op.m, sm_share) * op.flops / pair_flops
