@@ -125,15 +125,20 @@ def trtllm_bench(s: ServeSpec, input_len: float, output_len: float, longest_inpu
     API's defaults for an MXFP4 checkpoint (fp4 weights under wider activations); chunked prefill off, so
     max_num_tokens is raised to hold the longest prompt and a full batch of decode tokens
     (tensorrt_llm/bench/benchmark/utils/general.py); decode steps padded to the performance overview's CUDA
-    graphs. The instance's limits become v3sim's per GPU."""
-    held = max_sequences_per_gpu(s) * s.tp
+    graphs. The heuristic sizes one instance, the GPUs of trtllm-bench's `--tp` (a DEPn layout runs tp_size n with
+    attention data-parallel: TensorRT-LLM's performance overview passes `--tp $tp_size --ep $ep_size`), and its
+    limits are each scheduler's: one per GPU under attention DP (max_batch_size is per rank: the R1 guide's 384 per
+    rank on 8 GPUs is its batch of 3,072), one per instance under TP, split over its GPUs as v3sim counts them."""
+    attention_dp = s.tp == 1 and s.ep > 1
+    ranks = 1 if attention_dp else s.tp  # the GPUs one scheduler's limits span
+    held = max_sequences_per_gpu(s) * (s.ep if attention_dp else s.tp)
     mxfp4 = s.weight_dtype == "fp4" and s.activation_dtype is not None
     batch, tokens = UNTUNED_LIMITS if mxfp4 else trtllm_bench_limits(held, input_len, output_len)
     tokens = max(tokens, longest_input + batch)
     return replace(
         s,
-        batch=batch // s.tp if batch < held else None,
-        prefill_tokens=math.ceil(tokens / s.tp),
+        batch=batch // ranks if batch < max_sequences_per_gpu(s) * ranks else None,
+        prefill_tokens=math.ceil(tokens / ranks),
         chunked_prefill=False,
         graph_batches=PERF_OVERVIEW_GRAPH_BATCHES,
     )

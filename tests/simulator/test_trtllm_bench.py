@@ -75,6 +75,19 @@ def test_trtllm_bench_sets_the_limits_whole_prompts_and_cuda_graphs():
     assert trtllm_bench(tp2, 1024, 1024, 1024).prefill_tokens == -(-max(tokens, 1024 + batch) // 2)
 
 
+def test_attention_dp_sizes_the_instance_and_gives_each_rank_its_limits():
+    """DEP4 (tp 1, ep 4): trtllm-bench runs `--tp 4`, so its heuristic sizes the KV cache of four GPUs, and under
+    attention DP each rank schedules up to those limits itself (the overview's R1 row on 4 B200: 6,144 tokens a
+    step per GPU, where one GPU's cache alone would give 2,048)."""
+    dep4 = deployment("deepseek-v3", "b200", weight_dtype="fp4", kv_dtype="fp8", context=2048, colocated=True,
+                      output_tokens=1024, tp=1, ep=4)  # fmt: skip
+    held = max_sequences_per_gpu(dep4)
+    batch, tokens = trtllm_bench_limits(4 * held, 1024, 1024)
+    run = trtllm_bench(dep4, 1024, 1024, 1024)
+    assert run.prefill_tokens == max(tokens, 1024 + batch) > trtllm_bench_limits(held, 1024, 1024)[1]
+    assert run.batch is None  # a rank's max_batch_size, rounded up from four GPUs' cache: past its own cache
+
+
 def pool_run(spec, requests: int = 200, prompt: int = 1024, output: int = 64):
     prompts, outs = np.full(requests, prompt), np.full(requests, output)
     setup = build_setup(spec, RATES, prompts, outs, None)
