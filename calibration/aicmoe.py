@@ -11,10 +11,11 @@ group, each GPU running its 1/ep of the experts), EP and expert-TP degrees and r
 Kept: the MoE shapes of v3sim's catalog models (`SHAPES`), balanced routing, no expert TP, EP 1-8 (the layouts
 TensorRT-LLM's performance overview runs), at least `MIN_PAIRS_PER_EXPERT` token-expert pairs per expert (every
 expert's weights read, as v3sim counts them), and for each weight format the backend the validated runs ran
-(`BACKENDS`). Left out: rows whose element-wise kernels, as v3sim prices them beside the GEMMs
+(`TABLES`). Left out: rows whose element-wise kernels, as v3sim prices them beside the GEMMs
 (calibration/fit.py `moe_elementwise_s`), take over `MAX_SIDE_SHARE` of the op (the GEMMs' share too small to
 tell from the subtraction: a few microseconds of a fused op under a CUDA graph). Repeated rows keep the first.
-Run `python -m calibration.aicmoe DIE=PARQUET` (DIE: hopper or blackwell) to print the TOML series.
+Run `python -m calibration.aicmoe TABLE=PARQUET` (TABLE: h200-trtllm, b200-trtllm or b200) to print the TOML
+series.
 """
 
 from __future__ import annotations
@@ -37,24 +38,29 @@ SHAPES = {
 EP_DEGREES = (1, 2, 4, 8)
 MIN_PAIRS_PER_EXPERT = 4
 MAX_SIDE_SHARE = 0.5
-GPUS = {"hopper": "h200", "blackwell": "b200"}  # the catalog GPU each die's tables were timed on
-# v3sim's grouped-GEMM dtype -> (AIConfigurator's moe_dtype, its kernel_source), per die: the MoE backend the
-# runs v3sim validates against ran (TensorRT-LLM's performance overview, docs/source/developer-guide/
-# perf-overview.md at 03e27c7d, llm_options: `moe_config: backend: CUTLASS` for DeepSeek-R1 and GPT-OSS on
-# Blackwell, TRITON for GPT-OSS on Hopper, the default CUTLASS for Qwen3). AIConfigurator timed GPT-OSS's
-# MXFP4 on Blackwell with the TRTLLM-gen backend only, not the CUTLASS one the overview ran, and block-scaled
-# FP8 there with DeepGEMM, which no validated run uses: neither is taken.
-BACKENDS = {
-    "hopper": {"fp8": ("fp8_block", "moe_torch_flow_cutlass"), "w4a16": ("w4a16_mxfp4", "moe_torch_flow")},
-    "blackwell": {"fp4": ("nvfp4", "moe_torch_flow_cutlass")},
+# Per published table: the GPU its timings are of, and v3sim's grouped-GEMM dtype -> (AIConfigurator's moe_dtype,
+# its kernel_source): the MoE backend the runs v3sim validates against ran (TensorRT-LLM's performance overview,
+# docs/source/developer-guide/perf-overview.md at 03e27c7d, llm_options: `moe_config: backend: CUTLASS` for
+# DeepSeek-R1 and GPT-OSS on Blackwell, TRITON for GPT-OSS on Hopper, the default CUTLASS for Qwen3). AIConfigurator
+# timed GPT-OSS's MXFP4 on Blackwell with the TRTLLM-gen backend only, not the CUTLASS one the overview ran: not
+# taken. Block-scaled FP8 on Blackwell ran on DeepGEMM's kernels (TensorRT-LLM's DeepGemmFusedMoE): DeepSeek's
+# and SGLang's grouped GEMMs, which the default B200 table (b200.toml) prices, as the H800's prices DeepGEMM's.
+TABLES = {
+    "h200-trtllm": (
+        "h200",
+        {"fp8": ("fp8_block", "moe_torch_flow_cutlass"), "w4a16": ("w4a16_mxfp4", "moe_torch_flow")},
+    ),
+    "b200-trtllm": ("b200", {"fp4": ("nvfp4", "moe_torch_flow_cutlass")}),
+    "b200": ("b200", {"fp8": ("fp8_block", "deepgemm")}),
 }
 COLUMNS = ["hidden", "inter", "experts", "topk", "ep", "tokens", "ms"]
 
 
-def series_rows(frame: pd.DataFrame, dtype: str, die: str) -> list[list[float]]:
-    """The kept rows of one weight format (v3sim's grouped-GEMM `dtype`) on `die`, as [hidden, inter, experts,
-    topk, ep, tokens, ms], sorted."""
-    moe_dtype, kernel_source = BACKENDS[die][dtype]
+def series_rows(frame: pd.DataFrame, dtype: str, table: str) -> list[list[float]]:
+    """The kept rows of one weight format (v3sim's grouped-GEMM `dtype`) for the published `table`, as [hidden,
+    inter, experts, topk, ep, tokens, ms], sorted."""
+    gpu_name, backends = TABLES[table]
+    moe_dtype, kernel_source = backends[dtype]
     f = frame[
         (frame["moe_dtype"] == moe_dtype)
         & (frame["kernel_source"] == kernel_source)
@@ -68,7 +74,7 @@ def series_rows(frame: pd.DataFrame, dtype: str, die: str) -> list[list[float]]:
     keys = ["hidden_size", "inter_size", "num_experts", "topk", "moe_ep_size", "num_tokens"]
     f = f.drop_duplicates(subset=keys, keep="first").sort_values(keys)
     rows = [[*(int(x) for x in r[:-1]), round(float(r[-1]), 4)] for r in f[[*keys, "latency"]].itertuples(index=False)]
-    gpu = load_gpu(GPUS[die])
+    gpu = load_gpu(gpu_name)
     return [r for r in rows if moe_elementwise_s(dict(zip(COLUMNS, r, strict=True)), dtype, gpu)
             <= MAX_SIDE_SHARE * r[-1] * 1e-3]  # fmt: skip
 
@@ -84,12 +90,12 @@ def toml_series(dtype: str, rows: list[list[float]], source: str) -> str:
 
 def main(argv: list[str]) -> None:
     for arg in argv:
-        die, _, path = arg.partition("=")
-        if die not in BACKENDS:
-            raise SystemExit(f"{arg}: name the die as hopper=PARQUET or blackwell=PARQUET")
+        table, _, path = arg.partition("=")
+        if table not in TABLES:
+            raise SystemExit(f"{arg}: name the table as {'=PARQUET, '.join(TABLES)}=PARQUET")
         frame = pd.read_parquet(path)
-        for dtype, (moe_dtype, kernel_source) in BACKENDS[die].items():
-            rows = series_rows(frame, dtype, die)
+        for dtype, (moe_dtype, kernel_source) in TABLES[table][1].items():
+            rows = series_rows(frame, dtype, table)
             source = f"{path}: moe_dtype {moe_dtype}, kernel_source {kernel_source}, balanced, moe_tp_size 1"
             sys.stdout.write(toml_series(dtype, rows, source) + "\n")
 

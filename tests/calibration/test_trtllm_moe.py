@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from calibration.aicmoe import BACKENDS, series_rows
+from calibration.aicmoe import TABLES, series_rows
 from calibration.fit import PUBLISHED_DIR, moe_elementwise_s, moe_sample, published_from_dict, published_profile
 from hwmodels.files import read_text
 from hwmodels.kernels import elementwise_rates
@@ -125,8 +125,8 @@ def test_every_grouped_dtype_is_an_moe_series_or_a_one_line_error():
 EXCERPT = PUBLISHED_DIR / "aic-moe-excerpt.csv"
 
 
-def shipped_rows(gpu: str, dtype: str) -> list[list[float]]:
-    table = tomllib.loads(read_text(PUBLISHED_DIR / f"{gpu}-trtllm.toml", "t"))
+def shipped_rows(name: str, dtype: str) -> list[list[float]]:
+    table = tomllib.loads(read_text(PUBLISHED_DIR / f"{name}.toml", "t"))
     return [list(r) for s in table["series"] if s["kernel"] == "grouped_gemm" and s["dtype"] == dtype
             for r in s["rows"]]  # fmt: skip
 
@@ -134,32 +134,37 @@ def shipped_rows(gpu: str, dtype: str) -> list[list[float]]:
 def test_the_reducer_keeps_the_rows_the_tables_hold_and_leaves_the_others_out():
     frame = pd.read_csv(EXCERPT, comment="#")
     kept = {
-        ("blackwell", "fp4"): series_rows(frame[frame["device"] == "NVIDIA B200"], "fp4", "blackwell"),
-        ("hopper", "fp8"): series_rows(frame[frame["device"] == "NVIDIA H200"], "fp8", "hopper"),
-        ("hopper", "w4a16"): series_rows(frame[frame["device"] == "NVIDIA H200"], "w4a16", "hopper"),
+        ("b200-trtllm", "fp4"): series_rows(frame[frame["device"] == "NVIDIA B200"], "fp4", "b200-trtllm"),
+        ("h200-trtllm", "fp8"): series_rows(frame[frame["device"] == "NVIDIA H200"], "fp8", "h200-trtllm"),
+        ("h200-trtllm", "w4a16"): series_rows(frame[frame["device"] == "NVIDIA H200"], "w4a16", "h200-trtllm"),
     }
     # R1's shape on B200 at EP4 (balanced, no expert TP, CUTLASS) at 256-16,384 tokens and Qwen3-30B-A3B's at EP1;
     # 16 tokens of R1 (0.5 pairs per expert), Kimi K2's 384 experts, power-law routing, EP16, expert TP 2,
     # TRTLLM-gen and MXFP4 rows left out, and on the H200 Qwen3's 64 tokens at EP8 (8 tokens a GPU: its
     # element-wise kernels, as v3sim prices them, take over half of the op's 43 us)
-    assert [r[:6] for r in kept["blackwell", "fp4"]] == [
+    assert [r[:6] for r in kept["b200-trtllm", "fp4"]] == [
         [2048, 768, 128, 8, 1, 64], [2048, 768, 128, 8, 1, 1024], [2048, 768, 128, 8, 1, 16384],
         [7168, 2048, 256, 8, 4, 256],
         [7168, 2048, 256, 8, 4, 1024], [7168, 2048, 256, 8, 4, 4096], [7168, 2048, 256, 8, 4, 16384],
     ]  # fmt: skip
-    assert [r[:6] for r in kept["hopper", "w4a16"]] == [[2880, 2880, 32, 4, 1, 128], [2880, 2880, 32, 4, 1, 4096]]
-    assert [r[:6] for r in kept["hopper", "fp8"]] == [[2048, 768, 128, 8, 1, 64], [2048, 768, 128, 8, 1, 1024]]
-    for (die, dtype), rows in kept.items():
-        gpu = "b200" if die == "blackwell" else "h200"
-        shipped = shipped_rows(gpu, dtype)
-        assert rows and all(r in shipped for r in rows), (die, dtype)  # the same rows, the same milliseconds
+    assert [r[:6] for r in kept["h200-trtllm", "w4a16"]] == [[2880, 2880, 32, 4, 1, 128], [2880, 2880, 32, 4, 1, 4096]]
+    assert [r[:6] for r in kept["h200-trtllm", "fp8"]] == [[2048, 768, 128, 8, 1, 64], [2048, 768, 128, 8, 1, 1024]]
+    for (table, dtype), rows in kept.items():
+        shipped = shipped_rows(table, dtype)
+        assert rows and all(r in shipped for r in rows), (table, dtype)  # the same rows, the same milliseconds
 
 
-def test_blackwell_takes_the_nvfp4_cutlass_rows_alone():
+def test_blackwell_takes_nvfp4_on_cutlass_and_fp8_on_deepgemm():
     # GPT-OSS's MXFP4 was timed with the TRTLLM-gen backend, the performance overview ran CUTLASS: not taken
-    assert set(BACKENDS["blackwell"]) == {"fp4"}
-    series = [s for s in published_profile(PUBLISHED_DIR / "b200-trtllm.toml").samples if s.op == "moe"]
-    assert series and {s.kernel_class for s in series} == {"grouped_gemm_fp4"}
+    assert TABLES["b200-trtllm"][1] == {"fp4": ("nvfp4", "moe_torch_flow_cutlass")}
+    assert TABLES["b200"][1] == {"fp8": ("fp8_block", "deepgemm")}  # DeepGEMM's, as the H800 table prices them
+    trtllm = [s for s in published_profile(PUBLISHED_DIR / "b200-trtllm.toml").samples if s.op == "moe"]
+    assert {s.kernel_class for s in trtllm} == {"grouped_gemm_fp4", "grouped_gemm_fp8"}  # fp8 inherited from b200
+    default = published_profile(PUBLISHED_DIR / "b200.toml")
+    grouped = default.fits["grouped_gemm_fp8"]
+    assert not grouped.derived_from and grouped.samples == 211 and grouped.rel_rmse <= MAX_FIT_RMSE
+    # DeepGEMM's grouped kernels run below the dense per-tensor GEMMs the class was derived from before
+    assert grouped.flop_per_s < default.fits["gemm_fp8"].flop_per_s
 
 
 def test_a_moe_sample_carries_its_shape():
@@ -193,7 +198,7 @@ def moe_ops(model: str, tokens: int, ep: int, weights: str = "fp4") -> list:
 def test_a_timed_shape_is_priced_as_timed_between_its_points():
     rates = rates_for("h200-trtllm", load_gpu("h200"))
     table = rates.moe_tables[("grouped_gemm_fp8", 2048, 768, 128)]
-    shipped = {r[5] * 8 // 128: r for r in shipped_rows("h200", "fp8") if r[:5] == [2048, 768, 128, 8, 1]}
+    shipped = {r[5] * 8 // 128: r for r in shipped_rows("h200-trtllm", "fp8") if r[:5] == [2048, 768, 128, 8, 1]}
     h200 = load_gpu("h200")
     for pairs, row in shipped.items():  # each point: the op's time less its element-wise kernels
         columns = ["hidden", "inter", "experts", "topk", "ep", "tokens", "ms"]

@@ -153,7 +153,9 @@ def test_megatron_bridge_runs_land_out_of_sample():
     their 20 SMs reach (hwmodels/data/kernels/deepep.toml: on a Blackwell 0.3-0.5 TB/s, under NVLink 5's 0.72
     achieved) and one NVLink copy per destination GPU: the GB200 MoE runs on DeepEP land within 15% (V3 BF16
     +22 -> -0.7%, V3 FP8-MX +15 -> -8.1%, Qwen3-235B +21 -> -9.1%, Qwen3-30B-A3B +43 -> +1.0%), GPT-OSS on
-    GB200 +82 -> +35%."""
+    GB200 +82 -> +35%. With B200's grouped FP8 GEMMs at DeepGEMM's B200 rate (2,285 TFLOPS, derived from the
+    dense per-tensor GEMMs' 2,946 before; 2026-12-06) the MXFP8 runs move by 0.4-3 points (Qwen3-30B-A3B on 8 GB200
+    +1.0 -> -0.8%, V3 FP8-MX on GB200 -8.1 -> -11%)."""
     rows = {r["figure"]: r for r in training_run_rows()}
     megatron = {name: r for name, r in rows.items() if "(Megatron-Bridge, " in name}  # the 25.11 tables
     assert {g for g in ("H100", "B200", "GB200") if any(f" {g} (" in name for name in megatron)} == {
@@ -179,7 +181,7 @@ def test_megatron_bridge_runs_land_out_of_sample():
         "Llama 3 70B on 64 GB200 (Megatron-Bridge, FP8-CS, FSDP, MBS 2), tokens/s per GPU",
     }
     blackwell = [r["rel_error"] for name, r in megatron.items() if "B200 (" in name and name not in known]
-    assert sum(e > 0 for e in blackwell) >= len(blackwell) - 3  # fast but for three GB200 DeepEP runs (-1..-9%)
+    assert sum(e > 0 for e in blackwell) >= len(blackwell) - 4  # fast but for four GB200 DeepEP runs (-1..-11%)
     assert len(megatron) - len(known) - len(misses) >= 10  # and Llama 3 8B, 70B on H100, 8B, 405B on (G)B200
 
 
@@ -193,7 +195,8 @@ def test_megatron_bridge_later_releases_land_out_of_sample():
     HybridEP: v3sim lands both (+1.0%, -6.2%) once DeepEP's kernels are priced at the rate their SMs reach
     (before, +43% and -14%). The 26.04.01 MoE runs, still launched
     eagerly, read fast on B200 (Qwen3 21-34%) but V3 (+0.9%, DeepEP overlapped); GPT-OSS 120B misses in every release
-    (+27% with 26.08's whole-iteration graph); Qwen3-235B on H100 reads 18% fast, overlapped through Megatron's
+    (+27% with 26.08's whole-iteration graph, +19.5% once B200's grouped FP8 GEMMs run at DeepGEMM's rate);
+    Qwen3-235B on H100 reads 18% fast, overlapped through Megatron's
     NCCL all-to-all (a copy per remote expert: +84% priced as DeepEP's one per remote node)."""
     rows = {r["figure"]: r for r in training_run_rows()}
     later = {name: r for name, r in rows.items() if "(Megatron-Bridge 26." in name}
@@ -203,7 +206,9 @@ def test_megatron_bridge_later_releases_land_out_of_sample():
     assert {m for m, e in whole.items() if abs(e) <= 0.15} == {"DeepSeek-V3", "Qwen3-30B-A3B", "Qwen3-235B-A22B"}
     same_layout = "Qwen3-30B-A3B on 8 GB200 (Megatron-Bridge, FP8-MX, EP8, MBS 4), tokens/s per GPU"
     assert abs(rows[same_layout]["rel_error"]) < 0.15 and abs(whole["Qwen3-30B-A3B"]) < 0.15  # both releases
-    assert all(r["rel_error"] > 0.25 for name, r in later.items() if name.startswith("GPT-OSS"))
+    gpt_oss = {name: r["rel_error"] for name, r in later.items() if name.startswith("GPT-OSS")}
+    assert all(e > 0.25 for name, e in gpt_oss.items() if "26.08" not in name)  # BF16, launched eagerly
+    assert all(0.15 < e < 0.25 for name, e in gpt_oss.items() if "26.08" in name)  # MXFP8, one graph: +19.5%
     eager_b200 = [r["rel_error"] for name, r in later.items() if " B200 (" in name and "26.04.01" in name]
     assert len(eager_b200) == 4 and sum(e > 0.15 for e in eager_b200) == 3  # V3 the exception, +0.9%
 
