@@ -14,8 +14,8 @@ expert's weights read, as v3sim counts them), and for each weight format the bac
 (`TABLES`). Left out: rows whose element-wise kernels, as v3sim prices them beside the GEMMs
 (calibration/fit.py `moe_elementwise_s`), take over `MAX_SIDE_SHARE` of the op (the GEMMs' share too small to
 tell from the subtraction: a few microseconds of a fused op under a CUDA graph). Repeated rows keep the first.
-Run `python -m calibration.aicmoe TABLE=PARQUET` (TABLE: h200-trtllm, b200-trtllm or b200) to print the TOML
-series.
+Run `python -m calibration.aicmoe TABLE=PARQUET` (TABLE: h200-trtllm, b200-trtllm or b200; TABLE@GPU=PARQUET for
+another GPU of the die, a series `measured_on` it) to print the TOML series.
 """
 
 from __future__ import annotations
@@ -56,10 +56,12 @@ TABLES = {
 COLUMNS = ["hidden", "inter", "experts", "topk", "ep", "tokens", "ms"]
 
 
-def series_rows(frame: pd.DataFrame, dtype: str, table: str) -> list[list[float]]:
-    """The kept rows of one weight format (v3sim's grouped-GEMM `dtype`) for the published `table`, as [hidden,
-    inter, experts, topk, ep, tokens, ms], sorted."""
+def series_rows(frame: pd.DataFrame, dtype: str, table: str, timed_on: str | None = None) -> list[list[float]]:
+    """The kept rows of one weight format (v3sim's grouped-GEMM `dtype`) for the published `table`, timed on its
+    GPU or on `timed_on` (another of its die: a series `measured_on` it), as [hidden, inter, experts, topk, ep,
+    tokens, ms], sorted."""
     gpu_name, backends = TABLES[table]
+    gpu_name = timed_on or gpu_name
     moe_dtype, kernel_source = backends[dtype]
     f = frame[
         (frame["moe_dtype"] == moe_dtype)
@@ -79,25 +81,27 @@ def series_rows(frame: pd.DataFrame, dtype: str, table: str) -> list[list[float]
             <= MAX_SIDE_SHARE * r[-1] * 1e-3]  # fmt: skip
 
 
-def toml_series(dtype: str, rows: list[list[float]], source: str) -> str:
+def toml_series(dtype: str, rows: list[list[float]], source: str, measured_on: str | None = None) -> str:
     """One [[series]] block of a published kernel table."""
     body = ",\n".join("  " + str(r) for r in rows)
+    where = [f'measured_on = "{measured_on}"'] if measured_on else []
     return "\n".join(
-        ["[[series]]", 'kernel = "grouped_gemm"', f'dtype = "{dtype}"', f'source = "{source}"',
+        ["[[series]]", 'kernel = "grouped_gemm"', f'dtype = "{dtype}"', *where, f'source = "{source}"',
          f"columns = {COLUMNS!r}".replace("'", '"'), "rows = [", body, "]", ""]
     )  # fmt: skip
 
 
 def main(argv: list[str]) -> None:
     for arg in argv:
-        table, _, path = arg.partition("=")
+        name, _, path = arg.partition("=")
+        table, _, timed_on = name.partition("@")
         if table not in TABLES:
-            raise SystemExit(f"{arg}: name the table as {'=PARQUET, '.join(TABLES)}=PARQUET")
+            raise SystemExit(f"{arg}: name the table as {'=PARQUET, '.join(TABLES)}=PARQUET (or TABLE@GPU=)")
         frame = pd.read_parquet(path)
         for dtype, (moe_dtype, kernel_source) in TABLES[table][1].items():
-            rows = series_rows(frame, dtype, table)
+            rows = series_rows(frame, dtype, table, timed_on or None)
             source = f"{path}: moe_dtype {moe_dtype}, kernel_source {kernel_source}, balanced, moe_tp_size 1"
-            sys.stdout.write(toml_series(dtype, rows, source) + "\n")
+            sys.stdout.write(toml_series(dtype, rows, source, timed_on or None) + "\n")
 
 
 if __name__ == "__main__":

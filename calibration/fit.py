@@ -166,7 +166,8 @@ def fit_classes(
     `measured_on` names it per class where that is not `catalog_gpu` (None: a device outside the catalog)."""
     by_class: dict[str, list[Sample]] = defaultdict(list)
     for s in samples:
-        by_class[s.kernel_class].append(s)
+        if not s.timed_on:  # another GPU's MoE timings price that GPU's runs alone
+            by_class[s.kernel_class].append(s)
     fits = {}
     for cls, group in sorted(by_class.items()):
         gpu = (measured_on or {}).get(cls, catalog_gpu)
@@ -229,7 +230,7 @@ def lookup_only(fits: dict[str, KernelFit], samples: list[Sample]) -> tuple[dict
     a note each."""
     out, notes = dict(fits), []
     for cls, fit in fits.items():
-        own = [s for s in samples if s.kernel_class == cls]
+        own = [s for s in samples if s.kernel_class == cls and not s.timed_on]
         if not fit.passes and own and all(s.op == "moe" for s in own):
             del out[cls]
             notes.append(
@@ -488,11 +489,13 @@ def published_from_dict(data: object, where: str = "published table") -> Profile
         raise ValueError(f"{where}: not_inherited {shown} must list kernels, of {', '.join(KERNELS)}")
     if "inherits" in d:
         d = {**d, "series": [*d["series"], *_inherited(d, where)]}
-    moved = {kernel_class(s["kernel"], s["dtype"]): s["measured_on"] for s in d["series"] if "measured_on" in s}
+    elsewhere = [s for s in d["series"] if _moe_timed_elsewhere(s, d.get("catalog_gpu"))]
+    moved = {kernel_class(s["kernel"], s["dtype"]): s["measured_on"] for s in d["series"]
+             if "measured_on" in s and s not in elsewhere}  # fmt: skip
     try:
         profile = build_profile(
             [
-                s
+                replace(s, timed_on=series["measured_on"]) if series in elsewhere else s
                 for series in d["series"]
                 for s in samples_from_series(series, series.get("measured_on") or d.get("catalog_gpu"))
             ],
@@ -508,6 +511,13 @@ def published_from_dict(data: object, where: str = "published table") -> Profile
         return _rescaled_to_target(profile, moved)
     except ValueError as err:  # a rate that makes a time of 0 or infinity, an unknown catalog GPU
         raise ValueError(f"{where}: {err}") from None
+
+
+def _moe_timed_elsewhere(series: dict, catalog_gpu: str | None) -> bool:
+    """Whether `series` times whole MoE operators on a GPU other than the table's: its samples keep that GPU
+    (`Sample.timed_on`), price its runs as timed and fit nothing."""
+    on = series.get("measured_on")
+    return series["kernel"] == "grouped_gemm" and "ms" in series["columns"] and bool(on) and on != catalog_gpu
 
 
 def _inherited(d: dict, where: str) -> list[dict]:

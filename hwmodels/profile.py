@@ -125,7 +125,9 @@ class Sample:
     work its class's fit may price one by one (decode attention's sequence and KV-head pairs; 0: none).
     `op` "moe": a whole MoE operator's two grouped GEMMs (gate-up and down) timed together, its shape the
     experts' (`k` the hidden size, `n` the expert intermediate size, `groups` the GPU's experts, `m` the
-    token-expert pairs each runs): pricing looks such shapes up (`moe_tables`) rather than a roofline."""
+    token-expert pairs each runs): pricing looks such shapes up (`moe_tables`) rather than a roofline.
+    `timed_on` names the catalog GPU such a sample was timed on where that is not the profile's own (a GB200's
+    timings in a B200 table): it prices that GPU's runs as timed and enters no fit."""
 
     kernel: str
     dtype: str
@@ -139,8 +141,11 @@ class Sample:
     source: str = ""
     items: float = 0.0
     op: str = ""
+    timed_on: str = ""
 
     def __post_init__(self) -> None:
+        if self.timed_on and self.op != "moe":
+            raise ValueError("only an MoE operator's sample may name another GPU it was timed on")
         if self.op not in SAMPLE_OPS:
             raise ValueError(f"sample op {_shown(self.op)}: use one of {', '.join(map(repr, SAMPLE_OPS))}")
         if self.kernel not in KERNELS:
@@ -280,7 +285,7 @@ class Profile:
 
         def sample_dict(s: Sample) -> dict:
             out = asdict(s)
-            for key in ("items", "op"):
+            for key in ("items", "op", "timed_on"):
                 if not out[key]:
                     del out[key]  # most samples price neither: their files stay as they were
             return out
@@ -344,6 +349,7 @@ SAMPLE_KEYS = {
     "source": "str",
     "items": "number",
     "op": "str",
+    "timed_on": "str",
 }
 _KIND_WORDS = {
     "number": "a finite number",

@@ -45,21 +45,24 @@ MoEKey = tuple[str, int, int, int]  # (kernel class, hidden size, expert interme
 
 
 def moe_tables(samples: tuple[Sample, ...], src: GPUSpec, gpu: GPUSpec) -> dict[MoEKey, MoETable]:
-    """The MoE-operator samples timed on `src`, as tables for `gpu`: on another GPU (of the same die) each
-    timing is scaled by the datasheet term that binds it at `src`'s peaks (its FLOPs at the dense peak or its
-    bytes at the HBM bandwidth), as `apply_profile` carries fits over as the same fractions of the peaks."""
+    """The MoE-operator samples as tables for `gpu`: a shape timed on `gpu` itself (`Sample.timed_on`) as timed;
+    the others timed on `src` (the profile's GPU), on another GPU (of the same die) each timing scaled by the
+    datasheet term that binds it at `src`'s peaks (its FLOPs at the dense peak or its bytes at the HBM
+    bandwidth), as `apply_profile` carries fits over as the same fractions of the peaks."""
+    moe = [s for s in samples if s.op == "moe"]
+    own = {_key(s) for s in moe if s.timed_on == gpu.name}
     points: dict[MoEKey, dict[int, tuple[float, float]]] = defaultdict(dict)
-    for s in samples:
-        if s.op != "moe":
-            continue
+    for s in moe:
+        if (s.timed_on and s.timed_on != gpu.name) or (not s.timed_on and _key(s) in own):
+            continue  # another GPU's timings, or a shape this GPU timed itself
+        timed = gpu if s.timed_on else src
         dtype = class_dtype(s.kernel_class)
-        peak_src, peak_dst = (getattr(g, f"peak_{dtype}_flop_per_s") for g in (src, gpu))
+        peak_src, peak_dst = (getattr(g, f"peak_{dtype}_flop_per_s") for g in (timed, gpu))
         if not (peak_src and peak_dst):
             continue  # no tensor cores for it on this GPU
-        compute, memory = s.flops / peak_src, s.bytes / src.hbm_bw_bytes_per_s
-        ratio = peak_src / peak_dst if compute >= memory else src.hbm_bw_bytes_per_s / gpu.hbm_bw_bytes_per_s
-        key = (s.kernel_class, s.k, s.n, s.groups)
-        points[key].setdefault(s.m, (s.time_s * ratio, s.flops / peak_dst))
+        compute, memory = s.flops / peak_src, s.bytes / timed.hbm_bw_bytes_per_s
+        ratio = peak_src / peak_dst if compute >= memory else timed.hbm_bw_bytes_per_s / gpu.hbm_bw_bytes_per_s
+        points[_key(s)].setdefault(s.m, (s.time_s * ratio, s.flops / peak_dst))
     out = {}
     for key, by_pairs in points.items():
         pairs = tuple(sorted(by_pairs))
@@ -69,6 +72,10 @@ def moe_tables(samples: tuple[Sample, ...], src: GPUSpec, gpu: GPUSpec) -> dict[
             seconds.append(best)
         out[key] = MoETable(pairs, tuple(seconds), tuple(by_pairs[p][1] for p in pairs))
     return out
+
+
+def _key(s: Sample) -> MoEKey:
+    return (s.kernel_class, s.k, s.n, s.groups)
 
 
 def moe_op_s(op: Op, cls: str, tables: dict[MoEKey, MoETable], sm_share: float = 1.0) -> float | None:

@@ -125,10 +125,11 @@ def test_every_grouped_dtype_is_an_moe_series_or_a_one_line_error():
 EXCERPT = PUBLISHED_DIR / "aic-moe-excerpt.csv"
 
 
-def shipped_rows(name: str, dtype: str) -> list[list[float]]:
+def shipped_rows(name: str, dtype: str, measured_on: str | None = None) -> list[list[float]]:
+    """A shipped table's grouped-GEMM rows of `dtype`, of its own GPU or of the series `measured_on` another."""
     table = tomllib.loads(read_text(PUBLISHED_DIR / f"{name}.toml", "t"))
     return [list(r) for s in table["series"] if s["kernel"] == "grouped_gemm" and s["dtype"] == dtype
-            for r in s["rows"]]  # fmt: skip
+            and s.get("measured_on") == measured_on for r in s["rows"]]  # fmt: skip
 
 
 def test_the_reducer_keeps_the_rows_the_tables_hold_and_leaves_the_others_out():
@@ -149,9 +150,12 @@ def test_the_reducer_keeps_the_rows_the_tables_hold_and_leaves_the_others_out():
     ]  # fmt: skip
     assert [r[:6] for r in kept["h200-trtllm", "w4a16"]] == [[2880, 2880, 32, 4, 1, 128], [2880, 2880, 32, 4, 1, 4096]]
     assert [r[:6] for r in kept["h200-trtllm", "fp8"]] == [[2048, 768, 128, 8, 1, 64], [2048, 768, 128, 8, 1, 1024]]
+    gb200 = series_rows(frame[frame["device"] == "NVIDIA GB200"], "fp4", "b200-trtllm", "gb200")
+    assert [r[5] for r in gb200] == [256, 1024, 4096]  # the GB200's own rows, a series measured_on it
     for (table, dtype), rows in kept.items():
         shipped = shipped_rows(table, dtype)
         assert rows and all(r in shipped for r in rows), (table, dtype)  # the same rows, the same milliseconds
+    assert all(r in shipped_rows("b200-trtllm", "fp4", "gb200") for r in gb200)
 
 
 def test_blackwell_takes_nvfp4_on_cutlass_and_fp8_on_deepgemm():
@@ -249,3 +253,24 @@ def test_the_shipped_profile_keeps_its_moe_samples_and_refuses_a_malformed_one()
         Sample("grouped_gemm", "fp4", 1.0, 1.0, 1.0, op="dense")
     with pytest.raises(ValueError, match="an MoE operator's sample needs its shape"):
         Sample("grouped_gemm", "fp4", 1.0, 1.0, 1.0, op="moe")
+
+
+def test_a_gpus_own_timings_price_its_runs_and_fit_nothing():
+    """The B200 table's GB200 rows (`measured_on = "gb200"`) price GB200 runs' shapes as the GB200 timed them; the
+    B200's own rows price the B200's, and the class's fit sees the B200's alone."""
+    profile = published_profile(PUBLISHED_DIR / "b200-trtllm.toml")
+    gb200_samples = [s for s in profile.samples if s.timed_on == "gb200"]
+    assert gb200_samples and all(s.op == "moe" and s.kernel_class == "grouped_gemm_fp4" for s in gb200_samples)
+    assert any("misses its 206 MoE-operator timings" in n for n in profile.notes)  # the B200's rows alone
+    key = ("grouped_gemm_fp4", 7168, 2048, 64)  # R1's experts at EP4
+    b200, gb200 = (rates_for("b200-trtllm", load_gpu(g)).moe_tables[key] for g in ("b200", "gb200"))
+    rows = {r[5]: r for r in shipped_rows("b200-trtllm", "fp4", "gb200") if r[:5] == [7168, 2048, 256, 8, 4]}
+    row = rows[1024]  # 32 pairs per expert
+    side = moe_elementwise_s(dict(zip(["hidden", "inter", "experts", "topk", "ep", "tokens", "ms"], row, strict=True)),
+                             "fp4", load_gpu("gb200"))  # fmt: skip
+    assert gb200.time_s(32) == pytest.approx(row[6] * 1e-3 - side)  # as the GB200 timed it, not scaled
+    assert gb200.time_s(32) < 0.75 * b200.time_s(32)  # the GB200's collection runs 40% faster at this shape
+    with pytest.raises(ValueError, match="only an MoE operator's sample may name another GPU"):
+        Sample("gemm", "fp8", 1.0, 1.0, 1.0, timed_on="gb200")
+    shipped = read_profile(PROFILE_DIR / "b200-trtllm.json")
+    assert [s for s in shipped.samples if s.timed_on == "gb200"] == gb200_samples  # kept through the JSON
