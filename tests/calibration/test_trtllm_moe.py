@@ -214,13 +214,27 @@ def test_a_timed_shape_is_priced_as_timed_between_its_points():
     assert table.time_s(high, sm_share=0.5) > table.time_s(high)  # a share of the SMs stretches its FLOPs
 
 
-def test_an_h100_takes_the_h200_timings_by_the_datasheet_term_that_binds():
-    h200, h100 = load_gpu("h200"), load_gpu("h100")
+def test_an_h800_takes_the_h200_timings_by_the_datasheet_term_that_binds():
+    h200, h800 = load_gpu("h200"), load_gpu("h800")
     a = rates_for("h200-trtllm", h200).moe_tables[("grouped_gemm_fp8", 2048, 768, 128)]
-    b = rates_for("h200-trtllm", h100).moe_tables[("grouped_gemm_fp8", 2048, 768, 128)]
-    # few pairs: the weights' bytes bind, at the H100's 3.35 TB/s against the H200's 4.8 (same FLOP peaks)
+    b = rates_for("h200-trtllm", h800).moe_tables[("grouped_gemm_fp8", 2048, 768, 128)]
+    # few pairs: the weights' bytes bind, at the H800's 3.35 TB/s against the H200's 4.8 (same FLOP peaks)
     assert b.time_s(a.pairs[0]) == pytest.approx(a.time_s(a.pairs[0]) * 4.8 / 3.35, rel=1e-9)
     assert b.time_s(a.pairs[-1]) == pytest.approx(a.time_s(a.pairs[-1]), rel=1e-9)  # many: FLOPs bind, the same
+
+
+def test_an_h100_takes_its_own_timings():
+    """The H100's rows (a series measured_on it) price H100 runs as timed: TensorRT-LLM's Triton W4A16 MoE runs
+    GPT-OSS 20B's experts as fast on an H100 as on an H200 (within 5%), where carrying the H200's over by the HBM
+    datasheets would make the H100 1.43x slower."""
+    key = ("grouped_gemm_w4a16", 2880, 2880, 32)
+    h200 = rates_for("h200-trtllm", load_gpu("h200")).moe_tables[key]
+    h100 = rates_for("h200-trtllm", load_gpu("h100")).moe_tables[key]
+    for pairs in (8, 64, 512):
+        assert h100.time_s(pairs) == pytest.approx(h200.time_s(pairs), rel=0.08)
+    profile = published_profile(PUBLISHED_DIR / "h200-trtllm.toml")
+    assert {s.timed_on for s in profile.samples if s.op == "moe"} == {"", "h100"}
+    assert profile.fits["grouped_gemm_fp8"].samples == 218  # the H200's rows alone fit the class
 
 
 def test_training_phases_and_other_expert_counts_are_not_looked_up():
