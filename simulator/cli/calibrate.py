@@ -178,8 +178,24 @@ def _summary(profile: Profile) -> dict[str, Any]:
         "samples": len(profile.samples),
         "fits": describe(profile.fits, sample_sources(profile)),
         "elementwise_share": dict(profile.elementwise_share),
+        "looked_up": looked_up(profile),
         "notes": list(profile.notes),
     }
+
+
+def looked_up(profile: Profile) -> list[dict[str, Any]]:
+    """The expert shapes a profile times as whole MoE operators (priced as timed in serving): per class, GPU and
+    shape (hidden, expert width, experts on a GPU), the timings and their range of token-expert pairs."""
+    shapes: dict[tuple[str, str, int, int, int], list[int]] = {}
+    for s in profile.samples:
+        if s.op == "moe":
+            key = (s.kernel_class, s.timed_on or str(profile.catalog_gpu), s.k, s.n, s.groups)
+            shapes.setdefault(key, []).append(s.m)
+    return [
+        {"class": c, "gpu": g, "hidden": h, "inter": i, "experts_per_gpu": e, "timings": len(m),
+         "pairs_per_expert": [min(m), max(m)]}
+        for (c, g, h, i, e), m in sorted(shapes.items())
+    ]  # fmt: skip
 
 
 def print_calibrate(out: dict[str, Any]) -> None:
@@ -245,6 +261,14 @@ def print_calibrate(out: dict[str, Any]) -> None:
         print(
             f"a fit FAILS when it misses its own samples by more than {MAX_FIT_RMSE:.0%} rms: no run prices that class"
         )
+    if out.get("looked_up"):
+        by: dict[tuple[str, str], list[str]] = {}
+        for r in out["looked_up"]:
+            shape = f"{r['hidden']}x{r['inter']}/{r['experts_per_gpu']}"
+            by.setdefault((r["class"], r["gpu"]), []).append(shape)
+        for (cls, gpu), shapes in by.items():
+            head = f"looked up (MoE operators timed on the {gpu}, hidden x width / experts a GPU): {cls}"
+            print(f"{head} {', '.join(shapes)}")
     if out["elementwise_share"]:
         shares = ", ".join(f"{cls} {share:.1%}" for cls, share in out["elementwise_share"].items())
         print(f"element-wise kernels, share of the HBM datasheet: {shares}")

@@ -288,3 +288,16 @@ def test_a_gpus_own_timings_price_its_runs_and_fit_nothing():
         Sample("gemm", "fp8", 1.0, 1.0, 1.0, timed_on="gb200")
     shipped = read_profile(PROFILE_DIR / "b200-trtllm.json")
     assert [s for s in shipped.samples if s.timed_on == "gb200"] == gb200_samples  # kept through the JSON
+
+
+def test_calibrate_show_lists_the_shapes_looked_up(capsys):
+    assert main(["calibrate", "show", "b200-trtllm", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["looked_up"]
+    r1 = [r for r in rows if (r["hidden"], r["inter"], r["experts_per_gpu"]) == (7168, 2048, 64)]
+    assert {(r["class"], r["gpu"]) for r in r1} == {("grouped_gemm_fp4", "b200"), ("grouped_gemm_fp4", "gb200"),
+                                                   ("grouped_gemm_fp8", "b200")}  # fmt: skip
+    assert all(r["timings"] > 10 and r["pairs_per_expert"][0] >= 4 for r in r1)
+    assert main(["calibrate", "show", "b200-trtllm"]) == 0
+    assert "looked up (MoE operators timed on the gb200" in capsys.readouterr().out
+    assert main(["calibrate", "show", "h800-published", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["looked_up"] == []  # DeepGEMM's README gives rates: fitted alone
