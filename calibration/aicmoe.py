@@ -1,5 +1,5 @@
 """TensorRT-LLM's whole MoE operator timed shape by shape: reduced to the grouped-GEMM series of a published
-kernel table (calibration/data/published/<gpu>-trtllm.toml), which calibration/fit.py `moe_sample` turns into
+kernel table (calibration/data/published/<gpu>-trtllm.toml), which calibration/moeops.py `moe_sample` turns into
 samples of the two grouped GEMMs.
 
 Source: AIConfigurator's collected TensorRT-LLM MoE table (github.com/ai-dynamo/aiconfigurator, Apache-2.0,
@@ -12,7 +12,7 @@ Kept: the MoE shapes of v3sim's catalog models (`SHAPES`), balanced routing, no 
 TensorRT-LLM's performance overview runs), at least `MIN_PAIRS_PER_EXPERT` token-expert pairs per expert (every
 expert's weights read, as v3sim counts them), and for each weight format the backend the validated runs ran
 (`TABLES`). Left out: rows whose element-wise kernels, as v3sim prices them beside the GEMMs
-(calibration/fit.py `moe_elementwise_s`), take over `MAX_SIDE_SHARE` of the op (the GEMMs' share too small to
+(calibration/moeops.py `moe_elementwise_s`), take over `MAX_SIDE_SHARE` of the op (the GEMMs' share too small to
 tell from the subtraction: a few microseconds of a fused op under a CUDA graph). Repeated rows keep the first.
 Run `python -m calibration.aicmoe TABLE=PARQUET` (TABLE: h200-trtllm, b200-trtllm or b200; TABLE@GPU=PARQUET for
 another GPU of the die, a series `measured_on` it) to print the TOML series.
@@ -24,7 +24,7 @@ import sys
 
 import pandas as pd
 
-from calibration.fit import moe_elementwise_s
+from calibration.moeops import moe_elementwise_s
 from hwmodels.registry import load_gpu
 
 # The catalog's MoE shapes AIConfigurator measured: (hidden, expert intermediate, experts, top-k).

@@ -40,6 +40,10 @@ class MoETable:
         t, peak = interpolated(at, self.pairs, self.seconds), interpolated(at, self.pairs, self.peak_s)
         return k * (t + peak * (1 / sm_share - 1))
 
+    def scaled(self, k: float) -> MoETable:
+        """This table with every kernel `k` times as fast (a sensitivity probe, as `KernelFit.scaled`)."""
+        return MoETable(self.pairs, tuple(s / k for s in self.seconds), tuple(s / k for s in self.peak_s))
+
 
 MoEKey = tuple[str, int, int, int]  # (kernel class, hidden size, expert intermediate size, experts on the GPU)
 

@@ -89,9 +89,8 @@ class KernelRates:
 
     def scaled(self, k: float) -> KernelRates:
         """Every rate times `k` (a sensitivity probe)."""
-        tables = {key: replace(tab, seconds=tuple(s / k for s in tab.seconds), peak_s=tuple(s / k for s in tab.peak_s))
-                  for key, tab in self.moe_tables.items()}  # fmt: skip
         fits = {c: f.scaled(k, k) for c, f in self.fits.items()}
+        tables = {key: table.scaled(k) for key, table in self.moe_tables.items()}
         return replace(self, name=f"{self.name} x{k:g}", fits=fits, moe_tables=tables)
 
 

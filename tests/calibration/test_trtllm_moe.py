@@ -20,7 +20,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from calibration.aicmoe import TABLES, series_rows
-from calibration.fit import PUBLISHED_DIR, moe_elementwise_s, moe_sample, published_from_dict, published_profile
+from calibration.fit import PUBLISHED_DIR, published_from_dict, published_profile
+from calibration.moeops import moe_elementwise_s, moe_sample
 from hwmodels.files import read_text
 from hwmodels.kernels import elementwise_rates
 from hwmodels.profile import MAX_FIT_RMSE, PROFILE_DIR, Sample, read_profile
@@ -212,6 +213,8 @@ def test_a_timed_shape_is_priced_as_timed_between_its_points():
     assert table.time_s(low / 4) == table.time_s(low)  # fewer pairs: the weights are read all the same
     assert table.time_s(2 * high) == pytest.approx(2 * table.time_s(high))  # beyond: in proportion to the work
     assert table.time_s(high, sm_share=0.5) > table.time_s(high)  # a share of the SMs stretches its FLOPs
+    probe = rates.scaled(2.0).moe_tables[("grouped_gemm_fp8", 2048, 768, 128)]  # the sensitivity probe's rates
+    assert probe.time_s(high) == pytest.approx(table.time_s(high) / 2)
 
 
 def test_an_h800_takes_the_h200_timings_by_the_datasheet_term_that_binds():
