@@ -113,3 +113,23 @@ def test_cli_kv_says_which_layers_keep_a_window(capsys):
     assert (gemma["sliding_window"], gemma["sliding_window_layers"]) == (1024, 52) and not v3["sliding_window"]
     assert main(["kv", "gemma-3-27b", "--context", "128000"]) == 0
     assert "52 layers keep their last 1,024" in capsys.readouterr().out
+
+
+def test_tensorrt_llm_overview_rows_hold_every_layer_whole():
+    """TensorRT-LLM's performance overview ran GPT-OSS with no max_attention_window (its llm_options), and its KV
+    pools of that release keep every layer at max_seq_len when the list is unset (NVIDIA/TensorRT-LLM pull 18767):
+    `validate` poses all 29 of its GPT-OSS rows with one pool. On one GB200 at 1,024 + 1,024 tokens that halves the
+    sequences the cache holds (36 layers of 2,048 tokens against 18 and 18 of 128), below trtllm-bench's batch of
+    2,048 (the untuned MXFP4 limit), where the windowed pool held more than the batch."""
+    from simulator.events.offline import trtllm_bench
+    from simulator.explore.servingvalidate import pose, published_result, published_serving
+
+    rows = [r for r in published_serving() if r["id"].startswith("trtllm-gpt-oss")]
+    assert len(rows) == 29 and all(r["window_kv"] == "full" for r in rows)
+    one_pool, _ = pose(published_result("trtllm-gpt-oss-120b-gb200-1024-1024"))
+    windowed = replace(one_pool, window_kv="window")
+    held, held_windowed = max_sequences_per_gpu(one_pool), max_sequences_per_gpu(windowed)
+    assert 0.45 < held / held_windowed < 0.6
+    assert held < 2048 < held_windowed
+    assert trtllm_bench(one_pool, 1024, 1024, 1024).batch is None  # the cache, not the harness, sets the batch
+    assert trtllm_bench(windowed, 1024, 1024, 1024).batch == 2048
