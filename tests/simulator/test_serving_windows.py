@@ -14,8 +14,10 @@ from simulator.analytic.profile import rates_for
 from simulator.analytic.serving import decode
 from simulator.analytic.servingcomm import kv_transfer
 from simulator.analytic.servingmemory import kv_bytes_per_sequence_per_gpu, max_sequences_per_gpu
+from simulator.events.offline import trtllm_bench
 from simulator.events.serving import build_setup, kv_reserve, simulate_serving
 from simulator.events.serving_stats import decode_capacity_qps
+from simulator.explore.servingvalidate import pose, published_result, published_serving
 from simulator.presets import deployment
 from workloads.flops import cached_tokens
 from workloads.registry import load_model
@@ -121,9 +123,6 @@ def test_tensorrt_llm_overview_rows_hold_every_layer_whole():
     `validate` poses all 29 of its GPT-OSS rows with one pool. On one GB200 at 1,024 + 1,024 tokens that halves the
     sequences the cache holds (36 layers of 2,048 tokens against 18 and 18 of 128), below trtllm-bench's batch of
     2,048 (the untuned MXFP4 limit), where the windowed pool held more than the batch."""
-    from simulator.events.offline import trtllm_bench
-    from simulator.explore.servingvalidate import pose, published_result, published_serving
-
     rows = [r for r in published_serving() if r["id"].startswith("trtllm-gpt-oss")]
     assert len(rows) == 29 and all(r["window_kv"] == "full" for r in rows)
     one_pool, _ = pose(published_result("trtllm-gpt-oss-120b-gb200-1024-1024"))
