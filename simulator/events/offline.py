@@ -131,13 +131,14 @@ def trtllm_bench(s: ServeSpec, input_len: float, output_len: float, longest_inpu
     rank on 8 GPUs is its batch of 3,072), one per instance under TP, split over its GPUs as v3sim counts them."""
     attention_dp = s.tp == 1 and s.ep > 1
     ranks = 1 if attention_dp else s.tp  # the GPUs one scheduler's limits span
-    held = max_sequences_per_gpu(s) * (s.ep if attention_dp else s.tp)
+    per_gpu = max_sequences_per_gpu(s)
+    held = per_gpu * (s.ep if attention_dp else s.tp)
     mxfp4 = s.weight_dtype == "fp4" and s.activation_dtype is not None
     batch, tokens = UNTUNED_LIMITS if mxfp4 else trtllm_bench_limits(held, input_len, output_len)
     tokens = max(tokens, longest_input + batch)
     return replace(
         s,
-        batch=batch // ranks if batch < max_sequences_per_gpu(s) * ranks else None,
+        batch=batch // ranks if batch < per_gpu * ranks else None,
         prefill_tokens=math.ceil(tokens / ranks),
         chunked_prefill=False,
         graph_batches=PERF_OVERVIEW_GRAPH_BATCHES,
