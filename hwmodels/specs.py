@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from hwmodels.files import clean_text, is_finite_number
+from hwmodels.units import GB, GIB, MIB
 
 DTYPES = ("fp32", "tf32", "bf16", "fp8", "fp4")
 SCALEUP_KINDS = ("nvlink", "infinity-fabric")
@@ -29,7 +30,7 @@ class GPUSpec:
     peak_bf16_flop_per_s: float
     peak_fp8_flop_per_s: float  # 0 where the tensor cores have no fp8 (A100)
     peak_fp4_flop_per_s: float  # 0 before Blackwell
-    hbm_bytes: float
+    hbm_bytes: float  # what a program sees: the device's own total where the file gives it, else the datasheet's
     hbm_bw_bytes_per_s: float
     scaleup: str
     scaleup_bw_bytes_per_s_bidir: float  # NVLink / Infinity Fabric, both directions together
@@ -38,6 +39,8 @@ class GPUSpec:
     price_usd_per_gpu_hour: float
     source: str
     die: str = ""  # the silicon (gh100 for the H100, H800, H200, H20): GPUs of one die share a kernel table
+    hbm_datasheet_bytes: float = 0.0  # the datasheet's capacity ("80 GB"); 0: hbm_bytes is the datasheet's
+    hbm_source: str = ""  # where hbm_bytes comes from when it is not the datasheet's
 
     def __post_init__(self) -> None:
         _check_text_and_numbers(self)
@@ -52,7 +55,7 @@ class GPUSpec:
             "price_usd_per_gpu_hour",
         ):
             _check_positive(self.name, field, getattr(self, field))
-        for field in ("peak_tf32_flop_per_s", "peak_fp8_flop_per_s", "peak_fp4_flop_per_s"):
+        for field in ("peak_tf32_flop_per_s", "peak_fp8_flop_per_s", "peak_fp4_flop_per_s", "hbm_datasheet_bytes"):
             if getattr(self, field) < 0:
                 raise ValueError(f"{self.name}: {field} must be >= 0")
         if self.scaleup not in SCALEUP_KINDS:
@@ -63,6 +66,14 @@ class GPUSpec:
     def scaleup_bw_bytes_per_s(self) -> float:
         """Scale-up bandwidth per direction (half the bidirectional figure vendors quote)."""
         return self.scaleup_bw_bytes_per_s_bidir / 2
+
+    def memory_text(self) -> str:
+        """HBM as messages state it: the bytes a program sees and, where the datasheet counts otherwise, its figure
+        (vendors' "80 GB" are binary gigabytes: an H100 shows 81,559 MiB, 85.5 GB)."""
+        shown = f"{self.hbm_bytes / GB:.1f} GB"
+        if self.hbm_datasheet_bytes and self.hbm_datasheet_bytes != self.hbm_bytes:
+            shown += f" ({self.hbm_bytes / GIB:.1f} GiB; its datasheet's {self.hbm_datasheet_bytes / GB:g} GB)"
+        return shown
 
     def peak_flop_per_s(self, dtype: str) -> float:
         """Dense peak FLOP/s for `dtype`; an error if the GPU has no tensor-core support for it."""
@@ -181,6 +192,8 @@ GPU_KEYS = {
     "fp8_dense_tflops": float,
     "fp4_dense_tflops": float,
     "hbm_gb": float,
+    "hbm_total_mib": float,  # optional: memory.total as nvidia-smi (or rocm-smi, over 2**20) reports it
+    "hbm_total_source": str,  # required with hbm_total_mib: where that total was read
     "hbm_tb_per_s": float,
     "scaleup": str,
     "scaleup_gb_per_s_bidirectional": float,
@@ -254,8 +267,16 @@ def _check_value(key: str, value: Any, kind: type, where: str) -> None:
 
 def gpu_from_dict(name: str, d: Mapping[str, Any], where: str = "") -> GPUSpec:
     """GPUSpec from vendor units (TFLOPS, GB, TB/s, GB/s)."""
-    d = {"die": "", **d}
+    d = {"die": "", "hbm_total_mib": 0.0, "hbm_total_source": "", **d}
     check_keys(d, GPU_KEYS, where or name)
+    datasheet, total = d["hbm_gb"] * GB, d["hbm_total_mib"] * MIB
+    if total and not 0.85 * datasheet <= total <= 1.15 * datasheet:
+        raise ValueError(
+            f"{where or name}: hbm_total_mib={d['hbm_total_mib']:,g} must be within 15% of hbm_gb={d['hbm_gb']:g} "
+            "(MiB, as nvidia-smi shows memory.total)"
+        )
+    if total and not d["hbm_total_source"].strip():
+        raise ValueError(f"{where or name}: hbm_total_mib needs hbm_total_source (where that total was read)")
     return GPUSpec(
         name=name,
         vendor=d["vendor"],
@@ -264,7 +285,7 @@ def gpu_from_dict(name: str, d: Mapping[str, Any], where: str = "") -> GPUSpec:
         peak_bf16_flop_per_s=d["bf16_dense_tflops"] * 1e12,
         peak_fp8_flop_per_s=d["fp8_dense_tflops"] * 1e12,
         peak_fp4_flop_per_s=d["fp4_dense_tflops"] * 1e12,
-        hbm_bytes=d["hbm_gb"] * 1e9,
+        hbm_bytes=total or datasheet,
         hbm_bw_bytes_per_s=d["hbm_tb_per_s"] * 1e12,
         scaleup=d["scaleup"],
         scaleup_bw_bytes_per_s_bidir=d["scaleup_gb_per_s_bidirectional"] * 1e9,
@@ -273,6 +294,8 @@ def gpu_from_dict(name: str, d: Mapping[str, Any], where: str = "") -> GPUSpec:
         price_usd_per_gpu_hour=d["price_usd_per_gpu_hour"],
         source=d["source"],
         die=d["die"],
+        hbm_datasheet_bytes=datasheet if total else 0.0,
+        hbm_source=d["hbm_total_source"],
     )
 
 

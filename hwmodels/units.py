@@ -11,6 +11,7 @@ MB = 1e6
 GB = 1e9
 TB = 1e12
 GIB = 2.0**30  # GPU memory as tools report it
+MIB = 2.0**20  # nvidia-smi's memory.total unit
 
 GIGA = 1e9  # Gbit/s, GFLOPs
 TERA = 1e12  # TFLOPS, TB/s

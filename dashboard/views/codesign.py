@@ -198,7 +198,7 @@ cols[0].metric("Step time", duration(row["step_time_s"]), delta("step_time_s"), 
 cols[1].metric("GPU-hours", f"{row['gpu_hours'] / 1e3:,.0f}K", delta("gpu_hours"), delta_color="inverse")
 cols[2].metric("Cost", usd(row["cost_usd"]), delta("cost_usd"), delta_color="inverse",
                help="GPU-hours at the run's price per GPU-hour, held for the what-if")  # fmt: skip
-cols[3].metric(f"Memory per GPU (of {gb(row['hbm_bytes'], 0)})", gb(row["memory_per_gpu_bytes"]))
+cols[3].metric(f"Memory per GPU (of {gb(row['hbm_bytes'], 1)})", gb(row["memory_per_gpu_bytes"]))
 cols[4].metric(
     "Network cost per GPU", usd(row["network_usd_per_gpu"]), delta("network_usd_per_gpu"), delta_color="inverse",
     help=f"switches and links of the {row['topology']} network ({usd(row['network_cost_usd'])} in all): a purchase, "

@@ -322,10 +322,10 @@ with right:
     hbm_gb = node_spec.gpu.hbm_bytes / 1e9
     mem = r["memory_per_gpu_bytes"]
     fig = go.Figure([go.Bar(name=k.replace("_", " "), x=["fullest GPU"], y=[mem[k] / 1e9]) for k in MEMORY])
-    fig.add_hline(y=hbm_gb, line_dash="dash", annotation_text=f"{run['gpu']} HBM {hbm_gb:.0f} GB")
+    fig.add_hline(y=hbm_gb, line_dash="dash", annotation_text=f"{run['gpu']} HBM {hbm_gb:.1f} GB")
     fig.update_layout(barmode="stack", height=320, yaxis_title="GB", margin={"t": 10, "b": 10})
     st.plotly_chart(fig, width="stretch")
-    st.metric("Memory per GPU", f"{mem['total'] / 1e9:.1f} GB of {hbm_gb:.0f} GB")
+    st.metric("Memory per GPU", f"{mem['total'] / 1e9:.1f} GB of {node_spec.gpu.memory_text()}")
 
 st.subheader("With failures, checkpoints and restarts")
 reliability = Reliability(

@@ -74,7 +74,7 @@ def fitting_run(run: RunSpec, profile: KernelRates | str | None = None) -> Fitte
     )
     note = (
         f"chose {picked}: the default layout needs {need / 1e9:.0f} GB per GPU but the {run.node.gpu.name} has "
-        f"{run.node.gpu.hbm_bytes / 1e9:.0f} GB (the fitting choice with the fewest GPU-hours; set them to override)"
+        f"{run.node.gpu.memory_text()} (the fitting choice with the fewest GPU-hours; set them to override)"
     )
     changed = {
         name: getattr(chosen, name)

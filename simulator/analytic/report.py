@@ -114,7 +114,7 @@ def _check_floor(run: RunSpec) -> None:
         parts = ", ".join(f"{k} {v / 1e9:.1f}" for k, v in floor.items() if k != "total")
         raise ValueError(
             f"needs at least {floor['total'] / 1e9:.1f} GB per GPU whatever the stage split (the pipeline ranks' "
-            f"mean: {parts}) but the {run.node.gpu.name} has {run.node.gpu.hbm_bytes / 1e9:.0f} GB; raise "
+            f"mean: {parts}) but the {run.node.gpu.name} has {run.node.gpu.memory_text()}; raise "
             "pp/ep/zero, use recomputation or a smaller micro-batch"
         )
 
@@ -123,7 +123,7 @@ def _memory_error(run: RunSpec, memory: dict[str, float]) -> str:
     parts = ", ".join(f"{k} {v / 1e9:.1f}" for k, v in memory.items() if k != "total")
     return (
         f"needs {memory['total'] / 1e9:.1f} GB per GPU ({parts}) but the {run.node.gpu.name} has "
-        f"{run.node.gpu.hbm_bytes / 1e9:.0f} GB; raise pp/ep/zero, use recomputation or a smaller micro-batch"
+        f"{run.node.gpu.memory_text()}; raise pp/ep/zero, use recomputation or a smaller micro-batch"
     )
 
 

@@ -404,7 +404,7 @@ def serve(s: ServeSpec, profile: KernelRates | str | None = None, phase: str = "
         need = weight_bytes_per_gpu(s, s.ep, s.redundant) / 1e9
         raise ValueError(
             f"{spec.name} does not fit: {need:.1f} GB of weights per GPU leave no room for one {s.context}-token "
-            f"sequence in {node.gpu.hbm_bytes / 1e9:.0f} GB; raise --tp or --ep, or use fp8 weights"
+            f"sequence in {node.gpu.memory_text()}; raise --tp or --ep, or use fp8 weights"
         )
     if s.decode_batch is not None and s.decode_batch > capacity:
         per = f"{s.batch_per_instance} per instance of {s.instance_gpus} GPUs" if s.batch is None else f"{s.batch}"
@@ -481,7 +481,7 @@ def serve(s: ServeSpec, profile: KernelRates | str | None = None, phase: str = "
             raise ValueError(
                 f"prefill does not fit: {prefill_bytes / 1e9:.1f} GB per GPU (weights over prefill EP"
                 f"{s.prefill_ep} and the KV of {pre.tokens:,} prompt tokens per forward) of "
-                f"{node.gpu.hbm_bytes / 1e9:.0f} GB; raise --prefill-ep, {fix}"
+                f"{node.gpu.memory_text()}; raise --prefill-ep, {fix}"
             )
         out["prefill_gb_per_gpu"] = prefill_bytes / 1e9
         out["offloaded_gb_per_gpu"] = offloaded / 1e9

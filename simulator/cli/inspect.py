@@ -167,7 +167,8 @@ def print_hardware(rows: list[dict[str, Any]]) -> None:
                 "name": r["name"],
                 "bf16 TFLOPS": f"{r['peak_bf16_flop_per_s'] / 1e12:g}",
                 "fp8 TFLOPS": f"{r['peak_fp8_flop_per_s'] / 1e12:g}",
-                "HBM": fmt.si(r["hbm_bytes"], "B"),
+                "HBM": fmt.si(r["hbm_bytes"], "B")
+                + (f" (datasheet {r['hbm_datasheet_bytes'] / 1e9:g} GB)" if r["hbm_datasheet_bytes"] else ""),
                 "HBM TB/s": f"{r['hbm_bw_bytes_per_s'] / 1e12:g}",
                 "scale-up GB/s (bidir)": f"{r['scaleup_bw_bytes_per_s_bidir'] / 1e9:g}",
                 "SMs": r["sm_count"],

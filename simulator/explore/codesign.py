@@ -110,6 +110,7 @@ def _gpu(gpu: GPUSpec, whatif: HardwareWhatIf) -> GPUSpec:
         gpu,
         name=gpu.name + WHAT_IF_SUFFIX,
         hbm_bytes=gpu.hbm_bytes * whatif.hbm_capacity_x,
+        hbm_datasheet_bytes=gpu.hbm_datasheet_bytes * whatif.hbm_capacity_x,
         hbm_bw_bytes_per_s=gpu.hbm_bw_bytes_per_s * whatif.hbm_bw_x,
         **peaks,
     )
@@ -188,7 +189,7 @@ def _memory_reason(run: RunSpec, rates: KernelRates, memory_bytes: float) -> str
     except ValueError as exc:
         return str(exc)
     gpu = run.node.gpu
-    return f"needs {memory_bytes / 1e9:.1f} GB per GPU but the {gpu.name} has {gpu.hbm_bytes / 1e9:.0f} GB"
+    return f"needs {memory_bytes / 1e9:.1f} GB per GPU but the {gpu.name} has {gpu.memory_text()}"
 
 
 def knob_table(

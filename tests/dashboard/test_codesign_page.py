@@ -36,7 +36,7 @@ def test_renders_v3_at_its_defaults():
     assert shown["Step time"] == duration(BASE["step_time_s"]) == "17.6 s"
     assert shown["GPU-hours"] == f"{BASE['gpu_hours'] / 1e3:,.0f}K"
     assert shown["Cost"] == usd(BASE["cost_usd"])
-    assert shown["Memory per GPU (of 80 GB)"] == "65.8 GB"
+    assert shown["Memory per GPU (of 85.5 GB)"] == "65.8 GB"
     assert shown["Network cost per GPU"] == usd(BASE["network_usd_per_gpu"])
     assert all(m.delta is None or m.delta == "" for m in at.metric)  # nothing changed: no deltas
     text = " ".join(m.value for m in at.markdown)
@@ -89,12 +89,12 @@ def test_a_domain_that_does_not_divide_the_gpus_says_what_to_change():
 
 
 def test_a_what_if_that_does_not_fit_says_how_much_hbm_it_needs():
-    at = page(hbm=0.5)  # V3 needs 65.8 GB of the H800's 80: half of it does not hold the run
+    at = page(hbm=0.5)  # V3 needs 65.8 GB of the H800's 85.5 (81,559 MiB): half of it does not hold the run
     assert not at.exception and not metrics(at)
-    assert "raise HBM capacity to at least x0.83" in at.error[0].value
+    assert "raise HBM capacity to at least x0.77" in at.error[0].value
     at = page(hbm=0.85)
     assert not at.exception and not at.error
-    assert "Memory per GPU (of 68 GB)" in metrics(at)
+    assert "Memory per GPU (of 72.7 GB)" in metrics(at)
 
 
 @pytest.mark.parametrize("model", model_slugs())

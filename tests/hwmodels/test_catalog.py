@@ -15,7 +15,7 @@ def test_h800_matches_the_published_figures(figures):
     pub, gpu = figures["hardware"]["h800_sxm"], load_gpu("h800")
     assert gpu.peak_bf16_flop_per_s == pytest.approx(pub["bf16_dense_tflops"] * 1e12, rel=1e-3)
     assert gpu.peak_fp8_flop_per_s == pytest.approx(pub["fp8_dense_tflops"] * 1e12, rel=1e-3)
-    assert gpu.hbm_bytes == pub["hbm_gb"] * 1e9
+    assert gpu.hbm_datasheet_bytes == pub["hbm_gb"] * 1e9
     assert gpu.hbm_bw_bytes_per_s == pub["hbm_tb_per_s"] * 1e12
     assert gpu.sm_count == pub["sms"]
     assert gpu.scaleup_bw_bytes_per_s_bidir == pub["nvlink_gb_per_s_bidirectional"] * 1e9
@@ -71,10 +71,16 @@ def _user_gpu(tmp_path, text: str):
     return str(path)
 
 
+def _without_total(text: str) -> str:
+    """A GPU file without its measured memory total: the datasheet's figure stands."""
+    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("hbm_total"))
+
+
 def test_user_gpu_file(tmp_path):
-    text = (DATA_DIR / "gpus" / "h800.toml").read_text().replace("hbm_gb = 80", "hbm_gb = 96")
+    text = _without_total((DATA_DIR / "gpus" / "h800.toml").read_text()).replace("hbm_gb = 80", "hbm_gb = 96")
     gpu = load_gpu(_user_gpu(tmp_path, text))
-    assert gpu.name == "my-gpu" and gpu.hbm_bytes == 96e9
+    assert gpu.name == "my-gpu" and gpu.hbm_bytes == 96e9 and gpu.hbm_datasheet_bytes == 0
+    assert gpu.memory_text() == "96.0 GB"
     node_text = (
         (DATA_DIR / "nodes" / "h800-ib.toml").read_text().replace('gpu = "h800"', f'gpu = "{tmp_path}/my-gpu.toml"')
     )
@@ -89,7 +95,12 @@ def test_user_gpu_file(tmp_path):
         (lambda t: t.replace("sms = 132\n", ""), "missing key 'sms'"),
         (lambda t: t + "nvlink_gbps = 5\n", "unknown key 'nvlink_gbps'"),
         (lambda t: t.replace("hbm_gb = 80", 'hbm_gb = "80"'), "hbm_gb='80' must be a number"),
-        (lambda t: t.replace("hbm_gb = 80", "hbm_gb = -80"), "hbm_bytes=-80000000000.0 must be positive"),
+        (lambda t: t.replace("hbm_gb = 80", "hbm_gb = -80"), "hbm_total_mib=81,559 must be within 15% of hbm_gb=-80"),
+        (lambda t: _without_total(t).replace("hbm_gb = 80", "hbm_gb = -80"), "hbm_bytes=-80000000000.0 must be"),
+        (lambda t: t.replace("hbm_total_mib = 81559", "hbm_total_mib = 80"), "hbm_total_mib=80 must be within 15%"),
+        (lambda t: t.replace("hbm_total_mib = 81559", "hbm_total_mib = 95e3"), "within 15% of hbm_gb=80 (MiB"),
+        (lambda t: t.replace('hbm_total_source = "nvidia', 'hbm_total_source = " "\n#'), "needs hbm_total_source"),
+        (lambda t: t.replace("hbm_total_mib = 81559", "hbm_total_mib = nan"), "hbm_total_mib=nan must be a finite"),
         (lambda t: t.replace('scaleup = "nvlink"', 'scaleup = "pcie"'), "scaleup='pcie'"),
         (lambda t: t + "[oops", "not valid TOML"),
     ],
@@ -98,6 +109,19 @@ def test_bad_user_files_name_the_key(tmp_path, edit, message):
     text = edit((DATA_DIR / "gpus" / "h800.toml").read_text())
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         load_gpu(_user_gpu(tmp_path, text))
+
+
+def test_datasheet_gigabytes_are_binary_and_the_device_keeps_a_little():
+    # Every catalog GPU's memory.total (nvidia-smi / rocm-smi, sourced in its file) is its datasheet's "GB" read as
+    # GiB, less what the driver keeps (0.0-0.7%): an H100 "80 GB" shows 81,559 MiB. Reading "80 GB" as 80e9 bytes
+    # had left 7% of every GPU's memory out of the KV caches and memory checks.
+    for name in REQUIRED_GPUS:
+        gpu = load_gpu(name)
+        binary = gpu.hbm_datasheet_bytes / 1e9 * 2**30
+        assert 0.99 * binary <= gpu.hbm_bytes <= binary, name
+        assert gpu.hbm_source and "GiB; its datasheet's" in gpu.memory_text(), name
+    assert load_gpu("h100").hbm_bytes == 81559 * 2**20 == load_gpu("h800").hbm_bytes
+    assert load_gpu("h100").memory_text() == "85.5 GB (79.6 GiB; its datasheet's 80 GB)"
 
 
 def test_nic_effective_rate_cannot_exceed_line_rate(tmp_path):

@@ -128,6 +128,9 @@ def test_hardware_catalog_json(capsys):
     code, out, _ = run(capsys, "hardware", "gpus", "h800", "--json")
     (row,) = json.loads(out)
     assert code == 0 and row["name"] == "h800" and row["scaleup_bw_bytes_per_s"] == 200e9
+    assert row["hbm_bytes"] == 81559 * 2**20 and row["hbm_datasheet_bytes"] == 80e9 and "DCGM" in row["hbm_source"]
+    code, out, _ = run(capsys, "hardware", "gpus", "h800")
+    assert code == 0 and "85.5 GB (datasheet 80 GB)" in out
     code, out, _ = run(capsys, "hardware", "nodes", "--json")
     assert code == 0 and {"h800-ib", "gb200-nvl72"} <= {r["name"] for r in json.loads(out)}
     code, _, err = run(capsys, "hardware", "gpus", "h900")

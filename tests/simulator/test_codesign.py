@@ -78,9 +78,9 @@ def test_half_the_hbm_does_not_fit_and_is_a_row():
     row = evaluate(RUN, HardwareWhatIf(hbm_capacity_x=0.5))
     assert row["fits"] is False
     assert math.isnan(row["step_time_s"]) and math.isnan(row["gpu_hours"])
-    assert row["hbm_bytes"] == 40e9
+    assert row["hbm_bytes"] == RUN.node.gpu.hbm_bytes / 2 == 81559 * 2**20 / 2  # the H800's memory.total
     assert row["memory_per_gpu_bytes"] > row["hbm_bytes"]
-    assert row["hbm_needed_x"] == pytest.approx(row["memory_per_gpu_bytes"] / 80e9)
+    assert row["hbm_needed_x"] == pytest.approx(row["memory_per_gpu_bytes"] / RUN.node.gpu.hbm_bytes)
     assert 0.5 < row["hbm_needed_x"] <= 1.0
     assert "GB per GPU" in row["reason"] and "\n" not in row["reason"]
     assert evaluate(RUN, HardwareWhatIf(hbm_capacity_x=2.0))["step_time_s"] == BASE["step_time_s"]
