@@ -124,6 +124,15 @@ def test_datasheet_gigabytes_are_binary_and_the_device_keeps_a_little():
     assert load_gpu("h100").memory_text() == "85.5 GB (79.6 GiB; its datasheet's 80 GB)"
 
 
+def test_b200_memory_is_fifteen_sixteenths_of_its_stacks():
+    # The HGX B200 enables 15/16 of its eight 24 GB HBM3e stacks: 180 of 192 GB, and a 7,680-bit bus where the
+    # datasheet's 8 TB/s counts 8,192 (pytorch/ao pull 4002 read the bus width and clock from the driver).
+    b200 = load_gpu("b200")
+    assert b200.hbm_datasheet_bytes / 192e9 == 15 / 16 == 7680 / 8192
+    assert b200.hbm_bw_bytes_per_s == pytest.approx(7680 / 8 * 3996e6 * 2, rel=1e-3)
+    assert load_gpu("gb200").hbm_bw_bytes_per_s == 8e12  # the NVL72 datasheet's 576 TB/s over 72 GPUs
+
+
 def test_nic_effective_rate_cannot_exceed_line_rate(tmp_path):
     path = tmp_path / "nic.toml"
     path.write_text('source = "x"\nline_rate_gbit_per_s = 400\neffective_gb_per_s = 60\nlatency_us = 2\n')
