@@ -266,7 +266,8 @@ def _check_value(key: str, value: Any, kind: type, where: str) -> None:
 
 
 def gpu_from_dict(name: str, d: Mapping[str, Any], where: str = "") -> GPUSpec:
-    """GPUSpec from vendor units (TFLOPS, GB, TB/s, GB/s)."""
+    """GPUSpec from vendor units (TFLOPS, GB, TB/s, GB/s) and, where the file gives it, the memory total the device
+    reports (MiB): what a program can hold, which the datasheet's decimal gigabytes understate by 7%."""
     d = {"die": "", "hbm_total_mib": 0.0, "hbm_total_source": "", **d}
     check_keys(d, GPU_KEYS, where or name)
     datasheet, total = d["hbm_gb"] * GB, d["hbm_total_mib"] * MIB
