@@ -97,7 +97,7 @@ def mixed_step(s: ServeSpec, rates: KernelRates, batch: float, chunk: float) -> 
         )
         parts["moe_layers" if moe else "dense_layers"] += count * compute
         if moe:
-            parts["exposed_comm"] += count * ep_comm_s(s, tokens + chunk, s.ep, False)
+            parts["exposed_comm"] += count * ep_comm_s(s, tokens + chunk, s.ep, False, imbalance=s.expert_imbalance)
     parts["head"] = head_s(s, rates, tokens)
     if s.mtp_acceptance is not None:
         parts["mtp"] = mtp_s(s, rates, batch, decoding_context(s))

@@ -225,17 +225,19 @@ def _pass_s(
                 seg = layer_segments_s(s, rates, tokens / 2, queries / 2, ctx, phase, prefix / 2, share,
                                        expert_imbalance)  # fmt: skip
                 compute = 2 * sum(seg.values())
-                dispatch, combine = (ep_comm_s(s, tokens / 2, ep, fwd, part=p) for p in ("dispatch", "combine"))
+                dispatch, combine = (ep_comm_s(s, tokens / 2, ep, fwd, part=p, imbalance=expert_imbalance)
+                                     for p in ("dispatch", "combine"))  # fmt: skip
                 layer = two_batch_layer_s(seg, dispatch, combine, fwd)
             else:
                 compute = micro * layer_compute_s(
                     s, rates, moe, tokens / micro, queries / micro, ctx, phase, prefix / micro,
                     share if moe else 1.0, expert_imbalance,
                 )  # fmt: skip
-                comm = micro * ep_comm_s(s, tokens / micro, ep, fwd) if moe else 0.0
+                comm = micro * ep_comm_s(s, tokens / micro, ep, fwd, imbalance=expert_imbalance) if moe else 0.0
                 layer = compute + comm
             if moe and mode == "single-batch":  # the combine runs while the shared expert computes
-                layer -= min(ep_comm_s(s, tokens, ep, fwd, part="combine"), _shared_expert_s(s, rates, tokens, phase))
+                combine = ep_comm_s(s, tokens, ep, fwd, part="combine", imbalance=expert_imbalance)
+                layer -= min(combine, _shared_expert_s(s, rates, tokens, phase))
             parts["moe_layers" if moe else "dense_layers"] += count * compute
             parts["exposed_comm"] += count * (layer - compute)
         parts["head"] = head_s(s, rates, queries, phase)

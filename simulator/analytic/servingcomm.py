@@ -20,11 +20,19 @@ ISCA_EXPERTS = 9  # 8 routed + 1 shared, each a copy over the network
 
 
 def ep_comm_s(
-    s: ServeSpec, tokens: float, ep: int, forwarded: bool, node_limit: int | None = 4, part: str | None = None
+    s: ServeSpec,
+    tokens: float,
+    ep: int,
+    forwarded: bool,
+    node_limit: int | None = 4,
+    part: str | None = None,
+    imbalance: float = 1.0,
 ) -> float:
     """Seconds of one MoE layer's dispatch + combine (or only `part` of them) of `tokens` per GPU
     (`workloads.ops.serving_ep_ops`): the NIC and NVLink shares run at once, no faster than DeepEP's kernels
-    move them where timed on the GPU (`ep_kernel_s`), each way paying the link's latency and the call's cost."""
+    move them where timed on the GPU (`ep_kernel_s`), each way paying the link's latency and the call's cost.
+    The all-to-all ends when its busiest GPU has received its dispatch and sent its combine, `imbalance` x the
+    mean GPU's copies (the training model's `expert_imbalance` likewise scales its links, not the call's cost)."""
     node = s.node
     ops = serving_ep_ops(s.model, tokens, ep, node.scaleup_domain_gpus, forwarded, "decode", node_limit)
     ops = [op for op in ops if part is None or op.kind == part]
@@ -34,7 +42,7 @@ def ep_comm_s(
     nvl = sum(op.nvlink_bytes for op in ops) / node.scaleup_achieved_bw_bytes_per_s
     latency = node.nic.latency_s if ep > min(ep, node.scaleup_domain_gpus) else node.scaleup_latency_s
     work, call = ep_kernel_s(s, ops, tokens, forwarded)
-    return max(net, nvl, work) + len(ops) * latency + call
+    return imbalance * max(net, nvl, work) + len(ops) * latency + call
 
 
 def ep_kernel_s(s: ServeSpec, ops: list[Op], tokens: float, forwarded: bool) -> tuple[float, float]:

@@ -232,7 +232,10 @@ def add_step_options(p: argparse.ArgumentParser, positive) -> None:
         "--mtp-tokens", type=positive, default=None, help="MTP draft tokens per step (default 1; with --mtp-acceptance)"
     )
     p.add_argument(
-        "--expert-imbalance", type=positive_number, default=1.0, help="busiest GPU's routed-expert load / mean"
+        "--expert-imbalance",
+        type=positive_number,
+        default=1.0,
+        help="busiest GPU's routed-expert load / mean (its experts and all-to-all)",
     )
     p.add_argument(
         "--attention-dtype",
@@ -475,7 +478,7 @@ def _print_load(load: dict[str, Any]) -> None:
             f"drawn expert imbalance x{load['mean_expert_imbalance']:.2f}; analytic TPOT there "
             f"{load['analytic_tpot_s'] * 1e3:.1f} ms"
         )
-    where = "of the pool" if load.get("colocated") else "per prefill GPU"
+    where = "of the pool" if load.get("colocated") else "of the prefill pool"
     print(
         f"  throughput    {load['output_tokens_per_s_per_gpu']:,.0f} output tok/s per decode GPU, "
         f"{load['input_tokens_per_s_per_gpu']:,.0f} input tok/s per GPU {where}"

@@ -10,6 +10,7 @@ import pytest
 
 from simulator.analytic.profile import rates_for
 from simulator.analytic.serving import decode, serve
+from simulator.analytic.servingcomm import ep_comm_s
 from simulator.cli import main
 from simulator.presets import deployment
 from simulator.servespec import OVERLAP_MODES
@@ -39,16 +40,27 @@ def test_overlap_schemes_order_as_they_hide_communication():
     assert steps["none"].breakdown["exposed_comm"] > steps["single-batch"].breakdown["exposed_comm"] > 0
 
 
-def test_expert_imbalance_slows_the_routed_experts_only():
+def test_expert_imbalance_slows_the_routed_experts_and_their_all_to_all_only():
     rates = rates_for(None, deployment().node.gpu)
     base, skewed = (decode(deployment(expert_imbalance=x), rates, 64) for x in (1.0, 1.3))
     assert skewed.step_s > base.step_s
     assert skewed.breakdown["head"] == base.breakdown["head"]
     assert skewed.breakdown["dense_layers"] == base.breakdown["dense_layers"]
+    exposed = [decode(deployment(expert_imbalance=x, overlap="none"), rates, 64).breakdown for x in (1.0, 1.3)]
+    assert exposed[1]["exposed_comm"] > exposed[0]["exposed_comm"]  # the busiest GPU receives more copies
     assert (
         serve(deployment(expert_imbalance=1.3))["input_tokens_per_s_per_gpu"]
         < serve(deployment())["input_tokens_per_s_per_gpu"]
     )
+
+
+def test_the_all_to_all_ends_with_its_busiest_gpu():
+    """Its links carry `imbalance` x the mean GPU's copies; the latency and the call's fixed cost do not grow."""
+    s = deployment()
+    for forwarded in (False, True):
+        a, b, c = (ep_comm_s(s, 256, s.ep, forwarded, imbalance=x) for x in (1.0, 1.3, 2.0))
+        assert a < b < c and (c - a) == pytest.approx((b - a) * (2.0 - 1.0) / (1.3 - 1.0))
+        assert c < 2 * a  # the fixed part is paid once
 
 
 def test_prefill_memory_is_checked_against_the_prefill_pool(capsys):
