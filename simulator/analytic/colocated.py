@@ -100,7 +100,7 @@ def mixed_step(s: ServeSpec, rates: KernelRates, batch: float, chunk: float) -> 
             parts["exposed_comm"] += count * ep_comm_s(s, tokens + chunk, s.ep, False, imbalance=s.expert_imbalance)
     parts["head"] = head_s(s, rates, tokens)
     if s.mtp_acceptance is not None:
-        parts["mtp"] = mtp_s(s, rates, batch, decoding_context(s))
+        parts["mtp"] = mtp_s(s, rates, batch, decoding_context(s), s.expert_imbalance)
     return MixedStep(sum(parts.values()), batch * s.tokens_per_step, chunk, parts)
 
 

@@ -259,19 +259,24 @@ def decode(
     tokens, keys = batch * s.verify_tokens, cached_tokens(s.model, context)  # a windowed layer reads its window
     step, parts, micro = _pass_s(s, rates, tokens, tokens, keys, s.ep, False, 0.0, imbalance)
     if s.mtp_acceptance is not None:
-        parts["mtp"] = mtp_s(s, rates, batch, context)
+        parts["mtp"] = mtp_s(s, rates, batch, context, imbalance)
         step += parts["mtp"]
     return Phase(step, batch * s.tokens_per_step, parts, micro)
 
 
-def mtp_s(s: ServeSpec, rates: KernelRates, batch: float, context: float | None = None) -> float:
+def mtp_s(
+    s: ServeSpec, rates: KernelRates, batch: float, context: float | None = None, expert_imbalance: float = 1.0
+) -> float:
     """Seconds of a decode step's MTP drafts at `batch` sequences per GPU (0 without MTP), each sequence's cache
     `context` tokens (None: `s.context`): the module drafts each token in turn, one MoE block and the output
-    projection each."""
+    projection each, its experts and all-to-all at the step's `expert_imbalance`."""
     if s.mtp_acceptance is None:
         return 0.0
     keys = cached_tokens(s.model, s.context if context is None else context)
-    one = layer_compute_s(s, rates, s.model.is_moe, batch, batch, keys) + ep_comm_s(s, batch, s.ep, False)
+    moe = s.model.is_moe
+    one = layer_compute_s(s, rates, moe, batch, batch, keys, expert_imbalance=expert_imbalance) + ep_comm_s(
+        s, batch, s.ep, False, imbalance=expert_imbalance
+    )
     return s.mtp_tokens * (one + head_s(s, rates, batch))
 
 

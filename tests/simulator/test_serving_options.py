@@ -48,6 +48,8 @@ def test_expert_imbalance_slows_the_routed_experts_and_their_all_to_all_only():
     assert skewed.breakdown["dense_layers"] == base.breakdown["dense_layers"]
     exposed = [decode(deployment(expert_imbalance=x, overlap="none"), rates, 64).breakdown for x in (1.0, 1.3)]
     assert exposed[1]["exposed_comm"] > exposed[0]["exposed_comm"]  # the busiest GPU receives more copies
+    drafts = [decode(deployment(mtp_acceptance=0.8), rates, 64, expert_imbalance=x).breakdown for x in (1.0, 1.3)]
+    assert drafts[1]["mtp"] > drafts[0]["mtp"]  # the MTP module's MoE block waits for the same busiest GPU
     assert (
         serve(deployment(expert_imbalance=1.3))["input_tokens_per_s_per_gpu"]
         < serve(deployment())["input_tokens_per_s_per_gpu"]
