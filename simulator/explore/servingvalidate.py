@@ -26,6 +26,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hwmodels.profile import shipped_profiles
 from simulator.analytic.serving import serve
 from simulator.names import HARNESSES
@@ -45,6 +47,27 @@ METRICS: dict[str, tuple[str, Any]] = {
 }
 LAYOUT = ("tp", "ep", "redundant", "prefill_ep", "prefill_redundant")
 REQUIRED = ("id", "figure", "metric", "published", "model", "gpu", "input_len", "source", "quote", "in_sample")
+
+
+def chain_acceptance(drafts: int, accept_length: float) -> float:
+    """The one acceptance rate per draft whose chain emits `accept_length` tokens a step on average, the target's
+    own token included (1 + a + ... + a^drafts: a draft counts only if every one before it was accepted), as
+    SGLang reports an "average acceptance length": a published mean, not a rate per depth."""
+    if accept_length >= drafts + 1:
+        return 1.0
+    roots = np.polynomial.polynomial.polyroots([1.0 - accept_length] + [1.0] * drafts)
+    return float(next(r.real for r in roots if abs(r.imag) < 1e-9 and 0 < r.real < 1))
+
+
+def _mtp_chain_ok(r: dict[str, Any]) -> bool:
+    n, length = r["mtp_tokens"], r.get("mtp_accept_length")
+    return (
+        r.get("mtp") is True
+        and isinstance(n, int)
+        and 1 <= n <= 8
+        and isinstance(length, (int, float))
+        and 1 < length <= n + 1
+    )
 
 
 def published_serving() -> list[dict[str, Any]]:
@@ -68,6 +91,9 @@ def _read() -> tuple[dict[str, Any], ...]:
         if "harness" in r and (r["harness"] not in HARNESSES or "requests" not in r):
             raise ValueError(f"{PATH.name}: result {r['id']!r}: harness must be one of {', '.join(HARNESSES)}, on "
                              "an offline run (requests)")  # fmt: skip
+        if "mtp_tokens" in r and not _mtp_chain_ok(r):
+            raise ValueError(f"{PATH.name}: result {r['id']!r}: mtp_tokens (an integer from 1 to 8) needs mtp = true "
+                             "and mtp_accept_length, over 1 and at most mtp_tokens + 1")  # fmt: skip
         if "profile" in r and r["profile"] not in profiles:
             raise ValueError(f"{PATH.name}: result {r['id']!r}: profile must be a shipped profile, one of "
                              f"{', '.join(profiles)}")  # fmt: skip
@@ -90,6 +116,9 @@ def pose(r: dict[str, Any]):
         options["batch"] = r["batch_per_gpu"]
     if r.get("mtp") is True:
         options["mtp_acceptance"] = MTP_ACCEPTANCE
+        if "mtp_tokens" in r:
+            options["mtp_tokens"] = r["mtp_tokens"]
+            options["mtp_acceptance"] = chain_acceptance(r["mtp_tokens"], r["mtp_accept_length"])
     if r.get("window_kv") in WINDOW_KV_MODES:
         options["window_kv"] = r["window_kv"]
     if r.get("overlap") in ("two-batch", "single-batch", "none"):

@@ -10,6 +10,8 @@ import pytest
 from simulator.analytic.serving import serve
 from simulator.explore.servingvalidate import (
     METRICS,
+    _mtp_chain_ok,
+    chain_acceptance,
     offline_figure,
     pose,
     published_result,
@@ -72,3 +74,30 @@ def test_the_balanced_prefill_runs_land_where_the_default_router_does_not(rows):
     spec, phase = pose(published_result("sglang-h100-prefill-4k"))
     skewed = serve(replace(spec, expert_imbalance=1.2), phase=phase)
     assert default["published"] < skewed["input_tokens_per_s_per_node"] < default["predicted"]
+
+
+def test_a_published_acceptance_length_is_posed_as_one_rate_per_draft():
+    """SGLang publishes a mean acceptance length (tokens a step emits, its own included), not a rate per depth:
+    v3sim poses the one rate whose chain of drafts emits that many."""
+    assert chain_acceptance(1, 1.85) == pytest.approx(0.85)
+    a = chain_acceptance(3, 2.18)
+    assert 0 < a < 1 and sum(a**i for i in range(4)) == pytest.approx(2.18)
+    assert chain_acceptance(2, 3.0) == 1.0  # every draft accepted
+    spec, _ = pose(published_result("sglang-h200-ep16-64k-mtp3"))
+    assert spec.mtp_tokens == 3 and spec.tokens_per_step == pytest.approx(2.18)
+    ok = {"mtp": True, "mtp_tokens": 3, "mtp_accept_length": 2.18}
+    assert _mtp_chain_ok(ok)
+    for bad in ({"mtp": False}, {"mtp_tokens": 0}, {"mtp_tokens": 2.5}, {"mtp_accept_length": 4.5},
+                {"mtp_accept_length": 1.0}, {"mtp_accept_length": "2"}):  # fmt: skip
+        assert not _mtp_chain_ok(ok | bad), bad
+
+
+def test_the_scheduler_overlapped_run_is_the_one_v3sim_prices(rows):
+    """SGLang ran one 16-H200 decode with and without its overlap scheduler (60.4 and 51.0 tokens/s per rank):
+    v3sim prices no CPU scheduling, so it poses both alike and lands nearer the overlapped run."""
+    plain, overlapped = rows["sglang-h200-ep16-64k-nomtp"], rows["sglang-h200-ep16-64k-overlap"]
+    assert plain["predicted"] == overlapped["predicted"]
+    assert 0 < overlapped["rel_error"] < plain["rel_error"]  # measured +11.8% and +32.4% (2026-12-06)
+    mtp = [rows[f"sglang-h200-ep16-64k-mtp{n}"] for n in (3, 4)]
+    assert all(r["in_sample"] for r in mtp)  # their acceptance lengths are those runs' own
+    assert all(r["predicted"] > plain["predicted"] for r in mtp)  # more tokens a step than the step costs more
