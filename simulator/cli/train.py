@@ -54,7 +54,14 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     p.add_argument("--straggler-slowdown", type=positive_number, default=1.0, help="their compute time multiplier")
     p.add_argument("--links", default=None, help="write each link's EP bytes and utilization as CSV here")
 
-    sub.add_parser("validate", parents=[common], help="predicted vs published figures, with errors")
+    p = sub.add_parser("validate", parents=[common], help="predicted vs published figures, with errors")
+    p.add_argument(
+        "--row",
+        type=name,
+        default=None,
+        help="one published run or result by its id (--json lists them): its figures, source and the command "
+        "that prices it",
+    )
 
 
 def add_goodput_options(p: argparse.ArgumentParser) -> None:
@@ -444,13 +451,20 @@ def print_simulate(out: dict[str, Any]) -> None:
     _print_saved(out)
 
 
-def cmd_validate(args: argparse.Namespace) -> list[dict[str, Any]]:
+def cmd_validate(args: argparse.Namespace) -> list[dict[str, Any]] | dict[str, Any]:
+    if args.row is not None:
+        from simulator.explore.reproduce import row_detail
+
+        return row_detail(args.row)
     from simulator.explore.validate import validation_rows
 
     return validation_rows()
 
 
-def print_validate(rows: list[dict[str, Any]]) -> None:
+def print_validate(rows: list[dict[str, Any]] | dict[str, Any]) -> None:
+    if isinstance(rows, dict):
+        _print_row(rows)
+        return
     table = [
         {
             "figure": r["figure"],
@@ -485,3 +499,18 @@ def print_validate(rows: list[dict[str, Any]]) -> None:
 def _cp(run: dict) -> str:
     """`cp4`, with its exchange where it is not the default ring: `cp16 all-gather`."""
     return f"cp{run['cp']}" + (f" {run['cp_comm']}" if run["cp"] > 1 and run["cp_comm"] != "ring" else "")
+
+
+def _print_row(r: dict[str, Any]) -> None:
+    """One published run or result: its figures, where they come from, and the command that prices it."""
+    within = "within" if r["ok"] else "OUTSIDE"
+    sample = "in sample" if r["in_sample"] else "out of sample"
+    print(r["figure"])
+    print(f"  published     {r['published']:,.6g}")
+    error = f"{r['rel_error']:+.1%}; {within} its ±{r['tolerance']:.0%}, {sample}"
+    print(f"  v3sim         {r['predicted']:,.6g} ({error})")
+    print(f"  source        {r['source']}")
+    if r["quote"]:
+        print(f"  quote         {r['quote']}")
+    print(f"  posed         {r['note']}")
+    print(f"  reproduce     {r['command']}")

@@ -100,15 +100,22 @@ def _read() -> tuple[dict[str, Any], ...]:
     return tuple(results)
 
 
-def pose(r: dict[str, Any]):
-    """The ServeSpec a published result describes, and the context its metric is priced at."""
+def serving_options(r: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The `presets.deployment` arguments a published result describes (each a `v3sim serve` flag:
+    explore/reproduce.py), and the phase its metric is read from."""
     phase = METRICS[r["metric"]][0]
     output = int(r.get("output_len", 0))
     context = int(r["input_len"]) + (output // 2 if phase == "decode" else 0)
-    options: dict[str, Any] = {k: r[k] for k in LAYOUT if k in r}
+    options: dict[str, Any] = {"model": r["model"], "gpu": r["gpu"]}
+    if "weight_dtype" in r:
+        options["weight_dtype"] = r["weight_dtype"]
+    options |= {k: r[k] for k in LAYOUT if k in r}
     if r.get("colocated"):
         context = int(r["input_len"]) + output
         options |= {"colocated": True, "output_tokens": output}
+    options["context"] = max(context, 2)
+    if r.get("cache_hit"):
+        options["cache_hit"] = float(r["cache_hit"])
     for key in ("kv_dtype", "activation_dtype", "dense_weight_dtype"):
         if key in r:
             options[key] = r[key]
@@ -123,27 +130,31 @@ def pose(r: dict[str, Any]):
         options["window_kv"] = r["window_kv"]
     if r.get("overlap") in ("two-batch", "single-batch", "none"):
         options["overlap"] = r["overlap"]
-    spec = deployment(
-        r["model"], r["gpu"], weight_dtype=r.get("weight_dtype"), context=max(context, 2),
-        cache_hit=float(r.get("cache_hit", 0.0)), **options,
-    )  # fmt: skip
-    return spec, phase
+    return options, phase
+
+
+def pose(r: dict[str, Any]):
+    """The ServeSpec a published result describes, and the phase its metric is read from."""
+    options, phase = serving_options(r)
+    return deployment(**options), phase
 
 
 def serving_rows(tolerance: float) -> list[dict[str, Any]]:
     """One row per published serving result: v3sim's figure for the same deployment, the signed error."""
+    offline_figures([r["id"] for r in published_serving() if "requests" in r])  # on every core, first
+    return [serving_row(r, tolerance) for r in published_serving()]
+
+
+def serving_row(r: dict[str, Any], tolerance: float) -> dict[str, Any]:
+    """One published serving result's row: v3sim's figure for its deployment, the signed error."""
     from simulator.explore.validate import figure_row, ranked
 
-    rows = []
-    offline = offline_figures([r["id"] for r in published_serving() if "requests" in r])
-    for r in published_serving():
-        spec, phase = pose(r)
-        metric = METRICS[r["metric"]][1]
-        predicted = offline[r["id"]] if "requests" in r else float(metric(serve(spec, r.get("profile"), phase)))
-        note = "; ".join(x for x in (r.get("notes", ""), "in sample" if r["in_sample"] else "out of sample") if x)
-        row = figure_row(r["figure"], float(r["published"]), predicted, tolerance, note, r["in_sample"], r["source"])
-        rows.append(row | {"id": r["id"]} | ranked("serving", spec.node.gpu, spec.model, r["metric"]))
-    return rows
+    spec, phase = pose(r)
+    metric = METRICS[r["metric"]][1]
+    predicted = offline_figure(r["id"]) if "requests" in r else float(metric(serve(spec, r.get("profile"), phase)))
+    note = "; ".join(x for x in (r.get("notes", ""), "in sample" if r["in_sample"] else "out of sample") if x)
+    row = figure_row(r["figure"], float(r["published"]), predicted, tolerance, note, r["in_sample"], r["source"])
+    return row | {"id": r["id"]} | ranked("serving", spec.node.gpu, spec.model, r["metric"])
 
 
 _OFFLINE: dict[str, float] = {}  # offline figures by result id, once a process (validate, its tests, `make docs`)

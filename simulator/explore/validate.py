@@ -96,20 +96,23 @@ def published_runs() -> list[dict]:
 def training_run_rows(model: str | None = None) -> list[dict[str, object]]:
     """One row per published training run (of `model` alone, when given: a catalog slug): v3sim's analytic
     estimate of it against the figure, unfitted."""
-    out = []
-    for run in published_runs():
-        if model is not None and run["options"].get("model", "deepseek-v3") != model:
-            continue
-        options = dict(run["options"])
-        profile = options.pop("profile", None)  # a row priced from a profile of its own (a trace's)
-        spec = build_run(options)
-        report = estimate(spec, rates_for(profile, spec.node.gpu)) if profile else estimate(spec)
-        note = "; ".join(x for x in (run["assumed"], "in sample" if run["in_sample"] else "out of sample") if x)
-        out.append(
-            figure_row(run["figure"], run["published"], METRICS[run["metric"]](report), tolerance("training_run"), note,
-                 run["in_sample"], run["source"]) | ranked("training", spec.node.gpu, spec.model, run["metric"])
-        )  # fmt: skip
-    return out
+    return [
+        training_run_row(run)
+        for run in published_runs()
+        if model is None or run["options"].get("model", "deepseek-v3") == model
+    ]
+
+
+def training_run_row(run: dict) -> dict[str, object]:
+    """One published training run's row: v3sim's analytic estimate of it against the figure, unfitted."""
+    options = dict(run["options"])
+    profile = options.pop("profile", None)  # a row priced from a profile of its own (a trace's)
+    spec = build_run(options)
+    report = estimate(spec, rates_for(profile, spec.node.gpu)) if profile else estimate(spec)
+    note = "; ".join(x for x in (run["assumed"], "in sample" if run["in_sample"] else "out of sample") if x)
+    row = figure_row(run["figure"], run["published"], METRICS[run["metric"]](report), tolerance("training_run"),
+                     note, run["in_sample"], run["source"])  # fmt: skip
+    return row | {"id": run["id"]} | ranked("training", spec.node.gpu, spec.model, run["metric"])
 
 
 GPU_FAMILIES = {"gh100": "Hopper", "gb100": "Blackwell", "ga100": "Ampere"}  # by die; another GPU by its name
@@ -318,4 +321,4 @@ def serving_run_rows() -> list[dict[str, object]]:
     """The published serving results (simulator/data/published_serving.toml) beside `v3sim serve`'s figure."""
     from simulator.explore.servingvalidate import serving_rows
 
-    return [{k: v for k, v in r.items() if k != "id"} for r in serving_rows(tolerance("serving_run"))]
+    return serving_rows(tolerance("serving_run"))

@@ -291,6 +291,11 @@ def test_validate_rows_are_checked_and_honest():
     assert len(runs) >= 8 and in_sample == [
         "V3 pre-training H800 GPU-hours, kernels at the rates of V3's own trace",
         "Llama 3 405B effective training time (goodput), 16,384 H100, 54 days",  # its failure rates are the default
+        *(  # SGLang's MTP runs: posed at the acceptance lengths they measured
+            "SGLang decode on 2 nodes (16 H200), DP16 attention + EP16, 2 requests per rank, ISL 65,536 / OSL 4,096, "
+            f"MTP {n}-token window (acceptance length {length}), no overlap scheduling"
+            for n, length in ((3, 2.18), (4, 2.44))
+        ),
     ]
     # Meta's research clusters fail far more often than Llama 3's production run: the rates do not carry over
     assert {"MTTF of a 1,024-GPU job on Meta's research clusters (h)"} <= misses

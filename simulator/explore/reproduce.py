@@ -1,0 +1,120 @@
+"""Each published run or result of `v3sim validate` as the command line that prices it: `v3sim train ...` for a
+training run (simulator/data/published_runs.toml), `v3sim serve ...` for a serving result (published_serving.toml),
+so that a reader can take any row's deployment further (`v3sim validate --row ID` prints it).
+
+The flags are the row's set-up as `validate` poses it (`explore.validate.training_run_rows`,
+`explore.servingvalidate.pose`); tests/simulator/test_reproduce.py holds each command to the row's figure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simulator.explore.servingvalidate import METRICS as SERVING_METRICS
+from simulator.explore.servingvalidate import published_serving, serving_options
+
+# RunSpec field -> the `train` flag that sets it, where the two are named apart (simulator/cli/runopts.py)
+TRAIN_FLAGS = {"zero_stage": "zero"}
+# a training run's metric -> where `v3sim train --json` gives it
+TRAIN_JSON = {
+    "gpu_hours": ("gpu_hours",),
+    "mfu_bf16": ("mfu", "bf16"),
+    "tokens_per_s_per_gpu": ("tokens_per_s_per_gpu",),
+}
+
+
+def _flag(key: str) -> str:
+    return "--" + TRAIN_FLAGS.get(key, key).replace("_", "-")
+
+
+def _value(v: Any) -> str:
+    """A flag's value as typed: whole numbers without a decimal point, others as Python prints them."""
+    if isinstance(v, bool):
+        raise ValueError(f"{v!r} is a switch, not a value")
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def train_argv(options: dict[str, Any]) -> list[str]:
+    """`v3sim train` flags for a published run's `options` (its model, GPU, layout, profile)."""
+    argv = ["train"]
+    for key, v in options.items():
+        argv += [_flag(key), _value(v)]
+    return argv
+
+
+def serve_argv(r: dict[str, Any]) -> list[str]:
+    """`v3sim serve` flags for a published serving result `r`: the deployment `pose` builds and the phase its
+    metric is read from; an offline run's requests, lengths and harness."""
+    options, phase = serving_options(r)
+    argv = ["serve"]
+    for key, v in options.items():
+        if key == "colocated":
+            argv.append("--colocated")
+        elif key == "mtp_acceptance":
+            argv += ["--mtp-acceptance", repr(v)]
+        elif key == "batch":
+            argv += ["--batch", _value(v)]
+        else:
+            argv += [_flag(key), _value(v)]
+    if r.get("profile"):
+        argv += ["--profile", r["profile"]]
+    if "requests" in r:
+        argv += ["--offline", "--requests", str(r["requests"]), "--input-len", str(r["input_len"]),
+                 "--output-len", str(r["output_len"])]  # fmt: skip
+        if r.get("harness"):
+            argv += ["--harness", r["harness"]]
+    argv += ["--phase", "both" if r.get("colocated") else phase]
+    return argv
+
+
+def commands() -> dict[str, list[str]]:
+    """Every published run's and result's id -> its command's arguments (after `v3sim`)."""
+    from simulator.explore.validate import published_runs
+
+    out = {run["id"]: train_argv(run["options"]) for run in published_runs()}
+    out |= {r["id"]: serve_argv(r) for r in published_serving()}
+    return out
+
+
+def figure_from_json(row_id: str, answer: dict[str, Any]) -> float:
+    """The row's figure read from its command's `--json` answer."""
+    from simulator.explore.validate import published_runs
+
+    runs = {run["id"]: run for run in published_runs()}
+    if row_id in runs:
+        out: Any = answer
+        for key in TRAIN_JSON[runs[row_id]["metric"]]:
+            out = out[key]
+        return float(out)
+    r = next(x for x in published_serving() if x["id"] == row_id)
+    if "requests" in r:
+        return float(answer["offline"][r["metric"]])
+    return float(SERVING_METRICS[r["metric"]][1](answer))
+
+
+def shell(argv: list[str]) -> str:
+    """The command as one would type it."""
+    return " ".join(["v3sim", *argv])
+
+
+def row_detail(row_id: str) -> dict[str, Any]:
+    """One published run's or result's `validate` row (priced alone), with its quote and the command that prices
+    it; an unknown id is a one-line ValueError that says where the ids are."""
+    from simulator.explore.servingvalidate import serving_row
+    from simulator.explore.validate import published_runs, tolerance, training_run_row
+
+    runs = {run["id"]: run for run in published_runs()}
+    results = {r["id"]: r for r in published_serving()}
+    if row_id in runs:
+        run = runs[row_id]
+        row = training_run_row(run)
+        argv, quote = train_argv(run["options"]), run.get("quote", "")
+    elif row_id in results:
+        r = results[row_id]
+        row = serving_row(r, tolerance("serving_run"))
+        argv, quote = serve_argv(r), r["quote"]
+    else:
+        raise ValueError(f"no published run or result {row_id!r}: `v3sim validate --json` gives each row's id")
+    return row | {"quote": quote, "argv": argv, "command": shell(argv)}
