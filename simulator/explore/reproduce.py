@@ -13,8 +13,8 @@ from typing import Any
 from simulator.explore.servingvalidate import METRICS as SERVING_METRICS
 from simulator.explore.servingvalidate import published_serving, serving_options
 
-# RunSpec field -> the `train` flag that sets it, where the two are named apart (simulator/cli/runopts.py)
-TRAIN_FLAGS = {"zero_stage": "zero"}
+# a RunSpec field -> the `train` flag that sets it, where the two are named apart (simulator/cli/runopts.py)
+FLAG_NAMES = {"zero_stage": "zero"}
 # a training run's metric -> where `v3sim train --json` gives it
 TRAIN_JSON = {
     "gpu_hours": ("gpu_hours",),
@@ -24,7 +24,7 @@ TRAIN_JSON = {
 
 
 def _flag(key: str) -> str:
-    return "--" + TRAIN_FLAGS.get(key, key).replace("_", "-")
+    return "--" + FLAG_NAMES.get(key, key).replace("_", "-")
 
 
 def _value(v: Any) -> str:
@@ -50,14 +50,7 @@ def serve_argv(r: dict[str, Any]) -> list[str]:
     options, phase = serving_options(r)
     argv = ["serve"]
     for key, v in options.items():
-        if key == "colocated":
-            argv.append("--colocated")
-        elif key == "mtp_acceptance":
-            argv += ["--mtp-acceptance", repr(v)]
-        elif key == "batch":
-            argv += ["--batch", _value(v)]
-        else:
-            argv += [_flag(key), _value(v)]
+        argv += [_flag(key)] if v is True else [_flag(key), _value(v)]  # colocated: a switch
     if r.get("profile"):
         argv += ["--profile", r["profile"]]
     if "requests" in r:
