@@ -52,7 +52,9 @@ def test_each_prediction_is_serve_for_the_deployment_as_published(result, rows):
         assert spec.colocated and row["predicted"] == offline_figure(result["id"])
         assert f"{result['requests']:,} requests queued at once" in row["note"]
     else:
-        assert row["predicted"] == pytest.approx(METRICS[result["metric"]][1](serve(spec, phase=phase)), rel=1e-12)
+        assert row["predicted"] == pytest.approx(
+            METRICS[result["metric"]][1](serve(spec, result.get("profile"), phase)), rel=1e-12
+        )
     assert row["rel_error"] == pytest.approx(row["predicted"] / result["published"] - 1)
 
 
