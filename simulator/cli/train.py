@@ -494,6 +494,8 @@ def print_validate(rows: list[dict[str, Any]] | dict[str, Any]) -> None:
     ]
     print("\nv3sim's speed against the published runs (+: faster than ran; a time's error inverted):")
     print(fmt.table(summary, list(summary[0]) if summary else []))
+    print("\nOne published run with its source and the command that prices it: v3sim validate --row ID "
+          "(each row's id is in --json)")  # fmt: skip
 
 
 def _cp(run: dict) -> str:

@@ -69,3 +69,5 @@ def test_validate_json_rows_carry_their_ids(capsys, monkeypatch):
     ids = {r["id"] for r in RUNS} | {r["id"] for r in published_serving()}
     rows = [r for r in _answer(["validate"], capsys) if "id" in r]
     assert sorted(r["id"] for r in rows) == sorted(ids)  # each once
+    assert main(["validate"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("v3sim validate --row ID (each row's id is in --json)")
