@@ -273,11 +273,9 @@ def mtp_s(
     if s.mtp_acceptance is None:
         return 0.0
     keys = cached_tokens(s.model, s.context if context is None else context)
-    moe = s.model.is_moe
-    one = layer_compute_s(s, rates, moe, batch, batch, keys, expert_imbalance=expert_imbalance) + ep_comm_s(
-        s, batch, s.ep, False, imbalance=expert_imbalance
-    )
-    return s.mtp_tokens * (one + head_s(s, rates, batch))
+    block = layer_compute_s(s, rates, s.model.is_moe, batch, batch, keys, expert_imbalance=expert_imbalance)
+    comm = ep_comm_s(s, batch, s.ep, False, imbalance=expert_imbalance)
+    return s.mtp_tokens * (block + comm + head_s(s, rates, batch))
 
 
 def tpot_s(s: ServeSpec, rates: KernelRates, batch: int) -> float:
