@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from simulator.explore.servingvalidate import METRICS as SERVING_METRICS
-from simulator.explore.servingvalidate import published_serving, serving_options
+from simulator.explore.servingvalidate import published_serving, serving_options, serving_row
+from simulator.explore.validate import published_runs, tolerance, training_run_row
 
 # a RunSpec field -> the `train` flag that sets it, where the two are named apart (simulator/cli/runopts.py)
 FLAG_NAMES = {"zero_stage": "zero"}
@@ -23,34 +24,25 @@ TRAIN_JSON = {
 }
 
 
-def _flag(key: str) -> str:
-    return "--" + FLAG_NAMES.get(key, key).replace("_", "-")
-
-
-def _value(v: Any) -> str:
-    """A flag's value as typed: whole numbers without a decimal point, others as Python prints them."""
-    if isinstance(v, bool):
-        raise ValueError(f"{v!r} is a switch, not a value")
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return str(v)
+def _args(key: str, v: Any) -> list[str]:
+    """One option as typed: `--key value` (a whole number without a decimal point), a switch alone where it is
+    on (`--colocated`)."""
+    flag = "--" + FLAG_NAMES.get(key, key).replace("_", "-")
+    if v is True:
+        return [flag]
+    return [flag, str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)]
 
 
 def train_argv(options: dict[str, Any]) -> list[str]:
     """`v3sim train` flags for a published run's `options` (its model, GPU, layout, profile)."""
-    argv = ["train"]
-    for key, v in options.items():
-        argv += [_flag(key), _value(v)]
-    return argv
+    return ["train", *(a for key, v in options.items() for a in _args(key, v))]
 
 
 def serve_argv(r: dict[str, Any]) -> list[str]:
     """`v3sim serve` flags for a published serving result `r`: the deployment `pose` builds and the phase its
     metric is read from; an offline run's requests, lengths and harness."""
     options, phase = serving_options(r)
-    argv = ["serve"]
-    for key, v in options.items():
-        argv += [_flag(key)] if v is True else [_flag(key), _value(v)]  # colocated: a switch
+    argv = ["serve", *(a for key, v in options.items() for a in _args(key, v))]
     if r.get("profile"):
         argv += ["--profile", r["profile"]]
     if "requests" in r:
@@ -64,27 +56,21 @@ def serve_argv(r: dict[str, Any]) -> list[str]:
 
 def commands() -> dict[str, list[str]]:
     """Every published run's and result's id -> its command's arguments (after `v3sim`)."""
-    from simulator.explore.validate import published_runs
-
     out = {run["id"]: train_argv(run["options"]) for run in published_runs()}
     out |= {r["id"]: serve_argv(r) for r in published_serving()}
     return out
 
 
-def figure_from_json(row_id: str, answer: dict[str, Any]) -> float:
-    """The row's figure read from its command's `--json` answer."""
-    from simulator.explore.validate import published_runs
-
-    runs = {run["id"]: run for run in published_runs()}
-    if row_id in runs:
+def figure_from_json(row: dict[str, Any], answer: dict[str, Any]) -> float:
+    """A published run's (it has `options`) or result's figure read from its command's `--json` answer."""
+    if "options" in row:
         out: Any = answer
-        for key in TRAIN_JSON[runs[row_id]["metric"]]:
+        for key in TRAIN_JSON[row["metric"]]:
             out = out[key]
         return float(out)
-    r = next(x for x in published_serving() if x["id"] == row_id)
-    if "requests" in r:
-        return float(answer["offline"][r["metric"]])
-    return float(SERVING_METRICS[r["metric"]][1](answer))
+    if "requests" in row:
+        return float(answer["offline"][row["metric"]])
+    return float(SERVING_METRICS[row["metric"]][1](answer))
 
 
 def shell(argv: list[str]) -> str:
@@ -95,9 +81,6 @@ def shell(argv: list[str]) -> str:
 def row_detail(row_id: str) -> dict[str, Any]:
     """One published run's or result's `validate` row (priced alone), with its quote and the command that prices
     it; an unknown id is a one-line ValueError that says where the ids are."""
-    from simulator.explore.servingvalidate import serving_row
-    from simulator.explore.validate import published_runs, tolerance, training_run_row
-
     runs = {run["id"]: run for run in published_runs()}
     results = {r["id"]: r for r in published_serving()}
     if row_id in runs:

@@ -27,13 +27,13 @@ def _answer(argv: list[str], capsys) -> dict:
 
 @pytest.mark.parametrize("run", RUNS, ids=[r["id"] for r in RUNS])
 def test_each_training_run_is_its_train_command(run, capsys):
-    got = figure_from_json(run["id"], _answer(train_argv(run["options"]), capsys))
+    got = figure_from_json(run, _answer(train_argv(run["options"]), capsys))
     assert got == pytest.approx(training_run_row(run)["predicted"], rel=1e-9)
 
 
 @pytest.mark.parametrize("result", ANALYTIC + OFFLINE_SAMPLE, ids=[r["id"] for r in ANALYTIC + OFFLINE_SAMPLE])
 def test_each_serving_result_is_its_serve_command(result, capsys):
-    got = figure_from_json(result["id"], _answer(serve_argv(result), capsys))
+    got = figure_from_json(result, _answer(serve_argv(result), capsys))
     assert got == pytest.approx(serving_row(result, tolerance("serving_run"))["predicted"], rel=1e-9)
 
 
