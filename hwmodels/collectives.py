@@ -18,6 +18,9 @@ Conventions shared by every function:
 * One GPU: time 0, algbw inf, busbw 0 (nothing moves; nccl-tests reports the same for a single rank).
 * Bad input (n_gpus < 1, negative or NaN bytes) raises ValueError naming the argument.
 
+`in_node_s` prices a collective inside one node as it was timed there (hwmodels/data/kernels/collectives.toml:
+nccl-tests and TensorRT-LLM's all-reduce), the alpha-beta forms standing in where no table covers the GPU.
+
 `simulator/network/collectives.py` runs the same collectives flow by flow on a routed topology;
 `tests/simulator` compares the two, so the ring model here uses the same rail-aligned channel layout as the flow model.
 """
@@ -28,7 +31,9 @@ import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
+from hwmodels.kernels import CollectiveTable, collectives_of
 from hwmodels.specs import NodeSpec
 
 
@@ -260,3 +265,38 @@ COLLECTIVES: dict[str, Callable[[int, float, TwoLevelNet], CollectiveTime]] = {
     "all-gather": all_gather,
     "all-to-all": all_to_all,
 }
+
+
+def in_node_s(kind: str, n_gpus: int, bytes_per_gpu: float, node: NodeSpec) -> float:
+    """Seconds of one `kind` collective (`hwmodels.kernels.COLLECTIVE_KINDS`: NCCL's all_gather, reduce_scatter,
+    all_to_all; custom_all_reduce, TensorRT-LLM's) over `n_gpus` GPUs of one `node`, B = `bytes_per_gpu` as
+    nccl-tests counts it: as timed on the node's GPU at that count, else the alpha-beta form at the node's
+    achieved NVLink rate (the custom all-reduce as the ring all-reduce); the forms also price a group that
+    leaves the node."""
+    _check(n_gpus, bytes_per_gpu)
+    if n_gpus == 1 or bytes_per_gpu == 0:
+        return 0.0
+    gpu = node.gpu
+    tables = _timed(gpu.name, gpu.die, gpu.scaleup_bw_bytes_per_s) if n_gpus <= node.scaleup_domain_gpus else None
+    timed = tables[kind].time_s(n_gpus, bytes_per_gpu) if tables else None
+    if timed is not None:
+        return timed
+    net = _net(node.gpus_per_node, node.scaleup_achieved_bw_bytes_per_s, node.scaleout_achieved_bw_bytes_per_s_per_gpu,
+               node.scaleup_latency_s, node.nic.latency_s)  # fmt: skip
+    if kind == "all_to_all":
+        return all_to_all(n_gpus, bytes_per_gpu, net).time_s
+    forms = {"all_gather": all_gather, "reduce_scatter": reduce_scatter, "custom_all_reduce": ring_all_reduce}
+    return forms[kind](n_gpus, bytes_per_gpu, net).time_s
+
+
+@cache
+def _timed(name: str, die: str, scaleup_bw_bytes_per_s: float) -> dict[str, CollectiveTable] | None:
+    """`hwmodels.kernels.collectives` of a GPU by what it reads of it, looked up once (serving prices a
+    collective per layer and batch)."""
+    return collectives_of(name, die, scaleup_bw_bytes_per_s)
+
+
+@cache
+def _net(gpus: int, up_bytes_per_s: float, out_bytes_per_s: float, up_s: float, out_s: float) -> TwoLevelNet:
+    """`TwoLevelNet.of_node` of a node with these rates and latencies, built once."""
+    return TwoLevelNet(gpus, up_bytes_per_s, out_bytes_per_s, up_s, out_s)

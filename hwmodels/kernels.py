@@ -1,13 +1,15 @@
-"""Kernel classes beyond the fitted profile: element-wise kernels at a measured share of the HBM datasheet, and
-DeepEP's all-to-all kernels at the rate their SMs reach.
+"""Kernel classes beyond the fitted profile: element-wise kernels at a measured share of the HBM datasheet,
+DeepEP's all-to-all kernels at the rate their SMs reach, and NVLink collectives as timed inside one node.
 
-Read from hwmodels/data/kernels/elementwise.toml and deepep.toml (their sources are in the files). An element-wise
-share carries across dies of one family (H100, H800, H200) as a share, to another die times that die's factor
-(the same benchmark's kernels on both dies); the fixed cost is per kernel. A DeepEP table is per GPU, or its die's.
+Read from hwmodels/data/kernels/elementwise.toml, deepep.toml and collectives.toml (their sources are in the
+files). An element-wise share carries across dies of one family (H100, H800, H200) as a share, to another die
+times that die's factor (the same benchmark's kernels on both dies); the fixed cost is per kernel. A DeepEP table
+is per GPU, or its die's; a collectives table per GPU, or its die's where the NVLink's datasheet rate is the same.
 """
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from functools import cache
@@ -20,6 +22,9 @@ from hwmodels.specs import GPUSpec
 ELEMENTWISE_PATH = Path(__file__).parent / "data" / "kernels" / "elementwise.toml"
 DEEPEP_PATH = Path(__file__).parent / "data" / "kernels" / "deepep.toml"
 DEEPEP_KINDS = ("dispatch", "combine")
+COLLECTIVES_PATH = Path(__file__).parent / "data" / "kernels" / "collectives.toml"
+# NCCL's in-node collectives and TensorRT-LLM's tensor-parallel all-reduce (hwmodels/data/kernels/collectives.toml)
+COLLECTIVE_KINDS = ("all_gather", "reduce_scatter", "all_to_all", "custom_all_reduce")
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,3 +157,77 @@ def deepep_kernels(gpu: GPUSpec) -> dict[str, DeepEPKernel] | None:
     """DeepEP's dispatch and combine kernels on `gpu` (its own table, else its die's), None without either."""
     tables = deepep_tables()
     return tables.get(gpu.name) or tables.get(gpu.die)
+
+
+@dataclass(frozen=True, slots=True)
+class CollectiveTable:
+    """One collective timed on one node's GPUs: seconds of a call per GPU count at each buffer size (bytes as
+    nccl-tests counts them, rising)."""
+
+    nbytes: tuple[float, ...]
+    seconds: dict[int, tuple[float, ...]]
+
+    def time_s(self, gpus: int, nbytes: float) -> float | None:
+        """Seconds of one call on `gpus` GPUs moving a buffer of `nbytes`: log-log between the timed sizes, the
+        smallest size's time below them, growing with the bytes past the largest; None for a count not timed."""
+        times = self.seconds.get(gpus)
+        if times is None:
+            return None
+        xs = self.nbytes
+        if nbytes <= xs[0]:
+            return times[0]
+        if nbytes >= xs[-1]:
+            return times[-1] * nbytes / xs[-1]
+        i = bisect_left(xs, nbytes)
+        share = math.log(nbytes / xs[i - 1]) / math.log(xs[i] / xs[i - 1])
+        return times[i - 1] * (times[i] / times[i - 1]) ** share
+
+
+@cache
+def collective_tables() -> dict[str, dict[str, CollectiveTable]]:
+    """The shipped collectives tables by the name of the GPU they were timed on (`collectives` finds a GPU's).
+    A smaller buffer is never slower: each time held at its least over the larger sizes (the few noisy
+    small-size rows)."""
+    data = loads_toml(read_text(COLLECTIVES_PATH, "collectives table"), str(COLLECTIVES_PATH))
+    out: dict[str, dict[str, CollectiveTable]] = {}
+    for gpu in data["nvlink_gb_per_s"]:
+        out[gpu] = {}
+        for kind in COLLECTIVE_KINDS:
+            row = data[gpu][kind]
+            nbytes = tuple(float(x) for x in row["bytes"])
+            if list(nbytes) != sorted(set(nbytes)) or nbytes[0] <= 0 or len(row["us"]) != len(row["gpus"]):
+                raise ValueError(f"{COLLECTIVES_PATH.name} [{gpu}.{kind}]: sizes must rise, one row per GPU count")
+            seconds = {}
+            for n, us in zip(row["gpus"], row["us"], strict=True):
+                if len(us) != len(nbytes) or not all(float(x) > 0 for x in us):
+                    raise ValueError(f"{COLLECTIVES_PATH.name} [{gpu}.{kind}]: one positive time per size")
+                held = list(accumulate((float(x) * 1e-6 for x in reversed(us)), min))
+                seconds[int(n)] = tuple(reversed(held))
+            out[gpu][kind] = CollectiveTable(nbytes, seconds)
+    return out
+
+
+@cache
+def _collective_rates() -> tuple[dict[str, float], dict[str, str]]:
+    """The NVLink rate per direction each table's GPU has (bytes/s), and the GPU whose table each die takes."""
+    data = loads_toml(read_text(COLLECTIVES_PATH, "collectives table"), str(COLLECTIVES_PATH))
+    rates = {str(g): float(v) * 1e9 / 2 for g, v in data["nvlink_gb_per_s"].items()}
+    return rates, {str(d): str(g) for d, g in data.get("die", {}).items()}
+
+
+def collectives(gpu: GPUSpec) -> dict[str, CollectiveTable] | None:
+    """The in-node collectives timed on `gpu` (its own table, else its die's where the GPU's NVLink has the
+    datasheet rate the die's table was timed at), None without either."""
+    return collectives_of(gpu.name, gpu.die, gpu.scaleup_bw_bytes_per_s)
+
+
+def collectives_of(name: str, die: str, scaleup_bw_bytes_per_s: float) -> dict[str, CollectiveTable] | None:
+    """`collectives` of the GPU of that name, die and NVLink rate per direction."""
+    tables = collective_tables()
+    if name in tables:
+        return tables[name]
+    rates, dies = _collective_rates()
+    timed_on = dies.get(die)
+    if timed_on is None or not math.isclose(rates[timed_on], scaleup_bw_bytes_per_s, rel_tol=0.01):
+        return None
+    return tables[timed_on]

@@ -280,6 +280,22 @@ def tp_ops(spec: ModelSpec, tokens: float, tp: int, phase: str) -> list[Op]:
     ]
 
 
+def tp_all_reduce_ops(spec: ModelSpec, tokens: float, tp: int, phase: str, parts: tuple[str, ...]) -> list[Op]:
+    """Serving's tensor parallelism: one all-reduce of the tp group's `tokens` x hidden activations (bf16) after
+    each of `parts` (attention's output projection, a dense MLP's down projection), as TensorRT-LLM, vLLM and
+    SGLang run it (no sequence parallelism). Its NVLink bytes are what a ring moves per GPU, 2 (tp - 1) / tp of
+    the message (`all_reduce_message_bytes` inverts it)."""
+    if tp == 1:
+        return []
+    moved = 2 * (tp - 1) / tp * tokens * spec.hidden_size * dtype_bytes("bf16")
+    return [Op(f"all_reduce.{part}", "collective", phase, part, "tp", "bf16", nvlink_bytes=moved) for part in parts]
+
+
+def all_reduce_message_bytes(op: Op, tp: int) -> float:
+    """The message of a `tp_all_reduce_ops` op (the vector each GPU holds) from its NVLink bytes."""
+    return op.nvlink_bytes * tp / (2 * (tp - 1))
+
+
 CP_COMM = ("ring", "all-gather", "all-to-all")  # simulator.names.CP_COMM_MODES
 
 
@@ -361,9 +377,9 @@ def serving_layer_ops(
     kv_b_proj) and are read by the attention, in `attention_dtype` (FlashAttention-3's fp8 forward reads
     fp8 Q, K, V). Decode attention's compute stays bf16 (FlashMLA); its KV is read at `kv_dtype`. Both
     phases run the layer's element-wise kernels (norms, RoPE, residual adds, SwiGLU, router, combine; fp8
-    weights: the 1x128 activation casts). TP adds an all-gather
-    and a reduce-scatter around attention (and around a dense MLP) over NVLink. Experts see each GPU's own
-    tokens over (experts + redundant) / ep slots; a dense MLP is split like attention. Expert TP splits each
+    weights: the 1x128 activation casts). TP adds an all-reduce after attention (and after a dense MLP) over
+    NVLink. Experts see each GPU's own tokens over (experts + redundant) / ep slots; a dense MLP is split like
+    attention. Expert TP splits each
     expert over `expert_tp` GPUs of a node: every token's copy reaches all of them (an NVLink all-gather
     after the dispatch, fp8) and their partial outputs are summed (a reduce-scatter before the combine,
     bf16). Quantized weights' GEMMs take `activation_dtype` activations and compute in it (None: the weights'
@@ -378,11 +394,7 @@ def serving_layer_ops(
         out += _prefill_attention_ops(spec, queries, ctx, prefix, tp, dense, attention_dtype, act, window_ctx)
     else:
         out.append(decode_attention_op(spec, queries, ctx, tp, kv_dtype))
-    out += (
-        tp_ops(spec, group, tp, phase)
-        if not moe
-        else [op for op in tp_ops(spec, group, tp, phase) if op.part == "attn"]
-    )
+    out += tp_all_reduce_ops(spec, group, tp, phase, ("attn",) if moe else ("attn", "mlp"))
     if moe:
         gemms = serving_moe_gemms(spec, tokens, ep, redundant, expert_tp)
         out += [gemm_op(g, phase, "mlp", weight_dtype, act) for g in gemms]  # the MoE block: the experts' dtype

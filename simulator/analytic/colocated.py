@@ -21,7 +21,7 @@ from typing import Any
 from simulator.analytic.pricing import op_s
 from simulator.analytic.profile import KernelRates
 from simulator.analytic.serving import decode, head_s, largest_meeting, mtp_s, spec_layer_ops
-from simulator.analytic.servingcomm import ep_comm_s
+from simulator.analytic.servingcomm import collective_op_s, ep_comm_s
 from simulator.analytic.servingmemory import prompt_tokens
 from simulator.servespec import ServeSpec
 from workloads.dtypes import dtype_bytes
@@ -80,7 +80,7 @@ def mixed_step(s: ServeSpec, rates: KernelRates, batch: float, chunk: float) -> 
     if chunk <= 0:
         d = decode(s, rates, batch, context=decoding_context(s))
         return MixedStep(d.step_s, d.tokens, 0.0, dict(d.breakdown))
-    spec, nvlink, hbm = s.model, s.node.scaleup_achieved_bw_bytes_per_s, s.node.gpu.hbm_bw_bytes_per_s
+    spec, hbm = s.model, s.node.gpu.hbm_bw_bytes_per_s
     tokens = batch * s.verify_tokens
     prompt, hit = prompt_tokens(s), s.cache_hit
     ctx = span_keys(spec, prompt * hit, prompt * (1 - hit))  # a prompt token attends its prefix and the chunks before
@@ -92,7 +92,7 @@ def mixed_step(s: ServeSpec, rates: KernelRates, batch: float, chunk: float) -> 
         dec = spec_layer_ops(s, moe, tokens, tokens, keys, "decode")
         pre = spec_layer_ops(s, moe, chunk, chunk, ctx, "prefill")
         compute = sum(
-            op.nvlink_bytes / nvlink if op.kind == "collective" else op_s(op, rates, 1.0, s.expert_imbalance, hbm)
+            collective_op_s(s, op) if op.kind == "collective" else op_s(op, rates, 1.0, s.expert_imbalance, hbm)
             for op in merged(dec, pre)
         )
         parts["moe_layers" if moe else "dense_layers"] += count * compute

@@ -35,7 +35,7 @@ from typing import Any
 from hwmodels.units import SECONDS_PER_HOUR
 from simulator.analytic.pricing import compute_s, op_s
 from simulator.analytic.profile import KernelRates, rates_for
-from simulator.analytic.servingcomm import PREFILL_COMM_SMS, ep_comm_s, kv_transfer, network_bound
+from simulator.analytic.servingcomm import PREFILL_COMM_SMS, collective_op_s, ep_comm_s, kv_transfer, network_bound
 from simulator.analytic.servingmemory import (
     HBM_RESERVE,
     held_tokens,
@@ -105,7 +105,7 @@ def layer_compute_s(
     attend over `ctx` keys each (decode: tokens = queries; prefill: the prompt's new tokens, `prefix` cached
     ones per GPU): its operation list (`workloads.ops.serving_layer_ops`) priced op by op on `sm_share` of the
     SMs, routed experts at the busiest GPU's `expert_imbalance` x the mean load, element-wise kernels at their
-    class's share of the HBM datasheet, TP collectives at the NVLink rate."""
+    class's share of the HBM datasheet, TP collectives as timed on the node (`collective_op_s`)."""
     args = (tokens, queries, ctx, phase, prefix, sm_share, expert_imbalance)
     return sum(t for _, t in _priced_layer_ops(s, rates, moe, *args))
 
@@ -116,9 +116,9 @@ def _priced_layer_ops(
 ) -> list[tuple[Op, float]]:  # fmt: skip
     """Each op of one layer (`layer_ops`) with its seconds, as `layer_compute_s` describes."""
     ops = spec_layer_ops(s, moe, tokens, queries, ctx, phase, prefix)
-    nvlink, hbm = s.node.scaleup_achieved_bw_bytes_per_s, s.node.gpu.hbm_bw_bytes_per_s
+    hbm = s.node.gpu.hbm_bw_bytes_per_s
     return [
-        (op, op.nvlink_bytes / nvlink if op.kind == "collective" else op_s(op, rates, sm_share, expert_imbalance, hbm))
+        (op, collective_op_s(s, op) if op.kind == "collective" else op_s(op, rates, sm_share, expert_imbalance, hbm))
         for op in ops
     ]
 

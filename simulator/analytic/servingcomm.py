@@ -1,5 +1,6 @@
-"""What serving moves between GPUs: a MoE layer's expert all-to-all (its links and DeepEP's kernels), the bound
-the network alone puts on time per output token, and a request's KV from its prefill GPU to its decode GPU.
+"""What serving moves between GPUs: a MoE layer's expert all-to-all (its links and DeepEP's kernels), its
+tensor-parallel collectives, the bound the network alone puts on time per output token, and a request's KV from
+its prefill GPU to its decode GPU.
 
 `network_bound_tpot_s` is that bound by the method of "Insights into DeepSeek-V3" (ISCA 2025, section on
 inference speed): per layer two all-to-alls (two micro-batches) of 32 tokens x 9 experts x hidden x (1 byte
@@ -8,11 +9,12 @@ dispatch + 2 bytes combine) at the link's bandwidth, times the layers.
 
 from __future__ import annotations
 
+from hwmodels.collectives import in_node_s
 from hwmodels.kernels import deepep_kernels, deepep_low_latency
 from simulator.analytic.servingmemory import held_tokens, kv_bytes_per_token, prompt_tokens
 from simulator.servespec import ServeSpec
 from workloads.comm import activation_bytes_per_token
-from workloads.ops import Op, serving_ep_ops
+from workloads.ops import Op, all_reduce_message_bytes, serving_ep_ops
 
 PREFILL_COMM_SMS = 24  # SMs DeepEP's normal kernels hold in prefill (DeepEP README: Buffer.set_num_sms(24))
 ISCA_TOKENS = 32  # ISCA's decode example: tokens per device per step
@@ -43,6 +45,18 @@ def ep_comm_s(
     latency = node.nic.latency_s if ep > min(ep, node.scaleup_domain_gpus) else node.scaleup_latency_s
     work, call = ep_kernel_s(s, ops, tokens, forwarded)
     return imbalance * max(net, nvl, work) + len(ops) * latency + call
+
+
+def collective_op_s(s: ServeSpec, op: Op) -> float:
+    """Seconds of one layer's tensor-parallel collective op on its NVLink, as timed on the node's GPU
+    (`hwmodels.collectives.in_node_s`): TP's all-reduce (`workloads.ops.tp_all_reduce_ops`) as TensorRT-LLM's
+    all-reduce over the tp group, expert TP's all-gather and reduce-scatter as NCCL's over the expert-TP group
+    (the buffer each GPU ends with or starts from: its received bytes x n / (n - 1))."""
+    if op.component == "tp":
+        return in_node_s("custom_all_reduce", s.tp, all_reduce_message_bytes(op, s.tp), s.node)
+    n = s.expert_tp
+    kind = "all_gather" if op.name.startswith("all_gather") else "reduce_scatter"
+    return in_node_s(kind, n, op.nvlink_bytes * n / (n - 1), s.node)
 
 
 def ep_kernel_s(s: ServeSpec, ops: list[Op], tokens: float, forwarded: bool) -> tuple[float, float]:

@@ -30,6 +30,7 @@ from operator import attrgetter
 
 import numpy as np
 
+from hwmodels.collectives import in_node_s
 from hwmodels.kernels import DeepEPKernel, deepep_kernels
 from simulator.analytic.dataparallel import dp_and_optimizer_by_batch
 from simulator.analytic.fabric import fabric_factors
@@ -43,7 +44,7 @@ from simulator.schedules import BIDIRECTIONAL, ChunkTimes, bubble_s, warmup_forw
 from workloads.activations import recomputed
 from workloads.flops import mean_attended_keys, windowed_keys
 from workloads.layout import balanced_layer_counts, is_moe_layer, stage_blocks, stage_layer_counts
-from workloads.ops import TRAINING_PHASES, Op, cp_ops, ep_ops, head_ops, layer_ops, pp_ops, total, tp_ops
+from workloads.ops import TRAINING_PHASES, Op, cp_ops, ep_ops, head_ops, layer_ops, pp_ops, tp_ops
 from workloads.spec import ModelSpec
 
 BREAKDOWN_KEYS = ("compute", "exposed_ep_comm", "exposed_pp_comm", "bubble", "exposed_dp_comm", "optimizer")
@@ -210,12 +211,16 @@ def ep_link_s(run: RunSpec, op: Op) -> float:
     (forwarding pipelines the two), each at the achieved rate the all-to-all's SMs reach; InfiniBand no faster
     than the busiest switch link of every EP group's all-to-all on the run's topology allows
     (`simulator.analytic.fabric`: taper, planes, rails and ECMP collisions). DeepEP's kernels, where measured on
-    the GPU, move the NVLink share no faster than their SMs do (`ep_kernel_floor_s`)."""
+    the GPU, move the NVLink share no faster than their SMs do (`ep_kernel_floor_s`); Megatron's NCCL
+    all-to-all inside one node takes the time NCCL's was timed at there (`hwmodels.collectives.in_node_s`)."""
     node, share = run.node, ep_rate_share(run)
     factors = fabric_factors(run)
     fabric = factors.dispatch if op.kind == "dispatch" else factors.combine
     ib_s = op.ib_bytes / node.scaleout_achieved_bw_bytes_per_s_per_gpu * max(1 / share, fabric)
     kernel = ep_kernel(run, op.kind)
+    if run.ep_dispatcher == "alltoall" and run.layout.ep_nodes == 1:  # NCCL's all-to-all as timed in a node
+        ep = run.layout.ep
+        return in_node_s("all_to_all", ep, op.nvlink_bytes * ep / (ep - 1), node) / share
     if kernel is None:
         return max(ib_s, op.nvlink_bytes / (share * node.scaleup_achieved_bw_bytes_per_s))
     return max(ib_s, op.nvlink_bytes / node.scaleup_achieved_bw_bytes_per_s, ep_kernel_floor_s(run, op))
@@ -318,7 +323,7 @@ def _priced_layer(
 
 class _RunParts:
     """What every stage of a run shares, priced once per run (less its split and batch) and rates: each layer
-    kind's priced op list, the head, the recomputed up-projections, TP's bytes, one MoE layer's dispatch and
+    kind's priced op list, the head, the recomputed up-projections, TP's collectives, one MoE layer's dispatch and
     combine, and the pipeline sends. A stage's times are then sums (`_block_times`)."""
 
     def __init__(self, run: RunSpec, rates: KernelRates) -> None:
@@ -331,9 +336,15 @@ class _RunParts:
         self._pp: dict[tuple[bool, bool], tuple[float, float]] = {}
         self._head: dict[tuple[str, str], float] | None = None
         self._ep: dict[str, float] | None = None
-        tokens = run.micro_batch * run.seq_len / run.cp  # a TP group's; its TP+SP collectives' bytes, forward
+        tokens = run.micro_batch * run.seq_len / run.cp  # a TP group's; its TP+SP collectives, forward
         tp = tp_ops(run.model, tokens, run.tp, TRAINING_PHASES[0]) if run.tp > 1 else []
-        self.tp_bytes = total(tp, "nvlink_bytes")  # `workloads.ops.tp_ops`
+        # one half's all-gather and reduce-scatter (`workloads.ops.tp_ops`: each GPU's shard of the buffer
+        # nccl-tests counts), NCCL's as timed in a node (`hwmodels.collectives.in_node_s`)
+        self.tp_gather_s, self.tp_scatter_s = (
+            sum(in_node_s(kind, run.tp, op.nvlink_bytes * run.tp / (run.tp - 1), run.node)
+                for op in tp if op.name == f"{kind}.attn")
+            for kind in ("all_gather", "reduce_scatter")
+        )  # fmt: skip
         self._cp: dict[bool, tuple[float, float]] = {}
         self._host: dict[bool | None, dict[tuple[str, bool], float]] = {}
 
@@ -429,7 +440,6 @@ _RUN_PARTS: Memo[_RunParts] = Memo(size=1024)
 
 
 def _block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], first: bool, last: bool) -> StageTimes:
-    node = run.node
     shared = _RUN_PARTS.get(_stage_key(run), (rates,), lambda: _RunParts(run, rates))
     F, B, W = TRAINING_PHASES
 
@@ -444,11 +454,12 @@ def _block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], fir
     full = run.recompute == "full"
 
     # Tensor parallelism with sequence parallelism (`workloads.ops.tp_ops`): an all-gather before and a
-    # reduce-scatter after each half (attention, MLP), forward and backward, over NVLink; in turn with compute,
-    # or (tp_comm="overlapped") hidden under the half's GEMMs as far as they last. The weight gradients' second
-    # all-gather of each half's input runs under its input-gradient GEMMs (Megatron's async gather): only what
-    # outlasts them shows.
-    tp_half = shared.tp_bytes / 2 * n / node.scaleup_achieved_bw_bytes_per_s  # 0 without TP
+    # reduce-scatter after each half (attention, MLP), forward and backward, over NVLink as NCCL's collectives
+    # were timed in a node; in turn with compute, or (tp_comm="overlapped") hidden under the half's GEMMs as far
+    # as they last. The weight gradients' second all-gather of each half's input runs under its input-gradient
+    # GEMMs (Megatron's async gather): only what outlasts them shows.
+    tp_gather = shared.tp_gather_s * n
+    tp_half = tp_gather + shared.tp_scatter_s * n  # 0 without TP
 
     def tp_s(compute_s: float) -> float:
         return max(0.0, tp_half - compute_s) if run.tp_comm == "overlapped" else tp_half
@@ -461,11 +472,11 @@ def _block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], fir
     f_mlp = part("mlp", F) + part("head", F)
     f_mlp += tp_s(f_mlp)
     b_attn = part("attn", B) + part("attn", W) + again["attn"] + (f_attn if full else 0.0) + cp_b
-    b_attn += tp_s(b_attn) + max(0.0, tp_half / 2 - part("attn", B))  # the input re-gathered under the dgrads
+    b_attn += tp_s(b_attn) + max(0.0, tp_gather - part("attn", B))  # the input re-gathered under the dgrads
     b_mlp = (
         part("mlp", B) + part("mlp", W) + part("head", B) + part("head", W) + again["mlp"] + (f_mlp if full else 0.0)
     )
-    b_mlp += tp_s(b_mlp) + max(0.0, tp_half / 2 - part("mlp", B))
+    b_mlp += tp_s(b_mlp) + max(0.0, tp_gather - part("mlp", B))
 
     comm = {"dispatch_f": 0.0, "combine_f": 0.0, "dispatch_b": 0.0, "combine_b": 0.0}
     moe_layers = sum(blocks)

@@ -258,6 +258,9 @@ def print_collective(out: dict[str, Any]) -> None:
         f"  alpha-beta   {ab['time_s'] * 1e3:.3f} ms   algbw {fmt.si(ab['algo_bytes_per_s'], 'B/s')}"
         f"   busbw {fmt.si(ab['bus_bytes_per_s'], 'B/s')}"
     )
+    if out["timed_s"] is not None:
+        where = "nccl-tests in one node: hwmodels/data/kernels/collectives.toml"
+        print(f"  as timed     {out['timed_s'] * 1e3:.3f} ms   ({where})")
 
 
 def cmd_report(args: argparse.Namespace) -> dict[str, Any]:

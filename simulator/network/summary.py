@@ -8,6 +8,7 @@ import numpy as np
 
 from hwmodels import collectives as ab
 from hwmodels.cost import topology_metrics
+from hwmodels.kernels import collectives
 from hwmodels.registry import load_node, load_switch
 from hwmodels.routing import build_fabric
 from hwmodels.topology import design_topology
@@ -31,6 +32,9 @@ def _two_level(node_name: str, oversubscription: float) -> ab.TwoLevelNet:
     return ab.TwoLevelNet.of_node(load_node(node_name), oversubscription)
 
 
+TIMED_KINDS = {"all-gather": "all_gather", "reduce-scatter": "reduce_scatter", "all-to-all": "all_to_all"}
+
+
 def collective_summary(
     collective: str,
     topology: str,
@@ -45,7 +49,8 @@ def collective_summary(
     seed: int = 0,
     forwarding: bool = True,
 ) -> dict[str, Any]:
-    """A collective on `gpus` GPUs of a topology sized to them: the flow-level result and the alpha-beta one."""
+    """A collective on `gpus` GPUs of a topology sized to them: the flow-level result, the alpha-beta one and,
+    inside one node whose GPU has a table, NCCL's as timed there (`hwmodels.kernels.collectives`)."""
     if bytes_per_gpu <= 0:
         raise ValueError(f"--bytes-per-gpu={bytes_per_gpu:g} must be positive")
     if gpus < 2:
@@ -81,6 +86,10 @@ def collective_summary(
             "algo_bytes_per_s": res.algo_bytes_per_s,
             "bus_bytes_per_s": res.bus_bytes_per_s,
         }
+    timed = None  # as nccl-tests timed it on the node's GPUs, where the group fits one node that has a table
+    kind, tables = TIMED_KINDS.get(collective), collectives(node_spec.gpu)
+    if kind and tables and gpus <= node_spec.gpus_per_node:
+        timed = tables[kind].time_s(gpus, bytes_per_gpu)
     return {
         "collective": collective,
         "topology": topology,
@@ -95,4 +104,5 @@ def collective_summary(
         "forwarding": forwarding,
         "fast_time_s": fast,
         "alpha_beta": closed,
+        "timed_s": timed,
     }
