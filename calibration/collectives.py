@@ -3,7 +3,7 @@ in-node all-to-alls with (hwmodels/data/kernels/collectives.toml).
 
 Source: AIConfigurator's collected communication tables (github.com/ai-dynamo/aiconfigurator, Apache-2.0,
 aic-core/src/aiconfigurator_core/systems/data/<gpu>/comm/): nccl/<version>/nccl_perf.parquet, nccl-tests'
-all_gather_perf, reduce_scatter_perf and alltoall_perf on 2, 4 and 8 GPUs of one node
+all_gather_perf, reduce_scatter_perf, alltoall_perf and all_reduce_perf on 2, 4 and 8 GPUs of one node
 (collector/network/collect_nccl.py: one size per run, 40 warm-up and 60-100 timed iterations, out of place),
 and trtllm/<version>/custom_allreduce_perf.parquet, TensorRT-LLM's own all-reduce (the one its tensor-parallel
 layers call) on the same counts. Kept: the half-precision rows, every size. A row's `message_size` is elements
@@ -18,7 +18,8 @@ import sys
 
 import pandas as pd
 
-NCCL_KINDS = {"all_gather": "all_gather", "reduce_scatter": "reduce_scatter", "alltoall": "all_to_all"}
+NCCL_KINDS = {"all_gather": "all_gather", "reduce_scatter": "reduce_scatter", "alltoall": "all_to_all",
+              "all_reduce": "all_reduce"}  # fmt: skip
 BYTES_PER_ELEMENT = 2  # half / bfloat16
 
 

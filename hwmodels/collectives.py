@@ -269,7 +269,7 @@ COLLECTIVES: dict[str, Callable[[int, float, TwoLevelNet], CollectiveTime]] = {
 
 def in_node_s(kind: str, n_gpus: int, bytes_per_gpu: float, node: NodeSpec) -> float:
     """Seconds of one `kind` collective (`hwmodels.kernels.COLLECTIVE_KINDS`: NCCL's all_gather, reduce_scatter,
-    all_to_all; custom_all_reduce, TensorRT-LLM's) over `n_gpus` GPUs of one `node`, B = `bytes_per_gpu` as
+    all_to_all, all_reduce; custom_all_reduce, TensorRT-LLM's) over `n_gpus` GPUs of one `node`, B = `bytes_per_gpu` as
     nccl-tests counts it: as timed on the node's GPU at that count, else the alpha-beta form at the node's
     achieved NVLink rate (the custom all-reduce as the ring all-reduce); the forms also price a group that
     leaves the node."""
@@ -285,7 +285,8 @@ def in_node_s(kind: str, n_gpus: int, bytes_per_gpu: float, node: NodeSpec) -> f
                node.scaleup_latency_s, node.nic.latency_s)  # fmt: skip
     if kind == "all_to_all":
         return all_to_all(n_gpus, bytes_per_gpu, net).time_s
-    forms = {"all_gather": all_gather, "reduce_scatter": reduce_scatter, "custom_all_reduce": ring_all_reduce}
+    forms = {"all_gather": all_gather, "reduce_scatter": reduce_scatter, "all_reduce": ring_all_reduce,
+             "custom_all_reduce": ring_all_reduce}  # fmt: skip
     return forms[kind](n_gpus, bytes_per_gpu, net).time_s
 
 

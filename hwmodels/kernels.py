@@ -24,7 +24,7 @@ DEEPEP_PATH = Path(__file__).parent / "data" / "kernels" / "deepep.toml"
 DEEPEP_KINDS = ("dispatch", "combine")
 COLLECTIVES_PATH = Path(__file__).parent / "data" / "kernels" / "collectives.toml"
 # NCCL's in-node collectives and TensorRT-LLM's tensor-parallel all-reduce (hwmodels/data/kernels/collectives.toml)
-COLLECTIVE_KINDS = ("all_gather", "reduce_scatter", "all_to_all", "custom_all_reduce")
+COLLECTIVE_KINDS = ("all_gather", "reduce_scatter", "all_to_all", "all_reduce", "custom_all_reduce")
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -52,13 +52,14 @@ def dp_and_optimizer_by_batch(
         for params, n, per_node in groups:
             if n == 1 or not params:
                 continue
+            ring = _ring_s(run, n, per_node, net)
             if run.zero_stage == 0:
-                grads += ab.ring_all_reduce(n, grad_b * params, net, per_node).time_s
+                grads += ring("all_reduce", grad_b * params)
             else:
-                grads += ab.reduce_scatter(n, grad_b * params, net, per_node).time_s
-                gathers += ab.all_gather(n, weight_b * params, net, per_node).time_s
+                grads += ring("reduce_scatter", grad_b * params)
+                gathers += ring("all_gather", weight_b * params)
             if run.zero_stage == 3:  # weights gathered again for every micro-batch's forward and backward
-                per_mb += ab.all_gather(n, weight_b * params, net, per_node).time_s
+                per_mb += ring("all_gather", weight_b * params)
         v = run.virtual_stages if run.schedule == "interleaved" else 1
         once = exposed_s(grads, bwd, layers, v, run.pp) + exposed_s(gathers, fwd, layers, v, run.pp)
         dp_s = once + microbatches * (exposed_s(per_mb, fwd, layers) + exposed_s(per_mb, bwd, layers))
@@ -66,6 +67,15 @@ def dp_and_optimizer_by_batch(
         opt_s = profile.time_s("memory", 0.0, shard * per_param)
         worst_dp, worst_opt = np.maximum(worst_dp, dp_s), max(worst_opt, opt_s)
     return worst_dp, worst_opt
+
+
+def _ring_s(run: RunSpec, n: int, per_node: int, net: ab.TwoLevelNet) -> Callable[[str, float], float]:
+    """Seconds of one of a data-parallel group's NCCL collectives (`kind`, buffer bytes): as timed in a node
+    (`hwmodels.collectives.in_node_s`) where the n ranks share one, else the ring's alpha-beta form on `net`."""
+    forms = {"all_reduce": ab.ring_all_reduce, "reduce_scatter": ab.reduce_scatter, "all_gather": ab.all_gather}
+    if per_node == n:
+        return lambda kind, nbytes: ab.in_node_s(kind, n, nbytes, run.node)
+    return lambda kind, nbytes: forms[kind](n, nbytes, net, per_node).time_s
 
 
 def exposed_s(comm_s: float, window_s: float, layers: int, chunks: int = 1, pp: int = 1) -> float:

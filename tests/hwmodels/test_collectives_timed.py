@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from calibration.collectives import gpu_tables, table
-from hwmodels.collectives import TwoLevelNet, all_gather, in_node_s, ring_all_reduce
+from hwmodels.collectives import TwoLevelNet, all_gather, in_node_s, reduce_scatter, ring_all_reduce
 from hwmodels.kernels import COLLECTIVE_KINDS, collective_tables, collectives
 from hwmodels.registry import load_gpu, load_node
 from simulator.analytic.profile import rates_for
@@ -195,3 +195,22 @@ def test_the_collective_command_shows_nccl_s_time_inside_a_timed_node(capsys):
     for node, gpus in (("h100-ib", "16"), ("h800-ib", "8")):
         assert main(["collective", "all-gather", "--gpus", gpus, "--node", node, "--json"]) == 0
         assert json.loads(capsys.readouterr().out)["timed_s"] is None
+
+
+def test_a_data_parallel_group_inside_a_node_reduces_as_timed():
+    """Llama 3 8B on one 8-H100 node, data parallel: its gradient reduce-scatter and weight all-gather are
+    NCCL's as timed on 8 H100s; a group whose ranks sit one to a node keeps the ring's form over the NICs."""
+    from simulator.analytic.dataparallel import _ring_s
+
+    run = resolved(
+        build_run({"model": "llama-3.1-8b", "gpu": "h100", "gpus": 8, "tp": 1, "pp": 1, "ep": 1, "schedule": "1f1b"})
+    )
+    assert run.layout.replicas == run.layout.dp_per_node == 8
+    net = TwoLevelNet.of_node(run.node)
+    ring = _ring_s(run, 8, 8, net)
+    grads = 2 * 8.0e9  # bf16 gradients of 8B parameters
+    assert ring("reduce_scatter", grads) == pytest.approx(
+        collective_tables()["h100"]["reduce_scatter"].time_s(8, grads)
+    )
+    apart = _ring_s(run, 8, 1, net)  # eight nodes, one rank each
+    assert apart("reduce_scatter", grads) == reduce_scatter(8, grads, net, 1).time_s
