@@ -32,7 +32,8 @@ def _two_level(node_name: str, oversubscription: float) -> ab.TwoLevelNet:
     return ab.TwoLevelNet.of_node(load_node(node_name), oversubscription)
 
 
-TIMED_KINDS = {"all-gather": "all_gather", "reduce-scatter": "reduce_scatter", "all-to-all": "all_to_all"}
+TIMED_KINDS = {"all-gather": "all_gather", "reduce-scatter": "reduce_scatter", "all-to-all": "all_to_all",
+               "all-reduce": "all_reduce"}  # fmt: skip
 
 
 def collective_summary(
