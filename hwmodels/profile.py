@@ -55,7 +55,8 @@ KERNELS = (
     "attention_fwd_window", "attention_bwd_window", "attention_decode", "attention_decode_mla", "memory",
 )  # fmt: skip
 DTYPES = ("bf16", "fp8", "fp4", "fp32", "w4a16", "w4a8")
-SAMPLE_OPS = ("", "moe")  # a sample of one kernel, or of a whole MoE operator's two grouped GEMMs (`Sample`)
+# a sample of one kernel, of a whole MoE operator's two grouped GEMMs, or of one timed decode-attention shape
+SAMPLE_OPS = ("", "moe", "decode")
 # A class named by its operands rather than one dtype computes in this dtype: W4A16 (4-bit weights dequantized to
 # bf16 inside the GEMM, TensorRT-LLM's MXFP4 MoE on Hopper) runs on the bf16 tensor cores, W4A8 (4-bit weights
 # times FP8 activations, its MXFP4 MoE on Blackwell) on the FP8 ones.
@@ -126,6 +127,9 @@ class Sample:
     `op` "moe": a whole MoE operator's two grouped GEMMs (gate-up and down) timed together, its shape the
     experts' (`k` the hidden size, `n` the expert intermediate size, `groups` the GPU's experts, `m` the
     token-expert pairs each runs): pricing looks such shapes up (`moe_tables`) rather than a roofline.
+    `op` "decode": one timed decode-attention shape, `m` its cached tokens, `k` and `n` the widths it reads per
+    token and KV head, `groups` the query heads per KV head (MLA: its heads over the one latent), `items` its
+    (sequence, KV head) pairs: pricing looks those up too (`simulator.analytic.decodetables`).
     `timed_on` names the catalog GPU such a sample was timed on where that is not the profile's own (a GB200's
     timings in a B200 table): it prices that GPU's runs as timed and enters no fit."""
 
@@ -162,8 +166,10 @@ class Sample:
                 raise ValueError(f"sample {name}={_shown(value)} must be a finite number >= 0")
         if self.time_s <= 0:
             raise ValueError(f"sample time_s={self.time_s!r} must be > 0")
-        if self.op == "moe" and not (self.m and self.n and self.k):
-            raise ValueError("an MoE operator's sample needs its shape: m, n and k > 0")
+        if self.op in ("moe", "decode") and not (self.m and self.n and self.k):
+            raise ValueError(f"a sample of op {self.op!r} needs its shape: m, n and k > 0")
+        if self.op == "decode" and not (self.kernel.startswith("attention_decode") and self.items > 0):
+            raise ValueError("a decode sample is a decode-attention kernel's, with its (sequence, KV head) pairs")
 
     @property
     def kernel_class(self) -> str:

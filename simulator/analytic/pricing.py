@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from hwmodels.kernels import elementwise_rates
 from hwmodels.profile import FALLBACKS, STAND_INS
+from simulator.analytic.decodetables import decode_op_s
 from simulator.analytic.moetables import moe_op_s
 from simulator.analytic.profile import KernelRates
 from workloads.dtypes import dtype_bytes
@@ -34,7 +35,8 @@ def op_s(
     share of the GPU's HBM datasheet `hbm_bytes_per_s` (times its die's factor) plus a fixed cost
     (hwmodels/data/kernels), never faster than the profile's memory class; the speed-of-light profile takes the
     datasheet alone. The GEMMs of an expert shape the profile timed as whole MoE operators are priced as timed
-    (`simulator.analytic.moetables`)."""
+    (`simulator.analytic.moetables`), and so is decode attention of a head shape it timed
+    (`simulator.analytic.decodetables`)."""
     if op.kind == "elementwise" and hbm_bytes_per_s > 0:
         if rates.kind == "sol":
             return op.hbm_bytes / hbm_bytes_per_s
@@ -55,6 +57,8 @@ def op_s(
         tiles = window_tile_factor(op.window)
         op = replace(op, flops=op.flops * tiles, items=op.items * tiles)
     timed = moe_op_s(op, op.profile_class, rates.moe_tables, sm_share)  # an expert shape timed whole
+    if timed is None:
+        timed = decode_op_s(op, rates.decode_tables)  # a decode-attention head shape timed
     if timed is not None:
         return timed
     return rates.time_s(priced_class(op, rates), op.flops, op.hbm_bytes, sm_share, op.items)

@@ -35,6 +35,7 @@ from hwmodels.profile import (
 )
 from hwmodels.registry import load_gpu
 from hwmodels.specs import GPUSpec
+from simulator.analytic.decodetables import DecodeKey, DecodeTable, decode_tables
 from simulator.analytic.memo import Memo
 from simulator.analytic.moetables import MoEKey, MoETable, moe_tables
 from simulator.names import PROFILE_CHOICES
@@ -65,6 +66,7 @@ class KernelRates:
     elementwise_share: dict[str, float] = field(default_factory=dict)  # a profile's own element-wise shares
     die: str = ""  # the GPU's die: element-wise kernels reach its share of the datasheet (hwmodels.kernels)
     moe_tables: dict[MoEKey, MoETable] = field(default_factory=dict)  # timed expert shapes (moetables)
+    decode_tables: dict[DecodeKey, DecodeTable] = field(default_factory=dict)  # timed decode shapes (decodetables)
 
     def fit(self, cls: str) -> KernelFit:
         """The fit that prices class `cls`; a one-line error when there is none or it failed (MAX_FIT_RMSE)."""
@@ -91,7 +93,8 @@ class KernelRates:
         """Every rate times `k` (a sensitivity probe)."""
         fits = {c: f.scaled(k, k) for c, f in self.fits.items()}
         tables = {key: table.scaled(k) for key, table in self.moe_tables.items()}
-        return replace(self, name=f"{self.name} x{k:g}", fits=fits, moe_tables=tables)
+        decode = {key: table.scaled(k) for key, table in self.decode_tables.items()}
+        return replace(self, name=f"{self.name} x{k:g}", fits=fits, moe_tables=tables, decode_tables=decode)
 
 
 FP4_KERNELS = ("gemm", "grouped_gemm")  # FP4 weights (NVFP4) run GEMMs; attention stays bf16 / fp8
@@ -171,16 +174,16 @@ def apply_profile(profile: Profile, gpu: GPUSpec) -> KernelRates:
     sources = sample_sources(profile)
     shares = profile.elementwise_share  # a share of the HBM datasheet carries to any GPU as a share
     src = load_gpu(str(profile.catalog_gpu))
-    tables = moe_tables(profile.samples, src, gpu)
+    tables, decode = moe_tables(profile.samples, src, gpu), decode_tables(profile.samples, src, gpu)
     if profile.catalog_gpu == gpu.name:
         fits, notes = _with_fp4(dict(profile.fits), gpu)
-        return KernelRates(*head, fits, (*profile.notes, *notes), sources, shares, gpu.die, tables)
+        return KernelRates(*head, fits, (*profile.notes, *notes), sources, shares, gpu.die, tables, decode)
     usable = (c for c in profile.fits if c == "memory" or getattr(gpu, f"peak_{class_dtype(c)}_flop_per_s"))
     fits = {c: profile.fits[c].scaled(*peak_ratios(c, src, gpu)) for c in usable}
     kin = f"the same die, {gpu.die}" if gpu.die and gpu.die == src.die else "another die: no kernel source for this one"
     note = f"measured on {profile.catalog_gpu} ({kin}): applied to {gpu.name} as the same fractions of its peaks"
     fits, fp4_notes = _with_fp4(fits, gpu)
-    return KernelRates(*head, fits, (*profile.notes, note, *fp4_notes), sources, shares, gpu.die, tables)
+    return KernelRates(*head, fits, (*profile.notes, note, *fp4_notes), sources, shares, gpu.die, tables, decode)
 
 
 def _with_fp4(fits: dict[str, KernelFit], gpu: GPUSpec) -> tuple[dict[str, KernelFit], tuple[str, ...]]:

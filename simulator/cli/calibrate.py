@@ -179,6 +179,7 @@ def _summary(profile: Profile) -> dict[str, Any]:
         "fits": describe(profile.fits, sample_sources(profile)),
         "elementwise_share": dict(profile.elementwise_share),
         "looked_up": looked_up(profile),
+        "looked_up_decode": looked_up_decode(profile),
         "notes": list(profile.notes),
     }
 
@@ -195,6 +196,22 @@ def looked_up(profile: Profile) -> list[dict[str, Any]]:
         {"class": c, "gpu": g, "hidden": h, "inter": i, "experts_per_gpu": e, "timings": len(m),
          "pairs_per_expert": [min(m), max(m)]}
         for (c, g, h, i, e), m in sorted(shapes.items())
+    ]  # fmt: skip
+
+
+def looked_up_decode(profile: Profile) -> list[dict[str, Any]]:
+    """The decode-attention head shapes a profile times (priced as timed in serving's decode,
+    `simulator.analytic.decodetables`): per class and shape (widths read per token and KV head, query heads a KV
+    head), the timings and their range of cached lengths and (sequence, KV head) pairs."""
+    shapes: dict[tuple[str, int, int, int], list[tuple[int, float]]] = {}
+    for s in profile.samples:
+        if s.op == "decode":
+            shapes.setdefault((s.kernel_class, s.k, s.n, s.groups), []).append((s.m, s.items))
+    return [
+        {"class": c, "gpu": str(profile.catalog_gpu), "k": k, "n": n, "query_heads_per_kv_head": g,
+         "timings": len(t), "cached_tokens": [min(m for m, _ in t), max(m for m, _ in t)],
+         "pairs": [min(p for _, p in t), max(p for _, p in t)]}
+        for (c, k, n, g), t in sorted(shapes.items())
     ]  # fmt: skip
 
 
@@ -269,6 +286,12 @@ def print_calibrate(out: dict[str, Any]) -> None:
         for (cls, gpu), shapes in by.items():
             head = f"looked up (MoE operators timed on the {gpu}, hidden x width / experts a GPU): {cls}"
             print(f"{head} {', '.join(shapes)}")
+    by_class: dict[tuple[str, str], list[str]] = {}
+    for r in out.get("looked_up_decode", []):
+        by_class.setdefault((r["class"], r["gpu"]), []).append(f"{r['k']}/{r['n']}x{r['query_heads_per_kv_head']}")
+    for (cls, gpu), shapes in by_class.items():
+        head = f"looked up (decode attention timed on the {gpu}, widths k/n x query heads a KV head): {cls}"
+        print(f"{head} {', '.join(shapes)}")
     if out["elementwise_share"]:
         shares = ", ".join(f"{cls} {share:.1%}" for cls, share in out["elementwise_share"].items())
         print(f"element-wise kernels, share of the HBM datasheet: {shares}")

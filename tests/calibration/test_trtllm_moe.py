@@ -268,8 +268,10 @@ def test_the_shipped_profile_keeps_its_moe_samples_and_refuses_a_malformed_one()
     assert shipped.samples == published_profile(PUBLISHED_DIR / "b200-trtllm.toml").samples
     with pytest.raises(ValueError, match="sample op 'dense': use one of"):
         Sample("grouped_gemm", "fp4", 1.0, 1.0, 1.0, op="dense")
-    with pytest.raises(ValueError, match="an MoE operator's sample needs its shape"):
+    with pytest.raises(ValueError, match="a sample of op 'moe' needs its shape"):
         Sample("grouped_gemm", "fp4", 1.0, 1.0, 1.0, op="moe")
+    with pytest.raises(ValueError, match="a decode sample is a decode-attention kernel's"):
+        Sample("grouped_gemm", "fp4", 1.0, 1.0, 1.0, m=1, n=1, k=1, op="decode")
 
 
 def test_a_gpus_own_timings_price_its_runs_and_fit_nothing():
