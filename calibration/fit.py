@@ -337,9 +337,9 @@ def decode_sample(r: dict, kernel: str, dtype: str, source: str) -> Sample:
     op = decode_attention_op(spec, r["batch"], r["kv_len"], 1, cache)
     if op.profile_class != kernel_class(kernel, dtype):
         raise ValueError(f"{source}: a {cache} cache's decode computes in {op.precision}: use dtype {op.precision}")
-    counts, group = (float(op.flops), float(op.hbm_bytes)), r["heads"] // r.get("kv_heads", 1)
-    shape = {"m": int(r["kv_len"]), "k": int(op.k), "n": int(op.n), "groups": group if kernel == "attention_decode"
-             else r["heads"]}  # fmt: skip
+    counts = float(op.flops), float(op.hbm_bytes)
+    # its shape, as `simulator.analytic.decodetables` looks it up: MLA's heads all read the one latent
+    shape = {"m": int(r["kv_len"]), "k": int(op.k), "n": int(op.n), "groups": r["heads"] // r.get("kv_heads", 1)}
     return Sample(kernel, dtype, *counts, r["ms"] * 1e-3, source=source, items=float(op.items), op="decode", **shape)
 
 

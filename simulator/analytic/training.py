@@ -217,10 +217,10 @@ def ep_link_s(run: RunSpec, op: Op) -> float:
     factors = fabric_factors(run)
     fabric = factors.dispatch if op.kind == "dispatch" else factors.combine
     ib_s = op.ib_bytes / node.scaleout_achieved_bw_bytes_per_s_per_gpu * max(1 / share, fabric)
-    kernel = ep_kernel(run, op.kind)
     if run.ep_dispatcher == "alltoall" and run.layout.ep_nodes == 1:  # NCCL's all-to-all as timed in a node
         ep = run.layout.ep
         return in_node_s("all_to_all", ep, op.nvlink_bytes * ep / (ep - 1), node) / share
+    kernel = ep_kernel(run, op.kind)
     if kernel is None:
         return max(ib_s, op.nvlink_bytes / (share * node.scaleup_achieved_bw_bytes_per_s))
     return max(ib_s, op.nvlink_bytes / node.scaleup_achieved_bw_bytes_per_s, ep_kernel_floor_s(run, op))
@@ -339,7 +339,7 @@ class _RunParts:
         tokens = run.micro_batch * run.seq_len / run.cp  # a TP group's; its TP+SP collectives, forward
         tp = tp_ops(run.model, tokens, run.tp, TRAINING_PHASES[0]) if run.tp > 1 else []
         # one half's all-gather and reduce-scatter (`workloads.ops.tp_ops`: each GPU's shard of the buffer
-        # nccl-tests counts), NCCL's as timed in a node (`hwmodels.collectives.in_node_s`)
+        # nccl-tests counts; the attention half's, the MLP's moves the same), NCCL's as timed in a node
         self.tp_gather_s, self.tp_scatter_s = (
             sum(in_node_s(kind, run.tp, op.nvlink_bytes * run.tp / (run.tp - 1), run.node)
                 for op in tp if op.name == f"{kind}.attn")
