@@ -269,8 +269,9 @@ def test_calibrate_show_and_publish(capsys, tmp_path):
     assert main(["calibrate", "publish", "--json", "--out-dir", str(tmp_path)]) == 0
     written = json.loads(capsys.readouterr().out)["written"]
     names = {p.rsplit("/", 1)[-1] for p in written}
-    assert names == {f"{n}.json" for n in ("b200-published", "h800-published", "h800-v3-cutlass", "h800-v2-fa2",
-                                           "h200-trtllm", "b200-trtllm", "mi300x-published")}  # fmt: skip
+    shipped = ("b200-published", "h800-published", "h800-v3-cutlass", "h800-v2-fa2", "h200-trtllm", "b200-trtllm",
+               "h200-sglang", "mi300x-published")  # fmt: skip
+    assert names == {f"{n}.json" for n in shipped}
     assert main(["calibrate", "show", str(tmp_path / "nope.json")]) == 2
 
 

@@ -172,7 +172,10 @@ def test_a_speedup_column_prices_the_kernel_it_was_measured_against():
 @pytest.mark.parametrize(
     ("inherits", "message"),
     [
-        ("h900", "inherits 'h900' is not a shipped table; use one of b200, b200-trtllm, h200-trtllm, h800"),
+        (
+            "h900",
+            "inherits 'h900' is not a shipped table; use one of b200, b200-trtllm, h200-sglang, h200-trtllm, h800",
+        ),
         ("../h800", "inherits '../h800' is not a shipped table"),
         ("h800-v3-cutlass", "inherits h800-v3-cutlass, which inherits in turn"),
     ],
