@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
-from hwmodels.kernels import CollectiveTable, collectives_of
+from hwmodels.kernels import collectives_of
 from hwmodels.specs import NodeSpec
 
 
@@ -276,13 +276,12 @@ def in_node_s(kind: str, n_gpus: int, bytes_per_gpu: float, node: NodeSpec) -> f
     _check(n_gpus, bytes_per_gpu)
     if n_gpus == 1 or bytes_per_gpu == 0:
         return 0.0
-    gpu = node.gpu
-    tables = _timed(gpu.name, gpu.die, gpu.scaleup_bw_bytes_per_s) if n_gpus <= node.scaleup_domain_gpus else None
+    gpu, in_domain = node.gpu, n_gpus <= node.scaleup_domain_gpus
+    tables = collectives_of(gpu.name, gpu.die, gpu.scaleup_bw_bytes_per_s) if in_domain else None
     timed = tables[kind].time_s(n_gpus, bytes_per_gpu) if tables else None
     if timed is not None:
         return timed
-    net = _net(node.gpus_per_node, node.scaleup_achieved_bw_bytes_per_s, node.scaleout_achieved_bw_bytes_per_s_per_gpu,
-               node.scaleup_latency_s, node.nic.latency_s)  # fmt: skip
+    net = _node_net(node)
     if kind == "all_to_all":
         return all_to_all(n_gpus, bytes_per_gpu, net).time_s
     forms = {"all_gather": all_gather, "reduce_scatter": reduce_scatter, "all_reduce": ring_all_reduce,
@@ -291,13 +290,6 @@ def in_node_s(kind: str, n_gpus: int, bytes_per_gpu: float, node: NodeSpec) -> f
 
 
 @cache
-def _timed(name: str, die: str, scaleup_bw_bytes_per_s: float) -> dict[str, CollectiveTable] | None:
-    """`hwmodels.kernels.collectives` of a GPU by what it reads of it, looked up once (serving prices a
-    collective per layer and batch)."""
-    return collectives_of(name, die, scaleup_bw_bytes_per_s)
-
-
-@cache
-def _net(gpus: int, up_bytes_per_s: float, out_bytes_per_s: float, up_s: float, out_s: float) -> TwoLevelNet:
-    """`TwoLevelNet.of_node` of a node with these rates and latencies, built once."""
-    return TwoLevelNet(gpus, up_bytes_per_s, out_bytes_per_s, up_s, out_s)
+def _node_net(node: NodeSpec) -> TwoLevelNet:
+    """`TwoLevelNet.of_node`, built once per node (serving prices a collective per layer and batch)."""
+    return TwoLevelNet.of_node(node)

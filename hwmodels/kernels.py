@@ -221,8 +221,10 @@ def collectives(gpu: GPUSpec) -> dict[str, CollectiveTable] | None:
     return collectives_of(gpu.name, gpu.die, gpu.scaleup_bw_bytes_per_s)
 
 
+@cache
 def collectives_of(name: str, die: str, scaleup_bw_bytes_per_s: float) -> dict[str, CollectiveTable] | None:
-    """`collectives` of the GPU of that name, die and NVLink rate per direction."""
+    """`collectives` of the GPU of that name, die and NVLink rate per direction (looked up once: serving prices a
+    collective per layer and batch)."""
     tables = collective_tables()
     if name in tables:
         return tables[name]

@@ -29,8 +29,8 @@ from scipy.sparse import csr_matrix
 
 from hwmodels.routing import Fabric
 from hwmodels.traffic import moe_transfers
+from simulator.analytic.epcomm import ep_kernel, ep_kernel_floor_s
 from simulator.analytic.fabric import run_fabric
-from simulator.analytic.training import ep_kernel, ep_kernel_floor_s
 from simulator.analytic.training import tokens_per_gpu as micro_batch_tokens
 from simulator.network.collectives import check_moe_transfers, route_transfers
 from simulator.network.flows import simulate_flows
@@ -146,8 +146,8 @@ def ep_traffic(
 
 def deepep_floor(run: RunSpec, tokens: float) -> tuple[dict[str, float], dict[str, float]]:
     """Per phase: the seconds DeepEP's kernels take on their SMs at the mean load (no flow finishes sooner) and
-    their fixed cost per call, as the analytic model prices them (`simulator.analytic.training.ep_link_s`); zero
-    where the dispatcher is not DeepEP or no table covers the GPU (`simulator.analytic.training.ep_kernel_floor_s`)."""
+    their fixed cost per call, as the analytic model prices them (`simulator.analytic.epcomm.ep_link_s`); zero
+    where the dispatcher is not DeepEP or no table covers the GPU (`simulator.analytic.epcomm.ep_kernel_floor_s`)."""
     floor, call = dict.fromkeys(PHASES, 0.0), dict.fromkeys(PHASES, 0.0)
     phases = TRAINING_PHASES[:2]
     for op in ep_ops(run.model, run.layout, tokens, phases, run.node_limit, run.precision, run.ep_dispatcher):

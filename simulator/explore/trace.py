@@ -22,9 +22,10 @@ from typing import Any
 from hwmodels.files import MAX_PROFILE_BYTES, loads_json, read_text
 from hwmodels.kernels import elementwise_rates
 from hwmodels.profile import Profile, RateCaps
+from simulator.analytic.epcomm import compute_sm_share, ep_link_s
 from simulator.analytic.pricing import op_s, priced_class
 from simulator.analytic.profile import KernelRates, apply_profile
-from simulator.analytic.training import block_ops, compute_sm_share, ep_link_s, tokens_per_gpu
+from simulator.analytic.training import block_ops, tokens_per_gpu
 from simulator.runspec import RunSpec
 from workloads.activations import recomputed
 from workloads.ops import Op, ep_ops

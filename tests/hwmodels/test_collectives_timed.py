@@ -19,9 +19,10 @@ from calibration.collectives import gpu_tables, table
 from hwmodels.collectives import TwoLevelNet, all_gather, in_node_s, reduce_scatter, ring_all_reduce
 from hwmodels.kernels import COLLECTIVE_KINDS, collective_tables, collectives
 from hwmodels.registry import load_gpu, load_node
+from simulator.analytic.epcomm import ep_link_s
 from simulator.analytic.profile import rates_for
 from simulator.analytic.serving import _priced_layer_ops
-from simulator.analytic.training import _RunParts, ep_link_s, resolved
+from simulator.analytic.training import _RunParts, resolved
 from simulator.presets import deployment
 from simulator.runspec import build_run
 from workloads.ops import ep_ops, tp_all_reduce_ops

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from calibration.deepep import distinct_remote_ranks, fit_low_latency, fit_table
 from hwmodels.kernels import deepep_kernels, deepep_low_latency_tables, deepep_tables
 from hwmodels.registry import load_gpu, load_node
+from simulator.analytic.epcomm import ep_call_s, ep_kernel, ep_link_s
 from simulator.analytic.report import estimate
-from simulator.analytic.training import _RunParts, ep_call_s, ep_kernel, ep_link_s
+from simulator.analytic.training import _RunParts
 from simulator.events.simulate import simulate
 from simulator.runspec import build_run, v3_pretraining
 from workloads.ops import ep_ops

@@ -10,10 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from simulator.analytic.epcomm import compute_sm_share
 from simulator.analytic.memory import memory_per_gpu
 from simulator.analytic.profile import rates_for
 from simulator.analytic.report import estimate
-from simulator.analytic.training import block_ops, compute_s, compute_sm_share
+from simulator.analytic.training import block_ops, compute_s
 from simulator.cli import main
 from simulator.runspec import build_run
 from workloads.layout import ParallelLayout

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from simulator.analytic.epcomm import compute_sm_share, ep_rate_share
 from simulator.analytic.memory import memory_per_gpu
 from simulator.analytic.report import estimate
-from simulator.analytic.training import compute_sm_share, ep_rate_share, unpaired_microbatches
+from simulator.analytic.training import unpaired_microbatches
 from simulator.cli import main
 from simulator.events.pipeline_ops import schedule_ops
 from simulator.events.simulate import simulate

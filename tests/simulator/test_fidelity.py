@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from hwmodels.collectives import in_node_s
 from hwmodels.kernels import elementwise_rates
+from simulator.analytic.epcomm import EP_SATURATION_SMS, ep_rate_share
 from simulator.analytic.report import estimate
-from simulator.analytic.training import EP_SATURATION_SMS, _RunParts, block_times, ep_rate_share
+from simulator.analytic.training import _RunParts, block_times
 from simulator.cli import main
 from simulator.explore.sweepspec import complete
 from simulator.explore.validate import published_runs, training_run_rows
@@ -423,9 +424,10 @@ def test_selective_recomputation_pays_for_the_kernels_it_runs_again(model):
     """What `selective` does not keep (workloads/activations.py) it runs again in the backward, as V3's trace
     does: each RMSNorm forward kernel twice a layer, MLA's up-projections and the RoPE on their output too; the
     SwiGLU's recompute rides in its backward kernel. The backward grows by exactly those ops' forward time."""
+    from simulator.analytic.epcomm import compute_sm_share
     from simulator.analytic.pricing import priced_by_part
     from simulator.analytic.profile import rates_for
-    from simulator.analytic.training import block_ops, compute_sm_share
+    from simulator.analytic.training import block_ops
     from workloads.activations import recomputed_names
 
     base = {"model": model, "gpus": 2048, "pp": 16, "cuda_graphs": "full"}

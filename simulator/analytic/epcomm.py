@@ -1,0 +1,90 @@
+"""Pricing the expert all-to-all of a training step: the SMs it keeps from compute, the rate its links reach, and
+DeepEP's kernels where they were timed on the GPU (hwmodels/data/kernels/deepep.toml); Megatron's NCCL all-to-all
+inside one node as NCCL was timed there (hwmodels/data/kernels/collectives.toml)."""
+
+from __future__ import annotations
+
+from hwmodels.collectives import in_node_s
+from hwmodels.kernels import DeepEPKernel, deepep_kernels
+from simulator.analytic.fabric import fabric_factors
+from simulator.runspec import RunSpec
+from workloads.ops import Op
+
+
+def compute_sm_share(run: RunSpec) -> float:
+    """Share of the SMs left to compute: a run that overlaps the all-to-all (DualPipe, or 1F1B with ep_comm
+    overlapped) keeps `comm_sms` for it."""
+    gpu = run.node.gpu
+    return (gpu.sm_count - run.comm_sms) / gpu.sm_count if run.ep_overlapped else 1.0
+
+
+# DeepEP's normal kernels reach their published bandwidth (43-58 GB/s RDMA, 153 GB/s NVLink on H800, what the
+# nodes' achieved rates carry) on 20 SMs (figures.toml, calibration_sources.deepep_h800_normal). ASSUMED: each
+# SM drives a fixed share of the channels, so fewer SMs give proportionally less, more give no more (the NIC
+# and NVLink are then the limit).
+EP_SATURATION_SMS = 20
+
+
+def ep_rate_share(run: RunSpec) -> float:
+    """Share of the links' achieved rate the all-to-all gets: overlapped (DualPipe, ep_comm overlapped) it runs on
+    `comm_sms` SMs beside compute (V3: 20); in turn with compute, on every SM."""
+    if not run.ep_overlapped:
+        return 1.0
+    return min(1.0, run.comm_sms / EP_SATURATION_SMS)
+
+
+def ep_link_s(run: RunSpec, op: Op) -> float:
+    """Seconds of one dispatch or combine op on its links: the InfiniBand and NVLink shares move at once
+    (forwarding pipelines the two), each at the achieved rate the all-to-all's SMs reach; InfiniBand no faster
+    than the busiest switch link of every EP group's all-to-all on the run's topology allows
+    (`simulator.analytic.fabric`: taper, planes, rails and ECMP collisions). DeepEP's kernels, where measured on
+    the GPU, move the NVLink share no faster than their SMs do (`ep_kernel_floor_s`); Megatron's NCCL
+    all-to-all inside one node takes the time NCCL's was timed at there (`hwmodels.collectives.in_node_s`)."""
+    node, share = run.node, ep_rate_share(run)
+    factors = fabric_factors(run)
+    fabric = factors.dispatch if op.kind == "dispatch" else factors.combine
+    ib_s = op.ib_bytes / node.scaleout_achieved_bw_bytes_per_s_per_gpu * max(1 / share, fabric)
+    if run.ep_dispatcher == "alltoall" and run.layout.ep_nodes == 1:  # NCCL's all-to-all as timed in a node
+        ep = run.layout.ep
+        return in_node_s("all_to_all", ep, op.nvlink_bytes * ep / (ep - 1), node) / share
+    kernel = ep_kernel(run, op.kind)
+    if kernel is None:
+        return max(ib_s, op.nvlink_bytes / (share * node.scaleup_achieved_bw_bytes_per_s))
+    return max(ib_s, op.nvlink_bytes / node.scaleup_achieved_bw_bytes_per_s, ep_kernel_floor_s(run, op))
+
+
+DEEPEP_DISPATCHERS = ("deepep-fp8", "deepep")  # the dispatchers that run DeepEP's kernels (hwmodels/data/kernels)
+
+
+def ep_kernel(run: RunSpec, kind: str) -> DeepEPKernel | None:
+    """DeepEP's `kind` (dispatch or combine) kernel as the run's GPU runs it, None where the run's dispatcher is
+    not DeepEP or no table covers the GPU (then the links alone price the all-to-all)."""
+    if run.ep_dispatcher not in DEEPEP_DISPATCHERS:
+        return None
+    kernels = deepep_kernels(run.node.gpu)
+    return kernels[kind] if kernels else None
+
+
+# DeepEP's own default SM count for its kernels (deep_ep.Buffer.num_sms; Megatron's moe_deepep_num_sms)
+DEEPEP_DEFAULT_SMS = 20
+
+
+def ep_kernel_sms(run: RunSpec) -> int:
+    """SMs DeepEP's kernels run on: `comm_sms`, overlapped or in turn with compute; a run in turn that keeps none
+    (comm_sms 0) runs them on DeepEP's default 20, so 0 is never faster than 20."""
+    return run.comm_sms or DEEPEP_DEFAULT_SMS
+
+
+def ep_kernel_floor_s(run: RunSpec, op: Op) -> float:
+    """Seconds DeepEP's kernel takes over one dispatch or combine op's NVLink copies and tokens on its SMs (no
+    transfer finishes sooner; its call's fixed cost apart); 0 where `ep_kernel` has none."""
+    kernel = ep_kernel(run, op.kind)
+    return kernel.time_s(op.nvlink_bytes, op.items, ep_kernel_sms(run)) if kernel else 0.0
+
+
+def ep_call_s(run: RunSpec, kind: str) -> float:
+    """Fixed seconds of one dispatch or combine call: the link's latency (InfiniBand's when the EP group spans
+    nodes), and DeepEP's measured per-call cost (its notify, launch and barrier: `DeepEPKernel.call_s`)."""
+    node, kernel = run.node, ep_kernel(run, kind)
+    latency = node.nic.latency_s if run.layout.ep_nodes > 1 else node.scaleup_latency_s
+    return latency + (kernel.call_s if kernel else 0.0)
