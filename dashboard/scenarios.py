@@ -48,6 +48,7 @@ URL_KEYS: dict[str, tuple[str, Any]] = {
     "cp": ("cp", int),
     "cp_comm": ("cpcomm", str),
     "cuda_graphs": ("graphs", str),
+    "fp8_recipe": ("fp8recipe", str),
     "schedule": ("schedule", str),
     "virtual_stages": ("vs", int),
     "micro_batch": ("mb", int),

@@ -30,6 +30,10 @@ PROFILE_CHOICES = ("sol", "published", "measured")  # kernel profiles by kind (s
 # (simulator.analytic.host; Megatron's cuda_graph_scope): router = its moe_router and moe_preprocess, attn = the
 # attention module, full = the whole iteration
 CUDA_GRAPH_SCOPES = ("none", "router", "attn", "attn+router", "full")
+# how an FP8 run scales its GEMMs' operands: block (DeepSeek-V3's 1x128 activations / 128x128 weights, DeepGEMM's
+# kernels), tensor (one scale per tensor: Transformer Engine's delayed or current scaling, cuBLAS's scaled GEMM) or
+# mx (MXFP8, one power-of-two scale per 32 elements: Blackwell's block-scaled tensor cores)
+FP8_RECIPES = ("block", "tensor", "mx")
 # how an offline run's pool is set up (`v3sim serve --offline --harness`, simulator.events.offline): as
 # trtllm-bench sets TensorRT-LLM up when its options leave the batch and token limits unset
 HARNESSES = ("trtllm-bench",)

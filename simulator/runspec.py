@@ -25,6 +25,7 @@ from simulator.names import (
     CUDA_GRAPH_SCOPES,
     EP_COMM_MODES,
     EP_DISPATCHERS,
+    FP8_RECIPES,
     PRECISIONS,
     TP_COMM_MODES,
 )
@@ -87,6 +88,7 @@ class RunSpec:
     ep_comm: str = "exposed"  # 1F1B / interleaved: the all-to-all in turn, or "overlapped" (simulator.names)
     ep_dispatcher: str = "deepep-fp8"  # how the all-to-all moves tokens (simulator.names.EP_DISPATCHERS)
     cuda_graphs: str = "none"  # what of each layer CUDA graphs capture (simulator.names.CUDA_GRAPH_SCOPES)
+    fp8_recipe: str = "block"  # how FP8 GEMMs scale their operands (simulator.names.FP8_RECIPES)
     expert_imbalance: float = 1.0  # busiest GPU's routed tokens / the mean
     tokens: float = 14.8e12
     price_per_gpu_hour: float | None = None  # None: the GPU's catalog price
@@ -153,6 +155,13 @@ class RunSpec:
             raise ValueError(f"precision={self.precision!r}; use fp8 or bf16")
         if self.precision == "fp8" and self.node.gpu.peak_fp8_flop_per_s <= 0:
             raise ValueError(f"{self.node.gpu.name} has no fp8 tensor cores; use --precision bf16")
+        if self.fp8_recipe not in FP8_RECIPES:
+            raise ValueError(f"fp8_recipe={self.fp8_recipe!r}; use one of {', '.join(FP8_RECIPES)}")
+        if self.fp8_recipe == "mx" and self.node.gpu.peak_fp4_flop_per_s <= 0:
+            raise ValueError(
+                f"fp8_recipe mx needs block-scaled (MX) tensor cores, which the {self.node.gpu.name} lacks; use block "
+                "or tensor"
+            )
         if self.recompute not in RECOMPUTE_MODES:
             raise ValueError(f"recompute={self.recompute!r}; use one of {', '.join(RECOMPUTE_MODES)}")
         object.__setattr__(self, "node", job_share(self.node, self.gpus))  # GB200: 64 of each rack's 72, ...

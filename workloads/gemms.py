@@ -43,6 +43,31 @@ class Gemm:
         return Gemm(f"{self.name}.wgrad", self.component, self.n, self.k, self.m, self.groups)
 
 
+def row_parallel(name: str) -> bool:
+    """Whether a tensor-parallel GEMM (or its dgrad / wgrad) splits its reduction: the projections back to the
+    hidden state (o_proj, an MLP's down); the others split their output (column-parallel)."""
+    base = name.removesuffix(".dgrad").removesuffix(".wgrad")
+    return base == "o_proj" or base.endswith(".down")
+
+
+def tp_chunked(g: Gemm, tp: int) -> Gemm:
+    """`g` run as Transformer Engine's ring-exchange overlap runs it: `tp` GEMMs, one per rank's chunk of the
+    tokens, each as its piece of the collective arrives or leaves."""
+    return Gemm(g.name, g.component, g.m / tp, g.n, g.k, g.groups * tp)
+
+
+def tp_shard(g: Gemm, tp: int) -> Gemm:
+    """The GEMM one of `tp` tensor-parallel ranks runs where v3sim counts its share as `g` (its tokens / tp at
+    the full width): every token at 1/tp of the width, the output split (column-parallel) or, for the GEMMs back
+    to the hidden state (o_proj, an MLP's down), the reduction (row-parallel). The same FLOPs; the router and the
+    routed experts are not split."""
+    if tp == 1 or g.component in ("router", "routed_experts"):
+        return g
+    if row_parallel(g.name):
+        return Gemm(g.name, g.component, g.m * tp, g.n, g.k / tp, g.groups)
+    return Gemm(g.name, g.component, g.m * tp, g.n / tp, g.k, g.groups)
+
+
 def gemm_bytes(m: float, n: float, k: float, groups: int, in_bytes: float, out_bytes: float) -> float:
     """Bytes a GEMM must move at least: A and B read once, C written once."""
     return groups * ((m * k + k * n) * in_bytes + m * n * out_bytes)
@@ -67,11 +92,9 @@ def attention_gemms(spec: ModelSpec, tokens: float) -> list[Gemm]:
             Gemm("kv_b_proj", "attn_proj", tokens, heads * (spec.qk_nope_head_dim + spec.v_dim), rank),
             Gemm("o_proj", "attn_proj", tokens, h, heads * spec.v_dim),
         ]
-    kv = spec.kv_heads
+    width = (heads + spec.kv_heads) * spec.qk_head_dim + spec.kv_heads * spec.v_dim
     return [
-        Gemm("q_proj", "attn_proj", tokens, heads * spec.qk_head_dim, h),
-        Gemm("k_proj", "attn_proj", tokens, kv * spec.qk_head_dim, h),
-        Gemm("v_proj", "attn_proj", tokens, kv * spec.v_dim, h),
+        Gemm("qkv_proj", "attn_proj", tokens, width, h),  # one GEMM, as Megatron's linear_qkv and the servers run it
         Gemm("o_proj", "attn_proj", tokens, h, heads * spec.v_dim),
     ]
 

@@ -20,13 +20,23 @@ from workloads.comm import dispatch_form, ep_bytes_per_token_per_layer, expected
 from workloads.dtypes import QUANTIZED_WEIGHTS, dtype_bytes
 from workloads.elementwise import (
     BACKWARD_TO_FORWARD,
+    BF16,
     FP8_COMPONENTS,
+    FP8_QUANT,
     layer_backward_elementwise_kernels,
     layer_elementwise_kernels,
     loss_bytes_per_token,
 )
 from workloads.flops import attention_core_flops, decode_attention_flops, mean_attended_keys, windowed_keys
-from workloads.gemms import Gemm, attention_gemms, ffn_gemms, head_gemms, serving_moe_gemms
+from workloads.gemms import (
+    Gemm,
+    attention_gemms,
+    ffn_gemms,
+    head_gemms,
+    serving_moe_gemms,
+    tp_chunked,
+    tp_shard,
+)
 from workloads.layout import ParallelLayout
 from workloads.memory import kv_bytes_per_token_per_layer
 from workloads.spec import ModelSpec
@@ -76,6 +86,7 @@ class Op:
     layers: float = 1.0
     weights: str = ""
     items: float = 0.0
+    scaling: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in OP_KINDS:
@@ -124,10 +135,11 @@ def gemm_precision(component: str, precision: str) -> str:
     return precision if precision in QUANTIZED_WEIGHTS and component in FP8_COMPONENTS else "bf16"
 
 
-def gemm_op(g: Gemm, phase: str, part: str, precision: str, activation: str | None = None) -> Op:
+def gemm_op(g: Gemm, phase: str, part: str, precision: str, activation: str | None = None, scaling: str = "") -> Op:
     """One GEMM as an op: operands in its precision, output in bf16, HBM bytes each read or written once. A
     quantized weight's GEMM with `activation` given (W4A8, weight-only W4A16) reads its activations in that dtype
-    and computes in it (the op's precision: its kernel class); the weights keep their own bytes."""
+    and computes in it (the op's precision: its kernel class); the weights keep their own bytes. An FP8 GEMM
+    carries the run's `scaling` recipe (simulator.names.FP8_RECIPES), training's only."""
     prec = gemm_precision(g.component, precision)
     kind = "grouped_gemm" if g.component == "routed_experts" else "gemm"
     if activation is None or prec not in QUANTIZED_WEIGHTS or activation == prec:
@@ -137,14 +149,15 @@ def gemm_op(g: Gemm, phase: str, part: str, precision: str, activation: str | No
         nbytes = g.groups * (g.m * g.k * dtype_bytes(activation) + g.k * g.n * dtype_bytes(prec) + out)
         compute = activation
     weights = prec if compute != prec else ""
+    scaled = scaling if compute == "fp8" else ""
     return Op(g.name, kind, phase, part, g.component, compute, flops=g.flops, hbm_bytes=nbytes, m=g.m, n=g.n,
-              k=g.k, groups=g.groups, weights=weights)  # fmt: skip
+              k=g.k, groups=g.groups, weights=weights, scaling=scaled)  # fmt: skip
 
 
-def gemm_ops(gemms: list[Gemm], phases: tuple[str, ...], part: str, precision: str) -> list[Op]:
+def gemm_ops(gemms: list[Gemm], phases: tuple[str, ...], part: str, precision: str, scaling: str = "") -> list[Op]:
     """The GEMMs in each training phase: forward as given, backward_input their dgrad, backward_weight wgrad."""
     shape = {"forward": lambda g: g, "backward_input": Gemm.dgrad, "backward_weight": Gemm.wgrad}
-    return [gemm_op(shape[p](g), p, part, precision) for p in phases for g in gemms]
+    return [gemm_op(shape[p](g), p, part, precision, scaling=scaling) for p in phases for g in gemms]
 
 
 def attention_ops(spec: ModelSpec, tokens: float, ctx: float, phase: str, window_ctx: float = 0.0) -> list[Op]:
@@ -183,13 +196,18 @@ def _attention_parts(spec: ModelSpec, ctx: float, window_ctx: float) -> list[tup
     return [p for p in parts if p[2] > 0]  # every layer windowed (Mistral 7B v0.1): the windowed op alone
 
 
-def elementwise_ops(spec: ModelSpec, moe: bool, fp8: bool, tokens: float, phase: str) -> list[Op]:
-    """One layer's memory-bound kernels for `tokens` tokens; `component` names the kernel class."""
+def elementwise_ops(spec: ModelSpec, moe: bool, fp8: bool, tokens: float, phase: str, amax: bool = False) -> list[Op]:
+    """One layer's memory-bound kernels for `tokens` tokens; `component` names the kernel class. With `amax`
+    (per-tensor FP8 scaling, the `tensor` recipe) each cast of a bf16 tensor first reads it for its amax: a
+    kernel of its own (Transformer Engine's current scaling), at the copy's rate."""
     kernels = layer_backward_elementwise_kernels if phase == "backward_input" else layer_elementwise_kernels
-    return [
-        Op(name, "elementwise", phase, part, cls, "bf16", hbm_bytes=tokens * per_token)
-        for name, part, per_token, cls in kernels(spec, moe, fp8)
-    ]
+    out = []
+    for name, part, per_token, cls in kernels(spec, moe, fp8):
+        if amax and cls == "cast":  # read bf16 (2 of the cast's FP8_QUANT bytes an element)
+            out.append(Op(f"amax.{name}", "elementwise", phase, part, "copy", "bf16",
+                          hbm_bytes=tokens * per_token * BF16 / FP8_QUANT))  # fmt: skip
+        out.append(Op(name, "elementwise", phase, part, cls, "bf16", hbm_bytes=tokens * per_token))
+    return out
 
 
 def layer_ops(
@@ -201,28 +219,45 @@ def layer_ops(
     ep: int = 1,
     precision: str = "bf16",
     window_ctx: float = 0.0,
+    tp: int = 1,
+    scaling: str = "",
+    tp_overlap: bool = False,
 ) -> list[Op]:
     """Compute ops of one decoder layer for `tokens` tokens on one GPU (1/ep of the routed experts), queries
     attending `ctx` keys each (`window_ctx` of them the sliding-window layers' part): attention GEMMs and core,
-    element-wise kernels, FFN or expert GEMMs."""
+    element-wise kernels, FFN or expert GEMMs; the GEMMs shaped as one of `tp` ranks runs them (`tp_shard`), FP8
+    ones with the run's `scaling` recipe. With `tp_overlap` (userbuffers) the split GEMMs of the forward and
+    input-gradient phases, each under its collective, run in `tp` chunks of the tokens (`tp_chunked`)."""
     fp8 = precision == "fp8"
+    attn = [tp_shard(g, tp) for g in attention_gemms(spec, tokens)]
+    ffn = [tp_shard(g, tp) for g in ffn_gemms(spec, moe, tokens, ep)]
     out = []
     for phase in phases:
-        out += gemm_ops(attention_gemms(spec, tokens), (phase,), "attn", precision)
+        out += _tp_gemm_ops(attn, phase, "attn", precision, scaling, tp if tp_overlap else 1)
         if phase != "backward_weight":
             out += attention_ops(spec, tokens, ctx, phase, window_ctx)
-            out += elementwise_ops(spec, moe, fp8, tokens, phase)
-        out += gemm_ops(ffn_gemms(spec, moe, tokens, ep), (phase,), "mlp", precision)
+            out += elementwise_ops(spec, moe, fp8, tokens, phase, amax=fp8 and scaling == "tensor")
+        out += _tp_gemm_ops(ffn, phase, "mlp", precision, scaling, tp if tp_overlap else 1)
     return out
 
 
+def _tp_gemm_ops(gemms: list[Gemm], phase: str, part: str, precision: str, scaling: str, chunks: int) -> list[Op]:
+    """`gemm_ops` of one phase, the tensor-parallel GEMMs under a collective in `chunks` pieces (1: whole)."""
+    if chunks == 1 or phase == "backward_weight":
+        return gemm_ops(gemms, (phase,), part, precision, scaling)
+    split = [g if g.component in ("router", "routed_experts") else tp_chunked(g, chunks) for g in gemms]
+    return gemm_ops(split, (phase,), part, precision, scaling)
+
+
 def head_ops(
-    spec: ModelSpec, tokens: float, mtp_depths: int = 0, phases: tuple[str, ...] = TRAINING_PHASES
+    spec: ModelSpec, tokens: float, mtp_depths: int = 0, phases: tuple[str, ...] = TRAINING_PHASES, tp: int = 1
 ) -> list[Op]:
-    """The output head (once per prediction depth), MTP's eh_proj, and the loss (forward: half its bytes)."""
+    """The output head (once per prediction depth), MTP's eh_proj, and the loss (forward: half its bytes); the
+    GEMMs as one of `tp` ranks runs them."""
     out = []
+    gemms = [tp_shard(g, tp) for g in head_gemms(spec, tokens, mtp_depths)]
     for phase in phases:
-        out += gemm_ops(head_gemms(spec, tokens, mtp_depths), (phase,), "head", "bf16")
+        out += gemm_ops(gemms, (phase,), "head", "bf16")
         if phase != "backward_weight":
             k = 1 if phase == "backward_input" else 1 / BACKWARD_TO_FORWARD
             loss = k * tokens * loss_bytes_per_token(spec, 1 + mtp_depths)
@@ -530,11 +565,11 @@ def training_model_ops(
     for moe, count in _layer_counts(spec, True).items():
         if not count:
             continue
-        ops = layer_ops(spec, moe, tokens, ctx, phases, layout.ep, precision, window_ctx)
+        ops = layer_ops(spec, moe, tokens, ctx, phases, layout.ep, precision, window_ctx, layout.tp)
         ops += [op for p in phases for op in tp_ops(spec, tokens * layout.tp, layout.tp, p)]
         ops += ep_ops(spec, layout, tokens, phases, node_limit, precision) if moe else []
         groups.append(OpGroup("moe" if moe else "dense", count, tuple(ops)))
-    head = head_ops(spec, tokens, spec.num_nextn_predict_layers, phases)
+    head = head_ops(spec, tokens, spec.num_nextn_predict_layers, phases, layout.tp)
     return [*groups, OpGroup("head", 1, tuple(head))]
 
 

@@ -25,7 +25,7 @@ from simulator.analytic.report import estimate
 from simulator.analytic.spares import REPAIR_H
 from simulator.analytic.training import BREAKDOWN_KEYS
 from simulator.explore.uncertainty import uncertainty
-from simulator.names import CP_COMM_MODES, CUDA_GRAPH_SCOPES
+from simulator.names import CP_COMM_MODES, CUDA_GRAPH_SCOPES, FP8_RECIPES
 from simulator.presets import training_gpus
 from simulator.runspec import MAX_RUN_INTS, PRECISIONS, build_run, share_note
 from simulator.schedules import SCHEDULES
@@ -166,6 +166,12 @@ with st.sidebar:
         "Precision", [AUTO, *PRECISIONS], key="precision", default=AUTO,
         help="auto: fp8 (V3's recipe) where the GPU has fp8, else bf16",
     )  # fmt: skip
+    fp8_recipe = state.selectbox(
+        "FP8 scaling", FP8_RECIPES, key="fp8recipe", default="block", disabled=precision == "bf16",
+        help="block: V3's 1x128 / 128x128 blocks (DeepGEMM); tensor: one scale per tensor (Transformer Engine's "
+        "current scaling, cuBLAS); mx: MXFP8 (Blackwell). Dense GEMMs are priced as timed on the GPU "
+        "(README: FP8 recipes)",
+    )  # fmt: skip
     st.subheader("Batch and budget")
     max_seq = spec.max_position_embeddings or MAX_RUN_INTS["seq_len"]
     seq_len = state.number(
@@ -240,6 +246,7 @@ options = {
     "cp": int(cp),
     "cp_comm": cp_comm,
     "cuda_graphs": cuda_graphs,
+    "fp8_recipe": fp8_recipe,
     "schedule": schedule,
     "micro_batch": int(micro_batch),
     "seq_len": int(seq_len),

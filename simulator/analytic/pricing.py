@@ -1,7 +1,8 @@
 """Pricing the operation list (`workloads.ops`): seconds of each compute op from a kernel profile.
 
 The one place an op becomes a time on the SMs: GEMMs and attention from the fitted profile (FP8
-weight-gradient GEMMs as their own class where the profile has one), element-wise kernels from their
+weight-gradient GEMMs as their own class where the profile has one; training's dense GEMMs as timed by shape on
+the GPU where a published profile prices them and the GPU has the table: `gemm_op_s`), element-wise kernels from their
 class's measured share of the HBM datasheet (the profile's own share where it has one). Link ops (dispatch,
 combine, collectives, send/recv) are priced by the models that know the network (`simulator.analytic.training`,
 `simulator.analytic.serving`).
@@ -21,9 +22,12 @@ from simulator.analytic.profile import KernelRates
 from workloads.dtypes import dtype_bytes
 from workloads.flops import window_tile_factor
 from workloads.gemms import gemm_bytes
-from workloads.ops import Op
+from workloads.ops import TRAINING_PHASES, Op
 
 FALLS_BACK = STAND_INS | FALLBACKS  # a class a profile lacks -> the class that prices it instead
+# a training GEMM's dtype, or an FP8 one's recipe -> the timed column (hwmodels.gemmtables) that prices it; MXFP8
+# as DeepGEMM's 1x128 kernel on Blackwell (power-of-two scales on the block-scaled tensor cores: ASSUMED alike)
+GEMM_COLUMNS = {"bf16": "bf16_us", "tensor": "fp8_tensor_us", "block": "fp8_block_us", "mx": "fp8_block_us"}
 
 
 def op_s(
@@ -59,9 +63,24 @@ def op_s(
     timed = moe_op_s(op, op.profile_class, rates.moe_tables, sm_share)  # an expert shape timed whole
     if timed is None:
         timed = decode_op_s(op, rates.decode_tables)  # a decode-attention head shape timed
+    if timed is None:
+        timed = gemm_op_s(op, rates, sm_share)  # a training GEMM's shape timed on the GPU
     if timed is not None:
         return timed
     return rates.time_s(priced_class(op, rates), op.flops, op.hbm_bytes, sm_share, op.items)
+
+
+def gemm_op_s(op: Op, rates: KernelRates, sm_share: float = 1.0) -> float | None:
+    """Seconds of a training phase's dense GEMM (bf16, or FP8 by its recipe) as the GPU's table times its shape
+    (`hwmodels.gemmtables`), on `sm_share` of the SMs; None where the rates carry no table for it (serving, a
+    measured profile, block FP8 on Hopper: DeepGEMM's published rates are the profile's own)."""
+    if not rates.gemm_tables or op.kind != "gemm" or op.phase not in TRAINING_PHASES or op.weights or op.m <= 0:
+        return None
+    key = "bf16" if op.precision == "bf16" else op.scaling if op.precision == "fp8" else ""
+    table = rates.gemm_tables.get(GEMM_COLUMNS.get(key, ""))
+    if table is None:
+        return None
+    return op.groups * table.time_s(op.m, op.n, op.k) / sm_share
 
 
 def priced_class(op: Op, rates: KernelRates) -> str:

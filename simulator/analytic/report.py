@@ -197,6 +197,7 @@ def run_inputs(run: RunSpec, profile: KernelRates) -> dict[str, object]:
         "schedule": run.schedule,
         "virtual_stages": run.virtual_stages,
         "precision": run.precision,
+        "fp8_recipe": run.fp8_recipe,
         "recompute": run.recompute,
         "cuda_graphs": run.cuda_graphs,
         "tp_comm": run.tp_comm,

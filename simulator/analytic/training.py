@@ -39,6 +39,7 @@ from simulator.analytic.memo import Memo
 from simulator.analytic.pricing import compute_s, priced_by_part
 from simulator.analytic.profile import KernelRates, rates_for
 from simulator.analytic.stagetimes import StageTimes
+from simulator.analytic.tpoverlap import exposed_s, paired_gemm_s
 from simulator.runspec import RunSpec
 from simulator.schedules import BIDIRECTIONAL, ChunkTimes, bubble_s, warmup_forwards
 from workloads.activations import recomputed
@@ -186,14 +187,21 @@ def tokens_per_gpu(run: RunSpec) -> float:
 
 def block_ops(run: RunSpec, moe: bool) -> tuple[Op, ...]:
     """The compute ops of one decoder layer of this run on one GPU, per micro-batch, every training phase."""
-    return _layer_ops(run.model, moe, tokens_per_gpu(run), run.seq_len, run.layout.ep, run.precision)
+    overlap = run.tp_comm == "overlapped"
+    return _layer_ops(
+        run.model, moe, tokens_per_gpu(run), run.seq_len, run.layout.ep, run.precision, run.tp, run.fp8_recipe, overlap
+    )
 
 
 @lru_cache(maxsize=1024)
-def _layer_ops(spec: ModelSpec, moe: bool, tokens: float, seq_len: int, ep: int, precision: str) -> tuple[Op, ...]:
+def _layer_ops(
+    spec: ModelSpec, moe: bool, tokens: float, seq_len: int, ep: int, precision: str, tp: int, scaling: str,
+    tp_overlap: bool,
+) -> tuple[Op, ...]:  # fmt: skip
     """`workloads.ops.layer_ops`, built once per distinct layer: the stage balancer prices each many times."""
     ctx, window_ctx = mean_attended_keys(spec, seq_len), windowed_keys(spec, seq_len)
-    return tuple(layer_ops(spec, moe, tokens, ctx, TRAINING_PHASES, ep, precision, window_ctx))
+    ops = layer_ops(spec, moe, tokens, ctx, TRAINING_PHASES, ep, precision, window_ctx, tp, scaling, tp_overlap)
+    return tuple(ops)
 
 
 def routed_expert_s(run: RunSpec, rates: KernelRates) -> tuple[float, float, float]:
@@ -268,6 +276,17 @@ class _RunParts:
         )  # fmt: skip
         self._cp: dict[bool, tuple[float, float]] = {}
         self._host: dict[bool | None, dict[tuple[str, bool], float]] = {}
+        self._paired: dict[bool, dict[tuple[str, str, str], float]] = {}
+
+    def tp_exposed_s(self, moe: bool, part: str, half: str) -> float:
+        """One layer's TP seconds in `part`'s `half` (F or B) that show: all of them, or with userbuffers'
+        overlap what outlasts the GEMM each runs under (`simulator.analytic.tpoverlap`)."""
+        if self.run.tp_comm != "overlapped":
+            return self.tp_gather_s + self.tp_scatter_s
+        if moe not in self._paired:
+            ops = block_ops(self.run, moe)
+            self._paired[moe] = paired_gemm_s(ops, self.rates, self.sm_share, self.hbm)
+        return exposed_s(self.tp_gather_s, self.tp_scatter_s, self._paired[moe], part, half)
 
     def layer(self, moe: bool) -> dict[tuple[str, str], float]:
         if moe not in self._layers:
@@ -280,14 +299,14 @@ class _RunParts:
         if moe not in self._host:
             run = self.run
             ops, recompute = (list(block_ops(run, moe)), run.recompute) if moe is not None else (
-                head_ops(run.model, self.per_gpu, run.model.num_nextn_predict_layers), "none")  # fmt: skip
+                head_ops(run.model, self.per_gpu, run.model.num_nextn_predict_layers, tp=run.tp), "none")  # fmt: skip
             self._host[moe] = host_s(*launched(ops, recompute, run.model.attention == "mla"), run.cuda_graphs)
         return self._host[moe]
 
     def head(self) -> dict[tuple[str, str], float]:
         if self._head is None:
             spec = self.run.model
-            head = head_ops(spec, self.per_gpu, spec.num_nextn_predict_layers)
+            head = head_ops(spec, self.per_gpu, spec.num_nextn_predict_layers, tp=self.run.tp)
             self._head = priced_by_part(head, self.rates, self.sm_share, hbm_bytes_per_s=self.hbm)
         return self._head
 
@@ -376,28 +395,25 @@ def _block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], fir
 
     # Tensor parallelism with sequence parallelism (`workloads.ops.tp_ops`): an all-gather before and a
     # reduce-scatter after each half (attention, MLP), forward and backward, over NVLink as NCCL's collectives
-    # were timed in a node; in turn with compute, or (tp_comm="overlapped") hidden under the half's GEMMs as far
-    # as they last. The weight gradients' second all-gather of each half's input runs under its input-gradient
-    # GEMMs (Megatron's async gather): only what outlasts them shows.
+    # were timed in a node; in turn with compute, or (tp_comm="overlapped") each under the GEMM it feeds or
+    # drains as far as that lasts (`_RunParts.tp_exposed_s`). The weight gradients' second all-gather of each
+    # half's input runs under its input-gradient GEMMs (Megatron's async gather): only what outlasts them shows.
     tp_gather = shared.tp_gather_s * n
-    tp_half = tp_gather + shared.tp_scatter_s * n  # 0 without TP
 
-    def tp_s(compute_s: float) -> float:
-        return max(0.0, tp_half - compute_s) if run.tp_comm == "overlapped" else tp_half
+    def tp_s(part_name: str, half: str) -> float:
+        return sum(shared.tp_exposed_s(moe, part_name, half) for moe in blocks) if run.tp > 1 else 0.0
 
     cp = [shared.cp_exposed_s(moe) for moe in blocks] if run.cp > 1 else []  # CP's ring beyond the attention
     cp_f, cp_b = sum(f for f, _ in cp), sum(b for _, b in cp)
 
-    f_attn = part("attn", F) + cp_f
-    f_attn += tp_s(f_attn)
-    f_mlp = part("mlp", F) + part("head", F)
-    f_mlp += tp_s(f_mlp)
+    f_attn = part("attn", F) + cp_f + tp_s("attn", "F")
+    f_mlp = part("mlp", F) + part("head", F) + tp_s("mlp", "F")
     b_attn = part("attn", B) + part("attn", W) + again["attn"] + (f_attn if full else 0.0) + cp_b
-    b_attn += tp_s(b_attn) + max(0.0, tp_gather - part("attn", B))  # the input re-gathered under the dgrads
+    b_attn += tp_s("attn", "B") + max(0.0, tp_gather - part("attn", B))  # the input re-gathered under the dgrads
     b_mlp = (
         part("mlp", B) + part("mlp", W) + part("head", B) + part("head", W) + again["mlp"] + (f_mlp if full else 0.0)
     )
-    b_mlp += tp_s(b_mlp) + max(0.0, tp_gather - part("mlp", B))
+    b_mlp += tp_s("mlp", "B") + max(0.0, tp_gather - part("mlp", B))
 
     comm = {"dispatch_f": 0.0, "combine_f": 0.0, "dispatch_b": 0.0, "combine_b": 0.0}
     moe_layers = sum(blocks)

@@ -15,6 +15,7 @@ from simulator.names import (
     CUDA_GRAPH_SCOPES,
     EP_COMM_MODES,
     EP_DISPATCHERS,
+    FP8_RECIPES,
     PRECISIONS,
     TP_COMM_MODES,
 )
@@ -46,6 +47,7 @@ TRAIN_OPTIONS = {
     "ep_comm": "ep_comm",
     "ep_dispatcher": "ep_dispatcher",
     "cuda_graphs": "cuda_graphs",
+    "fp8_recipe": "fp8_recipe",
     "expert_imbalance": "expert_imbalance",
     "tokens": "tokens",
     "price_per_gpu_hour": "price_per_gpu_hour",
@@ -89,6 +91,8 @@ RUN_HELP = {
     "all-to-all: a copy per remote expert, bf16)",
     "cuda_graphs": "what CUDA graphs capture, launched without the host's cost per kernel: none (default), as "
     "V3's eager trace; router, attn, attn+router (Megatron's scopes) or full (the whole iteration)",
+    "fp8_recipe": "how FP8 GEMMs scale their operands: block (default), V3's 1x128 / 128x128 blocks; tensor, one "
+    "scale per tensor (Transformer Engine's delayed or current scaling: cuBLAS); mx, MXFP8 (Blackwell)",
     "expert_imbalance": "busiest GPU's routed tokens / mean (default 1)",
     "tokens": "tokens to train, e.g. 14.8T (default 14.8T, V3's); a budget under one step's batch is refused",
     "price_per_gpu_hour": "USD per GPU-hour (default: the GPU's catalog price)",
@@ -102,7 +106,7 @@ def add_run_options(p: argparse.ArgumentParser, positive) -> None:
         "topology": KINDS, "ecmp": ECMP_MODES, "schedule": SCHEDULES, "precision": PRECISIONS,
         "tp_comm": TP_COMM_MODES, "ep_comm": EP_COMM_MODES,
         "ep_dispatcher": EP_DISPATCHERS, "cp_comm": CP_COMM_MODES, "recompute": RECOMPUTE_MODES,
-        "cuda_graphs": CUDA_GRAPH_SCOPES,
+        "cuda_graphs": CUDA_GRAPH_SCOPES, "fp8_recipe": FP8_RECIPES,
     }  # fmt: skip
     types = {
         "gpus": positive, "oversubscription": positive_number, "global_batch_tokens": whole_count,

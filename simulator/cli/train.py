@@ -259,10 +259,11 @@ def print_train(out: dict[str, Any]) -> None:
     run = out["run"]
     schedule = run["schedule"] + (f" v{run['virtual_stages']}" if run["schedule"] == "interleaved" else "")
     schedule += " (all-to-all overlapped)" if run.get("ep_comm") == "overlapped" and "dualpipe" not in schedule else ""
+    precision = run["precision"] + (f" ({run['fp8_recipe']} scaling)" if run["precision"] == "fp8" else "")
     print(
         f"{run['model']} on {run['gpus']} x {run['gpu']} ({run['topology']}), tp{run['tp']} pp{run['pp']} "
         f"ep{run['ep']}" + (f" {_cp(run)}" if run["cp"] > 1 else "") + f" dp{run['dp']} "
-        f"ZeRO-{run['zero_stage']}, {schedule}, {run['precision']}, "
+        f"ZeRO-{run['zero_stage']}, {schedule}, {precision}, "
         f"profile {run['profile']}"
     )
     rows = [

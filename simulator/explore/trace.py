@@ -160,7 +160,7 @@ def trace_profile(path: str | Path, run: RunSpec, base: Profile, layers: int = 4
     kernels' time, none from a step time; a run this trace came from is in sample under it. Classes the trace
     does not hold keep `base`'s rates; its link kernels (dispatch, combine, notify) are reported, not taken."""
     gpu = run.node.gpu
-    rates = apply_profile(base, gpu)
+    rates = replace(apply_profile(base, gpu), gemm_tables={})  # the fits it scales, not the GEMMs timed by shape
     compared = compare_trace(path, run, rates, layers)
     table = elementwise_rates().share
     moved: dict[str, tuple[float, int]] = {}  # element-wise class -> v3sim's bytes and kernels in those layers

@@ -42,7 +42,7 @@ def test_gpt_oss_attention_in_bf16_beside_w4a8_experts():
     s = deployment("gpt-oss-120b", "b200", weight_dtype="fp4", activation_dtype="fp8", dense_weight_dtype="bf16",
                    tp=1, ep=1, redundant=0)  # fmt: skip
     classes = {op.name: op.profile_class for op in spec_layer_ops(s, True, 64.0, 64.0, 1024.0, "decode")}
-    assert classes["q_proj"] == "gemm_bf16" and classes["o_proj"] == "gemm_bf16"
+    assert classes["qkv_proj"] == "gemm_bf16" and classes["o_proj"] == "gemm_bf16"
     assert classes["experts.gate_up"] == "grouped_gemm_w4a8"
 
 

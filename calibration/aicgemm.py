@@ -1,0 +1,66 @@
+"""Dense GEMMs timed by shape: AIConfigurator's GEMM tables reduced to the ones v3sim looks training GEMMs up in
+(hwmodels/data/kernels/gemm/<gpu>.csv).
+
+Source: github.com/ai-dynamo/aiconfigurator (Apache-2.0), aic-core/src/aiconfigurator_core/systems/data/<gpu>/gemm/
+trtllm/<version>/gemm_perf.parquet: TensorRT-LLM's `Linear` layer timed one shape at a time
+(collector/trtllm/collect_gemm.py: a bf16 input of m x k, weights n x k, no bias; weights copied until they
+outgrow the L2; the time of a graph of repeated calls under `benchmark_with_power`). Three of its dtypes:
+`bfloat16` (cuBLAS), `fp8` (per-tensor FP8: the input quantized per tensor, then cuBLAS's scaled GEMM) and
+`fp8_block` where its kernel source is `deepgemm` (Blackwell: DeepGEMM's 1x128-scaled FP8, the input quantized
+per 1x128 group first); Hopper's `fp8_block` rows are TensorRT-LLM's own kernel, not kept. The FP8 rows include
+the input's quantization: the loader (`hwmodels.kernels.gemm_tables`) takes v3sim's own price of that kernel
+off. Kept: m in `M`, n and k of 128 and up, latencies in microseconds to four significant digits; a shape the
+collector skipped (int32 index limits) is left blank. Run `python -m calibration.aicgemm GPU=PARQUET [...]
+OUT_DIR` (PARQUET at its repository path, systems/data/...) to write one file per GPU.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+COMMIT = "095f58a51c4ca8e61b66ec108d86f223f8d559ce"  # the aiconfigurator commit the tables were read at
+M = (64, 128, 256, 512, 1024, 2048, 3072, 4096, 8192, 16384, 32768)
+MIN_WIDTH = 128
+COLUMNS = {"bfloat16": "bf16_us", "fp8": "fp8_tensor_us", "fp8_block": "fp8_block_us"}
+
+
+def reduced(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per shape (m, n, k), a column of microseconds per kept dtype (blank where not timed)."""
+    keep = frame[frame["m"].isin(M) & (frame["n"] >= MIN_WIDTH) & (frame["k"] >= MIN_WIDTH)]
+    keep = keep[(keep["gemm_dtype"] != "fp8_block") | (keep["kernel_source"] == "deepgemm")]
+    keep = keep[keep["gemm_dtype"].isin(COLUMNS)]
+    wide = keep.pivot_table(index=["m", "n", "k"], columns="gemm_dtype", values="latency", aggfunc="min")
+    wide = (wide * 1e3).rename(columns=COLUMNS)  # the tables' latency is milliseconds
+    grid = pd.MultiIndex.from_product(
+        [sorted(keep["m"].unique()), sorted(keep["n"].unique()), sorted(keep["k"].unique())], names=["m", "n", "k"]
+    )
+    cols = [c for c in COLUMNS.values() if c in wide.columns]
+    return wide.reindex(grid)[cols].reset_index()
+
+
+def csv_text(gpu: str, frame: pd.DataFrame, source: str) -> str:
+    head = [
+        f"# Dense GEMMs on the {gpu}, timed by AIConfigurator (calibration/aicgemm.py): {source}",
+        "# microseconds of TensorRT-LLM's Linear (m x k input, n x k weights); FP8 columns include the input's",
+        "# quantization, which hwmodels.kernels takes off at v3sim's own price of that kernel",
+    ]
+    body = frame.to_csv(index=False, float_format=lambda x: f"{x:.4g}")
+    return "\n".join(head) + "\n" + body
+
+
+def main(argv: list[str]) -> int:
+    *pairs, out_dir = argv
+    for arg in pairs:
+        gpu, path = arg.split("=", 1)
+        frame = pd.read_parquet(path)
+        where = path[path.index("systems/data/") :] if "systems/data/" in path else Path(path).name
+        source = f"ai-dynamo/aiconfigurator@{COMMIT[:8]} {where} ({frame['device'].iloc[0]})"
+        (Path(out_dir) / f"{gpu}.csv").write_text(csv_text(gpu, reduced(frame), source))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

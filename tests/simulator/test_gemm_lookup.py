@@ -1,0 +1,113 @@
+"""Training's dense GEMMs priced as timed by shape (hwmodels.gemmtables), by the run's FP8 recipe, at the shapes a
+tensor-parallel rank runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from hwmodels.registry import load_gpu
+from simulator.analytic.pricing import gemm_op_s, op_s
+from simulator.analytic.profile import rates_for
+from simulator.analytic.report import estimate
+from simulator.analytic.training import block_ops
+from simulator.cli.main import main
+from simulator.runspec import build_run
+from workloads.gemms import attention_gemms, ffn_gemms, tp_shard
+from workloads.ops import elementwise_ops, serving_layer_ops
+from workloads.registry import load_model
+
+
+def llama(gpu: str = "h100", **kw):
+    opts = {"model": "llama-3.1-70b", "gpu": gpu, "gpus": 64, "tp": 4, "pp": 2, "schedule": "1f1b",
+            "seq_len": 8192, "global_batch_tokens": 64 * 8192, **kw}  # fmt: skip
+    return build_run(opts)
+
+
+def dense_gemms(run):
+    return [op for op in block_ops(run, False) if op.kind == "gemm"]
+
+
+def test_a_published_profile_prices_training_gemms_as_timed():
+    run = llama(precision="bf16")
+    rates = rates_for(None, run.node.gpu)
+    table = rates.gemm_tables["bf16_us"]
+    for op in dense_gemms(run):
+        assert op_s(op, rates) == pytest.approx(table.time_s(op.m, op.n, op.k))
+
+
+def test_a_measured_profile_keeps_its_own_gemms():
+    """A trace-derived profile measured the GEMMs as they ran: no table overrides them."""
+    run = llama(precision="bf16")
+    rates = rates_for("trace-deepseek-v3-train", run.node.gpu)
+    assert rates.gemm_tables == {} and all(gemm_op_s(op, rates) is None for op in dense_gemms(run))
+
+
+@pytest.mark.parametrize(
+    ("gpu", "recipe", "column"),
+    [("h100", "tensor", "fp8_tensor_us"), ("b200", "block", "fp8_block_us"), ("b200", "mx", "fp8_block_us"),
+     ("b200", "tensor", "fp8_tensor_us"), ("h100", "block", None)],
+)  # fmt: skip
+def test_the_fp8_recipe_picks_the_kernel_timed(gpu, recipe, column):
+    """Per-tensor FP8 as cuBLAS's scaled GEMM; block-scaled as DeepGEMM where it was timed (Blackwell) and MXFP8
+    alike; block-scaled on Hopper keeps the profile's DeepGEMM rates (its README's, V3's kernels)."""
+    run = llama(gpu, precision="fp8", fp8_recipe=recipe)
+    rates = rates_for(None, run.node.gpu)
+    for op in dense_gemms(run):
+        got = gemm_op_s(op, rates)
+        if column is None:
+            assert got is None
+        else:
+            assert op.scaling == recipe
+            assert got == pytest.approx(rates.gemm_tables[column].time_s(op.m, op.n, op.k))
+
+
+def test_mx_needs_block_scaled_tensor_cores(capsys):
+    assert main(["train", "--model", "llama-3.1-8b", "--gpu", "h100", "--gpus", "8", "--fp8-recipe", "mx"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "fp8_recipe mx" in err[0] and "h100" in err[0]
+
+
+def test_per_tensor_scaling_reads_each_cast_input_for_its_amax():
+    spec = load_model("llama-3.1-8b")
+    for phase in ("forward", "backward_input"):
+        plain = elementwise_ops(spec, False, True, 4096.0, phase)
+        amax = elementwise_ops(spec, False, True, 4096.0, phase, amax=True)
+        casts = {op.name: op.hbm_bytes for op in plain if op.component == "cast"}
+        reads = {op.name.removeprefix("amax."): op.hbm_bytes for op in amax if op.name.startswith("amax.")}
+        assert casts and reads.keys() == casts.keys()
+        assert all(reads[n] == pytest.approx(casts[n] * 2 / 3) for n in casts)  # bf16 read of a bf16 -> fp8 cast
+    run = llama(precision="fp8", fp8_recipe="tensor")
+    assert any(op.name.startswith("amax.") for op in block_ops(run, False))
+    assert not any(op.name.startswith("amax.") for op in block_ops(run.with_(fp8_recipe="block"), False))
+
+
+def test_a_tensor_parallel_rank_runs_every_token_at_a_slice_of_the_width():
+    spec = load_model("llama-3.1-70b")
+    tokens, tp = 1024.0, 8
+    for g in attention_gemms(spec, tokens) + ffn_gemms(spec, False, tokens):
+        s = tp_shard(g, tp)
+        assert s.flops == pytest.approx(g.flops) and s.m == tokens * tp
+        if g.name in ("o_proj", "mlp.down"):
+            assert (s.n, s.k) == (g.n, g.k / tp)  # row-parallel: the reduction split
+        else:
+            assert (s.n, s.k) == (g.n / tp, g.k)  # column-parallel: the output split
+    moe = load_model("qwen3-30b-a3b")
+    for g in ffn_gemms(moe, True, tokens, ep=8):
+        if g.component in ("router", "routed_experts"):
+            assert tp_shard(g, tp) == g
+
+
+def test_serving_gemms_keep_the_profile_fits():
+    """The tables time TensorRT-LLM's Linear with its dynamic input quantization, which serving graphs fuse away:
+    serving keeps the fitted profile."""
+    spec = load_model("llama-3.1-70b")
+    rates = rates_for("h200-trtllm", load_gpu("h200"))
+    ops = serving_layer_ops(spec, False, 64.0, 64.0, 2048.0, "decode", 1, 1, 0, "fp8", "bf16")
+    assert rates.gemm_tables and all(gemm_op_s(op, rates) is None for op in ops if op.kind == "gemm")
+
+
+def test_the_fp8_recipe_changes_the_step_by_its_kernels():
+    """The same run, per-tensor against block-scaled FP8 on an H100: cuBLAS's per-tensor GEMMs (timed) outrun
+    DeepGEMM's published Hopper rates, so the step is shorter, though the recipe adds its amax reads."""
+    block, tensor = (estimate(llama(precision="fp8", fp8_recipe=r)).step_time_s for r in ("block", "tensor"))
+    assert tensor < block
