@@ -8,7 +8,7 @@ outgrow the L2; the time of a graph of repeated calls under `benchmark_with_powe
 `bfloat16` (cuBLAS), `fp8` (per-tensor FP8: the input quantized per tensor, then cuBLAS's scaled GEMM) and
 `fp8_block` where its kernel source is `deepgemm` (Blackwell: DeepGEMM's 1x128-scaled FP8, the input quantized
 per 1x128 group first); Hopper's `fp8_block` rows are TensorRT-LLM's own kernel, not kept. The FP8 rows include
-the input's quantization: the loader (`hwmodels.kernels.gemm_tables`) takes v3sim's own price of that kernel
+the input's quantization: the loader (`hwmodels.gemmtables`) takes v3sim's own price of that kernel
 off. Kept: m in `M`, n and k of 128 and up, latencies in microseconds to four significant digits; a shape the
 collector skipped (int32 index limits) is left blank. Run `python -m calibration.aicgemm GPU=PARQUET [...]
 OUT_DIR` (PARQUET at its repository path, systems/data/...) to write one file per GPU.
@@ -45,7 +45,7 @@ def csv_text(gpu: str, frame: pd.DataFrame, source: str) -> str:
     head = [
         f"# Dense GEMMs on the {gpu}, timed by AIConfigurator (calibration/aicgemm.py): {source}",
         "# microseconds of TensorRT-LLM's Linear (m x k input, n x k weights); FP8 columns include the input's",
-        "# quantization, which hwmodels.kernels takes off at v3sim's own price of that kernel",
+        "# quantization, which hwmodels.gemmtables takes off at v3sim's own price of that kernel",
     ]
     body = frame.to_csv(index=False, float_format=lambda x: f"{x:.4g}")
     return "\n".join(head) + "\n" + body

@@ -122,10 +122,23 @@ def _table(gpu: GPUSpec, path: Path, column: str) -> GemmTable | None:
         if not s > 0:
             raise ValueError(f"{path.name}: {column} at {shape} must be positive")
         grid[index[0][m]][index[1][n]][index[2][k]] = max(s - quantize_s(gpu, m, k, passes), 2 * m * n * k / peak)
-    axes = tuple(tuple(math.log(v) for v in axis) for axis in (ms, ns, ks))
+    axes = (_logs(ms), _logs(ns), _logs(ks))
     filled = _filled(grid, (ms, ns, ks))
     log_s = tuple(tuple(tuple(math.log(v) for v in row) for row in plane) for plane in filled)
-    return GemmTable(f"{path.stem} {column}", axes, log_s)  # type: ignore[arg-type]
+    return GemmTable(f"{path.stem} {column}", axes, log_s)
+
+
+def _logs(values: tuple[float, ...]) -> tuple[float, ...]:
+    return tuple(math.log(v) for v in values)
+
+
+def timed_gpus() -> dict[str, list[str]]:
+    """Each GPU with a GEMM table and the columns it times (what `v3sim calibrate show` lists)."""
+    out = {}
+    for path in sorted(GEMM_DIR.glob("*.csv")):
+        header, _ = _rows(path)
+        out[path.stem] = [c for c in header if c in VARIANTS]
+    return out
 
 
 def gemm_tables(gpu: GPUSpec) -> dict[str, GemmTable]:

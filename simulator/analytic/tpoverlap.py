@@ -20,6 +20,7 @@ from workloads.gemms import row_parallel
 from workloads.ops import Op
 
 PHASE_HALF = {"forward": "F", "backward_input": "B"}
+MOE_BLOCK = ("router", "routed_experts", "shared_experts")  # behind the token dispatcher: no userbuffers
 
 
 def paired_gemm_s(
@@ -29,7 +30,7 @@ def paired_gemm_s(
     out: dict[tuple[str, str, str], float] = defaultdict(float)
     for op in ops:
         half = PHASE_HALF.get(op.phase)
-        if op.kind != "gemm" or half is None or op.component in ("router", "routed_experts"):
+        if op.kind != "gemm" or half is None or op.component in MOE_BLOCK:
             continue
         gathers = row_parallel(op.name) == (half == "B")  # forward: column-parallel; backward: row-parallel
         kind = "all_gather" if gathers else "reduce_scatter"

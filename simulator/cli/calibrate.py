@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hwmodels.files import check_output, dumps_json, write_atomic
+from hwmodels.gemmtables import timed_gpus
 from hwmodels.profile import MAX_FIT_RMSE, PROFILE_DIR, Profile, write_profile
 from simulator.analytic.profile import PROFILE_CHOICES, describe, load_profile, sample_sources, user_profile_dir
 from simulator.cli import format as fmt
@@ -180,6 +181,7 @@ def _summary(profile: Profile) -> dict[str, Any]:
         "elementwise_share": dict(profile.elementwise_share),
         "looked_up": looked_up(profile),
         "looked_up_decode": looked_up_decode(profile),
+        "looked_up_gemms": timed_gpus() if profile.kind == "published" else {},
         "notes": list(profile.notes),
     }
 
@@ -292,6 +294,10 @@ def print_calibrate(out: dict[str, Any]) -> None:
     for (cls, gpu), shapes in by_class.items():
         head = f"looked up (decode attention timed on the {gpu}, widths k/n x query heads a KV head): {cls}"
         print(f"{head} {', '.join(shapes)}")
+    if out.get("looked_up_gemms"):
+        timed = "; ".join(f"{gpu} {', '.join(c.removesuffix('_us') for c in cols)}"
+                          for gpu, cols in out["looked_up_gemms"].items())  # fmt: skip
+        print(f"looked up (training's dense GEMMs timed by shape, hwmodels/data/kernels/gemm): {timed}")
     if out["elementwise_share"]:
         shares = ", ".join(f"{cls} {share:.1%}" for cls, share in out["elementwise_share"].items())
         print(f"element-wise kernels, share of the HBM datasheet: {shares}")

@@ -259,6 +259,19 @@ def test_cuda_graphs_on_the_page_are_the_models():
     assert float(steps["none"].split()[0]) > float(steps["full"].split()[0])
 
 
+def test_the_fp8_scaling_on_the_page_is_the_models():
+    """Per-tensor FP8 prices the dense GEMMs as cuBLAS's scaled GEMM timed on the H100 (README: FP8 recipes);
+    MXFP8 on a Hopper is an error that names the fix."""
+    run = {"model": "llama-3.1-8b", "node": "h100-ib", "gpus": 64, "pp": 1, "schedule": "1f1b"}
+    for recipe in ("block", "tensor"):
+        at = page(model="llama-3.1-8b", node="h100-ib", gpus=64, pp=1, schedule="1f1b", fp8recipe=recipe)
+        assert not at.exception and not at.error
+        want = estimate(build_run({**run, "fp8_recipe": recipe}), "published").step_time_s
+        assert metrics(at)["Step time"] == f"{want:.2f} s"
+    at = page(model="llama-3.1-8b", node="h100-ib", gpus=64, pp=1, schedule="1f1b", fp8recipe="mx")
+    assert not at.exception and len(at.error) == 1 and "block or tensor" in at.error[0].value
+
+
 def test_every_catalog_model_answers_on_h100_and_h800_at_the_defaults():
     """Only the model and the GPU changed, as a new user would: GPU-hours and no error for every catalog
     model, the figures `fitting_run` gives (where V3's memory settings do not fit, the engine's fitting choice,

@@ -3,6 +3,8 @@ tensor-parallel rank runs."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from hwmodels.registry import load_gpu
@@ -111,3 +113,11 @@ def test_the_fp8_recipe_changes_the_step_by_its_kernels():
     DeepGEMM's published Hopper rates, so the step is shorter, though the recipe adds its amax reads."""
     block, tensor = (estimate(llama(precision="fp8", fp8_recipe=r)).step_time_s for r in ("block", "tensor"))
     assert tensor < block
+
+
+def test_calibrate_show_lists_the_gemm_tables_a_published_profile_looks_up(capsys):
+    assert main(["calibrate", "show", "published", "--json"]) == 0
+    timed = json.loads(capsys.readouterr().out)["looked_up_gemms"]
+    assert timed["h100"] == ["bf16_us", "fp8_tensor_us"] and "fp8_block_us" in timed["b200"]
+    assert main(["calibrate", "show", "trace-deepseek-v3-train", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["looked_up_gemms"] == {}  # a measured profile's GEMMs are its own

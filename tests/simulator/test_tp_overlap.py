@@ -68,3 +68,15 @@ def test_overlap_hides_part_of_the_collectives_and_pays_for_the_chunks():
     assert parts.tp_exposed_s(False, "mlp", "F") == 0  # the MLP's GEMMs outlast theirs
     assert parts.tp_gather_s > paired[("attn", "F", "all_gather")]
     assert overlapped < exposed
+
+
+def test_a_moe_blocks_collectives_have_no_gemm_to_hide_under():
+    """The MoE block's TP traffic is the token dispatcher's: userbuffers pairs none of it, shared experts included."""
+    opts = {"model": "deepseek-v2-lite", "gpu": "h100", "gpus": 16, "tp": 2, "pp": 1, "ep": 8, "schedule": "1f1b",
+            "tp_comm": "overlapped", "seq_len": 4096, "global_batch_tokens": 64 * 4096}  # fmt: skip
+    run = build_run(opts)
+    rates = rates_for(None, run.node.gpu)
+    paired = paired_gemm_s(block_ops(run, True), rates, 1.0, run.node.gpu.hbm_bw_bytes_per_s)
+    assert not any(part == "mlp" for part, _, _ in paired) and ("attn", "F", "all_gather") in paired
+    parts = _RunParts(run, rates)
+    assert parts.tp_exposed_s(True, "mlp", "F") == pytest.approx(parts.tp_gather_s + parts.tp_scatter_s)
