@@ -43,6 +43,10 @@ class Gemm:
         return Gemm(f"{self.name}.wgrad", self.component, self.n, self.k, self.m, self.groups)
 
 
+# a MoE block's GEMMs: behind the token dispatcher, their TP traffic is never overlapped by userbuffers
+MOE_BLOCK = ("router", "routed_experts", "shared_experts")
+
+
 def row_parallel(name: str) -> bool:
     """Whether a tensor-parallel GEMM (or its dgrad / wgrad) splits its reduction: the projections back to the
     hidden state (o_proj, an MLP's down); the others split their output (column-parallel)."""

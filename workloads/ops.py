@@ -29,6 +29,7 @@ from workloads.elementwise import (
 )
 from workloads.flops import attention_core_flops, decode_attention_flops, mean_attended_keys, windowed_keys
 from workloads.gemms import (
+    MOE_BLOCK,
     Gemm,
     attention_gemms,
     ffn_gemms,
@@ -64,7 +65,8 @@ class Op:
     its rope key, 576, and the latent, 512). `items` are what a kernel pays for one by one beside its FLOPs and
     bytes, where a profile prices them (`KernelFit.item_s`): decode attention's (sequence, KV head) pairs, one
     thread block each; training and prefill attention's scores, one softmax exponential each; the expert
-    all-to-all's tokens (`hwmodels.kernels.DeepEPKernel`).
+    all-to-all's tokens (`hwmodels.kernels.DeepEPKernel`). `scaling` is an FP8 training GEMM's recipe (block,
+    tensor, mx: `simulator.names.FP8_RECIPES`), "" elsewhere.
     """
 
     name: str
@@ -245,7 +247,7 @@ def _tp_gemm_ops(gemms: list[Gemm], phase: str, part: str, precision: str, scali
     """`gemm_ops` of one phase, the tensor-parallel GEMMs under a collective in `chunks` pieces (1: whole)."""
     if chunks == 1 or phase == "backward_weight":
         return gemm_ops(gemms, (phase,), part, precision, scaling)
-    split = [g if g.component in ("router", "routed_experts") else tp_chunked(g, chunks) for g in gemms]
+    split = [g if g.component in MOE_BLOCK else tp_chunked(g, chunks) for g in gemms]
     return gemm_ops(split, (phase,), part, precision, scaling)
 
 

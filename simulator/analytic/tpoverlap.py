@@ -16,11 +16,10 @@ from collections import defaultdict
 
 from simulator.analytic.pricing import op_s
 from simulator.analytic.profile import KernelRates
-from workloads.gemms import row_parallel
+from workloads.gemms import MOE_BLOCK, row_parallel
 from workloads.ops import Op
 
 PHASE_HALF = {"forward": "F", "backward_input": "B"}
-MOE_BLOCK = ("router", "routed_experts", "shared_experts")  # behind the token dispatcher: no userbuffers
 
 
 def paired_gemm_s(

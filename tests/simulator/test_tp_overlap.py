@@ -80,3 +80,5 @@ def test_a_moe_blocks_collectives_have_no_gemm_to_hide_under():
     assert not any(part == "mlp" for part, _, _ in paired) and ("attn", "F", "all_gather") in paired
     parts = _RunParts(run, rates)
     assert parts.tp_exposed_s(True, "mlp", "F") == pytest.approx(parts.tp_gather_s + parts.tp_scatter_s)
+    shared = [op for op in block_ops(run, True) if op.component == "shared_experts" and op.phase == "forward"]
+    assert shared and all(op.groups == 1 for op in shared)  # not chunked: nothing streams in under them
