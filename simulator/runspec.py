@@ -157,6 +157,11 @@ class RunSpec:
             raise ValueError(f"{self.node.gpu.name} has no fp8 tensor cores; use --precision bf16")
         if self.fp8_recipe not in FP8_RECIPES:
             raise ValueError(f"fp8_recipe={self.fp8_recipe!r}; use one of {', '.join(FP8_RECIPES)}")
+        if self.fp8_recipe != "block" and self.precision != "fp8":
+            raise ValueError(
+                f"fp8_recipe={self.fp8_recipe} scales FP8 GEMMs but this run's precision is {self.precision}: drop "
+                "it, or use precision fp8"
+            )
         if self.fp8_recipe == "mx" and self.node.gpu.peak_fp4_flop_per_s <= 0:
             raise ValueError(
                 f"fp8_recipe mx needs block-scaled (MX) tensor cores, which the {self.node.gpu.name} lacks; use block "

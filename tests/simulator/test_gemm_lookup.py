@@ -69,6 +69,13 @@ def test_mx_needs_block_scaled_tensor_cores(capsys):
     assert len(err) == 1 and "fp8_recipe mx" in err[0] and "h100" in err[0]
 
 
+def test_an_fp8_recipe_on_a_bf16_run_is_refused(capsys):
+    assert main(["train", "--precision", "bf16", "--fp8-recipe", "tensor"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "fp8_recipe=tensor" in err[0] and "precision fp8" in err[0]
+    assert main(["train", "--precision", "bf16", "--fp8-recipe", "block", "--json"]) == 0  # the default: harmless
+
+
 def test_per_tensor_scaling_reads_each_cast_input_for_its_amax():
     spec = load_model("llama-3.1-8b")
     for phase in ("forward", "backward_input"):
