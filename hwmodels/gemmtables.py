@@ -94,22 +94,34 @@ def _filled(grid: Grid, axes: tuple[tuple[float, ...], ...]) -> Grid:
     return grid
 
 
+@dataclass(frozen=True, slots=True)
+class _File:
+    """One GEMM file as read: its header, each row's shape and cells, and the grid's axes (m, n, k)."""
+
+    header: list[str]
+    shapes: list[tuple[float, float, float]]
+    rows: list[list[str]]
+    axes: tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]
+
+
 @cache
-def _rows(path: Path) -> tuple[list[str], list[list[str]]]:
+def _read(path: Path) -> _File:
     lines = [line for line in read_text(path, "GEMM table").splitlines() if line and not line.startswith("#")]
     reader = csv.reader(lines)
-    return next(reader), list(reader)
-
-
-def _table(gpu: GPUSpec, path: Path, column: str) -> GemmTable | None:
-    header, rows = _rows(path)
-    if column not in header:
-        return None
-    at = header.index(column)
-    shapes = [tuple(float(r[i]) for i in range(3)) for r in rows]
+    header, rows = next(reader), list(reader)
+    shapes = [(float(r[0]), float(r[1]), float(r[2])) for r in rows]
     ms, ns, ks = (tuple(sorted({s[i] for s in shapes})) for i in range(3))
     if len(shapes) != len(ms) * len(ns) * len(ks) or min(len(ms), len(ns), len(ks)) < 2:
         raise ValueError(f"{path.name}: one row per (m, n, k) of a full grid")
+    return _File(header, shapes, rows, (ms, ns, ks))
+
+
+def _table(gpu: GPUSpec, path: Path, column: str) -> GemmTable | None:
+    f = _read(path)
+    if column not in f.header:
+        return None
+    at = f.header.index(column)
+    shapes, rows, (ms, ns, ks) = f.shapes, f.rows, f.axes
     dtype, passes = VARIANTS[column]
     peak = gpu.peak_flop_per_s(dtype)
     grid: Grid = [[[math.nan] * len(ks) for _ in ns] for _ in ms]
@@ -136,8 +148,7 @@ def timed_gpus() -> dict[str, list[str]]:
     """Each GPU with a GEMM table and the columns it times (what `v3sim calibrate show` lists)."""
     out = {}
     for path in sorted(GEMM_DIR.glob("*.csv")):
-        header, _ = _rows(path)
-        out[path.stem] = [c for c in header if c in VARIANTS]
+        out[path.stem] = [c for c in _read(path).header if c in VARIANTS]
     return out
 
 

@@ -78,7 +78,7 @@ class DeepEPKernel:
         return nbytes / rate + tokens * per_token
 
 
-def interpolated(x: float, xs: tuple[int, ...], ys: tuple[float, ...]) -> float:
+def interpolated(x: float, xs: tuple[float, ...], ys: tuple[float, ...]) -> float:
     """ys at x, linear between the points of the rising xs, held beyond the ends (numpy.interp without numpy:
     `v3sim --help` loads no heavy library)."""
     i = bisect_left(xs, x)
@@ -184,11 +184,16 @@ class CollectiveTable:
 
 
 @cache
+def _collectives_data() -> dict:
+    return loads_toml(read_text(COLLECTIVES_PATH, "collectives table"), str(COLLECTIVES_PATH))
+
+
+@cache
 def collective_tables() -> dict[str, dict[str, CollectiveTable]]:
     """The shipped collectives tables by the name of the GPU they were timed on (`collectives` finds a GPU's).
     A smaller buffer is never slower: each time held at its least over the larger sizes (the few noisy
     small-size rows)."""
-    data = loads_toml(read_text(COLLECTIVES_PATH, "collectives table"), str(COLLECTIVES_PATH))
+    data = _collectives_data()
     out: dict[str, dict[str, CollectiveTable]] = {}
     for gpu in data["nvlink_gb_per_s"]:
         out[gpu] = {}
@@ -210,7 +215,7 @@ def collective_tables() -> dict[str, dict[str, CollectiveTable]]:
 @cache
 def _collective_rates() -> tuple[dict[str, float], dict[str, str]]:
     """The NVLink rate per direction each table's GPU has (bytes/s), and the GPU whose table each die takes."""
-    data = loads_toml(read_text(COLLECTIVES_PATH, "collectives table"), str(COLLECTIVES_PATH))
+    data = _collectives_data()
     rates = {str(g): float(v) * 1e9 / 2 for g, v in data["nvlink_gb_per_s"].items()}
     return rates, {str(d): str(g) for d, g in data.get("die", {}).items()}
 

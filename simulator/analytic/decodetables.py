@@ -17,6 +17,7 @@ from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass
 
+from hwmodels.kernels import interpolated
 from hwmodels.profile import Sample, class_dtype
 from hwmodels.specs import GPUSpec
 from workloads.dtypes import dtype_bytes
@@ -46,13 +47,9 @@ class DecodeTable:
 
     def _at(self, j: int, pairs: float) -> float:
         xs, ys = self.pairs[j], self.seconds[j]
-        if pairs <= xs[0]:
-            return ys[0]
         if pairs >= xs[-1]:
-            return ys[-1] * pairs / xs[-1]
-        i = bisect_left(xs, pairs)
-        share = (pairs - xs[i - 1]) / (xs[i] - xs[i - 1])
-        return ys[i - 1] + share * (ys[i] - ys[i - 1])
+            return ys[-1] * pairs / xs[-1]  # one thread block a pair: in proportion beyond the most timed
+        return interpolated(pairs, xs, ys)
 
     def scaled(self, k: float) -> DecodeTable:
         """This table with every kernel `k` times as fast (a sensitivity probe, as `KernelFit.scaled`)."""

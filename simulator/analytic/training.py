@@ -281,8 +281,8 @@ class _RunParts:
     def tp_exposed_s(self, moe: bool, part: str, half: str) -> float:
         """One layer's TP seconds in `part`'s `half` (F or B) that show: all of them, or with userbuffers'
         overlap what outlasts the GEMM each runs under (`simulator.analytic.tpoverlap`)."""
-        if self.run.tp_comm != "overlapped":
-            return self.tp_gather_s + self.tp_scatter_s
+        if self.run.tp_comm != "overlapped" or self.run.tp == 1:
+            return self.tp_gather_s + self.tp_scatter_s  # 0 without TP
         if moe not in self._paired:
             ops = block_ops(self.run, moe)
             self._paired[moe] = paired_gemm_s(ops, self.rates, self.sm_share, self.hbm)
@@ -401,7 +401,7 @@ def _block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], fir
     tp_gather = shared.tp_gather_s * n
 
     def tp_s(part_name: str, half: str) -> float:
-        return sum(shared.tp_exposed_s(moe, part_name, half) for moe in blocks) if run.tp > 1 else 0.0
+        return sum(shared.tp_exposed_s(moe, part_name, half) for moe in blocks)
 
     cp = [shared.cp_exposed_s(moe) for moe in blocks] if run.cp > 1 else []  # CP's ring beyond the attention
     cp_f, cp_b = sum(f for f, _ in cp), sum(b for _, b in cp)
