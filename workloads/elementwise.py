@@ -13,6 +13,8 @@ is not here: those kernels are compute-bound and timed by their FLOPs.
 
 from __future__ import annotations
 
+from workloads.comm import dispatch_form
+from workloads.dtypes import dtype_bytes
 from workloads.gemms import attention_gemms, ffn_gemms
 from workloads.spec import ModelSpec
 
@@ -25,7 +27,15 @@ NORM_BACKWARD_TO_FORWARD = 1.5  # read x and dy, write dx, against the forward's
 # projection: V3's trace runs `swiglu_forward_with_weight`, and activations.py's selective count assumes it);
 # its transpose, the broadcast of the gradient, is the dispatch of gradients, and the backward's reduce is the
 # sum of the k gradient copies coming back: V3's trace runs `reduce_fused_impl` twice a layer, as long each.
-LINEAR = ("residual_add.attn", "residual_add.mlp", "rope", "permute", "combine_reduce")
+LINEAR = (
+    "residual_add.attn",
+    "residual_add.mlp",
+    "rope",
+    "permute",
+    "combine_reduce",
+    "sort_chunks",
+    "sort_chunks.combine",
+)
 # GEMMs V3 runs in FP8 under its recipe; the output head, the router and MTP's eh_proj stay BF16 (V3 report,
 # section 3.3.1). Serving with FP8 weights keeps the same ones in BF16.
 FP8_COMPONENTS = ("attn_proj", "dense_ffn", "shared_experts", "routed_experts")
@@ -34,12 +44,20 @@ FP8_COMPONENTS = ("attn_proj", "dense_ffn", "shared_experts", "routed_experts")
 Kernel = tuple[str, str, float, str]  # (name, part, HBM bytes per token, kernel class)
 
 
-def layer_elementwise_kernels(spec: ModelSpec, moe: bool, fp8: bool) -> list[Kernel]:
+def layer_elementwise_kernels(
+    spec: ModelSpec, moe: bool, fp8: bool, dispatcher: str = "deepep-fp8", ep: int = 1
+) -> list[Kernel]:
     """(name, part, forward HBM bytes per token, class) of one layer's memory-bound kernels, one per kernel.
 
     Elements read + written at bf16 unless said, one kernel per norm, SwiGLU, RoPE, permute and cast; the
     FP8 casts read bf16 and write fp8 (scales, 1/128 of that, left out). The class names a row of
-    hwmodels/data/kernels/elementwise.toml (the rate such a kernel reaches).
+    hwmodels/data/kernels/elementwise.toml (the rate such a kernel reaches). A MoE layer's token movement follows
+    its all-to-all `dispatcher` (simulator.names.EP_DISPATCHERS, `workloads.comm.dispatch_form`): V3's DeepEP
+    delivers fp8 tokens cast once at their source; Megatron's dispatchers deliver bf16, so the experts' FP8
+    GEMMs cast each routed copy on arrival; its `alltoall` dispatcher (NCCL, one copy per remote expert) also
+    sorts the arrivals by local expert when a GPU holds more than one of the experts (1/`ep` of them), and
+    unsorts the outputs (Megatron-LM megatron/core/transformer/moe/token_dispatcher.py, MoEAlltoAllTokenDispatcher:
+    "Permutation 2: Sort tokens by local expert", `sort_chunks_by_idxs`, and "Unpermutation 2").
     """
     h, heads = spec.hidden_size, spec.num_attention_heads
     rows: list[Kernel] = [
@@ -65,20 +83,31 @@ def layer_elementwise_kernels(spec: ModelSpec, moe: bool, fp8: bool) -> list[Ker
     else:
         k, copies = spec.num_experts_per_tok, spec.num_experts_per_tok + spec.n_shared_experts
         inter = spec.moe_intermediate_size
-        token = h * (1 if fp8 else BF16)  # what dispatch delivers: fp8 under the FP8 recipe
+        sent, direct = dispatch_form(dispatcher, "fp8" if fp8 else "bf16")
+        token = h * dtype_bytes(sent)  # what dispatch delivers: fp8 under V3's FP8 recipe, bf16 from Megatron's
         rows += [
             ("permute", "mlp", 2 * k * token, "permute"),  # received copies into expert order, read + write
             ("swiglu", "mlp", copies * 3 * inter * BF16, "swiglu"),  # every routed and shared expert's
             ("combine_reduce", "mlp", (k + 1) * h * BF16, "combine"),  # read k expert outputs, write the sum
             ("router_topk", "mlp", 2 * spec.n_routed_experts * 4, "copy"),  # sigmoid and top-k, fp32 scores
         ]
-        casts += [("cast.expert_input", "mlp", h), ("cast.down_input", "mlp", copies * inter)]
+        if direct and spec.n_routed_experts > ep:  # Megatron's alltoall: arrivals sorted by local expert, and back
+            rows += [
+                ("sort_chunks", "mlp", 2 * k * token, "permute"),
+                ("sort_chunks.combine", "mlp", 2 * k * h * BF16, "permute"),
+            ]
+        # cast once before an fp8 dispatch; after a bf16 one, each routed copy where its expert runs (and the shared
+        # experts' own input)
+        expert_input = h if sent == "fp8" else (k + min(1, spec.n_shared_experts)) * h
+        casts += [("cast.expert_input", "mlp", expert_input), ("cast.down_input", "mlp", copies * inter)]
     if fp8:
         rows += [(name, part, FP8_QUANT * elems, "cast") for name, part, elems in casts]
     return rows
 
 
-def layer_backward_elementwise_kernels(spec: ModelSpec, moe: bool, fp8: bool) -> list[Kernel]:
+def layer_backward_elementwise_kernels(
+    spec: ModelSpec, moe: bool, fp8: bool, dispatcher: str = "deepep-fp8", ep: int = 1
+) -> list[Kernel]:
     """(name, part, backward HBM bytes per token, class) of one layer's memory-bound kernels.
 
     Each forward kernel but the casts has a backward: a nonlinear one of about twice its bytes (it reads its saved
@@ -92,9 +121,9 @@ def layer_backward_elementwise_kernels(spec: ModelSpec, moe: bool, fp8: bool) ->
     section 3.3.3: the input of the linear after attention, and the MoE SwiGLU's inputs, whose output is recomputed)
     are cast back to bf16 for the backward that reads them (read fp8, write bf16).
     """
-    as_run = {name: nbytes for name, _, nbytes, _ in layer_elementwise_kernels(spec, moe, fp8)}
+    as_run = {name: nbytes for name, _, nbytes, _ in layer_elementwise_kernels(spec, moe, fp8, dispatcher, ep)}
     rows = [_backward(name, part, nbytes, cls, as_run[name]) for name, part, nbytes, cls in
-            layer_elementwise_kernels(spec, moe, False)]  # fmt: skip
+            layer_elementwise_kernels(spec, moe, False, dispatcher, ep)]  # fmt: skip
     if fp8:
         for part, gemms in (("attn", attention_gemms(spec, 1.0)), ("mlp", ffn_gemms(spec, moe, 1.0))):
             fp8_gemms = [g for g in gemms if g.component in FP8_COMPONENTS]

@@ -198,13 +198,16 @@ def _attention_parts(spec: ModelSpec, ctx: float, window_ctx: float) -> list[tup
     return [p for p in parts if p[2] > 0]  # every layer windowed (Mistral 7B v0.1): the windowed op alone
 
 
-def elementwise_ops(spec: ModelSpec, moe: bool, fp8: bool, tokens: float, phase: str, amax: bool = False) -> list[Op]:
+def elementwise_ops(
+    spec: ModelSpec, moe: bool, fp8: bool, tokens: float, phase: str, amax: bool = False,
+    dispatcher: str = "deepep-fp8", ep: int = 1,
+) -> list[Op]:  # fmt: skip
     """One layer's memory-bound kernels for `tokens` tokens; `component` names the kernel class. With `amax`
     (per-tensor FP8 scaling, the `tensor` recipe) each cast of a bf16 tensor first reads it for its amax: a
     kernel of its own (Transformer Engine's current scaling), at the copy's rate."""
     kernels = layer_backward_elementwise_kernels if phase == "backward_input" else layer_elementwise_kernels
     out = []
-    for name, part, per_token, cls in kernels(spec, moe, fp8):
+    for name, part, per_token, cls in kernels(spec, moe, fp8, dispatcher, ep):
         if amax and cls == "cast":  # read bf16 (2 of the cast's FP8_QUANT bytes an element)
             out.append(Op(f"amax.{name}", "elementwise", phase, part, "copy", "bf16",
                           hbm_bytes=tokens * per_token * BF16 / FP8_QUANT))  # fmt: skip
@@ -224,6 +227,7 @@ def layer_ops(
     tp: int = 1,
     scaling: str = "",
     tp_overlap: bool = False,
+    dispatcher: str = "deepep-fp8",
 ) -> list[Op]:
     """Compute ops of one decoder layer for `tokens` tokens on one GPU (1/ep of the routed experts), queries
     attending `ctx` keys each (`window_ctx` of them the sliding-window layers' part): attention GEMMs and core,
@@ -238,7 +242,7 @@ def layer_ops(
         out += _tp_gemm_ops(attn, phase, "attn", precision, scaling, tp if tp_overlap else 1)
         if phase != "backward_weight":
             out += attention_ops(spec, tokens, ctx, phase, window_ctx)
-            out += elementwise_ops(spec, moe, fp8, tokens, phase, amax=fp8 and scaling == "tensor")
+            out += elementwise_ops(spec, moe, fp8, tokens, phase, fp8 and scaling == "tensor", dispatcher, ep)
         out += _tp_gemm_ops(ffn, phase, "mlp", precision, scaling, tp if tp_overlap else 1)
     return out
 

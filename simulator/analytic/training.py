@@ -189,18 +189,28 @@ def block_ops(run: RunSpec, moe: bool) -> tuple[Op, ...]:
     """The compute ops of one decoder layer of this run on one GPU, per micro-batch, every training phase."""
     overlap = run.tp_comm == "overlapped"
     return _layer_ops(
-        run.model, moe, tokens_per_gpu(run), run.seq_len, run.layout.ep, run.precision, run.tp, run.fp8_recipe, overlap
+        run.model,
+        moe,
+        tokens_per_gpu(run),
+        run.seq_len,
+        run.layout.ep,
+        run.precision,
+        run.tp,
+        run.fp8_recipe,
+        overlap,
+        run.ep_dispatcher,
     )
 
 
 @lru_cache(maxsize=1024)
 def _layer_ops(
     spec: ModelSpec, moe: bool, tokens: float, seq_len: int, ep: int, precision: str, tp: int, scaling: str,
-    tp_overlap: bool,
+    tp_overlap: bool, dispatcher: str,
 ) -> tuple[Op, ...]:  # fmt: skip
     """`workloads.ops.layer_ops`, built once per distinct layer: the stage balancer prices each many times."""
     ctx, window_ctx = mean_attended_keys(spec, seq_len), windowed_keys(spec, seq_len)
-    ops = layer_ops(spec, moe, tokens, ctx, TRAINING_PHASES, ep, precision, window_ctx, tp, scaling, tp_overlap)
+    ops = layer_ops(spec, moe, tokens, ctx, TRAINING_PHASES, ep, precision, window_ctx, tp, scaling, tp_overlap,
+                    dispatcher)  # fmt: skip
     return tuple(ops)
 
 

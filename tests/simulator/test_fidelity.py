@@ -412,6 +412,8 @@ def test_a_linear_kernels_backward_moves_what_its_forward_moves():
         forward = {n: b for n, _, b, _ in layer_elementwise_kernels(v3, True, fp8)}
         backward = {n.removesuffix(".backward"): b for n, _, b, _ in layer_backward_elementwise_kernels(v3, True, fp8)}
         for name in LINEAR:
+            if name.startswith("sort_chunks"):  # Megatron's alltoall dispatcher's: tests/workloads/test_elementwise.py
+                continue
             assert backward[name] == forward[name], (name, fp8)
         assert backward["input_norm"] == 1.5 * forward["input_norm"]
         classes = {n.removesuffix(".backward"): c for n, _, _, c in layer_backward_elementwise_kernels(v3, True, fp8)}
