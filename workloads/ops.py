@@ -561,19 +561,21 @@ def _layer_counts(spec: ModelSpec, with_mtp: bool) -> dict[bool, int]:
 
 def training_model_ops(
     spec: ModelSpec, phase: str, tokens: float, seq_len: int, layout: ParallelLayout, precision: str = "bf16",
-    node_limit: int | None = None,
+    node_limit: int | None = None, dispatcher: str = "deepep-fp8",
 ) -> list[OpGroup]:  # fmt: skip
     """The whole model's training ops for `phase` (forward or backward) of `tokens` tokens per GPU, sequences
-    of `seq_len`: one group per layer kind (MTP blocks included) with its EP and TP traffic, and the head."""
+    of `seq_len`: one group per layer kind (MTP blocks included) with its EP and TP traffic (the all-to-all as
+    `dispatcher` runs it), and the head."""
     phases = CLI_PHASES[phase]
     ctx, window_ctx = mean_attended_keys(spec, seq_len), windowed_keys(spec, seq_len)
     groups = []
     for moe, count in _layer_counts(spec, True).items():
         if not count:
             continue
-        ops = layer_ops(spec, moe, tokens, ctx, phases, layout.ep, precision, window_ctx, layout.tp)
+        ops = layer_ops(spec, moe, tokens, ctx, phases, layout.ep, precision, window_ctx, layout.tp,
+                        dispatcher=dispatcher)  # fmt: skip
         ops += [op for p in phases for op in tp_ops(spec, tokens * layout.tp, layout.tp, p)]
-        ops += ep_ops(spec, layout, tokens, phases, node_limit, precision) if moe else []
+        ops += ep_ops(spec, layout, tokens, phases, node_limit, precision, dispatcher) if moe else []
         groups.append(OpGroup("moe" if moe else "dense", count, tuple(ops)))
     head = head_ops(spec, tokens, spec.num_nextn_predict_layers, phases, layout.tp)
     return [*groups, OpGroup("head", 1, tuple(head))]

@@ -12,7 +12,7 @@ from typing import Any
 
 from simulator.cli import format as fmt
 from simulator.cli.args import degree, name, seq_tokens
-from simulator.names import OPS_PHASES, PRECISIONS
+from simulator.names import EP_DISPATCHERS, OPS_PHASES, PRECISIONS
 
 
 def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, positive) -> None:
@@ -25,6 +25,10 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     p.add_argument("--ep", type=degree, default=None, help="expert parallelism (default: V3's 64, or serving's)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp8", help="GEMM precision (default fp8)")
     p.add_argument("--gpu", type=name, default=None, help="serving: the GPU whose node sets the deployment")
+    p.add_argument(
+        "--ep-dispatcher", choices=EP_DISPATCHERS, default=None,
+        help="forward or backward: the all-to-all dispatcher, as `v3sim train` takes it (default deepep-fp8, V3's)",
+    )  # fmt: skip
 
 
 def cmd_ops(args: argparse.Namespace) -> dict[str, Any]:
@@ -38,15 +42,21 @@ def cmd_ops(args: argparse.Namespace) -> dict[str, Any]:
     spec = load_model(args.model)
     check_context(spec, args.seq_len, "--seq-len")
     node = node_for(args.gpu)
+    if args.ep_dispatcher and args.phase not in ("forward", "backward"):
+        raise ValueError(f"--ep-dispatcher sets a training all-to-all; --phase {args.phase} serves (drop it)")
     if args.phase in ("forward", "backward"):
+        dispatcher = args.ep_dispatcher or "deepep-fp8"
         tp = args.tp or 1
         ep = args.ep or (V3_LAYOUT.ep if spec.is_moe else 1)
         if spec.is_moe and spec.n_routed_experts % ep:
             raise ValueError(f"--ep {ep} does not divide {spec.n_routed_experts} routed experts")
         layout = ParallelLayout(tp=tp, ep=ep, dp=ep, gpus_per_node=node.gpus_per_node)
         tokens = args.tokens or args.seq_len / tp
-        groups = training_model_ops(spec, args.phase, tokens, args.seq_len, layout, args.precision, V3_NODE_LIMIT)
+        groups = training_model_ops(spec, args.phase, tokens, args.seq_len, layout, args.precision, V3_NODE_LIMIT,
+                                    dispatcher)  # fmt: skip
         setup = {"tp": tp, "ep": ep, "precision": args.precision, "seq_len": args.seq_len}
+        if spec.is_moe and ep > 1:
+            setup["ep_dispatcher"] = dispatcher
     else:
         d = deployment(spec, node=node.name, tp=args.tp, **({"ep": args.ep} if args.ep else {}))
         ep = d.prefill_ep if args.phase == "prefill" else d.ep

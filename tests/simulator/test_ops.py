@@ -164,3 +164,25 @@ def test_cli_ops_bad_ep_is_one_line(capsys):
     assert main(["ops", "deepseek-v3", "--ep", "48"]) == 2
     err = capsys.readouterr().err
     assert "does not divide 256" in err and err.count("\n") == 1
+
+
+def test_cli_ops_lists_a_moe_layer_as_its_dispatcher_runs_it(capsys):
+    """Megatron's alltoall dispatcher: bf16 copies, each cast on arrival, sorted by local expert and back; the
+    FLOPs are the model's whatever moves the tokens."""
+    ops = {}
+    for dispatcher in ("deepep-fp8", "alltoall"):
+        assert main(["ops", "qwen3-30b-a3b", "--ep", "8", "--ep-dispatcher", dispatcher, "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["setup"]["ep_dispatcher"] == dispatcher
+        ops[dispatcher] = out | {"by_name": {r["name"]: r for r in out["ops"] if r["layer"] == "moe"}}
+    deepep, nccl = ops["deepep-fp8"]["by_name"], ops["alltoall"]["by_name"]
+    assert "sort_chunks" in nccl and "sort_chunks" not in deepep
+    assert nccl["cast.expert_input"]["hbm_bytes"] == 8 * deepep["cast.expert_input"]["hbm_bytes"]  # top-8 copies
+    assert nccl["dispatch"]["precision"] == "bf16" and deepep["dispatch"]["precision"] == "fp8"
+    assert ops["alltoall"]["flops"] == pytest.approx(ops["deepep-fp8"]["flops"], rel=1e-12)
+
+
+def test_cli_ops_refuses_a_dispatcher_on_a_serving_phase(capsys):
+    assert main(["ops", "deepseek-v3", "--phase", "decode", "--ep-dispatcher", "alltoall"]) == 2
+    err = capsys.readouterr().err
+    assert "--ep-dispatcher" in err and err.count("\n") == 1
