@@ -10,14 +10,16 @@ forward one: the input gradient (m x n) @ (n x k) and the weight gradient
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from workloads.spec import ModelSpec
 
 
 @dataclass(frozen=True, slots=True)
 class Gemm:
-    """(m x k) @ (k x n), `groups` times; `component` is the workloads.flops component it belongs to."""
+    """(m x k) @ (k x n), `groups` times; `component` is the workloads.flops component it belongs to. `active`
+    is the share of the groups that get tokens (a decode step's few tokens reach some of a GPU's experts; a
+    grouped GEMM skips the empty ones and reads no weights for them): `m` stays the mean over every group."""
 
     name: str
     component: str
@@ -25,14 +27,16 @@ class Gemm:
     n: float
     k: float
     groups: int = 1
+    active: float = 1.0
 
     @property
     def flops(self) -> float:
         return 2.0 * self.m * self.n * self.k * self.groups
 
-    def bytes(self, in_bytes: float, out_bytes: float) -> float:
-        """Bytes read and written once: both operands in `in_bytes`, the output in `out_bytes` per element."""
-        return gemm_bytes(self.m, self.n, self.k, self.groups, in_bytes, out_bytes)
+    def bytes(self, in_bytes: float, out_bytes: float, weight_bytes: float | None = None) -> float:
+        """Bytes read and written once: both operands in `in_bytes` (the weights in `weight_bytes` where they
+        differ), the output in `out_bytes` per element; weights of the active groups only."""
+        return gemm_bytes(self.m, self.n, self.k, self.groups, in_bytes, out_bytes, self.active, weight_bytes)
 
     def dgrad(self) -> Gemm:
         """The input-gradient GEMM of the backward pass."""
@@ -72,9 +76,21 @@ def tp_shard(g: Gemm, tp: int) -> Gemm:
     return Gemm(g.name, g.component, g.m * tp, g.n / tp, g.k, g.groups)
 
 
-def gemm_bytes(m: float, n: float, k: float, groups: int, in_bytes: float, out_bytes: float) -> float:
-    """Bytes a GEMM must move at least: A and B read once, C written once."""
-    return groups * ((m * k + k * n) * in_bytes + m * n * out_bytes)
+def gemm_bytes(
+    m: float, n: float, k: float, groups: int, in_bytes: float, out_bytes: float, active: float = 1.0,
+    weight_bytes: float | None = None,
+) -> float:  # fmt: skip
+    """Bytes a GEMM must move at least: A and B read once (B, the weights, of the `active` share of the groups,
+    in `weight_bytes` where they differ from A's `in_bytes`), C written once."""
+    w = in_bytes if weight_bytes is None else weight_bytes
+    return groups * (m * k * in_bytes + active * k * n * w + m * n * out_bytes)
+
+
+def active_share(tokens: float, picks: int, slots: int) -> float:
+    """Expected share of `slots` experts that get at least one of `tokens` tokens, each routed to `picks` distinct
+    slots uniformly: 1 - (1 - picks / slots) ** tokens (a few decode tokens leave most experts idle; a
+    training micro-batch reaches them all)."""
+    return 1.0 - (1.0 - min(1.0, picks / slots)) ** tokens
 
 
 def attention_gemms(spec: ModelSpec, tokens: float) -> list[Gemm]:
@@ -156,4 +172,7 @@ def serving_moe_gemms(spec: ModelSpec, tokens: float, ep: int, redundant: int, e
         spec.moe_intermediate_size / expert_tp,
         slots * expert_tp,
     )
+    # the EP group's tokens over all its slots: the share of this GPU's experts that run
+    active = active_share(tokens * ep, spec.num_experts_per_tok, spec.n_routed_experts + redundant)
+    routed = [replace(g, active=active) for g in routed]
     return [g for g in ffn_gemms(spec, True, tokens, 1) if g.component != "routed_experts"] + routed

@@ -66,7 +66,8 @@ class Op:
     bytes, where a profile prices them (`KernelFit.item_s`): decode attention's (sequence, KV head) pairs, one
     thread block each; training and prefill attention's scores, one softmax exponential each; the expert
     all-to-all's tokens (`hwmodels.kernels.DeepEPKernel`). `scaling` is an FP8 training GEMM's recipe (block,
-    tensor, mx: `simulator.names.FP8_RECIPES`), "" elsewhere.
+    tensor, mx: `simulator.names.FP8_RECIPES`), "" elsewhere. `active` is the share of a grouped GEMM's groups
+    (experts) that get tokens, whose weights it reads (`workloads.gemms.active_share`); 1 elsewhere.
     """
 
     name: str
@@ -89,6 +90,7 @@ class Op:
     weights: str = ""
     items: float = 0.0
     scaling: str = ""
+    active: float = 1.0
 
     def __post_init__(self) -> None:
         if self.kind not in OP_KINDS:
@@ -147,13 +149,11 @@ def gemm_op(g: Gemm, phase: str, part: str, precision: str, activation: str | No
     if activation is None or prec not in QUANTIZED_WEIGHTS or activation == prec:
         nbytes, compute = g.bytes(dtype_bytes(prec), dtype_bytes("bf16")), prec
     else:
-        out = g.m * g.n * dtype_bytes("bf16")
-        nbytes = g.groups * (g.m * g.k * dtype_bytes(activation) + g.k * g.n * dtype_bytes(prec) + out)
-        compute = activation
+        nbytes, compute = g.bytes(dtype_bytes(activation), dtype_bytes("bf16"), dtype_bytes(prec)), activation
     weights = prec if compute != prec else ""
     scaled = scaling if compute == "fp8" else ""
     return Op(g.name, kind, phase, part, g.component, compute, flops=g.flops, hbm_bytes=nbytes, m=g.m, n=g.n,
-              k=g.k, groups=g.groups, weights=weights, scaling=scaled)  # fmt: skip
+              k=g.k, groups=g.groups, weights=weights, scaling=scaled, active=g.active)  # fmt: skip
 
 
 def gemm_ops(gemms: list[Gemm], phases: tuple[str, ...], part: str, precision: str, scaling: str = "") -> list[Op]:

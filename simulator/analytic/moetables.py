@@ -6,8 +6,10 @@ shape (hidden size, expert width, the GPU's experts) at many counts of token-exp
 those kernels run moves with the shape in ways one roofline cannot follow (on a B200 TensorRT-LLM's NVFP4
 MoE reads Qwen3-30B-A3B's experts at 2.6 TB/s and DeepSeek-R1's at 6.2), so where a run's experts have a
 timed shape, their GEMMs are priced as timed: linear between the measured pair counts, held below the
-fewest (the weights are read all the same), in proportion to the work beyond the most. Serving phases only:
-the operators were timed as inference runs them.
+fewest (the weights are read all the same), in proportion to the work beyond the most; where a step's tokens
+reach only a share of the experts (`Op.active`), that share of the timing at the pairs each active expert runs
+(a grouped GEMM issues no tiles for an empty expert). Serving phases only: the operators were timed as inference
+runs them.
 """
 
 from __future__ import annotations
@@ -97,4 +99,5 @@ def moe_op_s(op: Op, cls: str, tables: dict[MoEKey, MoETable], sm_share: float =
     if table is None or op.m <= 0:
         return None
     pair_flops = GATED_GEMMS * 2 * op.m * op.groups * hidden * inter
-    return table.time_s(op.m, sm_share) * op.flops / pair_flops
+    # only the active share of the experts runs, each on its share of the pairs (the table timed them all)
+    return op.active * table.time_s(op.m / op.active, sm_share) * op.flops / pair_flops

@@ -100,8 +100,10 @@ def loaded(op: Op, k: float) -> Op:
     """A GEMM op run on `k` times its tokens (the token dimension: m, or k for a weight gradient), its weights
     unchanged: FLOPs times k, bytes as the new shape moves them (`workloads.gemms.gemm_bytes`)."""
     m, inner = (op.m, op.k * k) if op.phase == "backward_weight" else (op.m * k, op.k)
-    nbytes = gemm_bytes(m, op.n, inner, op.groups, dtype_bytes(op.precision), dtype_bytes("bf16"))
-    return replace(op, flops=op.flops * k, hbm_bytes=nbytes, m=m, k=inner)
+    active = 1 - (1 - op.active) ** k  # k x the tokens reach more of the experts
+    weight = dtype_bytes(op.weights) if op.weights else None
+    nbytes = gemm_bytes(m, op.n, inner, op.groups, dtype_bytes(op.precision), dtype_bytes("bf16"), active, weight)
+    return replace(op, flops=op.flops * k, hbm_bytes=nbytes, m=m, k=inner, active=active)
 
 
 def priced_by_part(

@@ -250,6 +250,20 @@ def test_training_phases_and_other_expert_counts_are_not_looked_up():
     assert moe_op_s(sixteen[0], sixteen[0].profile_class, rates.moe_tables) is None
 
 
+def test_a_few_decode_tokens_run_only_their_share_of_the_timed_experts():
+    """Qwen3-30B-A3B on one H200, 4 tokens: top-8 of 128 experts reach 1 - (1 - 8/128)^4 = 23% of them; a grouped
+    GEMM issues no tiles for an empty expert, so the step pays that share of the timing at the pairs each active
+    expert runs (here below the fewest timed: the timing of every expert read, times the share)."""
+    rates = rates_for("h200-trtllm", load_gpu("h200"))
+    ops = moe_ops("qwen3-30b-a3b", 4, ep=1, weights="fp8")
+    share = 1 - (1 - 8 / 128) ** 4
+    for op in ops:
+        assert op.active == pytest.approx(share)
+        timed = moe_op_s(op, op.profile_class, rates.moe_tables)
+        every = moe_op_s(replace(op, active=1.0), op.profile_class, rates.moe_tables)
+        assert timed == pytest.approx(share * every)
+
+
 @given(st.integers(1, 20_000), st.integers(1, 20_000))
 def test_more_tokens_never_cost_less(a, b):
     rates = RATES_H200
