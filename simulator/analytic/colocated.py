@@ -4,9 +4,9 @@ as TensorRT-LLM's in-flight batching, vLLM and SGLang's mixed chunks run them.
 Each step carries the decode batch (one token per sequence, MTP drafts verified too) and a chunk of prompt
 tokens. Both go through the same weights in one pass: the step's operation list is the decode layer's and the
 prefill layer's, their GEMMs of the same weight merged into one GEMM on both token counts (the weights read
-once, as the fused kernel does), attention and element-wise kernels kept per phase (decode attention over
-each sequence's cache, prefill attention over the prompt so far). The expert all-to-all carries both. With
-no prompt tokens the step is the decode step exactly.
+once, as the fused kernel does), their element-wise kernels and collectives each run once on both, attention
+kept per phase (decode attention over each sequence's cache, prefill attention over the prompt so far). The
+expert all-to-all carries both. With no prompt tokens the step is the decode step exactly.
 
 In steady state a pool must prefill as many prompt tokens as it decodes requests: a request of P prompt and
 N output tokens needs P/N prompt tokens per output token, so each step's chunk is the step's output tokens
@@ -50,28 +50,49 @@ class MixedStep:
     breakdown: dict[str, float]
 
 
+ONE_PASS = ("elementwise", "collective")  # kernels that run once over the step's concatenated tokens
+
+
 def merged(decode_ops: tuple[Op, ...], prefill_ops: tuple[Op, ...]) -> list[Op]:
-    """The two phases' ops as one pass: a GEMM of the same weight (name, shape, dtype) in both runs once on
-    both token counts; every other op is kept as it is."""
+    """The two phases' ops as one pass over the step's tokens, decode's and the chunk's in one batch (as SGLang's
+    mixed chunks, vLLM's unified batches and TensorRT-LLM's in-flight batches run them): a GEMM of the same
+    weight (name, shape, dtype) in both runs once on both token counts (a grouped GEMM on the experts either
+    phase's tokens reach); an element-wise kernel or a collective of the same name runs once on both (one
+    kernel's fixed cost, one call's); attention is kept per phase (a decode query reads its cache, a prompt
+    token attends its prompt)."""
     out = list(decode_ops)
-    index = {
-        (op.name, op.kind, op.n, op.k, op.groups, op.precision): i
-        for i, op in enumerate(out)
-        if op.kind in ("gemm", "grouped_gemm")
-    }
+    index = {_merge_key(op): i for i, op in enumerate(out) if _merge_key(op) is not None}
     for op in prefill_ops:
-        key = (op.name, op.kind, op.n, op.k, op.groups, op.precision)
-        i = index.get(key) if op.kind in ("gemm", "grouped_gemm") else None
+        key = _merge_key(op)
+        i = index.get(key) if key is not None else None
         if i is None:
             out.append(op)
             continue
         both = out[i]
+        if op.kind in ONE_PASS:
+            out[i] = replace(both, flops=both.flops + op.flops, hbm_bytes=both.hbm_bytes + op.hbm_bytes,
+                             ib_bytes=both.ib_bytes + op.ib_bytes, nvlink_bytes=both.nvlink_bytes + op.nvlink_bytes,
+                             items=both.items + op.items)  # fmt: skip
+            continue
         m = both.m + op.m
+        active = 1 - (1 - both.active) * (1 - op.active)  # an expert either phase's tokens reach runs
+        weight = dtype_bytes(both.weights) if both.weights else None
         size = (both.n, both.k, both.groups, dtype_bytes(both.precision), dtype_bytes("bf16"))
-        whole = gemm_bytes(both.m, *size)
+        whole = gemm_bytes(both.m, *size, both.active, weight)
         share = both.hbm_bytes / whole if whole else 1.0  # a GPU's 1/tp share of a split GEMM, as both ops hold
-        out[i] = replace(both, m=m, flops=both.flops + op.flops, hbm_bytes=share * gemm_bytes(m, *size))
+        nbytes = share * gemm_bytes(m, *size, active, weight)
+        out[i] = replace(both, m=m, flops=both.flops + op.flops, hbm_bytes=nbytes, active=active)
     return out
+
+
+def _merge_key(op: Op) -> tuple | None:
+    """What makes two phases' ops one kernel of a mixed step: a GEMM's weight, an element-wise kernel's or a
+    collective's name; None for attention (one kernel per phase)."""
+    if op.kind in ("gemm", "grouped_gemm"):
+        return (op.name, op.kind, op.n, op.k, op.groups, op.precision)
+    if op.kind in ONE_PASS:
+        return (op.name, op.kind, op.component, op.precision)
+    return None
 
 
 def mixed_step(s: ServeSpec, rates: KernelRates, batch: float, chunk: float) -> MixedStep:

@@ -282,6 +282,31 @@ def test_colocated_steps_carry_prompt_chunks_through_the_decode_weights(capsys):
     assert "co-located    batch 64 per GPU" in capsys.readouterr().out
 
 
+def test_a_mixed_step_runs_one_pass_over_both_phases_tokens():
+    """Decode's tokens and the chunk's run as one batch: each element-wise kernel and each collective once, on
+    both token counts (one kernel's fixed cost), each GEMM once on both (a grouped GEMM on the experts either
+    phase reaches); attention stays one kernel per phase."""
+    from simulator.analytic.colocated import merged
+    from simulator.analytic.serving import spec_layer_ops
+
+    s = deployment(gpu="h200", tp=8, ep=8, redundant=0, batch=2, context=3072, output_tokens=2048, colocated=True)
+    dec = spec_layer_ops(s, True, 2, 2, 2048, "decode")
+    pre = spec_layer_ops(s, True, 2, 2, 512, "prefill")
+    one = merged(dec, pre)
+    names = [(op.name, op.kind) for op in one]
+    assert len(names) == len(set(names)) + 1  # attention once per phase, everything else once
+    by = {op.name: op for op in one if op.kind != "attention"}
+    d, p = ({op.name: op for op in ops} for ops in (dec, pre))
+    assert by["input_norm"].hbm_bytes == pytest.approx(d["input_norm"].hbm_bytes + p["input_norm"].hbm_bytes)
+    assert by["all_reduce.attn"].nvlink_bytes == pytest.approx(
+        d["all_reduce.attn"].nvlink_bytes + p["all_reduce.attn"].nvlink_bytes
+    )
+    union = 1 - (1 - d["experts.down"].active) * (1 - p["experts.down"].active)
+    assert by["experts.down"].active == pytest.approx(union)
+    assert d["experts.down"].active < union < 1  # the chunk's tokens reach experts decode's did not
+    assert {op.phase for op in one if op.kind == "attention"} == {"decode", "prefill"}
+
+
 def test_a_colocated_pool_meets_its_slo_at_the_largest_batch_that_does(capsys):
     """`serve --colocated --tpot-ms`: the largest batch whose mixed step (decode and its share of prompt chunks)
     meets the TPOT target; one sequence more misses it. TTFT falls as the batch grows (bigger chunks, fewer
