@@ -99,6 +99,11 @@ class Op:
             raise ValueError(f"op {self.name}: phase {self.phase!r} is unknown")
 
     @property
+    def weight_bytes(self) -> float:
+        """Bytes of one weight element of a GEMM: its weights' own dtype where it computes in another."""
+        return dtype_bytes(self.weights or self.precision)
+
+    @property
     def profile_class(self) -> str:
         """The kernel-profile class that prices a compute op (`gemm_fp8`, `gemm_wgrad_fp8`, `grouped_gemm_w4a8`,
         `attention_bwd_bf16`, `attention_fwd_mla_bf16`, `attention_decode_mla_fp8`, `memory`)."""

@@ -76,11 +76,10 @@ def merged(decode_ops: tuple[Op, ...], prefill_ops: tuple[Op, ...]) -> list[Op]:
             continue
         m = both.m + op.m
         active = 1 - (1 - both.active) * (1 - op.active)  # an expert either phase's tokens reach runs
-        weight = dtype_bytes(both.weights) if both.weights else None
         size = (both.n, both.k, both.groups, dtype_bytes(both.precision), dtype_bytes("bf16"))
-        whole = gemm_bytes(both.m, *size, both.active, weight)
+        whole = gemm_bytes(both.m, *size, both.active, both.weight_bytes)
         share = both.hbm_bytes / whole if whole else 1.0  # a GPU's 1/tp share of a split GEMM, as both ops hold
-        nbytes = share * gemm_bytes(m, *size, active, weight)
+        nbytes = share * gemm_bytes(m, *size, active, both.weight_bytes)
         out[i] = replace(both, m=m, flops=both.flops + op.flops, hbm_bytes=nbytes, active=active)
     return out
 

@@ -101,8 +101,8 @@ def loaded(op: Op, k: float) -> Op:
     unchanged: FLOPs times k, bytes as the new shape moves them (`workloads.gemms.gemm_bytes`)."""
     m, inner = (op.m, op.k * k) if op.phase == "backward_weight" else (op.m * k, op.k)
     active = 1 - (1 - op.active) ** k  # k x the tokens reach more of the experts
-    weight = dtype_bytes(op.weights) if op.weights else None
-    nbytes = gemm_bytes(m, op.n, inner, op.groups, dtype_bytes(op.precision), dtype_bytes("bf16"), active, weight)
+    nbytes = gemm_bytes(m, op.n, inner, op.groups, dtype_bytes(op.precision), dtype_bytes("bf16"), active,
+                        op.weight_bytes)  # fmt: skip
     return replace(op, flops=op.flops * k, hbm_bytes=nbytes, m=m, k=inner, active=active)
 
 

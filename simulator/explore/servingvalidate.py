@@ -121,6 +121,8 @@ def serving_options(r: dict[str, Any]) -> tuple[dict[str, Any], str]:
             options[key] = r[key]
     if phase == "decode" and "batch_per_gpu" in r:
         options["batch"] = r["batch_per_gpu"]
+    if phase == "decode" and "batch_per_instance" in r:
+        options["batch_per_instance"] = r["batch_per_instance"]
     if r.get("mtp") is True:
         options["mtp_acceptance"] = MTP_ACCEPTANCE
         if "mtp_tokens" in r:

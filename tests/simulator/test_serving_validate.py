@@ -103,3 +103,15 @@ def test_the_scheduler_overlapped_run_is_the_one_v3sim_prices(rows):
     mtp = [rows[f"sglang-h200-ep16-64k-mtp{n}"] for n in (3, 4)]
     assert all(r["in_sample"] for r in mtp)  # their acceptance lengths are those runs' own
     assert all(r["predicted"] > plain["predicted"] for r in mtp)  # more tokens a step than the step costs more
+
+
+def test_a_result_may_give_its_decode_batch_per_instance():
+    """AIConfigurator's silicon reference of R1 on 8 B200 under attention TP8 runs 4 sequences on the whole
+    instance: half a sequence per GPU, as `serve --batch-per-instance 4` poses it."""
+    r = published_result("aic-r1-b200-sglang-tp8-c4")
+    spec, phase = pose(r)
+    assert phase == "decode" and spec.batch_per_instance == 4 and spec.decode_batch == pytest.approx(0.5)
+    eight = serve(replace(spec, batch_per_instance=8), r.get("profile"), phase)["tpot_s"]
+    one_each = serve(replace(spec, batch_per_instance=None, batch=1), r.get("profile"), phase)["tpot_s"]
+    assert eight == pytest.approx(one_each)  # the same step: 8 on 8 GPUs is one sequence on each
+    assert serve(spec, r.get("profile"), phase)["tpot_s"] < eight  # and 4 is a shorter one
