@@ -337,6 +337,14 @@ def tp_all_reduce_ops(spec: ModelSpec, tokens: float, tp: int, phase: str, parts
     return [Op(f"all_reduce.{part}", "collective", phase, part, "tp", "bf16", nvlink_bytes=moved) for part in parts]
 
 
+def moe_in_tp_group(tp: int, ep: int, expert_tp: int = 1) -> bool:
+    """Whether a MoE layer's experts sit on the attention TP group that already holds every token of the group
+    (ep == tp, experts whole): each rank runs its experts on the tokens routed to them, and one all-reduce sums
+    the partial outputs, as TensorRT-LLM's and SGLang's MoE run under attention TP (TensorRT-LLM's "Expert
+    Parallelism" guide: an EP rank takes the tokens for its experts); no all-to-all."""
+    return tp > 1 and ep == tp and expert_tp == 1
+
+
 def all_reduce_message_bytes(op: Op, tp: int) -> float:
     """The message of a `tp_all_reduce_ops` op (the vector each GPU holds) from its NVLink bytes."""
     return op.nvlink_bytes * tp / (2 * (tp - 1))
@@ -425,7 +433,9 @@ def serving_layer_ops(
     phases run the layer's element-wise kernels (norms, RoPE, residual adds, SwiGLU, router, combine; fp8
     weights: the 1x128 activation casts). TP adds an all-reduce after attention (and after a dense MLP) over
     NVLink. Experts see each GPU's own tokens over (experts + redundant) / ep slots; a dense MLP is split like
-    attention. Expert TP splits each
+    attention. Experts on the attention TP group itself (ep == tp: `moe_in_tp_group`) take the tokens routed to
+    them from the group's, all of which every rank holds, and an all-reduce after the MoE sums their outputs
+    (no dispatch or combine). Expert TP splits each
     expert over `expert_tp` GPUs of a node: every token's copy reaches all of them (an NVLink all-gather
     after the dispatch, fp8) and their partial outputs are summed (a reduce-scatter before the combine,
     bf16). Quantized weights' GEMMs take `activation_dtype` activations and compute in it (None: the weights'
@@ -440,7 +450,8 @@ def serving_layer_ops(
         out += _prefill_attention_ops(spec, queries, ctx, prefix, tp, dense, attention_dtype, act, window_ctx)
     else:
         out.append(decode_attention_op(spec, queries, ctx, tp, kv_dtype))
-    out += tp_all_reduce_ops(spec, group, tp, phase, ("attn",) if moe else ("attn", "mlp"))
+    moe_alone = moe and not moe_in_tp_group(tp, ep, expert_tp)  # else the experts' outputs are all-reduced too
+    out += tp_all_reduce_ops(spec, group, tp, phase, ("attn",) if moe_alone else ("attn", "mlp"))
     if moe:
         gemms = serving_moe_gemms(spec, tokens, ep, redundant, expert_tp)
         out += [gemm_op(g, phase, "mlp", weight_dtype, act) for g in gemms]  # the MoE block: the experts' dtype

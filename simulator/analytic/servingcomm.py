@@ -14,7 +14,7 @@ from hwmodels.kernels import deepep_kernels, deepep_low_latency
 from simulator.analytic.servingmemory import held_tokens, kv_bytes_per_token, prompt_tokens
 from simulator.servespec import ServeSpec
 from workloads.comm import activation_bytes_per_token
-from workloads.ops import Op, all_reduce_message_bytes, serving_ep_ops
+from workloads.ops import Op, all_reduce_message_bytes, moe_in_tp_group, serving_ep_ops
 
 PREFILL_COMM_SMS = 24  # SMs DeepEP's normal kernels hold in prefill (DeepEP README: Buffer.set_num_sms(24))
 ISCA_TOKENS = 32  # ISCA's decode example: tokens per device per step
@@ -34,7 +34,10 @@ def ep_comm_s(
     (`workloads.ops.serving_ep_ops`): the NIC and NVLink shares run at once, no faster than DeepEP's kernels
     move them where timed on the GPU (`ep_kernel_s`), each way paying the link's latency and the call's cost.
     The all-to-all ends when its busiest GPU has received its dispatch and sent its combine, `imbalance` x the
-    mean GPU's copies (the training model's `expert_imbalance` likewise scales its links, not the call's cost)."""
+    mean GPU's copies (the training model's `expert_imbalance` likewise scales its links, not the call's cost).
+    Zero where the experts sit on the attention TP group (`workloads.ops.moe_in_tp_group`)."""
+    if moe_in_tp_group(s.tp, ep, s.expert_tp):
+        return 0.0  # the attention TP group holds every token: its all-reduce after the MoE is the layer's op
     node = s.node
     ops = serving_ep_ops(s.model, tokens, ep, node.scaleup_domain_gpus, forwarded, "decode", node_limit)
     ops = [op for op in ops if part is None or op.kind == part]

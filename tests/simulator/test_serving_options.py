@@ -307,6 +307,23 @@ def test_a_mixed_step_runs_one_pass_over_both_phases_tokens():
     assert {op.phase for op in one if op.kind == "attention"} == {"decode", "prefill"}
 
 
+def test_experts_on_the_attention_tp_group_are_all_reduced_not_dispatched():
+    """TP8 attention with EP8 experts on the same 8 GPUs: every rank holds the group's tokens, runs its experts on
+    those routed to them, and one all-reduce sums the outputs (TensorRT-LLM's and SGLang's MoE under attention TP);
+    under attention DP the tokens are dispatched and combined."""
+    from simulator.analytic.serving import spec_layer_ops
+
+    tp8 = deployment(gpu="h200", tp=8, ep=8, redundant=0, batch=2, context=2048)
+    dp8 = deployment(gpu="h200", tp=1, ep=8, redundant=0, batch=2, context=2048)
+    names = {op.name for op in spec_layer_ops(tp8, True, 2, 2, 2048, "decode")}
+    assert {"all_reduce.attn", "all_reduce.mlp"} <= names
+    assert ep_comm_s(tp8, 2, 8, False) == 0.0
+    assert "all_reduce.mlp" not in {op.name for op in spec_layer_ops(dp8, True, 2, 2, 2048, "decode")}
+    assert ep_comm_s(dp8, 2, 8, False) > 0
+    wide = deployment(gpu="h200", tp=8, ep=16, redundant=0, batch=2, context=2048)  # experts beyond the group
+    assert ep_comm_s(wide, 2, 16, False) > 0
+
+
 def test_a_colocated_pool_meets_its_slo_at_the_largest_batch_that_does(capsys):
     """`serve --colocated --tpot-ms`: the largest batch whose mixed step (decode and its share of prompt chunks)
     meets the TPOT target; one sequence more misses it. TTFT falls as the batch grows (bigger chunks, fewer
