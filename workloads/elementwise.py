@@ -45,7 +45,7 @@ Kernel = tuple[str, str, float, str]  # (name, part, HBM bytes per token, kernel
 
 
 def layer_elementwise_kernels(
-    spec: ModelSpec, moe: bool, fp8: bool, dispatcher: str = "deepep-fp8", ep: int = 1
+    spec: ModelSpec, moe: bool, fp8: bool, dispatcher: str = "deepep-fp8", ep: int = 1, fused_add_norm: bool = False
 ) -> list[Kernel]:
     """(name, part, forward HBM bytes per token, class) of one layer's memory-bound kernels, one per kernel.
 
@@ -58,6 +58,9 @@ def layer_elementwise_kernels(
     sorts the arrivals by local expert when a GPU holds more than one of the experts (1/`ep` of them), and
     unsorts the outputs (Megatron-LM megatron/core/transformer/moe/token_dispatcher.py, MoEAlltoAllTokenDispatcher:
     "Permutation 2: Sort tokens by local expert", `sort_chunks_by_idxs`, and "Unpermutation 2").
+    With `fused_add_norm` (the serving engines: SGLang's and vLLM's `fused_add_rmsnorm`, TensorRT-LLM's RMSNorm
+    with a residual) each residual add runs in the norm after it, one kernel reading the sublayer's output and the
+    residual and writing both the new residual and its norm.
     """
     h, heads = spec.hidden_size, spec.num_attention_heads
     rows: list[Kernel] = [
@@ -66,6 +69,8 @@ def layer_elementwise_kernels(
         ("post_attention_norm", "mlp", 2 * h * BF16, "norm"),
         ("residual_add.mlp", "mlp", 3 * h * BF16, "copy"),
     ]
+    if fused_add_norm:  # the MLP's output into the next layer's input norm, the attention's into the MLP's
+        rows = [("add_norm.attn", "attn", 4 * h * BF16, "norm"), ("add_norm.mlp", "mlp", 4 * h * BF16, "norm")]
     casts = [("cast.attn_input", "attn", h), ("cast.o_proj_input", "attn", heads * spec.v_dim)]
     if spec.attention == "mla":
         latents = spec.q_lora_rank + spec.kv_lora_rank

@@ -205,14 +205,17 @@ def _attention_parts(spec: ModelSpec, ctx: float, window_ctx: float) -> list[tup
 
 def elementwise_ops(
     spec: ModelSpec, moe: bool, fp8: bool, tokens: float, phase: str, amax: bool = False,
-    dispatcher: str = "deepep-fp8", ep: int = 1,
+    dispatcher: str = "deepep-fp8", ep: int = 1, fused_add_norm: bool = False,
 ) -> list[Op]:  # fmt: skip
     """One layer's memory-bound kernels for `tokens` tokens; `component` names the kernel class. With `amax`
     (per-tensor FP8 scaling, the `tensor` recipe) each cast of a bf16 tensor first reads it for its amax: a
     kernel of its own (Transformer Engine's current scaling), at the copy's rate."""
-    kernels = layer_backward_elementwise_kernels if phase == "backward_input" else layer_elementwise_kernels
+    if phase == "backward_input":
+        kernels = layer_backward_elementwise_kernels(spec, moe, fp8, dispatcher, ep)
+    else:
+        kernels = layer_elementwise_kernels(spec, moe, fp8, dispatcher, ep, fused_add_norm)
     out = []
-    for name, part, per_token, cls in kernels(spec, moe, fp8, dispatcher, ep):
+    for name, part, per_token, cls in kernels:
         if amax and cls == "cast":  # read bf16 (2 of the cast's FP8_QUANT bytes an element)
             out.append(Op(f"amax.{name}", "elementwise", phase, part, "copy", "bf16",
                           hbm_bytes=tokens * per_token * BF16 / FP8_QUANT))  # fmt: skip
@@ -430,22 +433,22 @@ def serving_layer_ops(
     cached tokens per GPU (prompt-cache hits) have their latent up-projected to keys and values (MLA's
     kv_b_proj) and are read by the attention, in `attention_dtype` (FlashAttention-3's fp8 forward reads
     fp8 Q, K, V). Decode attention's compute stays bf16 (FlashMLA); its KV is read at `kv_dtype`. Both
-    phases run the layer's element-wise kernels (norms, RoPE, residual adds, SwiGLU, router, combine; fp8
-    weights: the 1x128 activation casts). TP adds an all-reduce after attention (and after a dense MLP) over
-    NVLink. Experts see each GPU's own tokens over (experts + redundant) / ep slots; a dense MLP is split like
-    attention. Experts on the attention TP group itself (ep == tp: `moe_in_tp_group`) take the tokens routed to
-    them from the group's, all of which every rank holds, and an all-reduce after the MoE sums their outputs
-    (no dispatch or combine). Expert TP splits each
-    expert over `expert_tp` GPUs of a node: every token's copy reaches all of them (an NVLink all-gather
-    after the dispatch, fp8) and their partial outputs are summed (a reduce-scatter before the combine,
-    bf16). Quantized weights' GEMMs take `activation_dtype` activations and compute in it (None: the weights'
-    own dtype; `gemm_op`). The GEMMs outside the MoE blocks (attention, the dense layers' MLPs) hold
-    `dense_weight_dtype` weights where a checkpoint keeps them wider than its experts (None: `weight_dtype`).
+    phases run the layer's element-wise kernels (each residual add fused into the norm after it, RoPE, SwiGLU,
+    router, combine; fp8 weights: the 1x128 activation casts). TP adds an all-reduce after attention (and after a
+    dense MLP) over NVLink. Experts see each GPU's own tokens over (experts + redundant) / ep slots; a dense MLP
+    is split like attention. Experts on the attention TP group itself (ep == tp: `moe_in_tp_group`) take the
+    tokens routed to them from the group's, all of which every rank holds, and an all-reduce after the MoE sums
+    their outputs (no dispatch or combine). Expert TP splits each expert over `expert_tp` GPUs of a node: every
+    token's copy reaches all of them (an NVLink all-gather after the dispatch, fp8) and their partial outputs are
+    summed (a reduce-scatter before the combine, bf16). Quantized weights' GEMMs take `activation_dtype`
+    activations and compute in it (None: the weights' own dtype; `gemm_op`). The GEMMs outside the MoE blocks
+    (attention, the dense layers' MLPs) hold `dense_weight_dtype` weights where a checkpoint keeps them wider than
+    its experts (None: `weight_dtype`).
     """
     group, act, dense = tokens * tp, activation_dtype, dense_weight_dtype or weight_dtype
     out = [gemm_op(g, phase, "attn", dense, act).scaled(1 / tp) for g in attention_gemms(spec, group)]
     casts = (act or weight_dtype) in QUANTIZED_WEIGHTS  # activations quantized for the GEMMs (not weight-only)
-    out += elementwise_ops(spec, moe, casts, tokens, phase)
+    out += elementwise_ops(spec, moe, casts, tokens, phase, fused_add_norm=True)
     if phase == "prefill":
         out += _prefill_attention_ops(spec, queries, ctx, prefix, tp, dense, attention_dtype, act, window_ctx)
     else:

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
+from dashboard.fmt import duration
 from simulator.cli import build_parser
 from simulator.cli.serve import cmd_serve
 from simulator.explore.servesearch import search
@@ -269,7 +270,7 @@ def test_units_and_headers_are_for_people():
     numbers = at.dataframe[0].value
     assert not numbers["Quantity"].str.contains("_").any()
     tpot = numbers.loc[numbers["Quantity"] == "TPOT", "Value"].iloc[0]
-    assert tpot == f"{cli()['tpot_s'] * 1e3:.1f} ms"  # formatted, not raw seconds
+    assert tpot == duration(cli()["tpot_s"]) and tpot.endswith(" ms")  # formatted, not raw seconds
     breakdown = at.get("plotly_chart")[0].proto.spec
     assert "phase=" not in breakdown and "moe_layers" not in breakdown
 

@@ -297,7 +297,7 @@ def test_a_mixed_step_runs_one_pass_over_both_phases_tokens():
     assert len(names) == len(set(names)) + 1  # attention once per phase, everything else once
     by = {op.name: op for op in one if op.kind != "attention"}
     d, p = ({op.name: op for op in ops} for ops in (dec, pre))
-    assert by["input_norm"].hbm_bytes == pytest.approx(d["input_norm"].hbm_bytes + p["input_norm"].hbm_bytes)
+    assert by["add_norm.attn"].hbm_bytes == pytest.approx(d["add_norm.attn"].hbm_bytes + p["add_norm.attn"].hbm_bytes)
     assert by["all_reduce.attn"].nvlink_bytes == pytest.approx(
         d["all_reduce.attn"].nvlink_bytes + p["all_reduce.attn"].nvlink_bytes
     )

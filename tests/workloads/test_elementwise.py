@@ -56,3 +56,20 @@ def test_alltoall_sorts_arrivals_by_local_expert_and_back():
 def test_dense_layers_ignore_the_dispatcher():
     spec = load_model("llama-3.1-8b")
     assert layer_elementwise_kernels(spec, False, True, "alltoall", 8) == layer_elementwise_kernels(spec, False, True)
+
+
+def test_serving_runs_each_residual_add_inside_the_norm_after_it():
+    """SGLang's and vLLM's fused_add_rmsnorm, TensorRT-LLM's RMSNorm with a residual: one kernel reads the
+    sublayer's output and the residual, writes the new residual and its norm (4 h elements where apart the add
+    moved 3 h and the norm 2 h); training keeps V3's kernels apart."""
+    from workloads.ops import serving_layer_ops
+
+    spec = load_model("deepseek-v3")
+    h = spec.hidden_size
+    fused = _bytes(layer_elementwise_kernels(spec, True, True, fused_add_norm=True))
+    apart = _bytes(layer_elementwise_kernels(spec, True, True))
+    assert fused["add_norm.attn"] == fused["add_norm.mlp"] == 4 * h * BF16
+    assert not {"input_norm", "residual_add.attn", "post_attention_norm", "residual_add.mlp"} & set(fused)
+    assert sum(fused.values()) == pytest.approx(sum(apart.values()) - 2 * h * BF16)
+    ops = {op.name for op in serving_layer_ops(spec, True, 8, 8, 4096, "decode", ep=8)}
+    assert {"add_norm.attn", "add_norm.mlp"} <= ops and "residual_add.mlp" not in ops
