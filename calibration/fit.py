@@ -47,7 +47,7 @@ from hwmodels.registry import catalog, load_gpu
 from workloads.dtypes import dtype_bytes
 from workloads.flops import attended_keys, window_tile_factor
 from workloads.gemms import gemm_bytes
-from workloads.ops import decode_attention_op
+from workloads.servingops import decode_attention_op
 from workloads.spec import ModelSpec
 
 PUBLISHED_DIR = Path(__file__).parent / "data" / "published"
@@ -317,7 +317,7 @@ def decode_sample(r: dict, kernel: str, dtype: str, source: str) -> Sample:
     """A decode-attention sample from one timed shape: `batch` sequences, one query each, over `kv_len` cached
     tokens at `kv_bytes` per element (1: an FP8 cache, 2: bf16), `heads` query heads of `qk_dim` / `v_dim` over
     `kv_heads` KV heads (GQA: qk_dim = v_dim; MLA, `attention_decode_mla`: the one cached latent, `qk_dim` wide,
-    whose first `v_dim` are the values). Its counts are the op's (`workloads.ops.decode_attention_op` for that
+    whose first `v_dim` are the values). Its counts are the op's (`workloads.servingops.decode_attention_op` for that
     shape), and so is its class: the series' dtype must be the one the cache computes in."""
     cache = {1: "fp8", 2: "bf16"}.get(r["kv_bytes"])
     if cache is None:

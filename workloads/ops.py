@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-from workloads.comm import dispatch_form, ep_bytes_per_token_per_layer, expected_gpus, expected_nodes
+from workloads.comm import dispatch_form, ep_bytes_per_token_per_layer
 from workloads.dtypes import QUANTIZED_WEIGHTS, dtype_bytes
 from workloads.elementwise import (
     BACKWARD_TO_FORWARD,
@@ -27,19 +27,17 @@ from workloads.elementwise import (
     layer_elementwise_kernels,
     loss_bytes_per_token,
 )
-from workloads.flops import attention_core_flops, decode_attention_flops, mean_attended_keys, windowed_keys
+from workloads.flops import attention_core_flops, mean_attended_keys, windowed_keys
 from workloads.gemms import (
     MOE_BLOCK,
     Gemm,
     attention_gemms,
     ffn_gemms,
     head_gemms,
-    serving_moe_gemms,
     tp_chunked,
     tp_shard,
 )
 from workloads.layout import ParallelLayout
-from workloads.memory import kv_bytes_per_token_per_layer
 from workloads.spec import ModelSpec
 
 OP_KINDS = ("gemm", "grouped_gemm", "attention", "elementwise", "dispatch", "combine", "collective", "send_recv")
@@ -179,7 +177,7 @@ def attention_ops(spec: ModelSpec, tokens: float, ctx: float, phase: str, window
         Op(name, "attention", phase, "attn", "attn_core", "bf16", flops=k * tokens * attention_core_flops(spec, keys),
            hbm_bytes=layers * nbytes, k=spec.qk_head_dim, n=spec.v_dim, window=window, layers=layers,
            items=attention_scores(spec, tokens, keys))
-        for name, keys, layers, window in _attention_parts(spec, ctx, window_ctx)
+        for name, keys, layers, window in attention_parts(spec, ctx, window_ctx)
     ]  # fmt: skip
 
 
@@ -190,7 +188,7 @@ def attention_scores(spec: ModelSpec, queries: float, keys: float) -> float:
     return queries * spec.num_attention_heads * keys
 
 
-def _attention_parts(spec: ModelSpec, ctx: float, window_ctx: float) -> list[tuple[str, float, float, int]]:
+def attention_parts(spec: ModelSpec, ctx: float, window_ctx: float) -> list[tuple[str, float, float, int]]:
     """(name, keys, share of the layers, window) of the full layers' attention and, where `window_ctx` keys are
     the sliding-window layers' part of the mean `ctx`, theirs."""
     if not window_ctx:
@@ -329,30 +327,6 @@ def tp_ops(spec: ModelSpec, tokens: float, tp: int, phase: str) -> list[Op]:
     ]
 
 
-def tp_all_reduce_ops(spec: ModelSpec, tokens: float, tp: int, phase: str, parts: tuple[str, ...]) -> list[Op]:
-    """Serving's tensor parallelism: one all-reduce of the tp group's `tokens` x hidden activations (bf16) after
-    each of `parts` (attention's output projection, a dense MLP's down projection), as TensorRT-LLM, vLLM and
-    SGLang run it (no sequence parallelism). Its NVLink bytes are what a ring moves per GPU, 2 (tp - 1) / tp of
-    the message (`all_reduce_message_bytes` inverts it)."""
-    if tp == 1:
-        return []
-    moved = 2 * (tp - 1) / tp * tokens * spec.hidden_size * dtype_bytes("bf16")
-    return [Op(f"all_reduce.{part}", "collective", phase, part, "tp", "bf16", nvlink_bytes=moved) for part in parts]
-
-
-def moe_in_tp_group(tp: int, ep: int, expert_tp: int = 1) -> bool:
-    """Whether a MoE layer's experts sit on the attention TP group that already holds every token of the group
-    (ep == tp, experts whole): each rank runs its experts on the tokens routed to them, and one all-reduce sums
-    the partial outputs, as TensorRT-LLM's and SGLang's MoE run under attention TP (TensorRT-LLM's "Expert
-    Parallelism" guide: an EP rank takes the tokens for its experts); no all-to-all."""
-    return tp > 1 and ep == tp and expert_tp == 1
-
-
-def all_reduce_message_bytes(op: Op, tp: int) -> float:
-    """The message of a `tp_all_reduce_ops` op (the vector each GPU holds) from its NVLink bytes."""
-    return op.nvlink_bytes * tp / (2 * (tp - 1))
-
-
 CP_COMM = ("ring", "all-gather", "all-to-all")  # simulator.names.CP_COMM_MODES
 
 
@@ -404,146 +378,6 @@ def pp_ops(spec: ModelSpec, tokens: float, first: bool, last: bool) -> list[Op]:
     return out
 
 
-def serving_layer_ops(
-    spec: ModelSpec,
-    moe: bool,
-    tokens: float,
-    queries: float,
-    ctx: float,
-    phase: str,
-    tp: int = 1,
-    ep: int = 1,
-    redundant: int = 0,
-    weight_dtype: str = "fp8",
-    kv_dtype: str = "bf16",
-    prefix: float = 0.0,
-    expert_tp: int = 1,
-    attention_dtype: str = "bf16",
-    activation_dtype: str | None = None,
-    window_ctx: float = 0.0,
-    dense_weight_dtype: str | None = None,
-) -> list[Op]:
-    """One layer's ops on one serving GPU for `tokens` tokens through the weights, of which `queries` attend
-    over `ctx` keys each (decode: tokens = queries over the cache; prefill: the prompt's new tokens, `window_ctx`
-    of the keys the sliding-window layers' part).
-
-    Attention runs on the tp group's tokens, each GPU doing 1/tp of every projection. Decode: MLA in the
-    absorbed form reads its whole latent cache, GQA its 1/tp share of the kv heads. Prefill runs as it does
-    in DeepSeek's prefill (FlashAttention over per-head keys: MLA QK 192 / V 128, not absorbed): `prefix`
-    cached tokens per GPU (prompt-cache hits) have their latent up-projected to keys and values (MLA's
-    kv_b_proj) and are read by the attention, in `attention_dtype` (FlashAttention-3's fp8 forward reads
-    fp8 Q, K, V). Decode attention's compute stays bf16 (FlashMLA); its KV is read at `kv_dtype`. Both
-    phases run the layer's element-wise kernels (each residual add fused into the norm after it, RoPE, SwiGLU,
-    router, combine; fp8 weights: the 1x128 activation casts). TP adds an all-reduce after attention (and after a
-    dense MLP) over NVLink. Experts see each GPU's own tokens over (experts + redundant) / ep slots; a dense MLP
-    is split like attention. Experts on the attention TP group itself (ep == tp: `moe_in_tp_group`) take the
-    tokens routed to them from the group's, all of which every rank holds, and an all-reduce after the MoE sums
-    their outputs (no dispatch or combine). Expert TP splits each expert over `expert_tp` GPUs of a node: every
-    token's copy reaches all of them (an NVLink all-gather after the dispatch, fp8) and their partial outputs are
-    summed (a reduce-scatter before the combine, bf16). Quantized weights' GEMMs take `activation_dtype`
-    activations and compute in it (None: the weights' own dtype; `gemm_op`). The GEMMs outside the MoE blocks
-    (attention, the dense layers' MLPs) hold `dense_weight_dtype` weights where a checkpoint keeps them wider than
-    its experts (None: `weight_dtype`).
-    """
-    group, act, dense = tokens * tp, activation_dtype, dense_weight_dtype or weight_dtype
-    out = [gemm_op(g, phase, "attn", dense, act).scaled(1 / tp) for g in attention_gemms(spec, group)]
-    casts = (act or weight_dtype) in QUANTIZED_WEIGHTS  # activations quantized for the GEMMs (not weight-only)
-    out += elementwise_ops(spec, moe, casts, tokens, phase, fused_add_norm=True)
-    if phase == "prefill":
-        out += _prefill_attention_ops(spec, queries, ctx, prefix, tp, dense, attention_dtype, act, window_ctx)
-    else:
-        out.append(decode_attention_op(spec, queries, ctx, tp, kv_dtype))
-    moe_alone = moe and not moe_in_tp_group(tp, ep, expert_tp)  # else the experts' outputs are all-reduced too
-    out += tp_all_reduce_ops(spec, group, tp, phase, ("attn",) if moe_alone else ("attn", "mlp"))
-    if moe:
-        gemms = serving_moe_gemms(spec, tokens, ep, redundant, expert_tp)
-        out += [gemm_op(g, phase, "mlp", weight_dtype, act) for g in gemms]  # the MoE block: the experts' dtype
-        if expert_tp > 1:
-            pairs = (expert_tp - 1) * tokens * spec.num_experts_per_tok * spec.hidden_size
-            out += [
-                Op("all_gather.experts", "collective", phase, "mlp", "expert_tp", "fp8", nvlink_bytes=pairs),
-                Op("reduce_scatter.experts", "collective", phase, "mlp", "expert_tp", "bf16",
-                   nvlink_bytes=pairs * dtype_bytes("bf16")),
-            ]  # fmt: skip
-    else:
-        out += [gemm_op(g, phase, "mlp", dense, act).scaled(1 / tp) for g in ffn_gemms(spec, False, group)]
-    return out
-
-
-def decode_attention_op(spec: ModelSpec, queries: float, ctx: float, tp: int = 1, kv_dtype: str = "bf16") -> Op:
-    """Decode attention on one GPU of a tp group: every sequence of the group (`queries` per GPU) reads its `ctx`
-    cached tokens' KV at `kv_dtype` for this GPU's heads (MLA in the absorbed form: the whole latent, its heads
-    split by tp; GQA: its 1/tp share of the KV heads). It computes in its cache's dtype where that is FP8 (FP8
-    MMA over an FP8 cache, as TensorRT-LLM's generation kernels and FlashMLA's FP8 kernel run; a profile with
-    no FP8 decode class prices it as bf16: `hwmodels.profile.FALLBACKS`), else bf16. Items: the (sequence, KV
-    head) pairs, MLA's latent one head."""
-    sequences, per_token = queries * tp, ctx * kv_bytes_per_token_per_layer(spec, kv_dtype)
-    if spec.attention == "mla":
-        kv_heads, share, k, n = 1.0, 1.0, spec.kv_lora_rank + spec.qk_rope_head_dim, spec.kv_lora_rank
-    else:
-        kv_heads, k, n = spec.kv_heads / min(tp, spec.kv_heads), spec.qk_head_dim, spec.v_dim
-        share = kv_heads / spec.kv_heads
-    compute = "fp8" if kv_dtype == "fp8" else "bf16"
-    return Op("attention", "attention", "decode", "attn", "attn_core", compute, k=k, n=n,
-              flops=queries * decode_attention_flops(spec, ctx), hbm_bytes=sequences * per_token * share,
-              items=sequences * kv_heads)  # fmt: skip
-
-
-def _prefill_attention_ops(
-    spec: ModelSpec, queries: float, ctx: float, prefix: float, tp: int, weight_dtype: str, attention_dtype: str,
-    activation_dtype: str | None = None, window_ctx: float = 0.0,
-) -> list[Op]:  # fmt: skip
-    """Prefill attention on one GPU of a tp group: the cached prefix's up-projection (MLA) and FlashAttention
-    over per-head keys, Q and O of the queries and K and V of every key read once (1/tp of the heads); the
-    sliding-window layers' part (`window_ctx` of the keys) as an op of its own (`attention_ops`)."""
-    out = []
-    if prefix and spec.attention == "mla":
-        kv_b = [g for g in attention_gemms(spec, prefix * tp) if g.name == "kv_b_proj"]
-        out += [gemm_op(g, "prefill", "attn", weight_dtype, activation_dtype).scaled(1 / tp) for g in kv_b]
-    kv_heads = spec.num_attention_heads if spec.attention == "mla" else spec.kv_heads
-    width = (spec.qk_head_dim + spec.v_dim) * dtype_bytes(attention_dtype)
-    q_o = queries * spec.num_attention_heads * width
-    k_v = (queries + prefix) * tp * kv_heads / min(tp, kv_heads) * width
-    out += [
-        Op(name, "attention", "prefill", "attn", "attn_core", attention_dtype, flops=queries * attention_core_flops(
-           spec, keys), hbm_bytes=layers * (q_o + k_v), k=spec.qk_head_dim, n=spec.v_dim, window=window,
-           layers=layers, items=attention_scores(spec, queries, keys))
-        for name, keys, layers, window in _attention_parts(spec, ctx, window_ctx)
-    ]  # fmt: skip
-    return out
-
-
-def serving_ep_ops(
-    spec: ModelSpec, tokens: float, ep: int, domain: int, forwarded: bool, phase: str, node_limit: int | None = 4
-) -> list[Op]:
-    """One MoE layer's dispatch (fp8) and combine (bf16) of `tokens` per serving GPU in an EP group of `ep`
-    GPUs whose scale-up domain holds `domain` of them: copies bound for another domain go over the NIC
-    (DeepEP low-latency: one per expert; normal mode, `forwarded`: one per node, then NVLink, one per destination
-    GPU), the rest over NVLink."""
-    if not spec.is_moe or ep == 1:
-        return []
-    k = spec.num_experts_per_tok
-    domain = min(ep, domain)
-    cross = k * (1 - domain / ep)  # copies bound for another scale-up domain
-    if forwarded and cross > 0:
-        nodes = ep // domain
-        cross = expected_nodes(spec.n_routed_experts, k, nodes, node_limit) * (1 - 1 / nodes)
-    # forwarded: one NVLink copy per destination GPU (DeepEP's normal kernels, `workloads.comm`); low-latency
-    # kernels send one per expert
-    nvlink = expected_gpus(spec.n_routed_experts, k, ep) * (1 - 1 / domain) if forwarded else k * (1 - 1 / ep)
-    out = []
-    for kind, dtype in (("dispatch", "fp8"), ("combine", "bf16")):
-        size = tokens * spec.hidden_size * dtype_bytes(dtype)
-        out.append(Op(kind, kind, phase, "mlp", "ep_all_to_all", dtype, ib_bytes=cross * size,
-                      nvlink_bytes=nvlink * size, stream="comm"))  # fmt: skip
-    return out
-
-
-def serving_head_ops(spec: ModelSpec, queries: float, phase: str, tp: int = 1) -> list[Op]:
-    """The output head for `queries` tokens per GPU, split over the tp group (BF16)."""
-    return [gemm_op(g, phase, "head", "bf16").scaled(1 / tp) for g in head_gemms(spec, queries * tp)]
-
-
 def total(ops: list[Op], field: str = "flops") -> float:
     """The sum of one field over a list of ops."""
     return sum(getattr(op, field) for op in ops)
@@ -569,7 +403,7 @@ CLI_PHASES = {
 }
 
 
-def _layer_counts(spec: ModelSpec, with_mtp: bool) -> dict[bool, int]:
+def layer_counts(spec: ModelSpec, with_mtp: bool) -> dict[bool, int]:
     """Decoder layers by MoE flag, each MTP depth's block counted with the layers it is built like."""
     depths = spec.num_nextn_predict_layers if with_mtp else 0
     return {
@@ -588,7 +422,7 @@ def training_model_ops(
     phases = CLI_PHASES[phase]
     ctx, window_ctx = mean_attended_keys(spec, seq_len), windowed_keys(spec, seq_len)
     groups = []
-    for moe, count in _layer_counts(spec, True).items():
+    for moe, count in layer_counts(spec, True).items():
         if not count:
             continue
         ops = layer_ops(spec, moe, tokens, ctx, phases, layout.ep, precision, window_ctx, layout.tp,
@@ -598,21 +432,3 @@ def training_model_ops(
         groups.append(OpGroup("moe" if moe else "dense", count, tuple(ops)))
     head = head_ops(spec, tokens, spec.num_nextn_predict_layers, phases, layout.tp)
     return [*groups, OpGroup("head", 1, tuple(head))]
-
-
-def serving_model_ops(
-    spec: ModelSpec, phase: str, tokens: float, ctx: float, tp: int = 1, ep: int = 1, redundant: int = 0,
-    weight_dtype: str = "fp8", kv_dtype: str = "bf16", domain: int = 8, window_ctx: float = 0.0,
-) -> list[OpGroup]:  # fmt: skip
-    """The whole model's ops for one serving pass (`prefill` or `decode`) of `tokens` tokens per GPU, each
-    attending `ctx` keys (a prefill: `window_ctx` of them the sliding-window layers' part): one group per layer
-    kind with its dispatch / combine, and the head."""
-    groups = []
-    for moe, count in _layer_counts(spec, False).items():
-        if not count:
-            continue
-        ops = serving_layer_ops(spec, moe, tokens, tokens, ctx, phase, tp, ep, redundant, weight_dtype, kv_dtype,
-                                window_ctx=window_ctx)  # fmt: skip
-        ops += serving_ep_ops(spec, tokens, ep, domain, phase == "prefill", phase) if moe else []
-        groups.append(OpGroup("moe" if moe else "dense", count, tuple(ops)))
-    return [*groups, OpGroup("head", 1, tuple(serving_head_ops(spec, tokens, phase, tp)))]

@@ -50,7 +50,8 @@ from simulator.analytic.servingmemory import (
 from simulator.names import SERVE_PHASES
 from simulator.servespec import ServeSpec
 from workloads.flops import cached_tokens, span_keys, span_windowed_keys
-from workloads.ops import Op, serving_head_ops, serving_layer_ops
+from workloads.ops import Op
+from workloads.servingops import serving_head_ops, serving_layer_ops
 
 PHASES = SERVE_PHASES
 PREFILL_TOKENS_PER_GPU = 16384  # new tokens per GPU per prefill forward (deepseek-ai/profile-data: 16K per GPU)
@@ -103,7 +104,7 @@ def layer_compute_s(
 ) -> float:
     """One layer's compute seconds on one GPU for `tokens` tokens through the weights, of which `queries`
     attend over `ctx` keys each (decode: tokens = queries; prefill: the prompt's new tokens, `prefix` cached
-    ones per GPU): its operation list (`workloads.ops.serving_layer_ops`) priced op by op on `sm_share` of the
+    ones per GPU): its operation list (`workloads.servingops.serving_layer_ops`) priced op by op on `sm_share` of the
     SMs, routed experts at the busiest GPU's `expert_imbalance` x the mean load, element-wise kernels at their
     class's share of the HBM datasheet, TP collectives as timed on the node (`collective_op_s`)."""
     args = (tokens, queries, ctx, phase, prefix, sm_share, expert_imbalance)
@@ -173,7 +174,7 @@ def two_batch_layer_s(seg: dict[str, float], dispatch_s: float, combine_s: float
 
 @lru_cache(maxsize=4096)
 def layer_ops(*args: Any) -> tuple[Op, ...]:
-    """`workloads.ops.serving_layer_ops`, built once per distinct layer and load (a batch sweep re-asks)."""
+    """`workloads.servingops.serving_layer_ops`, built once per distinct layer and load (a batch sweep re-asks)."""
     return tuple(serving_layer_ops(*args))
 
 

@@ -14,7 +14,8 @@ from hwmodels.kernels import deepep_kernels, deepep_low_latency
 from simulator.analytic.servingmemory import held_tokens, kv_bytes_per_token, prompt_tokens
 from simulator.servespec import ServeSpec
 from workloads.comm import activation_bytes_per_token
-from workloads.ops import Op, all_reduce_message_bytes, moe_in_tp_group, serving_ep_ops
+from workloads.ops import Op
+from workloads.servingops import all_reduce_message_bytes, moe_in_tp_group, serving_ep_ops
 
 PREFILL_COMM_SMS = 24  # SMs DeepEP's normal kernels hold in prefill (DeepEP README: Buffer.set_num_sms(24))
 ISCA_TOKENS = 32  # ISCA's decode example: tokens per device per step
@@ -31,11 +32,11 @@ def ep_comm_s(
     imbalance: float = 1.0,
 ) -> float:
     """Seconds of one MoE layer's dispatch + combine (or only `part` of them) of `tokens` per GPU
-    (`workloads.ops.serving_ep_ops`): the NIC and NVLink shares run at once, no faster than DeepEP's kernels
+    (`workloads.servingops.serving_ep_ops`): the NIC and NVLink shares run at once, no faster than DeepEP's kernels
     move them where timed on the GPU (`ep_kernel_s`), each way paying the link's latency and the call's cost.
     The all-to-all ends when its busiest GPU has received its dispatch and sent its combine, `imbalance` x the
     mean GPU's copies (the training model's `expert_imbalance` likewise scales its links, not the call's cost).
-    Zero where the experts sit on the attention TP group (`workloads.ops.moe_in_tp_group`)."""
+    Zero where the experts sit on the attention TP group (`workloads.servingops.moe_in_tp_group`)."""
     if moe_in_tp_group(s.tp, ep, s.expert_tp):
         return 0.0  # the attention TP group holds every token: its all-reduce after the MoE is the layer's op
     node = s.node
@@ -52,7 +53,7 @@ def ep_comm_s(
 
 def collective_op_s(s: ServeSpec, op: Op) -> float:
     """Seconds of one layer's tensor-parallel collective op on its NVLink, as timed on the node's GPU
-    (`hwmodels.collectives.in_node_s`): TP's all-reduce (`workloads.ops.tp_all_reduce_ops`) as TensorRT-LLM's
+    (`hwmodels.collectives.in_node_s`): TP's all-reduce (`workloads.servingops.tp_all_reduce_ops`) as TensorRT-LLM's
     all-reduce over the tp group, expert TP's all-gather and reduce-scatter as NCCL's over the expert-TP group
     (the buffer each GPU ends with or starts from: its received bytes x n / (n - 1))."""
     if op.component == "tp":

@@ -36,8 +36,9 @@ def cmd_ops(args: argparse.Namespace) -> dict[str, Any]:
     from simulator.presets import V3_LAYOUT, V3_NODE_LIMIT, deployment, node_for
     from workloads.flops import cached_tokens, mean_attended_keys, windowed_keys
     from workloads.layout import ParallelLayout
-    from workloads.ops import serving_model_ops, total, training_model_ops
+    from workloads.ops import total, training_model_ops
     from workloads.registry import load_model
+    from workloads.servingops import serving_model_ops
 
     spec = load_model(args.model)
     check_context(spec, args.seq_len, "--seq-len")

@@ -15,8 +15,9 @@ from simulator.analytic.decodetables import DecodeTable, decode_op_s, decode_sha
 from simulator.analytic.pricing import op_s
 from simulator.analytic.profile import apply_profile, rates_for
 from simulator.cli import main
-from workloads.ops import Op, decode_attention_op
+from workloads.ops import Op
 from workloads.registry import load_model
+from workloads.servingops import decode_attention_op
 
 
 def profile(name: str):

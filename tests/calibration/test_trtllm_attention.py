@@ -23,8 +23,9 @@ from simulator.analytic.pricing import op_s, priced_class
 from simulator.analytic.profile import rates_for
 from simulator.cli.main import main
 from simulator.explore.servingvalidate import published_serving
-from workloads.ops import attention_ops, decode_attention_op, serving_layer_ops
+from workloads.ops import attention_ops
 from workloads.registry import load_model
+from workloads.servingops import decode_attention_op, serving_layer_ops
 
 TABLE = PUBLISHED_DIR / "b200-trtllm.toml"
 

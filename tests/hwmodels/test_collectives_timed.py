@@ -25,7 +25,8 @@ from simulator.analytic.serving import _priced_layer_ops
 from simulator.analytic.training import _RunParts, resolved
 from simulator.presets import deployment
 from simulator.runspec import build_run
-from workloads.ops import ep_ops, tp_all_reduce_ops
+from workloads.ops import ep_ops
+from workloads.servingops import tp_all_reduce_ops
 
 EXCERPT = Path(__file__).parents[2] / "calibration" / "data" / "published" / "collectives-excerpt.csv"
 KINDS = {"all_gather": "all_gather", "reduce_scatter": "reduce_scatter", "alltoall": "all_to_all",

@@ -193,8 +193,8 @@ def test_serving_pays_deepeps_kernels_where_timed():
     from simulator.analytic.servingcomm import ep_comm_s, ep_kernel_s
     from simulator.presets import serving_layout
     from simulator.servespec import ServeSpec
-    from workloads.ops import serving_ep_ops
     from workloads.registry import load_model
+    from workloads.servingops import serving_ep_ops
 
     model = load_model("qwen3-235b-a22b")
     for node_name in ("b200-ib", "h100-ib"):

@@ -15,8 +15,9 @@ from simulator.analytic.training import block_ops
 from simulator.cli.main import main
 from simulator.runspec import build_run
 from workloads.gemms import attention_gemms, ffn_gemms, tp_shard
-from workloads.ops import elementwise_ops, serving_layer_ops
+from workloads.ops import elementwise_ops
 from workloads.registry import load_model
+from workloads.servingops import serving_layer_ops
 
 
 def llama(gpu: str = "h100", **kw):

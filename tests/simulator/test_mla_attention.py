@@ -17,8 +17,9 @@ from simulator.analytic.pricing import op_s, priced_class
 from simulator.analytic.profile import rates_for, sol_rates
 from simulator.cli import main
 from simulator.runspec import v3_pretraining
-from workloads.ops import attention_ops, serving_model_ops
+from workloads.ops import attention_ops
 from workloads.registry import load_model
+from workloads.servingops import serving_model_ops
 
 V3, LLAMA = load_model("deepseek-v3"), load_model("llama-3.1-8b")
 CSV_4K = {"fwd_ms": 1.148, "bwd_ms": 4.424}  # the dsv3 row at 4,096 tokens, bfloat16, top_left mask

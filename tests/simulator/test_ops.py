@@ -18,15 +18,9 @@ from workloads.comm import ep_bytes_per_token_per_layer
 from workloads.elementwise import layer_elementwise_bytes
 from workloads.flops import attended_keys, forward_flops_per_token
 from workloads.layout import ParallelLayout
-from workloads.ops import (
-    Op,
-    ep_ops,
-    layer_ops,
-    serving_model_ops,
-    total,
-    training_model_ops,
-)
+from workloads.ops import Op, ep_ops, layer_ops, total, training_model_ops
 from workloads.registry import load_model
+from workloads.servingops import serving_model_ops
 
 PRESETS = ["deepseek-v3", "deepseek-v2", "llama-3.1-405b", "llama-3.1-8b", "qwen2.5-72b", "mixtral-8x7b"]
 

@@ -83,8 +83,8 @@ def test_serve_and_serve_search_take_the_activations(capsys):
 def test_weight_only_kernels_cast_no_activations():
     """W4A8 quantizes each GEMM's activations (the 1x128 casts run); weight-only W4A16 reads them in bf16 and
     casts none."""
-    from workloads.ops import serving_layer_ops
     from workloads.registry import load_model
+    from workloads.servingops import serving_layer_ops
 
     spec = load_model("gpt-oss-120b")
 

@@ -117,8 +117,9 @@ def test_offloaded_weights_stream_over_pcie_and_show_when_the_forward_is_short()
 
 
 def test_expert_tp_splits_the_expert_gemms_and_adds_its_collectives():
-    from workloads.ops import serving_layer_ops, total
+    from workloads.ops import total
     from workloads.registry import load_model
+    from workloads.servingops import serving_layer_ops
 
     v3 = load_model("deepseek-v3")
     ops = {n: serving_layer_ops(v3, True, 64.0, 64.0, 4096.0, "decode", ep=32, expert_tp=n) for n in (1, 4)}

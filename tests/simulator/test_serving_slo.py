@@ -16,8 +16,9 @@ from simulator.analytic.servingmemory import kv_bytes_per_token, max_sequences_p
 from simulator.cli import main
 from simulator.presets import deployment
 from workloads.flops import attention_core_flops
-from workloads.ops import layer_ops, serving_layer_ops, total
+from workloads.ops import layer_ops, total
 from workloads.registry import load_model
+from workloads.servingops import serving_layer_ops
 
 V3 = load_model("deepseek-v3")
 

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from workloads.gemms import active_share, serving_moe_gemms
-from workloads.ops import serving_layer_ops
 from workloads.registry import load_model
+from workloads.servingops import serving_layer_ops
 
 
 def test_the_share_is_one_minus_the_chance_that_no_token_picks_a_slot():

@@ -62,7 +62,7 @@ def test_serving_runs_each_residual_add_inside_the_norm_after_it():
     """SGLang's and vLLM's fused_add_rmsnorm, TensorRT-LLM's RMSNorm with a residual: one kernel reads the
     sublayer's output and the residual, writes the new residual and its norm (4 h elements where apart the add
     moved 3 h and the norm 2 h); training keeps V3's kernels apart."""
-    from workloads.ops import serving_layer_ops
+    from workloads.servingops import serving_layer_ops
 
     spec = load_model("deepseek-v3")
     h = spec.hidden_size
