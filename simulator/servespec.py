@@ -40,6 +40,9 @@ class ServeSpec:
     batch_per_instance: int | None = None
     context: int = 4096  # tokens per sequence (prompt + output) whose KV the decode step reads
     tp: int = 1  # attention tensor parallelism (dense models: the whole layer)
+    # attention's input scattered over the tp group: MLA's down projections on each GPU's share of the tokens, their
+    # latent all-gathered (SGLang --enable-attn-tp-input-scattered); False: every GPU runs them on all the tokens
+    attn_tp_scattered: bool = False
     ep: int = 1  # decode pool's expert parallelism (MoE)
     redundant: int = 0  # extra expert slots in the decode pool
     prefill_ep: int = 1
@@ -195,6 +198,8 @@ class ServeSpec:
             raise ValueError(f"price_per_gpu_hour={self.price_per_gpu_hour} must be >= 0")
         if not isinstance(self.chunked_prefill, bool):
             raise ValueError(f"chunked_prefill={self.chunked_prefill!r} must be true or false")
+        if not isinstance(self.attn_tp_scattered, bool):
+            raise ValueError(f"attn_tp_scattered={self.attn_tp_scattered!r} must be true or false")
         sizes = self.graph_batches
         if not (
             isinstance(sizes, tuple)

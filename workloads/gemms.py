@@ -158,11 +158,20 @@ def head_gemms(spec: ModelSpec, tokens: float, mtp_depths: int = 0) -> list[Gemm
     return out
 
 
-def serving_moe_gemms(spec: ModelSpec, tokens: float, ep: int, redundant: int, expert_tp: int = 1) -> list[Gemm]:
+def serving_moe_gemms(
+    spec: ModelSpec, tokens: float, ep: int, redundant: int, expert_tp: int = 1, tp: int = 1
+) -> list[Gemm]:
     """One MoE layer's GEMMs on a GPU of an EP group with (experts + redundant) / ep expert slots, routing
-    balanced over the slots: router and shared experts on the GPU's own tokens, then the local experts. With
-    expert TP the experts are split over `expert_tp` GPUs (the intermediate dimension): each GPU runs
-    expert_tp times the experts, each on 1/expert_tp of its width, at the same tokens per expert."""
+    balanced over the slots: router and shared experts, then the local experts. With expert TP the experts are
+    split over `expert_tp` GPUs (the intermediate dimension): each GPU runs expert_tp times the experts, each on
+    1/expert_tp of its width, at the same tokens per expert.
+
+    With the experts on an attention TP group of `tp` > 1 GPUs (each rank holds the group's `tokens` x tp
+    tokens and the MoE's output is all-reduced over it: `workloads.servingops.moe_in_tp_group`), the router runs
+    whole on every rank over all of them and the shared experts are split over the group like a dense MLP
+    (TensorRT-LLM's `_compute_shared_expert_tp_size`: shared_tp_size = tp unless attention DP; SGLang's and
+    vLLM's shared experts are tensor-parallel MLPs, their gate a replicated linear). With `tp` 1 (attention DP,
+    an all-to-all, one GPU) both run on the GPU's own tokens."""
     slots = (spec.n_routed_experts + redundant) // ep
     routed = swiglu_gemms(
         "experts",
@@ -175,4 +184,7 @@ def serving_moe_gemms(spec: ModelSpec, tokens: float, ep: int, redundant: int, e
     # the EP group's tokens over all its slots: the share of this GPU's experts that run
     active = active_share(tokens * ep, spec.num_experts_per_tok, spec.n_routed_experts + redundant)
     routed = [replace(g, active=active) for g in routed]
-    return [g for g in ffn_gemms(spec, True, tokens, 1) if g.component != "routed_experts"] + routed
+    dense = [g for g in ffn_gemms(spec, True, tokens, 1) if g.component != "routed_experts"]
+    if tp > 1:
+        dense = [replace(g, m=g.m * tp) if g.component == "router" else tp_shard(g, tp) for g in dense]
+    return dense + routed

@@ -9,10 +9,12 @@ combine, and the head. `simulator.analytic.serving` prices it; `v3sim ops --phas
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from workloads.comm import expected_gpus, expected_nodes
 from workloads.dtypes import QUANTIZED_WEIGHTS, dtype_bytes
 from workloads.flops import attention_core_flops, decode_attention_flops
-from workloads.gemms import attention_gemms, ffn_gemms, head_gemms, serving_moe_gemms
+from workloads.gemms import Gemm, attention_gemms, ffn_gemms, head_gemms, serving_moe_gemms
 from workloads.memory import kv_bytes_per_token_per_layer
 from workloads.ops import (
     Op,
@@ -24,6 +26,53 @@ from workloads.ops import (
     layer_counts,
 )
 from workloads.spec import ModelSpec
+
+# MLA's down projections (TensorRT-LLM's "fused_A"): not split under attention TP, each rank runs them whole on
+# the group's tokens (TensorRT-LLM docs "Parallelism in TensorRT-LLM": "DeepSeek-R1: the fused_A GEMM is not
+# sharded"; SGLang's and vLLM's MLA hold them as replicated linears; SGLang pull 10568, Ant Group's H20 TP8
+# prefill: fused_qkv_a_proj_with_mqa 205.1 ms -> 26.1 ms once its input is scattered over the 8 GPUs)
+REPLICATED_UNDER_TP = ("q_a_proj", "kv_a_proj_with_mqa")
+# element-wise kernels over the down projections' latent, which each rank of an attention TP group holds for all
+# the group's tokens (q_b_proj and kv_b_proj split their output, not their input): its norms and the casts of the
+# up projections' inputs. The norms after each all-reduce stay a rank's share of the tokens (TensorRT-LLM fuses the
+# residual add and RMSNorm into its all-reduce, each rank normalizing its slice of the tokens)
+REPLICATED_KERNELS = ("latent_norms", "cast.q_latent", "cast.kv_latent")
+MOE_GROUP_KERNELS = ("router_topk", "cast.expert_input")  # with the experts on the group: its router, every token
+
+
+def _attention_gemm_op(g: Gemm, phase: str, dtype: str, act: str | None, tp: int, scattered: bool) -> Op:
+    """One attention GEMM of the tp group's tokens (`g`) as one GPU of the group runs it: 1/tp of the heads (the
+    same FLOPs and 1/tp of the weights), an MLA down projection whole on all the tokens, or (`scattered`) whole on
+    the GPU's 1/tp of them."""
+    if g.name not in REPLICATED_UNDER_TP or tp == 1:
+        return gemm_op(g, phase, "attn", dtype, act).scaled(1 / tp)
+    return gemm_op(replace(g, m=g.m / tp) if scattered else g, phase, "attn", dtype, act)
+
+
+def _elementwise(
+    spec: ModelSpec, moe: bool, casts: bool, tokens: float, phase: str, tp: int, moe_alone: bool
+) -> list[Op]:
+    """The layer's element-wise kernels on one GPU of a tp group: those of `REPLICATED_KERNELS` on all the group's
+    tokens, the router's top-k and the experts' input cast too where the experts sit on the group (not
+    `moe_alone`). The rest work on a GPU's heads, expert copies, shard of an MLP or slice of the tokens: `tokens`
+    at full width stand for them."""
+    own = elementwise_ops(spec, moe, casts, tokens, phase, fused_add_norm=True)
+    if tp == 1:
+        return own
+    whole = set(REPLICATED_KERNELS) | (set() if moe_alone else set(MOE_GROUP_KERNELS))
+    every = elementwise_ops(spec, moe, casts, tokens * tp, phase, fused_add_norm=True)
+    return [all_tokens if op.name in whole else op for op, all_tokens in zip(own, every, strict=True)]
+
+
+def latent_all_gather_ops(spec: ModelSpec, tokens: float, tp: int, phase: str) -> list[Op]:
+    """Scattered attention input: the all-gather of MLA's down-projected latent (q and kv, with the RoPE key; bf16)
+    of the tp group's `tokens` over the group, before the up projections (SGLang's attention TP with its input
+    scattered). Its NVLink bytes are what each GPU receives, (tp - 1) / tp of the gathered tensor."""
+    if tp == 1 or spec.attention != "mla":
+        return []
+    width = (spec.q_lora_rank or 0) + spec.kv_lora_rank + spec.qk_rope_head_dim
+    moved = (tp - 1) / tp * tokens * width * dtype_bytes("bf16")
+    return [Op("all_gather.latent", "collective", phase, "attn", "tp", "bf16", nvlink_bytes=moved)]
 
 
 def tp_all_reduce_ops(spec: ModelSpec, tokens: float, tp: int, phase: str, parts: tuple[str, ...]) -> list[Op]:
@@ -68,41 +117,51 @@ def serving_layer_ops(
     activation_dtype: str | None = None,
     window_ctx: float = 0.0,
     dense_weight_dtype: str | None = None,
+    scattered: bool = False,
 ) -> list[Op]:
     """One layer's ops on one serving GPU for `tokens` tokens through the weights, of which `queries` attend
     over `ctx` keys each (decode: tokens = queries over the cache; prefill: the prompt's new tokens, `window_ctx`
     of the keys the sliding-window layers' part).
 
-    Attention runs on the tp group's tokens, each GPU doing 1/tp of every projection. Decode: MLA in the
-    absorbed form reads its whole latent cache, GQA its 1/tp share of the kv heads. Prefill runs as it does
-    in DeepSeek's prefill (FlashAttention over per-head keys: MLA QK 192 / V 128, not absorbed): `prefix`
-    cached tokens per GPU (prompt-cache hits) have their latent up-projected to keys and values (MLA's
-    kv_b_proj) and are read by the attention, in `attention_dtype` (FlashAttention-3's fp8 forward reads
-    fp8 Q, K, V). Decode attention's compute stays bf16 (FlashMLA); its KV is read at `kv_dtype`. Both
-    phases run the layer's element-wise kernels (each residual add fused into the norm after it, RoPE, SwiGLU,
-    router, combine; fp8 weights: the 1x128 activation casts). TP adds an all-reduce after attention (and after a
-    dense MLP) over NVLink. Experts see each GPU's own tokens over (experts + redundant) / ep slots; a dense MLP
-    is split like attention. Experts on the attention TP group itself (ep == tp: `moe_in_tp_group`) take the
-    tokens routed to them from the group's, all of which every rank holds, and an all-reduce after the MoE sums
-    their outputs (no dispatch or combine). Expert TP splits each expert over `expert_tp` GPUs of a node: every
-    token's copy reaches all of them (an NVLink all-gather after the dispatch, fp8) and their partial outputs are
-    summed (a reduce-scatter before the combine, bf16). Quantized weights' GEMMs take `activation_dtype`
-    activations and compute in it (None: the weights' own dtype; `gemm_op`). The GEMMs outside the MoE blocks
-    (attention, the dense layers' MLPs) hold `dense_weight_dtype` weights where a checkpoint keeps them wider than
-    its experts (None: `weight_dtype`).
+    Attention runs on the tp group's tokens (`tokens` x tp), each GPU doing 1/tp of every projection but MLA's
+    down projections, which every GPU runs whole on all the group's tokens (`REPLICATED_UNDER_TP`), as it does the
+    norms and casts of their latent (`REPLICATED_KERNELS`); `scattered` (SGLang's --enable-attn-tp-input-scattered)
+    runs the down projections on each GPU's own 1/tp of the tokens and all-gathers their latent
+    (`latent_all_gather_ops`).
+    Decode: MLA in the absorbed form reads its whole latent cache, GQA its 1/tp share of the kv heads. Prefill runs
+    as it does in DeepSeek's prefill (FlashAttention over per-head keys: MLA QK 192 / V 128, not absorbed):
+    `prefix` cached tokens per GPU (prompt-cache hits) have their latent up-projected to keys and values (MLA's
+    kv_b_proj) and are read by the attention, in `attention_dtype` (FlashAttention-3's fp8 forward reads fp8 Q, K,
+    V). Decode attention's compute stays bf16 (FlashMLA); its KV is read at `kv_dtype`. Both phases run the
+    layer's element-wise kernels (each residual add fused into the norm after it, RoPE, SwiGLU, router, combine;
+    fp8 weights: the 1x128 activation casts). TP adds an all-reduce after attention (and after a dense MLP) over
+    NVLink.
+
+    Experts see each GPU's own tokens over (experts + redundant) / ep slots; a dense MLP is split like attention.
+    Experts on the attention TP group itself (ep == tp: `moe_in_tp_group`) take the tokens routed to them from the
+    group's, all of which every rank holds, and an all-reduce after the MoE sums their outputs (no dispatch or
+    combine); there the router runs whole on every rank over the group's tokens and the shared experts are split
+    over the group like a dense MLP (`workloads.gemms.serving_moe_gemms`). Expert TP splits each expert over
+    `expert_tp` GPUs of a node: every token's copy reaches all of them (an NVLink all-gather after the dispatch,
+    fp8) and their partial outputs are summed (a reduce-scatter before the combine, bf16). Quantized weights'
+    GEMMs take `activation_dtype` activations and compute in it (None: the weights' own dtype; `gemm_op`). The
+    GEMMs outside the MoE blocks (attention, the dense layers' MLPs) hold `dense_weight_dtype` weights where a
+    checkpoint keeps them wider than its experts (None: `weight_dtype`).
     """
     group, act, dense = tokens * tp, activation_dtype, dense_weight_dtype or weight_dtype
-    out = [gemm_op(g, phase, "attn", dense, act).scaled(1 / tp) for g in attention_gemms(spec, group)]
+    moe_alone = moe and not moe_in_tp_group(tp, ep, expert_tp)  # else the experts' outputs are all-reduced too
+    out = [_attention_gemm_op(g, phase, dense, act, tp, scattered) for g in attention_gemms(spec, group)]
+    if scattered:
+        out += latent_all_gather_ops(spec, group, tp, phase)
     casts = (act or weight_dtype) in QUANTIZED_WEIGHTS  # activations quantized for the GEMMs (not weight-only)
-    out += elementwise_ops(spec, moe, casts, tokens, phase, fused_add_norm=True)
+    out += _elementwise(spec, moe, casts, tokens, phase, tp, moe_alone)
     if phase == "prefill":
         out += _prefill_attention_ops(spec, queries, ctx, prefix, tp, dense, attention_dtype, act, window_ctx)
     else:
         out.append(decode_attention_op(spec, queries, ctx, tp, kv_dtype))
-    moe_alone = moe and not moe_in_tp_group(tp, ep, expert_tp)  # else the experts' outputs are all-reduced too
     out += tp_all_reduce_ops(spec, group, tp, phase, ("attn",) if moe_alone else ("attn", "mlp"))
     if moe:
-        gemms = serving_moe_gemms(spec, tokens, ep, redundant, expert_tp)
+        gemms = serving_moe_gemms(spec, tokens, ep, redundant, expert_tp, 1 if moe_alone else tp)
         out += [gemm_op(g, phase, "mlp", weight_dtype, act) for g in gemms]  # the MoE block: the experts' dtype
         if expert_tp > 1:
             pairs = (expert_tp - 1) * tokens * spec.num_experts_per_tok * spec.hidden_size

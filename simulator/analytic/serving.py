@@ -71,7 +71,7 @@ def spec_layer_ops(
     window_ctx = ctx * window_key_share(s) if phase == "prefill" and s.model.sliding_window else 0.0
     return layer_ops(
         s.model, moe, tokens, queries, ctx, phase, s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype, prefix,
-        s.expert_tp, s.attention_dtype, s.activation_dtype, window_ctx, s.dense_weight_dtype,
+        s.expert_tp, s.attention_dtype, s.activation_dtype, window_ctx, s.dense_weight_dtype, s.attn_tp_scattered,
     )  # fmt: skip
 
 

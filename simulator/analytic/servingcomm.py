@@ -54,11 +54,12 @@ def ep_comm_s(
 def collective_op_s(s: ServeSpec, op: Op) -> float:
     """Seconds of one layer's tensor-parallel collective op on its NVLink, as timed on the node's GPU
     (`hwmodels.collectives.in_node_s`): TP's all-reduce (`workloads.servingops.tp_all_reduce_ops`) as TensorRT-LLM's
-    all-reduce over the tp group, expert TP's all-gather and reduce-scatter as NCCL's over the expert-TP group
-    (the buffer each GPU ends with or starts from: its received bytes x n / (n - 1))."""
-    if op.component == "tp":
+    all-reduce over the tp group, the scattered attention's latent all-gather (`latent_all_gather_ops`) as NCCL's
+    over the tp group, expert TP's all-gather and reduce-scatter as NCCL's over the expert-TP group (the buffer
+    each GPU ends with or starts from: its received bytes x n / (n - 1))."""
+    if op.component == "tp" and op.name.startswith("all_reduce"):
         return in_node_s("custom_all_reduce", s.tp, all_reduce_message_bytes(op, s.tp), s.node)
-    n = s.expert_tp
+    n = s.tp if op.component == "tp" else s.expert_tp
     kind = "all_gather" if op.name.startswith("all_gather") else "reduce_scatter"
     return in_node_s(kind, n, op.nvlink_bytes * n / (n - 1), s.node)
 

@@ -252,6 +252,13 @@ def add_step_options(p: argparse.ArgumentParser, positive) -> None:
     )
     p.add_argument("--expert-tp", type=degree, default=1, help="GPUs each expert is split over, inside a node")
     p.add_argument(
+        "--attn-tp-scattered",
+        action="store_true",
+        help="with --tp > 1: attention's input scattered over the TP group, MLA's down projections on each GPU's "
+        "share of the tokens and their latent all-gathered (SGLang --enable-attn-tp-input-scattered) (default: "
+        "every GPU runs them on all the tokens)",
+    )
+    p.add_argument(
         "--offload-weights", action="store_true", help="prefill streams the weights that do not fit from host memory"
     )
 
@@ -299,6 +306,7 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         expert_imbalance=args.expert_imbalance,
         offload_weights=args.offload_weights,
         expert_tp=args.expert_tp,
+        attn_tp_scattered=args.attn_tp_scattered,
         batch=args.batch,
         batch_per_instance=args.batch_per_instance,
         context=args.context,

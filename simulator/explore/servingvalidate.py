@@ -132,6 +132,8 @@ def serving_options(r: dict[str, Any]) -> tuple[dict[str, Any], str]:
         options["window_kv"] = r["window_kv"]
     if r.get("overlap") in ("two-batch", "single-batch", "none"):
         options["overlap"] = r["overlap"]
+    if r.get("attn_tp_scattered") is True:
+        options["attn_tp_scattered"] = True
     return options, phase
 
 
