@@ -86,12 +86,14 @@ def tp_all_reduce_ops(spec: ModelSpec, tokens: float, tp: int, phase: str, parts
     return [Op(f"all_reduce.{part}", "collective", phase, part, "tp", "bf16", nvlink_bytes=moved) for part in parts]
 
 
-def moe_in_tp_group(tp: int, ep: int, expert_tp: int = 1) -> bool:
+def moe_in_tp_group(tp: int, ep: int) -> bool:
     """Whether a MoE layer's experts sit on the attention TP group that already holds every token of the group
-    (ep == tp, experts whole): each rank runs its experts on the tokens routed to them, and one all-reduce sums
-    the partial outputs, as TensorRT-LLM's and SGLang's MoE run under attention TP (TensorRT-LLM's "Expert
-    Parallelism" guide: an EP rank takes the tokens for its experts); no all-to-all."""
-    return tp > 1 and ep == tp and expert_tp == 1
+    (ep == tp): each rank runs its experts (whole, or its 1/expert_tp of each under expert TP: with expert_tp ==
+    tp every rank holds 1/tp of every expert) on the tokens routed to them, and one all-reduce sums the partial
+    outputs, as TensorRT-LLM's and SGLang's MoE run under attention TP (TensorRT-LLM's parallelism guide: moe_tp x
+    moe_ep = tp, "TP: every expert's weight matrix is sliced across all GPUs. Each GPU sees all tokens"); no
+    all-to-all, and no all-gather or reduce-scatter of expert TP either."""
+    return tp > 1 and ep == tp
 
 
 def all_reduce_message_bytes(op: Op, tp: int) -> float:
@@ -149,7 +151,7 @@ def serving_layer_ops(
     checkpoint keeps them wider than its experts (None: `weight_dtype`).
     """
     group, act, dense = tokens * tp, activation_dtype, dense_weight_dtype or weight_dtype
-    moe_alone = moe and not moe_in_tp_group(tp, ep, expert_tp)  # else the experts' outputs are all-reduced too
+    moe_alone = moe and not moe_in_tp_group(tp, ep)  # else the experts' outputs are all-reduced too
     out = [_attention_gemm_op(g, phase, dense, act, tp, scattered) for g in attention_gemms(spec, group)]
     if scattered:
         out += latent_all_gather_ops(spec, group, tp, phase)
@@ -163,7 +165,7 @@ def serving_layer_ops(
     if moe:
         gemms = serving_moe_gemms(spec, tokens, ep, redundant, expert_tp, 1 if moe_alone else tp)
         out += [gemm_op(g, phase, "mlp", weight_dtype, act) for g in gemms]  # the MoE block: the experts' dtype
-        if expert_tp > 1:
+        if expert_tp > 1 and moe_alone:  # on the TP group every rank holds the tokens; the all-reduce sums
             pairs = (expert_tp - 1) * tokens * spec.num_experts_per_tok * spec.hidden_size
             out += [
                 Op("all_gather.experts", "collective", phase, "mlp", "expert_tp", "fp8", nvlink_bytes=pairs),

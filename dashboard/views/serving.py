@@ -477,7 +477,10 @@ shown = metrics(out, unit)
 for row in range(0, len(shown), 4):
     for col, (label, value) in zip(st.columns(4), shown[row : row + 4], strict=False):
         col.metric(label, value)
-LIMITS = {"kv": "the KV cache is full", "tpot": "the TPOT target binds", "batch": "the batch is given"}
+LIMITS = {
+    "kv": "the KV cache is full", "tpot": "the TPOT target binds", "batch": "the batch is given",
+    "ttft": "the TTFT target binds",
+}  # fmt: skip
 limit = ""
 if "decode_bound" in out:
     limit = f" Decode batch: {LIMITS[out['decode_limit']]}; the step is {out['decode_bound']}-bound."

@@ -9,8 +9,12 @@ kept per phase (decode attention over each sequence's cache, prefill attention o
 expert all-to-all carries both. With no prompt tokens the step is the decode step exactly.
 
 In steady state a pool must prefill as many prompt tokens as it decodes requests: a request of P prompt and
-N output tokens needs P/N prompt tokens per output token, so each step's chunk is the step's output tokens
-x P/N. TPOT is the step; a prompt waits for its turn in those chunks (TTFT).
+N output tokens needs P/N prompt tokens per output token, so the steps take the step's output tokens x P/N of
+prompt per step on average. A prompt runs in pieces no smaller than it or the step's token budget allows
+(`prompt_piece`: a 1,024-token prompt runs whole in an engine whose chunks are 8,192 tokens, or that does not
+chunk at all): where that average is less than a piece, one step in so many carries a piece and the rest decode
+alone (`steady_step`), so a small batch pays a prompt's attention and the experts it reaches once per prompt,
+not a sliver of them every step. TPOT is the mean step; a prompt waits for its turn (TTFT).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from workloads.flops import cached_tokens, span_keys
 from workloads.gemms import gemm_bytes
 from workloads.ops import Op
 
-LIMITS = {"kv": "the KV cache", "tpot": "the TPOT target", "batch": "the given batch"}  # what set a batch
+LIMITS = {"kv": "the KV cache", "tpot": "the TPOT target", "batch": "the given batch", "ttft": "the TTFT target"}
 
 
 class OutOfReach(ValueError):
@@ -124,6 +128,35 @@ def mixed_step(s: ServeSpec, rates: KernelRates, batch: float, chunk: float) -> 
     return MixedStep(sum(parts.values()), batch * s.tokens_per_step, chunk, parts)
 
 
+def prompt_piece(s: ServeSpec, chunk: float) -> float:
+    """Prompt tokens per GPU a step carries when it carries any, for `chunk` tokens a step on average: a prompt's
+    new tokens (over its attention TP group's GPUs) or the step's token budget (`s.prefill_tokens`, where
+    given) if less, and never less than the average itself (a busy pool takes some in every step)."""
+    whole = prompt_tokens(s) * (1 - s.cache_hit) / s.tp
+    budget = s.prefill_tokens if s.prefill_tokens is not None else whole
+    return max(chunk, min(whole, budget))
+
+
+def steady_step(s: ServeSpec, rates: KernelRates, batch: float, chunk: float) -> MixedStep:
+    """The mean step of a steady pool of `batch` decoding sequences per GPU taking `chunk` prompt tokens a step
+    on average: each attention unit of an instance (a data-parallel GPU, or a tp group) carries a `prompt_piece`
+    in one step of piece / chunk, its prompts arriving apart from the other units'; a step lasts as long as its
+    busiest unit's (every GPU waits for it at each MoE layer, as the event model prices a step), so it runs as
+    `mixed_step` whenever any unit carries a piece and decodes alone otherwise (TensorRT-LLM's "ADP Balance
+    Strategy" blog: with attention DP "the iteration time is dominated by the slowest rank"). The same as
+    `mixed_step` where every step carries a piece."""
+    piece = prompt_piece(s, chunk)
+    mixed = mixed_step(s, rates, batch, piece)
+    if chunk <= 0 or piece <= chunk:
+        return mixed if chunk > 0 else mixed_step(s, rates, batch, 0.0)
+    units = max(s.ep, s.tp) // s.tp
+    alone, share = mixed_step(s, rates, batch, 0.0), 1 - (1 - chunk / piece) ** units
+    parts = {k: share * mixed.breakdown.get(k, 0.0) + (1 - share) * alone.breakdown.get(k, 0.0)
+             for k in mixed.breakdown.keys() | alone.breakdown.keys()}  # fmt: skip
+    step_s = share * mixed.step_s + (1 - share) * alone.step_s
+    return MixedStep(step_s, mixed.output_tokens, chunk, parts)
+
+
 def decoding_context(s: ServeSpec) -> float:
     """Tokens a decoding sequence's cache holds on average in a steady pool: its prompt and half its output
     (sequences sit at every point of their output alike), where `s.context` is the whole request; its KV is
@@ -143,15 +176,17 @@ def chunk_for(s: ServeSpec, output_tokens_per_step: float) -> float:
 
 def colocated_point(s: ServeSpec, rates: KernelRates, capacity: int) -> tuple[float, str]:
     """The co-located pool's batch per GPU and what set it: the given batch, else the KV cache's capacity where
-    it meets `s.tpot_ms` (or no target is set), else the largest batch that does (`largest_meeting`: the mixed
-    step grows with the batch, its chunk too). A TTFT target is then checked at that batch: a smaller batch takes a
-    smaller chunk each step, so a prompt waits more steps and no smaller batch brings the first token sooner."""
+    it meets `s.tpot_ms` (or no target is set), else the largest batch that does (`largest_meeting`: the mean
+    step grows with the batch, its prompts too). A TTFT target is then checked at that batch and, missed, at
+    smaller ones (`_meeting_ttft`): TTFT is not monotonic in the batch (a busy pool's prompt waits for fewer,
+    bigger chunks as the batch grows; a quiet pool's prompt runs whole in one step, shorter at a smaller
+    batch), so the largest smaller batch that meets it is sought on a grid."""
     if s.decode_batch is not None:
         return s.decode_batch, "batch"
 
     def tpot(batch: int) -> float:  # as colocated_numbers prices it, without the decode-alone step it reports
         out = batch * s.tokens_per_step
-        return mixed_step(s, rates, batch, chunk_for(s, out)).step_s / s.tokens_per_step
+        return steady_step(s, rates, batch, chunk_for(s, out)).step_s / s.tokens_per_step
 
     if s.tpot_ms is None or (at_capacity := tpot(capacity)) * 1e3 <= s.tpot_ms:
         batch, limit = capacity, "kv"
@@ -167,35 +202,62 @@ def colocated_point(s: ServeSpec, rates: KernelRates, capacity: int) -> tuple[fl
     if s.ttft_ms is not None:
         ttft = colocated_numbers(s, rates, batch)["ttft_s"]
         if ttft * 1e3 > s.ttft_ms:
-            raise OutOfReach(
-                "ttft",
-                f"TTFT {s.ttft_ms:g} ms is out of reach co-located: at {batch:g} sequences per GPU (the most "
-                f"{LIMITS[limit]} allows) a prompt's chunks take {ttft * 1e3:,.0f} ms; raise --ttft-ms or --tpot-ms, "
-                "or run separate prefill and decode pools",
-            )
+            smaller = _meeting_ttft(s, rates, int(batch))
+            if smaller is None:
+                raise OutOfReach(
+                    "ttft",
+                    f"TTFT {s.ttft_ms:g} ms is out of reach co-located: at {batch:g} sequences per GPU (the most "
+                    f"{LIMITS[limit]} allows) a prompt takes {ttft * 1e3:,.0f} ms to its first token, and no smaller "
+                    "batch meets it; raise --ttft-ms or --tpot-ms, or run separate prefill and decode pools",
+                )
+            batch, limit = smaller, "ttft"
     return batch, limit
+
+
+def _meeting_ttft(s: ServeSpec, rates: KernelRates, batch: int) -> int | None:
+    """The largest batch below `batch` whose TTFT meets `s.ttft_ms`: the first to meet it on a grid of batches
+    each 0.8 of the last, then bisected against the grid point above it (TTFT runs one way between two); None
+    where none does."""
+    target = s.ttft_ms / 1e3 if s.ttft_ms is not None else 0.0
+
+    def meets(b: int) -> bool:
+        return colocated_numbers(s, rates, b)["ttft_s"] <= target
+
+    above, b = batch, int(batch * 0.8)
+    while b >= 1 and not meets(b):
+        above, b = b, (int(b * 0.8) if b > 1 else 0)
+    if b < 1:
+        return None
+    while above - b > 1:
+        mid = (above + b) // 2
+        b, above = (mid, above) if meets(mid) else (b, mid)
+    return b
 
 
 def colocated_numbers(s: ServeSpec, rates: KernelRates, batch: float) -> dict[str, Any]:
     """`serve`'s answer for one co-located pool at `batch` sequences per GPU: TPOT, output and input tokens/s
-    per GPU, the chunk per step and TTFT (a prompt's new tokens in chunks, after half a step's wait)."""
+    per GPU, the prompt tokens per step (on average, and in a step that carries a piece of a prompt) and TTFT (a
+    prompt's pieces, after half a step's wait)."""
     alone = decode(s, rates, batch, context=decoding_context(s))
     chunk = chunk_for(s, alone.tokens)
-    step = mixed_step(s, rates, batch, chunk)
-    new = prompt_tokens(s) * (1 - s.cache_hit)
+    step = steady_step(s, rates, batch, chunk)
+    piece = prompt_piece(s, chunk) if chunk else 0.0
+    carrying = mixed_step(s, rates, batch, piece).step_s if chunk else step.step_s
+    new = prompt_tokens(s) * (1 - s.cache_hit) / s.tp  # a prompt's new tokens per GPU of its group
     per_gpu = step.output_tokens / step.step_s
-    steps_per_prompt = max(1.0, new / chunk) if chunk else 1.0
+    pieces = max(1.0, new / piece) if piece else 1.0
     return {
         "colocated": True,
         "batch_per_gpu": batch,
         "tpot_s": step.step_s / s.tokens_per_step,
         "decode_step_s": step.step_s,
         "prefill_chunk_tokens_per_gpu": chunk,
+        "prompt_piece_tokens_per_gpu": piece,
         "output_tokens_per_s_per_gpu": per_gpu,
         "output_tokens_per_s_per_node": per_gpu * s.node.gpus_per_node,
         "output_tokens_per_s_per_sequence": per_gpu / batch,
         "input_tokens_per_s_per_gpu": chunk / (1 - s.cache_hit) / step.step_s,
-        "ttft_s": (0.5 + steps_per_prompt) * step.step_s,
+        "ttft_s": 0.5 * step.step_s + pieces * carrying,
         "decode_only_step_s": alone.step_s,
         "breakdown": {"colocated": step.breakdown},
     }

@@ -37,7 +37,7 @@ def ep_comm_s(
     The all-to-all ends when its busiest GPU has received its dispatch and sent its combine, `imbalance` x the
     mean GPU's copies (the training model's `expert_imbalance` likewise scales its links, not the call's cost).
     Zero where the experts sit on the attention TP group (`workloads.servingops.moe_in_tp_group`)."""
-    if moe_in_tp_group(s.tp, ep, s.expert_tp):
+    if moe_in_tp_group(s.tp, ep):
         return 0.0  # the attention TP group holds every token: its all-reduce after the MoE is the layer's op
     node = s.node
     ops = serving_ep_ops(s.model, tokens, ep, node.scaleup_domain_gpus, forwarded, "decode", node_limit)

@@ -29,9 +29,10 @@ instance, no prefill instances and no KV transfer.
   least-loaded such unit, whose steps build its KV chunk by chunk.
 - A step has a token budget per GPU: `s.prefill_tokens` (a scheduler's max_num_batched_tokens or chunked
   prefill size: vLLM V1 and SGLang default to 8,192 on large GPUs, and a whole prompt then lands in one step),
-  else the analytic operating point's step (its batch's tokens and its steady chunk: the smooth chunks the
-  analytic model assumes). Its decoding sequences' tokens come first (one each, and the MTP drafts), the rest
-  goes to the unit's admitted prompts, first come first served. It costs the decode step (as above) plus
+  else the analytic operating point's step (its batch's tokens and the piece of prompt a step carries when it
+  carries any: `colocated.prompt_piece`, a whole prompt where the average share is smaller). Its decoding
+  sequences' tokens come first (one each, and the MTP drafts), the rest goes to the unit's admitted prompts,
+  first come first served. It costs the decode step (as above) plus
   what its chunk adds at that batch (the analytic mixed step less the decode step, `colocated.mixed_step`,
   tabulated at the deployment's context); a step of chunks alone costs a prefill forward of them. A
   prompt's first token comes with the step that takes its last chunk (TTFT); it decodes from the next step.
@@ -147,7 +148,7 @@ def build_setup(
             f"({kv_tokens:,} tokens); shorten --input-len / --output-len or raise --context"
         )
     if s.colocated:  # the step's token budget per GPU (module docstring); the KV is built where it decodes
-        steady = batch * s.verify_tokens + colocated_numbers(s, rates, batch)["prefill_chunk_tokens_per_gpu"]
+        steady = batch * s.verify_tokens + colocated_numbers(s, rates, batch)["prompt_piece_tokens_per_gpu"]
         room, latency, per_token = s.prefill_tokens or math.ceil(steady), 0.0, 0.0
     else:
         room = prefill_point(s, rates).tokens

@@ -26,8 +26,10 @@ TRAIN_JSON = {
 
 def _args(key: str, v: Any) -> list[str]:
     """One option as typed: `--key value` (a whole number without a decimal point), a switch alone where it is
-    on (`--colocated`)."""
+    on (`--colocated`), its `--no-` form where a default is turned off (`--no-chunked-prefill`)."""
     flag = "--" + FLAG_NAMES.get(key, key).replace("_", "-")
+    if v is False:  # a switch that turns a default off (`--no-chunked-prefill`)
+        return ["--no-" + flag.removeprefix("--")]
     if v is True:
         return [flag]
     return [flag, str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)]

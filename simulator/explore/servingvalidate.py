@@ -134,6 +134,12 @@ def serving_options(r: dict[str, Any]) -> tuple[dict[str, Any], str]:
         options["overlap"] = r["overlap"]
     if r.get("attn_tp_scattered") is True:
         options["attn_tp_scattered"] = True
+    if "expert_tp" in r:
+        options["expert_tp"] = r["expert_tp"]
+    if "prefill_tokens" in r:  # an offline run's step budget per GPU (its scheduler's max_num_tokens)
+        options["prefill_tokens"] = r["prefill_tokens"]
+    if r.get("chunked_prefill") is False:  # a prompt enters a step whole
+        options["chunked_prefill"] = False
     return options, phase
 
 

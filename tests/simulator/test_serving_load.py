@@ -241,9 +241,11 @@ def colocated_pool():
 
 
 def test_a_colocated_pool_under_load_agrees_with_its_analytic_point(colocated_pool):
-    """`serve --colocated --rate`: one pool whose steps carry the decode batch and the prompts' chunks. Below
-    capacity, with the budget at the analytic step's tokens (the default), it keeps up, and its TPOT and TTFT
-    land on the analytic co-located point (measured 2026-12-05: 59.1 vs 59.5 ms, 579 vs 574 ms)."""
+    """`serve --colocated --rate`: one pool whose steps carry the decode batch and the prompts. Below capacity,
+    with the budget at the analytic step's tokens (the default: its batch and a whole prompt), it keeps up; its
+    TPOT lands on the analytic step at the run's own batch and its TTFT on the analytic point's (measured
+    2026-12-07: 39.9 vs 42.0 ms at the run's 2.6 sequences per GPU, 277 vs 282 ms). The point itself, at the
+    TPOT target's larger batch, steps slower: more of the eight units carry a prompt in a step."""
     from simulator.analytic.serving import serve
 
     s, rates = colocated_pool
@@ -252,7 +254,7 @@ def test_a_colocated_pool_under_load_agrees_with_its_analytic_point(colocated_po
     out = simulate_serving(s, rates, 0.68 * capacity, requests=3000)
     assert out["colocated"] and out["prefill_instances"] == 0 and out["prefill_gpus"] == 0
     assert out["completed_qps"] == pytest.approx(out["offered_qps"], rel=0.05)
-    assert out["tpot_s"]["p50"] == pytest.approx(point["tpot_s"], rel=0.05)
+    assert out["tpot_s"]["p50"] == pytest.approx(out["analytic_tpot_s"], rel=0.08)
     assert out["ttft_s"]["p50"] == pytest.approx(point["ttft_s"], rel=0.25)
     assert out["mean_busiest_batch_per_gpu"] <= point["batch_per_gpu"]  # the TPOT target's batch caps the units
     assert out["analytic_tpot_s"] <= point["tpot_s"]  # the analytic step at the run's (smaller) mean batch
@@ -276,16 +278,22 @@ def test_a_saturated_colocated_pool_emits_what_its_analytic_point_does():
     assert out["tpot_s"]["p50"] == pytest.approx(point["tpot_s"], rel=0.02)
 
 
-def test_a_scheduler_budget_of_whole_prompts_bursts_the_steps(colocated_pool):
-    """vLLM's and SGLang's 8,192-token budget takes whole prompts into a step: those steps are long, every
-    decoding sequence waits through them, so TPOT rises past the smooth-chunk point and the TPOT-capped batch
-    then completes fewer requests than arrive."""
+def test_thin_chunks_every_step_cost_a_small_batch_more_than_whole_prompts(colocated_pool):
+    """A step budget that cuts every prompt into thin chunks (64 tokens a step per GPU) keeps a chunk in nearly
+    every step, each waking most of the experts the step's few decode tokens leave idle; whole prompts (the
+    default budget, or vLLM's and SGLang's 8,192) run in one step each, long but rare. At this small batch the
+    thin chunks cost TPOT and, a prompt spread over dozens of steps, far more TTFT (measured 2026-12-07: TPOT
+    44.6 vs 39.9 ms, TTFT 1.60 vs 0.28 s). Both keep up with the load."""
     s, rates = colocated_pool
     rate = 0.68 * decode_capacity_qps(s, rates, 256)
-    smooth = simulate_serving(s, rates, rate, requests=3000)
-    bursts = simulate_serving(replace(s, prefill_tokens=8192), rates, rate, requests=3000)
-    assert bursts["tpot_s"]["p50"] > 1.5 * smooth["tpot_s"]["p50"]
-    assert bursts["completed_qps"] < 0.9 * bursts["offered_qps"]
+    whole = simulate_serving(s, rates, rate, requests=3000)
+    thin = simulate_serving(replace(s, prefill_tokens=64), rates, rate, requests=3000)
+    chunks_8k = simulate_serving(replace(s, prefill_tokens=8192), rates, rate, requests=3000)
+    assert thin["tpot_s"]["p50"] > 1.05 * whole["tpot_s"]["p50"]
+    assert thin["ttft_s"]["p50"] > 3 * whole["ttft_s"]["p50"]
+    assert chunks_8k["tpot_s"]["p50"] == pytest.approx(whole["tpot_s"]["p50"], rel=0.05)
+    for out in (whole, thin, chunks_8k):
+        assert out["completed_qps"] == pytest.approx(out["offered_qps"], rel=0.05)
     with pytest.raises(ValueError, match="a co-located pool has no prefill instances"):
         simulate_serving(s, rates, rate, requests=200, prefill_instances=2)
 

@@ -32,14 +32,14 @@ def test_every_output_token_is_counted_over_the_whole_run():
 
 def test_many_requests_approach_the_steady_point_and_few_fall_short_of_it():
     """Ramp-up and drain weigh less the more requests there are: 2,048 requests (32 batches) land within 4% of
-    the steady co-located point, below it; 64 (one batch) never fill the pool's batch evenly and fall far short
-    (measured 2026-12-05: -2.5% and -29%)."""
+    the steady co-located point, below it; 64 (one batch) never fill the pool's batch evenly and fall short
+    (measured 2026-12-07, each step taking a whole 512-token prompt beside its batch: -0.2% and -7.5%)."""
     few, many = run(64), run(2048)
     steady = many["steady_output_tokens_per_s_per_gpu"]
     assert few["steady_output_tokens_per_s_per_gpu"] == steady and many["steady_batch_per_gpu"] == 64
     assert many["output_tokens_per_s_per_gpu"] == pytest.approx(steady, rel=0.04)
-    assert few["output_tokens_per_s_per_gpu"] < 0.85 * steady < many["output_tokens_per_s_per_gpu"] < steady
-    assert few["mean_batch_per_gpu"] < 0.85 * 64 < many["mean_batch_per_gpu"] <= 64
+    assert few["output_tokens_per_s_per_gpu"] < 0.95 * steady < many["output_tokens_per_s_per_gpu"] < steady
+    assert few["mean_batch_per_gpu"] < 0.95 * 64 < many["mean_batch_per_gpu"] <= 64
 
 
 def test_fixed_lengths_draw_nothing_and_drawn_ones_follow_the_seed():

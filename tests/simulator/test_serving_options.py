@@ -253,10 +253,11 @@ def test_colocated_steps_carry_prompt_chunks_through_the_decode_weights(capsys):
     decode step exactly (each cache at its prompt and half its output: the pool's mean); a chunk shares the
     GEMMs' weight reads, so the mixed step costs more than decode alone
     and less than decode plus a separate prefill forward of the same tokens; the chunk keeps the pool even
-    (prompt / output tokens per output token); a shorter output means bigger chunks and a longer TPOT."""
+    (prompt / output tokens per output token), and TPOT is the mean step (`steady_step`: whole prompts in some
+    steps); a shorter output means bigger chunks and a longer TPOT."""
     from dataclasses import replace
 
-    from simulator.analytic.colocated import chunk_for, decoding_context, mixed_step
+    from simulator.analytic.colocated import chunk_for, decoding_context, mixed_step, steady_step
     from simulator.analytic.serving import prefill
 
     s = deployment(gpu="h200", ep=8, redundant=0, batch=64, context=3072, output_tokens=2048, colocated=True)
@@ -271,7 +272,8 @@ def test_colocated_steps_carry_prompt_chunks_through_the_decode_weights(capsys):
     apart = alone.step_s + prefill(replace(s, prefill_ep=8, prefill_redundant=0), rates, int(chunk)).step_s
     assert alone.step_s < mixed < apart
     out = serve(s)
-    assert out["colocated"] and out["tpot_s"] == pytest.approx(mixed / s.tokens_per_step)
+    steady = steady_step(s, rates, 64, chunk).step_s  # a whole prompt in some steps, under DP8 any unit's
+    assert alone.step_s < steady and out["colocated"] and out["tpot_s"] == pytest.approx(steady / s.tokens_per_step)
     assert out["input_tokens_per_s_per_gpu"] == pytest.approx(out["output_tokens_per_s_per_gpu"] * 1024 / 2048)
     shorter = serve(replace(s, output_tokens=512))
     assert shorter["prefill_chunk_tokens_per_gpu"] > out["prefill_chunk_tokens_per_gpu"]
@@ -326,10 +328,12 @@ def test_experts_on_the_attention_tp_group_are_all_reduced_not_dispatched():
 
 
 def test_a_colocated_pool_meets_its_slo_at_the_largest_batch_that_does(capsys):
-    """`serve --colocated --tpot-ms`: the largest batch whose mixed step (decode and its share of prompt chunks)
-    meets the TPOT target; one sequence more misses it. TTFT falls as the batch grows (bigger chunks, fewer
-    steps per prompt), so the chosen batch has the soonest first token of any that meet TPOT, and a TTFT target
-    it misses is out of reach: a one-line error naming the fix."""
+    """`serve --colocated --tpot-ms`: the largest batch whose mean step (decode and its share of the prompts)
+    meets the TPOT target; one sequence more misses it. Here a prompt runs whole in one step (1,024 tokens on its
+    DP GPU, more than a step's average share), so TTFT rises with the batch (measured 2026-12-07: 138 ms at one
+    sequence a GPU, 159 ms at the TPOT target's 30); a TTFT target the TPOT batch misses takes the largest smaller
+    batch that meets it (what set the batch: "ttft"), and one no batch meets is out of reach: a one-line error
+    naming the fix."""
     from dataclasses import replace
 
     from simulator.analytic.colocated import OutOfReach, colocated_numbers, colocated_point
@@ -342,7 +346,11 @@ def test_a_colocated_pool_meets_its_slo_at_the_largest_batch_that_does(capsys):
     assert limit == "tpot" and 1 < batch < capacity
     at, above = colocated_numbers(s, rates, batch), colocated_numbers(s, rates, batch + 1)
     assert at["tpot_s"] <= 0.050 < above["tpot_s"]
-    assert all(colocated_numbers(s, rates, b)["ttft_s"] >= at["ttft_s"] for b in (1, batch // 4, batch // 2))
+    assert all(colocated_numbers(s, rates, b)["ttft_s"] < at["ttft_s"] for b in (1, batch // 4, batch // 2))
+    quick = replace(s, ttft_ms=150.0)
+    smaller, limit = colocated_point(quick, rates, capacity)
+    assert limit == "ttft" and 1 <= smaller < batch
+    assert colocated_numbers(s, rates, smaller)["ttft_s"] <= 0.150 < colocated_numbers(s, rates, smaller + 1)["ttft_s"]
     out = serve(s)
     assert (out["batch_per_gpu"], out["decode_limit"], out["tpot_target_s"]) == (batch, "tpot", 0.050)
     assert colocated_point(replace(s, tpot_ms=None), rates, capacity) == (capacity, "kv")
