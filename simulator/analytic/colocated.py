@@ -52,6 +52,7 @@ class MixedStep:
     output_tokens: float
     prompt_tokens: float
     breakdown: dict[str, float]
+    piece_step_s: float = 0.0  # `steady_step`: the step that carries a piece of a prompt (0: none carries one)
 
 
 ONE_PASS = ("elementwise", "collective")  # kernels that run once over the step's concatenated tokens
@@ -145,16 +146,18 @@ def steady_step(s: ServeSpec, rates: KernelRates, batch: float, chunk: float) ->
     `mixed_step` whenever any unit carries a piece and decodes alone otherwise (TensorRT-LLM's "ADP Balance
     Strategy" blog: with attention DP "the iteration time is dominated by the slowest rank"). The same as
     `mixed_step` where every step carries a piece."""
+    if chunk <= 0:
+        return mixed_step(s, rates, batch, 0.0)
     piece = prompt_piece(s, chunk)
     mixed = mixed_step(s, rates, batch, piece)
-    if chunk <= 0 or piece <= chunk:
-        return mixed if chunk > 0 else mixed_step(s, rates, batch, 0.0)
+    if piece <= chunk:
+        return replace(mixed, piece_step_s=mixed.step_s)
     units = max(s.ep, s.tp) // s.tp
     alone, share = mixed_step(s, rates, batch, 0.0), 1 - (1 - chunk / piece) ** units
     parts = {k: share * mixed.breakdown.get(k, 0.0) + (1 - share) * alone.breakdown.get(k, 0.0)
              for k in mixed.breakdown.keys() | alone.breakdown.keys()}  # fmt: skip
     step_s = share * mixed.step_s + (1 - share) * alone.step_s
-    return MixedStep(step_s, mixed.output_tokens, chunk, parts)
+    return MixedStep(step_s, mixed.output_tokens, chunk, parts, mixed.step_s)
 
 
 def decoding_context(s: ServeSpec) -> float:
@@ -242,7 +245,6 @@ def colocated_numbers(s: ServeSpec, rates: KernelRates, batch: float) -> dict[st
     chunk = chunk_for(s, alone.tokens)
     step = steady_step(s, rates, batch, chunk)
     piece = prompt_piece(s, chunk) if chunk else 0.0
-    carrying = mixed_step(s, rates, batch, piece).step_s if chunk else step.step_s
     new = prompt_tokens(s) * (1 - s.cache_hit) / s.tp  # a prompt's new tokens per GPU of its group
     per_gpu = step.output_tokens / step.step_s
     pieces = max(1.0, new / piece) if piece else 1.0
@@ -257,7 +259,7 @@ def colocated_numbers(s: ServeSpec, rates: KernelRates, batch: float) -> dict[st
         "output_tokens_per_s_per_node": per_gpu * s.node.gpus_per_node,
         "output_tokens_per_s_per_sequence": per_gpu / batch,
         "input_tokens_per_s_per_gpu": chunk / (1 - s.cache_hit) / step.step_s,
-        "ttft_s": 0.5 * step.step_s + pieces * carrying,
+        "ttft_s": 0.5 * step.step_s + pieces * (step.piece_step_s or step.step_s),
         "decode_only_step_s": alone.step_s,
         "breakdown": {"colocated": step.breakdown},
     }
