@@ -486,7 +486,8 @@ if "decode_bound" in out:
     limit = f" Decode batch: {LIMITS[out['decode_limit']]}; the step is {out['decode_bound']}-bound."
 elif out.get("colocated"):
     limit = (
-        f" One pool: {out['prefill_chunk_tokens_per_gpu']:,.0f} prompt tokens ride each decode step (decode alone "
+        f" One pool: {out['prefill_chunk_tokens_per_gpu']:,.0f} prompt tokens ride a decode step on average, "
+        f"{out['prompt_piece_tokens_per_gpu']:,.0f} in a step that carries a piece of a prompt (decode alone "
         f"{duration(out['decode_only_step_s'])} a step); batch: {LIMITS[out['decode_limit']]}."
     )
 st.caption(

@@ -385,10 +385,12 @@ def print_serve(out: dict[str, Any]) -> None:
     if out.get("colocated"):
         chunk, alone = out["prefill_chunk_tokens_per_gpu"], out["decode_only_step_s"] * 1e3
         tok_out, tok_in = out["output_tokens_per_s_per_gpu"], out["input_tokens_per_s_per_gpu"]
+        piece = out["prompt_piece_tokens_per_gpu"]
+        pieces = f" ({piece:,.0f} in a step that carries a prompt's piece)" if piece > chunk else ""
         print(
-            f"  co-located    batch {out['batch_per_gpu']:g} per GPU and {chunk:,.0f} prompt tokens per step: TPOT "
-            f"{out['tpot_s'] * 1e3:.1f} ms (decode alone {alone:.1f} ms a step), {tok_out:,.0f} output and "
-            f"{tok_in:,.0f} input tok/s per GPU, TTFT {out['ttft_s'] * 1e3:,.0f} ms"
+            f"  co-located    batch {out['batch_per_gpu']:g} per GPU and {chunk:,.0f} prompt tokens per step"
+            f"{pieces}: TPOT {out['tpot_s'] * 1e3:.1f} ms (decode alone {alone:.1f} ms a step), {tok_out:,.0f} "
+            f"output and {tok_in:,.0f} input tok/s per GPU, TTFT {out['ttft_s'] * 1e3:,.0f} ms"
         )
         print(f"  output cost   ${out['usd_per_million_output_tokens']:.3f} per million tokens")
     elif "tpot_s" in out:
