@@ -259,6 +259,12 @@ class ServeSpec:
         return 1 + self.mtp_tokens if self.mtp_acceptance is not None else 1
 
     @property
+    def attention_units(self) -> int:
+        """Attention units of one decode instance, each scheduling its own sequences: its data-parallel GPUs, or
+        its tp groups."""
+        return max(self.ep, self.tp) // self.tp
+
+    @property
     def instance_gpus(self) -> int:
         """GPUs of one decode instance: the EP group, or the attention TP group when larger."""
         return math.lcm(self.ep, self.tp)

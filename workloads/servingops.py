@@ -54,14 +54,11 @@ def _elementwise(
 ) -> list[Op]:
     """The layer's element-wise kernels on one GPU of a tp group: those of `REPLICATED_KERNELS` on all the group's
     tokens, the router's top-k and the experts' input cast too where the experts sit on the group (not
-    `moe_alone`). The rest work on a GPU's heads, expert copies, shard of an MLP or slice of the tokens: `tokens`
-    at full width stand for them."""
+    `moe_alone`: an element-wise kernel's bytes grow with its tokens, tp times the GPU's share). The rest work on a
+    GPU's heads, expert copies, shard of an MLP or slice of the tokens: `tokens` at full width stand for them."""
     own = elementwise_ops(spec, moe, casts, tokens, phase, fused_add_norm=True)
-    if tp == 1:
-        return own
-    whole = set(REPLICATED_KERNELS) | (set() if moe_alone else set(MOE_GROUP_KERNELS))
-    every = elementwise_ops(spec, moe, casts, tokens * tp, phase, fused_add_norm=True)
-    return [all_tokens if op.name in whole else op for op, all_tokens in zip(own, every, strict=True)]
+    whole = set(REPLICATED_KERNELS) | (set() if moe_alone else set(MOE_GROUP_KERNELS)) if tp > 1 else set()
+    return [replace(op, hbm_bytes=op.hbm_bytes * tp) if op.name in whole else op for op in own]
 
 
 def latent_all_gather_ops(spec: ModelSpec, tokens: float, tp: int, phase: str) -> list[Op]:

@@ -152,8 +152,7 @@ def steady_step(s: ServeSpec, rates: KernelRates, batch: float, chunk: float) ->
     mixed = mixed_step(s, rates, batch, piece)
     if piece <= chunk:
         return replace(mixed, piece_step_s=mixed.step_s)
-    units = max(s.ep, s.tp) // s.tp
-    alone, share = mixed_step(s, rates, batch, 0.0), 1 - (1 - chunk / piece) ** units
+    alone, share = mixed_step(s, rates, batch, 0.0), 1 - (1 - chunk / piece) ** s.attention_units
     parts = {k: share * mixed.breakdown.get(k, 0.0) + (1 - share) * alone.breakdown.get(k, 0.0)
              for k in mixed.breakdown.keys() | alone.breakdown.keys()}  # fmt: skip
     step_s = share * mixed.step_s + (1 - share) * alone.step_s

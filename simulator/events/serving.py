@@ -170,7 +170,7 @@ def build_setup(
         decode=decode_table(replace(s, colocated=False), rates),
         prefill_units=max(s.prefill_ep, tp) // tp,
         prefill_room=room * tp,
-        decode_units=max(s.ep, tp) // tp,
+        decode_units=s.attention_units,
         kv_tokens_per_unit=kv_tokens,
         reserve=reserve,
         batch_cap_per_unit=cap,
