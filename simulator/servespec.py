@@ -15,6 +15,7 @@ from hwmodels.registry import catalog, load_gpu
 from hwmodels.specs import NodeSpec
 from simulator import limits
 from workloads.dtypes import ACTIVATION_DTYPES, QUANTIZED_WEIGHTS, WEIGHT_DTYPES, dtype_bytes
+from workloads.engines import engine_names
 from workloads.spec import ModelSpec
 
 # How dispatch and combine meet compute: the faster of one and two micro-batches (auto); two micro-batches, one's
@@ -80,12 +81,17 @@ class ServeSpec:
     # (): every step at its own batch
     chunked_prefill: bool = True
     graph_batches: tuple[int, ...] = ()
+    # the serving engine (workloads/data/engines.toml): which of a layer's kernels it fuses or runs on a second
+    # stream; "none": every kernel of the operation list apart
+    engine: str = "none"
     notes: tuple[str, ...] = ()  # what the preset chose for the user (e.g. the redundant slots an --ep needs)
 
     def __post_init__(self) -> None:
         spec, g = self.model, self.node.gpus_per_node
         if self.overlap not in OVERLAP_MODES:
             raise ValueError(f"overlap={self.overlap!r}; use one of {', '.join(OVERLAP_MODES)}")
+        if self.engine not in engine_names():
+            raise ValueError(f"engine={self.engine!r}; use one of {', '.join(engine_names())}")
         if not (isinstance(self.mtp_tokens, int) and 1 <= self.mtp_tokens <= 8):
             raise ValueError(f"mtp_tokens={self.mtp_tokens!r} must be an integer from 1 to 8")
         if not 1 <= self.expert_imbalance <= 64:

@@ -44,6 +44,7 @@ OP_KINDS = ("gemm", "grouped_gemm", "attention", "elementwise", "dispatch", "com
 TRAINING_PHASES = ("forward", "backward_input", "backward_weight")
 SERVING_PHASES = ("prefill", "decode")
 PARTS = ("attn", "mlp", "head")
+LAUNCHES = ("own", "fused", "aside")  # how a serving engine runs an op (`Op.launch`)
 ATTENTION_BWD_FLOP_RATIO = 2.5  # FlashAttention: backward = 2.5 x forward FLOPs
 
 
@@ -65,7 +66,10 @@ class Op:
     thread block each; training and prefill attention's scores, one softmax exponential each; the expert
     all-to-all's tokens (`hwmodels.kernels.DeepEPKernel`). `scaling` is an FP8 training GEMM's recipe (block,
     tensor, mx: `simulator.names.FP8_RECIPES`), "" elsewhere. `active` is the share of a grouped GEMM's groups
-    (experts) that get tokens, whose weights it reads (`workloads.gemms.active_share`); 1 elsewhere.
+    (experts) that get tokens, whose weights it reads (`workloads.gemms.active_share`); 1 elsewhere. `launch` is how
+    a serving engine runs it (`workloads.engines`): `own`, a kernel of its own in turn; `fused`, inside a
+    neighbouring kernel (its bytes, no launch); `aside`, on a second stream beside the main one (its work, its
+    latency hidden).
     """
 
     name: str
@@ -89,10 +93,13 @@ class Op:
     items: float = 0.0
     scaling: str = ""
     active: float = 1.0
+    launch: str = "own"
 
     def __post_init__(self) -> None:
         if self.kind not in OP_KINDS:
             raise ValueError(f"op {self.name}: kind {self.kind!r} is not one of {', '.join(OP_KINDS)}")
+        if self.launch not in LAUNCHES:
+            raise ValueError(f"op {self.name}: launch {self.launch!r} is not one of {', '.join(LAUNCHES)}")
         if self.phase not in TRAINING_PHASES + SERVING_PHASES:
             raise ValueError(f"op {self.name}: phase {self.phase!r} is unknown")
 

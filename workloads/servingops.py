@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from workloads.comm import expected_gpus, expected_nodes
 from workloads.dtypes import QUANTIZED_WEIGHTS, dtype_bytes
+from workloads.engines import NO_FUSIONS, Fusions
 from workloads.flops import attention_core_flops, decode_attention_flops
 from workloads.gemms import Gemm, attention_gemms, ffn_gemms, head_gemms, serving_moe_gemms
 from workloads.memory import kv_bytes_per_token_per_layer
@@ -31,7 +32,7 @@ from workloads.spec import ModelSpec
 # the group's tokens (TensorRT-LLM docs "Parallelism in TensorRT-LLM": "DeepSeek-R1: the fused_A GEMM is not
 # sharded"; SGLang's and vLLM's MLA hold them as replicated linears; SGLang pull 10568, Ant Group's H20 TP8
 # prefill: fused_qkv_a_proj_with_mqa 205.1 ms -> 26.1 ms once its input is scattered over the 8 GPUs)
-REPLICATED_UNDER_TP = ("q_a_proj", "kv_a_proj_with_mqa")
+REPLICATED_UNDER_TP = ("q_a_proj", "kv_a_proj_with_mqa", "qkv_a_proj")
 # element-wise kernels over the down projections' latent, which each rank of an attention TP group holds for all
 # the group's tokens (q_b_proj and kv_b_proj split their output, not their input): its norms and the casts of the
 # up projections' inputs. The norms after each all-reduce stay a rank's share of the tokens (TensorRT-LLM fuses the
@@ -47,6 +48,34 @@ def _attention_gemm_op(g: Gemm, phase: str, dtype: str, act: str | None, tp: int
     if g.name not in REPLICATED_UNDER_TP or tp == 1:
         return gemm_op(g, phase, "attn", dtype, act).scaled(1 / tp)
     return gemm_op(replace(g, m=g.m / tp) if scattered else g, phase, "attn", dtype, act)
+
+
+def fused_down_projections(gemms: list[Gemm]) -> list[Gemm]:
+    """MLA's two down projections as the engines run them, one GEMM `qkv_a_proj` over their joint output
+    (`Fusions.qkv_a`: the same FLOPs and weights, one kernel)."""
+    q_a = next((g for g in gemms if g.name == "q_a_proj"), None)
+    kv_a = next((g for g in gemms if g.name == "kv_a_proj_with_mqa"), None)
+    if q_a is None or kv_a is None:
+        return gemms
+    joint = replace(q_a, name="qkv_a_proj", n=q_a.n + kv_a.n)
+    return [joint if g is q_a else g for g in gemms if g is not kv_a]
+
+
+def launched(ops: list[Op], fusions: Fusions) -> list[Op]:
+    """The ops as an engine launches them in one step (`Op.launch`, set afresh: a mixed step's merged list is
+    launched again): the norm after an all-reduce inside it where the engine fuses the two
+    (`Fusions.allreduce_norm`; attention's all-reduce precedes add_norm.attn, the MLP's add_norm.mlp), the shared
+    experts aside (`Fusions.shared_aside`); every other op its own kernel in turn."""
+    reduced = {op.name.split(".", 1)[1] for op in ops if op.name.startswith("all_reduce.")}
+    out = []
+    for op in ops:
+        launch = "own"
+        if fusions.allreduce_norm and op.name.startswith("add_norm.") and op.name.split(".", 1)[1] in reduced:
+            launch = "fused"
+        elif fusions.shared_aside and op.component == "shared_experts":
+            launch = "aside"
+        out.append(op if op.launch == launch else replace(op, launch=launch))
+    return out
 
 
 def _elementwise(
@@ -117,6 +146,7 @@ def serving_layer_ops(
     window_ctx: float = 0.0,
     dense_weight_dtype: str | None = None,
     scattered: bool = False,
+    fusions: Fusions = NO_FUSIONS,
 ) -> list[Op]:
     """One layer's ops on one serving GPU for `tokens` tokens through the weights, of which `queries` attend
     over `ctx` keys each (decode: tokens = queries over the cache; prefill: the prompt's new tokens, `window_ctx`
@@ -145,11 +175,15 @@ def serving_layer_ops(
     fp8) and their partial outputs are summed (a reduce-scatter before the combine, bf16). Quantized weights'
     GEMMs take `activation_dtype` activations and compute in it (None: the weights' own dtype; `gemm_op`). The
     GEMMs outside the MoE blocks (attention, the dense layers' MLPs) hold `dense_weight_dtype` weights where a
-    checkpoint keeps them wider than its experts (None: `weight_dtype`).
+    checkpoint keeps them wider than its experts (None: `weight_dtype`). `fusions` are the serving engine's
+    (`workloads.engines`): MLA's down projections as one GEMM, norms inside the all-reduces, shared experts aside.
     """
     group, act, dense = tokens * tp, activation_dtype, dense_weight_dtype or weight_dtype
     moe_alone = moe and not moe_in_tp_group(tp, ep)  # else the experts' outputs are all-reduced too
-    out = [_attention_gemm_op(g, phase, dense, act, tp, scattered) for g in attention_gemms(spec, group)]
+    attn = attention_gemms(spec, group)
+    if fusions.qkv_a:
+        attn = fused_down_projections(attn)
+    out = [_attention_gemm_op(g, phase, dense, act, tp, scattered) for g in attn]
     if scattered:
         out += latent_all_gather_ops(spec, group, tp, phase)
     casts = (act or weight_dtype) in QUANTIZED_WEIGHTS  # activations quantized for the GEMMs (not weight-only)
@@ -171,7 +205,7 @@ def serving_layer_ops(
             ]  # fmt: skip
     else:
         out += [gemm_op(g, phase, "mlp", dense, act).scaled(1 / tp) for g in ffn_gemms(spec, False, group)]
-    return out
+    return launched(out, fusions) if fusions != NO_FUSIONS else out
 
 
 def decode_attention_op(spec: ModelSpec, queries: float, ctx: float, tp: int = 1, kv_dtype: str = "bf16") -> Op:
@@ -251,16 +285,18 @@ def serving_head_ops(spec: ModelSpec, queries: float, phase: str, tp: int = 1) -
 def serving_model_ops(
     spec: ModelSpec, phase: str, tokens: float, ctx: float, tp: int = 1, ep: int = 1, redundant: int = 0,
     weight_dtype: str = "fp8", kv_dtype: str = "bf16", domain: int = 8, window_ctx: float = 0.0,
+    fusions: Fusions = NO_FUSIONS,
 ) -> list[OpGroup]:  # fmt: skip
     """The whole model's ops for one serving pass (`prefill` or `decode`) of `tokens` tokens per GPU, each
-    attending `ctx` keys (a prefill: `window_ctx` of them the sliding-window layers' part): one group per layer
-    kind with its dispatch / combine, and the head."""
+    attending `ctx` keys (a prefill: `window_ctx` of them the sliding-window layers' part), launched as an engine's
+    `fusions` say: one group per layer kind with its dispatch / combine, and the head."""
     groups = []
     for moe, count in layer_counts(spec, False).items():
         if not count:
             continue
         ops = serving_layer_ops(spec, moe, tokens, tokens, ctx, phase, tp, ep, redundant, weight_dtype, kv_dtype,
-                                window_ctx=window_ctx)  # fmt: skip
-        ops += serving_ep_ops(spec, tokens, ep, domain, phase == "prefill", phase) if moe else []
+                                window_ctx=window_ctx, fusions=fusions)  # fmt: skip
+        a2a = moe and not moe_in_tp_group(tp, ep)  # experts on the TP group: all-reduced, no all-to-all
+        ops += serving_ep_ops(spec, tokens, ep, domain, phase == "prefill", phase) if a2a else []
         groups.append(OpGroup("moe" if moe else "dense", count, tuple(ops)))
     return [*groups, OpGroup("head", 1, tuple(serving_head_ops(spec, tokens, phase, tp)))]

@@ -25,6 +25,7 @@ from simulator.explore.servingvalidate import published_result
 from simulator.presets import deployment, node_for
 from simulator.servespec import ATTENTION_DTYPES, OVERLAP_MODES, WINDOW_KV_MODES
 from workloads.dtypes import ACTIVATION_DTYPES, WEIGHT_DTYPES
+from workloads.engines import engine_names
 from workloads.registry import load_model, model_slugs
 
 SWEEP_POINTS = 8  # batch sizes in the sweep, doubling from 1, plus the KV capacity
@@ -316,6 +317,12 @@ with left:
     gpu = state.selectbox("GPU", catalog("gpus"), key="gpu", default="h800")
     phase = state.selectbox("Phase", PHASES, key="phase", default="both")
     overlap = state.selectbox("Compute/communication overlap", OVERLAP_MODES, key="overlap", default="auto")
+    engine = state.selectbox(
+        "Serving engine", engine_names(), key="engine", default="none",
+        help="The kernels it fuses (MLA's down projections as one GEMM, the norms into the TP all-reduces) and runs "
+        "beside the main stream (the shared experts in decode): trtllm, sglang, vllm as each ships them; none: "
+        "every kernel of the operation list apart",
+    )  # fmt: skip
     expert_imbalance = state.number(
         "Expert imbalance (busiest / mean)", key="imbalance", default=1.0, min_value=1.0, max_value=64.0, step=0.05
     )
@@ -438,6 +445,7 @@ with right:
 mtp_acceptance = float(mtp) if has_mtp and mtp > 0 else None
 step = (  # how a step runs: the same for the numbers, the batch sweep and the search
     ("overlap", str(overlap)),
+    ("engine", str(engine)),
     ("mtp_tokens", int(mtp_tokens)),
     ("expert_imbalance", float(expert_imbalance)),
     ("expert_tp", int(expert_tp)),

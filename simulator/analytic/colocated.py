@@ -24,7 +24,7 @@ from typing import Any
 
 from simulator.analytic.pricing import op_s
 from simulator.analytic.profile import KernelRates
-from simulator.analytic.serving import decode, head_s, largest_meeting, mtp_s, spec_layer_ops
+from simulator.analytic.serving import decode, head_s, largest_meeting, layer_fusions, mtp_s, spec_layer_ops
 from simulator.analytic.servingcomm import collective_op_s, ep_comm_s
 from simulator.analytic.servingmemory import prompt_tokens
 from simulator.servespec import ServeSpec
@@ -32,6 +32,7 @@ from workloads.dtypes import dtype_bytes
 from workloads.flops import cached_tokens, span_keys
 from workloads.gemms import gemm_bytes
 from workloads.ops import Op
+from workloads.servingops import launched
 
 LIMITS = {"kv": "the KV cache", "tpot": "the TPOT target", "batch": "the given batch", "ttft": "the TTFT target"}
 
@@ -116,9 +117,10 @@ def mixed_step(s: ServeSpec, rates: KernelRates, batch: float, chunk: float) -> 
             continue
         dec = spec_layer_ops(s, moe, tokens, tokens, keys, "decode")
         pre = spec_layer_ops(s, moe, chunk, chunk, ctx, "prefill")
+        ops = launched(merged(dec, pre), layer_fusions(s, "prefill", tokens + chunk))  # a step with prompt tokens
         compute = sum(
             collective_op_s(s, op) if op.kind == "collective" else op_s(op, rates, 1.0, s.expert_imbalance, hbm)
-            for op in merged(dec, pre)
+            for op in ops
         )
         parts["moe_layers" if moe else "dense_layers"] += count * compute
         if moe:

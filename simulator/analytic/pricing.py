@@ -40,7 +40,12 @@ def op_s(
     (hwmodels/data/kernels), never faster than the profile's memory class; the speed-of-light profile takes the
     datasheet alone. The GEMMs of an expert shape the profile timed as whole MoE operators are priced as timed
     (`simulator.analytic.moetables`), and so is decode attention of a head shape it timed
-    (`simulator.analytic.decodetables`)."""
+    (`simulator.analytic.decodetables`). How a serving engine launches it (`Op.launch`): an element-wise kernel
+    fused into its neighbour moves its bytes at its class's rate with no fixed cost of its own; an op on a second
+    stream (`aside`) costs its work at its class's rates, its fixed and per-item latency hidden under the main
+    stream's."""
+    if op.launch == "aside":
+        return aside_s(op, rates, sm_share)
     if op.kind == "elementwise" and hbm_bytes_per_s > 0:
         if rates.kind == "sol":
             return op.hbm_bytes / hbm_bytes_per_s
@@ -50,6 +55,8 @@ def op_s(
             t = op.hbm_bytes / (share * hbm_bytes_per_s) + table.overhead_s
         else:
             t = table.time_s(op.component, op.hbm_bytes, hbm_bytes_per_s, rates.die)
+        if op.launch == "fused":  # inside its neighbour: the bytes, not a kernel's fixed cost
+            return max(t - table.overhead_s, op.hbm_bytes / rates.fit("memory").bytes_per_s)
         return max(t, rates.time_s("memory", 0.0, op.hbm_bytes))
     if op.layers < 1:  # one kernel of 1 / layers the counts, in that share of the layers
         whole = replace(op, flops=op.flops / op.layers, hbm_bytes=op.hbm_bytes / op.layers,
@@ -68,6 +75,14 @@ def op_s(
     if timed is not None:
         return timed
     return rates.time_s(priced_class(op, rates), op.flops, op.hbm_bytes, sm_share, op.items)
+
+
+def aside_s(op: Op, rates: KernelRates, sm_share: float = 1.0) -> float:
+    """Seconds an op on a second stream adds to the main one's (`Op.launch` aside: an engine's auxiliary CUDA
+    stream): its FLOPs and bytes at its class's rates, the fixed and per-item latency of its kernels hidden under
+    the main stream's work."""
+    f = rates.fit(priced_class(op, rates))
+    return max(op.flops / (f.flop_per_s * sm_share), op.hbm_bytes / f.bytes_per_s)
 
 
 def gemm_op_s(op: Op, rates: KernelRates, sm_share: float = 1.0) -> float | None:

@@ -49,9 +49,11 @@ from simulator.analytic.servingmemory import (
 )
 from simulator.names import SERVE_PHASES
 from simulator.servespec import ServeSpec
+from workloads.dtypes import dtype_bytes
+from workloads.engines import NO_FUSIONS, Fusions, load_engine
 from workloads.flops import cached_tokens, span_keys, span_windowed_keys
 from workloads.ops import Op
-from workloads.servingops import serving_head_ops, serving_layer_ops
+from workloads.servingops import moe_in_tp_group, serving_head_ops, serving_layer_ops
 
 PHASES = SERVE_PHASES
 PREFILL_TOKENS_PER_GPU = 16384  # new tokens per GPU per prefill forward (deepseek-ai/profile-data: 16K per GPU)
@@ -72,7 +74,20 @@ def spec_layer_ops(
     return layer_ops(
         s.model, moe, tokens, queries, ctx, phase, s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype, prefix,
         s.expert_tp, s.attention_dtype, s.activation_dtype, window_ctx, s.dense_weight_dtype, s.attn_tp_scattered,
+        layer_fusions(s, phase, tokens),
     )  # fmt: skip
+
+
+def layer_fusions(s: ServeSpec, phase: str, tokens: float) -> Fusions:
+    """What the deployment's engine (`s.engine`) fuses in a `phase` step of `tokens` per GPU: the TP group holds
+    tokens x tp, each all-reduce a bf16 vector of hidden per token; the experts need an all-to-all where they sit
+    beyond the TP group."""
+    if s.engine == "none":
+        return NO_FUSIONS
+    gpu, group = s.node.gpu, tokens * s.tp
+    all_to_all = s.model.is_moe and s.ep > 1 and not moe_in_tp_group(s.tp, s.ep)
+    message = group * s.model.hidden_size * dtype_bytes("bf16")
+    return load_engine(s.engine).fusions(phase, s.model.is_moe, gpu.die, gpu.name, s.tp, group, message, all_to_all)
 
 
 def window_key_share(s: ServeSpec) -> float:

@@ -13,6 +13,7 @@ from typing import Any
 from simulator.cli import format as fmt
 from simulator.cli.args import degree, name, seq_tokens
 from simulator.names import EP_DISPATCHERS, OPS_PHASES, PRECISIONS
+from workloads.engines import engine_names
 
 
 def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, positive) -> None:
@@ -26,12 +27,19 @@ def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     p.add_argument("--precision", choices=PRECISIONS, default="fp8", help="GEMM precision (default fp8)")
     p.add_argument("--gpu", type=name, default=None, help="serving: the GPU whose node sets the deployment")
     p.add_argument(
+        "--engine",
+        choices=engine_names(),
+        default="none",
+        help="prefill or decode: the serving engine whose fusions launch the list (`v3sim serve --engine`)",
+    )
+    p.add_argument(
         "--ep-dispatcher", choices=EP_DISPATCHERS, default=None,
         help="forward or backward: the all-to-all dispatcher, as `v3sim train` takes it (default deepep-fp8, V3's)",
     )  # fmt: skip
 
 
 def cmd_ops(args: argparse.Namespace) -> dict[str, Any]:
+    from simulator.analytic.serving import layer_fusions
     from simulator.cli.plausible import check_context
     from simulator.presets import V3_LAYOUT, V3_NODE_LIMIT, deployment, node_for
     from workloads.flops import cached_tokens, mean_attended_keys, windowed_keys
@@ -45,6 +53,8 @@ def cmd_ops(args: argparse.Namespace) -> dict[str, Any]:
     node = node_for(args.gpu)
     if args.ep_dispatcher and args.phase not in ("forward", "backward"):
         raise ValueError(f"--ep-dispatcher sets a training all-to-all; --phase {args.phase} serves (drop it)")
+    if args.engine != "none" and args.phase not in ("prefill", "decode"):
+        raise ValueError(f"--engine sets how a serving engine launches the list; --phase {args.phase} trains (drop it)")
     if args.phase in ("forward", "backward"):
         dispatcher = args.ep_dispatcher or "deepep-fp8"
         tp = args.tp or 1
@@ -59,7 +69,7 @@ def cmd_ops(args: argparse.Namespace) -> dict[str, Any]:
         if spec.is_moe and ep > 1:
             setup["ep_dispatcher"] = dispatcher
     else:
-        d = deployment(spec, node=node.name, tp=args.tp, **({"ep": args.ep} if args.ep else {}))
+        d = deployment(spec, node=node.name, tp=args.tp, engine=args.engine, **({"ep": args.ep} if args.ep else {}))
         ep = d.prefill_ep if args.phase == "prefill" else d.ep
         redundant = d.prefill_redundant if args.phase == "prefill" else d.redundant
         tokens = args.tokens or (args.seq_len if args.phase == "prefill" else 1)
@@ -68,8 +78,11 @@ def cmd_ops(args: argparse.Namespace) -> dict[str, Any]:
         groups = serving_model_ops(
             spec, args.phase, tokens, ctx, d.tp, ep, redundant, d.weight_dtype, d.kv_dtype, node.scaleup_domain_gpus,
             windowed_keys(spec, args.seq_len) if prefill else 0.0,
+            layer_fusions(d.for_prefill() if prefill else d, args.phase, tokens),
         )  # fmt: skip
         setup = {"tp": d.tp, "ep": ep, "redundant": redundant, "weight_dtype": d.weight_dtype, "context": args.seq_len}
+        if args.engine != "none":
+            setup["engine"] = args.engine
     ops = [op.to_dict() | {"layer": g.layer, "count": g.count} for g in groups for op in g.ops]
     flops = sum(g.count * total(list(g.ops)) for g in groups)
     return {
@@ -90,7 +103,7 @@ def print_ops(out: dict[str, Any]) -> None:
     rows = [
         {
             "layer": f"{r['layer']} x{r['count']}",
-            "op": r["name"],
+            "op": r["name"] + ("" if r["launch"] == "own" else f" ({r['launch']})"),
             "kind": r["kind"],
             "phase": r["phase"],
             "prec": r["precision"],

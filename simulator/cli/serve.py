@@ -24,6 +24,7 @@ from simulator.names import HARNESSES
 from simulator.names import SERVE_PHASES as PHASES
 from simulator.servespec import ATTENTION_DTYPES, CACHE_TIERS, OVERLAP_MODES, WINDOW_KV_MODES
 from workloads.dtypes import ACTIVATION_DTYPES, KV_DTYPES, WEIGHT_DTYPES
+from workloads.engines import engine_names
 
 REQUESTS = positive_up_to(MAX_SERVE_REQUESTS, " requests (one simulation stays within seconds)")
 # the event model's, with --rate (or --offline)
@@ -261,6 +262,14 @@ def add_step_options(p: argparse.ArgumentParser, positive) -> None:
     p.add_argument(
         "--offload-weights", action="store_true", help="prefill streams the weights that do not fit from host memory"
     )
+    p.add_argument(
+        "--engine",
+        choices=engine_names(),
+        default="none",
+        help="the serving engine: which kernels it fuses (MLA's down projections, the norms into the all-reduces) "
+        "and runs on a second stream (the shared experts), as workloads/data/engines.toml sources each (default "
+        "none: every kernel apart)",
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
@@ -307,6 +316,7 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         offload_weights=args.offload_weights,
         expert_tp=args.expert_tp,
         attn_tp_scattered=args.attn_tp_scattered,
+        engine=args.engine,
         batch=args.batch,
         batch_per_instance=args.batch_per_instance,
         context=args.context,

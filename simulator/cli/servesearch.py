@@ -83,6 +83,7 @@ def cmd_serve_search(args: argparse.Namespace) -> dict[str, Any]:
         weight_dtype=args.weight_dtype,
         dense_weight_dtype=args.dense_weight_dtype,
         colocated=args.colocated,
+        engine=args.engine,
     )
     return {"tpot_target_s": args.tpot_ms / 1e3, **report.to_dict()}
 

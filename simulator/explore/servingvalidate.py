@@ -33,6 +33,7 @@ from simulator.analytic.serving import serve
 from simulator.names import HARNESSES
 from simulator.presets import deployment
 from simulator.servespec import WINDOW_KV_MODES
+from workloads.engines import engine_names
 
 PATH = Path(__file__).parents[1] / "data" / "published_serving.toml"
 MTP_ACCEPTANCE = 0.85  # V3's second-token acceptance (V3 report 5.4.3: 85-90%) where a result used MTP
@@ -94,6 +95,8 @@ def _read() -> tuple[dict[str, Any], ...]:
         if "mtp_tokens" in r and not _mtp_chain_ok(r):
             raise ValueError(f"{PATH.name}: result {r['id']!r}: mtp_tokens (an integer from 1 to 8) needs mtp = true "
                              "and mtp_accept_length, over 1 and at most mtp_tokens + 1")  # fmt: skip
+        if "engine" in r and r["engine"] not in engine_names():
+            raise ValueError(f"{PATH.name}: result {r['id']!r}: engine must be one of {', '.join(engine_names())}")
         if "profile" in r and r["profile"] not in profiles:
             raise ValueError(f"{PATH.name}: result {r['id']!r}: profile must be a shipped profile, one of "
                              f"{', '.join(profiles)}")  # fmt: skip
@@ -140,6 +143,8 @@ def serving_options(r: dict[str, Any]) -> tuple[dict[str, Any], str]:
         options["prefill_tokens"] = r["prefill_tokens"]
     if r.get("chunked_prefill") is False:  # a prompt enters a step whole
         options["chunked_prefill"] = False
+    if "engine" in r:  # the serving engine that ran it: the kernels it fuses (workloads/data/engines.toml)
+        options["engine"] = r["engine"]
     return options, phase
 
 

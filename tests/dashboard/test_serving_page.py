@@ -289,3 +289,12 @@ def test_colocated_serving_reaches_the_model():
     table = search_table(at)  # the search ranks co-located pools too (`serve-search --colocated`)
     assert table["prefill layout"].str.startswith("co-located, TTFT").all()
     assert any("co-located layouts tried" in c.value for c in at.caption)
+
+
+def test_the_serving_engine_reaches_the_model():
+    at = page(batch="8")
+    before = metric(at, "TPOT")
+    at.selectbox(key="engine").set_value("trtllm").run()
+    assert not at.exception and at.query_params["engine"] == "trtllm"
+    out = cli("--batch", "8", "--engine", "trtllm")
+    assert metric(at, "TPOT") == f"{out['tpot_s'] * 1e3:.1f} ms" != before  # one GEMM fewer, shared experts aside
