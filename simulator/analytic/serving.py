@@ -444,6 +444,7 @@ def serve(s: ServeSpec, profile: KernelRates | str | None = None, phase: str = "
         "redundant": s.redundant,
         "prefill_ep": s.prefill_ep,
         "prefill_redundant": s.prefill_redundant,
+        "engine": s.engine,
         "max_concurrent_sequences_per_gpu": capacity,
         "weights_gb_per_gpu": weight_bytes_per_gpu(s, s.ep, s.redundant) / 1e9,
         "kv_gb_per_sequence": kv_bytes_per_sequence_per_gpu(s) / 1e9,

@@ -386,6 +386,8 @@ def print_serve(out: dict[str, Any]) -> None:
     if out.get("colocated"):  # one pool: the decode layout serves both
         extra = f" (+{out['redundant']} redundant expert slots)" if out["redundant"] else ""
         layout = f"  layout        attention tp{out['tp']}, ep{out['ep']}{extra}, prefill and decode on the same GPUs"
+    if out.get("engine", "none") != "none":  # the kernels it fuses or runs aside (workloads/data/engines.toml)
+        layout += f"; engine {out['engine']}"
     print(layout)
     for note in out["notes"]:
         print(f"  note          {note}")
