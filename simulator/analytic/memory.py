@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from simulator.runspec import RunSpec
 from simulator.schedules import BIDIRECTIONAL, inflight_microbatches
+from workloads.layout import stage_blocks
 from workloads.memory import training_memory_by_stage
 from workloads.ops import cp_ops
 
@@ -40,12 +41,19 @@ def cp_gathered_bytes(run: RunSpec) -> float:
     return 2 * forward.nvlink_bytes
 
 
-def _merged_extra(run: RunSpec) -> float:
-    """Micro-batches (full-stage units) 1F1B's merged pairs hold beyond the schedule's own: one more chunk's
-    forward runs ahead of the first backward (ep_comm overlapped, `simulator.events.pipeline_ops`)."""
+def _merged_extra(run: RunSpec, stage: int) -> float:
+    """Micro-batches (full-stage units) 1F1B's merged pairs hold beyond the schedule's own (ep_comm overlapped):
+    one layer's. Megatron's combined 1F1B runs the next micro-batch's forward of layer i beside this one's
+    backward of its layer L-1-i and releases that layer's state as it goes (Megatron-LM
+    megatron/core/models/common/model_chunk_schedule_plan.py @ d98e8a64, the combined forward-backward loop:
+    get_layer(i) with pop_layer() and release_state()): one micro-batch's activations in all, and the layer the
+    forward has built before the backward frees its own. Measured: Megatron-Bridge's Qwen3-30B-A3B on 16 H100
+    (BF16, EP16, HybridEP, EP overlap on, no recomputation) peaked at 62.166 GiB allocated
+    (skills/nemo-mbridge-perf-moe-comm-overlap/SKILL.md @ 067f987df), where a whole second micro-batch would not
+    have fit in 80 GB."""
     if not run.ep_merged:
         return 0.0
-    return 1 / (run.virtual_stages if run.schedule == "interleaved" else 1)
+    return 1 / max(1, len(stage_blocks(run.model, run.layout, stage, include_mtp=True)))
 
 
 def memory_per_gpu(run: RunSpec) -> dict[str, float]:
@@ -59,7 +67,7 @@ def memory_per_gpu(run: RunSpec) -> dict[str, float]:
         precision=precision_preset(run),
         # in-flight counts are fractional (full-stage units); workloads.memory types them as ints
         inflight_microbatches=[
-            inflight_microbatches(run.schedule, run.pp, s) + _merged_extra(run) for s in range(run.pp)
+            inflight_microbatches(run.schedule, run.pp, s) + _merged_extra(run, s) for s in range(run.pp)
         ],
     )
     if run.schedule in BIDIRECTIONAL:
