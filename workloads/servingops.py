@@ -205,7 +205,7 @@ def serving_layer_ops(
             ]  # fmt: skip
     else:
         out += [gemm_op(g, phase, "mlp", dense, act).scaled(1 / tp) for g in ffn_gemms(spec, False, group)]
-    return launched(out, fusions) if fusions != NO_FUSIONS else out
+    return launched(out, fusions)
 
 
 def decode_attention_op(spec: ModelSpec, queries: float, ctx: float, tp: int = 1, kv_dtype: str = "bf16") -> Op:

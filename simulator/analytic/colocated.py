@@ -131,11 +131,16 @@ def mixed_step(s: ServeSpec, rates: KernelRates, batch: float, chunk: float) -> 
     return MixedStep(sum(parts.values()), batch * s.tokens_per_step, chunk, parts)
 
 
+def new_prompt_tokens_per_gpu(s: ServeSpec) -> float:
+    """A prompt's tokens that miss the prompt cache, per GPU of the attention TP group that prefills it."""
+    return prompt_tokens(s) * (1 - s.cache_hit) / s.tp
+
+
 def prompt_piece(s: ServeSpec, chunk: float) -> float:
     """Prompt tokens per GPU a step carries when it carries any, for `chunk` tokens a step on average: a prompt's
-    new tokens (over its attention TP group's GPUs) or the step's token budget (`s.prefill_tokens`, where
-    given) if less, and never less than the average itself (a busy pool takes some in every step)."""
-    whole = prompt_tokens(s) * (1 - s.cache_hit) / s.tp
+    new tokens (`new_prompt_tokens_per_gpu`) or the step's token budget (`s.prefill_tokens`, where given) if less,
+    and never less than the average itself (a busy pool takes some in every step)."""
+    whole = new_prompt_tokens_per_gpu(s)
     budget = s.prefill_tokens if s.prefill_tokens is not None else whole
     return max(chunk, min(whole, budget))
 
@@ -246,7 +251,7 @@ def colocated_numbers(s: ServeSpec, rates: KernelRates, batch: float) -> dict[st
     chunk = chunk_for(s, alone.tokens)
     step = steady_step(s, rates, batch, chunk)
     piece = prompt_piece(s, chunk) if chunk else 0.0
-    new = prompt_tokens(s) * (1 - s.cache_hit) / s.tp  # a prompt's new tokens per GPU of its group
+    new = new_prompt_tokens_per_gpu(s)
     per_gpu = step.output_tokens / step.step_s
     pieces = max(1.0, new / piece) if piece else 1.0
     return {
