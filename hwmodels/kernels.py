@@ -1,10 +1,12 @@
 """Kernel classes beyond the fitted profile: element-wise kernels at a measured share of the HBM datasheet,
-DeepEP's all-to-all kernels at the rate their SMs reach, and NVLink collectives as timed inside one node.
+DeepEP's all-to-all kernels at the rate their SMs reach, HybridEP's by its ranks and SMs, and NVLink collectives as
+timed inside one node.
 
-Read from hwmodels/data/kernels/elementwise.toml, deepep.toml and collectives.toml (their sources are in the
-files). An element-wise share carries across dies of one family (H100, H800, H200) as a share, to another die
-times that die's factor (the same benchmark's kernels on both dies); the fixed cost is per kernel. A DeepEP table
-is per GPU, or its die's; a collectives table per GPU, or its die's where the NVLink's datasheet rate is the same.
+Read from hwmodels/data/kernels/elementwise.toml, deepep.toml, hybridep.toml and collectives.toml (their sources
+are in the files). An element-wise share carries across dies of one family (H100, H800, H200) as a share, to
+another die times that die's factor (the same benchmark's kernels on both dies); the fixed cost is per kernel. A
+DeepEP or HybridEP table is per GPU, or its die's; a collectives table per GPU, or its die's where the NVLink's
+datasheet rate is the same.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from hwmodels.specs import GPUSpec
 ELEMENTWISE_PATH = Path(__file__).parent / "data" / "kernels" / "elementwise.toml"
 DEEPEP_PATH = Path(__file__).parent / "data" / "kernels" / "deepep.toml"
 DEEPEP_KINDS = ("dispatch", "combine")
+HYBRIDEP_PATH = Path(__file__).parent / "data" / "kernels" / "hybridep.toml"
+HYBRIDEP_DOMAINS = ("ib", "nvlink")  # the links a HybridEP table's rates are for (hybridep.toml)
 COLLECTIVES_PATH = Path(__file__).parent / "data" / "kernels" / "collectives.toml"
 # NCCL's in-node collectives and TensorRT-LLM's tensor-parallel all-reduce (hwmodels/data/kernels/collectives.toml)
 COLLECTIVE_KINDS = ("all_gather", "reduce_scatter", "all_to_all", "all_reduce", "custom_all_reduce")
@@ -156,6 +160,64 @@ def deepep_tables() -> dict[str, dict[str, DeepEPKernel]]:
 def deepep_kernels(gpu: GPUSpec) -> dict[str, DeepEPKernel] | None:
     """DeepEP's dispatch and combine kernels on `gpu` (its own table, else its die's), None without either."""
     tables = deepep_tables()
+    return tables.get(gpu.name) or tables.get(gpu.die)
+
+
+@dataclass(frozen=True, slots=True)
+class HybridEPKernel:
+    """HybridEP's dispatch or combine on one GPU through its torch API: the bytes per second of v3sim's count
+    (`workloads.comm`) it moves over the links of its `domain` (ib: one copy per remote node; nvlink: one per
+    other GPU of the domain), per measured EP rank count and SM count."""
+
+    domain: str
+    ranks: tuple[int, ...]
+    sms: tuple[int, ...]
+    bytes_per_s: tuple[tuple[float, ...], ...]  # one row per rank count, one rate per SM count
+
+    def rate(self, ranks: int, sms: float) -> float:
+        """Bytes per second at `ranks` EP ranks on `sms` SMs: linear between the measured counts, held beyond
+        them, below the fewest SMs that count's per-SM rate."""
+        low = min(sms, self.sms[0]) / self.sms[0]
+        by_ranks = tuple(interpolated(sms, self.sms, row) for row in self.bytes_per_s)
+        return interpolated(ranks, self.ranks, by_ranks) * low
+
+
+@cache
+def hybridep_tables() -> dict[str, dict[str, HybridEPKernel]]:
+    """The shipped HybridEP tables by GPU name (and die, as `deepep_tables`), each rate turned from the
+    benchmark's count of bytes into v3sim's (hybridep.toml says how) and held at its best below more SMs."""
+    data = loads_toml(read_text(HYBRIDEP_PATH, "HybridEP kernel table"), str(HYBRIDEP_PATH))
+    out: dict[str, dict[str, HybridEPKernel]] = {}
+    for gpu, row in data.items():
+        if gpu == "die":
+            continue
+        where = f"{HYBRIDEP_PATH.name} [{gpu}]"
+        domain, ranks, sms = row["domain"], tuple(int(x) for x in row["ranks"]), tuple(int(x) for x in row["sms"])
+        if domain not in HYBRIDEP_DOMAINS:
+            raise ValueError(f"{where}: domain={domain!r}; use one of {', '.join(HYBRIDEP_DOMAINS)}")
+        if list(ranks) != sorted(set(ranks)) or ranks[0] < 2 or list(sms) != sorted(set(sms)) or sms[0] < 1:
+            raise ValueError(f"{where}: ranks must rise from 2 and SMs from 1")
+        per_node = int(row["gpus_per_node"]) if domain == "ib" else 1
+        if domain == "ib" and (per_node < 1 or any(r % per_node or r == per_node for r in ranks)):
+            raise ValueError(f"{where}: every rank count must span whole nodes of gpus_per_node={per_node}")
+        out[gpu] = {}
+        for kind in DEEPEP_KINDS:
+            table = row[f"{kind}_gb_per_s"]
+            if len(table) != len(ranks) or any(len(r) != len(sms) or min(r) <= 0 for r in table):
+                raise ValueError(f"{where}: {kind}_gb_per_s needs one positive rate per SM count for each rank count")
+            rates = tuple(
+                tuple(accumulate((float(x) * 1e9 * (1 - per_node / n) for x in r), max))
+                for n, r in zip(ranks, table, strict=True)
+            )
+            out[gpu][kind] = HybridEPKernel(domain, ranks, sms, rates)
+    for die, gpu in data.get("die", {}).items():
+        out[str(die)] = out[str(gpu)]
+    return out
+
+
+def hybridep_kernels(gpu: GPUSpec) -> dict[str, HybridEPKernel] | None:
+    """HybridEP's dispatch and combine on `gpu` (its own table, else its die's), None without either."""
+    tables = hybridep_tables()
     return tables.get(gpu.name) or tables.get(gpu.die)
 
 

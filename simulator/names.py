@@ -18,7 +18,8 @@ EP_COMM_MODES = ("exposed", "overlapped")
 # how the expert all-to-all moves tokens (workloads.comm): DeepEP as V3 runs it (one InfiniBand copy per remote node,
 # forwarded over NVLink, one copy per destination GPU; dispatched in fp8 under the FP8 recipe); DeepEP as Megatron's
 # flex dispatcher runs it (the same, dispatched in bf16: Megatron has no fp8 dispatch); HybridEP (NVIDIA's kernels
-# for Megatron's flex dispatcher: the same copies, bf16; no kernel table, priced by its links); Megatron's alltoall
+# for Megatron's flex dispatcher: the same copies, bf16, at the rate its torch API was timed at by ranks and SMs:
+# hwmodels/data/kernels/hybridep.toml); Megatron's alltoall
 # dispatcher (NCCL: one copy per remote expert, bf16). DeepEP's kernels are priced at the rate their SMs reach
 # (hwmodels/data/kernels/deepep.toml)
 EP_DISPATCHERS = ("deepep-fp8", "deepep", "hybridep", "alltoall")

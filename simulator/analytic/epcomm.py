@@ -1,11 +1,12 @@
 """Pricing the expert all-to-all of a training step: the SMs it keeps from compute, the rate its links reach, and
-DeepEP's kernels where they were timed on the GPU (hwmodels/data/kernels/deepep.toml); Megatron's NCCL all-to-all
-inside one node as NCCL was timed there (hwmodels/data/kernels/collectives.toml)."""
+DeepEP's and HybridEP's kernels where they were timed on the GPU (hwmodels/data/kernels/deepep.toml,
+hybridep.toml); Megatron's NCCL all-to-all inside one node as NCCL was timed there
+(hwmodels/data/kernels/collectives.toml)."""
 
 from __future__ import annotations
 
 from hwmodels.collectives import in_node_s
-from hwmodels.kernels import DeepEPKernel, deepep_kernels
+from hwmodels.kernels import DeepEPKernel, HybridEPKernel, deepep_kernels, hybridep_kernels
 from simulator.analytic.fabric import fabric_factors
 from simulator.runspec import RunSpec
 from workloads.ops import Op
@@ -38,8 +39,9 @@ def ep_link_s(run: RunSpec, op: Op) -> float:
     (forwarding pipelines the two), each at the achieved rate the all-to-all's SMs reach; InfiniBand no faster
     than the busiest switch link of every EP group's all-to-all on the run's topology allows
     (`simulator.analytic.fabric`: taper, planes, rails and ECMP collisions). DeepEP's kernels, where measured on
-    the GPU, move the NVLink share no faster than their SMs do (`ep_kernel_floor_s`); Megatron's NCCL
-    all-to-all inside one node takes the time NCCL's was timed at there (`hwmodels.collectives.in_node_s`)."""
+    the GPU, move the NVLink share no faster than their SMs do, HybridEP's the share of its table's links no
+    faster than its torch API was timed at (`ep_kernel_floor_s`); Megatron's NCCL all-to-all inside one node
+    takes the time NCCL's was timed at there (`hwmodels.collectives.in_node_s`)."""
     node, share = run.node, ep_rate_share(run)
     factors = fabric_factors(run)
     fabric = factors.dispatch if op.kind == "dispatch" else factors.combine
@@ -47,8 +49,7 @@ def ep_link_s(run: RunSpec, op: Op) -> float:
     if run.ep_dispatcher == "alltoall" and run.layout.ep_nodes == 1:  # NCCL's all-to-all as timed in a node
         ep = run.layout.ep
         return in_node_s("all_to_all", ep, op.nvlink_bytes * ep / (ep - 1), node) / share
-    kernel = ep_kernel(run, op.kind)
-    if kernel is None:
+    if ep_kernel(run, op.kind) is None and hybridep_kernel(run, op.kind) is None:
         return max(ib_s, op.nvlink_bytes / (share * node.scaleup_achieved_bw_bytes_per_s))
     return max(ib_s, op.nvlink_bytes / node.scaleup_achieved_bw_bytes_per_s, ep_kernel_floor_s(run, op))
 
@@ -75,11 +76,34 @@ def ep_kernel_sms(run: RunSpec) -> int:
     return run.comm_sms or DEEPEP_DEFAULT_SMS
 
 
+# HybridEP's own default SM count for dispatch and combine (deep_ep/hybrid_ep_buffer.py num_sms_dispatch_api and
+# num_sms_combine_api, DeepEP commit 017a5202; Megatron's moe_flex_dispatcher_num_sms None leaves it)
+HYBRIDEP_DEFAULT_SMS = 32
+
+
+def hybridep_kernel(run: RunSpec, kind: str) -> HybridEPKernel | None:
+    """HybridEP's `kind` (dispatch or combine) as the run's GPU runs it, None where the run's dispatcher is not
+    HybridEP, no table covers the GPU, or the run's EP group lies outside the table's domain (an ib table prices
+    a group spanning nodes, an nvlink table one inside a node)."""
+    kernels = hybridep_kernels(run.node.gpu) if run.ep_dispatcher == "hybridep" else None
+    if kernels is None:
+        return None
+    kernel = kernels[kind]
+    return kernel if (kernel.domain == "ib") == (run.layout.ep_nodes > 1) else None
+
+
 def ep_kernel_floor_s(run: RunSpec, op: Op) -> float:
-    """Seconds DeepEP's kernel takes over one dispatch or combine op's NVLink copies and tokens on its SMs (no
-    transfer finishes sooner; its call's fixed cost apart); 0 where `ep_kernel` has none."""
+    """Seconds the all-to-all's kernel takes over one dispatch or combine op on its SMs (no transfer finishes
+    sooner; a call's fixed cost apart): DeepEP's over the NVLink copies and tokens, HybridEP's over the bytes of
+    its table's links at its EP ranks; 0 where neither has a table."""
     kernel = ep_kernel(run, op.kind)
-    return kernel.time_s(op.nvlink_bytes, op.items, ep_kernel_sms(run)) if kernel else 0.0
+    if kernel is not None:
+        return kernel.time_s(op.nvlink_bytes, op.items, ep_kernel_sms(run))
+    hybrid = hybridep_kernel(run, op.kind)
+    if hybrid is None:
+        return 0.0
+    nbytes = op.ib_bytes if hybrid.domain == "ib" else op.nvlink_bytes
+    return nbytes / hybrid.rate(run.layout.ep, run.comm_sms or HYBRIDEP_DEFAULT_SMS)
 
 
 def ep_call_s(run: RunSpec, kind: str) -> float:

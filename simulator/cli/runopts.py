@@ -87,8 +87,8 @@ RUN_HELP = {
     "overlap_moe_expert_parallel_comm); DualPipe always overlaps it",
     "ep_dispatcher": "how the all-to-all moves tokens: deepep-fp8 (default), V3's: one InfiniBand copy per remote "
     "node, forwarded over NVLink, fp8 dispatch under --precision fp8; deepep (DeepEP under Megatron: bf16 "
-    "dispatch), hybridep (NVIDIA's HybridEP under Megatron: bf16, priced by its links), alltoall (Megatron's NCCL "
-    "all-to-all: a copy per remote expert, bf16)",
+    "dispatch), hybridep (NVIDIA's HybridEP under Megatron: bf16, at its torch API's published rate), alltoall "
+    "(Megatron's NCCL all-to-all: a copy per remote expert, bf16)",
     "cuda_graphs": "what CUDA graphs capture, launched without the host's cost per kernel: none (default), as "
     "V3's eager trace; router, attn, attn+router (Megatron's scopes) or full (the whole iteration)",
     "fp8_recipe": "how FP8 GEMMs scale their operands: block (default), V3's 1x128 / 128x128 blocks; tensor, one "

@@ -121,7 +121,7 @@ def ep_traffic(
     links = {p: np.zeros((routing.samples, run.pp, len(fabric.capacity_bytes_per_s))) for p in ("dispatch", "combine")}
     scale = {p: bwd[p] / fwd[p] for p in ("dispatch", "combine")}
     backward_phase = {"dispatch": "combine_b", "combine": "dispatch_b"}  # gradients retrace the forward's flows
-    floor, call = deepep_floor(run, tokens)
+    floor, call = kernel_floor(run, tokens)
     for j in range(routing.samples):
         load = draw_gpu_loads(rng, groups, layout.ep, spec.n_routed_experts, routed, routing.expert_cv)
         max_load[j] = np.where(has_moe, load[stage].max(axis=1), 1.0)
@@ -144,17 +144,17 @@ def ep_traffic(
     return EPTraffic(out, max_load, links, scale, fabric)
 
 
-def deepep_floor(run: RunSpec, tokens: float) -> tuple[dict[str, float], dict[str, float]]:
-    """Per phase: the seconds DeepEP's kernels take on their SMs at the mean load (no flow finishes sooner) and
-    their fixed cost per call, as the analytic model prices them (`simulator.analytic.epcomm.ep_link_s`); zero
-    where the dispatcher is not DeepEP or no table covers the GPU (`simulator.analytic.epcomm.ep_kernel_floor_s`)."""
+def kernel_floor(run: RunSpec, tokens: float) -> tuple[dict[str, float], dict[str, float]]:
+    """Per phase: the seconds DeepEP's or HybridEP's kernels take on their SMs at the mean load (no flow finishes
+    sooner) and DeepEP's fixed cost per call, as the analytic model prices them
+    (`simulator.analytic.epcomm.ep_link_s`); zero where no table covers the dispatcher on the GPU
+    (`simulator.analytic.epcomm.ep_kernel_floor_s`)."""
     floor, call = dict.fromkeys(PHASES, 0.0), dict.fromkeys(PHASES, 0.0)
     phases = TRAINING_PHASES[:2]
     for op in ep_ops(run.model, run.layout, tokens, phases, run.node_limit, run.precision, run.ep_dispatcher):
+        name = f"{op.kind}_{'f' if op.phase == phases[0] else 'b'}"
         kernel = ep_kernel(run, op.kind)
-        if kernel is not None:
-            name = f"{op.kind}_{'f' if op.phase == phases[0] else 'b'}"
-            floor[name], call[name] = ep_kernel_floor_s(run, op), kernel.call_s
+        floor[name], call[name] = ep_kernel_floor_s(run, op), kernel.call_s if kernel else 0.0
     return floor, call
 
 

@@ -18,7 +18,6 @@ from hwmodels.kernels import deepep_kernels, deepep_low_latency_tables, deepep_t
 from hwmodels.registry import load_gpu, load_node
 from simulator.analytic.epcomm import ep_call_s, ep_kernel, ep_link_s
 from simulator.analytic.report import estimate
-from simulator.analytic.training import _RunParts
 from simulator.events.simulate import simulate
 from simulator.runspec import build_run, v3_pretraining
 from workloads.ops import ep_ops
@@ -129,15 +128,14 @@ def test_v3_on_h800_stays_bound_by_its_links():
 
 def test_on_blackwell_deepep_kernels_not_nvlink_set_the_time():
     """Inside a B200 node NVLink 5 carries 720 GB/s; DeepEP's combine on 20 SMs moves ~520: the kernel is the
-    limit, and fewer SMs are slower still; HybridEP (no kernel table) is priced by its links."""
+    limit, and fewer SMs are slower still."""
     run = build_run(B200_MOE)
-    parts = _RunParts(run, None)  # type: ignore[arg-type]
-    ep = parts.ep_per_layer()
-    link_only = build_run({**B200_MOE, "ep_dispatcher": "hybridep"})
-    assert all(ep[p] > _RunParts(link_only, None).ep_per_layer()[p] for p in ep)  # type: ignore[arg-type]
+    for op in ep_ops(run.model, run.layout, run.micro_batch * run.seq_len, ("forward",), run.node_limit,
+                     run.precision, run.ep_dispatcher):  # fmt: skip
+        links = op.nvlink_bytes / run.node.scaleup_achieved_bw_bytes_per_s
+        assert ep_link_s(run, op) > links
     steps = [estimate(run.with_(comm_sms=sms)).step_time_s for sms in (4, 8, 12, 16, 20, 24, 32)]
     assert steps == sorted(steps, reverse=True) and steps[0] > steps[-1]
-    assert estimate(link_only).step_time_s < steps[4]
     # in turn with compute, keeping no SMs: DeepEP's kernels take their default 20 (deep_ep.Buffer.num_sms)
     assert estimate(run.with_(comm_sms=0)).step_time_s == steps[4]
 
