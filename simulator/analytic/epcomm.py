@@ -5,11 +5,11 @@ hybridep.toml); Megatron's NCCL all-to-all inside one node as NCCL was timed the
 
 from __future__ import annotations
 
-from hwmodels.collectives import in_node_s
+from hwmodels.collectives import TwoLevelNet, all_gather, in_node_s
 from hwmodels.kernels import DeepEPKernel, HybridEPKernel, deepep_kernels, hybridep_kernels
 from simulator.analytic.fabric import fabric_factors
 from simulator.runspec import RunSpec
-from workloads.ops import Op
+from workloads.ops import TRAINING_PHASES, Op
 
 
 def compute_sm_share(run: RunSpec) -> float:
@@ -106,9 +106,25 @@ def ep_kernel_floor_s(run: RunSpec, op: Op) -> float:
     return nbytes / hybrid.rate(run.layout.ep, run.comm_sms or HYBRIDEP_DEFAULT_SMS)
 
 
-def ep_call_s(run: RunSpec, kind: str) -> float:
-    """Fixed seconds of one dispatch or combine call: the link's latency (InfiniBand's when the EP group spans
-    nodes), and DeepEP's measured per-call cost (its notify, launch and barrier: `DeepEPKernel.call_s`)."""
-    node, kernel = run.node, ep_kernel(run, kind)
+def ep_call_s(run: RunSpec, op: Op) -> float:
+    """Seconds of one dispatch or combine call beside its transfer: the link's latency (InfiniBand's when the EP
+    group spans nodes) and what the call runs first (`ep_setup_s`)."""
+    node = run.node
     latency = node.nic.latency_s if run.layout.ep_nodes > 1 else node.scaleup_latency_s
-    return latency + (kernel.call_s if kernel else 0.0)
+    return latency + ep_setup_s(run, op)
+
+
+def ep_setup_s(run: RunSpec, op: Op) -> float:
+    """Seconds a dispatch or combine call spends before it moves tokens: DeepEP's measured per-call cost (its
+    notify, launch and barrier: `DeepEPKernel.call_s`), and HybridEP's metadata preprocessing before each forward
+    dispatch, an all-gather of every EP rank's routing map (one byte per token and expert; NCCL's across nodes:
+    deep_ep hybrid_ep metadata preprocessing, DeepEP commit 017a5202) priced as a ring all-gather on the run's
+    links (its scan kernel apart)."""
+    kernel = ep_kernel(run, op.kind)
+    if kernel is not None:
+        return kernel.call_s
+    if run.ep_dispatcher != "hybridep" or op.kind != "dispatch" or op.phase != TRAINING_PHASES[0]:
+        return 0.0
+    ep = run.layout.ep
+    routing_map_bytes = op.items * run.model.n_routed_experts * ep  # the gathered map, every rank's
+    return all_gather(ep, routing_map_bytes, TwoLevelNet.of_node(run.node)).time_s

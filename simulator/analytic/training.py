@@ -363,7 +363,7 @@ class _RunParts:
             names = {("dispatch", F): "dispatch_f", ("combine", F): "combine_f", ("dispatch", B): "dispatch_b",
                      ("combine", B): "combine_b"}  # fmt: skip
             self._ep = {
-                names[(op.kind, op.phase)]: run.expert_imbalance * ep_link_s(run, op) + ep_call_s(run, op.kind)
+                names[(op.kind, op.phase)]: run.expert_imbalance * ep_link_s(run, op) + ep_call_s(run, op)
                 for op in ep_ops(
                     run.model, run.layout, self.per_gpu, (F, B), run.node_limit, run.precision, run.ep_dispatcher
                 )

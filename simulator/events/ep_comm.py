@@ -29,7 +29,7 @@ from scipy.sparse import csr_matrix
 
 from hwmodels.routing import Fabric
 from hwmodels.traffic import moe_transfers
-from simulator.analytic.epcomm import ep_kernel, ep_kernel_floor_s
+from simulator.analytic.epcomm import ep_kernel_floor_s, ep_setup_s
 from simulator.analytic.fabric import run_fabric
 from simulator.analytic.training import tokens_per_gpu as micro_batch_tokens
 from simulator.network.collectives import check_moe_transfers, route_transfers
@@ -146,15 +146,14 @@ def ep_traffic(
 
 def kernel_floor(run: RunSpec, tokens: float) -> tuple[dict[str, float], dict[str, float]]:
     """Per phase: the seconds DeepEP's or HybridEP's kernels take on their SMs at the mean load (no flow finishes
-    sooner) and DeepEP's fixed cost per call, as the analytic model prices them
-    (`simulator.analytic.epcomm.ep_link_s`); zero where no table covers the dispatcher on the GPU
-    (`simulator.analytic.epcomm.ep_kernel_floor_s`)."""
+    sooner; zero where no table covers the dispatcher on the GPU: `simulator.analytic.epcomm.ep_kernel_floor_s`)
+    and what each call runs before its transfer (`simulator.analytic.epcomm.ep_setup_s`), as the analytic model
+    prices them."""
     floor, call = dict.fromkeys(PHASES, 0.0), dict.fromkeys(PHASES, 0.0)
     phases = TRAINING_PHASES[:2]
     for op in ep_ops(run.model, run.layout, tokens, phases, run.node_limit, run.precision, run.ep_dispatcher):
         name = f"{op.kind}_{'f' if op.phase == phases[0] else 'b'}"
-        kernel = ep_kernel(run, op.kind)
-        floor[name], call[name] = ep_kernel_floor_s(run, op), kernel.call_s if kernel else 0.0
+        floor[name], call[name] = ep_kernel_floor_s(run, op), ep_setup_s(run, op)
     return floor, call
 
 

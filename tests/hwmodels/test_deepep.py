@@ -123,7 +123,7 @@ def test_v3_on_h800_stays_bound_by_its_links():
         kernel = ep_kernel(run, op.kind)
         assert kernel is not None
         assert kernel.time_s(op.nvlink_bytes, op.items, run.comm_sms) < ep_link_s(run, op)
-        assert 25e-6 < ep_call_s(run, op.kind) - run.node.nic.latency_s < 40e-6
+        assert 25e-6 < ep_call_s(run, op) - run.node.nic.latency_s < 40e-6
 
 
 def test_on_blackwell_deepep_kernels_not_nvlink_set_the_time():

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hwmodels.collectives import TwoLevelNet, all_gather
 from hwmodels.kernels import hybridep_kernels, hybridep_tables
 from hwmodels.registry import load_gpu
-from simulator.analytic.epcomm import ep_kernel_floor_s, ep_link_s, hybridep_kernel
+from simulator.analytic.epcomm import ep_kernel_floor_s, ep_link_s, ep_setup_s, hybridep_kernel
 from simulator.analytic.report import estimate
 from simulator.events.simulate import simulate
 from simulator.runspec import build_run
@@ -102,7 +103,8 @@ def test_hybridep_across_h100_nodes_is_slower_than_its_links():
 def test_the_h100_profile_shows_about_the_time_the_table_gives():
     """Megatron-Bridge's profile of that run (rank 0, overlap off): 9.079 ms of communication ran beside GEMMs or
     attention, 0.11% of the communication time, so 7.9-8.7 s of HybridEP a 24.7 s step (0.105-0.115%). v3sim's
-    exposed all-to-all, from the kernel table: within 20% of that (7.2 s; by its links alone it was 5.2 s)."""
+    exposed all-to-all, from the kernel table and the routing maps' all-gather: within 20% of that (7.4 s; by its links
+    alone it was 5.2 s)."""
     report = estimate(build_run(H100_AB))
     exposed = report.breakdown["exposed_ep_comm"]
     assert 0.8 * 9.079e-3 / 0.00115 < exposed < 1.2 * 9.079e-3 / 0.00105
@@ -122,3 +124,19 @@ def test_on_blackwell_the_kernel_sets_the_time_and_both_models_agree():
     for op in forward_ops(run):
         assert ep_link_s(run, op) > op.nvlink_bytes / run.node.scaleup_achieved_bw_bytes_per_s
     assert simulate(run).step_time_s == pytest.approx(estimate(run).step_time_s, rel=0.05)
+
+
+def test_each_forward_dispatch_first_gathers_the_routing_maps():
+    """HybridEP's metadata preprocessing gathers every EP rank's routing map (one byte per token and expert; NCCL's
+    all-gather across nodes) before each forward dispatch; the backward reuses its handle, the combine needs none.
+    Qwen3-30B-A3B on 16 H100: 16 maps of 4,096 x 128 bytes, tens of microseconds a layer; DeepEP pays its own
+    measured call cost instead."""
+    run = build_run(H100_AB)
+    phases = ("forward", "backward_input")
+    ops = ep_ops(run.model, run.layout, 4096, phases, run.node_limit, run.precision, run.ep_dispatcher)
+    setup = {(op.kind, op.phase): ep_setup_s(run, op) for op in ops}
+    gathered = all_gather(16, 4096 * 128 * 16, TwoLevelNet.of_node(run.node)).time_s
+    assert setup.pop(("dispatch", "forward")) == pytest.approx(gathered) and 20e-6 < gathered < 0.5e-3
+    assert set(setup.values()) == {0.0}
+    deepep = build_run({**H100_AB, "ep_dispatcher": "deepep"})
+    assert ep_setup_s(deepep, ops[0]) == pytest.approx(25.6e-6)  # DeepEP's H100 dispatch call (deepep.toml)
