@@ -42,7 +42,7 @@ from simulator.schedules import BIDIRECTIONAL, check_schedule
 from workloads.activations import RECOMPUTE_MODES
 from workloads.layout import ParallelLayout, check_layout
 from workloads.registry import load_model
-from workloads.spec import ModelSpec
+from workloads.spec import MAX_SIZES, ModelSpec
 
 MAX_RUN_INTS = {  # see simulator/limits.py
     "gpus": limits.MAX_GPUS,
@@ -90,6 +90,7 @@ class RunSpec:
     cuda_graphs: str = "none"  # what of each layer CUDA graphs capture (simulator.names.CUDA_GRAPH_SCOPES)
     fp8_recipe: str = "block"  # how FP8 GEMMs scale their operands (simulator.names.FP8_RECIPES)
     expert_imbalance: float = 1.0  # busiest GPU's routed tokens / the mean
+    mtp_layers: int | None = None  # MTP modules trained (Megatron's mtp_num_layers); None: the model's own
     tokens: float = 14.8e12
     price_per_gpu_hour: float | None = None  # None: the GPU's catalog price
     defaults: tuple[str, ...] = field(default=(), compare=False)  # options the caller left to their default
@@ -101,7 +102,7 @@ class RunSpec:
                 raise ValueError(f"{name}={value!r} must be a positive integer")
             if value > MAX_RUN_INTS[name]:
                 raise ValueError(f"{name}={value:,} is beyond the model's limit of {MAX_RUN_INTS[name]:,}")
-        for name in ("zero_stage", "radix", "comm_sms", "node_limit"):
+        for name in ("zero_stage", "radix", "comm_sms", "node_limit", "mtp_layers"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
                 raise ValueError(f"{name}={value!r} must be an integer")
@@ -109,6 +110,12 @@ class RunSpec:
             value = getattr(self, name)
             if value is not None and value > limit:
                 raise ValueError(f"{name}={value:,} is beyond the model's limit of {limit:,}")
+        if self.mtp_layers is not None and not 0 <= self.mtp_layers <= MAX_SIZES["num_nextn_predict_layers"]:
+            raise ValueError(
+                f"mtp_layers={self.mtp_layers} must be from 0 (no MTP) to {MAX_SIZES['num_nextn_predict_layers']}"
+            )
+        if self.mtp_layers is not None and self.mtp_layers != self.model.num_nextn_predict_layers:
+            object.__setattr__(self, "model", replace(self.model, num_nextn_predict_layers=self.mtp_layers))
         for name in ("oversubscription", "expert_imbalance"):
             _check_number(name, getattr(self, name))
         if self.oversubscription > limits.MAX_OVERSUBSCRIPTION:

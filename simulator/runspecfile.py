@@ -29,7 +29,7 @@ KEY_KINDS: dict[str, str] = {
     "stage_layers": "ints", "micro_batch": "int", "global_batch_tokens": "int", "seq_len": "int",
     "precision": "text", "schedule": "text", "recompute": "text", "node_limit": "int or none", "comm_sms": "int",
     "tp_comm": "text", "ep_comm": "text", "ep_dispatcher": "text", "cuda_graphs": "text", "fp8_recipe": "text",
-    "expert_imbalance": "number", "tokens": "number", "price_per_gpu_hour": "number",
+    "expert_imbalance": "number", "mtp_layers": "int", "tokens": "number", "price_per_gpu_hour": "number",
 }  # fmt: skip
 SPEC_KEYS = tuple(k for k in ("model", "gpu", "node", *RUN_FIELDS) if k in KEY_KINDS)
 _KIND_WORDS = {

@@ -209,6 +209,7 @@ def run_inputs(run: RunSpec, profile: KernelRates) -> dict[str, object]:
         "node_limit": run.node_limit,
         "comm_sms": run.comm_sms,
         "expert_imbalance": run.expert_imbalance,
+        "mtp_layers": run.model.num_nextn_predict_layers,
         "tokens": run.tokens,
         "usd_per_gpu_hour": run.usd_per_gpu_hour,
         "profile": profile.name,

@@ -49,6 +49,7 @@ TRAIN_OPTIONS = {
     "cuda_graphs": "cuda_graphs",
     "fp8_recipe": "fp8_recipe",
     "expert_imbalance": "expert_imbalance",
+    "mtp_layers": "mtp_layers",
     "tokens": "tokens",
     "price_per_gpu_hour": "price_per_gpu_hour",
 }
@@ -94,6 +95,7 @@ RUN_HELP = {
     "fp8_recipe": "how FP8 GEMMs scale their operands: block (default), V3's 1x128 / 128x128 blocks; tensor, one "
     "scale per tensor (Transformer Engine's delayed or current scaling: cuBLAS); mx, MXFP8 (Blackwell)",
     "expert_imbalance": "busiest GPU's routed tokens / mean (default 1)",
+    "mtp_layers": "multi-token prediction modules trained, 0 for none (default: the model's own, V3's 1)",
     "tokens": "tokens to train, e.g. 14.8T (default 14.8T, V3's); a budget under one step's batch is refused",
     "price_per_gpu_hour": "USD per GPU-hour (default: the GPU's catalog price)",
 }

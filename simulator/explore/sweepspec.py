@@ -62,7 +62,7 @@ SENSES = ("min", "max")
 NAMED = ("model", "gpu", "node", "profile")  # chosen by name
 INT_FIELDS = frozenset(
     [name for name, v in RUN_DEFAULTS.items() if isinstance(v, int) and not isinstance(v, bool)]
-    + ["samples", "seed", "spare_nodes"]
+    + ["samples", "seed", "spare_nodes", "mtp_layers"]
 )
 # The expected run's inputs (analytic sweeps; `simulator.analytic.goodput`): like the budget and the price they
 # never change the model run, so they are evaluated on arrays after it.
@@ -81,7 +81,7 @@ FLOAT_FIELDS = frozenset(
     + ["price_per_gpu_hour", "expert_cv", "checkpoint_interval_min"]
 )
 OPTIONAL = frozenset(
-    {"gpu", "node", "node_limit", "price_per_gpu_hour", "stage_layers", "expert_cv"}
+    {"gpu", "node", "node_limit", "price_per_gpu_hour", "stage_layers", "expert_cv", "mtp_layers"}
     | {"checkpoint_interval_min", "spare_nodes"}
 )  # may be None
 # Text inputs: names, modes, and stage_layers (a constraint sees it as "4,4,..."); the rest are numbers.

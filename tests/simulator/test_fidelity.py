@@ -168,7 +168,13 @@ def test_megatron_bridge_runs_land_out_of_sample():
     +1.0 -> -0.8%, V3 FP8-MX on GB200 -8.1 -> -11%). With each run's FP8 recipe (FP8-CS as per-tensor scaling,
     FP8-MX as MXFP8), the dense GEMMs as timed on the GPU and a TP rank's GEMMs at their own shapes (2026-12-06):
     Llama 3.1 405B on H100 -20.0 -> +5.7%, Llama 3 70B on H100 -14.3 -> -2.3%; Q, K and V as one GEMM takes two
-    launches a layer off the host-bound runs: Qwen3-30B-A3B on B200 +15.3 -> +29.9%, Qwen3-235B +49 -> +66%."""
+    launches a layer off the host-bound runs: Qwen3-30B-A3B on B200 +15.3 -> +29.9%, Qwen3-235B +49 -> +66%.
+    2026-12-07: each run posed with the dispatcher its v0.2.1 recipe passes (HybridEP on GB200 for V3 and Qwen3,
+    priced at its published rate; Megatron's NCCL alltoall for GPT-OSS and for Qwen3-30B-A3B on H100, the latter
+    overlapped as its recipe runs it) and V3 on GB200 without MTP, as the table's rows say: V3 BF16 +0.2 -> +13.4%,
+    V3 FP8-MX -12.3 -> -0.4%, Qwen3-235B -8.5 -> +9.4%, GPT-OSS +35.9 -> +77.5%, Qwen3-30B-A3B on H100 +156 ->
+    +200%, and Qwen3-30B-A3B on 8 GB200 -1.6 -> +37.0%: its hit came from DeepEP's slower tray-measured kernels
+    standing in for the HybridEP it ran."""
     rows = {r["figure"]: r for r in training_run_rows()}
     megatron = {name: r for name, r in rows.items() if "(Megatron-Bridge, " in name}  # the 25.11 tables
     assert {g for g in ("H100", "B200", "GB200") if any(f" {g} (" in name for name in megatron)} == {
@@ -191,9 +197,10 @@ def test_megatron_bridge_runs_land_out_of_sample():
         "GPT-OSS 120B on 64 B200 (Megatron-Bridge, BF16, EP8, MBS 4), tokens/s per GPU",
         "GPT-OSS 120B on 64 H100 (Megatron-Bridge, BF16, PP4 EP8, MBS 4, v3sim: full recompute), tokens/s per GPU",
         "Llama 3 70B on 64 GB200 (Megatron-Bridge, FP8-CS, FSDP, MBS 2), tokens/s per GPU",
+        "Qwen3-30B-A3B on 8 GB200 (Megatron-Bridge, FP8-MX, EP8, MBS 4), tokens/s per GPU",
     }
     blackwell = [r["rel_error"] for name, r in megatron.items() if "B200 (" in name and name not in known]
-    assert sum(e > 0 for e in blackwell) >= len(blackwell) - 4  # fast but for four GB200 DeepEP runs (-1..-11%)
+    assert sum(e > 0 for e in blackwell) >= len(blackwell) - 2  # fast but V3 FP8-MX and Llama 3.1 405B on GB200
     assert len(megatron) - len(known) - len(misses) >= 10  # and Llama 3 8B, 70B on H100, 8B, 405B on (G)B200
 
 
@@ -202,10 +209,10 @@ def test_megatron_bridge_later_releases_land_out_of_sample():
     26.08), each posed with its recipe's CUDA graphs, recomputation, TP overlap, all-to-all overlap (`ep_comm`)
     and dispatcher (`ep_dispatcher`). Measured 2026-12-05: the 26.08 GB200 MoE runs, one CUDA graph for the
     whole iteration, land within 15% (V3 +0.6%, Qwen3-30B-A3B -6.2% on HybridEP, then priced by its links, Qwen3-235B
-    +5.5%; 2026-12-06). Qwen3-30B-A3B on 8 GB200, the same layout, sped up from 23,766 (25.11, DeepEP) to 39,936
-    tokens/s per GPU as the framework captured the whole iteration, overlapped the all-to-all and moved to
-    HybridEP: v3sim lands both (+1.0%, -6.2%) once DeepEP's kernels are priced at the rate their SMs reach
-    (before, +43% and -14%). The 26.04.01 MoE runs, still launched
+    +5.5%; 2026-12-06). Qwen3-30B-A3B on 8 GB200, the same layout, sped up from 23,766 (25.11) to 39,936
+    tokens/s per GPU as the framework captured the whole iteration and overlapped the all-to-all: v3sim landed both
+    (+1.0%, -6.2%) with the 25.11 run posed on DeepEP; on the HybridEP its recipe passes (read 2026-12-07) it reads
+    +37%. The 26.04.01 MoE runs, still launched
     eagerly, read fast on B200 (Qwen3-235B +36%) but V3 (+0.9%, DeepEP overlapped) and Qwen3-30B-A3B (+14.0% with
     HybridEP at its kernel table's rate, 2026-12-07); GPT-OSS 120B misses in every release
     (+27% with 26.08's whole-iteration graph, +19.5% once B200's grouped FP8 GEMMs run at DeepGEMM's rate);
@@ -218,7 +225,8 @@ def test_megatron_bridge_later_releases_land_out_of_sample():
     whole = {name.split(" on ")[0]: r["rel_error"] for name, r in later.items() if "26.08" in name}
     assert {m for m, e in whole.items() if abs(e) <= 0.15} == {"DeepSeek-V3", "Qwen3-30B-A3B", "Qwen3-235B-A22B"}
     same_layout = "Qwen3-30B-A3B on 8 GB200 (Megatron-Bridge, FP8-MX, EP8, MBS 4), tokens/s per GPU"
-    assert abs(rows[same_layout]["rel_error"]) < 0.15 and abs(whole["Qwen3-30B-A3B"]) < 0.15  # both releases
+    # the 25.11 run on HybridEP at its published rate, mostly eager, reads 37% fast; 26.08's whole graph lands
+    assert 0.3 < rows[same_layout]["rel_error"] < 0.45 and abs(whole["Qwen3-30B-A3B"]) < 0.15
     gpt_oss = {name: r["rel_error"] for name, r in later.items() if name.startswith("GPT-OSS")}
     assert all(e > 0.25 for name, e in gpt_oss.items() if "26.08" not in name)  # BF16, launched eagerly
     assert all(0.15 < e < 0.25 for name, e in gpt_oss.items() if "26.08" in name)  # MXFP8, one graph: +19.5%
