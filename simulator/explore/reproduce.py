@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from simulator.explore.servingvalidate import METRICS as SERVING_METRICS
-from simulator.explore.servingvalidate import published_serving, serving_options, serving_row
+from simulator.explore.servingvalidate import OFFLINE_METRICS, published_serving, serving_options, serving_row
 from simulator.explore.validate import published_runs, tolerance, training_run_row
 
 # a RunSpec field -> the `train` flag that sets it, where the two are named apart (simulator/cli/runopts.py)
@@ -71,7 +71,7 @@ def figure_from_json(row: dict[str, Any], answer: dict[str, Any]) -> float:
             out = out[key]
         return float(out)
     if "requests" in row:
-        return float(answer["offline"][row["metric"]])
+        return float(OFFLINE_METRICS[row["metric"]](answer["offline"]))
     return float(SERVING_METRICS[row["metric"]][1](answer))
 
 

@@ -11,7 +11,10 @@ is posed as `serve --colocated`: its context the whole request (prompt and outpu
 half the output (`colocated.decoding_context`). A result of an offline benchmark that publishes its request
 count (`requests = N`: every request queued at once, output tokens over the whole run, as trtllm-bench
 reports) is priced as that run in the event model (`simulator.events.offline`), ramp-up and drain included:
-once a process, the slowest rows of `validate` (about a second each). A result that names a `profile` (a shipped
+once a process, the slowest rows of `validate` (about a second each). So is a closed-loop benchmark whose every
+round is a burst (`requests` = its concurrency, its mean TPOT read: a prefill-first scheduler, SGLang's, runs a
+round's prompts before its decoding, so fixed-length requests all finish on one step and the next round's
+arrive together). A result that names a `profile` (a shipped
 one: the kernels its framework runs, as `h200-trtllm` prices TensorRT-LLM's MoE GEMMs on Hopper) is priced
 from it.
 """
@@ -45,6 +48,11 @@ METRICS: dict[str, tuple[str, Any]] = {
     "tpot_ms": ("decode", lambda o: o["tpot_s"] * 1e3),
     "input_tokens_per_s_per_gpu": ("prefill", lambda o: o["input_tokens_per_s_per_gpu"]),
     "input_tokens_per_s_per_node": ("prefill", lambda o: o["input_tokens_per_s_per_node"]),
+}
+# what an offline run (`requests`) reports, by metric: `simulator.events.offline.simulate_offline`'s answer
+OFFLINE_METRICS: dict[str, Any] = {
+    "output_tokens_per_s_per_gpu": lambda o: o["output_tokens_per_s_per_gpu"],
+    "tpot_ms": lambda o: o["mean_tpot_s"] * 1e3,
 }
 LAYOUT = ("tp", "ep", "redundant", "prefill_ep", "prefill_redundant")
 REQUIRED = ("id", "figure", "metric", "published", "model", "gpu", "input_len", "source", "quote", "in_sample")
@@ -85,10 +93,10 @@ def _read() -> tuple[dict[str, Any], ...]:
         missing = [k for k in REQUIRED if k not in r]
         if missing or r["metric"] not in METRICS or not isinstance(r["in_sample"], bool):
             raise ValueError(f"{PATH.name}: result {r.get('id')!r} needs {', '.join(missing) or 'a known metric'}")
-        offline = r.get("colocated") and "output_len" in r and r["metric"] == "output_tokens_per_s_per_gpu"
-        if "requests" in r and not (offline and isinstance(r["requests"], int)):
+        offline = r.get("colocated") and "output_len" in r and r["metric"] in OFFLINE_METRICS
+        if "requests" in r and not (offline and isinstance(r["requests"], int) and "batch_per_instance" not in r):
             raise ValueError(f"{PATH.name}: result {r['id']!r}: requests (an offline run) needs a co-located pool, "
-                             "output_len and output tokens/s per GPU")  # fmt: skip
+                             "output_len, output tokens/s per GPU or TPOT, and no batch of its own")  # fmt: skip
         if "harness" in r and (r["harness"] not in HARNESSES or "requests" not in r):
             raise ValueError(f"{PATH.name}: result {r['id']!r}: harness must be one of {', '.join(HARNESSES)}, on "
                              "an offline run (requests)")  # fmt: skip
@@ -190,7 +198,8 @@ def offline_figures(result_ids: list[str]) -> dict[str, float]:
 
 
 def offline_figure(result_id: str) -> float:
-    """Output tokens/s per GPU of a published offline run (`requests` queued at once) in the event model."""
+    """A published offline run's figure (`requests` queued at once; output tokens/s per GPU, or mean TPOT) in
+    the event model."""
     if result_id in _OFFLINE:
         return _OFFLINE[result_id]
     from simulator.analytic.profile import rates_for
@@ -200,7 +209,7 @@ def offline_figure(result_id: str) -> float:
     spec, _ = pose(r)
     out = simulate_offline(spec, rates_for(r.get("profile"), spec.node.gpu), r["requests"], str(r["input_len"]),
                            str(r["output_len"]), harness=r.get("harness"))  # fmt: skip
-    _OFFLINE[result_id] = float(out["output_tokens_per_s_per_gpu"])
+    _OFFLINE[result_id] = float(OFFLINE_METRICS[r["metric"]](out))
     return _OFFLINE[result_id]
 
 

@@ -103,3 +103,39 @@ def test_validate_computes_the_offline_rows_in_this_process_where_no_pool_starts
     monkeypatch.setattr(sv, "_OFFLINE", {})
     monkeypatch.setattr(sv, "ProcessPoolExecutor", no_pool)
     assert sv.offline_figures(ids) == want
+
+
+def test_a_closed_loop_on_a_prefill_first_scheduler_is_posed_as_bursts():
+    """AIConfigurator's aggregated SGLang rows ran aiperf closed loops of fixed-length requests; SGLang runs
+    waiting prompts before decoding, so every round is a burst of the concurrency: the row is one such burst in
+    the event model, its mean TPOT read. The prompts' chunks sit inside the decode span of the requests ahead of
+    them, so the mean TPOT lies above the decode-only step at that batch and grows with the burst (measured
+    2026-12-07 on Qwen3-32B, 2 H100: 16.5 / 30.1 / 48.5 ms at 16 / 64 / 128 in AIConfigurator's silicon sample,
+    v3sim's bursts 18.1 / 29.9 / 46.0; their mean TTFT 0.84 / 2.53 / 4.36 s, v3sim's 0.63 / 1.90 / 3.57)."""
+    r = published_result("aic-qwen3-32b-h100-sglang-tp2-c64")
+    assert r["requests"] == 64 and r["metric"] == "tpot_ms" and "batch_per_instance" not in r
+    spec, _ = pose(r)
+    rates = rates_for(None, spec.node.gpu)
+    tpot = {c: simulate_offline(spec, rates, c, "1024", "128")["mean_tpot_s"] * 1e3 for c in (16, 64, 128)}
+    assert offline_figure(r["id"]) == pytest.approx(tpot[64])
+    assert tpot[16] < tpot[64] < tpot[128]
+    decode_only = 1e3 * simulate_offline(spec, rates, 1, "1024", "128")["mean_tpot_s"]
+    assert decode_only < tpot[16]
+
+
+def test_a_row_with_requests_and_a_batch_of_its_own_is_refused(monkeypatch, tmp_path):
+    from simulator.explore import servingvalidate
+
+    r = published_result("aic-qwen3-32b-h100-sglang-tp2-c64")
+    text = servingvalidate.PATH.read_text(encoding="utf-8").replace(
+        f'id = "{r["id"]}"\n', f'id = "{r["id"]}"\nbatch_per_instance = 64\n'
+    )
+    path = tmp_path / "published_serving.toml"
+    path.write_text(text, encoding="utf-8")
+    monkeypatch.setattr(servingvalidate, "PATH", path)
+    servingvalidate._read.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="no batch of its own"):
+            servingvalidate.published_serving()
+    finally:
+        servingvalidate._read.cache_clear()
