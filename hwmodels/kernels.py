@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from itertools import accumulate
 from pathlib import Path
+from typing import Any
 
 from hwmodels.files import loads_toml, read_text
 from hwmodels.specs import GPUSpec
@@ -152,6 +153,12 @@ def deepep_tables() -> dict[str, dict[str, DeepEPKernel]]:
             rate = tuple(accumulate((float(x) * 1e9 for x in row["gb_per_s"]), max))
             token_s = tuple(accumulate((float(x) * 1e-9 for x in row["ns_per_token"]), min))
             out[gpu][kind] = DeepEPKernel(sms, rate, token_s, float(row["call_us"]) * 1e-6)
+    return _with_dies(out, data)
+
+
+def _with_dies(out: dict[str, Any], data: dict) -> dict[str, Any]:
+    """`out` (tables by GPU name) with each die of the file's `[die]` table taking the table of the GPU it
+    names."""
     for die, gpu in data.get("die", {}).items():
         out[str(die)] = out[str(gpu)]
     return out
@@ -210,9 +217,7 @@ def hybridep_tables() -> dict[str, dict[str, HybridEPKernel]]:
                 for n, r in zip(ranks, table, strict=True)
             )
             out[gpu][kind] = HybridEPKernel(domain, ranks, sms, rates)
-    for die, gpu in data.get("die", {}).items():
-        out[str(die)] = out[str(gpu)]
-    return out
+    return _with_dies(out, data)
 
 
 def hybridep_kernels(gpu: GPUSpec) -> dict[str, HybridEPKernel] | None:

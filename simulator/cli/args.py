@@ -134,6 +134,17 @@ def count(text: str) -> float:
     return value
 
 
+def int_list(text: str) -> tuple[int, ...]:
+    """Whole numbers >= 0 separated by commas, e.g. 4,4,4,1 (at most limits.MAX_DEGREE of them)."""
+    parts = text.split(",")
+    if len(text) > MAX_NAME_CHARS or len(parts) > limits.MAX_DEGREE:
+        raise argparse.ArgumentTypeError(f"{_shown(text)} is too long")
+    values = tuple(integer(p.strip()) for p in parts)
+    if any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"{_shown(text)} must be whole numbers >= 0, e.g. 4,4,4,1")
+    return values
+
+
 def whole_count(text: str) -> int:
     """A positive whole count, suffixes allowed (63M, 64Mi)."""
     value = integer(text)

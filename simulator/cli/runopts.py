@@ -9,7 +9,17 @@ import argparse
 from hwmodels.files import check_output, write_atomic
 from hwmodels.names import ECMP_MODES
 from hwmodels.names import TOPOLOGY_KINDS as KINDS
-from simulator.cli.args import count, integer, name, nonnegative, number, positive_number, seq_tokens, whole_count
+from simulator.cli.args import (
+    count,
+    int_list,
+    integer,
+    name,
+    nonnegative,
+    number,
+    positive_number,
+    seq_tokens,
+    whole_count,
+)
 from simulator.names import (
     CP_COMM_MODES,
     CUDA_GRAPH_SCOPES,
@@ -35,6 +45,7 @@ TRAIN_OPTIONS = {
     "cp_comm": "cp_comm",
     "zero": "zero_stage",
     "virtual_stages": "virtual_stages",
+    "stage_layers": "stage_layers",
     "seq_len": "seq_len",
     "global_batch_tokens": "global_batch_tokens",
     "micro_batch": "micro_batch",
@@ -72,6 +83,8 @@ RUN_HELP = {
     "zero": "ZeRO stage 0-3 (default 1)",
     "virtual_stages": "pipeline chunks per GPU (default: with --schedule interleaved the most the layers allow, "
     "else 1)",
+    "stage_layers": "transformer layers per pipeline stage, first to last, e.g. 4,4,4,1 (default: balanced by "
+    "compute time)",
     "seq_len": "tokens per training sequence, e.g. 4096 or 32k (default 4096, V3's)",
     "global_batch_tokens": "tokens per step, e.g. 60Mi = 15,360 x 4,096 (default: V3's 15,360 sequences, or "
     "the nearest batch that splits into whole micro-batches over dp and fills the schedule)",
@@ -113,6 +126,7 @@ def add_run_options(p: argparse.ArgumentParser, positive) -> None:
     types = {
         "gpus": positive, "oversubscription": positive_number, "global_batch_tokens": whole_count,
         "expert_imbalance": number, "tokens": count, "price_per_gpu_hour": nonnegative, "seq_len": seq_tokens,
+        "stage_layers": int_list,
     }  # fmt: skip
     p.add_argument("--model", type=name, default=None, help="preset slug or config.json (default deepseek-v3)")
     p.add_argument("--gpu", type=name, default=None, help="GPU name: uses the '<gpu>-ib' node (default h800)")

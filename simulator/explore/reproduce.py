@@ -32,6 +32,8 @@ def _args(key: str, v: Any) -> list[str]:
         return ["--no-" + flag.removeprefix("--")]
     if v is True:
         return [flag]
+    if isinstance(v, list | tuple):  # --stage-layers 4,4,4,1
+        return [flag, ",".join(str(x) for x in v)]
     return [flag, str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)]
 
 

@@ -273,3 +273,21 @@ def test_bad_specs_are_one_line_errors(capsys, tmp_path, monkeypatch, text, extr
     err = refused(capsys, "train", "--spec", "run.toml", *extra)
     assert message in err
     assert not (tmp_path / "out.json").exists()
+
+
+def test_stage_layers_pin_a_pipeline_layout(capsys):
+    """`--stage-layers` poses a recipe's own split (Megatron-Bridge's DeepSeek-V3 on PP16: four layers a stage,
+    one on the last beside MTP and the loss), where v3sim's balancer would choose another; a wrong count is a
+    one-line error."""
+    assert cli_args.int_list("4, 4,1") == (4, 4, 1)
+    with pytest.raises(argparse.ArgumentTypeError, match="whole numbers >= 0"):
+        cli_args.int_list("4,-1")
+    base = ["train", "--gpu", "b200", "--gpus", "256", "--pp", "16", "--ep", "8", "--schedule", "1f1b", "--json"]
+    assert main(base) == 0
+    own = json.loads(capsys.readouterr().out)
+    assert main([*base, "--stage-layers", ",".join(["4"] * 15 + ["1"])]) == 0
+    pinned = json.loads(capsys.readouterr().out)
+    assert pinned["stage_layers"] == [4] * 15 + [1] != own["stage_layers"]
+    assert pinned["step_time_s"] >= own["step_time_s"]  # the balancer's split is never the slower
+    assert main([*base, "--stage-layers", "4,4"]) == 2
+    assert "stage_layers=[4, 4] must give pp=16" in capsys.readouterr().err
