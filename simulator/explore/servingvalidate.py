@@ -14,7 +14,7 @@ reports) is priced as that run in the event model (`simulator.events.offline`), 
 once a process, the slowest rows of `validate` (about a second each). So is a closed-loop benchmark whose every
 round is a burst (`requests` = its concurrency, its mean TPOT read: a prefill-first scheduler, SGLang's, runs a
 round's prompts before its decoding, so fixed-length requests all finish on one step and the next round's
-arrive together). A result that names a `profile` (a shipped
+arrive together); its mean TTFT too, a second row. A result that names a `profile` (a shipped
 one: the kernels its framework runs, as `h200-trtllm` prices TensorRT-LLM's MoE GEMMs on Hopper) is priced
 from it.
 """
@@ -46,6 +46,7 @@ METRICS: dict[str, tuple[str, Any]] = {
     "output_tokens_per_s_per_node": ("decode", lambda o: o["output_tokens_per_s_per_node"]),
     "output_tokens_per_s_per_user": ("decode", lambda o: o["output_tokens_per_s_per_sequence"]),
     "tpot_ms": ("decode", lambda o: o["tpot_s"] * 1e3),
+    "ttft_ms": ("decode", lambda o: o["ttft_s"] * 1e3),  # an offline run's only (`OFFLINE_METRICS`)
     "input_tokens_per_s_per_gpu": ("prefill", lambda o: o["input_tokens_per_s_per_gpu"]),
     "input_tokens_per_s_per_node": ("prefill", lambda o: o["input_tokens_per_s_per_node"]),
 }
@@ -53,6 +54,7 @@ METRICS: dict[str, tuple[str, Any]] = {
 OFFLINE_METRICS: dict[str, Any] = {
     "output_tokens_per_s_per_gpu": lambda o: o["output_tokens_per_s_per_gpu"],
     "tpot_ms": lambda o: o["mean_tpot_s"] * 1e3,
+    "ttft_ms": lambda o: o["mean_ttft_s"] * 1e3,
 }
 LAYOUT = ("tp", "ep", "redundant", "prefill_ep", "prefill_redundant")
 REQUIRED = ("id", "figure", "metric", "published", "model", "gpu", "input_len", "source", "quote", "in_sample")
@@ -97,6 +99,8 @@ def _read() -> tuple[dict[str, Any], ...]:
         if "requests" in r and not (offline and isinstance(r["requests"], int) and "batch_per_instance" not in r):
             raise ValueError(f"{PATH.name}: result {r['id']!r}: requests (an offline run) needs a co-located pool, "
                              "output_len, output tokens/s per GPU or TPOT, and no batch of its own")  # fmt: skip
+        if r["metric"] == "ttft_ms" and "requests" not in r:
+            raise ValueError(f"{PATH.name}: result {r['id']!r}: a TTFT is read from an offline run (requests)")
         if "harness" in r and (r["harness"] not in HARNESSES or "requests" not in r):
             raise ValueError(f"{PATH.name}: result {r['id']!r}: harness must be one of {', '.join(HARNESSES)}, on "
                              "an offline run (requests)")  # fmt: skip

@@ -139,3 +139,26 @@ def test_a_row_with_requests_and_a_batch_of_its_own_is_refused(monkeypatch, tmp_
             servingvalidate.published_serving()
     finally:
         servingvalidate._read.cache_clear()
+
+
+def test_a_burst_rows_ttft_is_its_runs_mean_and_needs_an_offline_run(monkeypatch, tmp_path):
+    """The SGLang burst rows' twins read the same run's mean TTFT; a TTFT row without an offline run (the
+    steady co-located point has no queue to wait in) is refused."""
+    from simulator.explore import servingvalidate
+
+    tpot, ttft = (published_result(f"aic-qwen3-32b-h100-sglang-tp2-c64{s}") for s in ("", "-ttft"))
+    assert ttft["metric"] == "ttft_ms" and ttft["requests"] == tpot["requests"] == 64
+    spec, _ = pose(ttft)
+    out = simulate_offline(spec, rates_for(None, spec.node.gpu), 64, "1024", "128")
+    assert offline_figure(ttft["id"]) == pytest.approx(out["mean_ttft_s"] * 1e3)
+    block = next(b for b in servingvalidate.PATH.read_text(encoding="utf-8").split("[[result]]")
+                 if f'id = "{ttft["id"]}"' in b)  # fmt: skip
+    path = tmp_path / "published_serving.toml"
+    path.write_text("[[result]]" + block.replace("requests = 64\n", ""), encoding="utf-8")
+    monkeypatch.setattr(servingvalidate, "PATH", path)
+    servingvalidate._read.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="a TTFT is read from an offline run"):
+            servingvalidate.published_serving()
+    finally:
+        servingvalidate._read.cache_clear()
