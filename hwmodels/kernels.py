@@ -204,6 +204,8 @@ def hybridep_tables() -> dict[str, dict[str, HybridEPKernel]]:
             raise ValueError(f"{where}: domain={domain!r}; use one of {', '.join(HYBRIDEP_DOMAINS)}")
         if list(ranks) != sorted(set(ranks)) or ranks[0] < 2 or list(sms) != sorted(set(sms)) or sms[0] < 1:
             raise ValueError(f"{where}: ranks must rise from 2 and SMs from 1")
+        # the benchmark counts the sender's own node (ib) or the receiver's own tokens (nvlink): v3sim counts
+        # neither, so each rate is scaled by 1 - gpus_per_node / ranks, a node of one GPU for nvlink
         per_node = int(row["gpus_per_node"]) if domain == "ib" else 1
         if domain == "ib" and (per_node < 1 or any(r % per_node or r == per_node for r in ranks)):
             raise ValueError(f"{where}: every rank count must span whole nodes of gpus_per_node={per_node}")

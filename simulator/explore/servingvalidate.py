@@ -97,8 +97,9 @@ def _read() -> tuple[dict[str, Any], ...]:
             raise ValueError(f"{PATH.name}: result {r.get('id')!r} needs {', '.join(missing) or 'a known metric'}")
         offline = r.get("colocated") and "output_len" in r and r["metric"] in OFFLINE_METRICS
         if "requests" in r and not (offline and isinstance(r["requests"], int) and "batch_per_instance" not in r):
+            metrics = ", ".join(OFFLINE_METRICS)
             raise ValueError(f"{PATH.name}: result {r['id']!r}: requests (an offline run) needs a co-located pool, "
-                             "output_len, output tokens/s per GPU or TPOT, and no batch of its own")  # fmt: skip
+                             f"output_len, a metric of {metrics}, and no batch of its own")  # fmt: skip
         if r["metric"] == "ttft_ms" and "requests" not in r:
             raise ValueError(f"{PATH.name}: result {r['id']!r}: a TTFT is read from an offline run (requests)")
         if "harness" in r and (r["harness"] not in HARNESSES or "requests" not in r):
@@ -202,7 +203,7 @@ def offline_figures(result_ids: list[str]) -> dict[str, float]:
 
 
 def offline_figure(result_id: str) -> float:
-    """A published offline run's figure (`requests` queued at once; output tokens/s per GPU, or mean TPOT) in
+    """A published offline run's figure (`requests` queued at once; its metric as `OFFLINE_METRICS` reads it) in
     the event model."""
     if result_id in _OFFLINE:
         return _OFFLINE[result_id]

@@ -116,11 +116,8 @@ def training_run_row(run: dict) -> dict[str, object]:
 
 
 GPU_FAMILIES = {"gh100": "Hopper", "gb100": "Blackwell", "ga100": "Ampere"}  # by die; another GPU by its name
-TIME_METRICS = (
-    "gpu_hours",
-    "tpot_ms",
-    "ttft_ms",
-)  # a time, not a rate: v3sim's speed error is the inverse of its error
+# a time, not a rate: v3sim's speed error is the inverse of its error
+TIME_METRICS = ("gpu_hours", "tpot_ms", "ttft_ms")
 
 
 def regime(kind: str, gpu: GPUSpec, model: ModelSpec) -> str:

@@ -123,6 +123,21 @@ def test_a_closed_loop_on_a_prefill_first_scheduler_is_posed_as_bursts():
     assert decode_only < tpot[16]
 
 
+def refused_reading(monkeypatch, tmp_path, text: str, message: str) -> None:
+    """Reading published serving results from `text` (in place of the shipped file) raises `message`."""
+    from simulator.explore import servingvalidate
+
+    path = tmp_path / "published_serving.toml"
+    path.write_text(text, encoding="utf-8")
+    monkeypatch.setattr(servingvalidate, "PATH", path)
+    servingvalidate._read.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=message):
+            servingvalidate.published_serving()
+    finally:
+        servingvalidate._read.cache_clear()
+
+
 def test_a_row_with_requests_and_a_batch_of_its_own_is_refused(monkeypatch, tmp_path):
     from simulator.explore import servingvalidate
 
@@ -130,15 +145,7 @@ def test_a_row_with_requests_and_a_batch_of_its_own_is_refused(monkeypatch, tmp_
     text = servingvalidate.PATH.read_text(encoding="utf-8").replace(
         f'id = "{r["id"]}"\n', f'id = "{r["id"]}"\nbatch_per_instance = 64\n'
     )
-    path = tmp_path / "published_serving.toml"
-    path.write_text(text, encoding="utf-8")
-    monkeypatch.setattr(servingvalidate, "PATH", path)
-    servingvalidate._read.cache_clear()
-    try:
-        with pytest.raises(ValueError, match="no batch of its own"):
-            servingvalidate.published_serving()
-    finally:
-        servingvalidate._read.cache_clear()
+    refused_reading(monkeypatch, tmp_path, text, "no batch of its own")
 
 
 def test_a_burst_rows_ttft_is_its_runs_mean_and_needs_an_offline_run(monkeypatch, tmp_path):
@@ -153,12 +160,4 @@ def test_a_burst_rows_ttft_is_its_runs_mean_and_needs_an_offline_run(monkeypatch
     assert offline_figure(ttft["id"]) == pytest.approx(out["mean_ttft_s"] * 1e3)
     block = next(b for b in servingvalidate.PATH.read_text(encoding="utf-8").split("[[result]]")
                  if f'id = "{ttft["id"]}"' in b)  # fmt: skip
-    path = tmp_path / "published_serving.toml"
-    path.write_text("[[result]]" + block.replace("requests = 64\n", ""), encoding="utf-8")
-    monkeypatch.setattr(servingvalidate, "PATH", path)
-    servingvalidate._read.cache_clear()
-    try:
-        with pytest.raises(ValueError, match="a TTFT is read from an offline run"):
-            servingvalidate.published_serving()
-    finally:
-        servingvalidate._read.cache_clear()
+    refused_reading(monkeypatch, tmp_path, "[[result]]" + block.replace("requests = 64\n", ""), "a TTFT is read")
