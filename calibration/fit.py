@@ -92,7 +92,12 @@ def fit_kernel(samples: list[Sample], caps: RateCaps = UNBOUNDED) -> KernelFit:
     # with no overhead; fewer, or no work that varies, keeps the leading term only, the others at their
     # bounds and no overhead.
     varies = [bool(np.ptp(work[n]) > 1e-9 * work[n].max()) for n in terms]
-    varies += [bool(np.ptp(items) > 1e-9 * items.max())] if item_ref else []
+    # The pieces are told apart from a lone rate only where they are not a fixed multiple of its work (a windowed
+    # attention series of one head shape, no bytes fitted: its scores and FLOPs in one ratio, any split between
+    # the two equally good, and which one a solver lands on a matter of its build).
+    lone = items / work[terms[0]] if len(terms) == 1 and work[terms[0]].all() else None
+    apart = lone is None or bool(np.ptp(lone) > 1e-9 * lone.max())
+    varies += [bool(np.ptp(items) > 1e-9 * items.max()) and apart] if item_ref else []
     free = np.array([*varies, len(samples) > sum(varies)])
     if len(samples) < sum(varies) or not any(varies[: len(terms)]):
         free = np.arange(len(cols)) == (varies.index(True) if any(varies[: len(terms)]) else 0)

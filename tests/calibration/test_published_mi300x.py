@@ -29,8 +29,10 @@ def test_mi300x_gemms_run_at_amds_max_achievable_flops_never_above(mi300x):
     fits = mi300x.fits
     assert fits["gemm_bf16"].flop_per_s == pytest.approx(708 * TERA)
     assert fits["gemm_fp8"].flop_per_s == pytest.approx(1223.6 * TERA)
-    # the grouped and weight-gradient classes are derived from the table's own GEMMs, not DeepGEMM's H800 rows
-    assert fits["grouped_gemm_fp8"].flop_per_s == pytest.approx(1223.6 * TERA)
+    # the weight-gradient and bf16 grouped classes are derived from the table's own GEMMs, not DeepGEMM's H800
+    # rows; the FP8 grouped class is AITER's fused MoE as timed on the die (tests/calibration/test_aiter_moe.py)
+    assert fits["grouped_gemm_fp8"].flop_per_s < 1223.6 * TERA
+    assert "timed on mi325x" in fits["grouped_gemm_fp8"].derived_from
     assert fits["gemm_wgrad_fp8"].flop_per_s == pytest.approx(1223.6 * TERA)
     assert fits["grouped_gemm_bf16"].flop_per_s == pytest.approx(708 * TERA)
     # the route it replaces: the H800 table as fractions of the MI300X's peaks, 44% above AMD's maximum

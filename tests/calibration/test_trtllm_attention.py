@@ -197,7 +197,11 @@ def test_hoppers_table_gives_the_same_attention_classes():
     assert attention == {"attention_decode_fp8", "attention_decode_bf16", "attention_decode_mla_fp8",
                          "attention_decode_mla_bf16", "attention_fwd_bf16", "attention_fwd_window_bf16",
                          "attention_fwd_mla_bf16"}  # fmt: skip
-    assert all(hopper.fits[c].passes and hopper.fits[c].item_s > 0 for c in attention)
+    assert all(hopper.fits[c].passes for c in attention)
+    # a cost per score, except the window's: its one head shape keeps scores and FLOPs in one ratio, so the
+    # per-score cost is folded into its FLOP rate (any split prices its rows alike)
+    assert all(hopper.fits[c].item_s > 0 for c in attention - {"attention_fwd_window_bf16"})
+    assert hopper.fits["attention_fwd_window_bf16"].item_s == 0
     assert hopper.fits["grouped_gemm_fp8"].samples == 218  # its MoE series kept
 
 
