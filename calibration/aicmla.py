@@ -14,6 +14,8 @@ import sys
 
 import pandas as pd
 
+from calibration.fit import series_toml
+
 HEADS = (64, 128)  # V3's 128 heads a GPU (DP attention), 64 at TP2
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 STEPS = (1023, 4095, 16383, 32767, 65535, 131071)  # cached tokens - 1: the long caches serving runs read
@@ -40,10 +42,8 @@ def main(argv: list[str]) -> int:
             f"ai-dynamo/aiconfigurator@095f58a51c4ca8e61b66ec108d86f223f8d559ce (Apache-2.0), {path}: {meta}, "
             f"kv_cache_dtype {cache}, tp_size 1 (num_heads the heads on the GPU); kv_len = step + 1; ms"
         )
-        lines = ["[[series]]", 'kernel = "attention_decode_mla"', f'dtype = "{dtype}"', f'source = "{source}"',
-                 'columns = ["batch", "heads", "qk_dim", "v_dim", "kv_len", "kv_bytes", "ms"]', "rows = ["]  # fmt: skip
-        lines += [f"  {row}," for row in rows] + ["]", ""]
-        sys.stdout.write("\n".join(lines) + "\n")
+        columns = ["batch", "heads", "qk_dim", "v_dim", "kv_len", "kv_bytes", "ms"]
+        sys.stdout.write(series_toml("attention_decode_mla", dtype, columns, rows, source) + "\n")
     return 0
 
 

@@ -24,6 +24,7 @@ import sys
 
 import pandas as pd
 
+from calibration.fit import series_toml
 from calibration.moeops import moe_elementwise_s
 from hwmodels.registry import load_gpu
 
@@ -81,16 +82,6 @@ def series_rows(frame: pd.DataFrame, dtype: str, table: str, timed_on: str | Non
             <= MAX_SIDE_SHARE * r[-1] * 1e-3]  # fmt: skip
 
 
-def toml_series(dtype: str, rows: list[list[float]], source: str, measured_on: str | None = None) -> str:
-    """One [[series]] block of a published kernel table."""
-    body = ",\n".join("  " + str(r) for r in rows)
-    where = [f'measured_on = "{measured_on}"'] if measured_on else []
-    return "\n".join(
-        ["[[series]]", 'kernel = "grouped_gemm"', f'dtype = "{dtype}"', *where, f'source = "{source}"',
-         f"columns = {COLUMNS!r}".replace("'", '"'), "rows = [", body, "]", ""]
-    )  # fmt: skip
-
-
 def main(argv: list[str]) -> None:
     for arg in argv:
         name, _, path = arg.partition("=")
@@ -101,7 +92,7 @@ def main(argv: list[str]) -> None:
         for dtype, (moe_dtype, kernel_source) in TABLES[table][1].items():
             rows = series_rows(frame, dtype, table, timed_on or None)
             source = f"{path}: moe_dtype {moe_dtype}, kernel_source {kernel_source}, balanced, moe_tp_size 1"
-            sys.stdout.write(toml_series(dtype, rows, source, timed_on or None) + "\n")
+            sys.stdout.write(series_toml("grouped_gemm", dtype, COLUMNS, rows, source, timed_on or None) + "\n")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ import sys
 
 import pandas as pd
 
+from calibration.fit import series_toml
+
 # The CDNA3 rows of DeepSeek-V3's MoE: (cu_num, hidden, expert intermediate, experts on the GPU, top-k).
 SHAPE = (304, 7168, 2048, 33, 9)
 MIN_PAIRS_PER_EXPERT = 4
@@ -45,19 +47,9 @@ def stage_rows(frame: pd.DataFrame) -> dict[str, list[list[float]]]:
     for token, us1, us2 in f[["token", "us1", "us2"]].itertuples(index=False):
         m = round(token * topk / experts)
         for stage, (n, k), us in (("gate_up", (2 * inter, hidden), us1), ("down", (hidden, inter), us2)):
-            tflops = 2.0 * experts * m * n * k / (float(us) * 1e-6) / 1e12
+            tflops = 2.0 * experts * m * n * k / (us * 1e-6) / 1e12
             out[stage].append([experts, m, n, k, round(tflops, 2)])
     return out
-
-
-def toml_series(stage: str, rows: list[list[float]], source: str) -> str:
-    """One [[series]] block of the MI300X's published table, measured on the MI325X."""
-    body = ",\n".join("  " + str(r) for r in rows)
-    return "\n".join(
-        ["[[series]]", 'kernel = "grouped_gemm"', 'dtype = "fp8"', 'measured_on = "mi325x"',
-         f'source = "{source}, stage {"1 (gate_up)" if stage == "gate_up" else "2 (down)"}"',
-         f"columns = {COLUMNS!r}".replace("'", '"'), "rows = [", body, "]", ""]
-    )  # fmt: skip
 
 
 def main(argv: list[str]) -> None:
@@ -66,7 +58,8 @@ def main(argv: list[str]) -> None:
     rows = stage_rows(pd.read_csv(argv[0], comment="#"))
     source = f"{argv[0]}: cu_num 304 (MI325X), 7168 x 2048, 33 experts, top-9, per_1x128 FP8"
     for stage, kept in rows.items():
-        sys.stdout.write(toml_series(stage, kept, source) + "\n")
+        named = f"{source}, stage {'1 (gate_up)' if stage == 'gate_up' else '2 (down)'}"
+        sys.stdout.write(series_toml("grouped_gemm", "fp8", COLUMNS, kept, named, "mi325x") + "\n")
 
 
 if __name__ == "__main__":

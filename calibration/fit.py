@@ -95,9 +95,10 @@ def fit_kernel(samples: list[Sample], caps: RateCaps = UNBOUNDED) -> KernelFit:
     # The pieces are told apart from a lone rate only where they are not a fixed multiple of its work (a windowed
     # attention series of one head shape, no bytes fitted: its scores and FLOPs in one ratio, any split between
     # the two equally good, and which one a solver lands on a matter of its build).
-    lone = items / work[terms[0]] if len(terms) == 1 and work[terms[0]].all() else None
-    apart = lone is None or bool(np.ptp(lone) > 1e-9 * lone.max())
-    varies += [bool(np.ptp(items) > 1e-9 * items.max()) and apart] if item_ref else []
+    if item_ref:
+        lone = items / work[terms[0]] if len(terms) == 1 and work[terms[0]].all() else None
+        apart = lone is None or bool(np.ptp(lone) > 1e-9 * lone.max())
+        varies.append(bool(np.ptp(items) > 1e-9 * items.max()) and apart)
     free = np.array([*varies, len(samples) > sum(varies)])
     if len(samples) < sum(varies) or not any(varies[: len(terms)]):
         free = np.arange(len(cols)) == (varies.index(True) if any(varies[: len(terms)]) else 0)
@@ -377,6 +378,20 @@ SERIES_KEYS = {"kernel": "str", "dtype": "str", "source": "str", "columns": "lis
 # within that GPU's datasheet, and its bytes rate scaled by the two GPUs' HBM datasheets, as
 # `simulator.analytic.profile.apply_profile` does.
 SERIES_OPTIONAL = {"measured_on": "str"}
+
+
+def series_toml(
+    kernel: str, dtype: str, columns: list[str], rows: list[list[float]], source: str, measured_on: str | None = None
+) -> str:
+    """One [[series]] block of a published kernel table, as the reducers of a source print it (SERIES_KEYS)."""
+    where = [f'measured_on = "{measured_on}"'] if measured_on else []
+    names = ", ".join(f'"{c}"' for c in columns)
+    return "\n".join(
+        ["[[series]]", f'kernel = "{kernel}"', f'dtype = "{dtype}"', *where, f'source = "{source}"',
+         f"columns = [{names}]", "rows = [", ",\n".join(f"  {r}" for r in rows), "]", ""]
+    )  # fmt: skip
+
+
 # The columns of a series, by kernel: (required, optional). Rates are finite numbers > 0, `causal` is 0 or 1,
 # `bytes` and `speedup` numbers > 0, and every other column a shape: an integer from 1 to MAX_SHAPE.
 GEMM_COLUMNS = ({"m", "n", "k", "tflops"}, {"groups", "speedup"})
