@@ -58,6 +58,9 @@ DERIVATIONS = {
     "grouped_gemm_bf16": ("gemm_bf16", None),
     "gemm_wgrad_fp8": ("gemm_fp8", None),
     "attention_bwd_bf16": ("attention_fwd_bf16", None),
+    # an FP8 cache's MLA decode where only the bf16 cache's kernel was timed: its rates (the FP8 cache's halved
+    # reads priced at them), not those of another kernel's bf16 GQA decode (ASSUMED: the same kernel's rates)
+    "attention_decode_mla_fp8": ("attention_decode_mla_bf16", None),
     **{cls: (src, None) for cls, src in STAND_INS.items()},
 }
 UNBOUNDED = RateCaps()  # a device outside the catalog: no datasheet to bound its fits by
