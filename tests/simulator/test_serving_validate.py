@@ -45,8 +45,9 @@ def test_each_prediction_is_serve_for_the_deployment_as_published(result, rows):
     for key in ("tp", "ep", "prefill_ep", "redundant"):
         if key in result:
             assert getattr(spec, key) == result[key], key
-    if "weight_dtype" in result:
-        assert spec.weight_dtype == result["weight_dtype"]
+    for key in ("weight_dtype", "kv_dtype", "attention_dtype"):  # the dtypes a source names are the ones posed
+        if key in result:
+            assert getattr(spec, key) == result[key], key
     row = rows[result["id"]]
     if "requests" in result:  # an offline benchmark: its run in the event model (test_serving_offline.py)
         assert spec.colocated and row["predicted"] == offline_figure(result["id"])
