@@ -1,11 +1,15 @@
-"""The MI300X's MLA decode attention: AITER's assembly kernel as TileLang's published MI300X benchmark timed it.
+"""The MI300X's attention kernels, each from a kernel-level source timed on the MI300X itself.
 
-tile-ai/tilelang (MIT) examples/deepseek_mla/figures/flashmla-amd.png (2025-04-12) draws AITER's assembly MLA
-decode kernel ("Aiter-ASM") on an MI300X at batch 64 and 128 over 1K-16K cached tokens; the shapes are those
-examples/deepseek_mla/amd/benchmark_mla_decode_amd_aiter.py sets (128 query heads over one latent of 512 + rope 64,
-a 2-byte cache, one query per sequence, sequence i caching seqlen + 2i tokens) and the TFLOPS its FLOP count
-gives. calibration/data/published/mi300x.toml holds each bar as a timed shape (ms = FLOPs / label). Kernel
-timings only: no end-to-end figure enters.
+Decode (MLA): tile-ai/tilelang (MIT) examples/deepseek_mla/figures/flashmla-amd.png (2025-04-12) draws AITER's
+assembly MLA decode kernel ("Aiter-ASM") on an MI300X at batch 64 and 128 over 1K-16K cached tokens; the shapes are
+those examples/deepseek_mla/amd/benchmark_mla_decode_amd_aiter.py sets (128 query heads over one latent of 512 +
+rope 64, a 2-byte cache, one query per sequence, sequence i caching seqlen + 2i tokens) and the TFLOPS its FLOP
+count gives. calibration/data/published/mi300x.toml holds each bar as a timed shape (ms = FLOPs / label).
+
+Prefill and training (GQA, head dim 128): AITER's README table of its assembly attention kernels
+(ROCm/aiter op_tests/cpp/mha/README.md, 2026-01-13), the MI300X forward and fp32-atomic backward columns. Its
+192/128 (MLA) forward runs on MI350/355 only, so the MI300X's MLA and window classes derive from these.
+Kernel timings only: no end-to-end figure enters.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from workloads.servingops import decode_attention_op
 
 TABLE = tomllib.loads((PUBLISHED_DIR / "mi300x.toml").read_text())
 (SERIES,) = [s for s in TABLE["series"] if s["kernel"] == "attention_decode_mla"]
+PREFILL = {s["kernel"]: s for s in TABLE["series"] if s["kernel"] in ("attention_fwd", "attention_bwd")}
 # the figure's Aiter-ASM bar labels (TFLOPS) at 1K, 2K, 4K, 8K and 16K cached tokens
 LABELS = {64: (92, 117, 120, 136, 137), 128: (148, 148, 153, 154, 157)}
 SEQLENS = (1024, 2048, 4096, 8192, 16384)
@@ -75,3 +80,38 @@ def test_an_fp8_cache_takes_the_bf16_kernels_rates_not_the_h800s(rates):
         as_bf16 = rates.time_s("attention_decode_mla_bf16", op.flops, 2 * op.hbm_bytes, 1.0, op.items)
         assert op.flops / bf16.flop_per_s < op_s(op, rates) <= as_bf16  # compute-bound: the halved reads save little
         assert op_s(op, rates) == pytest.approx(r["ms"] * 1e-3, rel=0.25)  # the class fit's spread (rms 9%)
+
+
+def prefill_rows(kernel: str) -> list[dict]:
+    series = PREFILL[kernel]
+    return [dict(zip(series["columns"], r, strict=True)) for r in series["rows"]]
+
+
+def test_the_aiter_table_is_gqa_head_dim_128_counting_the_masked_half():
+    """94 shapes each way, forward and backward on the same shapes; a causal row's TFLOPS counts the half of the
+    score matrix the mask keeps (v3sim's convention, calibration.fit._attention_counts): at the longest
+    sequences it runs within 25% of the same shape unmasked, not at half of it."""
+    fwd, bwd = prefill_rows("attention_fwd"), prefill_rows("attention_bwd")
+    assert len(fwd) == len(bwd) == 94
+    assert [{k: v for k, v in r.items() if k != "tflops"} for r in fwd] == [
+        {k: v for k, v in r.items() if k != "tflops"} for r in bwd
+    ]
+    assert {(r["qk_dim"], r["v_dim"]) for r in fwd} == {(128, 128)}
+    assert {(r["heads"], r["kv_heads"]) for r in fwd} == {(32, 8), (64, 8), (64, 4)}
+    by_shape = {(r["batch"], r["heads"], r["kv_heads"], r["seq_q"], r["causal"]): r["tflops"] for r in fwd}
+    longest = [k for k in by_shape if k[3] == 10240 and k[4] == 1]
+    assert longest and all(0.75 < by_shape[k] / by_shape[(*k[:4], 0)] < 1.25 for k in longest)
+
+
+def test_the_mi300x_prices_attention_from_its_own_timings(rates):
+    peak = load_gpu("mi300x").peak_flop_per_s("bf16")
+    fwd, bwd = rates.fit("attention_fwd_bf16"), rates.fit("attention_bwd_bf16")
+    assert bwd.flop_per_s < fwd.flop_per_s < 0.5 * peak  # 548 and 431 TFLOPS of its 1,307
+    for kernel, fit in (("attention_fwd", fwd), ("attention_bwd", bwd)):
+        assert fit.samples == 94 and fit.rel_rmse < 0.15 and not fit.derived_from, kernel
+        long = [r["tflops"] * 1e12 for r in prefill_rows(kernel) if r["seq_q"] >= 8192]  # the rate, not overheads
+        assert 0.9 * min(long) < fit.flop_per_s < 1.1 * max(long), kernel
+    # no MLA (192/128) kernel of its own on this die: MLA's and the window's classes are its GQA rates
+    for cls, src in (("attention_fwd_mla_bf16", fwd), ("attention_bwd_mla_bf16", bwd),
+                     ("attention_fwd_window_bf16", fwd)):  # fmt: skip
+        assert rates.fit(cls).flop_per_s == src.flop_per_s and "attention_" in rates.fit(cls).derived_from
