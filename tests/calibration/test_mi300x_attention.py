@@ -26,7 +26,7 @@ from workloads.registry import load_model
 from workloads.servingops import decode_attention_op
 
 TABLE = tomllib.loads((PUBLISHED_DIR / "mi300x.toml").read_text())
-(SERIES,) = [s for s in TABLE["series"] if s["kernel"] == "attention_decode_mla"]
+(DECODE,) = [s for s in TABLE["series"] if s["kernel"] == "attention_decode_mla"]
 PREFILL = {s["kernel"]: s for s in TABLE["series"] if s["kernel"] in ("attention_fwd", "attention_bwd")}
 # the figure's Aiter-ASM bar labels (TFLOPS) at 1K, 2K, 4K, 8K and 16K cached tokens
 LABELS = {64: (92, 117, 120, 136, 137), 128: (148, 148, 153, 154, 157)}
@@ -40,7 +40,7 @@ def rates():
 
 
 def rows() -> list[dict]:
-    return [dict(zip(SERIES["columns"], r, strict=True)) for r in SERIES["rows"]]
+    return [dict(zip(DECODE["columns"], r, strict=True)) for r in DECODE["rows"]]
 
 
 def test_each_row_is_a_bar_of_the_figure_under_the_benchmarks_flop_count():
