@@ -39,8 +39,9 @@ def rates():
     return rates_for(None, load_gpu("mi300x"))
 
 
-def rows() -> list[dict]:
-    return [dict(zip(DECODE["columns"], r, strict=True)) for r in DECODE["rows"]]
+def rows(series: dict = DECODE) -> list[dict]:
+    """A series' rows as {column: value}: the decode series unless another is named."""
+    return [dict(zip(series["columns"], r, strict=True)) for r in series["rows"]]
 
 
 def test_each_row_is_a_bar_of_the_figure_under_the_benchmarks_flop_count():
@@ -82,16 +83,11 @@ def test_an_fp8_cache_takes_the_bf16_kernels_rates_not_the_h800s(rates):
         assert op_s(op, rates) == pytest.approx(r["ms"] * 1e-3, rel=0.25)  # the class fit's spread (rms 9%)
 
 
-def prefill_rows(kernel: str) -> list[dict]:
-    series = PREFILL[kernel]
-    return [dict(zip(series["columns"], r, strict=True)) for r in series["rows"]]
-
-
 def test_the_aiter_table_is_gqa_head_dim_128_counting_the_masked_half():
     """94 shapes each way, forward and backward on the same shapes; a causal row's TFLOPS counts the half of the
     score matrix the mask keeps (v3sim's convention, calibration.fit._attention_counts): at the longest
     sequences it runs within 25% of the same shape unmasked, not at half of it."""
-    fwd, bwd = prefill_rows("attention_fwd"), prefill_rows("attention_bwd")
+    fwd, bwd = rows(PREFILL["attention_fwd"]), rows(PREFILL["attention_bwd"])
     assert len(fwd) == len(bwd) == 94
     assert [{k: v for k, v in r.items() if k != "tflops"} for r in fwd] == [
         {k: v for k, v in r.items() if k != "tflops"} for r in bwd
@@ -109,7 +105,7 @@ def test_the_mi300x_prices_attention_from_its_own_timings(rates):
     assert bwd.flop_per_s < fwd.flop_per_s < 0.5 * peak  # 548 and 431 TFLOPS of its 1,307
     for kernel, fit in (("attention_fwd", fwd), ("attention_bwd", bwd)):
         assert fit.samples == 94 and fit.rel_rmse < 0.15 and not fit.derived_from, kernel
-        long = [r["tflops"] * 1e12 for r in prefill_rows(kernel) if r["seq_q"] >= 8192]  # the rate, not overheads
+        long = [r["tflops"] * 1e12 for r in rows(PREFILL[kernel]) if r["seq_q"] >= 8192]  # the rate, not overheads
         assert 0.9 * min(long) < fit.flop_per_s < 1.1 * max(long), kernel
     # no MLA (192/128) kernel of its own on this die: MLA's and the window's classes are its GQA rates
     for cls, src in (("attention_fwd_mla_bf16", fwd), ("attention_bwd_mla_bf16", bwd),
