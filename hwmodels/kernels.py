@@ -41,6 +41,11 @@ class ElementwiseRates:
     overhead_s: float
     source: str
     die_factor: dict[str, float] = field(default_factory=dict)
+    die_overhead_s: dict[str, float] = field(default_factory=dict)
+
+    def fixed_s(self, die: str = "") -> float:
+        """The fixed seconds one kernel pays on `die`: its own small-kernel timing, else the table's."""
+        return self.die_overhead_s.get(die, self.overhead_s)
 
     def time_s(self, kernel_class: str, nbytes: float, hbm_bytes_per_s: float, die: str = "") -> float:
         """Seconds of one kernel of `kernel_class` moving `nbytes` on a GPU of `hbm_bytes_per_s` (datasheet) whose
@@ -48,7 +53,7 @@ class ElementwiseRates:
         if kernel_class not in self.share:
             raise ValueError(f"no element-wise class {kernel_class!r}; known: {', '.join(self.share)}")
         share = self.share[kernel_class] * self.die_factor.get(die, 1.0)
-        return nbytes / (share * hbm_bytes_per_s) + self.overhead_s
+        return nbytes / (share * hbm_bytes_per_s) + self.fixed_s(die)
 
 
 @cache
@@ -57,11 +62,14 @@ def elementwise_rates() -> ElementwiseRates:
     data = loads_toml(read_text(ELEMENTWISE_PATH, "element-wise kernel table"), str(ELEMENTWISE_PATH))
     share = {str(k): float(v) for k, v in data["share"].items()}
     factor = {str(k): float(v) for k, v in data.get("die_factor", {}).items()}
+    fixed = {str(k): float(v) for k, v in data.get("die_overhead_s", {}).items()}
     if not all(0 < v <= 1 for v in (*share.values(), *factor.values())):
         raise ValueError(
             f"{ELEMENTWISE_PATH.name}: every share and die factor must be in (0, 1]: no rate above the datasheet"
         )
-    return ElementwiseRates(share, float(data["overhead_s"]), str(data["source"]), factor)
+    if not all(0 <= v < 1e-3 for v in (float(data["overhead_s"]), *fixed.values())):
+        raise ValueError(f"{ELEMENTWISE_PATH.name}: a kernel's fixed seconds must be in [0, 1 ms)")
+    return ElementwiseRates(share, float(data["overhead_s"]), str(data["source"]), factor, fixed)
 
 
 @dataclass(frozen=True, slots=True)

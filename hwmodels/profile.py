@@ -85,7 +85,7 @@ FALLBACKS = {
 # Kernel classes a profile may fit: "<kernel>_<dtype>" for compute, "memory" for HBM-bound work.
 CLASSES = (*(f"{k}_{d}" for k in KERNELS[:-1] for d in DTYPES), "memory")
 # The largest root-mean-square relative error a fit may miss its own samples by and still price a run. The
-# shipped GPU fits reach 23.0% (TensorRT-LLM's W4A16 MoE GEMMs, h200-trtllm: whole MoE ops over 16-16,384 tokens;
+# shipped GPU fits reach 22.1% (TensorRT-LLM's W4A16 MoE GEMMs, h200-trtllm: whole MoE ops over 16-16,384 tokens;
 # its Hopper GQA decode attention 20.7%, head dim 64's long caches ~20% slower than one roofline per cache dtype),
 # 20.5% (the internal CUTLASS FP8 GEMMs V3 ran, from DeepGEMM's table over its speedups:
 # one roofline cannot follow their small-M rows, 1.4-2.7x slower) and 16.3% (DeepGEMM's FP8 table on the H800:

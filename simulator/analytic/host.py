@@ -9,6 +9,9 @@ same. Operations a run captures in CUDA graphs (`RunSpec.cuda_graphs`) cost the 
 The floor compares a phase's host time with its GPU time (compute and the expert all-to-all the host's queue
 also waits behind) per stage and micro-batch: between two of the host's synchronisations (one per MoE layer in
 DeepEP's and Megatron's dispatchers) the host runs ahead of the GPU, so the slower of the two sets the pace.
+Under EP overlap a forward and a backward chunk run on two streams but are launched by one host thread, so their
+pair lasts at least both chunks' launches (`StageTimes.overlapped_pair_s`): overlap halves the GPU's time, not
+the host's.
 """
 
 from __future__ import annotations

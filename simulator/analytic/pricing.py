@@ -52,11 +52,11 @@ def op_s(
         table = elementwise_rates()
         share = rates.elementwise_share.get(op.component)
         if share is not None:  # the profile measured this class itself (a trace-derived profile does)
-            t = op.hbm_bytes / (share * hbm_bytes_per_s) + table.overhead_s
+            t = op.hbm_bytes / (share * hbm_bytes_per_s) + table.fixed_s(rates.die)
         else:
             t = table.time_s(op.component, op.hbm_bytes, hbm_bytes_per_s, rates.die)
         if op.launch == "fused":  # inside its neighbour: the bytes, not a kernel's fixed cost
-            return max(t - table.overhead_s, op.hbm_bytes / rates.fit("memory").bytes_per_s)
+            return max(t - table.fixed_s(rates.die), op.hbm_bytes / rates.fit("memory").bytes_per_s)
         return max(t, rates.time_s("memory", 0.0, op.hbm_bytes))
     if op.layers < 1:  # one kernel of 1 / layers the counts, in that share of the layers
         whole = replace(op, flops=op.flops / op.layers, hbm_bytes=op.hbm_bytes / op.layers,

@@ -38,6 +38,7 @@ class Report:
     microbatches: int
     chunk_s: dict[str, float]  # F, B, W, F&B of the busiest rank, seconds per micro-batch
     host_wait_s: float  # of its F + B, seconds the GPU waits for the host's kernel launches (`analytic.host`)
+    pair_host_wait_s: float  # of its F&B pair (EP overlapped), seconds the launches of both chunks outlast it by
     tokens_per_step: int
     tokens_per_s: float  # whole cluster
     tokens_per_s_per_gpu: float
@@ -91,6 +92,7 @@ def estimate(run: RunSpec, profile: KernelRates | str | None = None, check_memor
         microbatches=n,
         chunk_s={"F": chunk.f, "B": chunk.b, "W": chunk.w, "F&B": chunk.fb},
         host_wait_s=t.host_wait,
+        pair_host_wait_s=t.overlapped_pair_s() - t.pair_slots_s() if run.ep_overlapped else 0.0,
         tokens_per_step=tokens_per_step,
         tokens_per_s=tokens_per_s,
         tokens_per_s_per_gpu=tokens_per_s / run.gpus,

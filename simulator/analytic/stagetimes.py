@@ -23,6 +23,8 @@ class StageTimes:
     pp_f: float  # activations to the next stage
     pp_b: float  # gradients to the previous stage
     host_wait: float = 0.0  # of the compute above, seconds the GPU waits for the host's launches (analytic.host)
+    host_f: float = 0.0  # seconds the host takes to launch the forward's eager ops (analytic.host)
+    host_b: float = 0.0  # ... and the backward's (input and weight gradients, recomputation)
 
     @property
     def f(self) -> float:
@@ -40,17 +42,23 @@ class StageTimes:
     def ep_b(self) -> float:
         return self.dispatch_b + self.combine_b
 
-    def overlapped_pair_s(self) -> float:
-        """F&B: a forward and a backward chunk of two micro-batches, each communication op hidden under the
-        other chunk's compute that runs while it is in flight (V3 report, figure 4; our slot assignment):
-        attention F with B's combine, MLP B with F's dispatch, MLP F with B's dispatch, attention B with
-        F's combine; pipeline sends ride with F's dispatch."""
+    def pair_slots_s(self) -> float:
+        """The GPU's side of an F&B pair: a forward and a backward chunk of two micro-batches, each communication
+        op hidden under the other chunk's compute that runs while it is in flight (V3 report, figure 4; our slot
+        assignment): attention F with B's combine, MLP B with F's dispatch, MLP F with B's dispatch, attention B
+        with F's combine; pipeline sends ride with F's dispatch."""
         return (
             max(self.f_attn, self.combine_b)
             + max(self.b_mlp, self.dispatch_f + self.pp_f + self.pp_b)
             + max(self.f_mlp, self.dispatch_b)
             + max(self.b_attn, self.combine_f)
         )
+
+    def overlapped_pair_s(self) -> float:
+        """F&B: the pair's slots (`pair_slots_s`), no shorter than the host takes to launch both chunks' eager
+        ops: one host thread launches the two micro-batches' kernels in turn while the GPU runs them on two
+        streams, so overlap halves the GPU's time but not the host's (`simulator.analytic.host`)."""
+        return max(self.pair_slots_s(), self.host_f + self.host_b)
 
     def __add__(self, other: StageTimes) -> StageTimes:
         return StageTimes(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))

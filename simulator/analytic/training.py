@@ -436,7 +436,10 @@ def _block_times(run: RunSpec, rates: KernelRates, blocks: tuple[bool, ...], fir
     # The host launches each eager op (`simulator.analytic.host`): a phase lasts at least as long as that takes.
     hosts = [shared.host_s(moe) for moe in blocks] + ([shared.host_s(None)] if last else [])
     f_attn, f_mlp, b_attn, b_mlp, wait = host_floor((f_attn, f_mlp, b_attn, b_mlp), comm, hosts)
-    return StageTimes(f_attn, f_mlp, b_attn, b_mlp, w, pp_f=pp_f, pp_b=pp_b, host_wait=wait, **comm)
+    host_f, host_b = (sum(s for layer in hosts for (_, fwd), s in layer.items() if fwd == f) for f in (True, False))
+    return StageTimes(
+        f_attn, f_mlp, b_attn, b_mlp, w, pp_f=pp_f, pp_b=pp_b, host_wait=wait, host_f=host_f, host_b=host_b, **comm
+    )
 
 
 def all_stage_times(run: RunSpec, rates: KernelRates) -> tuple[StageTimes, ...]:
@@ -522,32 +525,36 @@ def _ranks_parts(
     (arrays of ranks x counts: one pass for the pipeline), and each rank's chunk times."""
     n = np.asarray(microbatches, dtype=float)[None, :]
     paired = run.ep_overlapped
-    rows = []  # per rank: F + B, EP and PP per micro-batch, the pairs' uncovered gap, EP's share of it, bubble
+    rows = []  # per rank: F + B, EP and PP per micro-batch, the pairs' uncovered gap, EP's share of it, bubble,
+    # the pairs' wait for the host
     chunks = []
     for t in ranks:
         if paired:
             fb = t.overlapped_pair_s()
             comm_pairs = t.ep_f + t.ep_b + t.pp_f + t.pp_b
             ep_share = (t.ep_f + t.ep_b) / comm_pairs if comm_pairs else 0.0
-            gap = fb - t.f - t.b  # what compute could not cover in a pair
+            gap = t.pair_slots_s() - t.f - t.b  # what compute could not cover in a pair
+            host = fb - t.pair_slots_s()  # what the host's launches outlast the pair's slots by (GPU waiting)
         else:
-            fb, ep_share, gap = t.f + t.b + t.ep_f + t.ep_b + t.pp_f + t.pp_b, 0.0, 0.0
+            fb, ep_share, gap, host = t.f + t.b + t.ep_f + t.ep_b + t.pp_f + t.pp_b, 0.0, 0.0, 0.0
         chunk = ChunkTimes(f=t.f + t.ep_f + t.pp_f, b=t.b + t.ep_b + t.pp_b, w=t.w, fb=fb)
         chunks.append(chunk)
         bubble = bubble_s(run.schedule, run.pp, chunk, run.virtual_stages)
-        rows.append((t.f + t.b, t.ep_f + t.ep_b, t.pp_f + t.pp_b, gap, ep_share, 1 - ep_share, bubble))
-    compute, ep, pp, gap, ep_share, pp_share, bubble = (col[:, None] for col in np.array(rows).T)
+        rows.append((t.f + t.b, t.ep_f + t.ep_b, t.pp_f + t.pp_b, gap, ep_share, 1 - ep_share, bubble, host))
+    compute, ep, pp, gap, ep_share, pp_share, bubble, host = (col[:, None] for col in np.array(rows).T)
+    waited = 0.0
     if paired:
         # Micro-batches whose forward and backward run outside overlapped pairs, their communication exposed
         unpaired = np.minimum(n, unpaired_microbatches(run))
         short = (n - unpaired) * gap
         exposed_ep = short * ep_share + unpaired * ep
         exposed_pp = short * pp_share + unpaired * pp
+        waited = (n - unpaired) * host  # the GPU waiting on the host in the pairs: compute's, as host_wait is
     else:
         exposed_ep, exposed_pp = n * ep, n * pp
     width = (len(ranks), n.shape[1])
     parts = {
-        "compute": n * compute,
+        "compute": n * compute + waited,
         "exposed_ep_comm": exposed_ep,
         "exposed_pp_comm": exposed_pp,
         "bubble": np.broadcast_to(bubble, width).copy(),

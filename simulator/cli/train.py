@@ -242,13 +242,19 @@ def print_plan(out: dict[str, Any]) -> None:
 
 def _host_note(out: dict[str, Any]) -> str:
     """A note when the GPU waits for the host's kernel launches (`simulator.analytic.host`), else ""."""
+    graphs = f"(CUDA graphs: {out['run']['cuda_graphs']}; --cuda-graphs captures them)"
+    if out["pair_host_wait_s"] > 0:
+        return (
+            f"prices {out['pair_host_wait_s'] * 1e3:,.1f} ms of each overlapped F&B pair's "
+            f"{out['chunk_s']['F&B'] * 1e3:,.1f} ms (busiest rank) as the GPU waiting for the host, which launches "
+            f"both micro-batches' kernels one by one {graphs}"
+        )
     if out["host_wait_s"] <= 0:
         return ""
     compute_s = out["chunk_s"]["F"] + out["chunk_s"]["B"]
     return (
         f"prices {out['host_wait_s'] * 1e3:,.1f} ms of each micro-batch's {compute_s * 1e3:,.1f} ms (F + B, busiest "
-        "rank) as the GPU waiting for the host to launch kernels one by one "
-        f"(CUDA graphs: {out['run']['cuda_graphs']}; --cuda-graphs captures them)"
+        f"rank) as the GPU waiting for the host to launch kernels one by one {graphs}"
     )
 
 

@@ -51,6 +51,7 @@ def pair_s(fwd: StageTimes, bwd: StageTimes) -> float:
         dispatch_b=bwd.dispatch_b,
         combine_b=bwd.combine_b,
         pp_b=bwd.pp_b,
+        host_b=bwd.host_b,
     )
     return mixed.overlapped_pair_s()
 

@@ -182,7 +182,7 @@ def trace_profile(path: str | Path, run: RunSpec, base: Profile, layers: int = 4
             fits[cls] = scaled.within(RateCaps.of(gpu, cls))  # no rate above the datasheet
         elif cls in table:  # the share that prices v3sim's bytes of this class, with its fixed costs, at trace_s
             nbytes, count = moved.get(cls, (0.0, 0))
-            left_s = trace_s - count * elementwise_rates().overhead_s
+            left_s = trace_s - count * elementwise_rates().fixed_s(gpu.die)
             share = nbytes / (gpu.hbm_bw_bytes_per_s * left_s) if left_s > 0 else math.inf
             shares[cls] = min(1.0, share)
             if share > 1:

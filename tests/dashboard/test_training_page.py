@@ -37,7 +37,7 @@ def test_defaults_are_v3_as_the_model_computes_it():
     assert not at.exception and not at.error
     shown = metrics(at)
     assert {k: shown[k] for k in expected()} == expected()
-    assert shown["GPU-hours"] == "2,359K"  # docs/training.md: the V3 figure
+    assert shown["GPU-hours"] == "2,354K"  # docs/training.md: the V3 figure
     assert any("2,664K" in c.value and "out of sample" in c.value for c in at.caption)  # the published figure
     from simulator.explore.uncertainty import uncertainty
     from simulator.runspec import build_run
@@ -49,11 +49,11 @@ def test_defaults_are_v3_as_the_model_computes_it():
 
 def test_the_kernels_v3_ran_are_a_choice_of_the_page():
     """The FP8 GEMMs V3 ran (h800-v3-cutlass, its validate row's profile): the page prices V3 with them as
-    `estimate` does, slower than today's kernels (docs/training.md: 2,478K against 2,359K)."""
+    `estimate` does, slower than today's kernels (docs/training.md: 2,472K against 2,354K)."""
     at = page(profile="h800-v3-cutlass")
     assert not at.exception and not at.error
     r = estimate(build_run({}), "h800-v3-cutlass")
-    assert metrics(at)["GPU-hours"] == f"{r.gpu_hours / 1e3:,.0f}K" == "2,478K"
+    assert metrics(at)["GPU-hours"] == f"{r.gpu_hours / 1e3:,.0f}K" == "2,472K"
 
 
 def test_widgets_change_the_numbers_exactly_as_the_simulator_does():
@@ -221,7 +221,7 @@ def test_the_whole_run_is_the_plan_priced_on_the_pages_run():
     at = page(plan="true")
     assert not at.exception and not at.error
     assert metrics(at)["Whole-run GPU-hours"] == f"{want['total']['gpu_hours'] / 1e3:,.0f}K"
-    assert any("context extension" in c.value and "-16.6%" in c.value for c in at.caption)
+    assert any("context extension" in c.value and "-16.7%" in c.value for c in at.caption)
     table = next(d for d in at.dataframe if "cp_comm" in d.value.columns)  # the plan's editor
     assert list(table.value["cp_comm"][1:3]) == ["ring", "all-to-all"]  # the 128K phase's exchange is kept
     config = json.loads(table.proto.columns)  # named choices are pick-lists, not free text
@@ -322,8 +322,8 @@ def test_the_answer_comes_first_with_the_published_runs_and_what_moves_it():
 
     at = page()
     first = at.markdown[0].value
-    assert "2,359K GPU-hours" in first and "largest overhead is the exposed expert-parallel all-to-all" in first
-    assert any("published 2,664K, v3sim 2,359K (-11.4%, out of sample)" in c.value for c in at.caption)
+    assert "2,354K GPU-hours" in first and "largest overhead is the exposed expert-parallel all-to-all" in first
+    assert any("published 2,664K, v3sim 2,354K (-11.7%, out of sample)" in c.value for c in at.caption)
     from simulator.explore.validate import regime_summary, training_run_rows
 
     hopper_moe = next(g for g in regime_summary(training_run_rows()) if g["regime"] == "training, Hopper, MoE")

@@ -99,6 +99,28 @@ def test_a_small_moe_layer_waits_for_its_launches():
     assert steps["none"] > steps["attn"] > steps["attn+router"]
 
 
+def test_an_overlapped_pair_lasts_the_launches_of_both_its_chunks():
+    """EP overlap runs a forward and a backward chunk on two streams, but one host thread launches both: where
+    the host is the limit (Qwen3-30B-A3B eager on a B200), the pair lasts the host's forward and backward
+    launches together and overlapping buys nothing; with the launches in CUDA graphs it hides the all-to-all."""
+    rates = rates_for(None, build_run(QWEN).node.gpu)
+    run = build_run({**QWEN, "ep_comm": "overlapped"})
+    (t,) = all_stage_times(run, rates)
+    assert t.host_f + t.host_b > 1.2 * t.pair_slots_s()  # the GPU's side of the pair is the shorter
+    assert t.overlapped_pair_s() == t.host_f + t.host_b
+    report = estimate(run)
+    assert report.pair_host_wait_s == pytest.approx(t.host_f + t.host_b - t.pair_slots_s())
+    assert report.chunk_s["F&B"] == pytest.approx(t.host_f + t.host_b)
+    assert report.step_time_s == pytest.approx(estimate(build_run(QWEN)).step_time_s, rel=0.01)  # in turn
+    graphed = {**QWEN, "cuda_graphs": "full"}
+    (g,) = all_stage_times(build_run({**graphed, "ep_comm": "overlapped"}), rates)
+    assert g.host_f == g.host_b == 0 and g.overlapped_pair_s() == g.pair_slots_s()
+    in_turn, overlapped = (
+        estimate(build_run({**graphed, "ep_comm": m})).step_time_s for m in ("exposed", "overlapped")
+    )
+    assert overlapped < 0.8 * in_turn
+
+
 @settings(max_examples=12, deadline=None)
 @given(
     model=st.sampled_from(["qwen3-30b-a3b", "deepseek-v2-lite", "llama-3.1-8b"]),
@@ -117,10 +139,11 @@ def test_capturing_more_is_never_slower(model, micro_batch, recompute):
 
 
 @pytest.mark.parametrize("network", ["analytic", "flow"])
-def test_the_event_model_waits_as_the_analytic_one(network):
+@pytest.mark.parametrize("ep_comm", ["exposed", "overlapped"])
+def test_the_event_model_waits_as_the_analytic_one(network, ep_comm):
     from simulator.events.simulate import simulate
 
-    run = build_run(QWEN)
+    run = build_run({**QWEN, "ep_comm": ep_comm})
     sim = simulate(run, "published", network=network)
     assert sim.step_time_s == pytest.approx(estimate(run).step_time_s, rel=0.03)
 
@@ -164,6 +187,8 @@ def test_train_notes_the_wait_and_takes_graphs(capsys, tmp_path):
              "1f1b", "--global-batch-tokens", "2097152", "--goodput", "off"]  # fmt: skip
     assert main(["train", *flags]) == 0
     assert "waiting for the host to launch kernels one by one (CUDA graphs: none" in capsys.readouterr().out
+    assert main(["train", *flags, "--ep-comm", "overlapped"]) == 0
+    assert "of each overlapped F&B pair's" in capsys.readouterr().out
     assert main(["train", "--json", *flags, "--cuda-graphs", "full"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["run"]["cuda_graphs"] == "full" and not any("host" in n for n in out.get("notes", []))

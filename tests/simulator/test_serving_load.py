@@ -93,11 +93,12 @@ def test_above_capacity_throughput_saturates_at_the_kv_capacity_batch():
     s = deployment("deepseek-v3", ep=32, context=16384, output_tokens=256)
     rates = rates_for(None, s.node.gpu)
     capacity = max_sequences_per_gpu(s)
-    out = simulate_serving(s, rates, 1.3 * decode_capacity_qps(s, rates, 256), requests=4000)
+    out = simulate_serving(s, rates, 1.3 * decode_capacity_qps(s, rates, 256), requests=8000)
     assert out["mean_decode_batch_per_gpu"] > 0.97 * capacity
     # the analytic step at the run's drawn expert load (its busiest GPU's experts and all-to-all slower than the
     # balanced capacity's): measured 0.2% under its tokens/s (the mean KV length is a little under the context),
-    # and the completed rate 0.91 x its request rate (bursts: fixed lengths finish together)
+    # and the completed rate 0.97 x its request rate (2026-12-07). Fixed lengths finish together, a whole batch of
+    # ~1,000 requests at a time, so a run counts completions in a few bursts: 4,000 requests read 1.13 x
     balanced, drawn = (decode(s, rates, capacity, expert_imbalance=x) for x in (1.0, out["mean_expert_imbalance"]))
     assert out["mean_expert_imbalance"] > 1 and drawn.step_s > balanced.step_s
     assert out["output_tokens_per_s_per_gpu"] == pytest.approx(drawn.tokens / drawn.step_s, rel=0.02)
