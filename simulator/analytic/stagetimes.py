@@ -60,6 +60,10 @@ class StageTimes:
         streams, so overlap halves the GPU's time but not the host's (`simulator.analytic.host`)."""
         return max(self.pair_slots_s(), self.host_f + self.host_b)
 
+    def pair_host_wait_s(self) -> float:
+        """Seconds of an F&B pair the GPU waits for the host: what both chunks' launches outlast its slots by."""
+        return max(0.0, self.host_f + self.host_b - self.pair_slots_s())
+
     def __add__(self, other: StageTimes) -> StageTimes:
         return StageTimes(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 

@@ -530,11 +530,10 @@ def _ranks_parts(
     chunks = []
     for t in ranks:
         if paired:
-            fb = t.overlapped_pair_s()
+            fb, host = t.overlapped_pair_s(), t.pair_host_wait_s()
             comm_pairs = t.ep_f + t.ep_b + t.pp_f + t.pp_b
             ep_share = (t.ep_f + t.ep_b) / comm_pairs if comm_pairs else 0.0
-            gap = t.pair_slots_s() - t.f - t.b  # what compute could not cover in a pair
-            host = fb - t.pair_slots_s()  # what the host's launches outlast the pair's slots by (GPU waiting)
+            gap = fb - host - t.f - t.b  # what compute could not cover in the pair's slots
         else:
             fb, ep_share, gap, host = t.f + t.b + t.ep_f + t.ep_b + t.pp_f + t.pp_b, 0.0, 0.0, 0.0
         chunk = ChunkTimes(f=t.f + t.ep_f + t.pp_f, b=t.b + t.ep_b + t.pp_b, w=t.w, fb=fb)
