@@ -3,9 +3,11 @@ series (`attention_decode_mla` rows that `calibration.fit.decode_sample` counts)
 
 Source: github.com/ai-dynamo/aiconfigurator (Apache-2.0), aic-core/src/aiconfigurator_core/systems/data/<gpu>/mla/
 <framework>/<version>/generation_mla_perf.parquet: one new token per sequence (isl 1) over `step` cached tokens,
-DeepSeek-V3's latent (512 + 64 rope), `num_heads` heads on the GPU at tp_size 1, per KV-cache dtype. Kept: tp_size 1,
-the heads given, the batches and cached lengths given (kv_len = step + 1). Run `python -m calibration.aicmla
-PARQUET [ITS_PATH_IN_AICONFIGURATOR]` to print the two series (bf16 and FP8 caches).
+DeepSeek-V3's latent (512 + 64 rope), `num_heads` heads on the GPU, per KV-cache dtype, `tp_size` a label
+(TensorRT-LLM's collector keys its rows on the local heads, labelled with the smallest TP that gives them; SGLang's
+repeats some at larger TP labels): the rows at each head count's smallest label are kept. Kept: the framework's grid of
+local heads, batches and cached lengths (`GRIDS`; kv_len = step + 1). Run `python -m calibration.aicmla PARQUET
+[ITS_PATH_IN_AICONFIGURATOR]` to print the two series (bf16 and FP8 caches).
 """
 
 from __future__ import annotations
@@ -16,16 +18,22 @@ import pandas as pd
 
 from calibration.fit import series_toml
 
-HEADS = (64, 128)  # V3's 128 heads a GPU (DP attention), 64 at TP2
-BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
-STEPS = (1023, 4095, 16383, 32767, 65535, 131071)  # cached tokens - 1: the long caches serving runs read
 KV_BYTES = {"bfloat16": 2, "fp8": 1}
+# per framework (the table's `framework`): the local heads, batches and steps (cached tokens - 1) kept. TensorRT-LLM:
+# V3's 128 heads over TP1 (attention DP), TP2, TP4 and TP8, few to 16K cached tokens; SGLang: DP attention's 128
+# and TP2's 64 heads over the long caches its runs read, at every batch
+GRIDS = {
+    "TRTLLM": ((16, 32, 64, 128), (1, 4, 16, 64, 256, 1024), (1, 15, 127, 1023, 4095, 16383)),
+    "SGLang": ((64, 128), (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024), (1023, 4095, 16383, 32767, 65535, 131071)),
+}
 
 
 def series_rows(frame: pd.DataFrame, cache: str) -> list[list[float]]:
-    """[batch, heads, qk_dim, v_dim, kv_len, kv_bytes, ms] rows of one cache dtype."""
-    keep = frame[(frame["tp_size"] == 1) & (frame["kv_cache_dtype"] == cache) & frame["num_heads"].isin(HEADS)
-                 & frame["batch_size"].isin(BATCHES) & frame["step"].isin(STEPS)]  # fmt: skip
+    """[batch, heads, qk_dim, v_dim, kv_len, kv_bytes, ms] rows of one cache dtype, on its framework's grid."""
+    heads, batches, steps = GRIDS[str(frame["framework"].iloc[0])]
+    fewest_tp = frame.groupby("num_heads")["tp_size"].transform("min")  # one row per local heads: TP1's, else the least
+    keep = frame[(frame["tp_size"] == fewest_tp) & (frame["kv_cache_dtype"] == cache) & frame["num_heads"].isin(heads)
+                 & frame["batch_size"].isin(batches) & frame["step"].isin(steps)]  # fmt: skip
     keep = keep.sort_values(["num_heads", "batch_size", "step"])
     return [[int(r.batch_size), int(r.num_heads), 576, 512, int(r.step) + 1, KV_BYTES[cache],
              round(float(r.latency), 5)] for r in keep.itertuples()]  # fmt: skip
@@ -40,7 +48,7 @@ def main(argv: list[str]) -> int:
         rows = series_rows(frame, cache)
         source = (
             f"ai-dynamo/aiconfigurator@095f58a51c4ca8e61b66ec108d86f223f8d559ce (Apache-2.0), {path}: {meta}, "
-            f"kv_cache_dtype {cache}, tp_size 1 (num_heads the heads on the GPU); kv_len = step + 1; ms"
+            f"kv_cache_dtype {cache}, num_heads the heads on the GPU; kv_len = step + 1; ms"
         )
         columns = ["batch", "heads", "qk_dim", "v_dim", "kv_len", "kv_bytes", "ms"]
         sys.stdout.write(series_toml("attention_decode_mla", dtype, columns, rows, source) + "\n")

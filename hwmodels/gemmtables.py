@@ -1,12 +1,13 @@
-"""Dense GEMMs as timed by shape on one GPU: the lookup v3sim prices training's dense GEMMs with.
+"""Dense GEMMs as timed by shape on one GPU: the lookup v3sim prices training's dense GEMMs with, and a serving
+engine's where it runs the library timed (TensorRT-LLM: `Op.library`).
 
 Read from hwmodels/data/kernels/gemm/<gpu>.csv (AIConfigurator's timings of TensorRT-LLM's Linear, reduced by
-calibration/aicgemm.py; the source is in each file's header): bf16 (cuBLAS), per-tensor FP8 (cuBLAS's scaled
-GEMM) and, on Blackwell, DeepGEMM's 1x128-scaled FP8. The FP8 timings include the input's quantization, a kernel
-v3sim prices apart (the FP8 recipe's casts): its price here (`quantize_s`) is taken off each timing, never below
-the datasheet's peak. A GPU without a file takes the one of a GPU with the same die and the same peaks (the H800
-the H100's). Between the timed shapes log-linear in each of m, n and k; past the largest, in proportion; below
-the smallest, the smallest's time (a smaller GEMM is never slower).
+calibration/aicgemm.py; the source is in each file's header): bf16 (cuBLAS), per-tensor FP8 (cuBLAS's scaled GEMM), on
+Blackwell DeepGEMM's 1x128-scaled FP8 and on Hopper TensorRT-LLM's own 1x128-scaled FP8 kernel. The FP8 timings include
+the input's quantization, a kernel v3sim prices apart (the FP8 recipe's casts): its price here (`quantize_s`) is taken
+off each timing, never below the datasheet's peak. A GPU without a file takes the one of a GPU with the same die and the
+same peaks (the H800 the H100's). Between the timed shapes log-linear in each of m, n and k; past the largest, in
+proportion; below the smallest, the smallest's time (a smaller GEMM is never slower).
 """
 
 from __future__ import annotations
@@ -25,7 +26,15 @@ from hwmodels.specs import GPUSpec
 
 GEMM_DIR = Path(__file__).parent / "data" / "kernels" / "gemm"
 # column -> (the GEMM's dtype, the quantization kernels its timing includes: bytes per input element each)
-VARIANTS = {"bf16_us": ("bf16", ()), "fp8_tensor_us": ("fp8", (2.0, 3.0)), "fp8_block_us": ("fp8", (3.0 + 4 / 128,))}
+# fp8_block_trtllm_us: Hopper's TensorRT-LLM kernel (its own 1x128 quantize + block-scaled GEMM), which only
+# TensorRT-LLM's serving looks up (DeepGEMM's published rates price block FP8 on Hopper elsewhere)
+BLOCK_PASSES = (3.0 + 4 / 128,)  # a 1x128-group quantization: bf16 read, fp8 and one fp32 scale per 128 written
+VARIANTS = {
+    "bf16_us": ("bf16", ()),
+    "fp8_tensor_us": ("fp8", (2.0, 3.0)),
+    "fp8_block_us": ("fp8", BLOCK_PASSES),
+    "fp8_block_trtllm_us": ("fp8", BLOCK_PASSES),
+}
 
 
 Grid = list[list[list[float]]]  # [m][n][k]

@@ -23,6 +23,7 @@ from workloads.spec import ModelSpec
 # expert (single-batch, SGLang's); or in turn (none).
 OVERLAP_MODES = ("auto", "two-batch", "single-batch", "none")
 ATTENTION_DTYPES = ("bf16", "fp8")
+SERVING_FP8_RECIPES = ("block", "tensor")  # a serving checkpoint's FP8 scaling (`ServeSpec.fp8_recipe`)
 # How the engine's KV pool holds a sliding-window layer: its last window (vLLM's hybrid allocator, SGLang's SWA
 # pool, TensorRT-LLM given max_attention_window), or the whole context like every other layer (one pool: the
 # attention still reads only the window).
@@ -60,6 +61,10 @@ class ServeSpec:
     # the GEMMs outside the MoE blocks (attention, the dense layers' MLPs) where the checkpoint keeps them wider than
     # its experts (NVIDIA's FP4 DeepSeek-R1: FP8; GPT-OSS's MXFP4: bf16); None: weight_dtype
     dense_weight_dtype: str | None = None
+    # how the checkpoint's FP8 GEMMs scale their operands (SERVING_FP8_RECIPES): block (DeepSeek's and Qwen3's
+    # 1x128 / 128x128 blocks), tensor (one scale per tensor, as NVIDIA's ModelOpt FP8 Llama checkpoints); it picks
+    # the timed kernel where the engine's GEMMs are looked up (`Op.library`)
+    fp8_recipe: str = "block"
     kv_dtype: str = "bf16"
     attention_dtype: str = "bf16"  # prefill attention's compute: bf16, or fp8 (FlashAttention-3's fp8 forward)
     # quantized weights' GEMMs: their activations and compute (ACTIVATION_DTYPES); None: the weights' own
@@ -92,6 +97,8 @@ class ServeSpec:
             raise ValueError(f"overlap={self.overlap!r}; use one of {', '.join(OVERLAP_MODES)}")
         if self.engine not in engine_names():
             raise ValueError(f"engine={self.engine!r}; use one of {', '.join(engine_names())}")
+        if self.fp8_recipe not in SERVING_FP8_RECIPES:
+            raise ValueError(f"fp8_recipe={self.fp8_recipe!r}; use one of {', '.join(SERVING_FP8_RECIPES)}")
         if not (isinstance(self.mtp_tokens, int) and 1 <= self.mtp_tokens <= 8):
             raise ValueError(f"mtp_tokens={self.mtp_tokens!r} must be an integer from 1 to 8")
         if not 1 <= self.expert_imbalance <= 64:

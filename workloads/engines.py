@@ -6,7 +6,9 @@ attention TP the residual add and RMSNorm after each all-reduce inside the all-r
 and message sizes the engine does it for (`allreduce_norm`); the shared experts on a second CUDA stream beside the
 routed ones (`shared_experts_aside`). `Engine.fusions` resolves them for one layer's step into `Fusions`, which
 `workloads.servingops` applies to the list: a fused kernel keeps its bytes and loses its launch, a kernel aside
-keeps its work and hides its latency (`Op.launch`; `simulator.analytic.pricing` prices each).
+keeps its work and hides its latency (`Op.launch`; `simulator.analytic.pricing` prices each). And one fact of its
+kernels: the library its dense GEMMs run in where the GPU's GEMM tables time that library (`timed_gemms`,
+`Op.library`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from hwmodels.files import loads_toml, read_text
 
 ENGINES_PATH = Path(__file__).parent / "data" / "engines.toml"
 SHARED_ASIDE = ("never", "decode", "no-all-to-all")
+GEMM_LIBRARIES = ("", "trtllm")  # the libraries hwmodels/data/kernels/gemm times (TensorRT-LLM's Linear)
 MIB = 1024 * 1024
 _FIELDS: dict[str, type] = {
     "title": str,
@@ -33,6 +36,7 @@ _FIELDS: dict[str, type] = {
     "allreduce_norm_max_mb": dict,
     "shared_experts_aside": str,
     "shared_experts_aside_max_tokens": int,
+    "timed_gemms": str,
 }
 
 
@@ -44,6 +48,7 @@ class Fusions:
     qkv_a: bool = False
     allreduce_norm: bool = False
     shared_aside: bool = False
+    gemms: str = ""  # the library of its dense GEMMs where GEMM tables time it (`Op.library`)
 
 
 NO_FUSIONS = Fusions()
@@ -65,6 +70,7 @@ class Engine:
     allreduce_norm_max_mb: tuple[tuple[str, int, float], ...] = ()  # (die, tp, MiB)
     shared_experts_aside: str = "never"
     shared_experts_aside_max_tokens: int = 0
+    timed_gemms: str = ""
 
     def fusions(
         self, phase: str, moe: bool, die: str, gpu: str, tp: int, group_tokens: float, message_bytes: float,
@@ -83,7 +89,7 @@ class Engine:
         if self.shared_experts_aside == "no-all-to-all":
             cap = self.shared_experts_aside_max_tokens
             aside = not all_to_all and (not cap or group_tokens <= cap)
-        return Fusions(self.fused_qkv_a, reduce, aside)
+        return Fusions(self.fused_qkv_a, reduce, aside, self.timed_gemms)
 
 
 def engine_names() -> list[str]:
@@ -117,6 +123,8 @@ def _engine(name: str, body: Any) -> Engine:
         whole = kind is not int or (not isinstance(value, bool) and isinstance(value, int) and value >= 0)
         if not isinstance(value, kind) or not whole:
             raise ValueError(f"{where}: {key} = {value!r} must be a {'whole number' if kind is int else kind.__name__}")
+    if body.get("timed_gemms", "") not in GEMM_LIBRARIES:
+        raise ValueError(f"{where}: timed_gemms must be one of {', '.join(repr(x) for x in GEMM_LIBRARIES)}")
     if body.get("shared_experts_aside", "never") not in SHARED_ASIDE:
         raise ValueError(f"{where}: shared_experts_aside must be one of {', '.join(SHARED_ASIDE)}")
     limits = []

@@ -52,24 +52,26 @@ ATTENTION_BWD_FLOP_RATIO = 2.5  # FlashAttention: backward = 2.5 x forward FLOPs
 class Op:
     """One kernel or transfer on one GPU: counts for all the tokens it runs on (no time: pricing is apart).
 
-    `component` is the `workloads.flops` component for compute ops (FLOPs sum per component), else a plain
-    name of what the bytes are; `stream` is where it runs: `compute` on the SMs, `comm` on the links.
-    GEMMs are (m x k) @ (k x n), `groups` times; training and prefill attention carry their head dims, `k` of
-    the queries and keys and `n` of the values, and the attention of sliding-window layers its `window` (keys);
-    other ops leave the shape at 0. `layers` is the share of the layers an op runs in, where an average layer's
-    op is one kind of layer's (the full and the windowed layers' attention): there it is one kernel of
-    1 / `layers` its counts. `weights` names a GEMM's weight dtype where the GEMM computes in another (fp4
-    weights computing in bf16, weight-only, or in fp8); "" where they agree. Decode attention carries the widths
-    it reads per cached token and head, `k` of the keys and `n` of the values (MLA's absorbed form: the latent and
-    its rope key, 576, and the latent, 512). `items` are what a kernel pays for one by one beside its FLOPs and
-    bytes, where a profile prices them (`KernelFit.item_s`): decode attention's (sequence, KV head) pairs, one
-    thread block each; training and prefill attention's scores, one softmax exponential each; the expert
-    all-to-all's tokens (`hwmodels.kernels.DeepEPKernel`). `scaling` is an FP8 training GEMM's recipe (block,
-    tensor, mx: `simulator.names.FP8_RECIPES`), "" elsewhere. `active` is the share of a grouped GEMM's groups
-    (experts) that get tokens, whose weights it reads (`workloads.gemms.active_share`); 1 elsewhere. `launch` is how
-    a serving engine runs it (`workloads.engines`): `own`, a kernel of its own in turn; `fused`, inside a
-    neighbouring kernel (its bytes, no launch); `aside`, on a second stream beside the main one (its work, its
-    latency hidden).
+    `component` is the `workloads.flops` component for compute ops (FLOPs sum per component), else a plain name of
+    what the bytes are; `stream` is where it runs: `compute` on the SMs, `comm` on the links. GEMMs are (m x k) @ (k
+    x n), `groups` times; training and prefill attention carry their head dims, `k` of the queries and keys and `n`
+    of the values, and the attention of sliding-window layers its `window` (keys); other ops leave the shape at 0.
+    `layers` is the share of the layers an op runs in, where an average layer's op is one kind of layer's (the full
+    and the windowed layers' attention): there it is one kernel of 1 / `layers` its counts. `weights` names a GEMM's
+    weight dtype where the GEMM computes in another (fp4 weights computing in bf16, weight-only, or in fp8); ""
+    where they agree. Decode attention carries the widths it reads per cached token and head, `k` of the keys and
+    `n` of the values (MLA's absorbed form: the latent and its rope key, 576, and the latent, 512). `items` are what
+    a kernel pays for one by one beside its FLOPs and bytes, where a profile prices them (`KernelFit.item_s`):
+    decode attention's (sequence, KV head) pairs, one thread block each; training and prefill attention's scores,
+    one softmax exponential each; the expert all-to-all's tokens (`hwmodels.kernels.DeepEPKernel`). `scaling` is an
+    FP8 GEMM's recipe (block, tensor, mx: `simulator.names.FP8_RECIPES`: training's, and serving's where a table
+    prices it), "" elsewhere. `active` is the share of a grouped GEMM's groups (experts) that get tokens, whose
+    weights it reads (`workloads.gemms.active_share`); 1 elsewhere. `launch` is how a serving engine runs it
+    (`workloads.engines`): `own`, a kernel of its own in turn; `fused`, inside a neighbouring kernel (its bytes, no
+    launch); `aside`, on a second stream beside the main one (its work, its latency hidden). `library` names the
+    kernel library a serving engine runs a dense GEMM in where the GPU's GEMM table times that library by shape
+    (`hwmodels.gemmtables`; "trtllm": TensorRT-LLM's Linear), its `m`, `n` and `k` then the shape one GPU runs; ""
+    where the profile's rates price it.
     """
 
     name: str
@@ -94,6 +96,7 @@ class Op:
     scaling: str = ""
     active: float = 1.0
     launch: str = "own"
+    library: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in OP_KINDS:

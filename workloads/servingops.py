@@ -39,6 +39,33 @@ REPLICATED_UNDER_TP = ("q_a_proj", "kv_a_proj_with_mqa", "qkv_a_proj")
 # residual add and RMSNorm into its all-reduce, each rank normalizing its slice of the tokens)
 REPLICATED_KERNELS = ("latent_norms", "cast.q_latent", "cast.kv_latent")
 MOE_GROUP_KERNELS = ("router_topk", "cast.expert_input")  # with the experts on the group: its router, every token
+ROW_PARALLEL = ("o_proj", "mlp.down")  # TP splits these GEMMs' inputs (k); the other split GEMMs' outputs (n)
+
+
+def tp_share(op: Op, tp: int) -> Op:
+    """The 1/tp of a GEMM split over a tp group that one GPU runs: its share of the work (`Op.scaled`) at the
+    shape it runs (1/tp of the outputs, or of the inputs for a row-parallel GEMM)."""
+    part = op.scaled(1 / tp)
+    return replace(part, k=op.k / tp) if op.name in ROW_PARALLEL else replace(part, n=op.n / tp)
+
+
+def timed_gemms(ops: list[Op], library: str, fp8_recipe: str) -> list[Op]:
+    """The dense GEMMs an engine runs in `library` (`Fusions.gemms`; "": none) marked for the GEMM tables that
+    time it (`Op.library`), an FP8 one with its checkpoint's `fp8_recipe`: projections, dense MLPs, the router
+    and the shared experts at bf16 or fp8 in both operands; not the routed experts (their MoE operator is timed
+    whole), not a weight-only GEMM, not MLA decode's absorbed up projection (batched GEMMs over the heads)."""
+    if not library:
+        return ops
+    out = []
+    for op in ops:
+        absorbed = op.phase == "decode" and op.name == "kv_b_proj"
+        if op.kind != "gemm" or op.component == "routed_experts" or op.weights or absorbed:
+            out.append(op)
+            continue
+        if op.precision in ("bf16", "fp8"):
+            op = replace(op, library=library, scaling=fp8_recipe if op.precision == "fp8" else "")
+        out.append(op)
+    return out
 
 
 def _attention_gemm_op(g: Gemm, phase: str, dtype: str, act: str | None, tp: int, scattered: bool) -> Op:
@@ -46,7 +73,7 @@ def _attention_gemm_op(g: Gemm, phase: str, dtype: str, act: str | None, tp: int
     same FLOPs and 1/tp of the weights), an MLA down projection whole on all the tokens, or (`scattered`) whole on
     the GPU's 1/tp of them."""
     if g.name not in REPLICATED_UNDER_TP or tp == 1:
-        return gemm_op(g, phase, "attn", dtype, act).scaled(1 / tp)
+        return tp_share(gemm_op(g, phase, "attn", dtype, act), tp)
     return gemm_op(replace(g, m=g.m / tp) if scattered else g, phase, "attn", dtype, act)
 
 
@@ -147,6 +174,7 @@ def serving_layer_ops(
     dense_weight_dtype: str | None = None,
     scattered: bool = False,
     fusions: Fusions = NO_FUSIONS,
+    fp8_recipe: str = "block",
 ) -> list[Op]:
     """One layer's ops on one serving GPU for `tokens` tokens through the weights, of which `queries` attend
     over `ctx` keys each (decode: tokens = queries over the cache; prefill: the prompt's new tokens, `window_ctx`
@@ -176,7 +204,9 @@ def serving_layer_ops(
     GEMMs take `activation_dtype` activations and compute in it (None: the weights' own dtype; `gemm_op`). The
     GEMMs outside the MoE blocks (attention, the dense layers' MLPs) hold `dense_weight_dtype` weights where a
     checkpoint keeps them wider than its experts (None: `weight_dtype`). `fusions` are the serving engine's
-    (`workloads.engines`): MLA's down projections as one GEMM, norms inside the all-reduces, shared experts aside.
+    (`workloads.engines`): MLA's down projections as one GEMM, norms inside the all-reduces, shared experts aside,
+    and the library its dense GEMMs run in where GEMM tables time it (`timed_gemms`; an FP8 one by the
+    checkpoint's `fp8_recipe`, block or tensor).
     """
     group, act, dense = tokens * tp, activation_dtype, dense_weight_dtype or weight_dtype
     moe_alone = moe and not moe_in_tp_group(tp, ep)  # else the experts' outputs are all-reduced too
@@ -204,8 +234,8 @@ def serving_layer_ops(
                    nvlink_bytes=pairs * dtype_bytes("bf16")),
             ]  # fmt: skip
     else:
-        out += [gemm_op(g, phase, "mlp", dense, act).scaled(1 / tp) for g in ffn_gemms(spec, False, group)]
-    return launched(out, fusions)
+        out += [tp_share(gemm_op(g, phase, "mlp", dense, act), tp) for g in ffn_gemms(spec, False, group)]
+    return launched(timed_gemms(out, fusions.gemms, fp8_recipe), fusions)
 
 
 def decode_attention_op(spec: ModelSpec, queries: float, ctx: float, tp: int = 1, kv_dtype: str = "bf16") -> Op:

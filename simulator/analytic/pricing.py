@@ -28,6 +28,8 @@ FALLS_BACK = STAND_INS | FALLBACKS  # a class a profile lacks -> the class that 
 # a training GEMM's dtype, or an FP8 one's recipe -> the timed column (hwmodels.gemmtables) that prices it; MXFP8
 # as DeepGEMM's 1x128 kernel on Blackwell (power-of-two scales on the block-scaled tensor cores: ASSUMED alike)
 GEMM_COLUMNS = {"bf16": "bf16_us", "tensor": "fp8_tensor_us", "block": "fp8_block_us", "mx": "fp8_block_us"}
+# TensorRT-LLM's block-FP8 Linear on Hopper is its own kernel (a column of its own); on Blackwell DeepGEMM's
+LIBRARY_COLUMNS = {"trtllm": {"block": ("fp8_block_trtllm_us", "fp8_block_us")}}
 
 
 def op_s(
@@ -40,7 +42,8 @@ def op_s(
     (hwmodels/data/kernels), never faster than the profile's memory class; the speed-of-light profile takes the
     datasheet alone. The GEMMs of an expert shape the profile timed as whole MoE operators are priced as timed
     (`simulator.analytic.moetables`), and so is decode attention of a head shape it timed
-    (`simulator.analytic.decodetables`). How a serving engine launches it (`Op.launch`): an element-wise kernel
+    (`simulator.analytic.decodetables`), and dense GEMMs where the GPU's table times them (`gemm_op_s`). How a
+    serving engine launches it (`Op.launch`): an element-wise kernel
     fused into its neighbour moves its bytes at its class's rate with no fixed cost of its own; an op on a second
     stream (`aside`) costs its work at its class's rates, its fixed and per-item latency hidden under the main
     stream's."""
@@ -86,13 +89,16 @@ def aside_s(op: Op, rates: KernelRates, sm_share: float = 1.0) -> float:
 
 
 def gemm_op_s(op: Op, rates: KernelRates, sm_share: float = 1.0) -> float | None:
-    """Seconds of a training phase's dense GEMM (bf16, or FP8 by its recipe) as the GPU's table times its shape
-    (`hwmodels.gemmtables`), on `sm_share` of the SMs; None where the rates carry no table for it (serving, a
-    measured profile, block FP8 on Hopper: DeepGEMM's published rates are the profile's own)."""
-    if not rates.gemm_tables or op.kind != "gemm" or op.phase not in TRAINING_PHASES or op.weights or op.m <= 0:
+    """Seconds of a dense GEMM (bf16, or FP8 by its recipe) as the GPU's table times its shape
+    (`hwmodels.gemmtables`), on `sm_share` of the SMs: a training phase's, or a serving one's that its engine runs
+    in the library timed (`Op.library`); None where the rates carry no table for it (another serving GEMM, a
+    measured profile, block FP8 on Hopper outside TensorRT-LLM: DeepGEMM's published rates are the profile's own)."""
+    served = op.phase not in TRAINING_PHASES
+    if not rates.gemm_tables or op.kind != "gemm" or (served and not op.library) or op.weights or op.m <= 0:
         return None
     key = "bf16" if op.precision == "bf16" else op.scaling if op.precision == "fp8" else ""
-    table = rates.gemm_tables.get(GEMM_COLUMNS.get(key, ""))
+    columns = LIBRARY_COLUMNS.get(op.library, {}).get(key, (GEMM_COLUMNS.get(key, ""),))
+    table = next((t for c in columns if (t := rates.gemm_tables.get(c)) is not None), None)
     if table is None:
         return None
     return op.groups * table.time_s(op.m, op.n, op.k) / sm_share

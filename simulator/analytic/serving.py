@@ -74,7 +74,7 @@ def spec_layer_ops(
     return layer_ops(
         s.model, moe, tokens, queries, ctx, phase, s.tp, s.ep, s.redundant, s.weight_dtype, s.kv_dtype, prefix,
         s.expert_tp, s.attention_dtype, s.activation_dtype, window_ctx, s.dense_weight_dtype, s.attn_tp_scattered,
-        layer_fusions(s, phase, tokens),
+        layer_fusions(s, phase, tokens), s.fp8_recipe,
     )  # fmt: skip
 
 

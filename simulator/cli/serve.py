@@ -22,7 +22,7 @@ from simulator.cli.args import (
 from simulator.limits import MAX_SERVE_REQUESTS
 from simulator.names import HARNESSES
 from simulator.names import SERVE_PHASES as PHASES
-from simulator.servespec import ATTENTION_DTYPES, CACHE_TIERS, OVERLAP_MODES, WINDOW_KV_MODES
+from simulator.servespec import ATTENTION_DTYPES, CACHE_TIERS, OVERLAP_MODES, SERVING_FP8_RECIPES, WINDOW_KV_MODES
 from workloads.dtypes import ACTIVATION_DTYPES, KV_DTYPES, WEIGHT_DTYPES
 from workloads.engines import engine_names
 
@@ -239,6 +239,14 @@ def add_step_options(p: argparse.ArgumentParser, positive) -> None:
         help="busiest GPU's routed-expert load / mean (its experts and all-to-all)",
     )
     p.add_argument(
+        "--fp8-recipe",
+        choices=SERVING_FP8_RECIPES,
+        default="block",
+        help="how the checkpoint's FP8 GEMMs scale their operands: block (DeepSeek's, Qwen3's 1x128 / 128x128 "
+        "blocks) or tensor (one scale per tensor, NVIDIA's ModelOpt FP8 checkpoints); picks the timed kernel "
+        "where the engine's GEMMs are looked up (--engine trtllm)",
+    )
+    p.add_argument(
         "--attention-dtype",
         choices=ATTENTION_DTYPES,
         default="bf16",
@@ -323,6 +331,7 @@ def cmd_serve(args: argparse.Namespace) -> dict[str, Any]:
         mtp_acceptance=depths[0] if depths else None,
         kv_dtype=args.kv_dtype,
         attention_dtype=args.attention_dtype,
+        fp8_recipe=args.fp8_recipe,
         activation_dtype=args.activation_dtype,
         window_kv=args.window_kv,
         cache_hit=args.cache_hit,

@@ -132,7 +132,7 @@ def serving_options(r: dict[str, Any]) -> tuple[dict[str, Any], str]:
     options["context"] = max(context, 2)
     if r.get("cache_hit"):
         options["cache_hit"] = float(r["cache_hit"])
-    for key in ("kv_dtype", "attention_dtype", "activation_dtype", "dense_weight_dtype"):
+    for key in ("kv_dtype", "attention_dtype", "activation_dtype", "dense_weight_dtype", "fp8_recipe"):
         if key in r:
             options[key] = r[key]
     if phase == "decode" and "batch_per_gpu" in r:

@@ -24,11 +24,11 @@ def profile(name: str):
     return read_profile(PROFILE_DIR / f"{name}.json")
 
 
-@pytest.mark.parametrize("name, count", [("h200-trtllm", 872), ("b200-trtllm", 872), ("h200-sglang", 188)])
+@pytest.mark.parametrize("name, count", [("h200-trtllm", 1016), ("b200-trtllm", 1016), ("h200-sglang", 188)])
 def test_every_decode_sample_carries_the_shape_its_counts_give(name, count):
     """A decode sample's stored shape (cached tokens, widths, query heads a KV head) is what its FLOPs, bytes and
     pairs give back (`decode_shape`, the inverse an op is looked up by). TensorRT-LLM's tables: 364 GQA rows per
-    cache dtype and 72 MLA rows per dtype; SGLang's: 94 MLA rows per cache dtype."""
+    cache dtype and 144 MLA rows per dtype (16 to 128 local heads); SGLang's: 94 MLA rows per cache dtype."""
     samples = [s for s in profile(name).samples if s.op == "decode"]
     assert len(samples) == count
     for s in samples:
@@ -94,8 +94,8 @@ def test_llama_70b_tp2_decode_on_h200_is_priced_as_timed_and_others_by_the_fit()
     assert op_s(op, rates) == timed
     fit = rates.time_s(op.profile_class, op.flops, op.hbm_bytes, 1.0, op.items)
     assert fit > 1.15 * timed
-    untimed = decode_attention_op(load_model("deepseek-v3"), 64, 4096, 4, "fp8")  # MLA's 32 heads a GPU at TP4
-    assert decode_op_s(untimed, rates.decode_tables) is None  # timed at 64 and 128 heads only: the fit prices it
+    untimed = decode_attention_op(load_model("deepseek-v3"), 64, 4096, 16, "fp8")  # MLA's 8 heads a GPU at TP16
+    assert decode_op_s(untimed, rates.decode_tables) is None  # timed at 16 to 128 heads only: the fit prices it
     assert op_s(untimed, rates) == rates.time_s(untimed.profile_class, untimed.flops, untimed.hbm_bytes, 1.0,
                                                 untimed.items)  # fmt: skip
     assert decode_op_s(op, rates_for(None, load_gpu("h200")).decode_tables) is None  # the H800 table times none

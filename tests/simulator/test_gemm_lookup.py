@@ -1,5 +1,5 @@
-"""Training's dense GEMMs priced as timed by shape (hwmodels.gemmtables), by the run's FP8 recipe, at the shapes a
-tensor-parallel rank runs."""
+"""Dense GEMMs priced as timed by shape (hwmodels.gemmtables), by the FP8 recipe, at the shapes a tensor-parallel
+rank runs: training's, and serving's where the engine runs the library timed (TensorRT-LLM's Linear)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from hwmodels.registry import load_gpu
 from simulator.analytic.pricing import gemm_op_s, op_s
 from simulator.analytic.profile import rates_for
 from simulator.analytic.report import estimate
+from simulator.analytic.serving import layer_fusions, spec_layer_ops
 from simulator.analytic.training import block_ops
 from simulator.cli.main import main
+from simulator.presets import deployment
 from simulator.runspec import build_run
 from workloads.gemms import attention_gemms, ffn_gemms, tp_shard
 from workloads.ops import elementwise_ops
@@ -107,13 +109,36 @@ def test_a_tensor_parallel_rank_runs_every_token_at_a_slice_of_the_width():
             assert tp_shard(g, tp) == g
 
 
-def test_serving_gemms_keep_the_profile_fits():
-    """The tables time TensorRT-LLM's Linear with its dynamic input quantization, which serving graphs fuse away:
-    serving keeps the fitted profile."""
+def test_serving_gemms_keep_the_profile_fits_outside_the_library_timed():
+    """The tables time TensorRT-LLM's Linear: an engine that runs other kernels (or none named) keeps the fitted
+    profile (SGLang's block FP8 on Hopper is DeepGEMM, the profile's own rates)."""
     spec = load_model("llama-3.1-70b")
     rates = rates_for("h200-trtllm", load_gpu("h200"))
-    ops = serving_layer_ops(spec, False, 64.0, 64.0, 2048.0, "decode", 1, 1, 0, "fp8", "bf16")
-    assert rates.gemm_tables and all(gemm_op_s(op, rates) is None for op in ops if op.kind == "gemm")
+    for engine in ("none", "sglang", "vllm"):
+        s = deployment("llama-3.1-70b", gpu="h200", tp=2, engine=engine)
+        ops = serving_layer_ops(spec, False, 64.0, 64.0, 2048.0, "decode", 2, 1, 0, "fp8", "bf16",
+                                fusions=layer_fusions(s, "decode", 64.0))  # fmt: skip
+        assert rates.gemm_tables and all(gemm_op_s(op, rates) is None for op in ops if op.kind == "gemm"), engine
+
+
+@pytest.mark.parametrize(("gpu", "recipe", "column"),
+                         [("h200", "block", "fp8_block_trtllm_us"), ("h200", "tensor", "fp8_tensor_us"),
+                          ("b200", "block", "fp8_block_us")])  # fmt: skip
+def test_tensorrt_llms_gemms_are_its_linear_as_timed_at_a_ranks_shape(gpu, recipe, column):
+    """Under TensorRT-LLM every projection is its Linear, which the GPU's table times: block FP8 as its own kernel on
+    Hopper (fp8_quantize_1x128 + fp8_block_scaling_gemm), DeepGEMM's on Blackwell, per-tensor FP8 as cuBLAS's
+    scaled GEMM; each at the shape a TP rank runs (1/tp of the outputs, of o_proj's and down's inputs)."""
+    s = deployment("deepseek-v3", gpu=gpu, tp=8, ep=8, redundant=0, engine="trtllm", fp8_recipe=recipe)
+    rates = rates_for("h200-trtllm" if gpu == "h200" else "b200-trtllm", s.node.gpu)
+    ops = {op.name: op for op in spec_layer_ops(s, True, 4.0, 4.0, 2048.0, "decode")}
+    table = rates.gemm_tables[column]
+    q_b, o_proj = ops["q_b_proj"], ops["o_proj"]
+    assert (q_b.m, q_b.n, q_b.k) == (32, 128 * 192 / 8, 1536) and (o_proj.n, o_proj.k) == (7168, 128 * 128 / 8)
+    for op in (q_b, o_proj, ops["qkv_a_proj"]):
+        assert op.library == "trtllm" and op.scaling == recipe
+        assert gemm_op_s(op, rates) == pytest.approx(table.time_s(op.m, op.n, op.k))
+    kv_b = ops["kv_b_proj"]  # absorbed decode: batched GEMMs over the heads, not a Linear
+    assert kv_b.library == "" and gemm_op_s(kv_b, rates) is None
 
 
 def test_the_fp8_recipe_changes_the_step_by_its_kernels():
@@ -126,6 +151,6 @@ def test_the_fp8_recipe_changes_the_step_by_its_kernels():
 def test_calibrate_show_lists_the_gemm_tables_a_published_profile_looks_up(capsys):
     assert main(["calibrate", "show", "published", "--json"]) == 0
     timed = json.loads(capsys.readouterr().out)["looked_up_gemms"]
-    assert timed["h100"] == ["bf16_us", "fp8_tensor_us"] and "fp8_block_us" in timed["b200"]
+    assert timed["h100"] == ["bf16_us", "fp8_tensor_us", "fp8_block_trtllm_us"] and "fp8_block_us" in timed["b200"]
     assert main(["calibrate", "show", "trace-deepseek-v3-train", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["looked_up_gemms"] == {}  # a measured profile's GEMMs are its own

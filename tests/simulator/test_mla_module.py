@@ -4,8 +4,8 @@ Source: calibration/data/published/aic-mla-module-excerpt.csv (24 rows of AIConf
 table, Apache-2.0): the attention half of one DeepSeek-V3 decode step (projections, latent norms, RoPE, the
 absorbed attention, the output projection; no all-reduce) under a CUDA graph, at 16 and 128 local heads (TP8,
 attention DP), FP8 block GEMMs, bf16 and FP8 caches. v3sim prices the same half as its operation list
-(`simulator.analytic.serving`, the `h200-trtllm` profile: the GEMMs, the attention looked up where timed, the
-element-wise kernels at their die's fixed cost). Nothing here was read to set an input.
+(`simulator.analytic.serving`, the `h200-trtllm` profile: the projections as TensorRT-LLM's Linear timed, the
+attention looked up, the element-wise kernels at their die's fixed cost). Nothing here was read to set an input.
 """
 
 from __future__ import annotations
@@ -47,18 +47,18 @@ def errors() -> list[float]:
     return out
 
 
-def test_v3sims_ops_price_the_module_under_its_timing(errors):
-    """The module runs kernels v3sim's list does not name (such as the absorbed attention's second batched GEMM,
-    the GEMMs' input quantization, the attention's split-KV combine: not yet read from TensorRT-LLM's code): its
-    sum reads under the timing, by ~20% (measured 2026-12-07 over these rows: median -19%, -30% to +4%; over 624
-    of the table's shapes at 16, 32 and 128 heads the median is -18% to -25% by heads and cache). At 4.6 us an
-    element-wise kernel, the fixed cost the copy fit's intercept had put on every kernel, the same sum read -2%
-    to +9%: the two errors hid each other."""
+def test_v3sims_ops_price_the_module_within_15_percent(errors):
+    """Issue 27's kernel-level bar: each of the module's timings within 15% of v3sim's sum of its ops (measured
+    2026-12-07: median -6%, -13% to -1%). It held once v3sim priced TensorRT-LLM's projections as its own Linear
+    timed by shape (hwmodels/data/kernels/gemm: on Hopper its own 1x128 block-FP8 kernel, 1.1-2x the time of
+    DeepGEMM's published rates at decode's few tokens) and its MLA decode kernel at TP8's and TP4's 16 and 32 local
+    heads as timed; with the profile's fits instead the same sum read -19% (-30% to +4%)."""
     assert len(errors) == 24
-    assert -0.30 < statistics.median(errors) < -0.10
-    assert max(errors) < 0.10
-
-
-@pytest.mark.xfail(strict=True, reason="issue 27's kernel-level bar: the module's own kernels, not listed yet")
-def test_every_module_timing_within_15_percent(errors):
     assert all(abs(e) <= 0.15 for e in errors)
+
+
+def test_the_module_runs_kernels_v3sims_list_does_not_name(errors):
+    """What is left reads under the timing, not over: the absorbed attention's two batched GEMMs run as one GEMM op
+    in v3sim's list, without the input quantization TensorRT-LLM's FP8 BMMs run on Hopper before each (attention.py
+    forward_absorption_generation, fp8_block_scaling_bmm_out; AIConfigurator times them as mla_bmm_gen_pre/post)."""
+    assert -0.10 < statistics.median(errors) < 0.0 and max(errors) < 0.0
