@@ -15,7 +15,7 @@ from workloads.comm import expected_gpus, expected_nodes
 from workloads.dtypes import QUANTIZED_WEIGHTS, dtype_bytes
 from workloads.engines import NO_FUSIONS, Fusions
 from workloads.flops import attention_core_flops, decode_attention_flops
-from workloads.gemms import Gemm, attention_gemms, ffn_gemms, head_gemms, serving_moe_gemms
+from workloads.gemms import Gemm, attention_gemms, ffn_gemms, head_gemms, row_parallel, serving_moe_gemms
 from workloads.memory import kv_bytes_per_token_per_layer
 from workloads.ops import (
     Op,
@@ -39,14 +39,13 @@ REPLICATED_UNDER_TP = ("q_a_proj", "kv_a_proj_with_mqa", "qkv_a_proj")
 # residual add and RMSNorm into its all-reduce, each rank normalizing its slice of the tokens)
 REPLICATED_KERNELS = ("latent_norms", "cast.q_latent", "cast.kv_latent")
 MOE_GROUP_KERNELS = ("router_topk", "cast.expert_input")  # with the experts on the group: its router, every token
-ROW_PARALLEL = ("o_proj", "mlp.down")  # TP splits these GEMMs' inputs (k); the other split GEMMs' outputs (n)
 
 
 def tp_share(op: Op, tp: int) -> Op:
     """The 1/tp of a GEMM split over a tp group that one GPU runs: its share of the work (`Op.scaled`) at the
-    shape it runs (1/tp of the outputs, or of the inputs for a row-parallel GEMM)."""
+    shape it runs (1/tp of the outputs, or of the inputs for a row-parallel GEMM: `workloads.gemms.row_parallel`)."""
     part = op.scaled(1 / tp)
-    return replace(part, k=op.k / tp) if op.name in ROW_PARALLEL else replace(part, n=op.n / tp)
+    return replace(part, k=op.k / tp) if row_parallel(op.name) else replace(part, n=op.n / tp)
 
 
 def timed_gemms(ops: list[Op], library: str, fp8_recipe: str) -> list[Op]:
@@ -56,16 +55,14 @@ def timed_gemms(ops: list[Op], library: str, fp8_recipe: str) -> list[Op]:
     whole), not a weight-only GEMM, not MLA decode's absorbed up projection (batched GEMMs over the heads)."""
     if not library:
         return ops
-    out = []
-    for op in ops:
+
+    def timed(op: Op) -> bool:
         absorbed = op.phase == "decode" and op.name == "kv_b_proj"
-        if op.kind != "gemm" or op.component == "routed_experts" or op.weights or absorbed:
-            out.append(op)
-            continue
-        if op.precision in ("bf16", "fp8"):
-            op = replace(op, library=library, scaling=fp8_recipe if op.precision == "fp8" else "")
-        out.append(op)
-    return out
+        dense = op.kind == "gemm" and op.component != "routed_experts" and not op.weights and not absorbed
+        return dense and op.precision in ("bf16", "fp8")
+
+    return [replace(op, library=library, scaling=fp8_recipe if op.precision == "fp8" else "") if timed(op) else op
+            for op in ops]  # fmt: skip
 
 
 def _attention_gemm_op(g: Gemm, phase: str, dtype: str, act: str | None, tp: int, scattered: bool) -> Op:
