@@ -20,6 +20,7 @@ OUT_DIR` (PARQUET at its repository path, systems/data/...) to write one file pe
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -51,25 +52,32 @@ def reduced(frame: pd.DataFrame) -> pd.DataFrame:
     return wide.reindex(grid)[cols].reset_index()
 
 
-def csv_text(gpu: str, frame: pd.DataFrame, source: str) -> str:
-    head = [
+def head(gpu: str, source: str) -> list[str]:
+    return [
         f"# Dense GEMMs on the {gpu}, timed by AIConfigurator (calibration/aicgemm.py): {source}",
         "# microseconds of TensorRT-LLM's Linear (m x k input, n x k weights); FP8 columns include the input's",
         "# quantization, which hwmodels.gemmtables takes off at v3sim's own price of that kernel",
     ]
-    body = frame.to_csv(index=False, float_format=lambda x: f"{x:.4g}")
-    return "\n".join(head) + "\n" + body
 
 
-def main(argv: list[str]) -> int:
+def write_tables(
+    argv: list[str], reduce: Callable[[pd.DataFrame], pd.DataFrame], header: Callable[[str, str], list[str]]
+) -> int:
+    """`GPU=PARQUET [...] OUT_DIR`: each GPU's AIConfigurator table reduced (`reduce`) to OUT_DIR/<GPU>.csv under
+    its `header` lines (what it holds, and the source: the commit and the parquet's repository path)."""
     *pairs, out_dir = argv
     for arg in pairs:
         gpu, path = arg.split("=", 1)
         frame = pd.read_parquet(path)
         where = path[path.index("systems/data/") :] if "systems/data/" in path else Path(path).name
         source = f"ai-dynamo/aiconfigurator@{COMMIT[:8]} {where} ({frame['device'].iloc[0]})"
-        (Path(out_dir) / f"{gpu}.csv").write_text(csv_text(gpu, reduced(frame), source))
+        body = reduce(frame).to_csv(index=False, float_format=lambda x: f"{x:.4g}")
+        (Path(out_dir) / f"{gpu}.csv").write_text("\n".join(header(gpu, source)) + "\n" + body)
     return 0
+
+
+def main(argv: list[str]) -> int:
+    return write_tables(argv, reduced, head)
 
 
 if __name__ == "__main__":

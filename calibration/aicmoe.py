@@ -9,9 +9,10 @@ unpermute) timed under a CUDA graph over MoE shapes, token counts (`num_tokens`:
 group, each GPU running its 1/ep of the experts), EP and expert-TP degrees and routing distributions.
 
 Kept: the MoE shapes of v3sim's catalog models (`SHAPES`), balanced routing, no expert TP, EP 1-8 (the layouts
-TensorRT-LLM's performance overview runs), at least `MIN_PAIRS_PER_EXPERT` token-expert pairs per expert (every
-expert's weights read, as v3sim counts them), and for each weight format the backend the validated runs ran
-(`TABLES`). Left out: rows whose element-wise kernels, as v3sim prices them beside the GEMMs
+TensorRT-LLM's performance overview runs), every token count from one (a decode step's few tokens reach a share
+of the experts, and the op's fixed costs then set its time: such rows, under `hwmodels.profile.MOE_FIT_MIN_PAIRS`
+pairs per expert, price serving's lookups and enter no fit), and for each weight format the backend the
+validated runs ran (`TABLES`). Left out: rows whose element-wise kernels, as v3sim prices them beside the GEMMs
 (calibration/moeops.py `moe_elementwise_s`), take over `MAX_SIDE_SHARE` of the op (the GEMMs' share too small to
 tell from the subtraction: a few microseconds of a fused op under a CUDA graph). Repeated rows keep the first.
 Run `python -m calibration.aicmoe TABLE=PARQUET` (TABLE: h200-trtllm, b200-trtllm or b200; TABLE@GPU=PARQUET for
@@ -37,7 +38,6 @@ SHAPES = {
     (2880, 2880, 128, 4): "GPT-OSS 120B",
 }
 EP_DEGREES = (1, 2, 4, 8)
-MIN_PAIRS_PER_EXPERT = 4
 MAX_SIDE_SHARE = 0.5
 # Per published table: the GPU its timings are of, and v3sim's grouped-GEMM dtype -> (AIConfigurator's moe_dtype,
 # its kernel_source): the MoE backend the runs v3sim validates against ran (TensorRT-LLM's performance overview,
@@ -73,7 +73,6 @@ def series_rows(frame: pd.DataFrame, dtype: str, table: str, timed_on: str | Non
     ]
     shape = list(zip(f["hidden_size"], f["inter_size"], f["num_experts"], f["topk"], strict=True))
     f = f[[s in SHAPES for s in shape]]
-    f = f[f["num_tokens"] * f["topk"] >= MIN_PAIRS_PER_EXPERT * f["num_experts"]]
     keys = ["hidden_size", "inter_size", "num_experts", "topk", "moe_ep_size", "num_tokens"]
     f = f.drop_duplicates(subset=keys, keep="first").sort_values(keys)
     rows = [[*(int(x) for x in r[:-1]), round(float(r[-1]), 4)] for r in f[[*keys, "latency"]].itertuples(index=False)]

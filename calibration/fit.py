@@ -173,7 +173,7 @@ def fit_classes(
     `measured_on` names it per class where that is not `catalog_gpu` (None: a device outside the catalog)."""
     by_class: dict[str, list[Sample]] = defaultdict(list)
     for s in samples:
-        if not s.timed_on:  # another GPU's MoE timings price that GPU's runs alone
+        if s.enters_fit:  # another GPU's MoE timings price that GPU's runs alone, few-pair ones serving's lookups
             by_class[s.kernel_class].append(s)
     fits = {}
     for cls, group in sorted(by_class.items()):
@@ -237,7 +237,7 @@ def lookup_only(fits: dict[str, KernelFit], samples: list[Sample]) -> tuple[dict
     a note each."""
     out, notes = dict(fits), []
     for cls, fit in fits.items():
-        own = [s for s in samples if s.kernel_class == cls and not s.timed_on]
+        own = [s for s in samples if s.kernel_class == cls and s.enters_fit]
         if not fit.passes and own and all(s.op == "moe" for s in own):
             del out[cls]
             notes.append(

@@ -6,6 +6,8 @@ calibration/aicmoe.py filters AIConfigurator's rows by `moe_elementwise_s`.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hwmodels.kernels import elementwise_rates
 from hwmodels.profile import Sample
 from hwmodels.specs import GPUSpec
@@ -52,21 +54,22 @@ def moe_sample(r: dict, dtype: str, source: str, gpu: GPUSpec) -> Sample:
     """A grouped-GEMM sample from one MoE layer's experts timed as one op (AIConfigurator's TensorRT-LLM MoE
     tables): `tokens` on a GPU holding 1/`ep` of the experts, routed evenly. Its work is the two grouped GEMMs
     v3sim's operation list gives that GPU (`workloads.gemms.ffn_gemms` at tokens / ep per GPU, each GPU
-    receiving as many token-expert pairs as it sends), its time the op's less the element-wise kernels v3sim
-    prices apart (`moe_elementwise_s`): the GEMMs' share of what ran."""
+    receiving as many token-expert pairs as it sends; with fewer pairs than experts, the weights of those that
+    get one), its time the op's less the element-wise kernels v3sim prices apart (`moe_elementwise_s`): the
+    GEMMs' share of what ran."""
     if dtype not in MOE_OPERANDS:
         raise ValueError(f"{source}: MoE op timings in {dtype}: use one of {', '.join(MOE_OPERANDS)}")
     weights, act = MOE_OPERANDS[dtype]
     if r["experts"] % r["ep"]:
         raise ValueError(f"{source}: {r['experts']} experts do not split over ep {r['ep']}")
-    ops = [gemm_op(g, "forward", "mlp", weights, act) for g in ffn_gemms(moe_spec(r), True, r["tokens"] / r["ep"],
-           r["ep"]) if g.component == "routed_experts"]  # fmt: skip
+    pairs = r["tokens"] * r["topk"] / r["experts"]  # token-expert pairs per expert, on average
+    # balanced routing: below one pair per expert that share of the experts gets one each, the rest none
+    gemms = ffn_gemms(moe_spec(r), True, r["tokens"] / r["ep"], r["ep"])
+    routed = [g for g in gemms if g.component == "routed_experts"]
+    ops = [gemm_op(replace(g, active=min(1.0, pairs)), "forward", "mlp", weights, act) for g in routed]
     time_s = r["ms"] * 1e-3 - moe_elementwise_s(r, dtype, gpu)
     if time_s <= 0:
         raise ValueError(f"{source}: row {r}: the element-wise kernels alone outlast the op's {r['ms']} ms")
-    pairs, spare = divmod(r["tokens"] * r["topk"], r["experts"])  # token-expert pairs per expert
-    if spare:
-        raise ValueError(f"{source}: row {r}: tokens x topk must split evenly over the experts")
     return Sample("grouped_gemm", dtype, sum(o.flops for o in ops), sum(o.hbm_bytes for o in ops), time_s,
-                  m=pairs, n=r["inter"], k=r["hidden"], groups=r["experts"] // r["ep"], source=source,
-                  op="moe")  # fmt: skip
+                  m=int(pairs) if pairs.is_integer() else pairs, n=r["inter"], k=r["hidden"],
+                  groups=r["experts"] // r["ep"], source=source, op="moe")  # fmt: skip

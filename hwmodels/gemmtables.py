@@ -168,18 +168,25 @@ def gemm_tables(gpu: GPUSpec) -> dict[str, GemmTable]:
 
 @cache
 def _tables_of(gpu: GPUSpec) -> dict[str, GemmTable]:
-    path = GEMM_DIR / f"{gpu.name}.csv"
-    if not path.exists():
-        from hwmodels.registry import load_gpu  # the catalog reads specs; specs never read tables
-
-        kin = sorted(
-            (abs(g.hbm_bw_bytes_per_s - gpu.hbm_bw_bytes_per_s), p)
-            for p in GEMM_DIR.glob("*.csv")
-            if (g := load_gpu(p.stem)).die == gpu.die
-            and g.peak_bf16_flop_per_s == gpu.peak_bf16_flop_per_s
-            and g.peak_fp8_flop_per_s == gpu.peak_fp8_flop_per_s
-        )
-        if not gpu.die or not kin:
-            return {}
-        path = kin[0][1]  # the kin whose HBM is closest (the H800 takes the H100's, not the H200's)
+    path = kin_path(gpu, GEMM_DIR)
+    if path is None:
+        return {}
     return {c: t for c in VARIANTS if (t := _table(gpu, path, c)) is not None}
+
+
+def kin_path(gpu: GPUSpec, folder: Path) -> Path | None:
+    """`gpu`'s own table in `folder` (<gpu>.csv), else that of the GPU with its die and peaks whose HBM is
+    closest (the H800 takes the H100's, not the H200's); None without either."""
+    path = folder / f"{gpu.name}.csv"
+    if path.exists():
+        return path
+    from hwmodels.registry import load_gpu  # the catalog reads specs; specs never read tables
+
+    kin = sorted(
+        (abs(g.hbm_bw_bytes_per_s - gpu.hbm_bw_bytes_per_s), p)
+        for p in folder.glob("*.csv")
+        if (g := load_gpu(p.stem)).die == gpu.die
+        and g.peak_bf16_flop_per_s == gpu.peak_bf16_flop_per_s
+        and g.peak_fp8_flop_per_s == gpu.peak_fp8_flop_per_s
+    )
+    return kin[0][1] if gpu.die and kin else None

@@ -103,6 +103,18 @@ def interpolated(x: float, xs: tuple[float, ...], ys: tuple[float, ...]) -> floa
     return ys[i - 1] + share * (ys[i] - ys[i - 1])
 
 
+def non_decreasing(ys: list[float]) -> list[float]:
+    """The least-squares non-decreasing fit through ys, equally weighted: runs that fall are pooled to their mean
+    (pool-adjacent-violators; scipy.optimize.isotonic_regression without scipy: an answer loads no heavy library)."""
+    blocks: list[list[float]] = []  # [mean, count]
+    for y in ys:
+        blocks.append([y, 1.0])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            (a, n), (b, m) = blocks.pop(-2), blocks.pop()
+            blocks.append([(a * n + b * m) / (n + m), n + m])
+    return [mean for mean, count in blocks for _ in range(round(count))]
+
+
 @dataclass(frozen=True, slots=True)
 class DeepEPLowLatency:
     """One DeepEP low-latency kernel (decode's dispatch or combine) on one GPU: the bytes per second it moves, the

@@ -120,13 +120,20 @@ def peak_ratios(cls: str, src: GPUSpec, dst: GPUSpec) -> tuple[float, float]:
     return flops, dst.hbm_bw_bytes_per_s / src.hbm_bw_bytes_per_s
 
 
+# An MoE operator's timing enters its class's fit from this many token-expert pairs per expert: every expert's
+# weights read, a tile's rows each (fewer pairs price serving's few-token steps by lookup alone).
+MOE_FIT_MIN_PAIRS = 4
+
+
 @dataclass(frozen=True, slots=True)
 class Sample:
     """One timed kernel. GEMMs are (m x k) @ (k x n), `groups` times (MoE grouped GEMMs); `items` the pieces of
     work its class's fit may price one by one (decode attention's sequence and KV-head pairs; 0: none).
     `op` "moe": a whole MoE operator's two grouped GEMMs (gate-up and down) timed together, its shape the
     experts' (`k` the hidden size, `n` the expert intermediate size, `groups` the GPU's experts, `m` the
-    token-expert pairs each runs): pricing looks such shapes up (`moe_tables`) rather than a roofline.
+    token-expert pairs each runs on average, below 1 where only that share of them gets a token): pricing looks
+    such shapes up (`moe_tables`) rather than a roofline, and only those of `MOE_FIT_MIN_PAIRS` pairs or more
+    enter their class's fit (`enters_fit`).
     `op` "decode": one timed decode-attention shape, `m` its cached tokens, `k` and `n` the widths it reads per
     token and KV head, `groups` the query heads per KV head (MLA: its heads over the one latent), `items` its
     (sequence, KV head) pairs: pricing looks those up too (`simulator.analytic.decodetables`).
@@ -138,7 +145,7 @@ class Sample:
     flops: float
     bytes: float
     time_s: float
-    m: int = 0
+    m: float = 0
     n: int = 0
     k: int = 0
     groups: int = 1
@@ -158,6 +165,8 @@ class Sample:
             raise ValueError(f"sample dtype {_shown(self.dtype)}: use one of {', '.join(DTYPES)}")
         for name, least in (("m", 0), ("n", 0), ("k", 0), ("groups", 1)):
             value = getattr(self, name)
+            if name == "m" and self.op == "moe" and _is(value, "number") and value > 0:
+                continue  # an MoE operator's mean pairs per expert: fractional where few tokens ran
             if not (isinstance(value, int) and not isinstance(value, bool) and value >= least):
                 raise ValueError(f"sample {name}={_shown(value)} must be an integer >= {least}")
         for name in ("flops", "bytes", "time_s", "items"):
@@ -174,6 +183,12 @@ class Sample:
     @property
     def kernel_class(self) -> str:
         return kernel_class(self.kernel, self.dtype)
+
+    @property
+    def enters_fit(self) -> bool:
+        """Whether its class's roofline fit takes it: not another GPU's MoE timing, nor an MoE operator timed at
+        so few pairs per expert that its fixed costs and idle experts, not FLOPs or bytes, set its time."""
+        return not self.timed_on and not (self.op == "moe" and self.m < MOE_FIT_MIN_PAIRS)
 
     @property
     def flop_per_s(self) -> float:
@@ -348,7 +363,7 @@ SAMPLE_KEYS = {
     "flops": "number",
     "bytes": "number",
     "time_s": "number",
-    "m": "int",
+    "m": "number",
     "n": "int",
     "k": "int",
     "groups": "int",

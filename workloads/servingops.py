@@ -61,8 +61,36 @@ def timed_gemms(ops: list[Op], library: str, fp8_recipe: str) -> list[Op]:
         dense = op.kind == "gemm" and op.component != "routed_experts" and not op.weights and not absorbed
         return dense and op.precision in ("bf16", "fp8")
 
-    return [replace(op, library=library, scaling=fp8_recipe if op.precision == "fp8" else "") if timed(op) else op
-            for op in ops]  # fmt: skip
+    def bmm(op: Op) -> bool:
+        return op.name in ABSORBED_BMMS and op.precision in ("bf16", "fp8") and not op.weights
+
+    return [replace(op, library=library, scaling=fp8_recipe if op.precision == "fp8" else "") if timed(op)
+            else replace(op, library=library) if bmm(op) else op for op in ops]  # fmt: skip
+
+
+# MLA's absorbed decode runs kv_b_proj as two batched GEMMs over the local heads (TensorRT-LLM's mla_gen_pre and
+# mla_gen_post, the BMMs hwmodels.bmmtables times): q_nope by W_UK into the latent, the latent output by W_UV
+ABSORBED_BMMS = ("kv_b_proj.uk", "kv_b_proj.uv")
+
+
+def absorbed_bmms(ops: list[Op], spec: ModelSpec) -> list[Op]:
+    """An MLA decode's `kv_b_proj` as the two batched GEMMs an engine that times them runs (`ABSORBED_BMMS`), one
+    per local head: the same FLOPs and weights between them (W_UK's qk_nope x latent and W_UV's latent x v per
+    head), and no cast of the kv latent before them (the absorbed decode multiplies q_nope and the attention's
+    output, not the cached latent; an FP8 BMM's timing includes its own activation quantize)."""
+    if spec.attention != "mla":
+        return ops
+    nope, v, rank = spec.qk_nope_head_dim, spec.v_dim, spec.kv_lora_rank
+    out = []
+    for op in ops:
+        if op.phase != "decode" or op.name not in ("kv_b_proj", "cast.kv_latent"):
+            out.append(op)
+        elif op.name == "kv_b_proj":
+            heads = op.n / (nope + v)  # the GPU's heads (a TP rank's share)
+            for name, n, k, width in (("kv_b_proj.uk", rank, nope, nope), ("kv_b_proj.uv", v, rank, v)):
+                part = op.scaled(width / (nope + v))
+                out.append(replace(part, name=name, n=n, k=k, groups=round(heads)))
+    return out
 
 
 def _attention_gemm_op(g: Gemm, phase: str, dtype: str, act: str | None, tp: int, scattered: bool) -> Op:
@@ -232,6 +260,8 @@ def serving_layer_ops(
             ]  # fmt: skip
     else:
         out += [tp_share(gemm_op(g, phase, "mlp", dense, act), tp) for g in ffn_gemms(spec, False, group)]
+    if fusions.gemms:  # an engine whose kernels are timed by shape runs MLA decode's up projection as two BMMs
+        out = absorbed_bmms(out, spec)
     return launched(timed_gemms(out, fusions.gemms, fp8_recipe), fusions)
 
 

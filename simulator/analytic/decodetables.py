@@ -69,7 +69,7 @@ def decode_tables(samples: tuple[Sample, ...], src: GPUSpec, gpu: GPUSpec) -> di
             continue  # no tensor cores for it on this GPU
         compute, memory = s.flops / peak_src, s.bytes / src.hbm_bw_bytes_per_s
         ratio = peak_src / peak_dst if compute >= memory else src.hbm_bw_bytes_per_s / gpu.hbm_bw_bytes_per_s
-        by_pairs = points[(s.kernel_class, s.k, s.n, s.groups)][s.m]
+        by_pairs = points[(s.kernel_class, s.k, s.n, s.groups)][int(s.m)]  # a decode sample's cached tokens: whole
         by_pairs[s.items] = max(by_pairs.get(s.items, 0.0), s.time_s * ratio)  # two shapes, one count: the slower
     out = {}
     for key, by_length in points.items():

@@ -5,19 +5,23 @@ AIConfigurator, less the element-wise kernels v3sim prices apart) time the two g
 shape (hidden size, expert width, the GPU's experts) at many counts of token-expert pairs per expert. How fast
 those kernels run moves with the shape in ways one roofline cannot follow (on a B200 TensorRT-LLM's NVFP4
 MoE reads Qwen3-30B-A3B's experts at 2.6 TB/s and DeepSeek-R1's at 6.2), so where a run's experts have a
-timed shape, their GEMMs are priced as timed: linear between the measured pair counts, held below the
-fewest (the weights are read all the same), in proportion to the work beyond the most; where a step's tokens
+timed shape, their GEMMs are priced as timed: linear between the measured pair counts (through the nearest
+timings that never fall with more pairs, where a tactic's switch made a few pairs slower than more), held below
+the fewest (the weights are read all the same), in proportion to the work beyond the most. Where a step's tokens
 reach only a share of the experts (`Op.active`), that share of the timing at the pairs each active expert runs
-(a grouped GEMM issues no tiles for an empty expert). Serving phases only: the operators were timed as inference
-runs them.
+(a grouped GEMM issues no tiles for an empty expert), but never less than the operator was timed at with as
+many experts getting a token (the table's rows below one pair per expert: a decode step's few tokens, where
+its fixed costs, not its experts' weights, set the time). Serving phases only: the operators were timed as
+inference runs them.
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 
-from hwmodels.kernels import interpolated
+from hwmodels.kernels import interpolated, non_decreasing
 from hwmodels.profile import Sample, class_dtype
 from hwmodels.specs import GPUSpec
 from workloads.ops import SERVING_PHASES, Op
@@ -31,7 +35,7 @@ class MoETable:
     pairs per expert (never fewer for more pairs), and the part of each that is its FLOPs at the dense peak
     (what running on a share of the SMs stretches)."""
 
-    pairs: tuple[int, ...]
+    pairs: tuple[float, ...]
     seconds: tuple[float, ...]
     peak_s: tuple[float, ...]
 
@@ -41,6 +45,13 @@ class MoETable:
         at = min(pairs, self.pairs[-1])
         t, peak = interpolated(at, self.pairs, self.seconds), interpolated(at, self.pairs, self.peak_s)
         return k * (t + peak * (1 / sm_share - 1))
+
+    def sparse_s(self, active: float, sm_share: float = 1.0) -> float:
+        """Seconds of both GEMMs where an `active` share of the experts gets one pair each: as timed where the
+        table reaches that few pairs, else the fewest's timing in proportion (a table without such rows)."""
+        if active >= self.pairs[0]:
+            return self.time_s(active, sm_share)
+        return active / self.pairs[0] * self.time_s(self.pairs[0], sm_share)
 
     def scaled(self, k: float) -> MoETable:
         """This table with every kernel `k` times as fast (a sensitivity probe, as `KernelFit.scaled`)."""
@@ -57,7 +68,7 @@ def moe_tables(samples: tuple[Sample, ...], src: GPUSpec, gpu: GPUSpec) -> dict[
     bandwidth), as `apply_profile` carries fits over as the same fractions of the peaks."""
     moe = [s for s in samples if s.op == "moe"]
     own = {_key(s) for s in moe if s.timed_on == gpu.name}
-    points: dict[MoEKey, dict[int, tuple[float, float]]] = defaultdict(dict)
+    points: dict[MoEKey, dict[float, tuple[float, float]]] = defaultdict(dict)
     for s in moe:
         if (s.timed_on and s.timed_on != gpu.name) or (not s.timed_on and _key(s) in own):
             continue  # another GPU's timings, or a shape this GPU timed itself
@@ -72,11 +83,10 @@ def moe_tables(samples: tuple[Sample, ...], src: GPUSpec, gpu: GPUSpec) -> dict[
     out = {}
     for key, by_pairs in points.items():
         pairs = tuple(sorted(by_pairs))
-        seconds, best = [], 0.0
-        for p in pairs:  # more pairs never faster
-            best = max(best, by_pairs[p][0])
-            seconds.append(best)
-        out[key] = MoETable(pairs, tuple(seconds), tuple(by_pairs[p][1] for p in pairs))
+        # more pairs never faster: the least-squares non-decreasing fit through the timings (in logs, each
+        # relative), where a tactic's switch makes a few pairs slower than more
+        seconds = tuple(math.exp(v) for v in non_decreasing([math.log(by_pairs[p][0]) for p in pairs]))
+        out[key] = MoETable(pairs, seconds, tuple(by_pairs[p][1] for p in pairs))
     return out
 
 
@@ -99,5 +109,9 @@ def moe_op_s(op: Op, cls: str, tables: dict[MoEKey, MoETable], sm_share: float =
     if table is None or op.m <= 0:
         return None
     pair_flops = GATED_GEMMS * 2 * op.m * op.groups * hidden * inter
-    # only the active share of the experts runs, each on its share of the pairs (the table timed them all)
-    return op.active * table.time_s(op.m / op.active, sm_share) * op.flops / pair_flops
+    # only the active share of the experts runs, each on its share of the pairs (the table timed them all), no
+    # faster than the op timed with as many experts active, one pair each
+    seconds = op.active * table.time_s(op.m / op.active, sm_share)
+    if op.active < 1:
+        seconds = max(seconds, table.sparse_s(op.active, sm_share))
+    return seconds * op.flops / pair_flops

@@ -23,6 +23,7 @@ from workloads.dtypes import dtype_bytes
 from workloads.flops import window_tile_factor
 from workloads.gemms import gemm_bytes
 from workloads.ops import TRAINING_PHASES, Op
+from workloads.servingops import ABSORBED_BMMS
 
 FALLS_BACK = STAND_INS | FALLBACKS  # a class a profile lacks -> the class that prices it instead
 # a training GEMM's dtype, or an FP8 one's recipe -> the timed column (hwmodels.gemmtables) that prices it; MXFP8
@@ -91,9 +92,15 @@ def aside_s(op: Op, rates: KernelRates, sm_share: float = 1.0) -> float:
 def gemm_op_s(op: Op, rates: KernelRates, sm_share: float = 1.0) -> float | None:
     """Seconds of a dense GEMM (bf16, or FP8 by its recipe) as the GPU's table times its shape
     (`hwmodels.gemmtables`), on `sm_share` of the SMs: a training phase's, or a serving one's that its engine runs
-    in the library timed (`Op.library`); None where the rates carry no table for it (another serving GEMM, a
-    measured profile, block FP8 on Hopper outside TensorRT-LLM: DeepGEMM's published rates are the profile's own)."""
+    in the library timed (`Op.library`), MLA decode's absorbed BMMs by their tokens and local heads
+    (`hwmodels.bmmtables`); None where the rates carry no table for it (another serving GEMM, a measured profile,
+    block FP8 on Hopper outside TensorRT-LLM: DeepGEMM's published rates are the profile's own; a head count not
+    timed)."""
     served = op.phase not in TRAINING_PHASES
+    if op.name in ABSORBED_BMMS and op.library:  # MLA decode's BMMs: their own table, by local heads
+        bmm = rates.bmm_tables.get(f"{op.name.rsplit('.', 1)[1]}_{op.precision}_us")
+        timed = bmm.time_s(op.m, op.groups) if bmm is not None else None
+        return timed / sm_share if timed is not None else None
     if not rates.gemm_tables or op.kind != "gemm" or (served and not op.library) or op.weights or op.m <= 0:
         return None
     key = "bf16" if op.precision == "bf16" else op.scaling if op.precision == "fp8" else ""

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
+from hwmodels.bmmtables import BmmTable, bmm_tables
 from hwmodels.gemmtables import GemmTable, gemm_tables
 from hwmodels.profile import (
     MAX_FIT_RMSE,
@@ -69,6 +70,7 @@ class KernelRates:
     moe_tables: dict[MoEKey, MoETable] = field(default_factory=dict)  # timed expert shapes (moetables)
     decode_tables: dict[DecodeKey, DecodeTable] = field(default_factory=dict)  # timed decode shapes (decodetables)
     gemm_tables: dict[str, GemmTable] = field(default_factory=dict)  # timed dense GEMM shapes (hwmodels.gemmtables)
+    bmm_tables: dict[str, BmmTable] = field(default_factory=dict)  # timed MLA decode BMMs (hwmodels.bmmtables)
 
     def fit(self, cls: str) -> KernelFit:
         """The fit that prices class `cls`; a one-line error when there is none or it failed (MAX_FIT_RMSE)."""
@@ -97,9 +99,9 @@ class KernelRates:
         tables = {key: table.scaled(k) for key, table in self.moe_tables.items()}
         decode = {key: table.scaled(k) for key, table in self.decode_tables.items()}
         gemms = {key: table.scaled(k) for key, table in self.gemm_tables.items()}
-        return replace(
-            self, name=f"{self.name} x{k:g}", fits=fits, moe_tables=tables, decode_tables=decode, gemm_tables=gemms
-        )
+        bmms = {key: table.scaled(k) for key, table in self.bmm_tables.items()}
+        return replace(self, name=f"{self.name} x{k:g}", fits=fits, moe_tables=tables, decode_tables=decode,
+                       gemm_tables=gemms, bmm_tables=bmms)  # fmt: skip
 
 
 FP4_KERNELS = ("gemm", "grouped_gemm")  # FP4 weights (NVFP4) run GEMMs; attention stays bf16 / fp8
@@ -181,16 +183,17 @@ def apply_profile(profile: Profile, gpu: GPUSpec) -> KernelRates:
     src = load_gpu(str(profile.catalog_gpu))
     tables, decode = moe_tables(profile.samples, src, gpu), decode_tables(profile.samples, src, gpu)
     gemms = gemm_tables(gpu) if profile.kind == "published" else {}  # a measured profile's GEMMs are its own
+    bmms = bmm_tables(gpu) if profile.kind == "published" else {}
     if profile.catalog_gpu == gpu.name:
         fits, notes = _with_fp4(dict(profile.fits), gpu)
-        return KernelRates(*head, fits, (*profile.notes, *notes), sources, shares, gpu.die, tables, decode, gemms)
+        return KernelRates(*head, fits, (*profile.notes, *notes), sources, shares, gpu.die, tables, decode, gemms, bmms)
     usable = (c for c in profile.fits if c == "memory" or getattr(gpu, f"peak_{class_dtype(c)}_flop_per_s"))
     fits = {c: profile.fits[c].scaled(*peak_ratios(c, src, gpu)) for c in usable}
     kin = f"the same die, {gpu.die}" if gpu.die and gpu.die == src.die else "another die: no kernel source for this one"
     note = f"measured on {profile.catalog_gpu} ({kin}): applied to {gpu.name} as the same fractions of its peaks"
     fits, fp4_notes = _with_fp4(fits, gpu)
     notes = (*profile.notes, note, *fp4_notes)
-    return KernelRates(*head, fits, notes, sources, shares, gpu.die, tables, decode, gemms)
+    return KernelRates(*head, fits, notes, sources, shares, gpu.die, tables, decode, gemms, bmms)
 
 
 def _with_fp4(fits: dict[str, KernelFit], gpu: GPUSpec) -> tuple[dict[str, KernelFit], tuple[str, ...]]:

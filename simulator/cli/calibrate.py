@@ -189,7 +189,7 @@ def _summary(profile: Profile) -> dict[str, Any]:
 def looked_up(profile: Profile) -> list[dict[str, Any]]:
     """The expert shapes a profile times as whole MoE operators (priced as timed in serving): per class, GPU and
     shape (hidden, expert width, experts on a GPU), the timings and their range of token-expert pairs."""
-    shapes: dict[tuple[str, str, int, int, int], list[int]] = {}
+    shapes: dict[tuple[str, str, int, int, int], list[float]] = {}
     for s in profile.samples:
         if s.op == "moe":
             key = (s.kernel_class, s.timed_on or str(profile.catalog_gpu), s.k, s.n, s.groups)
@@ -205,7 +205,7 @@ def looked_up_decode(profile: Profile) -> list[dict[str, Any]]:
     """The decode-attention head shapes a profile times (priced as timed in serving's decode,
     `simulator.analytic.decodetables`): per class and shape (widths read per token and KV head, query heads a KV
     head), the timings and their range of cached lengths and (sequence, KV head) pairs."""
-    shapes: dict[tuple[str, int, int, int], list[tuple[int, float]]] = {}
+    shapes: dict[tuple[str, int, int, int], list[tuple[float, float]]] = {}
     for s in profile.samples:
         if s.op == "decode":
             shapes.setdefault((s.kernel_class, s.k, s.n, s.groups), []).append((s.m, s.items))

@@ -137,8 +137,10 @@ def test_tensorrt_llms_gemms_are_its_linear_as_timed_at_a_ranks_shape(gpu, recip
     for op in (q_b, o_proj, ops["qkv_a_proj"]):
         assert op.library == "trtllm" and op.scaling == recipe
         assert gemm_op_s(op, rates) == pytest.approx(table.time_s(op.m, op.n, op.k))
-    kv_b = ops["kv_b_proj"]  # absorbed decode: batched GEMMs over the heads, not a Linear
-    assert kv_b.library == "" and gemm_op_s(kv_b, rates) is None
+    # absorbed decode: two batched GEMMs over the rank's 16 heads, not a Linear: their own table (hwmodels.bmmtables)
+    uk = ops["kv_b_proj.uk"]
+    assert "kv_b_proj" not in ops and uk.groups == 16
+    assert gemm_op_s(uk, rates) == pytest.approx(rates.bmm_tables["uk_fp8_us"].time_s(32, 16))
 
 
 def test_the_fp8_recipe_changes_the_step_by_its_kernels():
