@@ -77,13 +77,15 @@ def absorbed_bmms(ops: list[Op], spec: ModelSpec) -> list[Op]:
     """An MLA decode's `kv_b_proj` as the two batched GEMMs an engine that times them runs (`ABSORBED_BMMS`), one
     per local head: the same FLOPs and weights between them (W_UK's qk_nope x latent and W_UV's latent x v per
     head), and no cast of the kv latent before them (the absorbed decode multiplies q_nope and the attention's
-    output, not the cached latent; an FP8 BMM's timing includes its own activation quantize)."""
+    output, not the cached latent; an FP8 BMM's timing includes its own activation quantize). Its RoPE runs in the
+    attention op (TensorRT-LLM's mla_rope_generation, which AIConfigurator's MLA generation timings include:
+    collector/trtllm/collect_mla.py), not as a kernel of the list's own."""
     if spec.attention != "mla":
         return ops
     nope, v, rank = spec.qk_nope_head_dim, spec.v_dim, spec.kv_lora_rank
     out = []
     for op in ops:
-        if op.phase != "decode" or op.name not in ("kv_b_proj", "cast.kv_latent"):
+        if op.phase != "decode" or op.name not in ("kv_b_proj", "cast.kv_latent", "rope"):
             out.append(op)
         elif op.name == "kv_b_proj":
             heads = op.n / (nope + v)  # the GPU's heads (a TP rank's share)

@@ -66,6 +66,7 @@ def test_trtllm_runs_mla_decodes_up_projection_as_two_bmms_of_the_same_work():
     plain, bmms = decode_ops("none", 8), decode_ops("trtllm", 8)
     uk, uv = bmms["kv_b_proj.uk"], bmms["kv_b_proj.uv"]
     assert "kv_b_proj" not in bmms and "cast.kv_latent" not in bmms  # the absorbed decode casts no kv latent
+    assert "rope" in plain and "rope" not in bmms  # inside TensorRT-LLM's timed MLA generation op
     assert (uk.m, uk.n, uk.k, uk.groups) == (128, 512, 128, 16) and (uv.n, uv.k, uv.groups) == (128, 512, 16)
     whole = plain["kv_b_proj"]
     assert uk.flops + uv.flops == pytest.approx(whole.flops) and uk.library == uv.library == "trtllm"
