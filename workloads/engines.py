@@ -37,18 +37,21 @@ _FIELDS: dict[str, type] = {
     "shared_experts_aside": str,
     "shared_experts_aside_max_tokens": int,
     "timed_gemms": str,
+    "rope_in_attention": bool,
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Fusions:
     """How one layer's step runs under an engine: MLA's down projections as one GEMM, the norms after the
-    all-reduces inside them, the shared experts on a second stream."""
+    all-reduces inside them, the shared experts on a second stream, the GEMMs' timed library, RoPE inside the
+    attention."""
 
     qkv_a: bool = False
     allreduce_norm: bool = False
     shared_aside: bool = False
     gemms: str = ""  # the library of its dense GEMMs where GEMM tables time it (`Op.library`)
+    rope_in_attention: bool = False  # RoPE inside the attention op, not a kernel of its own
 
 
 NO_FUSIONS = Fusions()
@@ -71,6 +74,7 @@ class Engine:
     shared_experts_aside: str = "never"
     shared_experts_aside_max_tokens: int = 0
     timed_gemms: str = ""
+    rope_in_attention: bool = False
 
     def fusions(
         self, phase: str, moe: bool, die: str, gpu: str, tp: int, group_tokens: float, message_bytes: float,
@@ -89,7 +93,7 @@ class Engine:
         if self.shared_experts_aside == "no-all-to-all":
             cap = self.shared_experts_aside_max_tokens
             aside = not all_to_all and (not cap or group_tokens <= cap)
-        return Fusions(self.fused_qkv_a, reduce, aside, self.timed_gemms)
+        return Fusions(self.fused_qkv_a, reduce, aside, self.timed_gemms, self.rope_in_attention)
 
 
 def engine_names() -> list[str]:

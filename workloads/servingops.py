@@ -77,15 +77,13 @@ def absorbed_bmms(ops: list[Op], spec: ModelSpec) -> list[Op]:
     """An MLA decode's `kv_b_proj` as the two batched GEMMs an engine that times them runs (`ABSORBED_BMMS`), one
     per local head: the same FLOPs and weights between them (W_UK's qk_nope x latent and W_UV's latent x v per
     head), and no cast of the kv latent before them (the absorbed decode multiplies q_nope and the attention's
-    output, not the cached latent; an FP8 BMM's timing includes its own activation quantize). Its RoPE runs in the
-    attention op (TensorRT-LLM's mla_rope_generation, which AIConfigurator's MLA generation timings include:
-    collector/trtllm/collect_mla.py), not as a kernel of the list's own."""
+    output, not the cached latent; an FP8 BMM's timing includes its own activation quantize)."""
     if spec.attention != "mla":
         return ops
     nope, v, rank = spec.qk_nope_head_dim, spec.v_dim, spec.kv_lora_rank
     out = []
     for op in ops:
-        if op.phase != "decode" or op.name not in ("kv_b_proj", "cast.kv_latent", "rope"):
+        if op.phase != "decode" or op.name not in ("kv_b_proj", "cast.kv_latent"):
             out.append(op)
         elif op.name == "kv_b_proj":
             heads = op.n / (nope + v)  # the GPU's heads (a TP rank's share)
@@ -232,8 +230,9 @@ def serving_layer_ops(
     GEMMs outside the MoE blocks (attention, the dense layers' MLPs) hold `dense_weight_dtype` weights where a
     checkpoint keeps them wider than its experts (None: `weight_dtype`). `fusions` are the serving engine's
     (`workloads.engines`): MLA's down projections as one GEMM, norms inside the all-reduces, shared experts aside,
-    and the library its dense GEMMs run in where GEMM tables time it (`timed_gemms`; an FP8 one by the
-    checkpoint's `fp8_recipe`, block or tensor).
+    the library its dense GEMMs run in where GEMM tables time it (`timed_gemms`; an FP8 one by the checkpoint's
+    `fp8_recipe`, block or tensor; MLA decode's up projection then its two BMMs, `absorbed_bmms`), and RoPE inside
+    the attention op (GQA's, and MLA decode's).
     """
     group, act, dense = tokens * tp, activation_dtype, dense_weight_dtype or weight_dtype
     moe_alone = moe and not moe_in_tp_group(tp, ep)  # else the experts' outputs are all-reduced too
@@ -264,6 +263,8 @@ def serving_layer_ops(
         out += [tp_share(gemm_op(g, phase, "mlp", dense, act), tp) for g in ffn_gemms(spec, False, group)]
     if fusions.gemms:  # an engine whose kernels are timed by shape runs MLA decode's up projection as two BMMs
         out = absorbed_bmms(out, spec)
+    if fusions.rope_in_attention and (phase == "decode" or spec.attention != "mla"):
+        out = [op for op in out if op.name != "rope"]  # inside the attention op
     return launched(timed_gemms(out, fusions.gemms, fp8_recipe), fusions)
 
 

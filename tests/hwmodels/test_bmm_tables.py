@@ -67,6 +67,7 @@ def test_trtllm_runs_mla_decodes_up_projection_as_two_bmms_of_the_same_work():
     uk, uv = bmms["kv_b_proj.uk"], bmms["kv_b_proj.uv"]
     assert "kv_b_proj" not in bmms and "cast.kv_latent" not in bmms  # the absorbed decode casts no kv latent
     assert "rope" in plain and "rope" not in bmms  # inside TensorRT-LLM's timed MLA generation op
+
     assert (uk.m, uk.n, uk.k, uk.groups) == (128, 512, 128, 16) and (uv.n, uv.k, uv.groups) == (128, 512, 16)
     whole = plain["kv_b_proj"]
     assert uk.flops + uv.flops == pytest.approx(whole.flops) and uk.library == uv.library == "trtllm"
@@ -75,6 +76,19 @@ def test_trtllm_runs_mla_decodes_up_projection_as_two_bmms_of_the_same_work():
     prefill = deployment("deepseek-v3", gpu="h200", weight_dtype="fp8", tp=8, ep=8, redundant=0, engine="trtllm",
                          overlap="none", context=1024)  # fmt: skip
     assert "kv_b_proj" in {op.name for op in spec_layer_ops(prefill, True, 1024, 1024, 1024, "prefill")}
+
+
+def test_trtllm_runs_rope_inside_its_attention_op():
+    """TensorRT-LLM's TRTLLM attention backend applies RoPE in the attention op its timings cover: GQA's in both
+    phases, MLA's in decode (mla_rope_generation); MLA prefill keeps its own kernel (not read)."""
+    llama = {"gpu": "h200", "tp": 2, "context": 2048}
+    for phase, tokens in (("decode", 64.0), ("prefill", 2048.0)):
+        ops = {e: {op.name for op in spec_layer_ops(deployment("llama-3.1-70b", **llama, engine=e), False, tokens,
+                                                    tokens, 2048, phase)} for e in ("none", "trtllm")}  # fmt: skip
+        assert "rope" in ops["none"] and "rope" not in ops["trtllm"], phase
+    prefill = deployment("deepseek-v3", gpu="h200", weight_dtype="fp8", tp=8, ep=8, redundant=0, engine="trtllm",
+                         overlap="none", context=1024)  # fmt: skip
+    assert "rope" in {op.name for op in spec_layer_ops(prefill, True, 1024, 1024, 1024, "prefill")}
 
 
 def test_the_bmms_are_priced_as_timed_at_the_gpus_heads():

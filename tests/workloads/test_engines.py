@@ -59,9 +59,9 @@ def test_unknown_engine_is_refused_with_the_choices():
 
 def test_tensorrt_llm_fuses_under_tp_and_runs_shared_experts_aside_in_decode_only():
     e = load_engine("trtllm")
-    assert e.fusions("decode", True, "gh100", "h200", 8, 32, MIB, False) == Fusions(True, True, True, "trtllm")
+    assert e.fusions("decode", True, "gh100", "h200", 8, 32, MIB, False) == Fusions(True, True, True, "trtllm", True)
     prefill = e.fusions("prefill", True, "gh100", "h200", 8, 8192, 100 * MIB, False)
-    assert prefill == Fusions(True, True, False, "trtllm")
+    assert prefill == Fusions(True, True, False, "trtllm", True)
     assert not e.fusions("decode", True, "gh100", "h200", 1, 32, MIB, True).allreduce_norm  # no TP, no all-reduce
 
 
@@ -131,7 +131,7 @@ def test_an_engine_makes_a_small_tp_decode_step_faster_and_a_dep_prefill_differs
     # DeepSeek's own layout (attention DP, EP) under TensorRT-LLM: the prefill runs in turn (no CUDA graphs), so
     # only the joint down projection differs; the default engine is the list as the model defines it
     dp = deployment("deepseek-v3", "h800", engine="trtllm").for_prefill()
-    assert layer_fusions(dp, "prefill", 16384) == Fusions(True, False, False, "trtllm")
+    assert layer_fusions(dp, "prefill", 16384) == Fusions(True, False, False, "trtllm", True)
     base = deployment("deepseek-v3", "h800").for_prefill()
     plain = serving_layer_ops(V3, True, 1024, 1024, 2048, "prefill", 1, base.ep, base.redundant, base.weight_dtype,
                               base.kv_dtype)  # fmt: skip
