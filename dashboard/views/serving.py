@@ -23,7 +23,7 @@ from simulator import limits
 from simulator.analytic.serving import PHASES, serve
 from simulator.explore.servingvalidate import published_result
 from simulator.presets import deployment, node_for
-from simulator.servespec import ATTENTION_DTYPES, OVERLAP_MODES, WINDOW_KV_MODES
+from simulator.servespec import ATTENTION_DTYPES, OVERLAP_MODES, SERVING_FP8_RECIPES, WINDOW_KV_MODES
 from workloads.dtypes import ACTIVATION_DTYPES, WEIGHT_DTYPES
 from workloads.engines import engine_names
 from workloads.registry import load_model, model_slugs
@@ -344,6 +344,12 @@ with left:
         help="Attention and the dense layers' MLPs where the checkpoint keeps them wider than its experts: "
         "NVIDIA's FP4 DeepSeek-R1 fp8, GPT-OSS's MXFP4 bf16; same: the Weights above",
     )  # fmt: skip
+    fp8_recipe = state.selectbox(
+        "FP8 scaling of the checkpoint", SERVING_FP8_RECIPES, key="fp8_recipe", default="block",
+        help="block: 1x128 / 128x128 block scales (DeepSeek's and Qwen3's FP8 checkpoints); tensor: one scale per "
+        "tensor (NVIDIA ModelOpt's, e.g. Llama 3.3 70B FP8). It picks the GEMM kernels where the engine's are timed "
+        "by shape (trtllm)",
+    )  # fmt: skip
     activation_dtype = state.selectbox(
         "GEMM activations", ("auto", *ACTIVATION_DTYPES), key="activation_dtype", default="auto",
         help="auto: the weights' own (W8A8, W4A4); fp8 under fp4 weights (W4A8: MXFP8 x MXFP4, the FP8 rate); "
@@ -455,6 +461,7 @@ step = (  # how a step runs: the same for the numbers, the batch sweep and the s
     ("weight_dtype", None if weight_dtype == "auto" else str(weight_dtype)),
     ("activation_dtype", None if activation_dtype == "auto" else str(activation_dtype)),
     ("dense_weight_dtype", None if dense_weight_dtype == "same" else str(dense_weight_dtype)),
+    ("fp8_recipe", str(fp8_recipe)),
 )
 try:
     out = serve_numbers(

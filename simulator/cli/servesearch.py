@@ -84,6 +84,7 @@ def cmd_serve_search(args: argparse.Namespace) -> dict[str, Any]:
         dense_weight_dtype=args.dense_weight_dtype,
         colocated=args.colocated,
         engine=args.engine,
+        fp8_recipe=args.fp8_recipe,
     )
     return {"tpot_target_s": args.tpot_ms / 1e3, **report.to_dict()}
 

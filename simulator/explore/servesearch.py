@@ -251,6 +251,7 @@ def search(
     activation_dtype: str | None = None,
     dense_weight_dtype: str | None = None,
     engine: str = "none",
+    fp8_recipe: str = "block",
 ) -> SearchReport:
     """Every deployment of `model` on the node, priced at the SLO, ranked by $ per million output tokens
     (then tokens/s per user, then fewer GPUs); `top` of them kept (None: all), the frontier whole. MTP drafts
@@ -258,7 +259,8 @@ def search(
     step; every candidate runs with the given `overlap` mode, `expert_imbalance`, `expert_tp` (a layout it
     cannot split its experts over is skipped, and says why), `offload_weights`, `attention_dtype`, `window_kv`,
     `weight_dtype` (None: fp8 where the GPU has it), `dense_weight_dtype` (the GEMMs outside the MoE blocks;
-    None: the weights'), `activation_dtype` (None: the weights') and `engine` (the kernels it fuses).
+    None: the weights'), `activation_dtype` (None: the weights'), `engine` (the kernels it fuses) and
+    `fp8_recipe` (the checkpoint's FP8 scaling: which timed kernels its engine's GEMMs are).
     `colocated`: each layout is one pool whose decode steps carry the prompts' chunks (`serve --colocated`; needs
     `output_tokens`), no prefill pool, nothing published to set beside it."""
     start = time.perf_counter()
@@ -282,6 +284,7 @@ def search(
         activation_dtype=activation_dtype,
         dense_weight_dtype=dense_weight_dtype,
         engine=engine,
+        fp8_recipe=fp8_recipe,
     )
     if mtp_acceptance is not None and not base.model.num_nextn_predict_layers:
         raise ValueError(f"{base.model.name} has no multi-token prediction module; drop --mtp-acceptance")

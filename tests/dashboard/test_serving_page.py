@@ -298,3 +298,15 @@ def test_the_serving_engine_reaches_the_model():
     assert not at.exception and at.query_params["engine"] == "trtllm"
     out = cli("--batch", "8", "--engine", "trtllm")
     assert metric(at, "TPOT") == f"{out['tpot_s'] * 1e3:.1f} ms" != before  # one GEMM fewer, shared experts aside
+
+
+def test_the_checkpoints_fp8_scaling_reaches_the_model():
+    """Under TensorRT-LLM the FP8 scaling picks its Linear's kernel (per-tensor: cuBLAS's scaled GEMM; block: its
+    own 1x128 kernel on Hopper), as `serve --fp8-recipe` does."""
+    at = page(model="llama-3.1-70b", gpu="h200", engine="trtllm", batch="64")
+    before = metric(at, "TPOT")
+    at.selectbox(key="fp8_recipe").set_value("tensor").run()
+    assert not at.exception and not at.error and at.query_params["fp8_recipe"] == "tensor"
+    out = cli("--model", "llama-3.1-70b", "--gpu", "h200", "--engine", "trtllm", "--batch", "64", "--fp8-recipe",
+              "tensor")  # fmt: skip
+    assert metric(at, "TPOT") == f"{out['tpot_s'] * 1e3:.1f} ms" != before

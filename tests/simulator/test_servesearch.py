@@ -107,6 +107,21 @@ def test_a_dense_model_searches_tp_layouts():
     assert len({r["tp"] for r in report.ranked}) >= 2 and {r["tp"] for r in report.ranked} <= {1, 2, 4, 8}
 
 
+def test_the_checkpoints_fp8_scaling_reaches_every_candidate(capsys):
+    """`serve-search --fp8-recipe` (a step option, as `serve` takes it): under TensorRT-LLM a per-tensor FP8
+    checkpoint's GEMMs are cuBLAS's scaled GEMM, a block one's TensorRT-LLM's own 1x128 kernel on Hopper."""
+    kw = {"gpu": "h200", "tpot_ms": TPOT_MS, "engine": "trtllm", "top": 1}
+    block, tensor = (search("llama-3.1-70b", **kw, fp8_recipe=r).ranked[0] for r in ("block", "tensor"))
+    assert tensor["tp"] == block["tp"] and tensor["tpot_s"] != block["tpot_s"]
+    spec = deployment("llama-3.1-70b", "h200", tp=tensor["tp"], batch=tensor["batch_per_gpu"], engine="trtllm",
+                      fp8_recipe="tensor")  # fmt: skip
+    assert serve(spec, None, "decode")["tpot_s"] == pytest.approx(tensor["tpot_s"])
+    argv = ["serve-search", "--model", "llama-3.1-70b", "--gpu", "h200", "--tpot-ms", str(TPOT_MS), "--engine",
+            "trtllm", "--fp8-recipe", "tensor", "--top", "1", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["ranked"][0]["tpot_s"] == pytest.approx(tensor["tpot_s"])
+
+
 def test_cli_prints_the_table_and_the_published_line(capsys):
     assert main(["serve-search", "--tpot-ms", "50", "--top", "3"]) == 0
     text = capsys.readouterr().out
