@@ -337,9 +337,11 @@ def serving_ep_ops(
     return out
 
 
-def serving_head_ops(spec: ModelSpec, queries: float, phase: str, tp: int = 1) -> list[Op]:
-    """The output head for `queries` tokens per GPU, split over the tp group (BF16)."""
-    return [gemm_op(g, phase, "head", "bf16").scaled(1 / tp) for g in head_gemms(spec, queries * tp)]
+def serving_head_ops(spec: ModelSpec, queries: float, phase: str, tp: int = 1, library: str = "") -> list[Op]:
+    """The output head for `queries` tokens per GPU, split over the tp group's vocabulary (BF16): a rank's share
+    at the shape it runs, in the engine's timed `library` where it has one (`timed_gemms`)."""
+    ops = [tp_share(gemm_op(g, phase, "head", "bf16"), tp) for g in head_gemms(spec, queries * tp)]
+    return timed_gemms(ops, library, "block")
 
 
 def serving_model_ops(
@@ -359,4 +361,4 @@ def serving_model_ops(
         a2a = moe and not moe_in_tp_group(tp, ep)  # experts on the TP group: all-reduced, no all-to-all
         ops += serving_ep_ops(spec, tokens, ep, domain, phase == "prefill", phase) if a2a else []
         groups.append(OpGroup("moe" if moe else "dense", count, tuple(ops)))
-    return [*groups, OpGroup("head", 1, tuple(serving_head_ops(spec, tokens, phase, tp)))]
+    return [*groups, OpGroup("head", 1, tuple(serving_head_ops(spec, tokens, phase, tp, fusions.gemms)))]

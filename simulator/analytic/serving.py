@@ -194,8 +194,9 @@ def layer_ops(*args: Any) -> tuple[Op, ...]:
 
 
 def head_s(s: ServeSpec, rates: KernelRates, queries: float, phase: str = "decode") -> float:
-    """Seconds of the output head for `queries` tokens per GPU."""
-    return compute_s(serving_head_ops(s.model, queries, phase, s.tp), rates)
+    """Seconds of the output head for `queries` tokens per GPU (in the engine's timed library, if any)."""
+    library = layer_fusions(s, phase, queries).gemms
+    return compute_s(serving_head_ops(s.model, queries, phase, s.tp, library), rates)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from hwmodels.registry import load_gpu
 from simulator.analytic.pricing import gemm_op_s, op_s
 from simulator.analytic.profile import rates_for
 from simulator.analytic.report import estimate
-from simulator.analytic.serving import layer_fusions, spec_layer_ops
+from simulator.analytic.serving import head_s, layer_fusions, spec_layer_ops
 from simulator.analytic.training import block_ops
 from simulator.cli.main import main
 from simulator.presets import deployment
@@ -19,7 +19,7 @@ from simulator.runspec import build_run
 from workloads.gemms import attention_gemms, ffn_gemms, tp_shard
 from workloads.ops import elementwise_ops
 from workloads.registry import load_model
-from workloads.servingops import serving_layer_ops
+from workloads.servingops import serving_head_ops, serving_layer_ops
 
 
 def llama(gpu: str = "h100", **kw):
@@ -141,6 +141,19 @@ def test_tensorrt_llms_gemms_are_its_linear_as_timed_at_a_ranks_shape(gpu, recip
     uk = ops["kv_b_proj.uk"]
     assert "kv_b_proj" not in ops and uk.groups == 16
     assert gemm_op_s(uk, rates) == pytest.approx(rates.bmm_tables["uk_fp8_us"].time_s(32, 16))
+
+
+def test_tensorrt_llms_output_head_is_its_linear_as_timed_at_a_ranks_vocabulary():
+    """The head is a Linear too (bf16): under TensorRT-LLM its rank's share of the vocabulary is looked up; other
+    engines keep the fits."""
+    s = deployment("llama-3.1-70b", gpu="h200", tp=2, engine="trtllm")
+    rates = rates_for("h200-trtllm", s.node.gpu)
+    (head,) = serving_head_ops(s.model, 64.0, "decode", 2, "trtllm")
+    assert (head.m, head.n, head.k, head.library) == (128, 128256 / 2, 8192, "trtllm")
+    assert head_s(s, rates, 64.0) == pytest.approx(rates.gemm_tables["bf16_us"].time_s(128, 128256 / 2, 8192))
+    plain = deployment("llama-3.1-70b", gpu="h200", tp=2, engine="sglang")
+    (fitted,) = serving_head_ops(plain.model, 64.0, "decode", 2)
+    assert fitted.library == "" and head_s(plain, rates, 64.0) == pytest.approx(op_s(fitted, rates))
 
 
 def test_the_fp8_recipe_changes_the_step_by_its_kernels():
