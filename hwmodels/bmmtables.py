@@ -56,6 +56,15 @@ class BmmTable:
                                                  self.by_heads.items()})  # fmt: skip
 
 
+def timed_gpus() -> dict[str, list[str]]:
+    """Each GPU with an MLA-BMM table and the columns it times (what `v3sim calibrate show` lists)."""
+    out = {}
+    for path in sorted(BMM_DIR.glob("*.csv")):
+        header = next(line for line in read_text(path, "MLA BMM table").splitlines() if not line.startswith("#"))
+        out[path.stem] = [c for c in header.split(",") if c.endswith("_us")]
+    return out
+
+
 @cache
 def bmm_tables(gpu: GPUSpec) -> dict[str, BmmTable]:
     """`gpu`'s MLA decode BMM tables by column (`uk_fp8_us`, `uv_bf16_us`, ...), empty without one."""

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hwmodels.bmmtables import timed_gpus as bmm_timed_gpus
 from hwmodels.files import check_output, dumps_json, write_atomic
 from hwmodels.gemmtables import timed_gpus
 from hwmodels.profile import MAX_FIT_RMSE, PROFILE_DIR, Profile, write_profile
@@ -182,6 +183,7 @@ def _summary(profile: Profile) -> dict[str, Any]:
         "looked_up": looked_up(profile),
         "looked_up_decode": looked_up_decode(profile),
         "looked_up_gemms": timed_gpus() if profile.kind == "published" else {},
+        "looked_up_bmms": bmm_timed_gpus() if profile.kind == "published" else {},
         "notes": list(profile.notes),
     }
 
@@ -297,7 +299,11 @@ def print_calibrate(out: dict[str, Any]) -> None:
     if out.get("looked_up_gemms"):
         timed = "; ".join(f"{gpu} {', '.join(c.removesuffix('_us') for c in cols)}"
                           for gpu, cols in out["looked_up_gemms"].items())  # fmt: skip
-        print(f"looked up (training's dense GEMMs timed by shape, hwmodels/data/kernels/gemm): {timed}")
+        print(f"looked up (dense GEMMs by shape, training's and TensorRT-LLM's; hwmodels/data/kernels/gemm): {timed}")
+    if out.get("looked_up_bmms"):
+        timed = "; ".join(f"{gpu} {', '.join(c.removesuffix('_us') for c in cols)}"
+                          for gpu, cols in out["looked_up_bmms"].items())  # fmt: skip
+        print(f"looked up (TensorRT-LLM's MLA decode BMMs by tokens and heads, hwmodels/data/kernels/mla_bmm): {timed}")
     if out["elementwise_share"]:
         shares = ", ".join(f"{cls} {share:.1%}" for cls, share in out["elementwise_share"].items())
         print(f"element-wise kernels, share of the HBM datasheet: {shares}")

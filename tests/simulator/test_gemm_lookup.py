@@ -168,4 +168,11 @@ def test_calibrate_show_lists_the_gemm_tables_a_published_profile_looks_up(capsy
     timed = json.loads(capsys.readouterr().out)["looked_up_gemms"]
     assert timed["h100"] == ["bf16_us", "fp8_tensor_us", "fp8_block_trtllm_us"] and "fp8_block_us" in timed["b200"]
     assert main(["calibrate", "show", "trace-deepseek-v3-train", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["looked_up_gemms"] == {}  # a measured profile's GEMMs are its own
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["looked_up_gemms"] == {} == shown["looked_up_bmms"]  # a measured profile's GEMMs are its own
+    assert main(["calibrate", "show", "h200-trtllm", "--json"]) == 0
+    bmms = json.loads(capsys.readouterr().out)["looked_up_bmms"]
+    assert bmms["h200"] == ["uk_bf16_us", "uk_fp8_us", "uv_bf16_us", "uv_fp8_us"] and set(bmms) == {
+        "b200", "gb200", "h100", "h200"}  # fmt: skip
+    assert main(["calibrate", "show", "h200-trtllm"]) == 0
+    assert "TensorRT-LLM's MLA decode BMMs by tokens and heads" in capsys.readouterr().out
