@@ -49,23 +49,19 @@ def tp_share(op: Op, tp: int) -> Op:
 
 
 def timed_gemms(ops: list[Op], library: str, fp8_recipe: str) -> list[Op]:
-    """The dense GEMMs an engine runs in `library` (`Fusions.gemms`; "": none) marked for the GEMM tables that
-    time it (`Op.library`), an FP8 one with its checkpoint's `fp8_recipe`: projections, dense MLPs, the router
-    and the shared experts at bf16 or fp8 in both operands; not the routed experts (their MoE operator is timed
-    whole), not a weight-only GEMM, not MLA decode's absorbed up projection (batched GEMMs over the heads)."""
+    """The dense GEMMs an engine runs in `library` (`Fusions.gemms`; "": none) marked for the tables that time
+    it (`Op.library`), an FP8 one with its checkpoint's `fp8_recipe`: projections, dense MLPs, the router, the
+    shared experts, the head and MLA decode's absorbed BMMs (`absorbed_bmms` runs first) at bf16 or fp8 in both
+    operands; not the routed experts (their MoE operator is timed whole), not a weight-only GEMM."""
     if not library:
         return ops
 
     def timed(op: Op) -> bool:
-        absorbed = op.phase == "decode" and op.name == "kv_b_proj"
-        dense = op.kind == "gemm" and op.component != "routed_experts" and not op.weights and not absorbed
+        dense = op.kind == "gemm" and op.component != "routed_experts" and not op.weights
         return dense and op.precision in ("bf16", "fp8")
 
-    def bmm(op: Op) -> bool:
-        return op.name in ABSORBED_BMMS and op.precision in ("bf16", "fp8") and not op.weights
-
-    return [replace(op, library=library, scaling=fp8_recipe if op.precision == "fp8" else "") if timed(op)
-            else replace(op, library=library) if bmm(op) else op for op in ops]  # fmt: skip
+    return [replace(op, library=library, scaling=fp8_recipe if op.precision == "fp8" else "") if timed(op) else op
+            for op in ops]  # fmt: skip
 
 
 # MLA's absorbed decode runs kv_b_proj as two batched GEMMs over the local heads (TensorRT-LLM's mla_gen_pre and
