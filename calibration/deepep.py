@@ -14,7 +14,9 @@ rank sends to other ranks (one per distinct destination rank, as DeepEP sends th
 the hidden size in bf16 for combine and in FP8 with 1x128 scales for dispatch (the benchmark dispatches FP8
 where DeepEP is built for SM90 and up; its time is half the combine's, as FP8's bytes are). The fit is
 weighted by 1 / seconds (relative error). The low-latency (decode) kernels' table, wideep_deepep_ll_perf.parquet
-(tokens 1-1,024, the kernels on every SM), is fitted the same way without SMs (`fit_low_latency`). Run
+(tokens 1-1,024, the kernels on every SM), is fitted the same way without SMs (`fit_low_latency`); its older
+collection (sglang/0.5.6.post2, SGLang 0.5.0's DeepEP on H100 and H200) times the same kernels across 2, 4 and 8
+nodes over InfiniBand, fitted per node count (`fit_low_latency_nodes`). Run
 `python -m calibration.deepep GPU=PARQUET [GPU=PARQUET ...]` to print the TOML tables; `ranks` is the node's
 GPUs (8, a GB200 tray's 4).
 """
@@ -92,6 +94,21 @@ def fit_low_latency(frame: pd.DataFrame) -> dict[str, dict[str, object]]:
     return out
 
 
+def fit_low_latency_nodes(frame: pd.DataFrame) -> dict[str, dict[str, object]]:
+    """The low-latency kernels across nodes: `fit_low_latency` of each node count's rows (2 nodes and more: the
+    EP group's GPUs on that many nodes, its copies to other nodes over InfiniBand), as lists by node count."""
+    by_nodes = {int(n): fit_low_latency(rows) for n, rows in frame.groupby("node_num") if int(n) > 1}
+    out: dict[str, dict[str, object]] = {}
+    for kind in ("dispatch", "combine"):
+        fits = [by_nodes[n][kind] for n in sorted(by_nodes)]
+        out[kind] = {"nodes": sorted(by_nodes)} | {
+            key: [fit[key] for fit in fits] for key in ("gb_per_s", "ns_per_token", "call_us")
+        }
+        out[kind]["rel_rmse"] = max(float(fit["rel_rmse"]) for fit in fits)  # type: ignore[arg-type]
+        out[kind]["rows"] = sum(int(fit["rows"]) for fit in fits)  # type: ignore[call-overload]
+    return out
+
+
 def fit_table(frame: pd.DataFrame, ranks: int) -> dict[str, dict[str, object]]:
     """Dispatch's and combine's tables from one GPU's DeepEP rows (shapes whose experts split evenly)."""
     frame = frame[frame["num_experts"] % ranks == 0]
@@ -103,7 +120,7 @@ def toml_block(gpu: str, table: dict[str, dict[str, object]]) -> str:
     lines = []
     for kind, fit in table.items():
         lines.append(f"[{gpu}.{kind}]  # {fit['rows']} rows, fit {100 * float(fit['rel_rmse']):.0f}% rms")  # type: ignore[arg-type]
-        for key in ("sms", "gb_per_s", "ns_per_token", "call_us"):
+        for key in ("sms", "nodes", "gb_per_s", "ns_per_token", "call_us"):
             if key in fit:
                 lines.append(f"{key} = {fit[key]}")
         lines.append("")
@@ -114,7 +131,9 @@ def main(argv: list[str]) -> None:
     for arg in argv:
         gpu, _, path = arg.partition("=")
         frame = pd.read_parquet(path)
-        if "combine_avg_t_us" in frame:  # a low-latency table
+        if "combine_avg_t_us" in frame and frame["node_num"].max() > 1:  # low-latency kernels across nodes
+            sys.stdout.write(toml_block(f"{gpu}.low_latency_ib", fit_low_latency_nodes(frame)) + "\n")
+        elif "combine_avg_t_us" in frame:  # a low-latency table
             sys.stdout.write(toml_block(f"{gpu}.low_latency", fit_low_latency(frame)) + "\n")
         else:
             ranks = 4 if gpu.startswith("gb") else 8

@@ -149,8 +149,32 @@ def deepep_low_latency_tables() -> dict[str, dict[str, DeepEPLowLatency]]:
     return out
 
 
-def deepep_low_latency(gpu: GPUSpec) -> dict[str, DeepEPLowLatency] | None:
-    """DeepEP's low-latency dispatch and combine on `gpu` (its own table, else its die's), None without either."""
+@cache
+def deepep_low_latency_ib_tables() -> dict[str, dict[int, dict[str, DeepEPLowLatency]]]:
+    """The shipped low-latency tables across nodes by GPU name (and die), then by the node count timed."""
+    data = _deepep_data()
+    out: dict[str, dict[int, dict[str, DeepEPLowLatency]]] = {}
+    for gpu, kinds in data.items():
+        for kind, row in kinds.get("low_latency_ib", {}).items() if gpu != "die" else ():
+            columns = zip(row["nodes"], row["gb_per_s"], row["ns_per_token"], row["call_us"], strict=True)
+            for nodes, gb_per_s, ns_per_token, call_us in columns:
+                kernel = DeepEPLowLatency(float(gb_per_s) * 1e9, float(ns_per_token) * 1e-9, float(call_us) * 1e-6)
+                out.setdefault(str(gpu), {}).setdefault(int(nodes), {})[kind] = kernel
+    for die, gpu in data.get("die", {}).items():
+        if str(gpu) in out:
+            out[str(die)] = out[str(gpu)]
+    return out
+
+
+def deepep_low_latency(gpu: GPUSpec, nodes: int = 1) -> dict[str, DeepEPLowLatency] | None:
+    """DeepEP's low-latency dispatch and combine on `gpu` (its own table, else its die's) for an EP group on
+    `nodes` nodes: inside one, the in-node table; across more, the table timed on the most nodes not above
+    `nodes` (deepep.toml: beyond the most timed, that one's), the in-node one where none was timed across nodes;
+    None without either."""
+    ib = deepep_low_latency_ib_tables()
+    across = ib.get(gpu.name) or ib.get(gpu.die) if nodes > 1 else None
+    if across:
+        return across[max((n for n in across if n <= nodes), default=min(across))]
     tables = deepep_low_latency_tables()
     return tables.get(gpu.name) or tables.get(gpu.die)
 

@@ -9,6 +9,8 @@ dispatch + 2 bytes combine) at the link's bandwidth, times the layers.
 
 from __future__ import annotations
 
+import math
+
 from hwmodels.collectives import in_node_s
 from hwmodels.kernels import deepep_kernels, deepep_low_latency
 from simulator.analytic.servingmemory import held_tokens, kv_bytes_per_token, prompt_tokens
@@ -47,7 +49,7 @@ def ep_comm_s(
     net = sum(op.ib_bytes for op in ops) / node.scaleout_achieved_bw_bytes_per_s_per_gpu
     nvl = sum(op.nvlink_bytes for op in ops) / node.scaleup_achieved_bw_bytes_per_s
     latency = node.nic.latency_s if ep > min(ep, node.scaleup_domain_gpus) else node.scaleup_latency_s
-    work, call = ep_kernel_s(s, ops, tokens, forwarded)
+    work, call = ep_kernel_s(s, ops, tokens, forwarded, ep)
     return imbalance * max(net, nvl, work) + len(ops) * latency + call
 
 
@@ -64,12 +66,16 @@ def collective_op_s(s: ServeSpec, op: Op) -> float:
     return in_node_s(kind, n, op.nvlink_bytes * n / (n - 1), s.node)
 
 
-def ep_kernel_s(s: ServeSpec, ops: list[Op], tokens: float, forwarded: bool) -> tuple[float, float]:
-    """(work, fixed) seconds of DeepEP's kernels for the dispatch / combine `ops` of `tokens` per GPU
+def ep_kernel_s(
+    s: ServeSpec, ops: list[Op], tokens: float, forwarded: bool, ep: int | None = None
+) -> tuple[float, float]:
+    """(work, fixed) seconds of DeepEP's kernels for the dispatch / combine `ops` of `tokens` per GPU among `ep`
+    (None: the deployment's)
     (hwmodels/data/kernels/deepep.toml; (0, 0) on a GPU without a table): prefill's normal kernels on
     PREFILL_COMM_SMS SMs over the NVLink copies, decode's low-latency kernels over one copy per routed expert,
     local ones included. ASSUMED for every serving framework: TensorRT-LLM's and vLLM's own all-to-all kernels
-    have no such table, and v3sim's serving model runs DeepEP's."""
+    have no such table, and v3sim's serving model runs DeepEP's. An EP group across nodes pays the low-latency
+    kernels as timed across as many nodes (`hwmodels.kernels.deepep_low_latency`)."""
     gpu = s.node.gpu
     if forwarded:
         kernels = deepep_kernels(gpu)
@@ -78,7 +84,7 @@ def ep_kernel_s(s: ServeSpec, ops: list[Op], tokens: float, forwarded: bool) -> 
         runs = [(kernels[op.kind].time_s(op.nvlink_bytes, tokens, PREFILL_COMM_SMS), kernels[op.kind].call_s)
                 for op in ops]  # fmt: skip
     else:
-        low_latency = deepep_low_latency(gpu)
+        low_latency = deepep_low_latency(gpu, math.ceil((ep or s.ep) / s.node.scaleup_domain_gpus))
         if low_latency is None:
             return 0.0, 0.0
         copies = tokens * s.model.num_experts_per_tok

@@ -13,8 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calibration.deepep import distinct_remote_ranks, fit_low_latency, fit_table
-from hwmodels.kernels import deepep_kernels, deepep_low_latency_tables, deepep_tables
+from calibration.deepep import distinct_remote_ranks, fit_low_latency, fit_low_latency_nodes, fit_table
+from hwmodels.kernels import (
+    deepep_kernels,
+    deepep_low_latency,
+    deepep_low_latency_ib_tables,
+    deepep_low_latency_tables,
+    deepep_tables,
+)
 from hwmodels.registry import load_gpu, load_node
 from simulator.analytic.epcomm import ep_call_s, ep_kernel, ep_link_s
 from simulator.analytic.report import estimate
@@ -211,3 +217,74 @@ def test_serving_pays_deepeps_kernels_where_timed():
         model=model, node=a100, **{**serving_layout(model, a100), "ep": 4, "redundant": 0, "weight_dtype": "bf16"}
     )
     assert ep_kernel_s(s, serving_ep_ops(model, 64, 4, a100.scaleup_domain_gpus, False, "decode"), 64, False) == (0, 0)
+
+
+LL_IB_EXCERPT = Path(__file__).parents[2] / "calibration" / "data" / "published" / "deepep-ll-ib-excerpt.csv"
+
+
+def test_the_low_latency_table_across_nodes_follows_its_timings():
+    """Decode's low-latency kernels at V3's shape on 2, 4 and 8 Hopper nodes, 2-256 tokens per GPU: the table timed
+    at that node count within 12% of each timing and 5% rms (measured -7..+7%, 2.5% rms)."""
+    lines = [line for line in LL_IB_EXCERPT.read_text().splitlines() if not line.startswith("#")]
+    errors = []
+    for row in csv.DictReader(lines):
+        tokens = int(row["tokens"])
+        kernels = deepep_low_latency(load_gpu("h100"), int(row["nodes"]))
+        assert kernels is not None
+        for kind, per_element in (("dispatch", 1 + 4 / 128), ("combine", 2)):
+            nbytes = tokens * int(row["topk"]) * int(row["hidden"]) * per_element
+            seconds = kernels[kind].call_s + kernels[kind].time_s(nbytes, tokens)
+            errors.append(seconds / (float(row[f"{kind}_us"]) * 1e-6) - 1)
+    assert len(errors) == 3 * 13 * 2
+    assert max(abs(e) for e in errors) < 0.12 and float(np.sqrt(np.mean(np.square(errors)))) < 0.05
+
+
+def test_an_ep_group_across_nodes_takes_the_kernels_timed_across_as_many():
+    """One node: the in-node table; 2 to 8 nodes: the table of the most nodes timed not above; beyond 8: 8's; a
+    Hopper of the same die (H800, H20, H200) takes the H100's; a GPU never timed across nodes (B200) keeps its
+    in-node table."""
+    ib = deepep_low_latency_ib_tables()["h100"]
+    h100 = load_gpu("h100")
+    assert deepep_low_latency(h100, 1) is deepep_low_latency_tables()["h100"]
+    for nodes, timed in ((2, 2), (3, 2), (4, 4), (7, 4), (8, 8), (18, 8)):
+        assert deepep_low_latency(h100, nodes) is ib[timed]
+    for name in ("h800", "h20", "h200"):
+        assert deepep_low_latency(load_gpu(name), 4) is ib[4], name
+    b200 = load_gpu("b200")
+    assert deepep_low_latency(b200, 4) is deepep_low_latency(b200, 1) is deepep_low_latency_tables()["b200"]
+    # a call across nodes costs more than inside one, and each node more costs more again
+    for kind in ("dispatch", "combine"):
+        calls = [deepep_low_latency(h100, n)[kind].call_s for n in (1, 2, 4, 8)]  # type: ignore[index]
+        assert calls == sorted(calls) and calls[1] > 1.5 * calls[0]
+
+
+def test_the_low_latency_fit_across_nodes_recovers_each_node_count():
+    rows = []
+    truth = {2: (90e9, 20e-6), 4: (60e9, 25e-6), 8: (50e9, 28e-6)}
+    for nodes, (rate, call) in truth.items():
+        for tokens in (2, 8, 32, 128, 256):
+            out = {f"{kind}_avg_t_us": (call + tokens * 8 * 7168 * per_element / rate) * 1e6
+                   for kind, per_element in (("dispatch", 1 + 4 / 128), ("combine", 2))}  # fmt: skip
+            rows.append({"node_num": nodes, "hidden_size": 7168, "num_topk": 8, "num_token": tokens} | out)
+    rows.append({"node_num": 1, "hidden_size": 7168, "num_topk": 8, "num_token": 8,
+                 "dispatch_avg_t_us": 1.0, "combine_avg_t_us": 1.0})  # fmt: skip
+    fit = fit_low_latency_nodes(pd.DataFrame(rows))
+    for kind in ("dispatch", "combine"):
+        assert fit[kind]["nodes"] == [2, 4, 8]  # one node's rows are the in-node table's, not this one's
+        assert fit[kind]["gb_per_s"] == pytest.approx([90, 60, 50], rel=0.01)
+        assert fit[kind]["call_us"] == pytest.approx([20, 25, 28], rel=0.01)
+
+
+def test_decode_across_nodes_pays_the_kernels_timed_there():
+    """V3's decode at EP16 (two H200 nodes), 2 tokens per GPU: the all-to-all costs at least the two calls timed
+    across two nodes (45 us), where one node's calls cost 20; at EP8 the in-node calls stand."""
+    from simulator.analytic.servingcomm import ep_comm_s
+    from simulator.presets import deployment
+
+    ib = deepep_low_latency_ib_tables()["h100"][2]
+    wide = deployment("deepseek-v3", gpu="h200", weight_dtype="fp8", tp=1, ep=16, redundant=32, batch=2)
+    assert ep_comm_s(wide, 2, 16, False) >= ib["dispatch"].call_s + ib["combine"].call_s
+    one = deepep_low_latency_tables()["h200"]
+    narrow = deployment("deepseek-v3", gpu="h200", weight_dtype="fp8", tp=1, ep=8, redundant=0, batch=2)
+    assert ep_comm_s(narrow, 2, 8, False) < ib["dispatch"].call_s + ib["combine"].call_s
+    assert ep_comm_s(narrow, 2, 8, False) >= one["dispatch"].call_s + one["combine"].call_s
