@@ -6,9 +6,10 @@ attention TP the residual add and RMSNorm after each all-reduce inside the all-r
 and message sizes the engine does it for (`allreduce_norm`); the shared experts on a second CUDA stream beside the
 routed ones (`shared_experts_aside`). `Engine.fusions` resolves them for one layer's step into `Fusions`, which
 `workloads.servingops` applies to the list: a fused kernel keeps its bytes and loses its launch, a kernel aside
-keeps its work and hides its latency (`Op.launch`; `simulator.analytic.pricing` prices each). And one fact of its
+keeps its work and hides its latency (`Op.launch`; `simulator.analytic.pricing` prices each). And two facts of its
 kernels: the library its dense GEMMs run in where the GPU's GEMM tables time that library (`timed_gemms`,
-`Op.library`).
+`Op.library`), and how attention DP's MoE reaches its experts (`moe_all_gather`:
+`simulator.analytic.servingcomm.ep_comm_s`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ _FIELDS: dict[str, type] = {
     "shared_experts_aside_max_tokens": int,
     "timed_gemms": str,
     "rope_in_attention": bool,
+    "moe_all_gather": bool,
 }
 
 
@@ -75,6 +77,7 @@ class Engine:
     shared_experts_aside_max_tokens: int = 0
     timed_gemms: str = ""
     rope_in_attention: bool = False
+    moe_all_gather: bool = False  # attention DP's MoE gathers the tokens and reduce-scatters the outputs
 
     def fusions(
         self, phase: str, moe: bool, die: str, gpu: str, tp: int, group_tokens: float, message_bytes: float,

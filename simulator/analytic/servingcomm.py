@@ -16,6 +16,7 @@ from hwmodels.kernels import deepep_kernels, deepep_low_latency
 from simulator.analytic.servingmemory import held_tokens, kv_bytes_per_token, prompt_tokens
 from simulator.servespec import ServeSpec
 from workloads.comm import activation_bytes_per_token
+from workloads.engines import load_engine
 from workloads.ops import Op
 from workloads.servingops import all_reduce_message_bytes, moe_in_tp_group, serving_ep_ops
 
@@ -38,9 +39,12 @@ def ep_comm_s(
     move them where timed on the GPU (`ep_kernel_s`), each way paying the link's latency and the call's cost.
     The all-to-all ends when its busiest GPU has received its dispatch and sent its combine, `imbalance` x the
     mean GPU's copies (the training model's `expert_imbalance` likewise scales its links, not the call's cost).
-    Zero where the experts sit on the attention TP group (`workloads.servingops.moe_in_tp_group`)."""
+    Zero where the experts sit on the attention TP group (`workloads.servingops.moe_in_tp_group`); an all-gather
+    and a reduce-scatter where the engine exchanges attention DP's tokens so (`gathers_tokens`)."""
     if moe_in_tp_group(s.tp, ep):
         return 0.0  # the attention TP group holds every token: its all-reduce after the MoE is the layer's op
+    if gathers_tokens(s, ep):
+        return gather_scatter_s(s, tokens, ep, part)
     node = s.node
     ops = serving_ep_ops(s.model, tokens, ep, node.scaleup_domain_gpus, forwarded, "decode", node_limit)
     ops = [op for op in ops if part is None or op.kind == part]
@@ -51,6 +55,45 @@ def ep_comm_s(
     latency = node.nic.latency_s if ep > min(ep, node.scaleup_domain_gpus) else node.scaleup_latency_s
     work, call = ep_kernel_s(s, ops, tokens, forwarded, ep)
     return imbalance * max(net, nvl, work) + len(ops) * latency + call
+
+
+def gathers_tokens(s: ServeSpec, ep: int) -> bool:
+    """Whether the MoE of `s` over `ep` GPUs reaches its experts by an all-gather and a reduce-scatter (the
+    engine's `moe_all_gather`, under attention DP) rather than an all-to-all: inside one NVLink domain, unless
+    that domain spans nodes (a GB200 rack's trays) and the group is larger than the experts a token picks. An EP
+    group across nodes runs an all-to-all (TensorRT-LLM's wide-EP MoE on DeepEP), priced as DeepEP's."""
+    node = s.node
+    if s.tp != 1 or not 1 < ep <= node.scaleup_domain_gpus or not load_engine(s.engine).moe_all_gather:
+        return False
+    multi_node_nvlink = 0 < node.tray_gpus < node.scaleup_domain_gpus
+    return not (multi_node_nvlink and ep > s.model.num_experts_per_tok)
+
+
+def gather_scatter_s(s: ServeSpec, tokens: float, ep: int, part: str | None = None) -> float:
+    """Seconds of attention DP's MoE exchange for `tokens` per GPU over `ep` GPUs (or only `part`: the gather as
+    dispatch, the scatter as combine), NCCL's collectives as timed (`hwmodels.collectives.in_node_s`): every rank's
+    tokens gathered with their routing (an int32 slot and an fp32 weight per expert picked), then the experts'
+    bf16 outputs reduce-scattered. The same bytes whatever the routing, so no expert imbalance."""
+    spec = s.model
+    gathered = ep * tokens * (spec.hidden_size * gathered_bytes_per_element(s) + spec.num_experts_per_tok * 8)
+    scattered = ep * tokens * spec.hidden_size * 2
+    out = 0.0
+    if part in (None, "dispatch"):
+        out += in_node_s("all_gather", ep, gathered, s.node)
+    if part in (None, "combine"):
+        out += in_node_s("reduce_scatter", ep, scattered, s.node)
+    return out
+
+
+def gathered_bytes_per_element(s: ServeSpec) -> float:
+    """Bytes per hidden element of a token the MoE all-gather moves: NVFP4's packed values and one FP8 scale per
+    16 (FP4 weights and activations), per-tensor FP8's byte (quantized before the gather), else bf16 (block-scaled
+    FP8 and weight-only experts quantize inside the MoE op)."""
+    if s.weight_dtype == "fp4" and s.activation_dtype is None:
+        return 0.5 + 1 / 16
+    if s.weight_dtype == "fp8" and s.fp8_recipe == "tensor" and s.activation_dtype is None:
+        return 1.0
+    return 2.0
 
 
 def collective_op_s(s: ServeSpec, op: Op) -> float:
@@ -73,9 +116,9 @@ def ep_kernel_s(
     (None: the deployment's)
     (hwmodels/data/kernels/deepep.toml; (0, 0) on a GPU without a table): prefill's normal kernels on
     PREFILL_COMM_SMS SMs over the NVLink copies, decode's low-latency kernels over one copy per routed expert,
-    local ones included. ASSUMED for every serving framework: TensorRT-LLM's and vLLM's own all-to-all kernels
-    have no such table, and v3sim's serving model runs DeepEP's. An EP group across nodes pays the low-latency
-    kernels as timed across as many nodes (`hwmodels.kernels.deepep_low_latency`)."""
+    local ones included. ASSUMED for every serving framework's all-to-all: TensorRT-LLM's own (across a GB200
+    rack's NVLink) and vLLM's have no such table, and v3sim's serving model runs DeepEP's. An EP group across
+    nodes pays the low-latency kernels as timed across as many nodes (`hwmodels.kernels.deepep_low_latency`)."""
     gpu = s.node.gpu
     if forwarded:
         kernels = deepep_kernels(gpu)

@@ -175,3 +175,37 @@ def test_cli_serve_and_ops_take_the_engine(capsys):
     assert "kv_b_proj.uk" in out and "kv_b_proj.uv" in out and "cast.kv_latent" not in out
     assert main(["ops", "deepseek-v3", "--engine", "trtllm"]) == 2
     assert "--engine sets how a serving engine launches the list" in capsys.readouterr().err
+
+
+def test_tensorrt_llms_attention_dp_gathers_the_tokens_and_scatters_the_outputs():
+    """TensorRT-LLM's MoE under attention DP (fused_moe_cutlass.py of the overview's releases): no all-to-all unless
+    the EP group shares a multi-node NVLink domain and is larger than top-k; the tokens (bf16 for block-scaled FP8,
+    with an int32 slot and an fp32 weight per expert picked) are all-gathered and the bf16 outputs reduce-scattered,
+    as NCCL's collectives were timed on the node's GPUs, whatever the routing."""
+    from hwmodels.collectives import in_node_s
+    from simulator.analytic.servingcomm import ep_comm_s, gathered_bytes_per_element, gathers_tokens
+
+    kw = {"weight_dtype": "fp8", "tp": 1, "ep": 8, "redundant": 0, "batch": 128}
+    trt, none = (deployment("deepseek-v3", "h200", **kw, engine=e) for e in ("trtllm", "none"))
+    assert gathers_tokens(trt, 8) and not gathers_tokens(none, 8)
+    gathered = 8 * 128 * (7168 * 2 + 8 * 8)
+    expected = in_node_s("all_gather", 8, gathered, trt.node) + in_node_s("reduce_scatter", 8, 8 * 128 * 7168 * 2,
+                                                                          trt.node)  # fmt: skip
+    assert ep_comm_s(trt, 128, 8, False) == pytest.approx(expected)
+    assert ep_comm_s(trt, 128, 8, False, imbalance=2.0) == ep_comm_s(trt, 128, 8, False)  # the same bytes
+    assert ep_comm_s(trt, 128, 8, False, part="dispatch") == pytest.approx(
+        in_node_s("all_gather", 8, gathered, trt.node)
+    )
+    assert ep_comm_s(none, 128, 8, False) != ep_comm_s(trt, 128, 8, False)  # DeepEP's low-latency kernels
+    # NVFP4 experts gather packed FP4 with its scales, per-tensor FP8 its bytes, weight-only experts bf16
+    b200 = deployment("deepseek-v3", "b200", **kw, engine="trtllm")
+    assert gathered_bytes_per_element(replace(b200, weight_dtype="fp4")) == 0.5 + 1 / 16
+    assert gathered_bytes_per_element(replace(trt, fp8_recipe="tensor")) == 1.0
+    assert gathered_bytes_per_element(replace(b200, weight_dtype="fp4", activation_dtype="bf16")) == 2.0
+    # a GB200 rack: EP4 (not above top-8) gathers, EP16 runs the all-to-all across the trays' NVLink
+    gb = {g: deployment("deepseek-v3", "gb200", **{**kw, "ep": g}, engine="trtllm") for g in (4, 16)}
+    assert gathers_tokens(gb[4], 4) and not gathers_tokens(gb[16], 16)
+    # attention TP: the experts sit on the TP group, nothing is exchanged
+    tp8 = deployment("deepseek-v3", "h200", **{**kw, "tp": 8, "batch": None, "batch_per_instance": 16},
+                     engine="trtllm")  # fmt: skip
+    assert not gathers_tokens(tp8, 8) and ep_comm_s(tp8, 16, 8, False) == 0.0
