@@ -156,8 +156,14 @@ def deepep_low_latency_ib_tables() -> dict[str, dict[int, dict[str, DeepEPLowLat
     out: dict[str, dict[int, dict[str, DeepEPLowLatency]]] = {}
     for gpu, kinds in data.items():
         for kind, row in kinds.get("low_latency_ib", {}).items() if gpu != "die" else ():
-            columns = zip(row["nodes"], row["gb_per_s"], row["ns_per_token"], row["call_us"], strict=True)
-            for nodes, gb_per_s, ns_per_token, call_us in columns:
+            nodes_list = [int(n) for n in row["nodes"]]
+            lists = (row["nodes"], row["gb_per_s"], row["ns_per_token"], row["call_us"])
+            if nodes_list != sorted(set(nodes_list)) or nodes_list[0] < 2 or len({len(x) for x in lists}) != 1:
+                raise ValueError(f"{DEEPEP_PATH.name} [{gpu}.low_latency_ib.{kind}]: nodes must rise from 2, one "
+                                 "rate, per-token cost and call for each")  # fmt: skip
+            if not all(float(x) > 0 for x in row["gb_per_s"]) or not all(float(x) >= 0 for x in row["call_us"]):
+                raise ValueError(f"{DEEPEP_PATH.name} [{gpu}.low_latency_ib.{kind}]: every rate must be positive")
+            for nodes, gb_per_s, ns_per_token, call_us in zip(*lists, strict=True):
                 kernel = DeepEPLowLatency(float(gb_per_s) * 1e9, float(ns_per_token) * 1e-9, float(call_us) * 1e-6)
                 out.setdefault(str(gpu), {}).setdefault(int(nodes), {})[kind] = kernel
     for die, gpu in data.get("die", {}).items():
@@ -169,8 +175,8 @@ def deepep_low_latency_ib_tables() -> dict[str, dict[int, dict[str, DeepEPLowLat
 def deepep_low_latency(gpu: GPUSpec, nodes: int = 1) -> dict[str, DeepEPLowLatency] | None:
     """DeepEP's low-latency dispatch and combine on `gpu` (its own table, else its die's) for an EP group on
     `nodes` nodes: inside one, the in-node table; across more, the table timed on the most nodes not above
-    `nodes` (deepep.toml: beyond the most timed, that one's), the in-node one where none was timed across nodes;
-    None without either."""
+    `nodes` (deepep.toml: beyond the most timed, that one's; below the fewest, the fewest's), the in-node one
+    where none was timed across nodes; None without either."""
     ib = deepep_low_latency_ib_tables()
     across = ib.get(gpu.name) or ib.get(gpu.die) if nodes > 1 else None
     if across:

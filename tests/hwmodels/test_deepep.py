@@ -288,3 +288,25 @@ def test_decode_across_nodes_pays_the_kernels_timed_there():
     narrow = deployment("deepseek-v3", gpu="h200", weight_dtype="fp8", tp=1, ep=8, redundant=0, batch=2)
     assert ep_comm_s(narrow, 2, 8, False) < ib["dispatch"].call_s + ib["combine"].call_s
     assert ep_comm_s(narrow, 2, 8, False) >= one["dispatch"].call_s + one["combine"].call_s
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"nodes": [4, 2], "gb_per_s": [90, 60], "ns_per_token": [0, 0], "call_us": [20, 25]},
+        {"nodes": [1, 2], "gb_per_s": [90, 60], "ns_per_token": [0, 0], "call_us": [20, 25]},
+        {"nodes": [2, 4], "gb_per_s": [90], "ns_per_token": [0, 0], "call_us": [20, 25]},
+        {"nodes": [2, 4], "gb_per_s": [90, 0], "ns_per_token": [0, 0], "call_us": [20, 25]},
+    ],
+)
+def test_a_malformed_table_across_nodes_is_refused(monkeypatch, row):
+    import hwmodels.kernels as kernels
+
+    monkeypatch.setattr(kernels, "_deepep_data", lambda: {"h100": {"low_latency_ib": {"dispatch": row}}})
+    kernels.deepep_low_latency_ib_tables.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=r"deepep.toml \[h100.low_latency_ib.dispatch\]"):
+            kernels.deepep_low_latency_ib_tables()
+    finally:
+        monkeypatch.undo()
+        kernels.deepep_low_latency_ib_tables.cache_clear()
