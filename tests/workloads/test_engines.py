@@ -205,6 +205,9 @@ def test_tensorrt_llms_attention_dp_gathers_the_tokens_and_scatters_the_outputs(
     # a GB200 rack: EP4 (not above top-8) gathers, EP16 runs the all-to-all across the trays' NVLink
     gb = {g: deployment("deepseek-v3", "gb200", **{**kw, "ep": g}, engine="trtllm") for g in (4, 16)}
     assert gathers_tokens(gb[4], 4) and not gathers_tokens(gb[16], 16)
+    # an EP group across nodes runs the all-to-all (TensorRT-LLM's wide-EP MoE on DeepEP)
+    wide = deployment("deepseek-v3", "h200", **{**kw, "ep": 16, "redundant": 32}, engine="trtllm")
+    assert not gathers_tokens(wide, 16) and ep_comm_s(wide, 128, 16, False) > 0
     # attention TP: the experts sit on the TP group, nothing is exchanged
     tp8 = deployment("deepseek-v3", "h200", **{**kw, "tp": 8, "batch": None, "batch_per_instance": 16},
                      engine="trtllm")  # fmt: skip
