@@ -178,7 +178,7 @@ def test_cli_serve_and_ops_take_the_engine(capsys):
 
 
 def test_tensorrt_llms_attention_dp_gathers_the_tokens_and_scatters_the_outputs():
-    """TensorRT-LLM's MoE under attention DP (fused_moe_cutlass.py of the overview's releases): no all-to-all unless
+    """TensorRT-LLM's MoE under attention DP (fused_moe_cutlass.py, 2025 versions): no all-to-all unless
     the EP group shares a multi-node NVLink domain and is larger than top-k; the tokens (bf16 for block-scaled FP8,
     with an int32 slot and an fp32 weight per expert picked) are all-gathered and the bf16 outputs reduce-scattered,
     as NCCL's collectives were timed on the node's GPUs, whatever the routing."""
