@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import csv
 import math
-from bisect import bisect_right
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from hwmodels.files import read_text
 from hwmodels.gemmtables import kin_path
-from hwmodels.kernels import non_decreasing
+from hwmodels.kernels import interpolated, non_decreasing
 from hwmodels.specs import GPUSpec
 
 BMM_DIR = Path(__file__).parent / "data" / "kernels" / "mla_bmm"
@@ -41,13 +40,9 @@ class BmmTable:
             return None
         log_t, log_s = self.by_heads[h]
         x = math.log(tokens)
-        if x <= log_t[0]:
-            return math.exp(log_s[0])
-        if x >= log_t[-1]:
+        if x >= log_t[-1]:  # past the most timed: in proportion
             return math.exp(log_s[-1] + x - log_t[-1])
-        i = bisect_right(log_t, x) - 1
-        w = (x - log_t[i]) / (log_t[i + 1] - log_t[i])
-        return math.exp(log_s[i] + w * (log_s[i + 1] - log_s[i]))
+        return math.exp(interpolated(x, log_t, log_s))  # held below the fewest
 
     def scaled(self, k: float) -> BmmTable:
         """Every BMM `k` times as fast (a sensitivity probe)."""

@@ -143,10 +143,7 @@ def deepep_low_latency_tables() -> dict[str, dict[str, DeepEPLowLatency]]:
         for kind, row in kinds.get("low_latency", {}).items() if gpu != "die" else ():
             rates = (float(row["gb_per_s"]) * 1e9, float(row["ns_per_token"]) * 1e-9, float(row["call_us"]) * 1e-6)
             out.setdefault(str(gpu), {})[kind] = DeepEPLowLatency(*rates)
-    for die, gpu in data.get("die", {}).items():
-        if str(gpu) in out:
-            out[str(die)] = out[str(gpu)]
-    return out
+    return _with_dies(out, data)
 
 
 @cache
@@ -166,10 +163,7 @@ def deepep_low_latency_ib_tables() -> dict[str, dict[int, dict[str, DeepEPLowLat
             for nodes, gb_per_s, ns_per_token, call_us in zip(*lists, strict=True):
                 kernel = DeepEPLowLatency(float(gb_per_s) * 1e9, float(ns_per_token) * 1e-9, float(call_us) * 1e-6)
                 out.setdefault(str(gpu), {}).setdefault(int(nodes), {})[kind] = kernel
-    for die, gpu in data.get("die", {}).items():
-        if str(gpu) in out:
-            out[str(die)] = out[str(gpu)]
-    return out
+    return _with_dies(out, data)
 
 
 def deepep_low_latency(gpu: GPUSpec, nodes: int = 1) -> dict[str, DeepEPLowLatency] | None:
@@ -208,9 +202,10 @@ def deepep_tables() -> dict[str, dict[str, DeepEPKernel]]:
 
 def _with_dies(out: dict[str, Any], data: dict) -> dict[str, Any]:
     """`out` (tables by GPU name) with each die of the file's `[die]` table taking the table of the GPU it
-    names."""
+    names, where `out` has one (the low-latency tables cover fewer GPUs than the file)."""
     for die, gpu in data.get("die", {}).items():
-        out[str(die)] = out[str(gpu)]
+        if str(gpu) in out:
+            out[str(die)] = out[str(gpu)]
     return out
 
 

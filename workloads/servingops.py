@@ -333,6 +333,29 @@ def serving_ep_ops(
     return out
 
 
+def gathered_ep_ops(spec: ModelSpec, tokens: float, ep: int, phase: str, dtype: str) -> list[Op]:
+    """One MoE layer's exchange where attention DP gathers rather than sends to the experts (TensorRT-LLM's
+    `moe_all_gather`, `workloads.engines`): the dispatch an all-gather of every rank's `tokens` per GPU, each hidden
+    vector in `dtype` (`dtype_bytes`: NVFP4's with its FP8 scale per 16) with an int32 slot and an fp32 weight per
+    expert picked; the combine a reduce-scatter of the bf16 outputs. `nvlink_bytes` is what one GPU receives or
+    sends, the other ranks' (ep - 1) shares, as the collective ops count it; the routing does not change them."""
+    if not spec.is_moe or ep == 1:
+        return []
+    gather = Op(
+        "all_gather.moe",
+        "dispatch",
+        phase,
+        "mlp",
+        "ep_gather",
+        dtype,
+        stream="comm",
+        nvlink_bytes=(ep - 1) * tokens * (spec.hidden_size * dtype_bytes(dtype) + spec.num_experts_per_tok * 8),
+    )
+    scatter = Op("reduce_scatter.moe", "combine", phase, "mlp", "ep_gather", "bf16", stream="comm",
+                 nvlink_bytes=(ep - 1) * tokens * spec.hidden_size * 2)  # fmt: skip
+    return [gather, scatter]
+
+
 def serving_head_ops(spec: ModelSpec, queries: float, phase: str, tp: int = 1, library: str = "") -> list[Op]:
     """The output head for `queries` tokens per GPU, split over the tp group's vocabulary (BF16): a rank's share
     at the shape it runs, in the engine's timed `library` where it has one (`timed_gemms`)."""

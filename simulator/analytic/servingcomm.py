@@ -18,7 +18,7 @@ from simulator.servespec import ServeSpec
 from workloads.comm import activation_bytes_per_token
 from workloads.engines import load_engine
 from workloads.ops import Op
-from workloads.servingops import all_reduce_message_bytes, moe_in_tp_group, serving_ep_ops
+from workloads.servingops import all_reduce_message_bytes, gathered_ep_ops, moe_in_tp_group, serving_ep_ops
 
 PREFILL_COMM_SMS = 24  # SMs DeepEP's normal kernels hold in prefill (DeepEP README: Buffer.set_num_sms(24))
 ISCA_TOKENS = 32  # ISCA's decode example: tokens per device per step
@@ -44,7 +44,8 @@ def ep_comm_s(
     if moe_in_tp_group(s.tp, ep):
         return 0.0  # the attention TP group holds every token: its all-reduce after the MoE is the layer's op
     if gathers_tokens(s, ep):
-        return gather_scatter_s(s, tokens, ep, part)
+        gathered = gathered_ep_ops(s.model, tokens, ep, "decode", gathered_dtype(s))
+        return sum(collective_op_s(s, op, ep) for op in gathered if part is None or op.kind == part)
     node = s.node
     ops = serving_ep_ops(s.model, tokens, ep, node.scaleup_domain_gpus, forwarded, "decode", node_limit)
     ops = [op for op in ops if part is None or op.kind == part]
@@ -69,42 +70,27 @@ def gathers_tokens(s: ServeSpec, ep: int) -> bool:
     return not (multi_node_nvlink and ep > s.model.num_experts_per_tok)
 
 
-def gather_scatter_s(s: ServeSpec, tokens: float, ep: int, part: str | None = None) -> float:
-    """Seconds of attention DP's MoE exchange for `tokens` per GPU over `ep` GPUs (or only `part`: the gather as
-    dispatch, the scatter as combine), NCCL's collectives as timed (`hwmodels.collectives.in_node_s`): every rank's
-    tokens gathered with their routing (an int32 slot and an fp32 weight per expert picked), then the experts'
-    bf16 outputs reduce-scattered. The same bytes whatever the routing, so no expert imbalance."""
-    spec = s.model
-    gathered = ep * tokens * (spec.hidden_size * gathered_bytes_per_element(s) + spec.num_experts_per_tok * 8)
-    scattered = ep * tokens * spec.hidden_size * 2
-    out = 0.0
-    if part in (None, "dispatch"):
-        out += in_node_s("all_gather", ep, gathered, s.node)
-    if part in (None, "combine"):
-        out += in_node_s("reduce_scatter", ep, scattered, s.node)
-    return out
-
-
-def gathered_bytes_per_element(s: ServeSpec) -> float:
-    """Bytes per hidden element of a token the MoE all-gather moves: NVFP4's packed values and one FP8 scale per
-    16 (FP4 weights and activations), per-tensor FP8's byte (quantized before the gather), else bf16 (block-scaled
-    FP8 and weight-only experts quantize inside the MoE op)."""
+def gathered_dtype(s: ServeSpec) -> str:
+    """The dtype of the hidden vectors the MoE all-gather moves: NVFP4's (FP4 weights and activations), per-tensor
+    FP8's (quantized before the gather), else bf16 (block-scaled FP8 and weight-only experts quantize inside the
+    MoE op)."""
     if s.weight_dtype == "fp4" and s.activation_dtype is None:
-        return 0.5 + 1 / 16
+        return "fp4"
     if s.weight_dtype == "fp8" and s.fp8_recipe == "tensor" and s.activation_dtype is None:
-        return 1.0
-    return 2.0
+        return "fp8"
+    return "bf16"
 
 
-def collective_op_s(s: ServeSpec, op: Op) -> float:
-    """Seconds of one layer's tensor-parallel collective op on its NVLink, as timed on the node's GPU
+def collective_op_s(s: ServeSpec, op: Op, ep: int | None = None) -> float:
+    """Seconds of one layer's collective op on its NVLink, as timed on the node's GPU
     (`hwmodels.collectives.in_node_s`): TP's all-reduce (`workloads.servingops.tp_all_reduce_ops`) as TensorRT-LLM's
     all-reduce over the tp group, the scattered attention's latent all-gather (`latent_all_gather_ops`) as NCCL's
-    over the tp group, expert TP's all-gather and reduce-scatter as NCCL's over the expert-TP group (the buffer
-    each GPU ends with or starts from: its received bytes x n / (n - 1))."""
+    over the tp group, expert TP's all-gather and reduce-scatter as NCCL's over the expert-TP group, attention DP's
+    gathered MoE exchange (`gathered_ep_ops`) as NCCL's over the `ep` GPUs (the buffer each GPU ends with or
+    starts from: its received bytes x n / (n - 1))."""
     if op.component == "tp" and op.name.startswith("all_reduce"):
         return in_node_s("custom_all_reduce", s.tp, all_reduce_message_bytes(op, s.tp), s.node)
-    n = s.tp if op.component == "tp" else s.expert_tp
+    n = s.tp if op.component == "tp" else (ep or s.ep) if op.component == "ep_gather" else s.expert_tp
     kind = "all_gather" if op.name.startswith("all_gather") else "reduce_scatter"
     return in_node_s(kind, n, op.nvlink_bytes * n / (n - 1), s.node)
 

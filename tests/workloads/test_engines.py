@@ -183,7 +183,8 @@ def test_tensorrt_llms_attention_dp_gathers_the_tokens_and_scatters_the_outputs(
     with an int32 slot and an fp32 weight per expert picked) are all-gathered and the bf16 outputs reduce-scattered,
     as NCCL's collectives were timed on the node's GPUs, whatever the routing."""
     from hwmodels.collectives import in_node_s
-    from simulator.analytic.servingcomm import ep_comm_s, gathered_bytes_per_element, gathers_tokens
+    from simulator.analytic.servingcomm import ep_comm_s, gathered_dtype, gathers_tokens
+    from workloads.servingops import gathered_ep_ops
 
     kw = {"weight_dtype": "fp8", "tp": 1, "ep": 8, "redundant": 0, "batch": 128}
     trt, none = (deployment("deepseek-v3", "h200", **kw, engine=e) for e in ("trtllm", "none"))
@@ -199,6 +200,10 @@ def test_tensorrt_llms_attention_dp_gathers_the_tokens_and_scatters_the_outputs(
     assert ep_comm_s(none, 128, 8, False) != ep_comm_s(trt, 128, 8, False)  # DeepEP's low-latency kernels
     # NVFP4 experts gather packed FP4 with its scales, per-tensor FP8 its bytes, weight-only experts bf16
     b200 = deployment("deepseek-v3", "b200", **kw, engine="trtllm")
+
+    def gathered_bytes_per_element(s):  # one token gathered from one other rank, its routing apart
+        return (gathered_ep_ops(V3, 1, 2, "decode", gathered_dtype(s))[0].nvlink_bytes - 8 * 8) / 7168
+
     assert gathered_bytes_per_element(replace(b200, weight_dtype="fp4")) == 0.5 + 1 / 16
     assert gathered_bytes_per_element(replace(trt, fp8_recipe="tensor")) == 1.0
     assert gathered_bytes_per_element(replace(b200, weight_dtype="fp4", activation_dtype="bf16")) == 2.0
